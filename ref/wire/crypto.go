@@ -1,0 +1,121 @@
+package wire
+
+// Sizes of the fixed-size fields of chapters 4 and 5.
+const (
+	X25519PublicSize  = 33   // x25519-public: type byte and 32-byte body
+	MLKEMPublicSize   = 1569 // mlkem-public: type byte and 1568-byte body
+	SignatureSize     = 64   // signature
+	KEMCiphertextSize = 1568 // ML-KEM-1024 ciphertext
+	MinCiphertext     = 16   // the AEAD tag alone
+	MaxCiphertext     = 67600
+)
+
+// Bundle is a prekey-bundle (spec/04-pqxdh.md section 4.2).
+type Bundle struct {
+	Version       uint64         `cbor:"1,keyasint"`
+	IdentityKey   []byte         `cbor:"2,keyasint"`
+	SignedPreKey  SignedPreKey   `cbor:"3,keyasint"`
+	KEMPreKey     KEMPreKey      `cbor:"4,keyasint"`
+	OneTimePreKey *OneTimePreKey `cbor:"5,keyasint,omitempty"`
+}
+
+// SignedPreKey is a signed-prekey.
+type SignedPreKey struct {
+	ID        uint64 `cbor:"1,keyasint"`
+	Key       []byte `cbor:"2,keyasint"`
+	Signature []byte `cbor:"3,keyasint"`
+}
+
+// KEMPreKey is a kem-prekey.
+type KEMPreKey struct {
+	ID         uint64 `cbor:"1,keyasint"`
+	Key        []byte `cbor:"2,keyasint"`
+	Signature  []byte `cbor:"3,keyasint"`
+	LastResort bool   `cbor:"4,keyasint"`
+}
+
+// OneTimePreKey is a one-time-prekey.
+type OneTimePreKey struct {
+	ID  uint64 `cbor:"1,keyasint"`
+	Key []byte `cbor:"2,keyasint"`
+}
+
+// PreKeyMessage is a prekey-message (spec/04-pqxdh.md section 4.5).
+type PreKeyMessage struct {
+	Version         uint64         `cbor:"1,keyasint"`
+	IdentityKey     []byte         `cbor:"2,keyasint"`
+	EphemeralKey    []byte         `cbor:"3,keyasint"`
+	SignedPreKeyID  uint64         `cbor:"4,keyasint"`
+	KEMPreKeyID     uint64         `cbor:"5,keyasint"`
+	KEMCiphertext   []byte         `cbor:"6,keyasint"`
+	OneTimePreKeyID *uint64        `cbor:"7,keyasint,omitempty"`
+	Message         RatchetMessage `cbor:"8,keyasint"`
+}
+
+// RatchetMessage is a ratchet-message (spec/05-ratchet.md section 5.6).
+// Header holds the encoding of a RatchetHeader.
+type RatchetMessage struct {
+	Version    uint64 `cbor:"1,keyasint"`
+	Header     []byte `cbor:"2,keyasint"`
+	Ciphertext []byte `cbor:"3,keyasint"`
+}
+
+// RatchetHeader is a ratchet-header.
+type RatchetHeader struct {
+	RatchetKey []byte `cbor:"1,keyasint"`
+	PN         uint64 `cbor:"2,keyasint"`
+	N          uint64 `cbor:"3,keyasint"`
+}
+
+func (*Bundle) isVersioned()         {}
+func (*PreKeyMessage) isVersioned()  {}
+func (*RatchetMessage) isVersioned() {}
+
+func (b *Bundle) check() error {
+	err := firstErr(
+		checkSize(b.IdentityKey, X25519PublicSize),
+		b.SignedPreKey.check(),
+		b.KEMPreKey.check(),
+	)
+	if err == nil && b.OneTimePreKey != nil {
+		err = b.OneTimePreKey.check()
+	}
+	return err
+}
+
+func (k *SignedPreKey) check() error {
+	return firstErr(checkUint32(k.ID), checkSize(k.Key, X25519PublicSize), checkSize(k.Signature, SignatureSize))
+}
+
+func (k *KEMPreKey) check() error {
+	return firstErr(checkUint32(k.ID), checkSize(k.Key, MLKEMPublicSize), checkSize(k.Signature, SignatureSize))
+}
+
+func (k *OneTimePreKey) check() error {
+	return firstErr(checkUint32(k.ID), checkSize(k.Key, X25519PublicSize))
+}
+
+func (m *PreKeyMessage) check() error {
+	err := firstErr(
+		checkSize(m.IdentityKey, X25519PublicSize),
+		checkSize(m.EphemeralKey, X25519PublicSize),
+		checkUint32(m.SignedPreKeyID),
+		checkUint32(m.KEMPreKeyID),
+		checkSize(m.KEMCiphertext, KEMCiphertextSize),
+	)
+	if err == nil && m.OneTimePreKeyID != nil {
+		err = checkUint32(*m.OneTimePreKeyID)
+	}
+	if err == nil {
+		err = firstErr(checkVersionField(m.Message.Version), m.Message.check())
+	}
+	return err
+}
+
+func (m *RatchetMessage) check() error {
+	return checkRange(m.Ciphertext, MinCiphertext, MaxCiphertext)
+}
+
+func (h *RatchetHeader) check() error {
+	return firstErr(checkSize(h.RatchetKey, X25519PublicSize), checkUint32(h.PN), checkUint32(h.N))
+}

@@ -1,0 +1,189 @@
+// Package wire encodes and decodes the structures that Missive puts on the
+// wire, under the CBOR profile of spec/10-cbor.md: core deterministic
+// encoding, and strict decoding that rejects every other encoding with a
+// registered error code.
+//
+// Decoding runs the three stages of the profile: a hand-written scan of the
+// input's form (exact codes for every malformation, no allocation), the
+// version check, then typed decoding with github.com/fxamacker/cbor/v2 and
+// each structure's own schema checks. Finally the decoded value is encoded
+// again and compared with the input byte for byte, which catches any
+// non-canonical form the other stages might let through and every absent
+// required field.
+//
+// The package has no cryptographic imports: key encodings are opaque byte
+// strings of fixed size here, and are checked by the packages that use them.
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/missive-protocol/missive/ref/errcode"
+)
+
+// ProtocolVersion is the protocol version of every top-level structure.
+const ProtocolVersion = 1
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	encMode, err = cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err)
+	}
+	decMode, err = cbor.DecOptions{
+		DupMapKey:             cbor.DupMapKeyEnforcedAPF,
+		IndefLength:           cbor.IndefLengthForbidden,
+		TagsMd:                cbor.TagsForbidden,
+		IntDec:                cbor.IntDecConvertNone,
+		UTF8:                  cbor.UTF8RejectInvalid,
+		MaxNestedLevels:       MaxDepth + 1,
+		MaxArrayElements:      MaxItems,
+		MaxMapPairs:           MaxItems,
+		ExtraReturnErrors:     cbor.ExtraDecErrorUnknownField,
+		DefaultByteStringType: reflect.TypeOf([]byte(nil)),
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// A Message is a structure with a schema: sizes, ranges and nested
+// versions that CBOR typing cannot express.
+type Message interface {
+	check() error
+}
+
+// versioned is implemented by top-level structures with a version in key 1.
+type versioned interface {
+	Message
+	isVersioned()
+}
+
+// Marshal returns the deterministic encoding of m. It fails with the
+// code of the first schema check m does not pass, so that an encoder never
+// produces what a decoder would reject.
+func Marshal(m Message) ([]byte, error) {
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	return encMode.Marshal(m)
+}
+
+// Unmarshal decodes data into m, which must be a pointer to a structure of
+// this package, and returns a registered error code on any failure.
+func Unmarshal(data []byte, m Message) error {
+	t, err := scan(data)
+	if err != nil {
+		return err
+	}
+	if _, ok := m.(versioned); ok {
+		if err := checkVersion(t); err != nil {
+			return err
+		}
+	}
+	if err := decMode.Unmarshal(data, m); err != nil {
+		return classify(err)
+	}
+	if err := m.check(); err != nil {
+		return err
+	}
+	again, err := encMode.Marshal(m)
+	if err != nil || !bytes.Equal(again, data) {
+		// Stage 1 rules out every non-canonical form, and fxamacker every
+		// unknown key; what is left is a required key that is absent.
+		return errcode.DecodeMissingField
+	}
+	return nil
+}
+
+func checkVersion(t top) error {
+	switch {
+	case !t.isMap:
+		return errcode.DecodeWrongType
+	case !t.hasVersion:
+		return errcode.DecodeMissingField
+	case !t.versionIsInt:
+		return errcode.DecodeWrongType
+	case t.version != ProtocolVersion:
+		return errcode.DecodeUnsupportedVersion
+	}
+	return nil
+}
+
+// classify maps a decoding error of fxamacker/cbor, after stage 1 has
+// passed, to a registered code.
+func classify(err error) error {
+	var (
+		unknown *cbor.UnknownFieldError
+		typ     *cbor.UnmarshalTypeError
+		dup     *cbor.DupMapKeyError
+	)
+	switch {
+	case errors.As(err, &unknown):
+		return errcode.DecodeUnknownField
+	case errors.As(err, &typ):
+		return errcode.DecodeWrongType
+	case errors.As(err, &dup):
+		return errcode.DecodeDuplicateKey
+	}
+	// Stage 1 accepted the input, so any other complaint is about its
+	// shape against the Go type.
+	return errcode.DecodeWrongType
+}
+
+// checkSize checks a byte string against a fixed size.
+func checkSize(b []byte, n int) error {
+	switch {
+	case len(b) > n:
+		return errcode.DecodeTooLong
+	case len(b) < n:
+		return errcode.DecodeTooShort
+	}
+	return nil
+}
+
+// checkRange checks a byte string against a range of sizes.
+func checkRange(b []byte, lo, hi int) error {
+	switch {
+	case len(b) > hi:
+		return errcode.DecodeTooLong
+	case len(b) < lo:
+		return errcode.DecodeTooShort
+	}
+	return nil
+}
+
+// checkUint32 checks that v fits the CDDL type uint32.
+func checkUint32(v uint64) error {
+	if v > 1<<32-1 {
+		return errcode.DecodeValueOutOfRange
+	}
+	return nil
+}
+
+// checkVersionField checks the version of a nested versioned structure.
+func checkVersionField(v uint64) error {
+	if v != ProtocolVersion {
+		return errcode.DecodeUnsupportedVersion
+	}
+	return nil
+}
+
+// firstErr returns the first non-nil error.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
