@@ -1,5 +1,7 @@
 package wire
 
+import "github.com/missive-protocol/missive/ref/errcode"
+
 // Sizes of the fixed-size fields of chapters 4 and 5.
 const (
 	X25519PublicSize  = 33   // x25519-public: type byte and 32-byte body
@@ -118,4 +120,61 @@ func (m *RatchetMessage) check() error {
 
 func (h *RatchetHeader) check() error {
 	return firstErr(checkSize(h.RatchetKey, X25519PublicSize), checkUint32(h.PN), checkUint32(h.N))
+}
+
+// SessionState is the reference implementation's stored session
+// (spec/06-session-state.md, informative). It never crosses the wire; it
+// lives here so that storage gets the same strict, canonical codec.
+type SessionState struct {
+	Version uint64       `cbor:"1,keyasint"`
+	DHs     []byte       `cbor:"2,keyasint"`
+	DHr     []byte       `cbor:"3,keyasint,omitempty"`
+	RK      []byte       `cbor:"4,keyasint"`
+	CKs     []byte       `cbor:"5,keyasint,omitempty"`
+	CKr     []byte       `cbor:"6,keyasint,omitempty"`
+	Ns      uint64       `cbor:"7,keyasint"`
+	Nr      uint64       `cbor:"8,keyasint"`
+	PN      uint64       `cbor:"9,keyasint"`
+	Skipped []SkippedKey `cbor:"10,keyasint"`
+	AD      []byte       `cbor:"11,keyasint"`
+}
+
+// SkippedKey is one entry of MKSKIPPED.
+type SkippedKey struct {
+	_          struct{} `cbor:",toarray"`
+	RatchetKey []byte
+	N          uint64
+	MK         []byte
+}
+
+// MaxStoredSkipped is MAX_STORED_SKIPPED (spec/05-ratchet.md section 5.1).
+const MaxStoredSkipped = 2000
+
+func (*SessionState) isVersioned() {}
+
+func (s *SessionState) check() error {
+	err := firstErr(
+		checkSize(s.DHs, X25519PublicSize),
+		checkOptionalSize(s.DHr, X25519PublicSize),
+		checkSize(s.RK, 32),
+		checkOptionalSize(s.CKs, 32),
+		checkOptionalSize(s.CKr, 32),
+		checkUint32(s.Ns), checkUint32(s.Nr), checkUint32(s.PN),
+	)
+	if err == nil && len(s.Skipped) > MaxStoredSkipped {
+		err = errcode.DecodeTooMany
+	}
+	for i := 0; err == nil && i < len(s.Skipped); i++ {
+		k := &s.Skipped[i]
+		err = firstErr(checkSize(k.RatchetKey, X25519PublicSize), checkUint32(k.N), checkSize(k.MK, 32))
+	}
+	return err
+}
+
+// checkOptionalSize checks an optional fixed-size field; nil is absent.
+func checkOptionalSize(b []byte, n int) error {
+	if b == nil {
+		return nil
+	}
+	return checkSize(b, n)
 }

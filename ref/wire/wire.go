@@ -35,7 +35,9 @@ var (
 
 func init() {
 	var err error
-	encMode, err = cbor.CoreDetEncOptions().EncMode()
+	opts := cbor.CoreDetEncOptions()
+	opts.NilContainers = cbor.NilContainerAsEmpty
+	encMode, err = opts.EncMode()
 	if err != nil {
 		panic(err)
 	}

@@ -1,0 +1,148 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"testing"
+
+	"github.com/missive-protocol/missive/ref/errcode"
+)
+
+func key33() []byte { return append([]byte{0x05}, bytes.Repeat([]byte{7}, 32)...) }
+
+func validHeader(t *testing.T) []byte {
+	t.Helper()
+	b, err := Marshal(&RatchetHeader{RatchetKey: key33(), PN: 3, N: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRoundTrip(t *testing.T) {
+	h := validHeader(t)
+	var got RatchetHeader
+	if err := Unmarshal(h, &got); err != nil {
+		t.Fatalf("Unmarshal: %v", err)
+	}
+	if got.N != 300 || got.PN != 3 || !bytes.Equal(got.RatchetKey, key33()) {
+		t.Errorf("got %+v", got)
+	}
+	m := &RatchetMessage{Version: 1, Header: h, Ciphertext: make([]byte, 48)}
+	enc, err := Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m2 RatchetMessage
+	if err := Unmarshal(enc, &m2); err != nil {
+		t.Fatalf("Unmarshal message: %v", err)
+	}
+	opk := uint64(0)
+	pk := &PreKeyMessage{Version: 1, IdentityKey: key33(), EphemeralKey: key33(), KEMCiphertext: make([]byte, KEMCiphertextSize), OneTimePreKeyID: &opk, Message: *m}
+	enc, err = Marshal(pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pk2 PreKeyMessage
+	if err := Unmarshal(enc, &pk2); err != nil {
+		t.Fatalf("Unmarshal prekey message: %v", err)
+	}
+	if pk2.OneTimePreKeyID == nil || *pk2.OneTimePreKeyID != 0 {
+		t.Errorf("one-time prekey id 0 lost")
+	}
+}
+
+// TestHeaderMalformations checks one change per case against the codes of
+// spec/10-cbor.md section 10.2.
+func TestHeaderMalformations(t *testing.T) {
+	h := validHeader(t)
+	k := hex.EncodeToString(key33())
+	tests := []struct {
+		name string
+		in   string
+		want errcode.Code
+	}{
+		{"empty", "", errcode.DecodeTruncated},
+		{"truncated", hex.EncodeToString(h[:len(h)-1]), errcode.DecodeTruncated},
+		{"trailing", hex.EncodeToString(h) + "00", errcode.DecodeTrailingBytes},
+		{"indefinite_map", "bf01582105" + k[2:] + "0203ff", errcode.DecodeIndefiniteLength},
+		{"tag", "c1" + hex.EncodeToString(h), errcode.DecodeTag},
+		{"float", "a3015821" + k + "02f9000003" + "19012c", errcode.DecodeFloat},
+		{"non_shortest_pn", "a3015821" + k + "02180303" + "19012c", errcode.DecodeNonShortest},
+		{"non_shortest_n", "a3015821" + k + "0203" + "1a0000012c", errcode.DecodeNonShortest},
+		{"unsorted", "a30203015821" + k + "0319012c", errcode.DecodeUnsortedMap},
+		{"duplicate", "a3015821" + k + "0203" + "0203", errcode.DecodeDuplicateKey},
+		{"negative", "a3015821" + k + "0220" + "0319012c", errcode.DecodeWrongType},
+		{"null", "a3015821" + k + "02f6" + "0319012c", errcode.DecodeWrongType},
+		{"missing", "a2015821" + k + "0203", errcode.DecodeMissingField},
+		{"unknown", "a4015821" + k + "0203" + "0319012c" + "0400", errcode.DecodeUnknownField},
+		{"text_key", "a4015821" + k + "0203" + "0319012c" + "6161" + "00", errcode.DecodeUnknownField},
+		{"wrong_type", "a3015821" + k + "0241" + "00" + "0319012c", errcode.DecodeWrongType},
+		{"key_too_long", "a3015822" + k + "00" + "0203" + "0319012c", errcode.DecodeTooLong},
+		{"key_too_short", "a3015820" + k[2:] + "0203" + "0319012c", errcode.DecodeTooShort},
+		{"n_out_of_range", "a3015821" + k + "0203" + "031b0000000100000000", errcode.DecodeValueOutOfRange},
+		{"reserved_ai", "a3015821" + k + "021c" + "0319012c", errcode.DecodeMalformed},
+		{"break", "ff", errcode.DecodeMalformed},
+		{"bad_utf8", "a4015821" + k + "0203" + "0319012c" + "62c328" + "00", errcode.DecodeInvalidUTF8},
+		{"deep", "818181818181818181" + "00", errcode.DecodeTooDeep},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got RatchetHeader
+			err := Unmarshal(mustHex(t, tt.in), &got)
+			if c := errcode.Of(err); c != tt.want {
+				t.Errorf("got %v (%v), want %v", c, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestVersionStage(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want errcode.Code
+	}{
+		{"not_map", "80", errcode.DecodeWrongType},
+		{"no_version", "a10240", errcode.DecodeMissingField},
+		{"version_bytes", "a10140", errcode.DecodeWrongType},
+		{"version_2_with_unknown_field", "a2010218ff00", errcode.DecodeUnsupportedVersion},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m RatchetMessage
+			err := Unmarshal(mustHex(t, tt.in), &m)
+			if c := errcode.Of(err); c != tt.want {
+				t.Errorf("got %v (%v), want %v", c, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestStrictPrefixes checks that every strict prefix of a valid encoding
+// fails to decode.
+func TestStrictPrefixes(t *testing.T) {
+	m := &RatchetMessage{Version: 1, Header: validHeader(t), Ciphertext: make([]byte, 48)}
+	enc, err := Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range len(enc) {
+		var got RatchetMessage
+		if err := Unmarshal(enc[:i], &got); err == nil {
+			t.Fatalf("prefix of %d bytes decoded", i)
+		} else if !errors.Is(err, errcode.DecodeTruncated) {
+			t.Errorf("prefix of %d bytes: got %v, want %v", i, err, errcode.DecodeTruncated)
+		}
+	}
+}
