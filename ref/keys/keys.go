@@ -116,6 +116,9 @@ func (k PublicKey) Equal(o PublicKey) bool { return k.k != nil && o.k != nil && 
 // IsZero reports whether k holds no key.
 func (k PublicKey) IsZero() bool { return k.k == nil }
 
+// ECDHKey returns the crypto/ecdh form of k.
+func (k PublicKey) ECDHKey() *ecdh.PublicKey { return k.k }
+
 // Verify checks an XEdDSA signature of msg under k; it returns nil or
 // errcode.AuthBadSignature.
 func (k PublicKey) Verify(msg, sig []byte) error {
@@ -154,6 +157,9 @@ func DecodePrivateKey(enc []byte) (*PrivateKey, error) {
 	}
 	return NewPrivateKey(enc[1:])
 }
+
+// ECDHKey returns the crypto/ecdh form of k.
+func (k *PrivateKey) ECDHKey() *ecdh.PrivateKey { return k.k }
 
 // Bytes returns the 32 bytes of the key, before clamping.
 func (k *PrivateKey) Bytes() []byte { return k.k.Bytes() }

@@ -161,6 +161,16 @@ func (s *State) associated(header []byte) []byte {
 // 5.7). The caller must store the state durably before sending the message
 // (SES-002).
 func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
+	m, err := s.EncryptMessage(plaintext)
+	if err != nil {
+		return nil, err
+	}
+	return wire.Marshal(m)
+}
+
+// EncryptMessage is Encrypt returning the message before its encoding, for
+// a caller that wraps it in a prekey message.
+func (s *State) EncryptMessage(plaintext []byte) (*wire.RatchetMessage, error) {
 	switch {
 	case len(plaintext) > MaxPlaintext:
 		return nil, fmt.Errorf("ratchet: plaintext of %d bytes: %w", len(plaintext), errcode.PolicyTooLarge)
@@ -175,13 +185,9 @@ func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
 		return nil, err
 	}
 	ct := seal(&mk, padding.Pad(make([]byte, 0, padding.Len(len(plaintext)+1)+chacha20poly1305.Overhead), plaintext), s.associated(header))
-	msg, err := wire.Marshal(&wire.RatchetMessage{Version: Version, Header: header, Ciphertext: ct})
-	if err != nil {
-		return nil, err
-	}
 	s.cks = &next
 	s.ns++
-	return msg, nil
+	return &wire.RatchetMessage{Version: Version, Header: header, Ciphertext: ct}, nil
 }
 
 // Decrypt authenticates and decrypts a ratchet message (spec section 5.8).

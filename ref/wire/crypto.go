@@ -178,3 +178,47 @@ func checkOptionalSize(b []byte, n int) error {
 	}
 	return checkSize(b, n)
 }
+
+// StoredSession is the reference implementation's stored session with the
+// PQXDH values an initiator repeats until the responder answers
+// (spec/06-session-state.md, informative).
+type StoredSession struct {
+	Version uint64         `cbor:"1,keyasint"`
+	Ratchet []byte         `cbor:"2,keyasint"` // a SessionState
+	Pending *PendingPreKey `cbor:"3,keyasint,omitempty"`
+	Base    []byte         `cbor:"4,keyasint,omitempty"` // responder: Enc(EK_A)
+}
+
+// PendingPreKey holds the fields of a prekey message besides the ratchet
+// message.
+type PendingPreKey struct {
+	IdentityKey     []byte  `cbor:"1,keyasint"`
+	EphemeralKey    []byte  `cbor:"2,keyasint"`
+	SignedPreKeyID  uint64  `cbor:"3,keyasint"`
+	KEMPreKeyID     uint64  `cbor:"4,keyasint"`
+	KEMCiphertext   []byte  `cbor:"5,keyasint"`
+	OneTimePreKeyID *uint64 `cbor:"6,keyasint,omitempty"`
+}
+
+func (*StoredSession) isVersioned() {}
+
+func (s *StoredSession) check() error {
+	if err := checkOptionalSize(s.Base, X25519PublicSize); err != nil {
+		return err
+	}
+	if s.Pending == nil {
+		return nil
+	}
+	p := s.Pending
+	err := firstErr(
+		checkSize(p.IdentityKey, X25519PublicSize),
+		checkSize(p.EphemeralKey, X25519PublicSize),
+		checkUint32(p.SignedPreKeyID),
+		checkUint32(p.KEMPreKeyID),
+		checkSize(p.KEMCiphertext, KEMCiphertextSize),
+	)
+	if err == nil && p.OneTimePreKeyID != nil {
+		err = checkUint32(*p.OneTimePreKeyID)
+	}
+	return err
+}
