@@ -56,6 +56,14 @@ const (
 	AuthDecryptFailed Code = 2002
 	// AuthLowOrderKey (auth.low_order_key): An X25519 operation produced the all-zero output: the peer's public key has small order.
 	AuthLowOrderKey Code = 2003
+	// AuthUnknownDevice (auth.unknown_device): The account exists but has no such device, or the device was removed.
+	AuthUnknownDevice Code = 2004
+	// AuthIdentityMismatch (auth.identity_mismatch): The identity key presented is not the one registered for the device.
+	AuthIdentityMismatch Code = 2005
+	// AuthSenderMismatch (auth.sender_mismatch): An envelope names a sender other than the device of the connection.
+	AuthSenderMismatch Code = 2006
+	// AuthContentMismatch (auth.content_mismatch): Decrypted content names another message id or time than its envelope.
+	AuthContentMismatch Code = 2007
 	// StateDuplicateMessage (state.duplicate_message): The message key was already used, or is no longer stored; or a prekey message was already accepted.
 	StateDuplicateMessage Code = 3001
 	// StateTooManySkipped (state.too_many_skipped): The message would make the receiver skip more than MAX_SKIP message keys in one chain.
@@ -68,8 +76,32 @@ const (
 	StateChainExhausted Code = 3005
 	// StateNoSession (state.no_session): No session exists for the peer device.
 	StateNoSession Code = 3006
+	// StateAccountExists (state.account_exists): Registration of an account that exists with another primary identity key.
+	StateAccountExists Code = 3007
+	// StateFanoutMismatch (state.fanout_mismatch): An envelope's device messages do not match the recipient's current devices; the error lists missing, extra and stale devices.
+	StateFanoutMismatch Code = 3008
+	// StateUnknownAccount (state.unknown_account): No account has that name.
+	StateUnknownAccount Code = 3009
+	// StateDuplicatePrekey (state.duplicate_prekey): A prekey id that the device already holds or has used for a key of that kind.
+	StateDuplicatePrekey Code = 3010
+	// StateNotAuthenticated (state.not_authenticated): A frame other than hello before the device is authenticated.
+	StateNotAuthenticated Code = 3011
 	// PolicyTooLarge (policy.too_large): A plaintext or other input is larger than the limit this specification sets.
 	PolicyTooLarge Code = 4001
+	// PolicyFrameTooLarge (policy.frame_too_large): A frame length above MAX_FRAME_SIZE.
+	PolicyFrameTooLarge Code = 4002
+	// PolicyRateLimited (policy.rate_limited): Too many requests; retry after the time the error gives.
+	PolicyRateLimited Code = 4003
+	// PolicyQuotaExceeded (policy.quota_exceeded): The recipient device's queue, or another stored quantity, is at its quota.
+	PolicyQuotaExceeded Code = 4004
+	// PolicyNoCommonVersion (policy.no_common_version): The hello lists no protocol version that the server implements.
+	PolicyNoCommonVersion Code = 4005
+	// PolicyUnexpectedFrame (policy.unexpected_frame): A frame type that its sender may not send, or not in this state.
+	PolicyUnexpectedFrame Code = 4006
+	// PolicyBadRecipient (policy.bad_recipient): An envelope addressed where its type forbids, or a registration for a device other than 1.
+	PolicyBadRecipient Code = 4007
+	// PolicyShuttingDown (policy.shutting_down): The server is shutting down; retry after the time the error or notice gives.
+	PolicyShuttingDown Code = 4008
 )
 
 var names = map[Code]string{
@@ -99,13 +131,29 @@ var names = map[Code]string{
 	AuthBadSignature:         "auth.bad_signature",
 	AuthDecryptFailed:        "auth.decrypt_failed",
 	AuthLowOrderKey:          "auth.low_order_key",
+	AuthUnknownDevice:        "auth.unknown_device",
+	AuthIdentityMismatch:     "auth.identity_mismatch",
+	AuthSenderMismatch:       "auth.sender_mismatch",
+	AuthContentMismatch:      "auth.content_mismatch",
 	StateDuplicateMessage:    "state.duplicate_message",
 	StateTooManySkipped:      "state.too_many_skipped",
 	StateUnknownPrekey:       "state.unknown_prekey",
 	StateNoSendingChain:      "state.no_sending_chain",
 	StateChainExhausted:      "state.chain_exhausted",
 	StateNoSession:           "state.no_session",
+	StateAccountExists:       "state.account_exists",
+	StateFanoutMismatch:      "state.fanout_mismatch",
+	StateUnknownAccount:      "state.unknown_account",
+	StateDuplicatePrekey:     "state.duplicate_prekey",
+	StateNotAuthenticated:    "state.not_authenticated",
 	PolicyTooLarge:           "policy.too_large",
+	PolicyFrameTooLarge:      "policy.frame_too_large",
+	PolicyRateLimited:        "policy.rate_limited",
+	PolicyQuotaExceeded:      "policy.quota_exceeded",
+	PolicyNoCommonVersion:    "policy.no_common_version",
+	PolicyUnexpectedFrame:    "policy.unexpected_frame",
+	PolicyBadRecipient:       "policy.bad_recipient",
+	PolicyShuttingDown:       "policy.shutting_down",
 }
 
 var layers = []struct {

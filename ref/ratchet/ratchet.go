@@ -161,16 +161,6 @@ func (s *State) associated(header []byte) []byte {
 // 5.7). The caller must store the state durably before sending the message
 // (SES-002).
 func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
-	m, err := s.EncryptMessage(plaintext)
-	if err != nil {
-		return nil, err
-	}
-	return wire.Marshal(m)
-}
-
-// EncryptMessage is Encrypt returning the message before its encoding, for
-// a caller that wraps it in a prekey message.
-func (s *State) EncryptMessage(plaintext []byte) (*wire.RatchetMessage, error) {
 	switch {
 	case len(plaintext) > MaxPlaintext:
 		return nil, fmt.Errorf("ratchet: plaintext of %d bytes: %w", len(plaintext), errcode.PolicyTooLarge)
@@ -185,9 +175,13 @@ func (s *State) EncryptMessage(plaintext []byte) (*wire.RatchetMessage, error) {
 		return nil, err
 	}
 	ct := seal(&mk, padding.Pad(make([]byte, 0, padding.Len(len(plaintext)+1)+chacha20poly1305.Overhead), plaintext), s.associated(header))
+	msg, err := wire.Marshal(&wire.RatchetMessage{Version: Version, Header: header, Ciphertext: ct})
+	if err != nil {
+		return nil, err
+	}
 	s.cks = &next
 	s.ns++
-	return &wire.RatchetMessage{Version: Version, Header: header, Ciphertext: ct}, nil
+	return msg, nil
 }
 
 // Decrypt authenticates and decrypts a ratchet message (spec section 5.8).
@@ -198,16 +192,6 @@ func (s *State) Decrypt(rand io.Reader, message []byte) ([]byte, error) {
 	if err := wire.Unmarshal(message, &m); err != nil {
 		return nil, fmt.Errorf("ratchet: message: %w", err)
 	}
-	return s.decrypt(rand, &m)
-}
-
-// DecryptMessage is Decrypt for a message that is already decoded, such as
-// the one inside a prekey message.
-func (s *State) DecryptMessage(rand io.Reader, m *wire.RatchetMessage) ([]byte, error) {
-	return s.decrypt(rand, m)
-}
-
-func (s *State) decrypt(rand io.Reader, m *wire.RatchetMessage) ([]byte, error) {
 	var h wire.RatchetHeader
 	if err := wire.Unmarshal(m.Header, &h); err != nil {
 		return nil, fmt.Errorf("ratchet: header: %w", err)

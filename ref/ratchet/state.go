@@ -14,7 +14,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	w := &wire.SessionState{
 		Version: 1,
 		DHs:     s.dhs.Encode(),
-		DHr:     s.dhrEnc,
+		DHr:     optional(s.dhrEnc),
 		RK:      s.rk[:],
 		Ns:      uint64(s.ns),
 		Nr:      uint64(s.nr),
@@ -23,10 +23,10 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		Skipped: make([]wire.SkippedKey, 0, s.skipped.len()),
 	}
 	if s.cks != nil {
-		w.CKs = s.cks[:]
+		w.CKs = wire.Ptr(s.cks[:])
 	}
 	if s.ckr != nil {
-		w.CKr = s.ckr[:]
+		w.CKr = wire.Ptr(s.ckr[:])
 	}
 	for _, id := range s.skipped.live() {
 		mk := s.skipped.keys[id]
@@ -49,18 +49,18 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	n := State{ad: w.AD}
 	n.dhs, n.dhsEnc = dhs, dhs.Public().Encode()
 	if w.DHr != nil {
-		if n.dhr, err = keys.DecodePublicKey(w.DHr); err != nil {
+		if n.dhr, err = keys.DecodePublicKey(*w.DHr); err != nil {
 			return fmt.Errorf("ratchet: state DHr: %w", err)
 		}
-		n.dhrEnc = w.DHr
+		n.dhrEnc = *w.DHr
 	}
 	n.rk = key32(w.RK)
 	if w.CKs != nil {
-		ck := key32(w.CKs)
+		ck := key32(*w.CKs)
 		n.cks = &ck
 	}
 	if w.CKr != nil {
-		ck := key32(w.CKr)
+		ck := key32(*w.CKr)
 		n.ckr = &ck
 	}
 	n.ns, n.nr, n.pn = uint32(w.Ns), uint32(w.Nr), uint32(w.PN)
@@ -74,4 +74,12 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	n.skipped.add(entries)
 	*s = n
 	return nil
+}
+
+// optional returns nil for a nil slice and a pointer to it otherwise.
+func optional(b []byte) *[]byte {
+	if b == nil {
+		return nil
+	}
+	return &b
 }

@@ -109,7 +109,7 @@ func Respond(rand io.Reader, ik *keys.PrivateKey, pk pqxdh.PreKeys, message []by
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	pt, err := r.DecryptMessage(rand, &m.Message)
+	pt, err := r.Decrypt(rand, m.Message)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -118,36 +118,45 @@ func Respond(rand io.Reader, ik *keys.PrivateKey, pk pqxdh.PreKeys, message []by
 		id := uint32(*m.OneTimePreKeyID)
 		used.OneTimePreKeyID = &id
 	}
-	return &Session{ratchet: r, base: m.EphemeralKey}, pt, used, nil
+	base := append(append([]byte(nil), m.IdentityKey...), m.EphemeralKey...)
+	return &Session{ratchet: r, base: base}, pt, used, nil
 }
 
 // DecryptPreKey decrypts a prekey message that belongs to this responder
 // session: one that the initiator sent before it heard back, arriving after
-// another created the session. A prekey message with another ephemeral key
-// starts a new session: DecryptPreKey fails with errcode.StateNoSession and
-// the caller uses Respond.
+// another created the session. A prekey message with another identity or
+// ephemeral key starts a new session: DecryptPreKey fails with
+// errcode.StateNoSession and the caller uses Respond.
 func (s *Session) DecryptPreKey(rand io.Reader, message []byte) ([]byte, error) {
 	var m wire.PreKeyMessage
 	if err := wire.Unmarshal(message, &m); err != nil {
 		return nil, fmt.Errorf("session: prekey message: %w", err)
 	}
-	if s.base == nil || !bytes.Equal(m.EphemeralKey, s.base) {
+	if !s.SamePreKey(&m) {
 		return nil, fmt.Errorf("session: prekey message of another session: %w", errcode.StateNoSession)
 	}
-	return s.ratchet.DecryptMessage(rand, &m.Message)
+	return s.ratchet.Decrypt(rand, m.Message)
+}
+
+// SamePreKey reports whether the decoded prekey message m belongs to this
+// responder session: whether it has the same Enc(IK_A) and Enc(EK_A) as the
+// prekey message that created it (PQX-011).
+func (s *Session) SamePreKey(m *wire.PreKeyMessage) bool {
+	return len(s.base) == 2*keys.X25519EncodedSize &&
+		bytes.Equal(s.base[:keys.X25519EncodedSize], m.IdentityKey) &&
+		bytes.Equal(s.base[keys.X25519EncodedSize:], m.EphemeralKey)
 }
 
 // Encrypt returns the message that carries plaintext: a prekey message
 // while the initiator has not yet heard from the responder, a ratchet
 // message otherwise.
 func (s *Session) Encrypt(plaintext []byte) (Kind, []byte, error) {
-	m, err := s.ratchet.EncryptMessage(plaintext)
+	m, err := s.ratchet.Encrypt(plaintext)
 	if err != nil {
 		return 0, nil, err
 	}
 	if s.pending == nil {
-		b, err := wire.Marshal(m)
-		return KindRatchet, b, err
+		return KindRatchet, m, nil
 	}
 	p := s.pending
 	b, err := wire.Marshal(&wire.PreKeyMessage{
@@ -158,7 +167,7 @@ func (s *Session) Encrypt(plaintext []byte) (Kind, []byte, error) {
 		KEMPreKeyID:     p.KEMPreKeyID,
 		KEMCiphertext:   p.KEMCiphertext,
 		OneTimePreKeyID: p.OneTimePreKeyID,
-		Message:         *m,
+		Message:         m,
 	})
 	return KindPreKey, b, err
 }
@@ -181,7 +190,11 @@ func (s *Session) MarshalBinary() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return wire.Marshal(&wire.StoredSession{Version: 1, Ratchet: r, Pending: s.pending, Base: s.base})
+	w := &wire.StoredSession{Version: 1, Ratchet: r, Pending: s.pending}
+	if s.base != nil {
+		w.Base = &s.base
+	}
+	return wire.Marshal(w)
 }
 
 // UnmarshalBinary restores a session stored by MarshalBinary.
@@ -194,6 +207,9 @@ func (s *Session) UnmarshalBinary(data []byte) error {
 	if err := r.UnmarshalBinary(w.Ratchet); err != nil {
 		return err
 	}
-	s.ratchet, s.pending, s.base = r, w.Pending, w.Base
+	s.ratchet, s.pending, s.base = r, w.Pending, nil
+	if w.Base != nil {
+		s.base = *w.Base
+	}
 	return nil
 }

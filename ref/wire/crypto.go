@@ -44,14 +44,14 @@ type OneTimePreKey struct {
 
 // PreKeyMessage is a prekey-message (spec/04-pqxdh.md section 4.5).
 type PreKeyMessage struct {
-	Version         uint64         `cbor:"1,keyasint"`
-	IdentityKey     []byte         `cbor:"2,keyasint"`
-	EphemeralKey    []byte         `cbor:"3,keyasint"`
-	SignedPreKeyID  uint64         `cbor:"4,keyasint"`
-	KEMPreKeyID     uint64         `cbor:"5,keyasint"`
-	KEMCiphertext   []byte         `cbor:"6,keyasint"`
-	OneTimePreKeyID *uint64        `cbor:"7,keyasint,omitempty"`
-	Message         RatchetMessage `cbor:"8,keyasint"`
+	Version         uint64  `cbor:"1,keyasint"`
+	IdentityKey     []byte  `cbor:"2,keyasint"`
+	EphemeralKey    []byte  `cbor:"3,keyasint"`
+	SignedPreKeyID  uint64  `cbor:"4,keyasint"`
+	KEMPreKeyID     uint64  `cbor:"5,keyasint"`
+	KEMCiphertext   []byte  `cbor:"6,keyasint"`
+	OneTimePreKeyID *uint64 `cbor:"7,keyasint,omitempty"`
+	Message         []byte  `cbor:"8,keyasint"` // a RatchetMessage
 }
 
 // RatchetMessage is a ratchet-message (spec/05-ratchet.md section 5.6).
@@ -108,9 +108,6 @@ func (m *PreKeyMessage) check() error {
 	if err == nil && m.OneTimePreKeyID != nil {
 		err = checkUint32(*m.OneTimePreKeyID)
 	}
-	if err == nil {
-		err = firstErr(checkVersionField(m.Message.Version), m.Message.check())
-	}
 	return err
 }
 
@@ -128,10 +125,10 @@ func (h *RatchetHeader) check() error {
 type SessionState struct {
 	Version uint64       `cbor:"1,keyasint"`
 	DHs     []byte       `cbor:"2,keyasint"`
-	DHr     []byte       `cbor:"3,keyasint,omitempty"`
+	DHr     *[]byte      `cbor:"3,keyasint,omitempty"`
 	RK      []byte       `cbor:"4,keyasint"`
-	CKs     []byte       `cbor:"5,keyasint,omitempty"`
-	CKr     []byte       `cbor:"6,keyasint,omitempty"`
+	CKs     *[]byte      `cbor:"5,keyasint,omitempty"`
+	CKr     *[]byte      `cbor:"6,keyasint,omitempty"`
 	Ns      uint64       `cbor:"7,keyasint"`
 	Nr      uint64       `cbor:"8,keyasint"`
 	PN      uint64       `cbor:"9,keyasint"`
@@ -172,12 +169,15 @@ func (s *SessionState) check() error {
 }
 
 // checkOptionalSize checks an optional fixed-size field; nil is absent.
-func checkOptionalSize(b []byte, n int) error {
+func checkOptionalSize(b *[]byte, n int) error {
 	if b == nil {
 		return nil
 	}
-	return checkSize(b, n)
+	return checkSize(*b, n)
 }
+
+// Ptr returns a pointer to v, for the optional fields of this package.
+func Ptr[T any](v T) *T { return &v }
 
 // StoredSession is the reference implementation's stored session with the
 // PQXDH values an initiator repeats until the responder answers
@@ -186,7 +186,7 @@ type StoredSession struct {
 	Version uint64         `cbor:"1,keyasint"`
 	Ratchet []byte         `cbor:"2,keyasint"` // a SessionState
 	Pending *PendingPreKey `cbor:"3,keyasint,omitempty"`
-	Base    []byte         `cbor:"4,keyasint,omitempty"` // responder: Enc(EK_A)
+	Base    *[]byte        `cbor:"4,keyasint,omitempty"` // responder: Enc(IK_A) || Enc(EK_A)
 }
 
 // PendingPreKey holds the fields of a prekey message besides the ratchet
@@ -203,7 +203,7 @@ type PendingPreKey struct {
 func (*StoredSession) isVersioned() {}
 
 func (s *StoredSession) check() error {
-	if err := checkOptionalSize(s.Base, X25519PublicSize); err != nil {
+	if err := checkOptionalSize(s.Base, 2*X25519PublicSize); err != nil {
 		return err
 	}
 	if s.Pending == nil {

@@ -50,7 +50,7 @@ func seedPreKey() []byte {
 	id := uint64(5)
 	b, _ := Marshal(&PreKeyMessage{Version: 1, IdentityKey: key33(), EphemeralKey: key33(), SignedPreKeyID: 1,
 		KEMPreKeyID: 70000, KEMCiphertext: make([]byte, KEMCiphertextSize), OneTimePreKeyID: &id,
-		Message: RatchetMessage{Version: 1, Header: seedHeader(), Ciphertext: make([]byte, 48)}})
+		Message: seedMessage()})
 	return b
 }
 

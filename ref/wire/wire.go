@@ -74,6 +74,11 @@ type versioned interface {
 // code of the first schema check m does not pass, so that an encoder never
 // produces what a decoder would reject.
 func Marshal(m Message) ([]byte, error) {
+	if p, ok := m.(interface{ presence() error }); ok {
+		if err := p.presence(); err != nil {
+			return nil, err
+		}
+	}
 	if err := m.check(); err != nil {
 		return nil, err
 	}
@@ -83,6 +88,9 @@ func Marshal(m Message) ([]byte, error) {
 // Unmarshal decodes data into m, which must be a pointer to a structure of
 // this package, and returns a registered error code on any failure.
 func Unmarshal(data []byte, m Message) error {
+	if l, ok := m.(interface{ maxSize() int }); ok && len(data) > l.maxSize() {
+		return errcode.DecodeTooLong
+	}
 	t, err := scan(data)
 	if err != nil {
 		return err
@@ -92,19 +100,25 @@ func Unmarshal(data []byte, m Message) error {
 			return err
 		}
 	}
+	// Stage 3a: unknown keys and CBOR types.
 	if err := decMode.Unmarshal(data, m); err != nil {
 		return classify(err)
 	}
-	if err := m.check(); err != nil {
-		return err
-	}
+	// Stage 3b: encode again and compare. Stage 1 rules out every
+	// non-canonical form and stage 3a every unknown key, so a difference
+	// is a required key that is absent (encoded again with its zero value).
 	again, err := encMode.Marshal(m)
 	if err != nil || !bytes.Equal(again, data) {
-		// Stage 1 rules out every non-canonical form, and fxamacker every
-		// unknown key; what is left is a required key that is absent.
 		return errcode.DecodeMissingField
 	}
-	return nil
+	// Stage 3b, continued: fields whose presence depends on others.
+	if p, ok := m.(interface{ presence() error }); ok {
+		if err := p.presence(); err != nil {
+			return err
+		}
+	}
+	// Stage 3c: sizes and ranges.
+	return m.check()
 }
 
 func checkVersion(t top) error {
@@ -168,14 +182,6 @@ func checkRange(b []byte, lo, hi int) error {
 func checkUint32(v uint64) error {
 	if v > 1<<32-1 {
 		return errcode.DecodeValueOutOfRange
-	}
-	return nil
-}
-
-// checkVersionField checks the version of a nested versioned structure.
-func checkVersionField(v uint64) error {
-	if v != ProtocolVersion {
-		return errcode.DecodeUnsupportedVersion
 	}
 	return nil
 }

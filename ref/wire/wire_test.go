@@ -48,7 +48,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("Unmarshal message: %v", err)
 	}
 	opk := uint64(0)
-	pk := &PreKeyMessage{Version: 1, IdentityKey: key33(), EphemeralKey: key33(), KEMCiphertext: make([]byte, KEMCiphertextSize), OneTimePreKeyID: &opk, Message: *m}
+	pk := &PreKeyMessage{Version: 1, IdentityKey: key33(), EphemeralKey: key33(), KEMCiphertext: make([]byte, KEMCiphertextSize), OneTimePreKeyID: &opk, Message: enc}
 	enc, err = Marshal(pk)
 	if err != nil {
 		t.Fatal(err)

@@ -118,9 +118,14 @@ func Verify(pub, msg, sig []byte) error {
 	if err != nil {
 		return errcode.AuthBadSignature
 	}
+	if new(edwards25519.Point).MultByCofactor(A).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return errcode.AuthBadSignature // small order: XED-009
+	}
 	h := challenge(R, A.Bytes(), msg)
-	h.Negate(h)
-	check := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(h, A, s)
+	// h * (-A) + s * B with the integer h (XED-010): negating the scalar
+	// instead would change the result on a torsion component of A.
+	minusA := new(edwards25519.Point).Negate(A)
+	check := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(h, minusA, s)
 	if [32]byte(check.Bytes()) != [32]byte(R) {
 		return errcode.AuthBadSignature
 	}

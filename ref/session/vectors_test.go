@@ -1,0 +1,167 @@
+package session
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/internal/vectest"
+	"github.com/missive-protocol/missive/ref/keys"
+	"github.com/missive-protocol/missive/ref/pqxdh"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+type pqxdhCase struct {
+	vectest.Common
+	Operation               string      `json:"operation"`
+	AliceIdentityPrivate    vectest.Hex `json:"alice_identity_private"`
+	BobIdentityPrivate      vectest.Hex `json:"bob_identity_private"`
+	BobSignedPrekeyPrivate  vectest.Hex `json:"bob_signed_prekey_private"`
+	BobSignedPrekeyID       uint32      `json:"bob_signed_prekey_id"`
+	BobKEMPrekeySeed        vectest.Hex `json:"bob_kem_prekey_seed"`
+	BobKEMPrekeyID          uint32      `json:"bob_kem_prekey_id"`
+	BobKEMPrekeyLastResort  bool        `json:"bob_kem_prekey_last_resort"`
+	BobOneTimePrekeyPrivate vectest.Hex `json:"bob_one_time_prekey_private"`
+	BobOneTimePrekeyID      *uint32     `json:"bob_one_time_prekey_id"`
+	SignedPrekeyZ           vectest.Hex `json:"signed_prekey_z"`
+	KEMPrekeyZ              vectest.Hex `json:"kem_prekey_z"`
+	Bundle                  vectest.Hex `json:"bundle"`
+	AliceEphemeralPrivate   vectest.Hex `json:"alice_ephemeral_private"`
+	KEMEncapsRandom         vectest.Hex `json:"kem_encaps_random"`
+	AliceRatchetPrivate     vectest.Hex `json:"alice_ratchet_private"`
+	BobRatchetPrivate       vectest.Hex `json:"bob_ratchet_private"`
+	Plaintext               vectest.Hex `json:"plaintext"`
+	SK                      vectest.Hex `json:"sk"`
+	AD                      vectest.Hex `json:"ad"`
+	PrekeyMessage           vectest.Hex `json:"prekey_message"`
+}
+
+// bobKeys is Bob's device for one case: exactly the keys the case lists.
+type bobKeys struct {
+	ik  *keys.PrivateKey
+	spk map[uint32]*keys.PrivateKey
+	kem map[uint32]*keys.KEMPrivateKey
+	opk map[uint32]*keys.PrivateKey
+}
+
+func (b *bobKeys) SignedPreKey(id uint32) (*keys.PrivateKey, bool)  { k, ok := b.spk[id]; return k, ok }
+func (b *bobKeys) KEMPreKey(id uint32) (*keys.KEMPrivateKey, bool)  { k, ok := b.kem[id]; return k, ok }
+func (b *bobKeys) OneTimePreKey(id uint32) (*keys.PrivateKey, bool) { k, ok := b.opk[id]; return k, ok }
+
+// must turns a (value, error) pair into a function that returns the value
+// or fails the test: must(f())(t).
+func must[T any](v T, err error) func(testing.TB) T {
+	return func(t testing.TB) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+func (c *pqxdhCase) bob(t *testing.T) *bobKeys {
+	t.Helper()
+	b := &bobKeys{
+		ik:  must(keys.NewPrivateKey(c.BobIdentityPrivate))(t),
+		spk: map[uint32]*keys.PrivateKey{c.BobSignedPrekeyID: must(keys.NewPrivateKey(c.BobSignedPrekeyPrivate))(t)},
+		kem: map[uint32]*keys.KEMPrivateKey{c.BobKEMPrekeyID: must(keys.NewKEMPrivateKey(c.BobKEMPrekeySeed))(t)},
+		opk: map[uint32]*keys.PrivateKey{},
+	}
+	if c.BobOneTimePrekeyPrivate != nil {
+		if c.BobOneTimePrekeyID == nil {
+			t.Fatal("one-time prekey without id")
+		}
+		b.opk[*c.BobOneTimePrekeyID] = must(keys.NewPrivateKey(c.BobOneTimePrekeyPrivate))(t)
+	}
+	return b
+}
+
+// bundle builds Bob's bundle from his keys and the signing randomness.
+func (c *pqxdhCase) bundle(t *testing.T, b *bobKeys) []byte {
+	t.Helper()
+	spk := b.spk[c.BobSignedPrekeyID].Public()
+	kem := b.kem[c.BobKEMPrekeyID].Public()
+	bundle := &pqxdh.Bundle{
+		IdentityKey: b.ik.Public(),
+		SignedPreKey: pqxdh.SignedPreKey{ID: c.BobSignedPrekeyID, Key: spk,
+			Signature: must(pqxdh.SignSignedPreKey(b.ik, spk, bytes.NewReader(c.SignedPrekeyZ)))(t)},
+		KEMPreKey: pqxdh.KEMPreKey{ID: c.BobKEMPrekeyID, Key: kem, LastResort: c.BobKEMPrekeyLastResort,
+			Signature: must(pqxdh.SignKEMPreKey(b.ik, kem, bytes.NewReader(c.KEMPrekeyZ)))(t)},
+	}
+	if c.BobOneTimePrekeyID != nil {
+		bundle.OneTimePreKey = &pqxdh.OneTimePreKey{ID: *c.BobOneTimePrekeyID, Key: b.opk[*c.BobOneTimePrekeyID].Public()}
+	}
+	return must(bundle.Marshal())(t)
+}
+
+// TestPQXDHVectors runs vectors/v1/pqxdh.json (spec/09-vectors.md).
+func TestPQXDHVectors(t *testing.T) {
+	f := vectest.Load[pqxdhCase](t, "pqxdh")
+	for _, c := range f.Cases {
+		t.Run(c.ID, func(t *testing.T) {
+			want := c.Want(t)
+			bob := c.bob(t)
+			ika := must(keys.NewPrivateKey(c.AliceIdentityPrivate))(t)
+			initiate, respond := c.Operation == "initiate", c.Operation == "respond"
+			switch {
+			case c.Operation == "both" && want == 0:
+				initiate, respond = true, true
+			case (initiate || respond) && want != 0:
+			default:
+				t.Fatalf("operation %q with expect %q", c.Operation, c.Expect)
+			}
+			if want == 0 {
+				if got := c.bundle(t, bob); !bytes.Equal(got, c.Bundle) {
+					t.Errorf("bundle: got\n%x\nwant\n%x", got, []byte(c.Bundle))
+				}
+			}
+			if initiate {
+				r := vectest.NewReader(t, c.ID, c.AliceEphemeralPrivate, c.KEMEncapsRandom, c.AliceRatchetPrivate)
+				s, err := Initiate(r, ika, c.Bundle)
+				if got := errcode.Of(err); got != want {
+					t.Fatalf("Initiate: got %v (%v), want %v", got, err, want)
+				}
+				if want == 0 {
+					r.Done()
+					kind, msg, err := s.Encrypt(c.Plaintext)
+					if err != nil || kind != KindPreKey {
+						t.Fatalf("Encrypt: %v %v", kind, err)
+					}
+					if !bytes.Equal(msg, c.PrekeyMessage) {
+						t.Errorf("prekey message: got\n%x\nwant\n%x", msg, []byte(c.PrekeyMessage))
+					}
+					b := must(pqxdh.ParseBundle(c.Bundle))(t)
+					in := must(pqxdh.Initiate(vectest.NewReader(t, c.ID, c.AliceEphemeralPrivate, c.KEMEncapsRandom), ika, b))(t)
+					if !bytes.Equal(in.SK, c.SK) || !bytes.Equal(in.AD, c.AD) {
+						t.Errorf("initiator SK, AD: got %x, %x; want %x, %x", in.SK, in.AD, []byte(c.SK), []byte(c.AD))
+					}
+				}
+			}
+			if respond {
+				r := vectest.NewReader(t, c.ID, c.BobRatchetPrivate)
+				_, pt, used, err := Respond(r, bob.ik, bob, c.PrekeyMessage)
+				if got := errcode.Of(err); got != want {
+					t.Fatalf("Respond: got %v (%v), want %v", got, err, want)
+				}
+				if want == 0 {
+					r.Done()
+					if !bytes.Equal(pt, c.Plaintext) {
+						t.Errorf("plaintext: got %x, want %x", pt, []byte(c.Plaintext))
+					}
+					if (used.OneTimePreKeyID == nil) != (c.BobOneTimePrekeyID == nil) {
+						t.Errorf("one-time prekey used: got %v, want %v", used.OneTimePreKeyID, c.BobOneTimePrekeyID)
+					}
+					var m wire.PreKeyMessage
+					if err := wire.Unmarshal(c.PrekeyMessage, &m); err != nil {
+						t.Fatal(err)
+					}
+					res := must(pqxdh.Respond(bob.ik, bob, &m))(t)
+					if !bytes.Equal(res.SK, c.SK) || !bytes.Equal(res.AD, c.AD) {
+						t.Errorf("responder SK, AD: got %x, %x; want %x, %x", res.SK, res.AD, []byte(c.SK), []byte(c.AD))
+					}
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,347 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/flynn/noise"
+
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/keys"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+func testRand(seed byte) io.Reader { return rand.NewChaCha8([32]byte{seed}) }
+
+func keyPair(t testing.TB, seed byte) noise.DHKey {
+	t.Helper()
+	k, err := Suite.GenerateKeypair(testRand(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// fastTimeouts keep the timeout tests short.
+var fastTimeouts = Timeouts{Handshake: 300 * time.Millisecond, Idle: 300 * time.Millisecond, Write: time.Second}
+
+// testServer accepts connections on a loopback port and runs serve on
+// each established one. It returns the address, the server's static key and
+// a channel with the error of each connection.
+func testServer(t *testing.T, serve func(*Conn) error) (addr string, static noise.DHKey, errs chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	static = keyPair(t, 100)
+	errs = make(chan error, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				conn, err := Server(c, &ServerConfig{Static: static, Timeouts: fastTimeouts})
+				if err != nil {
+					errs <- err
+					return
+				}
+				errs <- serve(conn)
+			}()
+		}
+	}()
+	return ln.Addr().String(), static, errs
+}
+
+// helloServer answers a hello whose binding verifies with a welcome, then
+// echoes every frame it receives until an error.
+func helloServer(c *Conn) error {
+	id, _, v, err := ReadHello(c, []uint64{1})
+	if err != nil {
+		return err
+	}
+	if err := c.Send(wire.FrameResult, id, &wire.Welcome{Version: v, Time: 1}); err != nil {
+		return err
+	}
+	for {
+		f, err := c.ReadFrame()
+		if err != nil {
+			return err
+		}
+		if err := c.WriteFrame(f); err != nil {
+			return err
+		}
+	}
+}
+
+type device struct {
+	ik     *keys.PrivateKey
+	static noise.DHKey
+}
+
+func newDevice(t testing.TB, seed byte) device {
+	t.Helper()
+	ik, err := keys.GeneratePrivateKey(testRand(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return device{ik, keyPair(t, seed+1)}
+}
+
+func (d device) hello(t testing.TB, bindKey []byte, signer *keys.PrivateKey) *wire.Hello {
+	t.Helper()
+	sig, err := Bind(signer, bindKey, 1, "alice", testRand(9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &wire.Hello{Versions: []uint64{1}, Account: "alice", Device: 1, IdentityKey: d.ik.Public().Encode(), Binding: sig}
+}
+
+func dial(t *testing.T, addr string, cfg *ClientConfig) (*Conn, error) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if cfg.Timeouts == (Timeouts{}) {
+		cfg.Timeouts = fastTimeouts
+	}
+	return Client(c, cfg)
+}
+
+func TestHandshakeAndFrames(t *testing.T) {
+	addr, static, _ := testServer(t, helloServer)
+	d := newDevice(t, 1)
+	for _, serverKey := range [][]byte{nil, static.Public} { // XX, then IK
+		c, err := dial(t, addr, &ClientConfig{Static: d.static, ServerKey: serverKey, Expect: static.Public})
+		if err != nil {
+			t.Fatalf("handshake (server key %v): %v", serverKey != nil, err)
+		}
+		if !bytes.Equal(c.RemoteStatic(), static.Public) {
+			t.Fatalf("remote static: got %x, want %x", c.RemoteStatic(), static.Public)
+		}
+		var w wire.Welcome
+		if err := c.Call(wire.FrameHello, 1, d.hello(t, d.static.Public, d.ik), &w); err != nil {
+			t.Fatalf("hello: %v", err)
+		}
+		if w.Version != 1 {
+			t.Errorf("welcome version: got %d, want 1", w.Version)
+		}
+		// A frame larger than a segment comes back whole.
+		big := bytes.Repeat([]byte{0xA5}, 3*MaxSegment+17)
+		if err := c.WriteFrame(big); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.ReadFrame()
+		if err != nil || !bytes.Equal(got, big) {
+			t.Fatalf("echo of %d bytes: got %d bytes, %v", len(big), len(got), err)
+		}
+	}
+}
+
+func TestWrongServerKey(t *testing.T) {
+	addr, _, errs := testServer(t, helloServer)
+	d := newDevice(t, 1)
+	other := keyPair(t, 50)
+	// IK to a key the server does not hold: the server cannot read the
+	// first message and the handshake fails on both sides.
+	if _, err := dial(t, addr, &ClientConfig{Static: d.static, ServerKey: other.Public}); err == nil {
+		t.Error("IK with a wrong server key: handshake succeeded")
+	}
+	if err := <-errs; !errors.Is(err, ErrHandshakeFailed) {
+		t.Errorf("server side: got %v, want %v", err, ErrHandshakeFailed)
+	}
+	// XX while expecting another key: the device refuses the server.
+	if _, err := dial(t, addr, &ClientConfig{Static: d.static, Expect: other.Public}); !errors.Is(err, ErrServerKey) {
+		t.Errorf("XX with an unexpected server key: got %v, want %v", err, ErrServerKey)
+	}
+}
+
+func TestBinding(t *testing.T) {
+	addr, _, errs := testServer(t, helloServer)
+	d := newDevice(t, 1)
+	stranger := newDevice(t, 20)
+	tests := []struct {
+		name  string
+		hello *wire.Hello
+	}{
+		{"unbound: binds another transport key", d.hello(t, stranger.static.Public, d.ik)},
+		{"wrongly bound: signed by another identity key", d.hello(t, d.static.Public, stranger.ik)},
+	}
+	for _, tt := range tests {
+		c, err := dial(t, addr, &ClientConfig{Static: d.static})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w wire.Welcome
+		err = c.Call(wire.FrameHello, 7, tt.hello, &w)
+		var re *RemoteError
+		if !errors.As(err, &re) || errcode.Code(re.Body.Code) != errcode.AuthBadSignature {
+			t.Errorf("%s: got %v, want an error frame %v", tt.name, err, errcode.AuthBadSignature)
+		}
+		if err := <-errs; !errors.Is(err, errcode.AuthBadSignature) {
+			t.Errorf("%s: server got %v", tt.name, err)
+		}
+	}
+}
+
+// established returns a connection that has completed hello.
+func established(t *testing.T, addr string) *Conn {
+	t.Helper()
+	d := newDevice(t, 1)
+	c, err := dial(t, addr, &ClientConfig{Static: d.static})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w wire.Welcome
+	if err := c.Call(wire.FrameHello, 1, d.hello(t, d.static.Public, d.ik), &w); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestOversizeFrame(t *testing.T) {
+	addr, _, errs := testServer(t, helloServer)
+	c := established(t, addr)
+	var h [4]byte
+	binary.BigEndian.PutUint32(h[:], wire.MaxFrameSize+1)
+	if err := c.writeStream(h[:]); err != nil { // the length alone: the server must not wait for the body
+		t.Fatal(err)
+	}
+	f, err := c.Receive()
+	if err != nil {
+		t.Fatalf("want an error frame, got %v (server: %v)", err, <-errs)
+	}
+	var b wire.ErrorBody
+	if err := DecodeBody(f, &b); err != nil || errcode.Code(b.Code) != errcode.PolicyFrameTooLarge {
+		t.Errorf("got code %v (%v), want %v", errcode.Code(b.Code), err, errcode.PolicyFrameTooLarge)
+	}
+	if err := <-errs; !errors.Is(err, errcode.PolicyFrameTooLarge) {
+		t.Errorf("server: got %v", err)
+	}
+	if _, err := c.ReadFrame(); err == nil {
+		t.Error("connection still open after an oversize frame")
+	}
+}
+
+func TestTruncatedFrame(t *testing.T) {
+	addr, _, errs := testServer(t, helloServer)
+	c := established(t, addr)
+	var h [4]byte
+	binary.BigEndian.PutUint32(h[:], 1000)
+	if err := c.writeStream(h[:], make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+	// The peer goes silent mid-frame: the server's read deadline ends it.
+	if err := <-errs; err == nil {
+		t.Error("server accepted a truncated frame")
+	}
+	// A truncated segment, then the end of the connection.
+	c2 := established(t, addr)
+	c2.writeRaw([]byte{0x00, 0x40, 1, 2, 3})
+	c2.conn.(*net.TCPConn).CloseWrite()
+	if err := <-errs; !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("truncated segment: server got %v, want %v", err, io.ErrUnexpectedEOF)
+	}
+}
+
+func TestReplayedSegment(t *testing.T) {
+	addr, _, errs := testServer(t, helloServer)
+	c := established(t, addr)
+	var h [4]byte
+	binary.BigEndian.PutUint32(h[:], 3)
+	if err := c.writeStream(h[:], []byte{0xA0, 0xA0, 0xA0}); err != nil {
+		t.Fatal(err)
+	}
+	segment := bytes.Clone(c.out)
+	if _, err := c.ReadFrame(); err != nil { // the echo
+		t.Fatal(err)
+	}
+	if err := c.writeRaw(segment); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errs; !errors.Is(err, ErrChannel) {
+		t.Errorf("replayed segment: server got %v, want %v", err, ErrChannel)
+	}
+	if _, err := c.ReadFrame(); err == nil {
+		t.Error("connection still open after a replayed segment")
+	}
+}
+
+func TestSilentPeer(t *testing.T) {
+	addr, _, errs := testServer(t, helloServer)
+	// Connects and sends nothing: the handshake deadline closes it.
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := <-errs; !isTimeout(err) {
+		t.Errorf("silent before the handshake: server got %v, want a timeout", err)
+	}
+	// Completes the handshake, then never says hello.
+	d := newDevice(t, 1)
+	if _, err := dial(t, addr, &ClientConfig{Static: d.static}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errs; !isTimeout(err) {
+		t.Errorf("no hello: server got %v, want a timeout", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func TestBadPreamble(t *testing.T) {
+	addr, _, errs := testServer(t, helloServer)
+	for _, pre := range [][]byte{[]byte("MSX\x01\x01"), []byte("MSV\x02\x01"), []byte("MSV\x01\x03")} {
+		raw, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw.Write(pre)
+		if err := <-errs; !errors.Is(err, ErrPreamble) {
+			t.Errorf("preamble %q: got %v, want %v", pre, err, ErrPreamble)
+		}
+		raw.Close()
+	}
+}
+
+func TestMalformedFrame(t *testing.T) {
+	addr, _, errs := testServer(t, func(c *Conn) error {
+		_, err := c.Receive()
+		return err
+	})
+	d := newDevice(t, 1)
+	c, err := dial(t, addr, &ClientConfig{Static: d.static})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteFrame([]byte{0xA2, 0x01, 0x02, 0xFF}); err != nil { // a map cut short by a break
+		t.Fatal(err)
+	}
+	f, err := c.Receive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b wire.ErrorBody
+	if err := DecodeBody(f, &b); err != nil || errcode.Code(b.Code) != errcode.DecodeMalformed {
+		t.Errorf("got %v (%v), want %v", errcode.Code(b.Code), err, errcode.DecodeMalformed)
+	}
+	if err := <-errs; !errors.Is(err, errcode.DecodeMalformed) {
+		t.Errorf("server: got %v", err)
+	}
+}

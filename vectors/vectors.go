@@ -1,0 +1,26 @@
+// Package vectors holds the Missive test vectors: JSON files, one per family,
+// under v1/ (chapter 9 of the specification).
+//
+//   - v1/xeddsa.json: XEdDSA signatures and every rejection rule (chapter 3).
+//   - v1/pqxdh.json: prekey bundles, prekey messages and the PQXDH key
+//     agreement (chapter 4).
+//   - v1/ratchet.json: Double Ratchet conversations, step by step (chapter 5).
+//   - v1/ratchet_accumulated.json: one digest over many generated Double
+//     Ratchet sessions (section 9.2).
+//
+// The files are generated: do not edit them. They are written by
+// internal/cmd/genvectors, which runs internal/gen, a second implementation of
+// the specification written from the specification alone and independent of
+// the reference implementation (ref/), in the manner of C2SP's CCTV. Run
+// go generate in this directory to regenerate them; the tests check that the
+// generator reproduces the committed files byte for byte.
+package vectors
+
+import "embed"
+
+//go:generate go run ./internal/cmd/genvectors
+
+// FS holds the version 1 vector files, v1/<family>.json.
+//
+//go:embed v1/*.json
+var FS embed.FS
