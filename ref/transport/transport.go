@@ -94,11 +94,14 @@ type Conn struct {
 
 	rmu  sync.Mutex
 	recv *noise.CipherState
-	buf  []byte // decrypted bytes not yet returned
+	seg  []byte // the segment being read
+	dec  []byte // decrypted bytes; dec[off:] are not yet returned
+	off  int
 
-	wmu  sync.Mutex
-	send *noise.CipherState
-	out  []byte
+	wmu   sync.Mutex
+	send  *noise.CipherState
+	plain []byte // the stream bytes being written
+	out   []byte // their segments
 }
 
 // RemoteStatic returns the static key the peer proved in the handshake.
@@ -267,36 +270,47 @@ func run(c net.Conn, hs *noise.HandshakeState, initiator bool) (*Conn, error) {
 	}
 }
 
-// fill decrypts the next segment into the buffer.
+// fill decrypts the next segment onto the decrypted bytes.
 func (c *Conn) fill() error {
-	m, err := readMsg(c.conn)
-	if err != nil {
+	var l [2]byte
+	if _, err := io.ReadFull(c.conn, l[:]); err != nil {
 		return err
 	}
-	if len(m) < tagSize {
+	n := int(binary.BigEndian.Uint16(l[:]))
+	if n < tagSize {
 		return ErrChannel
 	}
-	out, err := c.recv.Decrypt(c.buf, nil, m)
+	if cap(c.seg) < n {
+		c.seg = make([]byte, MaxSegment)
+	}
+	c.seg = c.seg[:n]
+	if _, err := io.ReadFull(c.conn, c.seg); err != nil {
+		return err
+	}
+	if c.off == len(c.dec) { // all returned: reuse the space
+		c.dec, c.off = c.dec[:0], 0
+	}
+	out, err := c.recv.Decrypt(c.dec, nil, c.seg)
 	if err != nil {
 		return ErrChannel // TRN-007: no detail, and the caller closes
 	}
-	c.buf = out
+	c.dec = out
 	return nil
 }
 
-// readFull returns the next n bytes of the decrypted stream.
-func (c *Conn) readFull(n int) ([]byte, error) {
-	for len(c.buf) < n {
+// readFull appends the next n bytes of the decrypted stream to dst.
+func (c *Conn) readFull(dst []byte, n int) ([]byte, error) {
+	for len(c.dec)-c.off < n {
+		if c.off > 0 && c.off == len(c.dec) {
+			c.dec, c.off = c.dec[:0], 0
+		}
 		if err := c.fill(); err != nil {
 			return nil, err
 		}
 	}
-	out := c.buf[:n:n]
-	c.buf = c.buf[n:]
-	if len(c.buf) == 0 {
-		c.buf = nil
-	}
-	return out, nil
+	dst = append(dst, c.dec[c.off:c.off+n]...)
+	c.off += n
+	return dst, nil
 }
 
 // FrameTooLargeError reports a frame length above MaxFrameSize (TRN-008).
@@ -317,7 +331,8 @@ func (c *Conn) ReadFrame() ([]byte, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	c.conn.SetReadDeadline(time.Now().Add(c.timeouts.Idle))
-	h, err := c.readFull(4)
+	var hb [4]byte
+	h, err := c.readFull(hb[:0], 4)
 	if err != nil {
 		return nil, err
 	}
@@ -327,11 +342,9 @@ func (c *Conn) ReadFrame() ([]byte, error) {
 		c.SendError(0, err)
 		return nil, err
 	}
-	f, err := c.readFull(int(n))
-	if err != nil {
-		return nil, err
-	}
-	return bytes.Clone(f), nil
+	// Grow with what arrives: a length alone must not make the reader
+	// reserve the whole frame.
+	return c.readFull(make([]byte, 0, min(n, 4096)), int(n))
 }
 
 // WriteFrame sends one frame encoding, split into as few segments as it
@@ -342,15 +355,13 @@ func (c *Conn) WriteFrame(frame []byte) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	var h [4]byte
-	binary.BigEndian.PutUint32(h[:], uint32(len(frame)))
-	return c.writeStream(h[:], frame)
+	c.plain = binary.BigEndian.AppendUint32(c.plain[:0], uint32(len(frame)))
+	c.plain = append(c.plain, frame...)
+	return c.writeStream(c.plain)
 }
 
-// writeStream encrypts the concatenation of parts into segments and writes
-// them in one call.
-func (c *Conn) writeStream(parts ...[]byte) error {
-	plain := bytes.Join(parts, nil)
+// writeStream encrypts plain into segments and writes them in one call.
+func (c *Conn) writeStream(plain []byte) error {
 	c.out = c.out[:0]
 	for len(plain) > 0 {
 		n := min(len(plain), maxSegmentPlain)

@@ -240,7 +240,7 @@ func TestTruncatedFrame(t *testing.T) {
 	c := established(t, addr)
 	var h [4]byte
 	binary.BigEndian.PutUint32(h[:], 1000)
-	if err := c.writeStream(h[:], make([]byte, 10)); err != nil {
+	if err := c.writeStream(append(h[:], make([]byte, 10)...)); err != nil {
 		t.Fatal(err)
 	}
 	// The peer goes silent mid-frame: the server's read deadline ends it.
@@ -261,7 +261,7 @@ func TestReplayedSegment(t *testing.T) {
 	c := established(t, addr)
 	var h [4]byte
 	binary.BigEndian.PutUint32(h[:], 3)
-	if err := c.writeStream(h[:], []byte{0xA0, 0xA0, 0xA0}); err != nil {
+	if err := c.writeStream(append(h[:], 0xA0, 0xA0, 0xA0)); err != nil {
 		t.Fatal(err)
 	}
 	segment := bytes.Clone(c.out)

@@ -96,3 +96,113 @@ func TestSeedPrefixes(t *testing.T) {
 		}
 	}
 }
+
+// generalUnmarshal is Unmarshal without the fast paths.
+func generalUnmarshal(data []byte, m Message) error {
+	t, err := scan(data)
+	if err != nil {
+		return err
+	}
+	if _, ok := m.(versioned); ok {
+		if err := checkVersion(t); err != nil {
+			return err
+		}
+	}
+	if err := decMode.Unmarshal(data, m); err != nil {
+		return classify(err)
+	}
+	again, err := encMode.Marshal(m)
+	if err != nil || !bytes.Equal(again, data) {
+		return errcode.DecodeMissingField
+	}
+	if p, ok := m.(interface{ presence() error }); ok {
+		if err := p.presence(); err != nil {
+			return err
+		}
+	}
+	return m.check()
+}
+
+// FuzzFastPaths checks that the fast decoders accept only what the general
+// decoder accepts, with the same result, and that the fast encoders give
+// the general encoder's bytes.
+func FuzzFastPaths(f *testing.F) {
+	f.Add(seedHeader())
+	f.Add(seedMessage())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, pair := range []struct {
+			fast, general interface {
+				Message
+				fastEncoder
+				fastDecoder
+			}
+		}{
+			{new(RatchetHeader), new(RatchetHeader)},
+			{new(RatchetMessage), new(RatchetMessage)},
+		} {
+			if !pair.fast.fastDecode(data) {
+				continue
+			}
+			if err := generalUnmarshal(data, pair.general); err != nil {
+				t.Fatalf("%T: fast path accepted what the general path rejects (%v): %x", pair.fast, err, data)
+			}
+			a, _ := encMode.Marshal(pair.fast)
+			b, _ := encMode.Marshal(pair.general)
+			if !bytes.Equal(a, b) || !bytes.Equal(pair.fast.fastAppend(nil), b) {
+				t.Fatalf("%T: fast and general paths disagree on %x", pair.fast, data)
+			}
+		}
+	})
+}
+
+// TestFastPathsMatch checks the fast encoders against the general encoder
+// on values of every size class.
+func TestFastPathsMatch(t *testing.T) {
+	for _, n := range []uint64{0, 1, 23, 24, 255, 256, 65535, 65536, 1<<32 - 1} {
+		h := &RatchetHeader{RatchetKey: key33(), PN: n, N: n / 2}
+		want, _ := encMode.Marshal(h)
+		if got := h.fastAppend(nil); !bytes.Equal(got, want) {
+			t.Errorf("header %d: got %x, want %x", n, got, want)
+		}
+		var back RatchetHeader
+		if !back.fastDecode(want) || back.PN != n {
+			t.Errorf("header %d: fast decode failed", n)
+		}
+	}
+	for _, n := range []int{16, 23, 24, 255, 256, 65535, 65536, MaxCiphertext} {
+		m := &RatchetMessage{Version: 1, Header: seedHeader(), Ciphertext: make([]byte, n)}
+		want, _ := encMode.Marshal(m)
+		if got := m.fastAppend(nil); !bytes.Equal(got, want) {
+			t.Errorf("message %d: encodings differ", n)
+		}
+		var back RatchetMessage
+		if !back.fastDecode(want) || len(back.Ciphertext) != n {
+			t.Errorf("message %d: fast decode failed", n)
+		}
+	}
+}
+
+// FuzzFastEncoders checks that the hand-written encoders give the general
+// encoder's bytes for every value that decodes.
+func FuzzFastEncoders(f *testing.F) {
+	env, _ := encMode.Marshal(benchEnvelope())
+	f.Add(env)
+	del, _ := encMode.Marshal(&Delivery{Version: 1, QueueID: 7, MessageID: make([]byte, 16),
+		Sender: Address{Account: "bob", Device: 3}, Type: 1, Priority: 2, Kind: 1, Ciphertext: make([]byte, 300),
+		SentAt: 1, AcceptedAt: 2, ExpiresAt: 3, Attempt: 1})
+	f.Add(del)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, m := range []interface {
+			Message
+			fastEncoder
+		}{new(Envelope), new(Delivery), new(RatchetHeader), new(RatchetMessage)} {
+			if err := generalUnmarshal(data, m); err != nil {
+				continue
+			}
+			want, _ := encMode.Marshal(m)
+			if got := m.fastAppend(nil); !bytes.Equal(got, want) || !bytes.Equal(want, data) {
+				t.Fatalf("%T: hand-written encoding differs:\n%x\n%x", m, got, want)
+			}
+		}
+	})
+}

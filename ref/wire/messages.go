@@ -2,7 +2,6 @@ package wire
 
 import (
 	"bytes"
-	"regexp"
 	"slices"
 
 	"github.com/missive-protocol/missive/ref/errcode"
@@ -103,10 +102,23 @@ const (
 	MediaFile  = 4
 )
 
-var accountRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
-
-// ValidAccount reports whether name is an account name (section 11.2).
-func ValidAccount(name string) bool { return accountRE.MatchString(name) }
+// ValidAccount reports whether name is an account name (section 11.2):
+// 1 to 32 bytes of [a-z0-9._-], starting with [a-z0-9].
+func ValidAccount(name string) bool {
+	if len(name) == 0 || len(name) > 32 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 func checkAccount(name string) error {
 	if !ValidAccount(name) {

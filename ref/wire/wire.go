@@ -19,6 +19,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"sync"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -74,6 +75,12 @@ type versioned interface {
 // code of the first schema check m does not pass, so that an encoder never
 // produces what a decoder would reject.
 func Marshal(m Message) ([]byte, error) {
+	if f, ok := m.(fastEncoder); ok {
+		if err := m.check(); err != nil {
+			return nil, err
+		}
+		return f.fastAppend(nil), nil
+	}
 	if p, ok := m.(interface{ presence() error }); ok {
 		if err := p.presence(); err != nil {
 			return nil, err
@@ -88,6 +95,9 @@ func Marshal(m Message) ([]byte, error) {
 // Unmarshal decodes data into m, which must be a pointer to a structure of
 // this package, and returns a registered error code on any failure.
 func Unmarshal(data []byte, m Message) error {
+	if f, ok := m.(fastDecoder); ok && f.fastDecode(data) {
+		return nil
+	}
 	if l, ok := m.(interface{ maxSize() int }); ok && len(data) > l.maxSize() {
 		return errcode.DecodeTooLong
 	}
@@ -107,8 +117,7 @@ func Unmarshal(data []byte, m Message) error {
 	// Stage 3b: encode again and compare. Stage 1 rules out every
 	// non-canonical form and stage 3a every unknown key, so a difference
 	// is a required key that is absent (encoded again with its zero value).
-	again, err := encMode.Marshal(m)
-	if err != nil || !bytes.Equal(again, data) {
+	if !encodesAs(m, data) {
 		return errcode.DecodeMissingField
 	}
 	// Stage 3b, continued: fields whose presence depends on others.
@@ -119,6 +128,23 @@ func Unmarshal(data []byte, m Message) error {
 	}
 	// Stage 3c: sizes and ranges.
 	return m.check()
+}
+
+// buffers holds scratch space for encodesAs.
+var buffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// encodesAs reports whether m encodes as data, with its hand-written
+// encoder when it has one.
+func encodesAs(m Message, data []byte) bool {
+	if f, ok := m.(fastEncoder); ok {
+		p := buffers.Get().(*[]byte)
+		*p = f.fastAppend((*p)[:0])
+		eq := bytes.Equal(*p, data)
+		buffers.Put(p)
+		return eq
+	}
+	b, err := encMode.Marshal(m)
+	return err == nil && bytes.Equal(b, data)
 }
 
 func checkVersion(t top) error {

@@ -146,3 +146,15 @@ func TestStrictPrefixes(t *testing.T) {
 		}
 	}
 }
+
+func TestValidAccount(t *testing.T) {
+	for name, want := range map[string]bool{
+		"alice": true, "a": true, "0": true, "bob.smith_2-x": true, "abcdefghijklmnopqrstuvwxyz012345": true,
+		"": false, "Alice": false, "-bob": false, ".bob": false, "_bob": false, "bob smith": false,
+		"abcdefghijklmnopqrstuvwxyz0123456": false, "bøb": false,
+	} {
+		if got := ValidAccount(name); got != want {
+			t.Errorf("ValidAccount(%q): got %v, want %v", name, got, want)
+		}
+	}
+}

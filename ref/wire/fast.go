@@ -1,0 +1,159 @@
+package wire
+
+import "encoding/binary"
+
+// Fast paths for the two structures on the hot path of every message, the
+// ratchet message and its header. Each fast decoder accepts only the exact
+// canonical layout that the general decoder accepts, fills the structure as
+// the general decoder would, and otherwise reports false so that the
+// general decoder runs and reports the precise error. FuzzFastPaths checks
+// both properties against the general path.
+
+// appendUint appends the shortest head of major type major with argument v.
+func appendHead(b []byte, major byte, v uint64) []byte {
+	m := major << 5
+	switch {
+	case v < 24:
+		return append(b, m|byte(v))
+	case v <= 0xFF:
+		return append(b, m|24, byte(v))
+	case v <= 0xFFFF:
+		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(v))
+	case v <= 0xFFFFFFFF:
+		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, m|27), v)
+}
+
+// readHead reads a head of the given major type in shortest form, with an
+// argument of at most 32 bits.
+func readHead(b []byte, major byte) (v uint64, rest []byte, ok bool) {
+	if len(b) == 0 || b[0]>>5 != major {
+		return 0, nil, false
+	}
+	ai := b[0] & 0x1f
+	switch {
+	case ai < 24:
+		return uint64(ai), b[1:], true
+	case ai == 24 && len(b) >= 2 && b[1] >= 24:
+		return uint64(b[1]), b[2:], true
+	case ai == 25 && len(b) >= 3:
+		v = uint64(binary.BigEndian.Uint16(b[1:]))
+		return v, b[3:], v > 0xFF
+	case ai == 26 && len(b) >= 5:
+		v = uint64(binary.BigEndian.Uint32(b[1:]))
+		return v, b[5:], v > 0xFFFF
+	}
+	return 0, nil, false
+}
+
+func readBytes(b []byte) (v, rest []byte, ok bool) {
+	n, b, ok := readHead(b, majorBytes)
+	if !ok || uint64(len(b)) < n {
+		return nil, nil, false
+	}
+	return b[:n:n], b[n:], true
+}
+
+func (h *RatchetHeader) fastAppend(b []byte) []byte {
+	b = append(b, 0xA3, 0x01)
+	b = appendHead(b, majorBytes, uint64(len(h.RatchetKey)))
+	b = append(b, h.RatchetKey...)
+	b = appendHead(append(b, 0x02), majorUint, h.PN)
+	return appendHead(append(b, 0x03), majorUint, h.N)
+}
+
+func (h *RatchetHeader) fastDecode(b []byte) bool {
+	if len(b) < 3 || b[0] != 0xA3 || b[1] != 0x01 {
+		return false
+	}
+	key, b, ok := readBytes(b[2:])
+	if !ok || len(key) != X25519PublicSize || len(b) < 1 || b[0] != 0x02 {
+		return false
+	}
+	pn, b, ok := readHead(b[1:], majorUint)
+	if !ok || len(b) < 1 || b[0] != 0x03 {
+		return false
+	}
+	n, b, ok := readHead(b[1:], majorUint)
+	if !ok || len(b) != 0 {
+		return false
+	}
+	*h = RatchetHeader{RatchetKey: key, PN: pn, N: n}
+	return true
+}
+
+func (m *RatchetMessage) fastAppend(b []byte) []byte {
+	b = appendHead(append(b, 0xA3, 0x01), majorUint, m.Version)
+	b = appendHead(append(b, 0x02), majorBytes, uint64(len(m.Header)))
+	b = append(b, m.Header...)
+	b = appendHead(append(b, 0x03), majorBytes, uint64(len(m.Ciphertext)))
+	return append(b, m.Ciphertext...)
+}
+
+func (m *RatchetMessage) fastDecode(b []byte) bool {
+	if len(b) < 4 || b[0] != 0xA3 || b[1] != 0x01 || b[2] != ProtocolVersion || b[3] != 0x02 {
+		return false
+	}
+	header, b, ok := readBytes(b[4:])
+	if !ok || len(b) < 1 || b[0] != 0x03 {
+		return false
+	}
+	ct, b, ok := readBytes(b[1:])
+	if !ok || len(b) != 0 || len(ct) < MinCiphertext || len(ct) > MaxCiphertext {
+		return false
+	}
+	*m = RatchetMessage{Version: ProtocolVersion, Header: header, Ciphertext: ct}
+	return true
+}
+
+func appendText(b []byte, s string) []byte {
+	return append(appendHead(b, majorText, uint64(len(s))), s...)
+}
+
+func appendBytes(b, v []byte) []byte {
+	return append(appendHead(b, majorBytes, uint64(len(v))), v...)
+}
+
+func (a *Address) appendTo(b []byte) []byte {
+	return appendHead(appendText(append(b, 0x82), a.Account), majorUint, a.Device)
+}
+
+func (e *Envelope) fastAppend(b []byte) []byte {
+	b = appendHead(append(b, 0xA9, 0x01), majorUint, e.Version)
+	b = appendBytes(append(b, 0x02), e.MessageID)
+	b = e.Sender.appendTo(append(b, 0x03))
+	b = appendText(append(b, 0x04), e.Recipient)
+	b = appendHead(append(b, 0x05), majorArray, uint64(len(e.Messages)))
+	for i := range e.Messages {
+		m := &e.Messages[i]
+		b = appendHead(append(b, 0xA3, 0x01), majorUint, m.Device)
+		b = appendHead(append(b, 0x02), majorUint, m.Kind)
+		b = appendBytes(append(b, 0x03), m.Ciphertext)
+	}
+	b = appendHead(append(b, 0x06), majorUint, e.Type)
+	b = appendHead(append(b, 0x07), majorUint, e.Priority)
+	b = appendHead(append(b, 0x08), majorUint, e.TTL)
+	return appendHead(append(b, 0x09), majorUint, e.SentAt)
+}
+
+func (d *Delivery) fastAppend(b []byte) []byte {
+	b = appendHead(append(b, 0xAC, 0x01), majorUint, d.Version)
+	b = appendHead(append(b, 0x02), majorUint, d.QueueID)
+	b = appendBytes(append(b, 0x03), d.MessageID)
+	b = d.Sender.appendTo(append(b, 0x04))
+	b = appendHead(append(b, 0x05), majorUint, d.Type)
+	b = appendHead(append(b, 0x06), majorUint, d.Priority)
+	b = appendHead(append(b, 0x07), majorUint, d.Kind)
+	b = appendBytes(append(b, 0x08), d.Ciphertext)
+	b = appendHead(append(b, 0x09), majorUint, d.SentAt)
+	b = appendHead(append(b, 0x0A), majorUint, d.AcceptedAt)
+	b = appendHead(append(b, 0x0B), majorUint, d.ExpiresAt)
+	return appendHead(append(b, 0x0C), majorUint, d.Attempt)
+}
+
+// fastEncoder is implemented by the structures with a hand-written
+// encoder, which appends the encoding to b; fastDecoder by those with a
+// hand-written decoder.
+type fastEncoder interface{ fastAppend(b []byte) []byte }
+type fastDecoder interface{ fastDecode([]byte) bool }
