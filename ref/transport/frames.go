@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/keys"
@@ -183,6 +184,7 @@ func ReadHello(c *Conn, versions []uint64) (requestID uint64, h *wire.Hello, ver
 	if err := VerifyBinding(ik, c.remote, h.Binding, uint32(h.Device), h.Account); err != nil {
 		return fail(err)
 	}
+	c.deadline = time.Time{}
 	return requestID, h, version, nil
 }
 

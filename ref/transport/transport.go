@@ -89,8 +89,9 @@ func Preamble(pattern byte) []byte {
 type Conn struct {
 	conn     net.Conn
 	timeouts Timeouts
-	remote   []byte // the peer's static key
-	hash     []byte // the handshake hash
+	deadline time.Time // until hello is done: the end of the handshake timeout
+	remote   []byte    // the peer's static key
+	hash     []byte    // the handshake hash
 
 	rmu  sync.Mutex
 	recv *noise.CipherState
@@ -196,12 +197,13 @@ func Client(c net.Conn, cfg *ClientConfig) (*Conn, error) {
 	return conn, nil
 }
 
-// Server runs the server's side of the handshake on c. The caller must
-// then read the device's hello within the handshake timeout (TRN-015);
-// Server leaves that deadline on the connection.
+// Server runs the server's side of the handshake on c. Reads of the
+// connection keep the handshake's deadline until ReadHello has succeeded, so
+// that the hello exchange ends within the handshake timeout too (TRN-015).
 func Server(c net.Conn, cfg *ServerConfig) (*Conn, error) {
 	t := cfg.Timeouts.orDefault()
-	c.SetDeadline(time.Now().Add(t.Handshake))
+	deadline := time.Now().Add(t.Handshake)
+	c.SetDeadline(deadline)
 	pre := make([]byte, preambleSize)
 	if _, err := io.ReadFull(c, pre); err != nil {
 		return nil, err
@@ -229,6 +231,8 @@ func Server(c net.Conn, cfg *ServerConfig) (*Conn, error) {
 		return nil, err
 	}
 	conn.timeouts = t
+	conn.deadline = deadline
+	c.SetWriteDeadline(time.Time{})
 	return conn, nil
 }
 
@@ -330,7 +334,11 @@ func (e *FrameTooLargeError) Unwrap() error { return errcode.PolicyFrameTooLarge
 func (c *Conn) ReadFrame() ([]byte, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	c.conn.SetReadDeadline(time.Now().Add(c.timeouts.Idle))
+	d := time.Now().Add(c.timeouts.Idle)
+	if !c.deadline.IsZero() && c.deadline.Before(d) {
+		d = c.deadline
+	}
+	c.conn.SetReadDeadline(d)
 	var hb [4]byte
 	h, err := c.readFull(hb[:0], 4)
 	if err != nil {

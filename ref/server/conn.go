@@ -1,0 +1,422 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/keys"
+	"github.com/missive-protocol/missive/ref/store"
+	"github.com/missive-protocol/missive/ref/transport"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// conn is one device connection.
+type conn struct {
+	s  *Server
+	tc *transport.Conn
+
+	addr   store.Address
+	authed bool
+
+	sendLimit, reqLimit, typingLimit *rate.Limiter
+
+	requests chan *wire.Frame
+	acks     chan []uint64
+	wake     chan struct{}
+	closed   chan struct{}
+	once     sync.Once
+	busy     sync.WaitGroup // requests being processed
+
+	dmu      sync.Mutex
+	inflight map[uint64]*flight
+
+	smu  sync.Mutex
+	subs map[string]bool // accounts whose presence this connection follows
+}
+
+// flight is an entry delivered and not yet acknowledged.
+type flight struct {
+	entry   store.Entry
+	attempt uint32
+	due     time.Time // real time of the next redelivery
+}
+
+func (s *Server) handle(nc net.Conn) {
+	tc, err := transport.Server(nc, &transport.ServerConfig{Static: s.cfg.Static, Rand: s.cfg.Rand, Timeouts: s.cfg.Timeouts})
+	if err != nil {
+		s.metrics.handshakeFailures.Add(1)
+		s.log.Debug("handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
+		nc.Close()
+		return
+	}
+	now := s.now()
+	c := &conn{
+		s: s, tc: tc,
+		sendLimit:   rate.NewLimiter(SendRate, SendBurst),
+		reqLimit:    rate.NewLimiter(RequestRate, RequestBurst),
+		typingLimit: rate.NewLimiter(TypingRate, TypingBurst),
+		requests:    make(chan *wire.Frame, 64),
+		acks:        make(chan []uint64, 64),
+		wake:        make(chan struct{}, 1),
+		closed:      make(chan struct{}),
+		inflight:    map[uint64]*flight{},
+		subs:        map[string]bool{},
+	}
+	_ = now
+	if !s.register(c) {
+		tc.Close()
+		return
+	}
+	defer s.unregister(c)
+	defer c.close()
+	if err := c.hello(); err != nil {
+		s.log.Info("hello refused", "remote", nc.RemoteAddr().String(), "err", err)
+		return
+	}
+	s.log.Info("device connected", "account", c.addr.Account, "device", c.addr.Device)
+	var workers sync.WaitGroup
+	workers.Add(3)
+	go func() { defer workers.Done(); c.requestLoop() }()
+	go func() { defer workers.Done(); c.ackLoop() }()
+	go func() { defer workers.Done(); c.deliverLoop() }()
+	s.attach(c)
+	c.wakeUp()
+	c.readLoop()
+	c.close()
+	workers.Wait()
+	c.saveAttempts()
+	s.log.Info("device disconnected", "account", c.addr.Account, "device", c.addr.Device)
+}
+
+func (c *conn) close() {
+	c.once.Do(func() {
+		close(c.closed)
+		c.tc.Close()
+	})
+}
+
+func (c *conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *conn) wakeUp() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// fail answers a frame with an error and closes the connection.
+func (c *conn) fail(requestID uint64, err error) {
+	c.tc.SendError(requestID, err)
+	c.close()
+}
+
+// hello runs the checks of spec section 12.4 and answers welcome.
+func (c *conn) hello() error {
+	id, h, version, err := transport.ReadHello(c.tc, []uint64{protocolVersion})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	addr := store.Address{Account: h.Account, Device: uint32(h.Device)}
+	if err := c.authenticate(ctx, h, addr); err != nil {
+		c.fail(id, err)
+		return err
+	}
+	counts, _, err := c.s.cfg.Store.PrekeyCounts(ctx, addr)
+	if err != nil {
+		c.fail(id, internal(err))
+		return err
+	}
+	c.addr, c.authed = addr, true
+	return c.tc.Send(wire.FrameResult, id, &wire.Welcome{
+		Version: version, Time: uint64(c.s.now().UnixMilli()),
+		OneTimeEC: uint64(counts.EC), OneTimeKEM: uint64(counts.KEM),
+	})
+}
+
+// authenticate runs checks 4 and 5 of spec section 12.4.
+func (c *conn) authenticate(ctx context.Context, h *wire.Hello, addr store.Address) error {
+	st := c.s.cfg.Store
+	acct, err := st.Account(ctx, h.Account)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		acct = nil
+	case err != nil:
+		return internal(err)
+	}
+	if h.Register != nil {
+		if h.Device != 1 {
+			return errcode.PolicyBadRecipient
+		}
+		if acct != nil {
+			if d := findDevice(acct, 1); d == nil || !bytes.Equal(d.IdentityKey, h.IdentityKey) {
+				return errcode.StateAccountExists
+			}
+			return nil
+		}
+		err := st.CreateAccount(ctx, h.Account, store.Device{ID: 1, IdentityKey: h.IdentityKey, Created: c.s.now()})
+		if errors.Is(err, store.ErrExists) {
+			return c.authenticate(ctx, h, addr) // a concurrent registration won
+		}
+		if err != nil {
+			return internal(err)
+		}
+		c.s.log.Info("account registered", "account", h.Account)
+		return nil
+	}
+	if acct == nil {
+		return errcode.StateUnknownAccount
+	}
+	d := findDevice(acct, addr.Device)
+	if d == nil || d.Removed {
+		return errcode.AuthUnknownDevice
+	}
+	if !bytes.Equal(d.IdentityKey, h.IdentityKey) {
+		return errcode.AuthIdentityMismatch
+	}
+	return nil
+}
+
+func findDevice(a *store.Account, id uint32) *store.Device {
+	for i := range a.Devices {
+		if a.Devices[i].ID == id {
+			return &a.Devices[i]
+		}
+	}
+	return nil
+}
+
+// internal turns a failure of the server itself into the error a device
+// sees: retry later (SRV-017).
+func internal(err error) error {
+	if errcode.Of(err) != 0 {
+		return err
+	}
+	return &transport.RetryError{Code: errcode.PolicyShuttingDown, After: time.Second}
+}
+
+// deviceTypes are the frame types a device may send after hello.
+var deviceTypes = map[uint64]bool{
+	wire.FrameUploadPrekeys: true, wire.FrameFetchPrekeys: true, wire.FrameSend: true, wire.FrameAck: true,
+	wire.FramePing: true, wire.FramePong: true, wire.FrameSubscribePresence: true, wire.FrameSetPrivacy: true,
+	wire.FrameSetContacts: true, wire.FrameTyping: true, wire.FrameError: true,
+}
+
+// readLoop reads frames until the connection fails or closes.
+func (c *conn) readLoop() {
+	for {
+		f, err := c.tc.Receive()
+		if err != nil {
+			return
+		}
+		if f.Version != protocolVersion {
+			c.fail(transport.RequestID(f), errcode.DecodeUnsupportedVersion)
+			return
+		}
+		if !deviceTypes[f.Type] {
+			c.fail(transport.RequestID(f), errcode.PolicyUnexpectedFrame)
+			return
+		}
+		switch f.Type {
+		case wire.FramePing:
+			c.tc.Send(wire.FramePong, 0, nil)
+		case wire.FramePong:
+		case wire.FrameError:
+			var b wire.ErrorBody
+			transport.DecodeBody(f, &b)
+			c.s.log.Info("device reported an error", "account", c.addr.Account, "device", c.addr.Device, "code", errcode.Code(b.Code).String())
+		case wire.FrameAck:
+			var a wire.Ack
+			if err := transport.DecodeBody(f, &a); err != nil {
+				c.fail(0, err)
+				return
+			}
+			select {
+			case c.acks <- a.QueueIDs:
+			case <-c.closed:
+				return
+			}
+		case wire.FrameTyping:
+			var t wire.Typing
+			if err := transport.DecodeBody(f, &t); err != nil {
+				c.fail(0, err)
+				return
+			}
+			if c.typingLimit.Allow() {
+				c.s.presence.typing(c, &t)
+			}
+		default:
+			c.busy.Add(1)
+			select {
+			case c.requests <- f:
+			case <-c.closed:
+				c.busy.Done()
+				return
+			}
+		}
+	}
+}
+
+// requestLoop processes requests one at a time, in order, so that a
+// device's sends are queued in the order it sent them.
+func (c *conn) requestLoop() {
+	for {
+		select {
+		case <-c.closed:
+			return
+		case f := <-c.requests:
+			c.request(f)
+			c.busy.Done()
+		}
+	}
+}
+
+func (c *conn) request(f *wire.Frame) {
+	id := transport.RequestID(f)
+	limit := c.reqLimit
+	if f.Type == wire.FrameSend {
+		limit = c.sendLimit
+	}
+	if r := limit.Reserve(); !r.OK() || r.Delay() > 0 {
+		after := r.Delay()
+		r.Cancel()
+		c.s.metrics.refused.inc(errcode.PolicyRateLimited)
+		c.tc.SendError(id, &transport.RetryError{Code: errcode.PolicyRateLimited, After: max(after, time.Millisecond)})
+		return
+	}
+	ctx := context.Background()
+	var (
+		result wire.Message
+		err    error
+	)
+	switch f.Type {
+	case wire.FrameUploadPrekeys:
+		var b wire.PrekeyUpload
+		if err = transport.DecodeBody(f, &b); err == nil {
+			result, err = c.uploadPrekeys(ctx, &b)
+		}
+	case wire.FrameFetchPrekeys:
+		var b wire.PrekeyFetch
+		if err = transport.DecodeBody(f, &b); err == nil {
+			result, err = c.fetchPrekeys(ctx, &b)
+		}
+	case wire.FrameSend:
+		var b wire.Envelope
+		if err = transport.DecodeBody(f, &b); err == nil {
+			result, err = c.send(ctx, &b)
+		}
+	case wire.FrameSubscribePresence:
+		var b wire.PresenceSubscribe
+		if err = transport.DecodeBody(f, &b); err == nil {
+			result, err = c.s.presence.subscribe(ctx, c, &b)
+		}
+	case wire.FrameSetPrivacy:
+		var b wire.Privacy
+		if err = transport.DecodeBody(f, &b); err == nil {
+			err = c.s.cfg.Store.SetPrivacy(ctx, c.addr.Account, store.Privacy{LastSeen: uint8(b.LastSeen), Online: uint8(b.Online)})
+			result = &wire.Empty{}
+			c.s.presence.changed(c.addr.Account)
+		}
+	case wire.FrameSetContacts:
+		var b wire.Contacts
+		if err = transport.DecodeBody(f, &b); err == nil {
+			err = c.s.cfg.Store.SetContacts(ctx, c.addr.Account, b.Accounts)
+			result = &wire.Empty{}
+			c.s.presence.changed(c.addr.Account)
+		}
+	}
+	if err != nil {
+		err = internal(err)
+		code := errcode.Of(err)
+		c.s.metrics.refused.inc(code)
+		if code.Layer() == "decode" || code == errcode.PolicyShuttingDown {
+			c.fail(id, err) // a malformed body or a failure of ours: close (TRN-009, SRV-017)
+			return
+		}
+		c.tc.SendError(id, err)
+		return
+	}
+	c.tc.Send(wire.FrameResult, id, result)
+}
+
+// ackLoop deletes acknowledged entries, merging the acks that wait.
+func (c *conn) ackLoop() {
+	for {
+		var ids []uint64
+		select {
+		case <-c.closed:
+			return
+		case ids = <-c.acks:
+		}
+	more:
+		for len(ids) < wire.MaxReceiptIDs*4 {
+			select {
+			case more := <-c.acks:
+				ids = append(ids, more...)
+			default:
+				break more
+			}
+		}
+		if err := c.s.cfg.Store.Ack(context.Background(), c.addr, ids); err != nil {
+			c.s.log.Error("ack", "account", c.addr.Account, "device", c.addr.Device, "err", err)
+			c.close()
+			return
+		}
+		now := c.s.now()
+		c.dmu.Lock()
+		for _, id := range ids {
+			if f, ok := c.inflight[id]; ok {
+				c.s.metrics.acked.Add(1)
+				c.s.metrics.latency.observe(now.Sub(f.entry.AcceptedAt))
+				delete(c.inflight, id)
+			}
+		}
+		c.dmu.Unlock()
+		c.wakeUp()
+	}
+}
+
+// drain waits until the requests being processed are done, or ctx ends.
+func (c *conn) drain(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		c.busy.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+func (c *conn) notifyShutdown(after time.Duration) {
+	ms := uint64(after.Milliseconds())
+	c.tc.Send(wire.FrameNotice, 0, &wire.Notice{Type: wire.NoticeShuttingDown, RetryAfter: &ms})
+}
+
+// identityKey decodes the device's identity key.
+func (c *conn) identityKey(ctx context.Context) (keys.PublicKey, error) {
+	acct, err := c.s.cfg.Store.Account(ctx, c.addr.Account)
+	if err != nil {
+		return keys.PublicKey{}, err
+	}
+	d := findDevice(acct, c.addr.Device)
+	if d == nil {
+		return keys.PublicKey{}, errcode.AuthUnknownDevice
+	}
+	return keys.DecodePublicKey(d.IdentityKey)
+}

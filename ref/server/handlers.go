@@ -1,0 +1,245 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/keys"
+	"github.com/missive-protocol/missive/ref/pqxdh"
+	"github.com/missive-protocol/missive/ref/store"
+	"github.com/missive-protocol/missive/ref/transport"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// uploadPrekeys checks and stores an upload (section 11.4, SRV-002).
+func (c *conn) uploadPrekeys(ctx context.Context, u *wire.PrekeyUpload) (wire.Message, error) {
+	ik, err := c.identityKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var up store.PrekeyUpdate
+	if k := u.SignedPreKey; k != nil {
+		spk, err := keys.DecodePublicKey(k.Key)
+		if err != nil {
+			return nil, err
+		}
+		if err := ik.Verify(append([]byte(pqxdh.LabelSignedPreKey), spk.Encode()...), k.Signature); err != nil {
+			return nil, err
+		}
+		up.SignedPrekey = &store.Prekey{ID: uint32(k.ID), Key: k.Key, Signature: k.Signature}
+	}
+	checkKEM := func(k *wire.KEMPreKey) (store.Prekey, error) {
+		pk, err := keys.DecodeKEMPublicKey(k.Key)
+		if err != nil {
+			return store.Prekey{}, err
+		}
+		if err := ik.Verify(append([]byte(pqxdh.LabelKEMPreKey), pk.Encode()...), k.Signature); err != nil {
+			return store.Prekey{}, err
+		}
+		return store.Prekey{ID: uint32(k.ID), Key: k.Key, Signature: k.Signature}, nil
+	}
+	if u.LastResort != nil {
+		k, err := checkKEM(u.LastResort)
+		if err != nil {
+			return nil, err
+		}
+		up.LastResort = &k
+	}
+	if u.OneTime != nil {
+		for _, k := range *u.OneTime {
+			if _, err := keys.DecodePublicKey(k.Key); err != nil {
+				return nil, err
+			}
+			up.OneTimeEC = append(up.OneTimeEC, store.Prekey{ID: uint32(k.ID), Key: k.Key})
+		}
+	}
+	if u.OneTimeKEM != nil {
+		for i := range *u.OneTimeKEM {
+			k, err := checkKEM(&(*u.OneTimeKEM)[i])
+			if err != nil {
+				return nil, err
+			}
+			up.OneTimeKEM = append(up.OneTimeKEM, k)
+		}
+	}
+	counts, err := c.s.cfg.Store.PutPrekeys(ctx, c.addr, up)
+	if errors.Is(err, store.ErrDuplicatePrekey) {
+		return nil, errcode.StateDuplicatePrekey
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.s.log.Info("prekeys stored", "account", c.addr.Account, "device", c.addr.Device, "ec", counts.EC, "kem", counts.KEM)
+	return &wire.UploadResult{OneTimeEC: uint64(counts.EC), OneTimeKEM: uint64(counts.KEM)}, nil
+}
+
+// fetchPrekeys hands out one bundle per wanted reachable device (section
+// 13.3).
+func (c *conn) fetchPrekeys(ctx context.Context, f *wire.PrekeyFetch) (wire.Message, error) {
+	acct, err := c.s.cfg.Store.Account(ctx, f.Account)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errcode.StateUnknownAccount
+	}
+	if err != nil {
+		return nil, err
+	}
+	var wanted []uint32
+	for _, d := range acct.Devices {
+		if !d.Removed && (f.Devices == nil || slices.Contains(*f.Devices, uint64(d.ID))) {
+			wanted = append(wanted, d.ID)
+		}
+	}
+	res := &wire.FetchResult{}
+	for _, id := range wanted {
+		addr := store.Address{Account: f.Account, Device: id}
+		bk, counts, err := c.s.cfg.Store.TakeBundle(ctx, addr)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // not reachable
+		}
+		if err != nil {
+			return nil, err
+		}
+		enc, err := bundleBytes(bk)
+		if err != nil {
+			return nil, err
+		}
+		res.Bundles = append(res.Bundles, wire.DeviceBundle{Device: uint64(id), Bundle: enc})
+		if counts.EC < PrekeyLow || counts.KEM < PrekeyLow {
+			c.s.prekeysLow(addr, counts)
+		}
+		if len(res.Bundles) == wire.MaxBundles {
+			break
+		}
+	}
+	if len(res.Bundles) == 0 {
+		return nil, errcode.AuthUnknownDevice
+	}
+	c.s.metrics.bundles.Add(uint64(len(res.Bundles)))
+	return res, nil
+}
+
+func bundleBytes(bk *store.BundleKeys) ([]byte, error) {
+	b := &wire.Bundle{
+		Version:      wire.ProtocolVersion,
+		IdentityKey:  bk.IdentityKey,
+		SignedPreKey: wire.SignedPreKey{ID: uint64(bk.SignedPrekey.ID), Key: bk.SignedPrekey.Key, Signature: bk.SignedPrekey.Signature},
+		KEMPreKey: wire.KEMPreKey{ID: uint64(bk.KEMPrekey.ID), Key: bk.KEMPrekey.Key,
+			Signature: bk.KEMPrekey.Signature, LastResort: bk.LastResort},
+	}
+	if o := bk.OneTimeEC; o != nil {
+		b.OneTimePreKey = &wire.OneTimePreKey{ID: uint64(o.ID), Key: o.Key}
+	}
+	return wire.Marshal(b)
+}
+
+// prekeysLow tells a connected device that it runs low (SRV-004).
+func (s *Server) prekeysLow(a store.Address, counts store.Counts) {
+	if d := s.device(a); d != nil {
+		n := uint64(min(counts.EC, counts.KEM))
+		d.tc.Send(wire.FrameNotice, 0, &wire.Notice{Type: wire.NoticePrekeysLow, Count: &n})
+	}
+}
+
+// send runs the checks of spec section 13.4 and queues the envelope.
+func (c *conn) send(ctx context.Context, e *wire.Envelope) (wire.Message, error) {
+	st := c.s.cfg.Store
+	if e.Sender.Account != c.addr.Account || e.Sender.Device != uint64(c.addr.Device) {
+		return nil, errcode.AuthSenderMismatch
+	}
+	own := e.Recipient == c.addr.Account
+	if own != (e.Type == wire.EnvelopeSync) {
+		return nil, errcode.PolicyBadRecipient
+	}
+	acct, err := st.Account(ctx, e.Recipient)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errcode.StateUnknownAccount
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkFanout(ctx, acct, e, own); err != nil {
+		return nil, err
+	}
+	now := c.s.now()
+	expires := now.Add(time.Duration(e.TTL) * time.Second)
+	entries := make([]store.Entry, len(e.Messages))
+	for i, m := range e.Messages {
+		entries[i] = store.Entry{
+			Recipient: store.Address{Account: e.Recipient, Device: uint32(m.Device)},
+			MessageID: e.MessageID,
+			Sender:    c.addr,
+			Type:      uint8(e.Type), Priority: uint8(e.Priority), Kind: uint8(m.Kind),
+			Ciphertext: m.Ciphertext,
+			SentAt:     e.SentAt,
+			AcceptedAt: now,
+			ExpiresAt:  expires,
+		}
+	}
+	accepted, dup, err := st.Enqueue(ctx, entries, c.s.cfg.Quota, now.Add(AcceptMemory))
+	if errors.Is(err, store.ErrQuota) {
+		return nil, errcode.PolicyQuotaExceeded
+	}
+	if err != nil {
+		return nil, err
+	}
+	if dup {
+		c.s.metrics.duplicates.Add(1)
+	} else {
+		c.s.metrics.accepted.Add(1)
+		for _, en := range entries {
+			if d := c.s.device(en.Recipient); d != nil {
+				d.wakeUp()
+			}
+		}
+	}
+	return &wire.SendResult{AcceptedAt: uint64(accepted.UnixMilli())}, nil
+}
+
+// checkFanout is check 6 of section 13.4.
+func (c *conn) checkFanout(ctx context.Context, acct *store.Account, e *wire.Envelope, own bool) error {
+	named := map[uint64]bool{}
+	for _, m := range e.Messages {
+		named[m.Device] = true
+	}
+	var fe transport.FanoutError
+	known := map[uint64]bool{}
+	for _, d := range acct.Devices {
+		id := uint64(d.ID)
+		known[id] = true
+		if own && d.ID == c.addr.Device {
+			if named[id] {
+				fe.Extra = append(fe.Extra, id) // a device does not send to itself
+			}
+			continue
+		}
+		reachable := false
+		if !d.Removed {
+			_, ok, err := c.s.cfg.Store.PrekeyCounts(ctx, store.Address{Account: acct.Name, Device: d.ID})
+			if err != nil {
+				return err
+			}
+			reachable = ok
+		}
+		switch {
+		case reachable && !named[id]:
+			fe.Missing = append(fe.Missing, id)
+		case !reachable && named[id]:
+			fe.Stale = append(fe.Stale, id)
+		}
+	}
+	for id := range named {
+		if !known[id] {
+			fe.Extra = append(fe.Extra, id)
+		}
+	}
+	if len(fe.Missing)+len(fe.Extra)+len(fe.Stale) == 0 {
+		return nil
+	}
+	slices.Sort(fe.Missing)
+	slices.Sort(fe.Extra)
+	slices.Sort(fe.Stale)
+	return &fe
+}

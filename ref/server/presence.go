@@ -1,0 +1,155 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// presence tracks which accounts are online and who follows them (spec
+// section 13.7).
+type presence struct {
+	s         *Server
+	mu        sync.Mutex
+	online    map[string]int            // connected devices per account
+	followers map[string]map[*conn]bool // subscribed connections per account
+}
+
+func newPresence(s *Server) *presence {
+	return &presence{s: s, online: map[string]int{}, followers: map[string]map[*conn]bool{}}
+}
+
+func (p *presence) connected(c *conn) {
+	p.mu.Lock()
+	p.online[c.addr.Account]++
+	first := p.online[c.addr.Account] == 1
+	p.mu.Unlock()
+	if first {
+		p.changed(c.addr.Account)
+	}
+}
+
+func (p *presence) disconnected(c *conn) {
+	p.mu.Lock()
+	p.online[c.addr.Account]--
+	last := p.online[c.addr.Account] <= 0
+	if last {
+		delete(p.online, c.addr.Account)
+	}
+	for acct := range c.subs {
+		delete(p.followers[acct], c)
+		if len(p.followers[acct]) == 0 {
+			delete(p.followers, acct)
+		}
+	}
+	p.mu.Unlock()
+	if last {
+		if err := p.s.cfg.Store.SetLastSeen(context.Background(), c.addr.Account, p.s.now()); err != nil {
+			p.s.log.Error("last seen", "account", c.addr.Account, "err", err)
+		}
+		p.changed(c.addr.Account)
+	}
+}
+
+// visible reports whether subscriber may see what vis protects of account.
+func (p *presence) visible(ctx context.Context, account, subscriber string, vis uint8) bool {
+	switch vis {
+	case wire.VisibilityEveryone:
+		return true
+	case wire.VisibilityContacts:
+		contacts, err := p.s.cfg.Store.Contacts(ctx, account)
+		return err == nil && slices.Contains(contacts, subscriber)
+	}
+	return false
+}
+
+// update returns the presence of account as subscriber may see it.
+func (p *presence) update(ctx context.Context, account, subscriber string) (*wire.PresenceUpdate, error) {
+	priv, err := p.s.cfg.Store.Privacy(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	online := p.online[account] > 0
+	p.mu.Unlock()
+	u := &wire.PresenceUpdate{Account: account, State: wire.PresenceOffline}
+	if online {
+		u.State = wire.PresenceOnline
+	}
+	if account != subscriber && !p.visible(ctx, account, subscriber, priv.Online) {
+		u.State = wire.PresenceHidden
+	}
+	if !online && (account == subscriber || p.visible(ctx, account, subscriber, priv.LastSeen)) {
+		t, err := p.s.cfg.Store.LastSeen(ctx, account)
+		if err != nil {
+			return nil, err
+		}
+		if !t.IsZero() {
+			ms := uint64(t.UnixMilli())
+			u.LastSeen = &ms
+		}
+	}
+	return u, nil
+}
+
+// subscribe adds followers and returns the current presence of accounts
+// that exist.
+func (p *presence) subscribe(ctx context.Context, c *conn, s *wire.PresenceSubscribe) (wire.Message, error) {
+	res := &wire.PresenceResult{Updates: []wire.PresenceUpdate{}}
+	for _, acct := range s.Accounts {
+		if _, err := p.s.cfg.Store.Account(ctx, acct); err != nil {
+			continue
+		}
+		u, err := p.update(ctx, acct, c.addr.Account)
+		if err != nil {
+			return nil, err
+		}
+		res.Updates = append(res.Updates, *u)
+		p.mu.Lock()
+		if p.followers[acct] == nil {
+			p.followers[acct] = map[*conn]bool{}
+		}
+		p.followers[acct][c] = true
+		c.smu.Lock()
+		c.subs[acct] = true
+		c.smu.Unlock()
+		p.mu.Unlock()
+	}
+	return res, nil
+}
+
+// changed pushes account's presence to its followers, each as it may see
+// it.
+func (p *presence) changed(account string) {
+	p.mu.Lock()
+	var followers []*conn
+	for c := range p.followers[account] {
+		followers = append(followers, c)
+	}
+	p.mu.Unlock()
+	ctx := context.Background()
+	for _, c := range followers {
+		u, err := p.update(ctx, account, c.addr.Account)
+		if err != nil {
+			continue
+		}
+		c.tc.Send(wire.FramePresence, 0, u)
+	}
+}
+
+// typing relays a typing frame to the named account's connected devices
+// when the typist's online visibility allows it (SRV-015). It stores
+// nothing.
+func (p *presence) typing(from *conn, t *wire.Typing) {
+	ctx := context.Background()
+	priv, err := p.s.cfg.Store.Privacy(ctx, from.addr.Account)
+	if err != nil || !p.visible(ctx, from.addr.Account, t.Account, priv.Online) {
+		return
+	}
+	n := &wire.TypingNotice{From: wire.Address{Account: from.addr.Account, Device: uint64(from.addr.Device)}, Typing: t.Typing}
+	for _, c := range p.s.connectedDevices(t.Account) {
+		c.tc.Send(wire.FrameTyping, 0, n)
+	}
+}

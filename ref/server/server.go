@@ -1,0 +1,313 @@
+// Package server is the reference Missive server (spec/13-server.md): it
+// authenticates devices over the transport of chapter 12, stores prekeys
+// and hands them out once, accepts envelopes only after storing them
+// durably, delivers and redelivers queued entries until they are
+// acknowledged or expire, and relays presence and typing under each
+// account's privacy settings. It never sees plaintext.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/flynn/noise"
+
+	"github.com/missive-protocol/missive/ref/store"
+	"github.com/missive-protocol/missive/ref/transport"
+)
+
+// Constants of spec section 13.1.
+const (
+	PrekeyLow        = 10
+	QueueQuota       = 10000
+	QueueBytesQuota  = 64 << 20
+	MaxInflight      = 64
+	RedeliveryBase   = 5 * time.Second
+	RedeliveryMax    = 300 * time.Second
+	SendRate         = 50
+	SendBurst        = 100
+	RequestRate      = 20
+	RequestBurst     = 40
+	TypingRate       = 2
+	TypingBurst      = 5
+	ShutdownGrace    = 5 * time.Second
+	AcceptMemory     = 30 * 24 * time.Hour
+	expiryInterval   = time.Second
+	protocolVersion  = 1
+	shutdownRetryMin = time.Second
+)
+
+// Config configures a Server. Store and Static are required.
+type Config struct {
+	// Store holds everything the server persists.
+	Store store.Store
+	// Static is the server's Noise static key pair, its identity; it must
+	// stay the same across restarts (TRN-006).
+	Static noise.DHKey
+	// Clock gives the time used for acceptance, expiry and presence;
+	// nil means time.Now. Tests and the conformance runner set it.
+	Clock func() time.Time
+	// Rand supplies the Noise ephemeral keys; nil means the system
+	// generator.
+	Rand io.Reader
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Timeouts of the transport; zero values take the specification's.
+	Timeouts transport.Timeouts
+	// RedeliveryBase and RedeliveryMax override the specification's
+	// redelivery backoff (for tests); zero keeps them.
+	RedeliveryBase, RedeliveryMax time.Duration
+	// ExpiryInterval is how often expired entries are swept; zero means
+	// every second.
+	ExpiryInterval time.Duration
+	// Quota overrides the per-device queue quota; zero keeps the
+	// specification's.
+	Quota store.Quota
+}
+
+// Server is a Missive server.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+
+	mu        sync.Mutex
+	listeners map[net.Listener]bool
+	conns     map[*conn]bool
+	devices   map[store.Address]*conn // the authenticated connection of each device
+	presence  *presence
+	closing   bool
+	wg        sync.WaitGroup // connection goroutines
+	stop      chan struct{}
+	stopOnce  sync.Once
+	sweepDone chan struct{}
+}
+
+// New returns a server for cfg and starts its expiry sweeper.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: no store")
+	}
+	if len(cfg.Static.Private) != 32 || len(cfg.Static.Public) != 32 {
+		return nil, errors.New("server: no static key")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RedeliveryBase == 0 {
+		cfg.RedeliveryBase = RedeliveryBase
+	}
+	if cfg.RedeliveryMax == 0 {
+		cfg.RedeliveryMax = RedeliveryMax
+	}
+	if cfg.ExpiryInterval == 0 {
+		cfg.ExpiryInterval = expiryInterval
+	}
+	if cfg.Quota == (store.Quota{}) {
+		cfg.Quota = store.Quota{Entries: QueueQuota, Bytes: QueueBytesQuota}
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		metrics:   newMetrics(),
+		listeners: map[net.Listener]bool{},
+		conns:     map[*conn]bool{},
+		devices:   map[store.Address]*conn{},
+		stop:      make(chan struct{}),
+		sweepDone: make(chan struct{}),
+	}
+	s.presence = newPresence(s)
+	go s.sweep()
+	return s, nil
+}
+
+// PublicKey returns the server's static public key, which devices pin.
+func (s *Server) PublicKey() []byte { return append([]byte(nil), s.cfg.Static.Public...) }
+
+func (s *Server) now() time.Time { return s.cfg.Clock() }
+
+// Serve accepts connections on ln until Shutdown or an error of ln.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.listeners[ln] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	s.log.Info("listening", "addr", ln.Addr().String())
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			c.Close()
+			return ErrClosed
+		}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			s.handle(c)
+		}()
+	}
+}
+
+// ErrClosed is returned by Serve after Shutdown.
+var ErrClosed = errors.New("server: closed")
+
+// Shutdown stops the server gracefully (SRV-018): it stops accepting, sends
+// notice(shutting-down) to every device, lets started requests finish for
+// up to ShutdownGrace or until ctx ends, then closes every connection. It
+// does not close the store, which belongs to the caller.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.sweepDone
+	for _, c := range conns {
+		c.notifyShutdown(shutdownRetryMin)
+	}
+	grace, cancel := context.WithTimeout(ctx, ShutdownGrace)
+	defer cancel()
+	for _, c := range conns {
+		c.drain(grace)
+	}
+	for _, c := range conns {
+		c.close()
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("server: shutdown: %w", ctx.Err())
+	}
+}
+
+// sweep deletes expired entries periodically (SRV-012).
+func (s *Server) sweep() {
+	defer close(s.sweepDone)
+	t := time.NewTicker(s.cfg.ExpiryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.Sweep(context.Background())
+		}
+	}
+}
+
+// Sweep deletes the entries that have expired by the server's clock, and
+// forgets accepted message ids past their memory. The server calls it every
+// second; a test that moves the clock can call it directly.
+func (s *Server) Sweep(ctx context.Context) {
+	n, err := s.cfg.Store.Expire(ctx, s.now())
+	if err != nil {
+		s.log.Error("expiry sweep", "err", err)
+		return
+	}
+	if n > 0 {
+		s.metrics.expired.Add(uint64(n))
+		s.log.Info("expired entries", "count", n)
+	}
+}
+
+func (s *Server) register(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = true
+	s.metrics.connections.Add(1)
+	return true
+}
+
+func (s *Server) unregister(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	last := false
+	if c.authed && s.devices[c.addr] == c {
+		delete(s.devices, c.addr)
+		last = true
+	}
+	s.mu.Unlock()
+	s.metrics.connections.Add(-1)
+	if last {
+		s.presence.disconnected(c)
+	}
+}
+
+// attach makes c the connection of its device, closing an older one.
+func (s *Server) attach(c *conn) {
+	s.mu.Lock()
+	old := s.devices[c.addr]
+	s.devices[c.addr] = c
+	s.mu.Unlock()
+	if old != nil {
+		old.close()
+	}
+	s.presence.connected(c)
+}
+
+// device returns the connection of a device, or nil.
+func (s *Server) device(a store.Address) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.devices[a]
+}
+
+// connectedDevices returns the connections of an account's devices.
+func (s *Server) connectedDevices(account string) []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*conn
+	for a, c := range s.devices {
+		if a.Account == account {
+			out = append(out, c)
+		}
+	}
+	return out
+}
