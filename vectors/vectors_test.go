@@ -3,6 +3,7 @@ package vectors
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os/exec"
 	"regexp"
@@ -82,13 +83,19 @@ var (
 			"sk", "ad", "prekey_message"},
 		"ratchet":             {"sk", "ad", "alice_ratchet_private", "bob_ratchet_private", "steps"},
 		"ratchet_accumulated": {"sessions", "rounds", "seed", "digest"},
+		"wire":                {"rule", "encoding", "diagnostic"},
+		"transport": {"pattern", "preamble", "initiator_static_private", "responder_static_private",
+			"initiator_ephemeral_private", "responder_ephemeral_private", "handshake", "handshake_hash", "segments"},
 	}
-	stepFields = []string{"op", "party", "plaintext", "message", "ratchet_private", "expect", "error"}
+	handshakeFields = []string{"from", "message"}
+	segmentFields   = []string{"from", "plaintext", "segment", "expect", "error"}
+	stepFields      = []string{"op", "party", "plaintext", "message", "ratchet_private", "expect", "error"}
 	// Fields that section 9.2 marks optional ("?"); every other field of a
 	// family is required in every case.
 	optionalFields = map[string][]string{
 		"xeddsa": {"private", "z"},
 		"pqxdh":  {"bob_one_time_prekey_private", "bob_one_time_prekey_id", "sk", "ad", "prekey_message"},
+		"wire":   {"diagnostic"},
 	}
 )
 
@@ -105,6 +112,7 @@ func contains(list []string, s string) bool {
 func TestFiles(t *testing.T) {
 	names := registeredErrors(t)
 	specText := specMarkdown(t)
+	wireRules := cddlStructureRules(t)
 	idRE := regexp.MustCompile(`^[A-Z]+-[0-9]{3}$`)
 	files, err := fs.Glob(FS, "v1/*.json")
 	if err != nil {
@@ -207,12 +215,19 @@ func TestFiles(t *testing.T) {
 				checkPQXDH(t, where, c)
 			case "xeddsa":
 				checkXEdDSA(t, where, c)
+			case "wire":
+				checkWire(t, where, c, wireRules)
+			case "transport":
+				checkTransport(t, where, c, names)
 			}
 		}
 		for fl := range notes {
 			if !usedFlags[fl] {
 				t.Errorf("%s: flag %q is explained in notes but never used", name, fl)
 			}
+		}
+		if family == "wire" {
+			checkWireCoverage(t, name, cases, wireRules)
 		}
 	}
 }
@@ -335,6 +350,239 @@ func checkSteps(t *testing.T, where string, c map[string]any, names map[string]b
 		t.Errorf("%s: no step is invalid but the case is %v", where, c["expect"])
 	case len(invalid) > 0 && (c["expect"] != "invalid" || c["error"] != invalid[0]):
 		t.Errorf("%s: got case %v/%v, want invalid/%s (its first invalid step)", where, c["expect"], c["error"], invalid[0])
+	}
+}
+
+// cddlStructureRules returns the structure rules (a map {...} or an array
+// [...]) of the ```cddl blocks of the chapters, read here independently of
+// the generator, and checks that package spec reads the same list.
+func cddlStructureRules(t *testing.T) map[string]bool {
+	t.Helper()
+	mds, err := fs.Glob(spec.FS, "*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(mds)
+	ruleRE := regexp.MustCompile(`^([a-z][a-z0-9-]*)\s*=\s*(.*)$`)
+	var list []string
+	for _, m := range mds {
+		text, err := spec.FS.ReadFile(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := false
+		for _, line := range strings.Split(string(text), "\n") {
+			switch {
+			case strings.HasPrefix(line, "```cddl"):
+				in = true
+			case strings.HasPrefix(line, "```"):
+				in = false
+			case in:
+				if m := ruleRE.FindStringSubmatch(line); m != nil {
+					rhs := strings.TrimSpace(m[2])
+					if strings.HasPrefix(rhs, "{") || strings.HasPrefix(rhs, "[") {
+						list = append(list, m[1])
+					}
+				}
+			}
+		}
+	}
+	rules, err := spec.CDDL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromSpec []string
+	for _, r := range rules {
+		if r.Structure {
+			fromSpec = append(fromSpec, r.Name)
+		}
+	}
+	if strings.Join(list, " ") != strings.Join(fromSpec, " ") {
+		t.Errorf("structure rules: read %v, package spec reads %v", list, fromSpec)
+	}
+	if len(list) == 0 {
+		t.Fatal("no CDDL structure rule in the specification")
+	}
+	out := map[string]bool{}
+	for _, r := range list {
+		out[r] = true
+	}
+	return out
+}
+
+// checkWire checks the presence rules of section 9.2 for wire.json.
+func checkWire(t *testing.T, where string, c map[string]any, rules map[string]bool) {
+	t.Helper()
+	rule, _ := c["rule"].(string)
+	if !rules[rule] {
+		t.Errorf("%s: rule %q is not a CDDL structure rule of the specification", where, rule)
+	}
+	enc, ok := c["encoding"].(string)
+	if !ok || len(enc)%2 != 0 || strings.ToLower(enc) != enc {
+		t.Errorf("%s: encoding is not lowercase hexadecimal", where)
+	}
+	_, diag := c["diagnostic"]
+	if diag != (c["expect"] == "valid") {
+		t.Errorf("%s: diagnostic present: %v, expect %v", where, diag, c["expect"])
+	}
+	if d, _ := c["diagnostic"].(string); diag && d == "" {
+		t.Errorf("%s: empty diagnostic", where)
+	}
+}
+
+// checkWireCoverage checks that every structure rule has a valid case.
+func checkWireCoverage(t *testing.T, name string, cases []any, rules map[string]bool) {
+	t.Helper()
+	valid := map[string]bool{}
+	for _, ci := range cases {
+		if c, ok := ci.(map[string]any); ok && c["expect"] == "valid" {
+			r, _ := c["rule"].(string)
+			valid[r] = true
+		}
+	}
+	for r := range rules {
+		if !valid[r] {
+			t.Errorf("%s: structure rule %s has no valid case", name, r)
+		}
+	}
+}
+
+// checkTransport checks the presence rules of section 9.2 for
+// transport.json.
+func checkTransport(t *testing.T, where string, c map[string]any, names map[string]bool) {
+	t.Helper()
+	pattern, _ := c["pattern"].(string)
+	wantPre := map[string]string{"XX": "4d53560101", "IK": "4d53560102"}[pattern]
+	if wantPre == "" {
+		t.Errorf("%s: got pattern %q, want XX or IK", where, pattern)
+	}
+	if c["preamble"] != wantPre {
+		t.Errorf("%s: got preamble %v, want %s", where, c["preamble"], wantPre)
+	}
+	for _, k := range []string{"initiator_static_private", "responder_static_private", "initiator_ephemeral_private",
+		"responder_ephemeral_private", "handshake_hash"} {
+		if s, _ := c[k].(string); len(s) != 64 {
+			t.Errorf("%s: %s is not 32 bytes", where, k)
+		}
+	}
+	// Handshake: alternating senders, from the initiator, with the sizes
+	// of empty payloads (TRN-003).
+	sizes := map[string][]int{"XX": {32, 96, 64}, "IK": {96, 48}}[pattern]
+	hs, _ := c["handshake"].([]any)
+	if len(hs) != len(sizes) {
+		t.Errorf("%s: %d handshake messages, want %d", where, len(hs), len(sizes))
+	}
+	for i, hi := range hs {
+		h, _ := hi.(map[string]any)
+		for k := range h {
+			if !contains(handshakeFields, k) {
+				t.Errorf("%s: handshake %d: got unknown field %q", where, i, k)
+			}
+		}
+		wantFrom := "initiator"
+		if i%2 == 1 {
+			wantFrom = "responder"
+		}
+		if h["from"] != wantFrom {
+			t.Errorf("%s: handshake %d: from %v, want %s", where, i, h["from"], wantFrom)
+		}
+		if m, _ := h["message"].(string); i < len(sizes) && len(m) != 2*sizes[i] {
+			t.Errorf("%s: handshake %d: %d bytes, want %d", where, i, len(m)/2, sizes[i])
+		}
+	}
+	segs, _ := c["segments"].([]any)
+	if len(segs) == 0 {
+		t.Errorf("%s: no segment", where)
+	}
+	var invalid []string
+	for i, si := range segs {
+		s, _ := si.(map[string]any)
+		for k := range s {
+			if !contains(segmentFields, k) {
+				t.Errorf("%s: segment %d: got unknown field %q", where, i, k)
+			}
+		}
+		if f := s["from"]; f != "initiator" && f != "responder" {
+			t.Errorf("%s: segment %d: from %v", where, i, f)
+		}
+		pt, _ := s["plaintext"].(string)
+		seg, _ := s["segment"].(string)
+		if len(pt) > 2*(65535-16) || len(seg) > 2*65535 {
+			t.Errorf("%s: segment %d is longer than MAX_SEGMENT", where, i)
+		}
+		if _, ok := s["expect"]; ok {
+			checkExpect(t, fmt.Sprintf("%s: segment %d", where, i), s, names)
+			if s["expect"] != "invalid" {
+				t.Errorf("%s: segment %d: expect is present and not \"invalid\"", where, i)
+			}
+			if i != len(segs)-1 {
+				t.Errorf("%s: invalid segment %d is not the last: the receiver closes the connection (TRN-007)", where, i)
+			}
+			e, _ := s["error"].(string)
+			invalid = append(invalid, e)
+		} else {
+			if _, ok := s["error"]; ok {
+				t.Errorf("%s: segment %d: error without expect", where, i)
+			}
+			if len(seg) != len(pt)+32 {
+				t.Errorf("%s: segment %d: a valid segment is its plaintext and a 16-byte tag", where, i)
+			}
+		}
+	}
+	switch {
+	case len(invalid) == 0 && c["expect"] != "valid":
+		t.Errorf("%s: no segment is invalid but the case is %v", where, c["expect"])
+	case len(invalid) > 0 && (c["expect"] != "invalid" || c["error"] != invalid[0]):
+		t.Errorf("%s: got case %v/%v, want invalid/%s (its invalid segment)", where, c["expect"], c["error"], invalid[0])
+	}
+}
+
+// TestNestedFieldOrder checks the field order of the objects inside
+// transport cases (section 9.2 tables).
+func TestNestedFieldOrder(t *testing.T) {
+	b, err := FS.ReadFile("v1/transport.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Cases []struct {
+			Handshake []json.RawMessage `json:"handshake"`
+			Segments  []json.RawMessage `json:"segments"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Cases) == 0 {
+		t.Fatal("transport.json has no case")
+	}
+	check := func(where string, raw []byte, order []string) {
+		keys, err := objectKeys(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		last := -1
+		for _, k := range keys {
+			j := -1
+			for n, o := range order {
+				if o == k {
+					j = n
+				}
+			}
+			if j <= last {
+				t.Errorf("%s: field %q out of order (%v)", where, k, keys)
+				return
+			}
+			last = j
+		}
+	}
+	for i, c := range f.Cases {
+		for j, h := range c.Handshake {
+			check(fmt.Sprintf("case %d handshake %d", i, j), h, handshakeFields)
+		}
+		for j, s := range c.Segments {
+			check(fmt.Sprintf("case %d segment %d", i, j), s, segmentFields)
+		}
 	}
 }
 

@@ -3,6 +3,9 @@ package wire
 import (
 	"bytes"
 	"slices"
+	"strings"
+
+	"github.com/fxamacker/cbor/v2"
 
 	"github.com/missive-protocol/missive/ref/errcode"
 )
@@ -192,6 +195,31 @@ type Address struct {
 	Device  uint64
 }
 
+// countError reports an array with another number of elements than its
+// type has; classify maps it to decode.too_short or decode.too_many.
+type countError struct{ code errcode.Code }
+
+func (e countError) Error() string { return e.code.Error() }
+
+// UnmarshalCBOR decodes an address, reporting a wrong number of elements
+// as such rather than as a wrong type.
+func (a *Address) UnmarshalCBOR(b []byte) error {
+	var raw []cbor.RawMessage
+	if err := decMode.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	switch {
+	case len(raw) < 2:
+		return countError{errcode.DecodeTooShort}
+	case len(raw) > 2:
+		return countError{errcode.DecodeTooMany}
+	}
+	if err := decMode.Unmarshal(raw[0], &a.Account); err != nil {
+		return err
+	}
+	return decMode.Unmarshal(raw[1], &a.Device)
+}
+
 func (a *Address) check() error { return firstErr(checkAccount(a.Account), checkDevice(a.Device)) }
 
 // Frame is a frame (section 11.3).
@@ -261,6 +289,8 @@ func (h *Hello) check() error {
 	for _, v := range h.Versions {
 		err = firstErr(err, checkWithin(v, 1, maxUint32))
 	}
+	// Highest first, without duplicates (MSG-010).
+	err = firstErr(err, sortedUnique(h.Versions, func(a, b uint64) int { return cmpUint(b, a) }))
 	err = firstErr(err, checkAccount(h.Account), checkDevice(h.Device),
 		checkSize(h.IdentityKey, X25519PublicSize), checkSize(h.Binding, SignatureSize))
 	if err == nil && h.Register != nil && !*h.Register {
@@ -400,14 +430,8 @@ func checkAccounts(as []string, lo, hi int) error {
 	return firstErr(err, sortedUnique(as, cmpEncodedText))
 }
 
-// cmpEncodedText orders text strings as their CBOR encodings sort: shorter
-// first, then bytewise.
-func cmpEncodedText(a, b string) int {
-	if len(a) != len(b) {
-		return cmpUint(uint64(len(a)), uint64(len(b)))
-	}
-	return bytes.Compare([]byte(a), []byte(b))
-}
+// cmpEncodedText orders text strings bytewise (section 11.2).
+func cmpEncodedText(a, b string) int { return strings.Compare(a, b) }
 
 // PresenceResult is presence-result.
 type PresenceResult struct {

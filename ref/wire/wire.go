@@ -168,8 +168,11 @@ func classify(err error) error {
 		unknown *cbor.UnknownFieldError
 		typ     *cbor.UnmarshalTypeError
 		dup     *cbor.DupMapKeyError
+		count   countError
 	)
 	switch {
+	case errors.As(err, &count):
+		return count.code
 	case errors.As(err, &unknown):
 		return errcode.DecodeUnknownField
 	case errors.As(err, &typ):

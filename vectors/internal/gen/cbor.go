@@ -34,6 +34,12 @@ type cBool bool
 // cRaw is an already encoded data item, copied as is.
 type cRaw []byte
 
+// cText is a text string (major type 3).
+type cText string
+
+// cArray is an array (major type 4).
+type cArray []cval
+
 // cPair is one entry of a map with an unsigned integer key.
 type cPair struct {
 	k uint64
@@ -75,6 +81,19 @@ func (v cBool) appendCBOR(b []byte) []byte {
 }
 
 func (r cRaw) appendCBOR(b []byte) []byte { return append(b, r...) }
+
+func (s cText) appendCBOR(b []byte) []byte {
+	b = appendHead(b, 3, uint64(len(s)))
+	return append(b, s...)
+}
+
+func (a cArray) appendCBOR(b []byte) []byte {
+	b = appendHead(b, 4, uint64(len(a)))
+	for _, e := range a {
+		b = e.appendCBOR(b)
+	}
+	return b
+}
 
 func (m cMap) appendCBOR(b []byte) []byte {
 	// Insertion sort on a copy: the encodings of unsigned integers sort

@@ -209,6 +209,8 @@ func Generate() (map[string][]byte, error) {
 		{"v1/pqxdh.json", genPQXDH},
 		{"v1/ratchet.json", genRatchet},
 		{"v1/ratchet_accumulated.json", genAccumulated},
+		{"v1/wire.json", genWire},
+		{"v1/transport.json", genTransport},
 	} {
 		v, err := f.gen()
 		if err != nil {

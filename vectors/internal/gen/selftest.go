@@ -98,6 +98,9 @@ func selfTest() error {
 	if err := cborSelfTest(); err != nil {
 		return err
 	}
+	if err := noiseSelfTest(); err != nil {
+		return err
+	}
 	// Every low-order point of the vectors gives the all-zero output.
 	for _, u := range lowOrderPoints {
 		if _, err := x25519(st.read(32), u); err != errLowOrderKey {

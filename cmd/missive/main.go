@@ -1,0 +1,521 @@
+// Command missive is the reference Missive client: it registers a device,
+// sends and receives end-to-end encrypted messages, shows their status
+// (sent, delivered, read) and chats interactively.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/missive-protocol/missive/ref/client"
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/wire"
+	"github.com/missive-protocol/missive/spec"
+)
+
+const usage = `missive sends and receives end-to-end encrypted messages.
+
+Usage:
+    missive [-d DIR] init [-server ADDR] ACCOUNT   create this device's keys, register at first connection
+    missive [-d DIR] send ACCOUNT TEXT...          send a message; prints its id once the server has it
+    missive [-d DIR] listen [-for D] [-n N] [-read]
+                                                   receive messages (and receipts) for D, or N messages
+    missive [-d DIR] read ACCOUNT                  send read receipts for ACCOUNT's messages
+    missive [-d DIR] status [ID]                   the status of a sent message (default: the last ones)
+    missive [-d DIR] history [ACCOUNT]             the messages sent and received
+    missive [-d DIR] chat ACCOUNT                  chat interactively
+    missive [-d DIR] presence ACCOUNT...           whether accounts are online, and when last seen
+    missive [-d DIR] privacy [-last-seen V] [-online V] [-contacts A,B]
+                                                   who sees your presence: everyone, contacts or nobody
+    missive [-d DIR] whoami                        the device's account, id and identity key
+    missive -version
+
+DIR holds the device's keys, sessions and messages (default $MISSIVE_DIR,
+else ~/.missive). ADDR is the server (default 127.0.0.1:7350).
+
+Example:
+    $ missive -d alice init alice
+    $ missive -d bob init bob && missive -d bob listen -for 1s
+    $ missive -d alice send bob hello
+    sent 5f2c... to bob
+    $ missive -d bob listen -n 1 -read
+    alice: hello
+    $ missive -d alice status
+`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+
+// failure is an error with the exit code it calls for.
+type failure struct {
+	code int
+	err  error
+}
+
+func (f failure) Error() string { return f.err.Error() }
+
+func usageError(format string, a ...any) error {
+	return failure{2, fmt.Errorf(format, a...)}
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("missive", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() { fmt.Fprint(stderr, usage) }
+	dir := fl.String("d", "", "")
+	version := fl.Bool("version", false, "")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	if *version {
+		v := "(devel)"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		fmt.Fprintf(stdout, "missive %s (specification %s)\n", v, spec.Version)
+		return 0
+	}
+	if *dir == "" {
+		*dir = os.Getenv("MISSIVE_DIR")
+	}
+	if *dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			fmt.Fprintln(stderr, "missive: no directory: use -d DIR or set MISSIVE_DIR")
+			return 2
+		}
+		*dir = filepath.Join(home, ".missive")
+	}
+	if fl.NArg() == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	a := &app{dir: *dir, stdin: stdin, stdout: stdout, stderr: stderr}
+	cmd, rest := fl.Arg(0), fl.Args()[1:]
+	var err error
+	switch cmd {
+	case "init":
+		err = a.init(rest)
+	case "send":
+		err = a.send(ctx, rest)
+	case "listen":
+		err = a.listen(ctx, rest)
+	case "read":
+		err = a.read(ctx, rest)
+	case "status":
+		err = a.status(rest)
+	case "history":
+		err = a.history(rest)
+	case "chat":
+		err = a.chat(ctx, rest)
+	case "presence":
+		err = a.presence(ctx, rest)
+	case "privacy":
+		err = a.privacy(ctx, rest)
+	case "whoami":
+		err = a.whoami()
+	default:
+		err = usageError("unknown command %q (see missive -h)", cmd)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "missive: %v\n", explain(err))
+		var f failure
+		if errors.As(err, &f) {
+			return f.code
+		}
+		return 1
+	}
+	return 0
+}
+
+// explain adds a hint to errors a person can act on.
+func explain(err error) error {
+	switch errcode.Of(err) {
+	case errcode.StateUnknownAccount:
+		return fmt.Errorf("%w (no such account on this server: check the name)", err)
+	case errcode.StateAccountExists:
+		return fmt.Errorf("%w (the name is taken: choose another with init)", err)
+	case errcode.PolicyRateLimited:
+		return fmt.Errorf("%w (too fast: wait a moment)", err)
+	}
+	if errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), "run init first") {
+		return fmt.Errorf("%w", err)
+	}
+	return err
+}
+
+type app struct {
+	dir            string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func (a *app) open() (*client.Device, error) { return client.Open(a.dir, client.Config{}) }
+
+func (a *app) connect(ctx context.Context) (*client.Device, *client.Conn, error) {
+	d, err := a.open()
+	if err != nil {
+		return nil, nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	c, err := d.Connect(cctx)
+	if err != nil {
+		d.Close()
+		return nil, nil, fmt.Errorf("%w (is missive-server running at %s?)", err, d.Server)
+	}
+	return d, c, nil
+}
+
+func (a *app) init(args []string) error {
+	fl := flag.NewFlagSet("init", flag.ContinueOnError)
+	fl.SetOutput(a.stderr)
+	server := fl.String("server", "127.0.0.1:7350", "")
+	if err := fl.Parse(args); err != nil {
+		return failure{2, err}
+	}
+	if fl.NArg() != 1 {
+		return usageError("init needs one account name, such as: missive init alice")
+	}
+	d, err := client.Init(a.dir, fl.Arg(0), *server, client.Config{})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	fmt.Fprintf(a.stdout, "initialized %s (device %d) in %s\nidentity key %x\n", d.Account, d.ID, a.dir, d.IdentityKey().Bytes())
+	return nil
+}
+
+func (a *app) send(ctx context.Context, args []string) error {
+	if len(args) < 2 {
+		return usageError("send needs an account and a text, such as: missive send bob hello")
+	}
+	d, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	defer c.Close()
+	m, err := c.Send(ctx, args[0], strings.Join(args[1:], " "))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "sent %x to %s\n", m.ID, m.Peer)
+	return nil
+}
+
+// show prints an event in the terminal's words.
+func (a *app) show(e client.Event) {
+	switch e.Kind {
+	case client.EventMessage:
+		fmt.Fprintf(a.stdout, "%s: %s\n", e.Message.Peer, e.Message.Text)
+	case client.EventStatus:
+		fmt.Fprintf(a.stdout, "%x to %s: %s\n", e.Message.ID, e.Message.Peer, e.Message.Overall())
+	case client.EventPresence:
+		fmt.Fprintln(a.stdout, presenceLine(e.Presence))
+	case client.EventTyping:
+		if e.Typing.Typing {
+			fmt.Fprintf(a.stdout, "%s is typing...\n", e.Typing.From.Account)
+		}
+	case client.EventError:
+		fmt.Fprintf(a.stderr, "missive: %v\n", e.Err)
+	}
+}
+
+func (a *app) listen(ctx context.Context, args []string) error {
+	fl := flag.NewFlagSet("listen", flag.ContinueOnError)
+	fl.SetOutput(a.stderr)
+	dur := fl.Duration("for", 0, "")
+	n := fl.Int("n", 0, "")
+	read := fl.Bool("read", false, "")
+	if err := fl.Parse(args); err != nil {
+		return failure{2, err}
+	}
+	d, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	defer c.Close()
+	var timeout <-chan time.Time
+	if *dur > 0 {
+		timeout = time.After(*dur)
+	}
+	got := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timeout:
+			return nil
+		case e, ok := <-c.Events:
+			if !ok {
+				return fmt.Errorf("connection closed: %v", c.Err())
+			}
+			a.show(e)
+			if e.Kind == client.EventMessage {
+				if *read {
+					if _, err := c.MarkRead(ctx, e.Message.Peer); err != nil {
+						return err
+					}
+				}
+				got++
+				if *n > 0 && got >= *n {
+					return nil
+				}
+			}
+		}
+	}
+}
+
+func (a *app) read(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return usageError("read needs an account, such as: missive read alice")
+	}
+	d, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	defer c.Close()
+	n, err := c.MarkRead(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "marked %d messages from %s read\n", n, args[0])
+	return nil
+}
+
+func (a *app) status(args []string) error {
+	d, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if len(args) == 1 {
+		id, err := hex.DecodeString(args[0])
+		if err != nil {
+			return usageError("%q is not a message id (hexadecimal, as send prints it)", args[0])
+		}
+		m, err := d.Sent(id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout, statusLine(m))
+		for dev, s := range m.Statuses {
+			fmt.Fprintf(a.stdout, "  %s/%d: %s\n", m.Peer, dev, s)
+		}
+		return nil
+	}
+	ms, err := d.Messages("")
+	if err != nil {
+		return err
+	}
+	shown := 0
+	for i := len(ms) - 1; i >= 0 && shown < 10; i-- {
+		if ms[i].Outgoing {
+			fmt.Fprintln(a.stdout, statusLine(ms[i]))
+			shown++
+		}
+	}
+	if shown == 0 {
+		fmt.Fprintln(a.stdout, "no messages sent yet")
+	}
+	return nil
+}
+
+func statusLine(m *client.Message) string {
+	return fmt.Sprintf("%x to %s: %s %s %q", m.ID, m.Peer, m.Overall(), ticks(m.Overall()), m.Text)
+}
+
+// ticks draws a status as the seed article's ticks.
+func ticks(s client.Status) string {
+	switch s {
+	case client.StatusSent:
+		return "✓"
+	case client.StatusDelivered:
+		return "✓✓"
+	case client.StatusRead, client.StatusPlayed:
+		return "✓✓ (read)"
+	}
+	return "…"
+}
+
+func (a *app) history(args []string) error {
+	d, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	peer := ""
+	if len(args) > 0 {
+		peer = args[0]
+	}
+	ms, err := d.Messages(peer)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		when := time.UnixMilli(int64(m.SentAt)).Format("2006-01-02 15:04")
+		if m.Outgoing {
+			fmt.Fprintf(a.stdout, "%s  me -> %s: %s %s\n", when, m.Peer, m.Text, ticks(m.Overall()))
+		} else {
+			fmt.Fprintf(a.stdout, "%s  %s: %s\n", when, m.Peer, m.Text)
+		}
+	}
+	return nil
+}
+
+func presenceLine(u *wire.PresenceUpdate) string {
+	state := map[uint64]string{wire.PresenceOnline: "online", wire.PresenceOffline: "offline", wire.PresenceHidden: "hidden"}[u.State]
+	if u.LastSeen != nil {
+		return fmt.Sprintf("%s: %s, last seen %s", u.Account, state, time.UnixMilli(int64(*u.LastSeen)).Format("2006-01-02 15:04:05"))
+	}
+	return fmt.Sprintf("%s: %s", u.Account, state)
+}
+
+func (a *app) presence(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usageError("presence needs accounts, such as: missive presence bob")
+	}
+	d, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	defer c.Close()
+	us, err := c.Subscribe(ctx, args...)
+	if err != nil {
+		return err
+	}
+	for i := range us {
+		fmt.Fprintln(a.stdout, presenceLine(&us[i]))
+	}
+	return nil
+}
+
+var visibilities = map[string]uint8{"everyone": wire.VisibilityEveryone, "contacts": wire.VisibilityContacts, "nobody": wire.VisibilityNobody}
+
+func (a *app) privacy(ctx context.Context, args []string) error {
+	fl := flag.NewFlagSet("privacy", flag.ContinueOnError)
+	fl.SetOutput(a.stderr)
+	lastSeen := fl.String("last-seen", "contacts", "")
+	online := fl.String("online", "contacts", "")
+	contacts := fl.String("contacts", "", "")
+	if err := fl.Parse(args); err != nil {
+		return failure{2, err}
+	}
+	ls, ok1 := visibilities[*lastSeen]
+	on, ok2 := visibilities[*online]
+	if !ok1 || !ok2 {
+		return usageError("visibility must be everyone, contacts or nobody")
+	}
+	d, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	defer c.Close()
+	if err := c.SetPrivacy(ctx, ls, on); err != nil {
+		return err
+	}
+	if *contacts != "" {
+		if err := c.SetContacts(ctx, strings.Split(*contacts, ",")...); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(a.stdout, "last seen: %s, online: %s\n", *lastSeen, *online)
+	return nil
+}
+
+func (a *app) whoami() error {
+	d, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	fmt.Fprintf(a.stdout, "%s device %d at %s\nidentity key %x\n", d.Account, d.ID, d.Server, d.IdentityKey().Bytes())
+	return nil
+}
+
+// chat is the interactive mode: lines typed are sent, messages arriving
+// are shown as they come, with the ticks of what was sent.
+func (a *app) chat(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return usageError("chat needs an account, such as: missive chat bob")
+	}
+	peer := args[0]
+	d, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	defer c.Close()
+	if us, err := c.Subscribe(ctx, peer); err == nil && len(us) == 1 {
+		fmt.Fprintf(a.stdout, "chatting with %s (%s). Type a message and press Enter; /quit to leave.\n", peer, presenceLine(&us[0]))
+	}
+	if ms, err := d.Messages(peer); err == nil {
+		for _, m := range ms[max(0, len(ms)-10):] {
+			if m.Outgoing {
+				fmt.Fprintf(a.stdout, "  me: %s %s\n", m.Text, ticks(m.Overall()))
+			} else {
+				fmt.Fprintf(a.stdout, "  %s: %s\n", m.Peer, m.Text)
+			}
+		}
+	}
+	c.MarkRead(ctx, peer)
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(a.stdin)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case line, ok := <-lines:
+			if !ok || line == "/quit" {
+				return nil
+			}
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			m, err := c.Send(ctx, peer, line)
+			if err != nil {
+				fmt.Fprintf(a.stderr, "missive: not sent: %v\n", explain(err))
+				continue
+			}
+			fmt.Fprintf(a.stdout, "  me: %s %s\n", m.Text, ticks(m.Overall()))
+		case e, ok := <-c.Events:
+			if !ok {
+				return fmt.Errorf("connection closed: %v", c.Err())
+			}
+			switch {
+			case e.Kind == client.EventMessage && e.Message.Peer == peer:
+				fmt.Fprintf(a.stdout, "  %s: %s\n", peer, e.Message.Text)
+				c.MarkRead(ctx, peer)
+			case e.Kind == client.EventStatus && e.Message.Peer == peer:
+				fmt.Fprintf(a.stdout, "  (%q %s)\n", e.Message.Text, ticks(e.Message.Overall()))
+			case e.Kind == client.EventPresence && e.Presence.Account == peer:
+				fmt.Fprintf(a.stdout, "  (%s)\n", presenceLine(e.Presence))
+			default:
+				a.show(e)
+			}
+		}
+	}
+}

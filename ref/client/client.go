@@ -1,0 +1,357 @@
+// Package client is the reference Missive client library (spec chapters
+// 4 to 6 and 11 to 14): a device that keeps its keys, sessions and messages
+// in one local directory, registers with a server, uploads prekeys, sends
+// messages to every device of an account, receives and decrypts them once
+// each, and keeps the status of what it sent from the receipts it gets.
+package client
+
+import (
+	"bytes"
+
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/flynn/noise"
+	"github.com/fxamacker/cbor/v2"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/missive-protocol/missive/ref/keys"
+	"github.com/missive-protocol/missive/ref/pqxdh"
+	"github.com/missive-protocol/missive/ref/transport"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// Limits of this implementation.
+const (
+	// PrekeyBatch is how many one-time prekeys of each kind a device
+	// uploads at registration and when the server says it runs low.
+	PrekeyBatch = 100
+	// DefaultTTL is the time-to-live of the messages a device sends.
+	DefaultTTL = wire.MaxTTL
+	dbFile     = "device.db"
+)
+
+var (
+	cborEnc, _ = cbor.CoreDetEncOptions().EncMode()
+	cborDec, _ = cbor.DecOptions{}.DecMode()
+)
+
+// Config configures a Device.
+type Config struct {
+	// Rand is the random source; nil means the system generator.
+	Rand io.Reader
+	// Clock gives the time; nil means time.Now.
+	Clock func() time.Time
+	// Timeouts of the transport; zero values take the specification's.
+	Timeouts transport.Timeouts
+}
+
+// Device is one device of an account, with its local state.
+type Device struct {
+	dir  string
+	db   *bolt.DB
+	rand io.Reader
+	now  func() time.Time
+	tout transport.Timeouts
+
+	Account string
+	ID      uint32
+	Server  string // the server's address
+
+	identity  *keys.PrivateKey
+	transport noise.DHKey
+
+	mu sync.Mutex // serializes session use
+}
+
+// ErrExists is returned by Init for a directory that holds a device.
+var ErrExists = errors.New("client: the directory already holds a device")
+
+func (c Config) orDefault() Config {
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	return c
+}
+
+// Init creates a new primary device for account in dir, to register with
+// the server at addr: it generates the identity key and the transport key.
+// Registration happens at the first Connect.
+func Init(dir, account, addr string, cfg Config) (*Device, error) {
+	cfg = cfg.orDefault()
+	if !wire.ValidAccount(account) {
+		return nil, fmt.Errorf("client: %q is not an account name (1 to 32 of a-z 0-9 . _ -, starting with a letter or digit)", account)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, dbFile)); err == nil {
+		return nil, ErrExists
+	}
+	ik, err := keys.GeneratePrivateKey(cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	tk, err := transport.Suite.GenerateKeypair(cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	db, err := openDB(filepath.Join(dir, dbFile))
+	if err != nil {
+		return nil, err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for k, v := range map[string][]byte{
+			"account":   []byte(account),
+			"device":    u32(1),
+			"server":    []byte(addr),
+			"identity":  ik.Encode(),
+			"transport": tk.Private,
+		} {
+			if err := putConfig(tx, k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	db.Close()
+	return Open(dir, cfg)
+}
+
+// Open opens the device in dir.
+func Open(dir string, cfg Config) (*Device, error) {
+	cfg = cfg.orDefault()
+	path := filepath.Join(dir, dbFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("%w: no device in %s (run init first)", errNoConfig, dir)
+	}
+	db, err := openDB(path)
+	if err != nil {
+		return nil, err
+	}
+	d := &Device{dir: dir, db: db, rand: cfg.Rand, now: cfg.Clock, tout: cfg.Timeouts}
+	err = db.View(func(tx *bolt.Tx) error {
+		d.Account = string(getConfig(tx, "account"))
+		d.Server = string(getConfig(tx, "server"))
+		if v := getConfig(tx, "device"); len(v) == 4 {
+			d.ID = uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
+		}
+		ik, err := keys.DecodePrivateKey(getConfig(tx, "identity"))
+		if err != nil {
+			return fmt.Errorf("client: identity key: %w", err)
+		}
+		d.identity = ik
+		priv := bytes.Clone(getConfig(tx, "transport"))
+		tk, err := keys.NewPrivateKey(priv)
+		if err != nil {
+			return fmt.Errorf("client: transport key: %w", err)
+		}
+		d.transport = noise.DHKey{Private: priv, Public: tk.Public().Bytes()}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close closes the device's database.
+func (d *Device) Close() error { return d.db.Close() }
+
+// IdentityKey returns the device's identity public key.
+func (d *Device) IdentityKey() keys.PublicKey { return d.identity.Public() }
+
+// Address returns the device's address.
+func (d *Device) Address() wire.Address {
+	return wire.Address{Account: d.Account, Device: uint64(d.ID)}
+}
+
+// serverKey returns the pinned server key, or nil before the first
+// connection.
+func (d *Device) serverKey() []byte {
+	var k []byte
+	d.db.View(func(tx *bolt.Tx) error {
+		k = bytes.Clone(getConfig(tx, "server-key"))
+		return nil
+	})
+	return k
+}
+
+// registered reports whether the server has accepted the device.
+func (d *Device) registered() bool {
+	var ok bool
+	d.db.View(func(tx *bolt.Tx) error {
+		ok = getConfig(tx, "registered") != nil
+		return nil
+	})
+	return ok
+}
+
+// newPrekeys generates prekeys to upload: a signed prekey and a
+// last-resort KEM prekey when first is set, and n one-time keys of each
+// kind. The private keys are stored before the upload is sent, so that a
+// message using them can always be read.
+func (d *Device) newPrekeys(first bool, n int) (*wire.PrekeyUpload, error) {
+	up := &wire.PrekeyUpload{}
+	err := d.db.Update(func(tx *bolt.Tx) error {
+		next := func(name string) uint32 {
+			v := getConfig(tx, name)
+			id := uint32(1)
+			if len(v) == 4 {
+				id = uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
+			}
+			putConfig(tx, name, u32(id+1))
+			return id
+		}
+		if first {
+			spk, err := keys.GeneratePrivateKey(d.rand)
+			if err != nil {
+				return err
+			}
+			sig, err := pqxdh.SignSignedPreKey(d.identity, spk.Public(), d.rand)
+			if err != nil {
+				return err
+			}
+			id := next("next-spk")
+			if err := tx.Bucket(bucketSPK).Put(u32(id), spk.Bytes()); err != nil {
+				return err
+			}
+			up.SignedPreKey = &wire.SignedPreKey{ID: uint64(id), Key: spk.Public().Encode(), Signature: sig}
+			kem, sig2, err := d.kemPrekey()
+			if err != nil {
+				return err
+			}
+			id = next("next-kem")
+			if err := tx.Bucket(bucketKEM).Put(u32(id), append([]byte{1}, kem.Seed()...)); err != nil {
+				return err
+			}
+			up.LastResort = &wire.KEMPreKey{ID: uint64(id), Key: kem.Public().Encode(), Signature: sig2, LastResort: true}
+		}
+		if n > 0 {
+			ec, kemKeys := make([]wire.OneTimePreKey, 0, n), make([]wire.KEMPreKey, 0, n)
+			for range n {
+				opk, err := keys.GeneratePrivateKey(d.rand)
+				if err != nil {
+					return err
+				}
+				id := next("next-opk")
+				if err := tx.Bucket(bucketOPK).Put(u32(id), opk.Bytes()); err != nil {
+					return err
+				}
+				ec = append(ec, wire.OneTimePreKey{ID: uint64(id), Key: opk.Public().Encode()})
+				kem, sig, err := d.kemPrekey()
+				if err != nil {
+					return err
+				}
+				id = next("next-kem")
+				if err := tx.Bucket(bucketKEM).Put(u32(id), append([]byte{0}, kem.Seed()...)); err != nil {
+					return err
+				}
+				kemKeys = append(kemKeys, wire.KEMPreKey{ID: uint64(id), Key: kem.Public().Encode(), Signature: sig})
+			}
+			up.OneTime, up.OneTimeKEM = &ec, &kemKeys
+		}
+		return nil
+	})
+	return up, err
+}
+
+func (d *Device) kemPrekey() (*keys.KEMPrivateKey, []byte, error) {
+	kem, err := keys.GenerateKEMPrivateKey(d.rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	sig, err := pqxdh.SignKEMPreKey(d.identity, kem.Public(), d.rand)
+	return kem, sig, err
+}
+
+// prekeyStore gives PQXDH the device's private prekeys within a
+// transaction (pqxdh.PreKeys).
+type prekeyStore struct{ tx *bolt.Tx }
+
+func (p prekeyStore) SignedPreKey(id uint32) (*keys.PrivateKey, bool) {
+	v := p.tx.Bucket(bucketSPK).Get(u32(id))
+	if v == nil {
+		return nil, false
+	}
+	k, err := keys.NewPrivateKey(bytes.Clone(v))
+	return k, err == nil
+}
+
+func (p prekeyStore) KEMPreKey(id uint32) (*keys.KEMPrivateKey, bool) {
+	v := p.tx.Bucket(bucketKEM).Get(u32(id))
+	if len(v) != 1+keys.MLKEMSeedSize {
+		return nil, false
+	}
+	k, err := keys.NewKEMPrivateKey(bytes.Clone(v[1:]))
+	return k, err == nil
+}
+
+func (p prekeyStore) OneTimePreKey(id uint32) (*keys.PrivateKey, bool) {
+	v := p.tx.Bucket(bucketOPK).Get(u32(id))
+	if v == nil {
+		return nil, false
+	}
+	k, err := keys.NewPrivateKey(bytes.Clone(v))
+	return k, err == nil
+}
+
+// consume deletes the one-time prekeys a prekey message used (PQX-010).
+func (p prekeyStore) consume(kemID uint32, opk *uint32) error {
+	if v := p.tx.Bucket(bucketKEM).Get(u32(kemID)); len(v) > 0 && v[0] == 0 {
+		if err := p.tx.Bucket(bucketKEM).Delete(u32(kemID)); err != nil {
+			return err
+		}
+	}
+	if opk != nil {
+		return p.tx.Bucket(bucketOPK).Delete(u32(*opk))
+	}
+	return nil
+}
+
+// Messages returns the device's history with peer (every account when peer
+// is empty), oldest first.
+func (d *Device) Messages(peer string) ([]*Message, error) {
+	var out []*Message
+	err := d.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {
+			var m Message
+			if err := cborDec.Unmarshal(v, &m); err != nil {
+				return err
+			}
+			if peer == "" || m.Peer == peer {
+				out = append(out, &m)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Sent returns the message this device sent with the given id.
+func (d *Device) Sent(id []byte) (*Message, error) {
+	var m *Message
+	err := d.db.View(func(tx *bolt.Tx) error {
+		var err error
+		m, err = sentMessage(tx, id)
+		return err
+	})
+	if err == nil && m == nil {
+		return nil, fmt.Errorf("client: no sent message %x", id)
+	}
+	return m, err
+}

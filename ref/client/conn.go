@@ -1,0 +1,332 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/transport"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// Event kinds.
+const (
+	EventMessage  EventKind = iota + 1 // a new incoming message
+	EventStatus                        // the status of a sent message changed
+	EventPresence                      // a followed account's presence changed
+	EventTyping                        // a device started or stopped typing
+	EventNotice                        // the server sent a notice
+	EventError                         // a delivery could not be processed
+)
+
+// Event is something that happened on a connection, for the user.
+type Event struct {
+	Kind     EventKind
+	Message  *Message             // EventMessage, EventStatus
+	Presence *wire.PresenceUpdate // EventPresence
+	Typing   *wire.TypingNotice   // EventTyping
+	Notice   *wire.Notice         // EventNotice
+	Err      error                // EventError
+}
+
+// Conn is a device's connection to its server.
+type Conn struct {
+	d  *Device
+	tc *transport.Conn
+
+	// Events receives what happens; it is closed when the connection ends.
+	// A caller that does not read it must not leave it full: events are
+	// dropped rather than block the connection.
+	Events chan Event
+
+	mu      sync.Mutex
+	nextID  uint64
+	waiting map[uint64]chan *wire.Frame
+
+	emu          sync.Mutex
+	eventsClosed bool
+
+	deliveries chan *wire.Delivery
+	closed     chan struct{}
+	once       sync.Once
+	err        error
+	lastWrite  time.Time
+	wg         sync.WaitGroup
+}
+
+// ErrServerKeyChanged is returned by Connect when the server presents
+// another static key than the one pinned at the first connection (TRN-005).
+var ErrServerKeyChanged = errors.New("client: the server's key is not the one it had at the first connection; if the server was reinstalled, remove server-key from the device and connect again")
+
+// Connect connects to the server, registers the device at the first
+// connection, and starts receiving.
+func (d *Device) Connect(ctx context.Context) (*Conn, error) {
+	var dialer net.Dialer
+	nc, err := dialer.DialContext(ctx, "tcp", d.Server)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	pinned := d.serverKey()
+	tc, err := transport.Client(nc, &transport.ClientConfig{Static: d.transport, ServerKey: pinned, Rand: d.rand, Timeouts: d.tout})
+	if err != nil {
+		nc.Close()
+		if pinned != nil && errors.Is(err, transport.ErrHandshakeFailed) || errors.Is(err, transport.ErrServerKey) {
+			return nil, ErrServerKeyChanged
+		}
+		return nil, fmt.Errorf("client: handshake: %w", err)
+	}
+	binding, err := transport.Bind(d.identity, d.transport.Public, d.ID, d.Account, d.rand)
+	if err != nil {
+		tc.Close()
+		return nil, err
+	}
+	first := !d.registered()
+	h := &wire.Hello{Versions: []uint64{wire.ProtocolVersion}, Account: d.Account, Device: uint64(d.ID),
+		IdentityKey: d.identity.Public().Encode(), Binding: binding}
+	if first && d.ID == 1 {
+		h.Register = wire.Ptr(true)
+	}
+	var w wire.Welcome
+	if err := tc.Call(wire.FrameHello, 1, h, &w); err != nil {
+		tc.Close()
+		return nil, fmt.Errorf("client: hello: %w", err)
+	}
+	if pinned == nil {
+		d.db.Update(func(tx *bolt.Tx) error { return putConfig(tx, "server-key", tc.RemoteStatic()) })
+	}
+	c := &Conn{
+		d: d, tc: tc, Events: make(chan Event, 256), nextID: 1, waiting: map[uint64]chan *wire.Frame{},
+		deliveries: make(chan *wire.Delivery, wire.MaxReceiptIDs), closed: make(chan struct{}), lastWrite: time.Now(),
+	}
+	c.wg.Add(3)
+	go c.readLoop()
+	go c.deliveryLoop()
+	go c.keepalive()
+	if first {
+		up, err := d.newPrekeys(true, PrekeyBatch)
+		if err == nil {
+			err = c.call(ctx, wire.FrameUploadPrekeys, up, new(wire.UploadResult))
+		}
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("client: registering prekeys: %w", err)
+		}
+		d.db.Update(func(tx *bolt.Tx) error { return putConfig(tx, "registered", []byte{1}) })
+	} else if w.OneTimeEC < PrekeyBatch/2 || w.OneTimeKEM < PrekeyBatch/2 {
+		go c.replenish()
+	}
+	return c, nil
+}
+
+// Close closes the connection and waits for its goroutines.
+func (c *Conn) Close() error {
+	c.shutdown(nil)
+	c.wg.Wait()
+	return nil
+}
+
+func (c *Conn) shutdown(err error) {
+	c.once.Do(func() {
+		c.err = err
+		close(c.closed)
+		c.tc.Close()
+	})
+}
+
+// Done is closed when the connection ends.
+func (c *Conn) Done() <-chan struct{} { return c.closed }
+
+// Err returns why the connection ended, once Done is closed.
+func (c *Conn) Err() error { return c.err }
+
+func (c *Conn) emit(e Event) {
+	c.emu.Lock()
+	defer c.emu.Unlock()
+	if c.eventsClosed {
+		return
+	}
+	select {
+	case c.Events <- e:
+	default:
+	}
+}
+
+func (c *Conn) closeEvents() {
+	c.emu.Lock()
+	defer c.emu.Unlock()
+	c.eventsClosed = true
+	close(c.Events)
+}
+
+// call sends a request and waits for its result or error.
+func (c *Conn) call(ctx context.Context, typ uint64, body, result wire.Message) error {
+	c.mu.Lock()
+	id := c.nextID
+	c.nextID++
+	ch := make(chan *wire.Frame, 1)
+	c.waiting[id] = ch
+	c.lastWrite = time.Now()
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.waiting, id)
+		c.mu.Unlock()
+	}()
+	if err := c.tc.Send(typ, id, body); err != nil {
+		return err
+	}
+	select {
+	case f := <-ch:
+		if f.Type == wire.FrameError {
+			var b wire.ErrorBody
+			if err := transport.DecodeBody(f, &b); err != nil {
+				return err
+			}
+			return &transport.RemoteError{Body: &b}
+		}
+		return transport.DecodeBody(f, result)
+	case <-c.closed:
+		if c.err != nil {
+			return c.err
+		}
+		return errors.New("client: connection closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Conn) readLoop() {
+	defer c.wg.Done()
+	defer c.closeEvents()
+	for {
+		f, err := c.tc.Receive()
+		if err != nil {
+			c.shutdown(err)
+			return
+		}
+		switch f.Type {
+		case wire.FrameResult, wire.FrameError:
+			id := transport.RequestID(f)
+			c.mu.Lock()
+			ch := c.waiting[id]
+			c.mu.Unlock()
+			if ch != nil {
+				ch <- f
+			} else if f.Type == wire.FrameError {
+				var b wire.ErrorBody
+				transport.DecodeBody(f, &b)
+				c.shutdown(&transport.RemoteError{Body: &b})
+				return
+			}
+		case wire.FrameDeliver:
+			var del wire.Delivery
+			if err := transport.DecodeBody(f, &del); err != nil {
+				c.tc.SendError(0, err)
+				c.shutdown(err)
+				return
+			}
+			select {
+			case c.deliveries <- &del:
+			case <-c.closed:
+				return
+			}
+		case wire.FramePing:
+			c.tc.Send(wire.FramePong, 0, nil)
+		case wire.FramePong:
+		case wire.FramePresence:
+			var u wire.PresenceUpdate
+			if transport.DecodeBody(f, &u) == nil {
+				c.emit(Event{Kind: EventPresence, Presence: &u})
+			}
+		case wire.FrameTyping:
+			var t wire.TypingNotice
+			if transport.DecodeBody(f, &t) == nil {
+				c.emit(Event{Kind: EventTyping, Typing: &t})
+			}
+		case wire.FrameNotice:
+			var n wire.Notice
+			if transport.DecodeBody(f, &n) == nil {
+				c.emit(Event{Kind: EventNotice, Notice: &n})
+				if n.Type == wire.NoticePrekeysLow {
+					go c.replenish()
+				}
+			}
+		default:
+			c.tc.SendError(0, errcode.PolicyUnexpectedFrame)
+			c.shutdown(errcode.PolicyUnexpectedFrame)
+			return
+		}
+	}
+}
+
+// keepalive sends ping when nothing was sent for KeepaliveInterval
+// (TRN-014).
+func (c *Conn) keepalive() {
+	defer c.wg.Done()
+	t := time.NewTicker(transport.KeepaliveInterval / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.closed:
+			return
+		case <-t.C:
+			c.mu.Lock()
+			idle := time.Since(c.lastWrite) >= transport.KeepaliveInterval
+			if idle {
+				c.lastWrite = time.Now()
+			}
+			c.mu.Unlock()
+			if idle {
+				c.tc.Send(wire.FramePing, 0, nil)
+			}
+		}
+	}
+}
+
+// replenish uploads a batch of one-time prekeys.
+func (c *Conn) replenish() {
+	up, err := c.d.newPrekeys(false, PrekeyBatch)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err = c.call(ctx, wire.FrameUploadPrekeys, up, new(wire.UploadResult))
+	}
+	if err != nil {
+		c.emit(Event{Kind: EventError, Err: fmt.Errorf("client: uploading prekeys: %w", err)})
+	}
+}
+
+// Subscribe follows the presence of accounts and returns their current
+// presence.
+func (c *Conn) Subscribe(ctx context.Context, accounts ...string) ([]wire.PresenceUpdate, error) {
+	s := &wire.PresenceSubscribe{Accounts: sortedAccounts(accounts)}
+	var r wire.PresenceResult
+	if err := c.call(ctx, wire.FrameSubscribePresence, s, &r); err != nil {
+		return nil, err
+	}
+	return r.Updates, nil
+}
+
+// SetPrivacy sets who sees the account's last-seen time and online state.
+func (c *Conn) SetPrivacy(ctx context.Context, lastSeen, online uint8) error {
+	return c.call(ctx, wire.FrameSetPrivacy, &wire.Privacy{LastSeen: uint64(lastSeen), Online: uint64(online)}, new(wire.Empty))
+}
+
+// SetContacts sets the account's contact list on the server.
+func (c *Conn) SetContacts(ctx context.Context, accounts ...string) error {
+	return c.call(ctx, wire.FrameSetContacts, &wire.Contacts{Accounts: sortedAccounts(accounts)}, new(wire.Empty))
+}
+
+// Typing tells the server that the user is typing to account, or stopped.
+func (c *Conn) Typing(account string, typing bool) error {
+	return c.tc.Send(wire.FrameTyping, 0, &wire.Typing{Account: account, Typing: typing})
+}

@@ -1,0 +1,222 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/missive-protocol/missive/ref/client"
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/server"
+	"github.com/missive-protocol/missive/ref/store"
+	"github.com/missive-protocol/missive/ref/store/mem"
+	"github.com/missive-protocol/missive/ref/transport"
+)
+
+// clock is a settable clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type env struct {
+	t     *testing.T
+	addr  string
+	srv   *server.Server
+	st    store.Store
+	clock *clock
+	seed  byte
+}
+
+// start runs a server on a loopback port with an in-memory store.
+func start(t *testing.T) *env {
+	t.Helper()
+	st := mem.New()
+	clk := &clock{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	static, err := transport.Suite.GenerateKeypair(rand.NewChaCha8([32]byte{42}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: st, Static: static, Clock: clk.Now,
+		RedeliveryBase: 200 * time.Millisecond, RedeliveryMax: time.Second, ExpiryInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return &env{t: t, addr: ln.Addr().String(), srv: srv, st: st, clock: clk}
+}
+
+// device creates a device for account and connects it.
+func (e *env) device(account string) (*client.Device, *client.Conn) {
+	e.t.Helper()
+	e.seed++
+	d, err := client.Init(e.t.TempDir(), account, e.addr, client.Config{Rand: rand.NewChaCha8([32]byte{e.seed}), Clock: e.clock.Now})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { d.Close() })
+	return d, e.connect(d)
+}
+
+func (e *env) connect(d *client.Device) *client.Conn {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := d.Connect(ctx)
+	if err != nil {
+		e.t.Fatalf("connect %s: %v", d.Account, err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// next waits for the next event of a kind.
+func next(t *testing.T, c *client.Conn, kind client.EventKind) client.Event {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev, ok := <-c.Events:
+			if !ok {
+				t.Fatalf("connection closed: %v", c.Err())
+			}
+			if ev.Kind == client.EventError {
+				t.Logf("event error: %v", ev.Err)
+			}
+			if ev.Kind == kind {
+				return ev
+			}
+		case <-timeout:
+			t.Fatalf("no event of kind %d", kind)
+		}
+	}
+}
+
+func TestSendReceiveReceipts(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	_, alice := e.device("alice")
+	bobDev, bob := e.device("bob")
+	bob.Close() // Bob goes offline: the message waits in his queue.
+
+	m, err := alice.Send(ctx, "bob", "hello bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Overall(); got != client.StatusSent {
+		t.Fatalf("status after send: got %v, want sent", got)
+	}
+	if n, err := e.st.TotalEntries(ctx); err != nil || n != 1 {
+		t.Fatalf("queue entries: got %d (%v), want 1", n, err)
+	}
+
+	bob = e.connect(bobDev)
+	ev := next(t, bob, client.EventMessage)
+	if ev.Message.Text != "hello bob" || ev.Message.Peer != "alice" {
+		t.Fatalf("got %q from %s", ev.Message.Text, ev.Message.Peer)
+	}
+	if st := next(t, alice, client.EventStatus); st.Message.Overall() != client.StatusDelivered {
+		t.Fatalf("status: got %v, want delivered", st.Message.Overall())
+	}
+	if _, err := bob.MarkRead(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if st := next(t, alice, client.EventStatus); st.Message.Overall() != client.StatusRead {
+		t.Fatalf("status: got %v, want read", st.Message.Overall())
+	}
+	// Replies go the other way on the same sessions.
+	if _, err := bob.Send(ctx, "alice", "hi alice"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, alice, client.EventMessage); ev.Message.Text != "hi alice" {
+		t.Fatalf("got %q", ev.Message.Text)
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	_, alice := e.device("alice")
+	bobDev, bob := e.device("bob")
+	bob.Close()
+	if _, err := alice.Send(ctx, "bob", "too late"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(31 * 24 * time.Hour)
+	e.srv.Sweep(ctx)
+	if n, _ := e.st.TotalEntries(ctx); n != 0 {
+		t.Fatalf("entries after expiry: got %d, want 0", n)
+	}
+	bob = e.connect(bobDev)
+	select {
+	case ev := <-bob.Events:
+		if ev.Kind == client.EventMessage {
+			t.Fatalf("expired message delivered: %q", ev.Message.Text)
+		}
+	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+func TestUnknownAccount(t *testing.T) {
+	e := start(t)
+	_, alice := e.device("alice")
+	_, err := alice.Send(context.Background(), "nobody", "hello?")
+	if !errors.Is(err, errcode.StateUnknownAccount) {
+		t.Fatalf("got %v, want %v", err, errcode.StateUnknownAccount)
+	}
+}
+
+func TestRestartKeepsQueue(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	_, alice := e.device("alice")
+	bobDev, bob := e.device("bob")
+	bob.Close()
+	if _, err := alice.Send(ctx, "bob", "survive"); err != nil {
+		t.Fatal(err)
+	}
+	// A second server over the same store plays the restarted one.
+	static, _ := transport.Suite.GenerateKeypair(rand.NewChaCha8([32]byte{42}))
+	srv2, err := server.New(server.Config{Store: e.st, Static: static, Clock: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	e.srv.Shutdown(ctx2)
+	ln, err := net.Listen("tcp", e.addr)
+	if err != nil {
+		t.Skipf("port not free again: %v", err)
+	}
+	go srv2.Serve(ln)
+	defer srv2.Shutdown(ctx2)
+	bob = e.connect(bobDev)
+	if ev := next(t, bob, client.EventMessage); ev.Message.Text != "survive" {
+		t.Fatalf("got %q", ev.Message.Text)
+	}
+}

@@ -1,0 +1,436 @@
+package gen
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// wireCase is one case of wire.json (section 9.2).
+type wireCase struct {
+	caseHead
+	Rule       string   `json:"rule"`
+	Encoding   hexBytes `json:"encoding"`
+	Diagnostic string   `json:"diagnostic,omitempty"`
+	Expect     string   `json:"expect"`
+	Error      string   `json:"error,omitempty"`
+}
+
+var wireNotes = notes{
+	{"at_limit", "a length, a count or a value is exactly at a limit that the specification sets; the case is valid"},
+	{"cbor_form", "the input breaks stage 1 of the CBOR profile (section 10.2, form)"},
+	{"indefinite", "an indefinite-length string, array or map"},
+	{"float", "a floating-point value"},
+	{"non_shortest", "an integer, length or count not in its shortest form"},
+	{"utf8", "a text string that is not valid UTF-8"},
+	{"depth", "nesting at or beyond CBOR_MAX_DEPTH"},
+	{"map_keys", "map keys that repeat or are out of order"},
+	{"version", "stage 2 of the CBOR profile (section 10.2, version)"},
+	{"unknown_field", "a key that the structure does not define (stage 3a)"},
+	{"wrong_type", "a value of another CBOR type than its field requires (stage 3a)"},
+	{"missing_field", "a required key is absent (stage 3b)"},
+	{"size", "a string longer or shorter than its field allows (stage 3c)"},
+	{"range", "an integer or a boolean outside its field's range, or an undefined enumerated value (stage 3c)"},
+	{"count", "a list with more or fewer elements than its field allows (stage 3c)"},
+	{"order", "a list that section 11 requires sorted and without duplicates is not (MSG-010)"},
+	{"account", "an account name that does not match the pattern of section 11.2 (MSG-001)"},
+	{"frame_table", "a frame's request id or body is present or absent against the table of section 11.3 (MSG-003)"},
+	{"content_table", "a content's fields do not match its type, against the table of section 11.9 (MSG-017)"},
+	{"envelope_size", "an envelope larger than MAX_ENVELOPE_SIZE, refused before decoding (MSG-011)"},
+}
+
+const wireDescription = "Encodings of every structure rule of the CDDL of chapters 4, 5 and 11 (the ```cddl blocks " +
+	"of the specification), decoded as the rule named by rule: chapter 10, all three stages, with the checks that " +
+	"chapters 4, 5 and 11 attach to the rule's fields (account pattern and device id range, MSG-001; list orders, " +
+	"MSG-010; the request-id and body table of section 11.3, MSG-003, and the content table of section 11.9, MSG-017, " +
+	"both in pass 3b after the absent required keys; at least one field of a prekey upload, MSG-006, in pass 3b; the " +
+	"last-resort flags of an upload, MSG-007, in pass 3c; registered error codes, MSG-016; the ratchet ciphertext " +
+	"bounds of section 5.8; the envelope size, MSG-011, before stage 1). A field of type bstr .cbor R, and the body " +
+	"of a frame, is checked as a byte string only: its bytes are decoded as R, a top-level item of its own, by the " +
+	"processing rules that use it, not as part of the rule that carries it (section 10.2); in every case they are " +
+	"nevertheless a valid encoding of R. Key encodings in key slots are not checked by decoding (section 1.3). In " +
+	"pass 3c, a list's count is checked before its elements, and each element's own checks before its order " +
+	"relative to the element before it. A valid case decodes and re-encodes to encoding; diagnostic is its value in " +
+	"the diagnostic notation of RFC 8949 section 8. An invalid case fails with error. Lists of account names are " +
+	"chosen so that the byte-wise order of the names and the order of their encodings agree."
+
+func genWire() (any, error) {
+	w, err := loadWireRules()
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range w.structures {
+		if _, ok := fieldNames[name]; !ok {
+			return nil, fmt.Errorf("CDDL structure %s has no field names", name)
+		}
+		t := w.types[name]
+		n := len(t.fields)
+		if t.kind == wTuple {
+			n = len(t.items)
+		}
+		if n != len(fieldNames[name]) {
+			return nil, fmt.Errorf("%s: %d fields, %d names", name, n, len(fieldNames[name]))
+		}
+	}
+	var cases []wireCase
+	roots := map[string]*node{}
+	valids := wireValids()
+	byRule := map[string][]string{}
+	for _, c := range valids {
+		v := newVB("Missive v1 test vectors: wire: " + c.id)
+		val := c.build(v)
+		if v.err != nil {
+			return nil, fmt.Errorf("%s: %v", c.id, v.err)
+		}
+		enc := encodeCBOR(val)
+		it, err := w.decodeWire(c.rule, enc)
+		if err != nil {
+			return nil, fmt.Errorf("%s: the valid encoding fails to decode as %s: %v", c.id, c.rule, err)
+		}
+		if !bytes.Equal(toNode(it).encode(), enc) {
+			return nil, fmt.Errorf("%s: the encoding is not canonical", c.id)
+		}
+		flags := c.flags
+		if flags == nil {
+			flags = []string{}
+		}
+		cases = append(cases, wireCase{caseHead: caseHead{ID: c.id, Comment: c.comment, Flags: flags, Requirements: c.reqs},
+			Rule: c.rule, Encoding: enc, Diagnostic: diagnostic(it), Expect: "valid"})
+		roots[c.id] = toNode(it)
+		byRule[c.rule] = append(byRule[c.rule], c.id)
+	}
+	// Every structure rule has a valid case, and every case names one.
+	isStructure := map[string]bool{}
+	for _, name := range w.structures {
+		isStructure[name] = true
+		if len(byRule[name]) == 0 {
+			return nil, fmt.Errorf("CDDL structure rule %s has no valid case", name)
+		}
+	}
+	for rule := range byRule {
+		if !isStructure[rule] {
+			return nil, fmt.Errorf("a case names %s, which is not a CDDL structure rule of the specification", rule)
+		}
+	}
+
+	var negs []wireNeg
+	// Stage 1 and stage 2 on frame and envelope.
+	s1, err := stage1Cases("frame", "frame", "frame_hello", roots["frame_hello"], formPlaces{
+		version: []step{{key: 1}}, uint: []step{{key: 3}}, bstr: []step{{key: 4}}})
+	if err != nil {
+		return nil, err
+	}
+	negs = append(negs, s1...)
+	s1, err = stage1Cases("envelope", "envelope", "envelope_receipt", roots["envelope_receipt"], formPlaces{
+		version: []step{{key: 1}}, uint: []step{{key: 8}}, bstr: []step{{key: 5}, {idx: 0, isIdx: true}, {key: 3}},
+		tstr: []step{{key: 4}}, arr: []step{{key: 5}}, ts: []step{{key: 9}}})
+	if err != nil {
+		return nil, err
+	}
+	negs = append(negs, s1...)
+	more, err := tooManyItems(roots)
+	if err != nil {
+		return nil, err
+	}
+	negs = append(negs, more...)
+	negs = append(negs, stage2Cases("frame", "frame", "frame_hello", roots["frame_hello"], true)...)
+	negs = append(negs, stage2Cases("envelope", "envelope", "envelope_receipt", roots["envelope_receipt"], true)...)
+	for _, name := range w.structures {
+		if w.types[name].versioned && name != "frame" && name != "envelope" {
+			base := byRule[name][0]
+			negs = append(negs, stage2Cases(name, ruleID(name), base, roots[base], false)...)
+		}
+	}
+	// Stage 3, from every valid case of every rule.
+	for _, name := range w.structures {
+		k := &walker{w: w, rule: name, seen: map[string]bool{}}
+		for _, id := range byRule[name] {
+			k.base, k.root = id, roots[id]
+			k.walk(nil, w.types[name], ruleID(name), "The "+name, name, 0)
+		}
+		if k.err != nil {
+			return nil, fmt.Errorf("%s: %v", name, k.err)
+		}
+		negs = append(negs, k.out...)
+	}
+	tables, err := tableCases(roots, byRule)
+	if err != nil {
+		return nil, err
+	}
+	negs = append(negs, tables...)
+	big, err := envelopeTooLarge(w)
+	if err != nil {
+		return nil, err
+	}
+	negs = append(negs, big)
+
+	for _, n := range negs {
+		_, err := w.decodeWire(n.rule, n.enc)
+		if err == nil || err != error(n.want) {
+			return nil, fmt.Errorf("%s: decoding as %s gives %v, want %v", n.id, n.rule, err, n.want)
+		}
+		if err := crossCheckChapter45(n.rule, n.enc, n.want); err != nil {
+			return nil, fmt.Errorf("%s: %v", n.id, err)
+		}
+		cases = append(cases, wireCase{caseHead: caseHead{ID: n.id, Comment: n.comment, Flags: n.flags,
+			Requirements: withErr001(dedupe(n.reqs))}, Rule: n.rule, Encoding: n.enc, Expect: "invalid", Error: n.want.name})
+	}
+	for _, c := range cases {
+		if c.Expect == "valid" {
+			if err := crossCheckChapter45(c.Rule, c.Encoding, nil); err != nil {
+				return nil, fmt.Errorf("%s: %v", c.ID, err)
+			}
+		}
+	}
+	heads := make([]caseHead, len(cases))
+	for i, c := range cases {
+		heads[i] = c.caseHead
+	}
+	if err := checkHeads("wire", wireNotes, heads); err != nil {
+		return nil, err
+	}
+	return newFile("wire", wireDescription, wireNotes, cases), nil
+}
+
+func dedupe(list []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range list {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// crossCheckChapter45 decodes the structures of chapters 4 and 5 with the
+// hand-written schemas that the pqxdh and ratchet families use, and fails
+// when they disagree with the schemas read from the CDDL.
+func crossCheckChapter45(rule string, enc []byte, want *codeError) error {
+	var s schema
+	versioned := true
+	switch rule {
+	case "prekey-bundle":
+		s = bundleSchema
+	case "prekey-message":
+		s = prekeyMessageSchema
+	case "ratchet-message":
+		s = ratchetMessageSchema
+	case "ratchet-header":
+		s, versioned = ratchetHeaderSchema, false
+	default:
+		return nil
+	}
+	err := func() error {
+		it, err := decodeCBOR(enc)
+		if err != nil {
+			return err
+		}
+		if versioned {
+			if err := checkVersion(it, 1); err != nil {
+				return err
+			}
+		}
+		return checkSchema(it, s)
+	}()
+	if (want == nil && err != nil) || (want != nil && err != error(want)) {
+		return fmt.Errorf("the schema of the pqxdh and ratchet families gives %v, the CDDL %v", err, want)
+	}
+	return nil
+}
+
+// tooManyItems returns the CBOR_MAX_ITEMS cases (stage 1).
+func tooManyItems(roots map[string]*node) ([]wireNeg, error) {
+	var out []wireNeg
+	// A complete frame map of 4097 pairs: the real fields, then keys 5 ..
+	// 4097 with value 0.
+	f := roots["frame_hello"].clone()
+	for k := uint64(5); k <= 4097; k++ {
+		f.set(k, uintNode(0))
+	}
+	out = append(out, wireNeg{id: "frame_map_4097_pairs", comment: "The frame of frame_hello followed by keys 5 to 4097 " +
+		"(value 0): a complete map of 4097 pairs, more than CBOR_MAX_ITEMS (4096). The count is certain at the map's " +
+		"initial byte and argument, before any pair is read.", flags: []string{"cbor_form", "count"},
+		reqs: []string{"CBOR-004", "CBOR-005"}, rule: "frame", enc: f.encode(), want: errTooMany})
+	g := roots["frame_hello"].clone()
+	for k := uint64(5); k <= 4096; k++ {
+		g.set(k, uintNode(0))
+	}
+	out = append(out, wireNeg{id: "frame_map_4096_pairs", comment: "The frame of frame_hello followed by keys 5 to 4096: " +
+		"4096 pairs, exactly CBOR_MAX_ITEMS, pass stage 1; stage 3a finds key 5, which a frame does not define.",
+		flags: []string{"unknown_field", "count"}, reqs: []string{"CBOR-004", "CBOR-005"}, rule: "frame", enc: g.encode(),
+		want: errUnknownField})
+	// An envelope whose device-message array claims 4097 elements and holds
+	// one: the count is certain at the header, before the input ends.
+	e := roots["envelope_receipt"].clone()
+	e.get(5).hooks.head = []byte{0x99, 0x10, 0x01}
+	out = append(out, wireNeg{id: "envelope_array_header_4097", comment: "The envelope of envelope_receipt whose " +
+		"device-message array's header claims 4097 elements (0x99 0x1001), followed by its one element and the " +
+		"rest of the envelope: decode.too_many is certain at the header, before the input runs out (which it does, " +
+		"so a decoder that counts only after reading the elements reports decode.truncated instead).",
+		flags: []string{"cbor_form", "count"}, reqs: []string{"CBOR-004", "CBOR-005"}, rule: "envelope", enc: e.encode(),
+		want: errTooMany})
+	return out, nil
+}
+
+// tableCases returns the cases of MSG-003 (section 11.3), MSG-017 (section
+// 11.9) and MSG-006.
+func tableCases(roots map[string]*node, byRule map[string][]string) ([]wireNeg, error) {
+	var out []wireNeg
+	rows, err := readFrameTable()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		var baseID string
+		for _, id := range byRule["frame"] {
+			if roots[id].get(2).val == r.typ {
+				baseID = id
+				break
+			}
+		}
+		if baseID == "" {
+			return nil, fmt.Errorf("no valid frame of type %d", r.typ)
+		}
+		base := roots[baseID]
+		name := "frame_" + strings.ReplaceAll(r.name, "-", "_")
+		add := func(id, comment string, want *codeError, f func(c *node)) {
+			c := base.clone()
+			f(c)
+			out = append(out, wireNeg{id: name + "_" + id, comment: fmt.Sprintf("%s %s frame (type %d) %s (from %s).",
+				article(r.name), r.name, r.typ, comment, baseID), flags: []string{"frame_table"}, reqs: []string{"MSG-003", "CBOR-004"},
+				rule: "frame", enc: c.encode(), want: want})
+		}
+		switch r.requestID {
+		case "required":
+			add("without_request_id", "without a request id, which the table requires", errMissingField, func(c *node) { c.del(3) })
+		case "absent":
+			add("with_request_id", "with request id 9, which the table says is absent", errUnknownField,
+				func(c *node) { c.set(3, uintNode(9)) })
+		}
+		if r.body != "" {
+			add("without_body", "without a body, which the table requires", errMissingField, func(c *node) { c.del(4) })
+		} else {
+			add("with_body", "with a body (the empty map), which the table says is absent", errUnknownField,
+				func(c *node) { c.set(4, bstrNode([]byte{0xa0})) })
+		}
+	}
+	crow, err := readContentTable()
+	if err != nil {
+		return nil, err
+	}
+	w, _ := loadWireRules()
+	ct := w.types["content"]
+	// value returns a valid value of content field k, from the case's
+	// stream.
+	value := func(id string, k uint64) *node {
+		v := newVB("Missive v1 test vectors: wire: " + id)
+		switch k {
+		case 5:
+			return tstrNode("hello")
+		case 6:
+			return nodeOfCval(cMap{{1, cUint(1)}, {2, v.sortedIDs(1)}})
+		case 7:
+			return nodeOfCval(v.media(1, "image/png", "", false))
+		case 8:
+			return bstrNode(v.messageID())
+		default:
+			return nodeOfCval(cMap{{1, cText("bob")}, {2, cBytes(encodeCBOR(content(ctText, v.messageID(), wireT0,
+				cPair{5, cText("hi")})))}})
+		}
+	}
+	for _, r := range crow {
+		var typ uint64
+		for val, n := range ct.field(2).typ.enum {
+			if n == r.name {
+				typ = val
+			}
+		}
+		var baseID string
+		for _, id := range byRule["content"] {
+			if roots[id].get(2).val == typ {
+				baseID = id
+				break
+			}
+		}
+		if baseID == "" {
+			return nil, fmt.Errorf("no valid content of type %s", r.name)
+		}
+		for _, k := range r.requires {
+			fname, _ := fieldName("content", int(k)-1)
+			c := roots[baseID].clone()
+			c.del(k)
+			out = append(out, wireNeg{id: fmt.Sprintf("content_%s_without_%s", r.name, fname), comment: fmt.Sprintf(
+				"%s %s content without field %d (%s), which its type requires (from %s).", article(r.name), r.name, k, fname, baseID),
+				flags: []string{"content_table"}, reqs: []string{"MSG-017", "CBOR-004"}, rule: "content", enc: c.encode(),
+				want: errMissingField})
+		}
+		for _, k := range r.forbids {
+			fname, _ := fieldName("content", int(k)-1)
+			c := roots[baseID].clone()
+			id := fmt.Sprintf("content_%s_with_%s", r.name, fname)
+			c.set(k, value(id, k))
+			out = append(out, wireNeg{id: id, comment: fmt.Sprintf(
+				"%s %s content with a valid field %d (%s), which its type forbids (from %s).", article(r.name), r.name, k, fname, baseID),
+				flags: []string{"content_table"}, reqs: []string{"MSG-017", "CBOR-004"}, rule: "content", enc: c.encode(),
+				want: errUnknownField})
+		}
+	}
+	out = append(out, wireNeg{id: "prekey_upload_no_field", comment: "A prekey upload with no field at all (the empty " +
+		"map): at least one field is required.", flags: []string{"missing_field"}, reqs: []string{"MSG-006", "CBOR-004"},
+		rule: "prekey-upload", enc: []byte{0xa0}, want: errMissingField})
+	return out, nil
+}
+
+// envelopeTooLarge returns the MSG-011 case: a well-formed envelope of
+// MAX_ENVELOPE_SIZE + 1 bytes that decoding would otherwise accept. The
+// check comes before decoding, so no smaller input can test it; this one
+// case is most of the size of wire.json.
+func envelopeTooLarge(w *wireRules) (wireNeg, error) {
+	max := w.types["envelope"].maxEncoding
+	v := newVB("Missive v1 test vectors: wire: envelope_larger_than_max_envelope_size")
+	id := v.messageID()
+	const full = 73728 // MAX_DEVICE_MESSAGE
+	cts := v.read(15 * full)
+	build := func(last int) []byte {
+		dms := cArray{}
+		for d := 1; d <= 15; d++ {
+			n := full
+			if d == 15 {
+				n = last
+			}
+			dms = append(dms, cMap{{1, cUint(uint64(d))}, {2, cUint(kindRatchet)}, {3, cBytes(cts[(d-1)*full : (d-1)*full+n])}})
+		}
+		return encodeCBOR(cMap{{1, cUint(1)}, {2, cBytes(id)}, {3, address("alice", 1)}, {4, cText("bob")}, {5, dms},
+			{6, cUint(envChat)}, {7, cUint(prioNormal)}, {8, cUint(604800)}, {9, cUint(wireT0 + 3_600_000)}})
+	}
+	last := 1
+	enc := build(last)
+	for i := 0; i < 3 && len(enc) != max+1; i++ {
+		last += max + 1 - len(enc)
+		enc = build(last)
+	}
+	if len(enc) != max+1 || last < 1 || last > full {
+		return wireNeg{}, fmt.Errorf("envelope_larger_than_max_envelope_size: %d bytes (last ciphertext %d)", len(enc), last)
+	}
+	// Without the size check, the envelope decodes.
+	t := *w.types["envelope"]
+	t.maxEncoding = 0
+	w2 := &wireRules{types: map[string]*wtype{"envelope": &t}}
+	if _, err := w2.decodeWire("envelope", enc); err != nil {
+		return wireNeg{}, fmt.Errorf("envelope_larger_than_max_envelope_size is not otherwise valid: %v", err)
+	}
+	return wireNeg{id: "envelope_larger_than_max_envelope_size", comment: fmt.Sprintf("A well-formed chat envelope of "+
+		"MAX_ENVELOPE_SIZE + 1 (%d) bytes to 15 devices of bob, 14 ciphertexts of MAX_DEVICE_MESSAGE (73728) bytes "+
+		"and one of %d (random bytes standing for ratchet messages: this rule does not decode them). Without the size "+
+		"check it would decode; the check comes before decoding.", max+1, last),
+		flags: []string{"envelope_size"}, reqs: []string{"MSG-011"}, rule: "envelope", enc: enc, want: errTooLong}, nil
+}
+
+func article(word string) string {
+	if strings.ContainsRune("aeiou", rune(word[0])) {
+		return "An"
+	}
+	return "A"
+}
