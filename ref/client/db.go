@@ -151,3 +151,28 @@ func sentMessage(tx *bolt.Tx, id []byte) (*Message, error) {
 	}
 	return getMessage(tx, binary.BigEndian.Uint64(v))
 }
+
+// statusTransitions is the transition table of the message status (the
+// diagram of spec section 14.3, which a test checks against it). A status
+// only moves along it: it never goes down (CLI-004).
+var statusTransitions = map[[2]Status]bool{
+	{StatusPending, StatusSent}:      true,
+	{StatusSent, StatusDelivered}:    true,
+	{StatusSent, StatusRead}:         true,
+	{StatusDelivered, StatusRead}:    true,
+	{StatusRead, StatusPlayed}:       true,
+	{StatusDelivered, StatusPlayed}:  true,
+	{StatusSent, StatusPlayed}:       true,
+	{StatusPending, StatusDelivered}: true,
+	{StatusPending, StatusRead}:      true,
+	{StatusPending, StatusPlayed}:    true,
+}
+
+// raise returns the status after an event that calls for to: to when the
+// table allows the move, cur otherwise.
+func raise(cur, to Status) Status {
+	if statusTransitions[[2]Status{cur, to}] {
+		return to
+	}
+	return cur
+}

@@ -229,7 +229,7 @@ func (c *Conn) Send(ctx context.Context, account, text string) (*Message, error)
 		}
 		cur.Accepted = accepted
 		for _, dev := range devs {
-			cur.Statuses[dev] = max(cur.Statuses[dev], StatusSent)
+			cur.Statuses[dev] = raise(cur.Statuses[dev], StatusSent)
 		}
 		*m = *cur
 		return putMessage(tx, cur)
@@ -441,13 +441,14 @@ func applyReceipt(tx *bolt.Tx, from wire.Address, r *wire.Receipt) ([]*Message, 
 			continue // unknown, or not sent to that account: ignored
 		}
 		dev := uint32(from.Device)
-		if m.Statuses[dev] >= st {
+		next := raise(m.Statuses[dev], st)
+		if next == m.Statuses[dev] {
 			continue
 		}
 		if m.Statuses == nil {
 			m.Statuses = map[uint32]Status{}
 		}
-		m.Statuses[dev] = st
+		m.Statuses[dev] = next
 		if err := putMessage(tx, m); err != nil {
 			return nil, err
 		}

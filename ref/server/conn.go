@@ -43,6 +43,7 @@ type conn struct {
 
 // flight is an entry delivered and not yet acknowledged.
 type flight struct {
+	state   entryState
 	entry   store.Entry
 	attempt uint32
 	due     time.Time // real time of the next redelivery
@@ -379,7 +380,7 @@ func (c *conn) ackLoop() {
 		now := c.s.now()
 		c.dmu.Lock()
 		for _, id := range ids {
-			if f, ok := c.inflight[id]; ok {
+			if f, ok := c.inflight[id]; ok && f.move(entryNone) == nil {
 				c.s.metrics.acked.Add(1)
 				c.s.metrics.latency.observe(now.Sub(f.entry.AcceptedAt))
 				delete(c.inflight, id)

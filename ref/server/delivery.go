@@ -48,10 +48,16 @@ func (c *conn) deliver(ctx context.Context) (time.Duration, error) {
 	// Redeliver what is due, dropping what has expired.
 	for id, f := range c.inflight {
 		if !f.entry.ExpiresAt.After(now) {
+			if err := f.move(entryNone); err != nil {
+				return 0, err
+			}
 			delete(c.inflight, id)
 			continue
 		}
 		if !f.due.After(real) {
+			if err := f.move(entryInFlight); err != nil {
+				return 0, err
+			}
 			f.attempt++
 			if err := c.push(f); err != nil {
 				return 0, err
@@ -71,7 +77,10 @@ func (c *conn) deliver(ctx context.Context) (time.Duration, error) {
 			return 0, err
 		}
 		for _, e := range entries {
-			f := &flight{entry: e, attempt: e.Attempt + 1}
+			f := &flight{state: entryQueued, entry: e, attempt: e.Attempt + 1}
+			if err := f.move(entryInFlight); err != nil {
+				return 0, err
+			}
 			if err := c.push(f); err != nil {
 				return 0, err
 			}
@@ -112,6 +121,8 @@ func (c *conn) saveAttempts() {
 	c.dmu.Lock()
 	defer c.dmu.Unlock()
 	for id, f := range c.inflight {
-		c.s.cfg.Store.SetAttempt(context.Background(), c.addr, id, f.attempt)
+		if f.move(entryQueued) == nil {
+			c.s.cfg.Store.SetAttempt(context.Background(), c.addr, id, f.attempt)
+		}
 	}
 }

@@ -182,6 +182,13 @@ func (c *conn) send(ctx context.Context, e *wire.Envelope) (wire.Message, error)
 	if errors.Is(err, store.ErrQuota) {
 		return nil, errcode.PolicyQuotaExceeded
 	}
+	if errors.Is(err, store.ErrNotFound) {
+		// A recipient device was removed since the fan-out check: check
+		// again, which now names it stale.
+		if ferr := c.checkFanout(ctx, acct, e, own); ferr != nil {
+			return nil, ferr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

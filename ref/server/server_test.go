@@ -220,3 +220,46 @@ func TestRestartKeepsQueue(t *testing.T) {
 		t.Fatalf("got %q", ev.Message.Text)
 	}
 }
+
+// TestFanoutCorrected checks that a send that misses one of the
+// recipient's devices is refused with the list of missing devices, and that
+// the client corrects it: it fetches the missing device's bundle and sends
+// again, and both devices receive the message.
+func TestFanoutCorrected(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	_, alice := e.device("alice")
+	_, bob1 := e.device("bob")
+	// Alice talks to bob's only device: she now has a session with it.
+	if _, err := alice.Send(ctx, "bob", "one device"); err != nil {
+		t.Fatal(err)
+	}
+	next(t, bob1, client.EventMessage)
+	// Bob gets a second device (chapter 14 will link it; here the store
+	// adds it directly).
+	e.seed++
+	bob2Dev, err := client.Init(t.TempDir(), "bob", e.addr, client.Config{Rand: rand.NewChaCha8([32]byte{e.seed}), Clock: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob2Dev.Close()
+	id, err := e.st.AddDevice(ctx, "bob", bob2Dev.IdentityKey().Encode(), e.clock.Now())
+	if err != nil || id != 2 {
+		t.Fatalf("AddDevice: %d, %v", id, err)
+	}
+	bob2Dev.ID = id
+	bob2 := e.connect(bob2Dev)
+	// Alice's next send names only device 1: refused, corrected, delivered.
+	m, err := alice.Send(ctx, "bob", "two devices")
+	if err != nil {
+		t.Fatalf("send after a new device: %v", err)
+	}
+	if len(m.Statuses) != 2 {
+		t.Errorf("statuses: got %v, want two devices", m.Statuses)
+	}
+	for _, c := range []*client.Conn{bob1, bob2} {
+		if ev := next(t, c, client.EventMessage); ev.Message.Text != "two devices" {
+			t.Errorf("got %q", ev.Message.Text)
+		}
+	}
+}

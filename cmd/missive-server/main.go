@@ -1,0 +1,183 @@
+// Command missive-server runs the reference Missive server (spec chapter
+// 13) with its state in one data directory.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/flynn/noise"
+
+	"github.com/missive-protocol/missive/ref/server"
+	"github.com/missive-protocol/missive/ref/store/bolt"
+	"github.com/missive-protocol/missive/ref/transport"
+	"github.com/missive-protocol/missive/spec"
+)
+
+const usage = `missive-server runs a Missive server on this machine.
+
+Usage:
+    missive-server [flags]
+
+Flags:
+    -listen ADDR     address for devices (default 127.0.0.1:7350)
+    -data DIR        data directory: the server key and the store (default ./missive-data)
+    -metrics ADDR    serve Prometheus metrics on ADDR/metrics (default off)
+    -v               log every connection
+    -clock FILE      for tests: run the clock ahead by the duration in FILE ("31d")
+    -version         print the version
+
+The server keeps its Noise static key in DIR/server.key and everything it
+stores in DIR/store.db. Stop it with Ctrl-C: it finishes what it started
+and tells devices to come back later.
+
+Example:
+    $ missive-server -listen 127.0.0.1:7350 -data ./missive-data
+`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, nil)) }
+
+// run runs the server until a signal, or until stop is closed (for tests).
+func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
+	fl := flag.NewFlagSet("missive-server", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() { fmt.Fprint(stderr, usage) }
+	listen := fl.String("listen", "127.0.0.1:7350", "")
+	data := fl.String("data", "./missive-data", "")
+	metrics := fl.String("metrics", "", "")
+	verbose := fl.Bool("v", false, "")
+	clockFile := fl.String("clock", "", "")
+	version := fl.Bool("version", false, "")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "missive-server: unexpected argument %q\n", fl.Arg(0))
+		return 2
+	}
+	if *version {
+		v := "(devel)"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		fmt.Fprintf(stdout, "missive-server %s (specification %s)\n", v, spec.Version)
+		return 0
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var clock func() time.Time
+	if *clockFile != "" {
+		clock = (&fileClock{path: *clockFile}).Now
+	}
+	if err := serve(*listen, *data, *metrics, clock, log, stdout, stop); err != nil {
+		fmt.Fprintf(stderr, "missive-server: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(listen, data, metricsAddr string, clock func() time.Time, log *slog.Logger, stdout io.Writer, stop <-chan struct{}) error {
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return err
+	}
+	dbPath := filepath.Join(data, "store.db")
+	_, statErr := os.Stat(dbPath)
+	static, err := loadKey(filepath.Join(data, "server.key"), statErr == nil)
+	if err != nil {
+		return err
+	}
+	st, err := bolt.Open(dbPath)
+	if err != nil {
+		return fmt.Errorf("%s cannot be opened (corrupt, or not a Missive store?); nothing was changed: %w", dbPath, err)
+	}
+	defer st.Close()
+	srv, err := server.New(server.Config{Store: st, Static: static, Logger: log, Clock: clock})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "missive-server listening on %s\nserver key %x\n", ln.Addr(), srv.PublicKey())
+	if metricsAddr != "" {
+		mln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", srv.MetricsHandler())
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go hs.Serve(mln)
+		defer hs.Close()
+		fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", mln.Addr())
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-sig:
+	case <-stop:
+	}
+	fmt.Fprintln(stdout, "missive-server stopping")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*server.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, server.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// loadKey reads the server's static key, creating it on first use. A
+// store without its key is refused: a new key would be a new server
+// identity that every device would reject (TRN-005).
+func loadKey(path string, haveStore bool) (noise.DHKey, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && haveStore {
+		return noise.DHKey{}, fmt.Errorf("%s is missing but the data directory has a store: restore the key, or start from an empty directory", path)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		k, err := transport.Suite.GenerateKeypair(rand.Reader)
+		if err != nil {
+			return noise.DHKey{}, err
+		}
+		if err := os.WriteFile(path, k.Private, 0o600); err != nil {
+			return noise.DHKey{}, err
+		}
+		return k, nil
+	}
+	if err != nil {
+		return noise.DHKey{}, err
+	}
+	if len(b) != 32 {
+		return noise.DHKey{}, fmt.Errorf("%s: not a server key (want 32 bytes, found %d)", path, len(b))
+	}
+	pub, err := publicKey(b)
+	if err != nil {
+		return noise.DHKey{}, err
+	}
+	return noise.DHKey{Private: b, Public: pub}, nil
+}

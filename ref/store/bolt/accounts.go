@@ -1,0 +1,166 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/missive-protocol/missive/ref/store"
+)
+
+// CreateAccount implements store.Store.
+func (s *Store) CreateAccount(ctx context.Context, name string, primary store.Device) error {
+	return s.update(ctx, "create account", func(tx *bbolt.Tx) error {
+		accounts := tx.Bucket(bucketAccounts)
+		if accounts.Get([]byte(name)) != nil {
+			return fmt.Errorf("%q: %w", name, store.ErrExists)
+		}
+		if err := accounts.Put([]byte(name), encodeAccount([]store.Device{primary})); err != nil {
+			return err
+		}
+		if primary.Removed {
+			return nil
+		}
+		return createDevice(tx, store.Address{Account: name, Device: primary.ID}, primary.IdentityKey)
+	})
+}
+
+// createDevice writes the records of a new live device.
+func createDevice(tx *bbolt.Tx, a store.Address, identityKey []byte) error {
+	k := appendAddr(nil, a)
+	d := deviceRec{identityKey: identityKey}
+	if err := tx.Bucket(bucketDevices).Put(k, d.encode()); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketQueues).Put(k, queueRec{next: 1}.encode())
+}
+
+// readAccount returns an account's devices, or ErrNotFound.
+func readAccount(tx *bbolt.Tx, name string) ([]store.Device, error) {
+	v := tx.Bucket(bucketAccounts).Get([]byte(name))
+	if v == nil {
+		return nil, fmt.Errorf("account %q: %w", name, store.ErrNotFound)
+	}
+	devices, err := decodeAccount(v)
+	if err != nil {
+		return nil, fmt.Errorf("account %q: %w", name, err)
+	}
+	if len(devices) == 0 {
+		return nil, fmt.Errorf("account %q: no devices: %w", name, errCorrupt)
+	}
+	return devices, nil
+}
+
+// Account implements store.Store.
+func (s *Store) Account(ctx context.Context, name string) (*store.Account, error) {
+	var a *store.Account
+	err := s.view(ctx, "account", func(tx *bbolt.Tx) error {
+		devices, err := readAccount(tx, name)
+		if err != nil {
+			return err
+		}
+		a = &store.Account{Name: name, Devices: devices}
+		return nil
+	})
+	return a, err
+}
+
+// AddDevice implements store.Store.
+func (s *Store) AddDevice(ctx context.Context, name string, identityKey []byte, created time.Time) (uint32, error) {
+	var id uint32
+	err := s.update(ctx, "add device", func(tx *bbolt.Tx) error {
+		devices, err := readAccount(tx, name)
+		if err != nil {
+			return err
+		}
+		last := devices[len(devices)-1].ID
+		if last == 1<<32-1 {
+			return fmt.Errorf("account %q: device ids exhausted", name)
+		}
+		id = last + 1
+		devices = append(devices, store.Device{ID: id, IdentityKey: identityKey, Created: created})
+		if err := tx.Bucket(bucketAccounts).Put([]byte(name), encodeAccount(devices)); err != nil {
+			return err
+		}
+		return createDevice(tx, store.Address{Account: name, Device: id}, identityKey)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
+// RemoveDevice implements store.Store.
+func (s *Store) RemoveDevice(ctx context.Context, a store.Address) error {
+	return s.update(ctx, "remove device", func(tx *bbolt.Tx) error {
+		devices, err := readAccount(tx, a.Account)
+		if err != nil {
+			return err
+		}
+		i := findDevice(devices, a.Device)
+		if i < 0 {
+			return fmt.Errorf("device %s/%d: %w", a.Account, a.Device, store.ErrNotFound)
+		}
+		if devices[i].Removed {
+			return nil
+		}
+		devices[i].Removed = true
+		if err := tx.Bucket(bucketAccounts).Put([]byte(a.Account), encodeAccount(devices)); err != nil {
+			return err
+		}
+		return deleteDevice(tx, appendAddr(nil, a))
+	})
+}
+
+// findDevice returns the index of device id in devices, or -1.
+func findDevice(devices []store.Device, id uint32) int {
+	for i, d := range devices {
+		if d.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// deleteDevice deletes every record of the live device at address key ak:
+// its prekeys, its used ids, its queue with its indexes.
+func deleteDevice(tx *bbolt.Tx, ak []byte) error {
+	queues := tx.Bucket(bucketQueues)
+	if v := queues.Get(ak); v != nil {
+		q, err := decodeQueue(v)
+		if err != nil {
+			return err
+		}
+		if err := addTotal(tx, -int64(q.entries)); err != nil {
+			return err
+		}
+	}
+	// The expiry index is keyed by time first: find this device's keys
+	// through the order index, whose values hold the expiry times.
+	expiry := tx.Bucket(bucketExpiry)
+	var expKeys [][]byte
+	c := tx.Bucket(bucketOrder).Cursor()
+	for k, v := c.Seek(ak); k != nil && bytes.HasPrefix(k, ak); k, v = c.Next() {
+		if len(v) != orderValSize || len(k) != len(ak)+9 {
+			return errCorrupt
+		}
+		expKeys = append(expKeys, key(v[:timeSize], ak, k[len(ak)+1:]))
+	}
+	for _, k := range expKeys {
+		if err := expiry.Delete(k); err != nil {
+			return err
+		}
+	}
+	for _, b := range [][]byte{bucketOrder, bucketEntries, bucketOneTime, bucketUsedIDs} {
+		if err := deletePrefix(tx.Bucket(b), ak); err != nil {
+			return err
+		}
+	}
+	if err := queues.Delete(ak); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketDevices).Delete(ak)
+}

@@ -1,0 +1,311 @@
+// Package bolt is the embedded store.Store: one file, written through
+// go.etcd.io/bbolt, each method one transaction that is synced to disk before
+// the method returns. Enqueue, Ack, SetAttempt and TakeBundle go through
+// bbolt's DB.Batch, so that concurrent callers share one commit and one fsync
+// (group commit).
+//
+// It implements the semantics package store documents, as the shared suite
+// (package storetest) pins them down.
+//
+// # Layout
+//
+// Every bucket is top-level. An address (account, device) is encoded as
+// A = uvarint(len(account)) || account || be32(device), which is prefix-free,
+// so "every key of a device" is "every key that starts with A". A time is
+// T = be64(Unix seconds with the sign bit flipped) || be32(nanoseconds),
+// which sorts as the times do. Other integers in keys are big-endian.
+//
+//	meta      "version" -> be32 schema version (1)
+//	          "total"   -> be64 entries in all queues
+//	accounts  name -> the account's devices in increasing id order, removed
+//	          ones included: uvarint count, then per device be32 id,
+//	          flags byte (1 = removed), T created, uvarint len || identity key
+//	devices   A -> a live device (existing, not removed): identity key,
+//	          current signed and last-resort prekeys, one-time EC and KEM
+//	          counts, the upload sequence number of the next one-time prekey
+//	onetime   A || 'e'|'k' || be64 upload seq -> one-time EC or KEM prekey:
+//	          be32 id, uvarint len || key, uvarint len || signature; the
+//	          first key under A || kind is the oldest
+//	usedids   A || 's'|'e'|'k' || be32 id -> 0x01: every id ever stored in
+//	          the signed, one-time EC and KEM (one-time and last-resort) id
+//	          spaces of a device
+//	queues    A -> a live device's queue: be64 next queue id, be64 entries,
+//	          be64 ciphertext bytes (so quotas and Stats are one read)
+//	entries   A || be64 queue id -> priority, type, kind, uvarint sent-at,
+//	          T accepted, T expires, sender A, uvarint len || message id,
+//	          ciphertext (the rest)
+//	order     A || (255 - priority) || be64 queue id -> T expires || be32
+//	          attempt: delivery order is key order
+//	expiry    T expires || A || be64 queue id -> 0x01: Expire reads only
+//	          the expired prefix
+//	accepted  sender A || message id -> T accepted || T forget
+//	forget    T forget || sender A || message id -> 0x01
+//	privacy   name -> last-seen visibility byte, online visibility byte
+//	contacts  name -> uvarint count, then uvarint len || name each
+//	lastseen  name -> T
+//
+// Values are encoded with encoding/binary, so one value has one encoding.
+// The devices and queues records of a device exist exactly while the device
+// exists and is not removed; RemoveDevice deletes every key under its A.
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/missive-protocol/missive/ref/store"
+)
+
+// Bucket names.
+var (
+	bucketMeta     = []byte("meta")
+	bucketAccounts = []byte("accounts")
+	bucketDevices  = []byte("devices")
+	bucketOneTime  = []byte("onetime")
+	bucketUsedIDs  = []byte("usedids")
+	bucketQueues   = []byte("queues")
+	bucketEntries  = []byte("entries")
+	bucketOrder    = []byte("order")
+	bucketExpiry   = []byte("expiry")
+	bucketAccepted = []byte("accepted")
+	bucketForget   = []byte("forget")
+	bucketPrivacy  = []byte("privacy")
+	bucketContacts = []byte("contacts")
+	bucketLastSeen = []byte("lastseen")
+
+	allBuckets = [][]byte{
+		bucketMeta, bucketAccounts, bucketDevices, bucketOneTime, bucketUsedIDs,
+		bucketQueues, bucketEntries, bucketOrder, bucketExpiry, bucketAccepted,
+		bucketForget, bucketPrivacy, bucketContacts, bucketLastSeen,
+	}
+
+	// marker is the value of index keys. It is not empty because bbolt's Get
+	// does not tell an empty value from a missing key within a transaction.
+	marker = []byte{1}
+
+	keyVersion = []byte("version")
+	keyTotal   = []byte("total")
+)
+
+// schemaVersion is the layout version this package reads and writes.
+const schemaVersion = 1
+
+// Kinds of one-time prekeys, and the prekey id spaces.
+const (
+	kindEC      = 'e'
+	kindKEM     = 'k'
+	spaceSigned = 's'
+)
+
+// Store is a store.Store in a bbolt file. Its methods are safe for
+// concurrent use.
+type Store struct {
+	db *bbolt.DB
+
+	mu     sync.RWMutex // guards closed against Close
+	closed bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Option configures Open.
+type Option func(*config)
+
+type config struct {
+	lockTimeout   time.Duration
+	maxBatchSize  int
+	maxBatchDelay time.Duration
+}
+
+// WithLockTimeout sets how long Open waits for the file lock that another
+// process holds (default 5 s; zero waits forever).
+func WithLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTimeout = d } }
+
+// WithMaxBatchSize sets the most calls one group commit holds (default, and
+// when n is not positive, bbolt's: 1000).
+func WithMaxBatchSize(n int) Option { return func(c *config) { c.maxBatchSize = n } }
+
+// WithMaxBatchDelay sets how long a group commit waits for more calls before
+// it starts (default, and when d is not positive, bbolt's: 10 ms). A shorter delay
+// lowers the latency of a lone caller; a longer one shares an fsync among
+// more.
+func WithMaxBatchDelay(d time.Duration) Option { return func(c *config) { c.maxBatchDelay = d } }
+
+// Open opens the store in the file at path, creating it (mode 0600) when it
+// does not exist. Only one Store may have a file open at a time.
+func Open(path string, opts ...Option) (*Store, error) {
+	c := config{lockTimeout: 5 * time.Second}
+	for _, o := range opts {
+		o(&c)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: c.lockTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	if c.maxBatchSize > 0 {
+		db.MaxBatchSize = c.maxBatchSize
+	}
+	if c.maxBatchDelay > 0 {
+		db.MaxBatchDelay = c.maxBatchDelay
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch v := meta.Get(keyVersion); {
+		case v == nil:
+			return meta.Put(keyVersion, binary.BigEndian.AppendUint32(nil, schemaVersion))
+		case len(v) != 4 || binary.BigEndian.Uint32(v) != schemaVersion:
+			return fmt.Errorf("schema version %x, want %d", v, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Path returns the file the store is in.
+func (s *Store) Path() string { return s.db.Path() }
+
+// Close implements store.Store: it waits for running transactions and
+// closes the file. Calls pending in a group commit fail with ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("bolt: close: %w", store.ErrClosed)
+	}
+	s.closed = true
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("bolt: close: %w", err)
+	}
+	return nil
+}
+
+// begin checks ctx and that the store is open before op.
+func (s *Store) begin(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("bolt: %s: %w", op, err)
+	}
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return fmt.Errorf("bolt: %s: %w", op, store.ErrClosed)
+	}
+	return nil
+}
+
+// wrap prefixes err with the package and op, and reports a database closed
+// under a running call as ErrClosed.
+func wrap(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bbolt.ErrDatabaseNotOpen):
+		return fmt.Errorf("bolt: %s: %w", op, store.ErrClosed)
+	}
+	return fmt.Errorf("bolt: %s: %w", op, err)
+}
+
+// view runs fn in a read transaction.
+func (s *Store) view(ctx context.Context, op string, fn func(*bbolt.Tx) error) error {
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	return wrap(op, s.db.View(fn))
+}
+
+// update runs fn in a write transaction of its own.
+func (s *Store) update(ctx context.Context, op string, fn func(*bbolt.Tx) error) error {
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	return wrap(op, s.db.Update(fn))
+}
+
+// batch runs fn in a write transaction shared with concurrent callers. fn
+// may run more than once, so it must set its results afresh on each run; a
+// refusal that writes nothing should be returned through the caller's
+// variables with fn returning nil, so that the others' commit is not rolled
+// back.
+func (s *Store) batch(ctx context.Context, op string, fn func(*bbolt.Tx) error) error {
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	return wrap(op, s.db.Batch(fn))
+}
+
+// addTotal adds n to the entry count of all queues.
+func addTotal(tx *bbolt.Tx, n int64) error {
+	meta := tx.Bucket(bucketMeta)
+	var t uint64
+	if v := meta.Get(keyTotal); v != nil {
+		if len(v) != 8 {
+			return errCorrupt
+		}
+		t = binary.BigEndian.Uint64(v)
+	}
+	return meta.Put(keyTotal, binary.BigEndian.AppendUint64(nil, t+uint64(n)))
+}
+
+// TotalEntries implements store.Store.
+func (s *Store) TotalEntries(ctx context.Context) (int, error) {
+	var n int
+	err := s.view(ctx, "total entries", func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(keyTotal)
+		switch {
+		case v == nil:
+		case len(v) != 8:
+			return errCorrupt
+		default:
+			n = int(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
+	return n, err
+}
+
+// deletePrefix deletes every key of bucket b that starts with prefix.
+func deletePrefix(b *bbolt.Bucket, prefix []byte) error {
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasPrefix(k, prefix []byte) bool {
+	return len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix)
+}
+
+// key concatenates parts into a new slice.
+func key(parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	k := make([]byte, 0, n)
+	for _, p := range parts {
+		k = append(k, p...)
+	}
+	return k
+}

@@ -1,0 +1,413 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/missive-protocol/missive/ref/store"
+)
+
+// errMixedEnvelope reports entries of one Enqueue call that do not share a
+// sender and message id.
+var errMixedEnvelope = errors.New("bolt: enqueue: entries of one envelope differ in sender or message id")
+
+// recipient is one device an envelope goes to.
+type recipient struct {
+	addr    store.Address
+	ak      []byte
+	entries uint64 // entries of this envelope for the device
+	bytes   uint64
+	rec     queueRec // read in the transaction
+}
+
+// Enqueue implements store.Store. Everything that does not need the
+// database is encoded before the group commit; inside it, the call reads
+// the remembered pair and the recipients' queue records, and writes only
+// when it accepts, so that a refusal does not roll back the others' commit.
+func (s *Store) Enqueue(ctx context.Context, entries []store.Entry, q store.Quota, forget time.Time) (time.Time, bool, error) {
+	if err := s.begin(ctx, "enqueue"); err != nil {
+		return time.Time{}, false, err
+	}
+	if len(entries) == 0 {
+		return time.Time{}, false, nil
+	}
+	first := &entries[0]
+	for i := range entries[1:] {
+		if e := &entries[i+1]; e.Sender != first.Sender || !bytes.Equal(e.MessageID, first.MessageID) {
+			return time.Time{}, false, errMixedEnvelope
+		}
+	}
+	pairKey := append(appendAddr(nil, first.Sender), first.MessageID...)
+	acceptedEnc := appendTime(nil, first.AcceptedAt)
+	pairVal := encodePair(first.AcceptedAt, forget)
+	forgetKey := key(appendTime(nil, forget), pairKey)
+
+	var rs []recipient
+	which := make([]int, len(entries))
+	vals := make([][]byte, len(entries))
+	exps := make([][]byte, len(entries))
+	for i := range entries {
+		e := &entries[i]
+		j := -1
+		for k := range rs {
+			if rs[k].addr == e.Recipient {
+				j = k
+				break
+			}
+		}
+		if j < 0 {
+			j = len(rs)
+			rs = append(rs, recipient{addr: e.Recipient, ak: appendAddr(nil, e.Recipient)})
+		}
+		rs[j].entries++
+		rs[j].bytes += uint64(len(e.Ciphertext))
+		which[i] = j
+		vals[i] = encodeEntry(e)
+		exps[i] = appendTime(nil, e.ExpiresAt)
+	}
+
+	var (
+		ids        []uint64
+		dup        bool
+		firstTime  time.Time
+		refusal    error
+		nEntries   = int64(len(entries))
+		totalAdded bool
+	)
+	err := s.batch(ctx, "enqueue", func(tx *bbolt.Tx) error {
+		ids, dup, firstTime, refusal, totalAdded = nil, false, time.Time{}, nil, false
+		accepted := tx.Bucket(bucketAccepted)
+		var oldForgetKey []byte
+		if old := accepted.Get(pairKey); old != nil {
+			if len(old) != 2*timeSize {
+				return errCorrupt
+			}
+			if bytes.Compare(old[timeSize:], acceptedEnc) > 0 {
+				r := reader{b: old}
+				dup, firstTime = true, r.time()
+				return nil
+			}
+			// Remembered, but its forget time has passed: replace it.
+			oldForgetKey = key(old[timeSize:], pairKey)
+		}
+		queues := tx.Bucket(bucketQueues)
+		for i := range rs {
+			r := &rs[i]
+			v := queues.Get(r.ak)
+			if v == nil {
+				refusal = fmt.Errorf("bolt: enqueue: device %s/%d: %w", r.addr.Account, r.addr.Device, store.ErrNotFound)
+				return nil
+			}
+			rec, err := decodeQueue(v)
+			if err != nil {
+				return err
+			}
+			r.rec = rec
+		}
+		for i := range rs {
+			r := &rs[i]
+			if overQuota(r.rec, r.entries, r.bytes, q) {
+				refusal = fmt.Errorf("bolt: enqueue: device %s/%d: %w", r.addr.Account, r.addr.Device, store.ErrQuota)
+				return nil
+			}
+		}
+		entriesB, order, expiry := tx.Bucket(bucketEntries), tx.Bucket(bucketOrder), tx.Bucket(bucketExpiry)
+		ids = make([]uint64, len(entries))
+		for i := range entries {
+			r := &rs[which[i]]
+			id := r.rec.next
+			r.rec.next++
+			ids[i] = id
+			qk := binary.BigEndian.AppendUint64(nil, id)
+			if err := entriesB.Put(key(r.ak, qk), vals[i]); err != nil {
+				return err
+			}
+			if err := order.Put(key(r.ak, []byte{255 - entries[i].Priority}, qk), orderVal(exps[i], 0)); err != nil {
+				return err
+			}
+			if err := expiry.Put(key(exps[i], r.ak, qk), marker); err != nil {
+				return err
+			}
+		}
+		for i := range rs {
+			r := &rs[i]
+			r.rec.entries += r.entries
+			r.rec.bytes += r.bytes
+			if err := queues.Put(r.ak, r.rec.encode()); err != nil {
+				return err
+			}
+		}
+		if err := addTotal(tx, nEntries); err != nil {
+			return err
+		}
+		totalAdded = true
+		forgets := tx.Bucket(bucketForget)
+		if oldForgetKey != nil {
+			if err := forgets.Delete(oldForgetKey); err != nil {
+				return err
+			}
+		}
+		if err := accepted.Put(pairKey, pairVal); err != nil {
+			return err
+		}
+		return forgets.Put(forgetKey, marker)
+	})
+	switch {
+	case err != nil:
+		return time.Time{}, false, err
+	case dup:
+		return firstTime, true, nil
+	case refusal != nil:
+		return time.Time{}, false, refusal
+	case !totalAdded || len(ids) != len(entries):
+		return time.Time{}, false, errors.New("bolt: enqueue: commit without a result")
+	}
+	for i := range entries {
+		entries[i].QueueID = ids[i]
+	}
+	return first.AcceptedAt, false, nil
+}
+
+// overQuota reports whether adding n entries of b bytes to the queue rec
+// would exceed q; a limit of zero or less is no limit.
+func overQuota(rec queueRec, n, b uint64, q store.Quota) bool {
+	return (q.Entries > 0 && rec.entries+n > uint64(q.Entries)) || (q.Bytes > 0 && rec.bytes+b > uint64(q.Bytes))
+}
+
+// Pending implements store.Store. It walks the device's order index, which
+// holds each entry's expiry time and attempt count, and reads only the
+// entries it returns.
+func (s *Store) Pending(ctx context.Context, a store.Address, now time.Time, skip map[uint64]bool, limit int) ([]store.Entry, error) {
+	var out []store.Entry
+	err := s.view(ctx, "pending", func(tx *bbolt.Tx) error {
+		out = nil
+		if limit <= 0 {
+			return nil
+		}
+		ak := appendAddr(nil, a)
+		nowEnc := appendTime(nil, now)
+		entriesB := tx.Bucket(bucketEntries)
+		c := tx.Bucket(bucketOrder).Cursor()
+		for k, v := c.Seek(ak); k != nil && bytes.HasPrefix(k, ak) && len(out) < limit; k, v = c.Next() {
+			if len(k) != len(ak)+9 || len(v) != orderValSize {
+				return errCorrupt
+			}
+			qk := k[len(ak)+1:]
+			id := binary.BigEndian.Uint64(qk)
+			if skip[id] || bytes.Compare(v[:timeSize], nowEnc) <= 0 {
+				continue
+			}
+			ev := entriesB.Get(key(ak, qk))
+			if ev == nil {
+				return fmt.Errorf("order index names missing entry %d: %w", id, errCorrupt)
+			}
+			e := store.Entry{QueueID: id, Recipient: a, Attempt: binary.BigEndian.Uint32(v[timeSize:])}
+			if err := decodeEntry(ev, &e); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SetAttempt implements store.Store. It rewrites only the entry's order
+// index value, not the entry.
+func (s *Store) SetAttempt(ctx context.Context, a store.Address, queueID uint64, attempt uint32) error {
+	ak := appendAddr(nil, a)
+	qk := binary.BigEndian.AppendUint64(nil, queueID)
+	ek := key(ak, qk)
+	return s.batch(ctx, "set attempt", func(tx *bbolt.Tx) error {
+		ev := tx.Bucket(bucketEntries).Get(ek)
+		if ev == nil {
+			return nil
+		}
+		if len(ev) == 0 {
+			return errCorrupt
+		}
+		order := tx.Bucket(bucketOrder)
+		ok := key(ak, []byte{255 - ev[0]}, qk)
+		ov := order.Get(ok)
+		if len(ov) != orderValSize {
+			return fmt.Errorf("order index of entry %d: %w", queueID, errCorrupt)
+		}
+		return order.Put(ok, orderVal(ov[:timeSize], attempt))
+	})
+}
+
+// Ack implements store.Store.
+func (s *Store) Ack(ctx context.Context, a store.Address, queueIDs []uint64) error {
+	if len(queueIDs) == 0 {
+		return s.begin(ctx, "ack")
+	}
+	ak := appendAddr(nil, a)
+	return s.batch(ctx, "ack", func(tx *bbolt.Tx) error {
+		queues := tx.Bucket(bucketQueues)
+		v := queues.Get(ak)
+		if v == nil {
+			return nil
+		}
+		rec, err := decodeQueue(v)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, id := range queueIDs {
+			ok, size, err := deleteEntry(tx, ak, binary.BigEndian.AppendUint64(nil, id))
+			if err != nil {
+				return err
+			}
+			if ok {
+				n++
+				rec.entries--
+				rec.bytes -= uint64(size)
+			}
+		}
+		if n == 0 {
+			return nil
+		}
+		if err := queues.Put(ak, rec.encode()); err != nil {
+			return err
+		}
+		return addTotal(tx, -int64(n))
+	})
+}
+
+// deleteEntry deletes entry qk of the device at ak with its order and
+// expiry index keys, and returns whether it existed and its ciphertext
+// size. The caller updates the queue record and the total.
+func deleteEntry(tx *bbolt.Tx, ak, qk []byte) (bool, int, error) {
+	entriesB := tx.Bucket(bucketEntries)
+	ek := key(ak, qk)
+	ev := entriesB.Get(ek)
+	if ev == nil {
+		return false, 0, nil
+	}
+	h, err := decodeEntryHeader(ev)
+	if err != nil {
+		return false, 0, err
+	}
+	xk := key(h.expires, ak, qk)
+	ok := key(ak, []byte{255 - h.priority}, qk)
+	if err := entriesB.Delete(ek); err != nil {
+		return false, 0, err
+	}
+	if err := tx.Bucket(bucketOrder).Delete(ok); err != nil {
+		return false, 0, err
+	}
+	if err := tx.Bucket(bucketExpiry).Delete(xk); err != nil {
+		return false, 0, err
+	}
+	return true, h.ciphertextLen, nil
+}
+
+// Expire implements store.Store. It reads the expiry and forget indexes
+// only up to now.
+func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
+	var n int
+	err := s.update(ctx, "expire", func(tx *bbolt.Tx) error {
+		n = 0
+		nowEnc := appendTime(nil, now)
+		type expired struct{ ak, qk []byte }
+		var todo []expired
+		c := tx.Bucket(bucketExpiry).Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k[:min(len(k), timeSize)], nowEnc) <= 0; k, _ = c.Next() {
+			if len(k) < timeSize+8+5 {
+				return errCorrupt
+			}
+			rest := k[timeSize:]
+			todo = append(todo, expired{ak: bytes.Clone(rest[:len(rest)-8]), qk: bytes.Clone(rest[len(rest)-8:])})
+		}
+		queues := tx.Bucket(bucketQueues)
+		recs := make(map[string]*queueRec)
+		for _, x := range todo {
+			ok, size, err := deleteEntry(tx, x.ak, x.qk)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("expiry index names a missing entry: %w", errCorrupt)
+			}
+			rec := recs[string(x.ak)]
+			if rec == nil {
+				v := queues.Get(x.ak)
+				if v == nil {
+					return fmt.Errorf("entry of a device without a queue: %w", errCorrupt)
+				}
+				r, err := decodeQueue(v)
+				if err != nil {
+					return err
+				}
+				rec = &r
+				recs[string(x.ak)] = rec
+			}
+			rec.entries--
+			rec.bytes -= uint64(size)
+			n++
+		}
+		for ak, rec := range recs {
+			if err := queues.Put([]byte(ak), rec.encode()); err != nil {
+				return err
+			}
+		}
+		if n > 0 {
+			if err := addTotal(tx, -int64(n)); err != nil {
+				return err
+			}
+		}
+		// Forget the pairs whose time has come.
+		forgets, accepted := tx.Bucket(bucketForget), tx.Bucket(bucketAccepted)
+		var gone [][]byte
+		c = forgets.Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k[:min(len(k), timeSize)], nowEnc) <= 0; k, _ = c.Next() {
+			if len(k) < timeSize {
+				return errCorrupt
+			}
+			gone = append(gone, bytes.Clone(k))
+		}
+		for _, k := range gone {
+			if err := accepted.Delete(k[timeSize:]); err != nil {
+				return err
+			}
+			if err := forgets.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// Stats implements store.Store: one read of the device's queue record.
+func (s *Store) Stats(ctx context.Context, a store.Address) (store.QueueStats, error) {
+	var st store.QueueStats
+	err := s.view(ctx, "stats", func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketQueues).Get(appendAddr(nil, a))
+		if v == nil {
+			return nil
+		}
+		rec, err := decodeQueue(v)
+		if err != nil {
+			return err
+		}
+		st = store.QueueStats{Entries: int(rec.entries), Bytes: int(rec.bytes)}
+		return nil
+	})
+	if err != nil {
+		return store.QueueStats{}, err
+	}
+	return st, nil
+}
