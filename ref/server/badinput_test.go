@@ -1,0 +1,200 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/missive-protocol/missive/ref/client"
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/keys"
+	"github.com/missive-protocol/missive/ref/pqxdh"
+	"github.com/missive-protocol/missive/ref/transport"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// raw is a registered device driven frame by frame, to send what a
+// well-behaved client never would.
+type raw struct {
+	t  *testing.T
+	c  *transport.Conn
+	ik *keys.PrivateKey
+	id uint64
+}
+
+func (e *env) raw(account string) *raw {
+	e.t.Helper()
+	e.seed++
+	r := rand.NewChaCha8([32]byte{e.seed, 0xEE})
+	ik, _ := keys.GeneratePrivateKey(r)
+	static, _ := transport.Suite.GenerateKeypair(r)
+	nc, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c, err := transport.Client(nc, &transport.ClientConfig{Static: static})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	binding, _ := transport.Bind(ik, static.Public, 1, account, r)
+	h := &wire.Hello{Versions: []uint64{1}, Account: account, Device: 1, IdentityKey: ik.Public().Encode(), Binding: binding, Register: wire.Ptr(true)}
+	var w wire.Welcome
+	if err := c.Call(wire.FrameHello, 1, h, &w); err != nil {
+		e.t.Fatalf("raw hello: %v", err)
+	}
+	return &raw{t: e.t, c: c, ik: ik, id: 1}
+}
+
+// call sends a request and returns the error code of the answer, 0 for a
+// result.
+func (r *raw) call(typ uint64, body, result wire.Message) errcode.Code {
+	r.t.Helper()
+	r.id++
+	err := r.c.Call(typ, r.id, body, result)
+	var re *transport.RemoteError
+	if errors.As(err, &re) {
+		return errcode.Code(re.Body.Code)
+	}
+	if err != nil {
+		r.t.Fatalf("call: %v", err)
+	}
+	return 0
+}
+
+// expectError reads until an error frame and returns its code; the
+// connection must then close.
+func (r *raw) expectError() errcode.Code {
+	r.t.Helper()
+	for {
+		f, err := r.c.Receive()
+		if err != nil {
+			r.t.Fatalf("no error frame: %v", err)
+		}
+		if f.Type == wire.FrameError {
+			var b wire.ErrorBody
+			if err := transport.DecodeBody(f, &b); err != nil {
+				r.t.Fatal(err)
+			}
+			if _, err := r.c.ReadFrame(); err == nil {
+				r.t.Error("connection still open after the error")
+			}
+			return errcode.Code(b.Code)
+		}
+	}
+}
+
+// stillWorks checks that two ordinary users are unaffected.
+func stillWorks(t *testing.T, e *env, alice, bob *client.Conn, text string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := alice.Send(ctx, "bob", text); err != nil {
+		t.Fatalf("alice cannot send: %v", err)
+	}
+	if ev := next(t, bob, client.EventMessage); ev.Message.Text != text {
+		t.Fatalf("bob got %q, want %q", ev.Message.Text, text)
+	}
+}
+
+func TestGarbageFrame(t *testing.T) {
+	e := start(t)
+	_, alice := e.device("alice")
+	_, bob := e.device("bob")
+	m := e.raw("mallory")
+	if err := m.c.WriteFrame([]byte{0xFF, 0x00, 0x13, 0x37}); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.expectError(); got != errcode.DecodeMalformed {
+		t.Errorf("garbage frame: got %v, want %v", got, errcode.DecodeMalformed)
+	}
+	stillWorks(t, e, alice, bob, "after garbage")
+}
+
+func TestOversizeEnvelope(t *testing.T) {
+	e := start(t)
+	_, alice := e.device("alice")
+	_, bob := e.device("bob")
+	m := e.raw("mallory")
+	// A frame whose body is a byte string over MAX_ENVELOPE_SIZE: the
+	// frame itself is within MAX_FRAME_SIZE.
+	body := bytes.Repeat([]byte{0x00}, wire.MaxEnvelopeSize+1)
+	id := uint64(7)
+	f, err := wire.Marshal(&wire.Frame{Version: 1, Type: wire.FrameSend, RequestID: &id, Body: &body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.c.WriteFrame(f); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.expectError(); got != errcode.DecodeTooLong {
+		t.Errorf("oversize envelope: got %v, want %v", got, errcode.DecodeTooLong)
+	}
+	stillWorks(t, e, alice, bob, "after an oversize envelope")
+}
+
+func TestUnexpectedFrame(t *testing.T) {
+	e := start(t)
+	m := e.raw("mallory")
+	if err := m.c.Send(wire.FrameDeliver, 0, &wire.Ack{QueueIDs: []uint64{1}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.expectError(); got != errcode.PolicyUnexpectedFrame {
+		t.Errorf("device sends deliver: got %v, want %v", got, errcode.PolicyUnexpectedFrame)
+	}
+}
+
+func TestBadUploadSignature(t *testing.T) {
+	e := start(t)
+	m := e.raw("mallory")
+	r := rand.NewChaCha8([32]byte{9})
+	spk, _ := keys.GeneratePrivateKey(r)
+	sig, _ := pqxdh.SignSignedPreKey(m.ik, spk.Public(), r)
+	sig[5] ^= 1
+	up := &wire.PrekeyUpload{SignedPreKey: &wire.SignedPreKey{ID: 1, Key: spk.Public().Encode(), Signature: sig}}
+	if got := m.call(wire.FrameUploadPrekeys, up, new(wire.UploadResult)); got != errcode.AuthBadSignature {
+		t.Errorf("bad signature: got %v, want %v", got, errcode.AuthBadSignature)
+	}
+	// Nothing was stored: the same id, correctly signed, is accepted.
+	sig[5] ^= 1
+	if got := m.call(wire.FrameUploadPrekeys, up, new(wire.UploadResult)); got != 0 {
+		t.Errorf("good upload after a refused one: got %v", got)
+	}
+	if got := m.call(wire.FrameUploadPrekeys, up, new(wire.UploadResult)); got != errcode.StateDuplicatePrekey {
+		t.Errorf("same id again: got %v, want %v", got, errcode.StateDuplicatePrekey)
+	}
+}
+
+func TestFloodIsRateLimited(t *testing.T) {
+	e := start(t)
+	_, alice := e.device("alice")
+	_, bob := e.device("bob")
+	m := e.raw("mallory")
+	limited := 0
+	for range 100 {
+		if got := m.call(wire.FrameFetchPrekeys, &wire.PrekeyFetch{Account: "bob"}, new(wire.FetchResult)); got == errcode.PolicyRateLimited {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Error("100 fetches in a row: none rate limited")
+	}
+	t.Logf("%d of 100 fetches rate limited", limited)
+	stillWorks(t, e, alice, bob, "during a flood")
+}
+
+func TestSenderMismatch(t *testing.T) {
+	e := start(t)
+	e.device("bob")
+	m := e.raw("mallory")
+	env := &wire.Envelope{Version: 1, MessageID: make([]byte, 16), Sender: wire.Address{Account: "alice", Device: 1},
+		Recipient: "bob", Messages: []wire.DeviceMessage{{Device: 1, Kind: 1, Ciphertext: []byte{1}}},
+		Type: wire.EnvelopeChat, Priority: 1, TTL: 60, SentAt: 1}
+	if got := m.call(wire.FrameSend, env, new(wire.SendResult)); got != errcode.AuthSenderMismatch {
+		t.Errorf("envelope in another's name: got %v, want %v", got, errcode.AuthSenderMismatch)
+	}
+}
