@@ -64,6 +64,14 @@ const (
 	AuthSenderMismatch Code = 2006
 	// AuthContentMismatch (auth.content_mismatch): Decrypted content names another message id or time than its envelope.
 	AuthContentMismatch Code = 2007
+	// AuthDeviceListInvalid (auth.device_list_invalid): A device list that is not for its account, lacks device 1, or differs from an accepted list of the same version.
+	AuthDeviceListInvalid Code = 2008
+	// AuthIdentityChanged (auth.identity_changed): An account's primary identity key is not the one recorded for it; the user must accept the new key.
+	AuthIdentityChanged Code = 2009
+	// AuthDeviceNotListed (auth.device_not_listed): A bundle or message from a device that the account's device list does not list with that identity key.
+	AuthDeviceNotListed Code = 2010
+	// AuthLinkRefused (auth.link_refused): The primary device refused to link the companion.
+	AuthLinkRefused Code = 2011
 	// StateDuplicateMessage (state.duplicate_message): The message key was already used, or is no longer stored; or a prekey message was already accepted.
 	StateDuplicateMessage Code = 3001
 	// StateTooManySkipped (state.too_many_skipped): The message would make the receiver skip more than MAX_SKIP message keys in one chain.
@@ -86,6 +94,10 @@ const (
 	StateDuplicatePrekey Code = 3010
 	// StateNotAuthenticated (state.not_authenticated): A frame other than hello before the device is authenticated.
 	StateNotAuthenticated Code = 3011
+	// StateDeviceListRollback (state.device_list_rollback): A device list older than one already accepted, or not the next version.
+	StateDeviceListRollback Code = 3012
+	// StateUnknownLink (state.unknown_link): A link id that no open link has.
+	StateUnknownLink Code = 3013
 	// PolicyTooLarge (policy.too_large): A plaintext or other input is larger than the limit this specification sets.
 	PolicyTooLarge Code = 4001
 	// PolicyFrameTooLarge (policy.frame_too_large): A frame length above MAX_FRAME_SIZE.
@@ -102,6 +114,8 @@ const (
 	PolicyBadRecipient Code = 4007
 	// PolicyShuttingDown (policy.shutting_down): The server is shutting down; retry after the time the error or notice gives.
 	PolicyShuttingDown Code = 4008
+	// PolicyTooManyDevices (policy.too_many_devices): A device list with more than 1 + MAX_COMPANIONS devices.
+	PolicyTooManyDevices Code = 4009
 )
 
 var names = map[Code]string{
@@ -135,6 +149,10 @@ var names = map[Code]string{
 	AuthIdentityMismatch:     "auth.identity_mismatch",
 	AuthSenderMismatch:       "auth.sender_mismatch",
 	AuthContentMismatch:      "auth.content_mismatch",
+	AuthDeviceListInvalid:    "auth.device_list_invalid",
+	AuthIdentityChanged:      "auth.identity_changed",
+	AuthDeviceNotListed:      "auth.device_not_listed",
+	AuthLinkRefused:          "auth.link_refused",
 	StateDuplicateMessage:    "state.duplicate_message",
 	StateTooManySkipped:      "state.too_many_skipped",
 	StateUnknownPrekey:       "state.unknown_prekey",
@@ -146,6 +164,8 @@ var names = map[Code]string{
 	StateUnknownAccount:      "state.unknown_account",
 	StateDuplicatePrekey:     "state.duplicate_prekey",
 	StateNotAuthenticated:    "state.not_authenticated",
+	StateDeviceListRollback:  "state.device_list_rollback",
+	StateUnknownLink:         "state.unknown_link",
 	PolicyTooLarge:           "policy.too_large",
 	PolicyFrameTooLarge:      "policy.frame_too_large",
 	PolicyRateLimited:        "policy.rate_limited",
@@ -154,6 +174,7 @@ var names = map[Code]string{
 	PolicyUnexpectedFrame:    "policy.unexpected_frame",
 	PolicyBadRecipient:       "policy.bad_recipient",
 	PolicyShuttingDown:       "policy.shutting_down",
+	PolicyTooManyDevices:     "policy.too_many_devices",
 }
 
 var layers = []struct {

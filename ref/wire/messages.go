@@ -30,14 +30,14 @@ const (
 	PrekeyGrace         = 2592000
 	MessageIDSize       = 16
 	maxUint32           = 1<<32 - 1
-	maxFrameType        = 16
+	maxFrameType        = 22
 	maxPresenceState    = 3
 	maxVisibility       = 2
 	maxNoticeType       = 2
 	maxEnvelopeType     = 3
 	maxPriority         = 2
 	maxMessageKind      = 2
-	maxContentType      = 6
+	maxContentType      = 9
 	maxReceiptKind      = 3
 	maxMediaKind        = 4
 	sha256Size          = 32
@@ -62,6 +62,12 @@ const (
 	FrameSetContacts       = 14
 	FrameTyping            = 15
 	FrameNotice            = 16
+	FrameOpenLink          = 17
+	FrameLinkRequest       = 18
+	FrameLink              = 19
+	FrameAnswerLink        = 20
+	FrameSetDeviceList     = 21
+	FrameDeviceList        = 22
 )
 
 // Enumerations of chapter 11.
@@ -94,6 +100,9 @@ const (
 	ContentEdit    = 4
 	ContentDelete  = 5
 	ContentSent    = 6
+	ContentRead    = 7
+	ContentDeleted = 8
+	ContentHistory = 9
 
 	ReceiptDelivered = 1
 	ReceiptRead      = 2
@@ -239,6 +248,8 @@ var frameRules = [maxFrameType + 1]struct{ request, body uint8 }{
 	FrameFetchPrekeys: {1, 1}, FrameSend: {1, 1}, FrameDeliver: {0, 1}, FrameAck: {0, 1},
 	FramePing: {0, 0}, FramePong: {0, 0}, FrameSubscribePresence: {1, 1}, FramePresence: {0, 1},
 	FrameSetPrivacy: {1, 1}, FrameSetContacts: {1, 1}, FrameTyping: {0, 1}, FrameNotice: {0, 1},
+	FrameOpenLink: {1, 1}, FrameLinkRequest: {1, 1}, FrameLink: {0, 1}, FrameAnswerLink: {1, 1},
+	FrameSetDeviceList: {1, 1}, FrameDeviceList: {0, 1},
 }
 
 // presence implements stage 3b for the presence rules of MSG-003.
@@ -301,13 +312,20 @@ func (h *Hello) check() error {
 
 // Welcome is welcome.
 type Welcome struct {
-	Version    uint64 `cbor:"1,keyasint"`
-	Time       uint64 `cbor:"2,keyasint"`
-	OneTimeEC  uint64 `cbor:"3,keyasint"`
-	OneTimeKEM uint64 `cbor:"4,keyasint"`
+	Version    uint64  `cbor:"1,keyasint"`
+	Time       uint64  `cbor:"2,keyasint"`
+	OneTimeEC  uint64  `cbor:"3,keyasint"`
+	OneTimeKEM uint64  `cbor:"4,keyasint"`
+	DeviceList *[]byte `cbor:"5,keyasint,omitempty"` // a SignedDeviceList
 }
 
-func (w *Welcome) check() error { return checkWithin(w.Version, 1, maxUint32) }
+func (w *Welcome) check() error {
+	err := checkWithin(w.Version, 1, maxUint32)
+	if err == nil && w.DeviceList != nil {
+		err = checkRange(*w.DeviceList, 1, MaxFrameSize)
+	}
+	return err
+}
 
 // PrekeyUpload is prekey-upload.
 type PrekeyUpload struct {
@@ -384,7 +402,8 @@ func (p *PrekeyFetch) check() error {
 
 // FetchResult is fetch-result.
 type FetchResult struct {
-	Bundles []DeviceBundle `cbor:"1,keyasint"`
+	Bundles    []DeviceBundle `cbor:"1,keyasint"`
+	DeviceList []byte         `cbor:"2,keyasint"` // a SignedDeviceList
 }
 
 func (r *FetchResult) check() error {
@@ -395,7 +414,7 @@ func (r *FetchResult) check() error {
 	if err == nil {
 		err = sortedUnique(r.Bundles, func(a, b DeviceBundle) int { return cmpUint(a.Device, b.Device) })
 	}
-	return err
+	return firstErr(err, checkRange(r.DeviceList, 1, MaxFrameSize))
 }
 
 // DeviceBundle is device-bundle.
@@ -625,18 +644,24 @@ type Content struct {
 	Media      *Media          `cbor:"7,keyasint,omitempty"`
 	Target     *[]byte         `cbor:"8,keyasint,omitempty"`
 	Transcript *SentTranscript `cbor:"9,keyasint,omitempty"`
+	Read       *ReadSync       `cbor:"10,keyasint,omitempty"`
+	Deleted    *DeletedSync    `cbor:"11,keyasint,omitempty"`
+	History    *History        `cbor:"12,keyasint,omitempty"`
 }
 
 func (*Content) isVersioned() {}
 
-// contentFields lists, per content type, the fields 5 to 9 it requires.
-var contentFields = [maxContentType + 1][5]bool{
-	ContentText:    {true, false, false, false, false},
-	ContentReceipt: {false, true, false, false, false},
-	ContentMedia:   {false, false, true, false, false},
-	ContentEdit:    {true, false, false, true, false},
-	ContentDelete:  {false, false, false, true, false},
-	ContentSent:    {false, false, false, false, true},
+// contentFields lists, per content type, the fields 5 to 12 it requires.
+var contentFields = [maxContentType + 1][8]bool{
+	ContentText:    {0: true},
+	ContentReceipt: {1: true},
+	ContentMedia:   {2: true},
+	ContentEdit:    {0: true, 3: true},
+	ContentDelete:  {3: true},
+	ContentSent:    {4: true},
+	ContentRead:    {5: true},
+	ContentDeleted: {6: true},
+	ContentHistory: {7: true},
 }
 
 // presence implements the type table of section 11.9 (MSG-017).
@@ -644,7 +669,8 @@ func (c *Content) presence() error {
 	if c.Type == 0 || c.Type > maxContentType {
 		return nil // stage 3c reports the type
 	}
-	have := [5]bool{c.Text != nil, c.Receipt != nil, c.Media != nil, c.Target != nil, c.Transcript != nil}
+	have := [8]bool{c.Text != nil, c.Receipt != nil, c.Media != nil, c.Target != nil, c.Transcript != nil,
+		c.Read != nil, c.Deleted != nil, c.History != nil}
 	want := contentFields[c.Type]
 	for i := range have {
 		if want[i] && !have[i] {
@@ -675,6 +701,15 @@ func (c *Content) check() error {
 	}
 	if err == nil && c.Transcript != nil {
 		err = c.Transcript.check()
+	}
+	if err == nil && c.Read != nil {
+		err = c.Read.check()
+	}
+	if err == nil && c.Deleted != nil {
+		err = c.Deleted.check()
+	}
+	if err == nil && c.History != nil {
+		err = c.History.check()
 	}
 	return err
 }
@@ -730,42 +765,56 @@ func (s *SentTranscript) check() error {
 // Rules maps each CDDL rule of a structure (a map or an array) that the
 // specification puts on the wire to a constructor of its Go type.
 var Rules = map[string]func() Message{
-	"prekey-bundle":      func() Message { return new(Bundle) },
-	"signed-prekey":      func() Message { return new(SignedPreKey) },
-	"kem-prekey":         func() Message { return new(KEMPreKey) },
-	"one-time-prekey":    func() Message { return new(OneTimePreKey) },
-	"prekey-message":     func() Message { return new(PreKeyMessage) },
-	"ratchet-message":    func() Message { return new(RatchetMessage) },
-	"ratchet-header":     func() Message { return new(RatchetHeader) },
-	"address":            func() Message { return new(Address) },
-	"frame":              func() Message { return new(Frame) },
-	"empty":              func() Message { return new(Empty) },
-	"hello":              func() Message { return new(Hello) },
-	"welcome":            func() Message { return new(Welcome) },
-	"prekey-upload":      func() Message { return new(PrekeyUpload) },
-	"upload-result":      func() Message { return new(UploadResult) },
-	"prekey-fetch":       func() Message { return new(PrekeyFetch) },
-	"fetch-result":       func() Message { return new(FetchResult) },
-	"device-bundle":      func() Message { return new(DeviceBundle) },
-	"send-result":        func() Message { return new(SendResult) },
-	"presence-subscribe": func() Message { return new(PresenceSubscribe) },
-	"presence-result":    func() Message { return new(PresenceResult) },
-	"privacy":            func() Message { return new(Privacy) },
-	"contacts":           func() Message { return new(Contacts) },
-	"envelope":           func() Message { return new(Envelope) },
-	"device-message":     func() Message { return new(DeviceMessage) },
-	"delivery":           func() Message { return new(Delivery) },
-	"ack":                func() Message { return new(Ack) },
-	"presence-update":    func() Message { return new(PresenceUpdate) },
-	"typing":             func() Message { return new(Typing) },
-	"typing-notice":      func() Message { return new(TypingNotice) },
-	"notice":             func() Message { return new(Notice) },
-	"error-body":         func() Message { return new(ErrorBody) },
-	"fanout-mismatch":    func() Message { return new(FanoutMismatch) },
-	"content":            func() Message { return new(Content) },
-	"receipt":            func() Message { return new(Receipt) },
-	"media":              func() Message { return new(Media) },
-	"sent-transcript":    func() Message { return new(SentTranscript) },
+	"prekey-bundle":        func() Message { return new(Bundle) },
+	"signed-prekey":        func() Message { return new(SignedPreKey) },
+	"kem-prekey":           func() Message { return new(KEMPreKey) },
+	"one-time-prekey":      func() Message { return new(OneTimePreKey) },
+	"prekey-message":       func() Message { return new(PreKeyMessage) },
+	"ratchet-message":      func() Message { return new(RatchetMessage) },
+	"ratchet-header":       func() Message { return new(RatchetHeader) },
+	"address":              func() Message { return new(Address) },
+	"frame":                func() Message { return new(Frame) },
+	"empty":                func() Message { return new(Empty) },
+	"hello":                func() Message { return new(Hello) },
+	"welcome":              func() Message { return new(Welcome) },
+	"prekey-upload":        func() Message { return new(PrekeyUpload) },
+	"upload-result":        func() Message { return new(UploadResult) },
+	"prekey-fetch":         func() Message { return new(PrekeyFetch) },
+	"fetch-result":         func() Message { return new(FetchResult) },
+	"device-bundle":        func() Message { return new(DeviceBundle) },
+	"send-result":          func() Message { return new(SendResult) },
+	"presence-subscribe":   func() Message { return new(PresenceSubscribe) },
+	"presence-result":      func() Message { return new(PresenceResult) },
+	"privacy":              func() Message { return new(Privacy) },
+	"contacts":             func() Message { return new(Contacts) },
+	"envelope":             func() Message { return new(Envelope) },
+	"device-message":       func() Message { return new(DeviceMessage) },
+	"delivery":             func() Message { return new(Delivery) },
+	"ack":                  func() Message { return new(Ack) },
+	"presence-update":      func() Message { return new(PresenceUpdate) },
+	"typing":               func() Message { return new(Typing) },
+	"typing-notice":        func() Message { return new(TypingNotice) },
+	"notice":               func() Message { return new(Notice) },
+	"error-body":           func() Message { return new(ErrorBody) },
+	"fanout-mismatch":      func() Message { return new(FanoutMismatch) },
+	"content":              func() Message { return new(Content) },
+	"receipt":              func() Message { return new(Receipt) },
+	"media":                func() Message { return new(Media) },
+	"sent-transcript":      func() Message { return new(SentTranscript) },
+	"device-list":          func() Message { return new(DeviceList) },
+	"listed-device":        func() Message { return new(ListedDevice) },
+	"signed-device-list":   func() Message { return new(SignedDeviceList) },
+	"open-link":            func() Message { return new(OpenLink) },
+	"link-request":         func() Message { return new(LinkRequest) },
+	"link-notice":          func() Message { return new(LinkNotice) },
+	"answer-link":          func() Message { return new(AnswerLink) },
+	"link-result":          func() Message { return new(LinkResult) },
+	"set-device-list":      func() Message { return new(SetDeviceList) },
+	"read-sync":            func() Message { return new(ReadSync) },
+	"deleted-sync":         func() Message { return new(DeletedSync) },
+	"conversation-message": func() Message { return new(ConversationMessage) },
+	"history":              func() Message { return new(History) },
+	"history-entry":        func() Message { return new(HistoryEntry) },
 }
 
 // RuleNames returns the names of Rules, sorted.
