@@ -56,6 +56,7 @@ type Conn struct {
 	eventsClosed bool
 
 	deliveries chan *wire.Delivery
+	links      chan *wire.LinkNotice
 	closed     chan struct{}
 	once       sync.Once
 	err        error
@@ -106,13 +107,27 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 	c := &Conn{
 		d: d, tc: tc, Events: make(chan Event, 256), nextID: 1, waiting: map[uint64]chan *wire.Frame{},
 		deliveries: make(chan *wire.Delivery, wire.MaxReceiptIDs), closed: make(chan struct{}), lastWrite: time.Now(),
+		links: make(chan *wire.LinkNotice, 4),
+	}
+	if w.DeviceList != nil {
+		if err := c.ownList(*w.DeviceList); err != nil {
+			tc.Close()
+			return nil, fmt.Errorf("client: own device list: %w", err)
+		}
 	}
 	c.wg.Add(3)
 	go c.readLoop()
 	go c.deliveryLoop()
 	go c.keepalive()
 	if first {
-		up, err := d.newPrekeys(true, PrekeyBatch)
+		var err error
+		if d.ID == 1 && w.DeviceList == nil {
+			err = c.firstList(ctx)
+		}
+		up, err2 := d.newPrekeys(true, PrekeyBatch)
+		if err == nil {
+			err = err2
+		}
 		if err == nil {
 			err = c.call(ctx, wire.FrameUploadPrekeys, up, new(wire.UploadResult))
 		}
@@ -252,6 +267,23 @@ func (c *Conn) readLoop() {
 			if transport.DecodeBody(f, &t) == nil {
 				c.emit(Event{Kind: EventTyping, Typing: &t})
 			}
+		case wire.FrameLink:
+			var n wire.LinkNotice
+			if transport.DecodeBody(f, &n) == nil {
+				select {
+				case c.links <- &n:
+				default:
+				}
+			}
+		case wire.FrameDeviceList:
+			var s wire.SignedDeviceList
+			if transport.DecodeBody(f, &s) == nil {
+				if enc, err := wire.Marshal(&s); err == nil {
+					if err := c.ownList(enc); err != nil {
+						c.emit(Event{Kind: EventError, Err: fmt.Errorf("device list from the server: %w", err)})
+					}
+				}
+			}
 		case wire.FrameNotice:
 			var n wire.Notice
 			if transport.DecodeBody(f, &n) == nil {
@@ -330,3 +362,6 @@ func (c *Conn) SetContacts(ctx context.Context, accounts ...string) error {
 func (c *Conn) Typing(account string, typing bool) error {
 	return c.tc.Send(wire.FrameTyping, 0, &wire.Typing{Account: account, Typing: typing})
 }
+
+// Device returns the device of the connection.
+func (c *Conn) Device() *Device { return c.d }

@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/missive-protocol/missive/ref/devices"
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/session"
 	"github.com/missive-protocol/missive/ref/transport"
@@ -76,9 +77,18 @@ func (c *Conn) fetch(ctx context.Context, account string, devices []uint32) erro
 	if err := c.call(ctx, wire.FrameFetchPrekeys, req, &res); err != nil {
 		return err
 	}
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
 	return c.d.db.Update(func(tx *bolt.Tx) error {
+		l, err := accept(tx, account, res.DeviceList)
+		if err != nil {
+			return err
+		}
 		for _, b := range res.Bundles {
-			s, err := session.Initiate(c.d.rand, c.d.identity, b.Bundle)
+			if account == c.d.Account && uint32(b.Device) == c.d.ID {
+				continue
+			}
+			s, err := checkBundle(c.d, l, uint32(b.Device), b.Bundle)
 			if err != nil {
 				return fmt.Errorf("client: bundle of %s/%d: %w", account, b.Device, err)
 			}
@@ -150,13 +160,29 @@ func (c *Conn) deliverContent(ctx context.Context, account string, typ uint64, c
 		skip = c.d.ID
 	}
 	var known []uint32
+	var own *devices.List
 	c.d.db.View(func(tx *bolt.Tx) error {
 		known = c.d.sessionDevices(tx, account)
+		own = list(tx, c.d.Account)
 		return nil
 	})
-	if len(known) == 0 && account != c.d.Account {
+	switch {
+	case len(known) == 0 && account != c.d.Account:
 		if err := c.fetch(ctx, account, nil); err != nil {
 			return 0, nil, err
+		}
+	case account == c.d.Account && own != nil:
+		// Fetch the own devices without a session, if any.
+		var missing []uint32
+		for _, id := range own.IDs() {
+			if id != c.d.ID && !slices.Contains(known, id) {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) > 0 {
+			if err := c.fetch(ctx, account, missing); err != nil && !errors.Is(err, errcode.AuthUnknownDevice) {
+				return 0, nil, err
+			}
 		}
 	}
 	for attempt := 0; ; attempt++ {
@@ -174,6 +200,16 @@ func (c *Conn) deliverContent(ctx context.Context, account string, typ uint64, c
 		var re *transport.RemoteError
 		if errors.As(err, &re) && re.Body.Fanout != nil && attempt < maxFanoutRetries {
 			f := re.Body.Fanout
+			if re.Body.DeviceList != nil {
+				// The current list drops the sessions it leaves out (DEV-011).
+				err := c.d.db.Update(func(tx *bolt.Tx) error {
+					_, err := accept(tx, account, *re.Body.DeviceList)
+					return err
+				})
+				if err != nil {
+					return 0, nil, err
+				}
+			}
 			if err := c.dropSessions(account, append(slices.Clone(f.Extra), f.Stale...)); err != nil {
 				return 0, nil, err
 			}
@@ -222,6 +258,9 @@ func (c *Conn) Send(ctx context.Context, account, text string) (*Message, error)
 	if err != nil {
 		return m, err
 	}
+	if err := c.syncSent(ctx, account, content); err != nil {
+		c.emit(Event{Kind: EventError, Err: fmt.Errorf("telling the other devices: %w", err)})
+	}
 	err = c.d.db.Update(func(tx *bolt.Tx) error {
 		cur, err := getMessage(tx, m.Seq)
 		if err != nil || cur == nil {
@@ -235,6 +274,31 @@ func (c *Conn) Send(ctx context.Context, account, text string) (*Message, error)
 		return putMessage(tx, cur)
 	})
 	return m, err
+}
+
+// syncSent tells this account's other devices about content sent to
+// account (a sent transcript, spec section 15.5).
+func (c *Conn) syncSent(ctx context.Context, account string, content *wire.Content) error {
+	inner, err := wire.Marshal(content)
+	if err != nil {
+		return err
+	}
+	return c.syncOwn(ctx, &wire.Content{Type: wire.ContentSent, Transcript: &wire.SentTranscript{Recipient: account, Content: inner}})
+}
+
+// syncOwn sends content to this account's other devices, when it has any.
+func (c *Conn) syncOwn(ctx context.Context, content *wire.Content) error {
+	own := c.d.DeviceList(c.d.Account)
+	if own == nil || len(own.Devices) < 2 {
+		return nil
+	}
+	id, err := c.newID()
+	if err != nil {
+		return err
+	}
+	content.Version, content.MessageID, content.SentAt = wire.ProtocolVersion, id, uint64(c.d.now().UnixMilli())
+	_, _, err = c.deliverContent(ctx, c.d.Account, wire.EnvelopeSync, content, DefaultTTL)
+	return err
 }
 
 // sendReceipt sends a receipt of the given kind for ids to account.
@@ -279,6 +343,17 @@ func (c *Conn) MarkRead(ctx context.Context, peer string) (int, error) {
 	if err := c.sendReceipt(ctx, peer, wire.ReceiptRead, ids); err != nil {
 		return 0, err
 	}
+	// One read receipt per message, from here; the other devices learn it
+	// (DEV-012).
+	for start := 0; start < len(ids); start += wire.MaxReceiptIDs {
+		var rs wire.ReadSync
+		for _, id := range ids[start:min(len(ids), start+wire.MaxReceiptIDs)] {
+			rs = append(rs, wire.ConversationMessage{Account: peer, MessageID: id})
+		}
+		if err := c.syncOwn(ctx, &wire.Content{Type: wire.ContentRead, Read: &rs}); err != nil {
+			c.emit(Event{Kind: EventError, Err: fmt.Errorf("telling the other devices: %w", err)})
+		}
+	}
 	return len(ids), c.d.db.Update(func(tx *bolt.Tx) error {
 		for _, seq := range seqs {
 			m, err := getMessage(tx, seq)
@@ -313,12 +388,15 @@ func (c *Conn) deliveryLoop() {
 			}
 			switch {
 			case msg != nil:
-				c.emit(Event{Kind: EventMessage, Message: msg})
+				// The delivered receipt goes before the message is shown,
+				// so that a caller that stops at the message (listen -n 1)
+				// does not close the connection under the receipt.
 				ctx, cancel := context.WithTimeout(context.Background(), transport.HandshakeTimeout)
 				if err := c.sendReceipt(ctx, msg.Peer, wire.ReceiptDelivered, [][]byte{msg.ID}); err != nil {
 					c.emit(Event{Kind: EventError, Err: fmt.Errorf("delivered receipt: %w", err)})
 				}
 				cancel()
+				c.emit(Event{Kind: EventMessage, Message: msg})
 			case receipt != nil:
 				for _, m := range receipt {
 					c.emit(Event{Kind: EventStatus, Message: m})
@@ -368,7 +446,16 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 				Text: *content.Text, SentAt: content.SentAt, Received: uint64(d.now().UnixMilli())}
 			return putMessage(tx, msg)
 		case wire.ContentReceipt:
+			if !listedSender(tx, del.Sender) {
+				return nil // DEV-013
+			}
 			changed, err = applyReceipt(tx, del.Sender, content.Receipt)
+			return err
+		case wire.ContentSent, wire.ContentRead, wire.ContentDeleted, wire.ContentHistory:
+			if del.Sender.Account != d.Account || del.Type != wire.EnvelopeSync || !listedSender(tx, del.Sender) {
+				return nil // DEV-013: only from this account's devices
+			}
+			changed, err = d.applySync(tx, &content)
 			return err
 		}
 		return nil // other content types: chapters to come
@@ -427,8 +514,20 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 
 var receiptStatus = map[uint64]Status{wire.ReceiptDelivered: StatusDelivered, wire.ReceiptRead: StatusRead, wire.ReceiptPlayed: StatusPlayed}
 
+// listedSender reports whether a device is in the latest list accepted for
+// its account; without a list for the account, every device is.
+func listedSender(tx *bolt.Tx, a wire.Address) bool {
+	l := list(tx, a.Account)
+	if l == nil {
+		return true
+	}
+	_, ok := l.Device(uint32(a.Device))
+	return ok
+}
+
 // applyReceipt raises the status of the sent messages a receipt names,
-// never lowering one (CLI-003, CLI-004).
+// never lowering one (CLI-003, CLI-004), and keeps the receipts for
+// messages not known yet (DEV-015).
 func applyReceipt(tx *bolt.Tx, from wire.Address, r *wire.Receipt) ([]*Message, error) {
 	st := receiptStatus[r.Kind]
 	var changed []*Message
@@ -437,8 +536,14 @@ func applyReceipt(tx *bolt.Tx, from wire.Address, r *wire.Receipt) ([]*Message, 
 		if err != nil {
 			return nil, err
 		}
-		if m == nil || m.Peer != from.Account {
-			continue // unknown, or not sent to that account: ignored
+		if m == nil {
+			if err := keepReceipt(tx, from, r.Kind, id); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if m.Peer != from.Account {
+			continue // not sent to that account: ignored
 		}
 		dev := uint32(from.Device)
 		next := raise(m.Statuses[dev], st)

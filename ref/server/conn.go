@@ -78,7 +78,9 @@ func (s *Server) handle(nc net.Conn) {
 	defer s.unregister(c)
 	defer c.close()
 	if err := c.hello(); err != nil {
-		s.log.Info("hello refused", "remote", nc.RemoteAddr().String(), "err", err)
+		if err != errLinked {
+			s.log.Info("hello refused", "remote", nc.RemoteAddr().String(), "err", err)
+		}
 		return
 	}
 	s.log.Info("device connected", "account", c.addr.Account, "device", c.addr.Device)
@@ -125,9 +127,21 @@ func (c *conn) fail(requestID uint64, err error) {
 	c.close()
 }
 
-// hello runs the checks of spec section 12.4 and answers welcome.
+// errLinked ends a connection that served a link request.
+var errLinked = errors.New("server: link request served")
+
+// hello runs the checks of spec section 12.4 and answers welcome; or, for
+// a first frame that is a link request, serves it (section 15.3).
 func (c *conn) hello() error {
-	id, h, version, err := transport.ReadHello(c.tc, []uint64{protocolVersion})
+	f, err := c.tc.Receive()
+	if err != nil {
+		return err
+	}
+	if f.Type == wire.FrameLinkRequest {
+		c.linkRequest(f)
+		return errLinked
+	}
+	id, h, version, err := transport.CheckHello(c.tc, f, []uint64{protocolVersion})
 	if err != nil {
 		return err
 	}
@@ -142,11 +156,20 @@ func (c *conn) hello() error {
 		c.fail(id, internal(err))
 		return err
 	}
+	list, _, err := c.s.cfg.Store.DeviceList(ctx, addr.Account)
+	if err != nil {
+		c.fail(id, internal(err))
+		return err
+	}
 	c.addr, c.authed = addr, true
-	return c.tc.Send(wire.FrameResult, id, &wire.Welcome{
+	w := &wire.Welcome{
 		Version: version, Time: uint64(c.s.now().UnixMilli()),
 		OneTimeEC: uint64(counts.EC), OneTimeKEM: uint64(counts.KEM),
-	})
+	}
+	if list != nil {
+		w.DeviceList = &list
+	}
+	return c.tc.Send(wire.FrameResult, id, w)
 }
 
 // authenticate runs checks 4 and 5 of spec section 12.4.
@@ -215,6 +238,7 @@ var deviceTypes = map[uint64]bool{
 	wire.FrameUploadPrekeys: true, wire.FrameFetchPrekeys: true, wire.FrameSend: true, wire.FrameAck: true,
 	wire.FramePing: true, wire.FramePong: true, wire.FrameSubscribePresence: true, wire.FrameSetPrivacy: true,
 	wire.FrameSetContacts: true, wire.FrameTyping: true, wire.FrameError: true,
+	wire.FrameOpenLink: true, wire.FrameAnswerLink: true, wire.FrameSetDeviceList: true,
 }
 
 // readLoop reads frames until the connection fails or closes.
@@ -331,6 +355,21 @@ func (c *conn) request(f *wire.Frame) {
 			err = c.s.cfg.Store.SetPrivacy(ctx, c.addr.Account, store.Privacy{LastSeen: uint8(b.LastSeen), Online: uint8(b.Online)})
 			result = &wire.Empty{}
 			c.s.presence.changed(c.addr.Account)
+		}
+	case wire.FrameSetDeviceList:
+		var b wire.SetDeviceList
+		if err = transport.DecodeBody(f, &b); err == nil {
+			result, err = c.setDeviceList(ctx, &b)
+		}
+	case wire.FrameOpenLink:
+		var b wire.OpenLink
+		if err = transport.DecodeBody(f, &b); err == nil {
+			result, err = c.openLink(ctx, &b)
+		}
+	case wire.FrameAnswerLink:
+		var b wire.AnswerLink
+		if err = transport.DecodeBody(f, &b); err == nil {
+			result, err = c.answerLink(ctx, &b)
 		}
 	case wire.FrameSetContacts:
 		var b wire.Contacts

@@ -86,13 +86,20 @@ func (c *conn) fetchPrekeys(ctx context.Context, f *wire.PrekeyFetch) (wire.Mess
 	if err != nil {
 		return nil, err
 	}
+	list, version, err := c.s.cfg.Store.DeviceList(ctx, f.Account)
+	if err != nil {
+		return nil, err
+	}
+	if version == 0 {
+		return nil, errcode.AuthUnknownDevice // no device is reachable before the first list
+	}
 	var wanted []uint32
 	for _, d := range acct.Devices {
 		if !d.Removed && (f.Devices == nil || slices.Contains(*f.Devices, uint64(d.ID))) {
 			wanted = append(wanted, d.ID)
 		}
 	}
-	res := &wire.FetchResult{}
+	res := &wire.FetchResult{DeviceList: list}
 	for _, id := range wanted {
 		addr := store.Address{Account: f.Account, Device: id}
 		bk, counts, err := c.s.cfg.Store.TakeBundle(ctx, addr)
@@ -211,7 +218,11 @@ func (c *conn) checkFanout(ctx context.Context, acct *store.Account, e *wire.Env
 	for _, m := range e.Messages {
 		named[m.Device] = true
 	}
-	var fe transport.FanoutError
+	list, version, err := c.s.cfg.Store.DeviceList(ctx, acct.Name)
+	if err != nil {
+		return err
+	}
+	fe := transport.FanoutError{DeviceList: list}
 	known := map[uint64]bool{}
 	for _, d := range acct.Devices {
 		id := uint64(d.ID)
@@ -223,7 +234,7 @@ func (c *conn) checkFanout(ctx context.Context, acct *store.Account, e *wire.Env
 			continue
 		}
 		reachable := false
-		if !d.Removed {
+		if !d.Removed && version > 0 {
 			_, ok, err := c.s.cfg.Store.PrekeyCounts(ctx, store.Address{Account: acct.Name, Device: d.ID})
 			if err != nil {
 				return err

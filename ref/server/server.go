@@ -82,6 +82,7 @@ type Server struct {
 	conns     map[*conn]bool
 	devices   map[store.Address]*conn // the authenticated connection of each device
 	presence  *presence
+	links     links
 	closing   bool
 	wg        sync.WaitGroup // connection goroutines
 	stop      chan struct{}
@@ -275,6 +276,7 @@ func (s *Server) unregister(c *conn) {
 	}
 	s.mu.Unlock()
 	s.metrics.connections.Add(-1)
+	s.links.dropConn(c)
 	if last {
 		s.presence.disconnected(c)
 	}

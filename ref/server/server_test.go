@@ -235,19 +235,8 @@ func TestFanoutCorrected(t *testing.T) {
 		t.Fatal(err)
 	}
 	next(t, bob1, client.EventMessage)
-	// Bob gets a second device (chapter 14 will link it; here the store
-	// adds it directly).
-	e.seed++
-	bob2Dev, err := client.Init(t.TempDir(), "bob", e.addr, client.Config{Rand: rand.NewChaCha8([32]byte{e.seed}), Clock: e.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bob2Dev.Close()
-	id, err := e.st.AddDevice(ctx, "bob", bob2Dev.IdentityKey().Encode(), e.clock.Now())
-	if err != nil || id != 2 {
-		t.Fatalf("AddDevice: %d, %v", id, err)
-	}
-	bob2Dev.ID = id
+	// Bob links a second device.
+	bob2Dev := e.link(bob1)
 	bob2 := e.connect(bob2Dev)
 	// Alice's next send names only device 1: refused, corrected, delivered.
 	m, err := alice.Send(ctx, "bob", "two devices")
@@ -262,4 +251,39 @@ func TestFanoutCorrected(t *testing.T) {
 			t.Errorf("got %q", ev.Message.Text)
 		}
 	}
+}
+
+// link links a companion to the account of primary and returns it.
+func (e *env) link(primary *client.Conn) *client.Device {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	code, complete, err := primary.Link(ctx)
+	if err != nil {
+		e.t.Fatalf("Link: %v", err)
+	}
+	e.seed++
+	type result struct {
+		d   *client.Device
+		err error
+	}
+	done := make(chan result, 1)
+	dir, seed := e.t.TempDir(), e.seed
+	go func() {
+		d, err := client.LinkCompanion(ctx, dir, code, e.addr, client.Config{Rand: rand.NewChaCha8([32]byte{seed}), Clock: e.clock.Now})
+		done <- result{d, err}
+	}()
+	id, err := complete(ctx)
+	if err != nil {
+		e.t.Fatalf("complete: %v", err)
+	}
+	r := <-done
+	if r.err != nil {
+		e.t.Fatalf("LinkCompanion: %v", r.err)
+	}
+	if r.d.ID != id {
+		e.t.Fatalf("companion id: got %d, want %d", r.d.ID, id)
+	}
+	e.t.Cleanup(func() { r.d.Close() })
+	return r.d
 }

@@ -25,6 +25,7 @@ var (
 	ErrDuplicatePrekey = errors.New("store: prekey id already held or used")
 	ErrQuota           = errors.New("store: queue quota exceeded")
 	ErrClosed          = errors.New("store: closed")
+	ErrConflict        = errors.New("store: not the next version")
 )
 
 // Address names a device of an account.
@@ -126,6 +127,16 @@ type Store interface {
 	// RemoveDevice marks a device removed and deletes its prekeys and
 	// queue. Its id is never reused.
 	RemoveDevice(ctx context.Context, a Address) error
+	// DeviceList returns an account's current signed device list and its
+	// version: nil and 0 before the first one, ErrNotFound for no account.
+	DeviceList(ctx context.Context, account string) ([]byte, uint64, error)
+	// PutDeviceList stores the next signed device list of an account and,
+	// in the same atomic step, adds the devices of add (each with an id
+	// greater than every id the account had, in increasing order) and
+	// removes the devices of remove as RemoveDevice does. It fails with
+	// ErrConflict, storing nothing, when version is not one more than the
+	// current version, or an added id is not new.
+	PutDeviceList(ctx context.Context, account string, signed []byte, version uint64, add []Device, remove []uint32) error
 
 	// PutPrekeys stores an upload for a reachable or new device. It fails
 	// with ErrDuplicatePrekey, storing nothing, when a one-time or signed

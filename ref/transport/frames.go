@@ -76,6 +76,9 @@ func ErrorBody(err error) *wire.ErrorBody {
 	var fe *FanoutError
 	if errors.As(err, &fe) {
 		b.Fanout = &wire.FanoutMismatch{Missing: nonNil(fe.Missing), Extra: nonNil(fe.Extra), Stale: nonNil(fe.Stale)}
+		if fe.DeviceList != nil {
+			b.DeviceList = &fe.DeviceList
+		}
 	}
 	var re *RetryError
 	if errors.As(err, &re) {
@@ -125,8 +128,12 @@ func RequestID(f *wire.Frame) uint64 {
 	return *f.RequestID
 }
 
-// FanoutError is state.fanout_mismatch with its device lists.
-type FanoutError struct{ Missing, Extra, Stale []uint64 }
+// FanoutError is state.fanout_mismatch with its device lists and the
+// recipient's signed device list.
+type FanoutError struct {
+	Missing, Extra, Stale []uint64
+	DeviceList            []byte
+}
 
 func (e *FanoutError) Error() string {
 	return fmt.Sprintf("missive: state.fanout_mismatch: missing %v, extra %v, stale %v", e.Missing, e.Extra, e.Stale)
@@ -157,6 +164,11 @@ func ReadHello(c *Conn, versions []uint64) (requestID uint64, h *wire.Hello, ver
 	if err != nil {
 		return 0, nil, 0, err
 	}
+	return CheckHello(c, f, versions)
+}
+
+// CheckHello is ReadHello for a first frame already read.
+func CheckHello(c *Conn, f *wire.Frame, versions []uint64) (requestID uint64, h *wire.Hello, version uint64, err error) {
 	requestID = RequestID(f)
 	fail := func(err error) (uint64, *wire.Hello, uint64, error) {
 		c.SendError(requestID, err)

@@ -599,6 +599,7 @@ type ErrorBody struct {
 	Detail     *string         `cbor:"2,keyasint,omitempty"`
 	Fanout     *FanoutMismatch `cbor:"3,keyasint,omitempty"`
 	RetryAfter *uint64         `cbor:"4,keyasint,omitempty"`
+	DeviceList *[]byte         `cbor:"5,keyasint,omitempty"` // a SignedDeviceList
 }
 
 func (e *ErrorBody) check() error {
@@ -611,6 +612,9 @@ func (e *ErrorBody) check() error {
 	}
 	if err == nil && e.Fanout != nil {
 		err = e.Fanout.check()
+	}
+	if err == nil && e.DeviceList != nil {
+		err = checkRange(*e.DeviceList, 1, MaxFrameSize)
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -163,4 +164,77 @@ func deleteDevice(tx *bbolt.Tx, ak []byte) error {
 		return err
 	}
 	return tx.Bucket(bucketDevices).Delete(ak)
+}
+
+// DeviceList implements store.Store.
+func (s *Store) DeviceList(ctx context.Context, name string) ([]byte, uint64, error) {
+	var (
+		list    []byte
+		version uint64
+	)
+	err := s.view(ctx, "device list", func(tx *bbolt.Tx) error {
+		if _, err := readAccount(tx, name); err != nil {
+			return err
+		}
+		v := tx.Bucket(bucketLists).Get([]byte(name))
+		if v == nil {
+			return nil
+		}
+		if len(v) < 8 {
+			return errCorrupt
+		}
+		version, list = binary.BigEndian.Uint64(v), bytes.Clone(v[8:])
+		return nil
+	})
+	return list, version, err
+}
+
+// PutDeviceList implements store.Store.
+func (s *Store) PutDeviceList(ctx context.Context, name string, signed []byte, version uint64, add []store.Device, remove []uint32) error {
+	return s.update(ctx, "put device list", func(tx *bbolt.Tx) error {
+		devices, err := readAccount(tx, name)
+		if err != nil {
+			return err
+		}
+		var current uint64
+		if v := tx.Bucket(bucketLists).Get([]byte(name)); len(v) >= 8 {
+			current = binary.BigEndian.Uint64(v)
+		}
+		if version != current+1 {
+			return fmt.Errorf("device list %d of %q after %d: %w", version, name, current, store.ErrConflict)
+		}
+		last := devices[len(devices)-1].ID
+		for _, d := range add {
+			if d.ID <= last {
+				return fmt.Errorf("device list of %q adds id %d: %w", name, d.ID, store.ErrConflict)
+			}
+			last = d.ID
+		}
+		for _, id := range remove {
+			if findDevice(devices, id) < 0 {
+				return fmt.Errorf("device list of %q removes %d: %w", name, id, store.ErrNotFound)
+			}
+		}
+		for _, d := range add {
+			d.Removed = false
+			devices = append(devices, d)
+			if err := createDevice(tx, store.Address{Account: name, Device: d.ID}, d.IdentityKey); err != nil {
+				return err
+			}
+		}
+		for _, id := range remove {
+			i := findDevice(devices, id)
+			if devices[i].Removed {
+				continue
+			}
+			devices[i].Removed = true
+			if err := deleteDevice(tx, appendAddr(nil, store.Address{Account: name, Device: id})); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketAccounts).Put([]byte(name), encodeAccount(devices)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketLists).Put([]byte(name), append(binary.BigEndian.AppendUint64(nil, version), signed...))
+	})
 }

@@ -78,11 +78,12 @@ var (
 	bucketPrivacy  = []byte("privacy")
 	bucketContacts = []byte("contacts")
 	bucketLastSeen = []byte("lastseen")
+	bucketLists    = []byte("devicelists") // account -> be64 version || signed device list
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketAccounts, bucketDevices, bucketOneTime, bucketUsedIDs,
 		bucketQueues, bucketEntries, bucketOrder, bucketExpiry, bucketAccepted,
-		bucketForget, bucketPrivacy, bucketContacts, bucketLastSeen,
+		bucketForget, bucketPrivacy, bucketContacts, bucketLastSeen, bucketLists,
 	}
 
 	// marker is the value of index keys. It is not empty because bbolt's Get

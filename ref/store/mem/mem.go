@@ -28,10 +28,12 @@ type Store struct {
 }
 
 type account struct {
-	devices  []store.Device
-	privacy  *store.Privacy
-	contacts []string
-	lastSeen time.Time
+	list        []byte // the current signed device list
+	listVersion uint64
+	devices     []store.Device
+	privacy     *store.Privacy
+	contacts    []string
+	lastSeen    time.Time
 }
 
 type device struct {
@@ -145,6 +147,66 @@ func (s *Store) AddDevice(ctx context.Context, name string, identityKey []byte, 
 	a.devices = append(a.devices, store.Device{ID: id, IdentityKey: bytes.Clone(identityKey), Created: created})
 	s.devices[store.Address{Account: name, Device: id}] = newDevice()
 	return id, nil
+}
+
+// DeviceList implements store.Store.
+func (s *Store) DeviceList(ctx context.Context, name string) ([]byte, uint64, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, 0, err
+	}
+	defer s.mu.Unlock()
+	a, ok := s.accounts[name]
+	if !ok {
+		return nil, 0, fmt.Errorf("mem: device list of %q: %w", name, store.ErrNotFound)
+	}
+	return bytes.Clone(a.list), a.listVersion, nil
+}
+
+// PutDeviceList implements store.Store.
+func (s *Store) PutDeviceList(ctx context.Context, name string, signed []byte, version uint64, add []store.Device, remove []uint32) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	a, ok := s.accounts[name]
+	if !ok {
+		return fmt.Errorf("mem: put device list of %q: %w", name, store.ErrNotFound)
+	}
+	if version != a.listVersion+1 {
+		return fmt.Errorf("mem: device list %d of %q after %d: %w", version, name, a.listVersion, store.ErrConflict)
+	}
+	last := a.devices[len(a.devices)-1].ID
+	for _, d := range add {
+		if d.ID <= last {
+			return fmt.Errorf("mem: device list of %q adds id %d: %w", name, d.ID, store.ErrConflict)
+		}
+		last = d.ID
+	}
+	for _, id := range remove {
+		if _, ok := s.findDevice(store.Address{Account: name, Device: id}); !ok {
+			return fmt.Errorf("mem: device list of %q removes %d: %w", name, id, store.ErrNotFound)
+		}
+	}
+	for _, d := range add {
+		d.IdentityKey = bytes.Clone(d.IdentityKey)
+		d.Removed = false
+		a.devices = append(a.devices, d)
+		s.devices[store.Address{Account: name, Device: d.ID}] = newDevice()
+	}
+	for _, id := range remove {
+		addr := store.Address{Account: name, Device: id}
+		d, _ := s.findDevice(addr)
+		if d.Removed {
+			continue
+		}
+		d.Removed = true
+		if dev := s.devices[addr]; dev != nil {
+			s.total -= len(dev.queue)
+			delete(s.devices, addr)
+		}
+	}
+	a.list, a.listVersion = bytes.Clone(signed), version
+	return nil
 }
 
 // findDevice returns the device record of a, or nil when the account or the

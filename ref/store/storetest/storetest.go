@@ -77,6 +77,7 @@ func tests() []test {
 	all = append(all, queueTests...)
 	all = append(all, presenceTests...)
 	all = append(all, lifecycleTests...)
+	all = append(all, deviceListTests...)
 	return all
 }
 

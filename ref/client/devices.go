@@ -1,0 +1,509 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/flynn/noise"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/missive-protocol/missive/ref/devices"
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/keys"
+	"github.com/missive-protocol/missive/ref/pqxdh"
+	"github.com/missive-protocol/missive/ref/session"
+	"github.com/missive-protocol/missive/ref/transport"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// Buckets for multi-device state.
+var (
+	bucketLists   = []byte("lists")   // account -> the latest signed device list accepted
+	bucketPending = []byte("pending") // u64be sequence -> a receipt kept for an unknown message (DEV-015)
+	bucketDeleted = []byte("deleted") // account || message id -> marker
+)
+
+func init() { allBuckets = append(allBuckets, bucketLists, bucketPending, bucketDeleted) }
+
+// MaxPendingReceipts is MAX_PENDING_RECEIPTS (spec section 15.1).
+const MaxPendingReceipts = 4096
+
+// list returns the latest accepted device list of an account, or nil.
+func list(tx *bolt.Tx, account string) *devices.List {
+	v := tx.Bucket(bucketLists).Get([]byte(account))
+	if v == nil {
+		return nil
+	}
+	l, err := devices.Parse(bytes.Clone(v), account)
+	if err != nil {
+		return nil
+	}
+	return l
+}
+
+// recorded returns the device-1 identity key recorded for an account.
+func recorded(tx *bolt.Tx, account string) *keys.PublicKey {
+	v := tx.Bucket(bucketIdentity).Get([]byte(account))
+	if v == nil {
+		return nil
+	}
+	k, err := keys.DecodePublicKey(bytes.Clone(v))
+	if err != nil {
+		return nil
+	}
+	return &k
+}
+
+// accept runs DEV-001 on a signed list for account and stores it, deleting
+// the sessions with devices it leaves out (DEV-011). It returns the list.
+func accept(tx *bolt.Tx, account string, signed []byte) (*devices.List, error) {
+	l, err := devices.Accept(signed, account, recorded(tx, account), list(tx, account))
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Bucket(bucketLists).Put([]byte(account), l.Signed); err != nil {
+		return nil, err
+	}
+	if recorded(tx, account) == nil {
+		if err := tx.Bucket(bucketIdentity).Put([]byte(account), l.Primary().Encode()); err != nil {
+			return nil, err
+		}
+	}
+	listed := map[uint32]bool{}
+	for _, id := range l.IDs() {
+		listed[id] = true
+	}
+	c := tx.Bucket(bucketSessions).Cursor()
+	var drop [][]byte
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) > 4 && string(k[4:]) == account && !listed[uint32(k[0])<<24|uint32(k[1])<<16|uint32(k[2])<<8|uint32(k[3])] {
+			drop = append(drop, bytes.Clone(k))
+		}
+	}
+	for _, k := range drop {
+		if err := tx.Bucket(bucketSessions).Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// DeviceList returns the latest device list this device accepted for an
+// account, or nil.
+func (d *Device) DeviceList(account string) *devices.List {
+	var l *devices.List
+	d.db.View(func(tx *bolt.Tx) error {
+		l = list(tx, account)
+		return nil
+	})
+	return l
+}
+
+// Fingerprint returns the fingerprint of an account from its recorded
+// primary key (spec section 15.6), or "" when none is recorded.
+func (d *Device) Fingerprint(account string) string {
+	var k *keys.PublicKey
+	d.db.View(func(tx *bolt.Tx) error {
+		k = recorded(tx, account)
+		return nil
+	})
+	if k == nil {
+		return ""
+	}
+	return devices.Fingerprint(account, *k)
+}
+
+// SafetyNumber returns the safety number of this account and another.
+func (d *Device) SafetyNumber(account string) string {
+	mine, theirs := d.Fingerprint(d.Account), d.Fingerprint(account)
+	if mine == "" || theirs == "" {
+		return ""
+	}
+	return devices.SafetyNumber(mine, theirs)
+}
+
+// Trust forgets the recorded primary key of an account, so that its new
+// key is accepted at the next contact (the user's explicit decision,
+// DEV-014).
+func (d *Device) Trust(account string) error {
+	return d.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketIdentity).Delete([]byte(account)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketLists).Delete([]byte(account))
+	})
+}
+
+// firstList signs and uploads the account's first device list, with the
+// primary alone.
+func (c *Conn) firstList(ctx context.Context) error {
+	l, err := devices.Sign(c.d.identity, c.d.Account, 1,
+		[]wire.ListedDevice{{Device: 1, IdentityKey: c.d.identity.Public().Encode()}}, uint64(c.d.now().UnixMilli()), c.d.rand)
+	if err != nil {
+		return err
+	}
+	if err := c.call(ctx, wire.FrameSetDeviceList, &wire.SetDeviceList{DeviceList: l.Signed}, new(wire.Empty)); err != nil {
+		return err
+	}
+	return c.d.db.Update(func(tx *bolt.Tx) error {
+		_, err := accept(tx, c.d.Account, l.Signed)
+		return err
+	})
+}
+
+// ownList accepts a list of this device's own account, from welcome or a
+// device-list push.
+func (c *Conn) ownList(signed []byte) error {
+	return c.d.db.Update(func(tx *bolt.Tx) error {
+		_, err := accept(tx, c.d.Account, signed)
+		return err
+	})
+}
+
+// Link opens a link for a companion device (spec section 15.3) and returns
+// the code the user carries to it. Complete then waits for the companion,
+// checks its request and adds it to the device list.
+func (c *Conn) Link(ctx context.Context) (code string, complete func(context.Context) (uint32, error), err error) {
+	if c.d.ID != 1 {
+		return "", nil, errors.New("client: only the primary device links companions")
+	}
+	secret := make([]byte, devices.LinkSecretSize)
+	if _, err := io.ReadFull(c.d.rand, secret); err != nil {
+		return "", nil, err
+	}
+	linkID, macKey, err := devices.LinkKeys(secret)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := c.call(ctx, wire.FrameOpenLink, &wire.OpenLink{LinkID: linkID}, new(wire.Empty)); err != nil {
+		return "", nil, err
+	}
+	code = devices.LinkCode(c.d.Account, secret, c.d.identity.Public())
+	complete = func(ctx context.Context) (uint32, error) {
+		var n *wire.LinkNotice
+		select {
+		case n = <-c.links:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-c.closed:
+			return 0, errors.New("client: connection closed")
+		}
+		if !bytes.Equal(n.LinkID, linkID) {
+			return 0, errcode.StateUnknownLink
+		}
+		ck, err := keys.DecodePublicKey(n.IdentityKey)
+		if err != nil || !bytes.Equal(devices.LinkMAC(macKey, linkID, ck), n.MAC) {
+			c.call(ctx, wire.FrameAnswerLink, &wire.AnswerLink{LinkID: linkID}, new(wire.Empty))
+			return 0, fmt.Errorf("client: the companion's request does not carry the code: %w", errcode.AuthLinkRefused)
+		}
+		cur := c.d.DeviceList(c.d.Account)
+		if cur == nil {
+			return 0, errors.New("client: no device list yet")
+		}
+		listed := append(slices.Clone(cur.Devices), wire.ListedDevice{Device: n.Device, IdentityKey: n.IdentityKey})
+		l, err := devices.Sign(c.d.identity, c.d.Account, cur.Serial+1, listed, uint64(c.d.now().UnixMilli()), c.d.rand)
+		if err != nil {
+			return 0, err
+		}
+		if err := c.call(ctx, wire.FrameAnswerLink, &wire.AnswerLink{LinkID: linkID, DeviceList: &l.Signed}, new(wire.Empty)); err != nil {
+			return 0, err
+		}
+		if err := c.ownList(l.Signed); err != nil {
+			return 0, err
+		}
+		return uint32(n.Device), nil
+	}
+	return code, complete, nil
+}
+
+// Unlink removes a companion from the account (spec section 15.4).
+func (c *Conn) Unlink(ctx context.Context, device uint32) error {
+	if c.d.ID != 1 || device == 1 {
+		return errors.New("client: only the primary unlinks, and not itself")
+	}
+	cur := c.d.DeviceList(c.d.Account)
+	if cur == nil {
+		return errors.New("client: no device list yet")
+	}
+	var kept []wire.ListedDevice
+	for _, dev := range cur.Devices {
+		if dev.Device != uint64(device) {
+			kept = append(kept, dev)
+		}
+	}
+	if len(kept) == len(cur.Devices) {
+		return fmt.Errorf("client: device %d is not linked", device)
+	}
+	l, err := devices.Sign(c.d.identity, c.d.Account, cur.Serial+1, kept, uint64(c.d.now().UnixMilli()), c.d.rand)
+	if err != nil {
+		return err
+	}
+	if err := c.call(ctx, wire.FrameSetDeviceList, &wire.SetDeviceList{DeviceList: l.Signed}, new(wire.Empty)); err != nil {
+		return err
+	}
+	return c.ownList(l.Signed)
+}
+
+// LinkCompanion makes a new companion device in dir from a link code: it
+// asks the server at addr to link it, waits for the primary, and checks
+// the device list it gets (DEV-008). The user runs the primary's side at
+// the same time.
+func LinkCompanion(ctx context.Context, dir, code, addr string, cfg Config) (*Device, error) {
+	cfg = cfg.orDefault()
+	account, secret, fp, err := devices.ParseLinkCode(code)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, dbFile)); err == nil {
+		return nil, ErrExists
+	}
+	ik, err := keys.GeneratePrivateKey(cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	tk, err := transport.Suite.GenerateKeypair(cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	linkID, macKey, err := devices.LinkKeys(secret)
+	if err != nil {
+		return nil, err
+	}
+	var dialer net.Dialer
+	nc, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	tc, err := transport.Client(nc, &transport.ClientConfig{Static: noise.DHKey{Private: tk.Private, Public: tk.Public}, Rand: cfg.Rand, Timeouts: transport.Timeouts{Idle: devicesLinkWait}})
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("client: handshake: %w", err)
+	}
+	defer tc.Close()
+	req := &wire.LinkRequest{LinkID: linkID, IdentityKey: ik.Public().Encode(), MAC: devices.LinkMAC(macKey, linkID, ik.Public())}
+	var res wire.LinkResult
+	if err := tc.Call(wire.FrameLinkRequest, 1, req, &res); err != nil {
+		return nil, fmt.Errorf("client: link: %w", err)
+	}
+	l, err := devices.Parse(res.DeviceList, account)
+	if err != nil {
+		return nil, err
+	}
+	me, ok := l.Device(uint32(res.Device))
+	if !bytes.Equal(devices.ShortFingerprint(l.Primary()), fp) || !ok || !me.Equal(ik.Public()) {
+		return nil, fmt.Errorf("client: the device list is not from the code's primary, or does not list this device: %w", errcode.AuthDeviceListInvalid)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	db, err := openDB(filepath.Join(dir, dbFile))
+	if err != nil {
+		return nil, err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for k, v := range map[string][]byte{
+			"account": []byte(account), "device": u32(uint32(res.Device)), "server": []byte(addr),
+			"identity": ik.Encode(), "transport": tk.Private, "server-key": tc.RemoteStatic(),
+		} {
+			if err := putConfig(tx, k, v); err != nil {
+				return err
+			}
+		}
+		_, err := accept(tx, account, res.DeviceList)
+		return err
+	})
+	db.Close()
+	if err != nil {
+		return nil, err
+	}
+	return Open(dir, cfg)
+}
+
+// devicesLinkWait is how long a companion waits for its primary.
+const devicesLinkWait = 10 * time.Minute
+
+// checkBundle checks that a bundle's identity key is the one the device
+// list gives for the device (DEV-004), and starts a session with it.
+func checkBundle(d *Device, l *devices.List, device uint32, bundle []byte) (*session.Session, error) {
+	b, err := pqxdh.ParseBundle(bundle)
+	if err != nil {
+		return nil, err
+	}
+	listed, ok := l.Device(device)
+	if !ok || !listed.Equal(b.IdentityKey) {
+		return nil, fmt.Errorf("client: %s/%d: %w", l.Account, device, errcode.AuthDeviceNotListed)
+	}
+	return session.InitiateVerified(d.rand, d.identity, b)
+}
+
+// keepReceipt keeps a receipt for a message not known yet, dropping the
+// oldest beyond MaxPendingReceipts (DEV-015).
+func keepReceipt(tx *bolt.Tx, from wire.Address, kind uint64, id []byte) error {
+	b := tx.Bucket(bucketPending)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	v := append(append(append(u32(uint32(from.Device)), byte(kind)), id...), from.Account...)
+	if err := b.Put(u64(seq), v); err != nil {
+		return err
+	}
+	if b.Stats().KeyN >= MaxPendingReceipts {
+		k, _ := b.Cursor().First()
+		return b.Delete(k)
+	}
+	return nil
+}
+
+// applyPending applies the kept receipts for a message that became known.
+func applyPending(tx *bolt.Tx, id []byte) ([]*Message, error) {
+	b := tx.Bucket(bucketPending)
+	var (
+		changed []*Message
+		done    [][]byte
+	)
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(v) < 5+len(id) || !bytes.Equal(v[5:5+len(id)], id) {
+			continue
+		}
+		from := wire.Address{Account: string(v[5+len(id):]), Device: uint64(uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3]))}
+		ms, err := applyReceipt(tx, from, &wire.Receipt{Kind: uint64(v[4]), MessageIDs: [][]byte{bytes.Clone(id)}})
+		if err != nil {
+			return nil, err
+		}
+		changed = append(changed, ms...)
+		done = append(done, bytes.Clone(k))
+	}
+	for _, k := range done {
+		if err := b.Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	return changed, nil
+}
+
+// deleted reports whether a message was deleted here.
+func deleted(tx *bolt.Tx, account string, id []byte) bool {
+	return tx.Bucket(bucketDeleted).Get(append([]byte(account+"\x00"), id...)) != nil
+}
+
+// applySync applies content from another device of this account (spec
+// section 15.5), as joins (DEV-016).
+func (d *Device) applySync(tx *bolt.Tx, c *wire.Content) ([]*Message, error) {
+	var changed []*Message
+	switch c.Type {
+	case wire.ContentSent:
+		var inner wire.Content
+		if err := wire.Unmarshal(c.Transcript.Content, &inner); err != nil || inner.Type != wire.ContentText {
+			return nil, nil // only texts are kept in the history for now
+		}
+		to := c.Transcript.Recipient
+		if m, _ := sentMessage(tx, inner.MessageID); m != nil || deleted(tx, to, inner.MessageID) {
+			return nil, nil
+		}
+		m := &Message{ID: inner.MessageID, Outgoing: true, Peer: to, Text: *inner.Text, SentAt: inner.SentAt,
+			TTL: DefaultTTL, Statuses: map[uint32]Status{}}
+		if l := list(tx, to); l != nil {
+			for _, id := range l.IDs() {
+				m.Statuses[id] = StatusSent
+			}
+		}
+		if err := putMessage(tx, m); err != nil {
+			return nil, err
+		}
+		more, err := applyPending(tx, m.ID)
+		if err != nil {
+			return nil, err
+		}
+		if len(more) > 0 {
+			return more, nil
+		}
+		return []*Message{m}, nil
+	case wire.ContentRead:
+		for _, cm := range *c.Read {
+			m, err := incoming(tx, cm.Account, cm.MessageID)
+			if err != nil || m == nil || m.Read {
+				continue
+			}
+			m.Read = true
+			if err := putMessage(tx, m); err != nil {
+				return nil, err
+			}
+		}
+	case wire.ContentDeleted:
+		for _, cm := range *c.Deleted {
+			if err := deleteMessage(tx, cm.Account, cm.MessageID); err != nil {
+				return nil, err
+			}
+		}
+	case wire.ContentHistory:
+		for _, e := range *c.History {
+			if deleted(tx, e.Account, e.MessageID) {
+				continue
+			}
+			if e.Outgoing {
+				if m, _ := sentMessage(tx, e.MessageID); m != nil {
+					continue
+				}
+				m := &Message{ID: e.MessageID, Outgoing: true, Peer: e.Account, Text: e.Text, SentAt: e.SentAt,
+					Statuses: map[uint32]Status{0: Status(e.Status)}}
+				if err := putMessage(tx, m); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if m, _ := incoming(tx, e.Account, e.MessageID); m != nil {
+				continue
+			}
+			m := &Message{ID: e.MessageID, Peer: e.Account, Text: e.Text, SentAt: e.SentAt, Read: Status(e.Status) >= StatusRead}
+			if err := putMessage(tx, m); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return changed, nil
+}
+
+// incoming finds a received message by its sender account and id.
+func incoming(tx *bolt.Tx, account string, id []byte) (*Message, error) {
+	var found *Message
+	err := tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {
+		if found != nil {
+			return nil
+		}
+		var m Message
+		if err := cborDec.Unmarshal(v, &m); err != nil {
+			return err
+		}
+		if !m.Outgoing && m.Peer == account && bytes.Equal(m.ID, id) {
+			found = &m
+		}
+		return nil
+	})
+	return found, err
+}
+
+// deleteMessage deletes a message of the conversation with account here,
+// and remembers it so that nothing brings it back.
+func deleteMessage(tx *bolt.Tx, account string, id []byte) error {
+	if err := tx.Bucket(bucketDeleted).Put(append([]byte(account+"\x00"), id...), []byte{1}); err != nil {
+		return err
+	}
+	if m, _ := sentMessage(tx, id); m != nil && m.Peer == account {
+		tx.Bucket(bucketSent).Delete(id)
+		return tx.Bucket(bucketMessages).Delete(u64(m.Seq))
+	}
+	if m, _ := incoming(tx, account, id); m != nil {
+		return tx.Bucket(bucketMessages).Delete(u64(m.Seq))
+	}
+	return nil
+}
