@@ -16,4 +16,5 @@ require (
 	github.com/x448/float16 v0.8.4 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/tools v0.36.0 // indirect
+	pgregory.net/rapid v1.3.0 // indirect
 )

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/missive-protocol/missive/ref/history"
 )
 
 // Buckets of the device database (one bbolt file in the device directory).
@@ -52,28 +54,18 @@ func addrKey(account string, device uint32) []byte {
 	return append(u32(device), account...)
 }
 
-// Status of a message a device sent, per recipient device (spec section
-// 14.3), in increasing order.
-type Status uint8
+// Status is the status of a message a device sent, per recipient device
+// (spec section 14.3).
+type Status = history.Status
 
 // Statuses.
 const (
-	StatusPending Status = iota
-	StatusSent
-	StatusDelivered
-	StatusRead
-	StatusPlayed
+	StatusPending   = history.Pending
+	StatusSent      = history.Sent
+	StatusDelivered = history.Delivered
+	StatusRead      = history.Read
+	StatusPlayed    = history.Played
 )
-
-var statusNames = [...]string{"pending", "sent", "delivered", "read", "played"}
-
-// String returns the status name.
-func (s Status) String() string {
-	if int(s) < len(statusNames) {
-		return statusNames[s]
-	}
-	return fmt.Sprintf("Status(%d)", uint8(s))
-}
 
 // Message is a message in the device's history.
 type Message struct {
@@ -93,13 +85,7 @@ type Message struct {
 
 // Overall returns the status of an outgoing message as a whole: the
 // highest of its recipient devices' (spec section 14.3).
-func (m *Message) Overall() Status {
-	s := StatusPending
-	for _, v := range m.Statuses {
-		s = max(s, v)
-	}
-	return s
-}
+func (m *Message) Overall() Status { return history.Overall(m.Statuses) }
 
 var errNoConfig = errors.New("client: not initialized")
 
@@ -152,27 +138,5 @@ func sentMessage(tx *bolt.Tx, id []byte) (*Message, error) {
 	return getMessage(tx, binary.BigEndian.Uint64(v))
 }
 
-// statusTransitions is the transition table of the message status (the
-// diagram of spec section 14.3, which a test checks against it). A status
-// only moves along it: it never goes down (CLI-004).
-var statusTransitions = map[[2]Status]bool{
-	{StatusPending, StatusSent}:      true,
-	{StatusSent, StatusDelivered}:    true,
-	{StatusSent, StatusRead}:         true,
-	{StatusDelivered, StatusRead}:    true,
-	{StatusRead, StatusPlayed}:       true,
-	{StatusDelivered, StatusPlayed}:  true,
-	{StatusSent, StatusPlayed}:       true,
-	{StatusPending, StatusDelivered}: true,
-	{StatusPending, StatusRead}:      true,
-	{StatusPending, StatusPlayed}:    true,
-}
-
-// raise returns the status after an event that calls for to: to when the
-// table allows the move, cur otherwise.
-func raise(cur, to Status) Status {
-	if statusTransitions[[2]Status{cur, to}] {
-		return to
-	}
-	return cur
-}
+// raise is history.Raise: a status never goes down (CLI-004).
+func raise(cur, to Status) Status { return history.Raise(cur, to) }

@@ -28,10 +28,19 @@ import (
 var (
 	bucketLists   = []byte("lists")   // account -> the latest signed device list accepted
 	bucketPending = []byte("pending") // u64be sequence -> a receipt kept for an unknown message (DEV-015)
-	bucketDeleted = []byte("deleted") // account || message id -> marker
+	bucketDeleted = []byte("deleted") // account || 0 || message id -> marker
+	bucketRead    = []byte("read")    // account || 0 || message id -> marker: read on some device of this account
 )
 
-func init() { allBuckets = append(allBuckets, bucketLists, bucketPending, bucketDeleted) }
+func init() { allBuckets = append(allBuckets, bucketLists, bucketPending, bucketDeleted, bucketRead) }
+
+func convKey(account string, id []byte) []byte { return append([]byte(account+"\x00"), id...) }
+
+// readMark reports whether a message from account was read on some device
+// of this account, received here yet or not (DEV-015).
+func readMark(tx *bolt.Tx, account string, id []byte) bool {
+	return tx.Bucket(bucketRead).Get(convKey(account, id)) != nil
+}
 
 // MaxPendingReceipts is MAX_PENDING_RECEIPTS (spec section 15.1).
 const MaxPendingReceipts = 4096
@@ -393,7 +402,7 @@ func applyPending(tx *bolt.Tx, id []byte) ([]*Message, error) {
 
 // deleted reports whether a message was deleted here.
 func deleted(tx *bolt.Tx, account string, id []byte) bool {
-	return tx.Bucket(bucketDeleted).Get(append([]byte(account+"\x00"), id...)) != nil
+	return tx.Bucket(bucketDeleted).Get(convKey(account, id)) != nil
 }
 
 // applySync applies content from another device of this account (spec
@@ -430,6 +439,9 @@ func (d *Device) applySync(tx *bolt.Tx, c *wire.Content) ([]*Message, error) {
 		return []*Message{m}, nil
 	case wire.ContentRead:
 		for _, cm := range *c.Read {
+			if err := tx.Bucket(bucketRead).Put(convKey(cm.Account, cm.MessageID), []byte{1}); err != nil {
+				return nil, err
+			}
 			m, err := incoming(tx, cm.Account, cm.MessageID)
 			if err != nil || m == nil || m.Read {
 				continue
@@ -495,7 +507,7 @@ func incoming(tx *bolt.Tx, account string, id []byte) (*Message, error) {
 // deleteMessage deletes a message of the conversation with account here,
 // and remembers it so that nothing brings it back.
 func deleteMessage(tx *bolt.Tx, account string, id []byte) error {
-	if err := tx.Bucket(bucketDeleted).Put(append([]byte(account+"\x00"), id...), []byte{1}); err != nil {
+	if err := tx.Bucket(bucketDeleted).Put(convKey(account, id), []byte{1}); err != nil {
 		return err
 	}
 	if m, _ := sentMessage(tx, id); m != nil && m.Peer == account {

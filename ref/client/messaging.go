@@ -442,8 +442,12 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 			if del.Type != wire.EnvelopeChat {
 				return errFailed{errcode.AuthContentMismatch}
 			}
+			if deleted(tx, del.Sender.Account, del.MessageID) {
+				return nil
+			}
 			msg = &Message{ID: del.MessageID, Peer: del.Sender.Account, Device: uint32(del.Sender.Device),
-				Text: *content.Text, SentAt: content.SentAt, Received: uint64(d.now().UnixMilli())}
+				Text: *content.Text, SentAt: content.SentAt, Received: uint64(d.now().UnixMilli()),
+				Read: readMark(tx, del.Sender.Account, del.MessageID)}
 			return putMessage(tx, msg)
 		case wire.ContentReceipt:
 			if !listedSender(tx, del.Sender) {

@@ -1,4 +1,4 @@
-package client
+package history
 
 import (
 	"testing"
@@ -17,7 +17,7 @@ func TestStatusDiagram(t *testing.T) {
 		t.Fatalf("got %d diagrams in 14-client.md, want 1 with transitions", len(ds))
 	}
 	byName := map[string]Status{}
-	for s := StatusPending; s <= StatusPlayed; s++ {
+	for s := Pending; s <= Played; s++ {
 		byName[s.String()] = s
 	}
 	inDiagram := map[[2]Status]bool{}
@@ -28,11 +28,11 @@ func TestStatusDiagram(t *testing.T) {
 			t.Fatalf("diagram names an unknown status: %s --> %s", tr.From, tr.To)
 		}
 		inDiagram[[2]Status{from, to}] = true
-		if !statusTransitions[[2]Status{from, to}] {
+		if !Transitions[[2]Status{from, to}] {
 			t.Errorf("diagram has %s --> %s, the code does not", tr.From, tr.To)
 		}
 	}
-	for tr := range statusTransitions {
+	for tr := range Transitions {
 		if !inDiagram[tr] {
 			t.Errorf("code has %v --> %v, the diagram does not", tr[0], tr[1])
 		}
@@ -41,14 +41,14 @@ func TestStatusDiagram(t *testing.T) {
 
 // TestRaiseIsMonotonic checks CLI-004 over every pair of statuses.
 func TestRaiseIsMonotonic(t *testing.T) {
-	for cur := StatusPending; cur <= StatusPlayed; cur++ {
-		for to := StatusPending; to <= StatusPlayed; to++ {
-			got := raise(cur, to)
+	for cur := Pending; cur <= Played; cur++ {
+		for to := Pending; to <= Played; to++ {
+			got := Raise(cur, to)
 			if got < cur {
-				t.Errorf("raise(%v, %v) = %v: a status went down", cur, to, got)
+				t.Errorf("Raise(%v, %v) = %v: a status went down", cur, to, got)
 			}
-			if to > cur && to != StatusPending && got != to {
-				t.Errorf("raise(%v, %v) = %v, want %v", cur, to, got, to)
+			if to > cur && to != Pending && got != to {
+				t.Errorf("Raise(%v, %v) = %v, want %v", cur, to, got, to)
 			}
 		}
 	}
