@@ -228,9 +228,78 @@ func (c *Conn) Link(ctx context.Context) (code string, complete func(context.Con
 		if err := c.ownList(l.Signed); err != nil {
 			return 0, err
 		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			if err := c.sendHistory(uint32(n.Device)); err != nil {
+				c.emit(Event{Kind: EventError, Err: fmt.Errorf("history for device %d: %w", n.Device, err)})
+			}
+		}()
 		return uint32(n.Device), nil
 	}
 	return code, complete, nil
+}
+
+// sendHistory waits until a new companion is reachable, then sends it the
+// most recent messages, at most HISTORY_LIMIT (spec section 15.5), as
+// history content to this account's devices.
+func (c *Conn) sendHistory(device uint32) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		err := c.fetch(ctx, c.d.Account, []uint32{device})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errcode.AuthUnknownDevice) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	ms, err := c.d.Messages("")
+	if err != nil {
+		return err
+	}
+	ms = ms[max(0, len(ms)-wire.HistoryLimit):]
+	for start := 0; start < len(ms); start += wire.MaxHistoryPerEntry {
+		var h wire.History
+		for _, m := range ms[start:min(len(ms), start+wire.MaxHistoryPerEntry)] {
+			st := uint64(m.Overall())
+			if !m.Outgoing {
+				st = 0
+				if m.Read {
+					st = uint64(StatusRead)
+				}
+			}
+			h = append(h, wire.HistoryEntry{MessageID: m.ID, Account: m.Peer, Outgoing: m.Outgoing, Text: m.Text, SentAt: m.SentAt, Status: st})
+		}
+		if err := c.syncOwn(ctx, &wire.Content{Type: wire.ContentHistory, History: &h}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Delete deletes a message of the conversation with peer on this device
+// and, through deleted content, on the account's other devices.
+func (c *Conn) Delete(ctx context.Context, peer string, id []byte) error {
+	err := c.d.db.Update(func(tx *bolt.Tx) error { return deleteMessage(tx, peer, id) })
+	if err != nil {
+		return err
+	}
+	ds := wire.DeletedSync{{Account: peer, MessageID: id}}
+	return c.syncOwn(ctx, &wire.Content{Type: wire.ContentDeleted, Deleted: &ds})
 }
 
 // Unlink removes a companion from the account (spec section 15.4).

@@ -138,3 +138,31 @@ func TestLinkCodeOnce(t *testing.T) {
 		t.Fatalf("code used twice: got %v, want %v", err, errcode.StateUnknownLink)
 	}
 }
+
+func TestHistoryOnLink(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	_, alice1 := e.device("alice")
+	_, bob := e.device("bob")
+	out, err := alice1.Send(ctx, "bob", "before the link")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next(t, bob, client.EventMessage)
+	in, err := bob.Send(ctx, "alice", "a reply before the link")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next(t, alice1, client.EventMessage)
+	alice2Dev := e.link(alice1)
+	e.connect(alice2Dev)
+	waitFor(t, "the history on the new device", func() bool {
+		o, i := find(alice2Dev, out.ID), find(alice2Dev, in.ID)
+		return o != nil && o.Outgoing && o.Text == "before the link" && i != nil && !i.Outgoing
+	})
+	// Deleting on one device deletes on the other.
+	if err := alice1.Delete(ctx, "bob", out.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the deletion on the other device", func() bool { return find(alice2Dev, out.ID) == nil })
+}
