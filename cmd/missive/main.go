@@ -39,6 +39,13 @@ Usage:
     missive [-d DIR] privacy [-last-seen V] [-online V] [-contacts A,B]
                                                    who sees your presence: everyone, contacts or nobody
     missive [-d DIR] whoami                        the device's account, id and identity key
+    missive [-d DIR] link                          (primary) print a code to link a companion, and wait for it
+    missive [-d DIR] join [-server ADDR] CODE      make this directory a companion device from a link code
+    missive [-d DIR] devices                       the account's devices
+    missive [-d DIR] unlink ID                     (primary) remove a companion device
+    missive [-d DIR] safety ACCOUNT                the safety number to compare with ACCOUNT's user
+    missive [-d DIR] trust ACCOUNT                 accept ACCOUNT's new identity key after a warning
+    missive [-d DIR] delete ACCOUNT ID             delete a message here and on your other devices
     missive -version
 
 DIR holds the device's keys, sessions and messages (default $MISSIVE_DIR,
@@ -126,6 +133,20 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = a.privacy(ctx, rest)
 	case "whoami":
 		err = a.whoami()
+	case "link":
+		err = a.link(ctx)
+	case "join":
+		err = a.join(ctx, rest)
+	case "devices":
+		err = a.devices()
+	case "unlink":
+		err = a.unlink(ctx, rest)
+	case "safety":
+		err = a.safety(rest)
+	case "trust":
+		err = a.trust(rest)
+	case "delete":
+		err = a.delete(ctx, rest)
 	default:
 		err = usageError("unknown command %q (see missive -h)", cmd)
 	}
@@ -149,6 +170,10 @@ func explain(err error) error {
 		return fmt.Errorf("%w (the name is taken: choose another with init)", err)
 	case errcode.PolicyRateLimited:
 		return fmt.Errorf("%w (too fast: wait a moment)", err)
+	case errcode.AuthIdentityChanged:
+		return fmt.Errorf("%w\nWARNING: this account's identity key is not the one you saw before. Someone may be\nimpersonating it, or it was registered again. Compare safety numbers (missive safety ACCOUNT)\nwith its owner by another channel, then run missive trust ACCOUNT to accept the new key", err)
+	case errcode.StateUnknownLink:
+		return fmt.Errorf("%w (the code was used already, expired, or its primary is not running missive link)", err)
 	}
 	if errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), "run init first") {
 		return fmt.Errorf("%w", err)
@@ -518,4 +543,167 @@ func (a *app) chat(ctx context.Context, args []string) error {
 			}
 		}
 	}
+}
+
+func (a *app) link(ctx context.Context) error {
+	d, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	defer c.Close()
+	code, complete, err := c.Link(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "on the new device, run:\n    missive -d DIR join -server %s %s\n\n", d.Server, code)
+	drawQR(a.stdout, code)
+	fmt.Fprintln(a.stdout, "waiting for the new device (10 minutes)...")
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	id, err := complete(wctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "linked device %d\n", id)
+	// Give the history time to reach the new device.
+	hctx, hcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer hcancel()
+	for {
+		select {
+		case <-hctx.Done():
+			return nil
+		case e, ok := <-c.Events:
+			if !ok {
+				return nil
+			}
+			if e.Kind == client.EventError {
+				fmt.Fprintf(a.stderr, "missive: %v\n", e.Err)
+			}
+		case <-time.After(3 * time.Second):
+			return nil
+		}
+	}
+}
+
+func (a *app) join(ctx context.Context, args []string) error {
+	fl := flag.NewFlagSet("join", flag.ContinueOnError)
+	fl.SetOutput(a.stderr)
+	server := fl.String("server", "127.0.0.1:7350", "")
+	if err := fl.Parse(args); err != nil {
+		return failure{2, err}
+	}
+	if fl.NArg() != 1 {
+		return usageError("join needs the code that missive link printed on the primary device")
+	}
+	jctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	d, err := client.LinkCompanion(jctx, a.dir, fl.Arg(0), *server, client.Config{})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	c, err := d.Connect(jctx)
+	if err != nil {
+		return err
+	}
+	c.Close()
+	fmt.Fprintf(a.stdout, "this is now device %d of %s\n", d.ID, d.Account)
+	return nil
+}
+
+func (a *app) devices() error {
+	d, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	l := d.DeviceList(d.Account)
+	if l == nil {
+		return errors.New("no device list yet: connect once (missive listen -for 1s)")
+	}
+	fmt.Fprintf(a.stdout, "%s, device list version %d:\n", d.Account, l.Serial)
+	for _, dev := range l.Devices {
+		me := ""
+		if uint32(dev.Device) == d.ID {
+			me = " (this device)"
+		}
+		role := "companion"
+		if dev.Device == 1 {
+			role = "primary"
+		}
+		fmt.Fprintf(a.stdout, "  %d  %s  %x…%s\n", dev.Device, role, dev.IdentityKey[1:9], me)
+	}
+	return nil
+}
+
+func (a *app) unlink(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return usageError("unlink needs a device id, as missive devices shows it")
+	}
+	var id uint32
+	if _, err := fmt.Sscan(args[0], &id); err != nil || id < 2 {
+		return usageError("%q is not a companion device id", args[0])
+	}
+	d, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	defer c.Close()
+	if err := c.Unlink(ctx, id); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "unlinked device %d\n", id)
+	return nil
+}
+
+func (a *app) safety(args []string) error {
+	if len(args) != 1 {
+		return usageError("safety needs an account, such as: missive safety bob")
+	}
+	d, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	n := d.SafetyNumber(args[0])
+	if n == "" {
+		return fmt.Errorf("no identity key known for %s yet: send it a message first", args[0])
+	}
+	fmt.Fprintf(a.stdout, "safety number with %s:\n  %s\ncompare it with %s's screen; if they match, nobody is in the middle\n", args[0], n, args[0])
+	return nil
+}
+
+func (a *app) trust(args []string) error {
+	if len(args) != 1 {
+		return usageError("trust needs an account")
+	}
+	d, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Trust(args[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s's next identity key will be accepted; compare safety numbers afterwards\n", args[0])
+	return nil
+}
+
+func (a *app) delete(ctx context.Context, args []string) error {
+	if len(args) != 2 {
+		return usageError("delete needs an account and a message id")
+	}
+	id, err := hex.DecodeString(args[1])
+	if err != nil || len(id) != wire.MessageIDSize {
+		return usageError("%q is not a message id", args[1])
+	}
+	d, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	defer c.Close()
+	return c.Delete(ctx, args[0], id)
 }
