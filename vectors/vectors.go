@@ -7,10 +7,15 @@
 //   - v1/ratchet.json: Double Ratchet conversations, step by step (chapter 5).
 //   - v1/ratchet_accumulated.json: one digest over many generated Double
 //     Ratchet sessions (section 9.2).
-//   - v1/wire.json: encodings of every CDDL structure rule of chapters 4, 5
-//     and 11, valid and invalid, under the CBOR profile (chapter 10).
+//   - v1/wire.json: encodings of every CDDL structure rule of chapters 4, 5,
+//     11 and 15, valid and invalid, under the CBOR profile (chapter 10).
 //   - v1/transport.json: Noise XX and IK sessions with their frame streams
 //     (chapter 12).
+//   - v1/device_lists.json: signed device lists that a device accepts or
+//     refuses (section 15.2, DEV-001).
+//   - v1/receipts.json: schedules of receipts and sync content delivered to
+//     several devices of two or three accounts, with the state each device
+//     reaches (sections 14.3 and 15.7).
 //
 // The files are generated: do not edit them. They are written by
 // internal/cmd/genvectors, which runs internal/gen, a second implementation of

@@ -86,16 +86,29 @@ var (
 		"wire":                {"rule", "encoding", "diagnostic"},
 		"transport": {"pattern", "preamble", "initiator_static_private", "responder_static_private",
 			"initiator_ephemeral_private", "responder_ephemeral_private", "handshake", "handshake_hash", "segments"},
+		"device_lists": {"account", "primary_private", "z", "recorded_primary", "accepted", "list"},
+		"receipts":     {"devices", "messages", "events", "final"},
 	}
 	handshakeFields = []string{"from", "message"}
 	segmentFields   = []string{"from", "plaintext", "segment", "expect", "error"}
 	stepFields      = []string{"op", "party", "plaintext", "message", "ratchet_private", "expect", "error"}
+	// receipts.json (section 9.2).
+	rcMessageFields = []string{"id", "from", "to"}
+	rcEventFields   = map[string][]string{
+		"sent":    {"to", "kind", "message"},
+		"message": {"to", "kind", "message"},
+		"receipt": {"to", "kind", "from", "receipt", "messages"},
+		"read":    {"to", "kind", "messages"},
+	}
+	rcStateFields = []string{"sent", "read"}
+	rcSentFields  = []string{"statuses", "overall"}
 	// Fields that section 9.2 marks optional ("?"); every other field of a
 	// family is required in every case.
 	optionalFields = map[string][]string{
-		"xeddsa": {"private", "z"},
-		"pqxdh":  {"bob_one_time_prekey_private", "bob_one_time_prekey_id", "sk", "ad", "prekey_message"},
-		"wire":   {"diagnostic"},
+		"xeddsa":       {"private", "z"},
+		"pqxdh":        {"bob_one_time_prekey_private", "bob_one_time_prekey_id", "sk", "ad", "prekey_message"},
+		"wire":         {"diagnostic"},
+		"device_lists": {"recorded_primary"},
 	}
 )
 
@@ -219,6 +232,10 @@ func TestFiles(t *testing.T) {
 				checkWire(t, where, c, wireRules)
 			case "transport":
 				checkTransport(t, where, c, names)
+			case "device_lists":
+				checkDeviceLists(t, where, c)
+			case "receipts":
+				checkReceipts(t, where, c)
 			}
 		}
 		for fl := range notes {
@@ -690,4 +707,258 @@ func specMarkdown(t *testing.T) string {
 		b.Write(text)
 	}
 	return b.String()
+}
+
+// isHex reports whether v is a lowercase hexadecimal string of n bytes (any
+// length when n < 0).
+func isHex(v any, n int) bool {
+	s, ok := v.(string)
+	if !ok || len(s)%2 != 0 || strings.ToLower(s) != s || (n >= 0 && len(s) != 2*n) {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkDeviceLists checks the presence rules of section 9.2 for
+// device_lists.json.
+func checkDeviceLists(t *testing.T, where string, c map[string]any) {
+	t.Helper()
+	if s, _ := c["account"].(string); !regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`).MatchString(s) {
+		t.Errorf("%s: account %q is not an account name", where, s)
+	}
+	for k, n := range map[string]int{"primary_private": 32, "z": 64, "list": -1} {
+		if !isHex(c[k], n) {
+			t.Errorf("%s: %s is not %d bytes of lowercase hexadecimal", where, k, n)
+		}
+	}
+	acc, ok := c["accepted"].([]any)
+	if !ok {
+		t.Errorf("%s: accepted is not a list", where)
+	}
+	for i, a := range acc {
+		if !isHex(a, -1) || a == "" {
+			t.Errorf("%s: accepted %d is not a non-empty hexadecimal string", where, i)
+		}
+	}
+	rec, has := c["recorded_primary"]
+	if has && (!isHex(rec, 33) || !strings.HasPrefix(rec.(string), "05")) {
+		t.Errorf("%s: recorded_primary is not the encoding of an X25519 public key", where)
+	}
+	if has != (len(acc) > 0) {
+		t.Errorf("%s: recorded_primary present: %v, with %d accepted lists", where, has, len(acc))
+	}
+}
+
+// checkReceipts checks the form of a case of receipts.json (section 9.2).
+func checkReceipts(t *testing.T, where string, c map[string]any) {
+	t.Helper()
+	if c["expect"] != "valid" {
+		t.Errorf("%s: expect %v: every case of receipts.json is valid", where, c["expect"])
+	}
+	devices, ok := c["devices"].(map[string]any)
+	if !ok || len(devices) < 2 {
+		t.Errorf("%s: devices is not an object of two accounts or more", where)
+	}
+	listed := map[string]bool{}
+	for acct, dv := range devices {
+		ds, _ := dv.([]any)
+		if len(ds) == 0 {
+			t.Errorf("%s: devices of %s: not a non-empty list", where, acct)
+		}
+		last := 0.0
+		for _, d := range ds {
+			f, ok := d.(float64)
+			if !ok || f < 1 || f > 4294967295 || f != float64(int64(f)) || f <= last {
+				t.Errorf("%s: devices of %s: %v is not a device id in increasing order", where, acct, d)
+			}
+			last = f
+			listed[fmt.Sprintf("%s/%d", acct, int64(f))] = true
+		}
+	}
+	addrRE := regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}/[1-9][0-9]*$`)
+	keysIn := func(what string, o map[string]any, allowed []string) {
+		for k := range o {
+			if !contains(allowed, k) {
+				t.Errorf("%s: %s: got unknown field %q", where, what, k)
+			}
+		}
+		for _, k := range allowed {
+			if _, ok := o[k]; !ok {
+				t.Errorf("%s: %s: got no %q", where, what, k)
+			}
+		}
+	}
+	msgs, _ := c["messages"].([]any)
+	if len(msgs) == 0 {
+		t.Errorf("%s: no message", where)
+	}
+	to := map[string]string{}
+	for i, mi := range msgs {
+		m, _ := mi.(map[string]any)
+		keysIn(fmt.Sprintf("message %d", i), m, rcMessageFields)
+		id, _ := m["id"].(string)
+		if !isHex(id, 16) || to[id] != "" {
+			t.Errorf("%s: message %d: id is not 16 bytes, or repeats", where, i)
+		}
+		from, _ := m["from"].(string)
+		if !listed[from] {
+			t.Errorf("%s: message %d: from %q is not a listed device", where, i, from)
+		}
+		acct, _ := m["to"].(string)
+		if _, ok := devices[acct]; !ok || strings.HasPrefix(from, acct+"/") {
+			t.Errorf("%s: message %d: to %q is not another account of devices", where, i, acct)
+		}
+		to[id] = acct
+	}
+	events, _ := c["events"].([]any)
+	if len(events) == 0 {
+		t.Errorf("%s: no event", where)
+	}
+	for i, ei := range events {
+		e, _ := ei.(map[string]any)
+		what := fmt.Sprintf("event %d", i)
+		kind, _ := e["kind"].(string)
+		fields, ok := rcEventFields[kind]
+		if !ok {
+			t.Errorf("%s: %s: kind %q", where, what, kind)
+			continue
+		}
+		keysIn(what, e, fields)
+		if s, _ := e["to"].(string); !listed[s] {
+			t.Errorf("%s: %s: to %q is not a listed device", where, what, s)
+		}
+		if _, ok := e["message"]; ok && to[e["message"].(string)] == "" {
+			t.Errorf("%s: %s: message is not a message of the case", where, what)
+		}
+		if kind == "receipt" {
+			if s, _ := e["from"].(string); !addrRE.MatchString(s) {
+				t.Errorf("%s: %s: from %q is not an address", where, what, s)
+			}
+			if r := e["receipt"]; r != "delivered" && r != "read" && r != "played" {
+				t.Errorf("%s: %s: receipt %v", where, what, r)
+			}
+		}
+		if ids, ok := e["messages"]; ok {
+			list, _ := ids.([]any)
+			if len(list) == 0 {
+				t.Errorf("%s: %s: messages is not a non-empty list", where, what)
+			}
+			for j, id := range list {
+				if !isHex(id, 16) || (kind == "receipt" && j > 0 && id.(string) <= list[j-1].(string)) {
+					t.Errorf("%s: %s: messages: %v is not a 16-byte id (in increasing order, for a receipt)", where, what, id)
+				}
+			}
+		}
+	}
+	final, _ := c["final"].(map[string]any)
+	for a := range listed {
+		if _, ok := final[a]; !ok {
+			t.Errorf("%s: final has no state for %s", where, a)
+		}
+	}
+	statuses := []string{"pending", "sent", "delivered", "read", "played"}
+	rank := func(s any) int {
+		for i, x := range statuses {
+			if x == s {
+				return i
+			}
+		}
+		return -1
+	}
+	for a, si := range final {
+		if !listed[a] {
+			t.Errorf("%s: final has a state for %s, which is not a listed device", where, a)
+		}
+		st, _ := si.(map[string]any)
+		keysIn("final "+a, st, rcStateFields)
+		sent, _ := st["sent"].(map[string]any)
+		for id, ei := range sent {
+			e, _ := ei.(map[string]any)
+			keysIn("final "+a+" sent "+id, e, rcSentFields)
+			if to[id] == "" || strings.HasPrefix(a, to[id]+"/") {
+				t.Errorf("%s: final %s: sent %s is not a message of the case to another account", where, a, id)
+			}
+			ss, _ := e["statuses"].(map[string]any)
+			top := -1
+			for d, v := range ss {
+				if !listed[to[id]+"/"+d] || rank(v) < 0 {
+					t.Errorf("%s: final %s: sent %s: status %v of %s", where, a, id, v, d)
+				}
+				if rank(v) > top {
+					top = rank(v)
+				}
+			}
+			if n := len(devices[to[id]].([]any)); len(ss) != n {
+				t.Errorf("%s: final %s: sent %s: %d statuses for %d devices", where, a, id, len(ss), n)
+			}
+			if top < 0 || e["overall"] != statuses[top] {
+				t.Errorf("%s: final %s: sent %s: overall %v is not the highest status", where, a, id, e["overall"])
+			}
+		}
+		read, ok := st["read"].([]any)
+		if !ok {
+			t.Errorf("%s: final %s: read is not a list", where, a)
+		}
+		for j, id := range read {
+			if !isHex(id, 16) || (j > 0 && id.(string) <= read[j-1].(string)) {
+				t.Errorf("%s: final %s: read is not a sorted list of distinct ids", where, a)
+			}
+			if s, _ := id.(string); to[s] == "" || !strings.HasPrefix(a, to[s]+"/") {
+				t.Errorf("%s: final %s: read %v is not a message to its account", where, a, id)
+			}
+		}
+	}
+}
+
+// TestReceiptsFieldOrder checks the field order of the objects inside
+// receipts cases (section 9.2 tables).
+func TestReceiptsFieldOrder(t *testing.T) {
+	b, err := FS.ReadFile("v1/receipts.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Cases []struct {
+			Messages []json.RawMessage `json:"messages"`
+			Events   []json.RawMessage `json:"events"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Cases) == 0 {
+		t.Fatal("receipts.json has no case")
+	}
+	eventOrder := []string{"to", "kind", "message", "from", "receipt", "messages"}
+	for i, c := range f.Cases {
+		for j, raw := range append(append([]json.RawMessage{}, c.Messages...), c.Events...) {
+			order := rcMessageFields
+			if j >= len(c.Messages) {
+				order = eventOrder
+			}
+			keys, err := objectKeys(raw)
+			if err != nil {
+				t.Fatalf("case %d: %v", i, err)
+			}
+			last := -1
+			for _, k := range keys {
+				n := -1
+				for x, o := range order {
+					if o == k {
+						n = x
+					}
+				}
+				if n <= last {
+					t.Errorf("case %d object %d: field %q out of order (%v)", i, j, k, keys)
+					break
+				}
+				last = n
+			}
+		}
+	}
 }

@@ -31,9 +31,10 @@ const (
 	LabelFingerprint      = "Missive v1 fingerprint"
 )
 
-// List is a decoded device list with the encoding that was signed.
+// List is a decoded device list with its encodings.
 type List struct {
 	wire.DeviceList
+	Raw    []byte // the device-list encoding: what was signed
 	Signed []byte // the signed-device-list encoding
 }
 
@@ -79,7 +80,7 @@ func Sign(primary *keys.PrivateKey, account string, version uint64, devices []wi
 	if err != nil {
 		return nil, err
 	}
-	return &List{DeviceList: l, Signed: signed}, nil
+	return &List{DeviceList: l, Raw: enc, Signed: signed}, nil
 }
 
 // Parse decodes a signed device list for account and checks steps 1 to 3
@@ -104,7 +105,7 @@ func Parse(signed []byte, account string) (*List, error) {
 	if err := primary.Verify(append([]byte(LabelDeviceList), s.List...), s.Signature); err != nil {
 		return nil, fmt.Errorf("devices: list signature: %w", err)
 	}
-	return &List{DeviceList: l, Signed: bytes.Clone(signed)}, nil
+	return &List{DeviceList: l, Raw: bytes.Clone(s.List), Signed: bytes.Clone(signed)}, nil
 }
 
 // Accept runs DEV-001 in full: Parse, then the recorded primary key (nil
@@ -121,7 +122,7 @@ func Accept(signed []byte, account string, recorded *keys.PublicKey, last *List)
 		switch {
 		case l.Serial < last.Serial:
 			return nil, fmt.Errorf("devices: %s: version %d after %d: %w", account, l.Serial, last.Serial, errcode.StateDeviceListRollback)
-		case l.Serial == last.Serial && !bytes.Equal(l.Signed, last.Signed):
+		case l.Serial == last.Serial && !bytes.Equal(l.Raw, last.Raw):
 			return nil, fmt.Errorf("devices: %s: two lists of version %d: %w", account, l.Serial, errcode.AuthDeviceListInvalid)
 		}
 	}

@@ -49,6 +49,9 @@ var (
 	errNoSendingChain     = &codeError{"state.no_sending_chain"}
 	errChainExhausted     = &codeError{"state.chain_exhausted"}
 	errTooLarge           = &codeError{"policy.too_large"}
+	errDeviceListInvalid  = &codeError{"auth.device_list_invalid"}
+	errIdentityChanged    = &codeError{"auth.identity_changed"}
+	errDeviceListRollback = &codeError{"state.device_list_rollback"}
 )
 
 var allCodeErrors = []*codeError{
@@ -58,6 +61,7 @@ var allCodeErrors = []*codeError{
 	errValueOutOfRange, errUnsupportedVersion, errKeyType, errKeyLength, errKeyNoncanonical,
 	errBadPadding, errBadSignature, errDecryptFailed, errLowOrderKey, errDuplicateMessage,
 	errTooManySkipped, errUnknownPrekey, errNoSendingChain, errChainExhausted, errTooLarge,
+	errDeviceListInvalid, errIdentityChanged, errDeviceListRollback,
 }
 
 // registeredNames reads the error names of spec/errors.json.

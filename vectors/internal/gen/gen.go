@@ -211,6 +211,8 @@ func Generate() (map[string][]byte, error) {
 		{"v1/ratchet_accumulated.json", genAccumulated},
 		{"v1/wire.json", genWire},
 		{"v1/transport.json", genTransport},
+		{"v1/device_lists.json", genDeviceLists},
+		{"v1/receipts.json", genReceipts},
 	} {
 		v, err := f.gen()
 		if err != nil {

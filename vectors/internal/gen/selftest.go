@@ -74,7 +74,8 @@ func selfTest() error {
 	}
 	for name, v := range map[string]string{"LABEL_SIG_SIGNED_PREKEY": labelSigSignedPrekey,
 		"LABEL_SIG_KEM_PREKEY": labelSigKEMPrekey, "LABEL_PQXDH": labelPQXDH, "LABEL_ROOT": labelRoot,
-		"LABEL_MESSAGE_KEYS": labelMessageKeys} {
+		"LABEL_MESSAGE_KEYS": labelMessageKeys, "LABEL_TRANSPORT_BINDING": labelTransportBinding,
+		"LABEL_DEVICE_LIST": labelDeviceList, "LABEL_LINK": labelLink, "LABEL_LINK_MAC": labelLinkMAC} {
 		if table[name] != v {
 			return fmt.Errorf("label %s: section 1.5 has %q, the generator %q", name, table[name], v)
 		}
@@ -99,6 +100,9 @@ func selfTest() error {
 		return err
 	}
 	if err := noiseSelfTest(); err != nil {
+		return err
+	}
+	if err := receiptsSelfTest(); err != nil {
 		return err
 	}
 	// Every low-order point of the vectors gives the all-zero output.

@@ -3,7 +3,10 @@ package gen
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"strings"
+
+	"github.com/missive-protocol/missive/spec"
 )
 
 // wireCase is one case of wire.json (section 9.2).
@@ -39,16 +42,21 @@ var wireNotes = notes{
 	{"envelope_size", "an envelope larger than MAX_ENVELOPE_SIZE, refused before decoding (MSG-011)"},
 }
 
-const wireDescription = "Encodings of every structure rule of the CDDL of chapters 4, 5 and 11 (the ```cddl blocks " +
-	"of the specification), decoded as the rule named by rule: chapter 10, all three stages, with the checks that " +
-	"chapters 4, 5 and 11 attach to the rule's fields (account pattern and device id range, MSG-001; list orders, " +
-	"MSG-010; the request-id and body table of section 11.3, MSG-003, and the content table of section 11.9, MSG-017, " +
-	"both in pass 3b after the absent required keys; at least one field of a prekey upload, MSG-006, in pass 3b; the " +
+const wireDescription = "Encodings of every structure rule of the CDDL of chapters 4, 5, 11 and 15 (the ```cddl " +
+	"blocks of the specification), decoded as the rule named by rule: chapter 10, all three stages, with the checks that " +
+	"chapters 4, 5, 11 and 15 attach to the rule's fields (account pattern and device id range, MSG-001; list orders, " +
+	"MSG-010: sorted lists strictly increasing, integers by value and strings bytewise, the versions of a hello strictly " +
+	"decreasing; the limits stated in the comments of the CDDL, including those of a rule that is a list, such as " +
+	"at most 64 entries in a history and at most 1 + MAX_COMPANIONS devices in a device list; the request-id and body " +
+	"table of section 11.3, MSG-003, and the content table of section 11.9, MSG-017, both in pass 3b after the absent required keys; at least one field of a prekey upload, MSG-006, in pass 3b; the " +
 	"last-resort flags of an upload, MSG-007, in pass 3c; registered error codes, MSG-016; the ratchet ciphertext " +
 	"bounds of section 5.8; the envelope size, MSG-011, before stage 1). A field of type bstr .cbor R, and the body " +
 	"of a frame, is checked as a byte string only: its bytes are decoded as R, a top-level item of its own, by the " +
 	"processing rules that use it, not as part of the rule that carries it (section 10.2); in every case they are " +
-	"nevertheless a valid encoding of R. Key encodings in key slots are not checked by decoding (section 1.3). In " +
+	"nevertheless a valid encoding of R. Key encodings in key slots are not checked by decoding (section 1.3), nor are " +
+	"signatures, MACs, or the rules of DEV-001 beyond decoding (the account asked for, device 1 listed); in valid cases " +
+	"signatures verify and MACs are those of section 15.3. A history entry's status is not checked against its " +
+	"direction by decoding (valid cases follow the comment of section 15.5: 0 or 3 for a received message). In " +
 	"pass 3c, a list's count is checked before its elements, and each element's own checks before its order " +
 	"relative to the element before it. A valid case decodes and re-encodes to encoding; diagnostic is its value in " +
 	"the diagnostic notation of RFC 8949 section 8. An invalid case fails with error. Lists of account names are " +
@@ -77,6 +85,9 @@ func genWire() (any, error) {
 	valids := wireValids()
 	byRule := map[string][]string{}
 	for _, c := range valids {
+		if retiredWireIDs[c.id] {
+			return nil, fmt.Errorf("%s: a retired id (VER-003: never reused)", c.id)
+		}
 		v := newVB("Missive v1 test vectors: wire: " + c.id)
 		val := c.build(v)
 		if v.err != nil {
@@ -86,6 +97,9 @@ func genWire() (any, error) {
 		it, err := w.decodeWire(c.rule, enc)
 		if err != nil {
 			return nil, fmt.Errorf("%s: the valid encoding fails to decode as %s: %v", c.id, c.rule, err)
+		}
+		if err := w.checkEmbedded(it, w.types[c.rule]); err != nil {
+			return nil, fmt.Errorf("%s: %v", c.id, err)
 		}
 		if !bytes.Equal(toNode(it).encode(), enc) {
 			return nil, fmt.Errorf("%s: the encoding is not canonical", c.id)
@@ -165,6 +179,9 @@ func genWire() (any, error) {
 	negs = append(negs, big)
 
 	for _, n := range negs {
+		if retiredWireIDs[n.id] {
+			return nil, fmt.Errorf("%s: a retired id (VER-003: never reused)", n.id)
+		}
 		_, err := w.decodeWire(n.rule, n.enc)
 		if err == nil || err != error(n.want) {
 			return nil, fmt.Errorf("%s: decoding as %s gives %v, want %v", n.id, n.rule, err, n.want)
@@ -335,9 +352,16 @@ func tableCases(roots map[string]*node, byRule map[string][]string) ([]wireNeg, 
 			return nodeOfCval(v.media(1, "image/png", "", false))
 		case 8:
 			return bstrNode(v.messageID())
-		default:
+		case 9:
 			return nodeOfCval(cMap{{1, cText("bob")}, {2, cBytes(encodeCBOR(content(ctText, v.messageID(), wireT0,
 				cPair{5, cText("hi")})))}})
+		case 10, 11:
+			return nodeOfCval(v.conversationMessages("bob"))
+		case 12:
+			return nodeOfCval(cArray{v.historyEntry("bob", true, "hi", wireT0, 2)})
+		default:
+			v.fail(fmt.Errorf("no value for content field %d", k))
+			return nil
 		}
 	}
 	for _, r := range crow {
@@ -370,7 +394,11 @@ func tableCases(roots map[string]*node, byRule map[string][]string) ([]wireNeg, 
 			fname, _ := fieldName("content", int(k)-1)
 			c := roots[baseID].clone()
 			id := fmt.Sprintf("content_%s_with_%s", r.name, fname)
-			c.set(k, value(id, k))
+			val := value(id, k)
+			if val == nil {
+				return nil, fmt.Errorf("%s: no value for field %d", id, k)
+			}
+			c.set(k, val)
 			out = append(out, wireNeg{id: id, comment: fmt.Sprintf(
 				"%s %s content with a valid field %d (%s), which its type forbids (from %s).", article(r.name), r.name, k, fname, baseID),
 				flags: []string{"content_table"}, reqs: []string{"MSG-017", "CBOR-004"}, rule: "content", enc: c.encode(),
@@ -433,4 +461,119 @@ func article(word string) string {
 		return "An"
 	}
 	return "A"
+}
+
+// retiredWireIDs are ids of earlier versions of wire.json whose meaning the
+// specification changed; they are never used again (VER-003).
+var retiredWireIDs = map[string]bool{
+	// Codes 2008, 3012 and 4009 were registered for chapter 15.
+	"error_body_code_unregistered_2008": true,
+	"error_body_code_unregistered_3012": true,
+	"error_body_code_unregistered_4009": true,
+}
+
+// checkEmbedded checks, in a valid case, that every byte string of type
+// bstr .cbor R holds a valid encoding of R (decoded as a top-level item of
+// its own, section 10.2), and that a frame's body is a valid encoding of a
+// rule that the table of section 11.3 allows for its type.
+func (w *wireRules) checkEmbedded(it *item, t *wtype) error {
+	switch t.kind {
+	case wBstr:
+		if t.cbor == "" {
+			return nil
+		}
+		inner, err := w.decodeWire(t.cbor, it.bstr)
+		if err != nil {
+			return fmt.Errorf("an embedded %s does not decode: %v", t.cbor, err)
+		}
+		return w.checkEmbedded(inner, w.types[t.cbor])
+	case wArray:
+		for _, e := range it.arr {
+			if err := w.checkEmbedded(e, t.elem); err != nil {
+				return err
+			}
+		}
+	case wTuple:
+		for i, e := range it.arr {
+			if err := w.checkEmbedded(e, t.items[i]); err != nil {
+				return err
+			}
+		}
+	case wMap:
+		for i, k := range it.keys {
+			if err := w.checkEmbedded(it.vals[i], t.field(k.val).typ); err != nil {
+				return err
+			}
+		}
+		if t.name == "frame" {
+			return w.checkFrameBody(it)
+		}
+	}
+	return nil
+}
+
+// checkFrameBody checks that a frame's body decodes as one of the rules
+// that the table of section 11.3 (and, for result, that of section 11.4)
+// names for its type.
+func (w *wireRules) checkFrameBody(it *item) error {
+	body := it.get(4)
+	if body == nil {
+		return nil
+	}
+	rules, err := frameBodyRules(it.get(2).val)
+	if err != nil {
+		return err
+	}
+	var errs []string
+	for _, r := range rules {
+		inner, err := w.decodeWire(r, body.bstr)
+		if err == nil {
+			err = w.checkEmbedded(inner, w.types[r])
+		}
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Sprintf("%s: %v", r, err))
+	}
+	return fmt.Errorf("the body of a frame of type %d decodes as none of its rules (%s)", it.get(2).val, strings.Join(errs, "; "))
+}
+
+var backtickRE = regexp.MustCompile("`([a-z-]+)`")
+
+// frameBodyRules returns the rules of the body of a frame type: the names
+// in backquotes of the body column of section 11.3 that are CDDL rules, and
+// for result, the result bodies of the table of section 11.4.
+func frameBodyRules(typ uint64) ([]string, error) {
+	rows, err := readFrameTable()
+	if err != nil {
+		return nil, err
+	}
+	if typ < 1 || typ > uint64(len(rows)) {
+		return nil, fmt.Errorf("frame type %d", typ)
+	}
+	w, err := loadWireRules()
+	if err != nil {
+		return nil, err
+	}
+	text := rows[typ-1].body
+	if strings.Contains(text, "table in 11.4") {
+		data, err := spec.FS.ReadFile("11-messages.md")
+		if err != nil {
+			return nil, err
+		}
+		text = ""
+		for _, m := range regexp.MustCompile("(?m)^\\| [^|]+ \\| (`[a-z-]+`[^|]*) \\|$").FindAllStringSubmatch(string(data), -1) {
+			text += m[1] + " "
+		}
+	}
+	var out []string
+	for _, m := range backtickRE.FindAllStringSubmatch(text, -1) {
+		if _, ok := w.types[m[1]]; ok && w.rules[m[1]].structure {
+			out = append(out, m[1])
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("frame type %d: no body rule in %q", typ, rows[typ-1].body)
+	}
+	return out, nil
 }

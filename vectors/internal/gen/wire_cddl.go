@@ -44,6 +44,7 @@ const (
 	sortNone   sortKind = iota
 	sortValue           // strictly increasing values (uint or byte-wise strings)
 	sortField1          // maps strictly increasing by the uint of their key 1
+	sortDesc            // strictly decreasing unsigned integers (the versions of a hello)
 )
 
 // wtype is a type of the wire CDDL, with the checks of stage 3.
@@ -97,6 +98,7 @@ func (t *wtype) field(k uint64) *wfield {
 type cddlRule struct {
 	name, chapter string
 	rhs           string   // the type expression (for a map: "{...}")
+	comment       string   // the comment of the rule's first line
 	entries       []string // for a map: its entry lines, comments included
 	structure     bool     // a map or an array
 }
@@ -153,7 +155,7 @@ func readCDDL() ([]cddlRule, error) {
 			case !in:
 				continue
 			}
-			text, _ := splitComment(line)
+			text, comment := splitComment(line)
 			if open != nil {
 				if text == "}" {
 					out = append(out, *open)
@@ -172,7 +174,7 @@ func readCDDL() ([]cddlRule, error) {
 			if m == nil {
 				return nil, fmt.Errorf("%s: CDDL line not understood: %q", name, line)
 			}
-			r := cddlRule{name: m[1], chapter: name, rhs: strings.TrimSpace(m[2])}
+			r := cddlRule{name: m[1], chapter: name, rhs: strings.TrimSpace(m[2]), comment: comment}
 			r.structure = strings.HasPrefix(r.rhs, "{") || strings.HasPrefix(r.rhs, "[")
 			if r.rhs == "{" {
 				open = &r
@@ -461,9 +463,36 @@ func specLimits() (map[string]uint64, error) {
 }
 
 var (
-	atMostRE = regexp.MustCompile(`at most (MAX_[A-Z_]+)`)
+	// "at most MAX_X", "at most 1 + MAX_X" or "at most 64".
+	atMostRE = regexp.MustCompile(`at most (?:(?:([0-9]+) \+ )?(MAX_[A-Z_]+)|([0-9]+)\b)`)
 	sortedRE = regexp.MustCompile(`\bsorted\b`)
 )
+
+// atMost returns the limit that a comment states with "at most", the
+// named constant it uses ("" for a plain number), and whether it states
+// one.
+func atMost(comment string, limits map[string]uint64) (uint64, string, bool, error) {
+	m := atMostRE.FindStringSubmatch(comment)
+	if m == nil {
+		return 0, "", false, nil
+	}
+	if m[3] != "" {
+		v, err := strconv.ParseUint(m[3], 10, 64)
+		return v, "", true, err
+	}
+	v, ok := limits[m[2]]
+	if !ok {
+		return 0, "", false, fmt.Errorf("limit %s is in no table", m[2])
+	}
+	if m[1] != "" {
+		add, err := strconv.ParseUint(m[1], 10, 64)
+		if err != nil {
+			return 0, "", false, err
+		}
+		v += add
+	}
+	return v, m[2], true, nil
+}
 
 // wireAnnotate adds what the CDDL's comments and the chapters' rules say and
 // the CDDL syntax cannot: the counts and orders of lists, the flags of
@@ -480,11 +509,11 @@ func wireAnnotate(w *wireRules) error {
 		t := w.types[name]
 		for _, f := range t.fields {
 			where := fmt.Sprintf("%s.%d", name, f.key)
-			if m := atMostRE.FindStringSubmatch(f.comment); m != nil {
-				v, ok := limits[m[1]]
-				if !ok {
-					return fmt.Errorf("%s: limit %s is in no table", where, m[1])
-				}
+			v, limitName, ok, err := atMost(f.comment, limits)
+			if err != nil {
+				return fmt.Errorf("%s: %v", where, err)
+			}
+			if ok {
 				switch f.typ.kind {
 				case wArray:
 					c := *f.typ
@@ -493,14 +522,14 @@ func wireAnnotate(w *wireRules) error {
 				case wBstr, wTstr:
 					// The size is in the CDDL; the comment must agree.
 					if f.typ.maxLen != int(v) {
-						return fmt.Errorf("%s: the CDDL size %d disagrees with %s = %d", where, f.typ.maxLen, m[1], v)
+						return fmt.Errorf("%s: the CDDL size %d disagrees with %s = %d", where, f.typ.maxLen, limitName, v)
 					}
 				case wUint:
 					if f.typ.max != v {
-						return fmt.Errorf("%s: the CDDL range %d disagrees with %s = %d", where, f.typ.max, m[1], v)
+						return fmt.Errorf("%s: the CDDL range %d disagrees with %s = %d", where, f.typ.max, limitName, v)
 					}
 				default:
-					return fmt.Errorf("%s: %s on a %v", where, m[1], f.typ.kind)
+					return fmt.Errorf("%s: %s on a %v", where, limitName, f.typ.kind)
 				}
 				handled[where+" at most"] = true
 			}
@@ -523,6 +552,35 @@ func wireAnnotate(w *wireRules) error {
 				f.typ = &c
 				handled[where+" sorted"] = true
 			}
+			if strings.Contains(f.comment, "highest first") {
+				// MSG-010: the versions of a hello, strictly decreasing.
+				if f.typ.kind != wArray || f.typ.elem.kind != wUint || f.typ.sorted != sortNone {
+					return fmt.Errorf("%s: highest first, but not a list of unsigned integers", where)
+				}
+				c := *f.typ
+				c.sorted = sortDesc
+				f.typ = &c
+				handled[where+" highest first"] = true
+			}
+		}
+	}
+	// Limits stated in the comment of a rule that is a list (read-sync,
+	// deleted-sync, history): the rule's own type, shared by every use.
+	for _, name := range w.structures {
+		t, r := w.types[name], w.rules[name]
+		v, _, ok, err := atMost(r.comment, limits)
+		if err != nil {
+			return fmt.Errorf("%s: %v", name, err)
+		}
+		if ok {
+			if t.kind != wArray {
+				return fmt.Errorf("%s: a limit in the comment of a rule that is not a list", name)
+			}
+			t.maxCount = int(v)
+			handled[name+" at most"] = true
+		}
+		if sortedRE.MatchString(r.comment) || strings.Contains(r.comment, "highest first") {
+			return fmt.Errorf("%s: an order in the comment of a rule is not understood: %q", name, r.comment)
 		}
 	}
 	// Section 11.8: each list of fanout-mismatch is sorted and without
@@ -609,6 +667,12 @@ func wireAnnotate(w *wireRules) error {
 			if strings.Contains(f.comment, "sorted") && !handled[where+" sorted"] {
 				return fmt.Errorf("%s: %q states an order that is not checked", where, f.comment)
 			}
+			if strings.Contains(f.comment, "highest first") && !handled[where+" highest first"] {
+				return fmt.Errorf("%s: %q states an order that is not checked", where, f.comment)
+			}
+		}
+		if c := w.rules[name].comment; strings.Contains(c, "at most") && !handled[name+" at most"] {
+			return fmt.Errorf("%s: %q states a limit that is not checked", name, c)
 		}
 	}
 	return nil
@@ -654,11 +718,11 @@ func readFrameTable() ([]frameRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	re := regexp.MustCompile("(?m)^\\| ([0-9]+) \\| `([a-z-]+)` \\| ([a-z]+) \\| ([^|]+) \\| ([^|]+) \\|$")
+	re := regexp.MustCompile("(?m)^\\| ([0-9]+) \\| `([a-z-]+)` \\| ([^|]+) \\| ([^|]+) \\| ([^|]+) \\|$")
 	var rows []frameRow
 	for _, m := range re.FindAllStringSubmatch(string(data), -1) {
 		v, _ := strconv.ParseUint(m[1], 10, 64)
-		r := frameRow{typ: v, name: m[2], sender: m[3]}
+		r := frameRow{typ: v, name: m[2], sender: strings.TrimSpace(m[3])}
 		switch rid := strings.TrimSpace(m[4]); rid {
 		case "required", "absent":
 			r.requestID = rid
@@ -672,8 +736,8 @@ func readFrameTable() ([]frameRow, error) {
 		}
 		rows = append(rows, r)
 	}
-	if len(rows) != 16 {
-		return nil, fmt.Errorf("section 11.3: %d frame types, want 16", len(rows))
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("section 11.3: no frame type")
 	}
 	for i, r := range rows {
 		if r.typ != uint64(i+1) {

@@ -179,10 +179,14 @@ func pass3c(it *item, t *wtype) error {
 	return nil
 }
 
-// inOrder reports whether b strictly follows a (MSG-010).
+// inOrder reports whether b strictly follows a (MSG-010): strictly
+// increasing, or strictly decreasing for sortDesc.
 func inOrder(a, b *item, s sortKind) bool {
-	if s == sortField1 {
+	switch s {
+	case sortField1:
 		a, b = a.get(1), b.get(1)
+	case sortDesc:
+		return a.val > b.val
 	}
 	if a.major == 0 {
 		return a.val < b.val

@@ -3,11 +3,14 @@ package gen
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/missive-protocol/missive/spec"
 )
 
 // fieldNames names the fields of every map rule, for the ids and comments of
@@ -24,11 +27,11 @@ var fieldNames = map[string][]string{
 	"frame":              {"version", "type", "request_id", "body"},
 	"empty":              {},
 	"hello":              {"versions", "account", "device_id", "identity_key", "binding", "register"},
-	"welcome":            {"version", "server_time", "ec_prekeys", "kem_prekeys"},
+	"welcome":            {"version", "server_time", "ec_prekeys", "kem_prekeys", "device_list"},
 	"prekey-upload":      {"signed_prekey", "last_resort_kem_prekey", "one_time_prekeys", "one_time_kem_prekeys"},
 	"upload-result":      {"ec_prekeys", "kem_prekeys"},
 	"prekey-fetch":       {"account", "devices"},
-	"fetch-result":       {"bundles"},
+	"fetch-result":       {"bundles", "device_list"},
 	"device-bundle":      {"device_id", "bundle"},
 	"send-result":        {"accepted_at"},
 	"presence-subscribe": {"accounts"},
@@ -43,12 +46,27 @@ var fieldNames = map[string][]string{
 	"typing":             {"account", "started"},
 	"typing-notice":      {"device", "started"},
 	"notice":             {"type", "count", "retry_after"},
-	"error-body":         {"code", "detail", "fanout_mismatch", "retry_after"},
+	"error-body":         {"code", "detail", "fanout_mismatch", "retry_after", "device_list"},
 	"fanout-mismatch":    {"missing", "extra", "stale"},
-	"content":            {"version", "type", "message_id", "sent_at", "text", "receipt", "media", "target", "transcript"},
+	"content":            {"version", "type", "message_id", "sent_at", "text", "receipt", "media", "target", "transcript", "read_sync", "deleted_sync", "history"},
 	"receipt":            {"kind", "message_ids"},
 	"media":              {"kind", "blob_id", "key", "digest", "size", "mime_type", "caption", "view_once"},
 	"sent-transcript":    {"recipient", "content"},
+	// Chapter 15.
+	"device-list":          {"version", "account", "list_version", "devices", "created_at"},
+	"listed-device":        {"device_id", "identity_key"},
+	"signed-device-list":   {"list", "signature"},
+	"open-link":            {"link_id"},
+	"link-request":         {"link_id", "identity_key", "mac"},
+	"link-notice":          {"link_id", "identity_key", "mac", "device_id"},
+	"answer-link":          {"link_id", "device_list"},
+	"link-result":          {"device_id", "device_list"},
+	"set-device-list":      {"device_list"},
+	"read-sync":            {},
+	"deleted-sync":         {},
+	"conversation-message": {"account", "message_id"},
+	"history":              {},
+	"history-entry":        {"message_id", "peer", "outgoing", "text", "sent_at", "status"},
 }
 
 // fieldName returns the name of key k (1-based keys, or 0-based tuple items).
@@ -194,12 +212,20 @@ func (k *walker) walk(loc []step, t *wtype, prefix, where, ctx string, depth int
 					errWrongType, k.replace(fl, wt.n))
 			}
 			c := fmt.Sprintf("%s.%d", rule, f.key)
-			if f.typ.kind == wMap && f.typ.name != "" && !recurseInto[c] {
+			if (f.typ.kind == wMap || f.typ.kind == wArray) && f.typ.name != "" && !recurseInto[c] {
 				continue
 			}
 			k.walk(fl, f.typ, fp, fw, c, depth+1)
 		}
 	case wArray:
+		if depth == 0 {
+			m := mapNode()
+			for i, e := range n.arr {
+				m.set(uint64(i+1), e.clone())
+			}
+			k.add(prefix+"_not_an_array", fmt.Sprintf("The %s as a map {1: its first element, ...} instead of an array.",
+				t.name), []string{"wrong_type"}, nil, errWrongType, m)
+		}
 		if t.maxCount >= 0 && (t.elem.name != "kem-prekey") {
 			if es := k.fresh(t, ctx, prefix+"_too_many", t.maxCount+1); es != nil {
 				k.add(prefix+"_too_many", fmt.Sprintf("%s has %d elements, one more than it allows.", where, t.maxCount+1),
@@ -210,7 +236,14 @@ func (k *walker) walk(loc []step, t *wtype, prefix, where, ctx string, depth int
 			k.add(prefix+"_empty", where+" is an empty list ([+ ...] needs one element).", []string{"count"}, nil,
 				errTooShort, k.replace(loc, arrNode()))
 		}
-		if t.sorted != sortNone && len(n.arr) >= 2 {
+		if t.sorted == sortDesc && len(n.arr) >= 2 {
+			k.add(prefix+"_ascending", where+" in increasing order (lowest first), where it must be strictly decreasing.",
+				[]string{"order"}, []string{"MSG-010"}, errValueOutOfRange, k.edit(loc, func(m *node) {
+					for i, j := 0, len(m.arr)-1; i < j; i, j = i+1, j-1 {
+						m.arr[i], m.arr[j] = m.arr[j], m.arr[i]
+					}
+				}))
+		} else if t.sorted != sortNone && len(n.arr) >= 2 {
 			k.add(prefix+"_unsorted", where+" with its first two elements swapped.", []string{"order"},
 				[]string{"MSG-010"}, errValueOutOfRange, k.edit(loc, func(m *node) { m.arr[0], m.arr[1] = m.arr[1], m.arr[0] }))
 		}
@@ -227,8 +260,19 @@ func (k *walker) walk(loc []step, t *wtype, prefix, where, ctx string, depth int
 	case wTuple:
 		rule := t.name
 		if depth == 0 {
-			k.add(prefix+"_not_an_array", "The "+rule+" as a map {1: account, 2: device id}.", []string{"wrong_type"}, nil,
-				errWrongType, func() *node { m := mapNode(); m.set(1, n.arr[0].clone()); m.set(2, n.arr[1].clone()); return m }())
+			var parts []string
+			m := mapNode()
+			for i := range t.items {
+				name, err := fieldName(rule, i)
+				if err != nil {
+					k.fail(err)
+					return
+				}
+				parts = append(parts, fmt.Sprintf("%d: %s", i+1, strings.ReplaceAll(name, "_", " ")))
+				m.set(uint64(i+1), n.arr[i].clone())
+			}
+			k.add(prefix+"_not_an_array", "The "+rule+" as a map {"+strings.Join(parts, ", ")+"}.", []string{"wrong_type"}, nil,
+				errWrongType, m)
 		}
 		k.add(prefix+"_too_short", where+" without its last element.", []string{"count"}, nil, errTooShort,
 			k.edit(loc, func(m *node) { m.arr = m.arr[:len(m.arr)-1] }))
@@ -257,7 +301,12 @@ func (k *walker) walk(loc []step, t *wtype, prefix, where, ctx string, depth int
 		}
 		switch {
 		case ctx == "error-body.1":
-			for _, c := range []uint64{0, 1000, 1024, 2008, 3012, 4009, 5000} {
+			probes, err := unregisteredProbes()
+			if err != nil {
+				k.fail(err)
+				return
+			}
+			for _, c := range probes {
 				k.add(fmt.Sprintf("%s_unregistered_%d", prefix, c), fmt.Sprintf("%s is %d, which is not a registered "+
 					"code.", where, c), []string{"range"}, []string{"MSG-016"}, errValueOutOfRange, k.replace(loc, uintNode(c)))
 			}
@@ -391,6 +440,9 @@ func wrongTypeNode(v *node, t *wtype) *wrongType {
 		}
 		return &wrongType{v.arr[0].clone(), "its first element, not in a list"}
 	case wTuple:
+		if v.arr[1].major == 2 {
+			return &wrongType{tstrNode(fmt.Sprintf("%s/%x", v.arr[0].bstr, v.arr[1].bstr)), "a text string \"account/message id\""}
+		}
 		return &wrongType{tstrNode(fmt.Sprintf("%s/%d", v.arr[0].bstr, v.arr[1].val)), "a text string \"account/device\""}
 	case wMap:
 		return &wrongType{arrNode(v.vals...), "an array of its values"}
@@ -405,7 +457,7 @@ func (k *walker) fresh(t *wtype, ctx, id string, n int) []*node {
 	var out []*node
 	for i := 0; i < n; i++ {
 		switch {
-		case t.elem.kind == wUint && t.sorted == sortNone:
+		case t.elem.kind == wUint && t.sorted == sortDesc:
 			out = append(out, uintNode(uint64(n-i))) // highest first (hello)
 		case t.elem.kind == wUint:
 			out = append(out, uintNode(uint64(1000+i)))
@@ -421,6 +473,14 @@ func (k *walker) fresh(t *wtype, ctx, id string, n int) []*node {
 			out = append(out, nodeOfCval(v.oneTimePrekey(uint32(1+i))))
 		case t.elem.name == "device-message":
 			out = append(out, nodeOfCval(v.deviceMessage(uint32(1+i), kindRatchet, []byte("hi"))))
+		case t.elem.name == "listed-device":
+			_, ik := v.x25519Key()
+			out = append(out, nodeOfCval(cMap{{1, cUint(uint64(1 + i))}, {2, cBytes(ik)}}))
+		case t.elem.name == "conversation-message":
+			out = append(out, nodeOfCval(cArray{cText(fmt.Sprintf("user%04d", i)), cBytes(v.messageID())}))
+		case t.elem.name == "history-entry":
+			out = append(out, nodeOfCval(v.historyEntry(fmt.Sprintf("user%04d", i%3), i%2 == 0, fmt.Sprintf("message %d", i),
+				uint64(wireT0+60_000*i), uint64(1+i%4))))
 		case t.elem.name == "device-bundle":
 			out = append(out, nodeOfCval(cMap{{1, cUint(uint64(1 + i))}, {2, cBytes(v.bundle(uint32(1+i), uint32(1+i), true, false, 0))}}))
 		default:
@@ -655,4 +715,49 @@ func stage2Cases(rule, prefix, baseID string, root *node, full bool) []wireNeg {
 	add("version_2_wrong_type", "Version 2 whose key 2 is a map: the version is reported.",
 		errUnsupportedVersion, set(func(c *node) { c.set(1, uintNode(2)); c.set(2, mapNode()) }))
 	return out
+}
+
+// unregisteredProbes returns the unregistered error codes that the cases of
+// MSG-016 use: 0, the first code of the first layer, one above the highest
+// registered code of each layer, and one above the last layer.
+func unregisteredProbes() ([]uint64, error) {
+	b, err := spec.FS.ReadFile("errors.json")
+	if err != nil {
+		return nil, err
+	}
+	var reg struct {
+		Layers []struct {
+			First, Last uint64
+		} `json:"layers"`
+		Codes []struct {
+			Code uint64 `json:"code"`
+		} `json:"codes"`
+	}
+	if err := json.Unmarshal(b, &reg); err != nil {
+		return nil, err
+	}
+	if len(reg.Layers) == 0 {
+		return nil, fmt.Errorf("errors.json has no layer")
+	}
+	registered := map[uint64]bool{}
+	for _, c := range reg.Codes {
+		registered[c.Code] = true
+	}
+	out := []uint64{0, reg.Layers[0].First}
+	for _, l := range reg.Layers {
+		top := l.First
+		for c := range registered {
+			if c >= l.First && c <= l.Last && c > top {
+				top = c
+			}
+		}
+		out = append(out, top+1)
+	}
+	out = append(out, reg.Layers[len(reg.Layers)-1].Last+1)
+	for i, c := range out {
+		if registered[c] || (i > 0 && c <= out[i-1]) {
+			return nil, fmt.Errorf("unregistered probe %d is registered or out of order", c)
+		}
+	}
+	return out, nil
 }

@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"fmt"
 	"strings"
 )
 
@@ -44,12 +45,48 @@ func wireValids() []wireValid {
 		}
 		return cMap{{3, otp}}
 	}
+	// signedList returns the signed device list of account, version
+	// version, listing devs, signed by devs[0] (device 1).
+	signedList := func(v *vb, account string, version uint64, devs []deviceKey) []byte {
+		return v.signedDeviceList(devs[0].priv, encodeCBOR(deviceList(account, version, devs, wireT0+60_000*version)))
+	}
+	// fetchResult returns bundles of bob's devices with the identity keys
+	// of bob's signed device list of version 4, which lists exactly them.
 	fetchResult := func(v *vb, devices ...uint32) cMap {
+		keys := v.deviceKeys(devices...)
 		var bs cArray
-		for i, d := range devices {
-			bs = append(bs, cMap{{1, cUint(d)}, {2, cBytes(v.bundle(uint32(7+i), uint32(40+i), i%2 == 1, i%2 == 0, uint32(300+i)))}})
+		for i, d := range keys {
+			bs = append(bs, cMap{{1, cUint(d.id)}, {2, cBytes(v.bundleOf(d.priv, d.enc, uint32(7+i), uint32(40+i), i%2 == 1,
+				i%2 == 0, uint32(300+i)))}})
 		}
-		return cMap{{1, bs}}
+		return cMap{{1, bs}, {2, cBytes(signedList(v, "bob", 4, keys))}}
+	}
+	// linkFlow is one linking of section 15.3: alice's primary (device 1,
+	// with companion 2) links a companion that gets device id 3, in list
+	// version 3.
+	type linkFlow struct {
+		id, ikC, mac []byte
+		device       uint32
+		list         []byte
+	}
+	newLinkFlow := func(v *vb) linkFlow {
+		id, ikC, mac := v.link()
+		devs := v.deviceKeys(1, 2)
+		devs = append(devs, deviceKey{id: 3, enc: ikC})
+		return linkFlow{id: id, ikC: ikC, mac: mac, device: 3, list: signedList(v, "alice", 3, devs)}
+	}
+	historyEntries := func(v *vb, n int) cArray {
+		out := cArray{}
+		for i := 0; i < n; i++ {
+			outgoing := i%2 == 0
+			status := uint64(1 + (i/2)%4)
+			if !outgoing {
+				status = 3 * uint64((i/2)%2)
+			}
+			out = append(out, v.historyEntry([]string{"bob", "carol", "dave"}[i%3], outgoing, fmt.Sprintf("message %d", i),
+				wireT0+60_000*uint64(i), status))
+		}
+		return out
 	}
 	fanout := func(missing, extra, stale []uint64) cMap {
 		l := func(xs []uint64) cArray {
@@ -126,6 +163,11 @@ func wireValids() []wireValid {
 			"hello", func(v *vb) cval { return v.hello([]uint64{8, 7, 6, 5, 4, 3, 2, 1}, "dave-99", 2, false) }},
 		{"welcome", "The server chose version 1 and holds no prekeys for the device.", nil, r(), "welcome",
 			func(v *vb) cval { return cRaw(welcomeBody(v)) }},
+		{"welcome_device_list", "A welcome with the account's current signed device list (field 5): version 2, devices " +
+			"1 and 2.", nil, r(), "welcome", func(v *vb) cval {
+			return cMap{{1, cUint(1)}, {2, cUint(wireT0 + 1234)}, {3, cUint(12)}, {4, cUint(3)},
+				{5, cBytes(signedList(v, "alice", 2, v.deviceKeys(1, 2)))}}
+		}},
 		{"prekey_upload_all_fields", "A new signed prekey, a new last-resort KEM prekey, two one-time EC prekeys " +
 			"and one one-time KEM prekey, signed by the device's identity key.", nil, r("MSG-006", "MSG-007", "MSG-008"),
 			"prekey-upload", func(v *vb) cval { return fullUpload(v, 2, 1) }},
@@ -146,8 +188,9 @@ func wireValids() []wireValid {
 			func(v *vb) cval { return cMap{{1, cText("bob")}} }},
 		{"prekey_fetch_some_devices", "A fetch of devices 2 and 5 of bob.", nil, r(), "prekey-fetch",
 			func(v *vb) cval { return cMap{{1, cText("bob")}, {2, ids(2, 5)}} }},
-		{"fetch_result", "Bundles of devices 1 and 4, sorted by device id.", nil, r("MSG-010"), "fetch-result",
-			func(v *vb) cval { return fetchResult(v, 1, 4) }},
+		{"fetch_result", "Bundles of devices 1 and 4, sorted by device id, and bob's signed device list (version 4), " +
+			"which lists exactly these devices with the identity keys of their bundles.", nil, r("MSG-010"),
+			"fetch-result", func(v *vb) cval { return fetchResult(v, 1, 4) }},
 		{"device_bundle", "The bundle of device 2.", nil, r(), "device-bundle", func(v *vb) cval {
 			return cMap{{1, cUint(2)}, {2, cBytes(v.bundle(3, 3, true, true, 77))}}
 		}},
@@ -250,9 +293,12 @@ func wireValids() []wireValid {
 			r("MSG-016"), "error-body", func(v *vb) cval {
 				return cMap{{1, cUint(1001)}, {2, cText(strings.Repeat("é", 128))}}
 			}},
-		{"error_body_fanout_mismatch", "state.fanout_mismatch (3008) with its lists.", nil, r("MSG-016", "MSG-010"),
+		{"error_body_fanout_mismatch", "state.fanout_mismatch (3008) with its lists and bob's current signed device " +
+			"list (field 5, DEV-017): version 3 lists devices 1, 3 and 4; 3 and 4 are missing from the envelope, 9 never " +
+			"existed, 2 was removed.", nil, r("MSG-016", "MSG-010"),
 			"error-body", func(v *vb) cval {
-				return cMap{{1, cUint(3008)}, {3, fanout([]uint64{3, 4}, []uint64{9}, []uint64{2})}}
+				return cMap{{1, cUint(3008)}, {3, fanout([]uint64{3, 4}, []uint64{9}, []uint64{2})},
+					{5, cBytes(signedList(v, "bob", 3, v.deviceKeys(1, 3, 4)))}}
 			}},
 		{"fanout_mismatch", "Devices 3 and 4 are missing, 9 never existed, 2 was removed.", nil, r("MSG-010"),
 			"fanout-mismatch", func(v *vb) cval { return fanout([]uint64{3, 4}, []uint64{9}, []uint64{2}) }},
@@ -301,6 +347,111 @@ func wireValids() []wireValid {
 			inner := encodeCBOR(content(ctText, v.messageID(), t1, cPair{5, cText("On my way")}))
 			return cMap{{1, cText("bob")}, {2, cBytes(inner)}}
 		}},
+		{"content_read", "A read sync: two messages, from bob and from carol, were read on another device of the " +
+			"account.", nil, r(), "content", func(v *vb) cval {
+			return content(ctRead, v.messageID(), t1, cPair{10, v.conversationMessages("bob", "carol")})
+		}},
+		{"content_deleted", "A deleted sync: a message of the conversation with bob was deleted on another device.",
+			nil, r(), "content", func(v *vb) cval {
+				return content(ctDeleted, v.messageID(), t1, cPair{11, v.conversationMessages("bob")})
+			}},
+		{"content_history", "History for a new companion: three messages with their statuses.", nil, r(), "content",
+			func(v *vb) cval { return content(ctHistory, v.messageID(), t1, cPair{12, historyEntries(v, 3)}) }},
+		// Chapter 15.
+		{"device_list_primary_only", "Version 1 of alice's list, as registration implies it: device 1 alone.", nil,
+			r("DEV-001"), "device-list", func(v *vb) cval { return deviceList("alice", 1, v.deviceKeys(1), wireT0) }},
+		{"device_list_companions", "Version 3 of bob's list: devices 1, 2 and 4, sorted by device id (device 3 was " +
+			"unlinked).", nil, r("DEV-001", "MSG-010"), "device-list", func(v *vb) cval {
+			return deviceList("bob", 3, v.deviceKeys(1, 2, 4), wireT0+7_200_000)
+		}},
+		{"device_list_most_devices", "1 + MAX_COMPANIONS (5) devices, the most a list holds.", []string{"at_limit"},
+			r("DEV-001", "MSG-010"), "device-list", func(v *vb) cval {
+				return deviceList("carol.d", 9, v.deviceKeys(1, 5, 6, 8, 9), wireT0+9_000_000)
+			}},
+		{"device_list_largest_version", "List version 2^32 - 1, the largest, and a companion with device id 2^32 - 1.",
+			[]string{"at_limit"}, r("DEV-001"), "device-list", func(v *vb) cval {
+				return deviceList("dave-99", 4294967295, v.deviceKeys(1, 4294967295), wireT0)
+			}},
+		{"listed_device", "Device 2 with its identity key.", nil, r(), "listed-device", func(v *vb) cval {
+			_, ik := v.x25519Key()
+			return cMap{{1, cUint(2)}, {2, cBytes(ik)}}
+		}},
+		{"signed_device_list", "Version 1 of alice's list signed by device 1 (LABEL_DEVICE_LIST || field 1); the " +
+			"signature verifies.", nil, r("DEV-001"), "signed-device-list", func(v *vb) cval {
+			return cRaw(signedList(v, "alice", 1, v.deviceKeys(1)))
+		}},
+		{"signed_device_list_companions", "Version 5 of bob's list (devices 1, 3 and 6) signed by device 1.", nil,
+			r("DEV-001"), "signed-device-list", func(v *vb) cval {
+				return cRaw(signedList(v, "bob", 5, v.deviceKeys(1, 3, 6)))
+			}},
+		{"open_link", "A link id derived from a linking secret (section 15.3).", nil, r(), "open-link", func(v *vb) cval {
+			id, _, _ := v.link()
+			return cMap{{1, cBytes(id)}}
+		}},
+		{"link_request", "A companion's link request: link id, identity key and the MAC under the linking secret.", nil,
+			r(), "link-request", func(v *vb) cval {
+				id, ik, mac := v.link()
+				return cMap{{1, cBytes(id)}, {2, cBytes(ik)}, {3, cBytes(mac)}}
+			}},
+		{"link_notice", "The link request passed to the primary with the device id 3 that the server reserved.", nil,
+			r(), "link-notice", func(v *vb) cval {
+				id, ik, mac := v.link()
+				return cMap{{1, cBytes(id)}, {2, cBytes(ik)}, {3, cBytes(mac)}, {4, cUint(3)}}
+			}},
+		{"answer_link", "The primary accepts: list version 3 adds the companion as device 3 with the requested key.", nil,
+			r(), "answer-link", func(v *vb) cval {
+				f := newLinkFlow(v)
+				return cMap{{1, cBytes(f.id)}, {2, cBytes(f.list)}}
+			}},
+		{"answer_link_refused", "The primary refuses the companion: no list.", nil, r(), "answer-link",
+			func(v *vb) cval {
+				id, _, _ := v.link()
+				return cMap{{1, cBytes(id)}}
+			}},
+		{"link_result", "The companion's result: device id 3 and the list that adds it.", nil, r(), "link-result",
+			func(v *vb) cval {
+				f := newLinkFlow(v)
+				return cMap{{1, cUint(f.device)}, {2, cBytes(f.list)}}
+			}},
+		{"set_device_list", "Version 4 of alice's list, which unlinks device 2.", nil, r(), "set-device-list",
+			func(v *vb) cval { return cMap{{1, cBytes(signedList(v, "alice", 4, v.deviceKeys(1, 3)))}} }},
+		{"read_sync", "Two messages read on another device: one from bob, one from carol.", nil, r(), "read-sync",
+			func(v *vb) cval { return v.conversationMessages("bob", "carol") }},
+		{"read_sync_most", "MAX_RECEIPT_IDS (256) messages.", []string{"at_limit"}, r(), "read-sync",
+			func(v *vb) cval {
+				var as []string
+				for i := 0; i < 256; i++ {
+					as = append(as, fmt.Sprintf("user%d", i%7))
+				}
+				return v.conversationMessages(as...)
+			}},
+		{"deleted_sync", "One message of the conversation with bob, deleted on another device.", nil, r(), "deleted-sync",
+			func(v *vb) cval { return v.conversationMessages("bob") }},
+		{"deleted_sync_most", "MAX_RECEIPT_IDS (256) messages.", []string{"at_limit"}, r(), "deleted-sync",
+			func(v *vb) cval {
+				var as []string
+				for i := 0; i < 256; i++ {
+					as = append(as, "bob")
+				}
+				return v.conversationMessages(as...)
+			}},
+		{"conversation_message", "A message of the conversation with bob.", nil, r(), "conversation-message",
+			func(v *vb) cval { return cArray{cText("bob"), cBytes(v.messageID())} }},
+		{"history", "Three messages: sent (status 1), received (0), sent (2).", nil, r(), "history",
+			func(v *vb) cval { return historyEntries(v, 3) }},
+		{"history_most_entries", "64 entries, the most in one history content.", []string{"at_limit"}, r(), "history",
+			func(v *vb) cval { return historyEntries(v, 64) }},
+		{"history_entry_sent", "A message sent to bob, delivered (status 2) as a whole.", nil, r(), "history-entry",
+			func(v *vb) cval { return v.historyEntry("bob", true, "See you at 7?", t1, 2) }},
+		{"history_entry_received_read", "A message received from carol and read (status 3).", nil, r(), "history-entry",
+			func(v *vb) cval { return v.historyEntry("carol", false, "Grüße 👋", t1-60_000, 3) }},
+		{"history_entry_empty_text", "A received message with an empty text (the size range starts at 0), not read " +
+			"(status 0).", []string{"at_limit"}, r(), "history-entry",
+			func(v *vb) cval { return v.historyEntry("bob", false, "", t1, 0) }},
+		{"history_entry_longest_text", "A sent message with a text of 16384 bytes, played (status 4).",
+			[]string{"at_limit"}, r(), "history-entry", func(v *vb) cval {
+				return v.historyEntry("bob", true, strings.Repeat("0123456789abcdef", 1024), t1, 4)
+			}},
 	}
 	// Frames of every type of section 11.3, with bodies that are valid
 	// encodings of their rules.
@@ -346,6 +497,42 @@ func wireValids() []wireValid {
 			func(v *vb) cval { return frameMap(15, 0, encodeCBOR(cMap{{1, address("alice", 2)}, {2, cBool(true)}})) }},
 		{"frame_notice", "A notice (no request id).", nil, r("MSG-003"), "frame",
 			func(v *vb) cval { return frameMap(16, 0, encodeCBOR(cMap{{1, cUint(1)}, {2, cUint(5)}})) }},
+		{"frame_open_link", "The primary opens a link.", nil, r("MSG-003"), "frame", func(v *vb) cval {
+			id, _, _ := v.link()
+			return frameMap(17, 10, encodeCBOR(cMap{{1, cBytes(id)}}))
+		}},
+		{"frame_link_request", "A companion's link request, the first frame of its connection.", nil, r("MSG-003"),
+			"frame", func(v *vb) cval {
+				id, ik, mac := v.link()
+				return frameMap(18, 1, encodeCBOR(cMap{{1, cBytes(id)}, {2, cBytes(ik)}, {3, cBytes(mac)}}))
+			}},
+		{"frame_link", "The server passes the link request to the primary (no request id).", nil, r("MSG-003"), "frame",
+			func(v *vb) cval {
+				id, ik, mac := v.link()
+				return frameMap(19, 0, encodeCBOR(cMap{{1, cBytes(id)}, {2, cBytes(ik)}, {3, cBytes(mac)}, {4, cUint(3)}}))
+			}},
+		{"frame_answer_link", "The primary's answer with the list that adds the companion.", nil, r("MSG-003"), "frame",
+			func(v *vb) cval {
+				f := newLinkFlow(v)
+				return frameMap(20, 11, encodeCBOR(cMap{{1, cBytes(f.id)}, {2, cBytes(f.list)}}))
+			}},
+		{"frame_answer_link_refused", "The primary's answer without a list: it refuses the companion.", nil, r("MSG-003"),
+			"frame", func(v *vb) cval {
+				id, _, _ := v.link()
+				return frameMap(20, 12, encodeCBOR(cMap{{1, cBytes(id)}}))
+			}},
+		{"frame_result_link", "The result of a link request: link-result.", nil, r("MSG-003"), "frame", func(v *vb) cval {
+			f := newLinkFlow(v)
+			return frameMap(2, 1, encodeCBOR(cMap{{1, cUint(f.device)}, {2, cBytes(f.list)}}))
+		}},
+		{"frame_set_device_list", "The primary uploads version 1 of its list right after registering.", nil,
+			r("MSG-003"), "frame", func(v *vb) cval {
+				return frameMap(21, 2, encodeCBOR(cMap{{1, cBytes(signedList(v, "alice", 1, v.deviceKeys(1)))}}))
+			}},
+		{"frame_device_list", "The server pushes a new list (no request id); the body is a signed-device-list.", nil,
+			r("MSG-003"), "frame", func(v *vb) cval {
+				return frameMap(22, 0, signedList(v, "alice", 2, v.deviceKeys(1, 2)))
+			}},
 	}
 	return append(cases, frames...)
 }

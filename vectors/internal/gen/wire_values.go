@@ -73,6 +73,12 @@ func (v *vb) oneTimePrekey(id uint32) cMap {
 // accepts.
 func (v *vb) bundle(spkID, kemID uint32, lastResort, hasOPK bool, opkID uint32) []byte {
 	ik, ikEnc := v.x25519Key()
+	return v.bundleOf(ik, ikEnc, spkID, kemID, lastResort, hasOPK, opkID)
+}
+
+// bundleOf returns a prekey bundle of the identity key ik (private) whose
+// encoding is ikEnc.
+func (v *vb) bundleOf(ik, ikEnc []byte, spkID, kemID uint32, lastResort, hasOPK bool, opkID uint32) []byte {
 	m := cMap{{1, cUint(pqxVersion)}, {2, cBytes(ikEnc)}, {3, v.signedPrekey(ik, spkID)}, {4, v.kemPrekey(ik, kemID, lastResort)}}
 	if hasOPK {
 		m = append(m, cPair{5, v.oneTimePrekey(opkID)})
@@ -154,6 +160,7 @@ func content(typ uint64, id []byte, sentAt uint64, more ...cPair) cMap {
 // Content types, kinds and other enumerations of chapter 11.
 const (
 	ctText, ctReceipt, ctMedia, ctEdit, ctDelete, ctSent = 1, 2, 3, 4, 5, 6
+	ctRead, ctDeleted, ctHistory                         = 7, 8, 9
 	envChat, envReceipt, envSync                         = 1, 2, 3
 	prioLow, prioNormal, prioHigh                        = 0, 1, 2
 	kindRatchet, kindPrekey                              = 1, 2
@@ -290,6 +297,92 @@ func accounts(prefix string, n int) cArray {
 	var out cArray
 	for i := 0; i < n; i++ {
 		out = append(out, cText(fmt.Sprintf("%s%04d", prefix, i)))
+	}
+	return out
+}
+
+// Labels of chapter 15 (section 1.5).
+const (
+	labelDeviceList = "Missive v1 device list"
+	labelLink       = "Missive v1 linking keys"
+	labelLinkMAC    = "Missive v1 link request"
+)
+
+// deviceKey is a device of a device list with its identity key.
+type deviceKey struct {
+	id        uint32
+	priv, enc []byte
+}
+
+// deviceKeys draws an identity key for each device id.
+func (v *vb) deviceKeys(ids ...uint32) []deviceKey {
+	var out []deviceKey
+	for _, id := range ids {
+		priv, enc := v.x25519Key()
+		out = append(out, deviceKey{id, priv, enc})
+	}
+	return out
+}
+
+// deviceList returns a device list (section 15.2) listing devs in the
+// order given.
+func deviceList(account string, version uint64, devs []deviceKey, createdAt uint64) cMap {
+	var ds cArray
+	for _, d := range devs {
+		ds = append(ds, cMap{{1, cUint(d.id)}, {2, cBytes(d.enc)}})
+	}
+	return cMap{{1, cUint(1)}, {2, cText(account)}, {3, cUint(version)}, {4, ds}, {5, cUint(createdAt)}}
+}
+
+// deviceListSignature is xeddsa_sign(signer, LABEL_DEVICE_LIST || list, z).
+func deviceListSignature(signer, list, z []byte) ([]byte, error) {
+	return xeddsaSign(signer, append([]byte(labelDeviceList), list...), z)
+}
+
+// signedDeviceList returns the encoding of a signed device list of the
+// device-list encoding list, signed by signer with Z from the stream.
+func (v *vb) signedDeviceList(signer, list []byte) []byte {
+	sig := v.sign(signer, append([]byte(labelDeviceList), list...))
+	return encodeCBOR(cMap{{1, cBytes(list)}, {2, cBytes(sig)}})
+}
+
+// linkKeys returns the link id and the MAC key of a linking secret
+// (section 15.3).
+func linkKeys(secret []byte) (linkID, macKey []byte, err error) {
+	okm, err := hkdfSHA256(make([]byte, 32), secret, labelLink, 48)
+	if err != nil {
+		return nil, nil, err
+	}
+	return okm[:16], okm[16:], nil
+}
+
+// linkMAC is HMAC(mac-key, LABEL_LINK_MAC || link-id || Enc(IK_c)).
+func linkMAC(macKey, linkID, ikC []byte) []byte {
+	m := append([]byte(labelLinkMAC), linkID...)
+	return hmacSHA256(macKey, append(m, ikC...))
+}
+
+// link draws a linking secret and a companion identity key, and returns
+// the link id, the companion's key encoding and the MAC of its request.
+func (v *vb) link() (linkID, ikC, mac []byte) {
+	secret := v.read(16) // LINK_SECRET_SIZE
+	id, macKey, err := linkKeys(secret)
+	v.fail(err)
+	_, ikC = v.x25519Key()
+	return id, ikC, linkMAC(macKey, id, ikC)
+}
+
+// historyEntry returns a history entry (section 15.5).
+func (v *vb) historyEntry(peer string, outgoing bool, text string, sentAt, status uint64) cMap {
+	return cMap{{1, cBytes(v.messageID())}, {2, cText(peer)}, {3, cBool(outgoing)}, {4, cText(text)}, {5, cUint(sentAt)},
+		{6, cUint(status)}}
+}
+
+// conversationMessages returns n (account, message id) pairs.
+func (v *vb) conversationMessages(accounts ...string) cArray {
+	out := cArray{}
+	for _, a := range accounts {
+		out = append(out, cArray{cText(a), cBytes(v.messageID())})
 	}
 	return out
 }
