@@ -157,3 +157,21 @@ func (d *Delivery) fastAppend(b []byte) []byte {
 // hand-written decoder.
 type fastEncoder interface{ fastAppend(b []byte) []byte }
 type fastDecoder interface{ fastDecode([]byte) bool }
+
+// sizeHint returns a capacity that holds the encoding, so that the
+// hand-written encoders allocate once.
+func (e *Envelope) sizeHint() int {
+	n := 64 + len(e.Recipient) + len(e.Sender.Account) + len(e.MessageID)
+	for i := range e.Messages {
+		n += 16 + len(e.Messages[i].Ciphertext)
+	}
+	return n
+}
+
+func (d *Delivery) sizeHint() int {
+	return 96 + len(d.Sender.Account) + len(d.MessageID) + len(d.Ciphertext)
+}
+
+func (m *RatchetMessage) sizeHint() int { return 16 + len(m.Header) + len(m.Ciphertext) }
+
+func (h *RatchetHeader) sizeHint() int { return 16 + len(h.RatchetKey) }

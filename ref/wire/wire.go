@@ -79,7 +79,11 @@ func Marshal(m Message) ([]byte, error) {
 		if err := m.check(); err != nil {
 			return nil, err
 		}
-		return f.fastAppend(nil), nil
+		n := 64
+		if h, ok := m.(interface{ sizeHint() int }); ok {
+			n = h.sizeHint()
+		}
+		return f.fastAppend(make([]byte, 0, n)), nil
 	}
 	if p, ok := m.(interface{ presence() error }); ok {
 		if err := p.presence(); err != nil {
