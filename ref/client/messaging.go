@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/devices"
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/session"
@@ -279,6 +280,9 @@ func (c *Conn) Send(ctx context.Context, account, text string) (*Message, error)
 // syncSent tells this account's other devices about content sent to
 // account (a sent transcript, spec section 15.5).
 func (c *Conn) syncSent(ctx context.Context, account string, content *wire.Content) error {
+	if faults.Has(faults.NoOwnFanout) {
+		return nil
+	}
 	inner, err := wire.Marshal(content)
 	if err != nil {
 		return err
@@ -420,7 +424,7 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 	processedKey := append(slices.Clone(sender), del.MessageID...)
 	err := d.db.Update(func(tx *bolt.Tx) error {
 		processed := tx.Bucket(bucketProcessed)
-		if processed.Get(processedKey) != nil {
+		if processed.Get(processedKey) != nil && !faults.Has(faults.NoDedup) {
 			return nil // a duplicate: already shown (CLI-001)
 		}
 		if err := processed.Put(processedKey, u64(del.ExpiresAt)); err != nil {

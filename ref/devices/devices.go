@@ -15,6 +15,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/wire"
@@ -118,7 +119,7 @@ func Accept(signed []byte, account string, recorded *keys.PublicKey, last *List)
 	if recorded != nil && !recorded.Equal(l.Primary()) {
 		return nil, fmt.Errorf("devices: %s: %w", account, errcode.AuthIdentityChanged)
 	}
-	if last != nil {
+	if last != nil && !faults.Has(faults.AcceptListRollback) {
 		switch {
 		case l.Serial < last.Serial:
 			return nil, fmt.Errorf("devices: %s: version %d after %d: %w", account, l.Serial, last.Serial, errcode.StateDeviceListRollback)

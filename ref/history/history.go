@@ -14,6 +14,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/missive-protocol/missive/internal/faults"
 )
 
 // Status of a sent message for one recipient device, in increasing order.
@@ -63,6 +65,9 @@ var Transitions = map[[2]Status]bool{
 // table allows the move, cur otherwise. It never lowers a status
 // (CLI-004).
 func Raise(cur, to Status) Status {
+	if faults.Has(faults.StatusBackwards) {
+		return to
+	}
 	if Transitions[[2]Status{cur, to}] {
 		return to
 	}

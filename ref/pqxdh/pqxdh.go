@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/wire"
@@ -121,6 +122,9 @@ func ParseBundle(data []byte) (*Bundle, error) {
 		}
 		b.OneTimePreKey = &OneTimePreKey{ID: uint32(o.ID), Key: k}
 	}
+	if faults.Has(faults.AcceptBadPrekeySignature) {
+		return b, nil
+	}
 	if err := b.IdentityKey.Verify(append([]byte(LabelSignedPreKey), w.SignedPreKey.Key...), b.SignedPreKey.Signature); err != nil {
 		return nil, fmt.Errorf("pqxdh: signed prekey signature: %w", err)
 	}
@@ -217,9 +221,13 @@ func derive(km []byte, ika, ikb, spk keys.PublicKey, opk *keys.PublicKey, pqpk k
 	if opk != nil {
 		th.Write(opk.Encode())
 	}
-	th.Write(pqpk.Encode())
-	th.Write(ek.Encode())
-	th.Write(ct)
+	if faults.Has(faults.NoKEMBinding) {
+		th.Write(ek.Encode())
+	} else {
+		th.Write(pqpk.Encode())
+		th.Write(ek.Encode())
+		th.Write(ct)
+	}
 	ikm := make([]byte, 0, 32+len(km))
 	ikm = append(ikm, f[:]...)
 	ikm = append(ikm, km...)

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/chacha20poly1305"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/internal/padding"
 	"github.com/missive-protocol/missive/ref/keys"
@@ -103,7 +104,11 @@ func NewResponder(sk, ad []byte, spk *keys.PrivateKey) (*State, error) {
 
 // kdfRK is KDF_RK of spec section 5.3.
 func kdfRK(rk key32, dhOut []byte) (root, chain key32) {
-	out, err := hkdf.Key(sha256.New, dhOut, rk[:], LabelRoot, 64)
+	label := LabelRoot
+	if faults.Has(faults.WrongKDFLabel) {
+		label = "Missive v1 root chian"
+	}
+	out, err := hkdf.Key(sha256.New, dhOut, rk[:], label, 64)
 	if err != nil {
 		panic(err) // unreachable: the output length is fixed and valid
 	}
@@ -136,6 +141,12 @@ func open(mk *key32, ct, ad []byte) ([]byte, error) {
 	padded, err := a.Open(nil, nonce, ct, ad)
 	if err != nil {
 		return nil, errcode.AuthDecryptFailed
+	}
+	if faults.Has(faults.SkipPaddingCheck) {
+		if i := bytes.LastIndexByte(padded, 0x80); i >= 0 {
+			return padded[:i], nil
+		}
+		return padded, nil
 	}
 	return padding.Unpad(padded)
 }
@@ -207,7 +218,9 @@ func (s *State) Decrypt(rand io.Reader, message []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ratchet: skipped key: %w", err)
 		}
-		s.skipped.remove(id)
+		if !faults.Has(faults.NoReplayCheck) {
+			s.skipped.remove(id)
+		}
 		return pt, nil
 	}
 
@@ -235,6 +248,9 @@ func (s *State) Decrypt(rand io.Reader, message []byte) ([]byte, error) {
 	pt, err := open(&mk, m.Ciphertext, ad)
 	if err != nil {
 		return nil, fmt.Errorf("ratchet: %w", err)
+	}
+	if faults.Has(faults.NoReplayCheck) {
+		pending = append(pending, skippedEntry{id, mk}) // keeps the used key
 	}
 	s.chains = t
 	s.skipped.add(pending)

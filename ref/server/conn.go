@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/store"
@@ -206,7 +207,7 @@ func (c *conn) authenticate(ctx context.Context, h *wire.Hello, addr store.Addre
 		return errcode.StateUnknownAccount
 	}
 	d := findDevice(acct, addr.Device)
-	if d == nil || d.Removed {
+	if d == nil || (d.Removed && !faults.Has(faults.AcceptRevokedDevice)) {
 		return errcode.AuthUnknownDevice
 	}
 	if !bytes.Equal(d.IdentityKey, h.IdentityKey) {

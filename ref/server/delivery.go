@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
@@ -43,6 +44,9 @@ func (c *conn) deliverLoop() {
 // redelivery.
 func (c *conn) deliver(ctx context.Context) (time.Duration, error) {
 	now, real := c.s.now(), time.Now()
+	if faults.Has(faults.IgnoreTTL) {
+		now = time.Time{}
+	}
 	c.dmu.Lock()
 	defer c.dmu.Unlock()
 	// Redeliver what is due, dropping what has expired.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/flynn/noise"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/store"
 	"github.com/missive-protocol/missive/ref/transport"
 )
@@ -244,6 +245,9 @@ func (s *Server) sweep() {
 // forgets accepted message ids past their memory. The server calls it every
 // second; a test that moves the clock can call it directly.
 func (s *Server) Sweep(ctx context.Context) {
+	if faults.Has(faults.IgnoreTTL) {
+		return
+	}
 	n, err := s.cfg.Store.Expire(ctx, s.now())
 	if err != nil {
 		s.log.Error("expiry sweep", "err", err)

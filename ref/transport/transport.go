@@ -396,3 +396,32 @@ func (c *Conn) writeRaw(b []byte) error {
 	_, err := c.conn.Write(b)
 	return err
 }
+
+// SealSegment encrypts plaintext as one segment (spec section 12.3) and
+// returns the Noise transport message, without its length. It is the
+// low-level half of WriteFrame, for tests and conformance adapters that
+// check segments against vectors.
+func (c *Conn) SealSegment(plaintext []byte) ([]byte, error) {
+	if len(plaintext) > maxSegmentPlain {
+		return nil, ErrChannel
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.send.Encrypt(nil, nil, plaintext)
+}
+
+// OpenSegment decrypts one segment, the low-level half of ReadFrame. It
+// returns ErrChannel when the segment does not decrypt, after which the
+// connection must be closed.
+func (c *Conn) OpenSegment(segment []byte) ([]byte, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if len(segment) < tagSize {
+		return nil, ErrChannel
+	}
+	out, err := c.recv.Decrypt(nil, nil, segment)
+	if err != nil {
+		return nil, ErrChannel
+	}
+	return out, nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"unicode/utf8"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/errcode"
 )
 
@@ -98,7 +99,7 @@ func (s *scanner) head() (major byte, arg uint64, err error) {
 		arg = arg<<8 | uint64(b)
 	}
 	s.pos += n
-	if (n == 1 && arg < 24) || (n > 1 && arg < 1<<(4*n)) {
+	if ((n == 1 && arg < 24) || (n > 1 && arg < 1<<(4*n))) && !faults.Has(faults.AcceptNonCanonicalCBOR) {
 		return 0, 0, errcode.DecodeNonShortest
 	}
 	return major, arg, nil
@@ -160,7 +161,7 @@ func (s *scanner) item(depth int, versionValue bool) error {
 				switch c := bytes.Compare(prev, key); {
 				case c == 0:
 					return errcode.DecodeDuplicateKey
-				case c > 0:
+				case c > 0 && !faults.Has(faults.AcceptNonCanonicalCBOR):
 					return errcode.DecodeUnsortedMap
 				}
 			}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/errcode"
 )
 
@@ -30,8 +31,9 @@ import (
 const ProtocolVersion = 1
 
 var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
+	encMode     cbor.EncMode
+	decMode     cbor.DecMode
+	lenientMode cbor.DecMode // for the ignore-unknown-fields mutant only
 )
 
 func init() {
@@ -54,6 +56,10 @@ func init() {
 		ExtraReturnErrors:     cbor.ExtraDecErrorUnknownField,
 		DefaultByteStringType: reflect.TypeOf([]byte(nil)),
 	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	lenientMode, err = cbor.DecOptions{MaxNestedLevels: MaxDepth + 1, MaxArrayElements: MaxItems, MaxMapPairs: MaxItems}.DecMode()
 	if err != nil {
 		panic(err)
 	}
@@ -102,6 +108,7 @@ func Unmarshal(data []byte, m Message) error {
 	if f, ok := m.(fastDecoder); ok && f.fastDecode(data) {
 		return nil
 	}
+	lenient := faults.Has(faults.AcceptNonCanonicalCBOR) || faults.Has(faults.IgnoreUnknownFields)
 	if l, ok := m.(interface{ maxSize() int }); ok && len(data) > l.maxSize() {
 		return errcode.DecodeTooLong
 	}
@@ -115,13 +122,17 @@ func Unmarshal(data []byte, m Message) error {
 		}
 	}
 	// Stage 3a: unknown keys and CBOR types.
-	if err := decMode.Unmarshal(data, m); err != nil {
+	dm := decMode
+	if faults.Has(faults.IgnoreUnknownFields) {
+		dm = lenientMode
+	}
+	if err := dm.Unmarshal(data, m); err != nil {
 		return classify(err)
 	}
 	// Stage 3b: encode again and compare. Stage 1 rules out every
 	// non-canonical form and stage 3a every unknown key, so a difference
 	// is a required key that is absent (encoded again with its zero value).
-	if !encodesAs(m, data) {
+	if !lenient && !encodesAs(m, data) {
 		return errcode.DecodeMissingField
 	}
 	// Stage 3b, continued: fields whose presence depends on others.

@@ -13,6 +13,7 @@ import (
 	"filippo.io/edwards25519"
 	"filippo.io/edwards25519/field"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/errcode"
 )
 
@@ -100,8 +101,20 @@ func belowP(v []byte) bool {
 // pub (the 32-byte u-coordinate), applying every rejection rule of spec
 // section 3.4. It returns nil or errcode.AuthBadSignature.
 func Verify(pub, msg, sig []byte) error {
+	err := verify(pub, msg, sig)
+	if err != nil && faults.Has(faults.AcceptBadSignature) {
+		return nil
+	}
+	return err
+}
+
+func verify(pub, msg, sig []byte) error {
 	if len(pub) != PublicKeySize || len(sig) != SignatureSize {
 		return errcode.AuthBadSignature
+	}
+	if faults.Has(faults.MaskU) {
+		pub = append([]byte(nil), pub...)
+		pub[31] &= 0x7F
 	}
 	R, sBytes := sig[:32], sig[32:]
 	var Ry [32]byte
@@ -111,6 +124,11 @@ func Verify(pub, msg, sig []byte) error {
 		return errcode.AuthBadSignature
 	}
 	s, err := edwards25519.NewScalar().SetCanonicalBytes(sBytes)
+	if err != nil && faults.Has(faults.WeakSCheck) && sBytes[31]&0xE0 == 0 {
+		var wide [64]byte
+		copy(wide[:], sBytes)
+		s, err = edwards25519.NewScalar().SetUniformBytes(wide[:])
+	}
 	if err != nil {
 		return errcode.AuthBadSignature
 	}
