@@ -1,0 +1,162 @@
+// Command missive-conformance validates an implementation of Missive
+// through its adapter: it runs the test vectors and the scenarios against
+// it and reports per suite, scenario and requirement.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/missive-protocol/missive/conformance"
+	"github.com/missive-protocol/missive/spec"
+)
+
+const usage = `missive-conformance checks an implementation of Missive against the specification.
+
+Usage:
+    missive-conformance -adapter CMD [flags] [SUITE...]
+    missive-conformance coverage [-allow FILE]
+
+Suites (default: all of them):
+    vectors    every test vector through the adapter
+    client     the adapter as a client among reference clients and a reference server
+    server     reference clients against the server under test (-server or -server-cmd)
+
+Flags:
+    -adapter CMD       the adapter's command line (required for vectors and client)
+    -server ADDR       the server under test, at ADDR (server suite)
+    -server-cmd CMD    a command that starts the server under test; {addr} and {data}
+                       in it are replaced by a loopback address and a data directory
+    -expect FILE       known gaps: lines "pattern: reason", pattern a glob over suite/group/id
+    -json FILE         write the report as JSON ("-" for standard output)
+    -junit FILE        write the report as JUnit XML
+    -timeout D         the longest wait for one response (default 30s)
+    -run REGEXP        run only the scenarios and vector families that match
+    -v                 print every result, not only failures
+
+The exit code is 0 when every result is a pass, unimplemented, skipped or
+expected; 1 on any unexpected result; 2 on a usage error.
+
+Example:
+    $ go build -o bin/ ./cmd/...
+    $ bin/missive-conformance -adapter bin/missive-adapter vectors
+`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "coverage" {
+		return coverage(args[1:], stdout, stderr)
+	}
+	fl := flag.NewFlagSet("missive-conformance", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() { fmt.Fprint(stderr, usage) }
+	adapter := fl.String("adapter", "", "")
+	expectFile := fl.String("expect", "", "")
+	jsonFile := fl.String("json", "", "")
+	junitFile := fl.String("junit", "", "")
+	timeout := fl.Duration("timeout", conformance.DefaultTimeout, "")
+	verbose := fl.Bool("v", false, "")
+	version := fl.Bool("version", false, "")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	if *version {
+		v := "(devel)"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		fmt.Fprintf(stdout, "missive-conformance %s (specification %s)\n", v, spec.Version)
+		return 0
+	}
+	suites := fl.Args()
+	if len(suites) == 0 {
+		suites = []string{"vectors"}
+	}
+	for _, s := range suites {
+		if s != "vectors" {
+			fmt.Fprintf(stderr, "missive-conformance: unknown suite %q (want vectors, client or server)\n", s)
+			return 2
+		}
+	}
+	if *adapter == "" {
+		fmt.Fprint(stderr, "missive-conformance: -adapter is required, such as: -adapter \"missive-adapter\"\n")
+		return 2
+	}
+	var expect conformance.Expectations
+	if *expectFile != "" {
+		b, err := os.ReadFile(*expectFile)
+		if err == nil {
+			expect, err = conformance.ParseExpectations(string(b))
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "missive-conformance: %v\n", err)
+			return 2
+		}
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	rep, err := conformance.Run(ctx, conformance.Options{
+		Adapter: *adapter, Timeout: *timeout, Suites: suites, Expect: expect,
+		Progress: progress(stderr, *verbose),
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "\nmissive-conformance: %v\n", err)
+		return 1
+	}
+	fmt.Fprint(stderr, "\r\033[K")
+	rep.WriteSummary(stdout)
+	for _, out := range []struct {
+		file  string
+		write func(io.Writer) error
+	}{{*jsonFile, rep.WriteJSON}, {*junitFile, rep.WriteJUnit}} {
+		if out.file == "" {
+			continue
+		}
+		w := stdout
+		if out.file != "-" {
+			f, err := os.Create(out.file)
+			if err != nil {
+				fmt.Fprintf(stderr, "missive-conformance: %v\n", err)
+				return 1
+			}
+			defer f.Close()
+			w = f
+		}
+		if err := out.write(w); err != nil {
+			fmt.Fprintf(stderr, "missive-conformance: %v\n", err)
+			return 1
+		}
+	}
+	if rep.Failed() {
+		return 1
+	}
+	return 0
+}
+
+// progress returns the live progress line: counts so far, and each failure
+// (each result with -v) on a line of its own.
+func progress(w io.Writer, verbose bool) func(conformance.Result) {
+	var n, fails int
+	last := time.Now()
+	return func(r conformance.Result) {
+		n++
+		if r.Outcome == conformance.Fail {
+			fails++
+		}
+		if r.Outcome == conformance.Fail || verbose {
+			fmt.Fprintf(w, "\r\033[K%-13s %s %s\n", strings.ToUpper(string(r.Outcome)), r.Name(), r.Detail)
+		}
+		if time.Since(last) > 100*time.Millisecond || r.Outcome == conformance.Fail {
+			fmt.Fprintf(w, "\r\033[K%d tests, %d failed: %s", n, fails, r.Name())
+			last = time.Now()
+		}
+	}
+}

@@ -1,0 +1,255 @@
+// Package conformance is the Missive conformance runner: it drives an
+// implementation under test, through its adapter (conformance/adapterpb),
+// over the test vectors and the scenarios of testscripts/, checks every
+// output itself, and reports per suite, scenario and requirement.
+package conformance
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	pb "github.com/missive-protocol/missive/conformance/adapterpb"
+)
+
+// DefaultTimeout is how long the runner waits for one response.
+const DefaultTimeout = 30 * time.Second
+
+// maxLine is the longest response line the runner reads.
+const maxLine = 64 << 20
+
+// ErrAdapter reports an adapter that broke the protocol: it crashed, hung,
+// printed something that is not a response, or answered out of order.
+// After it, the adapter is dead and every call fails.
+var ErrAdapter = errors.New("adapter broke the protocol")
+
+// Adapter is a running adapter process.
+type Adapter struct {
+	cmd     *exec.Cmd
+	in      io.WriteCloser
+	lines   chan []byte
+	timeout time.Duration
+	stderr  *limitedBuffer
+
+	mu   sync.Mutex
+	next uint64
+	dead error
+
+	// Hello is what the adapter said of itself.
+	Hello *pb.HelloResult
+}
+
+// limitedBuffer keeps the first bytes written to it.
+type limitedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf.Len() < 1<<20 {
+		b.buf.Write(p[:min(len(p), 1<<20-b.buf.Len())])
+	}
+	return len(p), nil
+}
+
+func (b *limitedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// splitCommand splits a command line into words, honouring double and
+// single quotes.
+func splitCommand(s string) ([]string, error) {
+	var (
+		out   []string
+		cur   strings.Builder
+		quote rune
+		in    bool
+	)
+	for _, r := range s {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteRune(r)
+		case r == '"' || r == '\'':
+			quote, in = r, true
+		case r == ' ' || r == '\t':
+			if in {
+				out = append(out, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("conformance: unbalanced quote in %q", s)
+	}
+	if in {
+		out = append(out, cur.String())
+	}
+	if len(out) == 0 {
+		return nil, errors.New("conformance: empty adapter command")
+	}
+	return out, nil
+}
+
+// StartAdapter starts an adapter command, says hello, and checks that an
+// unknown method is answered UNIMPLEMENTED.
+func StartAdapter(ctx context.Context, command string, timeout time.Duration) (*Adapter, error) {
+	words, err := splitCommand(command)
+	if err != nil {
+		return nil, err
+	}
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	cmd := exec.Command(words[0], words[1:]...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	a := &Adapter{cmd: cmd, in: in, lines: make(chan []byte, 1), timeout: timeout, stderr: &limitedBuffer{}}
+	cmd.Stderr = a.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("conformance: starting the adapter: %w", err)
+	}
+	go func() {
+		r := bufio.NewReaderSize(out, 1<<16)
+		for {
+			line, err := r.ReadBytes('\n')
+			if len(line) > maxLine {
+				line = line[:maxLine]
+			}
+			if len(bytes.TrimSpace(line)) > 0 {
+				a.lines <- line
+			}
+			if err != nil {
+				close(a.lines)
+				return
+			}
+		}
+	}()
+	resp, err := a.Call(ctx, &pb.Request{Method: "hello", Params: &pb.Request_Hello{Hello: &pb.HelloParams{Runner: "missive-conformance"}}})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	if resp.Status != pb.Status_OK || resp.GetHello() == nil {
+		a.Close()
+		return nil, fmt.Errorf("conformance: hello answered %v: %s", resp.Status, resp.Detail)
+	}
+	a.Hello = resp.GetHello()
+	probe, err := a.Call(ctx, &pb.Request{Method: "missive.no-such-method"})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	if probe.Status != pb.Status_UNIMPLEMENTED {
+		a.Close()
+		return nil, fmt.Errorf("conformance: an unknown method was answered %v, want UNIMPLEMENTED: %w", probe.Status, ErrAdapter)
+	}
+	return a, nil
+}
+
+// Call sends a request, filling in its id, and returns the response. It
+// fails with ErrAdapter when the adapter crashes, hangs past the timeout,
+// prints a line that is not a response, or answers with another id.
+func (a *Adapter) Call(ctx context.Context, req *pb.Request) (*pb.Response, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.dead != nil {
+		return nil, a.dead
+	}
+	a.next++
+	req.Id = a.next
+	line, err := protojson.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.in.Write(append(line, '\n')); err != nil {
+		return nil, a.die("it stopped reading its input: %v", err)
+	}
+	timer := time.NewTimer(a.timeout)
+	defer timer.Stop()
+	select {
+	case l, ok := <-a.lines:
+		if !ok {
+			return nil, a.die("it exited during %s", req.Method)
+		}
+		var resp pb.Response
+		if err := protojson.Unmarshal(l, &resp); err != nil {
+			return nil, a.die("it printed a line that is not a response to %s: %.120q", req.Method, l)
+		}
+		if resp.Id != req.Id {
+			return nil, a.die("it answered request %d while %d (%s) was waiting", resp.Id, req.Id, req.Method)
+		}
+		return &resp, nil
+	case <-timer.C:
+		return nil, a.die("no answer to %s within %v", req.Method, a.timeout)
+	case <-ctx.Done():
+		return nil, a.die("%s interrupted: %v", req.Method, ctx.Err())
+	}
+}
+
+// die marks the adapter dead and stops it.
+func (a *Adapter) die(format string, args ...any) error {
+	a.dead = fmt.Errorf("%w: %s", ErrAdapter, fmt.Sprintf(format, args...))
+	if a.cmd.Process != nil {
+		a.cmd.Process.Kill()
+	}
+	return a.dead
+}
+
+// Dead returns why the adapter broke the protocol, or nil.
+func (a *Adapter) Dead() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.dead
+}
+
+// Stderr returns the start of what the adapter wrote to its standard error.
+func (a *Adapter) Stderr() string { return a.stderr.String() }
+
+// Implements reports whether the adapter listed a feature or method.
+func (a *Adapter) Implements(feature string) bool {
+	for _, f := range a.Hello.GetFeatures() {
+		if f == feature {
+			return true
+		}
+	}
+	return false
+}
+
+// Close stops the adapter.
+func (a *Adapter) Close() error {
+	a.in.Close()
+	done := make(chan error, 1)
+	go func() { done <- a.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		a.cmd.Process.Kill()
+		<-done
+	}
+	return nil
+}

@@ -1,0 +1,54 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/missive-protocol/missive/spec"
+)
+
+// Options configure a run.
+type Options struct {
+	Adapter  string        // the adapter's command line
+	Timeout  time.Duration // per response
+	Suites   []string      // vectors, client, server
+	Expect   Expectations
+	Progress func(Result) // called for each result as it comes; may be nil
+}
+
+// Run starts the adapter and runs the suites.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	rep := &Report{Command: o.Adapter, SpecVersion: spec.Version, Started: time.Now()}
+	emit := func(r Result) {
+		if o.Progress != nil {
+			o.Progress(r)
+		}
+	}
+	a, err := StartAdapter(ctx, o.Adapter, o.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	rep.Adapter = a.Hello
+	for _, s := range o.Suites {
+		switch s {
+		case "vectors":
+			rs, err := RunVectors(ctx, a, func(r Result) {
+				o.Expect.apply(&r)
+				emit(r)
+			})
+			if err != nil {
+				return nil, err
+			}
+			for i := range rs {
+				o.Expect.apply(&rs[i])
+			}
+			rep.Results = append(rep.Results, rs...)
+		default:
+			return nil, fmt.Errorf("conformance: unknown suite %q", s)
+		}
+	}
+	rep.Elapsed = time.Since(rep.Started)
+	return rep, nil
+}
