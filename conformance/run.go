@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/missive-protocol/missive/spec"
@@ -10,11 +11,15 @@ import (
 
 // Options configure a run.
 type Options struct {
-	Adapter  string        // the adapter's command line
-	Timeout  time.Duration // per response
-	Suites   []string      // vectors, client, server
-	Expect   Expectations
-	Progress func(Result) // called for each result as it comes; may be nil
+	Adapter string // the adapter's command line
+	// ServerCommand and ServerAddr name the server under test of the
+	// server suite (see ScenarioOptions).
+	ServerCommand, ServerAddr string
+	Match                     *regexp.Regexp
+	Timeout                   time.Duration // per response
+	Suites                    []string      // vectors, client, server
+	Expect                    Expectations
+	Progress                  func(Result) // called for each result as it comes; may be nil
 }
 
 // Run starts the adapter and runs the suites.
@@ -35,6 +40,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		switch s {
 		case "vectors":
 			rs, err := RunVectors(ctx, a, func(r Result) {
+				o.Expect.apply(&r)
+				emit(r)
+			})
+			if err != nil {
+				return nil, err
+			}
+			for i := range rs {
+				o.Expect.apply(&rs[i])
+			}
+			rep.Results = append(rep.Results, rs...)
+		case "client", "server":
+			so := ScenarioOptions{Adapter: a, ServerCommand: o.ServerCommand, ServerAddr: o.ServerAddr, Match: o.Match}
+			rs, err := RunScenarios(ctx, s, so, func(r Result) {
 				o.Expect.apply(&r)
 				emit(r)
 			})

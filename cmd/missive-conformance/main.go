@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -64,6 +65,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	junitFile := fl.String("junit", "", "")
 	timeout := fl.Duration("timeout", conformance.DefaultTimeout, "")
 	verbose := fl.Bool("v", false, "")
+	serverAddr := fl.String("server", "", "")
+	serverCmd := fl.String("server-cmd", "", "")
+	match := fl.String("run", "", "")
 	version := fl.Bool("version", false, "")
 	if err := fl.Parse(args); err != nil {
 		return 2
@@ -78,10 +82,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	suites := fl.Args()
 	if len(suites) == 0 {
-		suites = []string{"vectors"}
+		suites = []string{"vectors", "client", "server"}
 	}
 	for _, s := range suites {
-		if s != "vectors" {
+		if s != "vectors" && s != "client" && s != "server" {
 			fmt.Fprintf(stderr, "missive-conformance: unknown suite %q (want vectors, client or server)\n", s)
 			return 2
 		}
@@ -103,15 +107,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
+	var re *regexp.Regexp
+	if *match != "" {
+		var err error
+		if re, err = regexp.Compile(*match); err != nil {
+			fmt.Fprintf(stderr, "missive-conformance: -run: %v\n", err)
+			return 2
+		}
+	}
 	rep, err := conformance.Run(ctx, conformance.Options{
 		Adapter: *adapter, Timeout: *timeout, Suites: suites, Expect: expect,
-		Progress: progress(stderr, *verbose),
+		Progress: progress(stderr, *verbose), ServerCommand: *serverCmd, ServerAddr: *serverAddr, Match: re,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "\nmissive-conformance: %v\n", err)
 		return 1
 	}
-	fmt.Fprint(stderr, "\r\033[K")
+	if isTerminal(stderr) {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
 	rep.WriteSummary(stdout)
 	for _, out := range []struct {
 		file  string
@@ -146,17 +160,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 func progress(w io.Writer, verbose bool) func(conformance.Result) {
 	var n, fails int
 	last := time.Now()
+	live := isTerminal(w)
 	return func(r conformance.Result) {
 		n++
 		if r.Outcome == conformance.Fail {
 			fails++
 		}
 		if r.Outcome == conformance.Fail || verbose {
-			fmt.Fprintf(w, "\r\033[K%-13s %s %s\n", strings.ToUpper(string(r.Outcome)), r.Name(), r.Detail)
+			detail := r.Detail
+			if i := strings.LastIndex(detail, "\n"); i >= 0 && !verbose {
+				detail = detail[i+1:]
+			}
+			clear := ""
+			if live {
+				clear = "\r\033[K"
+			}
+			fmt.Fprintf(w, "%s%-13s %s %s\n", clear, strings.ToUpper(string(r.Outcome)), r.Name(), detail)
 		}
-		if time.Since(last) > 100*time.Millisecond || r.Outcome == conformance.Fail {
+		if live && (time.Since(last) > 100*time.Millisecond || r.Outcome == conformance.Fail) {
 			fmt.Fprintf(w, "\r\033[K%d tests, %d failed: %s", n, fails, r.Name())
 			last = time.Now()
 		}
 	}
+}
+
+// isTerminal reports whether w is a terminal, where the progress line can
+// be rewritten in place.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

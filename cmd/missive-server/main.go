@@ -21,6 +21,7 @@ import (
 
 	"github.com/flynn/noise"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/server"
 	"github.com/missive-protocol/missive/ref/store/bolt"
 	"github.com/missive-protocol/missive/ref/transport"
@@ -38,6 +39,7 @@ Flags:
     -metrics ADDR    serve Prometheus metrics on ADDR/metrics (default off)
     -v               log every connection
     -clock FILE      for tests: run the clock ahead by the duration in FILE ("31d")
+    -mutant NAME     for the conformance suite: run with a deliberate bug (-mutant list)
     -version         print the version
 
 The server keeps its Noise static key in DIR/server.key and everything it
@@ -60,6 +62,7 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
 	metrics := fl.String("metrics", "", "")
 	verbose := fl.Bool("v", false, "")
 	clockFile := fl.String("clock", "", "")
+	mutant := fl.String("mutant", "", "")
 	version := fl.Bool("version", false, "")
 	if err := fl.Parse(args); err != nil {
 		return 2
@@ -75,6 +78,21 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
 		}
 		fmt.Fprintf(stdout, "missive-server %s (specification %s)\n", v, spec.Version)
 		return 0
+	}
+	if *mutant == "list" {
+		for _, f := range faults.Names() {
+			if faults.ServerFaults[faults.Fault(f)] {
+				fmt.Fprintf(stdout, "%-24s %s\n", f, faults.All[faults.Fault(f)])
+			}
+		}
+		return 0
+	}
+	if *mutant != "" {
+		if !faults.ServerFaults[faults.Fault(*mutant)] {
+			fmt.Fprintf(stderr, "missive-server: unknown mutant %q (see -mutant list)\n", *mutant)
+			return 2
+		}
+		faults.Enable(faults.Fault(*mutant))
 	}
 	level := slog.LevelWarn
 	if *verbose {

@@ -128,6 +128,7 @@ type Request struct {
 	//	*Request_LinkOpen
 	//	*Request_LinkComplete
 	//	*Request_LinkJoin
+	//	*Request_LinkUnlink
 	Params        isRequest_Params `protobuf_oneof:"params"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -409,6 +410,15 @@ func (x *Request) GetLinkJoin() *LinkJoinParams {
 	return nil
 }
 
+func (x *Request) GetLinkUnlink() *LinkUnlinkParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_LinkUnlink); ok {
+			return x.LinkUnlink
+		}
+	}
+	return nil
+}
+
 type isRequest_Params interface {
 	isRequest_Params()
 }
@@ -513,6 +523,10 @@ type Request_LinkJoin struct {
 	LinkJoin *LinkJoinParams `protobuf:"bytes,52,opt,name=link_join,json=linkJoin,proto3,oneof"`
 }
 
+type Request_LinkUnlink struct {
+	LinkUnlink *LinkUnlinkParams `protobuf:"bytes,53,opt,name=link_unlink,json=linkUnlink,proto3,oneof"`
+}
+
 func (*Request_Hello) isRequest_Params() {}
 
 func (*Request_XeddsaSign) isRequest_Params() {}
@@ -562,6 +576,8 @@ func (*Request_LinkOpen) isRequest_Params() {}
 func (*Request_LinkComplete) isRequest_Params() {}
 
 func (*Request_LinkJoin) isRequest_Params() {}
+
+func (*Request_LinkUnlink) isRequest_Params() {}
 
 type Response struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -3885,11 +3901,64 @@ func (x *LinkJoinResult) GetDeviceId() uint32 {
 	return 0
 }
 
+// link.unlink: the primary device removes a companion.
+type LinkUnlinkParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	DeviceId      uint32                 `protobuf:"varint,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkUnlinkParams) Reset() {
+	*x = LinkUnlinkParams{}
+	mi := &file_adapter_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkUnlinkParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkUnlinkParams) ProtoMessage() {}
+
+func (x *LinkUnlinkParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkUnlinkParams.ProtoReflect.Descriptor instead.
+func (*LinkUnlinkParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *LinkUnlinkParams) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *LinkUnlinkParams) GetDeviceId() uint32 {
+	if x != nil {
+		return x.DeviceId
+	}
+	return 0
+}
+
 var File_adapter_proto protoreflect.FileDescriptor
 
 const file_adapter_proto_rawDesc = "" +
 	"\n" +
-	"\radapter.proto\x12\x12missive.adapter.v1\"\xb8\x0f\n" +
+	"\radapter.proto\x12\x12missive.adapter.v1\"\x81\x10\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x127\n" +
@@ -3921,7 +3990,9 @@ const file_adapter_proto_rawDesc = "" +
 	"privacySet\x12A\n" +
 	"\tlink_open\x182 \x01(\v2\".missive.adapter.v1.LinkOpenParamsH\x00R\blinkOpen\x12M\n" +
 	"\rlink_complete\x183 \x01(\v2&.missive.adapter.v1.LinkCompleteParamsH\x00R\flinkComplete\x12A\n" +
-	"\tlink_join\x184 \x01(\v2\".missive.adapter.v1.LinkJoinParamsH\x00R\blinkJoinB\b\n" +
+	"\tlink_join\x184 \x01(\v2\".missive.adapter.v1.LinkJoinParamsH\x00R\blinkJoin\x12G\n" +
+	"\vlink_unlink\x185 \x01(\v2$.missive.adapter.v1.LinkUnlinkParamsH\x00R\n" +
+	"linkUnlinkB\b\n" +
 	"\x06params\"\x94\f\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x122\n" +
@@ -4160,6 +4231,9 @@ const file_adapter_proto_rawDesc = "" +
 	"\x06server\x18\x02 \x01(\tR\x06server\"E\n" +
 	"\x0eLinkJoinResult\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1b\n" +
+	"\tdevice_id\x18\x02 \x01(\rR\bdeviceId\"G\n" +
+	"\x10LinkUnlinkParams\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1b\n" +
 	"\tdevice_id\x18\x02 \x01(\rR\bdeviceId*F\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x06\n" +
@@ -4180,7 +4254,7 @@ func file_adapter_proto_rawDescGZIP() []byte {
 }
 
 var file_adapter_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_adapter_proto_goTypes = []any{
 	(Status)(0),                   // 0: missive.adapter.v1.Status
 	(*Request)(nil),               // 1: missive.adapter.v1.Request
@@ -4236,10 +4310,11 @@ var file_adapter_proto_goTypes = []any{
 	(*LinkCompleteResult)(nil),    // 51: missive.adapter.v1.LinkCompleteResult
 	(*LinkJoinParams)(nil),        // 52: missive.adapter.v1.LinkJoinParams
 	(*LinkJoinResult)(nil),        // 53: missive.adapter.v1.LinkJoinResult
-	nil,                           // 54: missive.adapter.v1.ReceiptsFoldParams.DevicesEntry
-	nil,                           // 55: missive.adapter.v1.ReceiptsFoldResult.FinalEntry
-	nil,                           // 56: missive.adapter.v1.SentState.StatusesEntry
-	nil,                           // 57: missive.adapter.v1.MessageStatusResult.StatusesEntry
+	(*LinkUnlinkParams)(nil),      // 54: missive.adapter.v1.LinkUnlinkParams
+	nil,                           // 55: missive.adapter.v1.ReceiptsFoldParams.DevicesEntry
+	nil,                           // 56: missive.adapter.v1.ReceiptsFoldResult.FinalEntry
+	nil,                           // 57: missive.adapter.v1.SentState.StatusesEntry
+	nil,                           // 58: missive.adapter.v1.MessageStatusResult.StatusesEntry
 }
 var file_adapter_proto_depIdxs = []int32{
 	3,  // 0: missive.adapter.v1.Request.hello:type_name -> missive.adapter.v1.HelloParams
@@ -4267,42 +4342,43 @@ var file_adapter_proto_depIdxs = []int32{
 	48, // 22: missive.adapter.v1.Request.link_open:type_name -> missive.adapter.v1.LinkOpenParams
 	50, // 23: missive.adapter.v1.Request.link_complete:type_name -> missive.adapter.v1.LinkCompleteParams
 	52, // 24: missive.adapter.v1.Request.link_join:type_name -> missive.adapter.v1.LinkJoinParams
-	0,  // 25: missive.adapter.v1.Response.status:type_name -> missive.adapter.v1.Status
-	4,  // 26: missive.adapter.v1.Response.hello:type_name -> missive.adapter.v1.HelloResult
-	6,  // 27: missive.adapter.v1.Response.xeddsa_sign:type_name -> missive.adapter.v1.XEdDSASignResult
-	9,  // 28: missive.adapter.v1.Response.pqxdh_initiate:type_name -> missive.adapter.v1.PQXDHInitiateResult
-	11, // 29: missive.adapter.v1.Response.pqxdh_respond:type_name -> missive.adapter.v1.PQXDHRespondResult
-	13, // 30: missive.adapter.v1.Response.ratchet_init:type_name -> missive.adapter.v1.RatchetInitResult
-	15, // 31: missive.adapter.v1.Response.ratchet_encrypt:type_name -> missive.adapter.v1.RatchetEncryptResult
-	17, // 32: missive.adapter.v1.Response.ratchet_decrypt:type_name -> missive.adapter.v1.RatchetDecryptResult
-	19, // 33: missive.adapter.v1.Response.wire_decode:type_name -> missive.adapter.v1.WireDecodeResult
-	25, // 34: missive.adapter.v1.Response.receipts_fold:type_name -> missive.adapter.v1.ReceiptsFoldResult
-	30, // 35: missive.adapter.v1.Response.transport_run:type_name -> missive.adapter.v1.TransportRunResult
-	34, // 36: missive.adapter.v1.Response.device_create:type_name -> missive.adapter.v1.DeviceCreateResult
-	38, // 37: missive.adapter.v1.Response.message_send:type_name -> missive.adapter.v1.MessageSendResult
-	40, // 38: missive.adapter.v1.Response.messages_receive:type_name -> missive.adapter.v1.MessagesReceiveResult
-	44, // 39: missive.adapter.v1.Response.message_status:type_name -> missive.adapter.v1.MessageStatusResult
-	46, // 40: missive.adapter.v1.Response.presence_get:type_name -> missive.adapter.v1.PresenceGetResult
-	49, // 41: missive.adapter.v1.Response.link_open:type_name -> missive.adapter.v1.LinkOpenResult
-	51, // 42: missive.adapter.v1.Response.link_complete:type_name -> missive.adapter.v1.LinkCompleteResult
-	53, // 43: missive.adapter.v1.Response.link_join:type_name -> missive.adapter.v1.LinkJoinResult
-	54, // 44: missive.adapter.v1.ReceiptsFoldParams.devices:type_name -> missive.adapter.v1.ReceiptsFoldParams.DevicesEntry
-	23, // 45: missive.adapter.v1.ReceiptsFoldParams.messages:type_name -> missive.adapter.v1.FoldMessage
-	24, // 46: missive.adapter.v1.ReceiptsFoldParams.events:type_name -> missive.adapter.v1.FoldEvent
-	55, // 47: missive.adapter.v1.ReceiptsFoldResult.final:type_name -> missive.adapter.v1.ReceiptsFoldResult.FinalEntry
-	27, // 48: missive.adapter.v1.DeviceState.sent:type_name -> missive.adapter.v1.SentState
-	56, // 49: missive.adapter.v1.SentState.statuses:type_name -> missive.adapter.v1.SentState.StatusesEntry
-	29, // 50: missive.adapter.v1.TransportRunParams.segments:type_name -> missive.adapter.v1.TransportSegment
-	31, // 51: missive.adapter.v1.TransportRunResult.segments:type_name -> missive.adapter.v1.SegmentResult
-	41, // 52: missive.adapter.v1.MessagesReceiveResult.messages:type_name -> missive.adapter.v1.ReceivedMessage
-	57, // 53: missive.adapter.v1.MessageStatusResult.statuses:type_name -> missive.adapter.v1.MessageStatusResult.StatusesEntry
-	22, // 54: missive.adapter.v1.ReceiptsFoldParams.DevicesEntry.value:type_name -> missive.adapter.v1.DeviceIDs
-	26, // 55: missive.adapter.v1.ReceiptsFoldResult.FinalEntry.value:type_name -> missive.adapter.v1.DeviceState
-	56, // [56:56] is the sub-list for method output_type
-	56, // [56:56] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	54, // 25: missive.adapter.v1.Request.link_unlink:type_name -> missive.adapter.v1.LinkUnlinkParams
+	0,  // 26: missive.adapter.v1.Response.status:type_name -> missive.adapter.v1.Status
+	4,  // 27: missive.adapter.v1.Response.hello:type_name -> missive.adapter.v1.HelloResult
+	6,  // 28: missive.adapter.v1.Response.xeddsa_sign:type_name -> missive.adapter.v1.XEdDSASignResult
+	9,  // 29: missive.adapter.v1.Response.pqxdh_initiate:type_name -> missive.adapter.v1.PQXDHInitiateResult
+	11, // 30: missive.adapter.v1.Response.pqxdh_respond:type_name -> missive.adapter.v1.PQXDHRespondResult
+	13, // 31: missive.adapter.v1.Response.ratchet_init:type_name -> missive.adapter.v1.RatchetInitResult
+	15, // 32: missive.adapter.v1.Response.ratchet_encrypt:type_name -> missive.adapter.v1.RatchetEncryptResult
+	17, // 33: missive.adapter.v1.Response.ratchet_decrypt:type_name -> missive.adapter.v1.RatchetDecryptResult
+	19, // 34: missive.adapter.v1.Response.wire_decode:type_name -> missive.adapter.v1.WireDecodeResult
+	25, // 35: missive.adapter.v1.Response.receipts_fold:type_name -> missive.adapter.v1.ReceiptsFoldResult
+	30, // 36: missive.adapter.v1.Response.transport_run:type_name -> missive.adapter.v1.TransportRunResult
+	34, // 37: missive.adapter.v1.Response.device_create:type_name -> missive.adapter.v1.DeviceCreateResult
+	38, // 38: missive.adapter.v1.Response.message_send:type_name -> missive.adapter.v1.MessageSendResult
+	40, // 39: missive.adapter.v1.Response.messages_receive:type_name -> missive.adapter.v1.MessagesReceiveResult
+	44, // 40: missive.adapter.v1.Response.message_status:type_name -> missive.adapter.v1.MessageStatusResult
+	46, // 41: missive.adapter.v1.Response.presence_get:type_name -> missive.adapter.v1.PresenceGetResult
+	49, // 42: missive.adapter.v1.Response.link_open:type_name -> missive.adapter.v1.LinkOpenResult
+	51, // 43: missive.adapter.v1.Response.link_complete:type_name -> missive.adapter.v1.LinkCompleteResult
+	53, // 44: missive.adapter.v1.Response.link_join:type_name -> missive.adapter.v1.LinkJoinResult
+	55, // 45: missive.adapter.v1.ReceiptsFoldParams.devices:type_name -> missive.adapter.v1.ReceiptsFoldParams.DevicesEntry
+	23, // 46: missive.adapter.v1.ReceiptsFoldParams.messages:type_name -> missive.adapter.v1.FoldMessage
+	24, // 47: missive.adapter.v1.ReceiptsFoldParams.events:type_name -> missive.adapter.v1.FoldEvent
+	56, // 48: missive.adapter.v1.ReceiptsFoldResult.final:type_name -> missive.adapter.v1.ReceiptsFoldResult.FinalEntry
+	27, // 49: missive.adapter.v1.DeviceState.sent:type_name -> missive.adapter.v1.SentState
+	57, // 50: missive.adapter.v1.SentState.statuses:type_name -> missive.adapter.v1.SentState.StatusesEntry
+	29, // 51: missive.adapter.v1.TransportRunParams.segments:type_name -> missive.adapter.v1.TransportSegment
+	31, // 52: missive.adapter.v1.TransportRunResult.segments:type_name -> missive.adapter.v1.SegmentResult
+	41, // 53: missive.adapter.v1.MessagesReceiveResult.messages:type_name -> missive.adapter.v1.ReceivedMessage
+	58, // 54: missive.adapter.v1.MessageStatusResult.statuses:type_name -> missive.adapter.v1.MessageStatusResult.StatusesEntry
+	22, // 55: missive.adapter.v1.ReceiptsFoldParams.DevicesEntry.value:type_name -> missive.adapter.v1.DeviceIDs
+	26, // 56: missive.adapter.v1.ReceiptsFoldResult.FinalEntry.value:type_name -> missive.adapter.v1.DeviceState
+	57, // [57:57] is the sub-list for method output_type
+	57, // [57:57] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_adapter_proto_init() }
@@ -4336,6 +4412,7 @@ func file_adapter_proto_init() {
 		(*Request_LinkOpen)(nil),
 		(*Request_LinkComplete)(nil),
 		(*Request_LinkJoin)(nil),
+		(*Request_LinkUnlink)(nil),
 	}
 	file_adapter_proto_msgTypes[1].OneofWrappers = []any{
 		(*Response_Hello)(nil),
@@ -4363,7 +4440,7 @@ func file_adapter_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_adapter_proto_rawDesc), len(file_adapter_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   57,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

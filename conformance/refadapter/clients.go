@@ -351,3 +351,12 @@ func linkJoin(a *Adapter, req *pb.Request) (any, error) {
 	}
 	return &pb.LinkJoinResult{Device: a.clients.add(d), DeviceId: d.ID}, nil
 }
+
+func linkUnlink(a *Adapter, req *pb.Request) (any, error) {
+	p := req.GetLinkUnlink()
+	return withDevice(a, p.GetDevice(), func(ctx context.Context, d *dev, c *client.Conn) (any, error) {
+		return nil, c.Unlink(ctx, p.GetDeviceId())
+	})
+}
+
+func init() { methods["link.unlink"] = linkUnlink }

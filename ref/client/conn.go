@@ -221,7 +221,6 @@ func (c *Conn) call(ctx context.Context, typ uint64, body, result wire.Message) 
 
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
-	defer c.closeEvents()
 	for {
 		f, err := c.tc.Receive()
 		if err != nil {

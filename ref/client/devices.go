@@ -228,10 +228,16 @@ func (c *Conn) Link(ctx context.Context) (code string, complete func(context.Con
 		if err := c.ownList(l.Signed); err != nil {
 			return 0, err
 		}
+		// The history is what this device holds now; what comes later
+		// reaches the companion through transcripts.
+		ms, err := c.d.Messages("")
+		if err != nil {
+			return 0, err
+		}
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			if err := c.sendHistory(uint32(n.Device)); err != nil {
+			if err := c.sendHistory(uint32(n.Device), ms); err != nil {
 				c.emit(Event{Kind: EventError, Err: fmt.Errorf("history for device %d: %w", n.Device, err)})
 			}
 		}()
@@ -243,7 +249,7 @@ func (c *Conn) Link(ctx context.Context) (code string, complete func(context.Con
 // sendHistory waits until a new companion is reachable, then sends it the
 // most recent messages, at most HISTORY_LIMIT (spec section 15.5), as
 // history content to this account's devices.
-func (c *Conn) sendHistory(device uint32) error {
+func (c *Conn) sendHistory(device uint32, ms []*Message) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	go func() {
@@ -266,10 +272,6 @@ func (c *Conn) sendHistory(device uint32) error {
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
-	}
-	ms, err := c.d.Messages("")
-	if err != nil {
-		return err
 	}
 	ms = ms[max(0, len(ms)-wire.HistoryLimit):]
 	for start := 0; start < len(ms); start += wire.MaxHistoryPerEntry {

@@ -277,6 +277,20 @@ func (c *Conn) Send(ctx context.Context, account, text string) (*Message, error)
 	return m, err
 }
 
+// Resend sends again a text message this device sent, with the same
+// message id, as a device does when it lost the server's answer to the
+// first send. The server, which remembers accepted ids (SRV-008), stores
+// it once; a recipient shows it once either way (CLI-001).
+func (c *Conn) Resend(ctx context.Context, id []byte) error {
+	m, err := c.d.Sent(id)
+	if err != nil {
+		return err
+	}
+	content := &wire.Content{Version: wire.ProtocolVersion, Type: wire.ContentText, MessageID: m.ID, SentAt: m.SentAt, Text: &m.Text}
+	_, _, err = c.deliverContent(ctx, m.Peer, wire.EnvelopeChat, content, DefaultTTL)
+	return err
+}
+
 // syncSent tells this account's other devices about content sent to
 // account (a sent transcript, spec section 15.5).
 func (c *Conn) syncSent(ctx context.Context, account string, content *wire.Content) error {
@@ -376,6 +390,10 @@ func (c *Conn) MarkRead(ctx context.Context, peer string) (int, error) {
 // deliveryLoop processes deliveries one at a time (spec section 14.1).
 func (c *Conn) deliveryLoop() {
 	defer c.wg.Done()
+	// Events closes after the last message this loop stored is shown: one
+	// stored as the connection ends is shown all the same, since its
+	// redelivery is a duplicate (CLI-001) and is not shown again.
+	defer c.closeEvents()
 	for {
 		select {
 		case <-c.closed:
@@ -386,25 +404,28 @@ func (c *Conn) deliveryLoop() {
 				c.emit(Event{Kind: EventError, Err: fmt.Errorf("message %x from %s/%d: %w", del.MessageID, del.Sender.Account, del.Sender.Device, err)})
 			}
 			// Acknowledge after storing (MSG-014), failures included (MSG-015).
-			if err := c.tc.Send(wire.FrameAck, 0, &wire.Ack{QueueIDs: []uint64{del.QueueID}}); err != nil {
-				c.shutdown(err)
-				return
-			}
+			ackErr := c.tc.Send(wire.FrameAck, 0, &wire.Ack{QueueIDs: []uint64{del.QueueID}})
 			switch {
 			case msg != nil:
 				// The delivered receipt goes before the message is shown,
 				// so that a caller that stops at the message (listen -n 1)
 				// does not close the connection under the receipt.
-				ctx, cancel := context.WithTimeout(context.Background(), transport.HandshakeTimeout)
-				if err := c.sendReceipt(ctx, msg.Peer, wire.ReceiptDelivered, [][]byte{msg.ID}); err != nil {
-					c.emit(Event{Kind: EventError, Err: fmt.Errorf("delivered receipt: %w", err)})
+				if ackErr == nil {
+					ctx, cancel := context.WithTimeout(context.Background(), transport.HandshakeTimeout)
+					if err := c.sendReceipt(ctx, msg.Peer, wire.ReceiptDelivered, [][]byte{msg.ID}); err != nil {
+						c.emit(Event{Kind: EventError, Err: fmt.Errorf("delivered receipt: %w", err)})
+					}
+					cancel()
 				}
-				cancel()
 				c.emit(Event{Kind: EventMessage, Message: msg})
 			case receipt != nil:
 				for _, m := range receipt {
 					c.emit(Event{Kind: EventStatus, Message: m})
 				}
+			}
+			if ackErr != nil {
+				c.shutdown(ackErr)
+				return
 			}
 		}
 	}

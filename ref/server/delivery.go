@@ -88,6 +88,12 @@ func (c *conn) deliver(ctx context.Context) (time.Duration, error) {
 			if err := c.push(f); err != nil {
 				return 0, err
 			}
+			if c.s.cfg.DuplicateDeliveries {
+				f.attempt++
+				if err := c.push(f); err != nil {
+					return 0, err
+				}
+			}
 			f.due = real.Add(c.s.backoff(f.attempt))
 			c.inflight[e.QueueID] = f
 			c.s.metrics.deliveries.Add(1)

@@ -185,7 +185,11 @@ func (c *conn) send(ctx context.Context, e *wire.Envelope) (wire.Message, error)
 			ExpiresAt:  expires,
 		}
 	}
-	accepted, dup, err := st.Enqueue(ctx, entries, c.s.cfg.Quota, now.Add(AcceptMemory))
+	forget := now.Add(AcceptMemory)
+	if c.s.cfg.ForgetAccepted {
+		forget = now // remembered for no time at all
+	}
+	accepted, dup, err := st.Enqueue(ctx, entries, c.s.cfg.Quota, forget)
 	if errors.Is(err, store.ErrQuota) {
 		return nil, errcode.PolicyQuotaExceeded
 	}

@@ -70,6 +70,15 @@ type Config struct {
 	// Quota overrides the per-device queue quota; zero keeps the
 	// specification's.
 	Quota store.Quota
+	// DuplicateDeliveries makes the server deliver every entry twice, as a
+	// network that duplicates would: the conformance runner uses it to check
+	// that clients show a message once (CLI-001). Never set it otherwise.
+	DuplicateDeliveries bool
+	// ForgetAccepted makes the server store an envelope again when its
+	// sender resends it, as a server without SRV-008 would: the conformance
+	// runner uses it to check that clients show a message once (CLI-001).
+	// Never set it otherwise.
+	ForgetAccepted bool
 }
 
 // Server is a Missive server.
@@ -224,6 +233,29 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("server: shutdown: %w", ctx.Err())
 	}
+}
+
+// Close stops the server at once, as a crash would: it closes the
+// listeners and every connection without notices or grace. Nothing the
+// server accepted is lost (SRV-006): it is in the store, which belongs to
+// the caller. The conformance runner uses it to kill a server.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.sweepDone
+	for _, c := range conns {
+		c.close()
+	}
+	s.wg.Wait()
 }
 
 // sweep deletes expired entries periodically (SRV-012).

@@ -1,0 +1,352 @@
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	pb "github.com/missive-protocol/missive/conformance/adapterpb"
+	"github.com/missive-protocol/missive/ref/client"
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// received is a message an actor's user was shown.
+type received struct {
+	from string // account
+	id   []byte
+	text string
+}
+
+// actor is a device in a scenario, played by a reference client or by the
+// implementation under test.
+type actor interface {
+	kind() string
+	send(ctx context.Context, to, text string) ([]byte, error)
+	receive(ctx context.Context, wait time.Duration) ([]received, error)
+	read(ctx context.Context, from string) error
+	status(ctx context.Context, id []byte) (string, error)
+	offline() error
+	online(ctx context.Context) error
+	presence(ctx context.Context, account string) (string, error)
+	privacy(ctx context.Context, lastSeen, online string, contacts []string) error
+	linkOpen(ctx context.Context) (string, error)
+	linkComplete(ctx context.Context) (uint32, error)
+	unlink(ctx context.Context, id uint32) error
+	deviceID() uint32
+	close()
+}
+
+// refActor is a device of the reference client.
+type refActor struct {
+	d        *client.Device
+	c        *client.Conn
+	mu       sync.Mutex
+	inbox    []received
+	complete func(context.Context) (uint32, error)
+}
+
+func newRefActor(ctx context.Context, dir, account, server string, clock func() time.Time) (*refActor, error) {
+	d, err := client.Init(dir, account, server, client.Config{Clock: clock})
+	if err != nil {
+		return nil, err
+	}
+	a := &refActor{d: d}
+	return a, a.online(ctx)
+}
+
+func (a *refActor) kind() string     { return "ref" }
+func (a *refActor) deviceID() uint32 { return a.d.ID }
+
+func (a *refActor) online(ctx context.Context) error {
+	if a.c != nil {
+		return nil
+	}
+	c, err := a.d.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	a.c = c
+	go func() {
+		for e := range c.Events {
+			if e.Kind == client.EventMessage {
+				a.mu.Lock()
+				a.inbox = append(a.inbox, received{e.Message.Peer, e.Message.ID, e.Message.Text})
+				a.mu.Unlock()
+			}
+		}
+	}()
+	return nil
+}
+
+func (a *refActor) offline() error {
+	if a.c != nil {
+		a.c.Close()
+		a.c = nil
+	}
+	return nil
+}
+
+func (a *refActor) close() {
+	a.offline()
+	a.d.Close()
+}
+
+func (a *refActor) conn() (*client.Conn, error) {
+	if a.c == nil {
+		return nil, errors.New("the device is offline")
+	}
+	return a.c, nil
+}
+
+func (a *refActor) send(ctx context.Context, to, text string) ([]byte, error) {
+	c, err := a.conn()
+	if err != nil {
+		return nil, err
+	}
+	m, err := c.Send(ctx, to, text)
+	if err != nil {
+		return nil, err
+	}
+	return m.ID, nil
+}
+
+func (a *refActor) receive(ctx context.Context, wait time.Duration) ([]received, error) {
+	select {
+	case <-time.After(wait):
+	case <-ctx.Done():
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := a.inbox
+	a.inbox = nil
+	return out, nil
+}
+
+func (a *refActor) read(ctx context.Context, from string) error {
+	c, err := a.conn()
+	if err != nil {
+		return err
+	}
+	_, err = c.MarkRead(ctx, from)
+	return err
+}
+
+func (a *refActor) status(ctx context.Context, id []byte) (string, error) {
+	m, err := a.d.Sent(id)
+	if err != nil {
+		return "unknown", nil
+	}
+	return m.Overall().String(), nil
+}
+
+func (a *refActor) presence(ctx context.Context, account string) (string, error) {
+	c, err := a.conn()
+	if err != nil {
+		return "", err
+	}
+	us, err := c.Subscribe(ctx, account)
+	if err != nil || len(us) != 1 {
+		return "", fmt.Errorf("no presence for %s: %v", account, err)
+	}
+	return map[uint64]string{wire.PresenceOnline: "online", wire.PresenceOffline: "offline", wire.PresenceHidden: "hidden"}[us[0].State], nil
+}
+
+var visibilities = map[string]uint8{"everyone": wire.VisibilityEveryone, "contacts": wire.VisibilityContacts, "nobody": wire.VisibilityNobody}
+
+func (a *refActor) privacy(ctx context.Context, lastSeen, online string, contacts []string) error {
+	c, err := a.conn()
+	if err != nil {
+		return err
+	}
+	ls, ok1 := visibilities[lastSeen]
+	on, ok2 := visibilities[online]
+	if !ok1 || !ok2 {
+		return errors.New("visibility is everyone, contacts or nobody")
+	}
+	if err := c.SetPrivacy(ctx, ls, on); err != nil {
+		return err
+	}
+	return c.SetContacts(ctx, contacts...)
+}
+
+func (a *refActor) linkOpen(ctx context.Context) (string, error) {
+	c, err := a.conn()
+	if err != nil {
+		return "", err
+	}
+	code, complete, err := c.Link(context.Background())
+	a.complete = complete
+	return code, err
+}
+
+func (a *refActor) linkComplete(ctx context.Context) (uint32, error) {
+	if a.complete == nil {
+		return 0, errors.New("no open link")
+	}
+	return a.complete(ctx)
+}
+
+func (a *refActor) unlink(ctx context.Context, id uint32) error {
+	c, err := a.conn()
+	if err != nil {
+		return err
+	}
+	return c.Unlink(ctx, id)
+}
+
+// implActor is a device of the implementation under test.
+type implActor struct {
+	a      *Adapter
+	handle string
+	id     uint32
+}
+
+func (i *implActor) kind() string     { return "impl" }
+func (i *implActor) deviceID() uint32 { return i.id }
+func (i *implActor) close()           {}
+
+// do makes a request and turns anything but OK into an error carrying the
+// registered code.
+func (i *implActor) do(ctx context.Context, req *pb.Request) (*pb.Response, error) {
+	resp, err := i.a.Call(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	switch resp.Status {
+	case pb.Status_OK:
+		return resp, nil
+	case pb.Status_UNIMPLEMENTED:
+		return nil, unimplemented{req.Method}
+	}
+	return nil, fmt.Errorf("%s: %w (%s)", req.Method, errcode.Code(resp.ErrorCode), resp.Detail)
+}
+
+func (i *implActor) send(ctx context.Context, to, text string) ([]byte, error) {
+	resp, err := i.do(ctx, &pb.Request{Method: "message.send", Params: &pb.Request_MessageSend{MessageSend: &pb.MessageSendParams{Device: i.handle, To: to, Text: text}}})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetMessageSend().GetMessageId(), nil
+}
+
+func (i *implActor) receive(ctx context.Context, wait time.Duration) ([]received, error) {
+	resp, err := i.do(ctx, &pb.Request{Method: "messages.receive", Params: &pb.Request_MessagesReceive{MessagesReceive: &pb.MessagesReceiveParams{
+		Device: i.handle, MinCount: 1 << 30, WaitMs: uint32(wait.Milliseconds())}}})
+	if err != nil {
+		return nil, err
+	}
+	var out []received
+	for _, m := range resp.GetMessagesReceive().GetMessages() {
+		acct, _, _ := strings.Cut(m.GetFrom(), "/")
+		out = append(out, received{acct, m.GetMessageId(), m.GetText()})
+	}
+	return out, nil
+}
+
+func (i *implActor) read(ctx context.Context, from string) error {
+	_, err := i.do(ctx, &pb.Request{Method: "messages.read", Params: &pb.Request_MessagesRead{MessagesRead: &pb.MessagesReadParams{Device: i.handle, From: from}}})
+	return err
+}
+
+func (i *implActor) status(ctx context.Context, id []byte) (string, error) {
+	resp, err := i.do(ctx, &pb.Request{Method: "message.status", Params: &pb.Request_MessageStatus{MessageStatus: &pb.MessageStatusParams{Device: i.handle, MessageId: id}}})
+	if err != nil {
+		var un unimplemented
+		if errors.As(err, &un) || errors.Is(err, ErrAdapter) {
+			return "", err
+		}
+		return "unknown", nil
+	}
+	return resp.GetMessageStatus().GetOverall(), nil
+}
+
+func (i *implActor) offline() error {
+	_, err := i.do(context.Background(), &pb.Request{Method: "device.close", Params: &pb.Request_DeviceClose{DeviceClose: &pb.DeviceCloseParams{Device: i.handle}}})
+	return err
+}
+
+func (i *implActor) online(ctx context.Context) error {
+	_, err := i.do(ctx, &pb.Request{Method: "device.connect", Params: &pb.Request_DeviceConnect{DeviceConnect: &pb.DeviceConnectParams{Device: i.handle}}})
+	return err
+}
+
+func (i *implActor) presence(ctx context.Context, account string) (string, error) {
+	resp, err := i.do(ctx, &pb.Request{Method: "presence.get", Params: &pb.Request_PresenceGet{PresenceGet: &pb.PresenceGetParams{Device: i.handle, Account: account}}})
+	if err != nil {
+		return "", err
+	}
+	return resp.GetPresenceGet().GetState(), nil
+}
+
+func (i *implActor) privacy(ctx context.Context, lastSeen, online string, contacts []string) error {
+	_, err := i.do(ctx, &pb.Request{Method: "privacy.set", Params: &pb.Request_PrivacySet{PrivacySet: &pb.PrivacySetParams{
+		Device: i.handle, LastSeen: lastSeen, Online: online, Contacts: contacts}}})
+	return err
+}
+
+func (i *implActor) linkOpen(ctx context.Context) (string, error) {
+	resp, err := i.do(ctx, &pb.Request{Method: "link.open", Params: &pb.Request_LinkOpen{LinkOpen: &pb.LinkOpenParams{Device: i.handle}}})
+	if err != nil {
+		return "", err
+	}
+	return resp.GetLinkOpen().GetCode(), nil
+}
+
+func (i *implActor) linkComplete(ctx context.Context) (uint32, error) {
+	resp, err := i.do(ctx, &pb.Request{Method: "link.complete", Params: &pb.Request_LinkComplete{LinkComplete: &pb.LinkCompleteParams{Device: i.handle, WaitMs: 15000}}})
+	if err != nil {
+		return 0, err
+	}
+	return resp.GetLinkComplete().GetDeviceId(), nil
+}
+
+func (i *implActor) unlink(ctx context.Context, id uint32) error {
+	_, err := i.do(ctx, &pb.Request{Method: "link.unlink", Params: &pb.Request_LinkUnlink{LinkUnlink: &pb.LinkUnlinkParams{Device: i.handle, DeviceId: id}}})
+	return err
+}
+
+// newImplActor creates a primary device of account in the implementation.
+func newImplActor(ctx context.Context, a *Adapter, account, server string) (*implActor, error) {
+	i := &implActor{a: a, id: 1}
+	resp, err := i.do(ctx, &pb.Request{Method: "device.create", Params: &pb.Request_DeviceCreate{DeviceCreate: &pb.DeviceCreateParams{Account: account, Server: server}}})
+	if err != nil {
+		return nil, err
+	}
+	i.handle = resp.GetDeviceCreate().GetDevice()
+	return i, i.online(ctx)
+}
+
+// joinImpl makes a companion device in the implementation from a code.
+func joinImpl(ctx context.Context, a *Adapter, code, server string) (*implActor, error) {
+	i := &implActor{a: a}
+	resp, err := i.do(ctx, &pb.Request{Method: "link.join", Params: &pb.Request_LinkJoin{LinkJoin: &pb.LinkJoinParams{Code: code, Server: server}}})
+	if err != nil {
+		return nil, err
+	}
+	i.handle, i.id = resp.GetLinkJoin().GetDevice(), resp.GetLinkJoin().GetDeviceId()
+	return i, i.online(ctx)
+}
+
+// joinRef makes a companion device of the reference client.
+func joinRef(ctx context.Context, dir, code, server string, clock func() time.Time) (*refActor, error) {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return nil, err
+	}
+	d, err := client.LinkCompanion(ctx, dir, code, server, client.Config{Clock: clock})
+	if err != nil {
+		return nil, err
+	}
+	a := &refActor{d: d}
+	return a, a.online(ctx)
+}
+
+// clockSetRequest tells the adapter the time.
+func clockSetRequest(t time.Time) *pb.Request {
+	return &pb.Request{Method: "clock.set", Params: &pb.Request_ClockSet{ClockSet: &pb.ClockSetParams{UnixMs: uint64(t.UnixMilli())}}}
+}

@@ -1,0 +1,618 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/store"
+	"github.com/missive-protocol/missive/testscripts"
+)
+
+// ScenarioOptions configure the scenario suites.
+type ScenarioOptions struct {
+	// Adapter plays the actors created with "impl" in the client suite.
+	Adapter *Adapter
+	// ServerCommand starts the server under test (server suite); with
+	// ServerAddr it is reached there instead; with neither, the reference
+	// server runs in the runner.
+	ServerCommand string
+	ServerAddr    string
+	// Match selects scenarios by name; nil runs them all.
+	Match *regexp.Regexp
+}
+
+// waitLong bounds every wait of a scenario step.
+const waitLong = 15 * time.Second
+
+// scenarioHeader is what a scenario file says of itself in its comments.
+type scenarioHeader struct {
+	requirements []string
+	suites       []string
+}
+
+var headerRE = regexp.MustCompile(`(?m)^#\s*(requirements|suites):\s*(.*)$`)
+
+func parseHeader(data []byte) scenarioHeader {
+	h := scenarioHeader{suites: []string{"client", "server"}}
+	for _, m := range headerRE.FindAllSubmatch(data, -1) {
+		fields := strings.Fields(string(m[2]))
+		if string(m[1]) == "requirements" {
+			h.requirements = append(h.requirements, fields...)
+		} else {
+			h.suites = fields
+		}
+	}
+	return h
+}
+
+// Scenarios returns the scenario files with their headers.
+func Scenarios() (map[string]scenarioHeader, error) {
+	names, err := fs.Glob(testscripts.FS, "*.txtar")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]scenarioHeader{}
+	for _, n := range names {
+		data, err := testscripts.FS.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		out[strings.TrimSuffix(n, ".txtar")] = parseHeader(data)
+	}
+	return out, nil
+}
+
+// RunScenarios runs the scenarios of a suite ("client" or "server").
+func RunScenarios(ctx context.Context, suite string, o ScenarioOptions, emit func(Result)) ([]Result, error) {
+	headers, err := Scenarios()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "missive-scenarios-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	n := 0
+	for name, h := range headers {
+		if !slices.Contains(h.suites, suite) || (o.Match != nil && !o.Match.MatchString(name)) {
+			continue
+		}
+		data, _ := testscripts.FS.ReadFile(name + ".txtar")
+		if err := os.WriteFile(filepath.Join(dir, name+".txtar"), data, 0o600); err != nil {
+			return nil, err
+		}
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("conformance: no %s scenarios", suite)
+	}
+	root := &scriptT{suite: suite, headers: headers, emit: emit}
+	testscript.RunT(root, testscript.Params{
+		Dir:                 dir,
+		Setup:               func(env *testscript.Env) error { return setupWorld(ctx, env, suite, o) },
+		Cmds:                commands(),
+		RequireExplicitExec: true,
+	})
+	return root.results, nil
+}
+
+// scriptT is the testscript.T of the runner: each script runs as a
+// subtest, and its outcome becomes a Result.
+type scriptT struct {
+	suite   string
+	headers map[string]scenarioHeader
+	emit    func(Result)
+
+	mu      sync.Mutex
+	results []Result
+
+	// A subtest's state.
+	name    string
+	log     bytes.Buffer
+	failed  bool
+	skipped string
+}
+
+func (t *scriptT) Skip(args ...any) {
+	t.skipped = fmt.Sprint(args...)
+	runtime.Goexit()
+}
+
+func (t *scriptT) Fatal(args ...any) {
+	t.Log(args...)
+	t.FailNow()
+}
+
+func (t *scriptT) FailNow() {
+	t.failed = true
+	runtime.Goexit()
+}
+
+func (t *scriptT) Parallel() {}
+
+func (t *scriptT) Log(args ...any) { fmt.Fprintln(&t.log, args...) }
+
+func (t *scriptT) Verbose() bool { return false }
+
+func (t *scriptT) Run(name string, f func(testscript.T)) {
+	sub := &scriptT{suite: t.suite, name: name}
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(sub)
+	}()
+	<-done
+	r := Result{Suite: t.suite, Group: "scenarios", ID: name, Requirements: t.headers[name].requirements, Duration: time.Since(start)}
+	log := sub.log.String()
+	skip := regexp.MustCompile(`\[skip\] (.*)`).FindStringSubmatch(log)
+	switch {
+	case sub.failed && skip != nil && strings.HasPrefix(skip[1], "unimplemented:"):
+		r.Outcome, r.Detail = Unimplemented, skip[1]
+	case sub.failed && skip != nil:
+		r.Outcome, r.Detail = Skipped, skip[1]
+	case sub.failed:
+		r.Outcome, r.Kind, r.Detail = Fail, failKind(log), lastLines(log, 12)
+	case sub.skipped != "":
+		r.Outcome, r.Detail = Skipped, sub.skipped
+	default:
+		r.Outcome = Pass
+	}
+	t.mu.Lock()
+	t.results = append(t.results, r)
+	t.mu.Unlock()
+	if t.emit != nil {
+		t.emit(r)
+	}
+}
+
+// failKind classifies a scenario failure from the marker a command wrote.
+func failKind(log string) FailKind {
+	for _, k := range []FailKind{AdapterBroken, UnexpectedSuccess, WrongError, WrongOutput, UnexpectedFailure} {
+		if strings.Contains(log, "["+string(k)+"]") {
+			return k
+		}
+	}
+	return UnexpectedFailure
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// world is one scenario's server and actors.
+type world struct {
+	ctx    context.Context
+	suite  string
+	dir    string
+	clock  *clock
+	server serverControl
+	a      *Adapter
+	actors map[string]actor
+	seen   map[string]map[string]bool // actor -> message ids shown
+	inbox  map[string][]received      // actor -> shown, not yet expected
+	sent   map[string][]byte          // text -> id of the message sent with it
+	linked map[string]string          // companion actor -> its primary actor
+}
+
+func setupWorld(ctx context.Context, env *testscript.Env, suite string, o ScenarioOptions) error {
+	w := &world{ctx: ctx, suite: suite, dir: env.WorkDir, clock: &clock{}, a: o.Adapter,
+		actors: map[string]actor{}, seen: map[string]map[string]bool{}, inbox: map[string][]received{},
+		sent: map[string][]byte{}, linked: map[string]string{}}
+	var err error
+	switch {
+	case suite == "server" && o.ServerCommand != "":
+		w.server, err = newProcess(o.ServerCommand, filepath.Join(env.WorkDir, "server"))
+	case suite == "server" && o.ServerAddr != "":
+		w.server = &external{addr: o.ServerAddr}
+	default:
+		w.server, err = newEmbedded(filepath.Join(env.WorkDir, "server"), w.clock)
+	}
+	if err != nil {
+		return err
+	}
+	env.Values["world"] = w
+	env.Defer(func() {
+		for _, a := range w.actors {
+			a.close()
+		}
+		w.server.close()
+	})
+	return nil
+}
+
+// external is a server already running at an address: it cannot be
+// started, stopped or inspected.
+type external struct{ addr string }
+
+func (e *external) address() string                  { return e.addr }
+func (e *external) start() error                     { return nil }
+func (e *external) stop() error                      { return errUnsupported }
+func (e *external) kill() error                      { return errUnsupported }
+func (e *external) clockMoved(time.Duration) error   { return errUnsupported }
+func (e *external) duplicate(bool) error             { return errUnsupported }
+func (e *external) forget(bool) error                { return errUnsupported }
+func (e *external) queue(store.Address) (int, error) { return 0, errUnsupported }
+func (e *external) close()                           {}
+
+// actorNames are the names scripts may give actors; the account is the
+// name without its trailing digits.
+var actorNames = []string{"alice", "bob", "carol", "dave", "erin", "frank"}
+
+func commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	cmds := map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"server": cmdServer,
+		"clock":  cmdClock,
+	}
+	for _, n := range actorNames {
+		cmds[n] = actorCmd(n)
+		for i := 2; i <= 5; i++ {
+			cmds[n+strconv.Itoa(i)] = actorCmd(n + strconv.Itoa(i))
+		}
+	}
+	return cmds
+}
+
+func getWorld(ts *testscript.TestScript) *world { return ts.Value("world").(*world) }
+
+// fail stops a scenario with a failure of a kind.
+func fail(ts *testscript.TestScript, kind FailKind, format string, args ...any) {
+	ts.Fatalf("[%s] %s", kind, fmt.Sprintf(format, args...))
+}
+
+// must handles the error of a step: unimplemented skips the scenario, an
+// unsupported server step too, a broken adapter fails it as such.
+func must(ts *testscript.TestScript, what string, err error) {
+	if err == nil {
+		return
+	}
+	var un unimplemented
+	switch {
+	case errors.As(err, &un):
+		ts.Fatalf("[skip] unimplemented: %s", un.method)
+	case errors.Is(err, errUnsupported):
+		ts.Fatalf("[skip] %s: %v", what, err)
+	case errors.Is(err, ErrAdapter):
+		fail(ts, AdapterBroken, "%s: %v", what, err)
+	default:
+		fail(ts, UnexpectedFailure, "%s: %v", what, err)
+	}
+}
+
+func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
+	w := getWorld(ts)
+	if len(args) == 0 {
+		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N")
+	}
+	switch args[0] {
+	case "start":
+		must(ts, "server start", w.server.start())
+	case "stop":
+		must(ts, "server stop", w.server.stop())
+	case "kill":
+		must(ts, "server kill", w.server.kill())
+	case "restart":
+		must(ts, "server stop", w.server.stop())
+		must(ts, "server start", w.server.start())
+	case "duplicate":
+		must(ts, "server duplicate", w.server.duplicate(len(args) > 1 && args[1] == "on"))
+	case "forget-accepted":
+		must(ts, "server forget-accepted", w.server.forget(len(args) > 1 && args[1] == "on"))
+	case "queue":
+		if len(args) != 3 {
+			ts.Fatalf("usage: server queue ACCOUNT/DEVICE N")
+		}
+		acct, dev, _ := strings.Cut(args[1], "/")
+		d, _ := strconv.Atoi(dev)
+		want, _ := strconv.Atoi(args[2])
+		n, err := w.server.queue(store.Address{Account: acct, Device: uint32(d)})
+		must(ts, "server queue", err)
+		if n != want {
+			fail(ts, WrongOutput, "the server holds %d entries for %s, want %d", n, args[1], want)
+		}
+	default:
+		ts.Fatalf("unknown server command %q", args[0])
+	}
+}
+
+func cmdClock(ts *testscript.TestScript, neg bool, args []string) {
+	w := getWorld(ts)
+	if len(args) != 2 || args[0] != "advance" {
+		ts.Fatalf("usage: clock advance DURATION")
+	}
+	d, err := parseDuration(args[1])
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	offset := w.clock.advance(d)
+	if w.a != nil {
+		_, err := w.a.Call(w.ctx, clockSetRequest(time.Now().Add(offset)))
+		must(ts, "clock.set", err)
+	}
+	must(ts, "clock advance", w.server.clockMoved(offset))
+}
+
+// parseDuration accepts Go durations and days ("31d").
+func parseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	return time.ParseDuration(s)
+}
+
+func accountOf(name string) string { return strings.TrimRight(name, "0123456789") }
+
+// actorCmd returns the command of an actor name: NAME VERB ARGS...
+func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []string) {
+	return func(ts *testscript.TestScript, neg bool, args []string) {
+		w := getWorld(ts)
+		if len(args) == 0 {
+			ts.Fatalf("usage: %s VERB ARGS...", name)
+		}
+		ctx, cancel := context.WithTimeout(w.ctx, waitLong)
+		defer cancel()
+		verb, rest := args[0], args[1:]
+		if verb == "create" {
+			w.create(ts, ctx, name, rest)
+			return
+		}
+		a := w.actors[name]
+		if a == nil {
+			ts.Fatalf("no actor %s: create it first (%s create impl|ref)", name, name)
+		}
+		switch verb {
+		case "send":
+			if len(rest) < 2 {
+				ts.Fatalf("usage: %s send ACCOUNT TEXT...", name)
+			}
+			text := strings.Join(rest[1:], " ")
+			id, err := a.send(ctx, rest[0], text)
+			if neg {
+				if err == nil {
+					fail(ts, UnexpectedSuccess, "%s sent %q to %s", name, text, rest[0])
+				}
+				return
+			}
+			must(ts, name+" send", err)
+			w.sent[text] = id
+		case "resend":
+			text := strings.Join(rest, " ")
+			ra, ok := a.(*refActor)
+			if !ok || w.sent[text] == nil {
+				ts.Fatalf("usage: %s resend TEXT, by a reference actor, of a text it sent", name)
+			}
+			c, err := ra.conn()
+			must(ts, name+" resend", err)
+			must(ts, name+" resend", c.Resend(ctx, w.sent[text]))
+		case "expect":
+			if len(rest) < 2 {
+				ts.Fatalf("usage: %s expect ACCOUNT TEXT...", name)
+			}
+			w.expect(ts, ctx, name, a, rest[0], strings.Join(rest[1:], " "))
+		case "expect-none":
+			wait := 2 * time.Second
+			if len(rest) > 0 {
+				wait, _ = parseDuration(rest[0])
+			}
+			got := w.collect(ts, ctx, name, a, wait)
+			if len(got) > 0 {
+				fail(ts, UnexpectedSuccess, "%s was shown %q from %s, and should have been shown nothing", name, got[0].text, got[0].from)
+			}
+		case "read":
+			if len(rest) != 1 {
+				ts.Fatalf("usage: %s read ACCOUNT", name)
+			}
+			must(ts, name+" read", a.read(ctx, rest[0]))
+		case "status":
+			if len(rest) < 2 {
+				ts.Fatalf("usage: %s status TEXT STATUS", name)
+			}
+			w.status(ts, ctx, name, a, strings.Join(rest[:len(rest)-1], " "), rest[len(rest)-1])
+		case "knows":
+			text := strings.Join(rest, " ")
+			id := w.sent[text]
+			if id == nil {
+				ts.Fatalf("no message was sent with the text %q", text)
+			}
+			deadline := time.Now().Add(waitLong)
+			for {
+				st, err := a.status(ctx, id)
+				must(ts, name+" status", err)
+				if st != "unknown" && st != "" {
+					return
+				}
+				if time.Now().After(deadline) {
+					fail(ts, UnexpectedFailure, "%s does not know the sent message %q", name, text)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		case "offline":
+			must(ts, name+" offline", a.offline())
+		case "online":
+			must(ts, name+" online", a.online(ctx))
+		case "refused":
+			a.offline()
+			err := a.online(ctx)
+			if err == nil {
+				fail(ts, UnexpectedSuccess, "%s connected, and should have been refused", name)
+			}
+			if want := errcode.AuthUnknownDevice; errcode.Of(err) != want && !strings.Contains(err.Error(), want.String()) {
+				fail(ts, WrongError, "%s refused with %v, want %v", name, err, want)
+			}
+		case "presence":
+			if len(rest) != 2 {
+				ts.Fatalf("usage: %s presence ACCOUNT STATE", name)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				st, err := a.presence(ctx, rest[0])
+				must(ts, name+" presence", err)
+				if st == rest[1] {
+					return
+				}
+				if time.Now().After(deadline) {
+					fail(ts, WrongOutput, "%s sees %s %s, want %s", name, rest[0], st, rest[1])
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		case "privacy":
+			if len(rest) < 2 {
+				ts.Fatalf("usage: %s privacy LASTSEEN ONLINE [CONTACT...]", name)
+			}
+			must(ts, name+" privacy", a.privacy(ctx, rest[0], rest[1], rest[2:]))
+		case "link":
+			if len(rest) < 1 {
+				ts.Fatalf("usage: %s link NEWNAME [impl|ref]", name)
+			}
+			w.link(ts, ctx, name, a, rest)
+		case "unlink":
+			if len(rest) != 1 || w.actors[rest[0]] == nil {
+				ts.Fatalf("usage: %s unlink NAME (of a linked actor)", name)
+			}
+			must(ts, name+" unlink", a.unlink(ctx, w.actors[rest[0]].deviceID()))
+		default:
+			ts.Fatalf("unknown verb %q", verb)
+		}
+	}
+}
+
+// create makes a primary device for the actor's account, played by the
+// implementation ("impl", in the client suite) or the reference client.
+func (w *world) create(ts *testscript.TestScript, ctx context.Context, name string, args []string) {
+	if w.actors[name] != nil {
+		ts.Fatalf("actor %s exists", name)
+	}
+	impl := len(args) > 0 && args[0] == "impl" && w.suite == "client" && w.a != nil
+	var (
+		a   actor
+		err error
+	)
+	if impl {
+		_, err = w.a.Call(ctx, clockSetRequest(w.clock.now()))
+		if err == nil {
+			a, err = newImplActor(ctx, w.a, accountOf(name), w.server.address())
+		}
+	} else {
+		a, err = newRefActor(ctx, filepath.Join(w.dir, "devices", name), accountOf(name), w.server.address(), w.clock.now)
+	}
+	must(ts, name+" create", err)
+	w.actors[name] = a
+}
+
+// collect receives what an actor is shown during wait, failing on a
+// message shown twice (CLI-001).
+func (w *world) collect(ts *testscript.TestScript, ctx context.Context, name string, a actor, wait time.Duration) []received {
+	got, err := a.receive(ctx, wait)
+	must(ts, name+" receive", err)
+	if w.seen[name] == nil {
+		w.seen[name] = map[string]bool{}
+	}
+	for _, r := range got {
+		if w.seen[name][string(r.id)] {
+			fail(ts, WrongOutput, "%s was shown the message %q from %s twice", name, r.text, r.from)
+		}
+		w.seen[name][string(r.id)] = true
+	}
+	return got
+}
+
+// expect waits until the actor is shown a message from account with text.
+func (w *world) expect(ts *testscript.TestScript, ctx context.Context, name string, a actor, from, text string) {
+	deadline := time.Now().Add(waitLong)
+	for {
+		for i, r := range w.inbox[name] {
+			if r.from == from && r.text == text {
+				w.inbox[name] = slices.Delete(w.inbox[name], i, i+1)
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			fail(ts, UnexpectedFailure, "%s was not shown %q from %s (shown: %v)", name, text, from, w.inbox[name])
+		}
+		w.inbox[name] = append(w.inbox[name], w.collect(ts, ctx, name, a, 200*time.Millisecond)...)
+	}
+}
+
+// status waits until the overall status of a sent message is want.
+func (w *world) status(ts *testscript.TestScript, ctx context.Context, name string, a actor, text, want string) {
+	id := w.sent[text]
+	if id == nil {
+		ts.Fatalf("no message was sent with the text %q", text)
+	}
+	deadline := time.Now().Add(waitLong)
+	last := ""
+	for {
+		st, err := a.status(ctx, id)
+		must(ts, name+" status", err)
+		if st == want {
+			return
+		}
+		if last != "" && rank(st) < rank(last) {
+			fail(ts, WrongOutput, "the status of %q went from %s back to %s", text, last, st)
+		}
+		last = st
+		if time.Now().After(deadline) || rank(st) > rank(want) {
+			fail(ts, WrongOutput, "%s's message %q is %s, want %s", name, text, st, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func rank(status string) int {
+	return slices.Index([]string{"unknown", "pending", "sent", "delivered", "read", "played"}, status)
+}
+
+// link links a new companion to the actor's account.
+func (w *world) link(ts *testscript.TestScript, ctx context.Context, name string, a actor, args []string) {
+	newName := args[0]
+	if w.actors[newName] != nil || accountOf(newName) != accountOf(name) {
+		ts.Fatalf("%s must be a new actor of %s's account", newName, name)
+	}
+	code, err := a.linkOpen(ctx)
+	must(ts, name+" link", err)
+	impl := len(args) > 1 && args[1] == "impl" && w.suite == "client" && w.a != nil
+	type result struct {
+		a   actor
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var (
+			c   actor
+			err error
+		)
+		if impl {
+			c, err = joinImpl(ctx, w.a, code, w.server.address())
+		} else {
+			c, err = joinRef(ctx, filepath.Join(w.dir, "devices", newName), code, w.server.address(), w.clock.now)
+		}
+		done <- result{c, err}
+	}()
+	_, err = a.linkComplete(ctx)
+	must(ts, name+" link", err)
+	r := <-done
+	must(ts, newName+" join", r.err)
+	w.actors[newName] = r.a
+	w.linked[newName] = name
+}

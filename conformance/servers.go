@@ -1,0 +1,281 @@
+package conformance
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flynn/noise"
+
+	"github.com/missive-protocol/missive/ref/server"
+	"github.com/missive-protocol/missive/ref/store"
+	"github.com/missive-protocol/missive/ref/store/bolt"
+	"github.com/missive-protocol/missive/ref/transport"
+)
+
+// errUnsupported marks a scenario step that the server under test cannot
+// take (an external server cannot be inspected): the scenario is skipped.
+var errUnsupported = errors.New("not supported by this server")
+
+// clock is the scenario's time: the system time plus an offset that
+// "clock advance" moves.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) advance(d time.Duration) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+	return c.offset
+}
+
+// serverControl starts, stops and inspects the server of a scenario.
+type serverControl interface {
+	address() string
+	start() error
+	stop() error
+	kill() error
+	clockMoved(offset time.Duration) error
+	duplicate(on bool) error
+	forget(on bool) error
+	queue(a store.Address) (int, error)
+	close()
+}
+
+// embedded is the reference server, in the runner's process.
+type embedded struct {
+	dir     string
+	addr    string
+	clock   *clock
+	static  noise.DHKey
+	dup     bool
+	noDedup bool
+	srv     *server.Server
+	st      *bolt.Store
+}
+
+func newEmbedded(dir string, c *clock) (*embedded, error) {
+	static, err := transport.Suite.GenerateKeypair(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return &embedded{dir: dir, addr: "127.0.0.1:0", clock: c, static: static}, nil
+}
+
+func (e *embedded) address() string { return e.addr }
+
+func (e *embedded) start() error {
+	if e.srv != nil {
+		return nil
+	}
+	if err := os.MkdirAll(e.dir, 0o700); err != nil {
+		return err
+	}
+	st, err := bolt.Open(filepath.Join(e.dir, "store.db"))
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{Store: st, Static: e.static, Clock: e.clock.now,
+		DuplicateDeliveries: e.dup, ForgetAccepted: e.noDedup, RedeliveryBase: 500 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond})
+	if err != nil {
+		st.Close()
+		return err
+	}
+	var ln net.Listener
+	for try := 0; ; try++ { // the port of a restarted server may take a moment to free
+		ln, err = net.Listen("tcp", e.addr)
+		if err == nil || try == 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		st.Close()
+		return err
+	}
+	e.addr = ln.Addr().String()
+	e.srv, e.st = srv, st
+	go srv.Serve(ln)
+	return nil
+}
+
+func (e *embedded) stop() error {
+	if e.srv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := e.srv.Shutdown(ctx)
+	e.st.Close()
+	e.srv, e.st = nil, nil
+	return err
+}
+
+func (e *embedded) kill() error {
+	if e.srv == nil {
+		return nil
+	}
+	e.srv.Close()
+	e.st.Close()
+	e.srv, e.st = nil, nil
+	return nil
+}
+
+func (e *embedded) clockMoved(time.Duration) error {
+	if e.srv != nil {
+		e.srv.Sweep(context.Background())
+	}
+	return nil
+}
+
+func (e *embedded) duplicate(on bool) error {
+	e.dup = on
+	if e.srv == nil {
+		return nil
+	}
+	if err := e.stop(); err != nil {
+		return err
+	}
+	return e.start()
+}
+
+func (e *embedded) forget(on bool) error {
+	e.noDedup = on
+	if e.srv == nil {
+		return nil
+	}
+	if err := e.stop(); err != nil {
+		return err
+	}
+	return e.start()
+}
+
+func (e *embedded) queue(a store.Address) (int, error) {
+	if e.st == nil {
+		return 0, errors.New("the server is not running")
+	}
+	s, err := e.st.Stats(context.Background(), a)
+	return s.Entries, err
+}
+
+func (e *embedded) close() { e.kill() }
+
+// process is a server under test started by a command line, in which
+// {addr}, {data} and {clock} are replaced by a loopback address, a data
+// directory and a clock file (a duration the server's clock runs ahead by).
+type process struct {
+	command   string
+	addr      string
+	data      string
+	clockFile string
+	cmd       *exec.Cmd
+	log       *limitedBuffer
+}
+
+func newProcess(command, dir string) (*process, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	p := &process{command: command, addr: addr, data: filepath.Join(dir, "data"), clockFile: filepath.Join(dir, "clock"), log: &limitedBuffer{}}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return p, os.WriteFile(p.clockFile, []byte("0s\n"), 0o600)
+}
+
+func (p *process) address() string { return p.addr }
+
+func (p *process) start() error {
+	if p.cmd != nil {
+		return nil
+	}
+	line := strings.NewReplacer("{addr}", p.addr, "{data}", p.data, "{clock}", p.clockFile).Replace(p.command)
+	words, err := splitCommand(line)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(words[0], words[1:]...)
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the server: %w", err)
+	}
+	p.cmd = cmd
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", p.addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			p.kill()
+			return fmt.Errorf("the server did not listen on %s: %v\n%s", p.addr, err, p.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *process) wait(timeout time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		p.cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		p.cmd.Process.Kill()
+		<-done
+	}
+	p.cmd = nil
+}
+
+func (p *process) stop() error {
+	if p.cmd == nil {
+		return nil
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	p.wait(15 * time.Second)
+	return nil
+}
+
+func (p *process) kill() error {
+	if p.cmd == nil {
+		return nil
+	}
+	p.cmd.Process.Kill()
+	p.wait(5 * time.Second)
+	return nil
+}
+
+func (p *process) clockMoved(offset time.Duration) error {
+	if err := os.WriteFile(p.clockFile, []byte(offset.String()+"\n"), 0o600); err != nil {
+		return err
+	}
+	time.Sleep(1500 * time.Millisecond) // the server reads the file and sweeps every second
+	return nil
+}
+
+func (p *process) duplicate(bool) error             { return errUnsupported }
+func (p *process) forget(bool) error                { return errUnsupported }
+func (p *process) queue(store.Address) (int, error) { return 0, errUnsupported }
+func (p *process) close()                           { p.kill() }
