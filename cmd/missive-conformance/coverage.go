@@ -1,11 +1,41 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
+	"os"
+
+	"github.com/missive-protocol/missive/conformance"
 )
 
+// coverage prints what covers each requirement and fails when a MUST is
+// covered by nothing and not listed, with a reason, in the allow file.
 func coverage(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "missive-conformance: coverage: not yet")
-	return 2
+	fl := flag.NewFlagSet("coverage", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	allowFile := fl.String("allow", "conformance/uncovered.txt", "")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	reqs, cov, err := conformance.ComputeCoverage()
+	if err != nil {
+		fmt.Fprintf(stderr, "missive-conformance: %v\n", err)
+		return 1
+	}
+	allowed := conformance.Allowed{}
+	if b, err := os.ReadFile(*allowFile); err == nil {
+		if allowed, err = conformance.ParseAllowed(string(b)); err != nil {
+			fmt.Fprintf(stderr, "missive-conformance: %v\n", err)
+			return 2
+		}
+	}
+	conformance.WriteCoverage(stdout, reqs, cov, allowed)
+	if problems := conformance.CheckCoverage(reqs, cov, allowed); len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "missive-conformance: %s\n", p)
+		}
+		return 1
+	}
+	return 0
 }

@@ -3,13 +3,13 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"math/rand/v2"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/missive-protocol/missive/ref/client"
+	"github.com/missive-protocol/missive/ref/devices"
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/pqxdh"
@@ -55,15 +55,29 @@ func (e *env) raw(account string) *raw {
 func (r *raw) call(typ uint64, body, result wire.Message) errcode.Code {
 	r.t.Helper()
 	r.id++
-	err := r.c.Call(typ, r.id, body, result)
-	var re *transport.RemoteError
-	if errors.As(err, &re) {
-		return errcode.Code(re.Body.Code)
-	}
-	if err != nil {
+	if err := r.c.Send(typ, r.id, body); err != nil {
 		r.t.Fatalf("call: %v", err)
 	}
-	return 0
+	for {
+		f, err := r.c.Receive()
+		if err != nil {
+			r.t.Fatalf("call: %v", err)
+		}
+		if transport.RequestID(f) != r.id {
+			continue // a push, such as a device list
+		}
+		if f.Type == wire.FrameError {
+			var b wire.ErrorBody
+			if err := transport.DecodeBody(f, &b); err != nil {
+				r.t.Fatal(err)
+			}
+			return errcode.Code(b.Code)
+		}
+		if err := transport.DecodeBody(f, result); err != nil {
+			r.t.Fatalf("result: %v", err)
+		}
+		return 0
+	}
 }
 
 // expectError reads until an error frame and returns its code; the
@@ -196,5 +210,40 @@ func TestSenderMismatch(t *testing.T) {
 		Type: wire.EnvelopeChat, Priority: 1, TTL: 60, SentAt: 1}
 	if got := m.call(wire.FrameSend, env, new(wire.SendResult)); got != errcode.AuthSenderMismatch {
 		t.Errorf("envelope in another's name: got %v, want %v", got, errcode.AuthSenderMismatch)
+	}
+}
+
+// TestForgedDeviceLists checks DEV-002: the server takes only the next
+// version, signed by the registered primary, and devices only through links.
+func TestForgedDeviceLists(t *testing.T) {
+	e := start(t)
+	m := e.raw("mallory")
+	r := rand.NewChaCha8([32]byte{77})
+	me := wire.ListedDevice{Device: 1, IdentityKey: m.ik.Public().Encode()}
+	sign := func(k *keys.PrivateKey, version uint64, ds ...wire.ListedDevice) []byte {
+		l, err := devices.Sign(k, "mallory", version, ds, 1, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Signed
+	}
+	other, _ := keys.GeneratePrivateKey(r)
+	stranger := wire.ListedDevice{Device: 2, IdentityKey: other.Public().Encode()}
+	otherAsPrimary := wire.ListedDevice{Device: 1, IdentityKey: other.Public().Encode()}
+	tests := []struct {
+		name string
+		list []byte
+		want errcode.Code
+	}{
+		{"version 2 first", sign(m.ik, 2, me), errcode.StateDeviceListRollback},
+		{"another primary key", sign(other, 1, otherAsPrimary), errcode.AuthIdentityChanged},
+		{"a device added without a link", sign(m.ik, 1, me, stranger), errcode.AuthDeviceNotListed},
+		{"the first list", sign(m.ik, 1, me), 0},
+		{"the first list replayed", sign(m.ik, 1, me), errcode.StateDeviceListRollback},
+	}
+	for _, tt := range tests {
+		if got := m.call(wire.FrameSetDeviceList, &wire.SetDeviceList{DeviceList: tt.list}, new(wire.Empty)); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

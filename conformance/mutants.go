@@ -1,0 +1,79 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/missive-protocol/missive/internal/faults"
+)
+
+// MutantResult says which tests caught a mutant.
+type MutantResult struct {
+	Mutant string   `json:"mutant"`
+	Breaks string   `json:"breaks"`
+	Suite  string   `json:"suite"`
+	Caught []string `json:"caught"` // the failing tests; empty: the mutant passed the suite
+}
+
+// RunMutants runs the suites against every mutant of the reference
+// implementation: the client mutants through the reference adapter (vectors
+// first, then the client scenarios if the vectors catch nothing), the
+// server mutants through the reference server under test. adapterBin and
+// serverBin are the paths of missive-adapter and missive-server.
+func RunMutants(ctx context.Context, adapterBin, serverBin string, progress func(string)) ([]MutantResult, error) {
+	var out []MutantResult
+	for _, name := range faults.Names() {
+		f := faults.Fault(name)
+		mr := MutantResult{Mutant: name, Breaks: faults.All[f]}
+		o := Options{Adapter: adapterBin + " -mutant " + name, Timeout: 20 * time.Second}
+		suites := []string{"vectors", "client"}
+		if faults.ServerFaults[f] {
+			o.Adapter = adapterBin
+			o.ServerCommand = serverBin + " -mutant " + name + " -listen {addr} -data {data} -clock {clock}"
+			suites = []string{"server"}
+		}
+		for _, s := range suites {
+			o.Suites = []string{s}
+			rep, err := Run(ctx, o)
+			if err != nil {
+				return nil, fmt.Errorf("conformance: mutant %s, %s suite: %w", name, s, err)
+			}
+			mr.Suite = s
+			for _, r := range rep.Results {
+				if r.Outcome == Fail {
+					mr.Caught = append(mr.Caught, r.Name())
+				}
+			}
+			if len(mr.Caught) > 0 {
+				break
+			}
+		}
+		slices.Sort(mr.Caught)
+		if progress != nil {
+			progress(fmt.Sprintf("%s: %d tests caught it", name, len(mr.Caught)))
+		}
+		out = append(out, mr)
+	}
+	return out, nil
+}
+
+// WriteMutants prints, for each mutant, which tests caught it.
+func WriteMutants(w io.Writer, rs []MutantResult) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "mutant\tsuite\tcaught by\tfirst tests that caught it")
+	for _, r := range rs {
+		first := "NOTHING: the mutant passes"
+		if len(r.Caught) > 0 {
+			first = r.Caught[0]
+			if len(r.Caught) > 1 {
+				first += ", " + r.Caught[1]
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Mutant, r.Suite, len(r.Caught), first)
+	}
+	tw.Flush()
+}
