@@ -263,7 +263,7 @@ func commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 	}
 	for _, n := range actorNames {
 		cmds[n] = actorCmd(n)
-		for i := 2; i <= 5; i++ {
+		for i := 2; i <= 6; i++ {
 			cmds[n+strconv.Itoa(i)] = actorCmd(n + strconv.Itoa(i))
 		}
 	}
@@ -485,7 +485,7 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 			if len(rest) < 1 {
 				ts.Fatalf("usage: %s link NEWNAME [impl|ref]", name)
 			}
-			w.link(ts, ctx, name, a, rest)
+			w.link(ts, ctx, name, a, rest, neg)
 		case "unlink":
 			if len(rest) != 1 || w.actors[rest[0]] == nil {
 				ts.Fatalf("usage: %s unlink NAME (of a linked actor)", name)
@@ -584,13 +584,28 @@ func rank(status string) int {
 }
 
 // link links a new companion to the actor's account.
-func (w *world) link(ts *testscript.TestScript, ctx context.Context, name string, a actor, args []string) {
+func (w *world) link(ts *testscript.TestScript, ctx context.Context, name string, a actor, args []string, neg bool) {
 	newName := args[0]
 	if w.actors[newName] != nil || accountOf(newName) != accountOf(name) {
 		ts.Fatalf("%s must be a new actor of %s's account", newName, name)
 	}
 	code, err := a.linkOpen(ctx)
 	must(ts, name+" link", err)
+	if neg {
+		// The link must fail: the companion's request is refused.
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		var jerr error
+		if len(args) > 1 && args[1] == "impl" && w.suite == "client" && w.a != nil {
+			_, jerr = joinImpl(lctx, w.a, code, w.server.address())
+		} else {
+			_, jerr = joinRef(lctx, filepath.Join(w.dir, "devices", newName), code, w.server.address(), w.clock.now)
+		}
+		if jerr == nil {
+			fail(ts, UnexpectedSuccess, "%s was linked, and should have been refused", newName)
+		}
+		return
+	}
 	impl := len(args) > 1 && args[1] == "impl" && w.suite == "client" && w.a != nil
 	type result struct {
 		a   actor

@@ -111,6 +111,11 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
 }
 
 func serve(listen, data, metricsAddr string, clock func() time.Time, log *slog.Logger, stdout io.Writer, stop <-chan struct{}) error {
+	// Catch the stop signals before listening: one that comes as soon as
+	// devices can connect stops the server cleanly instead of killing it.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
 	}
@@ -146,9 +151,6 @@ func serve(listen, data, metricsAddr string, clock func() time.Time, log *slog.L
 		defer hs.Close()
 		fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", mln.Addr())
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sig)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
