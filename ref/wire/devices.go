@@ -136,16 +136,23 @@ func (m *ConversationMessage) UnmarshalCBOR(b []byte) error {
 	if err := decMode.Unmarshal(b, &raw); err != nil {
 		return err
 	}
+	if len(raw) > 0 {
+		if err := decMode.Unmarshal(raw[0], &m.Account); err != nil {
+			return err
+		}
+	}
+	if len(raw) > 1 {
+		if err := decMode.Unmarshal(raw[1], &m.MessageID); err != nil {
+			return err
+		}
+	}
 	switch {
 	case len(raw) < 2:
 		return countError{errcode.DecodeTooShort}
 	case len(raw) > 2:
 		return countError{errcode.DecodeTooMany}
 	}
-	if err := decMode.Unmarshal(raw[0], &m.Account); err != nil {
-		return err
-	}
-	return decMode.Unmarshal(raw[1], &m.MessageID)
+	return nil
 }
 
 func (m *ConversationMessage) check() error {

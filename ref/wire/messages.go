@@ -217,16 +217,25 @@ func (a *Address) UnmarshalCBOR(b []byte) error {
 	if err := decMode.Unmarshal(b, &raw); err != nil {
 		return err
 	}
+	// The types of the elements that are there (pass 3a), then the count
+	// (pass 3c).
+	if len(raw) > 0 {
+		if err := decMode.Unmarshal(raw[0], &a.Account); err != nil {
+			return err
+		}
+	}
+	if len(raw) > 1 {
+		if err := decMode.Unmarshal(raw[1], &a.Device); err != nil {
+			return err
+		}
+	}
 	switch {
 	case len(raw) < 2:
 		return countError{errcode.DecodeTooShort}
 	case len(raw) > 2:
 		return countError{errcode.DecodeTooMany}
 	}
-	if err := decMode.Unmarshal(raw[0], &a.Account); err != nil {
-		return err
-	}
-	return decMode.Unmarshal(raw[1], &a.Device)
+	return nil
 }
 
 func (a *Address) check() error { return firstErr(checkAccount(a.Account), checkDevice(a.Device)) }

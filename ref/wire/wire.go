@@ -127,7 +127,13 @@ func Unmarshal(data []byte, m Message) error {
 		dm = lenientMode
 	}
 	if err := dm.Unmarshal(data, m); err != nil {
-		return classify(err)
+		err = classify(err)
+		if err == errcode.DecodeWrongType && t.keyNotUint {
+			// Every map of the protocol has unsigned integer keys: a key
+			// of another type is a key the structure does not define.
+			return errcode.DecodeUnknownField
+		}
+		return err
 	}
 	// Stage 3b: encode again and compare. Stage 1 rules out every
 	// non-canonical form and stage 3a every unknown key, so a difference
