@@ -13,24 +13,59 @@ import (
 	pb "github.com/missive-protocol/missive/conformance/adapterpb"
 	"github.com/missive-protocol/missive/ref/client"
 	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/history"
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
 // received is a message an actor's user was shown.
 type received struct {
-	from string // account
-	id   []byte
-	text string
+	from     string // account
+	id       []byte
+	text     string // the text, or the caption of media
+	group    []byte // a group message: its group
+	outgoing bool   // sent by another device of the actor's account
+	media    bool
+	viewOnce bool
+	expire   uint64 // expire-after, seconds
+}
+
+func (r received) String() string {
+	s := fmt.Sprintf("%q from %s", r.text, r.from)
+	if r.group != nil {
+		s += fmt.Sprintf(" in group %x", r.group[:min(4, len(r.group))])
+	}
+	return s
+}
+
+// conv is a conversation: an account, or a group.
+type conv struct {
+	account string
+	group   []byte
+}
+
+// sentStatus is the status of a sent message: as a whole and, for a group
+// message, per member account.
+type sentStatus struct {
+	overall string
+	members map[string]string
+}
+
+// shown is what a device shows of a message (message.get).
+type shown struct {
+	present, deleted, edited, media, viewOnce, opened bool
+	text                                              string
+	expire                                            uint64
+	group                                             []byte
 }
 
 // actor is a device in a scenario, played by a reference client or by the
 // implementation under test.
 type actor interface {
 	kind() string
-	send(ctx context.Context, to, text string) ([]byte, error)
+	send(ctx context.Context, to conv, text string) ([]byte, error)
 	receive(ctx context.Context, wait time.Duration) ([]received, error)
-	read(ctx context.Context, from string) error
-	status(ctx context.Context, id []byte) (string, error)
+	read(ctx context.Context, from conv) error
+	status(ctx context.Context, id []byte) (sentStatus, error)
 	offline() error
 	online(ctx context.Context) error
 	presence(ctx context.Context, account string) (string, error)
@@ -40,6 +75,17 @@ type actor interface {
 	unlink(ctx context.Context, id uint32) error
 	deviceID() uint32
 	close()
+
+	// Groups, media and the lifecycle (spec chapters 16 to 18).
+	groupCreate(ctx context.Context, name string, members []string) ([]byte, error)
+	groupUpdate(ctx context.Context, group []byte, add, remove, admins []string) error
+	sendMedia(ctx context.Context, to conv, data []byte, mime, caption string, viewOnce bool) ([]byte, error)
+	download(ctx context.Context, id []byte) ([]byte, error)
+	openOnce(ctx context.Context, id []byte) ([]byte, error)
+	edit(ctx context.Context, id []byte, text string) error
+	unsend(ctx context.Context, id []byte) error
+	setTimer(ctx context.Context, to conv, seconds uint32) error
+	get(ctx context.Context, from string, id []byte) (shown, error)
 }
 
 // refActor is a device of the reference client.
@@ -48,7 +94,9 @@ type refActor struct {
 	c        *client.Conn
 	mu       sync.Mutex
 	inbox    []received
+	failures []error // deliveries the device could not process
 	complete func(context.Context) (uint32, error)
+	now      func() time.Time // the device's clock
 }
 
 func newRefActor(ctx context.Context, dir, account, server string, clock func() time.Time) (*refActor, error) {
@@ -56,7 +104,7 @@ func newRefActor(ctx context.Context, dir, account, server string, clock func() 
 	if err != nil {
 		return nil, err
 	}
-	a := &refActor{d: d}
+	a := &refActor{d: d, now: clock}
 	return a, a.online(ctx)
 }
 
@@ -74,9 +122,20 @@ func (a *refActor) online(ctx context.Context) error {
 	a.c = c
 	go func() {
 		for e := range c.Events {
-			if e.Kind == client.EventMessage {
+			switch {
+			case e.Kind == client.EventMessage:
+				m := e.Message
+				r := received{from: m.Peer, id: m.ID, text: m.Text, group: m.Group, outgoing: m.Outgoing,
+					media: m.Media != nil, viewOnce: m.Media != nil && m.Media.ViewOnce != nil, expire: m.Expire}
+				if m.Outgoing {
+					r.from = a.d.Account
+				}
 				a.mu.Lock()
-				a.inbox = append(a.inbox, received{e.Message.Peer, e.Message.ID, e.Message.Text})
+				a.inbox = append(a.inbox, r)
+				a.mu.Unlock()
+			case e.Kind == client.EventError && strings.HasPrefix(e.Err.Error(), "message "):
+				a.mu.Lock()
+				a.failures = append(a.failures, e.Err)
 				a.mu.Unlock()
 			}
 		}
@@ -104,12 +163,12 @@ func (a *refActor) conn() (*client.Conn, error) {
 	return a.c, nil
 }
 
-func (a *refActor) send(ctx context.Context, to, text string) ([]byte, error) {
+func (a *refActor) send(ctx context.Context, to conv, text string) ([]byte, error) {
 	c, err := a.conn()
 	if err != nil {
 		return nil, err
 	}
-	m, err := c.Send(ctx, to, text)
+	m, err := c.SendTo(ctx, to.ref(), text)
 	if err != nil {
 		return nil, err
 	}
@@ -128,21 +187,32 @@ func (a *refActor) receive(ctx context.Context, wait time.Duration) ([]received,
 	return out, nil
 }
 
-func (a *refActor) read(ctx context.Context, from string) error {
+func (a *refActor) read(ctx context.Context, from conv) error {
 	c, err := a.conn()
 	if err != nil {
 		return err
 	}
-	_, err = c.MarkRead(ctx, from)
+	if from.group != nil {
+		_, err = c.MarkReadGroup(ctx, from.group)
+	} else {
+		_, err = c.MarkRead(ctx, from.account)
+	}
 	return err
 }
 
-func (a *refActor) status(ctx context.Context, id []byte) (string, error) {
+func (a *refActor) status(ctx context.Context, id []byte) (sentStatus, error) {
 	m, err := a.d.Sent(id)
 	if err != nil {
-		return "unknown", nil
+		return sentStatus{overall: "unknown"}, nil
 	}
-	return m.Overall().String(), nil
+	st := sentStatus{overall: m.Overall().String()}
+	if m.Group != nil {
+		st.members = map[string]string{}
+		for account, devs := range m.Members {
+			st.members[account] = history.Overall(devs).String()
+		}
+	}
+	return st, nil
 }
 
 func (a *refActor) presence(ctx context.Context, account string) (string, error) {
@@ -227,8 +297,9 @@ func (i *implActor) do(ctx context.Context, req *pb.Request) (*pb.Response, erro
 	return nil, fmt.Errorf("%s: %w (%s)", req.Method, errcode.Code(resp.ErrorCode), resp.Detail)
 }
 
-func (i *implActor) send(ctx context.Context, to, text string) ([]byte, error) {
-	resp, err := i.do(ctx, &pb.Request{Method: "message.send", Params: &pb.Request_MessageSend{MessageSend: &pb.MessageSendParams{Device: i.handle, To: to, Text: text}}})
+func (i *implActor) send(ctx context.Context, to conv, text string) ([]byte, error) {
+	resp, err := i.do(ctx, &pb.Request{Method: "message.send", Params: &pb.Request_MessageSend{MessageSend: &pb.MessageSendParams{
+		Device: i.handle, To: to.account, GroupId: to.group, Text: text}}})
 	if err != nil {
 		return nil, err
 	}
@@ -244,26 +315,28 @@ func (i *implActor) receive(ctx context.Context, wait time.Duration) ([]received
 	var out []received
 	for _, m := range resp.GetMessagesReceive().GetMessages() {
 		acct, _, _ := strings.Cut(m.GetFrom(), "/")
-		out = append(out, received{acct, m.GetMessageId(), m.GetText()})
+		out = append(out, received{from: acct, id: m.GetMessageId(), text: m.GetText(), group: m.GetGroupId(),
+			outgoing: m.GetOutgoing(), media: m.GetMedia(), viewOnce: m.GetViewOnce(), expire: m.GetExpireAfter()})
 	}
 	return out, nil
 }
 
-func (i *implActor) read(ctx context.Context, from string) error {
-	_, err := i.do(ctx, &pb.Request{Method: "messages.read", Params: &pb.Request_MessagesRead{MessagesRead: &pb.MessagesReadParams{Device: i.handle, From: from}}})
+func (i *implActor) read(ctx context.Context, from conv) error {
+	_, err := i.do(ctx, &pb.Request{Method: "messages.read", Params: &pb.Request_MessagesRead{MessagesRead: &pb.MessagesReadParams{
+		Device: i.handle, From: from.account, GroupId: from.group}}})
 	return err
 }
 
-func (i *implActor) status(ctx context.Context, id []byte) (string, error) {
+func (i *implActor) status(ctx context.Context, id []byte) (sentStatus, error) {
 	resp, err := i.do(ctx, &pb.Request{Method: "message.status", Params: &pb.Request_MessageStatus{MessageStatus: &pb.MessageStatusParams{Device: i.handle, MessageId: id}}})
 	if err != nil {
 		var un unimplemented
 		if errors.As(err, &un) || errors.Is(err, ErrAdapter) {
-			return "", err
+			return sentStatus{}, err
 		}
-		return "unknown", nil
+		return sentStatus{overall: "unknown"}, nil
 	}
-	return resp.GetMessageStatus().GetOverall(), nil
+	return sentStatus{overall: resp.GetMessageStatus().GetOverall(), members: resp.GetMessageStatus().GetMembers()}, nil
 }
 
 func (i *implActor) offline() error {
@@ -342,7 +415,7 @@ func joinRef(ctx context.Context, dir, code, server string, clock func() time.Ti
 	if err != nil {
 		return nil, err
 	}
-	a := &refActor{d: d}
+	a := &refActor{d: d, now: clock}
 	return a, a.online(ctx)
 }
 

@@ -52,7 +52,8 @@ func buildTools(t *testing.T) (adapter, server string) {
 }
 
 // TestReferencePasses runs every suite against the reference
-// implementation: everything must pass.
+// implementation: everything must pass. The client and the server suites
+// run at the same time, each with its own adapter and servers.
 func TestReferencePasses(t *testing.T) {
 	adapter, server := buildTools(t)
 	ctx := context.Background()
@@ -60,21 +61,24 @@ func TestReferencePasses(t *testing.T) {
 		{Adapter: adapter, Suites: []string{"vectors", "client"}},
 		{Adapter: adapter, Suites: []string{"server"}, ServerCommand: server + " -listen {addr} -data {data} -clock {clock}"},
 	} {
-		rep, err := Run(ctx, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(rep.Results) == 0 {
-			t.Fatalf("%v: no results", o.Suites)
-		}
-		for _, r := range rep.Results {
-			// A server started by a command cannot be inspected, so the
-			// scenarios that inspect one are skipped in the server suite.
-			if r.Outcome != Pass && !(r.Outcome == Skipped && r.Suite == "server") {
-				t.Errorf("%s: %s %s %s", r.Name(), r.Outcome, r.Kind, r.Detail)
+		t.Run(strings.Join(o.Suites, "+"), func(t *testing.T) {
+			t.Parallel()
+			rep, err := Run(ctx, o)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		t.Logf("%v: %d results, all passed", o.Suites, len(rep.Results))
+			if len(rep.Results) == 0 {
+				t.Fatalf("%v: no results", o.Suites)
+			}
+			for _, r := range rep.Results {
+				// A server started by a command cannot be inspected, so the
+				// scenarios that inspect one are skipped in the server suite.
+				if r.Outcome != Pass && !(r.Outcome == Skipped && r.Suite == "server") {
+					t.Errorf("%s: %s %s %s", r.Name(), r.Outcome, r.Kind, r.Detail)
+				}
+			}
+			t.Logf("%v: %d results, all passed", o.Suites, len(rep.Results))
+		})
 	}
 }
 

@@ -39,6 +39,17 @@ type ScenarioOptions struct {
 // waitLong bounds every wait of a scenario step.
 const waitLong = 15 * time.Second
 
+// pollDeadline is when a step that polls an actor gives up: early enough
+// that its last request ends before the step's context does, which would
+// cut the adapter off in the middle of a request.
+func pollDeadline(ctx context.Context) time.Time {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return time.Now().Add(waitLong)
+	}
+	return d.Add(-2 * time.Second)
+}
+
 // scenarioHeader is what a scenario file says of itself in its comments.
 type scenarioHeader struct {
 	requirements []string
@@ -209,13 +220,18 @@ type world struct {
 	seen   map[string]map[string]bool // actor -> message ids shown
 	inbox  map[string][]received      // actor -> shown, not yet expected
 	sent   map[string][]byte          // text -> id of the message sent with it
+	author map[string]string          // text -> the account that sent it
 	linked map[string]string          // companion actor -> its primary actor
+	groups map[string][]byte          // "@name" -> group id
+	media  map[string]sentMedia       // caption -> what was sent with it
+	blobs  map[string]*blob           // name -> a blob uploaded by hand
 }
 
 func setupWorld(ctx context.Context, env *testscript.Env, suite string, o ScenarioOptions) error {
 	w := &world{ctx: ctx, suite: suite, dir: env.WorkDir, clock: &clock{}, a: o.Adapter,
 		actors: map[string]actor{}, seen: map[string]map[string]bool{}, inbox: map[string][]received{},
-		sent: map[string][]byte{}, linked: map[string]string{}}
+		sent: map[string][]byte{}, author: map[string]string{}, linked: map[string]string{}, groups: map[string][]byte{},
+		media: map[string]sentMedia{}, blobs: map[string]*blob{}}
 	var err error
 	switch {
 	case suite == "server" && o.ServerCommand != "":
@@ -384,10 +400,10 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 		switch verb {
 		case "send":
 			if len(rest) < 2 {
-				ts.Fatalf("usage: %s send ACCOUNT TEXT...", name)
+				ts.Fatalf("usage: %s send ACCOUNT|@GROUP TEXT...", name)
 			}
 			text := strings.Join(rest[1:], " ")
-			id, err := a.send(ctx, rest[0], text)
+			id, err := a.send(ctx, w.conv(ts, rest[0]), text)
 			if neg {
 				if err == nil {
 					fail(ts, UnexpectedSuccess, "%s sent %q to %s", name, text, rest[0])
@@ -395,7 +411,7 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 				return
 			}
 			must(ts, name+" send", err)
-			w.sent[text] = id
+			w.sent[text], w.author[text] = id, accountOf(name)
 		case "resend":
 			text := strings.Join(rest, " ")
 			ra, ok := a.(*refActor)
@@ -406,10 +422,8 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 			must(ts, name+" resend", err)
 			must(ts, name+" resend", c.Resend(ctx, w.sent[text]))
 		case "expect":
-			if len(rest) < 2 {
-				ts.Fatalf("usage: %s expect ACCOUNT TEXT...", name)
-			}
-			w.expect(ts, ctx, name, a, rest[0], strings.Join(rest[1:], " "))
+			group, from, text := w.expectArgs(ts, name, "expect", rest)
+			w.expect(ts, ctx, name, a, group, from, text)
 		case "expect-none":
 			wait := 2 * time.Second
 			if len(rest) > 0 {
@@ -417,13 +431,13 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 			}
 			got := w.collect(ts, ctx, name, a, wait)
 			if len(got) > 0 {
-				fail(ts, UnexpectedSuccess, "%s was shown %q from %s, and should have been shown nothing", name, got[0].text, got[0].from)
+				fail(ts, UnexpectedSuccess, "%s was shown %v, and should have been shown nothing", name, got[0])
 			}
 		case "read":
 			if len(rest) != 1 {
-				ts.Fatalf("usage: %s read ACCOUNT", name)
+				ts.Fatalf("usage: %s read ACCOUNT|@GROUP", name)
 			}
-			must(ts, name+" read", a.read(ctx, rest[0]))
+			must(ts, name+" read", a.read(ctx, w.conv(ts, rest[0])))
 		case "status":
 			if len(rest) < 2 {
 				ts.Fatalf("usage: %s status TEXT STATUS", name)
@@ -435,11 +449,11 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 			if id == nil {
 				ts.Fatalf("no message was sent with the text %q", text)
 			}
-			deadline := time.Now().Add(waitLong)
+			deadline := pollDeadline(ctx)
 			for {
 				st, err := a.status(ctx, id)
 				must(ts, name+" status", err)
-				if st != "unknown" && st != "" {
+				if st.overall != "unknown" && st.overall != "" {
 					return
 				}
 				if time.Now().After(deadline) {
@@ -492,7 +506,9 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 			}
 			must(ts, name+" unlink", a.unlink(ctx, w.actors[rest[0]].deviceID()))
 		default:
-			ts.Fatalf("unknown verb %q", verb)
+			if !w.lifecycleVerb(ts, ctx, name, a, verb, rest, neg) {
+				ts.Fatalf("unknown verb %q", verb)
+			}
 		}
 	}
 }
@@ -537,18 +553,37 @@ func (w *world) collect(ts *testscript.TestScript, ctx context.Context, name str
 	return got
 }
 
-// expect waits until the actor is shown a message from account with text.
-func (w *world) expect(ts *testscript.TestScript, ctx context.Context, name string, a actor, from, text string) {
-	deadline := time.Now().Add(waitLong)
+// expectArgs parses the arguments of a verb that expects a message:
+// ACCOUNT TEXT..., or #GROUP ACCOUNT TEXT... for a group message.
+func (w *world) expectArgs(ts *testscript.TestScript, name, verb string, args []string) (group []byte, from, text string) {
+	if len(args) > 0 && strings.HasPrefix(args[0], "@") {
+		group = w.conv(ts, args[0]).group
+		args = args[1:]
+	}
+	if len(args) < 2 {
+		ts.Fatalf("usage: %s %s [@GROUP] ACCOUNT TEXT...", name, verb)
+	}
+	return group, args[0], strings.Join(args[1:], " ")
+}
+
+// expect waits until the actor is shown a message from account with text:
+// in the group, when group is set; else a message of the conversation with
+// the account. It returns the message.
+func (w *world) expect(ts *testscript.TestScript, ctx context.Context, name string, a actor, group []byte, from, text string) received {
+	deadline := pollDeadline(ctx)
 	for {
 		for i, r := range w.inbox[name] {
-			if r.from == from && r.text == text {
+			if r.from == from && r.text == text && bytes.Equal(r.group, group) && (group != nil || !r.outgoing) {
 				w.inbox[name] = slices.Delete(w.inbox[name], i, i+1)
-				return
+				return r
 			}
 		}
 		if time.Now().After(deadline) {
-			fail(ts, UnexpectedFailure, "%s was not shown %q from %s (shown: %v)", name, text, from, w.inbox[name])
+			where := ""
+			if group != nil {
+				where = " in the group"
+			}
+			fail(ts, UnexpectedFailure, "%s was not shown %q from %s%s (shown: %v)", name, text, from, where, w.inbox[name])
 		}
 		w.inbox[name] = append(w.inbox[name], w.collect(ts, ctx, name, a, 200*time.Millisecond)...)
 	}
@@ -560,11 +595,12 @@ func (w *world) status(ts *testscript.TestScript, ctx context.Context, name stri
 	if id == nil {
 		ts.Fatalf("no message was sent with the text %q", text)
 	}
-	deadline := time.Now().Add(waitLong)
+	deadline := pollDeadline(ctx)
 	last := ""
 	for {
-		st, err := a.status(ctx, id)
+		s, err := a.status(ctx, id)
 		must(ts, name+" status", err)
+		st := s.overall
 		if st == want {
 			return
 		}
@@ -624,9 +660,30 @@ func (w *world) link(ts *testscript.TestScript, ctx context.Context, name string
 		}
 		done <- result{c, err}
 	}()
-	_, err = a.linkComplete(ctx)
-	must(ts, name+" link", err)
-	r := <-done
+	// The primary waits for the companion; a companion that cannot join
+	// (one of an implementation without link.join) ends the wait.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	completed := make(chan error, 1)
+	go func() {
+		_, err := a.linkComplete(cctx)
+		completed <- err
+	}()
+	var r result
+	select {
+	case r = <-done:
+		if r.err != nil {
+			if _, ok := a.(*refActor); ok {
+				cancel()
+			}
+			<-completed
+			must(ts, newName+" join", r.err)
+		}
+		must(ts, name+" link", <-completed)
+	case err := <-completed:
+		must(ts, name+" link", err)
+		r = <-done
+	}
 	must(ts, newName+" join", r.err)
 	w.actors[newName] = r.a
 	w.linked[newName] = name

@@ -76,6 +76,11 @@ var families = []family{
 	{"device_lists", runDeviceLists},
 	{"receipts", runReceipts},
 	{"transport", runTransport},
+	{"group_states", runGroupStates},
+	{"sender_keys", runSenderKeys},
+	{"media", runMedia},
+	{"lifecycle", runLifecycle},
+	{"group_receipts", runGroupReceipts},
 }
 
 // vectorRun collects the results of the vector suite.

@@ -11,11 +11,36 @@
 // Commands: "server start|stop|kill|restart|duplicate on|off|queue A/D N",
 // "clock advance 31d", and actor commands "NAME VERB ARGS", where NAME is
 // alice, bob, carol, dave, erin or frank, with an optional digit for a
-// second device of the same account (alice2). Verbs: create impl|ref,
-// send ACCOUNT TEXT, expect ACCOUNT TEXT, expect-none [WAIT], read ACCOUNT,
-// status TEXT STATUS, knows TEXT, offline, online, refused,
-// presence ACCOUNT STATE, privacy LASTSEEN ONLINE [CONTACT...],
-// link NEWNAME [impl|ref], unlink NAME.
+// second device of the same account (alice2). A conversation (CONV) is an
+// account, or @NAME for a group the scenario created ('#' would start a
+// comment). Messages are named by the text they were sent with (the
+// caption for media); a verb that takes two texts takes them quoted.
+//
+// Verbs: create impl|ref, send CONV TEXT, expect [@GROUP] ACCOUNT TEXT,
+// expect-none [WAIT], read CONV, status TEXT STATUS, knows TEXT, offline,
+// online, refused, presence ACCOUNT STATE, privacy LASTSEEN ONLINE
+// [CONTACT...], link NEWNAME [impl|ref], unlink NAME.
+//
+// Groups, media and the lifecycle (chapters 16 to 18): group-create @NEW
+// ACCOUNT..., group-add|group-remove|group-admin @GROUP ACCOUNT...,
+// member-status TEXT ACCOUNT STATUS (a group message's status for one
+// member; unknown for none), send-media CONV SIZE [view-once] CAPTION
+// (SIZE such as 0, 600KiB, 1.5MiB), expect-media [@GROUP] ACCOUNT CAPTION
+// (shown, then downloaded and compared), download CAPTION, open-once
+// CAPTION, opened CAPTION, edit 'TEXT' 'NEW', unsend TEXT, shows 'TEXT'
+// 'SHOWN', shows-deleted TEXT, shows-nothing TEXT, expires TEXT DURATION,
+// timer CONV DURATION|off. With "!", download, open-once, edit, unsend and
+// the group verbs must fail, with the error code named first if one is
+// (! bob download auth.digest_mismatch a picture).
+//
+// Verbs of reference actors only, which play a misbehaving peer or test the
+// server: forge-edit 'TEXT' 'NEW' and forge-unsend TEXT (without the
+// sender's own checks), forge-edit-first ACCOUNT 'TEXT' 'NEW' and
+// forge-unsend-first ACCOUNT TEXT (the change sent before its message),
+// forge-media CONV SIZE CAPTION (a digest that is not the blob's),
+// forge-receipt ACCOUNT delivered|read|played TEXT, failures N (the
+// deliveries the device could not process), blob-upload NAME SIZE [UPTO]
+// [bad-digest], blob-resume NAME HELD, blob-get [CODE] NAME.
 package testscripts
 
 import "embed"

@@ -88,6 +88,14 @@ var (
 			"initiator_ephemeral_private", "responder_ephemeral_private", "handshake", "handshake_hash", "segments"},
 		"device_lists": {"account", "primary_private", "z", "recorded_primary", "accepted", "list"},
 		"receipts":     {"devices", "messages", "events", "final"},
+		"group_states": {"checker", "group_id", "connection", "accounts", "accepted_lists", "accepted", "author_private",
+			"z", "state"},
+		"sender_keys": {"group_id", "states", "sender", "epoch", "key_id", "iteration", "chain_key", "signing_private",
+			"distribution", "keys", "steps"},
+		"media": {"media_key", "key", "plaintext_size", "chunks", "truncate", "flip", "blob", "blob_size", "blob_sha256",
+			"size", "digest"},
+		"lifecycle":      {"device", "clock", "events", "final", "orders"},
+		"group_receipts": {"devices", "versions", "device", "messages", "events", "final"},
 	}
 	handshakeFields = []string{"from", "message"}
 	segmentFields   = []string{"from", "plaintext", "segment", "expect", "error"}
@@ -102,6 +110,18 @@ var (
 	}
 	rcStateFields = []string{"sent", "read"}
 	rcSentFields  = []string{"statuses", "overall"}
+	// sender_keys.json, lifecycle.json, media.json and group_receipts.json
+	// (section 9.2), in the order of their tables.
+	skStepFields   = []string{"op", "from", "iteration", "group_version", "message_id", "sent_at", "distribution", "content", "z", "message", "keys", "expect", "error"}
+	skKeyFields    = []string{"sender", "key_id", "epoch", "iteration", "chain_key", "signing_key", "skipped"}
+	lcEventFields  = []string{"op", "from", "type", "id", "sent_at", "text", "view_once", "expire_after", "target", "timer", "messages", "now", "result", "error"}
+	lcFinalFields  = []string{"messages", "pending", "timer", "timer_id"}
+	lcMsgFields    = []string{"from", "id", "text", "edited_by", "deleted", "expired", "opened"}
+	chunkFields    = []string{"offset", "length", "index", "last"}
+	grEventFields  = []string{"kind", "message", "from", "receipt", "messages"}
+	grStateFields  = []string{"statuses", "members", "overall"}
+	lcResults      = []string{"applied", "pending", "dropped", "refused", "ignored", "expired", "duplicate"}
+	lcContentTypes = []string{"text", "media", "receipt", "edit", "delete", "timer", "opened"}
 	// Fields that section 9.2 marks optional ("?"); every other field of a
 	// family is required in every case.
 	optionalFields = map[string][]string{
@@ -109,6 +129,9 @@ var (
 		"pqxdh":        {"bob_one_time_prekey_private", "bob_one_time_prekey_id", "sk", "ad", "prekey_message"},
 		"wire":         {"diagnostic"},
 		"device_lists": {"recorded_primary"},
+		"group_states": {"connection", "accounts"},
+		"media":        {"truncate", "flip", "blob"},
+		"lifecycle":    {"orders"},
 	}
 )
 
@@ -220,7 +243,13 @@ func TestFiles(t *testing.T) {
 					t.Errorf("%s: got no %q, a required field", where, k)
 				}
 			}
-			checkExpect(t, where, c, names)
+			if family == "group_states" && c["expect"] == "duplicate" {
+				if _, ok := c["error"]; ok {
+					t.Errorf("%s: a duplicate case has an error", where)
+				}
+			} else {
+				checkExpect(t, where, c, names)
+			}
 			switch family {
 			case "ratchet":
 				checkSteps(t, where, c, names)
@@ -236,6 +265,16 @@ func TestFiles(t *testing.T) {
 				checkDeviceLists(t, where, c)
 			case "receipts":
 				checkReceipts(t, where, c)
+			case "group_states":
+				checkGroupStates(t, where, c)
+			case "sender_keys":
+				checkSenderKeys(t, where, c, names)
+			case "media":
+				checkMedia(t, where, c)
+			case "lifecycle":
+				checkLifecycle(t, where, c, names)
+			case "group_receipts":
+				checkGroupReceipts(t, where, c)
 			}
 		}
 		for fl := range notes {
@@ -959,6 +998,374 @@ func TestReceiptsFieldOrder(t *testing.T) {
 				}
 				last = n
 			}
+		}
+	}
+}
+
+// keysIn checks that an object has exactly the allowed fields, in their
+// order, and every field of required.
+func keysIn(t *testing.T, where string, raw any, allowed, required []string) map[string]any {
+	t.Helper()
+	o, ok := raw.(map[string]any)
+	if !ok {
+		t.Errorf("%s: not an object", where)
+		return map[string]any{}
+	}
+	for k := range o {
+		if !contains(allowed, k) {
+			t.Errorf("%s: got unknown field %q", where, k)
+		}
+	}
+	for _, k := range required {
+		if _, ok := o[k]; !ok {
+			t.Errorf("%s: got no %q", where, k)
+		}
+	}
+	return o
+}
+
+// checkGroupStates checks the presence rules of section 9.2 for
+// group_states.json.
+func checkGroupStates(t *testing.T, where string, c map[string]any) {
+	t.Helper()
+	server := c["checker"] == "server"
+	if c["checker"] != "device" && !server {
+		t.Errorf("%s: checker %v", where, c["checker"])
+	}
+	_, conn := c["connection"]
+	_, accts := c["accounts"]
+	if conn != server || accts != server {
+		t.Errorf("%s: connection and accounts present: %v, %v, for checker %v", where, conn, accts, c["checker"])
+	}
+	for k, n := range map[string]int{"group_id": 16, "author_private": 32, "z": 64, "state": -1} {
+		if !isHex(c[k], n) {
+			t.Errorf("%s: %s is not %d bytes of lowercase hexadecimal", where, k, n)
+		}
+	}
+	for _, k := range []string{"accepted_lists", "accepted"} {
+		list, ok := c[k].([]any)
+		if !ok {
+			t.Errorf("%s: %s is not a list", where, k)
+		}
+		for i, x := range list {
+			if !isHex(x, -1) || x == "" {
+				t.Errorf("%s: %s %d is not a non-empty hexadecimal string", where, k, i)
+			}
+		}
+	}
+	if e := c["expect"]; e == "duplicate" && len(c["accepted"].([]any)) == 0 {
+		t.Errorf("%s: a duplicate with no accepted state", where)
+	}
+}
+
+// checkSenderKeys checks the form of a case of sender_keys.json.
+func checkSenderKeys(t *testing.T, where string, c map[string]any, names map[string]bool) {
+	t.Helper()
+	for k, n := range map[string]int{"group_id": 16, "chain_key": 32, "signing_private": 32, "distribution": -1} {
+		if !isHex(c[k], n) {
+			t.Errorf("%s: %s is not %d bytes of lowercase hexadecimal", where, k, n)
+		}
+	}
+	checkKeys := func(what string, v any) {
+		list, ok := v.([]any)
+		if !ok {
+			t.Errorf("%s: %s is not a list", where, what)
+			return
+		}
+		for i, k := range list {
+			o := keysIn(t, fmt.Sprintf("%s: %s %d", where, what, i), k, skKeyFields, skKeyFields)
+			if !isHex(o["chain_key"], 32) || !isHex(o["signing_key"], 33) {
+				t.Errorf("%s: %s %d: chain_key or signing_key of the wrong size", where, what, i)
+			}
+			sk, _ := o["skipped"].([]any)
+			for j, x := range sk {
+				so := keysIn(t, fmt.Sprintf("%s: %s %d skipped %d", where, what, i, j), x, []string{"iteration", "message_key"},
+					[]string{"iteration", "message_key"})
+				if !isHex(so["message_key"], 32) {
+					t.Errorf("%s: %s %d skipped %d: message_key is not 32 bytes", where, what, i, j)
+				}
+			}
+		}
+	}
+	checkKeys("keys", c["keys"])
+	steps, _ := c["steps"].([]any)
+	if len(steps) == 0 {
+		t.Errorf("%s: no step", where)
+	}
+	req := map[string][]string{
+		"encrypt":    {"op", "iteration", "group_version", "content", "z", "message", "expect"},
+		"distribute": {"op", "from", "distribution", "keys", "expect"},
+		"decrypt":    {"op", "from", "message_id", "sent_at", "message", "keys", "expect"},
+	}
+	allowed := map[string][]string{
+		"encrypt":    req["encrypt"],
+		"distribute": append(append([]string{}, req["distribute"]...), "error"),
+		"decrypt":    append(append([]string{}, req["decrypt"]...), "content", "error"),
+	}
+	first := ""
+	for i, si := range steps {
+		w := fmt.Sprintf("%s: step %d", where, i)
+		s, _ := si.(map[string]any)
+		op, _ := s["op"].(string)
+		if _, ok := req[op]; !ok {
+			t.Errorf("%s: op %q", w, op)
+			continue
+		}
+		keysIn(t, w, s, allowed[op], req[op])
+		checkExpect(t, w, s, names)
+		if op == "encrypt" && s["expect"] != "valid" {
+			t.Errorf("%s: an encrypt step that is not valid", w)
+		}
+		if _, ok := s["content"]; op == "decrypt" && ok != (s["expect"] == "valid") {
+			t.Errorf("%s: content present: %v, expect %v", w, ok, s["expect"])
+		}
+		if op != "encrypt" {
+			checkKeys(fmt.Sprintf("step %d keys", i), s["keys"])
+		}
+		if e, _ := s["error"].(string); e != "" && first == "" {
+			first = e
+		}
+	}
+	if got, _ := c["error"].(string); got != first || (first == "") != (c["expect"] == "valid") {
+		t.Errorf("%s: got case %v/%v, want the outcome of its first invalid step (%q)", where, c["expect"], c["error"], first)
+	}
+}
+
+// checkMedia checks the form of a case of media.json.
+func checkMedia(t *testing.T, where string, c map[string]any) {
+	t.Helper()
+	for k, n := range map[string]int{"media_key": 32, "key": 32, "blob_sha256": 32, "digest": 32} {
+		if !isHex(c[k], n) {
+			t.Errorf("%s: %s is not %d bytes of lowercase hexadecimal", where, k, n)
+		}
+	}
+	chunks, _ := c["chunks"].([]any)
+	if len(chunks) == 0 {
+		t.Errorf("%s: no chunk", where)
+	}
+	for i, ch := range chunks {
+		keysIn(t, fmt.Sprintf("%s: chunk %d", where, i), ch, chunkFields, chunkFields)
+	}
+	size, _ := c["blob_size"].(float64)
+	blob, has := c["blob"]
+	if has != (size <= 1024) || (has && !isHex(blob, int(size))) {
+		t.Errorf("%s: blob is not given exactly when blob_size is at most 1024, or is not blob_size bytes", where)
+	}
+	if c["expect"] == "valid" {
+		for _, k := range []string{"truncate", "flip"} {
+			if _, ok := c[k]; ok {
+				t.Errorf("%s: a valid case with %s", where, k)
+			}
+		}
+		if c["size"] != c["blob_size"] || c["digest"] != c["blob_sha256"] {
+			t.Errorf("%s: a valid case whose size and digest are not the blob's", where)
+		}
+	}
+}
+
+// checkLifecycle checks the form of a case of lifecycle.json.
+func checkLifecycle(t *testing.T, where string, c map[string]any, names map[string]bool) {
+	t.Helper()
+	if c["expect"] != "valid" {
+		t.Errorf("%s: expect %v: every case of lifecycle.json is valid", where, c["expect"])
+	}
+	events, _ := c["events"].([]any)
+	if len(events) == 0 {
+		t.Errorf("%s: no event", where)
+	}
+	for i, ei := range events {
+		w := fmt.Sprintf("%s: event %d", where, i)
+		e := keysIn(t, w, ei, lcEventFields, []string{"op", "result"})
+		switch e["op"] {
+		case "clock":
+			keysIn(t, w, ei, []string{"op", "now", "result"}, []string{"now"})
+		case "receive", "send":
+			if !contains(lcContentTypes, fmt.Sprint(e["type"])) || !isHex(e["id"], 16) {
+				t.Errorf("%s: type %v or id %v", w, e["type"], e["id"])
+			}
+			if _, ok := e["from"]; ok != (e["op"] == "receive") {
+				t.Errorf("%s: from present: %v, op %v", w, ok, e["op"])
+			}
+			if _, ok := e["target"]; ok != (e["type"] == "edit" || e["type"] == "delete") {
+				t.Errorf("%s: target present: %v, type %v", w, ok, e["type"])
+			}
+			if _, ok := e["timer"]; ok != (e["type"] == "timer") {
+				t.Errorf("%s: timer present: %v, type %v", w, ok, e["type"])
+			}
+			if _, ok := e["messages"]; ok != (e["type"] == "opened") {
+				t.Errorf("%s: messages present: %v, type %v", w, ok, e["type"])
+			}
+		default:
+			t.Errorf("%s: op %v", w, e["op"])
+		}
+		r, _ := e["result"].(string)
+		if !contains(lcResults, r) {
+			t.Errorf("%s: result %q", w, r)
+		}
+		errName, hasErr := e["error"].(string)
+		if hasErr != (r == "dropped" || r == "refused") || (hasErr && !names[errName]) {
+			t.Errorf("%s: result %s with error %q", w, r, errName)
+		}
+	}
+	final := keysIn(t, where+": final", c["final"], lcFinalFields, []string{"messages", "pending", "timer"})
+	msgs, _ := final["messages"].([]any)
+	last := ""
+	for i, mi := range msgs {
+		m := keysIn(t, fmt.Sprintf("%s: final message %d", where, i), mi, lcMsgFields,
+			[]string{"from", "id", "deleted", "expired"})
+		id, _ := m["id"].(string)
+		if !isHex(id, 16) || id <= last {
+			t.Errorf("%s: final messages are not sorted by id", where)
+		}
+		last = id
+	}
+	orders, has := c["orders"].([]any)
+	if _, ok := c["orders"]; ok && (!has || len(orders) == 0) {
+		t.Errorf("%s: orders is not a non-empty list", where)
+	}
+	for i, oi := range orders {
+		o, _ := oi.([]any)
+		seen := map[int]bool{}
+		for _, x := range o {
+			f, _ := x.(float64)
+			if f < 0 || int(f) >= len(events) {
+				t.Errorf("%s: order %d: index %v", where, i, x)
+			}
+			seen[int(f)] = true
+		}
+		if len(seen) != len(events) {
+			t.Errorf("%s: order %d does not hold every event", where, i)
+		}
+	}
+}
+
+// checkGroupReceipts checks the form of a case of group_receipts.json.
+func checkGroupReceipts(t *testing.T, where string, c map[string]any) {
+	t.Helper()
+	if c["expect"] != "valid" {
+		t.Errorf("%s: expect %v: every case of group_receipts.json is valid", where, c["expect"])
+	}
+	versions, _ := c["versions"].(map[string]any)
+	if len(versions) == 0 {
+		t.Errorf("%s: no version", where)
+	}
+	msgs, _ := c["messages"].([]any)
+	known := map[string]bool{}
+	for i, mi := range msgs {
+		m := keysIn(t, fmt.Sprintf("%s: message %d", where, i), mi, []string{"id", "group_version"},
+			[]string{"id", "group_version"})
+		if _, ok := versions[fmt.Sprint(m["group_version"])]; !ok || !isHex(m["id"], 16) {
+			t.Errorf("%s: message %d: an id or a group version that versions does not hold", where, i)
+		}
+		id, _ := m["id"].(string)
+		known[id] = true
+	}
+	events, _ := c["events"].([]any)
+	for i, ei := range events {
+		w := fmt.Sprintf("%s: event %d", where, i)
+		e := keysIn(t, w, ei, grEventFields, []string{"kind"})
+		switch e["kind"] {
+		case "sent":
+			keysIn(t, w, ei, []string{"kind", "message"}, []string{"message"})
+		case "receipt":
+			keysIn(t, w, ei, []string{"kind", "from", "receipt", "messages"}, []string{"from", "receipt", "messages"})
+		default:
+			t.Errorf("%s: kind %v", w, e["kind"])
+		}
+	}
+	final, _ := c["final"].(map[string]any)
+	for id, si := range final {
+		if !known[id] {
+			t.Errorf("%s: final has a message that is not in messages", where)
+		}
+		keysIn(t, where+": final "+id, si, grStateFields, grStateFields)
+	}
+}
+
+// TestNestedFieldOrderNewFamilies checks the field order of the objects
+// inside the cases of the families of chapters 16 to 18 (section 9.2
+// tables).
+func TestNestedFieldOrderNewFamilies(t *testing.T) {
+	check := func(where string, raw []byte, order []string) {
+		keys, err := objectKeys(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		last := -1
+		for _, k := range keys {
+			j := -1
+			for n, o := range order {
+				if o == k {
+					j = n
+				}
+			}
+			if j <= last {
+				t.Errorf("%s: field %q out of order (%v)", where, k, keys)
+				return
+			}
+			last = j
+		}
+	}
+	load := func(name string, v any) {
+		b, err := FS.ReadFile("v1/" + name + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var sk struct {
+		Cases []struct {
+			Keys     []json.RawMessage `json:"keys"`
+			RawSteps []json.RawMessage `json:"steps"`
+		} `json:"cases"`
+	}
+	load("sender_keys", &sk)
+	var lc struct {
+		Cases []struct {
+			Events []json.RawMessage `json:"events"`
+			Final  json.RawMessage   `json:"final"`
+		} `json:"cases"`
+	}
+	load("lifecycle", &lc)
+	var md struct {
+		Cases []struct {
+			Chunks []json.RawMessage `json:"chunks"`
+		} `json:"cases"`
+	}
+	load("media", &md)
+	var gr struct {
+		Cases []struct {
+			Events []json.RawMessage `json:"events"`
+		} `json:"cases"`
+	}
+	load("group_receipts", &gr)
+	if len(sk.Cases) == 0 || len(lc.Cases) == 0 || len(md.Cases) == 0 || len(gr.Cases) == 0 {
+		t.Fatal("a family has no case")
+	}
+	for i, c := range sk.Cases {
+		for j, k := range c.Keys {
+			check(fmt.Sprintf("sender_keys case %d key %d", i, j), k, skKeyFields)
+		}
+		for j, s := range c.RawSteps {
+			check(fmt.Sprintf("sender_keys case %d step %d", i, j), s, skStepFields)
+		}
+	}
+	for i, c := range lc.Cases {
+		for j, e := range c.Events {
+			check(fmt.Sprintf("lifecycle case %d event %d", i, j), e, lcEventFields)
+		}
+		check(fmt.Sprintf("lifecycle case %d final", i), c.Final, lcFinalFields)
+	}
+	for i, c := range md.Cases {
+		for j, ch := range c.Chunks {
+			check(fmt.Sprintf("media case %d chunk %d", i, j), ch, chunkFields)
+		}
+	}
+	for i, c := range gr.Cases {
+		for j, e := range c.Events {
+			check(fmt.Sprintf("group_receipts case %d event %d", i, j), e, grEventFields)
 		}
 	}
 }

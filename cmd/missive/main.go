@@ -5,6 +5,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -28,12 +29,12 @@ const usage = `missive sends and receives end-to-end encrypted messages.
 
 Usage:
     missive [-d DIR] init [-server ADDR] ACCOUNT   create this device's keys, register at first connection
-    missive [-d DIR] send ACCOUNT TEXT...          send a message; prints its id once the server has it
+    missive [-d DIR] send CONV TEXT...             send a message; prints its id once the server has it
     missive [-d DIR] listen [-for D] [-n N] [-read]
                                                    receive messages (and receipts) for D, or N messages
-    missive [-d DIR] read ACCOUNT                  send read receipts for ACCOUNT's messages
+    missive [-d DIR] read CONV                     send read receipts for the messages of CONV
     missive [-d DIR] status [ID]                   the status of a sent message (default: the last ones)
-    missive [-d DIR] history [ACCOUNT]             the messages sent and received
+    missive [-d DIR] history [CONV]                the messages sent and received
     missive [-d DIR] chat ACCOUNT                  chat interactively
     missive [-d DIR] presence ACCOUNT...           whether accounts are online, and when last seen
     missive [-d DIR] privacy [-last-seen V] [-online V] [-contacts A,B]
@@ -46,10 +47,24 @@ Usage:
     missive [-d DIR] safety ACCOUNT                the safety number to compare with ACCOUNT's user
     missive [-d DIR] trust ACCOUNT                 accept ACCOUNT's new identity key after a warning
     missive [-d DIR] delete ACCOUNT ID             delete a message here and on your other devices
+    missive [-d DIR] group create NAME ACCOUNT...  create a group with you as its admin
+    missive [-d DIR] group add|remove GROUP ACCOUNT...
+    missive [-d DIR] group leave|info GROUP        leave a group, or show its members
+    missive [-d DIR] group admin GROUP ACCOUNT     make a member an admin
+    missive [-d DIR] group list                    the groups of this device
+    missive [-d DIR] send-file [-caption T] [-view-once] [-type MIME] CONV FILE
+                                                   send a picture or any file, encrypted, with progress
+    missive [-d DIR] save [-o FILE] ID             download and decrypt the media of a message
+    missive [-d DIR] open ID                       show view-once media, once (to standard output)
+    missive [-d DIR] edit ID TEXT...               edit a message you sent (within 15 minutes)
+    missive [-d DIR] unsend ID                     delete a message you sent for everyone (within 2 days)
+    missive [-d DIR] timer CONV DURATION|off       disappearing messages in CONV after DURATION
     missive -version
 
 DIR holds the device's keys, sessions and messages (default $MISSIVE_DIR,
-else ~/.missive). ADDR is the server (default 127.0.0.1:7350).
+else ~/.missive). ADDR is the server (default 127.0.0.1:7350). CONV is an
+account, or #GROUP: a group's name or the start of its id. ID is a message
+id, or its start, as send, listen and history print it.
 
 Example:
     $ missive -d alice init alice
@@ -147,6 +162,20 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = a.trust(rest)
 	case "delete":
 		err = a.delete(ctx, rest)
+	case "group":
+		err = a.group(ctx, rest)
+	case "send-file":
+		err = a.sendFile(ctx, rest)
+	case "save":
+		err = a.save(ctx, rest, false)
+	case "open":
+		err = a.save(ctx, rest, true)
+	case "edit":
+		err = a.edit(ctx, rest, false)
+	case "unsend":
+		err = a.edit(ctx, rest, true)
+	case "timer":
+		err = a.timer(ctx, rest)
 	default:
 		err = usageError("unknown command %q (see missive -h)", cmd)
 	}
@@ -233,21 +262,43 @@ func (a *app) send(ctx context.Context, args []string) error {
 	}
 	defer d.Close()
 	defer c.Close()
-	m, err := c.Send(ctx, args[0], strings.Join(args[1:], " "))
+	conv, err := a.conv(d, args[0])
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "sent %x to %s\n", m.ID, m.Peer)
+	m, err := c.SendTo(ctx, conv, strings.Join(args[1:], " "))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "sent %x to %s\n", m.ID, convName(d, m))
 	return nil
 }
 
 // show prints an event in the terminal's words.
-func (a *app) show(e client.Event) {
+func (a *app) show(d *client.Device, e client.Event) {
 	switch e.Kind {
 	case client.EventMessage:
-		fmt.Fprintf(a.stdout, "%s: %s\n", e.Message.Peer, e.Message.Text)
+		m := e.Message
+		switch {
+		case m.Outgoing:
+			fmt.Fprintf(a.stdout, "[%s] me (another device): %s\n", convName(d, m), body(m))
+		case m.Group != nil:
+			fmt.Fprintf(a.stdout, "[%s] %s: %s\n", convName(d, m), m.Peer, body(m))
+		case m.Media != nil:
+			fmt.Fprintf(a.stdout, "%s: %s\n", m.Peer, body(m))
+		default:
+			fmt.Fprintf(a.stdout, "%s: %s\n", m.Peer, m.Text)
+		}
 	case client.EventStatus:
-		fmt.Fprintf(a.stdout, "%x to %s: %s\n", e.Message.ID, e.Message.Peer, e.Message.Overall())
+		m := e.Message
+		switch {
+		case m.Deleted:
+			fmt.Fprintf(a.stdout, "%x in %s: deleted by %s\n", m.ID, convName(d, m), m.Author(d.Account))
+		case m.Edit.ID != nil && !m.Outgoing:
+			fmt.Fprintf(a.stdout, "%x in %s: %s edited it: %s\n", m.ID, convName(d, m), m.Peer, m.Shown())
+		default:
+			fmt.Fprintf(a.stdout, "%x to %s: %s\n", m.ID, convName(d, m), m.Overall())
+		}
 	case client.EventPresence:
 		fmt.Fprintln(a.stdout, presenceLine(e.Presence))
 	case client.EventTyping:
@@ -289,10 +340,16 @@ func (a *app) listen(ctx context.Context, args []string) error {
 			if !ok {
 				return fmt.Errorf("connection closed: %v", c.Err())
 			}
-			a.show(e)
+			a.show(d, e)
 			if e.Kind == client.EventMessage {
-				if *read {
-					if _, err := c.MarkRead(ctx, e.Message.Peer); err != nil {
+				if *read && !e.Message.Outgoing {
+					var err error
+					if e.Message.Group != nil {
+						_, err = c.MarkReadGroup(ctx, e.Message.Group)
+					} else {
+						_, err = c.MarkRead(ctx, e.Message.Peer)
+					}
+					if err != nil {
 						return err
 					}
 				}
@@ -315,7 +372,16 @@ func (a *app) read(ctx context.Context, args []string) error {
 	}
 	defer d.Close()
 	defer c.Close()
-	n, err := c.MarkRead(ctx, args[0])
+	conv, err := a.conv(d, args[0])
+	if err != nil {
+		return err
+	}
+	var n int
+	if conv.Group != nil {
+		n, err = c.MarkReadGroup(ctx, conv.Group)
+	} else {
+		n, err = c.MarkRead(ctx, conv.Peer)
+	}
 	if err != nil {
 		return err
 	}
@@ -338,20 +404,25 @@ func (a *app) status(args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(a.stdout, statusLine(m))
+		fmt.Fprintln(a.stdout, statusLine(d, m))
 		for dev, s := range m.Statuses {
 			fmt.Fprintf(a.stdout, "  %s/%d: %s\n", m.Peer, dev, s)
 		}
+		for acct, devs := range m.Members {
+			for dev, s := range devs {
+				fmt.Fprintf(a.stdout, "  %s/%d: %s\n", acct, dev, s)
+			}
+		}
 		return nil
 	}
-	ms, err := d.Messages("")
+	ms, err := d.AllMessages()
 	if err != nil {
 		return err
 	}
 	shown := 0
 	for i := len(ms) - 1; i >= 0 && shown < 10; i-- {
 		if ms[i].Outgoing {
-			fmt.Fprintln(a.stdout, statusLine(ms[i]))
+			fmt.Fprintln(a.stdout, statusLine(d, ms[i]))
 			shown++
 		}
 	}
@@ -361,8 +432,8 @@ func (a *app) status(args []string) error {
 	return nil
 }
 
-func statusLine(m *client.Message) string {
-	return fmt.Sprintf("%x to %s: %s %s %q", m.ID, m.Peer, m.Overall(), ticks(m.Overall()), m.Text)
+func statusLine(d *client.Device, m *client.Message) string {
+	return fmt.Sprintf("%x to %s: %s %s %q", m.ID, convName(d, m), m.Overall(), ticks(m.Overall()), m.Shown())
 }
 
 // ticks draws a status as the seed article's ticks.
@@ -384,20 +455,33 @@ func (a *app) history(args []string) error {
 		return err
 	}
 	defer d.Close()
-	peer := ""
-	if len(args) > 0 {
-		peer = args[0]
-	}
-	ms, err := d.Messages(peer)
-	if err != nil {
-		return err
+	var ms []*client.Message
+	if len(args) > 0 && strings.HasPrefix(args[0], "#") {
+		conv, err := a.conv(d, args[0])
+		if err != nil {
+			return err
+		}
+		ms, err = d.GroupMessages(conv.Group)
+		if err != nil {
+			return err
+		}
+	} else {
+		peer := ""
+		if len(args) > 0 {
+			peer = args[0]
+		}
+		if ms, err = d.Messages(peer); err != nil {
+			return err
+		}
 	}
 	for _, m := range ms {
 		when := time.UnixMilli(int64(m.SentAt)).Format("2006-01-02 15:04")
 		if m.Outgoing {
-			fmt.Fprintf(a.stdout, "%s  me -> %s: %s %s\n", when, m.Peer, m.Text, ticks(m.Overall()))
+			fmt.Fprintf(a.stdout, "%s  %x  me -> %s: %s %s\n", when, m.ID[:6], convName(d, m), body(m), ticks(m.Overall()))
+		} else if m.Group != nil {
+			fmt.Fprintf(a.stdout, "%s  %x  [%s] %s: %s\n", when, m.ID[:6], convName(d, m), m.Peer, body(m))
 		} else {
-			fmt.Fprintf(a.stdout, "%s  %s: %s\n", when, m.Peer, m.Text)
+			fmt.Fprintf(a.stdout, "%s  %x  %s: %s\n", when, m.ID[:6], m.Peer, body(m))
 		}
 	}
 	return nil
@@ -481,26 +565,48 @@ func (a *app) chat(ctx context.Context, args []string) error {
 	if len(args) != 1 {
 		return usageError("chat needs an account, such as: missive chat bob")
 	}
-	peer := args[0]
 	d, c, err := a.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	defer c.Close()
-	if us, err := c.Subscribe(ctx, peer); err == nil && len(us) == 1 {
-		fmt.Fprintf(a.stdout, "chatting with %s (%s). Type a message and press Enter; /quit to leave.\n", peer, presenceLine(&us[0]))
+	conv, err := a.conv(d, args[0])
+	if err != nil {
+		return err
 	}
-	if ms, err := d.Messages(peer); err == nil {
-		for _, m := range ms[max(0, len(ms)-10):] {
-			if m.Outgoing {
-				fmt.Fprintf(a.stdout, "  me: %s %s\n", m.Text, ticks(m.Overall()))
-			} else {
-				fmt.Fprintf(a.stdout, "  %s: %s\n", m.Peer, m.Text)
-			}
+	peer := conv.Peer
+	mine := func(m *client.Message) bool {
+		if conv.Group != nil {
+			return bytes.Equal(m.Group, conv.Group)
+		}
+		return m.Group == nil && m.Peer == peer
+	}
+	markRead := func() {
+		if conv.Group != nil {
+			c.MarkReadGroup(ctx, conv.Group)
+		} else {
+			c.MarkRead(ctx, peer)
 		}
 	}
-	c.MarkRead(ctx, peer)
+	var earlier []*client.Message
+	if conv.Group != nil {
+		fmt.Fprintf(a.stdout, "chatting in %s. Type a message and press Enter; /quit to leave.\n", args[0])
+		earlier, _ = d.GroupMessages(conv.Group)
+	} else {
+		if us, err := c.Subscribe(ctx, peer); err == nil && len(us) == 1 {
+			fmt.Fprintf(a.stdout, "chatting with %s (%s). Type a message and press Enter; /quit to leave.\n", peer, presenceLine(&us[0]))
+		}
+		earlier, _ = d.Messages(peer)
+	}
+	for _, m := range earlier[max(0, len(earlier)-10):] {
+		if m.Outgoing {
+			fmt.Fprintf(a.stdout, "  me: %s %s\n", body(m), ticks(m.Overall()))
+		} else {
+			fmt.Fprintf(a.stdout, "  %s: %s\n", m.Peer, body(m))
+		}
+	}
+	markRead()
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(a.stdin)
@@ -520,7 +626,7 @@ func (a *app) chat(ctx context.Context, args []string) error {
 			if strings.TrimSpace(line) == "" {
 				continue
 			}
-			m, err := c.Send(ctx, peer, line)
+			m, err := c.SendTo(ctx, conv, line)
 			if err != nil {
 				fmt.Fprintf(a.stderr, "missive: not sent: %v\n", explain(err))
 				continue
@@ -531,15 +637,15 @@ func (a *app) chat(ctx context.Context, args []string) error {
 				return fmt.Errorf("connection closed: %v", c.Err())
 			}
 			switch {
-			case e.Kind == client.EventMessage && e.Message.Peer == peer:
-				fmt.Fprintf(a.stdout, "  %s: %s\n", peer, e.Message.Text)
-				c.MarkRead(ctx, peer)
-			case e.Kind == client.EventStatus && e.Message.Peer == peer:
-				fmt.Fprintf(a.stdout, "  (%q %s)\n", e.Message.Text, ticks(e.Message.Overall()))
+			case e.Kind == client.EventMessage && mine(e.Message) && !e.Message.Outgoing:
+				fmt.Fprintf(a.stdout, "  %s: %s\n", e.Message.Peer, body(e.Message))
+				markRead()
+			case e.Kind == client.EventStatus && mine(e.Message):
+				fmt.Fprintf(a.stdout, "  (%q %s)\n", e.Message.Shown(), ticks(e.Message.Overall()))
 			case e.Kind == client.EventPresence && e.Presence.Account == peer:
 				fmt.Fprintf(a.stdout, "  (%s)\n", presenceLine(e.Presence))
 			default:
-				a.show(e)
+				a.show(d, e)
 			}
 		}
 	}

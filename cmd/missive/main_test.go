@@ -86,6 +86,7 @@ func TestScripts(t *testing.T) {
 			"exitcode":  cmdExitcode,
 			"until":     cmdUntil,
 			"stdoutvar": cmdStdoutvar,
+			"mkfile":    cmdMkfile,
 		},
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
@@ -231,4 +232,22 @@ func cmdStdoutvar(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("stdoutvar: no match for %q (with a group) in stdout", args[1])
 	}
 	ts.Setenv(args[0], m[1])
+}
+
+// cmdMkfile writes a file of a given size with a fixed pattern: mkfile
+// NAME BYTES. Scripts use it for attachments too large to hold in the
+// script.
+func cmdMkfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: mkfile NAME BYTES")
+	}
+	n, err := strconv.Atoi(args[1])
+	if err != nil || n < 0 {
+		ts.Fatalf("mkfile: %q is not a size", args[1])
+	}
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte((i*31 + 7) % 251)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), b, 0o600))
 }

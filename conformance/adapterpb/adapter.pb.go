@@ -115,6 +115,15 @@ type Request struct {
 	//	*Request_DevicesCheck
 	//	*Request_ReceiptsFold
 	//	*Request_TransportRun
+	//	*Request_GroupCheckState
+	//	*Request_SenderKeyCreate
+	//	*Request_SenderKeyEncrypt
+	//	*Request_SenderKeyDistribute
+	//	*Request_SenderKeyDecrypt
+	//	*Request_MediaEncrypt
+	//	*Request_MediaDecrypt
+	//	*Request_LifecycleRun
+	//	*Request_GroupReceiptsFold
 	//	*Request_ClockSet
 	//	*Request_DeviceCreate
 	//	*Request_DeviceConnect
@@ -129,6 +138,15 @@ type Request struct {
 	//	*Request_LinkComplete
 	//	*Request_LinkJoin
 	//	*Request_LinkUnlink
+	//	*Request_GroupCreate
+	//	*Request_GroupUpdate
+	//	*Request_MediaSend
+	//	*Request_MediaDownload
+	//	*Request_MediaOpen
+	//	*Request_MessageEdit
+	//	*Request_MessageDelete
+	//	*Request_TimerSet
+	//	*Request_MessageGet
 	Params        isRequest_Params `protobuf_oneof:"params"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -293,6 +311,87 @@ func (x *Request) GetTransportRun() *TransportRunParams {
 	return nil
 }
 
+func (x *Request) GetGroupCheckState() *GroupCheckStateParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_GroupCheckState); ok {
+			return x.GroupCheckState
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetSenderKeyCreate() *SenderKeyCreateParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_SenderKeyCreate); ok {
+			return x.SenderKeyCreate
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetSenderKeyEncrypt() *SenderKeyEncryptParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_SenderKeyEncrypt); ok {
+			return x.SenderKeyEncrypt
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetSenderKeyDistribute() *SenderKeyDistributeParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_SenderKeyDistribute); ok {
+			return x.SenderKeyDistribute
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetSenderKeyDecrypt() *SenderKeyDecryptParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_SenderKeyDecrypt); ok {
+			return x.SenderKeyDecrypt
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetMediaEncrypt() *MediaEncryptParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_MediaEncrypt); ok {
+			return x.MediaEncrypt
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetMediaDecrypt() *MediaDecryptParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_MediaDecrypt); ok {
+			return x.MediaDecrypt
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetLifecycleRun() *LifecycleRunParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_LifecycleRun); ok {
+			return x.LifecycleRun
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetGroupReceiptsFold() *GroupReceiptsFoldParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_GroupReceiptsFold); ok {
+			return x.GroupReceiptsFold
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetClockSet() *ClockSetParams {
 	if x != nil {
 		if x, ok := x.Params.(*Request_ClockSet); ok {
@@ -419,6 +518,87 @@ func (x *Request) GetLinkUnlink() *LinkUnlinkParams {
 	return nil
 }
 
+func (x *Request) GetGroupCreate() *GroupCreateParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_GroupCreate); ok {
+			return x.GroupCreate
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetGroupUpdate() *GroupUpdateParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_GroupUpdate); ok {
+			return x.GroupUpdate
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetMediaSend() *MediaSendParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_MediaSend); ok {
+			return x.MediaSend
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetMediaDownload() *MediaDownloadParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_MediaDownload); ok {
+			return x.MediaDownload
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetMediaOpen() *MediaOpenParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_MediaOpen); ok {
+			return x.MediaOpen
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetMessageEdit() *MessageEditParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_MessageEdit); ok {
+			return x.MessageEdit
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetMessageDelete() *MessageDeleteParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_MessageDelete); ok {
+			return x.MessageDelete
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetTimerSet() *TimerSetParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_TimerSet); ok {
+			return x.TimerSet
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetMessageGet() *MessageGetParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_MessageGet); ok {
+			return x.MessageGet
+		}
+	}
+	return nil
+}
+
 type isRequest_Params interface {
 	isRequest_Params()
 }
@@ -469,6 +649,43 @@ type Request_ReceiptsFold struct {
 
 type Request_TransportRun struct {
 	TransportRun *TransportRunParams `protobuf:"bytes,21,opt,name=transport_run,json=transportRun,proto3,oneof"`
+}
+
+type Request_GroupCheckState struct {
+	// Vectors of groups, media and the message lifecycle (chapters 16 to 18).
+	GroupCheckState *GroupCheckStateParams `protobuf:"bytes,22,opt,name=group_check_state,json=groupCheckState,proto3,oneof"`
+}
+
+type Request_SenderKeyCreate struct {
+	SenderKeyCreate *SenderKeyCreateParams `protobuf:"bytes,23,opt,name=sender_key_create,json=senderKeyCreate,proto3,oneof"`
+}
+
+type Request_SenderKeyEncrypt struct {
+	SenderKeyEncrypt *SenderKeyEncryptParams `protobuf:"bytes,24,opt,name=sender_key_encrypt,json=senderKeyEncrypt,proto3,oneof"`
+}
+
+type Request_SenderKeyDistribute struct {
+	SenderKeyDistribute *SenderKeyDistributeParams `protobuf:"bytes,25,opt,name=sender_key_distribute,json=senderKeyDistribute,proto3,oneof"`
+}
+
+type Request_SenderKeyDecrypt struct {
+	SenderKeyDecrypt *SenderKeyDecryptParams `protobuf:"bytes,26,opt,name=sender_key_decrypt,json=senderKeyDecrypt,proto3,oneof"`
+}
+
+type Request_MediaEncrypt struct {
+	MediaEncrypt *MediaEncryptParams `protobuf:"bytes,27,opt,name=media_encrypt,json=mediaEncrypt,proto3,oneof"`
+}
+
+type Request_MediaDecrypt struct {
+	MediaDecrypt *MediaDecryptParams `protobuf:"bytes,28,opt,name=media_decrypt,json=mediaDecrypt,proto3,oneof"`
+}
+
+type Request_LifecycleRun struct {
+	LifecycleRun *LifecycleRunParams `protobuf:"bytes,29,opt,name=lifecycle_run,json=lifecycleRun,proto3,oneof"`
+}
+
+type Request_GroupReceiptsFold struct {
+	GroupReceiptsFold *GroupReceiptsFoldParams `protobuf:"bytes,30,opt,name=group_receipts_fold,json=groupReceiptsFold,proto3,oneof"`
 }
 
 type Request_ClockSet struct {
@@ -527,6 +744,43 @@ type Request_LinkUnlink struct {
 	LinkUnlink *LinkUnlinkParams `protobuf:"bytes,53,opt,name=link_unlink,json=linkUnlink,proto3,oneof"`
 }
 
+type Request_GroupCreate struct {
+	// Groups, media and the message lifecycle (spec chapters 16 to 18).
+	GroupCreate *GroupCreateParams `protobuf:"bytes,54,opt,name=group_create,json=groupCreate,proto3,oneof"`
+}
+
+type Request_GroupUpdate struct {
+	GroupUpdate *GroupUpdateParams `protobuf:"bytes,55,opt,name=group_update,json=groupUpdate,proto3,oneof"`
+}
+
+type Request_MediaSend struct {
+	MediaSend *MediaSendParams `protobuf:"bytes,56,opt,name=media_send,json=mediaSend,proto3,oneof"`
+}
+
+type Request_MediaDownload struct {
+	MediaDownload *MediaDownloadParams `protobuf:"bytes,57,opt,name=media_download,json=mediaDownload,proto3,oneof"`
+}
+
+type Request_MediaOpen struct {
+	MediaOpen *MediaOpenParams `protobuf:"bytes,58,opt,name=media_open,json=mediaOpen,proto3,oneof"`
+}
+
+type Request_MessageEdit struct {
+	MessageEdit *MessageEditParams `protobuf:"bytes,59,opt,name=message_edit,json=messageEdit,proto3,oneof"`
+}
+
+type Request_MessageDelete struct {
+	MessageDelete *MessageDeleteParams `protobuf:"bytes,60,opt,name=message_delete,json=messageDelete,proto3,oneof"`
+}
+
+type Request_TimerSet struct {
+	TimerSet *TimerSetParams `protobuf:"bytes,61,opt,name=timer_set,json=timerSet,proto3,oneof"`
+}
+
+type Request_MessageGet struct {
+	MessageGet *MessageGetParams `protobuf:"bytes,62,opt,name=message_get,json=messageGet,proto3,oneof"`
+}
+
 func (*Request_Hello) isRequest_Params() {}
 
 func (*Request_XeddsaSign) isRequest_Params() {}
@@ -550,6 +804,24 @@ func (*Request_DevicesCheck) isRequest_Params() {}
 func (*Request_ReceiptsFold) isRequest_Params() {}
 
 func (*Request_TransportRun) isRequest_Params() {}
+
+func (*Request_GroupCheckState) isRequest_Params() {}
+
+func (*Request_SenderKeyCreate) isRequest_Params() {}
+
+func (*Request_SenderKeyEncrypt) isRequest_Params() {}
+
+func (*Request_SenderKeyDistribute) isRequest_Params() {}
+
+func (*Request_SenderKeyDecrypt) isRequest_Params() {}
+
+func (*Request_MediaEncrypt) isRequest_Params() {}
+
+func (*Request_MediaDecrypt) isRequest_Params() {}
+
+func (*Request_LifecycleRun) isRequest_Params() {}
+
+func (*Request_GroupReceiptsFold) isRequest_Params() {}
 
 func (*Request_ClockSet) isRequest_Params() {}
 
@@ -579,6 +851,24 @@ func (*Request_LinkJoin) isRequest_Params() {}
 
 func (*Request_LinkUnlink) isRequest_Params() {}
 
+func (*Request_GroupCreate) isRequest_Params() {}
+
+func (*Request_GroupUpdate) isRequest_Params() {}
+
+func (*Request_MediaSend) isRequest_Params() {}
+
+func (*Request_MediaDownload) isRequest_Params() {}
+
+func (*Request_MediaOpen) isRequest_Params() {}
+
+func (*Request_MessageEdit) isRequest_Params() {}
+
+func (*Request_MessageDelete) isRequest_Params() {}
+
+func (*Request_TimerSet) isRequest_Params() {}
+
+func (*Request_MessageGet) isRequest_Params() {}
+
 type Response struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Id     uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -600,6 +890,15 @@ type Response struct {
 	//	*Response_WireDecode
 	//	*Response_ReceiptsFold
 	//	*Response_TransportRun
+	//	*Response_GroupCheckState
+	//	*Response_SenderKeyCreate
+	//	*Response_SenderKeyEncrypt
+	//	*Response_SenderKeyDistribute
+	//	*Response_SenderKeyDecrypt
+	//	*Response_MediaEncrypt
+	//	*Response_MediaDecrypt
+	//	*Response_LifecycleRun
+	//	*Response_GroupReceiptsFold
 	//	*Response_DeviceCreate
 	//	*Response_MessageSend
 	//	*Response_MessagesReceive
@@ -608,6 +907,11 @@ type Response struct {
 	//	*Response_LinkOpen
 	//	*Response_LinkComplete
 	//	*Response_LinkJoin
+	//	*Response_GroupCreate
+	//	*Response_MediaSend
+	//	*Response_MediaDownload
+	//	*Response_MediaOpen
+	//	*Response_MessageGet
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -775,6 +1079,87 @@ func (x *Response) GetTransportRun() *TransportRunResult {
 	return nil
 }
 
+func (x *Response) GetGroupCheckState() *GroupCheckStateResult {
+	if x != nil {
+		if x, ok := x.Result.(*Response_GroupCheckState); ok {
+			return x.GroupCheckState
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetSenderKeyCreate() *SenderKeyCreateResult {
+	if x != nil {
+		if x, ok := x.Result.(*Response_SenderKeyCreate); ok {
+			return x.SenderKeyCreate
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetSenderKeyEncrypt() *SenderKeyEncryptResult {
+	if x != nil {
+		if x, ok := x.Result.(*Response_SenderKeyEncrypt); ok {
+			return x.SenderKeyEncrypt
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetSenderKeyDistribute() *SenderKeyDistributeResult {
+	if x != nil {
+		if x, ok := x.Result.(*Response_SenderKeyDistribute); ok {
+			return x.SenderKeyDistribute
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetSenderKeyDecrypt() *SenderKeyDecryptResult {
+	if x != nil {
+		if x, ok := x.Result.(*Response_SenderKeyDecrypt); ok {
+			return x.SenderKeyDecrypt
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetMediaEncrypt() *MediaEncryptResult {
+	if x != nil {
+		if x, ok := x.Result.(*Response_MediaEncrypt); ok {
+			return x.MediaEncrypt
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetMediaDecrypt() *MediaDecryptResult {
+	if x != nil {
+		if x, ok := x.Result.(*Response_MediaDecrypt); ok {
+			return x.MediaDecrypt
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetLifecycleRun() *LifecycleRunResult {
+	if x != nil {
+		if x, ok := x.Result.(*Response_LifecycleRun); ok {
+			return x.LifecycleRun
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetGroupReceiptsFold() *GroupReceiptsFoldResult {
+	if x != nil {
+		if x, ok := x.Result.(*Response_GroupReceiptsFold); ok {
+			return x.GroupReceiptsFold
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetDeviceCreate() *DeviceCreateResult {
 	if x != nil {
 		if x, ok := x.Result.(*Response_DeviceCreate); ok {
@@ -847,6 +1232,51 @@ func (x *Response) GetLinkJoin() *LinkJoinResult {
 	return nil
 }
 
+func (x *Response) GetGroupCreate() *GroupCreateResult {
+	if x != nil {
+		if x, ok := x.Result.(*Response_GroupCreate); ok {
+			return x.GroupCreate
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetMediaSend() *MediaSendResult {
+	if x != nil {
+		if x, ok := x.Result.(*Response_MediaSend); ok {
+			return x.MediaSend
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetMediaDownload() *MediaDownloadResult {
+	if x != nil {
+		if x, ok := x.Result.(*Response_MediaDownload); ok {
+			return x.MediaDownload
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetMediaOpen() *MediaOpenResult {
+	if x != nil {
+		if x, ok := x.Result.(*Response_MediaOpen); ok {
+			return x.MediaOpen
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetMessageGet() *MessageGetResult {
+	if x != nil {
+		if x, ok := x.Result.(*Response_MessageGet); ok {
+			return x.MessageGet
+		}
+	}
+	return nil
+}
+
 type isResponse_Result interface {
 	isResponse_Result()
 }
@@ -891,6 +1321,42 @@ type Response_TransportRun struct {
 	TransportRun *TransportRunResult `protobuf:"bytes,21,opt,name=transport_run,json=transportRun,proto3,oneof"`
 }
 
+type Response_GroupCheckState struct {
+	GroupCheckState *GroupCheckStateResult `protobuf:"bytes,22,opt,name=group_check_state,json=groupCheckState,proto3,oneof"`
+}
+
+type Response_SenderKeyCreate struct {
+	SenderKeyCreate *SenderKeyCreateResult `protobuf:"bytes,23,opt,name=sender_key_create,json=senderKeyCreate,proto3,oneof"`
+}
+
+type Response_SenderKeyEncrypt struct {
+	SenderKeyEncrypt *SenderKeyEncryptResult `protobuf:"bytes,24,opt,name=sender_key_encrypt,json=senderKeyEncrypt,proto3,oneof"`
+}
+
+type Response_SenderKeyDistribute struct {
+	SenderKeyDistribute *SenderKeyDistributeResult `protobuf:"bytes,25,opt,name=sender_key_distribute,json=senderKeyDistribute,proto3,oneof"`
+}
+
+type Response_SenderKeyDecrypt struct {
+	SenderKeyDecrypt *SenderKeyDecryptResult `protobuf:"bytes,26,opt,name=sender_key_decrypt,json=senderKeyDecrypt,proto3,oneof"`
+}
+
+type Response_MediaEncrypt struct {
+	MediaEncrypt *MediaEncryptResult `protobuf:"bytes,27,opt,name=media_encrypt,json=mediaEncrypt,proto3,oneof"`
+}
+
+type Response_MediaDecrypt struct {
+	MediaDecrypt *MediaDecryptResult `protobuf:"bytes,28,opt,name=media_decrypt,json=mediaDecrypt,proto3,oneof"`
+}
+
+type Response_LifecycleRun struct {
+	LifecycleRun *LifecycleRunResult `protobuf:"bytes,29,opt,name=lifecycle_run,json=lifecycleRun,proto3,oneof"`
+}
+
+type Response_GroupReceiptsFold struct {
+	GroupReceiptsFold *GroupReceiptsFoldResult `protobuf:"bytes,30,opt,name=group_receipts_fold,json=groupReceiptsFold,proto3,oneof"`
+}
+
 type Response_DeviceCreate struct {
 	DeviceCreate *DeviceCreateResult `protobuf:"bytes,41,opt,name=device_create,json=deviceCreate,proto3,oneof"`
 }
@@ -923,6 +1389,26 @@ type Response_LinkJoin struct {
 	LinkJoin *LinkJoinResult `protobuf:"bytes,52,opt,name=link_join,json=linkJoin,proto3,oneof"`
 }
 
+type Response_GroupCreate struct {
+	GroupCreate *GroupCreateResult `protobuf:"bytes,54,opt,name=group_create,json=groupCreate,proto3,oneof"`
+}
+
+type Response_MediaSend struct {
+	MediaSend *MediaSendResult `protobuf:"bytes,56,opt,name=media_send,json=mediaSend,proto3,oneof"`
+}
+
+type Response_MediaDownload struct {
+	MediaDownload *MediaDownloadResult `protobuf:"bytes,57,opt,name=media_download,json=mediaDownload,proto3,oneof"`
+}
+
+type Response_MediaOpen struct {
+	MediaOpen *MediaOpenResult `protobuf:"bytes,58,opt,name=media_open,json=mediaOpen,proto3,oneof"`
+}
+
+type Response_MessageGet struct {
+	MessageGet *MessageGetResult `protobuf:"bytes,62,opt,name=message_get,json=messageGet,proto3,oneof"`
+}
+
 func (*Response_Hello) isResponse_Result() {}
 
 func (*Response_XeddsaSign) isResponse_Result() {}
@@ -943,6 +1429,24 @@ func (*Response_ReceiptsFold) isResponse_Result() {}
 
 func (*Response_TransportRun) isResponse_Result() {}
 
+func (*Response_GroupCheckState) isResponse_Result() {}
+
+func (*Response_SenderKeyCreate) isResponse_Result() {}
+
+func (*Response_SenderKeyEncrypt) isResponse_Result() {}
+
+func (*Response_SenderKeyDistribute) isResponse_Result() {}
+
+func (*Response_SenderKeyDecrypt) isResponse_Result() {}
+
+func (*Response_MediaEncrypt) isResponse_Result() {}
+
+func (*Response_MediaDecrypt) isResponse_Result() {}
+
+func (*Response_LifecycleRun) isResponse_Result() {}
+
+func (*Response_GroupReceiptsFold) isResponse_Result() {}
+
 func (*Response_DeviceCreate) isResponse_Result() {}
 
 func (*Response_MessageSend) isResponse_Result() {}
@@ -958,6 +1462,16 @@ func (*Response_LinkOpen) isResponse_Result() {}
 func (*Response_LinkComplete) isResponse_Result() {}
 
 func (*Response_LinkJoin) isResponse_Result() {}
+
+func (*Response_GroupCreate) isResponse_Result() {}
+
+func (*Response_MediaSend) isResponse_Result() {}
+
+func (*Response_MediaDownload) isResponse_Result() {}
+
+func (*Response_MediaOpen) isResponse_Result() {}
+
+func (*Response_MessageGet) isResponse_Result() {}
 
 // hello: the first request. The adapter says who it is and what it does.
 type HelloParams struct {
@@ -3003,11 +3517,14 @@ func (x *DeviceCloseParams) GetDevice() string {
 	return ""
 }
 
+// message.send: a text message to an account, or to a group (chapter 16)
+// when group_id is set (to is then empty).
 type MessageSendParams struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
 	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"` // an account
 	Text          string                 `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	GroupId       []byte                 `protobuf:"bytes,4,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"` // a group the device is a member of
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3061,6 +3578,13 @@ func (x *MessageSendParams) GetText() string {
 		return x.Text
 	}
 	return ""
+}
+
+func (x *MessageSendParams) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
 }
 
 type MessageSendResult struct {
@@ -3221,11 +3745,19 @@ func (x *MessagesReceiveResult) GetMessages() []*ReceivedMessage {
 	return nil
 }
 
+// A message shown to the device's user: text, or media with its caption
+// as text. Edits, deletes, timers, receipts and other content are not
+// messages; their effect shows in message.get and message.status.
 type ReceivedMessage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"` // "account/device"
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"` // "account/device"; with outgoing, the device may be 0
 	MessageId     []byte                 `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
 	Text          string                 `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	GroupId       []byte                 `protobuf:"bytes,4,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`              // a group message: its group
+	Outgoing      bool                   `protobuf:"varint,5,opt,name=outgoing,proto3" json:"outgoing,omitempty"`                          // sent by this account from another of its devices
+	Media         bool                   `protobuf:"varint,6,opt,name=media,proto3" json:"media,omitempty"`                                // media content (chapter 17); text is its caption
+	ViewOnce      bool                   `protobuf:"varint,7,opt,name=view_once,json=viewOnce,proto3" json:"view_once,omitempty"`          // view-once media
+	ExpireAfter   uint64                 `protobuf:"varint,8,opt,name=expire_after,json=expireAfter,proto3" json:"expire_after,omitempty"` // the content's expire-after, seconds (chapter 18), 0 if none
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3281,11 +3813,48 @@ func (x *ReceivedMessage) GetText() string {
 	return ""
 }
 
-// messages.read: the user reads what has come from an account.
+func (x *ReceivedMessage) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *ReceivedMessage) GetOutgoing() bool {
+	if x != nil {
+		return x.Outgoing
+	}
+	return false
+}
+
+func (x *ReceivedMessage) GetMedia() bool {
+	if x != nil {
+		return x.Media
+	}
+	return false
+}
+
+func (x *ReceivedMessage) GetViewOnce() bool {
+	if x != nil {
+		return x.ViewOnce
+	}
+	return false
+}
+
+func (x *ReceivedMessage) GetExpireAfter() uint64 {
+	if x != nil {
+		return x.ExpireAfter
+	}
+	return 0
+}
+
+// messages.read: the user reads what has come from an account, or, with
+// group_id, in a group (from is then empty).
 type MessagesReadParams struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
 	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	GroupId       []byte                 `protobuf:"bytes,3,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3332,6 +3901,13 @@ func (x *MessagesReadParams) GetFrom() string {
 		return x.From
 	}
 	return ""
+}
+
+func (x *MessagesReadParams) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
 }
 
 type MessageStatusParams struct {
@@ -3386,10 +3962,15 @@ func (x *MessageStatusParams) GetMessageId() []byte {
 	return nil
 }
 
+// message.status: the status of a message the device sent (chapter 14):
+// per recipient device, and as a whole. For a group message (section 16.6)
+// statuses may be empty; members holds each member account's status (the
+// highest of its devices') and overall the lowest over the members.
 type MessageStatusResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Statuses      map[uint32]string      `protobuf:"bytes,1,rep,name=statuses,proto3" json:"statuses,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Overall       string                 `protobuf:"bytes,2,opt,name=overall,proto3" json:"overall,omitempty"`
+	Members       map[string]string      `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3436,6 +4017,13 @@ func (x *MessageStatusResult) GetOverall() string {
 		return x.Overall
 	}
 	return ""
+}
+
+func (x *MessageStatusResult) GetMembers() map[string]string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
 }
 
 type PresenceGetParams struct {
@@ -3954,11 +4542,2884 @@ func (x *LinkUnlinkParams) GetDeviceId() uint32 {
 	return 0
 }
 
+// group.create: the device creates a group (spec 16.2) with its account as
+// its only admin and the accounts given as members, has the server accept it
+// (set-group) and tells the members (group-update). OK once the server has
+// accepted the state.
+type GroupCreateParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`       // the group's name, may be empty
+	Members       []string               `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"` // accounts, without the device's own
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupCreateParams) Reset() {
+	*x = GroupCreateParams{}
+	mi := &file_adapter_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupCreateParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupCreateParams) ProtoMessage() {}
+
+func (x *GroupCreateParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupCreateParams.ProtoReflect.Descriptor instead.
+func (*GroupCreateParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *GroupCreateParams) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *GroupCreateParams) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GroupCreateParams) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type GroupCreateResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupCreateResult) Reset() {
+	*x = GroupCreateResult{}
+	mi := &file_adapter_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupCreateResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupCreateResult) ProtoMessage() {}
+
+func (x *GroupCreateResult) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupCreateResult.ProtoReflect.Descriptor instead.
+func (*GroupCreateResult) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *GroupCreateResult) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+// group.update: the device, of an admin account, changes a group (section
+// 16.5): it adds the accounts of add as members, removes those of remove,
+// and makes those of admins admins; in one new group state or in several,
+// each accepted by the server and sent to the accounts of the states before
+// and after. Removing the device's own account is leaving. After a removal
+// the device must rekey (GRP-011) before it next sends to the group.
+type GroupUpdateParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	GroupId       []byte                 `protobuf:"bytes,2,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Add           []string               `protobuf:"bytes,3,rep,name=add,proto3" json:"add,omitempty"`
+	Remove        []string               `protobuf:"bytes,4,rep,name=remove,proto3" json:"remove,omitempty"`
+	Admins        []string               `protobuf:"bytes,5,rep,name=admins,proto3" json:"admins,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupUpdateParams) Reset() {
+	*x = GroupUpdateParams{}
+	mi := &file_adapter_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupUpdateParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupUpdateParams) ProtoMessage() {}
+
+func (x *GroupUpdateParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupUpdateParams.ProtoReflect.Descriptor instead.
+func (*GroupUpdateParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *GroupUpdateParams) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *GroupUpdateParams) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *GroupUpdateParams) GetAdd() []string {
+	if x != nil {
+		return x.Add
+	}
+	return nil
+}
+
+func (x *GroupUpdateParams) GetRemove() []string {
+	if x != nil {
+		return x.Remove
+	}
+	return nil
+}
+
+func (x *GroupUpdateParams) GetAdmins() []string {
+	if x != nil {
+		return x.Admins
+	}
+	return nil
+}
+
+// media.send: the device encrypts data as an attachment (section 17.2),
+// uploads the blob (section 17.3, in put-blob chunks of at most BLOB_CHUNK)
+// and sends media content naming it to an account, or to a group with
+// group_id. OK with the message id once the server accepted the message.
+type MediaSendParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"` // an account, or empty with group_id
+	GroupId       []byte                 `protobuf:"bytes,3,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Data          []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`       // the plaintext
+	Mime          string                 `protobuf:"bytes,5,opt,name=mime,proto3" json:"mime,omitempty"`       // its media type, such as "image/jpeg"
+	Caption       string                 `protobuf:"bytes,6,opt,name=caption,proto3" json:"caption,omitempty"` // may be empty
+	ViewOnce      bool                   `protobuf:"varint,7,opt,name=view_once,json=viewOnce,proto3" json:"view_once,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaSendParams) Reset() {
+	*x = MediaSendParams{}
+	mi := &file_adapter_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaSendParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaSendParams) ProtoMessage() {}
+
+func (x *MediaSendParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaSendParams.ProtoReflect.Descriptor instead.
+func (*MediaSendParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *MediaSendParams) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *MediaSendParams) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *MediaSendParams) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *MediaSendParams) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *MediaSendParams) GetMime() string {
+	if x != nil {
+		return x.Mime
+	}
+	return ""
+}
+
+func (x *MediaSendParams) GetCaption() string {
+	if x != nil {
+		return x.Caption
+	}
+	return ""
+}
+
+func (x *MediaSendParams) GetViewOnce() bool {
+	if x != nil {
+		return x.ViewOnce
+	}
+	return false
+}
+
+type MediaSendResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MessageId     []byte                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	AcceptedAt    uint64                 `protobuf:"varint,2,opt,name=accepted_at,json=acceptedAt,proto3" json:"accepted_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaSendResult) Reset() {
+	*x = MediaSendResult{}
+	mi := &file_adapter_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaSendResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaSendResult) ProtoMessage() {}
+
+func (x *MediaSendResult) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaSendResult.ProtoReflect.Descriptor instead.
+func (*MediaSendResult) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *MediaSendResult) GetMessageId() []byte {
+	if x != nil {
+		return x.MessageId
+	}
+	return nil
+}
+
+func (x *MediaSendResult) GetAcceptedAt() uint64 {
+	if x != nil {
+		return x.AcceptedAt
+	}
+	return 0
+}
+
+// media.download: the device downloads the blob of a media message it holds
+// and decrypts it (MED-002): OK with the plaintext, or ERROR with the code of
+// the first check that fails (auth.digest_mismatch for a blob whose size or
+// digest is not the content's, auth.decrypt_failed, or the server's error).
+// View-once media is opened with media.open instead.
+type MediaDownloadParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	MessageId     []byte                 `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaDownloadParams) Reset() {
+	*x = MediaDownloadParams{}
+	mi := &file_adapter_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaDownloadParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaDownloadParams) ProtoMessage() {}
+
+func (x *MediaDownloadParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaDownloadParams.ProtoReflect.Descriptor instead.
+func (*MediaDownloadParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *MediaDownloadParams) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *MediaDownloadParams) GetMessageId() []byte {
+	if x != nil {
+		return x.MessageId
+	}
+	return nil
+}
+
+type MediaDownloadResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaDownloadResult) Reset() {
+	*x = MediaDownloadResult{}
+	mi := &file_adapter_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaDownloadResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaDownloadResult) ProtoMessage() {}
+
+func (x *MediaDownloadResult) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaDownloadResult.ProtoReflect.Descriptor instead.
+func (*MediaDownloadResult) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *MediaDownloadResult) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// media.open: the user opens view-once media (section 17.4): OK with the
+// plaintext the first time; the device then erases the key, sends a played
+// receipt and tells its account's other devices (MED-007). Any later
+// media.open of it, on this device or another of the account's, is ERROR.
+type MediaOpenParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	MessageId     []byte                 `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaOpenParams) Reset() {
+	*x = MediaOpenParams{}
+	mi := &file_adapter_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaOpenParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaOpenParams) ProtoMessage() {}
+
+func (x *MediaOpenParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaOpenParams.ProtoReflect.Descriptor instead.
+func (*MediaOpenParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *MediaOpenParams) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *MediaOpenParams) GetMessageId() []byte {
+	if x != nil {
+		return x.MessageId
+	}
+	return nil
+}
+
+type MediaOpenResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaOpenResult) Reset() {
+	*x = MediaOpenResult{}
+	mi := &file_adapter_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaOpenResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaOpenResult) ProtoMessage() {}
+
+func (x *MediaOpenResult) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaOpenResult.ProtoReflect.Descriptor instead.
+func (*MediaOpenResult) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *MediaOpenResult) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// message.edit: the device edits a text or media message its account sent
+// (section 18.2), in the message's conversation. A device refuses what its
+// recipients would drop (LIF-002): ERROR with policy.not_author,
+// policy.not_editable or policy.window_passed.
+type MessageEditParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	MessageId     []byte                 `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"` // the target
+	Text          string                 `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`                            // the new text
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageEditParams) Reset() {
+	*x = MessageEditParams{}
+	mi := &file_adapter_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageEditParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageEditParams) ProtoMessage() {}
+
+func (x *MessageEditParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageEditParams.ProtoReflect.Descriptor instead.
+func (*MessageEditParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *MessageEditParams) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *MessageEditParams) GetMessageId() []byte {
+	if x != nil {
+		return x.MessageId
+	}
+	return nil
+}
+
+func (x *MessageEditParams) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+// message.delete: the device deletes a message its account sent, for
+// everyone (section 18.2); refused like message.edit.
+type MessageDeleteParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	MessageId     []byte                 `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"` // the target
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageDeleteParams) Reset() {
+	*x = MessageDeleteParams{}
+	mi := &file_adapter_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageDeleteParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageDeleteParams) ProtoMessage() {}
+
+func (x *MessageDeleteParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageDeleteParams.ProtoReflect.Descriptor instead.
+func (*MessageDeleteParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *MessageDeleteParams) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *MessageDeleteParams) GetMessageId() []byte {
+	if x != nil {
+		return x.MessageId
+	}
+	return nil
+}
+
+// timer.set: the device sets the disappearing-message timer of a
+// conversation (section 18.3): an account, or a group with group_id.
+type TimerSetParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	GroupId       []byte                 `protobuf:"bytes,3,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Seconds       uint32                 `protobuf:"varint,4,opt,name=seconds,proto3" json:"seconds,omitempty"` // 0 turns it off; at most MAX_TIMER
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TimerSetParams) Reset() {
+	*x = TimerSetParams{}
+	mi := &file_adapter_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TimerSetParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TimerSetParams) ProtoMessage() {}
+
+func (x *TimerSetParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TimerSetParams.ProtoReflect.Descriptor instead.
+func (*TimerSetParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *TimerSetParams) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *TimerSetParams) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *TimerSetParams) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *TimerSetParams) GetSeconds() uint32 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
+// message.get: what the device shows of a message, sent or received, now:
+// the runner checks edits, deletes, expiry and view-once state with it.
+// A message the device never held, or has erased (it expired, LIF-008), is
+// OK with present false; ERROR is for a failure of the adapter only.
+type MessageGetParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"` // the author account
+	MessageId     []byte                 `protobuf:"bytes,3,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageGetParams) Reset() {
+	*x = MessageGetParams{}
+	mi := &file_adapter_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageGetParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageGetParams) ProtoMessage() {}
+
+func (x *MessageGetParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageGetParams.ProtoReflect.Descriptor instead.
+func (*MessageGetParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *MessageGetParams) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *MessageGetParams) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *MessageGetParams) GetMessageId() []byte {
+	if x != nil {
+		return x.MessageId
+	}
+	return nil
+}
+
+type MessageGetResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Present       bool                   `protobuf:"varint,1,opt,name=present,proto3" json:"present,omitempty"` // the device holds the message (deleted or not)
+	Text          string                 `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`        // the text shown: the latest applied edit's, or the original's; empty once deleted
+	Deleted       bool                   `protobuf:"varint,3,opt,name=deleted,proto3" json:"deleted,omitempty"` // deleted for everyone (LIF-004)
+	Edited        bool                   `protobuf:"varint,4,opt,name=edited,proto3" json:"edited,omitempty"`   // an edit was applied
+	Media         bool                   `protobuf:"varint,5,opt,name=media,proto3" json:"media,omitempty"`     // media content
+	ViewOnce      bool                   `protobuf:"varint,6,opt,name=view_once,json=viewOnce,proto3" json:"view_once,omitempty"`
+	Opened        bool                   `protobuf:"varint,7,opt,name=opened,proto3" json:"opened,omitempty"`                              // view-once media opened, on this device or another of the account's
+	ExpireAfter   uint64                 `protobuf:"varint,8,opt,name=expire_after,json=expireAfter,proto3" json:"expire_after,omitempty"` // the content's expire-after, seconds; 0 if none
+	GroupId       []byte                 `protobuf:"bytes,9,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`              // a group message: its group
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageGetResult) Reset() {
+	*x = MessageGetResult{}
+	mi := &file_adapter_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageGetResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageGetResult) ProtoMessage() {}
+
+func (x *MessageGetResult) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageGetResult.ProtoReflect.Descriptor instead.
+func (*MessageGetResult) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *MessageGetResult) GetPresent() bool {
+	if x != nil {
+		return x.Present
+	}
+	return false
+}
+
+func (x *MessageGetResult) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *MessageGetResult) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+func (x *MessageGetResult) GetEdited() bool {
+	if x != nil {
+		return x.Edited
+	}
+	return false
+}
+
+func (x *MessageGetResult) GetMedia() bool {
+	if x != nil {
+		return x.Media
+	}
+	return false
+}
+
+func (x *MessageGetResult) GetViewOnce() bool {
+	if x != nil {
+		return x.ViewOnce
+	}
+	return false
+}
+
+func (x *MessageGetResult) GetOpened() bool {
+	if x != nil {
+		return x.Opened
+	}
+	return false
+}
+
+func (x *MessageGetResult) GetExpireAfter() uint64 {
+	if x != nil {
+		return x.ExpireAfter
+	}
+	return 0
+}
+
+func (x *MessageGetResult) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+// group.check_state: whether a device (checker "device", GRP-001) or the
+// server (checker "server", GRP-002) accepts a signed group state. The
+// checker first accepts the lists of accepted_lists in turn, each for its
+// own account (DEV-001: the first list of an account gives its recorded
+// device-1 key), then the states of accepted in turn (each as checked
+// here; for the server, each came on its author's connection): the last is
+// P. OK when it accepts state, with duplicate true when state is a copy of
+// a state it accepted (ignored); else ERROR with the code of the first
+// check that fails, in the order of vectors section 9.2.
+type GroupCheckStateParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Checker       string                 `protobuf:"bytes,1,opt,name=checker,proto3" json:"checker,omitempty"`                                  // device or server
+	GroupId       []byte                 `protobuf:"bytes,2,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`                   // the group a device expects
+	Connection    string                 `protobuf:"bytes,3,opt,name=connection,proto3" json:"connection,omitempty"`                            // server: the device whose connection sent the state
+	Accounts      []string               `protobuf:"bytes,4,rep,name=accounts,proto3" json:"accounts,omitempty"`                                // server: the accounts that exist
+	AcceptedLists [][]byte               `protobuf:"bytes,5,rep,name=accepted_lists,json=acceptedLists,proto3" json:"accepted_lists,omitempty"` // signed device lists, in order
+	Accepted      [][]byte               `protobuf:"bytes,6,rep,name=accepted,proto3" json:"accepted,omitempty"`                                // signed group states of the group, in order
+	State         []byte                 `protobuf:"bytes,7,opt,name=state,proto3" json:"state,omitempty"`                                      // the signed group state to check
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupCheckStateParams) Reset() {
+	*x = GroupCheckStateParams{}
+	mi := &file_adapter_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupCheckStateParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupCheckStateParams) ProtoMessage() {}
+
+func (x *GroupCheckStateParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupCheckStateParams.ProtoReflect.Descriptor instead.
+func (*GroupCheckStateParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *GroupCheckStateParams) GetChecker() string {
+	if x != nil {
+		return x.Checker
+	}
+	return ""
+}
+
+func (x *GroupCheckStateParams) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *GroupCheckStateParams) GetConnection() string {
+	if x != nil {
+		return x.Connection
+	}
+	return ""
+}
+
+func (x *GroupCheckStateParams) GetAccounts() []string {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+func (x *GroupCheckStateParams) GetAcceptedLists() [][]byte {
+	if x != nil {
+		return x.AcceptedLists
+	}
+	return nil
+}
+
+func (x *GroupCheckStateParams) GetAccepted() [][]byte {
+	if x != nil {
+		return x.Accepted
+	}
+	return nil
+}
+
+func (x *GroupCheckStateParams) GetState() []byte {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+type GroupCheckStateResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Duplicate     bool                   `protobuf:"varint,1,opt,name=duplicate,proto3" json:"duplicate,omitempty"` // ignored: accepted before, byte for byte
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupCheckStateResult) Reset() {
+	*x = GroupCheckStateResult{}
+	mi := &file_adapter_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupCheckStateResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupCheckStateResult) ProtoMessage() {}
+
+func (x *GroupCheckStateResult) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupCheckStateResult.ProtoReflect.Descriptor instead.
+func (*GroupCheckStateResult) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *GroupCheckStateResult) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+// sender_key.create: make a sender key (section 16.3) from random, the 64
+// bytes drawn (the chain key, then the signing key's private key); the key
+// stands for one at iteration (0 for a new key). OK with its
+// sender-key-distribution encoding.
+type SenderKeyCreateParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Epoch         uint32                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	KeyId         uint32                 `protobuf:"varint,3,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Iteration     uint32                 `protobuf:"varint,4,opt,name=iteration,proto3" json:"iteration,omitempty"`
+	Random        []byte                 `protobuf:"bytes,5,opt,name=random,proto3" json:"random,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SenderKeyCreateParams) Reset() {
+	*x = SenderKeyCreateParams{}
+	mi := &file_adapter_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SenderKeyCreateParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SenderKeyCreateParams) ProtoMessage() {}
+
+func (x *SenderKeyCreateParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SenderKeyCreateParams.ProtoReflect.Descriptor instead.
+func (*SenderKeyCreateParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *SenderKeyCreateParams) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *SenderKeyCreateParams) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *SenderKeyCreateParams) GetKeyId() uint32 {
+	if x != nil {
+		return x.KeyId
+	}
+	return 0
+}
+
+func (x *SenderKeyCreateParams) GetIteration() uint32 {
+	if x != nil {
+		return x.Iteration
+	}
+	return 0
+}
+
+func (x *SenderKeyCreateParams) GetRandom() []byte {
+	if x != nil {
+		return x.Random
+	}
+	return nil
+}
+
+type SenderKeyCreateResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Distribution  []byte                 `protobuf:"bytes,1,opt,name=distribution,proto3" json:"distribution,omitempty"` // a sender-key-distribution encoding
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SenderKeyCreateResult) Reset() {
+	*x = SenderKeyCreateResult{}
+	mi := &file_adapter_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SenderKeyCreateResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SenderKeyCreateResult) ProtoMessage() {}
+
+func (x *SenderKeyCreateResult) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SenderKeyCreateResult.ProtoReflect.Descriptor instead.
+func (*SenderKeyCreateResult) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *SenderKeyCreateResult) GetDistribution() []byte {
+	if x != nil {
+		return x.Distribution
+	}
+	return nil
+}
+
+// A device's own sender key: its chain key at iteration, and its signing
+// key's private key.
+type OwnSenderKey struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	GroupId        []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Epoch          uint32                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	KeyId          uint32                 `protobuf:"varint,3,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Iteration      uint32                 `protobuf:"varint,4,opt,name=iteration,proto3" json:"iteration,omitempty"`
+	ChainKey       []byte                 `protobuf:"bytes,5,opt,name=chain_key,json=chainKey,proto3" json:"chain_key,omitempty"`
+	SigningPrivate []byte                 `protobuf:"bytes,6,opt,name=signing_private,json=signingPrivate,proto3" json:"signing_private,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *OwnSenderKey) Reset() {
+	*x = OwnSenderKey{}
+	mi := &file_adapter_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OwnSenderKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OwnSenderKey) ProtoMessage() {}
+
+func (x *OwnSenderKey) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OwnSenderKey.ProtoReflect.Descriptor instead.
+func (*OwnSenderKey) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *OwnSenderKey) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *OwnSenderKey) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *OwnSenderKey) GetKeyId() uint32 {
+	if x != nil {
+		return x.KeyId
+	}
+	return 0
+}
+
+func (x *OwnSenderKey) GetIteration() uint32 {
+	if x != nil {
+		return x.Iteration
+	}
+	return 0
+}
+
+func (x *OwnSenderKey) GetChainKey() []byte {
+	if x != nil {
+		return x.ChainKey
+	}
+	return nil
+}
+
+func (x *OwnSenderKey) GetSigningPrivate() []byte {
+	if x != nil {
+		return x.SigningPrivate
+	}
+	return nil
+}
+
+// sender_key.encrypt: the sender moves key's chain forward to iteration
+// (the messages of the iterations it passes were sent), then encrypts
+// content for group_version with the signing randomness z (GRP-005). OK
+// with the group-message encoding.
+type SenderKeyEncryptParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *OwnSenderKey          `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Iteration     uint32                 `protobuf:"varint,2,opt,name=iteration,proto3" json:"iteration,omitempty"`
+	GroupVersion  uint32                 `protobuf:"varint,3,opt,name=group_version,json=groupVersion,proto3" json:"group_version,omitempty"`
+	Content       []byte                 `protobuf:"bytes,4,opt,name=content,proto3" json:"content,omitempty"` // a content encoding
+	Z             []byte                 `protobuf:"bytes,5,opt,name=z,proto3" json:"z,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SenderKeyEncryptParams) Reset() {
+	*x = SenderKeyEncryptParams{}
+	mi := &file_adapter_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SenderKeyEncryptParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SenderKeyEncryptParams) ProtoMessage() {}
+
+func (x *SenderKeyEncryptParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SenderKeyEncryptParams.ProtoReflect.Descriptor instead.
+func (*SenderKeyEncryptParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *SenderKeyEncryptParams) GetKey() *OwnSenderKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *SenderKeyEncryptParams) GetIteration() uint32 {
+	if x != nil {
+		return x.Iteration
+	}
+	return 0
+}
+
+func (x *SenderKeyEncryptParams) GetGroupVersion() uint32 {
+	if x != nil {
+		return x.GroupVersion
+	}
+	return 0
+}
+
+func (x *SenderKeyEncryptParams) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *SenderKeyEncryptParams) GetZ() []byte {
+	if x != nil {
+		return x.Z
+	}
+	return nil
+}
+
+type SenderKeyEncryptResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       []byte                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"` // a group-message encoding
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SenderKeyEncryptResult) Reset() {
+	*x = SenderKeyEncryptResult{}
+	mi := &file_adapter_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SenderKeyEncryptResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SenderKeyEncryptResult) ProtoMessage() {}
+
+func (x *SenderKeyEncryptResult) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SenderKeyEncryptResult.ProtoReflect.Descriptor instead.
+func (*SenderKeyEncryptResult) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *SenderKeyEncryptResult) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+// A sender key a receiving device holds.
+type ReceivedSenderKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sender        string                 `protobuf:"bytes,1,opt,name=sender,proto3" json:"sender,omitempty"` // "account/device"
+	KeyId         uint32                 `protobuf:"varint,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Epoch         uint32                 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Iteration     uint32                 `protobuf:"varint,4,opt,name=iteration,proto3" json:"iteration,omitempty"`                    // the key's next iteration
+	ChainKey      []byte                 `protobuf:"bytes,5,opt,name=chain_key,json=chainKey,proto3" json:"chain_key,omitempty"`       // the chain key at iteration
+	SigningKey    []byte                 `protobuf:"bytes,6,opt,name=signing_key,json=signingKey,proto3" json:"signing_key,omitempty"` // the public signing key's encoding (33 bytes)
+	Skipped       []*SkippedMessageKey   `protobuf:"bytes,7,rep,name=skipped,proto3" json:"skipped,omitempty"`                         // in the order stored (increasing iteration)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReceivedSenderKey) Reset() {
+	*x = ReceivedSenderKey{}
+	mi := &file_adapter_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceivedSenderKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceivedSenderKey) ProtoMessage() {}
+
+func (x *ReceivedSenderKey) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceivedSenderKey.ProtoReflect.Descriptor instead.
+func (*ReceivedSenderKey) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *ReceivedSenderKey) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
+}
+
+func (x *ReceivedSenderKey) GetKeyId() uint32 {
+	if x != nil {
+		return x.KeyId
+	}
+	return 0
+}
+
+func (x *ReceivedSenderKey) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ReceivedSenderKey) GetIteration() uint32 {
+	if x != nil {
+		return x.Iteration
+	}
+	return 0
+}
+
+func (x *ReceivedSenderKey) GetChainKey() []byte {
+	if x != nil {
+		return x.ChainKey
+	}
+	return nil
+}
+
+func (x *ReceivedSenderKey) GetSigningKey() []byte {
+	if x != nil {
+		return x.SigningKey
+	}
+	return nil
+}
+
+func (x *ReceivedSenderKey) GetSkipped() []*SkippedMessageKey {
+	if x != nil {
+		return x.Skipped
+	}
+	return nil
+}
+
+type SkippedMessageKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Iteration     uint32                 `protobuf:"varint,1,opt,name=iteration,proto3" json:"iteration,omitempty"`
+	MessageKey    []byte                 `protobuf:"bytes,2,opt,name=message_key,json=messageKey,proto3" json:"message_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SkippedMessageKey) Reset() {
+	*x = SkippedMessageKey{}
+	mi := &file_adapter_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SkippedMessageKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SkippedMessageKey) ProtoMessage() {}
+
+func (x *SkippedMessageKey) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SkippedMessageKey.ProtoReflect.Descriptor instead.
+func (*SkippedMessageKey) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *SkippedMessageKey) GetIteration() uint32 {
+	if x != nil {
+		return x.Iteration
+	}
+	return 0
+}
+
+func (x *SkippedMessageKey) GetMessageKey() []byte {
+	if x != nil {
+		return x.MessageKey
+	}
+	return nil
+}
+
+// What a receiving device holds of a group: the signed group states it
+// accepted, in order from version 1 (empty: none; the adapter need not
+// check them again), and its sender keys, sorted by sender then key id.
+type SenderKeyReceiver struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	States        [][]byte               `protobuf:"bytes,2,rep,name=states,proto3" json:"states,omitempty"`
+	Keys          []*ReceivedSenderKey   `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SenderKeyReceiver) Reset() {
+	*x = SenderKeyReceiver{}
+	mi := &file_adapter_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SenderKeyReceiver) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SenderKeyReceiver) ProtoMessage() {}
+
+func (x *SenderKeyReceiver) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SenderKeyReceiver.ProtoReflect.Descriptor instead.
+func (*SenderKeyReceiver) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *SenderKeyReceiver) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *SenderKeyReceiver) GetStates() [][]byte {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+func (x *SenderKeyReceiver) GetKeys() []*ReceivedSenderKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// sender_key.distribute: the receiver gets sender-key content from the
+// device from (GRP-006). OK or ERROR; in both cases the result holds the
+// receiver's keys after the step (unchanged after a failure).
+type SenderKeyDistributeParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Receiver      *SenderKeyReceiver     `protobuf:"bytes,1,opt,name=receiver,proto3" json:"receiver,omitempty"`
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Distribution  []byte                 `protobuf:"bytes,3,opt,name=distribution,proto3" json:"distribution,omitempty"` // a sender-key-distribution encoding
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SenderKeyDistributeParams) Reset() {
+	*x = SenderKeyDistributeParams{}
+	mi := &file_adapter_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SenderKeyDistributeParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SenderKeyDistributeParams) ProtoMessage() {}
+
+func (x *SenderKeyDistributeParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SenderKeyDistributeParams.ProtoReflect.Descriptor instead.
+func (*SenderKeyDistributeParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *SenderKeyDistributeParams) GetReceiver() *SenderKeyReceiver {
+	if x != nil {
+		return x.Receiver
+	}
+	return nil
+}
+
+func (x *SenderKeyDistributeParams) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *SenderKeyDistributeParams) GetDistribution() []byte {
+	if x != nil {
+		return x.Distribution
+	}
+	return nil
+}
+
+type SenderKeyDistributeResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*ReceivedSenderKey   `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SenderKeyDistributeResult) Reset() {
+	*x = SenderKeyDistributeResult{}
+	mi := &file_adapter_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SenderKeyDistributeResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SenderKeyDistributeResult) ProtoMessage() {}
+
+func (x *SenderKeyDistributeResult) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SenderKeyDistributeResult.ProtoReflect.Descriptor instead.
+func (*SenderKeyDistributeResult) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *SenderKeyDistributeResult) GetKeys() []*ReceivedSenderKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// sender_key.decrypt: the receiver processes a group message delivered
+// from the device from, with a message id and sent-at, with the checks of
+// GRP-007 in order; it cannot fetch states it lacks. OK with the content,
+// or ERROR with the code of the first failed check; in both cases the
+// result holds the receiver's keys after the step (GRP-008: unchanged
+// after a failure).
+type SenderKeyDecryptParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Receiver      *SenderKeyReceiver     `protobuf:"bytes,1,opt,name=receiver,proto3" json:"receiver,omitempty"`
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	MessageId     []byte                 `protobuf:"bytes,3,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	SentAt        uint64                 `protobuf:"varint,4,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	Message       []byte                 `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"` // a group-message encoding
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SenderKeyDecryptParams) Reset() {
+	*x = SenderKeyDecryptParams{}
+	mi := &file_adapter_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SenderKeyDecryptParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SenderKeyDecryptParams) ProtoMessage() {}
+
+func (x *SenderKeyDecryptParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SenderKeyDecryptParams.ProtoReflect.Descriptor instead.
+func (*SenderKeyDecryptParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *SenderKeyDecryptParams) GetReceiver() *SenderKeyReceiver {
+	if x != nil {
+		return x.Receiver
+	}
+	return nil
+}
+
+func (x *SenderKeyDecryptParams) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *SenderKeyDecryptParams) GetMessageId() []byte {
+	if x != nil {
+		return x.MessageId
+	}
+	return nil
+}
+
+func (x *SenderKeyDecryptParams) GetSentAt() uint64 {
+	if x != nil {
+		return x.SentAt
+	}
+	return 0
+}
+
+func (x *SenderKeyDecryptParams) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+type SenderKeyDecryptResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Content       []byte                 `protobuf:"bytes,1,opt,name=content,proto3" json:"content,omitempty"` // the content encoding
+	Keys          []*ReceivedSenderKey   `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SenderKeyDecryptResult) Reset() {
+	*x = SenderKeyDecryptResult{}
+	mi := &file_adapter_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SenderKeyDecryptResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SenderKeyDecryptResult) ProtoMessage() {}
+
+func (x *SenderKeyDecryptResult) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SenderKeyDecryptResult.ProtoReflect.Descriptor instead.
+func (*SenderKeyDecryptResult) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *SenderKeyDecryptResult) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *SenderKeyDecryptResult) GetKeys() []*ReceivedSenderKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// media.encrypt: encrypt plaintext as an attachment under media_key, the
+// 32 bytes drawn (MED-001). OK with the blob and its digest and size.
+type MediaEncryptParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MediaKey      []byte                 `protobuf:"bytes,1,opt,name=media_key,json=mediaKey,proto3" json:"media_key,omitempty"`
+	Plaintext     []byte                 `protobuf:"bytes,2,opt,name=plaintext,proto3" json:"plaintext,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaEncryptParams) Reset() {
+	*x = MediaEncryptParams{}
+	mi := &file_adapter_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaEncryptParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaEncryptParams) ProtoMessage() {}
+
+func (x *MediaEncryptParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaEncryptParams.ProtoReflect.Descriptor instead.
+func (*MediaEncryptParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *MediaEncryptParams) GetMediaKey() []byte {
+	if x != nil {
+		return x.MediaKey
+	}
+	return nil
+}
+
+func (x *MediaEncryptParams) GetPlaintext() []byte {
+	if x != nil {
+		return x.Plaintext
+	}
+	return nil
+}
+
+type MediaEncryptResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Blob          []byte                 `protobuf:"bytes,1,opt,name=blob,proto3" json:"blob,omitempty"`
+	Digest        []byte                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"` // SHA-256 of the blob
+	Size          uint64                 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`    // the blob's length
+	Key           []byte                 `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`       // optional: the derived key; compared when present
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaEncryptResult) Reset() {
+	*x = MediaEncryptResult{}
+	mi := &file_adapter_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaEncryptResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaEncryptResult) ProtoMessage() {}
+
+func (x *MediaEncryptResult) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaEncryptResult.ProtoReflect.Descriptor instead.
+func (*MediaEncryptResult) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *MediaEncryptResult) GetBlob() []byte {
+	if x != nil {
+		return x.Blob
+	}
+	return nil
+}
+
+func (x *MediaEncryptResult) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+func (x *MediaEncryptResult) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *MediaEncryptResult) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// media.decrypt: a receiver holding media content with media_key, size and
+// digest checks and opens the blob it downloaded (MED-002): OK with the
+// plaintext, or ERROR with the code of the first check that fails.
+type MediaDecryptParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MediaKey      []byte                 `protobuf:"bytes,1,opt,name=media_key,json=mediaKey,proto3" json:"media_key,omitempty"`
+	Size          uint64                 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	Digest        []byte                 `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	Blob          []byte                 `protobuf:"bytes,4,opt,name=blob,proto3" json:"blob,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaDecryptParams) Reset() {
+	*x = MediaDecryptParams{}
+	mi := &file_adapter_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaDecryptParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaDecryptParams) ProtoMessage() {}
+
+func (x *MediaDecryptParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaDecryptParams.ProtoReflect.Descriptor instead.
+func (*MediaDecryptParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *MediaDecryptParams) GetMediaKey() []byte {
+	if x != nil {
+		return x.MediaKey
+	}
+	return nil
+}
+
+func (x *MediaDecryptParams) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *MediaDecryptParams) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+func (x *MediaDecryptParams) GetBlob() []byte {
+	if x != nil {
+		return x.Blob
+	}
+	return nil
+}
+
+type MediaDecryptResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Plaintext     []byte                 `protobuf:"bytes,1,opt,name=plaintext,proto3" json:"plaintext,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaDecryptResult) Reset() {
+	*x = MediaDecryptResult{}
+	mi := &file_adapter_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaDecryptResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaDecryptResult) ProtoMessage() {}
+
+func (x *MediaDecryptResult) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaDecryptResult.ProtoReflect.Descriptor instead.
+func (*MediaDecryptResult) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *MediaDecryptResult) GetPlaintext() []byte {
+	if x != nil {
+		return x.Plaintext
+	}
+	return nil
+}
+
+// lifecycle.run: one device, of account bob, applies events of its
+// conversation with account alice in order, from clock (ms), as
+// lifecycle.json says (chapter 18). OK with the result of each event and
+// the state after the last; ERROR is for a failure of the adapter only.
+type LifecycleRunParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"` // "account/device"
+	Clock         uint64                 `protobuf:"varint,2,opt,name=clock,proto3" json:"clock,omitempty"`
+	Events        []*LifecycleEvent      `protobuf:"bytes,3,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LifecycleRunParams) Reset() {
+	*x = LifecycleRunParams{}
+	mi := &file_adapter_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecycleRunParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecycleRunParams) ProtoMessage() {}
+
+func (x *LifecycleRunParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecycleRunParams.ProtoReflect.Descriptor instead.
+func (*LifecycleRunParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *LifecycleRunParams) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *LifecycleRunParams) GetClock() uint64 {
+	if x != nil {
+		return x.Clock
+	}
+	return 0
+}
+
+func (x *LifecycleRunParams) GetEvents() []*LifecycleEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+type LifecycleEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            string                 `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`     // receive, send or clock
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"` // receive: the sending device
+	Type          string                 `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"` // text, media, receipt, edit, delete, timer or opened
+	Id            []byte                 `protobuf:"bytes,4,opt,name=id,proto3" json:"id,omitempty"`     // the content's message id
+	SentAt        uint64                 `protobuf:"varint,5,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	Text          *string                `protobuf:"bytes,6,opt,name=text,proto3,oneof" json:"text,omitempty"` // text and edit: the text; media: the caption
+	ViewOnce      bool                   `protobuf:"varint,7,opt,name=view_once,json=viewOnce,proto3" json:"view_once,omitempty"`
+	ExpireAfter   uint64                 `protobuf:"varint,8,opt,name=expire_after,json=expireAfter,proto3" json:"expire_after,omitempty"` // receive: content field 16 (0: absent)
+	Target        []byte                 `protobuf:"bytes,9,opt,name=target,proto3" json:"target,omitempty"`                               // edit and delete
+	Timer         uint64                 `protobuf:"varint,10,opt,name=timer,proto3" json:"timer,omitempty"`                               // timer: seconds
+	Messages      []*LifecycleMessageRef `protobuf:"bytes,11,rep,name=messages,proto3" json:"messages,omitempty"`                          // opened
+	Now           uint64                 `protobuf:"varint,12,opt,name=now,proto3" json:"now,omitempty"`                                   // clock: the time the clock reaches
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LifecycleEvent) Reset() {
+	*x = LifecycleEvent{}
+	mi := &file_adapter_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecycleEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecycleEvent) ProtoMessage() {}
+
+func (x *LifecycleEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecycleEvent.ProtoReflect.Descriptor instead.
+func (*LifecycleEvent) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *LifecycleEvent) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *LifecycleEvent) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *LifecycleEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *LifecycleEvent) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *LifecycleEvent) GetSentAt() uint64 {
+	if x != nil {
+		return x.SentAt
+	}
+	return 0
+}
+
+func (x *LifecycleEvent) GetText() string {
+	if x != nil && x.Text != nil {
+		return *x.Text
+	}
+	return ""
+}
+
+func (x *LifecycleEvent) GetViewOnce() bool {
+	if x != nil {
+		return x.ViewOnce
+	}
+	return false
+}
+
+func (x *LifecycleEvent) GetExpireAfter() uint64 {
+	if x != nil {
+		return x.ExpireAfter
+	}
+	return 0
+}
+
+func (x *LifecycleEvent) GetTarget() []byte {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *LifecycleEvent) GetTimer() uint64 {
+	if x != nil {
+		return x.Timer
+	}
+	return 0
+}
+
+func (x *LifecycleEvent) GetMessages() []*LifecycleMessageRef {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *LifecycleEvent) GetNow() uint64 {
+	if x != nil {
+		return x.Now
+	}
+	return 0
+}
+
+type LifecycleMessageRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Id            []byte                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LifecycleMessageRef) Reset() {
+	*x = LifecycleMessageRef{}
+	mi := &file_adapter_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecycleMessageRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecycleMessageRef) ProtoMessage() {}
+
+func (x *LifecycleMessageRef) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecycleMessageRef.ProtoReflect.Descriptor instead.
+func (*LifecycleMessageRef) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *LifecycleMessageRef) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *LifecycleMessageRef) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+type LifecycleRunResult struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Results       []*LifecycleEventResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"` // one per event, in order
+	Final         *LifecycleState         `protobuf:"bytes,2,opt,name=final,proto3" json:"final,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LifecycleRunResult) Reset() {
+	*x = LifecycleRunResult{}
+	mi := &file_adapter_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecycleRunResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecycleRunResult) ProtoMessage() {}
+
+func (x *LifecycleRunResult) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecycleRunResult.ProtoReflect.Descriptor instead.
+func (*LifecycleRunResult) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *LifecycleRunResult) GetResults() []*LifecycleEventResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *LifecycleRunResult) GetFinal() *LifecycleState {
+	if x != nil {
+		return x.Final
+	}
+	return nil
+}
+
+type LifecycleEventResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// applied, pending, dropped, refused, ignored, expired or duplicate.
+	Result        string `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	ErrorCode     uint32 `protobuf:"varint,2,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`       // with dropped and refused: the registered code
+	ExpireAfter   uint64 `protobuf:"varint,3,opt,name=expire_after,json=expireAfter,proto3" json:"expire_after,omitempty"` // send of text or media: the field 16 the device put (0: none)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LifecycleEventResult) Reset() {
+	*x = LifecycleEventResult{}
+	mi := &file_adapter_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecycleEventResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecycleEventResult) ProtoMessage() {}
+
+func (x *LifecycleEventResult) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecycleEventResult.ProtoReflect.Descriptor instead.
+func (*LifecycleEventResult) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *LifecycleEventResult) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *LifecycleEventResult) GetErrorCode() uint32 {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return 0
+}
+
+func (x *LifecycleEventResult) GetExpireAfter() uint64 {
+	if x != nil {
+		return x.ExpireAfter
+	}
+	return 0
+}
+
+type LifecycleState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*LifecycleMessage    `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"` // sorted by id
+	Pending       [][]byte               `protobuf:"bytes,2,rep,name=pending,proto3" json:"pending,omitempty"`   // the ids of the changes still kept, sorted
+	Timer         uint64                 `protobuf:"varint,3,opt,name=timer,proto3" json:"timer,omitempty"`
+	TimerId       []byte                 `protobuf:"bytes,4,opt,name=timer_id,json=timerId,proto3" json:"timer_id,omitempty"` // the id of the timer content that gives timer, if any
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LifecycleState) Reset() {
+	*x = LifecycleState{}
+	mi := &file_adapter_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecycleState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecycleState) ProtoMessage() {}
+
+func (x *LifecycleState) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecycleState.ProtoReflect.Descriptor instead.
+func (*LifecycleState) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *LifecycleState) GetMessages() []*LifecycleMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *LifecycleState) GetPending() [][]byte {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
+func (x *LifecycleState) GetTimer() uint64 {
+	if x != nil {
+		return x.Timer
+	}
+	return 0
+}
+
+func (x *LifecycleState) GetTimerId() []byte {
+	if x != nil {
+		return x.TimerId
+	}
+	return nil
+}
+
+type LifecycleMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"` // the sender account
+	Id            []byte                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Text          *string                `protobuf:"bytes,3,opt,name=text,proto3,oneof" json:"text,omitempty"`                   // absent when none, and when deleted or expired
+	EditedBy      []byte                 `protobuf:"bytes,4,opt,name=edited_by,json=editedBy,proto3" json:"edited_by,omitempty"` // the edit that gives the text, if any
+	Deleted       bool                   `protobuf:"varint,5,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	Expired       bool                   `protobuf:"varint,6,opt,name=expired,proto3" json:"expired,omitempty"`
+	Opened        *bool                  `protobuf:"varint,7,opt,name=opened,proto3,oneof" json:"opened,omitempty"` // view-once media only
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LifecycleMessage) Reset() {
+	*x = LifecycleMessage{}
+	mi := &file_adapter_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecycleMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecycleMessage) ProtoMessage() {}
+
+func (x *LifecycleMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecycleMessage.ProtoReflect.Descriptor instead.
+func (*LifecycleMessage) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *LifecycleMessage) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *LifecycleMessage) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *LifecycleMessage) GetText() string {
+	if x != nil && x.Text != nil {
+		return *x.Text
+	}
+	return ""
+}
+
+func (x *LifecycleMessage) GetEditedBy() []byte {
+	if x != nil {
+		return x.EditedBy
+	}
+	return nil
+}
+
+func (x *LifecycleMessage) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+func (x *LifecycleMessage) GetExpired() bool {
+	if x != nil {
+		return x.Expired
+	}
+	return false
+}
+
+func (x *LifecycleMessage) GetOpened() bool {
+	if x != nil && x.Opened != nil {
+		return *x.Opened
+	}
+	return false
+}
+
+// group_receipts.fold: the statuses of group messages on a device of the
+// sending account after a schedule of sent and receipt events (section
+// 16.6, group_receipts.json). Events use kind, message, from, receipt and
+// messages of FoldEvent; to is empty.
+type GroupReceiptsFoldParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Devices       map[string]*DeviceIDs  `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`    // account -> its device ids
+	Versions      map[uint32]*Accounts   `protobuf:"bytes,2,rep,name=versions,proto3" json:"versions,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // group version -> its member accounts
+	Device        string                 `protobuf:"bytes,3,opt,name=device,proto3" json:"device,omitempty"`                                                                                // the device whose state is wanted
+	Messages      []*GroupFoldMessage    `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`
+	Events        []*FoldEvent           `protobuf:"bytes,5,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupReceiptsFoldParams) Reset() {
+	*x = GroupReceiptsFoldParams{}
+	mi := &file_adapter_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupReceiptsFoldParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupReceiptsFoldParams) ProtoMessage() {}
+
+func (x *GroupReceiptsFoldParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupReceiptsFoldParams.ProtoReflect.Descriptor instead.
+func (*GroupReceiptsFoldParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *GroupReceiptsFoldParams) GetDevices() map[string]*DeviceIDs {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *GroupReceiptsFoldParams) GetVersions() map[uint32]*Accounts {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *GroupReceiptsFoldParams) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *GroupReceiptsFoldParams) GetMessages() []*GroupFoldMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *GroupReceiptsFoldParams) GetEvents() []*FoldEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+type Accounts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Accounts      []string               `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Accounts) Reset() {
+	*x = Accounts{}
+	mi := &file_adapter_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Accounts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Accounts) ProtoMessage() {}
+
+func (x *Accounts) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Accounts.ProtoReflect.Descriptor instead.
+func (*Accounts) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *Accounts) GetAccounts() []string {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+type GroupFoldMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	GroupVersion  uint32                 `protobuf:"varint,2,opt,name=group_version,json=groupVersion,proto3" json:"group_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupFoldMessage) Reset() {
+	*x = GroupFoldMessage{}
+	mi := &file_adapter_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupFoldMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupFoldMessage) ProtoMessage() {}
+
+func (x *GroupFoldMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupFoldMessage.ProtoReflect.Descriptor instead.
+func (*GroupFoldMessage) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *GroupFoldMessage) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *GroupFoldMessage) GetGroupVersion() uint32 {
+	if x != nil {
+		return x.GroupVersion
+	}
+	return 0
+}
+
+type GroupReceiptsFoldResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*GroupMessageStatus  `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"` // every message the device knows, sorted by id
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupReceiptsFoldResult) Reset() {
+	*x = GroupReceiptsFoldResult{}
+	mi := &file_adapter_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupReceiptsFoldResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupReceiptsFoldResult) ProtoMessage() {}
+
+func (x *GroupReceiptsFoldResult) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupReceiptsFoldResult.ProtoReflect.Descriptor instead.
+func (*GroupReceiptsFoldResult) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *GroupReceiptsFoldResult) GetMessages() []*GroupMessageStatus {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+type GroupMessageStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Statuses      map[string]string      `protobuf:"bytes,2,rep,name=statuses,proto3" json:"statuses,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // "account/device" -> status name
+	Members       map[string]string      `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`   // account -> status name
+	Overall       string                 `protobuf:"bytes,4,opt,name=overall,proto3" json:"overall,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupMessageStatus) Reset() {
+	*x = GroupMessageStatus{}
+	mi := &file_adapter_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupMessageStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupMessageStatus) ProtoMessage() {}
+
+func (x *GroupMessageStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupMessageStatus.ProtoReflect.Descriptor instead.
+func (*GroupMessageStatus) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *GroupMessageStatus) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *GroupMessageStatus) GetStatuses() map[string]string {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *GroupMessageStatus) GetMembers() map[string]string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *GroupMessageStatus) GetOverall() string {
+	if x != nil {
+		return x.Overall
+	}
+	return ""
+}
+
 var File_adapter_proto protoreflect.FileDescriptor
 
 const file_adapter_proto_rawDesc = "" +
 	"\n" +
-	"\radapter.proto\x12\x12missive.adapter.v1\"\x81\x10\n" +
+	"\radapter.proto\x12\x12missive.adapter.v1\"\xbc\x1b\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x127\n" +
@@ -3976,7 +7437,16 @@ const file_adapter_proto_rawDesc = "" +
 	"wireDecode\x12M\n" +
 	"\rdevices_check\x18\x13 \x01(\v2&.missive.adapter.v1.DevicesCheckParamsH\x00R\fdevicesCheck\x12M\n" +
 	"\rreceipts_fold\x18\x14 \x01(\v2&.missive.adapter.v1.ReceiptsFoldParamsH\x00R\freceiptsFold\x12M\n" +
-	"\rtransport_run\x18\x15 \x01(\v2&.missive.adapter.v1.TransportRunParamsH\x00R\ftransportRun\x12A\n" +
+	"\rtransport_run\x18\x15 \x01(\v2&.missive.adapter.v1.TransportRunParamsH\x00R\ftransportRun\x12W\n" +
+	"\x11group_check_state\x18\x16 \x01(\v2).missive.adapter.v1.GroupCheckStateParamsH\x00R\x0fgroupCheckState\x12W\n" +
+	"\x11sender_key_create\x18\x17 \x01(\v2).missive.adapter.v1.SenderKeyCreateParamsH\x00R\x0fsenderKeyCreate\x12Z\n" +
+	"\x12sender_key_encrypt\x18\x18 \x01(\v2*.missive.adapter.v1.SenderKeyEncryptParamsH\x00R\x10senderKeyEncrypt\x12c\n" +
+	"\x15sender_key_distribute\x18\x19 \x01(\v2-.missive.adapter.v1.SenderKeyDistributeParamsH\x00R\x13senderKeyDistribute\x12Z\n" +
+	"\x12sender_key_decrypt\x18\x1a \x01(\v2*.missive.adapter.v1.SenderKeyDecryptParamsH\x00R\x10senderKeyDecrypt\x12M\n" +
+	"\rmedia_encrypt\x18\x1b \x01(\v2&.missive.adapter.v1.MediaEncryptParamsH\x00R\fmediaEncrypt\x12M\n" +
+	"\rmedia_decrypt\x18\x1c \x01(\v2&.missive.adapter.v1.MediaDecryptParamsH\x00R\fmediaDecrypt\x12M\n" +
+	"\rlifecycle_run\x18\x1d \x01(\v2&.missive.adapter.v1.LifecycleRunParamsH\x00R\flifecycleRun\x12]\n" +
+	"\x13group_receipts_fold\x18\x1e \x01(\v2+.missive.adapter.v1.GroupReceiptsFoldParamsH\x00R\x11groupReceiptsFold\x12A\n" +
 	"\tclock_set\x18( \x01(\v2\".missive.adapter.v1.ClockSetParamsH\x00R\bclockSet\x12M\n" +
 	"\rdevice_create\x18) \x01(\v2&.missive.adapter.v1.DeviceCreateParamsH\x00R\fdeviceCreate\x12P\n" +
 	"\x0edevice_connect\x18* \x01(\v2'.missive.adapter.v1.DeviceConnectParamsH\x00R\rdeviceConnect\x12J\n" +
@@ -3992,8 +7462,20 @@ const file_adapter_proto_rawDesc = "" +
 	"\rlink_complete\x183 \x01(\v2&.missive.adapter.v1.LinkCompleteParamsH\x00R\flinkComplete\x12A\n" +
 	"\tlink_join\x184 \x01(\v2\".missive.adapter.v1.LinkJoinParamsH\x00R\blinkJoin\x12G\n" +
 	"\vlink_unlink\x185 \x01(\v2$.missive.adapter.v1.LinkUnlinkParamsH\x00R\n" +
-	"linkUnlinkB\b\n" +
-	"\x06params\"\x94\f\n" +
+	"linkUnlink\x12J\n" +
+	"\fgroup_create\x186 \x01(\v2%.missive.adapter.v1.GroupCreateParamsH\x00R\vgroupCreate\x12J\n" +
+	"\fgroup_update\x187 \x01(\v2%.missive.adapter.v1.GroupUpdateParamsH\x00R\vgroupUpdate\x12D\n" +
+	"\n" +
+	"media_send\x188 \x01(\v2#.missive.adapter.v1.MediaSendParamsH\x00R\tmediaSend\x12P\n" +
+	"\x0emedia_download\x189 \x01(\v2'.missive.adapter.v1.MediaDownloadParamsH\x00R\rmediaDownload\x12D\n" +
+	"\n" +
+	"media_open\x18: \x01(\v2#.missive.adapter.v1.MediaOpenParamsH\x00R\tmediaOpen\x12J\n" +
+	"\fmessage_edit\x18; \x01(\v2%.missive.adapter.v1.MessageEditParamsH\x00R\vmessageEdit\x12P\n" +
+	"\x0emessage_delete\x18< \x01(\v2'.missive.adapter.v1.MessageDeleteParamsH\x00R\rmessageDelete\x12A\n" +
+	"\ttimer_set\x18= \x01(\v2\".missive.adapter.v1.TimerSetParamsH\x00R\btimerSet\x12G\n" +
+	"\vmessage_get\x18> \x01(\v2$.missive.adapter.v1.MessageGetParamsH\x00R\n" +
+	"messageGetB\b\n" +
+	"\x06params\"\xa2\x15\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x122\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1a.missive.adapter.v1.StatusR\x06status\x12\x1d\n" +
@@ -4014,7 +7496,16 @@ const file_adapter_proto_rawDesc = "" +
 	"\vwire_decode\x18\x12 \x01(\v2$.missive.adapter.v1.WireDecodeResultH\x00R\n" +
 	"wireDecode\x12M\n" +
 	"\rreceipts_fold\x18\x14 \x01(\v2&.missive.adapter.v1.ReceiptsFoldResultH\x00R\freceiptsFold\x12M\n" +
-	"\rtransport_run\x18\x15 \x01(\v2&.missive.adapter.v1.TransportRunResultH\x00R\ftransportRun\x12M\n" +
+	"\rtransport_run\x18\x15 \x01(\v2&.missive.adapter.v1.TransportRunResultH\x00R\ftransportRun\x12W\n" +
+	"\x11group_check_state\x18\x16 \x01(\v2).missive.adapter.v1.GroupCheckStateResultH\x00R\x0fgroupCheckState\x12W\n" +
+	"\x11sender_key_create\x18\x17 \x01(\v2).missive.adapter.v1.SenderKeyCreateResultH\x00R\x0fsenderKeyCreate\x12Z\n" +
+	"\x12sender_key_encrypt\x18\x18 \x01(\v2*.missive.adapter.v1.SenderKeyEncryptResultH\x00R\x10senderKeyEncrypt\x12c\n" +
+	"\x15sender_key_distribute\x18\x19 \x01(\v2-.missive.adapter.v1.SenderKeyDistributeResultH\x00R\x13senderKeyDistribute\x12Z\n" +
+	"\x12sender_key_decrypt\x18\x1a \x01(\v2*.missive.adapter.v1.SenderKeyDecryptResultH\x00R\x10senderKeyDecrypt\x12M\n" +
+	"\rmedia_encrypt\x18\x1b \x01(\v2&.missive.adapter.v1.MediaEncryptResultH\x00R\fmediaEncrypt\x12M\n" +
+	"\rmedia_decrypt\x18\x1c \x01(\v2&.missive.adapter.v1.MediaDecryptResultH\x00R\fmediaDecrypt\x12M\n" +
+	"\rlifecycle_run\x18\x1d \x01(\v2&.missive.adapter.v1.LifecycleRunResultH\x00R\flifecycleRun\x12]\n" +
+	"\x13group_receipts_fold\x18\x1e \x01(\v2+.missive.adapter.v1.GroupReceiptsFoldResultH\x00R\x11groupReceiptsFold\x12M\n" +
 	"\rdevice_create\x18) \x01(\v2&.missive.adapter.v1.DeviceCreateResultH\x00R\fdeviceCreate\x12J\n" +
 	"\fmessage_send\x18, \x01(\v2%.missive.adapter.v1.MessageSendResultH\x00R\vmessageSend\x12V\n" +
 	"\x10messages_receive\x18- \x01(\v2).missive.adapter.v1.MessagesReceiveResultH\x00R\x0fmessagesReceive\x12P\n" +
@@ -4022,7 +7513,15 @@ const file_adapter_proto_rawDesc = "" +
 	"\fpresence_get\x180 \x01(\v2%.missive.adapter.v1.PresenceGetResultH\x00R\vpresenceGet\x12A\n" +
 	"\tlink_open\x182 \x01(\v2\".missive.adapter.v1.LinkOpenResultH\x00R\blinkOpen\x12M\n" +
 	"\rlink_complete\x183 \x01(\v2&.missive.adapter.v1.LinkCompleteResultH\x00R\flinkComplete\x12A\n" +
-	"\tlink_join\x184 \x01(\v2\".missive.adapter.v1.LinkJoinResultH\x00R\blinkJoinB\b\n" +
+	"\tlink_join\x184 \x01(\v2\".missive.adapter.v1.LinkJoinResultH\x00R\blinkJoin\x12J\n" +
+	"\fgroup_create\x186 \x01(\v2%.missive.adapter.v1.GroupCreateResultH\x00R\vgroupCreate\x12D\n" +
+	"\n" +
+	"media_send\x188 \x01(\v2#.missive.adapter.v1.MediaSendResultH\x00R\tmediaSend\x12P\n" +
+	"\x0emedia_download\x189 \x01(\v2'.missive.adapter.v1.MediaDownloadResultH\x00R\rmediaDownload\x12D\n" +
+	"\n" +
+	"media_open\x18: \x01(\v2#.missive.adapter.v1.MediaOpenResultH\x00R\tmediaOpen\x12G\n" +
+	"\vmessage_get\x18> \x01(\v2$.missive.adapter.v1.MessageGetResultH\x00R\n" +
+	"messageGetB\b\n" +
 	"\x06result\"%\n" +
 	"\vHelloParams\x12\x16\n" +
 	"\x06runner\x18\x01 \x01(\tR\x06runner\"\xa9\x01\n" +
@@ -4172,11 +7671,12 @@ const file_adapter_proto_rawDesc = "" +
 	"\x13DeviceConnectParams\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\"+\n" +
 	"\x11DeviceCloseParams\x12\x16\n" +
-	"\x06device\x18\x01 \x01(\tR\x06device\"O\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\"j\n" +
 	"\x11MessageSendParams\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x12\n" +
-	"\x04text\x18\x03 \x01(\tR\x04text\"S\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\x12\x19\n" +
+	"\bgroup_id\x18\x04 \x01(\fR\agroupId\"S\n" +
 	"\x11MessageSendResult\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\fR\tmessageId\x12\x1f\n" +
@@ -4187,24 +7687,34 @@ const file_adapter_proto_rawDesc = "" +
 	"\tmin_count\x18\x02 \x01(\rR\bminCount\x12\x17\n" +
 	"\await_ms\x18\x03 \x01(\rR\x06waitMs\"X\n" +
 	"\x15MessagesReceiveResult\x12?\n" +
-	"\bmessages\x18\x01 \x03(\v2#.missive.adapter.v1.ReceivedMessageR\bmessages\"X\n" +
+	"\bmessages\x18\x01 \x03(\v2#.missive.adapter.v1.ReceivedMessageR\bmessages\"\xe5\x01\n" +
 	"\x0fReceivedMessage\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x02 \x01(\fR\tmessageId\x12\x12\n" +
-	"\x04text\x18\x03 \x01(\tR\x04text\"@\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\x12\x19\n" +
+	"\bgroup_id\x18\x04 \x01(\fR\agroupId\x12\x1a\n" +
+	"\boutgoing\x18\x05 \x01(\bR\boutgoing\x12\x14\n" +
+	"\x05media\x18\x06 \x01(\bR\x05media\x12\x1b\n" +
+	"\tview_once\x18\a \x01(\bR\bviewOnce\x12!\n" +
+	"\fexpire_after\x18\b \x01(\x04R\vexpireAfter\"[\n" +
 	"\x12MessagesReadParams\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x12\n" +
-	"\x04from\x18\x02 \x01(\tR\x04from\"L\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x19\n" +
+	"\bgroup_id\x18\x03 \x01(\fR\agroupId\"L\n" +
 	"\x13MessageStatusParams\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1d\n" +
 	"\n" +
-	"message_id\x18\x02 \x01(\fR\tmessageId\"\xbf\x01\n" +
+	"message_id\x18\x02 \x01(\fR\tmessageId\"\xcb\x02\n" +
 	"\x13MessageStatusResult\x12Q\n" +
 	"\bstatuses\x18\x01 \x03(\v25.missive.adapter.v1.MessageStatusResult.StatusesEntryR\bstatuses\x12\x18\n" +
-	"\aoverall\x18\x02 \x01(\tR\aoverall\x1a;\n" +
+	"\aoverall\x18\x02 \x01(\tR\aoverall\x12N\n" +
+	"\amembers\x18\x03 \x03(\v24.missive.adapter.v1.MessageStatusResult.MembersEntryR\amembers\x1a;\n" +
 	"\rStatusesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\rR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a:\n" +
+	"\fMembersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"E\n" +
 	"\x11PresenceGetParams\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x18\n" +
@@ -4234,7 +7744,231 @@ const file_adapter_proto_rawDesc = "" +
 	"\tdevice_id\x18\x02 \x01(\rR\bdeviceId\"G\n" +
 	"\x10LinkUnlinkParams\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1b\n" +
-	"\tdevice_id\x18\x02 \x01(\rR\bdeviceId*F\n" +
+	"\tdevice_id\x18\x02 \x01(\rR\bdeviceId\"Y\n" +
+	"\x11GroupCreateParams\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\amembers\x18\x03 \x03(\tR\amembers\".\n" +
+	"\x11GroupCreateResult\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\"\x88\x01\n" +
+	"\x11GroupUpdateParams\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x19\n" +
+	"\bgroup_id\x18\x02 \x01(\fR\agroupId\x12\x10\n" +
+	"\x03add\x18\x03 \x03(\tR\x03add\x12\x16\n" +
+	"\x06remove\x18\x04 \x03(\tR\x06remove\x12\x16\n" +
+	"\x06admins\x18\x05 \x03(\tR\x06admins\"\xb3\x01\n" +
+	"\x0fMediaSendParams\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12\x19\n" +
+	"\bgroup_id\x18\x03 \x01(\fR\agroupId\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12\x12\n" +
+	"\x04mime\x18\x05 \x01(\tR\x04mime\x12\x18\n" +
+	"\acaption\x18\x06 \x01(\tR\acaption\x12\x1b\n" +
+	"\tview_once\x18\a \x01(\bR\bviewOnce\"Q\n" +
+	"\x0fMediaSendResult\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x01 \x01(\fR\tmessageId\x12\x1f\n" +
+	"\vaccepted_at\x18\x02 \x01(\x04R\n" +
+	"acceptedAt\"L\n" +
+	"\x13MediaDownloadParams\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x02 \x01(\fR\tmessageId\")\n" +
+	"\x13MediaDownloadResult\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"H\n" +
+	"\x0fMediaOpenParams\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x02 \x01(\fR\tmessageId\"%\n" +
+	"\x0fMediaOpenResult\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"^\n" +
+	"\x11MessageEditParams\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x02 \x01(\fR\tmessageId\x12\x12\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\"L\n" +
+	"\x13MessageDeleteParams\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x02 \x01(\fR\tmessageId\"m\n" +
+	"\x0eTimerSetParams\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12\x19\n" +
+	"\bgroup_id\x18\x03 \x01(\fR\agroupId\x12\x18\n" +
+	"\aseconds\x18\x04 \x01(\rR\aseconds\"]\n" +
+	"\x10MessageGetParams\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x03 \x01(\fR\tmessageId\"\xfb\x01\n" +
+	"\x10MessageGetResult\x12\x18\n" +
+	"\apresent\x18\x01 \x01(\bR\apresent\x12\x12\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\x12\x18\n" +
+	"\adeleted\x18\x03 \x01(\bR\adeleted\x12\x16\n" +
+	"\x06edited\x18\x04 \x01(\bR\x06edited\x12\x14\n" +
+	"\x05media\x18\x05 \x01(\bR\x05media\x12\x1b\n" +
+	"\tview_once\x18\x06 \x01(\bR\bviewOnce\x12\x16\n" +
+	"\x06opened\x18\a \x01(\bR\x06opened\x12!\n" +
+	"\fexpire_after\x18\b \x01(\x04R\vexpireAfter\x12\x19\n" +
+	"\bgroup_id\x18\t \x01(\fR\agroupId\"\xe1\x01\n" +
+	"\x15GroupCheckStateParams\x12\x18\n" +
+	"\achecker\x18\x01 \x01(\tR\achecker\x12\x19\n" +
+	"\bgroup_id\x18\x02 \x01(\fR\agroupId\x12\x1e\n" +
+	"\n" +
+	"connection\x18\x03 \x01(\tR\n" +
+	"connection\x12\x1a\n" +
+	"\baccounts\x18\x04 \x03(\tR\baccounts\x12%\n" +
+	"\x0eaccepted_lists\x18\x05 \x03(\fR\racceptedLists\x12\x1a\n" +
+	"\baccepted\x18\x06 \x03(\fR\baccepted\x12\x14\n" +
+	"\x05state\x18\a \x01(\fR\x05state\"5\n" +
+	"\x15GroupCheckStateResult\x12\x1c\n" +
+	"\tduplicate\x18\x01 \x01(\bR\tduplicate\"\x95\x01\n" +
+	"\x15SenderKeyCreateParams\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\rR\x05epoch\x12\x15\n" +
+	"\x06key_id\x18\x03 \x01(\rR\x05keyId\x12\x1c\n" +
+	"\titeration\x18\x04 \x01(\rR\titeration\x12\x16\n" +
+	"\x06random\x18\x05 \x01(\fR\x06random\";\n" +
+	"\x15SenderKeyCreateResult\x12\"\n" +
+	"\fdistribution\x18\x01 \x01(\fR\fdistribution\"\xba\x01\n" +
+	"\fOwnSenderKey\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\rR\x05epoch\x12\x15\n" +
+	"\x06key_id\x18\x03 \x01(\rR\x05keyId\x12\x1c\n" +
+	"\titeration\x18\x04 \x01(\rR\titeration\x12\x1b\n" +
+	"\tchain_key\x18\x05 \x01(\fR\bchainKey\x12'\n" +
+	"\x0fsigning_private\x18\x06 \x01(\fR\x0esigningPrivate\"\xb7\x01\n" +
+	"\x16SenderKeyEncryptParams\x122\n" +
+	"\x03key\x18\x01 \x01(\v2 .missive.adapter.v1.OwnSenderKeyR\x03key\x12\x1c\n" +
+	"\titeration\x18\x02 \x01(\rR\titeration\x12#\n" +
+	"\rgroup_version\x18\x03 \x01(\rR\fgroupVersion\x12\x18\n" +
+	"\acontent\x18\x04 \x01(\fR\acontent\x12\f\n" +
+	"\x01z\x18\x05 \x01(\fR\x01z\"2\n" +
+	"\x16SenderKeyEncryptResult\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\fR\amessage\"\xf5\x01\n" +
+	"\x11ReceivedSenderKey\x12\x16\n" +
+	"\x06sender\x18\x01 \x01(\tR\x06sender\x12\x15\n" +
+	"\x06key_id\x18\x02 \x01(\rR\x05keyId\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\rR\x05epoch\x12\x1c\n" +
+	"\titeration\x18\x04 \x01(\rR\titeration\x12\x1b\n" +
+	"\tchain_key\x18\x05 \x01(\fR\bchainKey\x12\x1f\n" +
+	"\vsigning_key\x18\x06 \x01(\fR\n" +
+	"signingKey\x12?\n" +
+	"\askipped\x18\a \x03(\v2%.missive.adapter.v1.SkippedMessageKeyR\askipped\"R\n" +
+	"\x11SkippedMessageKey\x12\x1c\n" +
+	"\titeration\x18\x01 \x01(\rR\titeration\x12\x1f\n" +
+	"\vmessage_key\x18\x02 \x01(\fR\n" +
+	"messageKey\"\x81\x01\n" +
+	"\x11SenderKeyReceiver\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12\x16\n" +
+	"\x06states\x18\x02 \x03(\fR\x06states\x129\n" +
+	"\x04keys\x18\x03 \x03(\v2%.missive.adapter.v1.ReceivedSenderKeyR\x04keys\"\x96\x01\n" +
+	"\x19SenderKeyDistributeParams\x12A\n" +
+	"\breceiver\x18\x01 \x01(\v2%.missive.adapter.v1.SenderKeyReceiverR\breceiver\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\"\n" +
+	"\fdistribution\x18\x03 \x01(\fR\fdistribution\"V\n" +
+	"\x19SenderKeyDistributeResult\x129\n" +
+	"\x04keys\x18\x01 \x03(\v2%.missive.adapter.v1.ReceivedSenderKeyR\x04keys\"\xc1\x01\n" +
+	"\x16SenderKeyDecryptParams\x12A\n" +
+	"\breceiver\x18\x01 \x01(\v2%.missive.adapter.v1.SenderKeyReceiverR\breceiver\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x03 \x01(\fR\tmessageId\x12\x17\n" +
+	"\asent_at\x18\x04 \x01(\x04R\x06sentAt\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\fR\amessage\"m\n" +
+	"\x16SenderKeyDecryptResult\x12\x18\n" +
+	"\acontent\x18\x01 \x01(\fR\acontent\x129\n" +
+	"\x04keys\x18\x02 \x03(\v2%.missive.adapter.v1.ReceivedSenderKeyR\x04keys\"O\n" +
+	"\x12MediaEncryptParams\x12\x1b\n" +
+	"\tmedia_key\x18\x01 \x01(\fR\bmediaKey\x12\x1c\n" +
+	"\tplaintext\x18\x02 \x01(\fR\tplaintext\"f\n" +
+	"\x12MediaEncryptResult\x12\x12\n" +
+	"\x04blob\x18\x01 \x01(\fR\x04blob\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x10\n" +
+	"\x03key\x18\x04 \x01(\fR\x03key\"q\n" +
+	"\x12MediaDecryptParams\x12\x1b\n" +
+	"\tmedia_key\x18\x01 \x01(\fR\bmediaKey\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06digest\x18\x03 \x01(\fR\x06digest\x12\x12\n" +
+	"\x04blob\x18\x04 \x01(\fR\x04blob\"2\n" +
+	"\x12MediaDecryptResult\x12\x1c\n" +
+	"\tplaintext\x18\x01 \x01(\fR\tplaintext\"~\n" +
+	"\x12LifecycleRunParams\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x14\n" +
+	"\x05clock\x18\x02 \x01(\x04R\x05clock\x12:\n" +
+	"\x06events\x18\x03 \x03(\v2\".missive.adapter.v1.LifecycleEventR\x06events\"\xd8\x02\n" +
+	"\x0eLifecycleEvent\x12\x0e\n" +
+	"\x02op\x18\x01 \x01(\tR\x02op\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x0e\n" +
+	"\x02id\x18\x04 \x01(\fR\x02id\x12\x17\n" +
+	"\asent_at\x18\x05 \x01(\x04R\x06sentAt\x12\x17\n" +
+	"\x04text\x18\x06 \x01(\tH\x00R\x04text\x88\x01\x01\x12\x1b\n" +
+	"\tview_once\x18\a \x01(\bR\bviewOnce\x12!\n" +
+	"\fexpire_after\x18\b \x01(\x04R\vexpireAfter\x12\x16\n" +
+	"\x06target\x18\t \x01(\fR\x06target\x12\x14\n" +
+	"\x05timer\x18\n" +
+	" \x01(\x04R\x05timer\x12C\n" +
+	"\bmessages\x18\v \x03(\v2'.missive.adapter.v1.LifecycleMessageRefR\bmessages\x12\x10\n" +
+	"\x03now\x18\f \x01(\x04R\x03nowB\a\n" +
+	"\x05_text\"?\n" +
+	"\x13LifecycleMessageRef\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\fR\x02id\"\x92\x01\n" +
+	"\x12LifecycleRunResult\x12B\n" +
+	"\aresults\x18\x01 \x03(\v2(.missive.adapter.v1.LifecycleEventResultR\aresults\x128\n" +
+	"\x05final\x18\x02 \x01(\v2\".missive.adapter.v1.LifecycleStateR\x05final\"p\n" +
+	"\x14LifecycleEventResult\x12\x16\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x02 \x01(\rR\terrorCode\x12!\n" +
+	"\fexpire_after\x18\x03 \x01(\x04R\vexpireAfter\"\x9d\x01\n" +
+	"\x0eLifecycleState\x12@\n" +
+	"\bmessages\x18\x01 \x03(\v2$.missive.adapter.v1.LifecycleMessageR\bmessages\x12\x18\n" +
+	"\apending\x18\x02 \x03(\fR\apending\x12\x14\n" +
+	"\x05timer\x18\x03 \x01(\x04R\x05timer\x12\x19\n" +
+	"\btimer_id\x18\x04 \x01(\fR\atimerId\"\xd1\x01\n" +
+	"\x10LifecycleMessage\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\fR\x02id\x12\x17\n" +
+	"\x04text\x18\x03 \x01(\tH\x00R\x04text\x88\x01\x01\x12\x1b\n" +
+	"\tedited_by\x18\x04 \x01(\fR\beditedBy\x12\x18\n" +
+	"\adeleted\x18\x05 \x01(\bR\adeleted\x12\x18\n" +
+	"\aexpired\x18\x06 \x01(\bR\aexpired\x12\x1b\n" +
+	"\x06opened\x18\a \x01(\bH\x01R\x06opened\x88\x01\x01B\a\n" +
+	"\x05_textB\t\n" +
+	"\a_opened\"\x8b\x04\n" +
+	"\x17GroupReceiptsFoldParams\x12R\n" +
+	"\adevices\x18\x01 \x03(\v28.missive.adapter.v1.GroupReceiptsFoldParams.DevicesEntryR\adevices\x12U\n" +
+	"\bversions\x18\x02 \x03(\v29.missive.adapter.v1.GroupReceiptsFoldParams.VersionsEntryR\bversions\x12\x16\n" +
+	"\x06device\x18\x03 \x01(\tR\x06device\x12@\n" +
+	"\bmessages\x18\x04 \x03(\v2$.missive.adapter.v1.GroupFoldMessageR\bmessages\x125\n" +
+	"\x06events\x18\x05 \x03(\v2\x1d.missive.adapter.v1.FoldEventR\x06events\x1aY\n" +
+	"\fDevicesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x123\n" +
+	"\x05value\x18\x02 \x01(\v2\x1d.missive.adapter.v1.DeviceIDsR\x05value:\x028\x01\x1aY\n" +
+	"\rVersionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\rR\x03key\x122\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.missive.adapter.v1.AccountsR\x05value:\x028\x01\"&\n" +
+	"\bAccounts\x12\x1a\n" +
+	"\baccounts\x18\x01 \x03(\tR\baccounts\"G\n" +
+	"\x10GroupFoldMessage\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\fR\x02id\x12#\n" +
+	"\rgroup_version\x18\x02 \x01(\rR\fgroupVersion\"]\n" +
+	"\x17GroupReceiptsFoldResult\x12B\n" +
+	"\bmessages\x18\x01 \x03(\v2&.missive.adapter.v1.GroupMessageStatusR\bmessages\"\xd8\x02\n" +
+	"\x12GroupMessageStatus\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\fR\x02id\x12P\n" +
+	"\bstatuses\x18\x02 \x03(\v24.missive.adapter.v1.GroupMessageStatus.StatusesEntryR\bstatuses\x12M\n" +
+	"\amembers\x18\x03 \x03(\v23.missive.adapter.v1.GroupMessageStatus.MembersEntryR\amembers\x12\x18\n" +
+	"\aoverall\x18\x04 \x01(\tR\aoverall\x1a;\n" +
+	"\rStatusesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a:\n" +
+	"\fMembersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*F\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x06\n" +
 	"\x02OK\x10\x01\x12\t\n" +
@@ -4254,131 +7988,234 @@ func file_adapter_proto_rawDescGZIP() []byte {
 }
 
 var file_adapter_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 107)
 var file_adapter_proto_goTypes = []any{
-	(Status)(0),                   // 0: missive.adapter.v1.Status
-	(*Request)(nil),               // 1: missive.adapter.v1.Request
-	(*Response)(nil),              // 2: missive.adapter.v1.Response
-	(*HelloParams)(nil),           // 3: missive.adapter.v1.HelloParams
-	(*HelloResult)(nil),           // 4: missive.adapter.v1.HelloResult
-	(*XEdDSASignParams)(nil),      // 5: missive.adapter.v1.XEdDSASignParams
-	(*XEdDSASignResult)(nil),      // 6: missive.adapter.v1.XEdDSASignResult
-	(*XEdDSAVerifyParams)(nil),    // 7: missive.adapter.v1.XEdDSAVerifyParams
-	(*PQXDHInitiateParams)(nil),   // 8: missive.adapter.v1.PQXDHInitiateParams
-	(*PQXDHInitiateResult)(nil),   // 9: missive.adapter.v1.PQXDHInitiateResult
-	(*PQXDHRespondParams)(nil),    // 10: missive.adapter.v1.PQXDHRespondParams
-	(*PQXDHRespondResult)(nil),    // 11: missive.adapter.v1.PQXDHRespondResult
-	(*RatchetInitParams)(nil),     // 12: missive.adapter.v1.RatchetInitParams
-	(*RatchetInitResult)(nil),     // 13: missive.adapter.v1.RatchetInitResult
-	(*RatchetEncryptParams)(nil),  // 14: missive.adapter.v1.RatchetEncryptParams
-	(*RatchetEncryptResult)(nil),  // 15: missive.adapter.v1.RatchetEncryptResult
-	(*RatchetDecryptParams)(nil),  // 16: missive.adapter.v1.RatchetDecryptParams
-	(*RatchetDecryptResult)(nil),  // 17: missive.adapter.v1.RatchetDecryptResult
-	(*WireDecodeParams)(nil),      // 18: missive.adapter.v1.WireDecodeParams
-	(*WireDecodeResult)(nil),      // 19: missive.adapter.v1.WireDecodeResult
-	(*DevicesCheckParams)(nil),    // 20: missive.adapter.v1.DevicesCheckParams
-	(*ReceiptsFoldParams)(nil),    // 21: missive.adapter.v1.ReceiptsFoldParams
-	(*DeviceIDs)(nil),             // 22: missive.adapter.v1.DeviceIDs
-	(*FoldMessage)(nil),           // 23: missive.adapter.v1.FoldMessage
-	(*FoldEvent)(nil),             // 24: missive.adapter.v1.FoldEvent
-	(*ReceiptsFoldResult)(nil),    // 25: missive.adapter.v1.ReceiptsFoldResult
-	(*DeviceState)(nil),           // 26: missive.adapter.v1.DeviceState
-	(*SentState)(nil),             // 27: missive.adapter.v1.SentState
-	(*TransportRunParams)(nil),    // 28: missive.adapter.v1.TransportRunParams
-	(*TransportSegment)(nil),      // 29: missive.adapter.v1.TransportSegment
-	(*TransportRunResult)(nil),    // 30: missive.adapter.v1.TransportRunResult
-	(*SegmentResult)(nil),         // 31: missive.adapter.v1.SegmentResult
-	(*ClockSetParams)(nil),        // 32: missive.adapter.v1.ClockSetParams
-	(*DeviceCreateParams)(nil),    // 33: missive.adapter.v1.DeviceCreateParams
-	(*DeviceCreateResult)(nil),    // 34: missive.adapter.v1.DeviceCreateResult
-	(*DeviceConnectParams)(nil),   // 35: missive.adapter.v1.DeviceConnectParams
-	(*DeviceCloseParams)(nil),     // 36: missive.adapter.v1.DeviceCloseParams
-	(*MessageSendParams)(nil),     // 37: missive.adapter.v1.MessageSendParams
-	(*MessageSendResult)(nil),     // 38: missive.adapter.v1.MessageSendResult
-	(*MessagesReceiveParams)(nil), // 39: missive.adapter.v1.MessagesReceiveParams
-	(*MessagesReceiveResult)(nil), // 40: missive.adapter.v1.MessagesReceiveResult
-	(*ReceivedMessage)(nil),       // 41: missive.adapter.v1.ReceivedMessage
-	(*MessagesReadParams)(nil),    // 42: missive.adapter.v1.MessagesReadParams
-	(*MessageStatusParams)(nil),   // 43: missive.adapter.v1.MessageStatusParams
-	(*MessageStatusResult)(nil),   // 44: missive.adapter.v1.MessageStatusResult
-	(*PresenceGetParams)(nil),     // 45: missive.adapter.v1.PresenceGetParams
-	(*PresenceGetResult)(nil),     // 46: missive.adapter.v1.PresenceGetResult
-	(*PrivacySetParams)(nil),      // 47: missive.adapter.v1.PrivacySetParams
-	(*LinkOpenParams)(nil),        // 48: missive.adapter.v1.LinkOpenParams
-	(*LinkOpenResult)(nil),        // 49: missive.adapter.v1.LinkOpenResult
-	(*LinkCompleteParams)(nil),    // 50: missive.adapter.v1.LinkCompleteParams
-	(*LinkCompleteResult)(nil),    // 51: missive.adapter.v1.LinkCompleteResult
-	(*LinkJoinParams)(nil),        // 52: missive.adapter.v1.LinkJoinParams
-	(*LinkJoinResult)(nil),        // 53: missive.adapter.v1.LinkJoinResult
-	(*LinkUnlinkParams)(nil),      // 54: missive.adapter.v1.LinkUnlinkParams
-	nil,                           // 55: missive.adapter.v1.ReceiptsFoldParams.DevicesEntry
-	nil,                           // 56: missive.adapter.v1.ReceiptsFoldResult.FinalEntry
-	nil,                           // 57: missive.adapter.v1.SentState.StatusesEntry
-	nil,                           // 58: missive.adapter.v1.MessageStatusResult.StatusesEntry
+	(Status)(0),                       // 0: missive.adapter.v1.Status
+	(*Request)(nil),                   // 1: missive.adapter.v1.Request
+	(*Response)(nil),                  // 2: missive.adapter.v1.Response
+	(*HelloParams)(nil),               // 3: missive.adapter.v1.HelloParams
+	(*HelloResult)(nil),               // 4: missive.adapter.v1.HelloResult
+	(*XEdDSASignParams)(nil),          // 5: missive.adapter.v1.XEdDSASignParams
+	(*XEdDSASignResult)(nil),          // 6: missive.adapter.v1.XEdDSASignResult
+	(*XEdDSAVerifyParams)(nil),        // 7: missive.adapter.v1.XEdDSAVerifyParams
+	(*PQXDHInitiateParams)(nil),       // 8: missive.adapter.v1.PQXDHInitiateParams
+	(*PQXDHInitiateResult)(nil),       // 9: missive.adapter.v1.PQXDHInitiateResult
+	(*PQXDHRespondParams)(nil),        // 10: missive.adapter.v1.PQXDHRespondParams
+	(*PQXDHRespondResult)(nil),        // 11: missive.adapter.v1.PQXDHRespondResult
+	(*RatchetInitParams)(nil),         // 12: missive.adapter.v1.RatchetInitParams
+	(*RatchetInitResult)(nil),         // 13: missive.adapter.v1.RatchetInitResult
+	(*RatchetEncryptParams)(nil),      // 14: missive.adapter.v1.RatchetEncryptParams
+	(*RatchetEncryptResult)(nil),      // 15: missive.adapter.v1.RatchetEncryptResult
+	(*RatchetDecryptParams)(nil),      // 16: missive.adapter.v1.RatchetDecryptParams
+	(*RatchetDecryptResult)(nil),      // 17: missive.adapter.v1.RatchetDecryptResult
+	(*WireDecodeParams)(nil),          // 18: missive.adapter.v1.WireDecodeParams
+	(*WireDecodeResult)(nil),          // 19: missive.adapter.v1.WireDecodeResult
+	(*DevicesCheckParams)(nil),        // 20: missive.adapter.v1.DevicesCheckParams
+	(*ReceiptsFoldParams)(nil),        // 21: missive.adapter.v1.ReceiptsFoldParams
+	(*DeviceIDs)(nil),                 // 22: missive.adapter.v1.DeviceIDs
+	(*FoldMessage)(nil),               // 23: missive.adapter.v1.FoldMessage
+	(*FoldEvent)(nil),                 // 24: missive.adapter.v1.FoldEvent
+	(*ReceiptsFoldResult)(nil),        // 25: missive.adapter.v1.ReceiptsFoldResult
+	(*DeviceState)(nil),               // 26: missive.adapter.v1.DeviceState
+	(*SentState)(nil),                 // 27: missive.adapter.v1.SentState
+	(*TransportRunParams)(nil),        // 28: missive.adapter.v1.TransportRunParams
+	(*TransportSegment)(nil),          // 29: missive.adapter.v1.TransportSegment
+	(*TransportRunResult)(nil),        // 30: missive.adapter.v1.TransportRunResult
+	(*SegmentResult)(nil),             // 31: missive.adapter.v1.SegmentResult
+	(*ClockSetParams)(nil),            // 32: missive.adapter.v1.ClockSetParams
+	(*DeviceCreateParams)(nil),        // 33: missive.adapter.v1.DeviceCreateParams
+	(*DeviceCreateResult)(nil),        // 34: missive.adapter.v1.DeviceCreateResult
+	(*DeviceConnectParams)(nil),       // 35: missive.adapter.v1.DeviceConnectParams
+	(*DeviceCloseParams)(nil),         // 36: missive.adapter.v1.DeviceCloseParams
+	(*MessageSendParams)(nil),         // 37: missive.adapter.v1.MessageSendParams
+	(*MessageSendResult)(nil),         // 38: missive.adapter.v1.MessageSendResult
+	(*MessagesReceiveParams)(nil),     // 39: missive.adapter.v1.MessagesReceiveParams
+	(*MessagesReceiveResult)(nil),     // 40: missive.adapter.v1.MessagesReceiveResult
+	(*ReceivedMessage)(nil),           // 41: missive.adapter.v1.ReceivedMessage
+	(*MessagesReadParams)(nil),        // 42: missive.adapter.v1.MessagesReadParams
+	(*MessageStatusParams)(nil),       // 43: missive.adapter.v1.MessageStatusParams
+	(*MessageStatusResult)(nil),       // 44: missive.adapter.v1.MessageStatusResult
+	(*PresenceGetParams)(nil),         // 45: missive.adapter.v1.PresenceGetParams
+	(*PresenceGetResult)(nil),         // 46: missive.adapter.v1.PresenceGetResult
+	(*PrivacySetParams)(nil),          // 47: missive.adapter.v1.PrivacySetParams
+	(*LinkOpenParams)(nil),            // 48: missive.adapter.v1.LinkOpenParams
+	(*LinkOpenResult)(nil),            // 49: missive.adapter.v1.LinkOpenResult
+	(*LinkCompleteParams)(nil),        // 50: missive.adapter.v1.LinkCompleteParams
+	(*LinkCompleteResult)(nil),        // 51: missive.adapter.v1.LinkCompleteResult
+	(*LinkJoinParams)(nil),            // 52: missive.adapter.v1.LinkJoinParams
+	(*LinkJoinResult)(nil),            // 53: missive.adapter.v1.LinkJoinResult
+	(*LinkUnlinkParams)(nil),          // 54: missive.adapter.v1.LinkUnlinkParams
+	(*GroupCreateParams)(nil),         // 55: missive.adapter.v1.GroupCreateParams
+	(*GroupCreateResult)(nil),         // 56: missive.adapter.v1.GroupCreateResult
+	(*GroupUpdateParams)(nil),         // 57: missive.adapter.v1.GroupUpdateParams
+	(*MediaSendParams)(nil),           // 58: missive.adapter.v1.MediaSendParams
+	(*MediaSendResult)(nil),           // 59: missive.adapter.v1.MediaSendResult
+	(*MediaDownloadParams)(nil),       // 60: missive.adapter.v1.MediaDownloadParams
+	(*MediaDownloadResult)(nil),       // 61: missive.adapter.v1.MediaDownloadResult
+	(*MediaOpenParams)(nil),           // 62: missive.adapter.v1.MediaOpenParams
+	(*MediaOpenResult)(nil),           // 63: missive.adapter.v1.MediaOpenResult
+	(*MessageEditParams)(nil),         // 64: missive.adapter.v1.MessageEditParams
+	(*MessageDeleteParams)(nil),       // 65: missive.adapter.v1.MessageDeleteParams
+	(*TimerSetParams)(nil),            // 66: missive.adapter.v1.TimerSetParams
+	(*MessageGetParams)(nil),          // 67: missive.adapter.v1.MessageGetParams
+	(*MessageGetResult)(nil),          // 68: missive.adapter.v1.MessageGetResult
+	(*GroupCheckStateParams)(nil),     // 69: missive.adapter.v1.GroupCheckStateParams
+	(*GroupCheckStateResult)(nil),     // 70: missive.adapter.v1.GroupCheckStateResult
+	(*SenderKeyCreateParams)(nil),     // 71: missive.adapter.v1.SenderKeyCreateParams
+	(*SenderKeyCreateResult)(nil),     // 72: missive.adapter.v1.SenderKeyCreateResult
+	(*OwnSenderKey)(nil),              // 73: missive.adapter.v1.OwnSenderKey
+	(*SenderKeyEncryptParams)(nil),    // 74: missive.adapter.v1.SenderKeyEncryptParams
+	(*SenderKeyEncryptResult)(nil),    // 75: missive.adapter.v1.SenderKeyEncryptResult
+	(*ReceivedSenderKey)(nil),         // 76: missive.adapter.v1.ReceivedSenderKey
+	(*SkippedMessageKey)(nil),         // 77: missive.adapter.v1.SkippedMessageKey
+	(*SenderKeyReceiver)(nil),         // 78: missive.adapter.v1.SenderKeyReceiver
+	(*SenderKeyDistributeParams)(nil), // 79: missive.adapter.v1.SenderKeyDistributeParams
+	(*SenderKeyDistributeResult)(nil), // 80: missive.adapter.v1.SenderKeyDistributeResult
+	(*SenderKeyDecryptParams)(nil),    // 81: missive.adapter.v1.SenderKeyDecryptParams
+	(*SenderKeyDecryptResult)(nil),    // 82: missive.adapter.v1.SenderKeyDecryptResult
+	(*MediaEncryptParams)(nil),        // 83: missive.adapter.v1.MediaEncryptParams
+	(*MediaEncryptResult)(nil),        // 84: missive.adapter.v1.MediaEncryptResult
+	(*MediaDecryptParams)(nil),        // 85: missive.adapter.v1.MediaDecryptParams
+	(*MediaDecryptResult)(nil),        // 86: missive.adapter.v1.MediaDecryptResult
+	(*LifecycleRunParams)(nil),        // 87: missive.adapter.v1.LifecycleRunParams
+	(*LifecycleEvent)(nil),            // 88: missive.adapter.v1.LifecycleEvent
+	(*LifecycleMessageRef)(nil),       // 89: missive.adapter.v1.LifecycleMessageRef
+	(*LifecycleRunResult)(nil),        // 90: missive.adapter.v1.LifecycleRunResult
+	(*LifecycleEventResult)(nil),      // 91: missive.adapter.v1.LifecycleEventResult
+	(*LifecycleState)(nil),            // 92: missive.adapter.v1.LifecycleState
+	(*LifecycleMessage)(nil),          // 93: missive.adapter.v1.LifecycleMessage
+	(*GroupReceiptsFoldParams)(nil),   // 94: missive.adapter.v1.GroupReceiptsFoldParams
+	(*Accounts)(nil),                  // 95: missive.adapter.v1.Accounts
+	(*GroupFoldMessage)(nil),          // 96: missive.adapter.v1.GroupFoldMessage
+	(*GroupReceiptsFoldResult)(nil),   // 97: missive.adapter.v1.GroupReceiptsFoldResult
+	(*GroupMessageStatus)(nil),        // 98: missive.adapter.v1.GroupMessageStatus
+	nil,                               // 99: missive.adapter.v1.ReceiptsFoldParams.DevicesEntry
+	nil,                               // 100: missive.adapter.v1.ReceiptsFoldResult.FinalEntry
+	nil,                               // 101: missive.adapter.v1.SentState.StatusesEntry
+	nil,                               // 102: missive.adapter.v1.MessageStatusResult.StatusesEntry
+	nil,                               // 103: missive.adapter.v1.MessageStatusResult.MembersEntry
+	nil,                               // 104: missive.adapter.v1.GroupReceiptsFoldParams.DevicesEntry
+	nil,                               // 105: missive.adapter.v1.GroupReceiptsFoldParams.VersionsEntry
+	nil,                               // 106: missive.adapter.v1.GroupMessageStatus.StatusesEntry
+	nil,                               // 107: missive.adapter.v1.GroupMessageStatus.MembersEntry
 }
 var file_adapter_proto_depIdxs = []int32{
-	3,  // 0: missive.adapter.v1.Request.hello:type_name -> missive.adapter.v1.HelloParams
-	5,  // 1: missive.adapter.v1.Request.xeddsa_sign:type_name -> missive.adapter.v1.XEdDSASignParams
-	7,  // 2: missive.adapter.v1.Request.xeddsa_verify:type_name -> missive.adapter.v1.XEdDSAVerifyParams
-	8,  // 3: missive.adapter.v1.Request.pqxdh_initiate:type_name -> missive.adapter.v1.PQXDHInitiateParams
-	10, // 4: missive.adapter.v1.Request.pqxdh_respond:type_name -> missive.adapter.v1.PQXDHRespondParams
-	12, // 5: missive.adapter.v1.Request.ratchet_init:type_name -> missive.adapter.v1.RatchetInitParams
-	14, // 6: missive.adapter.v1.Request.ratchet_encrypt:type_name -> missive.adapter.v1.RatchetEncryptParams
-	16, // 7: missive.adapter.v1.Request.ratchet_decrypt:type_name -> missive.adapter.v1.RatchetDecryptParams
-	18, // 8: missive.adapter.v1.Request.wire_decode:type_name -> missive.adapter.v1.WireDecodeParams
-	20, // 9: missive.adapter.v1.Request.devices_check:type_name -> missive.adapter.v1.DevicesCheckParams
-	21, // 10: missive.adapter.v1.Request.receipts_fold:type_name -> missive.adapter.v1.ReceiptsFoldParams
-	28, // 11: missive.adapter.v1.Request.transport_run:type_name -> missive.adapter.v1.TransportRunParams
-	32, // 12: missive.adapter.v1.Request.clock_set:type_name -> missive.adapter.v1.ClockSetParams
-	33, // 13: missive.adapter.v1.Request.device_create:type_name -> missive.adapter.v1.DeviceCreateParams
-	35, // 14: missive.adapter.v1.Request.device_connect:type_name -> missive.adapter.v1.DeviceConnectParams
-	36, // 15: missive.adapter.v1.Request.device_close:type_name -> missive.adapter.v1.DeviceCloseParams
-	37, // 16: missive.adapter.v1.Request.message_send:type_name -> missive.adapter.v1.MessageSendParams
-	39, // 17: missive.adapter.v1.Request.messages_receive:type_name -> missive.adapter.v1.MessagesReceiveParams
-	42, // 18: missive.adapter.v1.Request.messages_read:type_name -> missive.adapter.v1.MessagesReadParams
-	43, // 19: missive.adapter.v1.Request.message_status:type_name -> missive.adapter.v1.MessageStatusParams
-	45, // 20: missive.adapter.v1.Request.presence_get:type_name -> missive.adapter.v1.PresenceGetParams
-	47, // 21: missive.adapter.v1.Request.privacy_set:type_name -> missive.adapter.v1.PrivacySetParams
-	48, // 22: missive.adapter.v1.Request.link_open:type_name -> missive.adapter.v1.LinkOpenParams
-	50, // 23: missive.adapter.v1.Request.link_complete:type_name -> missive.adapter.v1.LinkCompleteParams
-	52, // 24: missive.adapter.v1.Request.link_join:type_name -> missive.adapter.v1.LinkJoinParams
-	54, // 25: missive.adapter.v1.Request.link_unlink:type_name -> missive.adapter.v1.LinkUnlinkParams
-	0,  // 26: missive.adapter.v1.Response.status:type_name -> missive.adapter.v1.Status
-	4,  // 27: missive.adapter.v1.Response.hello:type_name -> missive.adapter.v1.HelloResult
-	6,  // 28: missive.adapter.v1.Response.xeddsa_sign:type_name -> missive.adapter.v1.XEdDSASignResult
-	9,  // 29: missive.adapter.v1.Response.pqxdh_initiate:type_name -> missive.adapter.v1.PQXDHInitiateResult
-	11, // 30: missive.adapter.v1.Response.pqxdh_respond:type_name -> missive.adapter.v1.PQXDHRespondResult
-	13, // 31: missive.adapter.v1.Response.ratchet_init:type_name -> missive.adapter.v1.RatchetInitResult
-	15, // 32: missive.adapter.v1.Response.ratchet_encrypt:type_name -> missive.adapter.v1.RatchetEncryptResult
-	17, // 33: missive.adapter.v1.Response.ratchet_decrypt:type_name -> missive.adapter.v1.RatchetDecryptResult
-	19, // 34: missive.adapter.v1.Response.wire_decode:type_name -> missive.adapter.v1.WireDecodeResult
-	25, // 35: missive.adapter.v1.Response.receipts_fold:type_name -> missive.adapter.v1.ReceiptsFoldResult
-	30, // 36: missive.adapter.v1.Response.transport_run:type_name -> missive.adapter.v1.TransportRunResult
-	34, // 37: missive.adapter.v1.Response.device_create:type_name -> missive.adapter.v1.DeviceCreateResult
-	38, // 38: missive.adapter.v1.Response.message_send:type_name -> missive.adapter.v1.MessageSendResult
-	40, // 39: missive.adapter.v1.Response.messages_receive:type_name -> missive.adapter.v1.MessagesReceiveResult
-	44, // 40: missive.adapter.v1.Response.message_status:type_name -> missive.adapter.v1.MessageStatusResult
-	46, // 41: missive.adapter.v1.Response.presence_get:type_name -> missive.adapter.v1.PresenceGetResult
-	49, // 42: missive.adapter.v1.Response.link_open:type_name -> missive.adapter.v1.LinkOpenResult
-	51, // 43: missive.adapter.v1.Response.link_complete:type_name -> missive.adapter.v1.LinkCompleteResult
-	53, // 44: missive.adapter.v1.Response.link_join:type_name -> missive.adapter.v1.LinkJoinResult
-	55, // 45: missive.adapter.v1.ReceiptsFoldParams.devices:type_name -> missive.adapter.v1.ReceiptsFoldParams.DevicesEntry
-	23, // 46: missive.adapter.v1.ReceiptsFoldParams.messages:type_name -> missive.adapter.v1.FoldMessage
-	24, // 47: missive.adapter.v1.ReceiptsFoldParams.events:type_name -> missive.adapter.v1.FoldEvent
-	56, // 48: missive.adapter.v1.ReceiptsFoldResult.final:type_name -> missive.adapter.v1.ReceiptsFoldResult.FinalEntry
-	27, // 49: missive.adapter.v1.DeviceState.sent:type_name -> missive.adapter.v1.SentState
-	57, // 50: missive.adapter.v1.SentState.statuses:type_name -> missive.adapter.v1.SentState.StatusesEntry
-	29, // 51: missive.adapter.v1.TransportRunParams.segments:type_name -> missive.adapter.v1.TransportSegment
-	31, // 52: missive.adapter.v1.TransportRunResult.segments:type_name -> missive.adapter.v1.SegmentResult
-	41, // 53: missive.adapter.v1.MessagesReceiveResult.messages:type_name -> missive.adapter.v1.ReceivedMessage
-	58, // 54: missive.adapter.v1.MessageStatusResult.statuses:type_name -> missive.adapter.v1.MessageStatusResult.StatusesEntry
-	22, // 55: missive.adapter.v1.ReceiptsFoldParams.DevicesEntry.value:type_name -> missive.adapter.v1.DeviceIDs
-	26, // 56: missive.adapter.v1.ReceiptsFoldResult.FinalEntry.value:type_name -> missive.adapter.v1.DeviceState
-	57, // [57:57] is the sub-list for method output_type
-	57, // [57:57] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	3,   // 0: missive.adapter.v1.Request.hello:type_name -> missive.adapter.v1.HelloParams
+	5,   // 1: missive.adapter.v1.Request.xeddsa_sign:type_name -> missive.adapter.v1.XEdDSASignParams
+	7,   // 2: missive.adapter.v1.Request.xeddsa_verify:type_name -> missive.adapter.v1.XEdDSAVerifyParams
+	8,   // 3: missive.adapter.v1.Request.pqxdh_initiate:type_name -> missive.adapter.v1.PQXDHInitiateParams
+	10,  // 4: missive.adapter.v1.Request.pqxdh_respond:type_name -> missive.adapter.v1.PQXDHRespondParams
+	12,  // 5: missive.adapter.v1.Request.ratchet_init:type_name -> missive.adapter.v1.RatchetInitParams
+	14,  // 6: missive.adapter.v1.Request.ratchet_encrypt:type_name -> missive.adapter.v1.RatchetEncryptParams
+	16,  // 7: missive.adapter.v1.Request.ratchet_decrypt:type_name -> missive.adapter.v1.RatchetDecryptParams
+	18,  // 8: missive.adapter.v1.Request.wire_decode:type_name -> missive.adapter.v1.WireDecodeParams
+	20,  // 9: missive.adapter.v1.Request.devices_check:type_name -> missive.adapter.v1.DevicesCheckParams
+	21,  // 10: missive.adapter.v1.Request.receipts_fold:type_name -> missive.adapter.v1.ReceiptsFoldParams
+	28,  // 11: missive.adapter.v1.Request.transport_run:type_name -> missive.adapter.v1.TransportRunParams
+	69,  // 12: missive.adapter.v1.Request.group_check_state:type_name -> missive.adapter.v1.GroupCheckStateParams
+	71,  // 13: missive.adapter.v1.Request.sender_key_create:type_name -> missive.adapter.v1.SenderKeyCreateParams
+	74,  // 14: missive.adapter.v1.Request.sender_key_encrypt:type_name -> missive.adapter.v1.SenderKeyEncryptParams
+	79,  // 15: missive.adapter.v1.Request.sender_key_distribute:type_name -> missive.adapter.v1.SenderKeyDistributeParams
+	81,  // 16: missive.adapter.v1.Request.sender_key_decrypt:type_name -> missive.adapter.v1.SenderKeyDecryptParams
+	83,  // 17: missive.adapter.v1.Request.media_encrypt:type_name -> missive.adapter.v1.MediaEncryptParams
+	85,  // 18: missive.adapter.v1.Request.media_decrypt:type_name -> missive.adapter.v1.MediaDecryptParams
+	87,  // 19: missive.adapter.v1.Request.lifecycle_run:type_name -> missive.adapter.v1.LifecycleRunParams
+	94,  // 20: missive.adapter.v1.Request.group_receipts_fold:type_name -> missive.adapter.v1.GroupReceiptsFoldParams
+	32,  // 21: missive.adapter.v1.Request.clock_set:type_name -> missive.adapter.v1.ClockSetParams
+	33,  // 22: missive.adapter.v1.Request.device_create:type_name -> missive.adapter.v1.DeviceCreateParams
+	35,  // 23: missive.adapter.v1.Request.device_connect:type_name -> missive.adapter.v1.DeviceConnectParams
+	36,  // 24: missive.adapter.v1.Request.device_close:type_name -> missive.adapter.v1.DeviceCloseParams
+	37,  // 25: missive.adapter.v1.Request.message_send:type_name -> missive.adapter.v1.MessageSendParams
+	39,  // 26: missive.adapter.v1.Request.messages_receive:type_name -> missive.adapter.v1.MessagesReceiveParams
+	42,  // 27: missive.adapter.v1.Request.messages_read:type_name -> missive.adapter.v1.MessagesReadParams
+	43,  // 28: missive.adapter.v1.Request.message_status:type_name -> missive.adapter.v1.MessageStatusParams
+	45,  // 29: missive.adapter.v1.Request.presence_get:type_name -> missive.adapter.v1.PresenceGetParams
+	47,  // 30: missive.adapter.v1.Request.privacy_set:type_name -> missive.adapter.v1.PrivacySetParams
+	48,  // 31: missive.adapter.v1.Request.link_open:type_name -> missive.adapter.v1.LinkOpenParams
+	50,  // 32: missive.adapter.v1.Request.link_complete:type_name -> missive.adapter.v1.LinkCompleteParams
+	52,  // 33: missive.adapter.v1.Request.link_join:type_name -> missive.adapter.v1.LinkJoinParams
+	54,  // 34: missive.adapter.v1.Request.link_unlink:type_name -> missive.adapter.v1.LinkUnlinkParams
+	55,  // 35: missive.adapter.v1.Request.group_create:type_name -> missive.adapter.v1.GroupCreateParams
+	57,  // 36: missive.adapter.v1.Request.group_update:type_name -> missive.adapter.v1.GroupUpdateParams
+	58,  // 37: missive.adapter.v1.Request.media_send:type_name -> missive.adapter.v1.MediaSendParams
+	60,  // 38: missive.adapter.v1.Request.media_download:type_name -> missive.adapter.v1.MediaDownloadParams
+	62,  // 39: missive.adapter.v1.Request.media_open:type_name -> missive.adapter.v1.MediaOpenParams
+	64,  // 40: missive.adapter.v1.Request.message_edit:type_name -> missive.adapter.v1.MessageEditParams
+	65,  // 41: missive.adapter.v1.Request.message_delete:type_name -> missive.adapter.v1.MessageDeleteParams
+	66,  // 42: missive.adapter.v1.Request.timer_set:type_name -> missive.adapter.v1.TimerSetParams
+	67,  // 43: missive.adapter.v1.Request.message_get:type_name -> missive.adapter.v1.MessageGetParams
+	0,   // 44: missive.adapter.v1.Response.status:type_name -> missive.adapter.v1.Status
+	4,   // 45: missive.adapter.v1.Response.hello:type_name -> missive.adapter.v1.HelloResult
+	6,   // 46: missive.adapter.v1.Response.xeddsa_sign:type_name -> missive.adapter.v1.XEdDSASignResult
+	9,   // 47: missive.adapter.v1.Response.pqxdh_initiate:type_name -> missive.adapter.v1.PQXDHInitiateResult
+	11,  // 48: missive.adapter.v1.Response.pqxdh_respond:type_name -> missive.adapter.v1.PQXDHRespondResult
+	13,  // 49: missive.adapter.v1.Response.ratchet_init:type_name -> missive.adapter.v1.RatchetInitResult
+	15,  // 50: missive.adapter.v1.Response.ratchet_encrypt:type_name -> missive.adapter.v1.RatchetEncryptResult
+	17,  // 51: missive.adapter.v1.Response.ratchet_decrypt:type_name -> missive.adapter.v1.RatchetDecryptResult
+	19,  // 52: missive.adapter.v1.Response.wire_decode:type_name -> missive.adapter.v1.WireDecodeResult
+	25,  // 53: missive.adapter.v1.Response.receipts_fold:type_name -> missive.adapter.v1.ReceiptsFoldResult
+	30,  // 54: missive.adapter.v1.Response.transport_run:type_name -> missive.adapter.v1.TransportRunResult
+	70,  // 55: missive.adapter.v1.Response.group_check_state:type_name -> missive.adapter.v1.GroupCheckStateResult
+	72,  // 56: missive.adapter.v1.Response.sender_key_create:type_name -> missive.adapter.v1.SenderKeyCreateResult
+	75,  // 57: missive.adapter.v1.Response.sender_key_encrypt:type_name -> missive.adapter.v1.SenderKeyEncryptResult
+	80,  // 58: missive.adapter.v1.Response.sender_key_distribute:type_name -> missive.adapter.v1.SenderKeyDistributeResult
+	82,  // 59: missive.adapter.v1.Response.sender_key_decrypt:type_name -> missive.adapter.v1.SenderKeyDecryptResult
+	84,  // 60: missive.adapter.v1.Response.media_encrypt:type_name -> missive.adapter.v1.MediaEncryptResult
+	86,  // 61: missive.adapter.v1.Response.media_decrypt:type_name -> missive.adapter.v1.MediaDecryptResult
+	90,  // 62: missive.adapter.v1.Response.lifecycle_run:type_name -> missive.adapter.v1.LifecycleRunResult
+	97,  // 63: missive.adapter.v1.Response.group_receipts_fold:type_name -> missive.adapter.v1.GroupReceiptsFoldResult
+	34,  // 64: missive.adapter.v1.Response.device_create:type_name -> missive.adapter.v1.DeviceCreateResult
+	38,  // 65: missive.adapter.v1.Response.message_send:type_name -> missive.adapter.v1.MessageSendResult
+	40,  // 66: missive.adapter.v1.Response.messages_receive:type_name -> missive.adapter.v1.MessagesReceiveResult
+	44,  // 67: missive.adapter.v1.Response.message_status:type_name -> missive.adapter.v1.MessageStatusResult
+	46,  // 68: missive.adapter.v1.Response.presence_get:type_name -> missive.adapter.v1.PresenceGetResult
+	49,  // 69: missive.adapter.v1.Response.link_open:type_name -> missive.adapter.v1.LinkOpenResult
+	51,  // 70: missive.adapter.v1.Response.link_complete:type_name -> missive.adapter.v1.LinkCompleteResult
+	53,  // 71: missive.adapter.v1.Response.link_join:type_name -> missive.adapter.v1.LinkJoinResult
+	56,  // 72: missive.adapter.v1.Response.group_create:type_name -> missive.adapter.v1.GroupCreateResult
+	59,  // 73: missive.adapter.v1.Response.media_send:type_name -> missive.adapter.v1.MediaSendResult
+	61,  // 74: missive.adapter.v1.Response.media_download:type_name -> missive.adapter.v1.MediaDownloadResult
+	63,  // 75: missive.adapter.v1.Response.media_open:type_name -> missive.adapter.v1.MediaOpenResult
+	68,  // 76: missive.adapter.v1.Response.message_get:type_name -> missive.adapter.v1.MessageGetResult
+	99,  // 77: missive.adapter.v1.ReceiptsFoldParams.devices:type_name -> missive.adapter.v1.ReceiptsFoldParams.DevicesEntry
+	23,  // 78: missive.adapter.v1.ReceiptsFoldParams.messages:type_name -> missive.adapter.v1.FoldMessage
+	24,  // 79: missive.adapter.v1.ReceiptsFoldParams.events:type_name -> missive.adapter.v1.FoldEvent
+	100, // 80: missive.adapter.v1.ReceiptsFoldResult.final:type_name -> missive.adapter.v1.ReceiptsFoldResult.FinalEntry
+	27,  // 81: missive.adapter.v1.DeviceState.sent:type_name -> missive.adapter.v1.SentState
+	101, // 82: missive.adapter.v1.SentState.statuses:type_name -> missive.adapter.v1.SentState.StatusesEntry
+	29,  // 83: missive.adapter.v1.TransportRunParams.segments:type_name -> missive.adapter.v1.TransportSegment
+	31,  // 84: missive.adapter.v1.TransportRunResult.segments:type_name -> missive.adapter.v1.SegmentResult
+	41,  // 85: missive.adapter.v1.MessagesReceiveResult.messages:type_name -> missive.adapter.v1.ReceivedMessage
+	102, // 86: missive.adapter.v1.MessageStatusResult.statuses:type_name -> missive.adapter.v1.MessageStatusResult.StatusesEntry
+	103, // 87: missive.adapter.v1.MessageStatusResult.members:type_name -> missive.adapter.v1.MessageStatusResult.MembersEntry
+	73,  // 88: missive.adapter.v1.SenderKeyEncryptParams.key:type_name -> missive.adapter.v1.OwnSenderKey
+	77,  // 89: missive.adapter.v1.ReceivedSenderKey.skipped:type_name -> missive.adapter.v1.SkippedMessageKey
+	76,  // 90: missive.adapter.v1.SenderKeyReceiver.keys:type_name -> missive.adapter.v1.ReceivedSenderKey
+	78,  // 91: missive.adapter.v1.SenderKeyDistributeParams.receiver:type_name -> missive.adapter.v1.SenderKeyReceiver
+	76,  // 92: missive.adapter.v1.SenderKeyDistributeResult.keys:type_name -> missive.adapter.v1.ReceivedSenderKey
+	78,  // 93: missive.adapter.v1.SenderKeyDecryptParams.receiver:type_name -> missive.adapter.v1.SenderKeyReceiver
+	76,  // 94: missive.adapter.v1.SenderKeyDecryptResult.keys:type_name -> missive.adapter.v1.ReceivedSenderKey
+	88,  // 95: missive.adapter.v1.LifecycleRunParams.events:type_name -> missive.adapter.v1.LifecycleEvent
+	89,  // 96: missive.adapter.v1.LifecycleEvent.messages:type_name -> missive.adapter.v1.LifecycleMessageRef
+	91,  // 97: missive.adapter.v1.LifecycleRunResult.results:type_name -> missive.adapter.v1.LifecycleEventResult
+	92,  // 98: missive.adapter.v1.LifecycleRunResult.final:type_name -> missive.adapter.v1.LifecycleState
+	93,  // 99: missive.adapter.v1.LifecycleState.messages:type_name -> missive.adapter.v1.LifecycleMessage
+	104, // 100: missive.adapter.v1.GroupReceiptsFoldParams.devices:type_name -> missive.adapter.v1.GroupReceiptsFoldParams.DevicesEntry
+	105, // 101: missive.adapter.v1.GroupReceiptsFoldParams.versions:type_name -> missive.adapter.v1.GroupReceiptsFoldParams.VersionsEntry
+	96,  // 102: missive.adapter.v1.GroupReceiptsFoldParams.messages:type_name -> missive.adapter.v1.GroupFoldMessage
+	24,  // 103: missive.adapter.v1.GroupReceiptsFoldParams.events:type_name -> missive.adapter.v1.FoldEvent
+	98,  // 104: missive.adapter.v1.GroupReceiptsFoldResult.messages:type_name -> missive.adapter.v1.GroupMessageStatus
+	106, // 105: missive.adapter.v1.GroupMessageStatus.statuses:type_name -> missive.adapter.v1.GroupMessageStatus.StatusesEntry
+	107, // 106: missive.adapter.v1.GroupMessageStatus.members:type_name -> missive.adapter.v1.GroupMessageStatus.MembersEntry
+	22,  // 107: missive.adapter.v1.ReceiptsFoldParams.DevicesEntry.value:type_name -> missive.adapter.v1.DeviceIDs
+	26,  // 108: missive.adapter.v1.ReceiptsFoldResult.FinalEntry.value:type_name -> missive.adapter.v1.DeviceState
+	22,  // 109: missive.adapter.v1.GroupReceiptsFoldParams.DevicesEntry.value:type_name -> missive.adapter.v1.DeviceIDs
+	95,  // 110: missive.adapter.v1.GroupReceiptsFoldParams.VersionsEntry.value:type_name -> missive.adapter.v1.Accounts
+	111, // [111:111] is the sub-list for method output_type
+	111, // [111:111] is the sub-list for method input_type
+	111, // [111:111] is the sub-list for extension type_name
+	111, // [111:111] is the sub-list for extension extendee
+	0,   // [0:111] is the sub-list for field type_name
 }
 
 func init() { file_adapter_proto_init() }
@@ -4399,6 +8236,15 @@ func file_adapter_proto_init() {
 		(*Request_DevicesCheck)(nil),
 		(*Request_ReceiptsFold)(nil),
 		(*Request_TransportRun)(nil),
+		(*Request_GroupCheckState)(nil),
+		(*Request_SenderKeyCreate)(nil),
+		(*Request_SenderKeyEncrypt)(nil),
+		(*Request_SenderKeyDistribute)(nil),
+		(*Request_SenderKeyDecrypt)(nil),
+		(*Request_MediaEncrypt)(nil),
+		(*Request_MediaDecrypt)(nil),
+		(*Request_LifecycleRun)(nil),
+		(*Request_GroupReceiptsFold)(nil),
 		(*Request_ClockSet)(nil),
 		(*Request_DeviceCreate)(nil),
 		(*Request_DeviceConnect)(nil),
@@ -4413,6 +8259,15 @@ func file_adapter_proto_init() {
 		(*Request_LinkComplete)(nil),
 		(*Request_LinkJoin)(nil),
 		(*Request_LinkUnlink)(nil),
+		(*Request_GroupCreate)(nil),
+		(*Request_GroupUpdate)(nil),
+		(*Request_MediaSend)(nil),
+		(*Request_MediaDownload)(nil),
+		(*Request_MediaOpen)(nil),
+		(*Request_MessageEdit)(nil),
+		(*Request_MessageDelete)(nil),
+		(*Request_TimerSet)(nil),
+		(*Request_MessageGet)(nil),
 	}
 	file_adapter_proto_msgTypes[1].OneofWrappers = []any{
 		(*Response_Hello)(nil),
@@ -4425,6 +8280,15 @@ func file_adapter_proto_init() {
 		(*Response_WireDecode)(nil),
 		(*Response_ReceiptsFold)(nil),
 		(*Response_TransportRun)(nil),
+		(*Response_GroupCheckState)(nil),
+		(*Response_SenderKeyCreate)(nil),
+		(*Response_SenderKeyEncrypt)(nil),
+		(*Response_SenderKeyDistribute)(nil),
+		(*Response_SenderKeyDecrypt)(nil),
+		(*Response_MediaEncrypt)(nil),
+		(*Response_MediaDecrypt)(nil),
+		(*Response_LifecycleRun)(nil),
+		(*Response_GroupReceiptsFold)(nil),
 		(*Response_DeviceCreate)(nil),
 		(*Response_MessageSend)(nil),
 		(*Response_MessagesReceive)(nil),
@@ -4433,14 +8297,21 @@ func file_adapter_proto_init() {
 		(*Response_LinkOpen)(nil),
 		(*Response_LinkComplete)(nil),
 		(*Response_LinkJoin)(nil),
+		(*Response_GroupCreate)(nil),
+		(*Response_MediaSend)(nil),
+		(*Response_MediaDownload)(nil),
+		(*Response_MediaOpen)(nil),
+		(*Response_MessageGet)(nil),
 	}
+	file_adapter_proto_msgTypes[87].OneofWrappers = []any{}
+	file_adapter_proto_msgTypes[92].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_adapter_proto_rawDesc), len(file_adapter_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   58,
+			NumMessages:   107,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

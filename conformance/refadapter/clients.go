@@ -12,6 +12,7 @@ import (
 
 	pb "github.com/missive-protocol/missive/conformance/adapterpb"
 	"github.com/missive-protocol/missive/ref/client"
+	"github.com/missive-protocol/missive/ref/history"
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
@@ -119,9 +120,18 @@ func (d *dev) collect(c *client.Conn) {
 		if e.Kind != client.EventMessage {
 			continue
 		}
+		m := e.Message
+		r := &pb.ReceivedMessage{From: fmt.Sprintf("%s/%d", m.Peer, m.Device), MessageId: m.ID, Text: m.Text,
+			GroupId: m.Group, Outgoing: m.Outgoing, Media: m.Media != nil, ExpireAfter: m.Expire}
+		if m.Outgoing {
+			// A group message sent by another device of this account.
+			r.From = fmt.Sprintf("%s/%d", d.d.Account, m.Device)
+		}
+		if m.Media != nil && m.Media.ViewOnce != nil {
+			r.ViewOnce = true
+		}
 		d.mu.Lock()
-		d.inbox = append(d.inbox, &pb.ReceivedMessage{
-			From: fmt.Sprintf("%s/%d", e.Message.Peer, e.Message.Device), MessageId: e.Message.ID, Text: e.Message.Text})
+		d.inbox = append(d.inbox, r)
 		d.mu.Unlock()
 		select {
 		case d.arrived <- struct{}{}:
@@ -209,7 +219,7 @@ func deviceClose(a *Adapter, req *pb.Request) (any, error) {
 func messageSend(a *Adapter, req *pb.Request) (any, error) {
 	p := req.GetMessageSend()
 	return withDevice(a, p.GetDevice(), func(ctx context.Context, d *dev, c *client.Conn) (any, error) {
-		m, err := c.Send(ctx, p.GetTo(), p.GetText())
+		m, err := c.SendTo(ctx, conv(p.GetTo(), p.GetGroupId()), p.GetText())
 		if err != nil {
 			return nil, err
 		}
@@ -248,7 +258,12 @@ func messagesReceive(a *Adapter, req *pb.Request) (any, error) {
 func messagesRead(a *Adapter, req *pb.Request) (any, error) {
 	p := req.GetMessagesRead()
 	return withDevice(a, p.GetDevice(), func(ctx context.Context, d *dev, c *client.Conn) (any, error) {
-		_, err := c.MarkRead(ctx, p.GetFrom())
+		var err error
+		if p.GetGroupId() != nil {
+			_, err = c.MarkReadGroup(ctx, p.GetGroupId())
+		} else {
+			_, err = c.MarkRead(ctx, p.GetFrom())
+		}
 		return nil, err
 	})
 }
@@ -266,6 +281,12 @@ func messageStatus(a *Adapter, req *pb.Request) (any, error) {
 	out := &pb.MessageStatusResult{Statuses: map[uint32]string{}, Overall: m.Overall().String()}
 	for dev, s := range m.Statuses {
 		out.Statuses[dev] = s.String()
+	}
+	if m.Group != nil {
+		out.Members = map[string]string{}
+		for account, devs := range m.Members {
+			out.Members[account] = history.Overall(devs).String()
+		}
 	}
 	return out, nil
 }

@@ -119,6 +119,10 @@ func (a *Adapter) Handle(req *pb.Request) (resp *pb.Response) {
 		if code == 0 {
 			resp.ErrorName = ""
 		}
+		var f failure
+		if errors.As(err, &f) {
+			setResult(resp, f.result)
+		}
 		return resp
 	}
 	resp.Status = pb.Status_OK
@@ -191,6 +195,34 @@ func setResult(resp *pb.Response, r any) {
 		resp.Result = &pb.Response_LinkComplete{LinkComplete: v}
 	case *pb.LinkJoinResult:
 		resp.Result = &pb.Response_LinkJoin{LinkJoin: v}
+	case *pb.GroupCreateResult:
+		resp.Result = &pb.Response_GroupCreate{GroupCreate: v}
+	case *pb.MediaSendResult:
+		resp.Result = &pb.Response_MediaSend{MediaSend: v}
+	case *pb.MediaDownloadResult:
+		resp.Result = &pb.Response_MediaDownload{MediaDownload: v}
+	case *pb.MediaOpenResult:
+		resp.Result = &pb.Response_MediaOpen{MediaOpen: v}
+	case *pb.MessageGetResult:
+		resp.Result = &pb.Response_MessageGet{MessageGet: v}
+	case *pb.GroupCheckStateResult:
+		resp.Result = &pb.Response_GroupCheckState{GroupCheckState: v}
+	case *pb.SenderKeyCreateResult:
+		resp.Result = &pb.Response_SenderKeyCreate{SenderKeyCreate: v}
+	case *pb.SenderKeyEncryptResult:
+		resp.Result = &pb.Response_SenderKeyEncrypt{SenderKeyEncrypt: v}
+	case *pb.SenderKeyDistributeResult:
+		resp.Result = &pb.Response_SenderKeyDistribute{SenderKeyDistribute: v}
+	case *pb.SenderKeyDecryptResult:
+		resp.Result = &pb.Response_SenderKeyDecrypt{SenderKeyDecrypt: v}
+	case *pb.MediaEncryptResult:
+		resp.Result = &pb.Response_MediaEncrypt{MediaEncrypt: v}
+	case *pb.MediaDecryptResult:
+		resp.Result = &pb.Response_MediaDecrypt{MediaDecrypt: v}
+	case *pb.LifecycleRunResult:
+		resp.Result = &pb.Response_LifecycleRun{LifecycleRun: v}
+	case *pb.GroupReceiptsFoldResult:
+		resp.Result = &pb.Response_GroupReceiptsFold{GroupReceiptsFold: v}
 	default:
 		panic(fmt.Sprintf("refadapter: no result field for %T", r))
 	}

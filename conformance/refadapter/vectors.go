@@ -2,8 +2,10 @@ package refadapter
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,8 +15,11 @@ import (
 	pb "github.com/missive-protocol/missive/conformance/adapterpb"
 	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/devices"
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/group"
 	"github.com/missive-protocol/missive/ref/history"
 	"github.com/missive-protocol/missive/ref/keys"
+	"github.com/missive-protocol/missive/ref/media"
 	"github.com/missive-protocol/missive/ref/ratchet"
 	"github.com/missive-protocol/missive/ref/session"
 	"github.com/missive-protocol/missive/ref/transport"
@@ -343,4 +348,457 @@ func dhKey(priv []byte) (noise.DHKey, error) {
 		return noise.DHKey{}, err
 	}
 	return noise.DHKey{Private: priv, Public: k.Public().Bytes()}, nil
+}
+
+// The vector methods of groups, media and the message lifecycle (spec
+// chapters 16 to 18).
+func init() {
+	for name, m := range map[string]method{
+		"group.check_state":     groupCheckState,
+		"sender_key.create":     senderKeyCreate,
+		"sender_key.encrypt":    senderKeyEncrypt,
+		"sender_key.distribute": senderKeyDistribute,
+		"sender_key.decrypt":    senderKeyDecrypt,
+		"media.encrypt":         mediaEncrypt,
+		"media.decrypt":         mediaDecrypt,
+		"lifecycle.run":         lifecycleRun,
+		"group_receipts.fold":   groupReceiptsFold,
+	} {
+		methods[name] = m
+	}
+}
+
+// failure is an error answered ERROR with a result all the same: the
+// receiver's keys after a failed sender-key step.
+type failure struct {
+	result any
+	err    error
+}
+
+func (f failure) Error() string { return f.err.Error() }
+func (f failure) Unwrap() error { return f.err }
+
+func parseWireAddress(s string) (wire.Address, error) {
+	a, err := parseAddress(s)
+	return wire.Address{Account: a.Account, Device: uint64(a.Device)}, err
+}
+
+// knownLists is what a checker knows of device lists after accepting a
+// sequence of them, each for its own account (DEV-001).
+type knownLists struct {
+	recorded map[string]*keys.PublicKey
+	last     map[string]*devices.List
+	versions map[string]map[uint64]*devices.List
+}
+
+func (l *knownLists) Recorded(account string) *keys.PublicKey { return l.recorded[account] }
+
+func (l *knownLists) Accepted(account string, version uint64) *devices.List {
+	return l.versions[account][version]
+}
+
+func acceptLists(signed [][]byte) (*knownLists, error) {
+	l := &knownLists{recorded: map[string]*keys.PublicKey{}, last: map[string]*devices.List{},
+		versions: map[string]map[uint64]*devices.List{}}
+	for i, s := range signed {
+		var sl wire.SignedDeviceList
+		var dl wire.DeviceList
+		if err := wire.Unmarshal(s, &sl); err != nil {
+			return nil, fmt.Errorf("refadapter: accepted list %d: %v", i, err)
+		}
+		if err := wire.Unmarshal(sl.List, &dl); err != nil {
+			return nil, fmt.Errorf("refadapter: accepted list %d: %v", i, err)
+		}
+		acct := dl.Account
+		list, err := devices.Accept(s, acct, l.recorded[acct], l.last[acct])
+		if err != nil {
+			return nil, fmt.Errorf("refadapter: accepted list %d: %v", i, err)
+		}
+		if l.recorded[acct] == nil {
+			p := list.Primary()
+			l.recorded[acct] = &p
+		}
+		l.last[acct] = list
+		if l.versions[acct] == nil {
+			l.versions[acct] = map[uint64]*devices.List{}
+		}
+		l.versions[acct][list.Serial] = list
+	}
+	return l, nil
+}
+
+// groupCheckState is group.check_state: GRP-001 or GRP-002 with
+// group.Checker.
+func groupCheckState(a *Adapter, req *pb.Request) (any, error) {
+	p := req.GetGroupCheckState()
+	lists, err := acceptLists(p.GetAcceptedLists())
+	if err != nil {
+		return nil, err
+	}
+	ch := &group.Checker{Lists: lists}
+	switch p.GetChecker() {
+	case "device":
+		ch.GroupID = p.GetGroupId()
+	case "server":
+		accounts := p.GetAccounts()
+		ch.Server = &group.ServerChecks{Exists: func(a string) (bool, error) { return slices.Contains(accounts, a), nil }}
+	default:
+		return nil, errUnimplemented
+	}
+	for i, signed := range p.GetAccepted() {
+		if ch.Server != nil {
+			// An accepted state came on its author's connection.
+			s, err := group.Decode(signed)
+			if err != nil {
+				return nil, fmt.Errorf("refadapter: accepted state %d: %v", i, err)
+			}
+			ch.Server.Connection = s.Author
+		}
+		s, err := ch.Check(signed)
+		if err != nil {
+			return nil, fmt.Errorf("refadapter: accepted state %d: %v", i, err)
+		}
+		ch.Accepted = append(ch.Accepted, s)
+	}
+	if ch.Server != nil {
+		if ch.Server.Connection, err = parseWireAddress(p.GetConnection()); err != nil {
+			return nil, err
+		}
+	}
+	_, err = ch.Check(p.GetState())
+	if errors.Is(err, group.ErrDuplicate) {
+		return &pb.GroupCheckStateResult{Duplicate: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GroupCheckStateResult{}, nil
+}
+
+func senderKeyCreate(a *Adapter, req *pb.Request) (any, error) {
+	p := req.GetSenderKeyCreate()
+	if len(p.GetRandom()) != 64 {
+		return nil, fmt.Errorf("refadapter: %d random bytes, want 64", len(p.GetRandom()))
+	}
+	k, err := group.New(p.GetGroupId(), uint64(p.GetEpoch()), p.GetKeyId(), bytes.NewReader(p.GetRandom()))
+	if err != nil {
+		return nil, err
+	}
+	k.Iteration = p.GetIteration() // the chain key stands for one at this iteration
+	d := k.Distribution()
+	enc, err := wire.Marshal(&d)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.SenderKeyCreateResult{Distribution: enc}, nil
+}
+
+func senderKeyEncrypt(a *Adapter, req *pb.Request) (any, error) {
+	p := req.GetSenderKeyEncrypt()
+	o := p.GetKey()
+	priv, err := keys.NewPrivateKey(o.GetSigningPrivate())
+	if err != nil {
+		return nil, err
+	}
+	k := &group.SenderKey{GroupID: o.GetGroupId(), Epoch: uint64(o.GetEpoch()), KeyID: o.GetKeyId(), Iteration: o.GetIteration(),
+		ChainKey: o.GetChainKey(), SigningKey: priv.Public().Encode(), Private: priv.Encode()}
+	if err := k.Advance(p.GetIteration()); err != nil {
+		return nil, err
+	}
+	msg, err := k.Encrypt(uint64(p.GetGroupVersion()), p.GetContent(), bytes.NewReader(p.GetZ()))
+	if err != nil {
+		return nil, err
+	}
+	return &pb.SenderKeyEncryptResult{Message: msg}, nil
+}
+
+// receiver builds a group.Receiver from what a request gives.
+func receiver(p *pb.SenderKeyReceiver) (*group.Receiver, error) {
+	var states []*group.State
+	for i, s := range p.GetStates() {
+		st, err := group.Decode(s)
+		if err != nil {
+			return nil, fmt.Errorf("refadapter: state %d: %v", i, err)
+		}
+		states = append(states, st)
+	}
+	r := group.NewReceiver(p.GetGroupId(), states)
+	for _, k := range p.GetKeys() {
+		from, err := parseWireAddress(k.GetSender())
+		if err != nil {
+			return nil, err
+		}
+		sk := &group.SenderKey{GroupID: bytes.Clone(p.GetGroupId()), Epoch: uint64(k.GetEpoch()), KeyID: k.GetKeyId(),
+			Iteration: k.GetIteration(), ChainKey: k.GetChainKey(), SigningKey: k.GetSigningKey()}
+		for _, s := range k.GetSkipped() {
+			sk.Skipped = append(sk.Skipped, group.SkippedKey{Iteration: s.GetIteration(), Key: s.GetMessageKey()})
+		}
+		r.Keys[from] = append(r.Keys[from], sk)
+	}
+	for from, ks := range r.Keys {
+		slices.SortFunc(ks, func(x, y *group.SenderKey) int { return cmp.Compare(x.KeyID, y.KeyID) })
+		r.Keys[from] = ks
+	}
+	return r, nil
+}
+
+// receivedKeys lists a receiver's keys, sorted by sender, then key id.
+func receivedKeys(r *group.Receiver) []*pb.ReceivedSenderKey {
+	var out []*pb.ReceivedSenderKey
+	senders := slices.SortedFunc(maps.Keys(r.Keys), func(x, y wire.Address) int {
+		return cmp.Or(strings.Compare(x.Account, y.Account), cmp.Compare(x.Device, y.Device))
+	})
+	for _, from := range senders {
+		for _, k := range r.Keys[from] {
+			rk := &pb.ReceivedSenderKey{Sender: fmt.Sprintf("%s/%d", from.Account, from.Device), KeyId: k.KeyID,
+				Epoch: uint32(k.Epoch), Iteration: k.Iteration, ChainKey: k.ChainKey, SigningKey: k.SigningKey}
+			for _, s := range k.Skipped {
+				rk.Skipped = append(rk.Skipped, &pb.SkippedMessageKey{Iteration: s.Iteration, MessageKey: s.Key})
+			}
+			out = append(out, rk)
+		}
+	}
+	return out
+}
+
+func senderKeyDistribute(a *Adapter, req *pb.Request) (any, error) {
+	p := req.GetSenderKeyDistribute()
+	r, err := receiver(p.GetReceiver())
+	if err != nil {
+		return nil, err
+	}
+	from, err := parseWireAddress(p.GetFrom())
+	if err != nil {
+		return nil, err
+	}
+	var d wire.SenderKeyDistribution
+	if err = wire.Unmarshal(p.GetDistribution(), &d); err == nil {
+		err = r.Distribute(from, &d)
+	}
+	res := &pb.SenderKeyDistributeResult{Keys: receivedKeys(r)}
+	if err != nil {
+		return nil, failure{res, err}
+	}
+	return res, nil
+}
+
+func senderKeyDecrypt(a *Adapter, req *pb.Request) (any, error) {
+	p := req.GetSenderKeyDecrypt()
+	r, err := receiver(p.GetReceiver())
+	if err != nil {
+		return nil, err
+	}
+	from, err := parseWireAddress(p.GetFrom())
+	if err != nil {
+		return nil, err
+	}
+	content, err := r.Decrypt(from, p.GetMessageId(), p.GetSentAt(), p.GetMessage())
+	res := &pb.SenderKeyDecryptResult{Content: content, Keys: receivedKeys(r)}
+	if err != nil {
+		return nil, failure{res, err}
+	}
+	return res, nil
+}
+
+func mediaEncrypt(a *Adapter, req *pb.Request) (any, error) {
+	p := req.GetMediaEncrypt()
+	s, err := media.EncryptWithKey(p.GetMediaKey(), p.GetPlaintext())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.MediaEncryptResult{Blob: s.Blob, Digest: s.Digest, Size: uint64(len(s.Blob))}, nil
+}
+
+func mediaDecrypt(a *Adapter, req *pb.Request) (any, error) {
+	p := req.GetMediaDecrypt()
+	pt, err := media.Decrypt(p.GetMediaKey(), p.GetDigest(), p.GetSize(), p.GetBlob())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.MediaDecryptResult{Plaintext: pt}, nil
+}
+
+var lifecycleTypes = map[string]uint64{"text": wire.ContentText, "media": wire.ContentMedia, "receipt": wire.ContentReceipt,
+	"edit": wire.ContentEdit, "delete": wire.ContentDelete, "timer": wire.ContentTimer, "opened": wire.ContentOpened}
+
+func lifecycleID(b []byte) (history.ID, error) {
+	if len(b) != 16 {
+		return history.ID{}, fmt.Errorf("refadapter: message id of %d bytes", len(b))
+	}
+	return history.ID(b), nil
+}
+
+// lifecycleContent returns the content of a receive or send event.
+func lifecycleContent(device history.Address, e *pb.LifecycleEvent) (history.Content, error) {
+	typ, ok := lifecycleTypes[e.GetType()]
+	if !ok {
+		return history.Content{}, errUnimplemented
+	}
+	id, err := lifecycleID(e.GetId())
+	if err != nil {
+		return history.Content{}, err
+	}
+	x := history.Content{From: device, Type: typ, ID: id, SentAt: e.GetSentAt(), Text: e.GetText(), ViewOnce: e.GetViewOnce(),
+		Expire: e.GetExpireAfter(), Timer: e.GetTimer()}
+	if e.GetOp() == "receive" {
+		if x.From, err = parseAddress(e.GetFrom()); err != nil {
+			return x, err
+		}
+	}
+	if typ == wire.ContentEdit || typ == wire.ContentDelete {
+		if x.Target, err = lifecycleID(e.GetTarget()); err != nil {
+			return x, err
+		}
+	}
+	for _, m := range e.GetMessages() {
+		id, err := lifecycleID(m.GetId())
+		if err != nil {
+			return x, err
+		}
+		x.Opened = append(x.Opened, history.MsgKey{From: m.GetAccount(), ID: id})
+	}
+	return x, nil
+}
+
+// lifecycleRun is lifecycle.run, with history.Conversation.
+func lifecycleRun(a *Adapter, req *pb.Request) (any, error) {
+	p := req.GetLifecycleRun()
+	device, err := parseAddress(p.GetDevice())
+	if err != nil {
+		return nil, err
+	}
+	c := history.NewConversation()
+	c.Now = p.GetClock()
+	res := &pb.LifecycleRunResult{}
+	for _, e := range p.GetEvents() {
+		er := &pb.LifecycleEventResult{}
+		switch e.GetOp() {
+		case "clock":
+			c.Clock(e.GetNow())
+			er.Result = "applied"
+		case "receive", "send":
+			x, err := lifecycleContent(device, e)
+			if err != nil {
+				return nil, err
+			}
+			var r history.Result
+			if e.GetOp() == "receive" {
+				r, err = c.Receive(x)
+			} else {
+				x.Expire = 0
+				x, r, err = c.Send(x)
+				er.ExpireAfter = x.Expire
+			}
+			switch {
+			case err != nil && errcode.Of(err) == 0:
+				return nil, err
+			case err != nil && e.GetOp() == "receive":
+				er.Result, er.ErrorCode = "dropped", uint32(errcode.Of(err))
+			case err != nil:
+				er.Result, er.ErrorCode = "refused", uint32(errcode.Of(err))
+			default:
+				er.Result = r.String()
+			}
+		default:
+			return nil, errUnimplemented
+		}
+		res.Results = append(res.Results, er)
+	}
+	final := &pb.LifecycleState{Timer: c.Timer.Value, TimerId: c.Timer.ID}
+	ks := slices.SortedFunc(maps.Keys(c.Messages), func(x, y history.MsgKey) int { return bytes.Compare(x.ID[:], y.ID[:]) })
+	for _, k := range ks {
+		m := c.Messages[k]
+		lm := &pb.LifecycleMessage{From: k.From, Id: bytes.Clone(k.ID[:]), Deleted: m.Deleted,
+			Expired: history.Expired(m.SentAt, m.Expire, c.Now)}
+		if text, ok := m.Shown(c.Now); ok && (m.Text != "" || m.Edit.ID != nil) {
+			lm.Text = &text
+			lm.EditedBy = m.Edit.ID
+		}
+		if m.Type == wire.ContentMedia && m.ViewOnce {
+			lm.Opened = &m.Opened
+		}
+		final.Messages = append(final.Messages, lm)
+	}
+	for _, kc := range c.Pending {
+		final.Pending = append(final.Pending, bytes.Clone(kc.ID[:]))
+	}
+	slices.SortFunc(final.Pending, bytes.Compare)
+	res.Final = final
+	return res, nil
+}
+
+// groupReceiptsFold is group_receipts.fold, with history.State.
+func groupReceiptsFold(a *Adapter, req *pb.Request) (any, error) {
+	p := req.GetGroupReceiptsFold()
+	own, err := parseAddress(p.GetDevice())
+	if err != nil {
+		return nil, err
+	}
+	versions := map[history.ID]uint32{}
+	for _, m := range p.GetMessages() {
+		id, err := lifecycleID(m.GetId())
+		if err != nil {
+			return nil, err
+		}
+		versions[id] = m.GetGroupVersion()
+	}
+	lists := map[string][]uint32{}
+	for acct, ids := range p.GetDevices() {
+		lists[acct] = ids.GetIds()
+	}
+	s := history.New()
+	for _, e := range p.GetEvents() {
+		switch e.GetKind() {
+		case "sent":
+			id, err := lifecycleID(e.GetMessage())
+			if err != nil {
+				return nil, err
+			}
+			v, ok := versions[id]
+			if !ok {
+				return nil, fmt.Errorf("refadapter: unknown message %x", id)
+			}
+			members := map[string][]uint32{}
+			for _, acct := range p.GetVersions()[v].GetAccounts() {
+				if acct != own.Account {
+					members[acct] = lists[acct]
+				}
+			}
+			s.LearnGroupSent(id, members)
+		case "receipt":
+			from, err := parseAddress(e.GetFrom())
+			if err != nil {
+				return nil, err
+			}
+			kind, ok := history.ParseStatus(e.GetReceipt())
+			if !ok {
+				return nil, errUnimplemented
+			}
+			r := history.Receipt{From: from, Kind: kind}
+			for _, m := range e.GetMessages() {
+				id, err := lifecycleID(m)
+				if err != nil {
+					return nil, err
+				}
+				r.IDs = append(r.IDs, id)
+			}
+			s.ApplyReceipt(r, slices.Contains(lists[from.Account], from.Device))
+		default:
+			return nil, errUnimplemented
+		}
+	}
+	res := &pb.GroupReceiptsFoldResult{}
+	for _, id := range slices.SortedFunc(maps.Keys(s.Sent), func(x, y history.ID) int { return bytes.Compare(x[:], y[:]) }) {
+		m := s.Sent[id]
+		st := &pb.GroupMessageStatus{Id: bytes.Clone(id[:]), Statuses: map[string]string{}, Members: map[string]string{},
+			Overall: history.GroupOverall(m.Members).String()}
+		for acct, devs := range m.Members {
+			st.Members[acct] = history.Overall(devs).String()
+			for d, v := range devs {
+				st.Statuses[history.Address{Account: acct, Device: d}.String()] = v.String()
+			}
+		}
+		res.Messages = append(res.Messages, st)
+	}
+	return res, nil
 }

@@ -19,42 +19,48 @@ type Fault string
 
 // The faults, with the check each one breaks.
 const (
-	AcceptBadSignature       Fault = "accept-bad-signature"        // XEdDSA verification always succeeds
-	WeakSCheck               Fault = "weak-s-check"                // XEdDSA accepts s >= q below 2^253 (XED-005)
-	MaskU                    Fault = "mask-u"                      // XEdDSA masks the high bit of u (XED-006)
-	AcceptBadPrekeySignature Fault = "accept-bad-prekey-signature" // PQXDH uses a bundle whose signatures fail (PQX-004)
-	NoKEMBinding             Fault = "no-kem-binding"              // PQXDH leaves the KEM key and ciphertext out of TH (PQX-005)
-	WrongKDFLabel            Fault = "wrong-kdf-label"             // the root chain uses another HKDF label (RAT-001)
-	NoReplayCheck            Fault = "no-replay-check"             // used skipped message keys are kept (RAT-002, RAT-013)
-	SkipPaddingCheck         Fault = "skip-padding-check"          // invalid padding is accepted (RAT-005)
-	AcceptNonCanonicalCBOR   Fault = "accept-noncanonical-cbor"    // non-shortest integers and unsorted maps pass (CBOR-005)
-	IgnoreUnknownFields      Fault = "ignore-unknown-fields"       // unknown map keys are skipped (CBOR-005)
-	StatusBackwards          Fault = "status-backwards"            // the last receipt wins, even a lower one (CLI-004)
-	NoDedup                  Fault = "no-dedup"                    // a redelivered message is shown again (CLI-001)
-	NoOwnFanout              Fault = "no-own-fanout"               // sent messages are not sent to the account's other devices (section 15.5)
-	AcceptListRollback       Fault = "accept-list-rollback"        // an older device list replaces a newer one (DEV-001)
-	IgnoreTTL                Fault = "ignore-ttl"                  // the server delivers expired entries (SRV-012)
-	AcceptRevokedDevice      Fault = "accept-revoked-device"       // the server lets a removed device connect (DEV-009)
+	AcceptBadSignature        Fault = "accept-bad-signature"          // XEdDSA verification always succeeds
+	WeakSCheck                Fault = "weak-s-check"                  // XEdDSA accepts s >= q below 2^253 (XED-005)
+	MaskU                     Fault = "mask-u"                        // XEdDSA masks the high bit of u (XED-006)
+	AcceptBadPrekeySignature  Fault = "accept-bad-prekey-signature"   // PQXDH uses a bundle whose signatures fail (PQX-004)
+	NoKEMBinding              Fault = "no-kem-binding"                // PQXDH leaves the KEM key and ciphertext out of TH (PQX-005)
+	WrongKDFLabel             Fault = "wrong-kdf-label"               // the root chain uses another HKDF label (RAT-001)
+	NoReplayCheck             Fault = "no-replay-check"               // used skipped message keys are kept (RAT-002, RAT-013)
+	SkipPaddingCheck          Fault = "skip-padding-check"            // invalid padding is accepted (RAT-005)
+	AcceptNonCanonicalCBOR    Fault = "accept-noncanonical-cbor"      // non-shortest integers and unsorted maps pass (CBOR-005)
+	IgnoreUnknownFields       Fault = "ignore-unknown-fields"         // unknown map keys are skipped (CBOR-005)
+	StatusBackwards           Fault = "status-backwards"              // the last receipt wins, even a lower one (CLI-004)
+	NoDedup                   Fault = "no-dedup"                      // a redelivered message is shown again (CLI-001)
+	NoOwnFanout               Fault = "no-own-fanout"                 // sent messages are not sent to the account's other devices (section 15.5)
+	AcceptListRollback        Fault = "accept-list-rollback"          // an older device list replaces a newer one (DEV-001)
+	IgnoreTTL                 Fault = "ignore-ttl"                    // the server delivers expired entries (SRV-012)
+	AcceptRevokedDevice       Fault = "accept-revoked-device"         // the server lets a removed device connect (DEV-009)
+	KeepSenderKeyAfterRemoval Fault = "keep-sender-key-after-removal" // a device keeps its group sender key after a member leaves (GRP-011)
+	AcceptLateEdit            Fault = "accept-late-edit"              // edits and deletes are applied after their window (LIF-001)
+	SkipDigestCheck           Fault = "skip-digest-check"             // a downloaded blob is opened without checking its digest (MED-002)
 )
 
 // All lists every fault with the check it breaks.
 var All = map[Fault]string{
-	AcceptBadSignature:       "XEdDSA verification always succeeds",
-	WeakSCheck:               "XEdDSA accepts s >= q when s < 2^253, as Signal's rule does (XED-005)",
-	MaskU:                    "XEdDSA masks the high bit of u instead of rejecting it (XED-006)",
-	AcceptBadPrekeySignature: "PQXDH uses a bundle whose prekey signatures fail (PQX-004)",
-	NoKEMBinding:             "PQXDH leaves the KEM key and ciphertext out of the transcript hash (PQX-005)",
-	WrongKDFLabel:            "the root chain uses a misspelt HKDF label (RAT-001)",
-	NoReplayCheck:            "used skipped message keys are kept, so replays decrypt (RAT-002, RAT-013)",
-	SkipPaddingCheck:         "an invalid padding is accepted (RAT-005)",
-	AcceptNonCanonicalCBOR:   "non-shortest integers and unsorted maps are accepted (CBOR-005)",
-	IgnoreUnknownFields:      "unknown map keys are skipped (CBOR-005)",
-	StatusBackwards:          "the last receipt sets the status, even a lower one (CLI-004)",
-	NoDedup:                  "a redelivered message is shown again (CLI-001)",
-	NoOwnFanout:              "sent messages are not sent to the account's other devices (section 15.5)",
-	AcceptListRollback:       "an older device list replaces a newer one (DEV-001)",
-	IgnoreTTL:                "the server delivers entries after their expiry (SRV-012)",
-	AcceptRevokedDevice:      "the server lets a removed device connect (DEV-009)",
+	AcceptBadSignature:        "XEdDSA verification always succeeds",
+	WeakSCheck:                "XEdDSA accepts s >= q when s < 2^253, as Signal's rule does (XED-005)",
+	MaskU:                     "XEdDSA masks the high bit of u instead of rejecting it (XED-006)",
+	AcceptBadPrekeySignature:  "PQXDH uses a bundle whose prekey signatures fail (PQX-004)",
+	NoKEMBinding:              "PQXDH leaves the KEM key and ciphertext out of the transcript hash (PQX-005)",
+	WrongKDFLabel:             "the root chain uses a misspelt HKDF label (RAT-001)",
+	NoReplayCheck:             "used skipped message keys are kept, so replays decrypt (RAT-002, RAT-013)",
+	SkipPaddingCheck:          "an invalid padding is accepted (RAT-005)",
+	AcceptNonCanonicalCBOR:    "non-shortest integers and unsorted maps are accepted (CBOR-005)",
+	IgnoreUnknownFields:       "unknown map keys are skipped (CBOR-005)",
+	StatusBackwards:           "the last receipt sets the status, even a lower one (CLI-004)",
+	NoDedup:                   "a redelivered message is shown again (CLI-001)",
+	NoOwnFanout:               "sent messages are not sent to the account's other devices (section 15.5)",
+	AcceptListRollback:        "an older device list replaces a newer one (DEV-001)",
+	IgnoreTTL:                 "the server delivers entries after their expiry (SRV-012)",
+	AcceptRevokedDevice:       "the server lets a removed device connect (DEV-009)",
+	KeepSenderKeyAfterRemoval: "a device goes on encrypting with its group sender key after a member is removed (GRP-011)",
+	AcceptLateEdit:            "edits and deletes are applied after their window has passed (LIF-001)",
+	SkipDigestCheck:           "a downloaded blob is opened without checking its size and digest (MED-002)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

@@ -326,6 +326,9 @@ func (p prekeyStore) consume(kemID uint32, opk *uint32) error {
 // Messages returns the device's history with peer (every account when peer
 // is empty), oldest first.
 func (d *Device) Messages(peer string) ([]*Message, error) {
+	if err := d.db.Update(d.sweep); err != nil {
+		return nil, err
+	}
 	var out []*Message
 	err := d.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {
@@ -333,9 +336,29 @@ func (d *Device) Messages(peer string) ([]*Message, error) {
 			if err := cborDec.Unmarshal(v, &m); err != nil {
 				return err
 			}
-			if peer == "" || m.Peer == peer {
+			if m.Group == nil && (peer == "" || m.Peer == peer) {
 				out = append(out, &m)
 			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// AllMessages returns every message of the device's history, of every
+// conversation, groups included, in the order they were stored.
+func (d *Device) AllMessages() ([]*Message, error) {
+	if err := d.db.Update(d.sweep); err != nil {
+		return nil, err
+	}
+	var out []*Message
+	err := d.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {
+			var m Message
+			if err := cborDec.Unmarshal(v, &m); err != nil {
+				return err
+			}
+			out = append(out, &m)
 			return nil
 		})
 	})

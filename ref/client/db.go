@@ -9,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/missive-protocol/missive/ref/history"
+	"github.com/missive-protocol/missive/ref/wire"
 )
 
 // Buckets of the device database (one bbolt file in the device directory).
@@ -81,11 +82,60 @@ type Message struct {
 	Statuses map[uint32]Status `cbor:"10,keyasint"`
 	Read     bool              `cbor:"11,keyasint"` // incoming: a read receipt was sent
 	Accepted uint64            `cbor:"12,keyasint"` // ms, server acceptance of an outgoing message
+
+	// Groups (spec chapter 16).
+	Group        []byte                       `cbor:"13,keyasint,omitempty"` // the group, for a group message
+	GroupVersion uint64                       `cbor:"14,keyasint,omitempty"` // the group version it was sent at
+	Members      map[string]map[uint32]Status `cbor:"15,keyasint,omitempty"` // outgoing group message: per member account and device
+
+	// Media and the lifecycle (spec chapters 17 and 18).
+	Type    uint64           `cbor:"16,keyasint,omitempty"` // content type: 0 or wire.ContentText, wire.ContentMedia
+	Media   *wire.Media      `cbor:"17,keyasint,omitempty"` // the media, its key erased once a view-once item is opened
+	Opened  bool             `cbor:"18,keyasint,omitempty"` // view-once media that was opened (on some device)
+	Edit    history.Register `cbor:"19,keyasint,omitempty"` // the applied edit with the highest (sent-at, id)
+	Deleted bool             `cbor:"20,keyasint,omitempty"` // deleted for everyone: nothing of it is kept
+	Expire  uint64           `cbor:"21,keyasint,omitempty"` // expire-after, seconds
 }
 
 // Overall returns the status of an outgoing message as a whole: the
-// highest of its recipient devices' (spec section 14.3).
-func (m *Message) Overall() Status { return history.Overall(m.Statuses) }
+// highest of its recipient devices' (spec section 14.3), or, for a group
+// message, the lowest over the members of their highest (section 16.6).
+func (m *Message) Overall() Status {
+	if m.Group != nil {
+		return history.GroupOverall(m.Members)
+	}
+	return history.Overall(m.Statuses)
+}
+
+// Shown returns the text a device shows for a message: its latest edit,
+// or its text, or nothing once deleted.
+func (m *Message) Shown() string {
+	switch {
+	case m.Deleted:
+		return ""
+	case m.Edit.ID != nil:
+		return m.Edit.Text
+	}
+	return m.Text
+}
+
+// Author returns the account that wrote the message.
+func (m *Message) Author(own string) string {
+	if m.Outgoing {
+		return own
+	}
+	return m.Peer
+}
+
+// target returns what the lifecycle rules need of the message.
+func (m *Message) target(own string) history.Target {
+	t := history.Target{Author: m.Author(own), SentAt: m.SentAt, Type: m.Type}
+	if t.Type == 0 {
+		t.Type = wire.ContentText
+	}
+	t.ViewOnce = m.Media != nil && m.Media.ViewOnce != nil
+	return t
+}
 
 var errNoConfig = errors.New("client: not initialized")
 

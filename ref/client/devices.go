@@ -17,6 +17,7 @@ import (
 
 	"github.com/missive-protocol/missive/ref/devices"
 	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/history"
 	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/pqxdh"
 	"github.com/missive-protocol/missive/ref/session"
@@ -74,9 +75,25 @@ func recorded(tx *bolt.Tx, account string) *keys.PublicKey {
 // accept runs DEV-001 on a signed list for account and stores it, deleting
 // the sessions with devices it leaves out (DEV-011). It returns the list.
 func accept(tx *bolt.Tx, account string, signed []byte) (*devices.List, error) {
-	l, err := devices.Accept(signed, account, recorded(tx, account), list(tx, account))
+	prev := list(tx, account)
+	l, err := devices.Accept(signed, account, recorded(tx, account), prev)
 	if err != nil {
 		return nil, err
+	}
+	if prev != nil {
+		for _, id := range prev.IDs() {
+			if _, ok := l.Device(id); !ok {
+				// GRP-011: a device of this account is gone; the groups
+				// it is in get a new sender key from this device, and
+				// what it gave is forgotten.
+				if err := rekeyGroupsOf(tx, account); err != nil {
+					return nil, err
+				}
+				if err := dropDeviceSenderKeys(tx, account, id); err != nil {
+					return nil, err
+				}
+			}
+		}
 	}
 	if err := tx.Bucket(bucketLists).Put([]byte(account), l.Signed); err != nil {
 		return nil, err
@@ -273,6 +290,11 @@ func (c *Conn) sendHistory(device uint32, ms []*Message) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	// View-once media never leaves the device (MED-008), and what was
+	// deleted for everyone is gone.
+	ms = slices.DeleteFunc(ms, func(m *Message) bool {
+		return m.Deleted || (m.Media != nil && m.Media.ViewOnce != nil)
+	})
 	ms = ms[max(0, len(ms)-wire.HistoryLimit):]
 	for start := 0; start < len(ms); start += wire.MaxHistoryPerEntry {
 		var h wire.History
@@ -483,21 +505,47 @@ func (d *Device) applySync(tx *bolt.Tx, c *wire.Content) ([]*Message, error) {
 	switch c.Type {
 	case wire.ContentSent:
 		var inner wire.Content
-		if err := wire.Unmarshal(c.Transcript.Content, &inner); err != nil || inner.Type != wire.ContentText {
-			return nil, nil // only texts are kept in the history for now
+		if err := wire.Unmarshal(c.Transcript.Content, &inner); err != nil {
+			return nil, nil
 		}
 		to := c.Transcript.Recipient
+		conv := Conv{Peer: to}
+		switch inner.Type {
+		case wire.ContentEdit, wire.ContentDelete:
+			m, err := d.applyChange(tx, conv, d.Account, &inner)
+			if err != nil || m == nil {
+				return nil, nil // a dropped change changes nothing
+			}
+			return []*Message{m}, nil
+		case wire.ContentTimer:
+			return nil, setTimer(tx, conv, history.Register{SentAt: inner.SentAt, ID: inner.MessageID, Value: *inner.Timer})
+		case wire.ContentText, wire.ContentMedia:
+		default:
+			return nil, nil
+		}
 		if m, _ := sentMessage(tx, inner.MessageID); m != nil || deleted(tx, to, inner.MessageID) {
 			return nil, nil
 		}
-		m := &Message{ID: inner.MessageID, Outgoing: true, Peer: to, Text: *inner.Text, SentAt: inner.SentAt,
-			TTL: DefaultTTL, Statuses: map[uint32]Status{}}
+		m := &Message{ID: inner.MessageID, Outgoing: true, Peer: to, SentAt: inner.SentAt,
+			TTL: DefaultTTL, Statuses: map[uint32]Status{}, Type: inner.Type, Media: inner.Media}
+		if inner.Text != nil {
+			m.Text = *inner.Text
+		}
+		if inner.Media != nil && inner.Media.Caption != nil {
+			m.Text = *inner.Media.Caption
+		}
+		if inner.Expire != nil {
+			m.Expire = *inner.Expire
+		}
 		if l := list(tx, to); l != nil {
 			for _, id := range l.IDs() {
 				m.Statuses[id] = StatusSent
 			}
 		}
 		if err := putMessage(tx, m); err != nil {
+			return nil, err
+		}
+		if err := d.applyKept(tx, m); err != nil {
 			return nil, err
 		}
 		more, err := applyPending(tx, m.ID)
@@ -508,6 +556,12 @@ func (d *Device) applySync(tx *bolt.Tx, c *wire.Content) ([]*Message, error) {
 			return more, nil
 		}
 		return []*Message{m}, nil
+	case wire.ContentOpened:
+		for _, cm := range *c.Opened {
+			if err := markOpened(tx, cm.Account, cm.MessageID); err != nil {
+				return nil, err
+			}
+		}
 	case wire.ContentRead:
 		for _, cm := range *c.Read {
 			if err := tx.Bucket(bucketRead).Put(convKey(cm.Account, cm.MessageID), []byte{1}); err != nil {

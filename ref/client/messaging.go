@@ -14,6 +14,8 @@ import (
 	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/devices"
 	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/group"
+	"github.com/missive-protocol/missive/ref/history"
 	"github.com/missive-protocol/missive/ref/session"
 	"github.com/missive-protocol/missive/ref/transport"
 	"github.com/missive-protocol/missive/ref/wire"
@@ -245,36 +247,7 @@ func (c *Conn) newID() ([]byte, error) {
 // Send sends a text message to account and returns it once the server has
 // accepted it (its status is then sent).
 func (c *Conn) Send(ctx context.Context, account, text string) (*Message, error) {
-	id, err := c.newID()
-	if err != nil {
-		return nil, err
-	}
-	now := uint64(c.d.now().UnixMilli())
-	content := &wire.Content{Version: wire.ProtocolVersion, Type: wire.ContentText, MessageID: id, SentAt: now, Text: &text}
-	m := &Message{ID: id, Outgoing: true, Peer: account, Text: text, SentAt: now, TTL: DefaultTTL, Statuses: map[uint32]Status{}}
-	if err := c.d.db.Update(func(tx *bolt.Tx) error { return putMessage(tx, m) }); err != nil {
-		return nil, err
-	}
-	accepted, devs, err := c.deliverContent(ctx, account, wire.EnvelopeChat, content, DefaultTTL)
-	if err != nil {
-		return m, err
-	}
-	if err := c.syncSent(ctx, account, content); err != nil {
-		c.emit(Event{Kind: EventError, Err: fmt.Errorf("telling the other devices: %w", err)})
-	}
-	err = c.d.db.Update(func(tx *bolt.Tx) error {
-		cur, err := getMessage(tx, m.Seq)
-		if err != nil || cur == nil {
-			return err
-		}
-		cur.Accepted = accepted
-		for _, dev := range devs {
-			cur.Statuses[dev] = raise(cur.Statuses[dev], StatusSent)
-		}
-		*m = *cur
-		return putMessage(tx, cur)
-	})
-	return m, err
+	return c.SendTo(ctx, Conv{Peer: account}, text)
 }
 
 // Resend sends again a text message this device sent, with the same
@@ -343,38 +316,51 @@ func (c *Conn) sendReceipt(ctx context.Context, account string, kind uint64, ids
 // MarkRead sends read receipts for the incoming messages from peer that
 // have none yet, and returns how many it marked.
 func (c *Conn) MarkRead(ctx context.Context, peer string) (int, error) {
-	var ids [][]byte
-	var seqs []uint64
+	var unread []*Message
 	c.d.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {
 			var m Message
-			if cborDec.Unmarshal(v, &m) == nil && !m.Outgoing && !m.Read && m.Peer == peer {
-				ids = append(ids, m.ID)
-				seqs = append(seqs, m.Seq)
+			if cborDec.Unmarshal(v, &m) == nil && !m.Outgoing && !m.Read && m.Peer == peer && m.Group == nil {
+				unread = append(unread, &m)
 			}
 			return nil
 		})
 	})
-	if len(ids) == 0 {
+	return c.markRead(ctx, unread)
+}
+
+// markRead sends one read receipt per message to its sender account, from
+// here, tells this account's other devices (DEV-012), and records the
+// messages as read.
+func (c *Conn) markRead(ctx context.Context, ms []*Message) (int, error) {
+	if len(ms) == 0 {
 		return 0, nil
 	}
-	if err := c.sendReceipt(ctx, peer, wire.ReceiptRead, ids); err != nil {
-		return 0, err
+	by := map[string][][]byte{}
+	var peers []string
+	for _, m := range ms {
+		if by[m.Peer] == nil {
+			peers = append(peers, m.Peer)
+		}
+		by[m.Peer] = append(by[m.Peer], m.ID)
 	}
-	// One read receipt per message, from here; the other devices learn it
-	// (DEV-012).
-	for start := 0; start < len(ids); start += wire.MaxReceiptIDs {
+	for _, peer := range peers {
+		if err := c.sendReceipt(ctx, peer, wire.ReceiptRead, by[peer]); err != nil {
+			return 0, err
+		}
+	}
+	for start := 0; start < len(ms); start += wire.MaxReceiptIDs {
 		var rs wire.ReadSync
-		for _, id := range ids[start:min(len(ids), start+wire.MaxReceiptIDs)] {
-			rs = append(rs, wire.ConversationMessage{Account: peer, MessageID: id})
+		for _, m := range ms[start:min(len(ms), start+wire.MaxReceiptIDs)] {
+			rs = append(rs, wire.ConversationMessage{Account: m.Peer, MessageID: m.ID})
 		}
 		if err := c.syncOwn(ctx, &wire.Content{Type: wire.ContentRead, Read: &rs}); err != nil {
 			c.emit(Event{Kind: EventError, Err: fmt.Errorf("telling the other devices: %w", err)})
 		}
 	}
-	return len(ids), c.d.db.Update(func(tx *bolt.Tx) error {
-		for _, seq := range seqs {
-			m, err := getMessage(tx, seq)
+	return len(ms), c.d.db.Update(func(tx *bolt.Tx) error {
+		for _, seen := range ms {
+			m, err := getMessage(tx, seen.Seq)
 			if err != nil || m == nil {
 				return err
 			}
@@ -400,12 +386,26 @@ func (c *Conn) deliveryLoop() {
 			return
 		case del := <-c.deliveries:
 			msg, receipt, err := c.d.receive(del)
+			var gap errGroupGap
+			if errors.As(err, &gap) {
+				// GRP-003: fetch the missing group states, then again.
+				ctx, cancel := context.WithTimeout(context.Background(), transport.HandshakeTimeout)
+				if err = c.syncGroup(ctx, gap.gid, gap.from); err == nil {
+					msg, receipt, err = c.d.receive(del)
+				}
+				cancel()
+				if errors.As(err, &gap) {
+					err = c.d.recordFailure(del, err)
+				}
+			}
 			if err != nil {
 				c.emit(Event{Kind: EventError, Err: fmt.Errorf("message %x from %s/%d: %w", del.MessageID, del.Sender.Account, del.Sender.Device, err)})
 			}
 			// Acknowledge after storing (MSG-014), failures included (MSG-015).
 			ackErr := c.tc.Send(wire.FrameAck, 0, &wire.Ack{QueueIDs: []uint64{del.QueueID}})
 			switch {
+			case msg != nil && msg.Outgoing:
+				c.emit(Event{Kind: EventMessage, Message: msg}) // sent by another device of this account
 			case msg != nil:
 				// The delivered receipt goes before the message is shown,
 				// so that a caller that stops at the message (listen -n 1)
@@ -417,7 +417,9 @@ func (c *Conn) deliveryLoop() {
 					}
 					cancel()
 				}
-				c.emit(Event{Kind: EventMessage, Message: msg})
+				if !history.Expired(msg.SentAt, msg.Expire, uint64(c.d.now().UnixMilli())) {
+					c.emit(Event{Kind: EventMessage, Message: msg})
+				}
 			case receipt != nil:
 				for _, m := range receipt {
 					c.emit(Event{Kind: EventStatus, Message: m})
@@ -451,7 +453,20 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 		if err := processed.Put(processedKey, u64(del.ExpiresAt)); err != nil {
 			return err
 		}
-		pt, err := d.decrypt(tx, sender, del)
+		var (
+			pt  []byte
+			err error
+			gm  *group.Message
+		)
+		if del.Kind == wire.KindGroup {
+			pt, gm, err = d.decryptGroup(tx, del)
+		} else {
+			pt, err = d.decrypt(tx, sender, del)
+		}
+		var gap errGroupGap
+		if errors.As(err, &gap) {
+			return err
+		}
 		if err != nil {
 			return errFailed{err}
 		}
@@ -462,8 +477,17 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 		if !bytes.Equal(content.MessageID, del.MessageID) || content.SentAt != del.SentAt {
 			return errFailed{errcode.AuthContentMismatch}
 		}
+		// MSG-020: keys and group changes in control envelopes only.
+		control := content.Type == wire.ContentSenderKey || content.Type == wire.ContentGroupUpdate
+		if control != (del.Type == wire.EnvelopeControl) || (gm != nil && control) {
+			return errFailed{errcode.PolicyBadRecipient}
+		}
+		conv := Conv{Peer: del.Sender.Account}
+		if gm != nil {
+			conv = Conv{Group: gm.GroupID}
+		}
 		switch content.Type {
-		case wire.ContentText:
+		case wire.ContentText, wire.ContentMedia:
 			if del.Type != wire.EnvelopeChat {
 				return errFailed{errcode.AuthContentMismatch}
 			}
@@ -471,32 +495,104 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 				return nil
 			}
 			msg = &Message{ID: del.MessageID, Peer: del.Sender.Account, Device: uint32(del.Sender.Device),
-				Text: *content.Text, SentAt: content.SentAt, Received: uint64(d.now().UnixMilli()),
-				Read: readMark(tx, del.Sender.Account, del.MessageID)}
-			return putMessage(tx, msg)
+				SentAt: content.SentAt, Received: uint64(d.now().UnixMilli()),
+				Read: readMark(tx, del.Sender.Account, del.MessageID), Type: content.Type, Media: content.Media}
+			if content.Text != nil {
+				msg.Text = *content.Text
+			}
+			if content.Media != nil && content.Media.Caption != nil {
+				msg.Text = *content.Media.Caption
+			}
+			if content.Expire != nil {
+				msg.Expire = *content.Expire
+			}
+			if gm != nil {
+				msg.Group, msg.GroupVersion = gm.GroupID, gm.Serial
+				if del.Sender.Account == d.Account {
+					// Sent by another device of this account: it reads
+					// the group message like every member (section 16.4).
+					if m, _ := sentMessage(tx, del.MessageID); m != nil {
+						msg = nil
+						return nil
+					}
+					msg.Outgoing, msg.Peer, msg.Device, msg.Read = true, "", 0, false
+					msg.Members = map[string]map[uint32]Status{}
+				}
+			}
+			if err := putMessage(tx, msg); err != nil {
+				return err
+			}
+			if msg.Outgoing {
+				if changed, err = applyPending(tx, msg.ID); err != nil {
+					return err
+				}
+			}
+			return d.applyKept(tx, msg)
+		case wire.ContentEdit, wire.ContentDelete:
+			if del.Type != wire.EnvelopeChat {
+				return errFailed{errcode.AuthContentMismatch}
+			}
+			m, err := d.applyChange(tx, conv, del.Sender.Account, &content)
+			if isPolicy(err) {
+				return errFailed{err}
+			}
+			if m != nil {
+				changed = []*Message{m}
+			}
+			return err
+		case wire.ContentTimer:
+			return setTimer(tx, conv, history.Register{SentAt: content.SentAt, ID: content.MessageID, Value: *content.Timer})
+		case wire.ContentSenderKey:
+			err := d.acceptSenderKey(tx, del.Sender, content.SenderKey)
+			if errors.As(err, &gap) {
+				return err
+			}
+			if err != nil {
+				return errFailed{err}
+			}
+			return nil
+		case wire.ContentGroupUpdate:
+			_, err := d.acceptGroupState(tx, *content.Group, nil)
+			switch {
+			case errors.As(err, &gap):
+				return err
+			case errors.Is(err, group.ErrDuplicate):
+				return nil
+			case err != nil:
+				return errFailed{err}
+			}
+			return nil
 		case wire.ContentReceipt:
-			if !listedSender(tx, del.Sender) {
-				return nil // DEV-013
+			if !listedSender(tx, del.Sender) || del.Sender.Account == d.Account {
+				// DEV-013; and this account's own devices tell each other
+				// of reads with read content, never with receipts.
+				return nil
 			}
 			changed, err = applyReceipt(tx, del.Sender, content.Receipt)
 			return err
-		case wire.ContentSent, wire.ContentRead, wire.ContentDeleted, wire.ContentHistory:
+		case wire.ContentSent, wire.ContentRead, wire.ContentDeleted, wire.ContentHistory, wire.ContentOpened:
 			if del.Sender.Account != d.Account || del.Type != wire.EnvelopeSync || !listedSender(tx, del.Sender) {
 				return nil // DEV-013: only from this account's devices
 			}
 			changed, err = d.applySync(tx, &content)
 			return err
 		}
-		return nil // other content types: chapters to come
+		return nil
 	})
 	var f errFailed
 	if errors.As(err, &f) {
-		// Record the failure so that a redelivery is not processed again,
-		// leaving the session untouched (RAT-010).
-		d.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketProcessed).Put(processedKey, u64(del.ExpiresAt)) })
-		return nil, nil, f.err
+		return nil, nil, d.recordFailure(del, f.err)
 	}
 	return msg, changed, err
+}
+
+// recordFailure records a delivery that failed so that a redelivery is not
+// processed again, leaving the sessions untouched (RAT-010, GRP-008), and
+// returns err.
+func (d *Device) recordFailure(del *wire.Delivery, err error) error {
+	processedKey := append(addrKey(del.Sender.Account, uint32(del.Sender.Device)), del.MessageID...)
+	d.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketProcessed).Put(processedKey, u64(del.ExpiresAt)) })
+	return err
 }
 
 // errFailed marks a failure of the message itself, after which the
@@ -571,10 +667,33 @@ func applyReceipt(tx *bolt.Tx, from wire.Address, r *wire.Receipt) ([]*Message, 
 			}
 			continue
 		}
+		dev := uint32(from.Device)
+		if m.Group != nil {
+			// GRP-013: from a member of the group when it was sent.
+			gs := groupState(tx, m.Group, m.GroupVersion)
+			if gs == nil || !gs.IsMember(from.Account) {
+				continue
+			}
+			if m.Members == nil {
+				m.Members = map[string]map[uint32]Status{}
+			}
+			if m.Members[from.Account] == nil {
+				m.Members[from.Account] = map[uint32]Status{}
+			}
+			next := raise(m.Members[from.Account][dev], st)
+			if next == m.Members[from.Account][dev] {
+				continue
+			}
+			m.Members[from.Account][dev] = next
+			if err := putMessage(tx, m); err != nil {
+				return nil, err
+			}
+			changed = append(changed, m)
+			continue
+		}
 		if m.Peer != from.Account {
 			continue // not sent to that account: ignored
 		}
-		dev := uint32(from.Device)
 		next := raise(m.Statuses[dev], st)
 		if next == m.Statuses[dev] {
 			continue

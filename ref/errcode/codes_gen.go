@@ -72,6 +72,10 @@ const (
 	AuthDeviceNotListed Code = 2010
 	// AuthLinkRefused (auth.link_refused): The primary device refused to link the companion.
 	AuthLinkRefused Code = 2011
+	// AuthDigestMismatch (auth.digest_mismatch): A blob whose size or SHA-256 is not the one its media content or its upload names.
+	AuthDigestMismatch Code = 2012
+	// AuthGroupInvalid (auth.group_invalid): A group state for another group than the one expected.
+	AuthGroupInvalid Code = 2013
 	// StateDuplicateMessage (state.duplicate_message): The message key was already used, or is no longer stored; or a prekey message was already accepted.
 	StateDuplicateMessage Code = 3001
 	// StateTooManySkipped (state.too_many_skipped): The message would make the receiver skip more than MAX_SKIP message keys in one chain.
@@ -98,6 +102,20 @@ const (
 	StateDeviceListRollback Code = 3012
 	// StateUnknownLink (state.unknown_link): A link id that no open link has.
 	StateUnknownLink Code = 3013
+	// StateUnknownGroup (state.unknown_group): No group with that id, or the device holds no state of it.
+	StateUnknownGroup Code = 3014
+	// StateGroupRollback (state.group_rollback): A group state that is not the next version, or that differs from an accepted state of the same version.
+	StateGroupRollback Code = 3015
+	// StateGroupStale (state.group_stale): A group envelope for a group version other than the current one; the error carries the current state.
+	StateGroupStale Code = 3016
+	// StateUnknownSenderKey (state.unknown_sender_key): No sender key of that sender device and key id for the group.
+	StateUnknownSenderKey Code = 3017
+	// StateStaleSenderKey (state.stale_sender_key): A group message under a sender key made before a member's removal that the message's group version includes.
+	StateStaleSenderKey Code = 3018
+	// StateUnknownBlob (state.unknown_blob): No complete, unexpired blob with that id (or, for an upload, no incomplete blob of the account).
+	StateUnknownBlob Code = 3019
+	// StateBlobOffset (state.blob_offset): A blob chunk at an offset other than the bytes held, or beyond the blob's size.
+	StateBlobOffset Code = 3020
 	// PolicyTooLarge (policy.too_large): A plaintext or other input is larger than the limit this specification sets.
 	PolicyTooLarge Code = 4001
 	// PolicyFrameTooLarge (policy.frame_too_large): A frame length above MAX_FRAME_SIZE.
@@ -116,6 +134,16 @@ const (
 	PolicyShuttingDown Code = 4008
 	// PolicyTooManyDevices (policy.too_many_devices): A device list with more than 1 + MAX_COMPANIONS devices.
 	PolicyTooManyDevices Code = 4009
+	// PolicyNotMember (policy.not_member): The sender's account is not a member of the group.
+	PolicyNotMember Code = 4010
+	// PolicyNotAdmin (policy.not_admin): A group change by an account that is not an admin, or that would leave the group without an admin.
+	PolicyNotAdmin Code = 4011
+	// PolicyNotAuthor (policy.not_author): An edit or delete of a message that another account wrote.
+	PolicyNotAuthor Code = 4012
+	// PolicyNotEditable (policy.not_editable): An edit of content other than text or media (or of view-once media), or a delete of content other than a message.
+	PolicyNotEditable Code = 4013
+	// PolicyWindowPassed (policy.window_passed): An edit or delete sent after its window (EDIT_WINDOW, DELETE_WINDOW), or before its target.
+	PolicyWindowPassed Code = 4014
 )
 
 var names = map[Code]string{
@@ -153,6 +181,8 @@ var names = map[Code]string{
 	AuthIdentityChanged:      "auth.identity_changed",
 	AuthDeviceNotListed:      "auth.device_not_listed",
 	AuthLinkRefused:          "auth.link_refused",
+	AuthDigestMismatch:       "auth.digest_mismatch",
+	AuthGroupInvalid:         "auth.group_invalid",
 	StateDuplicateMessage:    "state.duplicate_message",
 	StateTooManySkipped:      "state.too_many_skipped",
 	StateUnknownPrekey:       "state.unknown_prekey",
@@ -166,6 +196,13 @@ var names = map[Code]string{
 	StateNotAuthenticated:    "state.not_authenticated",
 	StateDeviceListRollback:  "state.device_list_rollback",
 	StateUnknownLink:         "state.unknown_link",
+	StateUnknownGroup:        "state.unknown_group",
+	StateGroupRollback:       "state.group_rollback",
+	StateGroupStale:          "state.group_stale",
+	StateUnknownSenderKey:    "state.unknown_sender_key",
+	StateStaleSenderKey:      "state.stale_sender_key",
+	StateUnknownBlob:         "state.unknown_blob",
+	StateBlobOffset:          "state.blob_offset",
 	PolicyTooLarge:           "policy.too_large",
 	PolicyFrameTooLarge:      "policy.frame_too_large",
 	PolicyRateLimited:        "policy.rate_limited",
@@ -175,6 +212,11 @@ var names = map[Code]string{
 	PolicyBadRecipient:       "policy.bad_recipient",
 	PolicyShuttingDown:       "policy.shutting_down",
 	PolicyTooManyDevices:     "policy.too_many_devices",
+	PolicyNotMember:          "policy.not_member",
+	PolicyNotAdmin:           "policy.not_admin",
+	PolicyNotAuthor:          "policy.not_author",
+	PolicyNotEditable:        "policy.not_editable",
+	PolicyWindowPassed:       "policy.window_passed",
 }
 
 var layers = []struct {

@@ -84,6 +84,20 @@ func Overall(statuses map[uint32]Status) Status {
 	return s
 }
 
+// GroupOverall is the status of a group message as a whole (spec section
+// 16.6): the lowest, over the members, of each member's highest device
+// status.
+func GroupOverall(members map[string]map[uint32]Status) Status {
+	if len(members) == 0 {
+		return Pending
+	}
+	low := Played
+	for _, devs := range members {
+		low = min(low, Overall(devs))
+	}
+	return low
+}
+
 // ReceiptStatus maps a receipt kind (wire.ReceiptDelivered...) to the
 // status it calls for.
 func ReceiptStatus(kind uint64) Status {
@@ -119,6 +133,10 @@ type Key struct {
 type SentMessage struct {
 	To       string
 	Statuses map[uint32]Status
+	// Members is set for a group message instead of To and Statuses: the
+	// status of each device of each member account of the message's group
+	// version but the device's own account (spec section 16.6).
+	Members map[string]map[uint32]Status
 }
 
 // Receipt is a receipt as a device receives it.
@@ -162,6 +180,32 @@ func (s *State) LearnSent(id ID, to string, devices []uint32) {
 	for _, d := range devices {
 		m.Statuses[d] = Raise(m.Statuses[d], Sent)
 	}
+	s.applyKept(id, m)
+}
+
+// LearnGroupSent records that the device's account sent id to a group
+// (a `sent` event): members gives the devices of each member account of
+// the message's group version but the device's own account. It applies
+// the receipts kept for it. A receipt for it then counts only from a
+// device of one of those accounts (GRP-013).
+func (s *State) LearnGroupSent(id ID, members map[string][]uint32) {
+	m := s.Sent[id]
+	if m == nil {
+		m = &SentMessage{Members: map[string]map[uint32]Status{}}
+		s.Sent[id] = m
+	}
+	for acct, devs := range members {
+		if m.Members[acct] == nil {
+			m.Members[acct] = map[uint32]Status{}
+		}
+		for _, d := range devs {
+			m.Members[acct][d] = Raise(m.Members[acct][d], Sent)
+		}
+	}
+	s.applyKept(id, m)
+}
+
+func (s *State) applyKept(id ID, m *SentMessage) {
 	var kept []Receipt
 	for _, r := range s.Pending {
 		if slices.Contains(r.IDs, id) {
@@ -176,6 +220,13 @@ func (s *State) LearnSent(id ID, to string, devices []uint32) {
 }
 
 func (s *State) raise(m *SentMessage, from Address, st Status) {
+	if m.Members != nil {
+		// A group message: from a member when it was sent (GRP-013).
+		if devs := m.Members[from.Account]; devs != nil {
+			devs[from.Device] = Raise(devs[from.Device], st)
+		}
+		return
+	}
 	if m.To != from.Account {
 		return // not sent to that account: ignored (CLI-003)
 	}
@@ -259,6 +310,11 @@ func (s *State) String() string {
 		fmt.Fprintf(&b, "sent %x to %s:", id[:4], m.To)
 		for _, d := range slices.Sorted(maps.Keys(m.Statuses)) {
 			fmt.Fprintf(&b, " %d=%v", d, m.Statuses[d])
+		}
+		for _, a := range slices.Sorted(maps.Keys(m.Members)) {
+			for _, d := range slices.Sorted(maps.Keys(m.Members[a])) {
+				fmt.Fprintf(&b, " %s/%d=%v", a, d, m.Members[a][d])
+			}
 		}
 		b.WriteString("\n")
 	}

@@ -240,6 +240,8 @@ var deviceTypes = map[uint64]bool{
 	wire.FramePing: true, wire.FramePong: true, wire.FrameSubscribePresence: true, wire.FrameSetPrivacy: true,
 	wire.FrameSetContacts: true, wire.FrameTyping: true, wire.FrameError: true,
 	wire.FrameOpenLink: true, wire.FrameAnswerLink: true, wire.FrameSetDeviceList: true,
+	wire.FrameSendGroup: true, wire.FrameSetGroup: true, wire.FrameGetGroup: true, wire.FrameCreateBlob: true,
+	wire.FramePutBlob: true, wire.FrameGetBlob: true, wire.FrameFetchDeviceList: true,
 }
 
 // readLoop reads frames until the connection fails or closes.
@@ -311,87 +313,116 @@ func (c *conn) requestLoop() {
 	}
 }
 
-func (c *conn) request(f *wire.Frame) {
-	id := transport.RequestID(f)
-	limit := c.reqLimit
-	if f.Type == wire.FrameSend {
-		limit = c.sendLimit
+// handler serves a request whose body is decoded.
+type handler func(context.Context) (wire.Message, error)
+
+// decoded decodes f's body as a P and returns the handler that serves it
+// with serve.
+func decoded[T any, P interface {
+	*T
+	wire.Message
+}](f *wire.Frame, serve func(context.Context, P) (wire.Message, error)) (handler, error) {
+	b := P(new(T))
+	if err := transport.DecodeBody(f, b); err != nil {
+		return nil, err
 	}
-	if r := limit.Reserve(); !r.OK() || r.Delay() > 0 {
-		after := r.Delay()
-		r.Cancel()
-		c.s.metrics.refused.inc(errcode.PolicyRateLimited)
-		c.tc.SendError(id, &transport.RetryError{Code: errcode.PolicyRateLimited, After: max(after, time.Millisecond)})
-		return
-	}
-	ctx := context.Background()
-	var (
-		result wire.Message
-		err    error
-	)
+	return func(ctx context.Context) (wire.Message, error) { return serve(ctx, b) }, nil
+}
+
+// decode decodes a request's body, check 1 of SRV-005 and GRP-009.
+func (c *conn) decode(f *wire.Frame) (handler, error) {
 	switch f.Type {
 	case wire.FrameUploadPrekeys:
-		var b wire.PrekeyUpload
-		if err = transport.DecodeBody(f, &b); err == nil {
-			result, err = c.uploadPrekeys(ctx, &b)
-		}
+		return decoded(f, c.uploadPrekeys)
 	case wire.FrameFetchPrekeys:
-		var b wire.PrekeyFetch
-		if err = transport.DecodeBody(f, &b); err == nil {
-			result, err = c.fetchPrekeys(ctx, &b)
-		}
+		return decoded(f, c.fetchPrekeys)
 	case wire.FrameSend:
-		var b wire.Envelope
-		if err = transport.DecodeBody(f, &b); err == nil {
-			result, err = c.send(ctx, &b)
-		}
+		return decoded(f, c.send)
+	case wire.FrameSendGroup:
+		return decoded(f, c.sendGroup)
 	case wire.FrameSubscribePresence:
-		var b wire.PresenceSubscribe
-		if err = transport.DecodeBody(f, &b); err == nil {
-			result, err = c.s.presence.subscribe(ctx, c, &b)
-		}
+		return decoded(f, func(ctx context.Context, b *wire.PresenceSubscribe) (wire.Message, error) {
+			return c.s.presence.subscribe(ctx, c, b)
+		})
 	case wire.FrameSetPrivacy:
-		var b wire.Privacy
-		if err = transport.DecodeBody(f, &b); err == nil {
-			err = c.s.cfg.Store.SetPrivacy(ctx, c.addr.Account, store.Privacy{LastSeen: uint8(b.LastSeen), Online: uint8(b.Online)})
-			result = &wire.Empty{}
-			c.s.presence.changed(c.addr.Account)
-		}
-	case wire.FrameSetDeviceList:
-		var b wire.SetDeviceList
-		if err = transport.DecodeBody(f, &b); err == nil {
-			result, err = c.setDeviceList(ctx, &b)
-		}
-	case wire.FrameOpenLink:
-		var b wire.OpenLink
-		if err = transport.DecodeBody(f, &b); err == nil {
-			result, err = c.openLink(ctx, &b)
-		}
-	case wire.FrameAnswerLink:
-		var b wire.AnswerLink
-		if err = transport.DecodeBody(f, &b); err == nil {
-			result, err = c.answerLink(ctx, &b)
-		}
+		return decoded(f, c.setPrivacy)
 	case wire.FrameSetContacts:
-		var b wire.Contacts
-		if err = transport.DecodeBody(f, &b); err == nil {
-			err = c.s.cfg.Store.SetContacts(ctx, c.addr.Account, b.Accounts)
-			result = &wire.Empty{}
-			c.s.presence.changed(c.addr.Account)
-		}
+		return decoded(f, c.setContacts)
+	case wire.FrameSetDeviceList:
+		return decoded(f, c.setDeviceList)
+	case wire.FrameOpenLink:
+		return decoded(f, c.openLink)
+	case wire.FrameAnswerLink:
+		return decoded(f, c.answerLink)
+	case wire.FrameSetGroup:
+		return decoded(f, func(ctx context.Context, b *wire.SignedGroupState) (wire.Message, error) {
+			return c.setGroup(ctx, b, *f.Body)
+		})
+	case wire.FrameGetGroup:
+		return decoded(f, c.getGroup)
+	case wire.FrameCreateBlob:
+		return decoded(f, c.createBlob)
+	case wire.FramePutBlob:
+		return decoded(f, c.putBlob)
+	case wire.FrameGetBlob:
+		return decoded(f, c.getBlob)
+	case wire.FrameFetchDeviceList:
+		return decoded(f, c.fetchDeviceList)
+	}
+	return nil, errcode.PolicyUnexpectedFrame
+}
+
+// limited is check 2 of SRV-005 and GRP-009: the send rate for send and
+// send-group, the request rate for the others (SRV-016).
+func (c *conn) limited(typ uint64) error {
+	limit := c.reqLimit
+	if typ == wire.FrameSend || typ == wire.FrameSendGroup {
+		limit = c.sendLimit
+	}
+	r := limit.Reserve()
+	if r.OK() && r.Delay() == 0 {
+		return nil
+	}
+	after := r.Delay()
+	r.Cancel()
+	return &transport.RetryError{Code: errcode.PolicyRateLimited, After: max(after, time.Millisecond)}
+}
+
+func (c *conn) request(f *wire.Frame) {
+	id := transport.RequestID(f)
+	serve, err := c.decode(f)
+	if err == nil {
+		err = c.limited(f.Type)
+	}
+	var result wire.Message
+	if err == nil {
+		result, err = serve(context.Background())
 	}
 	if err != nil {
 		err = internal(err)
 		code := errcode.Of(err)
 		c.s.metrics.refused.inc(code)
+		c.tc.Send(wire.FrameError, id, errorBody(err))
 		if code.Layer() == "decode" || code == errcode.PolicyShuttingDown {
-			c.fail(id, err) // a malformed body or a failure of ours: close (TRN-009, SRV-017)
-			return
+			c.close() // a malformed body or a failure of ours: close (TRN-009, SRV-017)
 		}
-		c.tc.SendError(id, err)
 		return
 	}
 	c.tc.Send(wire.FrameResult, id, result)
+}
+
+// setPrivacy is set-privacy.
+func (c *conn) setPrivacy(ctx context.Context, b *wire.Privacy) (wire.Message, error) {
+	err := c.s.cfg.Store.SetPrivacy(ctx, c.addr.Account, store.Privacy{LastSeen: uint8(b.LastSeen), Online: uint8(b.Online)})
+	c.s.presence.changed(c.addr.Account)
+	return &wire.Empty{}, err
+}
+
+// setContacts is set-contacts.
+func (c *conn) setContacts(ctx context.Context, b *wire.Contacts) (wire.Message, error) {
+	err := c.s.cfg.Store.SetContacts(ctx, c.addr.Account, b.Accounts)
+	c.s.presence.changed(c.addr.Account)
+	return &wire.Empty{}, err
 }
 
 // ackLoop deletes acknowledged entries, merging the acks that wait.

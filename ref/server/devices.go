@@ -327,3 +327,17 @@ func (c *conn) answerLink(ctx context.Context, b *wire.AnswerLink) (wire.Message
 	c.s.listChanged(acct.Name, *b.DeviceList, nil)
 	return &wire.Empty{}, nil
 }
+
+// fetchDeviceList is fetch-device-list (section 13.4): the account's current
+// signed device list. An account that has not uploaded its first list yet
+// has none to give, and is answered as one that does not exist.
+func (c *conn) fetchDeviceList(ctx context.Context, f *wire.DeviceListFetch) (wire.Message, error) {
+	list, version, err := c.s.currentList(ctx, f.Account)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && version == 0) {
+		return nil, errcode.StateUnknownAccount
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &wire.DeviceListResult{DeviceList: list}, nil
+}

@@ -157,7 +157,10 @@ func (c *conn) send(ctx context.Context, e *wire.Envelope) (wire.Message, error)
 		return nil, errcode.AuthSenderMismatch
 	}
 	own := e.Recipient == c.addr.Account
-	if own != (e.Type == wire.EnvelopeSync) {
+	// sync goes to the own account only; control also goes there, since the
+	// sender's other devices are group devices that get its sender keys and
+	// group changes (spec sections 16.4 and 16.5).
+	if (e.Type == wire.EnvelopeSync && !own) || (own && e.Type != wire.EnvelopeSync && e.Type != wire.EnvelopeControl) {
 		return nil, errcode.PolicyBadRecipient
 	}
 	acct, err := st.Account(ctx, e.Recipient)
@@ -226,6 +229,10 @@ func (c *conn) checkFanout(ctx context.Context, acct *store.Account, e *wire.Env
 	if err != nil {
 		return err
 	}
+	reach, err := c.s.reachable(ctx, acct, version)
+	if err != nil {
+		return err
+	}
 	fe := transport.FanoutError{DeviceList: list}
 	known := map[uint64]bool{}
 	for _, d := range acct.Devices {
@@ -237,14 +244,7 @@ func (c *conn) checkFanout(ctx context.Context, acct *store.Account, e *wire.Env
 			}
 			continue
 		}
-		reachable := false
-		if !d.Removed && version > 0 {
-			_, ok, err := c.s.cfg.Store.PrekeyCounts(ctx, store.Address{Account: acct.Name, Device: d.ID})
-			if err != nil {
-				return err
-			}
-			reachable = ok
-		}
+		reachable := slices.Contains(reach, d.ID)
 		switch {
 		case reachable && !named[id]:
 			fe.Missing = append(fe.Missing, id)
@@ -264,4 +264,28 @@ func (c *conn) checkFanout(ctx context.Context, acct *store.Account, e *wire.Env
 	slices.Sort(fe.Extra)
 	slices.Sort(fe.Stale)
 	return &fe
+}
+
+// reachable returns the ids of an account's reachable devices (section
+// 13.2), in increasing order: not removed, listed (the account has a device
+// list of version listVersion > 0, and lists every device not removed), and
+// holding a signed prekey and a last-resort prekey.
+func (s *Server) reachable(ctx context.Context, acct *store.Account, listVersion uint64) ([]uint32, error) {
+	if listVersion == 0 {
+		return nil, nil
+	}
+	var out []uint32
+	for _, d := range acct.Devices {
+		if d.Removed {
+			continue
+		}
+		_, ok, err := s.cfg.Store.PrekeyCounts(ctx, store.Address{Account: acct.Name, Device: d.ID})
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, d.ID)
+		}
+	}
+	return out, nil
 }

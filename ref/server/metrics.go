@@ -24,12 +24,22 @@ type metrics struct {
 	acked             atomic.Uint64
 	expired           atomic.Uint64
 	bundles           atomic.Uint64
+	groupStates       atomic.Uint64
+	groupAccepted     atomic.Uint64
+	blobBytesIn       atomic.Uint64
+	blobBytesOut      atomic.Uint64
+	blobsCompleted    atomic.Uint64
+	blobsExpired      atomic.Uint64
 	refused           codeCounter
-	latency           histogram
+	latency           histogram // seconds from acceptance to acknowledgement
+	fanout            histogram // group devices per accepted group message
 }
 
 func newMetrics() *metrics {
-	return &metrics{latency: histogram{bounds: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300, 3600, 86400}}}
+	return &metrics{
+		latency: histogram{bounds: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300, 3600, 86400}},
+		fanout:  histogram{bounds: []float64{0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5120}},
+	}
 }
 
 // codeCounter counts refusals per error code.
@@ -47,7 +57,7 @@ func (c *codeCounter) inc(code errcode.Code) {
 	c.mu.Unlock()
 }
 
-// histogram is a Prometheus histogram of seconds.
+// histogram is a Prometheus histogram.
 type histogram struct {
 	mu     sync.Mutex
 	bounds []float64
@@ -56,8 +66,10 @@ type histogram struct {
 	total  uint64
 }
 
-func (h *histogram) observe(d time.Duration) {
-	v := d.Seconds()
+// observe observes a duration in seconds.
+func (h *histogram) observe(d time.Duration) { h.observeValue(d.Seconds()) }
+
+func (h *histogram) observeValue(v float64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.counts == nil {
@@ -116,16 +128,27 @@ func (s *Server) WriteMetrics(ctx context.Context, w io.Writer) {
 		fmt.Fprintf(w, "missive_requests_refused_total{code=%q} %d\n", c.String(), m.refused.n[c])
 	}
 	m.refused.mu.Unlock()
-	h := &m.latency
+	writeHistogram(w, "missive_delivery_seconds", "Time from acceptance to acknowledgement.", &m.latency)
+	counter("missive_group_states_total", "Group states accepted (set-group).", m.groupStates.Load())
+	counter("missive_group_envelopes_accepted_total", "Group messages accepted (send-group, stored, first tick).", m.groupAccepted.Load())
+	writeHistogram(w, "missive_group_fanout_devices", "Group devices a group message was queued for.", &m.fanout)
+	counter("missive_blob_bytes_received_total", "Blob bytes stored by put-blob.", m.blobBytesIn.Load())
+	counter("missive_blob_bytes_served_total", "Blob bytes served by get-blob.", m.blobBytesOut.Load())
+	counter("missive_blobs_completed_total", "Blobs whose upload completed with the digest announced.", m.blobsCompleted.Load())
+	counter("missive_blobs_expired_total", "Blobs deleted by the expiry sweep, complete or not.", m.blobsExpired.Load())
+}
+
+// writeHistogram writes h in the Prometheus text format.
+func writeHistogram(w io.Writer, name, help string, h *histogram) {
 	h.mu.Lock()
-	fmt.Fprintf(w, "# HELP missive_delivery_seconds Time from acceptance to acknowledgement.\n# TYPE missive_delivery_seconds histogram\n")
+	defer h.mu.Unlock()
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name)
 	for i, b := range h.bounds {
 		var n uint64
 		if h.counts != nil {
 			n = h.counts[i]
 		}
-		fmt.Fprintf(w, "missive_delivery_seconds_bucket{le=\"%g\"} %d\n", b, n)
+		fmt.Fprintf(w, "%s_bucket{le=\"%g\"} %d\n", name, b, n)
 	}
-	fmt.Fprintf(w, "missive_delivery_seconds_bucket{le=\"+Inf\"} %d\nmissive_delivery_seconds_sum %g\nmissive_delivery_seconds_count %d\n", h.total, h.sum, h.total)
-	h.mu.Unlock()
+	fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %g\n%s_count %d\n", name, h.total, name, h.sum, name, h.total)
 }

@@ -3,11 +3,15 @@
 // and hands them out once, accepts envelopes only after storing them
 // durably, delivers and redelivers queued entries until they are
 // acknowledged or expire, and relays presence and typing under each
-// account's privacy settings. It never sees plaintext.
+// account's privacy settings. It keeps the chain of each group's signed
+// states and fans a group message out to every group device
+// (spec/16-groups.md), and keeps the blob store of encrypted attachments
+// (spec/17-media.md). It never sees plaintext.
 package server
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -54,8 +58,8 @@ type Config struct {
 	// Clock gives the time used for acceptance, expiry and presence;
 	// nil means time.Now. Tests and the conformance runner set it.
 	Clock func() time.Time
-	// Rand supplies the Noise ephemeral keys; nil means the system
-	// generator.
+	// Rand supplies the Noise ephemeral keys and the blob ids; nil means
+	// the system generator. The server serializes its reads.
 	Rand io.Reader
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
@@ -86,6 +90,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
+	rand    io.Reader // cfg.Rand, or the system generator, safe for concurrent use
 
 	mu        sync.Mutex
 	listeners map[net.Listener]bool
@@ -126,10 +131,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Quota == (store.Quota{}) {
 		cfg.Quota = store.Quota{Entries: QueueQuota, Bytes: QueueBytesQuota}
 	}
+	random := io.Reader(rand.Reader)
+	if cfg.Rand != nil {
+		cfg.Rand = &lockedReader{r: cfg.Rand} // handshakes run concurrently
+		random = cfg.Rand
+	}
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		metrics:   newMetrics(),
+		rand:      random,
 		listeners: map[net.Listener]bool{},
 		conns:     map[*conn]bool{},
 		devices:   map[store.Address]*conn{},
@@ -273,14 +284,16 @@ func (s *Server) sweep() {
 	}
 }
 
-// Sweep deletes the entries that have expired by the server's clock, and
-// forgets accepted message ids past their memory. The server calls it every
-// second; a test that moves the clock can call it directly.
+// Sweep deletes the entries and the blobs that have expired by the
+// server's clock (SRV-012, MED-006), and forgets accepted message ids past
+// their memory. The server calls it every second; a test that moves the
+// clock can call it directly.
 func (s *Server) Sweep(ctx context.Context) {
 	if faults.Has(faults.IgnoreTTL) {
 		return
 	}
-	n, err := s.cfg.Store.Expire(ctx, s.now())
+	now := s.now()
+	n, err := s.cfg.Store.Expire(ctx, now)
 	if err != nil {
 		s.log.Error("expiry sweep", "err", err)
 		return
@@ -289,6 +302,28 @@ func (s *Server) Sweep(ctx context.Context) {
 		s.metrics.expired.Add(uint64(n))
 		s.log.Info("expired entries", "count", n)
 	}
+	n, size, err := s.cfg.Store.ExpireBlobs(ctx, now)
+	if err != nil {
+		s.log.Error("blob expiry sweep", "err", err)
+		return
+	}
+	if n > 0 {
+		s.metrics.blobsExpired.Add(uint64(n))
+		s.log.Info("expired blobs", "count", n, "bytes", size)
+	}
+}
+
+// lockedReader serializes the reads of a random source that is not safe
+// for concurrent use (a seeded generator in tests).
+type lockedReader struct {
+	mu sync.Mutex
+	r  io.Reader
+}
+
+func (l *lockedReader) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(p)
 }
 
 func (s *Server) register(c *conn) bool {

@@ -47,14 +47,26 @@ type env struct {
 // start runs a server on a loopback port with an in-memory store.
 func start(t *testing.T) *env {
 	t.Helper()
-	st := mem.New()
-	clk := &clock{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	return startWith(t, mem.New(), newClock(), nil)
+}
+
+// newClock returns a clock at the tests' epoch.
+func newClock() *clock { return &clock{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)} }
+
+// startWith runs a server on a loopback port over st, with the clock clk,
+// and the configuration that config (when not nil) changes.
+func startWith(t *testing.T, st store.Store, clk *clock, config func(*server.Config)) *env {
+	t.Helper()
 	static, err := transport.Suite.GenerateKeypair(rand.NewChaCha8([32]byte{42}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: st, Static: static, Clock: clk.Now,
-		RedeliveryBase: 200 * time.Millisecond, RedeliveryMax: time.Second, ExpiryInterval: 50 * time.Millisecond})
+	cfg := server.Config{Store: st, Static: static, Clock: clk.Now,
+		RedeliveryBase: 200 * time.Millisecond, RedeliveryMax: time.Second, ExpiryInterval: 50 * time.Millisecond}
+	if config != nil {
+		config(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,6 @@
-// Package store defines what the Missive server persists (spec/13-server.md)
-// as one interface, Store, that every backend implements: the embedded
+// Package store defines what the Missive server persists (spec/13-server.md,
+// and the group states and blob store of spec/16-groups.md and
+// spec/17-media.md) as one interface, Store, that every backend implements: the embedded
 // bbolt store (package bolt), an in-memory store for tests (package mem), and
 // later a distributed engine. Every backend must pass the shared suite in
 // package storetest.
@@ -23,7 +24,7 @@ var (
 	ErrNotFound        = errors.New("store: not found")
 	ErrExists          = errors.New("store: already exists")
 	ErrDuplicatePrekey = errors.New("store: prekey id already held or used")
-	ErrQuota           = errors.New("store: queue quota exceeded")
+	ErrQuota           = errors.New("store: quota exceeded")
 	ErrClosed          = errors.New("store: closed")
 	ErrConflict        = errors.New("store: not the next version")
 )
@@ -114,6 +115,31 @@ type QueueStats struct {
 	Bytes   int
 }
 
+// Blob is the record of a blob of the blob store (spec chapter 17): what
+// the uploader announced, and how far its upload has come.
+type Blob struct {
+	ID        string
+	Account   string // the account that created it
+	Size      uint64 // the size announced at creation
+	Digest    []byte // the SHA-256 announced at creation
+	Received  uint64 // bytes held: the blob is complete when it equals Size
+	HashState []byte // the caller's running hash state over the bytes held; opaque to the store
+	Created   time.Time
+	ExpiresAt time.Time // set by the caller at creation, and again at completion
+}
+
+// Complete reports whether every byte of the blob is held.
+func (b *Blob) Complete() bool { return b.Received == b.Size }
+
+// BlobAppend is one chunk of a blob's upload.
+type BlobAppend struct {
+	Offset    uint64    // must be the bytes the blob holds
+	Data      []byte    // the next bytes
+	HashState []byte    // the hash state over the bytes held once Data is appended
+	Now       time.Time // a blob that expires at or before Now is gone
+	Expires   time.Time // the blob's expiry time if Data completes it
+}
+
 // Store is everything the server persists.
 type Store interface {
 	// CreateAccount creates an account whose only device is primary. It
@@ -137,6 +163,11 @@ type Store interface {
 	// ErrConflict, storing nothing, when version is not one more than the
 	// current version, or an added id is not new.
 	PutDeviceList(ctx context.Context, account string, signed []byte, version uint64, add []Device, remove []uint32) error
+	// DeviceListAt returns the signed device list of one version of an
+	// account, as PutDeviceList stored it, or nil when the store does not
+	// hold that version (it never existed, or was stored before the store
+	// kept every version); ErrNotFound for no account.
+	DeviceListAt(ctx context.Context, account string, version uint64) ([]byte, error)
 
 	// PutPrekeys stores an upload for a reachable or new device. It fails
 	// with ErrDuplicatePrekey, storing nothing, when a one-time or signed
@@ -176,6 +207,50 @@ type Store interface {
 	Stats(ctx context.Context, a Address) (QueueStats, error)
 	// TotalEntries returns the number of entries of all queues.
 	TotalEntries(ctx context.Context) (int, error)
+
+	// PutGroupState stores the signed state of a version of a group (spec
+	// section 16.2): version 1 creates the group, any other must be one more
+	// than the group's current version. It fails with ErrConflict, storing
+	// nothing, otherwise (a version 1 for a group that exists included), and
+	// ErrNotFound for a version above 1 of a group it does not hold. Every
+	// version stored is kept.
+	PutGroupState(ctx context.Context, groupID []byte, version uint64, signed []byte) error
+	// GroupState returns a group's current signed state and its version, or
+	// ErrNotFound.
+	GroupState(ctx context.Context, groupID []byte) ([]byte, uint64, error)
+	// GroupStates returns up to limit signed states of a group, of versions
+	// from, from + 1, ..., and the group's current version; none when from
+	// is above it. It fails with ErrNotFound for a group it does not hold.
+	GroupStates(ctx context.Context, groupID []byte, from uint64, limit int) ([][]byte, uint64, error)
+
+	// CreateBlob first deletes every blob that expires at or before
+	// b.Created, as ExpireBlobs does. Then, when b.Account holds a blob of
+	// b's Size and Digest, it returns that blob and true, storing nothing.
+	// Else it fails with ErrQuota when the sizes of b.Account's blobs (as
+	// announced, complete or not) plus b.Size would exceed quota (zero or
+	// less: no limit), with ErrExists when b.ID is taken, and otherwise
+	// stores b with nothing received and returns it and false. The caller
+	// sets every field but Received.
+	CreateBlob(ctx context.Context, b Blob, quota int64) (*Blob, bool, error)
+	// Blob returns a blob's record, or ErrNotFound. A blob past its expiry
+	// time is returned until ExpireBlobs or CreateBlob deletes it.
+	Blob(ctx context.Context, id string) (*Blob, error)
+	// AppendBlob appends a chunk to an incomplete blob, durably, storing
+	// its hash state; when the blob is then complete its expiry time
+	// becomes a.Expires. It fails with ErrNotFound for no blob of that id, a
+	// complete one, or one that expires at or before a.Now; and with
+	// ErrConflict, storing nothing, when a.Offset is not the bytes held or
+	// the chunk would go past the blob's size. It returns the new record.
+	AppendBlob(ctx context.Context, id string, a BlobAppend) (*Blob, error)
+	// ReadBlob returns a blob's record and up to n of the bytes it holds
+	// from offset (none at or past the bytes held), or ErrNotFound.
+	ReadBlob(ctx context.Context, id string, offset uint64, n int) (*Blob, []byte, error)
+	// DeleteBlob deletes a blob and its bytes; an unknown id is not an
+	// error.
+	DeleteBlob(ctx context.Context, id string) error
+	// ExpireBlobs deletes every blob that expires at or before now and
+	// returns how many it deleted and the bytes they held.
+	ExpireBlobs(ctx context.Context, now time.Time) (int, int64, error)
 
 	// SetPrivacy, Privacy, SetContacts, Contacts, SetLastSeen and LastSeen
 	// keep an account's presence settings. An account without settings has

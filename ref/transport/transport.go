@@ -8,12 +8,15 @@ package transport
 
 import (
 	"bytes"
+	"crypto/ecdh"
+	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,7 +45,148 @@ const (
 )
 
 // Suite is the Noise cipher suite: 25519, ChaChaPoly, SHA256.
-var Suite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashSHA256)
+var Suite = noise.NewCipherSuite((*dh25519)(nil), noise.CipherChaChaPoly, noise.HashSHA256)
+
+// handshakeSuite returns Suite with a DH function of its own, for one
+// handshake, which keeps the private keys it has computed and starts with
+// the static key's, from the static key cache. The caller calls forget on
+// the DH function once the handshake is over: the cipher states of the
+// connection keep the suite.
+func handshakeSuite(static []byte) (noise.CipherSuite, *dh25519) {
+	d := new(dh25519)
+	if k := statics.get(static); k != nil {
+		d.keep(static, k)
+	}
+	return noise.NewCipherSuite(d, noise.CipherChaChaPoly, noise.HashSHA256), d
+}
+
+// staticCache holds the crypto/ecdh form of the last few static keys used
+// in handshakes: a server uses its one static key in every handshake, and
+// computing its public key anew each time would be one more scalar
+// multiplication per handshake.
+type staticCache struct {
+	mu   sync.Mutex
+	keys [8]struct {
+		priv []byte
+		key  *ecdh.PrivateKey
+	}
+	next int
+}
+
+var statics staticCache
+
+// get returns the key for priv, computing and keeping it when it is not
+// kept yet; nil when priv is not a key.
+func (c *staticCache) get(priv []byte) *ecdh.PrivateKey {
+	if len(priv) != 32 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.keys {
+		if s.key != nil && subtle.ConstantTimeCompare(s.priv, priv) == 1 {
+			return s.key
+		}
+	}
+	k, err := ecdh.X25519().NewPrivateKey(priv)
+	if err != nil {
+		return nil
+	}
+	slot := &c.keys[c.next%len(c.keys)]
+	slot.priv, slot.key = bytes.Clone(priv), k
+	c.next++
+	return k
+}
+
+// dh25519 is Noise's 25519 DH function (X25519, RFC 7748) over crypto/ecdh,
+// computing each scalar multiplication once. flynn/noise's DH25519 goes
+// through x/crypto/curve25519.X25519, which makes a crypto/ecdh private key,
+// and so computes its public key, for every operation: two scalar
+// multiplications for each of the ten X25519 operations of an IK
+// handshake. This one keeps, for one handshake, the key it has made (the
+// ephemeral key) and the static key (from the static key cache), so a side
+// of an IK handshake does its five operations with five multiplications
+// instead of ten. The outputs are the same bytes. A nil *dh25519 keeps
+// nothing.
+type dh25519 struct {
+	keys [2]struct {
+		priv []byte
+		key  *ecdh.PrivateKey
+	}
+	n int
+}
+
+func (*dh25519) DHName() string { return "25519" }
+func (*dh25519) DHLen() int     { return 32 }
+
+// GenerateKeypair reads 32 bytes from rng, as flynn/noise does, and makes
+// the key pair with one scalar multiplication.
+func (d *dh25519) GenerateKeypair(rng io.Reader) (noise.DHKey, error) {
+	if rng == nil {
+		rng = rand.Reader
+	}
+	priv := make([]byte, 32)
+	if _, err := io.ReadFull(rng, priv); err != nil {
+		return noise.DHKey{}, err
+	}
+	k, err := ecdh.X25519().NewPrivateKey(priv)
+	if err != nil {
+		return noise.DHKey{}, err
+	}
+	d.keep(priv, k)
+	return noise.DHKey{Private: priv, Public: k.PublicKey().Bytes()}, nil
+}
+
+// DH returns X25519(priv, pub); it fails for a low-order pub, whose result
+// is all zeros.
+func (d *dh25519) DH(priv, pub []byte) ([]byte, error) {
+	k := d.find(priv)
+	if k == nil {
+		var err error
+		if k, err = ecdh.X25519().NewPrivateKey(priv); err != nil {
+			return nil, err
+		}
+		d.keep(priv, k)
+	}
+	p, err := ecdh.X25519().NewPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	return k.ECDH(p)
+}
+
+func (d *dh25519) keep(priv []byte, k *ecdh.PrivateKey) {
+	if d == nil {
+		return
+	}
+	slot := &d.keys[d.n%len(d.keys)]
+	slot.priv, slot.key = bytes.Clone(priv), k
+	d.n++
+}
+
+// forget zeroes and drops the keys, so that a connection holds no private
+// key of its handshake.
+func (d *dh25519) forget() {
+	if d == nil {
+		return
+	}
+	for i := range d.keys {
+		clear(d.keys[i].priv)
+	}
+	clear(d.keys[:])
+}
+
+func (d *dh25519) find(priv []byte) *ecdh.PrivateKey {
+	if d == nil {
+		return nil
+	}
+	for _, s := range d.keys {
+		if s.key != nil && subtle.ConstantTimeCompare(s.priv, priv) == 1 {
+			return s.key
+		}
+	}
+	return nil
+}
 
 // Errors of the transport. Attacker-controlled failures of the channel are
 // reported as ErrChannel with no detail.
@@ -95,14 +239,13 @@ type Conn struct {
 
 	rmu  sync.Mutex
 	recv *noise.CipherState
-	seg  []byte // the segment being read
-	dec  []byte // decrypted bytes; dec[off:] are not yet returned
+	hdr  [2]byte // the length of the segment being read
+	dec  []byte  // decrypted bytes, a pooled buffer or nil; dec[off:] are not yet returned
 	off  int
 
-	wmu   sync.Mutex
-	send  *noise.CipherState
-	plain []byte // the stream bytes being written
-	out   []byte // their segments
+	wmu  sync.Mutex
+	send *noise.CipherState
+	out  []byte // for tests: the segments of the last writeStream
 }
 
 // RemoteStatic returns the static key the peer proved in the handshake.
@@ -174,8 +317,10 @@ func Client(c net.Conn, cfg *ClientConfig) (*Conn, error) {
 		pattern, hp = PatternIK, noise.HandshakeIK
 	}
 	pre := Preamble(pattern)
+	suite, dh := handshakeSuite(cfg.Static.Private)
+	defer dh.forget()
 	hs, err := noise.NewHandshakeState(noise.Config{
-		CipherSuite: Suite, Random: cfg.Rand, Pattern: hp, Initiator: true,
+		CipherSuite: suite, Random: cfg.Rand, Pattern: hp, Initiator: true,
 		Prologue: pre, StaticKeypair: cfg.Static, PeerStatic: cfg.ServerKey,
 	})
 	if err != nil {
@@ -219,8 +364,10 @@ func Server(c net.Conn, cfg *ServerConfig) (*Conn, error) {
 	default:
 		return nil, ErrPreamble
 	}
+	suite, dh := handshakeSuite(cfg.Static.Private)
+	defer dh.forget()
 	hs, err := noise.NewHandshakeState(noise.Config{
-		CipherSuite: Suite, Random: cfg.Rand, Pattern: hp, Initiator: false,
+		CipherSuite: suite, Random: cfg.Rand, Pattern: hp, Initiator: false,
 		Prologue: pre, StaticKeypair: cfg.Static,
 	})
 	if err != nil {
@@ -274,29 +421,44 @@ func run(c net.Conn, hs *noise.HandshakeState, initiator bool) (*Conn, error) {
 	}
 }
 
-// fill decrypts the next segment onto the decrypted bytes.
+// fill decrypts the next segment onto the decrypted bytes. A connection
+// holds no buffer while it waits for a segment: the segment is read into a
+// pooled buffer and decrypted in place, and that buffer holds the stream
+// until the frames in it have been returned (then it goes back to the
+// pool), so that an idle connection costs no buffer memory.
 func (c *Conn) fill() error {
-	var l [2]byte
-	if _, err := io.ReadFull(c.conn, l[:]); err != nil {
+	if _, err := io.ReadFull(c.conn, c.hdr[:]); err != nil {
 		return err
 	}
-	n := int(binary.BigEndian.Uint16(l[:]))
+	n := int(binary.BigEndian.Uint16(c.hdr[:]))
 	if n < tagSize {
 		return ErrChannel
 	}
-	if cap(c.seg) < n {
-		c.seg = make([]byte, MaxSegment)
-	}
-	c.seg = c.seg[:n]
-	if _, err := io.ReadFull(c.conn, c.seg); err != nil {
+	seg := getBuf(n)
+	if _, err := io.ReadFull(c.conn, seg); err != nil {
+		putBuf(seg)
 		return err
 	}
-	if c.off == len(c.dec) { // all returned: reuse the space
-		c.dec, c.off = c.dec[:0], 0
+	if c.off == len(c.dec) {
+		// Nothing pending: the segment's buffer becomes the stream.
+		out, err := c.recv.Decrypt(seg[:0], nil, seg)
+		if err != nil {
+			putBuf(seg)
+			return ErrChannel // TRN-007: no detail, and the caller closes
+		}
+		putBuf(c.dec)
+		c.dec, c.off = out, 0
+		return nil
 	}
-	out, err := c.recv.Decrypt(c.dec, nil, c.seg)
+	// Part of a frame is pending: append to it.
+	if c.off > 0 {
+		c.dec = c.dec[:copy(c.dec, c.dec[c.off:])]
+		c.off = 0
+	}
+	out, err := c.recv.Decrypt(c.dec, nil, seg)
+	putBuf(seg)
 	if err != nil {
-		return ErrChannel // TRN-007: no detail, and the caller closes
+		return ErrChannel
 	}
 	c.dec = out
 	return nil
@@ -305,16 +467,48 @@ func (c *Conn) fill() error {
 // readFull appends the next n bytes of the decrypted stream to dst.
 func (c *Conn) readFull(dst []byte, n int) ([]byte, error) {
 	for len(c.dec)-c.off < n {
-		if c.off > 0 && c.off == len(c.dec) {
-			c.dec, c.off = c.dec[:0], 0
-		}
 		if err := c.fill(); err != nil {
 			return nil, err
 		}
 	}
 	dst = append(dst, c.dec[c.off:c.off+n]...)
 	c.off += n
+	if c.off == len(c.dec) {
+		putBuf(c.dec)
+		c.dec, c.off = nil, 0
+	}
 	return dst, nil
+}
+
+// Buffers of segments, pooled so that connections share them. A buffer
+// goes back to its pool only whole (from its first byte, at its full
+// capacity); others are left to the collector.
+const smallBuf = 2048
+
+var (
+	smallBufs = sync.Pool{New: func() any { return new([smallBuf]byte) }}
+	largeBufs = sync.Pool{New: func() any { return new([MaxSegment + 2]byte) }}
+)
+
+// getBuf returns a buffer of n bytes.
+func getBuf(n int) []byte {
+	switch {
+	case n <= smallBuf:
+		return smallBufs.Get().(*[smallBuf]byte)[:n]
+	case n <= MaxSegment+2:
+		return largeBufs.Get().(*[MaxSegment + 2]byte)[:n]
+	}
+	return make([]byte, n)
+}
+
+// putBuf returns a buffer that getBuf gave.
+func putBuf(b []byte) {
+	switch cap(b) {
+	case smallBuf:
+		smallBufs.Put((*[smallBuf]byte)(b[:smallBuf]))
+	case MaxSegment + 2:
+		largeBufs.Put((*[MaxSegment + 2]byte)(b[:MaxSegment+2]))
+	}
 }
 
 // FrameTooLargeError reports a frame length above MaxFrameSize (TRN-008).
@@ -356,36 +550,69 @@ func (c *Conn) ReadFrame() ([]byte, error) {
 }
 
 // WriteFrame sends one frame encoding, split into as few segments as it
-// takes. A write that blocks beyond the write timeout fails (TRN-016).
+// takes, in one write. A write that blocks beyond the write timeout fails
+// (TRN-016). The segments are sealed in place in a pooled buffer, which
+// goes back to the pool once written.
 func (c *Conn) WriteFrame(frame []byte) error {
 	if len(frame) > wire.MaxFrameSize {
 		return &FrameTooLargeError{uint32(len(frame))}
 	}
+	var h [4]byte
+	binary.BigEndian.PutUint32(h[:], uint32(len(frame)))
+	n := 4 + len(frame)
+	segs := (n + maxSegmentPlain - 1) / maxSegmentPlain
+	buf := getBuf(n + segs*(2+tagSize))
+	defer putBuf(buf)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.plain = binary.BigEndian.AppendUint32(c.plain[:0], uint32(len(frame)))
-	c.plain = append(c.plain, frame...)
-	return c.writeStream(c.plain)
+	out, err := c.seal(buf[:0], h[:], frame)
+	if err != nil {
+		return err
+	}
+	return c.write(out)
 }
 
-// writeStream encrypts plain into segments and writes them in one call.
-func (c *Conn) writeStream(plain []byte) error {
-	c.out = c.out[:0]
-	for len(plain) > 0 {
-		n := min(len(plain), maxSegmentPlain)
-		start := len(c.out)
-		c.out = append(c.out, 0, 0)
-		var err error
-		c.out, err = c.send.Encrypt(c.out, nil, plain[:n])
+// seal appends to out the segments of the stream bytes a || b, each
+// encrypted in place.
+func (c *Conn) seal(out, a, b []byte) ([]byte, error) {
+	for len(a)+len(b) > 0 {
+		start := len(out)
+		out = append(out, 0, 0)
+		p := len(out)
+		room := maxSegmentPlain
+		na := min(len(a), room)
+		out, a = append(out, a[:na]...), a[na:]
+		nb := min(len(b), room-na)
+		out, b = append(out, b[:nb]...), b[nb:]
+		out = slices.Grow(out, tagSize) // room for the tag: seal in place
+		sealed, err := c.send.Encrypt(out[p:p], nil, out[p:])
 		if err != nil {
-			return err
+			return nil, err
 		}
-		binary.BigEndian.PutUint16(c.out[start:], uint16(len(c.out)-start-2))
-		plain = plain[n:]
+		out = out[:p+len(sealed)]
+		binary.BigEndian.PutUint16(out[start:], uint16(len(sealed)))
 	}
+	return out, nil
+}
+
+// write writes segments with the write deadline.
+func (c *Conn) write(segments []byte) error {
 	c.conn.SetWriteDeadline(time.Now().Add(c.timeouts.Write))
-	_, err := c.conn.Write(c.out)
+	_, err := c.conn.Write(segments)
 	return err
+}
+
+// writeStream encrypts plain into segments and writes them in one call,
+// keeping them in c.out, for tests of what a peer does with them.
+func (c *Conn) writeStream(plain []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	out, err := c.seal(c.out[:0], plain, nil)
+	if err != nil {
+		return err
+	}
+	c.out = out
+	return c.write(out)
 }
 
 // WriteRaw writes bytes to the underlying connection as they are, for

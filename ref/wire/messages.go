@@ -30,14 +30,15 @@ const (
 	PrekeyGrace         = 2592000
 	MessageIDSize       = 16
 	maxUint32           = 1<<32 - 1
-	maxFrameType        = 22
+	maxFrameType        = 29
 	maxPresenceState    = 3
 	maxVisibility       = 2
 	maxNoticeType       = 2
-	maxEnvelopeType     = 3
+	maxEnvelopeType     = 4
 	maxPriority         = 2
 	maxMessageKind      = 2
-	maxContentType      = 9
+	maxDeliveryKind     = 3
+	maxContentType      = 13
 	maxReceiptKind      = 3
 	maxMediaKind        = 4
 	sha256Size          = 32
@@ -68,6 +69,13 @@ const (
 	FrameAnswerLink        = 20
 	FrameSetDeviceList     = 21
 	FrameDeviceList        = 22
+	FrameSendGroup         = 23
+	FrameSetGroup          = 24
+	FrameGetGroup          = 25
+	FrameCreateBlob        = 26
+	FramePutBlob           = 27
+	FrameGetBlob           = 28
+	FrameFetchDeviceList   = 29
 )
 
 // Enumerations of chapter 11.
@@ -75,6 +83,7 @@ const (
 	EnvelopeChat    = 1
 	EnvelopeReceipt = 2
 	EnvelopeSync    = 3
+	EnvelopeControl = 4
 
 	PriorityLow    = 0
 	PriorityNormal = 1
@@ -82,6 +91,7 @@ const (
 
 	KindRatchet = 1
 	KindPrekey  = 2
+	KindGroup   = 3 // deliveries only
 
 	VisibilityEveryone = 0
 	VisibilityContacts = 1
@@ -94,15 +104,19 @@ const (
 	NoticePrekeysLow   = 1
 	NoticeShuttingDown = 2
 
-	ContentText    = 1
-	ContentReceipt = 2
-	ContentMedia   = 3
-	ContentEdit    = 4
-	ContentDelete  = 5
-	ContentSent    = 6
-	ContentRead    = 7
-	ContentDeleted = 8
-	ContentHistory = 9
+	ContentText        = 1
+	ContentReceipt     = 2
+	ContentMedia       = 3
+	ContentEdit        = 4
+	ContentDelete      = 5
+	ContentSent        = 6
+	ContentRead        = 7
+	ContentDeleted     = 8
+	ContentHistory     = 9
+	ContentSenderKey   = 10
+	ContentGroupUpdate = 11
+	ContentTimer       = 12
+	ContentOpened      = 13
 
 	ReceiptDelivered = 1
 	ReceiptRead      = 2
@@ -258,7 +272,9 @@ var frameRules = [maxFrameType + 1]struct{ request, body uint8 }{
 	FramePing: {0, 0}, FramePong: {0, 0}, FrameSubscribePresence: {1, 1}, FramePresence: {0, 1},
 	FrameSetPrivacy: {1, 1}, FrameSetContacts: {1, 1}, FrameTyping: {0, 1}, FrameNotice: {0, 1},
 	FrameOpenLink: {1, 1}, FrameLinkRequest: {1, 1}, FrameLink: {0, 1}, FrameAnswerLink: {1, 1},
-	FrameSetDeviceList: {1, 1}, FrameDeviceList: {0, 1},
+	FrameSetDeviceList: {1, 1}, FrameDeviceList: {0, 1}, FrameSendGroup: {1, 1}, FrameSetGroup: {1, 1},
+	FrameGetGroup: {1, 1}, FrameCreateBlob: {1, 1}, FramePutBlob: {1, 1}, FrameGetBlob: {1, 1},
+	FrameFetchDeviceList: {1, 1},
 }
 
 // presence implements stage 3b for the presence rules of MSG-003.
@@ -553,7 +569,7 @@ func (*Delivery) isVersioned() {}
 func (d *Delivery) check() error {
 	return firstErr(checkSize(d.MessageID, MessageIDSize), d.Sender.check(),
 		checkWithin(d.Type, 1, maxEnvelopeType), checkEnum(d.Priority, maxPriority),
-		checkWithin(d.Kind, 1, maxMessageKind), checkRange(d.Ciphertext, 1, MaxDeviceMessage),
+		checkWithin(d.Kind, 1, maxDeliveryKind), checkRange(d.Ciphertext, 1, MaxDeviceMessage),
 		checkWithin(d.Attempt, 1, maxUint32))
 }
 
@@ -609,6 +625,8 @@ type ErrorBody struct {
 	Fanout     *FanoutMismatch `cbor:"3,keyasint,omitempty"`
 	RetryAfter *uint64         `cbor:"4,keyasint,omitempty"`
 	DeviceList *[]byte         `cbor:"5,keyasint,omitempty"` // a SignedDeviceList
+	Group      *GroupDevices   `cbor:"6,keyasint,omitempty"`
+	GroupState *[]byte         `cbor:"7,keyasint,omitempty"` // a SignedGroupState
 }
 
 func (e *ErrorBody) check() error {
@@ -624,6 +642,12 @@ func (e *ErrorBody) check() error {
 	}
 	if err == nil && e.DeviceList != nil {
 		err = checkRange(*e.DeviceList, 1, MaxFrameSize)
+	}
+	if err == nil && e.Group != nil {
+		err = e.Group.check()
+	}
+	if err == nil && e.GroupState != nil {
+		err = checkRange(*e.GroupState, 1, MaxFrameSize)
 	}
 	return err
 }
@@ -648,33 +672,43 @@ func (f *FanoutMismatch) check() error {
 
 // Content is content (section 11.9): the plaintext devices encrypt.
 type Content struct {
-	Version    uint64          `cbor:"1,keyasint"`
-	Type       uint64          `cbor:"2,keyasint"`
-	MessageID  []byte          `cbor:"3,keyasint"`
-	SentAt     uint64          `cbor:"4,keyasint"`
-	Text       *string         `cbor:"5,keyasint,omitempty"`
-	Receipt    *Receipt        `cbor:"6,keyasint,omitempty"`
-	Media      *Media          `cbor:"7,keyasint,omitempty"`
-	Target     *[]byte         `cbor:"8,keyasint,omitempty"`
-	Transcript *SentTranscript `cbor:"9,keyasint,omitempty"`
-	Read       *ReadSync       `cbor:"10,keyasint,omitempty"`
-	Deleted    *DeletedSync    `cbor:"11,keyasint,omitempty"`
-	History    *History        `cbor:"12,keyasint,omitempty"`
+	Version    uint64                 `cbor:"1,keyasint"`
+	Type       uint64                 `cbor:"2,keyasint"`
+	MessageID  []byte                 `cbor:"3,keyasint"`
+	SentAt     uint64                 `cbor:"4,keyasint"`
+	Text       *string                `cbor:"5,keyasint,omitempty"`
+	Receipt    *Receipt               `cbor:"6,keyasint,omitempty"`
+	Media      *Media                 `cbor:"7,keyasint,omitempty"`
+	Target     *[]byte                `cbor:"8,keyasint,omitempty"`
+	Transcript *SentTranscript        `cbor:"9,keyasint,omitempty"`
+	Read       *ReadSync              `cbor:"10,keyasint,omitempty"`
+	Deleted    *DeletedSync           `cbor:"11,keyasint,omitempty"`
+	History    *History               `cbor:"12,keyasint,omitempty"`
+	SenderKey  *SenderKeyDistribution `cbor:"13,keyasint,omitempty"`
+	Group      *[]byte                `cbor:"14,keyasint,omitempty"` // a SignedGroupState
+	Timer      *uint64                `cbor:"15,keyasint,omitempty"`
+	Expire     *uint64                `cbor:"16,keyasint,omitempty"` // expire-after, seconds
+	Opened     *OpenedSync            `cbor:"17,keyasint,omitempty"`
 }
 
 func (*Content) isVersioned() {}
 
-// contentFields lists, per content type, the fields 5 to 12 it requires.
-var contentFields = [maxContentType + 1][8]bool{
-	ContentText:    {0: true},
-	ContentReceipt: {1: true},
-	ContentMedia:   {2: true},
-	ContentEdit:    {0: true, 3: true},
-	ContentDelete:  {3: true},
-	ContentSent:    {4: true},
-	ContentRead:    {5: true},
-	ContentDeleted: {6: true},
-	ContentHistory: {7: true},
+// contentFields lists, per content type, what each of the fields 5 to 17
+// is with it: forbidden (0), required (1) or allowed (2).
+var contentFields = [maxContentType + 1][13]uint8{
+	ContentText:        {0: 1, 11: 2},
+	ContentReceipt:     {1: 1},
+	ContentMedia:       {2: 1, 11: 2},
+	ContentEdit:        {0: 1, 3: 1},
+	ContentDelete:      {3: 1},
+	ContentSent:        {4: 1},
+	ContentRead:        {5: 1},
+	ContentDeleted:     {6: 1},
+	ContentHistory:     {7: 1},
+	ContentSenderKey:   {8: 1},
+	ContentGroupUpdate: {9: 1},
+	ContentTimer:       {10: 1},
+	ContentOpened:      {12: 1},
 }
 
 // presence implements the type table of section 11.9 (MSG-017).
@@ -682,16 +716,17 @@ func (c *Content) presence() error {
 	if c.Type == 0 || c.Type > maxContentType {
 		return nil // stage 3c reports the type
 	}
-	have := [8]bool{c.Text != nil, c.Receipt != nil, c.Media != nil, c.Target != nil, c.Transcript != nil,
-		c.Read != nil, c.Deleted != nil, c.History != nil}
+	have := [13]bool{c.Text != nil, c.Receipt != nil, c.Media != nil, c.Target != nil, c.Transcript != nil,
+		c.Read != nil, c.Deleted != nil, c.History != nil, c.SenderKey != nil, c.Group != nil, c.Timer != nil,
+		c.Expire != nil, c.Opened != nil}
 	want := contentFields[c.Type]
 	for i := range have {
-		if want[i] && !have[i] {
+		if want[i] == 1 && !have[i] {
 			return errcode.DecodeMissingField
 		}
 	}
 	for i := range have {
-		if !want[i] && have[i] {
+		if want[i] == 0 && have[i] {
 			return errcode.DecodeUnknownField
 		}
 	}
@@ -723,6 +758,21 @@ func (c *Content) check() error {
 	}
 	if err == nil && c.History != nil {
 		err = c.History.check()
+	}
+	if err == nil && c.SenderKey != nil {
+		err = c.SenderKey.check()
+	}
+	if err == nil && c.Group != nil {
+		err = checkRange(*c.Group, 1, MaxFrameSize)
+	}
+	if err == nil && c.Timer != nil {
+		err = checkWithin(*c.Timer, 0, MaxTimer)
+	}
+	if err == nil && c.Expire != nil {
+		err = checkWithin(*c.Expire, 1, MaxTimer)
+	}
+	if err == nil && c.Opened != nil {
+		err = c.Opened.check()
 	}
 	return err
 }
@@ -778,56 +828,76 @@ func (s *SentTranscript) check() error {
 // Rules maps each CDDL rule of a structure (a map or an array) that the
 // specification puts on the wire to a constructor of its Go type.
 var Rules = map[string]func() Message{
-	"prekey-bundle":        func() Message { return new(Bundle) },
-	"signed-prekey":        func() Message { return new(SignedPreKey) },
-	"kem-prekey":           func() Message { return new(KEMPreKey) },
-	"one-time-prekey":      func() Message { return new(OneTimePreKey) },
-	"prekey-message":       func() Message { return new(PreKeyMessage) },
-	"ratchet-message":      func() Message { return new(RatchetMessage) },
-	"ratchet-header":       func() Message { return new(RatchetHeader) },
-	"address":              func() Message { return new(Address) },
-	"frame":                func() Message { return new(Frame) },
-	"empty":                func() Message { return new(Empty) },
-	"hello":                func() Message { return new(Hello) },
-	"welcome":              func() Message { return new(Welcome) },
-	"prekey-upload":        func() Message { return new(PrekeyUpload) },
-	"upload-result":        func() Message { return new(UploadResult) },
-	"prekey-fetch":         func() Message { return new(PrekeyFetch) },
-	"fetch-result":         func() Message { return new(FetchResult) },
-	"device-bundle":        func() Message { return new(DeviceBundle) },
-	"send-result":          func() Message { return new(SendResult) },
-	"presence-subscribe":   func() Message { return new(PresenceSubscribe) },
-	"presence-result":      func() Message { return new(PresenceResult) },
-	"privacy":              func() Message { return new(Privacy) },
-	"contacts":             func() Message { return new(Contacts) },
-	"envelope":             func() Message { return new(Envelope) },
-	"device-message":       func() Message { return new(DeviceMessage) },
-	"delivery":             func() Message { return new(Delivery) },
-	"ack":                  func() Message { return new(Ack) },
-	"presence-update":      func() Message { return new(PresenceUpdate) },
-	"typing":               func() Message { return new(Typing) },
-	"typing-notice":        func() Message { return new(TypingNotice) },
-	"notice":               func() Message { return new(Notice) },
-	"error-body":           func() Message { return new(ErrorBody) },
-	"fanout-mismatch":      func() Message { return new(FanoutMismatch) },
-	"content":              func() Message { return new(Content) },
-	"receipt":              func() Message { return new(Receipt) },
-	"media":                func() Message { return new(Media) },
-	"sent-transcript":      func() Message { return new(SentTranscript) },
-	"device-list":          func() Message { return new(DeviceList) },
-	"listed-device":        func() Message { return new(ListedDevice) },
-	"signed-device-list":   func() Message { return new(SignedDeviceList) },
-	"open-link":            func() Message { return new(OpenLink) },
-	"link-request":         func() Message { return new(LinkRequest) },
-	"link-notice":          func() Message { return new(LinkNotice) },
-	"answer-link":          func() Message { return new(AnswerLink) },
-	"link-result":          func() Message { return new(LinkResult) },
-	"set-device-list":      func() Message { return new(SetDeviceList) },
-	"read-sync":            func() Message { return new(ReadSync) },
-	"deleted-sync":         func() Message { return new(DeletedSync) },
-	"conversation-message": func() Message { return new(ConversationMessage) },
-	"history":              func() Message { return new(History) },
-	"history-entry":        func() Message { return new(HistoryEntry) },
+	"prekey-bundle":           func() Message { return new(Bundle) },
+	"signed-prekey":           func() Message { return new(SignedPreKey) },
+	"kem-prekey":              func() Message { return new(KEMPreKey) },
+	"one-time-prekey":         func() Message { return new(OneTimePreKey) },
+	"prekey-message":          func() Message { return new(PreKeyMessage) },
+	"ratchet-message":         func() Message { return new(RatchetMessage) },
+	"ratchet-header":          func() Message { return new(RatchetHeader) },
+	"address":                 func() Message { return new(Address) },
+	"frame":                   func() Message { return new(Frame) },
+	"empty":                   func() Message { return new(Empty) },
+	"hello":                   func() Message { return new(Hello) },
+	"welcome":                 func() Message { return new(Welcome) },
+	"prekey-upload":           func() Message { return new(PrekeyUpload) },
+	"upload-result":           func() Message { return new(UploadResult) },
+	"prekey-fetch":            func() Message { return new(PrekeyFetch) },
+	"fetch-result":            func() Message { return new(FetchResult) },
+	"device-bundle":           func() Message { return new(DeviceBundle) },
+	"send-result":             func() Message { return new(SendResult) },
+	"presence-subscribe":      func() Message { return new(PresenceSubscribe) },
+	"presence-result":         func() Message { return new(PresenceResult) },
+	"privacy":                 func() Message { return new(Privacy) },
+	"contacts":                func() Message { return new(Contacts) },
+	"envelope":                func() Message { return new(Envelope) },
+	"device-message":          func() Message { return new(DeviceMessage) },
+	"delivery":                func() Message { return new(Delivery) },
+	"ack":                     func() Message { return new(Ack) },
+	"presence-update":         func() Message { return new(PresenceUpdate) },
+	"typing":                  func() Message { return new(Typing) },
+	"typing-notice":           func() Message { return new(TypingNotice) },
+	"notice":                  func() Message { return new(Notice) },
+	"error-body":              func() Message { return new(ErrorBody) },
+	"fanout-mismatch":         func() Message { return new(FanoutMismatch) },
+	"content":                 func() Message { return new(Content) },
+	"receipt":                 func() Message { return new(Receipt) },
+	"media":                   func() Message { return new(Media) },
+	"sent-transcript":         func() Message { return new(SentTranscript) },
+	"device-list":             func() Message { return new(DeviceList) },
+	"listed-device":           func() Message { return new(ListedDevice) },
+	"signed-device-list":      func() Message { return new(SignedDeviceList) },
+	"open-link":               func() Message { return new(OpenLink) },
+	"link-request":            func() Message { return new(LinkRequest) },
+	"link-notice":             func() Message { return new(LinkNotice) },
+	"answer-link":             func() Message { return new(AnswerLink) },
+	"link-result":             func() Message { return new(LinkResult) },
+	"set-device-list":         func() Message { return new(SetDeviceList) },
+	"read-sync":               func() Message { return new(ReadSync) },
+	"deleted-sync":            func() Message { return new(DeletedSync) },
+	"conversation-message":    func() Message { return new(ConversationMessage) },
+	"history":                 func() Message { return new(History) },
+	"history-entry":           func() Message { return new(HistoryEntry) },
+	"device-list-fetch":       func() Message { return new(DeviceListFetch) },
+	"device-list-result":      func() Message { return new(DeviceListResult) },
+	"opened-sync":             func() Message { return new(OpenedSync) },
+	"group-state":             func() Message { return new(GroupState) },
+	"group-member":            func() Message { return new(GroupMember) },
+	"signed-group-state":      func() Message { return new(SignedGroupState) },
+	"group-fetch":             func() Message { return new(GroupFetch) },
+	"group-history":           func() Message { return new(GroupHistory) },
+	"sender-key-distribution": func() Message { return new(SenderKeyDistribution) },
+	"group-message":           func() Message { return new(GroupMessage) },
+	"group-message-body":      func() Message { return new(GroupMessageBody) },
+	"group-envelope":          func() Message { return new(GroupEnvelope) },
+	"group-devices":           func() Message { return new(GroupDevices) },
+	"account-devices":         func() Message { return new(AccountDevices) },
+	"blob-create":             func() Message { return new(BlobCreate) },
+	"blob-created":            func() Message { return new(BlobCreated) },
+	"blob-put":                func() Message { return new(BlobPut) },
+	"blob-progress":           func() Message { return new(BlobProgress) },
+	"blob-get":                func() Message { return new(BlobGet) },
+	"blob-chunk":              func() Message { return new(BlobChunk) },
 }
 
 // RuleNames returns the names of Rules, sorted.

@@ -235,6 +235,36 @@ func (s *Store) PutDeviceList(ctx context.Context, name string, signed []byte, v
 		if err := tx.Bucket(bucketAccounts).Put([]byte(name), encodeAccount(devices)); err != nil {
 			return err
 		}
+		if err := tx.Bucket(bucketHistory).Put(historyKey(name, version), signed); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketLists).Put([]byte(name), append(binary.BigEndian.AppendUint64(nil, version), signed...))
 	})
+}
+
+// historyKey is the listhistory key of a version of an account's list.
+func historyKey(name string, version uint64) []byte {
+	return binary.BigEndian.AppendUint64(appendBytes(nil, []byte(name)), version)
+}
+
+// DeviceListAt implements store.Store. A store written before the
+// listhistory bucket existed holds only the current version of older
+// accounts.
+func (s *Store) DeviceListAt(ctx context.Context, name string, version uint64) ([]byte, error) {
+	var list []byte
+	err := s.view(ctx, "device list at", func(tx *bbolt.Tx) error {
+		list = nil
+		if _, err := readAccount(tx, name); err != nil {
+			return err
+		}
+		if v := tx.Bucket(bucketHistory).Get(historyKey(name, version)); v != nil {
+			list = bytes.Clone(v)
+			return nil
+		}
+		if v := tx.Bucket(bucketLists).Get([]byte(name)); len(v) >= 8 && binary.BigEndian.Uint64(v) == version {
+			list = bytes.Clone(v[8:])
+		}
+		return nil
+	})
+	return list, err
 }

@@ -1,8 +1,11 @@
 // Package bolt is the embedded store.Store: one file, written through
 // go.etcd.io/bbolt, each method one transaction that is synced to disk before
-// the method returns. Enqueue, Ack, SetAttempt and TakeBundle go through
-// bbolt's DB.Batch, so that concurrent callers share one commit and one fsync
-// (group commit).
+// the method returns. Every write goes through the store's group commit:
+// writes that come while a commit runs share the next commit and its fsync,
+// so that concurrent callers pay for one sync between them and a lone caller
+// waits for nothing but its own. The freelist is not written at each commit
+// (bbolt's NoFreelistSync; it is rebuilt when the file is opened), which
+// saves the pages it would take in every commit.
 //
 // It implements the semantics package store documents, as the shared suite
 // (package storetest) pins them down.
@@ -43,6 +46,28 @@
 //	privacy   name -> last-seen visibility byte, online visibility byte
 //	contacts  name -> uvarint count, then uvarint len || name each
 //	lastseen  name -> T
+//	devicelists  name -> be64 version || the current signed device list
+//	listhistory  uvarint(len(name)) || name || be64 version -> every signed
+//	          device list stored since this bucket exists
+//	groups    uvarint(len(id)) || group id -> be64 current version
+//	groupstates  uvarint(len(id)) || group id || be64 version -> signed
+//	          group state, every version kept
+//	blobs     blob id -> the record: uvarint len || account, be64 size,
+//	          uvarint len || digest, be64 received, T created, T expires,
+//	          uvarint len || hash state
+//	blobchunks  uvarint(len(id)) || blob id || be64 offset -> the bytes of
+//	          one put, at that offset: a blob is its chunks in key order
+//	blobexpiry  T expires || blob id -> 0x01
+//	blobkeys  uvarint(len(account)) || account || be64 size || digest ->
+//	          blob id: the account's blob of that size and digest
+//	blobusage account -> be64 sum of the sizes of the account's blobs
+//
+// Blob bytes live in this file, not in files of their own, so that a
+// put-blob is one transaction: the chunk and the record that counts it are
+// synced together, and a crash leaves both or neither. A chunk is at most
+// BLOB_CHUNK (512 KiB) and a blob at most MAX_BLOB_SIZE (100 MiB, 200
+// chunks); bbolt stores a large value in contiguous overflow pages and
+// reuses the pages of deleted blobs, but never shrinks the file.
 //
 // Values are encoded with encoding/binary, so one value has one encoding.
 // The devices and queues records of a device exist exactly while the device
@@ -79,11 +104,21 @@ var (
 	bucketContacts = []byte("contacts")
 	bucketLastSeen = []byte("lastseen")
 	bucketLists    = []byte("devicelists") // account -> be64 version || signed device list
+	bucketHistory  = []byte("listhistory")
+	bucketGroups   = []byte("groups")
+	bucketStates   = []byte("groupstates")
+	bucketBlobs    = []byte("blobs")
+	bucketChunks   = []byte("blobchunks")
+	bucketBlobExp  = []byte("blobexpiry")
+	bucketBlobKeys = []byte("blobkeys")
+	bucketBlobUse  = []byte("blobusage")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketAccounts, bucketDevices, bucketOneTime, bucketUsedIDs,
 		bucketQueues, bucketEntries, bucketOrder, bucketExpiry, bucketAccepted,
 		bucketForget, bucketPrivacy, bucketContacts, bucketLastSeen, bucketLists,
+		bucketHistory, bucketGroups, bucketStates, bucketBlobs, bucketChunks,
+		bucketBlobExp, bucketBlobKeys, bucketBlobUse,
 	}
 
 	// marker is the value of index keys. It is not empty because bbolt's Get
@@ -107,7 +142,8 @@ const (
 // Store is a store.Store in a bbolt file. Its methods are safe for
 // concurrent use.
 type Store struct {
-	db *bbolt.DB
+	db     *bbolt.DB
+	writes *committer
 
 	mu     sync.RWMutex // guards closed against Close
 	closed bool
@@ -129,14 +165,17 @@ type config struct {
 func WithLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTimeout = d } }
 
 // WithMaxBatchSize sets the most calls one group commit holds (default, and
-// when n is not positive, bbolt's: 1000).
+// when n is not positive: 1000).
 func WithMaxBatchSize(n int) Option { return func(c *config) { c.maxBatchSize = n } }
 
 // WithMaxBatchDelay sets how long a group commit waits for more calls before
-// it starts (default, and when d is not positive, bbolt's: 10 ms). A shorter delay
-// lowers the latency of a lone caller; a longer one shares an fsync among
-// more.
+// it starts (default, and when d is not positive: none). The calls that come
+// while a commit runs always wait for the next one, so a delay is seldom
+// useful: it makes every lone write that much slower.
 func WithMaxBatchDelay(d time.Duration) Option { return func(c *config) { c.maxBatchDelay = d } }
+
+// defaultMaxBatch is the most calls of one group commit by default.
+const defaultMaxBatch = 1000
 
 // Open opens the store in the file at path, creating it (mode 0600) when it
 // does not exist. Only one Store may have a file open at a time.
@@ -145,15 +184,14 @@ func Open(path string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(&c)
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: c.lockTimeout})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: c.lockTimeout,
+		NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
+	w := &committer{db: db, maxBatch: defaultMaxBatch, delay: max(c.maxBatchDelay, 0)}
 	if c.maxBatchSize > 0 {
-		db.MaxBatchSize = c.maxBatchSize
-	}
-	if c.maxBatchDelay > 0 {
-		db.MaxBatchDelay = c.maxBatchDelay
+		w.maxBatch = c.maxBatchSize
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range allBuckets {
@@ -174,7 +212,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, writes: w}, nil
 }
 
 // Path returns the file the store is in.
@@ -229,24 +267,22 @@ func (s *Store) view(ctx context.Context, op string, fn func(*bbolt.Tx) error) e
 	return wrap(op, s.db.View(fn))
 }
 
-// update runs fn in a write transaction of its own.
+// update runs fn in a write transaction that the group commit may share
+// with concurrent callers. fn may run more than once, so it must set its
+// results afresh on each run. A refusal that fn returns as an error rolls
+// back the shared transaction, which then runs again without fn: a refusal
+// that is frequent on a hot path should be returned through the caller's
+// variables with fn returning nil instead (Enqueue does).
 func (s *Store) update(ctx context.Context, op string, fn func(*bbolt.Tx) error) error {
 	if err := s.begin(ctx, op); err != nil {
 		return err
 	}
-	return wrap(op, s.db.Update(fn))
+	return wrap(op, s.writes.run(fn))
 }
 
-// batch runs fn in a write transaction shared with concurrent callers. fn
-// may run more than once, so it must set its results afresh on each run; a
-// refusal that writes nothing should be returned through the caller's
-// variables with fn returning nil, so that the others' commit is not rolled
-// back.
+// batch is update, for the methods on the hot path of every message.
 func (s *Store) batch(ctx context.Context, op string, fn func(*bbolt.Tx) error) error {
-	if err := s.begin(ctx, op); err != nil {
-		return err
-	}
-	return wrap(op, s.db.Batch(fn))
+	return s.update(ctx, op, fn)
 }
 
 // addTotal adds n to the entry count of all queues.

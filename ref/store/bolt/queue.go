@@ -49,20 +49,16 @@ func (s *Store) Enqueue(ctx context.Context, entries []store.Entry, q store.Quot
 	forgetKey := key(appendTime(nil, forget), pairKey)
 
 	var rs []recipient
+	index := make(map[store.Address]int) // recipient address -> index in rs: a group has thousands
 	which := make([]int, len(entries))
 	vals := make([][]byte, len(entries))
 	exps := make([][]byte, len(entries))
 	for i := range entries {
 		e := &entries[i]
-		j := -1
-		for k := range rs {
-			if rs[k].addr == e.Recipient {
-				j = k
-				break
-			}
-		}
-		if j < 0 {
+		j, ok := index[e.Recipient]
+		if !ok {
 			j = len(rs)
+			index[e.Recipient] = j
 			rs = append(rs, recipient{addr: e.Recipient, ak: appendAddr(nil, e.Recipient)})
 		}
 		rs[j].entries++

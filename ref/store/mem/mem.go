@@ -25,11 +25,14 @@ type Store struct {
 	devices  map[store.Address]*device
 	accepted map[pairKey]remembered
 	total    int
+	groups   map[string][][]byte // group id -> signed states, version i+1 at i
+	blobs    map[string]*blob
 }
 
 type account struct {
 	list        []byte // the current signed device list
 	listVersion uint64
+	lists       map[uint64][]byte // every signed device list stored, by version
 	devices     []store.Device
 	privacy     *store.Privacy
 	contacts    []string
@@ -73,6 +76,8 @@ func New() *Store {
 		accounts: make(map[string]*account),
 		devices:  make(map[store.Address]*device),
 		accepted: make(map[pairKey]remembered),
+		groups:   make(map[string][][]byte),
+		blobs:    make(map[string]*blob),
 	}
 }
 
@@ -99,7 +104,7 @@ func (s *Store) CreateAccount(ctx context.Context, name string, primary store.De
 	if _, ok := s.accounts[name]; ok {
 		return fmt.Errorf("mem: create account %q: %w", name, store.ErrExists)
 	}
-	s.accounts[name] = &account{devices: []store.Device{copyDevice(primary)}}
+	s.accounts[name] = &account{devices: []store.Device{copyDevice(primary)}, lists: map[uint64][]byte{}}
 	s.devices[store.Address{Account: name, Device: primary.ID}] = newDevice()
 	return nil
 }
@@ -206,7 +211,21 @@ func (s *Store) PutDeviceList(ctx context.Context, name string, signed []byte, v
 		}
 	}
 	a.list, a.listVersion = bytes.Clone(signed), version
+	a.lists[version] = a.list
 	return nil
+}
+
+// DeviceListAt implements store.Store.
+func (s *Store) DeviceListAt(ctx context.Context, name string, version uint64) ([]byte, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	a, ok := s.accounts[name]
+	if !ok {
+		return nil, fmt.Errorf("mem: device list of %q: %w", name, store.ErrNotFound)
+	}
+	return bytes.Clone(a.lists[version]), nil
 }
 
 // findDevice returns the device record of a, or nil when the account or the
@@ -638,7 +657,7 @@ func (s *Store) Close() error {
 		return store.ErrClosed
 	}
 	s.closed = true
-	s.accounts, s.devices, s.accepted = nil, nil, nil
+	s.accounts, s.devices, s.accepted, s.groups, s.blobs = nil, nil, nil, nil, nil
 	return nil
 }
 

@@ -56,6 +56,19 @@ func calls(s store.Store, ctx context.Context) []struct {
 		{"Contacts", func() error { _, err := s.Contacts(ctx, "alice"); return err }},
 		{"SetLastSeen", func() error { return s.SetLastSeen(ctx, "alice", at(5)) }},
 		{"LastSeen", func() error { _, err := s.LastSeen(ctx, "alice"); return err }},
+		{"DeviceListAt", func() error { _, err := s.DeviceListAt(ctx, "alice", 1); return err }},
+		{"PutGroupState", func() error { return s.PutGroupState(ctx, gid(9), 1, []byte("s")) }},
+		{"GroupState", func() error { _, _, err := s.GroupState(ctx, gid(1)); return err }},
+		{"GroupStates", func() error { _, _, err := s.GroupStates(ctx, gid(1), 1, 10); return err }},
+		{"CreateBlob", func() error { _, _, err := s.CreateBlob(ctx, newBlob("new", "alice", []byte("x"), 0), 0); return err }},
+		{"Blob", func() error { _, err := s.Blob(ctx, "b"); return err }},
+		{"AppendBlob", func() error {
+			_, err := s.AppendBlob(ctx, "b", store.BlobAppend{Offset: 1, Data: []byte("y"), Now: at(0)})
+			return err
+		}},
+		{"ReadBlob", func() error { _, _, err := s.ReadBlob(ctx, "b", 0, 1); return err }},
+		{"DeleteBlob", func() error { return s.DeleteBlob(ctx, "b") }},
+		{"ExpireBlobs", func() error { _, _, err := s.ExpireBlobs(ctx, at(1e12)); return err }},
 	}
 }
 
@@ -67,6 +80,10 @@ func (h *harness) populate() {
 	h.reachable(alice)
 	h.put(alice, store.PrekeyUpdate{OneTimeEC: pks(1)})
 	h.enqueue(msg(alice, bob, "x", 0, "c", 0))
+	h.wantErr("PutDeviceList", h.s.PutDeviceList(h.ctx, "alice", []byte("v1"), 1, nil, nil), nil)
+	h.putGroup(1, 1)
+	h.create(newBlob("b", "alice", []byte("xy"), 0), 0)
+	h.appendAll("b", []byte("x"), 0, 1, 0)
 }
 
 func testClosed(h *harness) {
@@ -106,6 +123,16 @@ func testDoneContext(h *harness) {
 	}
 	if p, _ := h.s.Privacy(h.ctx, "alice"); p != (store.Privacy{LastSeen: contacts, Online: contacts}) {
 		h.Errorf("Privacy: got %+v, want the default", p)
+	}
+	h.wantGroup(1, 1)
+	if _, _, err := h.s.GroupState(h.ctx, gid(9)); !errors.Is(err, store.ErrNotFound) {
+		h.Errorf("GroupState(9): got %v, want %v", err, store.ErrNotFound)
+	}
+	if b, err := h.s.Blob(h.ctx, "b"); err != nil || b.Received != 1 {
+		h.Errorf("Blob(b): got %+v, %v, want 1 byte received", b, err)
+	}
+	if _, err := h.s.Blob(h.ctx, "new"); !errors.Is(err, store.ErrNotFound) {
+		h.Errorf("Blob(new): got %v, want %v", err, store.ErrNotFound)
 	}
 }
 

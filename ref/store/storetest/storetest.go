@@ -31,6 +31,14 @@
 //     SetAttempt and Ack treat an unknown device as one with an empty queue.
 //   - Expire forgets a pair whose forget time is at or before now, as it
 //     deletes an entry whose expiry time is at or before now.
+//   - DeviceListAt returns nil for version 0 and versions never stored.
+//   - GroupStates with a limit of zero or less, or a from above the current
+//     version, returns nothing; a from of 0 counts as 1. Group ids are
+//     compared whole: an id that begins another is another group.
+//   - Blob sizes count as announced at creation, complete or not, for the
+//     quota; the bytes ExpireBlobs reports are those received. ReadBlob
+//     serves the bytes held of an incomplete blob too (the server checks
+//     completeness); AppendBlob of no bytes is allowed.
 //   - The presence methods fail with ErrNotFound for an unknown account.
 //     The default privacy is contacts (1) for both visibilities.
 //   - Every method returns ErrClosed after Close, a second Close included. A
@@ -78,6 +86,8 @@ func tests() []test {
 	all = append(all, presenceTests...)
 	all = append(all, lifecycleTests...)
 	all = append(all, deviceListTests...)
+	all = append(all, groupTests...)
+	all = append(all, blobTests...)
 	return all
 }
 

@@ -412,47 +412,57 @@ type dlState struct {
 	fields   map[uint64][]byte // field 1 of the accepted list of each version
 }
 
-// acceptDeviceList runs DEV-001 on a signed device list for account and,
-// when it passes, updates the state.
-func acceptDeviceList(st *dlState, account string, enc []byte) error {
+// deviceListSteps1to4 runs steps 1 to 4 of DEV-001 on a signed device list
+// for account and returns the decoded device list, its encoding (field 1)
+// and device 1's key.
+func deviceListSteps1to4(st *dlState, account string, enc []byte) (dl *item, field1, ik []byte, err error) {
 	w, err := loadWireRules()
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	// Step 1: it decodes, and its account is the one asked for.
 	sl, err := w.decodeWire("signed-device-list", enc)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	field1, sig := sl.get(1).bstr, sl.get(2).bstr
-	dl, err := w.decodeWire("device-list", field1)
+	dl, err = w.decodeWire("device-list", field1)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	if string(dl.get(2).bstr) != account {
-		return errDeviceListInvalid
+		return nil, nil, nil, errDeviceListInvalid
 	}
 	// Step 2: device 1 is listed.
-	var ik []byte
 	for _, d := range dl.get(4).arr {
 		if d.get(1).val == 1 {
 			ik = d.get(2).bstr
 		}
 	}
 	if ik == nil {
-		return errDeviceListInvalid
+		return nil, nil, nil, errDeviceListInvalid
 	}
 	// Step 3: the signature verifies under device 1's key.
 	u, err := decodeX25519(ik)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	if err := xeddsaVerify(u, append([]byte(labelDeviceList), field1...), sig); err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	// Step 4: the recorded key.
 	if st.recorded != nil && !bytes.Equal(st.recorded, ik) {
-		return errIdentityChanged
+		return nil, nil, nil, errIdentityChanged
+	}
+	return dl, field1, ik, nil
+}
+
+// acceptDeviceList runs DEV-001 on a signed device list for account and,
+// when it passes, updates the state.
+func acceptDeviceList(st *dlState, account string, enc []byte) error {
+	dl, field1, ik, err := deviceListSteps1to4(st, account, enc)
+	if err != nil {
+		return err
 	}
 	// Step 5: no rollback, no second list of one version.
 	version := dl.get(3).val

@@ -52,6 +52,21 @@ var (
 	errDeviceListInvalid  = &codeError{"auth.device_list_invalid"}
 	errIdentityChanged    = &codeError{"auth.identity_changed"}
 	errDeviceListRollback = &codeError{"state.device_list_rollback"}
+	errDeviceNotListed    = &codeError{"auth.device_not_listed"}
+	errSenderMismatch     = &codeError{"auth.sender_mismatch"}
+	errContentMismatch    = &codeError{"auth.content_mismatch"}
+	errDigestMismatch     = &codeError{"auth.digest_mismatch"}
+	errGroupInvalid       = &codeError{"auth.group_invalid"}
+	errUnknownAccount     = &codeError{"state.unknown_account"}
+	errUnknownGroup       = &codeError{"state.unknown_group"}
+	errGroupRollback      = &codeError{"state.group_rollback"}
+	errUnknownSenderKey   = &codeError{"state.unknown_sender_key"}
+	errStaleSenderKey     = &codeError{"state.stale_sender_key"}
+	errNotMember          = &codeError{"policy.not_member"}
+	errNotAdmin           = &codeError{"policy.not_admin"}
+	errNotAuthor          = &codeError{"policy.not_author"}
+	errNotEditable        = &codeError{"policy.not_editable"}
+	errWindowPassed       = &codeError{"policy.window_passed"}
 )
 
 var allCodeErrors = []*codeError{
@@ -61,7 +76,9 @@ var allCodeErrors = []*codeError{
 	errValueOutOfRange, errUnsupportedVersion, errKeyType, errKeyLength, errKeyNoncanonical,
 	errBadPadding, errBadSignature, errDecryptFailed, errLowOrderKey, errDuplicateMessage,
 	errTooManySkipped, errUnknownPrekey, errNoSendingChain, errChainExhausted, errTooLarge,
-	errDeviceListInvalid, errIdentityChanged, errDeviceListRollback,
+	errDeviceListInvalid, errIdentityChanged, errDeviceListRollback, errDeviceNotListed, errSenderMismatch,
+	errContentMismatch, errDigestMismatch, errGroupInvalid, errUnknownAccount, errUnknownGroup, errGroupRollback,
+	errUnknownSenderKey, errStaleSenderKey, errNotMember, errNotAdmin, errNotAuthor, errNotEditable, errWindowPassed,
 }
 
 // registeredNames reads the error names of spec/errors.json.

@@ -213,6 +213,11 @@ func Generate() (map[string][]byte, error) {
 		{"v1/transport.json", genTransport},
 		{"v1/device_lists.json", genDeviceLists},
 		{"v1/receipts.json", genReceipts},
+		{"v1/group_states.json", genGroupStates},
+		{"v1/sender_keys.json", genSenderKeys},
+		{"v1/media.json", genMedia},
+		{"v1/lifecycle.json", genLifecycle},
+		{"v1/group_receipts.json", genGroupReceipts},
 	} {
 		v, err := f.gen()
 		if err != nil {

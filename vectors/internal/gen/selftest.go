@@ -75,7 +75,9 @@ func selfTest() error {
 	for name, v := range map[string]string{"LABEL_SIG_SIGNED_PREKEY": labelSigSignedPrekey,
 		"LABEL_SIG_KEM_PREKEY": labelSigKEMPrekey, "LABEL_PQXDH": labelPQXDH, "LABEL_ROOT": labelRoot,
 		"LABEL_MESSAGE_KEYS": labelMessageKeys, "LABEL_TRANSPORT_BINDING": labelTransportBinding,
-		"LABEL_DEVICE_LIST": labelDeviceList, "LABEL_LINK": labelLink, "LABEL_LINK_MAC": labelLinkMAC} {
+		"LABEL_DEVICE_LIST": labelDeviceList, "LABEL_LINK": labelLink, "LABEL_LINK_MAC": labelLinkMAC,
+		"LABEL_GROUP_STATE": labelGroupState, "LABEL_GROUP_MESSAGE": labelGroupMessage, "LABEL_SENDER_KEY": labelSenderKey,
+		"LABEL_GROUP_DEVICES": labelGroupDevices, "LABEL_MEDIA_KEYS": labelMediaKeys} {
 		if table[name] != v {
 			return fmt.Errorf("label %s: section 1.5 has %q, the generator %q", name, table[name], v)
 		}

@@ -42,25 +42,31 @@ var wireNotes = notes{
 	{"envelope_size", "an envelope larger than MAX_ENVELOPE_SIZE, refused before decoding (MSG-011)"},
 }
 
-const wireDescription = "Encodings of every structure rule of the CDDL of chapters 4, 5, 11 and 15 (the ```cddl " +
+const wireDescription = "Encodings of every structure rule of the CDDL of chapters 4, 5, 11, 15, 16 and 17 (the ```cddl " +
 	"blocks of the specification), decoded as the rule named by rule: chapter 10, all three stages, with the checks that " +
-	"chapters 4, 5, 11 and 15 attach to the rule's fields (account pattern and device id range, MSG-001; list orders, " +
-	"MSG-010: sorted lists strictly increasing, integers by value and strings bytewise, the versions of a hello strictly " +
-	"decreasing; the limits stated in the comments of the CDDL, including those of a rule that is a list, such as " +
-	"at most 64 entries in a history and at most 1 + MAX_COMPANIONS devices in a device list; the request-id and body " +
-	"table of section 11.3, MSG-003, and the content table of section 11.9, MSG-017, both in pass 3b after the absent required keys; at least one field of a prekey upload, MSG-006, in pass 3b; the " +
-	"last-resort flags of an upload, MSG-007, in pass 3c; registered error codes, MSG-016; the ratchet ciphertext " +
-	"bounds of section 5.8; the envelope size, MSG-011, before stage 1). A field of type bstr .cbor R, and the body " +
-	"of a frame, is checked as a byte string only: its bytes are decoded as R, a top-level item of its own, by the " +
-	"processing rules that use it, not as part of the rule that carries it (section 10.2); in every case they are " +
-	"nevertheless a valid encoding of R. Key encodings in key slots are not checked by decoding (section 1.3), nor are " +
-	"signatures, MACs, or the rules of DEV-001 beyond decoding (the account asked for, device 1 listed); in valid cases " +
-	"signatures verify and MACs are those of section 15.3. A history entry's status is not checked against its " +
-	"direction by decoding (valid cases follow the comment of section 15.5: 0 or 3 for a received message). In " +
-	"pass 3c, a list's count is checked before its elements, and each element's own checks before its order " +
-	"relative to the element before it. A valid case decodes and re-encodes to encoding; diagnostic is its value in " +
-	"the diagnostic notation of RFC 8949 section 8. An invalid case fails with error. Lists of account names are " +
-	"chosen so that the byte-wise order of the names and the order of their encodings agree."
+	"these chapters attach to the rule's fields (account pattern and device id range, MSG-001; list orders, MSG-010: " +
+	"sorted lists strictly increasing, integers by value and strings bytewise, the versions of a hello strictly " +
+	"decreasing, and the lists sorted by account of chapter 16 (the members of a group state, group-devices) strictly " +
+	"increasing by the account that starts each element, so that no account appears twice; the limits stated in the " +
+	"comments of the CDDL, including those of a rule that is a list, such as at most 64 entries in a history and at " +
+	"most 1 + MAX_COMPANIONS devices in a device list, and those in the comment of account-devices, which apply to " +
+	"its list of device ids; the request-id and body table of section 11.3, MSG-003, and the content table of section " +
+	"11.9, MSG-017 (a type requires the fields of its first column, allows those of its second, and forbids every " +
+	"other of fields 5 to 17), both in pass 3b after the absent required keys; at least one field of a prekey upload, " +
+	"MSG-006, in pass 3b; the last-resort flags of an upload, MSG-007, in pass 3c; registered error codes, MSG-016; the " +
+	"ratchet ciphertext bounds of section 5.8; the envelope size, MSG-011, before stage 1). A field of type bstr .cbor " +
+	"R, and the body of a frame, is checked as a byte string only: its bytes are decoded as R, a top-level item of its " +
+	"own, by the processing rules that use it, not as part of the rule that carries it (section 10.2); in every case " +
+	"they are nevertheless a valid encoding of R. The order of the states of a group-history (increasing version) is " +
+	"likewise a processing rule, not checked by decoding. Key encodings in key slots are not checked by decoding " +
+	"(section 1.3), nor are signatures, MACs, digests, or the rules of DEV-001 and GRP-001 beyond decoding (the " +
+	"account asked for, device 1 listed); in valid cases signatures verify, MACs are those of section 15.3, group " +
+	"messages decrypt with their sender keys, and device digests are those of section 16.4. A history entry's status is not checked against its direction by decoding (valid cases follow the " +
+	"comment of section 15.5: 0 or 3 for a received message). In pass 3c, a list's count is checked before its " +
+	"elements, and each element's own checks before its order relative to the element before it. A valid case " +
+	"decodes and re-encodes to encoding; diagnostic is its value in the diagnostic notation of RFC 8949 section 8. An " +
+	"invalid case fails with error. Lists of account names are chosen so that the byte-wise order of the names and " +
+	"the order of their encodings agree."
 
 func genWire() (any, error) {
 	w, err := loadWireRules()
@@ -333,12 +339,15 @@ func tableCases(roots map[string]*node, byRule map[string][]string) ([]wireNeg, 
 				func(c *node) { c.set(4, bstrNode([]byte{0xa0})) })
 		}
 	}
-	crow, err := readContentTable()
+	w, err := loadWireRules()
 	if err != nil {
 		return nil, err
 	}
-	w, _ := loadWireRules()
 	ct := w.types["content"]
+	crow, err := readContentTable(ct)
+	if err != nil {
+		return nil, err
+	}
 	// value returns a valid value of content field k, from the case's
 	// stream.
 	value := func(id string, k uint64) *node {
@@ -359,6 +368,16 @@ func tableCases(roots map[string]*node, byRule map[string][]string) ([]wireNeg, 
 			return nodeOfCval(v.conversationMessages("bob"))
 		case 12:
 			return nodeOfCval(cArray{v.historyEntry("bob", true, "hi", wireT0, 2)})
+		case 13:
+			return nodeOf(v.distributionOf(v.read(16), 1, 1, 0))
+		case 14:
+			return bstrNode(v.signedGroupStateOf(v.read(16), 1, wireGroupMembers, 1, wireT0, ""))
+		case 15:
+			return uintNode(3600)
+		case 16:
+			return uintNode(86400)
+		case 17:
+			return nodeOfCval(v.conversationMessages("bob"))
 		default:
 			v.fail(fmt.Errorf("no value for content field %d", k))
 			return nil
@@ -385,7 +404,7 @@ func tableCases(roots map[string]*node, byRule map[string][]string) ([]wireNeg, 
 			fname, _ := fieldName("content", int(k)-1)
 			c := roots[baseID].clone()
 			c.del(k)
-			out = append(out, wireNeg{id: fmt.Sprintf("content_%s_without_%s", r.name, fname), comment: fmt.Sprintf(
+			out = append(out, wireNeg{id: fmt.Sprintf("content_%s_without_%s", ruleID(r.name), fname), comment: fmt.Sprintf(
 				"%s %s content without field %d (%s), which its type requires (from %s).", article(r.name), r.name, k, fname, baseID),
 				flags: []string{"content_table"}, reqs: []string{"MSG-017", "CBOR-004"}, rule: "content", enc: c.encode(),
 				want: errMissingField})
@@ -393,7 +412,7 @@ func tableCases(roots map[string]*node, byRule map[string][]string) ([]wireNeg, 
 		for _, k := range r.forbids {
 			fname, _ := fieldName("content", int(k)-1)
 			c := roots[baseID].clone()
-			id := fmt.Sprintf("content_%s_with_%s", r.name, fname)
+			id := fmt.Sprintf("content_%s_with_%s", ruleID(r.name), fname)
 			val := value(id, k)
 			if val == nil {
 				return nil, fmt.Errorf("%s: no value for field %d", id, k)
@@ -470,6 +489,10 @@ var retiredWireIDs = map[string]bool{
 	"error_body_code_unregistered_2008": true,
 	"error_body_code_unregistered_3012": true,
 	"error_body_code_unregistered_4009": true,
+	// Codes 2012, 3014 and 4010 were registered for chapters 16 to 18.
+	"error_body_code_unregistered_2012": true,
+	"error_body_code_unregistered_3014": true,
+	"error_body_code_unregistered_4010": true,
 }
 
 // checkEmbedded checks, in a valid case, that every byte string of type

@@ -45,6 +45,7 @@ const (
 	sortValue           // strictly increasing values (uint or byte-wise strings)
 	sortField1          // maps strictly increasing by the uint of their key 1
 	sortDesc            // strictly decreasing unsigned integers (the versions of a hello)
+	sortItem0           // arrays strictly increasing by their first element, an account (bytewise)
 )
 
 // wtype is a type of the wire CDDL, with the checks of stage 3.
@@ -441,13 +442,14 @@ func (p *cddlParser) expr(s string) (*wtype, error) {
 }
 
 // specLimits returns the named constants of the tables of the chapters
-// (`NAME` | value |), with the values that are integers.
+// (`NAME` | value |, or `NAME` | value s | for a time in seconds), with the
+// values that are integers.
 func specLimits() (map[string]uint64, error) {
 	names, err := fs.Glob(spec.FS, "*.md")
 	if err != nil {
 		return nil, err
 	}
-	re := regexp.MustCompile("(?m)^\\| `([A-Z][A-Z0-9_]+)` \\| ([0-9]+) \\|")
+	re := regexp.MustCompile("(?m)^\\| `([A-Z][A-Z0-9_]+)` \\| ([0-9]+)(?: s)? \\|")
 	out := map[string]uint64{}
 	for _, name := range names {
 		data, err := spec.FS.ReadFile(name)
@@ -463,8 +465,8 @@ func specLimits() (map[string]uint64, error) {
 }
 
 var (
-	// "at most MAX_X", "at most 1 + MAX_X" or "at most 64".
-	atMostRE = regexp.MustCompile(`at most (?:(?:([0-9]+) \+ )?(MAX_[A-Z_]+)|([0-9]+)\b)`)
+	// "at most MAX_X", "at most 1 + MAX_X", "at most BLOB_CHUNK" or "at most 64".
+	atMostRE = regexp.MustCompile(`at most (?:(?:([0-9]+) \+ )?([A-Z][A-Z0-9_]+)|([0-9]+)\b)`)
 	sortedRE = regexp.MustCompile(`\bsorted\b`)
 )
 
@@ -544,6 +546,10 @@ func wireAnnotate(w *wireRules) error {
 						return fmt.Errorf("%s: sorted by device id, but its elements have no device id in key 1", where)
 					}
 					c.sorted = sortField1
+				case strings.Contains(f.comment, "sorted by account, without duplicates"):
+					if err := byAccount(&c); err != nil {
+						return fmt.Errorf("%s: %v", where, err)
+					}
 				case strings.Contains(f.comment, "sorted, without duplicates"):
 					c.sorted = sortValue
 				default:
@@ -564,22 +570,52 @@ func wireAnnotate(w *wireRules) error {
 			}
 		}
 	}
-	// Limits stated in the comment of a rule that is a list (read-sync,
-	// deleted-sync, history): the rule's own type, shared by every use.
+	// Limits and orders stated in the comment of a rule that is a list
+	// (read-sync, deleted-sync, history, opened-sync, group-devices): the
+	// rule's own type, shared by every use. In the comment of a rule that is
+	// a fixed array with one list among its elements (account-devices), they
+	// apply to that list.
 	for _, name := range w.structures {
 		t, r := w.types[name], w.rules[name]
+		target := t
+		if t.kind == wTuple {
+			target = nil
+			for i, it := range t.items {
+				if it.kind == wArray {
+					if target != nil {
+						return fmt.Errorf("%s: a fixed array with two lists", name)
+					}
+					c := *it
+					t.items[i] = &c
+					target = &c
+				}
+			}
+		}
 		v, _, ok, err := atMost(r.comment, limits)
 		if err != nil {
 			return fmt.Errorf("%s: %v", name, err)
 		}
 		if ok {
-			if t.kind != wArray {
+			if target == nil || target.kind != wArray {
 				return fmt.Errorf("%s: a limit in the comment of a rule that is not a list", name)
 			}
-			t.maxCount = int(v)
+			target.maxCount = int(v)
 			handled[name+" at most"] = true
 		}
-		if sortedRE.MatchString(r.comment) || strings.Contains(r.comment, "highest first") {
+		switch {
+		case strings.HasPrefix(r.comment, "sorted by account, "):
+			if target == nil || target.kind != wArray {
+				return fmt.Errorf("%s: an order in the comment of a rule that is not a list", name)
+			}
+			if err := byAccount(target); err != nil {
+				return fmt.Errorf("%s: %v", name, err)
+			}
+		case strings.Contains(r.comment, "sorted, without duplicates"):
+			if target == nil || target.kind != wArray {
+				return fmt.Errorf("%s: an order in the comment of a rule that is not a list", name)
+			}
+			target.sorted = sortValue
+		case sortedRE.MatchString(r.comment) || strings.Contains(r.comment, "highest first"):
 			return fmt.Errorf("%s: an order in the comment of a rule is not understood: %q", name, r.comment)
 		}
 	}
@@ -675,6 +711,18 @@ func wireAnnotate(w *wireRules) error {
 			return fmt.Errorf("%s: %q states a limit that is not checked", name, c)
 		}
 	}
+	return nil
+}
+
+// byAccount makes a list sorted by account (section 11.4, MSG-010): its
+// elements are fixed arrays whose first element is an account name, in
+// strictly increasing bytewise order of that name, so that no account
+// appears twice.
+func byAccount(t *wtype) error {
+	if t.elem.kind != wTuple || len(t.elem.items) == 0 || t.elem.items[0].name != "account" {
+		return fmt.Errorf("sorted by account, but its elements are not arrays that start with an account")
+	}
+	t.sorted = sortItem0
 	return nil
 }
 
@@ -778,21 +826,32 @@ func annotateFrameTable(w *wireRules) error {
 	return nil
 }
 
-// contentRow is one row of the table of section 11.9.
+// contentRow is one row of the table of section 11.9: the optional fields
+// of content that a type requires, those it allows, and the others, which it
+// forbids.
 type contentRow struct {
-	name              string
-	requires, forbids []uint64
+	name                      string
+	requires, allows, forbids []uint64
 }
 
-func readContentTable() ([]contentRow, error) {
+// readContentTable parses the table of section 11.9, whose columns are the
+// fields a type requires and the fields it allows besides; every other
+// optional field of content is forbidden with the type.
+func readContentTable(ct *wtype) ([]contentRow, error) {
 	data, err := spec.FS.ReadFile("11-messages.md")
 	if err != nil {
 		return nil, err
 	}
-	re := regexp.MustCompile("(?m)^\\| `([a-z]+)` \\| ([0-9, ]+) \\| ([0-9, ]+) \\|$")
+	if !strings.Contains(string(data), "\n| content type | fields it requires | fields it allows besides |\n") {
+		return nil, fmt.Errorf("section 11.9: the content table's header is not understood")
+	}
+	re := regexp.MustCompile("(?m)^\\| `([a-z-]+)` \\| ([0-9, ]+) \\|([0-9, ]*)\\|$")
 	nums := func(s string) []uint64 {
 		var out []uint64
 		for _, p := range strings.Split(s, ",") {
+			if strings.TrimSpace(p) == "" {
+				continue
+			}
 			v, _ := strconv.ParseUint(strings.TrimSpace(p), 10, 64)
 			out = append(out, v)
 		}
@@ -800,17 +859,23 @@ func readContentTable() ([]contentRow, error) {
 	}
 	var rows []contentRow
 	for _, m := range re.FindAllStringSubmatch(string(data), -1) {
-		rows = append(rows, contentRow{name: m[1], requires: nums(m[2]), forbids: nums(m[3])})
+		r := contentRow{name: m[1], requires: nums(m[2]), allows: nums(m[3])}
+		for _, f := range ct.fields {
+			if f.optional && !containsUint(r.requires, f.key) && !containsUint(r.allows, f.key) {
+				r.forbids = append(r.forbids, f.key)
+			}
+		}
+		rows = append(rows, r)
 	}
 	return rows, nil
 }
 
 func annotateContentTable(w *wireRules) error {
-	rows, err := readContentTable()
+	ct := w.types["content"]
+	rows, err := readContentTable(ct)
 	if err != nil {
 		return err
 	}
-	ct := w.types["content"]
 	types := ct.field(2).typ
 	if len(rows) != len(types.enum) {
 		return fmt.Errorf("section 11.9: %d rows for %d content types", len(rows), len(types.enum))
@@ -827,16 +892,12 @@ func annotateContentTable(w *wireRules) error {
 			return fmt.Errorf("section 11.9: no row for content type %s", name)
 		}
 	}
-	// Every optional field of content is required or forbidden by each row.
+	// Every field a row names is an optional field of content.
 	for _, r := range rows {
-		n := 0
-		for _, f := range ct.fields {
-			if f.optional {
-				n++
+		for _, k := range append(append([]uint64{}, r.requires...), r.allows...) {
+			if f := ct.field(k); f == nil || !f.optional {
+				return fmt.Errorf("section 11.9: row %s names field %d, which is not an optional field of content", r.name, k)
 			}
-		}
-		if len(r.requires)+len(r.forbids) != n {
-			return fmt.Errorf("section 11.9: row %s does not cover every optional field", r.name)
 		}
 	}
 	ct.check3b = func(it *item) error {

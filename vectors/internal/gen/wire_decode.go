@@ -185,6 +185,8 @@ func inOrder(a, b *item, s sortKind) bool {
 	switch s {
 	case sortField1:
 		a, b = a.get(1), b.get(1)
+	case sortItem0:
+		a, b = a.arr[0], b.arr[0]
 	case sortDesc:
 		return a.val > b.val
 	}

@@ -46,12 +46,13 @@ var fieldNames = map[string][]string{
 	"typing":             {"account", "started"},
 	"typing-notice":      {"device", "started"},
 	"notice":             {"type", "count", "retry_after"},
-	"error-body":         {"code", "detail", "fanout_mismatch", "retry_after", "device_list"},
+	"error-body":         {"code", "detail", "fanout_mismatch", "retry_after", "device_list", "group_devices", "group_state"},
 	"fanout-mismatch":    {"missing", "extra", "stale"},
-	"content":            {"version", "type", "message_id", "sent_at", "text", "receipt", "media", "target", "transcript", "read_sync", "deleted_sync", "history"},
-	"receipt":            {"kind", "message_ids"},
-	"media":              {"kind", "blob_id", "key", "digest", "size", "mime_type", "caption", "view_once"},
-	"sent-transcript":    {"recipient", "content"},
+	"content": {"version", "type", "message_id", "sent_at", "text", "receipt", "media", "target", "transcript", "read_sync",
+		"deleted_sync", "history", "sender_key", "group_state", "timer", "expire_after", "opened_sync"},
+	"receipt":         {"kind", "message_ids"},
+	"media":           {"kind", "blob_id", "key", "digest", "size", "mime_type", "caption", "view_once"},
+	"sent-transcript": {"recipient", "content"},
 	// Chapter 15.
 	"device-list":          {"version", "account", "list_version", "devices", "created_at"},
 	"listed-device":        {"device_id", "identity_key"},
@@ -67,6 +68,29 @@ var fieldNames = map[string][]string{
 	"conversation-message": {"account", "message_id"},
 	"history":              {},
 	"history-entry":        {"message_id", "peer", "outgoing", "text", "sent_at", "status"},
+	"device-list-fetch":    {"account"},
+	"device-list-result":   {"device_list"},
+	"opened-sync":          {},
+	// Chapter 16.
+	"group-state":             {"version", "group_id", "group_version", "members", "author", "created_at", "name"},
+	"group-member":            {"account", "role"},
+	"signed-group-state":      {"state", "signature", "device_list"},
+	"group-fetch":             {"group_id", "from"},
+	"group-history":           {"states"},
+	"sender-key-distribution": {"group_id", "epoch", "key_id", "iteration", "chain_key", "signing_key"},
+	"group-message":           {"body", "signature"},
+	"group-message-body":      {"version", "group_id", "group_version", "key_id", "iteration", "ciphertext"},
+	"group-envelope": {"version", "message_id", "sender", "group_id", "group_version", "digest", "message", "priority",
+		"ttl", "sent_at"},
+	"group-devices":   {},
+	"account-devices": {"account", "devices"},
+	// Chapter 17.
+	"blob-create":   {"size", "digest"},
+	"blob-created":  {"blob_id", "held"},
+	"blob-put":      {"blob_id", "offset", "bytes"},
+	"blob-progress": {"held"},
+	"blob-get":      {"blob_id", "offset", "length"},
+	"blob-chunk":    {"size", "bytes"},
 }
 
 // fieldName returns the name of key k (1-based keys, or 0-based tuple items).
@@ -440,8 +464,18 @@ func wrongTypeNode(v *node, t *wtype) *wrongType {
 		}
 		return &wrongType{v.arr[0].clone(), "its first element, not in a list"}
 	case wTuple:
-		if v.arr[1].major == 2 {
+		switch {
+		case v.arr[1].major == 2:
 			return &wrongType{tstrNode(fmt.Sprintf("%s/%x", v.arr[0].bstr, v.arr[1].bstr)), "a text string \"account/message id\""}
+		case v.arr[1].major == 4:
+			var ds []string
+			for _, d := range v.arr[1].arr {
+				ds = append(ds, strconv.FormatUint(d.val, 10))
+			}
+			return &wrongType{tstrNode(fmt.Sprintf("%s/%s", v.arr[0].bstr, strings.Join(ds, ","))),
+				"a text string \"account/device,device\""}
+		case t.name == "group-member":
+			return &wrongType{tstrNode(fmt.Sprintf("%s/%d", v.arr[0].bstr, v.arr[1].val)), "a text string \"account/role\""}
 		}
 		return &wrongType{tstrNode(fmt.Sprintf("%s/%d", v.arr[0].bstr, v.arr[1].val)), "a text string \"account/device\""}
 	case wMap:
@@ -463,7 +497,7 @@ func (k *walker) fresh(t *wtype, ctx, id string, n int) []*node {
 			out = append(out, uintNode(uint64(1000+i)))
 		case t.elem.kind == wTstr:
 			out = append(out, tstrNode(fmt.Sprintf("user%04d", i)))
-		case t.elem.kind == wBstr:
+		case t.elem.kind == wBstr && t.elem.cbor == "":
 			if i == 0 {
 				for _, id := range v.sortedIDs(n) {
 					out = append(out, nodeOfCval(id))
@@ -481,6 +515,21 @@ func (k *walker) fresh(t *wtype, ctx, id string, n int) []*node {
 		case t.elem.name == "history-entry":
 			out = append(out, nodeOfCval(v.historyEntry(fmt.Sprintf("user%04d", i%3), i%2 == 0, fmt.Sprintf("message %d", i),
 				uint64(wireT0+60_000*i), uint64(1+i%4))))
+		case t.elem.name == "group-member":
+			out = append(out, nodeOfCval(cArray{cText(fmt.Sprintf("user%04d", i)), cUint(uint64(i % 2))}))
+		case t.elem.name == "account-devices":
+			out = append(out, nodeOfCval(groupDevicesList(fmt.Sprintf("user%04d", i), []uint32{1, 2})[0]))
+		case t.elem.kind == wBstr && t.elem.cbor == "signed-group-state":
+			if i == 0 {
+				gid := v.read(16)
+				devs := v.deviceKeys(1)
+				list := v.signedDeviceList(devs[0].priv, encodeCBOR(deviceList("alice", 1, devs, wireT0)))
+				for j := 1; j <= n; j++ {
+					st := groupState{groupID: gid, version: uint64(j), members: []gMember{{"alice", true}},
+						author: rcAddr{"alice", 1}, createdAt: uint64(wireT0 + 60_000*j)}.encode()
+					out = append(out, bstrNode(signedGroupState(st, v.sign(devs[0].priv, groupStateMessage(st)), list)))
+				}
+			}
 		case t.elem.name == "device-bundle":
 			out = append(out, nodeOfCval(cMap{{1, cUint(uint64(1 + i))}, {2, cBytes(v.bundle(uint32(1+i), uint32(1+i), true, false, 0))}}))
 		default:

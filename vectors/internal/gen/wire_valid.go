@@ -534,5 +534,6 @@ func wireValids() []wireValid {
 				return frameMap(22, 0, signedList(v, "alice", 2, v.deviceKeys(1, 2)))
 			}},
 	}
-	return append(cases, frames...)
+	gcases, gframes := wireValidsGroups(r)
+	return append(append(append(cases, gcases...), frames...), gframes...)
 }

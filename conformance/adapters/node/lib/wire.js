@@ -80,7 +80,7 @@ const ENVELOPE = struct([
   field(3, 'sender', ADDRESS),
   field(4, 'recipient', ACCOUNT),
   field(5, 'deviceMessages', list(DEVICE_MESSAGE, 1, MAX_FANOUT, deviceIdOf)),
-  field(6, 'type', enumeration({ 1: 'chat', 2: 'receipt', 3: 'sync' })),
+  field(6, 'type', enumeration({ 1: 'chat', 2: 'receipt', 3: 'sync', 4: 'control' })),
   field(7, 'priority', enumeration({ 0: 'low', 1: 'normal', 2: 'high' })),
   field(8, 'ttl', uint(1n, BigInt(MAX_TTL))),
   field(9, 'sentAt', TIMESTAMP),

@@ -56,6 +56,21 @@ test('hello, an unknown method, and garbage lines', async () => {
   assert.deepEqual(out[6], { id: '4', status: 'OK', wireDecode: { encoding: 'gmVhbGljZQE=' } });
 });
 
+test('methods of chapters 16 to 18 are unimplemented', async () => {
+  const methods = ['group.check_state', 'sender_key.create', 'sender_key.decrypt', 'media.decrypt', 'lifecycle.run',
+    'group_receipts.fold'];
+  const out = await exchange(methods.map((m, i) => JSON.stringify({ id: String(i + 1), method: m })));
+  assert.deepEqual(out.map((r) => r.status), methods.map(() => 'UNIMPLEMENTED'));
+});
+
+test('envelope types include control (section 11.5)', () => {
+  // {1: 1, 2: h'00..00', 3: ["alice", 1], 4: "bob", 5: [{1: 1, 2: 1, 3: h'00'}], 6: 4, 7: 1, 8: 60, 9: 0}
+  const envelope = hex('a9010102500000000000000000000000000000000003' + '8265616c69636501' + '0463626f62' +
+    '0581a30101020103410006040701' + '08183c' + '0900');
+  assert.equal(decodeRule('envelope', envelope).type, 'control');
+  assert.deepEqual(encodeRule('envelope', decodeRule('envelope', envelope)), envelope);
+});
+
 test('a decoded value re-encodes to the same bytes', () => {
   const address = hex('8265616c69636501'); // ["alice", 1]
   const value = decodeRule('address', address);

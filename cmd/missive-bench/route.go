@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/missive-protocol/missive/ref/server"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// sendPeriod is the gap between the sends of one device at full speed:
+// just under the server's send rate limit (SEND_RATE, section 13.1), so a
+// device is never refused for its rate.
+var sendPeriod = time.Second * 100 / (server.SendRate * 96)
+
+// phaseResult is one measured phase of messaging.
+type phaseResult struct {
+	delivered, accepted float64 // per second in the measured window
+	endToEnd, accept    *histogram
+	counts              counts
+	settled             bool
+}
+
+// messaging is a set of connected devices that send to each other.
+type messaging struct {
+	b     *bench
+	fleet fleet
+	peers []*peer
+	tr    *traffic
+}
+
+func (b *bench) startMessaging(f fleet, ctLen, window int) *messaging {
+	m := &messaging{b: b, fleet: f, tr: newTraffic(ctLen)}
+	for _, d := range f {
+		m.peers = append(m.peers, m.tr.start(d, window))
+	}
+	return m
+}
+
+func (m *messaging) close() {
+	for _, p := range m.peers {
+		p.finish()
+	}
+	m.fleet.close()
+	for _, p := range m.peers {
+		<-p.done
+	}
+}
+
+// phase runs one timed phase: every sender sends to its receiver each
+// period (a per-device function), with at most window sends unanswered;
+// the first warm of it is not measured. Then it waits for every message to
+// be answered and delivered.
+func (m *messaging) phase(name string, senders []int, to func(i int) int, period time.Duration, window int, open bool, warm, dur time.Duration) phaseResult {
+	tr := m.tr
+	before := tr.counts()
+	for _, i := range senders {
+		m.peers[i].setWindow(window)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	start := since()
+	tr.measureFrom(start + int64(warm))
+	for _, i := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pace(ctx, m.peers[i], m.fleet[to(i)], period, time.Duration(rand.Int64N(int64(period))), 0, open)
+		}()
+	}
+	var (
+		t0 = time.Now()
+		c0 = tr.counts()
+	)
+	m.b.prog.phase(func() string {
+		c := tr.counts()
+		el := time.Since(t0).Seconds()
+		return fmt.Sprintf("%.0fs, %s msg/s delivered, %d unanswered, %d refused", el,
+			number(float64(c.Delivered-c0.Delivered)/max(el, 1e-3)), c.Unanswered, c.Refused)
+	}, "%s", name)
+	time.Sleep(warm)
+	t0, c0 = time.Now(), tr.counts()
+	time.Sleep(dur)
+	t1, c1 := time.Now(), tr.counts()
+	cancel()
+	wg.Wait()
+	m.b.prog.phase(nil, "%s: waiting for the last deliveries", name)
+	settled := tr.settle(30 * time.Second)
+	after := tr.counts()
+	el := t1.Sub(t0).Seconds()
+	return phaseResult{
+		delivered: float64(c1.Delivered-c0.Delivered) / el,
+		accepted:  float64(c1.Accepted-c0.Accepted) / el,
+		endToEnd:  tr.endToEnd.Load(), accept: tr.acceptLat.Load(),
+		counts: diffCounts(after, before), settled: settled,
+	}
+}
+
+func diffCounts(a, b counts) counts {
+	c := counts{
+		Sent: a.Sent - b.Sent, Accepted: a.Accepted - b.Accepted, Refused: a.Refused - b.Refused,
+		Delivered: a.Delivered - b.Delivered, Duplicates: a.Duplicates - b.Duplicates, Acked: a.Acked - b.Acked,
+	}
+	c.Unanswered = c.Sent - c.Accepted - c.Refused
+	for k, v := range a.Errors {
+		if d := v - b.Errors[k]; d > 0 {
+			if c.Errors == nil {
+				c.Errors = map[string]uint64{}
+			}
+			c.Errors[k] = d
+		}
+	}
+	return c
+}
+
+func addCounts(a, b counts) counts {
+	c := counts{
+		Sent: a.Sent + b.Sent, Accepted: a.Accepted + b.Accepted, Refused: a.Refused + b.Refused,
+		Unanswered: a.Unanswered + b.Unanswered, Delivered: a.Delivered + b.Delivered,
+		Duplicates: a.Duplicates + b.Duplicates, Acked: a.Acked + b.Acked,
+	}
+	for _, m := range []map[string]uint64{a.Errors, b.Errors} {
+		for k, v := range m {
+			if c.Errors == nil {
+				c.Errors = map[string]uint64{}
+			}
+			c.Errors[k] += v
+		}
+	}
+	return c
+}
+
+// Targets of issue 8 for this machine.
+const (
+	targetRoute     = 100_000
+	targetRouteP99  = 20.0 // ms, at half the target rate
+	targetEnqueue   = 40_000
+	targetIdle      = 500_000
+	targetIdleBytes = 16 << 10
+	targetReconnect = 0.8 // of the X25519 bound
+)
+
+// runRoute is the online routing scenario: devices connected in a ring,
+// each sending to the next, at full speed and then at half the rate
+// reached, against a plain relay of the same frames.
+func (b *bench) runRoute(s *scenarioReport) error {
+	cfg := b.cfg
+	ctLen, envSize, err := ciphertextFor(cfg.size)
+	if err != nil {
+		return err
+	}
+	n := cfg.devices
+	f, err := makeFleet(b.run+"r", n, b.srcs)
+	if err != nil {
+		return err
+	}
+	b.prog.phase(nil, "route: registering %d devices", n)
+	if err := f.setup(context.Background(), b.t, true, b.prog); err != nil {
+		f.close()
+		return err
+	}
+	m := b.startMessaging(f, ctLen, cfg.window)
+	defer m.close()
+	sizes := frameSizes(ctLen)
+	ring := func(i int) int { return (i + 1) % n }
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	var maxRuns, relayRuns, halfRuns, p99Runs []float64
+	maxLat, halfLat, relayLat := new(histogram), new(histogram), new(histogram)
+	s.Counts = map[string]counts{}
+	halfRate := cfg.rate
+	for run := 1; run <= cfg.runs; run++ {
+		r := m.phase(fmt.Sprintf("route run %d/%d: full speed", run, cfg.runs), all, ring, sendPeriod, cfg.window, false, cfg.warmup, cfg.duration)
+		maxRuns = append(maxRuns, r.delivered)
+		maxLat.Merge(r.endToEnd)
+		s.Counts["full speed"] = addCounts(s.Counts["full speed"], r.counts)
+		if !r.settled {
+			s.Notes = append(s.Notes, fmt.Sprintf("run %d: not every message was answered and delivered within 30 s after the full-speed phase", run))
+		}
+
+		b.prog.phase(nil, "route run %d/%d: loopback relay baseline", run, cfg.runs)
+		rr, err := relayPhase(n, sizes, cfg.window, cfg.warmup, cfg.duration, b.prog)
+		if err != nil {
+			return fmt.Errorf("relay baseline: %w", err)
+		}
+		relayRuns = append(relayRuns, rr.rate)
+		relayLat.Merge(rr.lat)
+
+		if cfg.rate == 0 {
+			halfRate = median(maxRuns) / 2
+		}
+		period := time.Duration(float64(n) / max(halfRate, 1) * float64(time.Second))
+		h := m.phase(fmt.Sprintf("route run %d/%d: latency at %s msg/s", run, cfg.runs, number(halfRate)), all, ring, max(period, sendPeriod), inflightRing, true, cfg.warmup, cfg.duration)
+		halfRuns = append(halfRuns, h.delivered)
+		p99Runs = append(p99Runs, ms(h.endToEnd.Quantile(0.99)))
+		halfLat.Merge(h.endToEnd)
+		s.Counts["latency"] = addCounts(s.Counts["latency"], h.counts)
+		if !h.settled {
+			s.Notes = append(s.Notes, fmt.Sprintf("run %d: not every message was answered and delivered within 30 s after the latency phase", run))
+		}
+	}
+	p99 := newFigure("latency p99 at half speed", "ms", p99Runs, "", nil)
+	if median(halfRuns) >= targetRoute/2*0.95 {
+		p99.atMost(targetRouteP99, fmt.Sprintf("< 20 ms at %s msg/s", number(targetRoute/2)))
+	} else {
+		p99.Target = fmt.Sprintf("< 20 ms at %s msg/s (not measurable: that rate was not reached)", number(targetRoute/2))
+	}
+	s.Figures = append(s.Figures,
+		newFigure("online routing, full speed", "msg/s", maxRuns, "loopback relay", relayRuns).atLeast(targetRoute, ">= 100,000 msg/s"),
+		p99,
+		newFigure("half-speed rate reached", "msg/s", halfRuns, "", nil),
+	)
+	s.Latencies = append(s.Latencies,
+		maxLat.summary("route end to end, full speed", median(maxRuns)),
+		halfLat.summary("route end to end, half speed", median(halfRuns)),
+		relayLat.summary("loopback relay end to end, full speed", median(relayRuns)),
+	)
+	s.Notes = append(s.Notes,
+		fmt.Sprintf("%d devices in a ring, each sending %d-byte envelopes (%d bytes of opaque ciphertext) to the next; full speed is %s msg/s per device (the send rate limit) with %d unanswered at most",
+			n, envSize, ctLen, number(float64(time.Second)/float64(sendPeriod)), cfg.window),
+		fmt.Sprintf("relay frames on the wire: send %d, result %d, deliver %d, ack %d bytes, as the real segments are", sizes.send, sizes.result, sizes.deliver, sizes.ack),
+	)
+	if cfg.rate == 0 && median(maxRuns)/2 < targetRoute/2 {
+		s.Notes = append(s.Notes, fmt.Sprintf("the latency phase ran at half the rate reached (%s msg/s), not at %s msg/s, which is above what the server reached", number(median(maxRuns)/2), number(targetRoute/2)))
+	}
+	return nil
+}
+
+// wireSizes are the bytes on the wire of each frame of one message: the
+// segment length, the Noise tag, the frame length and the frame.
+type wireSizes struct{ send, result, deliver, ack int }
+
+func frameSizes(ctLen int) wireSizes {
+	a, b := &device{i: 1 << 20, account: "b00000000-1000000r-1"}, &device{account: "b00000000-1000000r-2"}
+	env := a.envelope(b, 1<<30, make([]byte, ctLen))
+	seg := func(typ, id uint64, body wire.Message) int {
+		f := &wire.Frame{Version: wire.ProtocolVersion, Type: typ}
+		if id != 0 {
+			f.RequestID = &id
+		}
+		enc, _ := wire.Marshal(body)
+		f.Body = &enc
+		fe, _ := wire.Marshal(f)
+		return 2 + 16 + 4 + len(fe)
+	}
+	now := uint64(time.Now().UnixMilli())
+	return wireSizes{
+		send:   seg(wire.FrameSend, 1<<30, env),
+		result: seg(wire.FrameResult, 1<<30, &wire.SendResult{AcceptedAt: now}),
+		deliver: seg(wire.FrameDeliver, 0, &wire.Delivery{Version: 1, QueueID: 1 << 20, MessageID: env.MessageID,
+			Sender: env.Sender, Type: 1, Priority: 1, Kind: 1, Ciphertext: env.Messages[0].Ciphertext,
+			SentAt: now, AcceptedAt: now, ExpiresAt: now + 3600_000, Attempt: 1}),
+		ack: seg(wire.FrameAck, 0, &wire.Ack{QueueIDs: []uint64{1 << 20}}),
+	}
+}

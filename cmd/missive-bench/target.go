@@ -1,0 +1,333 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/flynn/noise"
+
+	"github.com/missive-protocol/missive/ref/server"
+	"github.com/missive-protocol/missive/ref/store/bolt"
+	"github.com/missive-protocol/missive/ref/transport"
+)
+
+// target is the server under measurement: one started in this process, one
+// started as a child process (for memory per connection, and so that the
+// server has a file descriptor limit of its own), or one at an address.
+type target struct {
+	kind string // "in-process", "child" or "external"
+	addr string
+	key  []byte // the server's static public key, which devices pin (IK)
+	pid  int    // the server's process, for VmRSS; 0 when unknown
+
+	// in-process
+	srv   *server.Server
+	store *bolt.Store
+	dir   string
+
+	// child
+	cmd   *exec.Cmd
+	ctlIn io.WriteCloser
+	ctl   *bufio.Reader
+}
+
+// serverLabels mark the goroutines of an in-process server, and so
+// everything they start, in CPU profiles: go tool pprof -tagfocus
+// side=server shows the server's share.
+var (
+	serverLabels = pprof.Labels("side", "server")
+	toolLabels   = pprof.Labels("side", "tool")
+)
+
+// startInProcess starts the reference server with the bolt store in a new
+// temporary directory, listening on a free port of 127.0.0.1.
+func startInProcess() (*target, error) {
+	dir, err := os.MkdirTemp("", "missive-bench-")
+	if err != nil {
+		return nil, err
+	}
+	t := &target{kind: "in-process", dir: dir, pid: os.Getpid()}
+	if err := t.serve(dir, "127.0.0.1:0"); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return t, nil
+}
+
+// serve opens the store in dir and serves on listen.
+func (t *target) serve(dir, listen string) error {
+	st, err := bolt.Open(filepath.Join(dir, "store.db"))
+	if err != nil {
+		return err
+	}
+	static, err := transport.Suite.GenerateKeypair(rand.Reader)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	srv, err := server.New(server.Config{Store: st, Static: static, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		st.Close()
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	t.srv, t.store, t.addr, t.key = srv, st, ln.Addr().String(), srv.PublicKey()
+	pprof.Do(context.Background(), serverLabels, func(context.Context) {
+		go srv.Serve(ln)
+	})
+	return nil
+}
+
+// external is a server at addr. Without key, one XX handshake learns it,
+// as a device's first contact does (TRN-004).
+func external(addr, keyHex string, pid int) (*target, error) {
+	t := &target{kind: "external", addr: addr, pid: pid}
+	if keyHex != "" {
+		k, err := hex.DecodeString(keyHex)
+		if err != nil || len(k) != 32 {
+			return nil, fmt.Errorf("-server-key: want 64 hex digits, the server's static public key")
+		}
+		t.key = k
+		return t, nil
+	}
+	static, err := transport.Suite.GenerateKeypair(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	tc, err := transport.Client(nc, &transport.ClientConfig{Static: static})
+	if err != nil {
+		return nil, fmt.Errorf("handshake with %s: %w", addr, err)
+	}
+	t.key = tc.RemoteStatic()
+	return t, nil
+}
+
+// childEnv names the environment variable that makes this program (or its
+// test binary) run as the child server; its value is the data directory.
+const childEnv = "MISSIVE_BENCH_SERVE"
+
+// startChild starts this program again as a server in a process of its own
+// and waits until it listens.
+func startChild() (*target, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "missive-bench-")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	t := &target{kind: "child", dir: dir, cmd: cmd, ctlIn: in, ctl: bufio.NewReader(out), pid: cmd.Process.Pid}
+	line, err := t.ctl.ReadString('\n')
+	if err != nil {
+		t.close()
+		return nil, fmt.Errorf("child server: %w", err)
+	}
+	var hello struct {
+		Addr string `json:"addr"`
+		Key  string `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(line), &hello); err != nil {
+		t.close()
+		return nil, fmt.Errorf("child server said %q", line)
+	}
+	t.addr = hello.Addr
+	t.key, _ = hex.DecodeString(hello.Key)
+	return t, nil
+}
+
+// runChild is the child server: it serves until its standard input ends,
+// and answers each line "mem" on it with its memory figures.
+func runChild(dir string) int {
+	raiseFileLimit()
+	t := &target{}
+	if err := t.serve(dir, "127.0.0.1:0"); err != nil {
+		fmt.Fprintf(os.Stderr, "missive-bench: child server: %v\n", err)
+		return 1
+	}
+	json.NewEncoder(os.Stdout).Encode(map[string]string{"addr": t.addr, "key": hex.EncodeToString(t.key)})
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if sc.Text() == "mem" {
+			json.NewEncoder(os.Stdout).Encode(t.serverMemory())
+		}
+	}
+	t.close()
+	return 0
+}
+
+// memory is what a server process holds.
+type memory struct {
+	RSS        uint64 `json:"rss"`         // resident set, from /proc/PID/status
+	HeapInuse  uint64 `json:"heap_inuse"`  // Go heap spans in use (0 when unknown)
+	StackInuse uint64 `json:"stack_inuse"` // goroutine stacks
+	Goroutines int    `json:"goroutines"`
+	Connected  int64  `json:"connected"` // authenticated devices connected, -1 when unknown
+}
+
+// readMemory returns the memory of process pid; with runtime true (pid is
+// this process) the Go runtime's figures too, after a collection that
+// returns what it frees to the system.
+func readMemory(pid int, withRuntime bool) memory {
+	m := memory{Connected: -1}
+	if withRuntime {
+		debug.FreeOSMemory()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		m.HeapInuse, m.StackInuse, m.Goroutines = ms.HeapInuse, ms.StackInuse, runtime.NumGoroutine()
+	}
+	m.RSS = vmRSS(pid)
+	return m
+}
+
+// vmRSS reads VmRSS of a process in bytes, 0 when it cannot.
+func vmRSS(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" && f[2] == "kB" {
+			n, _ := strconv.ParseUint(f[1], 10, 64)
+			return n * 1024
+		}
+	}
+	return 0
+}
+
+// memory returns the server's memory: for a child, from the child; in
+// process, the whole process's (tool included); for an external server,
+// its VmRSS when -server-pid names it.
+func (t *target) memory() (memory, error) {
+	switch t.kind {
+	case "child":
+		if _, err := io.WriteString(t.ctlIn, "mem\n"); err != nil {
+			return memory{}, err
+		}
+		line, err := t.ctl.ReadString('\n')
+		if err != nil {
+			return memory{}, err
+		}
+		var m memory
+		return m, json.Unmarshal([]byte(line), &m)
+	case "in-process":
+		return t.serverMemory(), nil
+	}
+	if t.pid == 0 {
+		return memory{}, errors.New("the memory of an external server needs -server-pid")
+	}
+	return readMemory(t.pid, false), nil
+}
+
+// serverMemory is readMemory of this process, which runs the server, with
+// the server's count of connected devices.
+func (t *target) serverMemory() memory {
+	m := readMemory(os.Getpid(), true)
+	var buf bytes.Buffer
+	t.srv.WriteMetrics(context.Background(), &buf)
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if n, ok := strings.CutPrefix(line, "missive_devices_connected "); ok {
+			m.Connected, _ = strconv.ParseInt(n, 10, 64)
+		}
+	}
+	return m
+}
+
+// totalEntries returns the entries queued in the store, or -1 when the
+// store is not in this process.
+func (t *target) totalEntries() int {
+	if t.store == nil {
+		return -1
+	}
+	n, err := t.store.TotalEntries(context.Background())
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+func (t *target) close() {
+	if t.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		t.srv.Shutdown(ctx)
+		cancel()
+	}
+	if t.store != nil {
+		t.store.Close()
+	}
+	if t.cmd != nil {
+		t.ctlIn.Close()
+		done := make(chan struct{})
+		go func() { t.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.cmd.Process.Kill()
+			<-done
+		}
+	}
+	if t.dir != "" {
+		os.RemoveAll(t.dir)
+	}
+}
+
+// raiseFileLimit raises the soft limit on open files to the hard limit and
+// returns the limit in force.
+func raiseFileLimit() uint64 {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0
+	}
+	if l.Cur < l.Max {
+		l.Cur = l.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+	return l.Cur
+}
+
+// noiseKey returns a fresh transport key pair.
+func noiseKey() (noise.DHKey, error) { return transport.Suite.GenerateKeypair(rand.Reader) }

@@ -1,0 +1,290 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/missive-protocol/missive/ref/client"
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/server"
+	"github.com/missive-protocol/missive/ref/store/mem"
+	"github.com/missive-protocol/missive/ref/transport"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// clock is a settable clock shared by the server and the devices.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type world struct {
+	t     *testing.T
+	addr  string
+	clock *clock
+	dir   string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	static, err := transport.Suite.GenerateKeypair(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	srv, err := server.New(server.Config{Store: mem.New(), Static: static, Clock: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return &world{t: t, addr: ln.Addr().String(), clock: clk, dir: t.TempDir()}
+}
+
+type dev struct {
+	*client.Device
+	c *client.Conn
+}
+
+func (w *world) device(name string) *dev {
+	w.t.Helper()
+	d, err := client.Init(filepath.Join(w.dir, name), name, w.addr, client.Config{Clock: w.clock.now})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	c, err := d.Connect(context.Background())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { c.Close(); d.Close() })
+	return &dev{d, c}
+}
+
+// next returns the next event of a kind, failing after a while.
+func (d *dev) next(t *testing.T, kind client.EventKind) client.Event {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case e, ok := <-d.c.Events:
+			if !ok {
+				t.Fatalf("%s: connection closed: %v", d.Account, d.c.Err())
+			}
+			if e.Kind == client.EventError {
+				t.Logf("%s: %v", d.Account, e.Err)
+			}
+			if e.Kind == kind {
+				return e
+			}
+		case <-timeout:
+			t.Fatalf("%s: no event of kind %d", d.Account, kind)
+		}
+	}
+}
+
+// quiet reports whether no message event comes for a while.
+func (d *dev) quiet(t *testing.T, wait time.Duration) bool {
+	t.Helper()
+	timeout := time.After(wait)
+	for {
+		select {
+		case e, ok := <-d.c.Events:
+			if !ok {
+				return true
+			}
+			if e.Kind == client.EventMessage {
+				t.Logf("%s got %q from %s", d.Account, e.Message.Text, e.Message.Peer)
+				return false
+			}
+		case <-timeout:
+			return true
+		}
+	}
+}
+
+var ctx = context.Background()
+
+func TestGroupSendRemoveRekey(t *testing.T) {
+	w := newWorld(t)
+	alice, bob, carol := w.device("alice"), w.device("bob"), w.device("carol")
+	gid, err := alice.c.CreateGroup(ctx, "friends", "bob", "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := alice.c.SendTo(ctx, client.Conv{Group: gid}, "hello group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*dev{bob, carol} {
+		e := d.next(t, client.EventMessage)
+		if e.Message.Text != "hello group" || !bytes.Equal(e.Message.Group, gid) || e.Message.Peer != "alice" {
+			t.Fatalf("%s got %+v, want alice's hello in the group", d.Account, e.Message)
+		}
+	}
+	// Both delivered receipts fold into delivered for the whole group.
+	for i := 0; i < 2; i++ {
+		alice.next(t, client.EventStatus)
+	}
+	got, err := alice.Sent(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Overall() != client.StatusDelivered {
+		t.Errorf("group status: got %v, want delivered", got.Overall())
+	}
+	// bob replies; alice and carol read it.
+	if _, err := bob.c.SendTo(ctx, client.Conv{Group: gid}, "hi all"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*dev{alice, carol} {
+		if e := d.next(t, client.EventMessage); e.Message.Text != "hi all" {
+			t.Fatalf("%s got %q", d.Account, e.Message.Text)
+		}
+	}
+
+	// carol is removed: what alice says next reaches bob only.
+	if err := alice.c.RemoveMember(ctx, gid, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.c.SendTo(ctx, client.Conv{Group: gid}, "without carol"); err != nil {
+		t.Fatal(err)
+	}
+	if e := bob.next(t, client.EventMessage); e.Message.Text != "without carol" {
+		t.Fatalf("bob got %q", e.Message.Text)
+	}
+	if !carol.quiet(t, 500*time.Millisecond) {
+		t.Fatal("carol received a message after her removal")
+	}
+	gs, _ := carol.Groups()
+	if len(gs) != 1 || !gs[0].Left {
+		t.Errorf("carol's groups: %+v, want one she left", gs)
+	}
+	// carol cannot send to the group any more.
+	if _, err := carol.c.SendTo(ctx, client.Conv{Group: gid}, "still here?"); !errors.Is(err, errcode.PolicyNotMember) {
+		t.Errorf("carol sends after removal: got %v, want policy.not_member", err)
+	}
+}
+
+func TestMediaAndViewOnce(t *testing.T) {
+	w := newWorld(t)
+	alice, bob := w.device("alice"), w.device("bob")
+	bob.quiet(t, 100*time.Millisecond)
+	picture := bytes.Repeat([]byte("pixels "), 30000) // 210 kB: several chunks
+	var calls int
+	m, err := alice.c.SendMedia(ctx, client.Conv{Peer: "bob"}, picture, client.MediaOptions{Kind: wire.MediaImage,
+		MIME: "image/png", Caption: "a cat", Progress: func(done, total int) { calls++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls == 0 {
+		t.Error("no progress reported")
+	}
+	e := bob.next(t, client.EventMessage)
+	if e.Message.Media == nil || e.Message.Text != "a cat" {
+		t.Fatalf("bob got %+v, want the picture", e.Message)
+	}
+	data, err := bob.c.Download(ctx, e.Message, nil)
+	if err != nil || !bytes.Equal(data, picture) {
+		t.Fatalf("download: %d bytes, %v", len(data), err)
+	}
+	_ = m
+
+	if _, err := alice.c.SendMedia(ctx, client.Conv{Peer: "bob"}, []byte("secret"), client.MediaOptions{ViewOnce: true}); err != nil {
+		t.Fatal(err)
+	}
+	e = bob.next(t, client.EventMessage)
+	data, err = bob.c.OpenViewOnce(ctx, e.Message)
+	if err != nil || string(data) != "secret" {
+		t.Fatalf("open view-once: %q, %v", data, err)
+	}
+	again, err := bob.MessageByID(e.Message.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Opened || len(again.Media.Key) != 0 {
+		t.Errorf("after opening: opened %v, key %x; want the key erased", again.Opened, again.Media.Key)
+	}
+	if _, err := bob.c.OpenViewOnce(ctx, again); err == nil {
+		t.Error("view-once media opened twice")
+	}
+}
+
+func TestEditDeleteTimer(t *testing.T) {
+	w := newWorld(t)
+	alice, bob := w.device("alice"), w.device("bob")
+	bob.quiet(t, 100*time.Millisecond)
+	m, err := alice.c.Send(ctx, "bob", "helo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.next(t, client.EventMessage)
+	if err := alice.c.Edit(ctx, client.Conv{Peer: "bob"}, m.ID, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	if e := bob.next(t, client.EventStatus); e.Message.Shown() != "hello" {
+		t.Fatalf("bob sees %q after the edit, want hello", e.Message.Shown())
+	}
+	// After the window, the edit is refused by the sender itself (LIF-002).
+	w.clock.add(16 * time.Minute)
+	if err := alice.c.Edit(ctx, client.Conv{Peer: "bob"}, m.ID, "too late"); !errors.Is(err, errcode.PolicyWindowPassed) {
+		t.Errorf("late edit: got %v, want policy.window_passed", err)
+	}
+	if err := alice.c.DeleteForEveryone(ctx, client.Conv{Peer: "bob"}, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if e := bob.next(t, client.EventStatus); !e.Message.Deleted || e.Message.Text != "" {
+		t.Fatalf("bob's copy after the delete: %+v", e.Message)
+	}
+	// bob cannot delete alice's message for everyone.
+	if err := bob.c.DeleteForEveryone(ctx, client.Conv{Peer: "alice"}, m.ID); err == nil {
+		t.Error("bob deleted alice's message")
+	}
+
+	// Disappearing messages: a timer of an hour.
+	if err := alice.c.SetTimer(ctx, client.Conv{Peer: "bob"}, 3600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.c.Send(ctx, "bob", "this disappears"); err != nil {
+		t.Fatal(err)
+	}
+	e := bob.next(t, client.EventMessage)
+	if e.Message.Expire != 3600 {
+		t.Fatalf("expire-after: got %d, want 3600", e.Message.Expire)
+	}
+	if bob.Timer(client.Conv{Peer: "alice"}) != 3600 {
+		t.Errorf("bob's timer: got %d, want 3600", bob.Timer(client.Conv{Peer: "alice"}))
+	}
+	w.clock.add(time.Hour)
+	ms, err := bob.Messages("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Text == "this disappears" {
+			t.Error("the message is still there after its timer")
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/missive-protocol/missive/ref/store"
+)
+
+// groupVersion returns a group's current version, 0 when the store does
+// not hold it.
+func groupVersion(tx *bbolt.Tx, gk []byte) (uint64, error) {
+	v := tx.Bucket(bucketGroups).Get(gk)
+	switch {
+	case v == nil:
+		return 0, nil
+	case len(v) != 8:
+		return 0, errCorrupt
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// PutGroupState implements store.Store.
+func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint64, signed []byte) error {
+	gk := appendBytes(nil, groupID)
+	return s.update(ctx, "put group state", func(tx *bbolt.Tx) error {
+		current, err := groupVersion(tx, gk)
+		if err != nil {
+			return err
+		}
+		switch {
+		case current == 0 && version > 1:
+			return fmt.Errorf("group %x: %w", groupID, store.ErrNotFound)
+		case version != current+1:
+			return fmt.Errorf("group %x: version %d after %d: %w", groupID, version, current, store.ErrConflict)
+		}
+		if err := tx.Bucket(bucketStates).Put(binary.BigEndian.AppendUint64(bytes.Clone(gk), version), signed); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketGroups).Put(gk, binary.BigEndian.AppendUint64(nil, version))
+	})
+}
+
+// GroupState implements store.Store.
+func (s *Store) GroupState(ctx context.Context, groupID []byte) ([]byte, uint64, error) {
+	var (
+		signed  []byte
+		version uint64
+	)
+	gk := appendBytes(nil, groupID)
+	err := s.view(ctx, "group state", func(tx *bbolt.Tx) error {
+		var err error
+		if version, err = groupVersion(tx, gk); err != nil {
+			return err
+		}
+		if version == 0 {
+			return fmt.Errorf("group %x: %w", groupID, store.ErrNotFound)
+		}
+		v := tx.Bucket(bucketStates).Get(binary.BigEndian.AppendUint64(bytes.Clone(gk), version))
+		if v == nil {
+			return fmt.Errorf("group %x: no state of its current version: %w", groupID, errCorrupt)
+		}
+		signed = bytes.Clone(v)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return signed, version, nil
+}
+
+// GroupStates implements store.Store.
+func (s *Store) GroupStates(ctx context.Context, groupID []byte, from uint64, limit int) ([][]byte, uint64, error) {
+	var (
+		out     [][]byte
+		current uint64
+	)
+	gk := appendBytes(nil, groupID)
+	err := s.view(ctx, "group states", func(tx *bbolt.Tx) error {
+		out = nil
+		var err error
+		if current, err = groupVersion(tx, gk); err != nil {
+			return err
+		}
+		if current == 0 {
+			return fmt.Errorf("group %x: %w", groupID, store.ErrNotFound)
+		}
+		c := tx.Bucket(bucketStates).Cursor()
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(bytes.Clone(gk), from)); k != nil && bytes.HasPrefix(k, gk) && len(out) < limit; k, v = c.Next() {
+			if len(k) != len(gk)+8 {
+				return errCorrupt
+			}
+			out = append(out, bytes.Clone(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, current, nil
+}

@@ -1,0 +1,288 @@
+package storetest
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+
+	"github.com/missive-protocol/missive/ref/store"
+)
+
+var groupTests = []test{
+	{"GroupStateNone", testGroupStateNone},
+	{"GroupStateVersions", testGroupStateVersions},
+	{"GroupStatesRange", testGroupStatesRange},
+	{"GroupStateConcurrent", testGroupStateConcurrent},
+	{"GroupStateReopen", testGroupStateReopen},
+	{"DeviceListHistory", testDeviceListHistory},
+	{"GroupFanout", testGroupFanout},
+	{"GroupFanoutReopen", testGroupFanoutReopen},
+}
+
+// gid returns a 16-byte group id derived from n.
+func gid(n byte) []byte { return bytes.Repeat([]byte{n}, 16) }
+
+// state returns the bytes the suite stores as version v of group n.
+func state(n byte, v uint64) []byte { return []byte(fmt.Sprintf("group %d version %d", n, v)) }
+
+// wantGroup fails the test unless the group's current state is version v.
+func (h *harness) wantGroup(n byte, v uint64) {
+	h.Helper()
+	got, version, err := h.s.GroupState(h.ctx, gid(n))
+	h.wantErr(fmt.Sprint("GroupState(", n, ")"), err, nil)
+	if version != v || !bytes.Equal(got, state(n, v)) {
+		h.Errorf("GroupState(%d): got version %d, %q; want %d, %q", n, version, got, v, state(n, v))
+	}
+}
+
+// putGroup stores version v of group n and fails the test on an error.
+func (h *harness) putGroup(n byte, v uint64) {
+	h.Helper()
+	h.wantErr(fmt.Sprint("PutGroupState(", n, ", ", v, ")"), h.s.PutGroupState(h.ctx, gid(n), v, state(n, v)), nil)
+}
+
+func testGroupStateNone(h *harness) {
+	_, _, err := h.s.GroupState(h.ctx, gid(1))
+	h.wantErr("GroupState of an unknown group", err, store.ErrNotFound)
+	_, _, err = h.s.GroupStates(h.ctx, gid(1), 1, 10)
+	h.wantErr("GroupStates of an unknown group", err, store.ErrNotFound)
+	h.wantErr("PutGroupState v2 of an unknown group", h.s.PutGroupState(h.ctx, gid(1), 2, state(1, 2)), store.ErrNotFound)
+	_, _, err = h.s.GroupState(h.ctx, gid(1))
+	h.wantErr("GroupState after a refusal", err, store.ErrNotFound)
+}
+
+func testGroupStateVersions(h *harness) {
+	h.putGroup(1, 1)
+	h.wantGroup(1, 1)
+	h.wantErr("PutGroupState v1 again", h.s.PutGroupState(h.ctx, gid(1), 1, []byte("another v1")), store.ErrConflict)
+	h.wantErr("PutGroupState v3", h.s.PutGroupState(h.ctx, gid(1), 3, state(1, 3)), store.ErrConflict)
+	h.wantGroup(1, 1)
+	h.putGroup(1, 2)
+	h.wantErr("PutGroupState v2 again", h.s.PutGroupState(h.ctx, gid(1), 2, []byte("another v2")), store.ErrConflict)
+	h.putGroup(1, 3)
+	h.wantGroup(1, 3)
+	// Groups are independent, ids that begin alike included.
+	h.putGroup(2, 1)
+	h.wantGroup(2, 1)
+	long := append(gid(1), 0)
+	h.wantErr("PutGroupState of a longer id", h.s.PutGroupState(h.ctx, long, 1, []byte("long")), nil)
+	h.wantGroup(1, 3)
+	states, v, err := h.s.GroupStates(h.ctx, long, 1, 10)
+	if err != nil || v != 1 || len(states) != 1 || string(states[0]) != "long" {
+		h.Errorf("GroupStates(longer id): got %q, %d, %v, want [long], 1, nil", states, v, err)
+	}
+}
+
+func testGroupStatesRange(h *harness) {
+	for v := uint64(1); v <= 5; v++ {
+		h.putGroup(1, v)
+	}
+	h.putGroup(2, 1)
+	cases := []struct {
+		from  uint64
+		limit int
+		want  []uint64
+	}{
+		{1, 10, []uint64{1, 2, 3, 4, 5}},
+		{0, 10, []uint64{1, 2, 3, 4, 5}},
+		{2, 2, []uint64{2, 3}},
+		{5, 10, []uint64{5}},
+		{6, 10, nil},
+		{1, 0, nil},
+		{4, -1, nil},
+	}
+	for _, c := range cases {
+		got, v, err := h.s.GroupStates(h.ctx, gid(1), c.from, c.limit)
+		h.wantErr("GroupStates", err, nil)
+		if v != 5 {
+			h.Errorf("GroupStates(from %d, limit %d): got current version %d, want 5", c.from, c.limit, v)
+		}
+		var want [][]byte
+		for _, w := range c.want {
+			want = append(want, state(1, w))
+		}
+		if len(got) != len(want) {
+			h.Errorf("GroupStates(from %d, limit %d): got %q, want %q", c.from, c.limit, got, want)
+			continue
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], want[i]) {
+				h.Errorf("GroupStates(from %d, limit %d): state %d: got %q, want %q", c.from, c.limit, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func testGroupStateConcurrent(h *harness) {
+	h.putGroup(1, 1)
+	const n = 8
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		won  []int
+		errs []error
+	)
+	for i := range n {
+		wg.Go(func() {
+			err := h.s.PutGroupState(h.ctx, gid(1), 2, []byte(fmt.Sprint("v2 by ", i)))
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				won = append(won, i)
+			} else {
+				errs = append(errs, err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(won) != 1 {
+		h.Fatalf("concurrent PutGroupState v2: %d succeeded, want 1", len(won))
+	}
+	for _, err := range errs {
+		h.wantErr("the losers of PutGroupState", err, store.ErrConflict)
+	}
+	got, v, _ := h.s.GroupState(h.ctx, gid(1))
+	if v != 2 || string(got) != fmt.Sprint("v2 by ", won[0]) {
+		h.Errorf("GroupState: got %q, %d, want the winner's, 2", got, v)
+	}
+}
+
+func testGroupStateReopen(h *harness) {
+	if !h.f.Durable {
+		h.Skip("not durable")
+	}
+	h.putGroup(1, 1)
+	h.putGroup(1, 2)
+	h.putGroup(2, 1)
+	h.reopen()
+	h.wantGroup(1, 2)
+	h.wantGroup(2, 1)
+	got, _, err := h.s.GroupStates(h.ctx, gid(1), 1, 10)
+	if err != nil || len(got) != 2 || !bytes.Equal(got[0], state(1, 1)) {
+		h.Errorf("GroupStates after reopen: got %q, %v", got, err)
+	}
+	h.wantErr("PutGroupState v2 after reopen", h.s.PutGroupState(h.ctx, gid(1), 2, state(1, 2)), store.ErrConflict)
+	h.putGroup(1, 3)
+}
+
+func testDeviceListHistory(h *harness) {
+	h.account("alice")
+	at := func(v uint64) []byte {
+		h.Helper()
+		l, err := h.s.DeviceListAt(h.ctx, "alice", v)
+		h.wantErr(fmt.Sprint("DeviceListAt(", v, ")"), err, nil)
+		return l
+	}
+	if l := at(1); l != nil {
+		h.Errorf("DeviceListAt(1) before any list: got %q, want nil", l)
+	}
+	for v := uint64(1); v <= 3; v++ {
+		h.wantErr("PutDeviceList", h.s.PutDeviceList(h.ctx, "alice", []byte(fmt.Sprint("list ", v)), v, nil, nil), nil)
+	}
+	h.wantErr("PutDeviceList refused", h.s.PutDeviceList(h.ctx, "alice", []byte("list 9"), 9, nil, nil), store.ErrConflict)
+	check := func() {
+		h.Helper()
+		for v := uint64(1); v <= 3; v++ {
+			if l := at(v); string(l) != fmt.Sprint("list ", v) {
+				h.Errorf("DeviceListAt(%d): got %q, want %q", v, l, fmt.Sprint("list ", v))
+			}
+		}
+		for _, v := range []uint64{0, 4, 9} {
+			if l := at(v); l != nil {
+				h.Errorf("DeviceListAt(%d): got %q, want nil", v, l)
+			}
+		}
+	}
+	check()
+	_, err := h.s.DeviceListAt(h.ctx, "bob", 1)
+	h.wantErr("DeviceListAt(bob)", err, store.ErrNotFound)
+	if h.f.Durable {
+		h.reopen()
+		check()
+	}
+}
+
+// groupFanout is the fan-out of one group message: a device of alice sends
+// to her two other devices and to three devices of bob and carol, with
+// the delivery kind group (3).
+func (h *harness) groupFanout() (sender store.Address, to []store.Address) {
+	h.Helper()
+	alice, bob, carol := h.account("alice"), h.account("bob"), h.account("carol")
+	a2, a3 := h.device("alice"), h.device("alice")
+	b2 := h.device("bob")
+	return alice, []store.Address{a2, a3, bob, b2, carol}
+}
+
+func groupEntries(sender store.Address, to []store.Address, id string, acceptedMs int64) []store.Entry {
+	es := make([]store.Entry, len(to))
+	for i, a := range to {
+		es[i] = msg(a, sender, id, 1, "one ciphertext for all", acceptedMs)
+		es[i].Kind = 3
+	}
+	return es
+}
+
+func testGroupFanout(h *harness) {
+	sender, to := h.groupFanout()
+	// One device over its quota: nothing is stored for any.
+	full := to[3]
+	filler := msg(full, to[4], "filler", 0, "0123456789", 0)
+	filler.QueueID = h.enqueue(filler)[0]
+	es := groupEntries(sender, to, "g1", 10)
+	_, _, err := h.s.Enqueue(h.ctx, es, store.Quota{Entries: 1}, at(10).Add(forgetAfter))
+	h.wantErr("Enqueue over one device's quota", err, store.ErrQuota)
+	if got := h.total(); got != 1 {
+		h.Fatalf("TotalEntries after a refused fan-out: got %d, want 1", got)
+	}
+	// One device removed: nothing is stored either.
+	removed := h.device("carol")
+	h.wantErr("RemoveDevice", h.s.RemoveDevice(h.ctx, removed), nil)
+	_, _, err = h.s.Enqueue(h.ctx, groupEntries(sender, append(to[:len(to):len(to)], removed), "g1", 10), store.Quota{}, at(10).Add(forgetAfter))
+	h.wantErr("Enqueue to a removed device", err, store.ErrNotFound)
+	if got := h.total(); got != 1 {
+		h.Fatalf("TotalEntries after a refused fan-out: got %d, want 1", got)
+	}
+	// Accepted: one entry per device, none for the sender.
+	ids := h.enqueue(es...)
+	for i, a := range to {
+		want := []store.Entry{es[i]}
+		want[0].QueueID = ids[i]
+		if a == full {
+			want = append(want, filler) // of a lower priority
+		}
+		h.wantEntries(fmt.Sprint("Pending(", a, ")"), h.pending(a, at(10)), want)
+	}
+	if es := h.pending(sender, at(10)); len(es) != 0 {
+		h.Errorf("Pending(sender): got %d entries, want 0", len(es))
+	}
+	if got := h.total(); got != 1+len(to) {
+		h.Errorf("TotalEntries: got %d, want %d", got, 1+len(to))
+	}
+	// A resend stores nothing.
+	accepted, dup, err := h.s.Enqueue(h.ctx, groupEntries(sender, to, "g1", 20), store.Quota{}, at(20).Add(forgetAfter))
+	if err != nil || !dup || !accepted.Equal(at(10)) {
+		h.Errorf("Enqueue again: got %v, %t, %v, want %v, true, nil", accepted, dup, err, at(10))
+	}
+	if got := h.total(); got != 1+len(to) {
+		h.Errorf("TotalEntries after a resend: got %d, want %d", got, 1+len(to))
+	}
+}
+
+func testGroupFanoutReopen(h *harness) {
+	if !h.f.Durable {
+		h.Skip("not durable")
+	}
+	sender, to := h.groupFanout()
+	es := groupEntries(sender, to, "g1", 10)
+	ids := h.enqueue(es...)
+	h.reopen()
+	for i, a := range to {
+		want := es[i]
+		want.QueueID = ids[i]
+		h.wantEntries(fmt.Sprint("Pending(", a, ") after reopen"), h.pending(a, at(10)), []store.Entry{want})
+	}
+	_, dup, err := h.s.Enqueue(h.ctx, groupEntries(sender, to, "g1", 20), store.Quota{}, at(20).Add(forgetAfter))
+	if err != nil || !dup {
+		h.Errorf("Enqueue again after reopen: got %t, %v, want true, nil", dup, err)
+	}
+}

@@ -1,0 +1,88 @@
+package transport
+
+import (
+	"bytes"
+	"crypto/ecdh"
+	"net"
+	"testing"
+
+	"github.com/flynn/noise"
+)
+
+// TestDH25519 checks that the transport's DH function gives flynn/noise's
+// DH25519 bytes: the same key pair from the same random bytes, the same
+// shared secrets, the same refusal of a low-order point, with and without
+// the keys it keeps.
+func TestDH25519(t *testing.T) {
+	for _, d := range []*dh25519{nil, new(dh25519)} {
+		for seed := range byte(8) {
+			want, err := noise.DH25519.GenerateKeypair(testRand(seed))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.GenerateKeypair(testRand(seed))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Private, want.Private) || !bytes.Equal(got.Public, want.Public) {
+				t.Fatalf("seed %d: key pair %x, want %x", seed, got.Public, want.Public)
+			}
+			peer := keyPair(t, seed+100)
+			for range 2 { // the second time from the kept key
+				w, err := noise.DH25519.DH(want.Private, peer.Public)
+				if err != nil {
+					t.Fatal(err)
+				}
+				g, err := d.DH(got.Private, peer.Public)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(g, w) {
+					t.Fatalf("seed %d: DH %x, want %x", seed, g, w)
+				}
+			}
+		}
+		lowOrder := make([]byte, 32) // the point 0
+		if _, err := d.DH(keyPair(t, 1).Private, lowOrder); err == nil {
+			t.Error("DH with a low-order point succeeded")
+		}
+	}
+}
+
+// BenchmarkHandshakeIK is an IK handshake, both sides, over net.Pipe.
+// Compare with BenchmarkHandshakeIKFloor.
+func BenchmarkHandshakeIK(b *testing.B) {
+	server, client := keyPair(b, 100), keyPair(b, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		x, y := net.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			_, err := Server(y, &ServerConfig{Static: server})
+			done <- err
+		}()
+		if _, err := Client(x, &ClientConfig{Static: client, ServerKey: server.Public}); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		x.Close()
+		y.Close()
+	}
+}
+
+// BenchmarkHandshakeIKFloor is the ten X25519 operations of an IK
+// handshake (five on each side) with crypto/ecdh, and nothing else.
+func BenchmarkHandshakeIKFloor(b *testing.B) {
+	k, _ := ecdh.X25519().NewPrivateKey(keyPair(b, 1).Private)
+	p := k.PublicKey()
+	b.ReportAllocs()
+	for b.Loop() {
+		for range 10 {
+			if _, err := k.ECDH(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
