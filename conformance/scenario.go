@@ -554,7 +554,7 @@ func (w *world) collect(ts *testscript.TestScript, ctx context.Context, name str
 }
 
 // expectArgs parses the arguments of a verb that expects a message:
-// ACCOUNT TEXT..., or #GROUP ACCOUNT TEXT... for a group message.
+// ACCOUNT TEXT..., or @GROUP ACCOUNT TEXT... for a group message.
 func (w *world) expectArgs(ts *testscript.TestScript, name, verb string, args []string) (group []byte, from, text string) {
 	if len(args) > 0 && strings.HasPrefix(args[0], "@") {
 		group = w.conv(ts, args[0]).group

@@ -56,9 +56,9 @@ func parseSize(s string) (int, error) {
 	return int(f * mult), nil
 }
 
-// content returns the size bytes of an attachment named by caption: the
+// attachment returns the size bytes of an attachment named by caption: the
 // same bytes for the same caption and size in every run.
-func content(caption string, size int) []byte {
+func attachment(caption string, size int) []byte {
 	seed := sha256.Sum256([]byte(caption))
 	r := mrand.NewChaCha8(seed)
 	out := make([]byte, size)
@@ -195,7 +195,7 @@ func (w *world) lifecycleVerb(ts *testscript.TestScript, ctx context.Context, na
 			rest = rest[1:]
 		}
 		caption := strings.Join(rest[2:], " ")
-		data := content(caption, size)
+		data := attachment(caption, size)
 		var id []byte
 		if verb == "forge-media" {
 			id, err = refOnly(ts, name, a, verb).forgeMedia(ctx, to, data, caption)
@@ -447,7 +447,7 @@ func (w *world) blobUpload(ts *testscript.TestScript, ctx context.Context, name 
 	if err != nil {
 		ts.Fatalf("%v", err)
 	}
-	data := content(args[0], size)
+	data := attachment(args[0], size)
 	sealed, err := media.Encrypt(data, rand.Reader)
 	if err != nil {
 		ts.Fatalf("%v", err)
