@@ -209,3 +209,34 @@ func TestSenderKey(t *testing.T) {
 		t.Errorf("another signing key: got %v", err)
 	}
 }
+
+// FuzzDecrypt checks that no group message makes Decrypt panic, that every
+// failure carries a registered code, and that the key given is never
+// changed (GRP-008).
+func FuzzDecrypt(f *testing.F) {
+	r := newDRBG("fuzz")
+	gid := bytes.Repeat([]byte{3}, 16)
+	own, err := New(gid, 1, 1, r)
+	if err != nil {
+		f.Fatal(err)
+	}
+	d := own.Distribution()
+	recv, _ := FromDistribution(&d)
+	for i := 0; i < 3; i++ {
+		m, _ := own.Encrypt(1, []byte("hello"), r)
+		f.Add(m)
+	}
+	before := recv.Clone()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := ParseMessage(data)
+		if err == nil {
+			_, _, err = Decrypt(recv, m)
+		}
+		if err != nil && !errcode.Of(err).Registered() {
+			t.Fatalf("error %v has no registered code", err)
+		}
+		if recv.Iteration != before.Iteration || !bytes.Equal(recv.ChainKey, before.ChainKey) || len(recv.Skipped) != 0 {
+			t.Fatal("Decrypt changed the key it was given")
+		}
+	})
+}

@@ -78,3 +78,20 @@ func TestDecryptRejects(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDecrypt checks that no blob makes Decrypt panic and that every
+// failure is auth.digest_mismatch or auth.decrypt_failed.
+func FuzzDecrypt(f *testing.F) {
+	key := bytes.Repeat([]byte{7}, KeySize)
+	for _, n := range []int{0, 5, Chunk + 3} {
+		s, _ := EncryptWithKey(key, pattern(n))
+		f.Add(s.Blob)
+	}
+	f.Fuzz(func(t *testing.T, blob []byte) {
+		d := sha256.Sum256(blob)
+		_, err := Decrypt(key, d[:], uint64(len(blob)), blob)
+		if err != nil && !errors.Is(err, errcode.AuthDecryptFailed) && !errors.Is(err, errcode.AuthDigestMismatch) {
+			t.Fatalf("got %v", err)
+		}
+	})
+}

@@ -68,6 +68,11 @@ func FuzzPreKeyMessage(f *testing.F)  { fuzzDecoder[PreKeyMessage](f, seedPreKey
 func FuzzBundle(f *testing.F)         { fuzzDecoder[Bundle](f, seedBundle()) }
 func FuzzSessionState(f *testing.F)   { fuzzDecoder[SessionState](f) }
 func FuzzStoredSession(f *testing.F)  { fuzzDecoder[StoredSession](f) }
+func FuzzContent(f *testing.F)        { fuzzDecoder[Content](f, seedContent()) }
+func FuzzGroupEnvelope(f *testing.F)  { fuzzDecoder[GroupEnvelope](f, seedGroupEnvelope()) }
+func FuzzGroupState(f *testing.F)     { fuzzDecoder[GroupState](f, seedGroupState()) }
+func FuzzGroupMessage(f *testing.F)   { fuzzDecoder[GroupMessageBody](f, seedGroupBody()) }
+func FuzzBlobPut(f *testing.F)        { fuzzDecoder[BlobPut](f) }
 
 // TestSeedPrefixes checks that every strict prefix of every seed fails
 // with decode.truncated.
@@ -205,4 +210,29 @@ func FuzzFastEncoders(f *testing.F) {
 			}
 		}
 	})
+}
+
+func seedContent() []byte {
+	text, exp := "hello", uint64(60)
+	b, _ := Marshal(&Content{Version: 1, Type: ContentText, MessageID: make([]byte, 16), SentAt: 5, Text: &text, Expire: &exp})
+	return b
+}
+
+func seedGroupEnvelope() []byte {
+	b, _ := Marshal(&GroupEnvelope{Version: 1, MessageID: make([]byte, 16), Sender: Address{Account: "alice", Device: 1},
+		GroupID: make([]byte, 16), Serial: 2, Digest: make([]byte, 32), Message: []byte{1, 2, 3}, Priority: 1, TTL: 60, SentAt: 9})
+	return b
+}
+
+func seedGroupState() []byte {
+	name := "friends"
+	b, _ := Marshal(&GroupState{Version: 1, GroupID: make([]byte, 16), Serial: 1,
+		Members: []GroupMember{{Account: "alice", Role: RoleAdmin}, {Account: "bob"}}, Author: Address{Account: "alice", Device: 1},
+		IssuedAt: 7, Name: &name})
+	return b
+}
+
+func seedGroupBody() []byte {
+	b, _ := Marshal(&GroupMessageBody{Version: 1, GroupID: make([]byte, 16), Serial: 1, KeyID: 1, Iteration: 3, Ciphertext: make([]byte, 48)})
+	return b
 }
