@@ -41,6 +41,7 @@ type device struct {
 
 	tc     *transport.Conn
 	nextID uint64
+	list   []byte // the signed device list reachable uploaded
 }
 
 // connectTimeout bounds a connection and its hello.
@@ -119,6 +120,7 @@ func (d *device) reachable() error {
 	if err := d.call(wire.FrameSetDeviceList, &wire.SetDeviceList{DeviceList: l.Signed}, new(wire.Empty)); err != nil {
 		return fmt.Errorf("set-device-list: %w", err)
 	}
+	d.list = l.Signed
 	spk, err := keys.GeneratePrivateKey(rand.Reader)
 	if err != nil {
 		return err

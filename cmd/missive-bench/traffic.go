@@ -40,6 +40,12 @@ type traffic struct {
 	from      atomic.Int64
 	endToEnd  atomic.Pointer[histogram]
 	acceptLat atomic.Pointer[histogram]
+
+	// With fanout set (the group scenario), a sender's window counts its
+	// messages until every recipient has received them, not until their
+	// send-result: delivered calls fanout with each new delivery's
+	// ciphertext, and fanout frees the window when the last one comes.
+	fanout func(ciphertext []byte)
 }
 
 func newTraffic(size int) *traffic {
@@ -133,6 +139,9 @@ func (p *peer) read() {
 				if at, ok := payloadTime(del.Ciphertext); ok && at >= tr.from.Load() {
 					tr.endToEnd.Load().Record(time.Duration(since() - at))
 				}
+				if tr.fanout != nil {
+					tr.fanout(del.Ciphertext)
+				}
 			}
 			p.acks.add(del.QueueID)
 		case wire.FrameResult, wire.FrameError:
@@ -148,10 +157,8 @@ func (p *peer) read() {
 				transport.DecodeBody(f, &b)
 				tr.fail(errcode.Code(b.Code).String())
 			}
-			p.outstanding.Add(-1)
-			select {
-			case p.answered <- struct{}{}:
-			default:
+			if tr.fanout == nil || f.Type == wire.FrameError {
+				p.release()
 			}
 		case wire.FramePing:
 			p.d.tc.Send(wire.FramePong, 0, nil)
@@ -159,10 +166,27 @@ func (p *peer) read() {
 	}
 }
 
+// release frees one place of the window.
+func (p *peer) release() {
+	p.outstanding.Add(-1)
+	select {
+	case p.answered <- struct{}{}:
+	default:
+	}
+}
+
 // send sends one message to the account of to, meant to be sent at at (ns
 // since epoch; -1 for when it goes), once fewer than the window are
 // unanswered.
 func (p *peer) send(ctx context.Context, to *device, at int64) error {
+	return p.sendWith(ctx, at, func(id uint64, ct []byte) (uint64, wire.Message) {
+		return wire.FrameSend, p.d.envelope(to, id, ct)
+	})
+}
+
+// sendWith sends the request that build makes of a request id and the
+// ciphertext with the payload header, as send does.
+func (p *peer) sendWith(ctx context.Context, at int64, build func(id uint64, ct []byte) (uint64, wire.Message)) error {
 	for p.outstanding.Load() >= p.window.Load() {
 		select {
 		case <-p.answered:
@@ -182,7 +206,8 @@ func (p *peer) send(ctx context.Context, to *device, at int64) error {
 	p.outstanding.Add(1)
 	ct := make([]byte, p.tr.size)
 	putPayload(ct, at, d.i)
-	if err := d.tc.Send(wire.FrameSend, id, d.envelope(to, id, ct)); err != nil {
+	typ, body := build(id, ct)
+	if err := d.tc.Send(typ, id, body); err != nil {
 		return err
 	}
 	p.tr.sent.Add(1)

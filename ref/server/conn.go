@@ -28,15 +28,30 @@ type conn struct {
 
 	sendLimit, reqLimit, typingLimit *rate.Limiter
 
-	requests chan *wire.Frame
-	acks     chan []uint64
-	wake     chan struct{}
-	closed   chan struct{}
-	once     sync.Once
-	busy     sync.WaitGroup // requests being processed
+	closed chan struct{}
+	once   sync.Once
+	busy   sync.WaitGroup // requests being processed
+	work   sync.WaitGroup // the request and delivery goroutines running
+	room   chan struct{}  // a signal to the reader: the request queue has room
+
+	// The connection's goroutines run only while they have work, so that
+	// an idle connection holds one goroutine, its reader: the requests
+	// goroutine while requests wait, the delivery goroutine while passes
+	// are due. wmu guards what starts them.
+	wmu        sync.Mutex
+	requests   []*wire.Frame // waiting, in the order they came
+	serving    bool          // the requests goroutine runs
+	delivering bool          // the delivery goroutine runs
+	again      bool          // woken during a pass: run another
+	offered    []store.Entry // entries just accepted for the device, handed over by the send path
+	overflow   bool          // offers were dropped: read the queue
+	ended      bool          // the connection is closed: start nothing
+	timer      *time.Timer   // the next redelivery
 
 	dmu      sync.Mutex
 	inflight map[uint64]*flight
+	backlog  bool   // the queue may hold entries not delivered yet: read it
+	seen     uint64 // the highest queue id a read of the queue returned
 
 	smu  sync.Mutex
 	subs map[string]bool // accounts whose presence this connection follows
@@ -58,20 +73,16 @@ func (s *Server) handle(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	now := s.now()
 	c := &conn{
 		s: s, tc: tc,
 		sendLimit:   rate.NewLimiter(SendRate, SendBurst),
 		reqLimit:    rate.NewLimiter(RequestRate, RequestBurst),
 		typingLimit: rate.NewLimiter(TypingRate, TypingBurst),
-		requests:    make(chan *wire.Frame, 64),
-		acks:        make(chan []uint64, 64),
-		wake:        make(chan struct{}, 1),
 		closed:      make(chan struct{}),
+		room:        make(chan struct{}, 1),
 		inflight:    map[uint64]*flight{},
-		subs:        map[string]bool{},
+		backlog:     true,
 	}
-	_ = now
 	if !s.register(c) {
 		tc.Close()
 		return
@@ -85,22 +96,23 @@ func (s *Server) handle(nc net.Conn) {
 		return
 	}
 	s.log.Info("device connected", "account", c.addr.Account, "device", c.addr.Device)
-	var workers sync.WaitGroup
-	workers.Add(3)
-	go func() { defer workers.Done(); c.requestLoop() }()
-	go func() { defer workers.Done(); c.ackLoop() }()
-	go func() { defer workers.Done(); c.deliverLoop() }()
 	s.attach(c)
 	c.wakeUp()
 	c.readLoop()
 	c.close()
-	workers.Wait()
+	c.work.Wait()
 	c.saveAttempts()
 	s.log.Info("device disconnected", "account", c.addr.Account, "device", c.addr.Device)
 }
 
 func (c *conn) close() {
 	c.once.Do(func() {
+		c.wmu.Lock()
+		c.ended = true
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		c.wmu.Unlock()
 		close(c.closed)
 		c.tc.Close()
 	})
@@ -115,11 +127,40 @@ func (c *conn) isClosed() bool {
 	}
 }
 
+// wakeUp makes the delivery goroutine run a pass, starting it when it is
+// not running.
 func (c *conn) wakeUp() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.ended {
+		return
 	}
+	if c.delivering {
+		c.again = true
+		return
+	}
+	c.delivering = true
+	c.work.Add(1)
+	go c.deliverLoop()
+}
+
+// maxOffered is the most accepted entries a connection holds for its next
+// delivery pass; beyond them it reads its queue from the store instead.
+const maxOffered = 4 * MaxInflight
+
+// offer hands an entry just accepted for the device to its connection, so
+// that the delivery pass need not read it back from the store.
+func (c *conn) offer(e store.Entry) {
+	c.wmu.Lock()
+	if !c.ended {
+		if len(c.offered) < maxOffered {
+			c.offered = append(c.offered, e)
+		} else {
+			c.overflow = true
+		}
+	}
+	c.wmu.Unlock()
+	c.wakeUp()
 }
 
 // fail answers a frame with an error and closes the connection.
@@ -194,6 +235,7 @@ func (c *conn) authenticate(ctx context.Context, h *wire.Hello, addr store.Addre
 			return nil
 		}
 		err := st.CreateAccount(ctx, h.Account, store.Device{ID: 1, IdentityKey: h.IdentityKey, Created: c.s.now()})
+		c.s.recipients.drop(h.Account)
 		if errors.Is(err, store.ErrExists) {
 			return c.authenticate(ctx, h, addr) // a concurrent registration won
 		}
@@ -273,11 +315,7 @@ func (c *conn) readLoop() {
 				c.fail(0, err)
 				return
 			}
-			select {
-			case c.acks <- a.QueueIDs:
-			case <-c.closed:
-				return
-			}
+			c.ack(a.QueueIDs)
 		case wire.FrameTyping:
 			var t wire.Typing
 			if err := transport.DecodeBody(f, &t); err != nil {
@@ -288,28 +326,74 @@ func (c *conn) readLoop() {
 				c.s.presence.typing(c, &t)
 			}
 		default:
-			c.busy.Add(1)
-			select {
-			case c.requests <- f:
-			case <-c.closed:
-				c.busy.Done()
+			if !c.queueRequest(f) {
 				return
 			}
 		}
 	}
 }
 
-// requestLoop processes requests one at a time, in order, so that a
-// device's sends are queued in the order it sent them.
-func (c *conn) requestLoop() {
+// maxQueued is the most requests of a device that wait to be processed;
+// the reader waits for room beyond them.
+const maxQueued = 64
+
+// queueRequest queues a request for the requests goroutine, starting it
+// when it is not running, and waits while the queue is full. It reports
+// false when the connection closed first.
+func (c *conn) queueRequest(f *wire.Frame) bool {
 	for {
-		select {
-		case <-c.closed:
-			return
-		case f := <-c.requests:
-			c.request(f)
-			c.busy.Done()
+		c.wmu.Lock()
+		if c.ended {
+			c.wmu.Unlock()
+			return false
 		}
+		if len(c.requests) < maxQueued {
+			c.busy.Add(1)
+			c.requests = append(c.requests, f)
+			if !c.serving {
+				c.serving = true
+				c.work.Add(1)
+				go c.serveRequests()
+			}
+			c.wmu.Unlock()
+			return true
+		}
+		c.wmu.Unlock()
+		select {
+		case <-c.room:
+		case <-c.closed:
+			return false
+		}
+	}
+}
+
+// serveRequests processes the queued requests one at a time, in order, so
+// that a device's sends are queued in the order it sent them, and ends
+// when none waits.
+func (c *conn) serveRequests() {
+	defer c.work.Done()
+	for {
+		c.wmu.Lock()
+		if len(c.requests) == 0 || c.ended {
+			for range c.requests {
+				c.busy.Done() // not started: the connection is closed
+			}
+			c.requests, c.serving = nil, false
+			c.wmu.Unlock()
+			return
+		}
+		f := c.requests[0]
+		c.requests[0] = nil
+		c.requests = c.requests[1:]
+		if len(c.requests) == maxQueued-1 {
+			select {
+			case c.room <- struct{}{}:
+			default:
+			}
+		}
+		c.wmu.Unlock()
+		c.request(f)
+		c.busy.Done()
 	}
 }
 
@@ -425,41 +509,25 @@ func (c *conn) setContacts(ctx context.Context, b *wire.Contacts) (wire.Message,
 	return &wire.Empty{}, err
 }
 
-// ackLoop deletes acknowledged entries, merging the acks that wait.
-func (c *conn) ackLoop() {
-	for {
-		var ids []uint64
-		select {
-		case <-c.closed:
-			return
-		case ids = <-c.acks:
-		}
-	more:
-		for len(ids) < wire.MaxReceiptIDs*4 {
-			select {
-			case more := <-c.acks:
-				ids = append(ids, more...)
-			default:
-				break more
-			}
-		}
-		if err := c.s.cfg.Store.Ack(context.Background(), c.addr, ids); err != nil {
-			c.s.log.Error("ack", "account", c.addr.Account, "device", c.addr.Device, "err", err)
-			c.close()
-			return
-		}
-		now := c.s.now()
-		c.dmu.Lock()
-		for _, id := range ids {
-			if f, ok := c.inflight[id]; ok && f.move(entryNone) == nil {
-				c.s.metrics.acked.Add(1)
-				c.s.metrics.latency.observe(now.Sub(f.entry.AcceptedAt))
-				delete(c.inflight, id)
-			}
-		}
-		c.dmu.Unlock()
-		c.wakeUp()
+// ack takes acknowledged entries out of flight. The server's acker
+// deletes them from the store in its next batch (SRV-011); until then
+// they are held, and no delivery pass reads them back.
+func (c *conn) ack(ids []uint64) {
+	if len(ids) == 0 {
+		return
 	}
+	c.s.acks.add(c.addr, ids) // held before they leave the in-flight set
+	now := c.s.now()
+	c.dmu.Lock()
+	for _, id := range ids {
+		if f, ok := c.inflight[id]; ok && f.move(entryNone) == nil {
+			c.s.metrics.acked.Add(1)
+			c.s.metrics.latency.observe(now.Sub(f.entry.AcceptedAt))
+			delete(c.inflight, id)
+		}
+	}
+	c.dmu.Unlock()
+	c.wakeUp()
 }
 
 // drain waits until the requests being processed are done, or ctx ends.

@@ -173,7 +173,9 @@ func (c *conn) setDeviceList(ctx context.Context, b *wire.SetDeviceList) (wire.M
 		}
 	}
 	slices.Sort(remove)
-	if err := c.s.cfg.Store.PutDeviceList(ctx, acct.Name, b.DeviceList, l.Serial, nil, remove); err != nil {
+	err = c.s.cfg.Store.PutDeviceList(ctx, acct.Name, b.DeviceList, l.Serial, nil, remove)
+	c.s.recipients.drop(acct.Name)
+	if err != nil {
 		return nil, listErr(err)
 	}
 	c.s.log.Info("device list", "account", acct.Name, "version", l.Serial, "removed", remove)
@@ -319,7 +321,9 @@ func (c *conn) answerLink(ctx context.Context, b *wire.AnswerLink) (wire.Message
 		}
 	}
 	add := []store.Device{{ID: k.reserved, IdentityKey: k.key, Created: c.s.now()}}
-	if err := c.s.cfg.Store.PutDeviceList(ctx, acct.Name, *b.DeviceList, l.Serial, add, nil); err != nil {
+	err = c.s.cfg.Store.PutDeviceList(ctx, acct.Name, *b.DeviceList, l.Serial, add, nil)
+	c.s.recipients.drop(acct.Name)
+	if err != nil {
 		return nil, listErr(err)
 	}
 	c.s.log.Info("device linked", "account", acct.Name, "device", k.reserved, "version", l.Serial)

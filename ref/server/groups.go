@@ -271,23 +271,15 @@ func (s *Server) groupDevices(ctx context.Context, st *group.State, sender store
 	devs := wire.GroupDevices{}
 	var addrs []store.Address
 	for _, m := range st.Members {
-		acct, err := s.cfg.Store.Account(ctx, m.Account)
+		rec, err := s.recipient(ctx, m.Account)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // accounts are never deleted; a member without one has no device
 		}
 		if err != nil {
 			return nil, nil, err
 		}
-		_, version, err := s.cfg.Store.DeviceList(ctx, m.Account)
-		if err != nil {
-			return nil, nil, err
-		}
-		ids, err := s.reachable(ctx, acct, version)
-		if err != nil {
-			return nil, nil, err
-		}
 		ad := wire.AccountDevices{Account: m.Account}
-		for _, id := range ids {
+		for _, id := range rec.reachable {
 			a := store.Address{Account: m.Account, Device: id}
 			if a == sender {
 				continue
@@ -373,6 +365,9 @@ func (c *conn) sendGroup(ctx context.Context, e *wire.GroupEnvelope) (wire.Messa
 	if errors.Is(err, store.ErrNotFound) {
 		// A group device was removed since check 7: check again, which
 		// now refuses the digest.
+		for _, a := range to {
+			c.s.recipients.drop(a.Account)
+		}
 		if _, ferr := c.checkGroupDevices(ctx, st, e); ferr != nil {
 			return nil, ferr
 		}
@@ -388,11 +383,7 @@ func (c *conn) sendGroup(ctx context.Context, e *wire.GroupEnvelope) (wire.Messa
 	} else {
 		c.s.metrics.groupAccepted.Add(1)
 		c.s.metrics.fanout.observeValue(float64(len(entries)))
-		for _, en := range entries {
-			if d := c.s.device(en.Recipient); d != nil {
-				d.wakeUp()
-			}
-		}
+		c.s.handOver(entries)
 	}
 	return &wire.SendResult{AcceptedAt: uint64(accepted.UnixMilli())}, nil
 }

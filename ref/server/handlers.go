@@ -66,6 +66,7 @@ func (c *conn) uploadPrekeys(ctx context.Context, u *wire.PrekeyUpload) (wire.Me
 		}
 	}
 	counts, err := c.s.cfg.Store.PutPrekeys(ctx, c.addr, up)
+	c.s.recipients.drop(c.addr.Account) // the device may have become reachable
 	if errors.Is(err, store.ErrDuplicatePrekey) {
 		return nil, errcode.StateDuplicatePrekey
 	}
@@ -163,14 +164,14 @@ func (c *conn) send(ctx context.Context, e *wire.Envelope) (wire.Message, error)
 	if (e.Type == wire.EnvelopeSync && !own) || (own && e.Type != wire.EnvelopeSync && e.Type != wire.EnvelopeControl) {
 		return nil, errcode.PolicyBadRecipient
 	}
-	acct, err := st.Account(ctx, e.Recipient)
+	rec, err := c.s.recipient(ctx, e.Recipient)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errcode.StateUnknownAccount
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := c.checkFanout(ctx, acct, e, own); err != nil {
+	if err := c.checkFanout(rec, e, own); err != nil {
 		return nil, err
 	}
 	now := c.s.now()
@@ -199,7 +200,10 @@ func (c *conn) send(ctx context.Context, e *wire.Envelope) (wire.Message, error)
 	if errors.Is(err, store.ErrNotFound) {
 		// A recipient device was removed since the fan-out check: check
 		// again, which now names it stale.
-		if ferr := c.checkFanout(ctx, acct, e, own); ferr != nil {
+		c.s.recipients.drop(e.Recipient)
+		if rec, rerr := c.s.recipient(ctx, e.Recipient); rerr != nil {
+			return nil, rerr
+		} else if ferr := c.checkFanout(rec, e, own); ferr != nil {
 			return nil, ferr
 		}
 	}
@@ -210,30 +214,30 @@ func (c *conn) send(ctx context.Context, e *wire.Envelope) (wire.Message, error)
 		c.s.metrics.duplicates.Add(1)
 	} else {
 		c.s.metrics.accepted.Add(1)
-		for _, en := range entries {
-			if d := c.s.device(en.Recipient); d != nil {
-				d.wakeUp()
-			}
-		}
+		c.s.handOver(entries)
 	}
 	return &wire.SendResult{AcceptedAt: uint64(accepted.UnixMilli())}, nil
 }
 
+// handOver gives entries just accepted (and so numbered) to their
+// recipients' connections, which deliver them without reading them back
+// from the store.
+func (s *Server) handOver(entries []store.Entry) {
+	for i := range entries {
+		if d := s.device(entries[i].Recipient); d != nil {
+			d.offer(entries[i])
+		}
+	}
+}
+
 // checkFanout is check 6 of section 13.4.
-func (c *conn) checkFanout(ctx context.Context, acct *store.Account, e *wire.Envelope, own bool) error {
-	named := map[uint64]bool{}
+func (c *conn) checkFanout(rec *recipient, e *wire.Envelope, own bool) error {
+	acct, reach := rec.acct, rec.reachable
+	named := make(map[uint64]bool, len(e.Messages))
 	for _, m := range e.Messages {
 		named[m.Device] = true
 	}
-	list, version, err := c.s.cfg.Store.DeviceList(ctx, acct.Name)
-	if err != nil {
-		return err
-	}
-	reach, err := c.s.reachable(ctx, acct, version)
-	if err != nil {
-		return err
-	}
-	fe := transport.FanoutError{DeviceList: list}
+	fe := transport.FanoutError{DeviceList: rec.list}
 	known := map[uint64]bool{}
 	for _, d := range acct.Devices {
 		id := uint64(d.ID)

@@ -113,6 +113,9 @@ func (p *presence) subscribe(ctx context.Context, c *conn, s *wire.PresenceSubsc
 		}
 		p.followers[acct][c] = true
 		c.smu.Lock()
+		if c.subs == nil {
+			c.subs = map[string]bool{}
+		}
 		c.subs[acct] = true
 		c.smu.Unlock()
 		p.mu.Unlock()

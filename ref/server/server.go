@@ -35,6 +35,7 @@ const (
 	MaxInflight      = 64
 	RedeliveryBase   = 5 * time.Second
 	RedeliveryMax    = 300 * time.Second
+	AckDelay         = 50 * time.Millisecond
 	SendRate         = 50
 	SendBurst        = 100
 	RequestRate      = 20
@@ -68,6 +69,10 @@ type Config struct {
 	// RedeliveryBase and RedeliveryMax override the specification's
 	// redelivery backoff (for tests); zero keeps them.
 	RedeliveryBase, RedeliveryMax time.Duration
+	// AckDelay overrides ACK_DELAY, the longest time the server holds
+	// acknowledged entries before it deletes them (for tests); zero keeps
+	// it.
+	AckDelay time.Duration
 	// ExpiryInterval is how often expired entries are swept; zero means
 	// every second.
 	ExpiryInterval time.Duration
@@ -92,17 +97,19 @@ type Server struct {
 	metrics *metrics
 	rand    io.Reader // cfg.Rand, or the system generator, safe for concurrent use
 
-	mu        sync.Mutex
-	listeners map[net.Listener]bool
-	conns     map[*conn]bool
-	devices   map[store.Address]*conn // the authenticated connection of each device
-	presence  *presence
-	links     links
-	closing   bool
-	wg        sync.WaitGroup // connection goroutines
-	stop      chan struct{}
-	stopOnce  sync.Once
-	sweepDone chan struct{}
+	mu         sync.Mutex
+	listeners  map[net.Listener]bool
+	conns      map[*conn]bool
+	devices    map[store.Address]*conn // the authenticated connection of each device
+	presence   *presence
+	links      links
+	acks       *acker     // deletes acknowledged entries in batches
+	recipients recipients // the send path's account records
+	closing    bool
+	wg         sync.WaitGroup // connection goroutines
+	stop       chan struct{}
+	stopOnce   sync.Once
+	sweepDone  chan struct{}
 }
 
 // New returns a server for cfg and starts its expiry sweeper.
@@ -124,6 +131,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RedeliveryMax == 0 {
 		cfg.RedeliveryMax = RedeliveryMax
+	}
+	if cfg.AckDelay == 0 {
+		cfg.AckDelay = AckDelay
 	}
 	if cfg.ExpiryInterval == 0 {
 		cfg.ExpiryInterval = expiryInterval
@@ -148,6 +158,7 @@ func New(cfg Config) (*Server, error) {
 		sweepDone: make(chan struct{}),
 	}
 	s.presence = newPresence(s)
+	s.acks = newAcker(cfg.Store, cfg.AckDelay, s.log.Error)
 	go s.sweep()
 	return s, nil
 }
@@ -240,8 +251,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		s.acks.close(true) // every acknowledged entry deleted (SRV-011)
 		return nil
 	case <-ctx.Done():
+		s.acks.close(true)
 		return fmt.Errorf("server: shutdown: %w", ctx.Err())
 	}
 }
@@ -267,6 +280,7 @@ func (s *Server) Close() {
 		c.close()
 	}
 	s.wg.Wait()
+	s.acks.close(false) // as a crash: what was held is delivered again
 }
 
 // sweep deletes expired entries periodically (SRV-012).

@@ -41,6 +41,16 @@ func VerifyBinding(ik keys.PublicKey, transportKey, sig []byte, device uint32, a
 // Send writes a frame of the given type, request id (0 for none) and body
 // (nil for none).
 func (c *Conn) Send(typ, requestID uint64, body wire.Message) error {
+	enc, err := EncodeFrame(typ, requestID, body)
+	if err != nil {
+		return err
+	}
+	return c.WriteFrame(enc)
+}
+
+// EncodeFrame returns the encoding of a frame of the given type, request id
+// (0 for none) and body (nil for none), for WriteFrames.
+func EncodeFrame(typ, requestID uint64, body wire.Message) ([]byte, error) {
 	f := &wire.Frame{Version: wire.ProtocolVersion, Type: typ}
 	if requestID != 0 {
 		f.RequestID = &requestID
@@ -48,15 +58,11 @@ func (c *Conn) Send(typ, requestID uint64, body wire.Message) error {
 	if body != nil {
 		b, err := wire.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		f.Body = &b
 	}
-	enc, err := wire.Marshal(f)
-	if err != nil {
-		return err
-	}
-	return c.WriteFrame(enc)
+	return wire.Marshal(f)
 }
 
 // SendError writes an error frame for err, whose registered code it

@@ -345,3 +345,61 @@ func TestMalformedFrame(t *testing.T) {
 		t.Errorf("server: got %v", err)
 	}
 }
+
+// TestWriteFrames sends frames of many sizes in batches, each batch one
+// write, and checks that the peer reads them back in order: frames that
+// arrive together are read ahead, a segment split across reads included.
+func TestWriteFrames(t *testing.T) {
+	got := make(chan []byte, 256)
+	addr, static, _ := testServer(t, func(c *Conn) error {
+		for {
+			f, err := c.ReadFrame()
+			if err != nil {
+				close(got)
+				return err
+			}
+			got <- f
+		}
+	})
+	c, err := dial(t, addr, &ClientConfig{Static: keyPair(t, 1), ServerKey: static.Public})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := rand.New(rand.NewPCG(1, 2))
+	var want [][]byte
+	for batch := range 20 {
+		var frames [][]byte
+		for range 1 + batch%7 {
+			n := r.IntN(3000)
+			if r.IntN(10) == 0 {
+				n = 70000 + r.IntN(30000) // several segments
+			}
+			f := make([]byte, n)
+			for i := range f {
+				f[i] = byte(r.Uint32())
+			}
+			frames = append(frames, f)
+		}
+		if err := c.WriteFrames(frames); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, frames...)
+	}
+	if err := c.WriteFrames([][]byte{make([]byte, wire.MaxFrameSize+1)}); err == nil {
+		t.Error("WriteFrames of an oversize frame succeeded")
+	}
+	for i, w := range want {
+		select {
+		case f, ok := <-got:
+			if !ok {
+				t.Fatalf("frame %d: the server stopped reading", i)
+			}
+			if !bytes.Equal(f, w) {
+				t.Fatalf("frame %d: got %d bytes, want %d", i, len(f), len(w))
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("frame %d: not received", i)
+		}
+	}
+}

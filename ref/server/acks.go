@@ -1,0 +1,178 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/missive-protocol/missive/ref/store"
+)
+
+// ackFlushSize is the number of held entries that starts a batch before
+// ACK_DELAY has passed.
+const ackFlushSize = 4096
+
+// acker deletes acknowledged entries from the store in batches. From the
+// moment a device acknowledges an entry until its deletion is durable, the
+// entry is held here, and no delivery pass of any connection of the device
+// reads it back (Pending skips it): an acknowledged entry is never
+// delivered again while the server runs. After a crash, the entries held
+// at that moment may be delivered again, as duplicates that devices drop
+// (CLI-001); a server that stops gracefully deletes them first (SRV-018).
+type acker struct {
+	st    store.Store
+	delay time.Duration // ACK_DELAY: the deletes of that time go to the store together
+	log   func(msg string, args ...any)
+
+	mu       sync.Mutex
+	pending  map[store.Address][]uint64 // acknowledged, waiting for the next batch
+	flushing map[store.Address][]uint64 // in the batch being deleted
+	n        int                        // entries pending
+	kick     chan struct{}
+	stop     chan bool // true: delete what is held first
+	done     chan struct{}
+}
+
+func newAcker(st store.Store, delay time.Duration, log func(string, ...any)) *acker {
+	a := &acker{st: st, delay: delay, log: log, pending: map[store.Address][]uint64{},
+		kick: make(chan struct{}, 1), stop: make(chan bool, 1), done: make(chan struct{})}
+	go a.run()
+	return a
+}
+
+// add holds acknowledged queue ids of a device for the next batch.
+func (a *acker) add(addr store.Address, ids []uint64) {
+	a.mu.Lock()
+	a.pending[addr] = append(a.pending[addr], ids...)
+	a.n += len(ids)
+	first := a.n == len(ids)
+	full := a.n >= ackFlushSize
+	a.mu.Unlock()
+	if first || full {
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// held adds to skip the ids of the device that are acknowledged and not
+// yet deleted.
+func (a *acker) held(addr store.Address, skip map[uint64]bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, id := range a.pending[addr] {
+		skip[id] = true
+	}
+	for _, id := range a.flushing[addr] {
+		skip[id] = true
+	}
+}
+
+// run deletes what is held: ACK_DELAY after the first ack of a batch, or at
+// once when ackFlushSize are held.
+func (a *acker) run() {
+	defer close(a.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	// wait waits ACK_DELAY, or until a kick with early; it reports false
+	// when the acker is stopped, after the last flush if one is asked.
+	wait := func(early bool) bool {
+		var kick chan struct{}
+		if early {
+			kick = a.kick
+		}
+		timer.Reset(a.delay)
+		defer timer.Stop()
+		select {
+		case flush := <-a.stop:
+			if flush {
+				a.flush()
+			}
+			return false
+		case <-timer.C:
+		case <-kick:
+		}
+		return true
+	}
+	for {
+		select {
+		case flush := <-a.stop:
+			if flush {
+				a.flush()
+			}
+			return
+		case <-a.kick:
+		}
+		a.mu.Lock()
+		full := a.n >= ackFlushSize
+		a.mu.Unlock()
+		if !full && !wait(true) {
+			return
+		}
+		for !a.flush() {
+			if !wait(false) { // the store failed: try again after a while
+				return
+			}
+		}
+		a.mu.Lock()
+		more := a.n > 0
+		a.mu.Unlock()
+		if more {
+			select {
+			case a.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// flush deletes the entries held, one Ack per device, all of them sharing
+// the store's group commit. Ids whose deletion fails are held again for
+// the next batch; flush reports whether none failed.
+func (a *acker) flush() bool {
+	a.mu.Lock()
+	batch := a.pending
+	a.pending, a.flushing, a.n = map[store.Address][]uint64{}, batch, 0
+	a.mu.Unlock()
+	if len(batch) == 0 {
+		return true
+	}
+	var (
+		wg     sync.WaitGroup
+		fmu    sync.Mutex
+		failed = map[store.Address][]uint64{}
+	)
+	for addr, ids := range batch {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.st.Ack(context.Background(), addr, ids); err != nil {
+				a.log("ack", "account", addr.Account, "device", addr.Device, "err", err)
+				fmu.Lock()
+				failed[addr] = ids
+				fmu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	a.mu.Lock()
+	a.flushing = nil
+	for addr, ids := range failed {
+		a.pending[addr] = append(a.pending[addr], ids...)
+		a.n += len(ids)
+	}
+	a.mu.Unlock()
+	return len(failed) == 0
+}
+
+// close stops the acker; with flush it first deletes what is held, as a
+// graceful stop does, and without it forgets what is held, as a crash
+// does.
+func (a *acker) close(flush bool) {
+	select {
+	case a.stop <- flush:
+	default:
+	}
+	<-a.done
+}
