@@ -293,11 +293,8 @@ func payloadTime(b []byte) (int64, bool) {
 // envelope returns a chat envelope of one device message from d to the
 // account of to, with ciphertext ct.
 func (d *device) envelope(to *device, id uint64, ct []byte) *wire.Envelope {
-	mid := make([]byte, wire.MessageIDSize)
-	binary.BigEndian.PutUint64(mid, uint64(d.i))
-	binary.BigEndian.PutUint64(mid[8:], id)
 	return &wire.Envelope{
-		Version: wire.ProtocolVersion, MessageID: mid,
+		Version: wire.ProtocolVersion, MessageID: d.messageID(id),
 		Sender:    wire.Address{Account: d.account, Device: 1},
 		Recipient: to.account,
 		Messages:  []wire.DeviceMessage{{Device: 1, Kind: wire.KindRatchet, Ciphertext: ct}},
@@ -306,13 +303,28 @@ func (d *device) envelope(to *device, id uint64, ct []byte) *wire.Envelope {
 	}
 }
 
+// messageID is the message id of the device's request id: unique per
+// device and run.
+func (d *device) messageID(id uint64) []byte {
+	mid := make([]byte, wire.MessageIDSize)
+	binary.BigEndian.PutUint64(mid, uint64(d.i))
+	binary.BigEndian.PutUint64(mid[8:], id)
+	return mid
+}
+
 // ciphertextFor returns the ciphertext length that makes the encoded
 // envelope size bytes long, and that size as it comes out (the encoding's
 // length fields make some sizes unreachable by one byte).
 func ciphertextFor(size int) (int, int, error) {
 	a, b := &device{i: 1 << 20, account: "b00000000-1000000"}, &device{account: "b00000000-1000001"}
-	for n := payloadHeader; n < wire.MaxEnvelopeSize; n++ {
-		enc, err := wire.Marshal(a.envelope(b, 1<<40, make([]byte, n)))
+	return lengthFor(size, payloadHeader, func(n int) *wire.Envelope { return a.envelope(b, 1<<40, make([]byte, n)) })
+}
+
+// lengthFor returns the smallest payload length, from least, whose
+// message made by mk encodes to at least size bytes, and that size.
+func lengthFor[M wire.Message](size, least int, mk func(n int) M) (int, int, error) {
+	for n := least; n < wire.MaxEnvelopeSize; n++ {
+		enc, err := wire.Marshal(mk(n))
 		if err != nil {
 			return 0, 0, err
 		}

@@ -68,7 +68,8 @@ func (b *bench) runEnqueue(s *scenarioReport) error {
 			go func() {
 				defer wg.Done()
 				to := recipients[i%nr]
-				pace(context.Background(), m.peers[i], to, sendPeriod, time.Duration(rand.Int64N(int64(sendPeriod))), share, false)
+				send := func(ctx context.Context, at int64) error { return m.peers[i].send(ctx, to, at) }
+				pace(context.Background(), send, sendPeriod, time.Duration(rand.Int64N(int64(sendPeriod))), share, false)
 			}()
 		}
 		wg.Wait()

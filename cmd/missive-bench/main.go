@@ -1,6 +1,7 @@
 // Command missive-bench measures a Missive server (spec chapters 12 and 13)
 // with simulated devices over real transport connections: online routing,
-// durable enqueue and drain, idle connections and reconnect storms, each
+// durable enqueue and drain, idle connections, reconnect storms and group
+// fan-out, each
 // against a baseline measured in the same run, so that every figure comes
 // with a ratio. See spec/appendix-performance.md for the method and the
 // figures of the reference server.
@@ -22,6 +23,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/missive-protocol/missive/ref/wire"
 )
 
 const usage = `missive-bench measures a Missive server with simulated devices.
@@ -41,8 +44,10 @@ Scenarios (all available ones when none is named):
                 process, or -server with -server-pid)
     reconnect   reconnect storm: connect, hello, close, over and over (conn/s);
                 baseline: X25519 op/s on this machine over the 10 of a handshake
-    group       group fan-out: NOT AVAILABLE YET, the protocol has no groups; it
-                will send to groups of members once the spec defines them
+    group       group fan-out: groups of members each sending group messages (one
+                ciphertext each) that the server fans out to every other member
+                (deliveries/s, latency); baseline: a loopback relay fanning out
+                the same frames
 
 The list is extensible: a scenario is a name, a description and a function.
 
@@ -61,6 +66,8 @@ Flags:
     -messages N        enqueue: messages per run (default 200000)
     -senders N         enqueue: sending devices (default 2000)
     -recipients N      enqueue: offline devices (default 100)
+    -group-size N      group: members per group, one device each (default 50)
+    -groups N          group: groups (default 20)
     -idle N            idle: connections to open (default 500000; fewer if limits say so)
     -hold D            idle: how long to hold them before measuring (default 5s)
     -src LIST          source addresses of connections, such as 127.0.0.2-127.0.0.40,127.0.1.1
@@ -95,6 +102,7 @@ type config struct {
 	devices, window, size                  int
 	rate                                   float64
 	messages, senders, recipients          int
+	groupSize, groups                      int
 	idle, workers                          int
 	src                                    string
 	jsonFile, svgFile, cpuprofile, memfile string
@@ -114,7 +122,7 @@ var scenarios = []scenario{
 	{name: "enqueue", run: (*bench).runEnqueue},
 	{name: "idle", run: (*bench).runIdle},
 	{name: "reconnect", run: (*bench).runReconnect},
-	{name: "group", unavailable: "the protocol has no groups yet (DESIGN.md: groups come later, with Sender Keys); this scenario will measure fan-out to the members of a group once the spec and the server define it"},
+	{name: "group", run: (*bench).runGroup},
 }
 
 // bench is one invocation.
@@ -124,7 +132,7 @@ type bench struct {
 	srcs []net.IP
 	prog *progress
 
-	t    *target // route, enqueue, reconnect
+	t    *target // route, enqueue, reconnect, group
 	idle *target // idle: a child process unless -server
 }
 
@@ -147,6 +155,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.IntVar(&cfg.messages, "messages", 200000, "")
 	fl.IntVar(&cfg.senders, "senders", 2000, "")
 	fl.IntVar(&cfg.recipients, "recipients", 100, "")
+	fl.IntVar(&cfg.groupSize, "group-size", 50, "")
+	fl.IntVar(&cfg.groups, "groups", 20, "")
 	fl.IntVar(&cfg.idle, "idle", 500000, "")
 	fl.IntVar(&cfg.workers, "workers", 64, "")
 	fl.StringVar(&cfg.src, "src", "127.0.0.1", "")
@@ -173,10 +183,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case cfg.runs < 1, cfg.devices < 2, cfg.window < 1, cfg.messages < 1, cfg.senders < 1,
-		cfg.recipients < 1, cfg.idle < 1, cfg.workers < 1, cfg.duration <= 0, cfg.warmup < 0:
+		cfg.recipients < 1, cfg.idle < 1, cfg.workers < 1, cfg.duration <= 0, cfg.warmup < 0, cfg.groups < 1:
 		return fail("-runs, -devices (at least 2), -window, -messages, -senders, -recipients, -idle, -workers and -duration must be positive")
 	case cfg.size < 64 || cfg.size > 65536:
 		return fail("-size %d: between 64 and 65536 bytes", cfg.size)
+	case cfg.groupSize < 2 || cfg.groupSize > wire.MaxGroupMembers:
+		return fail("-group-size %d: between 2 and %d", cfg.groupSize, wire.MaxGroupMembers)
 	case cfg.window > inflightRing:
 		return fail("-window %d: at most %d", cfg.window, inflightRing)
 	}

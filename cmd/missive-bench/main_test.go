@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 var tiny = []string{
 	"-q", "-runs", "1", "-duration", "300ms", "-warmup", "100ms", "-hold", "300ms",
 	"-devices", "6", "-window", "2", "-messages", "60", "-senders", "6", "-recipients", "3",
-	"-idle", "20", "-workers", "3",
+	"-idle", "20", "-workers", "3", "-group-size", "3", "-groups", "2",
 }
 
 // TestSmoke runs each scenario once with tiny counts and checks that the
@@ -94,8 +94,12 @@ func TestSmoke(t *testing.T) {
 			if c.Refused != 0 || c.Unanswered != 0 || len(c.Errors) != 0 {
 				t.Errorf("%s %s: %d refused (%v), %d unanswered", s.Name, phase, c.Refused, c.Errors, c.Unanswered)
 			}
-			if c.Delivered != c.Accepted {
-				t.Errorf("%s %s: delivered %d, accepted %d", s.Name, phase, c.Delivered, c.Accepted)
+			perMessage := uint64(1)
+			if s.Name == "group" {
+				perMessage = 2 // groups of 3: every other member
+			}
+			if c.Delivered != c.Accepted*perMessage {
+				t.Errorf("%s %s: delivered %d, accepted %d, want %d deliveries of each", s.Name, phase, c.Delivered, c.Accepted, perMessage)
 			}
 			if c.Acked < c.Delivered {
 				t.Errorf("%s %s: acked %d of %d delivered", s.Name, phase, c.Acked, c.Delivered)
@@ -110,6 +114,11 @@ func TestSmoke(t *testing.T) {
 	if s := status["enqueue"]; s != nil && s.Status == "ok" {
 		if c := s.Counts["enqueue and drain"]; c.Accepted != 60 || c.Delivered != 60 {
 			t.Errorf("enqueue: %d accepted and %d delivered, want 60", c.Accepted, c.Delivered)
+		}
+	}
+	if s := status["group"]; s != nil && s.Status == "ok" {
+		if c := s.Counts["fan-out"]; c.Accepted == 0 {
+			t.Error("group: no group message accepted")
 		}
 	}
 	if s := status["idle"]; s != nil && s.Status == "ok" {
@@ -152,7 +161,7 @@ func TestUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"group"}, "not available yet"},
+		{[]string{"-group-size", "1", "group"}, "-group-size"},
 		{[]string{"rout"}, "did you mean route?"},
 		{[]string{"-server", "192.0.2.1:7350", "route"}, "not a loopback address"},
 		{[]string{"-src", "10.0.0.1", "route"}, "not a loopback address"},

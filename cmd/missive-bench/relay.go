@@ -13,10 +13,10 @@ import (
 
 // The loopback relay is the routing baseline: the same connections, the
 // same frames of the same sizes in the same pattern (send, then result to
-// the sender and deliver to the recipient, then ack), over plain TCP on
+// the sender and deliver to each recipient, then ack), over plain TCP on
 // 127.0.0.1, with no encryption, no decoding and no store. Frame layout:
-// u16be(length of the rest) || type || for send and deliver: u32be(peer
-// index) || i64be(time meant to be sent) || padding.
+// u16be(length of the rest) || type || for send and deliver: u32be(sender
+// index, in deliveries) || i64be(time meant to be sent) || padding.
 const (
 	relaySend    = 1
 	relayAnswer  = 2
@@ -66,10 +66,13 @@ func readRelayFrame(r *bufio.Reader, buf []byte) ([]byte, error) {
 	return buf, err
 }
 
-// relayPhase runs n clients through a relay in a ring, each with at most
-// window sends unanswered and no pacing, for warm then dur, and returns
-// the deliveries per second of the measured part.
-func relayPhase(n int, sizes wireSizes, window int, warm, dur time.Duration, prog *progress) (relayOutcome, error) {
+// relayPhase runs len(fan) clients through a relay, client i's sends
+// delivered to each client of fan[i] (one for a ring, the other members of
+// a group), each with at most window sends unanswered and no pacing, for
+// warm then dur, and returns the deliveries per second of the measured
+// part.
+func relayPhase(fan [][]int, sizes wireSizes, window int, warm, dur time.Duration, prog *progress) (relayOutcome, error) {
+	n := len(fan)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return relayOutcome{}, err
@@ -131,13 +134,13 @@ func relayPhase(n int, sizes wireSizes, window int, warm, dur time.Duration, pro
 				if f[0] != relaySend {
 					continue // acks end here
 				}
-				to := int(binary.BigEndian.Uint32(f[1:]))
 				at := int64(binary.BigEndian.Uint64(f[5:]))
 				if err := server[i].write(result); err != nil {
 					return
 				}
-				if to < n {
-					server[to].write(relayFrame(sizes.deliver, relayDeliver, i, at))
+				del := relayFrame(sizes.deliver, relayDeliver, i, at)
+				for _, to := range fan[i] {
+					server[to].write(del)
 				}
 			}
 		}()
@@ -205,14 +208,13 @@ func relayPhase(n int, sizes wireSizes, window int, warm, dur time.Duration, pro
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			to := (i + 1) % n
 			for {
 				select {
 				case <-stop:
 					return
 				case slots <- struct{}{}:
 				}
-				if err := client[i].write(relayFrame(sizes.send, relaySend, to, since())); err != nil {
+				if err := client[i].write(relayFrame(sizes.send, relaySend, 0, since())); err != nil {
 					return
 				}
 			}

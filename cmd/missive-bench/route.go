@@ -50,11 +50,11 @@ func (m *messaging) close() {
 	}
 }
 
-// phase runs one timed phase: every sender sends to its receiver each
-// period (a per-device function), with at most window sends unanswered;
+// phase runs one timed phase: every sender i sends a message with
+// send(ctx, i, at) each period, with at most window sends unanswered;
 // the first warm of it is not measured. Then it waits for every message to
 // be answered and delivered.
-func (m *messaging) phase(name string, senders []int, to func(i int) int, period time.Duration, window int, open bool, warm, dur time.Duration) phaseResult {
+func (m *messaging) phase(name string, senders []int, send func(ctx context.Context, i int, at int64) error, period time.Duration, window int, open bool, warm, dur time.Duration) phaseResult {
 	tr := m.tr
 	before := tr.counts()
 	for _, i := range senders {
@@ -68,7 +68,8 @@ func (m *messaging) phase(name string, senders []int, to func(i int) int, period
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pace(ctx, m.peers[i], m.fleet[to(i)], period, time.Duration(rand.Int64N(int64(period))), 0, open)
+			one := func(ctx context.Context, at int64) error { return send(ctx, i, at) }
+			pace(ctx, one, period, time.Duration(rand.Int64N(int64(period))), 0, open)
 		}()
 	}
 	var (
@@ -165,7 +166,11 @@ func (b *bench) runRoute(s *scenarioReport) error {
 	m := b.startMessaging(f, ctLen, cfg.window)
 	defer m.close()
 	sizes := frameSizes(ctLen)
-	ring := func(i int) int { return (i + 1) % n }
+	ring := func(ctx context.Context, i int, at int64) error { return m.peers[i].send(ctx, m.fleet[(i+1)%n], at) }
+	fan := make([][]int, n)
+	for i := range fan {
+		fan[i] = []int{(i + 1) % n}
+	}
 	all := make([]int, n)
 	for i := range all {
 		all[i] = i
@@ -184,7 +189,7 @@ func (b *bench) runRoute(s *scenarioReport) error {
 		}
 
 		b.prog.phase(nil, "route run %d/%d: loopback relay baseline", run, cfg.runs)
-		rr, err := relayPhase(n, sizes, cfg.window, cfg.warmup, cfg.duration, b.prog)
+		rr, err := relayPhase(fan, sizes, cfg.window, cfg.warmup, cfg.duration, b.prog)
 		if err != nil {
 			return fmt.Errorf("relay baseline: %w", err)
 		}

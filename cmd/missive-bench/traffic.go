@@ -46,6 +46,9 @@ type traffic struct {
 	// send-result: delivered calls fanout with each new delivery's
 	// ciphertext, and fanout frees the window when the last one comes.
 	fanout func(ciphertext []byte)
+	// perMessage is the number of deliveries of each accepted message: 1,
+	// or the group devices of the sender in the group scenario.
+	perMessage int
 }
 
 func newTraffic(size int) *traffic {
@@ -223,13 +226,13 @@ func (p *peer) finish() {
 	<-p.acks.stopped
 }
 
-// pace sends from p to `to` every period, starting after phase, until ctx
-// ends or after limit messages when limit > 0. Open loop (the latency
+// pace sends with send (a message from one device) every period, starting
+// after phase, until ctx ends or after limit messages when limit > 0. Open loop (the latency
 // phases), each message is stamped with the time it was meant to go, so
 // that a sender held back by its window still counts the wait in the
 // latency (no coordinated omission). Closed loop (full speed), a sender
 // held back starts its schedule afresh and stamps the time it sends.
-func pace(ctx context.Context, p *peer, to *device, period, phase time.Duration, limit int, open bool) {
+func pace(ctx context.Context, send func(ctx context.Context, at int64) error, period, phase time.Duration, limit int, open bool) {
 	next := since() + int64(phase)
 	for n := 0; limit <= 0 || n < limit; n++ {
 		if wait := time.Duration(next - since()); wait > 0 {
@@ -248,7 +251,7 @@ func pace(ctx context.Context, p *peer, to *device, period, phase time.Duration,
 		if !open {
 			at = -1
 		}
-		if err := p.send(ctx, to, at); err != nil {
+		if err := send(ctx, at); err != nil {
 			return
 		}
 		next += int64(period)
@@ -265,7 +268,7 @@ func (tr *traffic) settle(timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		c := tr.counts()
-		if c.Unanswered == 0 && c.Delivered >= c.Accepted && c.Acked >= c.Delivered {
+		if c.Unanswered == 0 && c.Delivered >= c.Accepted*uint64(max(tr.perMessage, 1)) && c.Acked >= c.Delivered {
 			return true
 		}
 		time.Sleep(20 * time.Millisecond)
