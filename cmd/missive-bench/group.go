@@ -27,12 +27,10 @@ type benchGroup struct {
 // first state on the server (set-group, section 16.3). Every member has a
 // single device, reachable, and is not yet reading its frames.
 func makeGroup(members fleet) (*benchGroup, error) {
-	// Members sorted as the state lists them: by encoded account, so
-	// shorter names first (RFC 8949 deterministic order).
+	// Members sorted as the state lists them: by account, bytewise
+	// (section 16.2).
 	byName := slices.Clone(members)
-	slices.SortFunc(byName, func(a, b *device) int {
-		return cmp.Or(cmp.Compare(len(a.account), len(b.account)), cmp.Compare(a.account, b.account))
-	})
+	slices.SortFunc(byName, func(a, b *device) int { return cmp.Compare(a.account, b.account) })
 	admin := members[0]
 	list := make([]wire.GroupMember, len(byName))
 	for i, d := range byName {
@@ -48,7 +46,7 @@ func makeGroup(members fleet) (*benchGroup, error) {
 	st, err := group.Sign(admin.ik, wire.Address{Account: admin.account, Device: 1}, admin.list, g.id, 1, list,
 		"bench", uint64(time.Now().UnixMilli()), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("group state: %w", err)
 	}
 	var body wire.SignedGroupState
 	if err := wire.Unmarshal(st.Signed, &body); err != nil {
