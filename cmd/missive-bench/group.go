@@ -196,13 +196,14 @@ func (b *bench) runGroup(s *scenarioReport) error {
 	var delRuns, msgRuns, relayRuns, p99Runs []float64
 	lat, relayLat := new(histogram), new(histogram)
 	s.Counts = map[string]counts{}
+	var halfRuns []float64
+	halfLat := new(histogram)
 	for run := 1; run <= cfg.runs; run++ {
 		r := m.phase(fmt.Sprintf("group run %d/%d: full speed", run, cfg.runs), all, send, sendPeriod, cfg.window, false, cfg.warmup, cfg.duration)
 		delRuns = append(delRuns, r.delivered)
 		msgRuns = append(msgRuns, r.accepted)
-		p99Runs = append(p99Runs, ms(r.endToEnd.Quantile(0.99)))
 		lat.Merge(r.endToEnd)
-		s.Counts["fan-out"] = addCounts(s.Counts["fan-out"], r.counts)
+		s.Counts["full speed"] = addCounts(s.Counts["full speed"], r.counts)
 		if !r.settled {
 			s.Notes = append(s.Notes, fmt.Sprintf("run %d: not every group message was answered and delivered to every member within 30 s", run))
 		}
@@ -213,14 +214,28 @@ func (b *bench) runGroup(s *scenarioReport) error {
 		}
 		relayRuns = append(relayRuns, rr.rate)
 		relayLat.Merge(rr.lat)
+		// Latency at half the delivery rate reached, open loop: the
+		// members together send half the messages per second.
+		msgRate := median(delRuns) / 2 / float64(size-1)
+		period := time.Duration(float64(n) / max(msgRate, 1e-3) * float64(time.Second))
+		h := m.phase(fmt.Sprintf("group run %d/%d: latency at %s deliveries/s", run, cfg.runs, number(median(delRuns)/2)), all, send, max(period, sendPeriod), inflightRing, true, cfg.warmup, cfg.duration)
+		halfRuns = append(halfRuns, h.delivered)
+		p99Runs = append(p99Runs, ms(h.endToEnd.Quantile(0.99)))
+		halfLat.Merge(h.endToEnd)
+		s.Counts["latency"] = addCounts(s.Counts["latency"], h.counts)
+		if !h.settled {
+			s.Notes = append(s.Notes, fmt.Sprintf("run %d: not every group message was answered and delivered to every member within 30 s after the latency phase", run))
+		}
 	}
 	s.Figures = append(s.Figures,
-		newFigure("group fan-out deliveries", "msg/s", delRuns, "loopback relay fan-out", relayRuns),
-		newFigure("group messages accepted", "msg/s", msgRuns, "", nil),
-		newFigure("group delivery latency p99", "ms", p99Runs, "", nil),
+		newFigure("group fan-out deliveries, full speed", "msg/s", delRuns, "loopback relay fan-out", relayRuns),
+		newFigure("group messages accepted, full speed", "msg/s", msgRuns, "", nil),
+		newFigure("group delivery latency p99 at half speed", "ms", p99Runs, "", nil),
+		newFigure("half-speed delivery rate reached", "msg/s", halfRuns, "", nil),
 	)
 	s.Latencies = append(s.Latencies,
 		lat.summary(fmt.Sprintf("group end to end (%d members), full speed", size), median(delRuns)),
+		halfLat.summary(fmt.Sprintf("group end to end (%d members), half speed", size), median(halfRuns)),
 		relayLat.summary("loopback relay fan-out end to end", median(relayRuns)),
 	)
 	s.Notes = append(s.Notes,

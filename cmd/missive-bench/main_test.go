@@ -117,7 +117,7 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 	if s := status["group"]; s != nil && s.Status == "ok" {
-		if c := s.Counts["fan-out"]; c.Accepted == 0 {
+		if c := s.Counts["full speed"]; c.Accepted == 0 {
 			t.Error("group: no group message accepted")
 		}
 	}
