@@ -77,6 +77,8 @@ Flags:
     -svg FILE          write the latency curves as an SVG plot
     -cpuprofile FILE   write a CPU profile (the server's goroutines carry side=server)
     -memprofile FILE   write a heap profile at the end
+    -blockprofile FILE write a profile of where goroutines waited (channels, locks,
+                       select), sampled every 10 µs of waiting
     -q                 no progress line
     -version           print the version
 
@@ -106,6 +108,7 @@ type config struct {
 	idle, workers                          int
 	src                                    string
 	jsonFile, svgFile, cpuprofile, memfile string
+	blockfile                              string
 	quiet, version                         bool
 }
 
@@ -164,6 +167,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.StringVar(&cfg.svgFile, "svg", "", "")
 	fl.StringVar(&cfg.cpuprofile, "cpuprofile", "", "")
 	fl.StringVar(&cfg.memfile, "memprofile", "", "")
+	fl.StringVar(&cfg.blockfile, "blockprofile", "", "")
 	fl.BoolVar(&cfg.quiet, "q", false, "")
 	fl.BoolVar(&cfg.version, "version", false, "")
 	if err := fl.Parse(args); err != nil {
@@ -216,6 +220,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			f.Close()
 		}()
 	}
+	if cfg.blockfile != "" {
+		runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+	}
 	b.prog = newProgress(stderr, cfg.quiet)
 	rep := &report{
 		Tool: "missive-bench", Version: version(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH,
@@ -253,17 +260,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if cfg.memfile != "" {
 		runtime.GC()
-		f, err := os.Create(cfg.memfile)
-		if err == nil {
-			err = pprof.Lookup("allocs").WriteTo(f, 0)
-			f.Close()
+		if err := writeProfile("allocs", cfg.memfile); err != nil {
+			fmt.Fprintf(stderr, "missive-bench: %v\n", err)
+			code = 1
 		}
-		if err != nil {
+	}
+	if cfg.blockfile != "" {
+		if err := writeProfile("block", cfg.blockfile); err != nil {
 			fmt.Fprintf(stderr, "missive-bench: %v\n", err)
 			code = 1
 		}
 	}
 	return code
+}
+
+// writeProfile writes the named runtime profile to file.
+func writeProfile(name, file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // runAll runs the chosen scenarios in order; one that fails is reported

@@ -86,3 +86,30 @@ func BenchmarkHandshakeIKFloor(b *testing.B) {
 		}
 	}
 }
+
+// TestStaticCacheKeepsBusyKey checks that a static key used in every other
+// handshake stays in the cache while many other keys pass through it, as in
+// a process that runs a server and many clients.
+func TestStaticCacheKeepsBusyKey(t *testing.T) {
+	var c staticCache
+	key := func(i int) []byte {
+		b := make([]byte, 32)
+		b[0], b[1] = byte(i), byte(i>>8)
+		return b
+	}
+	busy := c.get(key(0))
+	if busy == nil {
+		t.Fatal("no key")
+	}
+	for i := 1; i <= 100; i++ {
+		if k := c.get(key(i)); k == nil || !bytes.Equal(k.Bytes(), key(i)) {
+			t.Fatalf("key %d: got %v", i, k)
+		}
+		if got := c.get(key(0)); got != busy {
+			t.Fatalf("after %d other keys, the busy key was computed again", i)
+		}
+	}
+	if got := c.get(make([]byte, 31)); got != nil {
+		t.Errorf("a 31-byte key: got %v, want nil", got)
+	}
+}

@@ -63,14 +63,19 @@ func handshakeSuite(static []byte) (noise.CipherSuite, *dh25519) {
 // staticCache holds the crypto/ecdh form of the last few static keys used
 // in handshakes: a server uses its one static key in every handshake, and
 // computing its public key anew each time would be one more scalar
-// multiplication per handshake.
+// multiplication per handshake. The least recently used key makes room for
+// a new one, so a key used in every handshake stays however many others
+// pass through (a process that runs a server and many clients, as the load
+// tool does); the scalar multiplication of a new key runs outside the
+// lock.
 type staticCache struct {
 	mu   sync.Mutex
 	keys [8]struct {
 		priv []byte
 		key  *ecdh.PrivateKey
+		used uint64 // the clock at the last use
 	}
-	next int
+	clock uint64
 }
 
 var statics staticCache
@@ -81,20 +86,37 @@ func (c *staticCache) get(priv []byte) *ecdh.PrivateKey {
 	if len(priv) != 32 {
 		return nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, s := range c.keys {
-		if s.key != nil && subtle.ConstantTimeCompare(s.priv, priv) == 1 {
-			return s.key
-		}
+	if k := c.lookup(priv, nil); k != nil {
+		return k
 	}
 	k, err := ecdh.X25519().NewPrivateKey(priv)
 	if err != nil {
 		return nil
 	}
-	slot := &c.keys[c.next%len(c.keys)]
-	slot.priv, slot.key = bytes.Clone(priv), k
-	c.next++
+	return c.lookup(priv, k)
+}
+
+// lookup returns the key kept for priv and marks it used; when none is
+// kept, it keeps k in the least recently used slot and returns it.
+func (c *staticCache) lookup(priv []byte, k *ecdh.PrivateKey) *ecdh.PrivateKey {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.clock++
+	lru := 0
+	for i := range c.keys {
+		s := &c.keys[i]
+		if s.key != nil && subtle.ConstantTimeCompare(s.priv, priv) == 1 {
+			s.used = c.clock
+			return s.key
+		}
+		if s.used < c.keys[lru].used {
+			lru = i
+		}
+	}
+	if k != nil {
+		s := &c.keys[lru]
+		s.priv, s.key, s.used = bytes.Clone(priv), k, c.clock
+	}
 	return k
 }
 
