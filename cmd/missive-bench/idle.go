@@ -28,7 +28,7 @@ const fdMargin = 64
 // a file descriptor limit of its own.
 func (b *bench) runIdle(s *scenarioReport) error {
 	cfg := b.cfg
-	t := b.idle
+	t := b.child
 	n := cfg.idle
 	limit := raiseFileLimit()
 	var limits []string

@@ -30,7 +30,7 @@ func (b *bench) runReconnect(s *scenarioReport) error {
 		return err
 	}
 	b.prog.phase(nil, "reconnect: registering %d devices", len(f))
-	if err := f.setup(context.Background(), b.t, false, b.prog); err != nil {
+	if err := f.setup(context.Background(), b.child, false, b.prog); err != nil {
 		f.close()
 		return err
 	}
@@ -74,7 +74,7 @@ func (b *bench) runReconnect(s *scenarioReport) error {
 	s.Latencies = append(s.Latencies,
 		fullLat.summary("reconnect, dial to welcome", median(fullRuns)),
 		hsLat.summary("handshake, dial to handshake done", median(hsRuns)))
-	s.Notes = append(s.Notes, fmt.Sprintf("%d devices reconnecting at once, for %s per phase, each connection ended by the device with a reset (no TIME_WAIT on the tool's side); the bound is X25519 op/s (crypto/ecdh, %d goroutines, measured for 1 s before and after each phase) / %d, the operations of one IK handshake on both sides; a reconnect adds the hello's XEdDSA verification, store reads and the last-seen write",
+	s.Notes = append(s.Notes, fmt.Sprintf("%d devices reconnecting at once to a server in a child process, for %s per phase, each connection ended by the device with a reset (no TIME_WAIT on the tool's side); the bound is X25519 op/s (crypto/ecdh, %d goroutines, measured for 1 s before and after each phase) / %d, the operations of one IK handshake on both sides; a reconnect adds the hello's XEdDSA verification, store reads and the last-seen write",
 		len(f), cfg.duration, runtime.GOMAXPROCS(0), dhPerIK))
 	if len(failures) > 0 {
 		s.Notes = append(s.Notes, fmt.Sprintf("%d connections failed, first: %s", len(failures), failures[0]))
@@ -108,12 +108,12 @@ func (b *bench) storm(f fleet, name string, hello bool) (float64, *histogram, []
 				t0 := time.Now()
 				var err error
 				if hello {
-					err = d.connect(context.Background(), b.t, false)
+					err = d.connect(context.Background(), b.child, false)
 					d.close()
 				} else {
 					var nc net.Conn
-					if nc, err = d.dial(context.Background(), b.t); err == nil {
-						_, err = d.handshake(nc, b.t)
+					if nc, err = d.dial(context.Background(), b.child); err == nil {
+						_, err = d.handshake(nc, b.child)
 						nc.Close()
 					}
 				}

@@ -403,3 +403,43 @@ func TestWriteFrames(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyBindingCache checks that a binding verified once (and so held
+// by the cache of verified bindings) verifies again, and that a change of
+// any one input still fails after it.
+func TestVerifyBindingCache(t *testing.T) {
+	d, other := newDevice(t, 30), newDevice(t, 40)
+	tk := d.static.Public
+	sig, err := Bind(d.ik, tk, 3, "carol", testRand(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ik := d.ik.Public()
+	for i := range 2 {
+		if err := VerifyBinding(ik, tk, sig, 3, "carol"); err != nil {
+			t.Fatalf("verification %d: got %v, want nil", i+1, err)
+		}
+	}
+	flipped := bytes.Clone(sig)
+	flipped[10] ^= 1
+	otherKey := bytes.Clone(tk)
+	otherKey[0] ^= 1
+	for _, tc := range []struct {
+		name    string
+		ik      keys.PublicKey
+		tk, sig []byte
+		device  uint32
+		account string
+	}{
+		{"another identity key", other.ik.Public(), tk, sig, 3, "carol"},
+		{"another transport key", ik, otherKey, sig, 3, "carol"},
+		{"another device", ik, tk, sig, 4, "carol"},
+		{"another account", ik, tk, sig, 3, "carl"},
+		{"a changed signature", ik, tk, flipped, 3, "carol"},
+		{"a short transport key", ik, tk[:31], sig, 3, "carol"},
+	} {
+		if err := VerifyBinding(tc.ik, tc.tk, tc.sig, tc.device, tc.account); !errors.Is(err, errcode.AuthBadSignature) {
+			t.Errorf("%s: got %v, want %v", tc.name, err, errcode.AuthBadSignature)
+		}
+	}
+}
