@@ -140,6 +140,35 @@ type BlobAppend struct {
 	Expires   time.Time // the blob's expiry time if Data completes it
 }
 
+// EnqueueCall is the arguments of one Enqueue, for EnqueueMany.
+type EnqueueCall struct {
+	Entries []Entry
+	Quota   Quota
+	Forget  time.Time
+}
+
+// EnqueueResult is what one Enqueue returns, for EnqueueMany.
+type EnqueueResult struct {
+	Accepted time.Time
+	Dup      bool
+	Err      error
+}
+
+// ManyEnqueuer is a Store that can make several Enqueue calls in one write,
+// so that a device's sends that wait together share one commit. The
+// server uses it when its store has it.
+type ManyEnqueuer interface {
+	// EnqueueMany makes the calls in order, each with the result and the
+	// effects it would have alone, made one after the other: a device's
+	// queue ids grow in the order of the calls, a call whose pair an
+	// earlier call of the same batch stored is a duplicate, and a call
+	// refused (ErrQuota, ErrNotFound) does not undo the others. The
+	// entries of the accepted calls get their queue ids. The results are
+	// durable when it returns; an error of the store itself is every
+	// call's result.
+	EnqueueMany(ctx context.Context, calls []EnqueueCall) []EnqueueResult
+}
+
 // Store is everything the server persists.
 type Store interface {
 	// CreateAccount creates an account whose only device is primary. It

@@ -34,140 +34,203 @@ func (s *Store) Enqueue(ctx context.Context, entries []store.Entry, q store.Quot
 	if err := s.begin(ctx, "enqueue"); err != nil {
 		return time.Time{}, false, err
 	}
+	op, err := newEnqueueOp(entries, q, forget)
+	if err != nil || op == nil {
+		return time.Time{}, false, err
+	}
+	if err := s.batch(ctx, "enqueue", op.apply); err != nil {
+		return time.Time{}, false, err
+	}
+	return op.result()
+}
+
+// EnqueueMany implements store.ManyEnqueuer: the calls' writes are one
+// function of the group commit, applied in order in one transaction.
+func (s *Store) EnqueueMany(ctx context.Context, calls []store.EnqueueCall) []store.EnqueueResult {
+	out := make([]store.EnqueueResult, len(calls))
+	if err := s.begin(ctx, "enqueue"); err != nil {
+		for i := range out {
+			out[i].Err = err
+		}
+		return out
+	}
+	ops := make([]*enqueueOp, len(calls))
+	for i, c := range calls {
+		ops[i], out[i].Err = newEnqueueOp(c.Entries, c.Quota, c.Forget)
+	}
+	err := s.batch(ctx, "enqueue", func(tx *bbolt.Tx) error {
+		for _, op := range ops {
+			if op != nil {
+				if err := op.apply(tx); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	for i, op := range ops {
+		switch {
+		case op == nil:
+		case err != nil:
+			out[i].Err = err
+		default:
+			out[i].Accepted, out[i].Dup, out[i].Err = op.result()
+		}
+	}
+	return out
+}
+
+// enqueueOp is one Enqueue call: what it encodes before the commit, its
+// write, and its result.
+type enqueueOp struct {
+	entries                                  []store.Entry
+	q                                        store.Quota
+	pairKey, acceptedEnc, pairVal, forgetKey []byte
+	rs                                       []recipient
+	which                                    []int    // entry -> index in rs
+	vals, exps                               [][]byte // per entry: encoded entry, expiry time
+
+	// Set by apply, which may run more than once (the group commit runs a
+	// write again when another one of its batch fails).
+	ids        []uint64
+	dup        bool
+	firstTime  time.Time
+	refusal    error
+	totalAdded bool
+}
+
+// newEnqueueOp encodes an Enqueue call; nil when there are no entries.
+func newEnqueueOp(entries []store.Entry, q store.Quota, forget time.Time) (*enqueueOp, error) {
 	if len(entries) == 0 {
-		return time.Time{}, false, nil
+		return nil, nil
 	}
 	first := &entries[0]
 	for i := range entries[1:] {
 		if e := &entries[i+1]; e.Sender != first.Sender || !bytes.Equal(e.MessageID, first.MessageID) {
-			return time.Time{}, false, errMixedEnvelope
+			return nil, errMixedEnvelope
 		}
 	}
-	pairKey := append(appendAddr(nil, first.Sender), first.MessageID...)
-	acceptedEnc := appendTime(nil, first.AcceptedAt)
-	pairVal := encodePair(first.AcceptedAt, forget)
-	forgetKey := key(appendTime(nil, forget), pairKey)
-
-	var rs []recipient
+	op := &enqueueOp{entries: entries, q: q}
+	op.pairKey = append(appendAddr(nil, first.Sender), first.MessageID...)
+	op.acceptedEnc = appendTime(nil, first.AcceptedAt)
+	op.pairVal = encodePair(first.AcceptedAt, forget)
+	op.forgetKey = key(appendTime(nil, forget), op.pairKey)
 	index := make(map[store.Address]int) // recipient address -> index in rs: a group has thousands
-	which := make([]int, len(entries))
-	vals := make([][]byte, len(entries))
-	exps := make([][]byte, len(entries))
+	op.which = make([]int, len(entries))
+	op.vals = make([][]byte, len(entries))
+	op.exps = make([][]byte, len(entries))
 	for i := range entries {
 		e := &entries[i]
 		j, ok := index[e.Recipient]
 		if !ok {
-			j = len(rs)
+			j = len(op.rs)
 			index[e.Recipient] = j
-			rs = append(rs, recipient{addr: e.Recipient, ak: appendAddr(nil, e.Recipient)})
+			op.rs = append(op.rs, recipient{addr: e.Recipient, ak: appendAddr(nil, e.Recipient)})
 		}
-		rs[j].entries++
-		rs[j].bytes += uint64(len(e.Ciphertext))
-		which[i] = j
-		vals[i] = encodeEntry(e)
-		exps[i] = appendTime(nil, e.ExpiresAt)
+		op.rs[j].entries++
+		op.rs[j].bytes += uint64(len(e.Ciphertext))
+		op.which[i] = j
+		op.vals[i] = encodeEntry(e)
+		op.exps[i] = appendTime(nil, e.ExpiresAt)
 	}
+	return op, nil
+}
 
-	var (
-		ids        []uint64
-		dup        bool
-		firstTime  time.Time
-		refusal    error
-		nEntries   = int64(len(entries))
-		totalAdded bool
-	)
-	err := s.batch(ctx, "enqueue", func(tx *bbolt.Tx) error {
-		ids, dup, firstTime, refusal, totalAdded = nil, false, time.Time{}, nil, false
-		accepted := tx.Bucket(bucketAccepted)
-		var oldForgetKey []byte
-		if old := accepted.Get(pairKey); old != nil {
-			if len(old) != 2*timeSize {
-				return errCorrupt
-			}
-			if bytes.Compare(old[timeSize:], acceptedEnc) > 0 {
-				r := reader{b: old}
-				dup, firstTime = true, r.time()
-				return nil
-			}
-			// Remembered, but its forget time has passed: replace it.
-			oldForgetKey = key(old[timeSize:], pairKey)
+// apply is the call's part of a write transaction.
+func (op *enqueueOp) apply(tx *bbolt.Tx) error {
+	op.ids, op.dup, op.firstTime, op.refusal, op.totalAdded = nil, false, time.Time{}, nil, false
+	accepted := tx.Bucket(bucketAccepted)
+	var oldForgetKey []byte
+	if old := accepted.Get(op.pairKey); old != nil {
+		if len(old) != 2*timeSize {
+			return errCorrupt
 		}
-		queues := tx.Bucket(bucketQueues)
-		for i := range rs {
-			r := &rs[i]
-			v := queues.Get(r.ak)
-			if v == nil {
-				refusal = fmt.Errorf("bolt: enqueue: device %s/%d: %w", r.addr.Account, r.addr.Device, store.ErrNotFound)
-				return nil
-			}
-			rec, err := decodeQueue(v)
-			if err != nil {
-				return err
-			}
-			r.rec = rec
+		if bytes.Compare(old[timeSize:], op.acceptedEnc) > 0 {
+			r := reader{b: old}
+			op.dup, op.firstTime = true, r.time()
+			return nil
 		}
-		for i := range rs {
-			r := &rs[i]
-			if overQuota(r.rec, r.entries, r.bytes, q) {
-				refusal = fmt.Errorf("bolt: enqueue: device %s/%d: %w", r.addr.Account, r.addr.Device, store.ErrQuota)
-				return nil
-			}
+		// Remembered, but its forget time has passed: replace it.
+		oldForgetKey = key(old[timeSize:], op.pairKey)
+	}
+	queues := tx.Bucket(bucketQueues)
+	for i := range op.rs {
+		r := &op.rs[i]
+		v := queues.Get(r.ak)
+		if v == nil {
+			op.refusal = fmt.Errorf("bolt: enqueue: device %s/%d: %w", r.addr.Account, r.addr.Device, store.ErrNotFound)
+			return nil
 		}
-		entriesB, order, expiry := tx.Bucket(bucketEntries), tx.Bucket(bucketOrder), tx.Bucket(bucketExpiry)
-		ids = make([]uint64, len(entries))
-		for i := range entries {
-			r := &rs[which[i]]
-			id := r.rec.next
-			r.rec.next++
-			ids[i] = id
-			qk := binary.BigEndian.AppendUint64(nil, id)
-			if err := entriesB.Put(key(r.ak, qk), vals[i]); err != nil {
-				return err
-			}
-			if err := order.Put(key(r.ak, []byte{255 - entries[i].Priority}, qk), orderVal(exps[i], 0)); err != nil {
-				return err
-			}
-			if err := expiry.Put(key(exps[i], r.ak, qk), marker); err != nil {
-				return err
-			}
-		}
-		for i := range rs {
-			r := &rs[i]
-			r.rec.entries += r.entries
-			r.rec.bytes += r.bytes
-			if err := queues.Put(r.ak, r.rec.encode()); err != nil {
-				return err
-			}
-		}
-		if err := addTotal(tx, nEntries); err != nil {
+		rec, err := decodeQueue(v)
+		if err != nil {
 			return err
 		}
-		totalAdded = true
-		forgets := tx.Bucket(bucketForget)
-		if oldForgetKey != nil {
-			if err := forgets.Delete(oldForgetKey); err != nil {
-				return err
-			}
+		r.rec = rec
+	}
+	for i := range op.rs {
+		r := &op.rs[i]
+		if overQuota(r.rec, r.entries, r.bytes, op.q) {
+			op.refusal = fmt.Errorf("bolt: enqueue: device %s/%d: %w", r.addr.Account, r.addr.Device, store.ErrQuota)
+			return nil
 		}
-		if err := accepted.Put(pairKey, pairVal); err != nil {
+	}
+	entriesB, order, expiry := tx.Bucket(bucketEntries), tx.Bucket(bucketOrder), tx.Bucket(bucketExpiry)
+	op.ids = make([]uint64, len(op.entries))
+	for i := range op.entries {
+		r := &op.rs[op.which[i]]
+		id := r.rec.next
+		r.rec.next++
+		op.ids[i] = id
+		qk := binary.BigEndian.AppendUint64(nil, id)
+		if err := entriesB.Put(key(r.ak, qk), op.vals[i]); err != nil {
 			return err
 		}
-		return forgets.Put(forgetKey, marker)
-	})
+		if err := order.Put(key(r.ak, []byte{255 - op.entries[i].Priority}, qk), orderVal(op.exps[i], 0)); err != nil {
+			return err
+		}
+		if err := expiry.Put(key(op.exps[i], r.ak, qk), marker); err != nil {
+			return err
+		}
+	}
+	for i := range op.rs {
+		r := &op.rs[i]
+		r.rec.entries += r.entries
+		r.rec.bytes += r.bytes
+		if err := queues.Put(r.ak, r.rec.encode()); err != nil {
+			return err
+		}
+	}
+	if err := addTotal(tx, int64(len(op.entries))); err != nil {
+		return err
+	}
+	op.totalAdded = true
+	forgets := tx.Bucket(bucketForget)
+	if oldForgetKey != nil {
+		if err := forgets.Delete(oldForgetKey); err != nil {
+			return err
+		}
+	}
+	if err := accepted.Put(op.pairKey, op.pairVal); err != nil {
+		return err
+	}
+	return forgets.Put(op.forgetKey, marker)
+}
+
+// result is the call's result once its transaction is committed, and
+// gives the entries their queue ids when it accepted them.
+func (op *enqueueOp) result() (time.Time, bool, error) {
 	switch {
-	case err != nil:
-		return time.Time{}, false, err
-	case dup:
-		return firstTime, true, nil
-	case refusal != nil:
-		return time.Time{}, false, refusal
-	case !totalAdded || len(ids) != len(entries):
+	case op.dup:
+		return op.firstTime, true, nil
+	case op.refusal != nil:
+		return time.Time{}, false, op.refusal
+	case !op.totalAdded || len(op.ids) != len(op.entries):
 		return time.Time{}, false, errors.New("bolt: enqueue: commit without a result")
 	}
-	for i := range entries {
-		entries[i].QueueID = ids[i]
+	for i := range op.entries {
+		op.entries[i].QueueID = op.ids[i]
 	}
-	return first.AcceptedAt, false, nil
+	return op.entries[0].AcceptedAt, false, nil
 }
 
 // overQuota reports whether adding n entries of b bytes to the queue rec

@@ -429,6 +429,15 @@ func (s *Store) Enqueue(ctx context.Context, entries []store.Entry, q store.Quot
 	return first.AcceptedAt, false, nil
 }
 
+// EnqueueMany implements store.ManyEnqueuer, one call after the other.
+func (s *Store) EnqueueMany(ctx context.Context, calls []store.EnqueueCall) []store.EnqueueResult {
+	out := make([]store.EnqueueResult, len(calls))
+	for i, c := range calls {
+		out[i].Accepted, out[i].Dup, out[i].Err = s.Enqueue(ctx, c.Entries, c.Quota, c.Forget)
+	}
+	return out
+}
+
 // overQuota reports whether adding n entries of b bytes to a queue holding
 // entries and bytes would exceed q; a limit of zero or less is no limit.
 func overQuota(entries, bytes, n, b int, q store.Quota) bool {

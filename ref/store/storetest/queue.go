@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/missive-protocol/missive/ref/store"
 )
@@ -20,6 +21,7 @@ var queueTests = []test{
 	{"EnqueueUnknownRecipient", testEnqueueUnknownRecipient},
 	{"EnqueueConcurrent", testEnqueueConcurrent},
 	{"EnqueueConcurrentQuota", testEnqueueConcurrentQuota},
+	{"EnqueueMany", testEnqueueMany},
 	{"Pending", testPending},
 	{"PendingExpiry", testPendingExpiry},
 	{"SetAttempt", testSetAttempt},
@@ -658,5 +660,76 @@ func testStats(h *harness) {
 	}
 	if got := h.total(); got != 6 {
 		h.Errorf("TotalEntries after Ack: got %d, want 6", got)
+	}
+}
+
+// testEnqueueMany checks that EnqueueMany, for a store that has it, gives
+// each call the result it would have alone, made in order: queue ids grow
+// in call order, a pair stored by an earlier call of the batch makes a
+// duplicate, and a refused call leaves the others stored.
+func testEnqueueMany(h *harness) {
+	me, ok := h.s.(store.ManyEnqueuer)
+	if !ok {
+		return // optional
+	}
+	alice, bob := h.account("alice"), h.account("bob")
+	b2 := h.device("bob")
+	call := func(q store.Quota, es ...store.Entry) store.EnqueueCall {
+		c := store.EnqueueCall{Entries: es, Quota: q}
+		if len(es) > 0 {
+			c.Forget = es[0].AcceptedAt.Add(forgetAfter)
+		}
+		return c
+	}
+	mixed := []store.Entry{msg(bob, alice, "x", 0, "x", 5), msg(bob, alice, "y", 0, "y", 5)}
+	calls := []store.EnqueueCall{
+		call(store.Quota{}, msg(bob, alice, "m1", 0, "one", 1), msg(b2, alice, "m1", 0, "one", 1)),
+		call(store.Quota{}, msg(bob, alice, "m2", 0, "two", 2)),
+		call(store.Quota{}, msg(bob, alice, "m1", 0, "one again", 3)),
+		call(store.Quota{}, msg(store.Address{Account: "bob", Device: 99}, alice, "m3", 0, "nobody", 4)),
+		call(store.Quota{Entries: 2}, msg(bob, alice, "m4", 0, "over", 5)),
+		call(store.Quota{}),
+		{Entries: mixed},
+		call(store.Quota{}, msg(bob, alice, "m5", 0, "five", 6)),
+	}
+	res := me.EnqueueMany(h.ctx, calls)
+	if len(res) != len(calls) {
+		h.Fatalf("EnqueueMany: got %d results, want %d", len(res), len(calls))
+	}
+	for i, tc := range []struct {
+		accepted time.Time
+		dup      bool
+		err      error
+	}{
+		{at(1), false, nil},
+		{at(2), false, nil},
+		{at(1), true, nil},
+		{time.Time{}, false, store.ErrNotFound},
+		{time.Time{}, false, store.ErrQuota},
+		{time.Time{}, false, nil},
+		{time.Time{}, false, nil}, // an error of its own, checked below
+		{at(6), false, nil},
+	} {
+		r := res[i]
+		if i == 6 {
+			if r.Err == nil {
+				h.Errorf("call %d (mixed envelope): got no error", i)
+			}
+			continue
+		}
+		if !errors.Is(r.Err, tc.err) || tc.err == nil && r.Err != nil || r.Dup != tc.dup || !r.Accepted.Equal(tc.accepted) {
+			h.Errorf("call %d: got %v, %t, %v, want %v, %t, %v", i, r.Accepted, r.Dup, r.Err, tc.accepted, tc.dup, tc.err)
+		}
+	}
+	want := []store.Entry{calls[0].Entries[0], calls[1].Entries[0], calls[7].Entries[0]}
+	for i := 1; i < len(want); i++ {
+		if want[i].QueueID <= want[i-1].QueueID {
+			h.Errorf("queue ids of bob/1: %d after %d, want increasing in call order", want[i].QueueID, want[i-1].QueueID)
+		}
+	}
+	h.wantEntries("Pending(bob/1)", h.pending(bob, at(6)), want)
+	h.wantEntries("Pending(bob/2)", h.pending(b2, at(6)), []store.Entry{calls[0].Entries[1]})
+	if got := h.total(); got != 4 {
+		h.Errorf("TotalEntries: got %d, want 4", got)
 	}
 }
