@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -382,18 +383,32 @@ func (c *conn) serveRequests() {
 			c.wmu.Unlock()
 			return
 		}
-		f := c.requests[0]
-		c.requests[0] = nil
-		c.requests = c.requests[1:]
-		if len(c.requests) == maxQueued-1 {
+		// The sends that wait together at the head of the queue go
+		// together, in one store write; any other request alone.
+		n := 1
+		if c.requests[0].Type == wire.FrameSend {
+			for n < len(c.requests) && c.requests[n].Type == wire.FrameSend {
+				n++
+			}
+		}
+		frames := slices.Clone(c.requests[:n])
+		clear(c.requests[:n])
+		c.requests = c.requests[n:]
+		if len(c.requests) < maxQueued && len(c.requests)+n >= maxQueued {
 			select {
 			case c.room <- struct{}{}:
 			default:
 			}
 		}
 		c.wmu.Unlock()
-		c.request(f)
-		c.busy.Done()
+		if n == 1 {
+			c.request(frames[0])
+		} else {
+			c.sendMany(frames)
+		}
+		for range frames {
+			c.busy.Done()
+		}
 	}
 }
 
@@ -482,17 +497,33 @@ func (c *conn) request(f *wire.Frame) {
 	if err == nil {
 		result, err = serve(context.Background())
 	}
+	frames, closing := c.answer(id, result, err)
+	if len(frames) > 0 {
+		c.tc.WriteFrame(frames[0])
+	}
+	if closing {
+		c.close()
+	}
+}
+
+// answer encodes the answer to request id: its result, or its error, and
+// reports whether the connection must close after it (a malformed body or
+// a failure of ours: TRN-009, SRV-017).
+func (c *conn) answer(id uint64, result wire.Message, err error) ([][]byte, bool) {
+	typ, body, closing := uint64(wire.FrameResult), result, false
 	if err != nil {
 		err = internal(err)
 		code := errcode.Of(err)
 		c.s.metrics.refused.inc(code)
-		c.tc.Send(wire.FrameError, id, errorBody(err))
-		if code.Layer() == "decode" || code == errcode.PolicyShuttingDown {
-			c.close() // a malformed body or a failure of ours: close (TRN-009, SRV-017)
-		}
-		return
+		typ, body = wire.FrameError, errorBody(err)
+		closing = code.Layer() == "decode" || code == errcode.PolicyShuttingDown
 	}
-	c.tc.Send(wire.FrameResult, id, result)
+	enc, eerr := transport.EncodeFrame(typ, id, body)
+	if eerr != nil {
+		c.s.log.Error("answer", "account", c.addr.Account, "device", c.addr.Device, "err", eerr)
+		return nil, true
+	}
+	return [][]byte{enc}, closing
 }
 
 // setPrivacy is set-privacy.

@@ -153,7 +153,25 @@ func (s *Server) prekeysLow(a store.Address, counts store.Counts) {
 
 // send runs the checks of spec section 13.4 and queues the envelope.
 func (c *conn) send(ctx context.Context, e *wire.Envelope) (wire.Message, error) {
-	st := c.s.cfg.Store
+	p, err := c.prepareSend(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	accepted, dup, err := c.s.cfg.Store.Enqueue(ctx, p.entries, c.s.cfg.Quota, p.forget)
+	return c.finishSend(ctx, p, accepted, dup, err)
+}
+
+// pendingSend is an envelope that passed the checks of section 13.4, with
+// the entries it queues.
+type pendingSend struct {
+	e       *wire.Envelope
+	own     bool
+	entries []store.Entry
+	forget  time.Time
+}
+
+// prepareSend runs the checks of section 13.4 and makes the entries.
+func (c *conn) prepareSend(ctx context.Context, e *wire.Envelope) (*pendingSend, error) {
 	if e.Sender.Account != c.addr.Account || e.Sender.Device != uint64(c.addr.Device) {
 		return nil, errcode.AuthSenderMismatch
 	}
@@ -193,17 +211,23 @@ func (c *conn) send(ctx context.Context, e *wire.Envelope) (wire.Message, error)
 	if c.s.cfg.ForgetAccepted {
 		forget = now // remembered for no time at all
 	}
-	accepted, dup, err := st.Enqueue(ctx, entries, c.s.cfg.Quota, forget)
+	return &pendingSend{e: e, own: own, entries: entries, forget: forget}, nil
+}
+
+// finishSend turns the store's answer to a prepared envelope into the
+// result of send, and hands the entries it accepted to their recipients.
+func (c *conn) finishSend(ctx context.Context, p *pendingSend, accepted time.Time, dup bool, err error) (wire.Message, error) {
 	if errors.Is(err, store.ErrQuota) {
 		return nil, errcode.PolicyQuotaExceeded
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		// A recipient device was removed since the fan-out check: check
 		// again, which now names it stale.
+		e := p.e
 		c.s.recipients.drop(e.Recipient)
 		if rec, rerr := c.s.recipient(ctx, e.Recipient); rerr != nil {
 			return nil, rerr
-		} else if ferr := c.checkFanout(rec, e, own); ferr != nil {
+		} else if ferr := c.checkFanout(rec, e, p.own); ferr != nil {
 			return nil, ferr
 		}
 	}
@@ -214,9 +238,78 @@ func (c *conn) send(ctx context.Context, e *wire.Envelope) (wire.Message, error)
 		c.s.metrics.duplicates.Add(1)
 	} else {
 		c.s.metrics.accepted.Add(1)
-		c.s.handOver(entries)
+		c.s.handOver(p.entries)
 	}
 	return &wire.SendResult{AcceptedAt: uint64(accepted.UnixMilli())}, nil
+}
+
+// sendMany serves send requests that waited together, in order, as send
+// would one after the other, with one store write for all of them when
+// the store can (store.ManyEnqueuer), and writes their answers together.
+// It stops at a request whose body does not decode: that one is answered
+// as request answers it, closing the connection, and those after it are
+// dropped with the connection.
+func (c *conn) sendMany(frames []*wire.Frame) {
+	ctx := context.Background()
+	type item struct {
+		id     uint64
+		p      *pendingSend
+		result wire.Message
+		err    error
+	}
+	items := make([]item, 0, len(frames))
+	var bad *wire.Frame
+	for _, f := range frames {
+		e := new(wire.Envelope)
+		if err := transport.DecodeBody(f, e); err != nil {
+			bad = f
+			break
+		}
+		it := item{id: transport.RequestID(f)}
+		if it.err = c.limited(f.Type); it.err == nil {
+			it.p, it.err = c.prepareSend(ctx, e)
+		}
+		items = append(items, it)
+	}
+	var calls []store.EnqueueCall
+	var which []int
+	for i := range items {
+		if p := items[i].p; p != nil {
+			calls = append(calls, store.EnqueueCall{Entries: p.entries, Quota: c.s.cfg.Quota, Forget: p.forget})
+			which = append(which, i)
+		}
+	}
+	var results []store.EnqueueResult
+	if me, ok := c.s.cfg.Store.(store.ManyEnqueuer); ok {
+		results = me.EnqueueMany(ctx, calls)
+	} else {
+		for _, call := range calls {
+			var r store.EnqueueResult
+			r.Accepted, r.Dup, r.Err = c.s.cfg.Store.Enqueue(ctx, call.Entries, call.Quota, call.Forget)
+			results = append(results, r)
+		}
+	}
+	for k, i := range which {
+		r := results[k]
+		items[i].result, items[i].err = c.finishSend(ctx, items[i].p, r.Accepted, r.Dup, r.Err)
+	}
+	out := make([][]byte, 0, len(items))
+	closing := false
+	for _, it := range items {
+		enc, stop := c.answer(it.id, it.result, it.err)
+		out = append(out, enc...)
+		closing = closing || stop
+	}
+	if len(out) > 0 {
+		c.tc.WriteFrames(out)
+	}
+	if closing {
+		c.close()
+		return
+	}
+	if bad != nil {
+		c.request(bad)
+	}
 }
 
 // handOver gives entries just accepted (and so numbered) to their
