@@ -383,11 +383,12 @@ func (c *conn) serveRequests() {
 			c.wmu.Unlock()
 			return
 		}
-		// The sends that wait together at the head of the queue go
-		// together, in one store write; any other request alone.
+		// The sends (send, send-group) that wait together at the head of
+		// the queue go together, in one store write; any other request
+		// alone.
 		n := 1
-		if c.requests[0].Type == wire.FrameSend {
-			for n < len(c.requests) && c.requests[n].Type == wire.FrameSend {
+		if isSend(c.requests[0]) {
+			for n < len(c.requests) && isSend(c.requests[n]) {
 				n++
 			}
 		}
@@ -505,6 +506,9 @@ func (c *conn) request(f *wire.Frame) {
 		c.close()
 	}
 }
+
+// isSend reports whether f is a request that queues entries.
+func isSend(f *wire.Frame) bool { return f.Type == wire.FrameSend || f.Type == wire.FrameSendGroup }
 
 // answer encodes the answer to request id: its result, or its error, and
 // reports whether the connection must close after it (a malformed body or

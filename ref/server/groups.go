@@ -315,6 +315,16 @@ func (c *conn) checkGroupDevices(ctx context.Context, st *group.State, e *wire.G
 // queues the group message for every group device, as send does for an
 // envelope (SRV-006 to SRV-008).
 func (c *conn) sendGroup(ctx context.Context, e *wire.GroupEnvelope) (wire.Message, error) {
+	p, err := c.prepareSendGroup(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	accepted, dup, err := c.s.cfg.Store.Enqueue(ctx, p.entries, c.s.cfg.Quota, p.forget)
+	return p.finish(accepted, dup, err)
+}
+
+// prepareSendGroup runs checks 3 to 8 of GRP-009 and makes the entries.
+func (c *conn) prepareSendGroup(ctx context.Context, e *wire.GroupEnvelope) (*pendingSend, error) {
 	if e.Sender.Account != c.addr.Account || e.Sender.Device != uint64(c.addr.Device) {
 		return nil, errcode.AuthSenderMismatch
 	}
@@ -358,32 +368,34 @@ func (c *conn) sendGroup(ctx context.Context, e *wire.GroupEnvelope) (wire.Messa
 	if c.s.cfg.ForgetAccepted {
 		forget = now
 	}
-	accepted, dup, err := c.s.cfg.Store.Enqueue(ctx, entries, c.s.cfg.Quota, forget)
-	if errors.Is(err, store.ErrQuota) {
-		return nil, errcode.PolicyQuotaExceeded
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		// A group device was removed since check 7: check again, which
-		// now refuses the digest.
-		for _, a := range to {
-			c.s.recipients.drop(a.Account)
+	finish := func(accepted time.Time, dup bool, err error) (wire.Message, error) {
+		if errors.Is(err, store.ErrQuota) {
+			return nil, errcode.PolicyQuotaExceeded
 		}
-		if _, ferr := c.checkGroupDevices(ctx, st, e); ferr != nil {
-			return nil, ferr
+		if errors.Is(err, store.ErrNotFound) {
+			// A group device was removed since check 7: check again, which
+			// now refuses the digest.
+			for _, a := range to {
+				c.s.recipients.drop(a.Account)
+			}
+			if _, ferr := c.checkGroupDevices(ctx, st, e); ferr != nil {
+				return nil, ferr
+			}
 		}
+		if err != nil {
+			return nil, err
+		}
+		if len(entries) == 0 {
+			accepted = now // no group device: nothing to store
+		}
+		if dup {
+			c.s.metrics.duplicates.Add(1)
+		} else {
+			c.s.metrics.groupAccepted.Add(1)
+			c.s.metrics.fanout.observeValue(float64(len(entries)))
+			c.s.handOver(entries)
+		}
+		return &wire.SendResult{AcceptedAt: uint64(accepted.UnixMilli())}, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	if len(entries) == 0 {
-		accepted = now // no group device: nothing to store
-	}
-	if dup {
-		c.s.metrics.duplicates.Add(1)
-	} else {
-		c.s.metrics.groupAccepted.Add(1)
-		c.s.metrics.fanout.observeValue(float64(len(entries)))
-		c.s.handOver(entries)
-	}
-	return &wire.SendResult{AcceptedAt: uint64(accepted.UnixMilli())}, nil
+	return &pendingSend{entries: entries, forget: forget, finish: finish}, nil
 }

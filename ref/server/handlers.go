@@ -158,16 +158,16 @@ func (c *conn) send(ctx context.Context, e *wire.Envelope) (wire.Message, error)
 		return nil, err
 	}
 	accepted, dup, err := c.s.cfg.Store.Enqueue(ctx, p.entries, c.s.cfg.Quota, p.forget)
-	return c.finishSend(ctx, p, accepted, dup, err)
+	return p.finish(accepted, dup, err)
 }
 
-// pendingSend is an envelope that passed the checks of section 13.4, with
-// the entries it queues.
+// pendingSend is an envelope or a group envelope that passed its checks
+// (section 13.4, GRP-009), with the entries it queues and what turns the
+// store's answer into the request's.
 type pendingSend struct {
-	e       *wire.Envelope
-	own     bool
 	entries []store.Entry
 	forget  time.Time
+	finish  func(accepted time.Time, dup bool, err error) (wire.Message, error)
 }
 
 // prepareSend runs the checks of section 13.4 and makes the entries.
@@ -211,23 +211,26 @@ func (c *conn) prepareSend(ctx context.Context, e *wire.Envelope) (*pendingSend,
 	if c.s.cfg.ForgetAccepted {
 		forget = now // remembered for no time at all
 	}
-	return &pendingSend{e: e, own: own, entries: entries, forget: forget}, nil
+	p := &pendingSend{entries: entries, forget: forget}
+	p.finish = func(accepted time.Time, dup bool, err error) (wire.Message, error) {
+		return c.finishSend(ctx, e, own, entries, accepted, dup, err)
+	}
+	return p, nil
 }
 
 // finishSend turns the store's answer to a prepared envelope into the
 // result of send, and hands the entries it accepted to their recipients.
-func (c *conn) finishSend(ctx context.Context, p *pendingSend, accepted time.Time, dup bool, err error) (wire.Message, error) {
+func (c *conn) finishSend(ctx context.Context, e *wire.Envelope, own bool, entries []store.Entry, accepted time.Time, dup bool, err error) (wire.Message, error) {
 	if errors.Is(err, store.ErrQuota) {
 		return nil, errcode.PolicyQuotaExceeded
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		// A recipient device was removed since the fan-out check: check
 		// again, which now names it stale.
-		e := p.e
 		c.s.recipients.drop(e.Recipient)
 		if rec, rerr := c.s.recipient(ctx, e.Recipient); rerr != nil {
 			return nil, rerr
-		} else if ferr := c.checkFanout(rec, e, p.own); ferr != nil {
+		} else if ferr := c.checkFanout(rec, e, own); ferr != nil {
 			return nil, ferr
 		}
 	}
@@ -238,12 +241,12 @@ func (c *conn) finishSend(ctx context.Context, p *pendingSend, accepted time.Tim
 		c.s.metrics.duplicates.Add(1)
 	} else {
 		c.s.metrics.accepted.Add(1)
-		c.s.handOver(p.entries)
+		c.s.handOver(entries)
 	}
 	return &wire.SendResult{AcceptedAt: uint64(accepted.UnixMilli())}, nil
 }
 
-// sendMany serves send requests that waited together, in order, as send
+// sendMany serves send and send-group requests that waited together, in order, as send
 // would one after the other, with one store write for all of them when
 // the store can (store.ManyEnqueuer), and writes their answers together.
 // It stops at a request whose body does not decode: that one is answered
@@ -260,14 +263,25 @@ func (c *conn) sendMany(frames []*wire.Frame) {
 	items := make([]item, 0, len(frames))
 	var bad *wire.Frame
 	for _, f := range frames {
-		e := new(wire.Envelope)
-		if err := transport.DecodeBody(f, e); err != nil {
-			bad = f
-			break
+		var prepare func() (*pendingSend, error)
+		if f.Type == wire.FrameSendGroup {
+			e := new(wire.GroupEnvelope)
+			if err := transport.DecodeBody(f, e); err != nil {
+				bad = f
+				break
+			}
+			prepare = func() (*pendingSend, error) { return c.prepareSendGroup(ctx, e) }
+		} else {
+			e := new(wire.Envelope)
+			if err := transport.DecodeBody(f, e); err != nil {
+				bad = f
+				break
+			}
+			prepare = func() (*pendingSend, error) { return c.prepareSend(ctx, e) }
 		}
 		it := item{id: transport.RequestID(f)}
 		if it.err = c.limited(f.Type); it.err == nil {
-			it.p, it.err = c.prepareSend(ctx, e)
+			it.p, it.err = prepare()
 		}
 		items = append(items, it)
 	}
@@ -291,7 +305,7 @@ func (c *conn) sendMany(frames []*wire.Frame) {
 	}
 	for k, i := range which {
 		r := results[k]
-		items[i].result, items[i].err = c.finishSend(ctx, items[i].p, r.Accepted, r.Dup, r.Err)
+		items[i].result, items[i].err = items[i].p.finish(r.Accepted, r.Dup, r.Err)
 	}
 	out := make([][]byte, 0, len(items))
 	closing := false
