@@ -43,6 +43,7 @@ type tdev struct {
 	rnd    io.Reader
 
 	c          *transport.Conn
+	welcome    wire.Welcome // of the last connection
 	mu         sync.Mutex
 	next       uint64
 	waiting    map[uint64]chan *wire.Frame
@@ -113,7 +114,8 @@ func (d *tdev) connect(register bool) {
 	if register {
 		h.Register = wire.Ptr(true)
 	}
-	if err := c.Call(wire.FrameHello, 1, h, new(wire.Welcome)); err != nil {
+	d.welcome = wire.Welcome{}
+	if err := c.Call(wire.FrameHello, 1, h, &d.welcome); err != nil {
 		d.t.Fatalf("hello of %s/%d: %v", d.a.name, d.id, err)
 	}
 	d.c, d.next = c, 1
