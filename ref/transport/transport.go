@@ -693,6 +693,11 @@ func (c *Conn) seal(out, a, b []byte) ([]byte, error) {
 func (c *Conn) write(segments []byte) error {
 	c.conn.SetWriteDeadline(time.Now().Add(c.timeouts.Write))
 	_, err := c.conn.Write(segments)
+	if err != nil {
+		// A write that failed or blocked for the write timeout may have
+		// sent part of a segment: the stream cannot go on (TRN-016).
+		c.conn.Close()
+	}
 	return err
 }
 

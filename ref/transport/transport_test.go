@@ -443,3 +443,49 @@ func TestVerifyBindingCache(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockedWrite checks TRN-016: a write that blocks for the write
+// timeout, because the peer reads nothing, fails with a timeout and
+// closes the connection, which the peer then sees end.
+func TestBlockedWrite(t *testing.T) {
+	written := make(chan error, 1)
+	hold := make(chan struct{}) // the server keeps the connection until the test ends
+	addr, _, _ := testServer(t, func(c *Conn) error {
+		frame := make([]byte, 60000)
+		for i := 0; ; i++ {
+			if err := c.WriteFrame(frame); err != nil {
+				written <- err
+				<-hold // so that only the failed write can have closed it
+				return err
+			}
+			if i > 100000 { // 6 GB: something does read
+				written <- nil
+				return nil
+			}
+		}
+	})
+	t.Cleanup(func() { close(hold) })
+	d := newDevice(t, 1)
+	c, err := dial(t, addr, &ClientConfig{Static: d.static})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-written:
+		if !isTimeout(err) {
+			t.Fatalf("server's write to a peer that reads nothing: got %v, want a timeout", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server's writes did not stop")
+	}
+	// The peer reads what was sent, then the end of the connection.
+	c.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		if _, err := c.ReadFrame(); err != nil {
+			if isTimeout(err) {
+				t.Fatalf("the connection was not closed: %v", err)
+			}
+			break
+		}
+	}
+}
