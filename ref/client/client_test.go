@@ -3,9 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
-	"net"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -13,9 +11,7 @@ import (
 
 	"github.com/missive-protocol/missive/ref/client"
 	"github.com/missive-protocol/missive/ref/errcode"
-	"github.com/missive-protocol/missive/ref/server"
 	"github.com/missive-protocol/missive/ref/store/mem"
-	"github.com/missive-protocol/missive/ref/transport"
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
@@ -46,22 +42,9 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	static, err := transport.Suite.GenerateKeypair(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
-	srv, err := server.New(server.Config{Store: mem.New(), Static: static, Clock: clk.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return &world{t: t, addr: ln.Addr().String(), clock: clk, dir: t.TempDir()}
+	addr, _ := serve(t, mem.New(), clk)
+	return &world{t: t, addr: addr, clock: clk, dir: t.TempDir()}
 }
 
 type dev struct {

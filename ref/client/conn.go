@@ -68,6 +68,27 @@ type Conn struct {
 // another static key than the one pinned at the first connection (TRN-005).
 var ErrServerKeyChanged = errors.New("client: the server's key is not the one it had at the first connection; if the server was reinstalled, remove server-key from the device and connect again")
 
+// serverKeyChanged finds out, after an IK handshake with the pinned key
+// failed, whether the server now has another static key: a server that
+// cannot read an IK message for a key it does not hold closes the
+// connection, which looks like any other failure. An XX handshake learns
+// the key the server has; the connection goes no further than that, and
+// the key is not pinned (TRN-005: no silent fallback).
+func (d *Device) serverKeyChanged(ctx context.Context, pinned []byte) bool {
+	var dialer net.Dialer
+	nc, err := dialer.DialContext(ctx, "tcp", d.Server)
+	if err != nil {
+		return false
+	}
+	defer nc.Close()
+	tc, err := transport.Client(nc, &transport.ClientConfig{Static: d.transport, Expect: pinned, Rand: d.rand, Timeouts: d.tout})
+	if err != nil {
+		return errors.Is(err, transport.ErrServerKey)
+	}
+	tc.Close()
+	return false
+}
+
 // Connect connects to the server, registers the device at the first
 // connection, and starts receiving.
 func (d *Device) Connect(ctx context.Context) (*Conn, error) {
@@ -80,7 +101,7 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 	tc, err := transport.Client(nc, &transport.ClientConfig{Static: d.transport, ServerKey: pinned, Rand: d.rand, Timeouts: d.tout})
 	if err != nil {
 		nc.Close()
-		if pinned != nil && errors.Is(err, transport.ErrHandshakeFailed) || errors.Is(err, transport.ErrServerKey) {
+		if errors.Is(err, transport.ErrServerKey) || pinned != nil && d.serverKeyChanged(ctx, pinned) {
 			return nil, ErrServerKeyChanged
 		}
 		return nil, fmt.Errorf("client: handshake: %w", err)
