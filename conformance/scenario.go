@@ -265,6 +265,7 @@ func (e *external) kill() error                      { return errUnsupported }
 func (e *external) clockMoved(time.Duration) error   { return errUnsupported }
 func (e *external) duplicate(bool) error             { return errUnsupported }
 func (e *external) forget(bool) error                { return errUnsupported }
+func (e *external) rekey(bool) error                 { return errUnsupported }
 func (e *external) queue(store.Address) (int, error) { return 0, errUnsupported }
 func (e *external) close()                           {}
 
@@ -331,6 +332,8 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 		must(ts, "server duplicate", w.server.duplicate(len(args) > 1 && args[1] == "on"))
 	case "forget-accepted":
 		must(ts, "server forget-accepted", w.server.forget(len(args) > 1 && args[1] == "on"))
+	case "rekey":
+		must(ts, "server rekey", w.server.rekey(len(args) > 1 && args[1] == "back"))
 	case "queue":
 		if len(args) != 3 {
 			ts.Fatalf("usage: server queue ACCOUNT/DEVICE N")
@@ -465,6 +468,16 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 			must(ts, name+" offline", a.offline())
 		case "online":
 			must(ts, name+" online", a.online(ctx))
+		case "key-refused":
+			// The server's key changed: the device must not connect (TRN-005).
+			a.offline()
+			err := a.online(ctx)
+			if err == nil {
+				fail(ts, UnexpectedSuccess, "%s connected to a server whose key changed", name)
+			}
+			if errors.Is(err, ErrAdapter) {
+				fail(ts, AdapterBroken, "%s online: %v", name, err)
+			}
 		case "refused":
 			a.offline()
 			err := a.online(ctx)

@@ -54,6 +54,9 @@ type serverControl interface {
 	clockMoved(offset time.Duration) error
 	duplicate(on bool) error
 	forget(on bool) error
+	// rekey restarts the server with a new static key, or, with back, with
+	// the key it had before (TRN-005).
+	rekey(back bool) error
 	queue(a store.Address) (int, error)
 	close()
 }
@@ -64,6 +67,7 @@ type embedded struct {
 	addr    string
 	clock   *clock
 	static  noise.DHKey
+	old     noise.DHKey // the key before a rekey
 	dup     bool
 	noDedup bool
 	srv     *server.Server
@@ -151,6 +155,23 @@ func (e *embedded) duplicate(on bool) error {
 	}
 	if err := e.stop(); err != nil {
 		return err
+	}
+	return e.start()
+}
+
+func (e *embedded) rekey(back bool) error {
+	if err := e.stop(); err != nil {
+		return err
+	}
+	switch {
+	case back && e.old.Public != nil:
+		e.static, e.old = e.old, noise.DHKey{}
+	case !back:
+		k, err := transport.Suite.GenerateKeypair(rand.Reader)
+		if err != nil {
+			return err
+		}
+		e.static, e.old = k, e.static
 	}
 	return e.start()
 }
@@ -277,5 +298,6 @@ func (p *process) clockMoved(offset time.Duration) error {
 
 func (p *process) duplicate(bool) error             { return errUnsupported }
 func (p *process) forget(bool) error                { return errUnsupported }
+func (p *process) rekey(bool) error                 { return errUnsupported }
 func (p *process) queue(store.Address) (int, error) { return 0, errUnsupported }
 func (p *process) close()                           { p.kill() }

@@ -8,7 +8,8 @@
 //	# requirements: SRV-006 SRV-009
 //	# suites: client server
 //
-// Commands: "server start|stop|kill|restart|duplicate on|off|queue A/D N",
+// Commands: "server start|stop|kill|restart|duplicate on|off|queue A/D N|
+// rekey [back]" (rekey: restart with a new static key, or the one before),
 // "clock advance 31d", and actor commands "NAME VERB ARGS", where NAME is
 // alice, bob, carol, dave, erin or frank, with an optional digit for a
 // second device of the same account (alice2). A conversation (CONV) is an
@@ -18,7 +19,8 @@
 //
 // Verbs: create impl|ref, send CONV TEXT, expect [@GROUP] ACCOUNT TEXT,
 // expect-none [WAIT], read CONV, status TEXT STATUS, knows TEXT, offline,
-// online, refused, presence ACCOUNT STATE, privacy LASTSEEN ONLINE
+// online, refused, key-refused (must not connect: the server's key
+// changed), presence ACCOUNT STATE, privacy LASTSEEN ONLINE
 // [CONTACT...], link NEWNAME [impl|ref], unlink NAME.
 //
 // Groups, media and the lifecycle (chapters 16 to 18): group-create @NEW

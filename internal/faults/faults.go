@@ -38,6 +38,7 @@ const (
 	KeepSenderKeyAfterRemoval Fault = "keep-sender-key-after-removal" // a device keeps its group sender key after a member leaves (GRP-011)
 	AcceptLateEdit            Fault = "accept-late-edit"              // edits and deletes are applied after their window (LIF-001)
 	SkipDigestCheck           Fault = "skip-digest-check"             // a downloaded blob is opened without checking its digest (MED-002)
+	IKFallback                Fault = "ik-fallback"                   // a failed IK handshake falls back to XX and pins the new key (TRN-005)
 )
 
 // All lists every fault with the check it breaks.
@@ -60,6 +61,7 @@ var All = map[Fault]string{
 	AcceptRevokedDevice:       "the server lets a removed device connect (DEV-009)",
 	KeepSenderKeyAfterRemoval: "a device goes on encrypting with its group sender key after a member is removed (GRP-011)",
 	AcceptLateEdit:            "edits and deletes are applied after their window has passed (LIF-001)",
+	IKFallback:                "a failed IK handshake falls back to XX silently and pins the server's new key (TRN-005)",
 	SkipDigestCheck:           "a downloaded blob is opened without checking its size and digest (MED-002)",
 }
 

@@ -10,6 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/transport"
 	"github.com/missive-protocol/missive/ref/wire"
@@ -99,6 +100,14 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 	}
 	pinned := d.serverKey()
 	tc, err := transport.Client(nc, &transport.ClientConfig{Static: d.transport, ServerKey: pinned, Rand: d.rand, Timeouts: d.tout})
+	if err != nil && pinned != nil && faults.Has(faults.IKFallback) {
+		// The mutant: start again with XX, taking whatever key comes.
+		if nc, err = dialer.DialContext(ctx, "tcp", d.Server); err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
+		pinned = nil
+		tc, err = transport.Client(nc, &transport.ClientConfig{Static: d.transport, Rand: d.rand, Timeouts: d.tout})
+	}
 	if err != nil {
 		nc.Close()
 		if errors.Is(err, transport.ErrServerKey) || pinned != nil && d.serverKeyChanged(ctx, pinned) {
