@@ -40,7 +40,7 @@ Usage:
     missive [-d DIR] privacy [-last-seen V] [-online V] [-contacts A,B]
                                                    who sees your presence: everyone, contacts or nobody
     missive [-d DIR] whoami                        the device's account, id and identity key
-    missive [-d DIR] link                          (primary) print a code to link a companion, and wait for it
+    missive [-d DIR] link [-code-file F]           (primary) print a code to link a companion (also to F), and wait for it
     missive [-d DIR] join [-server ADDR] CODE      make this directory a companion device from a link code
     missive [-d DIR] devices                       the account's devices
     missive [-d DIR] unlink ID                     (primary) remove a companion device
@@ -149,7 +149,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "whoami":
 		err = a.whoami()
 	case "link":
-		err = a.link(ctx)
+		err = a.link(ctx, rest)
 	case "join":
 		err = a.join(ctx, rest)
 	case "devices":
@@ -651,7 +651,16 @@ func (a *app) chat(ctx context.Context, args []string) error {
 	}
 }
 
-func (a *app) link(ctx context.Context) error {
+func (a *app) link(ctx context.Context, args []string) error {
+	fl := flag.NewFlagSet("link", flag.ContinueOnError)
+	fl.SetOutput(a.stderr)
+	codeFile := fl.String("code-file", "", "")
+	if err := fl.Parse(args); err != nil {
+		return failure{2, err}
+	}
+	if fl.NArg() > 0 {
+		return usageError("link takes no arguments")
+	}
 	d, c, err := a.connect(ctx)
 	if err != nil {
 		return err
@@ -661,6 +670,12 @@ func (a *app) link(ctx context.Context) error {
 	code, complete, err := c.Link(ctx)
 	if err != nil {
 		return err
+	}
+	if *codeFile != "" {
+		// For scripts: the code in a file of its own, readable by the owner only.
+		if err := os.WriteFile(*codeFile, []byte(code+"\n"), 0o600); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(a.stdout, "on the new device, run:\n    missive -d DIR join -server %s %s\n\n", d.Server, code)
 	drawQR(a.stdout, code)

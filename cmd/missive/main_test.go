@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,6 +88,7 @@ func TestScripts(t *testing.T) {
 			"until":     cmdUntil,
 			"stdoutvar": cmdStdoutvar,
 			"mkfile":    cmdMkfile,
+			"waitfile":  cmdWaitfile,
 		},
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
@@ -232,6 +234,27 @@ func cmdStdoutvar(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("stdoutvar: no match for %q (with a group) in stdout", args[1])
 	}
 	ts.Setenv(args[0], m[1])
+}
+
+// cmdWaitfile waits until a file exists and is not empty, and sets the
+// environment variable NAME to its first line: waitfile FILE NAME. A
+// command in the background writes FILE for the script to go on.
+func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitfile FILE NAME")
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		b, err := os.ReadFile(ts.MkAbs(args[0]))
+		if line, _, _ := strings.Cut(string(b), "\n"); err == nil && line != "" {
+			ts.Setenv(args[1], line)
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfile: %s not written after %v", args[0], waitTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // cmdMkfile writes a file of a given size with a fixed pattern: mkfile

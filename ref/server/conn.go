@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"slices"
 	"sync"
@@ -521,6 +522,11 @@ func (c *conn) answer(id uint64, result wire.Message, err error) ([][]byte, bool
 		c.s.metrics.refused.inc(code)
 		typ, body = wire.FrameError, errorBody(err)
 		closing = code.Layer() == "decode" || code == errcode.PolicyShuttingDown
+		level := slog.LevelInfo
+		if code == errcode.PolicyRateLimited {
+			level = slog.LevelDebug // a flood would fill the log
+		}
+		c.s.log.Log(context.Background(), level, "request refused", "account", c.addr.Account, "device", c.addr.Device, "code", code.String())
 	}
 	enc, eerr := transport.EncodeFrame(typ, id, body)
 	if eerr != nil {
