@@ -127,8 +127,8 @@ func (a *acker) run() {
 	}
 }
 
-// flush deletes the entries held, one Ack per device, all of them sharing
-// the store's group commit. Ids whose deletion fails are held again for
+// flush deletes the entries held: in one AckMany when the store has it,
+// else one Ack per device, all of them sharing the store's group commit. Ids whose deletion fails are held again for
 // the next batch; flush reports whether none failed.
 func (a *acker) flush() bool {
 	a.mu.Lock()
@@ -143,6 +143,14 @@ func (a *acker) flush() bool {
 		fmu    sync.Mutex
 		failed = map[store.Address][]uint64{}
 	)
+	if ma, ok := a.st.(store.ManyAcker); ok {
+		// One write for every device's deletes.
+		if err := ma.AckMany(context.Background(), batch); err != nil {
+			a.log("ack", "devices", len(batch), "err", err)
+			failed = batch
+		}
+		batch = nil
+	}
 	for addr, ids := range batch {
 		wg.Add(1)
 		go func() {

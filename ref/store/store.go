@@ -169,6 +169,15 @@ type ManyEnqueuer interface {
 	EnqueueMany(ctx context.Context, calls []EnqueueCall) []EnqueueResult
 }
 
+// ManyAcker is a Store that can delete the acknowledged entries of many
+// devices in one write. The server uses it, when its store has it, for the
+// acknowledgements it deletes together (SRV-011).
+type ManyAcker interface {
+	// AckMany does what Ack does for every device of acks, in one write:
+	// ids that name nothing are ignored.
+	AckMany(ctx context.Context, acks map[Address][]uint64) error
+}
+
 // Store is everything the server persists.
 type Store interface {
 	// CreateAccount creates an account whose only device is primary. It

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -310,36 +311,68 @@ func (s *Store) Ack(ctx context.Context, a store.Address, queueIDs []uint64) err
 		return s.begin(ctx, "ack")
 	}
 	ak := appendAddr(nil, a)
-	return s.batch(ctx, "ack", func(tx *bbolt.Tx) error {
-		queues := tx.Bucket(bucketQueues)
-		v := queues.Get(ak)
-		if v == nil {
-			return nil
+	return s.batch(ctx, "ack", func(tx *bbolt.Tx) error { return ackDevice(tx, ak, queueIDs) })
+}
+
+// AckMany implements store.ManyAcker: the deletes of every device are one
+// function of the group commit.
+func (s *Store) AckMany(ctx context.Context, acks map[store.Address][]uint64) error {
+	if err := s.begin(ctx, "ack"); err != nil || len(acks) == 0 {
+		return err
+	}
+	type one struct {
+		ak  []byte
+		ids []uint64
+	}
+	all := make([]one, 0, len(acks))
+	for a, ids := range acks {
+		if len(ids) > 0 {
+			all = append(all, one{appendAddr(nil, a), ids})
 		}
-		rec, err := decodeQueue(v)
+	}
+	// In key order, so that the transaction walks the B+tree forwards.
+	slices.SortFunc(all, func(x, y one) int { return bytes.Compare(x.ak, y.ak) })
+	return s.batch(ctx, "ack", func(tx *bbolt.Tx) error {
+		for _, o := range all {
+			if err := ackDevice(tx, o.ak, o.ids); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ackDevice deletes the entries ids of the device at ak, with the queue
+// record and the total.
+func ackDevice(tx *bbolt.Tx, ak []byte, queueIDs []uint64) error {
+	queues := tx.Bucket(bucketQueues)
+	v := queues.Get(ak)
+	if v == nil {
+		return nil
+	}
+	rec, err := decodeQueue(v)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, id := range queueIDs {
+		ok, size, err := deleteEntry(tx, ak, binary.BigEndian.AppendUint64(nil, id))
 		if err != nil {
 			return err
 		}
-		n := 0
-		for _, id := range queueIDs {
-			ok, size, err := deleteEntry(tx, ak, binary.BigEndian.AppendUint64(nil, id))
-			if err != nil {
-				return err
-			}
-			if ok {
-				n++
-				rec.entries--
-				rec.bytes -= uint64(size)
-			}
+		if ok {
+			n++
+			rec.entries--
+			rec.bytes -= uint64(size)
 		}
-		if n == 0 {
-			return nil
-		}
-		if err := queues.Put(ak, rec.encode()); err != nil {
-			return err
-		}
-		return addTotal(tx, -int64(n))
-	})
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := queues.Put(ak, rec.encode()); err != nil {
+		return err
+	}
+	return addTotal(tx, -int64(n))
 }
 
 // deleteEntry deletes entry qk of the device at ak with its order and

@@ -429,6 +429,16 @@ func (s *Store) Enqueue(ctx context.Context, entries []store.Entry, q store.Quot
 	return first.AcceptedAt, false, nil
 }
 
+// AckMany implements store.ManyAcker, one device after the other.
+func (s *Store) AckMany(ctx context.Context, acks map[store.Address][]uint64) error {
+	for a, ids := range acks {
+		if err := s.Ack(ctx, a, ids); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // EnqueueMany implements store.ManyEnqueuer, one call after the other.
 func (s *Store) EnqueueMany(ctx context.Context, calls []store.EnqueueCall) []store.EnqueueResult {
 	out := make([]store.EnqueueResult, len(calls))

@@ -22,6 +22,7 @@ var queueTests = []test{
 	{"EnqueueConcurrent", testEnqueueConcurrent},
 	{"EnqueueConcurrentQuota", testEnqueueConcurrentQuota},
 	{"EnqueueMany", testEnqueueMany},
+	{"AckMany", testAckMany},
 	{"Pending", testPending},
 	{"PendingExpiry", testPendingExpiry},
 	{"SetAttempt", testSetAttempt},
@@ -533,16 +534,23 @@ func testSetAttempt(h *harness) {
 	h.wantEntries("Pending after SetAttempt", h.pending(bob, at(1)), []store.Entry{es[1], es[3], es[0], es[2]})
 }
 
-func testAck(h *harness) {
-	alice, bob := h.account("alice"), h.account("bob")
-	b2 := h.device("bob")
-	var mine, theirs []store.Entry
-	for i := range 5 {
+// queuedForBob makes alice and bob, with a second device, and queues n
+// envelopes from alice to bob's two devices: mine are bob/1's entries
+// ("ab"), theirs bob/2's ("cde").
+func queuedForBob(h *harness, n int) (alice, bob, b2 store.Address, mine, theirs []store.Entry) {
+	alice, bob = h.account("alice"), h.account("bob")
+	b2 = h.device("bob")
+	for i := range n {
 		e, f := msg(bob, alice, fmt.Sprint("m", i), 0, "ab", 1), msg(b2, alice, fmt.Sprint("m", i), 0, "cde", 1)
 		ids := h.enqueue(e, f)
 		e.QueueID, f.QueueID = ids[0], ids[1]
 		mine, theirs = append(mine, e), append(theirs, f)
 	}
+	return
+}
+
+func testAck(h *harness) {
+	alice, bob, b2, mine, theirs := queuedForBob(h, 5)
 	ack := []uint64{mine[1].QueueID, mine[3].QueueID}
 	for i := range 2 { // an ack can be repeated
 		h.wantErr(fmt.Sprint("Ack ", i), h.s.Ack(h.ctx, bob, ack), nil)
@@ -732,4 +740,33 @@ func testEnqueueMany(h *harness) {
 	if got := h.total(); got != 4 {
 		h.Errorf("TotalEntries: got %d, want 4", got)
 	}
+}
+
+// testAckMany checks that AckMany, for a store that has it, deletes the
+// named entries of every device in one call, as Ack would device by
+// device: ids and devices that name nothing are ignored.
+func testAckMany(h *harness) {
+	ma, ok := h.s.(store.ManyAcker)
+	if !ok {
+		return // optional
+	}
+	alice, bob, b2, mine, theirs := queuedForBob(h, 4)
+	acks := map[store.Address][]uint64{
+		bob:                            {mine[0].QueueID, mine[2].QueueID, 1 << 62},
+		b2:                             {theirs[3].QueueID},
+		alice:                          queueIDs(mine),
+		{Account: "nobody", Device: 1}: {1},
+	}
+	for i := range 2 { // repeatable
+		h.wantErr(fmt.Sprint("AckMany ", i), ma.AckMany(h.ctx, acks), nil)
+		h.wantEntries("Pending(bob/1)", h.pending(bob, at(1)), []store.Entry{mine[1], mine[3]})
+		h.wantEntries("Pending(bob/2)", h.pending(b2, at(1)), theirs[:3])
+		if st := h.stats(b2); st != (store.QueueStats{Entries: 3, Bytes: 9}) {
+			h.Errorf("Stats(bob/2) after AckMany: got %+v, want {3 9}", st)
+		}
+		if got := h.total(); got != 5 {
+			h.Errorf("TotalEntries after AckMany: got %d, want 5", got)
+		}
+	}
+	h.wantErr("AckMany(none)", ma.AckMany(h.ctx, nil), nil)
 }
