@@ -177,6 +177,12 @@ func WithMaxBatchDelay(d time.Duration) Option { return func(c *config) { c.maxB
 // defaultMaxBatch is the most calls of one group commit by default.
 const defaultMaxBatch = 1000
 
+// maxBatchKeys bounds the queue entries (and acknowledged ids) of one group
+// commit: a call may carry many (EnqueueMany of group envelopes: thousands),
+// and a commit of hundreds of thousands of keys would stall every writer
+// for seconds. A call over the bound commits alone.
+const maxBatchKeys = 16384
+
 // Open opens the store in the file at path, creating it (mode 0600) when it
 // does not exist. Only one Store may have a file open at a time.
 func Open(path string, opts ...Option) (*Store, error) {
@@ -280,9 +286,14 @@ func (s *Store) update(ctx context.Context, op string, fn func(*bbolt.Tx) error)
 	return wrap(op, s.writes.run(fn))
 }
 
-// batch is update, for the methods on the hot path of every message.
-func (s *Store) batch(ctx context.Context, op string, fn func(*bbolt.Tx) error) error {
-	return s.update(ctx, op, fn)
+// batch is update, for the methods on the hot path of every message, with
+// the number of keys fn writes (at least 1): the group commit bounds the
+// keys of one commit as well as its calls (maxBatchKeys).
+func (s *Store) batch(ctx context.Context, op string, keys int, fn func(*bbolt.Tx) error) error {
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	return wrap(op, s.writes.runWeighted(fn, keys))
 }
 
 // addTotal adds n to the entry count of all queues.

@@ -31,8 +31,9 @@ type committer struct {
 }
 
 type commitCall struct {
-	fn   func(*bbolt.Tx) error
-	done chan error
+	fn     func(*bbolt.Tx) error
+	weight int // keys the call writes, at least 1
+	done   chan error
 }
 
 // errPanicked reports a function that panicked.
@@ -40,8 +41,12 @@ var errPanicked = errors.New("bolt: write panicked")
 
 // run runs fn in a write transaction, with the other writes queued with it,
 // and returns once the transaction is committed and synced, or failed.
-func (c *committer) run(fn func(*bbolt.Tx) error) error {
-	call := &commitCall{fn: fn, done: make(chan error, 1)}
+func (c *committer) run(fn func(*bbolt.Tx) error) error { return c.runWeighted(fn, 1) }
+
+// runWeighted is run for a call that writes weight keys: a batch holds at
+// most maxBatch calls and maxBatchKeys keys (and at least one call).
+func (c *committer) runWeighted(fn func(*bbolt.Tx) error, weight int) error {
+	call := &commitCall{fn: fn, weight: max(weight, 1), done: make(chan error, 1)}
 	c.mu.Lock()
 	c.queue = append(c.queue, call)
 	lead := !c.running
@@ -61,7 +66,11 @@ func (c *committer) commitNext() {
 		time.Sleep(c.delay)
 	}
 	c.mu.Lock()
-	n := min(len(c.queue), c.maxBatch)
+	n, keys := 0, 0
+	for n < len(c.queue) && n < c.maxBatch && (n == 0 || keys+c.queue[n].weight <= maxBatchKeys) {
+		keys += c.queue[n].weight
+		n++
+	}
 	batch := c.queue[:n:n]
 	c.queue = append([]*commitCall(nil), c.queue[n:]...)
 	c.mu.Unlock()

@@ -113,7 +113,7 @@ func (s *Store) TakeBundle(ctx context.Context, a store.Address) (*store.BundleK
 		counts store.Counts
 		refuse error
 	)
-	err := s.batch(ctx, "take bundle", func(tx *bbolt.Tx) error {
+	err := s.batch(ctx, "take bundle", 1, func(tx *bbolt.Tx) error {
 		bundle, counts, refuse = nil, store.Counts{}, nil
 		ak := appendAddr(nil, a)
 		d, err := liveDevice(tx, ak)

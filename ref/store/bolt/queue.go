@@ -39,7 +39,7 @@ func (s *Store) Enqueue(ctx context.Context, entries []store.Entry, q store.Quot
 	if err != nil || op == nil {
 		return time.Time{}, false, err
 	}
-	if err := s.batch(ctx, "enqueue", op.apply); err != nil {
+	if err := s.batch(ctx, "enqueue", len(entries), op.apply); err != nil {
 		return time.Time{}, false, err
 	}
 	return op.result()
@@ -56,10 +56,12 @@ func (s *Store) EnqueueMany(ctx context.Context, calls []store.EnqueueCall) []st
 		return out
 	}
 	ops := make([]*enqueueOp, len(calls))
+	keys := 0
 	for i, c := range calls {
 		ops[i], out[i].Err = newEnqueueOp(c.Entries, c.Quota, c.Forget)
+		keys += len(c.Entries)
 	}
-	err := s.batch(ctx, "enqueue", func(tx *bbolt.Tx) error {
+	err := s.batch(ctx, "enqueue", keys, func(tx *bbolt.Tx) error {
 		for _, op := range ops {
 			if op != nil {
 				if err := op.apply(tx); err != nil {
@@ -287,7 +289,7 @@ func (s *Store) SetAttempt(ctx context.Context, a store.Address, queueID uint64,
 	ak := appendAddr(nil, a)
 	qk := binary.BigEndian.AppendUint64(nil, queueID)
 	ek := key(ak, qk)
-	return s.batch(ctx, "set attempt", func(tx *bbolt.Tx) error {
+	return s.batch(ctx, "set attempt", 1, func(tx *bbolt.Tx) error {
 		ev := tx.Bucket(bucketEntries).Get(ek)
 		if ev == nil {
 			return nil
@@ -311,7 +313,7 @@ func (s *Store) Ack(ctx context.Context, a store.Address, queueIDs []uint64) err
 		return s.begin(ctx, "ack")
 	}
 	ak := appendAddr(nil, a)
-	return s.batch(ctx, "ack", func(tx *bbolt.Tx) error { return ackDevice(tx, ak, queueIDs) })
+	return s.batch(ctx, "ack", len(queueIDs), func(tx *bbolt.Tx) error { return ackDevice(tx, ak, queueIDs) })
 }
 
 // AckMany implements store.ManyAcker: the deletes of every device are one
@@ -325,14 +327,16 @@ func (s *Store) AckMany(ctx context.Context, acks map[store.Address][]uint64) er
 		ids []uint64
 	}
 	all := make([]one, 0, len(acks))
+	keys := 0
 	for a, ids := range acks {
 		if len(ids) > 0 {
 			all = append(all, one{appendAddr(nil, a), ids})
+			keys += len(ids)
 		}
 	}
 	// In key order, so that the transaction walks the B+tree forwards.
 	slices.SortFunc(all, func(x, y one) int { return bytes.Compare(x.ak, y.ak) })
-	return s.batch(ctx, "ack", func(tx *bbolt.Tx) error {
+	return s.batch(ctx, "ack", keys, func(tx *bbolt.Tx) error {
 		for _, o := range all {
 			if err := ackDevice(tx, o.ak, o.ids); err != nil {
 				return err
