@@ -12,6 +12,10 @@ import (
 // ACK_DELAY has passed.
 const ackFlushSize = 4096
 
+// ackFlushMax bounds the entries of one batch; a batch takes whole devices
+// until it holds this many or more.
+const ackFlushMax = 8192
+
 // acker deletes acknowledged entries from the store in batches. From the
 // moment a device acknowledges an entry until its deletion is durable, the
 // entry is held here, and no delivery pass of any connection of the device
@@ -133,7 +137,22 @@ func (a *acker) run() {
 func (a *acker) flush() bool {
 	a.mu.Lock()
 	batch := a.pending
-	a.pending, a.flushing, a.n = map[store.Address][]uint64{}, batch, 0
+	a.pending, a.n = map[store.Address][]uint64{}, 0
+	if n := 0; len(batch) > 0 {
+		// At most ackFlushMax ids (whole devices) in one batch, so that a
+		// backlog of acks does not become one long commit that every
+		// send waits behind; the rest stays held for the next batch.
+		for addr, ids := range batch {
+			if n >= ackFlushMax {
+				a.pending[addr] = ids
+				a.n += len(ids)
+				delete(batch, addr)
+				continue
+			}
+			n += len(ids)
+		}
+	}
+	a.flushing = batch
 	a.mu.Unlock()
 	if len(batch) == 0 {
 		return true
