@@ -32,6 +32,7 @@ type acker struct {
 	pending  map[store.Address][]uint64 // acknowledged, waiting for the next batch
 	flushing map[store.Address][]uint64 // in the batch being deleted
 	n        int                        // entries pending
+	left     bool                       // the last batch left pending entries behind
 	kick     chan struct{}
 	stop     chan bool // true: delete what is held first
 	done     chan struct{}
@@ -99,20 +100,32 @@ func (a *acker) run() {
 		}
 		return true
 	}
+	left := false // the last batch left entries behind: flush them at once
 	for {
-		select {
-		case flush := <-a.stop:
-			if flush {
-				a.flush()
+		if !left {
+			select {
+			case flush := <-a.stop:
+				if flush {
+					a.flush()
+				}
+				return
+			case <-a.kick:
 			}
-			return
-		case <-a.kick:
-		}
-		a.mu.Lock()
-		full := a.n >= ackFlushSize
-		a.mu.Unlock()
-		if !full && !wait(true) {
-			return
+			a.mu.Lock()
+			full := a.n >= ackFlushSize
+			a.mu.Unlock()
+			if !full && !wait(true) {
+				return
+			}
+		} else {
+			select {
+			case flush := <-a.stop:
+				if flush {
+					a.flush()
+				}
+				return
+			default:
+			}
 		}
 		for !a.flush() {
 			if !wait(false) { // the store failed: try again after a while
@@ -121,8 +134,9 @@ func (a *acker) run() {
 		}
 		a.mu.Lock()
 		more := a.n > 0
+		left = a.left
 		a.mu.Unlock()
-		if more {
+		if more && !left {
 			select {
 			case a.kick <- struct{}{}:
 			default:
@@ -137,7 +151,7 @@ func (a *acker) run() {
 func (a *acker) flush() bool {
 	a.mu.Lock()
 	batch := a.pending
-	a.pending, a.n = map[store.Address][]uint64{}, 0
+	a.pending, a.n, a.left = map[store.Address][]uint64{}, 0, false
 	if n := 0; len(batch) > 0 {
 		// At most ackFlushMax ids (whole devices) in one batch, so that a
 		// backlog of acks does not become one long commit that every
@@ -146,6 +160,7 @@ func (a *acker) flush() bool {
 			if n >= ackFlushMax {
 				a.pending[addr] = ids
 				a.n += len(ids)
+				a.left = true
 				delete(batch, addr)
 				continue
 			}
