@@ -80,9 +80,28 @@ func (a *acker) run() {
 	defer close(a.done)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	// wait waits ACK_DELAY, or until a kick with early; it reports false
-	// when the acker is stopped, after the last flush if one is asked.
-	wait := func(early bool) bool {
+	now := make(chan struct{}) // always ready: a batch left entries behind
+	close(now)
+	// next waits for start, then at most ACK_DELAY more; with early, less
+	// (until a kick, or none when ackFlushSize are held); none without
+	// delay;
+	// it reports false when the acker is stopped, after the last flush if
+	// one is asked.
+	next := func(start chan struct{}, delay, early bool) bool {
+		select {
+		case flush := <-a.stop:
+			if flush {
+				a.flush()
+			}
+			return false
+		case <-start:
+		}
+		a.mu.Lock()
+		full := early && a.n >= ackFlushSize
+		a.mu.Unlock()
+		if !delay || full {
+			return true
+		}
 		var kick chan struct{}
 		if early {
 			kick = a.kick
@@ -100,35 +119,17 @@ func (a *acker) run() {
 		}
 		return true
 	}
-	left := false // the last batch left entries behind: flush them at once
+	left := false
 	for {
-		if !left {
-			select {
-			case flush := <-a.stop:
-				if flush {
-					a.flush()
-				}
-				return
-			case <-a.kick:
-			}
-			a.mu.Lock()
-			full := a.n >= ackFlushSize
-			a.mu.Unlock()
-			if !full && !wait(true) {
-				return
-			}
-		} else {
-			select {
-			case flush := <-a.stop:
-				if flush {
-					a.flush()
-				}
-				return
-			default:
-			}
+		start, delay := a.kick, true
+		if left {
+			start, delay = now, false
+		}
+		if !next(start, delay, true) {
+			return
 		}
 		for !a.flush() {
-			if !wait(false) { // the store failed: try again after a while
+			if !next(now, true, false) { // the store failed: try again after a while
 				return
 			}
 		}
