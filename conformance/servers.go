@@ -103,7 +103,7 @@ func (e *embedded) start() error {
 	}
 	var ln net.Listener
 	for try := 0; ; try++ { // the port of a restarted server may take a moment to free
-		ln, err = net.Listen("tcp", e.addr)
+		ln, err = transport.Listen(e.addr)
 		if err == nil || try == 50 {
 			break
 		}

@@ -68,11 +68,17 @@ func newDevice(run string, i int, src net.IP) (*device, error) {
 // dial opens a TCP connection to the server from the device's source
 // address.
 func (d *device) dial(ctx context.Context, t *target) (net.Conn, error) {
-	dialer := net.Dialer{Timeout: connectTimeout}
+	return d.dialAddr(ctx, t.addr)
+}
+
+// dialAddr is dial to addr.
+func (d *device) dialAddr(ctx context.Context, addr string) (net.Conn, error) {
+	dialer := transport.Dialer()
+	dialer.Timeout = connectTimeout
 	if d.src != nil {
 		dialer.LocalAddr = &net.TCPAddr{IP: d.src}
 	}
-	nc, err := dialer.DialContext(ctx, "tcp", t.addr)
+	nc, err := dialer.DialContext(ctx, "tcp", addr)
 	if err == nil && d.abort {
 		nc.(*net.TCPConn).SetLinger(0)
 	}

@@ -44,7 +44,8 @@ Scenarios (all available ones when none is named):
                 process, or -server with -server-pid)
     reconnect   reconnect storm: connect, hello, close, over and over (conn/s), server
                 in a child process; baseline: X25519 op/s on this machine over the
-                10 of a handshake
+                10 of a handshake, and the same with the cost of a bare TCP
+                connection added (connect, the handshake's bytes, reset)
     group       group fan-out: groups of members each sending group messages (one
                 ciphertext each) that the server fans out to every other member
                 (deliveries/s, latency); baseline: a loopback relay fanning out
@@ -74,10 +75,16 @@ Flags:
     -src LIST          source addresses of connections, such as 127.0.0.2-127.0.0.40,127.0.1.1
                        (default 127.0.0.1; the ephemeral ports of one address run out)
     -workers N         reconnect: devices reconnecting at once (default 64)
+    -store KIND        the store of a server this program starts: bolt (default) or
+                       mem, the in-memory store, which syncs nothing: what the
+                       server costs without its store's writes (not a durable figure)
     -json FILE         write the report as JSON
     -svg FILE          write the latency curves as an SVG plot
     -cpuprofile FILE   write a CPU profile (the server's goroutines carry side=server)
     -memprofile FILE   write a heap profile at the end
+    -child-cpuprofile FILE
+                       idle, reconnect: write a CPU profile of the server in its
+                       child process
     -blockprofile FILE write a profile of where goroutines waited (channels, locks,
                        select), sampled every 10 µs of waiting
     -q                 no progress line
@@ -109,6 +116,7 @@ type config struct {
 	idle, workers                          int
 	src                                    string
 	jsonFile, svgFile, cpuprofile, memfile string
+	childProfile, store                    string
 	blockfile                              string
 	quiet, version                         bool
 }
@@ -168,6 +176,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.StringVar(&cfg.svgFile, "svg", "", "")
 	fl.StringVar(&cfg.cpuprofile, "cpuprofile", "", "")
 	fl.StringVar(&cfg.memfile, "memprofile", "", "")
+	fl.StringVar(&cfg.childProfile, "child-cpuprofile", "", "")
+	fl.StringVar(&cfg.store, "store", "bolt", "")
 	fl.StringVar(&cfg.blockfile, "blockprofile", "", "")
 	fl.BoolVar(&cfg.quiet, "q", false, "")
 	fl.BoolVar(&cfg.version, "version", false, "")
@@ -196,6 +206,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fail("-group-size %d: between 2 and %d", cfg.groupSize, wire.MaxGroupMembers)
 	case cfg.window > inflightRing:
 		return fail("-window %d: at most %d", cfg.window, inflightRing)
+	case cfg.store != "bolt" && cfg.store != "mem":
+		return fail("-store %q: bolt or mem", cfg.store)
 	}
 	srcs, err := parseSources(cfg.src)
 	if err != nil {
@@ -242,7 +254,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if b.child != nil {
 		b.child.close()
 	}
-	rep.Server = "ref/server with the bolt store in a temporary directory: in this process for route, enqueue and group, in a child process for idle and reconnect"
+	rep.Server = "ref/server with the " + cfg.store + " store in a temporary directory: in this process for route, enqueue and group, in a child process for idle and reconnect"
 	if cfg.server != "" {
 		rep.Server = "external " + cfg.server
 	}
@@ -332,9 +344,9 @@ func (b *bench) start(name string) error {
 		b.child = b.t
 	case childScenarios[name] && b.child == nil:
 		b.prog.phase(nil, "starting the server in a child process")
-		b.child, err = startChild()
+		b.child, err = startChild(b.cfg.store, b.cfg.childProfile)
 	case !childScenarios[name] && b.t == nil:
-		b.t, err = startInProcess()
+		b.t, err = startInProcess(b.cfg.store)
 	}
 	return err
 }

@@ -147,6 +147,19 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
+// TestMemStore runs the enqueue scenario, the one whose figure names its
+// store, against the in-memory store.
+func TestMemStore(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	args := append(append([]string{}, tiny...), "-store", "mem", "enqueue")
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, &stdout, &stderr)
+	}
+	if !strings.Contains(stdout.String(), "in-memory store") {
+		t.Errorf("the table does not say the store was in memory:\n%s", &stdout)
+	}
+}
+
 func TestUsage(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"-h"}, &stdout, &stderr); code != 2 {
@@ -166,6 +179,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"-server", "192.0.2.1:7350", "route"}, "not a loopback address"},
 		{[]string{"-src", "10.0.0.1", "route"}, "not a loopback address"},
 		{[]string{"-size", "10", "route"}, "-size"},
+		{[]string{"-store", "disk", "route"}, "-store"},
 	} {
 		stderr.Reset()
 		if code := run(tc.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {

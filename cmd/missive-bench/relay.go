@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/missive-protocol/missive/ref/transport"
 )
 
 // The loopback relay is the routing baseline: the same connections, the
@@ -73,7 +75,7 @@ func readRelayFrame(r *bufio.Reader, buf []byte) ([]byte, error) {
 // part.
 func relayPhase(fan [][]int, sizes wireSizes, window int, warm, dur time.Duration, prog *progress) (relayOutcome, error) {
 	n := len(fan)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := transport.Listen("127.0.0.1:0") // the server's socket options
 	if err != nil {
 		return relayOutcome{}, err
 	}
@@ -107,7 +109,7 @@ func relayPhase(fan [][]int, sizes wireSizes, window int, warm, dur time.Duratio
 	// Connect in order, so server[i] is client[i]'s other end; the first
 	// frame a client sends names it.
 	for i := range n {
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := transport.Dialer().Dial("tcp", ln.Addr().String())
 		if err != nil {
 			return relayOutcome{}, err
 		}

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/missive-protocol/missive/ref/store"
+	"github.com/missive-protocol/missive/ref/store/mem"
 	"io"
 	"log/slog"
 	"net"
@@ -37,11 +39,14 @@ type target struct {
 	kind string // "in-process", "child" or "external"
 	addr string
 	key  []byte // the server's static public key, which devices pin (IK)
-	pid  int    // the server's process, for VmRSS; 0 when unknown
+	sink string // the reconnect scenario's TCP baseline (sink.go), "" until started
+
+	sinkLn net.Listener // a sink in this process, for a server not started here
+	pid    int          // the server's process, for VmRSS; 0 when unknown
 
 	// in-process
 	srv   *server.Server
-	store *bolt.Store
+	store queueStore
 	dir   string
 
 	// child
@@ -58,15 +63,40 @@ var (
 	toolLabels   = pprof.Labels("side", "tool")
 )
 
-// startInProcess starts the reference server with the bolt store in a new
-// temporary directory, listening on a free port of 127.0.0.1.
-func startInProcess() (*target, error) {
+// queueStore is the store of an in-process server: bolt, or the in-memory
+// store with -store mem.
+type queueStore interface {
+	store.Store
+	TotalEntries(context.Context) (int, error)
+}
+
+// storeEnv names the environment variable that passes -store to the child.
+const storeEnv = "MISSIVE_BENCH_STORE"
+
+// openStore opens the store that kind names in dir: "bolt" (the default)
+// or "mem", the in-memory store, which keeps nothing across a restart and
+// writes nothing to disk: it shows what the server costs without its
+// store's synced writes.
+func openStore(kind, dir string) (queueStore, error) {
+	switch kind {
+	case "", "bolt":
+		return bolt.Open(filepath.Join(dir, "store.db"))
+	case "mem":
+		return mem.New(), nil
+	}
+	return nil, fmt.Errorf("-store %q: bolt or mem", kind)
+}
+
+// startInProcess starts the reference server with the store that kind
+// names, in a new temporary directory, listening on a free port of
+// 127.0.0.1.
+func startInProcess(kind string) (*target, error) {
 	dir, err := os.MkdirTemp("", "missive-bench-")
 	if err != nil {
 		return nil, err
 	}
 	t := &target{kind: "in-process", dir: dir, pid: os.Getpid()}
-	if err := t.serve(dir, "127.0.0.1:0"); err != nil {
+	if err := t.serve(kind, dir, "127.0.0.1:0"); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -74,8 +104,8 @@ func startInProcess() (*target, error) {
 }
 
 // serve opens the store in dir and serves on listen.
-func (t *target) serve(dir, listen string) error {
-	st, err := bolt.Open(filepath.Join(dir, "store.db"))
+func (t *target) serve(kind, dir, listen string) error {
+	st, err := openStore(kind, dir)
 	if err != nil {
 		return err
 	}
@@ -89,7 +119,7 @@ func (t *target) serve(dir, listen string) error {
 		st.Close()
 		return err
 	}
-	ln, err := net.Listen("tcp", listen)
+	ln, err := transport.Listen(listen)
 	if err != nil {
 		st.Close()
 		return err
@@ -134,9 +164,14 @@ func external(addr, keyHex string, pid int) (*target, error) {
 // test binary) run as the child server; its value is the data directory.
 const childEnv = "MISSIVE_BENCH_SERVE"
 
+// childProfileEnv names the environment variable that makes the child
+// server write a CPU profile of itself to the file it names.
+const childProfileEnv = "MISSIVE_BENCH_CPUPROFILE"
+
 // startChild starts this program again as a server in a process of its own
-// and waits until it listens.
-func startChild() (*target, error) {
+// and waits until it listens; with cpuprofile, the child writes a CPU
+// profile of itself there until it ends.
+func startChild(kind, cpuprofile string) (*target, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -146,7 +181,7 @@ func startChild() (*target, error) {
 		return nil, err
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	cmd.Env = append(os.Environ(), childEnv+"="+dir, childProfileEnv+"="+cpuprofile, storeEnv+"="+kind)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -169,12 +204,13 @@ func startChild() (*target, error) {
 	var hello struct {
 		Addr string `json:"addr"`
 		Key  string `json:"key"`
+		Sink string `json:"sink"`
 	}
 	if err := json.Unmarshal([]byte(line), &hello); err != nil {
 		t.close()
 		return nil, fmt.Errorf("child server said %q", line)
 	}
-	t.addr = hello.Addr
+	t.addr, t.sink = hello.Addr, hello.Sink
 	t.key, _ = hex.DecodeString(hello.Key)
 	return t, nil
 }
@@ -183,12 +219,34 @@ func startChild() (*target, error) {
 // and answers each line "mem" on it with its memory figures.
 func runChild(dir string) int {
 	raiseFileLimit()
+	if file := os.Getenv(childProfileEnv); file != "" {
+		f, err := os.Create(file)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "missive-bench: child server: %v\n", err)
+			return 1
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	t := &target{}
-	if err := t.serve(dir, "127.0.0.1:0"); err != nil {
+	if err := t.serve(os.Getenv(storeEnv), dir, "127.0.0.1:0"); err != nil {
 		fmt.Fprintf(os.Stderr, "missive-bench: child server: %v\n", err)
 		return 1
 	}
-	json.NewEncoder(os.Stdout).Encode(map[string]string{"addr": t.addr, "key": hex.EncodeToString(t.key)})
+	sink, err := transport.Listen("127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "missive-bench: child server: %v\n", err)
+		t.close()
+		return 1
+	}
+	defer sink.Close()
+	go serveSink(sink)
+	json.NewEncoder(os.Stdout).Encode(map[string]string{"addr": t.addr, "key": hex.EncodeToString(t.key), "sink": sink.Addr().String()})
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		if sc.Text() == "mem" {
@@ -290,6 +348,9 @@ func (t *target) totalEntries() int {
 }
 
 func (t *target) close() {
+	if t.sinkLn != nil {
+		t.sinkLn.Close()
+	}
 	if t.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		t.srv.Shutdown(ctx)
@@ -312,6 +373,20 @@ func (t *target) close() {
 	if t.dir != "" {
 		os.RemoveAll(t.dir)
 	}
+}
+
+// sinkAddr returns the address of the TCP baseline's sink: the child's,
+// or, for a server this program did not start, one in this process.
+func (t *target) sinkAddr() (string, error) {
+	if t.sink == "" {
+		ln, err := transport.Listen("127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		t.sinkLn, t.sink = ln, ln.Addr().String()
+		go serveSink(ln)
+	}
+	return t.sink, nil
 }
 
 // raiseFileLimit raises the soft limit on open files to the hard limit and

@@ -134,7 +134,7 @@ func serve(listen, data, metricsAddr string, clock func() time.Time, log *slog.L
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", listen)
+	ln, err := transport.Listen(listen)
 	if err != nil {
 		return err
 	}

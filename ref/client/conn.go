@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"time"
 
@@ -76,8 +75,7 @@ var ErrServerKeyChanged = errors.New("client: the server's key is not the one it
 // the key the server has; the connection goes no further than that, and
 // the key is not pinned (TRN-005: no silent fallback).
 func (d *Device) serverKeyChanged(ctx context.Context, pinned []byte) bool {
-	var dialer net.Dialer
-	nc, err := dialer.DialContext(ctx, "tcp", d.Server)
+	nc, err := transport.Dialer().DialContext(ctx, "tcp", d.Server)
 	if err != nil {
 		return false
 	}
@@ -93,7 +91,7 @@ func (d *Device) serverKeyChanged(ctx context.Context, pinned []byte) bool {
 // Connect connects to the server, registers the device at the first
 // connection, and starts receiving.
 func (d *Device) Connect(ctx context.Context) (*Conn, error) {
-	var dialer net.Dialer
+	dialer := transport.Dialer()
 	nc, err := dialer.DialContext(ctx, "tcp", d.Server)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -379,8 +378,7 @@ func LinkCompanion(ctx context.Context, dir, code, addr string, cfg Config) (*De
 	if err != nil {
 		return nil, err
 	}
-	var dialer net.Dialer
-	nc, err := dialer.DialContext(ctx, "tcp", addr)
+	nc, err := transport.Dialer().DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
