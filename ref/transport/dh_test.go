@@ -94,19 +94,34 @@ func TestStaticCacheKeepsBusyKey(t *testing.T) {
 	var c staticCache
 	key := func(i int) []byte {
 		b := make([]byte, 32)
-		b[0], b[1] = byte(i), byte(i>>8)
+		b[0], b[1], b[2] = byte(i), byte(i>>8), byte(i>>16)
 		return b
 	}
 	busy := c.get(key(0))
 	if busy == nil {
 		t.Fatal("no key")
 	}
-	for i := 1; i <= 100; i++ {
+	for i := 1; i <= 3*staticGeneration; i++ {
 		if k := c.get(key(i)); k == nil || !bytes.Equal(k.Bytes(), key(i)) {
 			t.Fatalf("key %d: got %v", i, k)
 		}
-		if got := c.get(key(0)); got != busy {
-			t.Fatalf("after %d other keys, the busy key was computed again", i)
+		if i%7 == 0 {
+			if got := c.get(key(0)); got != busy {
+				t.Fatalf("after %d other keys, the busy key was computed again", i)
+			}
+		}
+	}
+	// The keys of many devices in one process, used in turn, are computed
+	// once each.
+	first := make(map[int]*ecdh.PrivateKey)
+	for round := range 3 {
+		for i := 100000; i < 100000+staticGeneration/2; i++ {
+			k := c.get(key(i))
+			if round == 0 {
+				first[i] = k
+			} else if k != first[i] {
+				t.Fatalf("round %d: key %d was computed again", round, i)
+			}
 		}
 	}
 	if got := c.get(make([]byte, 31)); got != nil {

@@ -60,23 +60,23 @@ func handshakeSuite(static []byte) (noise.CipherSuite, *dh25519) {
 	return noise.NewCipherSuite(d, noise.CipherChaChaPoly, noise.HashSHA256), d
 }
 
-// staticCache holds the crypto/ecdh form of the last few static keys used
-// in handshakes: a server uses its one static key in every handshake, and
+// staticCache holds the crypto/ecdh form of the static keys used lately in
+// handshakes: a server uses its one static key in every handshake, and
 // computing its public key anew each time would be one more scalar
-// multiplication per handshake. The least recently used key makes room for
-// a new one, so a key used in every handshake stays however many others
-// pass through (a process that runs a server and many clients, as the load
-// tool does); the scalar multiplication of a new key runs outside the
-// lock.
+// multiplication per handshake. A process that runs many devices (the load
+// tool, the conformance runner) uses many keys, each in turn, so the cache
+// holds thousands, in two generations: a key found in the older one moves
+// to the younger, and when the younger is full the older is dropped. A key
+// in use stays however many others pass through; the scalar multiplication
+// of a new key runs outside the lock.
 type staticCache struct {
-	mu   sync.Mutex
-	keys [8]struct {
-		priv []byte
-		key  *ecdh.PrivateKey
-		used uint64 // the clock at the last use
-	}
-	clock uint64
+	mu         sync.Mutex
+	young, old map[[32]byte]*ecdh.PrivateKey
 }
+
+// staticGeneration is the most keys of one generation of the cache: it
+// keeps at most twice that many (about 150 bytes each).
+const staticGeneration = 2048
 
 var statics staticCache
 
@@ -86,38 +86,34 @@ func (c *staticCache) get(priv []byte) *ecdh.PrivateKey {
 	if len(priv) != 32 {
 		return nil
 	}
-	if k := c.lookup(priv, nil); k != nil {
+	id := [32]byte(priv)
+	c.mu.Lock()
+	k := c.young[id]
+	if k == nil {
+		if k = c.old[id]; k != nil {
+			c.keep(id, k)
+		}
+	}
+	c.mu.Unlock()
+	if k != nil {
 		return k
 	}
 	k, err := ecdh.X25519().NewPrivateKey(priv)
 	if err != nil {
 		return nil
 	}
-	return c.lookup(priv, k)
+	c.mu.Lock()
+	c.keep(id, k)
+	c.mu.Unlock()
+	return k
 }
 
-// lookup returns the key kept for priv and marks it used; when none is
-// kept, it keeps k in the least recently used slot and returns it.
-func (c *staticCache) lookup(priv []byte, k *ecdh.PrivateKey) *ecdh.PrivateKey {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.clock++
-	lru := 0
-	for i := range c.keys {
-		s := &c.keys[i]
-		if s.key != nil && subtle.ConstantTimeCompare(s.priv, priv) == 1 {
-			s.used = c.clock
-			return s.key
-		}
-		if s.used < c.keys[lru].used {
-			lru = i
-		}
+// keep puts k in the younger generation; c.mu is held.
+func (c *staticCache) keep(id [32]byte, k *ecdh.PrivateKey) {
+	if c.young == nil || len(c.young) >= staticGeneration {
+		c.old, c.young = c.young, make(map[[32]byte]*ecdh.PrivateKey)
 	}
-	if k != nil {
-		s := &c.keys[lru]
-		s.priv, s.key, s.used = bytes.Clone(priv), k, c.clock
-	}
-	return k
+	c.young[id] = k
 }
 
 // dh25519 is Noise's 25519 DH function (X25519, RFC 7748) over crypto/ecdh,
