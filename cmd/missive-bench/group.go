@@ -193,7 +193,7 @@ func (b *bench) runGroup(s *scenarioReport) error {
 	}
 	sizes := groupFrameSizes(groups[0], msgLen)
 
-	var delRuns, msgRuns, relayRuns, p99Runs []float64
+	var delRuns, msgRuns, relayRuns, p99Runs, cpuRuns []float64
 	lat, relayLat := new(histogram), new(histogram)
 	s.Counts = map[string]counts{}
 	var halfRuns []float64
@@ -202,6 +202,7 @@ func (b *bench) runGroup(s *scenarioReport) error {
 		r := m.phase(fmt.Sprintf("group run %d/%d: full speed", run, cfg.runs), all, send, sendPeriod, cfg.window, false, cfg.warmup, cfg.duration)
 		delRuns = append(delRuns, r.delivered)
 		msgRuns = append(msgRuns, r.accepted)
+		cpuRuns = append(cpuRuns, r.cpuPerDelivery)
 		lat.Merge(r.endToEnd)
 		s.Counts["full speed"] = addCounts(s.Counts["full speed"], r.counts)
 		if !r.settled {
@@ -233,6 +234,7 @@ func (b *bench) runGroup(s *scenarioReport) error {
 		newFigure("group delivery latency p99 at half speed", "ms", p99Runs, "", nil),
 		newFigure("half-speed delivery rate reached", "msg/s", halfRuns, "", nil),
 	)
+	s.Figures = append(s.Figures, cpuFigures("group delivery", "group deliveries", cpuRuns)...)
 	s.Latencies = append(s.Latencies,
 		lat.summary(fmt.Sprintf("group end to end (%d members), full speed", size), median(delRuns)),
 		halfLat.summary(fmt.Sprintf("group end to end (%d members), half speed", size), median(halfRuns)),

@@ -75,6 +75,8 @@ Flags:
     -src LIST          source addresses of connections, such as 127.0.0.2-127.0.0.40,127.0.1.1
                        (default 127.0.0.1; the ephemeral ports of one address run out)
     -workers N         reconnect: devices reconnecting at once (default 64)
+    -child             route, enqueue, group: start the server in a child process too,
+                       and report its CPU time per message (from /proc)
     -store KIND        the store of a server this program starts: bolt (default) or
                        mem, the in-memory store, which syncs nothing: what the
                        server costs without its store's writes (not a durable figure)
@@ -117,6 +119,7 @@ type config struct {
 	src                                    string
 	jsonFile, svgFile, cpuprofile, memfile string
 	childProfile, store                    string
+	child                                  bool
 	blockfile                              string
 	quiet, version                         bool
 }
@@ -178,6 +181,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.StringVar(&cfg.memfile, "memprofile", "", "")
 	fl.StringVar(&cfg.childProfile, "child-cpuprofile", "", "")
 	fl.StringVar(&cfg.store, "store", "bolt", "")
+	fl.BoolVar(&cfg.child, "child", false, "")
 	fl.StringVar(&cfg.blockfile, "blockprofile", "", "")
 	fl.BoolVar(&cfg.quiet, "q", false, "")
 	fl.BoolVar(&cfg.version, "version", false, "")
@@ -251,10 +255,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if b.t != nil {
 		b.t.close()
 	}
-	if b.child != nil {
+	if b.child != nil && b.child != b.t {
 		b.child.close()
 	}
 	rep.Server = "ref/server with the " + cfg.store + " store in a temporary directory: in this process for route, enqueue and group, in a child process for idle and reconnect"
+	if cfg.child {
+		rep.Server = "ref/server with the " + cfg.store + " store in a temporary directory, in a child process"
+	}
 	if cfg.server != "" {
 		rep.Server = "external " + cfg.server
 	}
@@ -342,11 +349,14 @@ func (b *bench) start(name string) error {
 	case b.cfg.server != "" && b.t == nil:
 		b.t, err = external(b.cfg.server, b.cfg.serverKey, b.cfg.serverPID)
 		b.child = b.t
-	case childScenarios[name] && b.child == nil:
+	case (childScenarios[name] || b.cfg.child) && b.child == nil:
 		b.prog.phase(nil, "starting the server in a child process")
 		b.child, err = startChild(b.cfg.store, b.cfg.childProfile)
-	case !childScenarios[name] && b.t == nil:
+	case !childScenarios[name] && !b.cfg.child && b.t == nil:
 		b.t, err = startInProcess(b.cfg.store)
+	}
+	if err == nil && b.cfg.child && b.t == nil {
+		b.t = b.child
 	}
 	return err
 }

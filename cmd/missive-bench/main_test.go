@@ -160,6 +160,44 @@ func TestMemStore(t *testing.T) {
 	}
 }
 
+// TestChild runs the scenarios that measure an in-process server by
+// default with the server in a child process instead, and checks that
+// they report the server's CPU per message.
+func TestChild(t *testing.T) {
+	dir := t.TempDir()
+	jsonFile := filepath.Join(dir, "bench.json")
+	var stdout, stderr bytes.Buffer
+	args := append(append([]string{}, tiny...), "-child", "-json", jsonFile, "route", "enqueue", "group")
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, &stdout, &stderr)
+	}
+	b, err := os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Scenarios) != 3 {
+		t.Fatalf("got %d scenarios, want 3", len(rep.Scenarios))
+	}
+	for _, s := range rep.Scenarios {
+		found := false
+		for _, f := range s.Figures {
+			if strings.HasPrefix(f.Name, "server CPU per ") {
+				found = true
+				if f.Value < 0 {
+					t.Errorf("%s: %s = %v, want 0 or more", s.Name, f.Name, f.Value)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no server CPU figure", s.Name)
+		}
+	}
+}
+
 func TestUsage(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"-h"}, &stdout, &stderr); code != 2 {

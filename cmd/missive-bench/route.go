@@ -19,9 +19,12 @@ var sendPeriod = time.Second * 100 / (server.SendRate * 96)
 // phaseResult is one measured phase of messaging.
 type phaseResult struct {
 	delivered, accepted float64 // per second in the measured window
-	endToEnd, accept    *histogram
-	counts              counts
-	settled             bool
+	// The server's CPU time per delivery in the measured window, in µs;
+	// -1 when the server shares this process.
+	cpuPerDelivery   float64
+	endToEnd, accept *histogram
+	counts           counts
+	settled          bool
 }
 
 // messaging is a set of connected devices that send to each other.
@@ -84,20 +87,60 @@ func (m *messaging) phase(name string, senders []int, send func(ctx context.Cont
 	}, "%s", name)
 	time.Sleep(warm)
 	t0, c0 = time.Now(), tr.counts()
+	cpu0, cpuOK := m.b.t.cpuTime()
 	time.Sleep(dur)
 	t1, c1 := time.Now(), tr.counts()
+	cpu1, _ := m.b.t.cpuTime()
 	cancel()
 	wg.Wait()
 	m.b.prog.phase(nil, "%s: waiting for the last deliveries", name)
 	settled := tr.settle(30 * time.Second)
 	after := tr.counts()
 	el := t1.Sub(t0).Seconds()
-	return phaseResult{
+	r := phaseResult{
 		delivered: float64(c1.Delivered-c0.Delivered) / el,
 		accepted:  float64(c1.Accepted-c0.Accepted) / el,
 		endToEnd:  tr.endToEnd.Load(), accept: tr.acceptLat.Load(),
 		counts: diffCounts(after, before), settled: settled,
+		cpuPerDelivery: -1,
 	}
+	if cpuOK {
+		r.cpuPerDelivery = perItem(cpu1-cpu0, c1.Delivered-c0.Delivered)
+	}
+	return r
+}
+
+// perItem is CPU seconds over n items, in µs; -1 when n is 0.
+func perItem(cpu float64, n uint64) float64 {
+	if n == 0 {
+		return -1
+	}
+	return cpu / float64(n) * 1e6
+}
+
+// cpuFigures are the figures of the server's CPU per message, with the
+// messages per second one core of it would then carry, when runs has them
+// (the server in a process of its own: -child or -server with -server-pid;
+// a run is -1 when it has no figure). The CPU time is counted in clock
+// ticks of 10 ms, so a short run may measure 0.
+func cpuFigures(what, plural string, runs []float64) []*figure {
+	var us, perCore []float64
+	for _, v := range runs {
+		if v >= 0 {
+			us = append(us, v)
+		}
+		if v > 0 {
+			perCore = append(perCore, 1e6/v)
+		}
+	}
+	if len(us) == 0 {
+		return nil
+	}
+	out := []*figure{newFigure("server CPU per "+what, "µs", us, "", nil)}
+	if len(perCore) > 0 {
+		out = append(out, newFigure("the same as "+plural+" per second per server core", "/s", perCore, "", nil))
+	}
+	return out
 }
 
 func diffCounts(a, b counts) counts {
@@ -175,13 +218,14 @@ func (b *bench) runRoute(s *scenarioReport) error {
 	for i := range all {
 		all[i] = i
 	}
-	var maxRuns, relayRuns, halfRuns, p99Runs []float64
+	var maxRuns, relayRuns, halfRuns, p99Runs, cpuRuns []float64
 	maxLat, halfLat, relayLat := new(histogram), new(histogram), new(histogram)
 	s.Counts = map[string]counts{}
 	halfRate := cfg.rate
 	for run := 1; run <= cfg.runs; run++ {
 		r := m.phase(fmt.Sprintf("route run %d/%d: full speed", run, cfg.runs), all, ring, sendPeriod, cfg.window, false, cfg.warmup, cfg.duration)
 		maxRuns = append(maxRuns, r.delivered)
+		cpuRuns = append(cpuRuns, r.cpuPerDelivery)
 		maxLat.Merge(r.endToEnd)
 		s.Counts["full speed"] = addCounts(s.Counts["full speed"], r.counts)
 		if !r.settled {
@@ -220,6 +264,7 @@ func (b *bench) runRoute(s *scenarioReport) error {
 		p99,
 		newFigure("half-speed rate reached", "msg/s", halfRuns, "", nil),
 	)
+	s.Figures = append(s.Figures, cpuFigures("routed message", "routed messages", cpuRuns)...)
 	s.Latencies = append(s.Latencies,
 		maxLat.summary("route end to end, full speed", median(maxRuns)),
 		halfLat.summary("route end to end, half speed", median(halfRuns)),

@@ -389,6 +389,36 @@ func (t *target) sinkAddr() (string, error) {
 	return t.sink, nil
 }
 
+// cpuTime returns the CPU time (user and system) the server's process has
+// used, in seconds, when the server has a process of its own that this
+// program knows: a child, or an external server given with -server-pid.
+func (t *target) cpuTime() (float64, bool) {
+	if t.kind == "in-process" || t.pid == 0 {
+		return 0, false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", t.pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name, field 2, is in parentheses and may hold spaces:
+	// the fields after it start after the last ')'. utime and stime are
+	// fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	u, err1 := strconv.ParseUint(f[11], 10, 64)
+	s, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return float64(u+s) / 100, true
+}
+
 // raiseFileLimit raises the soft limit on open files to the hard limit and
 // returns the limit in force.
 func raiseFileLimit() uint64 {
