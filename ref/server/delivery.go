@@ -128,6 +128,7 @@ func (c *conn) deliver(ctx context.Context, offered []store.Entry, overflow bool
 		slices.SortFunc(offered, func(a, b store.Entry) int {
 			return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.QueueID, b.QueueID))
 		})
+		fresh = make([]store.Entry, 0, min(len(offered), max(room, 0)))
 		for _, e := range offered {
 			if e.QueueID <= c.seen || c.inflight[e.QueueID] != nil || !e.ExpiresAt.After(now) {
 				continue

@@ -102,6 +102,10 @@ type enqueueOp struct {
 	totalAdded bool
 }
 
+// smallFanout is the most entries of one envelope whose recipients
+// newEnqueueOp finds by a search rather than a map.
+const smallFanout = 16
+
 // newEnqueueOp encodes an Enqueue call; nil when there are no entries.
 func newEnqueueOp(entries []store.Entry, q store.Quota, forget time.Time) (*enqueueOp, error) {
 	if len(entries) == 0 {
@@ -118,16 +122,33 @@ func newEnqueueOp(entries []store.Entry, q store.Quota, forget time.Time) (*enqu
 	op.acceptedEnc = appendTime(nil, first.AcceptedAt)
 	op.pairVal = encodePair(first.AcceptedAt, forget)
 	op.forgetKey = key(appendTime(nil, forget), op.pairKey)
-	index := make(map[store.Address]int) // recipient address -> index in rs: a group has thousands
+	// Recipient address -> index in rs: a search of rs for the few devices
+	// of an account, a map for the thousands of a group.
+	var index map[store.Address]int
+	if len(entries) > smallFanout {
+		index = make(map[store.Address]int)
+	}
 	op.which = make([]int, len(entries))
 	op.vals = make([][]byte, len(entries))
 	op.exps = make([][]byte, len(entries))
 	for i := range entries {
 		e := &entries[i]
-		j, ok := index[e.Recipient]
+		j, ok := -1, false
+		if index != nil {
+			j, ok = index[e.Recipient]
+		} else {
+			for k := range op.rs {
+				if op.rs[k].addr == e.Recipient {
+					j, ok = k, true
+					break
+				}
+			}
+		}
 		if !ok {
 			j = len(op.rs)
-			index[e.Recipient] = j
+			if index != nil {
+				index[e.Recipient] = j
+			}
 			op.rs = append(op.rs, recipient{addr: e.Recipient, ak: appendAddr(nil, e.Recipient)})
 		}
 		op.rs[j].entries++
