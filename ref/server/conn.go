@@ -89,22 +89,33 @@ func (s *Server) handle(nc net.Conn) {
 		tc.Close()
 		return
 	}
-	defer s.unregister(c)
-	defer c.close()
 	if err := c.hello(); err != nil {
 		if err != errLinked {
 			s.log.Info("hello refused", "remote", nc.RemoteAddr().String(), "err", err)
 		}
+		c.close()
+		s.unregister(c)
 		return
 	}
 	s.log.Info("device connected", "account", c.addr.Account, "device", c.addr.Device)
 	s.attach(c)
 	c.wakeUp()
+	// The reader gets a goroutine of its own, with a new stack: the
+	// handshake and the hello grew this goroutine's stack, and an idle
+	// connection keeps its reader's stack for as long as it is connected.
+	s.wg.Add(1) // under this goroutine's own count, so Shutdown waits for it
+	go c.run()
+}
+
+// run reads the connection's frames until it ends, then cleans up.
+func (c *conn) run() {
+	defer c.s.wg.Done()
 	c.readLoop()
 	c.close()
 	c.work.Wait()
 	c.saveAttempts()
-	s.log.Info("device disconnected", "account", c.addr.Account, "device", c.addr.Device)
+	c.s.unregister(c)
+	c.s.log.Info("device disconnected", "account", c.addr.Account, "device", c.addr.Device)
 }
 
 func (c *conn) close() {
