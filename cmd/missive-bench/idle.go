@@ -106,7 +106,7 @@ func (b *bench) runIdle(s *scenarioReport) error {
 		stop := make(chan struct{})
 		var kw sync.WaitGroup
 		kw.Add(1)
-		go func() { defer kw.Done(); keepalive(f, stop) }()
+		go func() { defer kw.Done(); keepalive(f, cfg.hold, stop) }()
 		b.prog.phase(nil, "idle run %d/%d: holding %d connections", run, cfg.runs, open.Load())
 		time.Sleep(cfg.hold)
 		m1, err := t.memory()
@@ -165,27 +165,38 @@ func errnoHint(err error) string {
 }
 
 // keepalive pings every connection once per KEEPALIVE_INTERVAL, spread
-// over the interval, until stop is closed (TRN-014).
-func keepalive(f fleet, stop <-chan struct{}) {
+// over the interval, until stop is closed (TRN-014). The first round is
+// spread over the first half of hold instead, when that is shorter, so
+// that every connection has sent a ping, and the server answered it,
+// before the memory is measured: the steady state of an idle connection.
+func keepalive(f fleet, hold time.Duration, stop <-chan struct{}) {
 	if len(f) == 0 {
 		return
 	}
-	gap := transport.KeepaliveInterval / time.Duration(len(f))
-	t := time.NewTicker(max(gap, time.Millisecond))
-	defer t.Stop()
-	per := max(1, int(time.Millisecond/max(gap, 1)))
-	for i := 0; ; {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		for range per {
-			if d := f[i%len(f)]; d.tc != nil {
-				d.tc.Send(wire.FramePing, 0, nil)
+	round := func(interval time.Duration) bool {
+		gap := interval / time.Duration(len(f))
+		t := time.NewTicker(max(gap, time.Millisecond))
+		defer t.Stop()
+		per := max(1, int(time.Millisecond/max(gap, 1)))
+		for i := 0; i < len(f); {
+			select {
+			case <-stop:
+				return false
+			case <-t.C:
 			}
-			i++
+			for j := 0; j < per && i < len(f); j++ {
+				if d := f[i]; d.tc != nil {
+					d.tc.Send(wire.FramePing, 0, nil)
+				}
+				i++
+			}
 		}
+		return true
+	}
+	if !round(min(hold/2, transport.KeepaliveInterval)) {
+		return
+	}
+	for round(transport.KeepaliveInterval) {
 	}
 }
 

@@ -316,7 +316,10 @@ func (c *conn) readLoop() {
 		}
 		switch f.Type {
 		case wire.FramePing:
-			c.tc.Send(wire.FramePong, 0, nil)
+			// Answered from a goroutine of its own: encoding, sealing and
+			// writing take a deeper stack than reading, and the reader of
+			// an idle connection would keep it between pings.
+			go c.tc.Send(wire.FramePong, 0, nil)
 		case wire.FramePong:
 		case wire.FrameError:
 			var b wire.ErrorBody

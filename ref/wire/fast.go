@@ -2,8 +2,9 @@ package wire
 
 import "encoding/binary"
 
-// Fast paths for the two structures on the hot path of every message, the
-// ratchet message and its header. Each fast decoder accepts only the exact
+// Fast paths for the structures on the hot path of every message: the
+// frame that carries everything on a connection, the ratchet message and
+// its header. Each fast decoder accepts only the exact
 // canonical layout that the general decoder accepts, fills the structure as
 // the general decoder would, and otherwise reports false so that the
 // general decoder runs and reports the precise error. FuzzFastPaths checks
@@ -105,6 +106,70 @@ func (m *RatchetMessage) fastDecode(b []byte) bool {
 	}
 	*m = RatchetMessage{Version: ProtocolVersion, Header: header, Ciphertext: ct}
 	return true
+}
+
+func (f *Frame) fastAppend(b []byte) []byte {
+	n := byte(2)
+	if f.RequestID != nil {
+		n++
+	}
+	if f.Body != nil {
+		n++
+	}
+	b = appendHead(append(b, 0xA0+n, 0x01), majorUint, f.Version)
+	b = appendHead(append(b, 0x02), majorUint, f.Type)
+	if f.RequestID != nil {
+		b = appendHead(append(b, 0x03), majorUint, *f.RequestID)
+	}
+	if f.Body != nil {
+		b = appendBytes(append(b, 0x04), *f.Body)
+	}
+	return b
+}
+
+// fastDecode decodes a frame of the current version; its body shares
+// b's memory, as the ratchet message's fields do.
+func (f *Frame) fastDecode(b []byte) bool {
+	if len(b) < 5 || b[0] < 0xA2 || b[0] > 0xA4 || b[1] != 0x01 || b[2] != ProtocolVersion || b[3] != 0x02 {
+		return false
+	}
+	left := int(b[0]-0xA0) - 2
+	typ, b, ok := readHead(b[4:], majorUint)
+	if !ok {
+		return false
+	}
+	out := Frame{Version: ProtocolVersion, Type: typ}
+	if left > 0 && len(b) > 0 && b[0] == 0x03 {
+		id, rest, ok := readHead(b[1:], majorUint)
+		if !ok {
+			return false
+		}
+		out.RequestID, b = &id, rest
+		left--
+	}
+	if left > 0 {
+		if len(b) == 0 || b[0] != 0x04 {
+			return false
+		}
+		body, rest, ok := readBytes(b[1:])
+		if !ok {
+			return false
+		}
+		out.Body, b = &body, rest
+		left--
+	}
+	if left != 0 || len(b) != 0 || out.presence() != nil || out.check() != nil {
+		return false
+	}
+	*f = out
+	return true
+}
+
+func (f *Frame) sizeHint() int {
+	if f.Body == nil {
+		return 16
+	}
+	return 16 + len(*f.Body)
 }
 
 func appendText(b []byte, s string) []byte {

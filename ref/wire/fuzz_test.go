@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 
 	"github.com/missive-protocol/missive/ref/errcode"
@@ -71,6 +72,7 @@ func FuzzStoredSession(f *testing.F)  { fuzzDecoder[StoredSession](f) }
 func FuzzContent(f *testing.F)        { fuzzDecoder[Content](f, seedContent()) }
 func FuzzGroupEnvelope(f *testing.F)  { fuzzDecoder[GroupEnvelope](f, seedGroupEnvelope()) }
 func FuzzGroupState(f *testing.F)     { fuzzDecoder[GroupState](f, seedGroupState()) }
+func FuzzFrame(f *testing.F)          { fuzzDecoder[Frame](f, seedFrames()...) }
 func FuzzGroupMessage(f *testing.F)   { fuzzDecoder[GroupMessageBody](f, seedGroupBody()) }
 func FuzzBlobPut(f *testing.F)        { fuzzDecoder[BlobPut](f) }
 
@@ -134,6 +136,9 @@ func generalUnmarshal(data []byte, m Message) error {
 func FuzzFastPaths(f *testing.F) {
 	f.Add(seedHeader())
 	f.Add(seedMessage())
+	for _, fr := range seedFrames() {
+		f.Add(fr)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, pair := range []struct {
 			fast, general interface {
@@ -144,6 +149,7 @@ func FuzzFastPaths(f *testing.F) {
 		}{
 			{new(RatchetHeader), new(RatchetHeader)},
 			{new(RatchetMessage), new(RatchetMessage)},
+			{new(Frame), new(Frame)},
 		} {
 			if !pair.fast.fastDecode(data) {
 				continue
@@ -160,9 +166,57 @@ func FuzzFastPaths(f *testing.F) {
 	})
 }
 
+// seedFrames are frames of each presence pattern, with request ids and
+// bodies of several size classes.
+func seedFrames() [][]byte {
+	var out [][]byte
+	for _, id := range []uint64{0, 1, 23, 24, 255, 256, 65535, 65536, 1<<32 - 1} {
+		for _, n := range []int{-1, 0, 1, 23, 24, 255, 256, 65535, 65536} {
+			f := &Frame{Version: ProtocolVersion, Type: FrameResult}
+			switch {
+			case id == 0 && n < 0:
+				f.Type = FramePing
+			case id == 0:
+				f.Type = FrameDeliver
+			case n < 0:
+				continue
+			}
+			if id != 0 {
+				f.RequestID = &id
+			}
+			if n >= 0 {
+				b := make([]byte, n)
+				f.Body = &b
+			}
+			enc, err := encMode.Marshal(f)
+			if err != nil {
+				panic(err)
+			}
+			out = append(out, enc)
+		}
+	}
+	return out
+}
+
 // TestFastPathsMatch checks the fast encoders against the general encoder
 // on values of every size class.
 func TestFastPathsMatch(t *testing.T) {
+	for _, enc := range seedFrames() {
+		var fast, general Frame
+		if !fast.fastDecode(enc) {
+			t.Errorf("frame %x: fast decode failed", enc[:min(len(enc), 16)])
+			continue
+		}
+		if err := generalUnmarshal(enc, &general); err != nil {
+			t.Fatalf("frame %x: %v", enc[:min(len(enc), 16)], err)
+		}
+		if got := fast.fastAppend(nil); !bytes.Equal(got, enc) {
+			t.Errorf("frame %x: fast encoding differs", enc[:min(len(enc), 16)])
+		}
+		if !reflect.DeepEqual(fast, general) {
+			t.Errorf("frame %x: fast and general decodings differ", enc[:min(len(enc), 16)])
+		}
+	}
 	for _, n := range []uint64{0, 1, 23, 24, 255, 256, 65535, 65536, 1<<32 - 1} {
 		h := &RatchetHeader{RatchetKey: key33(), PN: n, N: n / 2}
 		want, _ := encMode.Marshal(h)
@@ -200,7 +254,7 @@ func FuzzFastEncoders(f *testing.F) {
 		for _, m := range []interface {
 			Message
 			fastEncoder
-		}{new(Envelope), new(Delivery), new(RatchetHeader), new(RatchetMessage)} {
+		}{new(Envelope), new(Delivery), new(RatchetHeader), new(RatchetMessage), new(Frame)} {
 			if err := generalUnmarshal(data, m); err != nil {
 				continue
 			}

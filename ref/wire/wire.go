@@ -82,6 +82,11 @@ type versioned interface {
 // produces what a decoder would reject.
 func Marshal(m Message) ([]byte, error) {
 	if f, ok := m.(fastEncoder); ok {
+		if p, ok := m.(interface{ presence() error }); ok {
+			if err := p.presence(); err != nil {
+				return nil, err
+			}
+		}
 		if err := m.check(); err != nil {
 			return nil, err
 		}
