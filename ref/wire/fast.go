@@ -48,6 +48,62 @@ func readHead(b []byte, major byte) (v uint64, rest []byte, ok bool) {
 	return 0, nil, false
 }
 
+// readUint reads an unsigned integer in shortest form, of any size.
+func readUint(b []byte) (v uint64, rest []byte, ok bool) {
+	if len(b) >= 9 && b[0] == majorUint<<5|27 {
+		v = binary.BigEndian.Uint64(b[1:])
+		return v, b[9:], v > 0xFFFFFFFF
+	}
+	return readHead(b, majorUint)
+}
+
+// readKey reads the one-byte map key k.
+func readKey(b []byte, k byte) ([]byte, bool) {
+	if len(b) == 0 || b[0] != k {
+		return nil, false
+	}
+	return b[1:], true
+}
+
+// readText reads a text string; the caller checks its characters (every
+// text on the hot path is an account name, which is ASCII).
+func readText(b []byte) (string, []byte, bool) {
+	n, b, ok := readHead(b, majorText)
+	if !ok || uint64(len(b)) < n {
+		return "", nil, false
+	}
+	return string(b[:n]), b[n:], true
+}
+
+// readAddress reads an address: [account, device].
+func readAddress(b []byte) (Address, []byte, bool) {
+	b, ok := readKey(b, 0x82)
+	if !ok {
+		return Address{}, nil, false
+	}
+	acct, b, ok := readText(b)
+	if !ok {
+		return Address{}, nil, false
+	}
+	dev, b, ok := readHead(b, majorUint)
+	return Address{Account: acct, Device: dev}, b, ok
+}
+
+// uintFields reads the consecutive unsigned fields whose keys are
+// first, first+1, ..., into dst.
+func uintFields(b []byte, first byte, dst ...*uint64) ([]byte, bool) {
+	for i, p := range dst {
+		var ok bool
+		if b, ok = readKey(b, first+byte(i)); !ok {
+			return nil, false
+		}
+		if *p, b, ok = readUint(b); !ok {
+			return nil, false
+		}
+	}
+	return b, true
+}
+
 func readBytes(b []byte) (v, rest []byte, ok bool) {
 	n, b, ok := readHead(b, majorBytes)
 	if !ok || uint64(len(b)) < n {
@@ -200,6 +256,104 @@ func (e *Envelope) fastAppend(b []byte) []byte {
 	b = appendHead(append(b, 0x07), majorUint, e.Priority)
 	b = appendHead(append(b, 0x08), majorUint, e.TTL)
 	return appendHead(append(b, 0x09), majorUint, e.SentAt)
+}
+
+// fastDecode decodes an envelope (the body of every send); its byte
+// strings share b's memory.
+func (e *Envelope) fastDecode(b []byte) bool {
+	if len(b) > MaxEnvelopeSize || len(b) < 4 || b[0] != 0xA9 || b[1] != 0x01 || b[2] != ProtocolVersion {
+		return false
+	}
+	out := Envelope{Version: ProtocolVersion}
+	b, ok := readKey(b[3:], 0x02)
+	if ok {
+		out.MessageID, b, ok = readBytes(b)
+	}
+	if ok {
+		b, ok = readKey(b, 0x03)
+	}
+	if ok {
+		out.Sender, b, ok = readAddress(b)
+	}
+	if ok {
+		b, ok = readKey(b, 0x04)
+	}
+	if ok {
+		out.Recipient, b, ok = readText(b)
+	}
+	if ok {
+		b, ok = readKey(b, 0x05)
+	}
+	var n uint64
+	if ok {
+		n, b, ok = readHead(b, majorArray)
+	}
+	if !ok || n == 0 || n > MaxFanout || n > uint64(len(b)) {
+		return false
+	}
+	out.Messages = make([]DeviceMessage, n)
+	for i := range out.Messages {
+		m := &out.Messages[i]
+		if b, ok = readKey(b, 0xA3); !ok {
+			return false
+		}
+		if b, ok = uintFields(b, 0x01, &m.Device, &m.Kind); !ok {
+			return false
+		}
+		if b, ok = readKey(b, 0x03); !ok {
+			return false
+		}
+		if m.Ciphertext, b, ok = readBytes(b); !ok {
+			return false
+		}
+	}
+	if b, ok = uintFields(b, 0x06, &out.Type, &out.Priority, &out.TTL, &out.SentAt); !ok || len(b) != 0 {
+		return false
+	}
+	if out.check() != nil {
+		return false
+	}
+	*e = out
+	return true
+}
+
+// fastDecode decodes a delivery (every message a device receives); its
+// byte strings share b's memory.
+func (d *Delivery) fastDecode(b []byte) bool {
+	if len(b) < 4 || b[0] != 0xAC || b[1] != 0x01 || b[2] != ProtocolVersion {
+		return false
+	}
+	out := Delivery{Version: ProtocolVersion}
+	b, ok := uintFields(b[3:], 0x02, &out.QueueID)
+	if ok {
+		b, ok = readKey(b, 0x03)
+	}
+	if ok {
+		out.MessageID, b, ok = readBytes(b)
+	}
+	if ok {
+		b, ok = readKey(b, 0x04)
+	}
+	if ok {
+		out.Sender, b, ok = readAddress(b)
+	}
+	if ok {
+		b, ok = uintFields(b, 0x05, &out.Type, &out.Priority, &out.Kind)
+	}
+	if ok {
+		b, ok = readKey(b, 0x08)
+	}
+	if ok {
+		out.Ciphertext, b, ok = readBytes(b)
+	}
+	if ok {
+		b, ok = uintFields(b, 0x09, &out.SentAt, &out.AcceptedAt, &out.ExpiresAt, &out.Attempt)
+	}
+	if !ok || len(b) != 0 || out.check() != nil {
+		return false
+	}
+	*d = out
+	return true
 }
 
 func (d *Delivery) fastAppend(b []byte) []byte {

@@ -73,6 +73,8 @@ func FuzzContent(f *testing.F)        { fuzzDecoder[Content](f, seedContent()) }
 func FuzzGroupEnvelope(f *testing.F)  { fuzzDecoder[GroupEnvelope](f, seedGroupEnvelope()) }
 func FuzzGroupState(f *testing.F)     { fuzzDecoder[GroupState](f, seedGroupState()) }
 func FuzzFrame(f *testing.F)          { fuzzDecoder[Frame](f, seedFrames()...) }
+func FuzzEnvelope(f *testing.F)       { fuzzDecoder[Envelope](f, seedHotMessages()...) }
+func FuzzDelivery(f *testing.F)       { fuzzDecoder[Delivery](f, seedHotMessages()...) }
 func FuzzGroupMessage(f *testing.F)   { fuzzDecoder[GroupMessageBody](f, seedGroupBody()) }
 func FuzzBlobPut(f *testing.F)        { fuzzDecoder[BlobPut](f) }
 
@@ -139,6 +141,9 @@ func FuzzFastPaths(f *testing.F) {
 	for _, fr := range seedFrames() {
 		f.Add(fr)
 	}
+	for _, m := range seedHotMessages() {
+		f.Add(m)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, pair := range []struct {
 			fast, general interface {
@@ -150,6 +155,8 @@ func FuzzFastPaths(f *testing.F) {
 			{new(RatchetHeader), new(RatchetHeader)},
 			{new(RatchetMessage), new(RatchetMessage)},
 			{new(Frame), new(Frame)},
+			{new(Envelope), new(Envelope)},
+			{new(Delivery), new(Delivery)},
 		} {
 			if !pair.fast.fastDecode(data) {
 				continue
@@ -198,9 +205,58 @@ func seedFrames() [][]byte {
 	return out
 }
 
+// seedHotMessages are envelopes and deliveries with fields of several size
+// classes, times of 64 bits among them.
+func seedHotMessages() [][]byte {
+	var out [][]byte
+	for _, n := range []uint64{1, 23, 24, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, 1_790_000_000_000} {
+		e := benchEnvelope()
+		e.SentAt, e.TTL = n, min(n, MaxTTL)
+		e.Messages[1].Device = min(n+1, maxUint32)
+		if e.Messages[1].Device <= e.Messages[0].Device {
+			e.Messages[1].Device = 2
+		}
+		enc, err := encMode.Marshal(e)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, enc)
+		d := &Delivery{Version: 1, QueueID: n, MessageID: make([]byte, MessageIDSize),
+			Sender: Address{Account: "bob.b", Device: min(n, maxUint32)}, Type: EnvelopeChat, Priority: PriorityNormal,
+			Kind: 1, Ciphertext: make([]byte, min(n, 300)), SentAt: n, AcceptedAt: n + 1, ExpiresAt: n + 2,
+			Attempt: min(n, maxUint32)}
+		if enc, err = encMode.Marshal(d); err != nil {
+			panic(err)
+		}
+		out = append(out, enc)
+	}
+	return out
+}
+
 // TestFastPathsMatch checks the fast encoders against the general encoder
 // on values of every size class.
 func TestFastPathsMatch(t *testing.T) {
+	for _, enc := range seedHotMessages() {
+		decoded := 0
+		for _, pair := range []struct{ fast, general Message }{
+			{new(Envelope), new(Envelope)}, {new(Delivery), new(Delivery)},
+		} {
+			if generalUnmarshal(enc, pair.general) != nil {
+				continue // an envelope's encoding given to the delivery, or the other way
+			}
+			decoded++
+			if !pair.fast.(fastDecoder).fastDecode(enc) {
+				t.Errorf("%T %x: fast decode failed", pair.fast, enc[:16])
+				continue
+			}
+			if !reflect.DeepEqual(pair.fast, pair.general) {
+				t.Errorf("%T %x: fast and general decodings differ", pair.fast, enc[:16])
+			}
+		}
+		if decoded != 1 {
+			t.Errorf("seed %x: %d structures decode it, want 1", enc[:16], decoded)
+		}
+	}
 	for _, enc := range seedFrames() {
 		var fast, general Frame
 		if !fast.fastDecode(enc) {

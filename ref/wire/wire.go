@@ -108,7 +108,10 @@ func Marshal(m Message) ([]byte, error) {
 }
 
 // Unmarshal decodes data into m, which must be a pointer to a structure of
-// this package, and returns a registered error code on any failure.
+// this package, and returns a registered error code on any failure. The
+// byte strings of the structures on the hot path (frame, envelope,
+// delivery, ratchet message and header) may share data's memory: the
+// caller must not change data while m is in use.
 func Unmarshal(data []byte, m Message) error {
 	if f, ok := m.(fastDecoder); ok && f.fastDecode(data) {
 		return nil
