@@ -356,6 +356,56 @@ func (d *Delivery) fastDecode(b []byte) bool {
 	return true
 }
 
+func (r *SendResult) fastAppend(b []byte) []byte {
+	return appendHead(append(b, 0xA1, 0x01), majorUint, r.AcceptedAt)
+}
+
+// fastDecode decodes the answer to every send.
+func (r *SendResult) fastDecode(b []byte) bool {
+	b, ok := readKey(b, 0xA1)
+	if ok {
+		b, ok = uintFields(b, 0x01, &r.AcceptedAt)
+	}
+	return ok && len(b) == 0
+}
+
+func (a *Ack) fastAppend(b []byte) []byte {
+	b = appendHead(append(b, 0xA1, 0x01), majorArray, uint64(len(a.QueueIDs)))
+	for _, id := range a.QueueIDs {
+		b = appendHead(b, majorUint, id)
+	}
+	return b
+}
+
+// fastDecode decodes an acknowledgement (one or more for every burst of
+// deliveries).
+func (a *Ack) fastDecode(b []byte) bool {
+	b, ok := readKey(b, 0xA1)
+	if ok {
+		b, ok = readKey(b, 0x01)
+	}
+	var n uint64
+	if ok {
+		n, b, ok = readHead(b, majorArray)
+	}
+	if !ok || n == 0 || n > MaxReceiptIDs || n > uint64(len(b)) {
+		return false
+	}
+	out := Ack{QueueIDs: make([]uint64, n)}
+	for i := range out.QueueIDs {
+		if out.QueueIDs[i], b, ok = readUint(b); !ok {
+			return false
+		}
+	}
+	if len(b) != 0 || out.check() != nil {
+		return false
+	}
+	*a = out
+	return true
+}
+
+func (a *Ack) sizeHint() int { return 4 + 9*len(a.QueueIDs) }
+
 func (d *Delivery) fastAppend(b []byte) []byte {
 	b = appendHead(append(b, 0xAC, 0x01), majorUint, d.Version)
 	b = appendHead(append(b, 0x02), majorUint, d.QueueID)

@@ -75,6 +75,8 @@ func FuzzGroupState(f *testing.F)     { fuzzDecoder[GroupState](f, seedGroupStat
 func FuzzFrame(f *testing.F)          { fuzzDecoder[Frame](f, seedFrames()...) }
 func FuzzEnvelope(f *testing.F)       { fuzzDecoder[Envelope](f, seedHotMessages()...) }
 func FuzzDelivery(f *testing.F)       { fuzzDecoder[Delivery](f, seedHotMessages()...) }
+func FuzzSendResult(f *testing.F)     { fuzzDecoder[SendResult](f, seedSmall()...) }
+func FuzzAck(f *testing.F)            { fuzzDecoder[Ack](f, seedSmall()...) }
 func FuzzGroupMessage(f *testing.F)   { fuzzDecoder[GroupMessageBody](f, seedGroupBody()) }
 func FuzzBlobPut(f *testing.F)        { fuzzDecoder[BlobPut](f) }
 
@@ -141,7 +143,7 @@ func FuzzFastPaths(f *testing.F) {
 	for _, fr := range seedFrames() {
 		f.Add(fr)
 	}
-	for _, m := range seedHotMessages() {
+	for _, m := range append(seedHotMessages(), seedSmall()...) {
 		f.Add(m)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -157,6 +159,8 @@ func FuzzFastPaths(f *testing.F) {
 			{new(Frame), new(Frame)},
 			{new(Envelope), new(Envelope)},
 			{new(Delivery), new(Delivery)},
+			{new(SendResult), new(SendResult)},
+			{new(Ack), new(Ack)},
 		} {
 			if !pair.fast.fastDecode(data) {
 				continue
@@ -233,6 +237,22 @@ func seedHotMessages() [][]byte {
 	return out
 }
 
+// seedSmall are send results and acks with values of every size class.
+func seedSmall() [][]byte {
+	var out [][]byte
+	ids := []uint64{}
+	for _, n := range []uint64{0, 1, 23, 24, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, 1_790_000_000_000} {
+		enc, _ := encMode.Marshal(&SendResult{AcceptedAt: n})
+		out = append(out, enc)
+		if n > 0 {
+			ids = append(ids, n)
+			enc, _ = encMode.Marshal(&Ack{QueueIDs: ids})
+			out = append(out, enc)
+		}
+	}
+	return out
+}
+
 // TestFastPathsMatch checks the fast encoders against the general encoder
 // on values of every size class.
 func TestFastPathsMatch(t *testing.T) {
@@ -255,6 +275,20 @@ func TestFastPathsMatch(t *testing.T) {
 		}
 		if decoded != 1 {
 			t.Errorf("seed %x: %d structures decode it, want 1", enc[:16], decoded)
+		}
+	}
+	for _, enc := range seedSmall() {
+		var fr, gr SendResult
+		var fa, ga Ack
+		okR, okA := generalUnmarshal(enc, &gr) == nil, generalUnmarshal(enc, &ga) == nil
+		if okR == okA {
+			t.Errorf("seed %x: send result %v, ack %v: want exactly one", enc, okR, okA)
+		}
+		if okR && (!fr.fastDecode(enc) || fr != gr || !bytes.Equal(fr.fastAppend(nil), enc)) {
+			t.Errorf("send result %x: fast path differs", enc)
+		}
+		if okA && (!fa.fastDecode(enc) || !reflect.DeepEqual(fa, ga) || !bytes.Equal(fa.fastAppend(nil), enc)) {
+			t.Errorf("ack %x: fast path differs", enc)
 		}
 	}
 	for _, enc := range seedFrames() {
@@ -310,7 +344,7 @@ func FuzzFastEncoders(f *testing.F) {
 		for _, m := range []interface {
 			Message
 			fastEncoder
-		}{new(Envelope), new(Delivery), new(RatchetHeader), new(RatchetMessage), new(Frame)} {
+		}{new(Envelope), new(Delivery), new(RatchetHeader), new(RatchetMessage), new(Frame), new(SendResult), new(Ack)} {
 			if err := generalUnmarshal(data, m); err != nil {
 				continue
 			}
