@@ -110,39 +110,6 @@ func (m *messaging) phase(name string, senders []int, send func(ctx context.Cont
 	return r
 }
 
-// perItem is CPU seconds over n items, in µs; -1 when n is 0.
-func perItem(cpu float64, n uint64) float64 {
-	if n == 0 {
-		return -1
-	}
-	return cpu / float64(n) * 1e6
-}
-
-// cpuFigures are the figures of the server's CPU per message, with the
-// messages per second one core of it would then carry, when runs has them
-// (the server in a process of its own: -child or -server with -server-pid;
-// a run is -1 when it has no figure). The CPU time is counted in clock
-// ticks of 10 ms, so a short run may measure 0.
-func cpuFigures(what, plural string, runs []float64) []*figure {
-	var us, perCore []float64
-	for _, v := range runs {
-		if v >= 0 {
-			us = append(us, v)
-		}
-		if v > 0 {
-			perCore = append(perCore, 1e6/v)
-		}
-	}
-	if len(us) == 0 {
-		return nil
-	}
-	out := []*figure{newFigure("server CPU per "+what, "µs", us, "", nil)}
-	if len(perCore) > 0 {
-		out = append(out, newFigure("the same as "+plural+" per second per server core", "/s", perCore, "", nil))
-	}
-	return out
-}
-
 func diffCounts(a, b counts) counts {
 	c := counts{
 		Sent: a.Sent - b.Sent, Accepted: a.Accepted - b.Accepted, Refused: a.Refused - b.Refused,

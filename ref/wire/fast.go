@@ -57,52 +57,83 @@ func readUint(b []byte) (v uint64, rest []byte, ok bool) {
 	return readHead(b, majorUint)
 }
 
-// readKey reads the one-byte map key k.
-func readKey(b []byte, k byte) ([]byte, bool) {
-	if len(b) == 0 || b[0] != k {
-		return nil, false
-	}
-	return b[1:], true
+// cursor reads a canonical encoding item by item: after the first item
+// that is not the one expected, every read fails and ok stays false, so a
+// decoder reads its whole layout and looks at ok once.
+type cursor struct {
+	b  []byte
+	ok bool
 }
 
-// readText reads a text string; the caller checks its characters (every
-// text on the hot path is an account name, which is ASCII).
-func readText(b []byte) (string, []byte, bool) {
-	n, b, ok := readHead(b, majorText)
-	if !ok || uint64(len(b)) < n {
-		return "", nil, false
+func newCursor(b []byte) cursor { return cursor{b: b, ok: true} }
+
+// key reads the one-byte item k (a map head or a map key).
+func (c *cursor) key(k byte) {
+	if c.peek(k) {
+		c.b = c.b[1:]
+	} else {
+		c.ok = false
 	}
-	return string(b[:n]), b[n:], true
 }
 
-// readAddress reads an address: [account, device].
-func readAddress(b []byte) (Address, []byte, bool) {
-	b, ok := readKey(b, 0x82)
-	if !ok {
-		return Address{}, nil, false
+// peek reports whether the next byte is k.
+func (c *cursor) peek(k byte) bool { return c.ok && len(c.b) > 0 && c.b[0] == k }
+
+// head reads a head of the major type, as readHead does.
+func (c *cursor) head(major byte) (v uint64) {
+	if c.ok {
+		v, c.b, c.ok = readHead(c.b, major)
 	}
-	acct, b, ok := readText(b)
-	if !ok {
-		return Address{}, nil, false
-	}
-	dev, b, ok := readHead(b, majorUint)
-	return Address{Account: acct, Device: dev}, b, ok
+	return v
 }
 
-// uintFields reads the consecutive unsigned fields whose keys are
-// first, first+1, ..., into dst.
-func uintFields(b []byte, first byte, dst ...*uint64) ([]byte, bool) {
+// uint reads an unsigned integer of any size, as readUint does.
+func (c *cursor) uint() (v uint64) {
+	if c.ok {
+		v, c.b, c.ok = readUint(c.b)
+	}
+	return v
+}
+
+// uints reads the consecutive unsigned fields keyed first, first+1, ...
+// into dst.
+func (c *cursor) uints(first byte, dst ...*uint64) {
 	for i, p := range dst {
-		var ok bool
-		if b, ok = readKey(b, first+byte(i)); !ok {
-			return nil, false
-		}
-		if *p, b, ok = readUint(b); !ok {
-			return nil, false
-		}
+		c.key(first + byte(i))
+		*p = c.uint()
 	}
-	return b, true
 }
+
+// bytes reads a byte string, which shares the input's memory.
+func (c *cursor) bytes() (v []byte) {
+	if c.ok {
+		v, c.b, c.ok = readBytes(c.b)
+	}
+	return v
+}
+
+// text reads a text string; the caller checks its characters (every text
+// on the hot path is an account name, which is ASCII).
+func (c *cursor) text() string {
+	n := c.head(majorText)
+	if !c.ok || uint64(len(c.b)) < n {
+		c.ok = false
+		return ""
+	}
+	t := string(c.b[:n])
+	c.b = c.b[n:]
+	return t
+}
+
+// address reads an address: [account, device].
+func (c *cursor) address() Address {
+	c.key(0x82)
+	account := c.text()
+	return Address{Account: account, Device: c.head(majorUint)}
+}
+
+// end reports whether every item was the one expected and nothing is left.
+func (c *cursor) end() bool { return c.ok && len(c.b) == 0 }
 
 func readBytes(b []byte) (v, rest []byte, ok bool) {
 	n, b, ok := readHead(b, majorBytes)
@@ -186,35 +217,26 @@ func (f *Frame) fastAppend(b []byte) []byte {
 // fastDecode decodes a frame of the current version; its body shares
 // b's memory, as the ratchet message's fields do.
 func (f *Frame) fastDecode(b []byte) bool {
-	if len(b) < 5 || b[0] < 0xA2 || b[0] > 0xA4 || b[1] != 0x01 || b[2] != ProtocolVersion || b[3] != 0x02 {
+	if len(b) == 0 || b[0] < 0xA2 || b[0] > 0xA4 {
 		return false
 	}
-	left := int(b[0]-0xA0) - 2
-	typ, b, ok := readHead(b[4:], majorUint)
-	if !ok {
-		return false
-	}
-	out := Frame{Version: ProtocolVersion, Type: typ}
-	if left > 0 && len(b) > 0 && b[0] == 0x03 {
-		id, rest, ok := readHead(b[1:], majorUint)
-		if !ok {
-			return false
-		}
-		out.RequestID, b = &id, rest
+	left := int(b[0]-0xA0) - 2 // keys after version and type
+	c := newCursor(b[1:])
+	var out Frame
+	c.uints(0x01, &out.Version, &out.Type)
+	if left > 0 && c.peek(0x03) {
+		c.key(0x03)
+		id := c.uint()
+		out.RequestID = &id
 		left--
 	}
 	if left > 0 {
-		if len(b) == 0 || b[0] != 0x04 {
-			return false
-		}
-		body, rest, ok := readBytes(b[1:])
-		if !ok {
-			return false
-		}
-		out.Body, b = &body, rest
+		c.key(0x04)
+		body := c.bytes()
+		out.Body = &body
 		left--
 	}
-	if left != 0 || len(b) != 0 || out.presence() != nil || out.check() != nil {
+	if left != 0 || !c.end() || out.Version != ProtocolVersion || out.presence() != nil || out.check() != nil {
 		return false
 	}
 	*f = out
@@ -261,56 +283,34 @@ func (e *Envelope) fastAppend(b []byte) []byte {
 // fastDecode decodes an envelope (the body of every send); its byte
 // strings share b's memory.
 func (e *Envelope) fastDecode(b []byte) bool {
-	if len(b) > MaxEnvelopeSize || len(b) < 4 || b[0] != 0xA9 || b[1] != 0x01 || b[2] != ProtocolVersion {
+	if len(b) > MaxEnvelopeSize {
 		return false
 	}
-	out := Envelope{Version: ProtocolVersion}
-	b, ok := readKey(b[3:], 0x02)
-	if ok {
-		out.MessageID, b, ok = readBytes(b)
-	}
-	if ok {
-		b, ok = readKey(b, 0x03)
-	}
-	if ok {
-		out.Sender, b, ok = readAddress(b)
-	}
-	if ok {
-		b, ok = readKey(b, 0x04)
-	}
-	if ok {
-		out.Recipient, b, ok = readText(b)
-	}
-	if ok {
-		b, ok = readKey(b, 0x05)
-	}
-	var n uint64
-	if ok {
-		n, b, ok = readHead(b, majorArray)
-	}
-	if !ok || n == 0 || n > MaxFanout || n > uint64(len(b)) {
+	c := newCursor(b)
+	var out Envelope
+	c.key(0xA9)
+	c.uints(0x01, &out.Version)
+	c.key(0x02)
+	out.MessageID = c.bytes()
+	c.key(0x03)
+	out.Sender = c.address()
+	c.key(0x04)
+	out.Recipient = c.text()
+	c.key(0x05)
+	n := c.head(majorArray)
+	if !c.ok || n == 0 || n > MaxFanout || n > uint64(len(c.b)) {
 		return false
 	}
 	out.Messages = make([]DeviceMessage, n)
 	for i := range out.Messages {
 		m := &out.Messages[i]
-		if b, ok = readKey(b, 0xA3); !ok {
-			return false
-		}
-		if b, ok = uintFields(b, 0x01, &m.Device, &m.Kind); !ok {
-			return false
-		}
-		if b, ok = readKey(b, 0x03); !ok {
-			return false
-		}
-		if m.Ciphertext, b, ok = readBytes(b); !ok {
-			return false
-		}
+		c.key(0xA3)
+		c.uints(0x01, &m.Device, &m.Kind)
+		c.key(0x03)
+		m.Ciphertext = c.bytes()
 	}
-	if b, ok = uintFields(b, 0x06, &out.Type, &out.Priority, &out.TTL, &out.SentAt); !ok || len(b) != 0 {
-		return false
-	}
-	if out.check() != nil {
+	c.uints(0x06, &out.Type, &out.Priority, &out.TTL, &out.SentAt)
+	if !c.end() || out.Version != ProtocolVersion || out.check() != nil {
 		return false
 	}
 	*e = out
@@ -320,36 +320,19 @@ func (e *Envelope) fastDecode(b []byte) bool {
 // fastDecode decodes a delivery (every message a device receives); its
 // byte strings share b's memory.
 func (d *Delivery) fastDecode(b []byte) bool {
-	if len(b) < 4 || b[0] != 0xAC || b[1] != 0x01 || b[2] != ProtocolVersion {
-		return false
-	}
-	out := Delivery{Version: ProtocolVersion}
-	b, ok := uintFields(b[3:], 0x02, &out.QueueID)
-	if ok {
-		b, ok = readKey(b, 0x03)
-	}
-	if ok {
-		out.MessageID, b, ok = readBytes(b)
-	}
-	if ok {
-		b, ok = readKey(b, 0x04)
-	}
-	if ok {
-		out.Sender, b, ok = readAddress(b)
-	}
-	if ok {
-		b, ok = uintFields(b, 0x05, &out.Type, &out.Priority, &out.Kind)
-	}
-	if ok {
-		b, ok = readKey(b, 0x08)
-	}
-	if ok {
-		out.Ciphertext, b, ok = readBytes(b)
-	}
-	if ok {
-		b, ok = uintFields(b, 0x09, &out.SentAt, &out.AcceptedAt, &out.ExpiresAt, &out.Attempt)
-	}
-	if !ok || len(b) != 0 || out.check() != nil {
+	c := newCursor(b)
+	var out Delivery
+	c.key(0xAC)
+	c.uints(0x01, &out.Version, &out.QueueID)
+	c.key(0x03)
+	out.MessageID = c.bytes()
+	c.key(0x04)
+	out.Sender = c.address()
+	c.uints(0x05, &out.Type, &out.Priority, &out.Kind)
+	c.key(0x08)
+	out.Ciphertext = c.bytes()
+	c.uints(0x09, &out.SentAt, &out.AcceptedAt, &out.ExpiresAt, &out.Attempt)
+	if !c.end() || out.Version != ProtocolVersion || out.check() != nil {
 		return false
 	}
 	*d = out
@@ -362,11 +345,15 @@ func (r *SendResult) fastAppend(b []byte) []byte {
 
 // fastDecode decodes the answer to every send.
 func (r *SendResult) fastDecode(b []byte) bool {
-	b, ok := readKey(b, 0xA1)
-	if ok {
-		b, ok = uintFields(b, 0x01, &r.AcceptedAt)
+	c := newCursor(b)
+	var out SendResult
+	c.key(0xA1)
+	c.uints(0x01, &out.AcceptedAt)
+	if !c.end() {
+		return false
 	}
-	return ok && len(b) == 0
+	*r = out
+	return true
 }
 
 func (a *Ack) fastAppend(b []byte) []byte {
@@ -380,24 +367,18 @@ func (a *Ack) fastAppend(b []byte) []byte {
 // fastDecode decodes an acknowledgement (one or more for every burst of
 // deliveries).
 func (a *Ack) fastDecode(b []byte) bool {
-	b, ok := readKey(b, 0xA1)
-	if ok {
-		b, ok = readKey(b, 0x01)
-	}
-	var n uint64
-	if ok {
-		n, b, ok = readHead(b, majorArray)
-	}
-	if !ok || n == 0 || n > MaxReceiptIDs || n > uint64(len(b)) {
+	c := newCursor(b)
+	c.key(0xA1)
+	c.key(0x01)
+	n := c.head(majorArray)
+	if !c.ok || n == 0 || n > MaxReceiptIDs || n > uint64(len(c.b)) {
 		return false
 	}
 	out := Ack{QueueIDs: make([]uint64, n)}
 	for i := range out.QueueIDs {
-		if out.QueueIDs[i], b, ok = readUint(b); !ok {
-			return false
-		}
+		out.QueueIDs[i] = c.uint()
 	}
-	if len(b) != 0 || out.check() != nil {
+	if !c.end() || out.check() != nil {
 		return false
 	}
 	*a = out
