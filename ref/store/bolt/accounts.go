@@ -36,7 +36,7 @@ func createDevice(tx *bbolt.Tx, a store.Address, identityKey []byte) error {
 	if err := tx.Bucket(bucketDevices).Put(k, d.encode()); err != nil {
 		return err
 	}
-	return tx.Bucket(bucketQueues).Put(k, queueRec{next: 1}.encode())
+	return tx.Bucket(bucketQueue).Put(k, queueRec{next: 1}.encode())
 }
 
 // readAccount returns an account's devices, or ErrNotFound.
@@ -127,10 +127,10 @@ func findDevice(devices []store.Device, id uint32) int {
 }
 
 // deleteDevice deletes every record of the live device at address key ak:
-// its prekeys, its used ids, its queue with its indexes.
+// its prekeys, its used ids, its queue with its expiry index keys.
 func deleteDevice(tx *bbolt.Tx, ak []byte) error {
-	queues := tx.Bucket(bucketQueues)
-	if v := queues.Get(ak); v != nil {
+	queue := tx.Bucket(bucketQueue)
+	if v := queue.Get(ak); v != nil {
 		q, err := decodeQueue(v)
 		if err != nil {
 			return err
@@ -140,28 +140,32 @@ func deleteDevice(tx *bbolt.Tx, ak []byte) error {
 		}
 	}
 	// The expiry index is keyed by time first: find this device's keys
-	// through the order index, whose values hold the expiry times.
+	// through its entries, which hold the expiry times.
 	expiry := tx.Bucket(bucketExpiry)
 	var expKeys [][]byte
-	c := tx.Bucket(bucketOrder).Cursor()
+	c := queue.Cursor()
 	for k, v := c.Seek(ak); k != nil && bytes.HasPrefix(k, ak); k, v = c.Next() {
-		if len(v) != orderValSize || len(k) != len(ak)+9 {
+		if len(k) == len(ak) {
+			continue // the queue record
+		}
+		if len(k) != len(ak)+9 {
 			return errCorrupt
 		}
-		expKeys = append(expKeys, key(v[:timeSize], ak, k[len(ak)+1:]))
+		h, err := decodeEntryHeader(v)
+		if err != nil {
+			return err
+		}
+		expKeys = append(expKeys, expiryKey(h.expires, ak, binary.BigEndian.Uint64(k[len(ak)+1:])))
 	}
 	for _, k := range expKeys {
 		if err := expiry.Delete(k); err != nil {
 			return err
 		}
 	}
-	for _, b := range [][]byte{bucketOrder, bucketEntries, bucketOneTime, bucketUsedIDs} {
+	for _, b := range [][]byte{bucketQueue, bucketOneTime, bucketUsedIDs} {
 		if err := deletePrefix(tx.Bucket(b), ak); err != nil {
 			return err
 		}
-	}
-	if err := queues.Delete(ak); err != nil {
-		return err
 	}
 	return tx.Bucket(bucketDevices).Delete(ak)
 }

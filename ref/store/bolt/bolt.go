@@ -18,7 +18,7 @@
 // T = be64(Unix seconds with the sign bit flipped) || be32(nanoseconds),
 // which sorts as the times do. Other integers in keys are big-endian.
 //
-//	meta      "version" -> be32 schema version (1)
+//	meta      "version" -> be32 schema version (2)
 //	          "total"   -> be64 entries in all queues
 //	accounts  name -> the account's devices in increasing id order, removed
 //	          ones included: uvarint count, then per device be32 id,
@@ -32,15 +32,20 @@
 //	usedids   A || 's'|'e'|'k' || be32 id -> 0x01: every id ever stored in
 //	          the signed, one-time EC and KEM (one-time and last-resort) id
 //	          spaces of a device
-//	queues    A -> a live device's queue: be64 next queue id, be64 entries,
-//	          be64 ciphertext bytes (so quotas and Stats are one read)
-//	entries   A || be64 queue id -> priority, type, kind, uvarint sent-at,
-//	          T accepted, T expires, sender A, uvarint len || message id,
-//	          ciphertext (the rest)
-//	order     A || (255 - priority) || be64 queue id -> T expires || be32
-//	          attempt: delivery order is key order
-//	expiry    T expires || A || be64 queue id -> 0x01: Expire reads only
-//	          the expired prefix
+//	queue     A -> a live device's queue record: be64 next queue id, be64
+//	          entries, be64 ciphertext bytes (so quotas and Stats are one
+//	          read)
+//	          A || (255 - priority) || be64 queue id -> an entry: be32
+//	          attempt, priority, type, kind, uvarint sent-at, T accepted,
+//	          T expires, sender A, uvarint len || message id, ciphertext
+//	          (the rest). Delivery order is key order, and a device's
+//	          record and entries are neighbours: a message that is queued
+//	          and acknowledged while its device's queue is short writes one
+//	          leaf page of this bucket each time. An acknowledgement names
+//	          only the queue id: the entry is found with one seek per
+//	          priority the queue holds.
+//	expiry    T expires || A || be64 queue id -> the entry's priority:
+//	          Expire reads only the expired prefix
 //	accepted  sender A || message id -> T accepted || T forget
 //	forget    T forget || sender A || message id -> 0x01
 //	privacy   name -> last-seen visibility byte, online visibility byte
@@ -94,9 +99,7 @@ var (
 	bucketDevices  = []byte("devices")
 	bucketOneTime  = []byte("onetime")
 	bucketUsedIDs  = []byte("usedids")
-	bucketQueues   = []byte("queues")
-	bucketEntries  = []byte("entries")
-	bucketOrder    = []byte("order")
+	bucketQueue    = []byte("queue")
 	bucketExpiry   = []byte("expiry")
 	bucketAccepted = []byte("accepted")
 	bucketForget   = []byte("forget")
@@ -115,7 +118,7 @@ var (
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketAccounts, bucketDevices, bucketOneTime, bucketUsedIDs,
-		bucketQueues, bucketEntries, bucketOrder, bucketExpiry, bucketAccepted,
+		bucketQueue, bucketExpiry, bucketAccepted,
 		bucketForget, bucketPrivacy, bucketContacts, bucketLastSeen, bucketLists,
 		bucketHistory, bucketGroups, bucketStates, bucketBlobs, bucketChunks,
 		bucketBlobExp, bucketBlobKeys, bucketBlobUse,
@@ -129,8 +132,9 @@ var (
 	keyTotal   = []byte("total")
 )
 
-// schemaVersion is the layout version this package reads and writes.
-const schemaVersion = 1
+// schemaVersion is the layout version this package reads and writes. Open
+// migrates a file of version 1 (see migrateV1).
+const schemaVersion = 2
 
 // Kinds of one-time prekeys, and the prekey id spaces.
 const (
@@ -208,11 +212,16 @@ func Open(path string, opts ...Option) (*Store, error) {
 		meta := tx.Bucket(bucketMeta)
 		switch v := meta.Get(keyVersion); {
 		case v == nil:
-			return meta.Put(keyVersion, binary.BigEndian.AppendUint32(nil, schemaVersion))
+		case len(v) == 4 && binary.BigEndian.Uint32(v) == 1:
+			if err := migrateV1(tx); err != nil {
+				return fmt.Errorf("migrating from schema version 1: %w", err)
+			}
 		case len(v) != 4 || binary.BigEndian.Uint32(v) != schemaVersion:
 			return fmt.Errorf("schema version %x, want %d", v, schemaVersion)
+		default:
+			return nil
 		}
-		return nil
+		return meta.Put(keyVersion, binary.BigEndian.AppendUint32(nil, schemaVersion))
 	})
 	if err != nil {
 		db.Close()

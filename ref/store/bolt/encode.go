@@ -268,13 +268,16 @@ func decodeQueue(v []byte) (queueRec, error) {
 	}, nil
 }
 
-// Entries: priority first (Ack and SetAttempt read only the header), then
-// type, kind, sent-at, acceptance and expiry times, sender, message id, and
-// the ciphertext as the rest. The recipient and queue id are in the key, the
-// attempt count in the order index.
+// Entries: the attempt count, then the priority (also in the key), type,
+// kind, sent-at, acceptance and expiry times, sender, message id, and the
+// ciphertext as the rest. The recipient and queue id are in the key.
 
-func encodeEntry(e *store.Entry) []byte {
-	b := make([]byte, 0, 3+binary.MaxVarintLen64+2*timeSize+len(e.Sender.Account)+20+len(e.MessageID)+len(e.Ciphertext))
+// entryAttemptSize is the size of the attempt count that starts an entry.
+const entryAttemptSize = 4
+
+func encodeEntry(e *store.Entry, attempt uint32) []byte {
+	b := make([]byte, 0, entryAttemptSize+3+binary.MaxVarintLen64+2*timeSize+len(e.Sender.Account)+20+len(e.MessageID)+len(e.Ciphertext))
+	b = binary.BigEndian.AppendUint32(b, attempt)
 	b = append(b, e.Priority, e.Type, e.Kind)
 	b = binary.AppendUvarint(b, e.SentAt)
 	b = appendTime(b, e.AcceptedAt)
@@ -293,6 +296,7 @@ type entryHeader struct {
 
 func decodeEntryHeader(v []byte) (entryHeader, error) {
 	r := reader{b: v}
+	r.u32()
 	h := entryHeader{priority: r.u8()}
 	r.u8()
 	r.u8()
@@ -314,6 +318,7 @@ func decodeEntryHeader(v []byte) (entryHeader, error) {
 
 func decodeEntry(v []byte, e *store.Entry) error {
 	r := reader{b: v}
+	e.Attempt = r.u32()
 	e.Priority, e.Type, e.Kind = r.u8(), r.u8(), r.u8()
 	e.SentAt = r.uvarint()
 	e.AcceptedAt = r.time()
@@ -324,14 +329,10 @@ func decodeEntry(v []byte, e *store.Entry) error {
 	return r.err
 }
 
-// Order index values: the encoded expiry time and the attempt count.
-
-const orderValSize = timeSize + 4
-
-func orderVal(expires []byte, attempt uint32) []byte {
-	b := make([]byte, 0, orderValSize)
-	b = append(b, expires...)
-	return binary.BigEndian.AppendUint32(b, attempt)
+// withAttempt returns a copy of the entry v with its attempt count set.
+func withAttempt(v []byte, attempt uint32) []byte {
+	b := binary.BigEndian.AppendUint32(make([]byte, 0, len(v)), attempt)
+	return append(b, v[entryAttemptSize:]...)
 }
 
 // Accepted pairs: the acceptance and the forget times.

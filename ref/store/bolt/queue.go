@@ -154,7 +154,7 @@ func newEnqueueOp(entries []store.Entry, q store.Quota, forget time.Time) (*enqu
 		op.rs[j].entries++
 		op.rs[j].bytes += uint64(len(e.Ciphertext))
 		op.which[i] = j
-		op.vals[i] = encodeEntry(e)
+		op.vals[i] = encodeEntry(e, 0)
 		op.exps[i] = appendTime(nil, e.ExpiresAt)
 	}
 	return op, nil
@@ -177,10 +177,10 @@ func (op *enqueueOp) apply(tx *bbolt.Tx) error {
 		// Remembered, but its forget time has passed: replace it.
 		oldForgetKey = key(old[timeSize:], op.pairKey)
 	}
-	queues := tx.Bucket(bucketQueues)
+	queue := tx.Bucket(bucketQueue)
 	for i := range op.rs {
 		r := &op.rs[i]
-		v := queues.Get(r.ak)
+		v := queue.Get(r.ak)
 		if v == nil {
 			op.refusal = fmt.Errorf("bolt: enqueue: device %s/%d: %w", r.addr.Account, r.addr.Device, store.ErrNotFound)
 			return nil
@@ -198,21 +198,18 @@ func (op *enqueueOp) apply(tx *bbolt.Tx) error {
 			return nil
 		}
 	}
-	entriesB, order, expiry := tx.Bucket(bucketEntries), tx.Bucket(bucketOrder), tx.Bucket(bucketExpiry)
+	expiry := tx.Bucket(bucketExpiry)
 	op.ids = make([]uint64, len(op.entries))
 	for i := range op.entries {
 		r := &op.rs[op.which[i]]
 		id := r.rec.next
 		r.rec.next++
 		op.ids[i] = id
-		qk := binary.BigEndian.AppendUint64(nil, id)
-		if err := entriesB.Put(key(r.ak, qk), op.vals[i]); err != nil {
+		prio := op.entries[i].Priority
+		if err := queue.Put(entryKey(r.ak, prio, id), op.vals[i]); err != nil {
 			return err
 		}
-		if err := order.Put(key(r.ak, []byte{255 - op.entries[i].Priority}, qk), orderVal(op.exps[i], 0)); err != nil {
-			return err
-		}
-		if err := expiry.Put(key(op.exps[i], r.ak, qk), marker); err != nil {
+		if err := expiry.Put(expiryKey(op.exps[i], r.ak, id), []byte{prio}); err != nil {
 			return err
 		}
 	}
@@ -220,7 +217,7 @@ func (op *enqueueOp) apply(tx *bbolt.Tx) error {
 		r := &op.rs[i]
 		r.rec.entries += r.entries
 		r.rec.bytes += r.bytes
-		if err := queues.Put(r.ak, r.rec.encode()); err != nil {
+		if err := queue.Put(r.ak, r.rec.encode()); err != nil {
 			return err
 		}
 	}
@@ -263,9 +260,53 @@ func overQuota(rec queueRec, n, b uint64, q store.Quota) bool {
 	return (q.Entries > 0 && rec.entries+n > uint64(q.Entries)) || (q.Bytes > 0 && rec.bytes+b > uint64(q.Bytes))
 }
 
-// Pending implements store.Store. It walks the device's order index, which
-// holds each entry's expiry time and attempt count, and reads only the
-// entries it returns.
+// entryKey is the key of a queue entry: the device's address, 255 minus
+// the priority, the queue id. A device's entries follow its queue record
+// (key A alone) in delivery order.
+func entryKey(ak []byte, priority uint8, id uint64) []byte {
+	k := make([]byte, 0, len(ak)+9)
+	k = append(k, ak...)
+	k = append(k, 255-priority)
+	return binary.BigEndian.AppendUint64(k, id)
+}
+
+// expiryKey is the key of an entry in the expiry index; its value is the
+// entry's priority, which completes the entry's key.
+func expiryKey(expires, ak []byte, id uint64) []byte {
+	k := make([]byte, 0, len(expires)+len(ak)+8)
+	k = append(k, expires...)
+	k = append(k, ak...)
+	return binary.BigEndian.AppendUint64(k, id)
+}
+
+// findEntry returns the key and value of entry id of the device at ak, or
+// nils. An acknowledgement names only the queue id, so it looks for the id
+// under each priority the queue holds, one seek per priority.
+func findEntry(queue *bbolt.Bucket, ak []byte, id uint64) ([]byte, []byte, error) {
+	c := queue.Cursor()
+	k, _ := c.Seek(ak)
+	if k != nil && len(k) == len(ak) {
+		k, _ = c.Next()
+	}
+	for k != nil && bytes.HasPrefix(k, ak) {
+		if len(k) != len(ak)+9 {
+			return nil, nil, errCorrupt
+		}
+		class := k[len(ak)]
+		want := entryKey(ak, 255-class, id)
+		if k, v := c.Seek(want); bytes.Equal(k, want) {
+			return want, v, nil
+		}
+		if class == 255 {
+			break
+		}
+		k, _ = c.Seek(append(bytes.Clone(ak), class+1))
+	}
+	return nil, nil, nil
+}
+
+// Pending implements store.Store. It walks the device's entries in key
+// order, which is delivery order.
 func (s *Store) Pending(ctx context.Context, a store.Address, now time.Time, skip map[uint64]bool, limit int) ([]store.Entry, error) {
 	var out []store.Entry
 	err := s.view(ctx, "pending", func(tx *bbolt.Tx) error {
@@ -274,25 +315,25 @@ func (s *Store) Pending(ctx context.Context, a store.Address, now time.Time, ski
 			return nil
 		}
 		ak := appendAddr(nil, a)
-		nowEnc := appendTime(nil, now)
-		entriesB := tx.Bucket(bucketEntries)
-		c := tx.Bucket(bucketOrder).Cursor()
-		for k, v := c.Seek(ak); k != nil && bytes.HasPrefix(k, ak) && len(out) < limit; k, v = c.Next() {
-			if len(k) != len(ak)+9 || len(v) != orderValSize {
+		c := tx.Bucket(bucketQueue).Cursor()
+		k, v := c.Seek(ak)
+		if k != nil && len(k) == len(ak) {
+			k, v = c.Next()
+		}
+		for ; k != nil && bytes.HasPrefix(k, ak) && len(out) < limit; k, v = c.Next() {
+			if len(k) != len(ak)+9 {
 				return errCorrupt
 			}
-			qk := k[len(ak)+1:]
-			id := binary.BigEndian.Uint64(qk)
-			if skip[id] || bytes.Compare(v[:timeSize], nowEnc) <= 0 {
+			id := binary.BigEndian.Uint64(k[len(ak)+1:])
+			if skip[id] {
 				continue
 			}
-			ev := entriesB.Get(key(ak, qk))
-			if ev == nil {
-				return fmt.Errorf("order index names missing entry %d: %w", id, errCorrupt)
-			}
-			e := store.Entry{QueueID: id, Recipient: a, Attempt: binary.BigEndian.Uint32(v[timeSize:])}
-			if err := decodeEntry(ev, &e); err != nil {
+			e := store.Entry{QueueID: id, Recipient: a}
+			if err := decodeEntry(v, &e); err != nil {
 				return err
+			}
+			if !e.ExpiresAt.After(now) {
+				continue
 			}
 			out = append(out, e)
 		}
@@ -304,27 +345,19 @@ func (s *Store) Pending(ctx context.Context, a store.Address, now time.Time, ski
 	return out, nil
 }
 
-// SetAttempt implements store.Store. It rewrites only the entry's order
-// index value, not the entry.
+// SetAttempt implements store.Store.
 func (s *Store) SetAttempt(ctx context.Context, a store.Address, queueID uint64, attempt uint32) error {
 	ak := appendAddr(nil, a)
-	qk := binary.BigEndian.AppendUint64(nil, queueID)
-	ek := key(ak, qk)
 	return s.batch(ctx, "set attempt", 1, func(tx *bbolt.Tx) error {
-		ev := tx.Bucket(bucketEntries).Get(ek)
-		if ev == nil {
-			return nil
+		queue := tx.Bucket(bucketQueue)
+		k, v, err := findEntry(queue, ak, queueID)
+		if err != nil || k == nil {
+			return err
 		}
-		if len(ev) == 0 {
+		if len(v) < entryAttemptSize {
 			return errCorrupt
 		}
-		order := tx.Bucket(bucketOrder)
-		ok := key(ak, []byte{255 - ev[0]}, qk)
-		ov := order.Get(ok)
-		if len(ov) != orderValSize {
-			return fmt.Errorf("order index of entry %d: %w", queueID, errCorrupt)
-		}
-		return order.Put(ok, orderVal(ov[:timeSize], attempt))
+		return queue.Put(k, withAttempt(v, attempt))
 	})
 }
 
@@ -370,8 +403,8 @@ func (s *Store) AckMany(ctx context.Context, acks map[store.Address][]uint64) er
 // ackDevice deletes the entries ids of the device at ak, with the queue
 // record and the total.
 func ackDevice(tx *bbolt.Tx, ak []byte, queueIDs []uint64) error {
-	queues := tx.Bucket(bucketQueues)
-	v := queues.Get(ak)
+	queue := tx.Bucket(bucketQueue)
+	v := queue.Get(ak)
 	if v == nil {
 		return nil
 	}
@@ -381,51 +414,46 @@ func ackDevice(tx *bbolt.Tx, ak []byte, queueIDs []uint64) error {
 	}
 	n := 0
 	for _, id := range queueIDs {
-		ok, size, err := deleteEntry(tx, ak, binary.BigEndian.AppendUint64(nil, id))
+		k, ev, err := findEntry(queue, ak, id)
 		if err != nil {
 			return err
 		}
-		if ok {
-			n++
-			rec.entries--
-			rec.bytes -= uint64(size)
+		if k == nil {
+			continue
 		}
+		size, err := deleteEntry(tx, ak, id, k, ev)
+		if err != nil {
+			return err
+		}
+		n++
+		rec.entries--
+		rec.bytes -= uint64(size)
 	}
 	if n == 0 {
 		return nil
 	}
-	if err := queues.Put(ak, rec.encode()); err != nil {
+	if err := queue.Put(ak, rec.encode()); err != nil {
 		return err
 	}
 	return addTotal(tx, -int64(n))
 }
 
-// deleteEntry deletes entry qk of the device at ak with its order and
-// expiry index keys, and returns whether it existed and its ciphertext
-// size. The caller updates the queue record and the total.
-func deleteEntry(tx *bbolt.Tx, ak, qk []byte) (bool, int, error) {
-	entriesB := tx.Bucket(bucketEntries)
-	ek := key(ak, qk)
-	ev := entriesB.Get(ek)
-	if ev == nil {
-		return false, 0, nil
-	}
-	h, err := decodeEntryHeader(ev)
+// deleteEntry deletes entry id of the device at ak, whose key and value
+// are k and v, with its expiry index key, and returns its ciphertext size.
+// The caller updates the queue record and the total.
+func deleteEntry(tx *bbolt.Tx, ak []byte, id uint64, k, v []byte) (int, error) {
+	h, err := decodeEntryHeader(v)
 	if err != nil {
-		return false, 0, err
+		return 0, err
 	}
-	xk := key(h.expires, ak, qk)
-	ok := key(ak, []byte{255 - h.priority}, qk)
-	if err := entriesB.Delete(ek); err != nil {
-		return false, 0, err
-	}
-	if err := tx.Bucket(bucketOrder).Delete(ok); err != nil {
-		return false, 0, err
+	xk := expiryKey(h.expires, ak, id)
+	if err := tx.Bucket(bucketQueue).Delete(k); err != nil {
+		return 0, err
 	}
 	if err := tx.Bucket(bucketExpiry).Delete(xk); err != nil {
-		return false, 0, err
+		return 0, err
 	}
-	return true, h.ciphertextLen, nil
+	return h.ciphertextLen, nil
 }
 
 // Expire implements store.Store. It reads the expiry and forget indexes
@@ -435,29 +463,35 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 	err := s.update(ctx, "expire", func(tx *bbolt.Tx) error {
 		n = 0
 		nowEnc := appendTime(nil, now)
-		type expired struct{ ak, qk []byte }
+		type expired struct {
+			ak  []byte
+			id  uint64
+			key []byte // the entry's
+		}
 		var todo []expired
 		c := tx.Bucket(bucketExpiry).Cursor()
-		for k, _ := c.First(); k != nil && bytes.Compare(k[:min(len(k), timeSize)], nowEnc) <= 0; k, _ = c.Next() {
-			if len(k) < timeSize+8+5 {
+		for k, v := c.First(); k != nil && bytes.Compare(k[:min(len(k), timeSize)], nowEnc) <= 0; k, v = c.Next() {
+			if len(k) < timeSize+8+5 || len(v) != 1 {
 				return errCorrupt
 			}
-			rest := k[timeSize:]
-			todo = append(todo, expired{ak: bytes.Clone(rest[:len(rest)-8]), qk: bytes.Clone(rest[len(rest)-8:])})
+			ak := bytes.Clone(k[timeSize : len(k)-8])
+			id := binary.BigEndian.Uint64(k[len(k)-8:])
+			todo = append(todo, expired{ak: ak, id: id, key: entryKey(ak, v[0], id)})
 		}
-		queues := tx.Bucket(bucketQueues)
+		queue := tx.Bucket(bucketQueue)
 		recs := make(map[string]*queueRec)
 		for _, x := range todo {
-			ok, size, err := deleteEntry(tx, x.ak, x.qk)
+			ev := queue.Get(x.key)
+			if ev == nil {
+				return fmt.Errorf("expiry index names a missing entry: %w", errCorrupt)
+			}
+			size, err := deleteEntry(tx, x.ak, x.id, x.key, ev)
 			if err != nil {
 				return err
 			}
-			if !ok {
-				return fmt.Errorf("expiry index names a missing entry: %w", errCorrupt)
-			}
 			rec := recs[string(x.ak)]
 			if rec == nil {
-				v := queues.Get(x.ak)
+				v := queue.Get(x.ak)
 				if v == nil {
 					return fmt.Errorf("entry of a device without a queue: %w", errCorrupt)
 				}
@@ -473,7 +507,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 			n++
 		}
 		for ak, rec := range recs {
-			if err := queues.Put([]byte(ak), rec.encode()); err != nil {
+			if err := queue.Put([]byte(ak), rec.encode()); err != nil {
 				return err
 			}
 		}
@@ -512,7 +546,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 func (s *Store) Stats(ctx context.Context, a store.Address) (store.QueueStats, error) {
 	var st store.QueueStats
 	err := s.view(ctx, "stats", func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketQueues).Get(appendAddr(nil, a))
+		v := tx.Bucket(bucketQueue).Get(appendAddr(nil, a))
 		if v == nil {
 			return nil
 		}

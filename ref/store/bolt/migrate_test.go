@@ -1,0 +1,198 @@
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/missive-protocol/missive/ref/store"
+)
+
+// writeV1 writes a file of schema version 1 holding the queue of device a
+// with entries es (each with its Attempt), as version 1 laid it out.
+func writeV1(t *testing.T, path string, a store.Address, es []store.Entry) {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bbolt.Tx) error {
+		names := [][]byte{v1Queues, v1Entries, v1Order}
+		for _, b := range allBuckets {
+			if string(b) != string(bucketQueue) {
+				names = append(names, b)
+			}
+		}
+		for _, name := range names {
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keyVersion, binary.BigEndian.AppendUint32(nil, 1)); err != nil {
+			return err
+		}
+		if err := meta.Put(keyTotal, binary.BigEndian.AppendUint64(nil, uint64(len(es)))); err != nil {
+			return err
+		}
+		ak := appendAddr(nil, a)
+		rec := queueRec{next: uint64(len(es)) + 1}
+		for i := range es {
+			e := &es[i]
+			rec.entries++
+			rec.bytes += uint64(len(e.Ciphertext))
+			qk := binary.BigEndian.AppendUint64(nil, e.QueueID)
+			exp := appendTime(nil, e.ExpiresAt)
+			v1Entry := encodeEntry(e, 0)[entryAttemptSize:]
+			if err := tx.Bucket(v1Entries).Put(key(ak, qk), v1Entry); err != nil {
+				return err
+			}
+			ov := binary.BigEndian.AppendUint32(exp, e.Attempt)
+			if err := tx.Bucket(v1Order).Put(key(ak, []byte{255 - e.Priority}, qk), ov); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketExpiry).Put(key(appendTime(nil, e.ExpiresAt), ak, qk), marker); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(v1Queues).Put(ak, rec.encode())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMigrateV1 opens a file of schema version 1 and checks that its queue
+// reads, acknowledges, expires and grows as it did, with the attempt
+// counts kept and priorities from 0 to 255.
+func TestMigrateV1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	bob := store.Address{Account: "bob", Device: 2}
+	base := time.Unix(1_800_000_000, 0).UTC()
+	entry := func(id uint64, priority uint8, attempt uint32, ttl time.Duration) store.Entry {
+		return store.Entry{
+			QueueID: id, Recipient: bob, MessageID: []byte{byte(id)}, Sender: store.Address{Account: "alice", Device: 1},
+			Type: 1, Priority: priority, Kind: 0, Ciphertext: []byte("ciphertext " + string(rune('a'+id))),
+			SentAt: 1000 + id, AcceptedAt: base, ExpiresAt: base.Add(ttl), Attempt: attempt,
+		}
+	}
+	es := []store.Entry{
+		entry(1, 1, 0, time.Hour),
+		entry(2, 2, 3, time.Hour),
+		entry(3, 0, 0, time.Minute),
+		entry(4, 255, 1, time.Hour),
+		entry(5, 1, 2, time.Hour),
+	}
+	writeV1(t, path, bob, es)
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open of a version 1 file: %v", err)
+	}
+	defer s.Close()
+	got, err := s.Pending(ctx, bob, base, nil, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Entry{es[3], es[1], es[0], es[4], es[2]} // by priority, then queue id
+	if len(got) != len(want) {
+		t.Fatalf("Pending after migration: got %d entries, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if g, w := got[i], want[i]; g.QueueID != w.QueueID || g.Attempt != w.Attempt || g.Priority != w.Priority ||
+			string(g.Ciphertext) != string(w.Ciphertext) || !g.ExpiresAt.Equal(w.ExpiresAt) || g.SentAt != w.SentAt {
+			t.Errorf("Pending[%d] after migration: got id %d attempt %d priority %d, want id %d attempt %d priority %d",
+				i, g.QueueID, g.Attempt, g.Priority, w.QueueID, w.Attempt, w.Priority)
+		}
+	}
+	if err := s.Ack(ctx, bob, []uint64{4, 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetAttempt(ctx, bob, 1, 7); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Expire(ctx, base.Add(2*time.Minute))
+	if err != nil || n != 1 {
+		t.Fatalf("Expire: got %d, %v; want 1 entry (id 3)", n, err)
+	}
+	st, err := s.Stats(ctx, bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wantBytes := len(es[0].Ciphertext) + len(es[1].Ciphertext); st.Entries != 2 || st.Bytes != wantBytes {
+		t.Errorf("Stats: got %+v, want 2 entries of %d bytes", st, wantBytes)
+	}
+	if total, err := s.TotalEntries(ctx); err != nil || total != 2 {
+		t.Errorf("TotalEntries: got %d, %v; want 2", total, err)
+	}
+	next := entry(0, 1, 0, time.Hour)
+	next.MessageID = []byte("new")
+	if _, _, err := s.Enqueue(ctx, []store.Entry{next}, store.Quota{}, base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Pending(ctx, bob, base, nil, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []uint64
+	var attempts []uint32
+	for _, e := range got {
+		ids, attempts = append(ids, e.QueueID), append(attempts, e.Attempt)
+	}
+	if len(ids) != 3 || ids[0] != 2 || ids[1] != 1 || ids[2] != 6 || attempts[0] != 3 || attempts[1] != 7 || attempts[2] != 0 {
+		t.Errorf("Pending at the end: got ids %v attempts %v, want [2 1 6] [3 7 0]", ids, attempts)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The migrated file opens as version 2, without the old buckets.
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatalf("second Open: %v", err)
+	}
+	defer s2.Close()
+	err = s2.db.View(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{v1Queues, v1Entries, v1Order} {
+			if tx.Bucket(name) != nil {
+				t.Errorf("bucket %s of version 1 is still there", name)
+			}
+		}
+		if v := tx.Bucket(bucketMeta).Get(keyVersion); binary.BigEndian.Uint32(v) != schemaVersion {
+			t.Errorf("schema version: got %x, want %d", v, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOpenRefusesUnknownVersion checks that a file of a later schema is
+// refused, not read.
+func TestOpenRefusesUnknownVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v9.db")
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return b.Put(keyVersion, binary.BigEndian.AppendUint32(nil, 9))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(path); err == nil {
+		s.Close()
+		t.Fatal("Open of a version 9 file: got nil error, want a refusal")
+	}
+}
