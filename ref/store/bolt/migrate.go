@@ -18,7 +18,10 @@ var (
 // layout, in the transaction that opens the file: the queue records and
 // the entries, with the attempt counts of the order index, go into
 // bucketQueue under the keys of version 2, and the expiry index's values
-// become the entries' priorities. The three old buckets are deleted.
+// become the entries' priorities. The three old buckets are deleted. One
+// transaction makes the migration atomic (a crash leaves a version 1
+// file), at the price of holding every page it rewrites in memory until it
+// commits (not measured for large files).
 func migrateV1(tx *bbolt.Tx) error {
 	queues, entries, order := tx.Bucket(v1Queues), tx.Bucket(v1Entries), tx.Bucket(v1Order)
 	if queues == nil || entries == nil || order == nil {
