@@ -88,6 +88,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	bberrors "go.etcd.io/bbolt/errors"
 
 	"github.com/missive-protocol/missive/ref/store"
 )
@@ -268,7 +269,7 @@ func wrap(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, bbolt.ErrDatabaseNotOpen):
+	case errors.Is(err, bberrors.ErrDatabaseNotOpen):
 		return fmt.Errorf("bolt: %s: %w", op, store.ErrClosed)
 	}
 	return fmt.Errorf("bolt: %s: %w", op, err)
