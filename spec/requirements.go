@@ -22,7 +22,7 @@ type Requirement struct {
 var (
 	idDef    = regexp.MustCompile(`\[([A-Z]+-[0-9]{3})\]`)
 	mustRE   = regexp.MustCompile(`\bMUST\b`)
-	prefixR  = regexp.MustCompile("^\\| ([A-Z]+) +\\| ")
+	prefixR  = regexp.MustCompile(`^\| ([A-Z]+) +\| `)
 	codeSpan = regexp.MustCompile("`[^`]*`")
 )
 

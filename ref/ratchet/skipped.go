@@ -45,9 +45,7 @@ func (s *skippedKeys) add(entries []skippedEntry) {
 		s.order = append(s.order, e.id)
 	}
 	for len(s.keys) > MaxStoredSkipped {
-		if _, ok := s.keys[s.order[0]]; ok {
-			delete(s.keys, s.order[0])
-		}
+		delete(s.keys, s.order[0])
 		s.order = s.order[1:]
 	}
 	if len(s.order) > 2*MaxStoredSkipped {

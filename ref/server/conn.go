@@ -131,15 +131,6 @@ func (c *conn) close() {
 	})
 }
 
-func (c *conn) isClosed() bool {
-	select {
-	case <-c.closed:
-		return true
-	default:
-		return false
-	}
-}
-
 // wakeUp makes the delivery goroutine run a pass, starting it when it is
 // not running.
 func (c *conn) wakeUp() {

@@ -78,19 +78,6 @@ func (l *links) dropConn(c *conn) {
 	}
 }
 
-// reservedFor returns the ids reserved by an account's pending links.
-func (l *links) reservedFor(account string) []uint32 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []uint32
-	for _, k := range l.m {
-		if k.account == account && k.reserved != 0 {
-			out = append(out, k.reserved)
-		}
-	}
-	return out
-}
-
 // currentList returns an account's current device list, or nil and 0.
 func (s *Server) currentList(ctx context.Context, account string) ([]byte, uint64, error) {
 	return s.cfg.Store.DeviceList(ctx, account)

@@ -57,19 +57,6 @@ func decodeState(signed []byte) (*group.State, error) {
 	return &group.State{GroupState: st, Raw: s.State, Signed: signed}, nil
 }
 
-// currentGroup returns a group's current state, or nil when the server
-// does not hold the group.
-func (s *Server) currentGroup(ctx context.Context, id []byte) (*group.State, error) {
-	signed, _, err := s.cfg.Store.GroupState(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return decodeState(signed)
-}
-
 // knownLists is what the server knows of accounts' device lists, for
 // group.Parse: the primary key each account registered, and the lists it
 // stored. A store failure is kept in err; the caller checks it.

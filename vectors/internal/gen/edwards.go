@@ -29,7 +29,6 @@ var (
 		y, _ := new(big.Int).SetString("46316835694926478169428394003475163141307993866256225615783033603165251855960", 10)
 		return affinePoint(x, y)
 	}()
-	two255 = new(big.Int).Lsh(big.NewInt(1), 255)
 	two253 = new(big.Int).Lsh(big.NewInt(1), 253)
 )
 

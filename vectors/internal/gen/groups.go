@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
-	"strings"
 )
 
 // This file implements the mechanisms of chapters 16 and 17 that several
@@ -36,13 +35,6 @@ const (
 type gMember struct {
 	account string
 	admin   bool
-}
-
-func (m gMember) role() string {
-	if m.admin {
-		return "admin"
-	}
-	return "member"
 }
 
 // groupState is a group-state (section 16.2).
@@ -453,17 +445,4 @@ func groupDevicesList(entries ...any) cArray {
 		out = append(out, cArray{cText(entries[i].(string)), ds})
 	}
 	return out
-}
-
-// memberList formats members for comments: "alice (admin), bob".
-func memberList(ms []gMember) string {
-	var parts []string
-	for _, m := range ms {
-		if m.admin {
-			parts = append(parts, m.account+" (admin)")
-		} else {
-			parts = append(parts, m.account)
-		}
-	}
-	return strings.Join(parts, ", ")
 }

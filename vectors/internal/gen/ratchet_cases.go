@@ -9,8 +9,6 @@ func reqs(base []string, more ...string) []string {
 	return append(append([]string{}, base...), more...)
 }
 
-func u64(v uint64) *uint64 { return &v }
-
 var ratchetCaseFuncs = []func(basic []string) (ratchetCase, error){
 	func(basic []string) (ratchetCase, error) {
 		b := newRatchetBuilder("ratchet_in_order", "Several messages each way, each decrypted in order.", nil, basic)

@@ -121,16 +121,6 @@ type skReceiver struct {
 	keys    map[string][]*senderKey // by sender address, sorted by key id
 }
 
-func (r *skReceiver) clone() *skReceiver {
-	c := &skReceiver{groupID: r.groupID, states: r.states, latest: r.latest, keys: map[string][]*senderKey{}}
-	for a, ks := range r.keys {
-		for _, k := range ks {
-			c.keys[a] = append(c.keys[a], k.clone())
-		}
-	}
-	return c
-}
-
 // hold adds a key as GRP-006 keeps it.
 func (r *skReceiver) hold(sender string, k *senderKey) {
 	ks := r.keys[sender]

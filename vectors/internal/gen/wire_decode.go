@@ -325,17 +325,15 @@ func (n *node) del(k uint64) {
 	}
 }
 
-func uintNode(v uint64) *node    { return &node{major: 0, val: v} }
-func bstrNode(b []byte) *node    { return &node{major: 2, bstr: cloneBytes(b)} }
-func tstrNode(s string) *node    { return &node{major: 3, bstr: []byte(s)} }
-func boolNode(v bool) *node      { return &node{major: 7, b: v} }
-func rawNode(b []byte) *node     { return &node{hooks: itemHooks{over: cloneBytes(b)}} }
-func arrNode(es ...*node) *node  { return &node{major: 4, arr: append([]*node{}, es...)} }
-func mapNode() *node             { return &node{major: 5} }
-func nodeOf(enc []byte) *node    { it, _ := decodeCBOR(enc); return toNode(it) }
-func encodeCval(v cval) []byte   { return encodeCBOR(v) }
-func nodeOfCval(v cval) *node    { return nodeOf(encodeCBOR(v)) }
-func textKeyNode(s string) *node { return tstrNode(s) }
+func uintNode(v uint64) *node   { return &node{major: 0, val: v} }
+func bstrNode(b []byte) *node   { return &node{major: 2, bstr: cloneBytes(b)} }
+func tstrNode(s string) *node   { return &node{major: 3, bstr: []byte(s)} }
+func boolNode(v bool) *node     { return &node{major: 7, b: v} }
+func rawNode(b []byte) *node    { return &node{hooks: itemHooks{over: cloneBytes(b)}} }
+func arrNode(es ...*node) *node { return &node{major: 4, arr: append([]*node{}, es...)} }
+func mapNode() *node            { return &node{major: 5} }
+func nodeOf(enc []byte) *node   { it, _ := decodeCBOR(enc); return toNode(it) }
+func nodeOfCval(v cval) *node   { return nodeOf(encodeCBOR(v)) }
 
 // diagnostic returns the item in the diagnostic notation of RFC 8949
 // section 8: unsigned integers in decimal, byte strings as h'..', text

@@ -145,14 +145,13 @@ func withStep(loc []step, s step) []step { return append(append([]step{}, loc...
 
 // walker derives the stage-3 cases of one rule from its valid cases.
 type walker struct {
-	w     *wireRules
-	rule  string
-	base  string // the valid case
-	root  *node
-	out   []wireNeg
-	seen  map[string]bool
-	err   error
-	cache map[string][]*node
+	w    *wireRules
+	rule string
+	base string // the valid case
+	root *node
+	out  []wireNeg
+	seen map[string]bool
+	err  error
 }
 
 func (k *walker) fail(err error) {
