@@ -144,18 +144,16 @@ func deleteDevice(tx *bbolt.Tx, ak []byte) error {
 	expiry := tx.Bucket(bucketExpiry)
 	var expKeys [][]byte
 	c := queue.Cursor()
-	for k, v := c.Seek(ak); k != nil && bytes.HasPrefix(k, ak); k, v = c.Next() {
-		if len(k) == len(ak) {
-			continue // the queue record
-		}
-		if len(k) != len(ak)+9 {
-			return errCorrupt
+	for k, v := firstEntry(c, ak); k != nil && bytes.HasPrefix(k, ak); k, v = c.Next() {
+		id, err := entryID(k, ak)
+		if err != nil {
+			return err
 		}
 		h, err := decodeEntryHeader(v)
 		if err != nil {
 			return err
 		}
-		expKeys = append(expKeys, expiryKey(h.expires, ak, binary.BigEndian.Uint64(k[len(ak)+1:])))
+		expKeys = append(expKeys, expiryKey(h.expires, ak, id))
 	}
 	for _, k := range expKeys {
 		if err := expiry.Delete(k); err != nil {

@@ -289,15 +289,15 @@ func encodeEntry(e *store.Entry, attempt uint32) []byte {
 
 // entryHeader is what deleting an entry needs to know.
 type entryHeader struct {
-	priority      uint8
 	expires       []byte // the encoded expiry time
 	ciphertextLen int
 }
 
 func decodeEntryHeader(v []byte) (entryHeader, error) {
 	r := reader{b: v}
+	var h entryHeader
 	r.u32()
-	h := entryHeader{priority: r.u8()}
+	r.u8()
 	r.u8()
 	r.u8()
 	r.uvarint()

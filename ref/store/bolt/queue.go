@@ -279,18 +279,34 @@ func expiryKey(expires, ak []byte, id uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, id)
 }
 
+// firstEntry moves c to the first entry of the device at ak, past its
+// queue record, and returns its key and value; a key without the prefix
+// ak (or nil) means the queue is empty.
+func firstEntry(c *bbolt.Cursor, ak []byte) ([]byte, []byte) {
+	k, v := c.Seek(ak)
+	if k != nil && len(k) == len(ak) {
+		k, v = c.Next()
+	}
+	return k, v
+}
+
+// entryID returns the queue id of the entry key k of the device at ak.
+func entryID(k, ak []byte) (uint64, error) {
+	if len(k) != len(ak)+9 {
+		return 0, errCorrupt
+	}
+	return binary.BigEndian.Uint64(k[len(ak)+1:]), nil
+}
+
 // findEntry returns the key and value of entry id of the device at ak, or
 // nils. An acknowledgement names only the queue id, so it looks for the id
 // under each priority the queue holds, one seek per priority.
 func findEntry(queue *bbolt.Bucket, ak []byte, id uint64) ([]byte, []byte, error) {
 	c := queue.Cursor()
-	k, _ := c.Seek(ak)
-	if k != nil && len(k) == len(ak) {
-		k, _ = c.Next()
-	}
+	k, _ := firstEntry(c, ak)
 	for k != nil && bytes.HasPrefix(k, ak) {
-		if len(k) != len(ak)+9 {
-			return nil, nil, errCorrupt
+		if _, err := entryID(k, ak); err != nil {
+			return nil, nil, err
 		}
 		class := k[len(ak)]
 		want := entryKey(ak, 255-class, id)
@@ -316,15 +332,12 @@ func (s *Store) Pending(ctx context.Context, a store.Address, now time.Time, ski
 		}
 		ak := appendAddr(nil, a)
 		c := tx.Bucket(bucketQueue).Cursor()
-		k, v := c.Seek(ak)
-		if k != nil && len(k) == len(ak) {
-			k, v = c.Next()
-		}
+		k, v := firstEntry(c, ak)
 		for ; k != nil && bytes.HasPrefix(k, ak) && len(out) < limit; k, v = c.Next() {
-			if len(k) != len(ak)+9 {
-				return errCorrupt
+			id, err := entryID(k, ak)
+			if err != nil {
+				return err
 			}
-			id := binary.BigEndian.Uint64(k[len(ak)+1:])
 			if skip[id] {
 				continue
 			}
