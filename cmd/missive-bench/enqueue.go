@@ -44,7 +44,8 @@ func (b *bench) runEnqueue(s *scenarioReport) error {
 	recipients.close() // offline from now on
 	m := b.startMessaging(senders, ctLen, cfg.window)
 	defer m.close()
-	var enqRuns, baseRuns, drainRuns, cpuRuns []float64
+	var enqRuns, baseRuns, drainRuns []float64
+	var costRuns []cost
 	acceptLat := new(histogram)
 	s.Counts = map[string]counts{}
 	for run := 1; run <= cfg.runs; run++ {
@@ -54,7 +55,7 @@ func (b *bench) runEnqueue(s *scenarioReport) error {
 		tr.measureFrom(since())
 		var wg sync.WaitGroup
 		t0 := time.Now()
-		cpu0, cpuOK := b.t.cpuTime()
+		u0, measured := b.t.usage()
 		b.prog.phase(func() string {
 			c := tr.counts()
 			return fmt.Sprintf("%d of %d accepted, %s msg/s", c.Accepted-before.Accepted, cfg.messages,
@@ -76,11 +77,11 @@ func (b *bench) runEnqueue(s *scenarioReport) error {
 		wg.Wait()
 		tr.settleAnswers(60 * time.Second)
 		el := time.Since(t0).Seconds()
-		cpu1, _ := b.t.cpuTime()
+		u1, _ := b.t.usage()
 		c := diffCounts(tr.counts(), before)
 		enqRuns = append(enqRuns, float64(c.Accepted)/el)
-		if cpuOK {
-			cpuRuns = append(cpuRuns, perItem(cpu1-cpu0, c.Accepted))
+		if measured {
+			costRuns = append(costRuns, perItem(u0, u1, c.Accepted))
 		}
 		acceptLat.Merge(tr.acceptLat.Load())
 
@@ -160,7 +161,7 @@ func (b *bench) runEnqueue(s *scenarioReport) error {
 		enq,
 		newFigure("drain (deliver and ack)", "msg/s", drainRuns, "", nil),
 	)
-	s.Figures = append(s.Figures, cpuFigures("enqueued message", "enqueued messages", cpuRuns)...)
+	s.Figures = append(s.Figures, costFigures("enqueued message", "enqueued messages", costRuns)...)
 	s.Latencies = append(s.Latencies, acceptLat.summary("enqueue, send to send-result", median(enqRuns)))
 	s.Notes = append(s.Notes, fmt.Sprintf("%d senders at up to %s msg/s each with %d unanswered at most, %d messages of %d bytes per run to %d offline devices; the baseline puts %d values of %d bytes from %d goroutines through DB.Batch",
 		len(senders), number(float64(time.Second)/float64(sendPeriod)), cfg.window, cfg.messages, envSize, nr, cfg.messages, ctLen+64, len(senders)))

@@ -193,7 +193,8 @@ func (b *bench) runGroup(s *scenarioReport) error {
 	}
 	sizes := groupFrameSizes(groups[0], msgLen)
 
-	var delRuns, msgRuns, relayRuns, p99Runs, cpuRuns []float64
+	var delRuns, msgRuns, relayRuns, p99Runs []float64
+	var costRuns []cost
 	lat, relayLat := new(histogram), new(histogram)
 	s.Counts = map[string]counts{}
 	var halfRuns []float64
@@ -202,7 +203,7 @@ func (b *bench) runGroup(s *scenarioReport) error {
 		r := m.phase(fmt.Sprintf("group run %d/%d: full speed", run, cfg.runs), all, send, sendPeriod, cfg.window, false, cfg.warmup, cfg.duration)
 		delRuns = append(delRuns, r.delivered)
 		msgRuns = append(msgRuns, r.accepted)
-		cpuRuns = append(cpuRuns, r.cpuPerDelivery)
+		costRuns = append(costRuns, r.cost)
 		lat.Merge(r.endToEnd)
 		s.Counts["full speed"] = addCounts(s.Counts["full speed"], r.counts)
 		if !r.settled {
@@ -234,7 +235,7 @@ func (b *bench) runGroup(s *scenarioReport) error {
 		newFigure("group delivery latency p99 at half speed", "ms", p99Runs, "", nil),
 		newFigure("half-speed delivery rate reached", "msg/s", halfRuns, "", nil),
 	)
-	s.Figures = append(s.Figures, cpuFigures("group delivery", "group deliveries", cpuRuns)...)
+	s.Figures = append(s.Figures, costFigures("group delivery", "group deliveries", costRuns)...)
 	s.Latencies = append(s.Latencies,
 		lat.summary(fmt.Sprintf("group end to end (%d members), full speed", size), median(delRuns)),
 		halfLat.summary(fmt.Sprintf("group end to end (%d members), half speed", size), median(halfRuns)),

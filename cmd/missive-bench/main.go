@@ -76,7 +76,8 @@ Flags:
                        (default 127.0.0.1; the ephemeral ports of one address run out)
     -workers N         reconnect: devices reconnecting at once (default 64)
     -child             route, enqueue, group: start the server in a child process too,
-                       and report its CPU time per message (from /proc)
+                       and report its CPU time and read and write system calls
+                       per message (from /proc)
     -store KIND        the store of a server this program starts: bolt (default) or
                        mem, the in-memory store, which syncs nothing: what the
                        server costs without its store's writes (not a durable figure)

@@ -162,7 +162,7 @@ func TestMemStore(t *testing.T) {
 
 // TestChild runs the scenarios that measure an in-process server by
 // default with the server in a child process instead, and checks that
-// they report the server's CPU per message.
+// they report the server's CPU and system calls per message.
 func TestChild(t *testing.T) {
 	dir := t.TempDir()
 	jsonFile := filepath.Join(dir, "bench.json")
@@ -183,17 +183,21 @@ func TestChild(t *testing.T) {
 		t.Fatalf("got %d scenarios, want 3", len(rep.Scenarios))
 	}
 	for _, s := range rep.Scenarios {
-		found := false
-		for _, f := range s.Figures {
-			if strings.HasPrefix(f.Name, "server CPU per ") {
-				found = true
-				if f.Value < 0 {
-					t.Errorf("%s: %s = %v, want 0 or more", s.Name, f.Name, f.Value)
+		// The server's CPU and its read and write system calls, per
+		// message: each a figure of 0 or more.
+		for _, prefix := range []string{"server CPU per ", "server read system calls per ", "server write system calls per "} {
+			found := false
+			for _, f := range s.Figures {
+				if strings.HasPrefix(f.Name, prefix) {
+					found = true
+					if f.Value < 0 {
+						t.Errorf("%s: %s = %v, want 0 or more", s.Name, f.Name, f.Value)
+					}
 				}
 			}
-		}
-		if !found {
-			t.Errorf("%s: no server CPU figure", s.Name)
+			if !found {
+				t.Errorf("%s: no figure %q...", s.Name, prefix)
+			}
 		}
 	}
 }

@@ -180,27 +180,46 @@ func (r *report) writeJSON(path string) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-// perItem is CPU seconds over n items, in µs; -1 when n is 0.
-func perItem(cpu float64, n uint64) float64 {
-	if n == 0 {
-		return -1
-	}
-	return cpu / float64(n) * 1e6
+// cost is the server's usage per item over a measured window: CPU in µs
+// and read and write system calls; a run without it (the server in this
+// process) has cpu -1.
+type cost struct {
+	cpu, reads, writes float64
 }
 
-// cpuFigures are the figures of the server's CPU per message, with the
-// messages per second one core of it would then carry, when runs has them
-// (the server in a process of its own: -child or -server with -server-pid;
-// a run is -1 when it has no figure). The CPU time is counted in clock
-// ticks of 10 ms, so a short run may measure 0.
-func cpuFigures(what, plural string, runs []float64) []*figure {
-	var us, perCore []float64
+// perItem is the usage between u0 and u1 over n items.
+func perItem(u0, u1 procUsage, n uint64) cost {
+	if n == 0 {
+		return cost{cpu: -1}
+	}
+	c := cost{cpu: (u1.cpu - u0.cpu) / float64(n) * 1e6, reads: -1, writes: -1}
+	if u1.reads > 0 || u1.writes > 0 {
+		c.reads = float64(u1.reads-u0.reads) / float64(n)
+		c.writes = float64(u1.writes-u0.writes) / float64(n)
+	}
+	return c
+}
+
+// noCost is a run whose server has no process of its own.
+var noCost = cost{cpu: -1, reads: -1, writes: -1}
+
+// costFigures are the figures of the server's CPU per item, with the items
+// per second one core of it would then carry, and its read and write
+// system calls per item, when runs have them (the server in a process of
+// its own: -child or -server with -server-pid). The CPU time is counted in
+// clock ticks of 10 ms, so a short run may measure 0.
+func costFigures(what, plural string, runs []cost) []*figure {
+	var us, perCore, reads, writes []float64
 	for _, v := range runs {
-		if v >= 0 {
-			us = append(us, v)
+		if v.cpu >= 0 {
+			us = append(us, v.cpu)
 		}
-		if v > 0 {
-			perCore = append(perCore, 1e6/v)
+		if v.cpu > 0 {
+			perCore = append(perCore, 1e6/v.cpu)
+		}
+		if v.reads >= 0 {
+			reads = append(reads, v.reads)
+			writes = append(writes, v.writes)
 		}
 	}
 	if len(us) == 0 {
@@ -209,6 +228,11 @@ func cpuFigures(what, plural string, runs []float64) []*figure {
 	out := []*figure{newFigure("server CPU per "+what, "µs", us, "", nil)}
 	if len(perCore) > 0 {
 		out = append(out, newFigure("the same as "+plural+" per second per server core", "/s", perCore, "", nil))
+	}
+	if len(reads) > 0 {
+		out = append(out,
+			newFigure("server read system calls per "+what, "", reads, "", nil),
+			newFigure("server write system calls per "+what, "", writes, "", nil))
 	}
 	return out
 }

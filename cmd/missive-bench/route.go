@@ -21,7 +21,7 @@ type phaseResult struct {
 	delivered, accepted float64 // per second in the measured window
 	// The server's CPU time per delivery in the measured window, in µs;
 	// -1 when the server shares this process.
-	cpuPerDelivery   float64
+	cost             cost // the server's, per delivery
 	endToEnd, accept *histogram
 	counts           counts
 	settled          bool
@@ -87,10 +87,10 @@ func (m *messaging) phase(name string, senders []int, send func(ctx context.Cont
 	}, "%s", name)
 	time.Sleep(warm)
 	t0, c0 = time.Now(), tr.counts()
-	cpu0, cpuOK := m.b.t.cpuTime()
+	u0, measured := m.b.t.usage()
 	time.Sleep(dur)
 	t1, c1 := time.Now(), tr.counts()
-	cpu1, _ := m.b.t.cpuTime()
+	u1, _ := m.b.t.usage()
 	cancel()
 	wg.Wait()
 	m.b.prog.phase(nil, "%s: waiting for the last deliveries", name)
@@ -102,10 +102,10 @@ func (m *messaging) phase(name string, senders []int, send func(ctx context.Cont
 		accepted:  float64(c1.Accepted-c0.Accepted) / el,
 		endToEnd:  tr.endToEnd.Load(), accept: tr.acceptLat.Load(),
 		counts: diffCounts(after, before), settled: settled,
-		cpuPerDelivery: -1,
+		cost: noCost,
 	}
-	if cpuOK {
-		r.cpuPerDelivery = perItem(cpu1-cpu0, c1.Delivered-c0.Delivered)
+	if measured {
+		r.cost = perItem(u0, u1, c1.Delivered-c0.Delivered)
 	}
 	return r
 }
@@ -185,14 +185,15 @@ func (b *bench) runRoute(s *scenarioReport) error {
 	for i := range all {
 		all[i] = i
 	}
-	var maxRuns, relayRuns, halfRuns, p99Runs, cpuRuns []float64
+	var maxRuns, relayRuns, halfRuns, p99Runs []float64
+	var costRuns []cost
 	maxLat, halfLat, relayLat := new(histogram), new(histogram), new(histogram)
 	s.Counts = map[string]counts{}
 	halfRate := cfg.rate
 	for run := 1; run <= cfg.runs; run++ {
 		r := m.phase(fmt.Sprintf("route run %d/%d: full speed", run, cfg.runs), all, ring, sendPeriod, cfg.window, false, cfg.warmup, cfg.duration)
 		maxRuns = append(maxRuns, r.delivered)
-		cpuRuns = append(cpuRuns, r.cpuPerDelivery)
+		costRuns = append(costRuns, r.cost)
 		maxLat.Merge(r.endToEnd)
 		s.Counts["full speed"] = addCounts(s.Counts["full speed"], r.counts)
 		if !r.settled {
@@ -231,7 +232,7 @@ func (b *bench) runRoute(s *scenarioReport) error {
 		p99,
 		newFigure("half-speed rate reached", "msg/s", halfRuns, "", nil),
 	)
-	s.Figures = append(s.Figures, cpuFigures("routed message", "routed messages", cpuRuns)...)
+	s.Figures = append(s.Figures, costFigures("routed message", "routed messages", costRuns)...)
 	s.Latencies = append(s.Latencies,
 		maxLat.summary("route end to end, full speed", median(maxRuns)),
 		halfLat.summary("route end to end, half speed", median(halfRuns)),

@@ -389,34 +389,59 @@ func (t *target) sinkAddr() (string, error) {
 	return t.sink, nil
 }
 
-// cpuTime returns the CPU time (user and system) the server's process has
-// used, in seconds, when the server has a process of its own that this
-// program knows: a child, or an external server given with -server-pid.
-func (t *target) cpuTime() (float64, bool) {
+// procUsage is what the server's process has used so far: CPU time (user and
+// system, in seconds) and the system calls that read and write (syscr and
+// syscw of /proc/PID/io: read, recv, pread, write, send, pwrite and their
+// vector forms).
+type procUsage struct {
+	cpu           float64
+	reads, writes uint64
+}
+
+// usage returns the server's usage when the server has a process of its own
+// that this program knows: a child, or an external server given with
+// -server-pid.
+func (t *target) usage() (procUsage, bool) {
 	if t.kind == "in-process" || t.pid == 0 {
-		return 0, false
+		return procUsage{}, false
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", t.pid))
 	if err != nil {
-		return 0, false
+		return procUsage{}, false
 	}
 	// The command name, field 2, is in parentheses and may hold spaces:
 	// the fields after it start after the last ')'. utime and stime are
 	// fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux).
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, false
+		return procUsage{}, false
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, false
+		return procUsage{}, false
 	}
 	u, err1 := strconv.ParseUint(f[11], 10, 64)
 	s, err2 := strconv.ParseUint(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, false
+		return procUsage{}, false
 	}
-	return float64(u+s) / 100, true
+	out := procUsage{cpu: float64(u+s) / 100}
+	// Reading another process's io file needs the right to trace it; without
+	// it the calls stay unknown (0) and only the CPU time is reported.
+	if io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", t.pid)); err == nil {
+		for _, line := range strings.Split(string(io), "\n") {
+			k, v, _ := strings.Cut(line, ": ")
+			n, err := strconv.ParseUint(v, 10, 64)
+			switch {
+			case err != nil:
+			case k == "syscr":
+				out.reads = n
+			case k == "syscw":
+				out.writes = n
+			}
+		}
+	}
+	return out, true
 }
 
 // raiseFileLimit raises the soft limit on open files to the hard limit and
