@@ -222,9 +222,11 @@ type Store interface {
 	PrekeyCounts(ctx context.Context, a Address) (Counts, bool, error)
 
 	// Enqueue stores one entry per recipient device, all or none, assigns
-	// their queue ids, and remembers (sender, message id) with its
-	// acceptance time until forget. When the pair was already remembered it
-	// stores nothing and returns the first acceptance time and dup true. It
+	// their queue ids, and remembers the envelope's (sender, message id,
+	// sent-at) with its acceptance time until forget (SRV-008). When that
+	// was already remembered it stores nothing and returns the first
+	// acceptance time and dup true; an envelope that differs in sent-at
+	// alone is another envelope. The entries share the three. It
 	// fails with ErrQuota, storing nothing, when a recipient's queue would
 	// exceed q. The entries' AcceptedAt and ExpiresAt are set by the caller.
 	Enqueue(ctx context.Context, entries []Entry, q Quota, forget time.Time) (accepted time.Time, dup bool, err error)

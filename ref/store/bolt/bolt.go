@@ -18,7 +18,7 @@
 // T = be64(Unix seconds with the sign bit flipped) || be32(nanoseconds),
 // which sorts as the times do. Other integers in keys are big-endian.
 //
-//	meta      "version" -> be32 schema version (2)
+//	meta      "version" -> be32 schema version (3)
 //	          "total"   -> be64 entries in all queues
 //	accounts  name -> the account's devices in increasing id order, removed
 //	          ones included: uvarint count, then per device be32 id,
@@ -46,8 +46,19 @@
 //	          priority the queue holds.
 //	expiry    T expires || A || be64 queue id -> the entry's priority:
 //	          Expire reads only the expired prefix
-//	accepted  sender A || message id -> T accepted || T forget
-//	forget    T forget || sender A || message id -> 0x01
+//	pairs     be64 sent-at || sender A || message id -> T accepted ||
+//	          T forget: the envelopes accepted (SRV-008). Message ids are
+//	          random, so a key led by them would send every enqueue to a
+//	          random leaf of an index that holds ACCEPT_MEMORY of traffic;
+//	          led by the sent-at, the keys of new envelopes fall near the
+//	          index's end, into the few leaves that the last moments'
+//	          envelopes share (appendix A.6, sixth round)
+//	pairexpiry  T forget || pairs key -> 0x01
+//	accepted, forget  (schema 2, in a file migrated from it, until the
+//	          last of its pairs is forgotten) sender A || message id ->
+//	          T accepted || T forget, and T forget || sender A || message
+//	          id -> 0x01: the pairs accepted before the migration, which
+//	          did not key them by sent-at
 //	privacy   name -> last-seen visibility byte, online visibility byte
 //	contacts  name -> uvarint count, then uvarint len || name each
 //	lastseen  name -> T
@@ -102,8 +113,8 @@ var (
 	bucketUsedIDs  = []byte("usedids")
 	bucketQueue    = []byte("queue")
 	bucketExpiry   = []byte("expiry")
-	bucketAccepted = []byte("accepted")
-	bucketForget   = []byte("forget")
+	bucketPairs    = []byte("pairs")
+	bucketPairsExp = []byte("pairexpiry")
 	bucketPrivacy  = []byte("privacy")
 	bucketContacts = []byte("contacts")
 	bucketLastSeen = []byte("lastseen")
@@ -119,8 +130,8 @@ var (
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketAccounts, bucketDevices, bucketOneTime, bucketUsedIDs,
-		bucketQueue, bucketExpiry, bucketAccepted,
-		bucketForget, bucketPrivacy, bucketContacts, bucketLastSeen, bucketLists,
+		bucketQueue, bucketExpiry, bucketPairs,
+		bucketPairsExp, bucketPrivacy, bucketContacts, bucketLastSeen, bucketLists,
 		bucketHistory, bucketGroups, bucketStates, bucketBlobs, bucketChunks,
 		bucketBlobExp, bucketBlobKeys, bucketBlobUse,
 	}
@@ -134,8 +145,8 @@ var (
 )
 
 // schemaVersion is the layout version this package reads and writes. Open
-// migrates a file of version 1 (see migrateV1).
-const schemaVersion = 2
+// migrates a file of version 1 (see migrateV1) or 2 (see v2Accepted).
+const schemaVersion = 3
 
 // Kinds of one-time prekeys, and the prekey id spaces.
 const (
@@ -217,6 +228,9 @@ func Open(path string, opts ...Option) (*Store, error) {
 			if err := migrateV1(tx); err != nil {
 				return fmt.Errorf("migrating from schema version 1: %w", err)
 			}
+		case len(v) == 4 && binary.BigEndian.Uint32(v) == 2:
+			// The pairs buckets are created above; the pairs of version 2
+			// stay where they are until they are forgotten.
 		case len(v) != 4 || binary.BigEndian.Uint32(v) != schemaVersion:
 			return fmt.Errorf("schema version %x, want %d", v, schemaVersion)
 		default:

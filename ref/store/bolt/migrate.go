@@ -14,6 +14,18 @@ var (
 	v1Order   = []byte("order")   // A || (255 - priority) || be64 queue id -> T expires || be32 attempt
 )
 
+// Buckets of schema versions 1 and 2 that version 3 replaces with
+// bucketPairs and bucketPairsExp: the accepted pairs, keyed without their
+// sent-at. Migrating would need the sent-at of every pair, which these
+// buckets do not hold, so a migrated file keeps them as they are: an
+// enqueue that finds no pair in bucketPairs looks for it here, and Expire
+// forgets their pairs when their time comes and deletes the two buckets
+// with the last of them.
+var (
+	v2Accepted = []byte("accepted") // sender A || message id -> T accepted || T forget
+	v2Forget   = []byte("forget")   // T forget || sender A || message id -> 0x01
+)
+
 // migrateV1 turns the queues of a version 1 file into the version 2
 // layout, in the transaction that opens the file: the queue records and
 // the entries, with the attempt counts of the order index, go into

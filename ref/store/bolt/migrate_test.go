@@ -22,9 +22,9 @@ func writeV1(t *testing.T, path string, a store.Address, es []store.Entry) {
 	}
 	defer db.Close()
 	err = db.Update(func(tx *bbolt.Tx) error {
-		names := [][]byte{v1Queues, v1Entries, v1Order}
+		names := [][]byte{v1Queues, v1Entries, v1Order, v2Accepted, v2Forget}
 		for _, b := range allBuckets {
-			if string(b) != string(bucketQueue) {
+			if s := string(b); s != string(bucketQueue) && s != string(bucketPairs) && s != string(bucketPairsExp) {
 				names = append(names, b)
 			}
 		}
@@ -150,7 +150,8 @@ func TestMigrateV1(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// The migrated file opens as version 2, without the old buckets.
+	// The migrated file opens as the current version, without the old
+	// queue buckets.
 	s2, err := Open(path)
 	if err != nil {
 		t.Fatalf("second Open: %v", err)
@@ -169,6 +170,154 @@ func TestMigrateV1(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// writeV2Pairs turns the store file at path into one of schema version 2
+// whose accepted-pair index holds the pairs (sender alice/1, message id,
+// accepted at base, forgotten at forget[id]), as version 2 laid them out:
+// without the buckets of version 3.
+func writeV2Pairs(t *testing.T, path string, base time.Time, forget map[string]time.Time) {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keyVersion, binary.BigEndian.AppendUint32(nil, 2)); err != nil {
+			return err
+		}
+		for _, name := range [][]byte{bucketPairs, bucketPairsExp} {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		accepted, err := tx.CreateBucket(v2Accepted)
+		if err != nil {
+			return err
+		}
+		forgets, err := tx.CreateBucket(v2Forget)
+		if err != nil {
+			return err
+		}
+		for id, fg := range forget {
+			k := append(appendAddr(nil, store.Address{Account: "alice", Device: 1}), id...)
+			if err := accepted.Put(k, encodePair(base, fg)); err != nil {
+				return err
+			}
+			if err := forgets.Put(key(appendTime(nil, fg), k), marker); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMigrateV2 opens a file of schema version 2, whose accepted pairs are
+// keyed without their sent-at, and checks that they are still remembered
+// (a resend of any sent-at is a duplicate until the pair's forget time),
+// that Expire forgets them and deletes their buckets with the last of
+// them, and that new pairs are remembered by sent-at.
+func TestMigrateV2(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	base := time.Unix(1_800_000_000, 0).UTC()
+	alice, bob := store.Address{Account: "alice", Device: 1}, store.Address{Account: "bob", Device: 1}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"alice", "bob"} {
+		if err := s.CreateAccount(ctx, name, store.Device{ID: 1, IdentityKey: make([]byte, 33), Created: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	writeV2Pairs(t, path, base, map[string]time.Time{"old": base.Add(time.Hour), "late": base.Add(2 * time.Hour)})
+
+	s, err = Open(path)
+	if err != nil {
+		t.Fatalf("Open of a version 2 file: %v", err)
+	}
+	defer func() { s.Close() }()
+	send := func(id string, sentAt uint64, acceptedAt time.Time) (time.Time, bool) {
+		t.Helper()
+		e := store.Entry{Recipient: bob, Sender: alice, MessageID: []byte(id), Type: 1, Kind: 1, Ciphertext: []byte(id),
+			SentAt: sentAt, AcceptedAt: acceptedAt, ExpiresAt: acceptedAt.Add(24 * time.Hour)}
+		first, dup, err := s.Enqueue(ctx, []store.Entry{e}, store.Quota{}, acceptedAt.Add(30*24*time.Hour))
+		if err != nil {
+			t.Fatalf("Enqueue %s: %v", id, err)
+		}
+		return first, dup
+	}
+	buckets := func() (v2, v3 bool) {
+		t.Helper()
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			v2 = tx.Bucket(v2Accepted) != nil || tx.Bucket(v2Forget) != nil
+			v3 = tx.Bucket(bucketPairs) != nil && tx.Bucket(bucketPairsExp) != nil
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v2, v3
+	}
+	if v2, v3 := buckets(); !v2 || !v3 {
+		t.Fatalf("after migration: got buckets of version 2 %t, of version 3 %t, want both", v2, v3)
+	}
+	// A pair of version 2 holds for any sent-at until its forget time.
+	for _, sentAt := range []uint64{0, 1, uint64(base.UnixMilli())} {
+		if first, dup := send("old", sentAt, base.Add(10*time.Minute)); !dup || !first.Equal(base) {
+			t.Errorf("resend of a version 2 pair with sent-at %d: got %v, %t, want %v, true", sentAt, first, dup, base)
+		}
+	}
+	// A new pair holds for its sent-at only.
+	if _, dup := send("new", 7, base.Add(time.Minute)); dup {
+		t.Error("first send of a new message: got dup true")
+	}
+	if first, dup := send("new", 7, base.Add(2*time.Minute)); !dup || !first.Equal(base.Add(time.Minute)) {
+		t.Errorf("resend of a new message: got %v, %t, want %v, true", first, dup, base.Add(time.Minute))
+	}
+	if _, dup := send("new", 8, base.Add(2*time.Minute)); dup {
+		t.Error("a new message with another sent-at: got dup true, want another envelope")
+	}
+	// Expire forgets "old" at its time, and the buckets stay for "late".
+	if _, err := s.Expire(ctx, base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, dup := send("old", 1, base.Add(time.Hour+time.Second)); dup {
+		t.Error("resend of a forgotten version 2 pair: got dup true")
+	}
+	if _, dup := send("late", 1, base.Add(time.Hour+time.Second)); !dup {
+		t.Error("resend of a version 2 pair not yet forgotten: got dup false")
+	}
+	if v2, _ := buckets(); !v2 {
+		t.Error("the buckets of version 2 went before their last pair")
+	}
+	// With the last of them, the buckets go.
+	if _, err := s.Expire(ctx, base.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if v2, v3 := buckets(); v2 || !v3 {
+		t.Errorf("after the last version 2 pair: got buckets of version 2 %t, of version 3 %t, want false, true", v2, v3)
+	}
+	if _, dup := send("late", 1, base.Add(2*time.Hour+time.Second)); dup {
+		t.Error("resend of the last version 2 pair after it was forgotten: got dup true")
+	}
+	// The pairs stored since stay, and the file reopens as version 3.
+	s.Close()
+	if s, err = Open(path); err != nil {
+		t.Fatalf("second Open: %v", err)
+	}
+	if first, dup := send("old", 1, base.Add(3*time.Hour)); !dup || !first.Equal(base.Add(time.Hour+time.Second)) {
+		t.Errorf("resend after reopening: got %v, %t, want %v, true", first, dup, base.Add(time.Hour+time.Second))
+	}
+	if total, err := s.TotalEntries(ctx); err != nil || total != 4 {
+		t.Errorf("TotalEntries: got %d, %v, want 4 (new twice, old and late once more)", total, err)
 	}
 }
 

@@ -15,8 +15,8 @@ import (
 )
 
 // errMixedEnvelope reports entries of one Enqueue call that do not share a
-// sender and message id.
-var errMixedEnvelope = errors.New("bolt: enqueue: entries of one envelope differ in sender or message id")
+// sender, message id and sent-at.
+var errMixedEnvelope = errors.New("bolt: enqueue: entries of one envelope differ in sender, message id or sent-at")
 
 // recipient is one device an envelope goes to.
 type recipient struct {
@@ -113,12 +113,12 @@ func newEnqueueOp(entries []store.Entry, q store.Quota, forget time.Time) (*enqu
 	}
 	first := &entries[0]
 	for i := range entries[1:] {
-		if e := &entries[i+1]; e.Sender != first.Sender || !bytes.Equal(e.MessageID, first.MessageID) {
+		if e := &entries[i+1]; e.Sender != first.Sender || !bytes.Equal(e.MessageID, first.MessageID) || e.SentAt != first.SentAt {
 			return nil, errMixedEnvelope
 		}
 	}
 	op := &enqueueOp{entries: entries, q: q}
-	op.pairKey = append(appendAddr(nil, first.Sender), first.MessageID...)
+	op.pairKey = pairKey(first)
 	op.acceptedEnc = appendTime(nil, first.AcceptedAt)
 	op.pairVal = encodePair(first.AcceptedAt, forget)
 	op.forgetKey = key(appendTime(nil, forget), op.pairKey)
@@ -160,12 +160,28 @@ func newEnqueueOp(entries []store.Entry, q store.Quota, forget time.Time) (*enqu
 	return op, nil
 }
 
+// pairKey is the bucketPairs key of an envelope's entry: be64 sent-at ||
+// sender A || message id. Without its first 8 bytes it is the key of the
+// pair in v2Accepted.
+func pairKey(e *store.Entry) []byte {
+	return append(appendAddr(binary.BigEndian.AppendUint64(nil, e.SentAt), e.Sender), e.MessageID...)
+}
+
+// pairPrefix is the length of the sent-at that starts a pairKey.
+const pairPrefix = 8
+
 // apply is the call's part of a write transaction.
 func (op *enqueueOp) apply(tx *bbolt.Tx) error {
 	op.ids, op.dup, op.firstTime, op.refusal, op.totalAdded = nil, false, time.Time{}, nil, false
-	accepted := tx.Bucket(bucketAccepted)
+	pairs := tx.Bucket(bucketPairs)
 	var oldForgetKey []byte
-	if old := accepted.Get(op.pairKey); old != nil {
+	old, legacy := pairs.Get(op.pairKey), false
+	if old == nil {
+		if v2 := tx.Bucket(v2Accepted); v2 != nil {
+			old, legacy = v2.Get(op.pairKey[pairPrefix:]), true
+		}
+	}
+	if old != nil {
 		if len(old) != 2*timeSize {
 			return errCorrupt
 		}
@@ -174,8 +190,11 @@ func (op *enqueueOp) apply(tx *bbolt.Tx) error {
 			op.dup, op.firstTime = true, r.time()
 			return nil
 		}
-		// Remembered, but its forget time has passed: replace it.
-		oldForgetKey = key(old[timeSize:], op.pairKey)
+		// Remembered, but its forget time has passed: replace it (a pair
+		// of version 2 is left to Expire).
+		if !legacy {
+			oldForgetKey = key(old[timeSize:], op.pairKey)
+		}
 	}
 	queue := tx.Bucket(bucketQueue)
 	for i := range op.rs {
@@ -225,13 +244,13 @@ func (op *enqueueOp) apply(tx *bbolt.Tx) error {
 		return err
 	}
 	op.totalAdded = true
-	forgets := tx.Bucket(bucketForget)
+	forgets := tx.Bucket(bucketPairsExp)
 	if oldForgetKey != nil {
 		if err := forgets.Delete(oldForgetKey); err != nil {
 			return err
 		}
 	}
-	if err := accepted.Put(op.pairKey, op.pairVal); err != nil {
+	if err := pairs.Put(op.pairKey, op.pairVal); err != nil {
 		return err
 	}
 	return forgets.Put(op.forgetKey, marker)
@@ -529,22 +548,21 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 				return err
 			}
 		}
-		// Forget the pairs whose time has come.
-		forgets, accepted := tx.Bucket(bucketForget), tx.Bucket(bucketAccepted)
-		var gone [][]byte
-		c = forgets.Cursor()
-		for k, _ := c.First(); k != nil && bytes.Compare(k[:min(len(k), timeSize)], nowEnc) <= 0; k, _ = c.Next() {
-			if len(k) < timeSize {
-				return errCorrupt
-			}
-			gone = append(gone, bytes.Clone(k))
+		// Forget the pairs whose time has come, and the buckets of version
+		// 2 with the last of their pairs.
+		if err := forgetPairs(tx, bucketPairsExp, bucketPairs, nowEnc); err != nil {
+			return err
 		}
-		for _, k := range gone {
-			if err := accepted.Delete(k[timeSize:]); err != nil {
+		if tx.Bucket(v2Forget) != nil {
+			if err := forgetPairs(tx, v2Forget, v2Accepted, nowEnc); err != nil {
 				return err
 			}
-			if err := forgets.Delete(k); err != nil {
-				return err
+			if k, _ := tx.Bucket(v2Forget).Cursor().First(); k == nil {
+				for _, name := range [][]byte{v2Forget, v2Accepted} {
+					if err := tx.DeleteBucket(name); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		return nil
@@ -553,6 +571,32 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// forgetPairs deletes the pairs whose forget time is at or before nowEnc:
+// each key of the forget index (T forget || pair key) and the pair.
+func forgetPairs(tx *bbolt.Tx, forgetName, pairsName, nowEnc []byte) error {
+	forgets, pairs := tx.Bucket(forgetName), tx.Bucket(pairsName)
+	if forgets == nil || pairs == nil {
+		return fmt.Errorf("bucket %s or %s missing: %w", forgetName, pairsName, errCorrupt)
+	}
+	var gone [][]byte
+	c := forgets.Cursor()
+	for k, _ := c.First(); k != nil && bytes.Compare(k[:min(len(k), timeSize)], nowEnc) <= 0; k, _ = c.Next() {
+		if len(k) < timeSize {
+			return errCorrupt
+		}
+		gone = append(gone, bytes.Clone(k))
+	}
+	for _, k := range gone {
+		if err := pairs.Delete(k[timeSize:]); err != nil {
+			return err
+		}
+		if err := forgets.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Stats implements store.Store: one read of the device's queue record.

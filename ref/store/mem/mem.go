@@ -58,6 +58,7 @@ const (
 type pairKey struct {
 	sender    store.Address
 	messageID string
+	sentAt    uint64
 }
 
 type remembered struct {
@@ -67,8 +68,8 @@ type remembered struct {
 var _ store.Store = (*Store)(nil)
 
 // errMixedEnvelope reports entries of one Enqueue call that do not share a
-// sender and message id.
-var errMixedEnvelope = errors.New("mem: entries of one envelope differ in sender or message id")
+// sender, message id and sent-at.
+var errMixedEnvelope = errors.New("mem: entries of one envelope differ in sender, message id or sent-at")
 
 // New returns an empty store.
 func New() *Store {
@@ -386,11 +387,11 @@ func (s *Store) Enqueue(ctx context.Context, entries []store.Entry, q store.Quot
 	}
 	first := entries[0]
 	for _, e := range entries[1:] {
-		if e.Sender != first.Sender || !bytes.Equal(e.MessageID, first.MessageID) {
+		if e.Sender != first.Sender || !bytes.Equal(e.MessageID, first.MessageID) || e.SentAt != first.SentAt {
 			return time.Time{}, false, errMixedEnvelope
 		}
 	}
-	key := pairKey{sender: first.Sender, messageID: string(first.MessageID)}
+	key := pairKey{sender: first.Sender, messageID: string(first.MessageID), sentAt: first.SentAt}
 	if r, ok := s.accepted[key]; ok && r.forget.After(first.AcceptedAt) {
 		return r.accepted, true, nil
 	}

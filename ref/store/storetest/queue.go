@@ -126,13 +126,19 @@ func testEnqueueDuplicate(h *harness) {
 	if es := h.pending(bob, at(500)); len(es) != 1 || string(es[0].Ciphertext) != "first" {
 		h.Errorf("Pending: got %d entries, want the first only", len(es))
 	}
-	// The pair is the sender's full address and the message id.
+	// The pair is the sender's full address, the message id and the
+	// sent-at: an envelope that differs in any of them is another one.
 	h.enqueue(msg(bob, a2, "m", 0, "other device", 600))
 	h.enqueue(msg(bob, store.Address{Account: "alice2", Device: 1}, "m", 0, "other account", 600))
 	h.enqueue(msg(bob, alice, "m2", 0, "other id", 600))
 	h.enqueue(msg(bob, alice, "M", 0, "other id", 600))
-	if got := h.total(); got != 5 {
-		h.Errorf("TotalEntries: got %d, want 5", got)
+	for _, d := range []int64{-1, 1, 1 << 40} {
+		other := msg(bob, alice, "m", 0, "other sent-at", 600)
+		other.SentAt = uint64(int64(other.SentAt) + d)
+		h.enqueue(other)
+	}
+	if got := h.total(); got != 8 {
+		h.Errorf("TotalEntries: got %d, want 8", got)
 	}
 	// Acknowledging the entry does not forget the pair.
 	var ids []uint64

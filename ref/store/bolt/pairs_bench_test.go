@@ -1,0 +1,106 @@
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/missive-protocol/missive/ref/store"
+)
+
+// BenchmarkEnqueueRandomIDs enqueues envelopes as devices send them: random
+// 16-byte message ids (section 11.5), sent-at on the sender's clock, many
+// senders and recipients, from many goroutines, into a store whose
+// accepted-pair index already remembers prior pairs (the sub-benchmark's
+// name) of earlier traffic. Besides the time per envelope it reports the
+// pages bbolt wrote per envelope: the cost of the store's layout apart from
+// the speed of this machine.
+func BenchmarkEnqueueRandomIDs(b *testing.B) {
+	for _, prior := range []int{0, 200_000, 1_000_000} {
+		b.Run(fmt.Sprintf("prior=%d", prior), func(b *testing.B) { benchRandomIDs(b, prior) })
+	}
+}
+
+func benchRandomIDs(b *testing.B, prior int) {
+	s, err := Open(filepath.Join(b.TempDir(), "missive.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	const devices = 1000
+	now := time.Now()
+	addrs := make([]store.Address, devices)
+	for i := range addrs {
+		addrs[i] = store.Address{Account: fmt.Sprintf("user%04d", i), Device: 1}
+		if err := s.CreateAccount(ctx, addrs[i].Account, store.Device{ID: 1, IdentityKey: make([]byte, 33), Created: now}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	forget := now.Add(30 * 24 * time.Hour)
+	// The pairs of earlier traffic: sent over the hour before, at an even
+	// rate, remembered until forget.
+	rng := rand.New(rand.NewPCG(1, 2))
+	const chunk = 50_000
+	for done := 0; done < prior; done += chunk {
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			accepted, forgets := tx.Bucket(bucketPairs), tx.Bucket(bucketPairsExp)
+			for i := done; i < min(done+chunk, prior); i++ {
+				at := now.Add(-time.Hour + time.Duration(i)*time.Hour/time.Duration(prior))
+				e := store.Entry{Sender: addrs[rng.IntN(devices)], MessageID: randomID(rng), SentAt: uint64(at.UnixMilli())}
+				k := pairKey(&e)
+				if err := accepted.Put(k, encodePair(at, forget)); err != nil {
+					return err
+				}
+				if err := forgets.Put(key(appendTime(nil, forget), k), marker); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	ciphertext := make([]byte, 256)
+	var seed atomic.Uint64
+	writes0 := pagesWritten(s.db)
+	b.SetParallelism(64)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(seed.Add(1), 3))
+		for pb.Next() {
+			t := time.Now()
+			e := []store.Entry{{
+				Recipient: addrs[rng.IntN(devices)], Sender: addrs[rng.IntN(devices)], MessageID: randomID(rng),
+				Type: 1, Kind: 1, Ciphertext: ciphertext, SentAt: uint64(t.UnixMilli()), AcceptedAt: t, ExpiresAt: t.Add(time.Hour),
+			}}
+			if _, _, err := s.Enqueue(ctx, e, store.Quota{}, forget); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(pagesWritten(s.db)-writes0)/float64(b.N), "pages/op")
+}
+
+func randomID(rng *rand.Rand) []byte {
+	id := make([]byte, 16)
+	binary.LittleEndian.PutUint64(id, rng.Uint64())
+	binary.LittleEndian.PutUint64(id[8:], rng.Uint64())
+	return id
+}
+
+// pagesWritten is the pages the committed write transactions of db wrote.
+func pagesWritten(db *bbolt.DB) int64 {
+	st := db.Stats()
+	return st.TxStats.GetWrite()
+}
