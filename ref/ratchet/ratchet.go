@@ -238,6 +238,11 @@ func (s *State) Decrypt(rand io.Reader, message []byte) ([]byte, error) {
 		}
 	} else if n < t.nr {
 		return nil, fmt.Errorf("ratchet: message %d: %w", n, errcode.StateDuplicateMessage)
+	} else if t.ckr == nil {
+		// RAT-015: the header names DHr and there is no receiving chain.
+		// Only an initiator that has not heard back is in that state, and
+		// its DHr is the responder's signed prekey, which never sends.
+		return nil, fmt.Errorf("ratchet: no receiving chain: %w", errcode.AuthDecryptFailed)
 	}
 	if pending, err = t.skip(n, pending); err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/keys"
+	"github.com/missive-protocol/missive/ref/wire"
 )
 
 // testRand returns a deterministic stream for tests.
@@ -193,17 +194,50 @@ func FuzzDecrypt(f *testing.F) {
 	alice, _, _ := pair(f)
 	m, _ := alice.Encrypt([]byte("seed"))
 	f.Add(m)
+	f.Add(spkMessage(f, alice))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		alice, bob, r := pair(t)
+		fresh, _, _ := pair(t) // an initiator that has not heard back
 		mustDecrypt(t, bob, r, mustEncrypt(t, alice, "one"), "one")
-		before := snapshot(t, bob)
-		if _, err := bob.Decrypt(r, data); err != nil {
-			if !errcode.Of(err).Registered() {
-				t.Fatalf("unregistered error %v", err)
-			}
-			if !bytes.Equal(before, snapshot(t, bob)) {
-				t.Fatal("state changed after a failed decryption")
+		for _, s := range []*State{bob, fresh} {
+			before := snapshot(t, s)
+			if _, err := s.Decrypt(r, data); err != nil {
+				if !errcode.Of(err).Registered() {
+					t.Fatalf("unregistered error %v", err)
+				}
+				if !bytes.Equal(before, snapshot(t, s)) {
+					t.Fatal("state changed after a failed decryption")
+				}
 			}
 		}
 	})
+}
+
+// spkMessage returns a ratchet message whose header names the initiator's
+// DHr, the responder's signed prekey, which no receiving chain follows.
+func spkMessage(t testing.TB, initiator *State) []byte {
+	t.Helper()
+	h, err := wire.Marshal(&wire.RatchetHeader{RatchetKey: initiator.dhrEnc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := wire.Marshal(&wire.RatchetMessage{Version: Version, Header: h, Ciphertext: make([]byte, 16)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestInitiatorSignedPreKeyHeader: a message under the responder's signed
+// prekey reaches an initiator without a receiving chain; it must fail
+// with a registered code and leave the state unchanged, not panic.
+func TestInitiatorSignedPreKeyHeader(t *testing.T) {
+	alice, _, r := pair(t)
+	before := snapshot(t, alice)
+	if _, err := alice.Decrypt(r, spkMessage(t, alice)); !errors.Is(err, errcode.AuthDecryptFailed) {
+		t.Errorf("got %v, want %v", err, errcode.AuthDecryptFailed)
+	}
+	if !bytes.Equal(before, snapshot(t, alice)) {
+		t.Error("state changed after a failed decryption")
+	}
 }

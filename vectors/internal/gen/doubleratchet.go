@@ -212,6 +212,8 @@ func (c *session) decryptTx(pm *parsedMessage, rnd io.Reader) ([]byte, error) {
 		}
 	} else if pm.n < c.nr {
 		return nil, errDuplicateMessage
+	} else if c.ckr == nil {
+		return nil, errDecryptFailed // RAT-015: the initiator's DHr before any reply
 	}
 	if err := c.skipMessageKeys(pm.n); err != nil {
 		return nil, err

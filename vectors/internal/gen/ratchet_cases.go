@@ -468,6 +468,27 @@ var ratchetCaseFuncs = []func(basic []string) (ratchetCase, error){
 		return b.finish()
 	},
 	func(basic []string) (ratchetCase, error) {
+		b := newRatchetBuilder("ratchet_initiator_dhr_before_reply", "Before she hears back, Alice receives a "+
+			"message whose header key is her DHr, Bob's signed prekey (PN = 0, N = 0), sealed under the message key "+
+			"that KDF_CK gives for an empty chain key: she has no receiving chain, so it fails with "+
+			"auth.decrypt_failed (an implementation that took the absent chain key for empty bytes would "+
+			"accept this forgery), and her state is unchanged: Bob's real reply then decrypts.",
+			[]string{"injected", "tampered", "state_unchanged"}, []string{"RAT-009", "RAT-010", "RAT-015"})
+		pt0 := b.pt(12)
+		b.ok("bob", b.encrypt("alice", pt0), pt0)
+		a := b.party("alice")
+		header := ratchetHeader(a.dhr, 0, 0)
+		_, mk := kdfCK(nil)
+		ct, err := sealWith(mk, pad(b.pt(12)), a.ad, header)
+		if err != nil {
+			return ratchetCase{}, err
+		}
+		b.decrypt("alice", ratchetMessage(1, header, ct), nil, errDecryptFailed)
+		pt := b.pt(12)
+		b.ok("alice", b.encrypt("bob", pt), pt)
+		return b.finish()
+	},
+	func(basic []string) (ratchetCase, error) {
 		b := newRatchetBuilder("ratchet_forged_dh_step_rolled_back", "After Alice's first message, Bob receives a "+
 			"forgery with a fresh valid ratchet key (PN = 1, N = 0, an arbitrary 48-byte ciphertext): it performs a DH "+
 			"ratchet step, drawing a key, then fails to decrypt. The state is unchanged: Bob's reply uses his "+
