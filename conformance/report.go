@@ -77,7 +77,11 @@ func chapterOf(id string) string {
 // WriteSummary writes the tables a person reads: per suite and group, per
 // spec chapter, then every failure.
 func (r *Report) WriteSummary(w io.Writer) {
-	fmt.Fprintf(w, "%s %s, specification %s: %d tests in %v\n\n", r.Adapter.GetName(), r.Adapter.GetVersion(),
+	tested := "no adapter (reference clients only)"
+	if r.Adapter != nil {
+		tested = r.Adapter.GetName() + " " + r.Adapter.GetVersion()
+	}
+	fmt.Fprintf(w, "%s, specification %s: %d tests in %v\n\n", tested,
 		r.SpecVersion, len(r.Results), r.Elapsed.Round(time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "suite\tgroup\tpass\tfail\tunimplemented\tskipped\texpected\tfailures by kind")

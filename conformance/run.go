@@ -22,7 +22,21 @@ type Options struct {
 	Progress                  func(Result) // called for each result as it comes; may be nil
 }
 
-// Run starts the adapter and runs the suites.
+// NeedsAdapter reports whether any of suites tests an implementation
+// behind an adapter: vectors or client.
+func NeedsAdapter(suites []string) bool {
+	for _, s := range suites {
+		if s == "vectors" || s == "client" {
+			return true
+		}
+	}
+	return false
+}
+
+// Run starts the adapter, when a suite needs one, and runs the suites. The
+// vectors and client suites test the implementation behind the adapter;
+// the server suite tests a server with reference clients only, and needs
+// no adapter.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{Command: o.Adapter, SpecVersion: spec.Version, Started: time.Now()}
 	emit := func(r Result) {
@@ -30,12 +44,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			o.Progress(r)
 		}
 	}
-	a, err := StartAdapter(ctx, o.Adapter, o.Timeout)
-	if err != nil {
-		return nil, err
+	var a *Adapter
+	if NeedsAdapter(o.Suites) {
+		var err error
+		if a, err = StartAdapter(ctx, o.Adapter, o.Timeout); err != nil {
+			return nil, err
+		}
+		defer a.Close()
+		rep.Adapter = a.Hello
 	}
-	defer a.Close()
-	rep.Adapter = a.Hello
 	for _, s := range o.Suites {
 		switch s {
 		case "vectors":

@@ -34,7 +34,7 @@ independent of the reference implementation (vectors/internal/gen).
 
 Example:
     $ go run ./cmd/missive-vectors verify
-    vectors: 4 files regenerated, all identical
+    vectors: 13 files regenerated, all identical
 `
 
 func main() {
