@@ -77,7 +77,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		check := func(enc []byte, err error) {
 			if err != nil {
-				if c := errcode.Of(err); c.Layer() != "decode" {
+				if c := errcode.Of(err); !c.Registered() || c.Layer() != "decode" {
 					t.Fatalf("error %v is not a registered decode code", err)
 				}
 				return
