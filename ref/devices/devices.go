@@ -163,7 +163,9 @@ func LinkCode(account string, secret []byte, primary keys.PublicKey) string {
 	return account + ":" + strings.ToLower(b32.EncodeToString(secret)) + ":" + strings.ToLower(b32.EncodeToString(ShortFingerprint(primary)))
 }
 
-// ParseLinkCode splits a link code.
+// ParseLinkCode splits a link code. Letters may be of either case; the
+// base32 of the secret and the fingerprint must be canonical (the unused
+// bits of the last character zero), so that one code has one spelling.
 func ParseLinkCode(code string) (account string, secret, fingerprint []byte, err error) {
 	parts := strings.Split(strings.TrimSpace(code), ":")
 	if len(parts) != 3 || !wire.ValidAccount(parts[0]) {
@@ -171,7 +173,8 @@ func ParseLinkCode(code string) (account string, secret, fingerprint []byte, err
 	}
 	secret, err1 := b32.DecodeString(strings.ToUpper(parts[1]))
 	fingerprint, err2 := b32.DecodeString(strings.ToUpper(parts[2]))
-	if err1 != nil || err2 != nil || len(secret) != LinkSecretSize || len(fingerprint) != 16 {
+	if err1 != nil || err2 != nil || len(secret) != LinkSecretSize || len(fingerprint) != 16 ||
+		!strings.EqualFold(b32.EncodeToString(secret), parts[1]) || !strings.EqualFold(b32.EncodeToString(fingerprint), parts[2]) {
 		return "", nil, nil, fmt.Errorf("devices: not a link code (bad secret or fingerprint)")
 	}
 	return parts[0], secret, fingerprint, nil

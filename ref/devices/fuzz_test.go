@@ -112,8 +112,8 @@ func FuzzParse(f *testing.F) {
 
 // FuzzParseLinkCode checks that no text makes ParseLinkCode panic, and
 // that what it accepts is a valid account, a secret and a short
-// fingerprint of the right sizes, which the canonical form of the code
-// gives again. Its errors are plain errors by design (a link code is typed
+// fingerprint of the right sizes, spelled canonically (in any case), which
+// the canonical form of the code gives again. Its errors are plain errors by design (a link code is typed
 // by a user, not received), so they are not checked for codes.
 func FuzzParseLinkCode(f *testing.F) {
 	k, err := keys.NewPrivateKey(bytes.Repeat([]byte{5}, 32))
@@ -121,7 +121,8 @@ func FuzzParseLinkCode(f *testing.F) {
 		f.Fatal(err)
 	}
 	code := LinkCode("alice", bytes.Repeat([]byte{0xA5}, LinkSecretSize), k.Public())
-	for _, s := range []string{code, strings.ToUpper(code), " " + code + "\n", code + ":", "alice::", "", ":::"} {
+	noncanonical := code[:len(code)-1] + string(code[len(code)-1]+1) // unused low bits set
+	for _, s := range []string{code, strings.ToUpper(code), " " + code + "\n", code + ":", "alice::", "", ":::", noncanonical} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, code string) {
@@ -133,9 +134,42 @@ func FuzzParseLinkCode(f *testing.F) {
 			t.Fatalf("accepted %q: account %q, secret of %d bytes, fingerprint of %d bytes", code, account, len(secret), len(fp))
 		}
 		canon := account + ":" + strings.ToLower(b32.EncodeToString(secret)) + ":" + strings.ToLower(b32.EncodeToString(fp))
+		if !strings.EqualFold(strings.TrimSpace(code), canon) {
+			t.Fatalf("accepted %q, which is not the canonical %q in another case", code, canon)
+		}
 		a2, s2, fp2, err := ParseLinkCode(canon)
 		if err != nil || a2 != account || !bytes.Equal(s2, secret) || !bytes.Equal(fp2, fp) {
 			t.Fatalf("canonical form %q of %q: got %q %x %x (%v), want %q %x %x", canon, code, a2, s2, fp2, err, account, secret, fp)
 		}
 	})
+}
+
+// TestParseLinkCodeCanonical checks that a code whose fingerprint is
+// spelled with the unused bits of its last character set, which base32
+// decodes to the same bytes, is refused: one code has one spelling.
+func TestParseLinkCodeCanonical(t *testing.T) {
+	k, err := keys.NewPrivateKey(bytes.Repeat([]byte{5}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := LinkCode("alice", bytes.Repeat([]byte{0xA5}, LinkSecretSize), k.Public())
+	if _, _, _, err := ParseLinkCode(code); err != nil {
+		t.Fatalf("ParseLinkCode(%q): %v", code, err)
+	}
+	i := strings.LastIndexByte(code, ':')
+	fp, err := b32.DecodeString(strings.ToUpper(code[i+1:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := code[len(code)-1]
+	for _, c := range "abcdefghijklmnopqrstuvwxyz234567" {
+		alias := code[:len(code)-1] + string(c)
+		got, err := b32.DecodeString(strings.ToUpper(alias[i+1:]))
+		if byte(c) == last || err != nil || !bytes.Equal(got, fp) {
+			continue // not another spelling of the same bytes
+		}
+		if _, _, _, err := ParseLinkCode(alias); err == nil {
+			t.Errorf("ParseLinkCode(%q), another spelling of %q: got nil error, want a refusal", alias, code)
+		}
+	}
 }
