@@ -67,12 +67,21 @@ func TestQueueMatchesMem(t *testing.T) {
 				n := rapid.IntRange(1, 3).Draw(rt, "recipients")
 				prio := uint8(rapid.OneOf(rapid.IntRange(0, 2), rapid.IntRange(0, 255)).Draw(rt, "priority"))
 				ttl := time.Duration(rapid.IntRange(1, 100).Draw(rt, "ttl")) * time.Second
-				msg++
+				// A new message, or a resend of an earlier one: with its
+				// sent-at (a duplicate while remembered) or another (another
+				// envelope, SRV-008).
+				id, sentAt := msg+1, uint64(msg+1)
+				if msg > 0 && rapid.Bool().Draw(rt, "resend") {
+					id = rapid.IntRange(1, msg).Draw(rt, "resent")
+					sentAt = uint64(id) + 1000*uint64(rapid.IntRange(0, 1).Draw(rt, "other sent-at"))
+				} else {
+					msg++
+				}
 				mk := func() []store.Entry {
 					var es []store.Entry
 					for _, d := range devices[:n] {
-						es = append(es, store.Entry{Recipient: d, MessageID: []byte(fmt.Sprint(msg)), Sender: sender, Type: 1,
-							Priority: prio, Ciphertext: []byte(fmt.Sprint("c", msg)), SentAt: uint64(msg), AcceptedAt: now, ExpiresAt: now.Add(ttl)})
+						es = append(es, store.Entry{Recipient: d, MessageID: []byte(fmt.Sprint(id)), Sender: sender, Type: 1,
+							Priority: prio, Ciphertext: []byte(fmt.Sprint("c", id)), SentAt: sentAt, AcceptedAt: now, ExpiresAt: now.Add(ttl)})
 					}
 					return es
 				}
