@@ -161,9 +161,25 @@ func (s *SessionState) check() error {
 	if err == nil && len(s.Skipped) > MaxStoredSkipped {
 		err = errcode.DecodeTooMany
 	}
+	// A receiving chain belongs to a remote ratchet key: CKr without DHr
+	// is no state a session reaches.
+	if err == nil && s.CKr != nil && s.DHr == nil {
+		err = errcode.DecodeMissingField
+	}
+	// MKSKIPPED maps (ratchet key, N) to one key: an entry repeated would
+	// be two keys for one message.
+	type id struct {
+		dh string
+		n  uint64
+	}
+	seen := make(map[id]bool, len(s.Skipped))
 	for i := 0; err == nil && i < len(s.Skipped); i++ {
 		k := &s.Skipped[i]
 		err = firstErr(checkSize(k.RatchetKey, X25519PublicSize), checkUint32(k.N), checkSize(k.MK, 32))
+		if err == nil && seen[id{string(k.RatchetKey), k.N}] {
+			err = errcode.DecodeDuplicateKey
+		}
+		seen[id{string(k.RatchetKey), k.N}] = true
 	}
 	return err
 }
