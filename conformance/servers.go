@@ -206,16 +206,26 @@ type process struct {
 	data      string
 	clockFile string
 	cmd       *exec.Cmd
+	exited    chan struct{} // closed when cmd has exited
 	log       *limitedBuffer
 }
 
-func newProcess(command, dir string) (*process, error) {
+// freePort returns a loopback address with a port that was free a moment
+// ago.
+func freePort() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func newProcess(command, dir string) (*process, error) {
+	addr, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	p := &process{command: command, addr: addr, data: filepath.Join(dir, "data"), clockFile: filepath.Join(dir, "clock"), log: &limitedBuffer{}}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -225,47 +235,81 @@ func newProcess(command, dir string) (*process, error) {
 
 func (p *process) address() string { return p.addr }
 
+// start starts the server and waits until it listens. The port was free
+// when it was chosen, but another process may take it before the server
+// does, and then a connection to it reaches that process: so the server
+// must also still run a moment after the first connection, and a server
+// that exits while it starts is started again on another port (up to three
+// times).
 func (p *process) start() error {
 	if p.cmd != nil {
 		return nil
 	}
+	var err error
+	for attempt := 1; ; attempt++ {
+		var exited bool
+		if exited, err = p.startOnce(); err == nil || !exited || attempt == 3 {
+			return err
+		}
+		if p.addr, err = freePort(); err != nil {
+			return err
+		}
+	}
+}
+
+// startOnce starts the server once; exited reports that it failed because
+// the server exited.
+func (p *process) startOnce() (exited bool, err error) {
 	line := strings.NewReplacer("{addr}", p.addr, "{data}", p.data, "{clock}", p.clockFile).Replace(p.command)
 	words, err := splitCommand(line)
 	if err != nil {
-		return err
+		return false, err
 	}
 	cmd := exec.Command(words[0], words[1:]...)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting the server: %w", err)
+		return false, fmt.Errorf("starting the server: %w", err)
 	}
-	p.cmd = cmd
+	p.cmd, p.exited = cmd, make(chan struct{})
+	go func(done chan struct{}) {
+		cmd.Wait()
+		close(done)
+	}(p.exited)
+	gone := func() error {
+		p.cmd = nil
+		return fmt.Errorf("the server exited while it started: %v\n%s", cmd.ProcessState, p.log.String())
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
+		select {
+		case <-p.exited:
+			return true, gone()
+		default:
+		}
 		c, err := net.DialTimeout("tcp", p.addr, time.Second)
 		if err == nil {
 			c.Close()
-			return nil
+			select {
+			case <-p.exited:
+				return true, gone()
+			case <-time.After(200 * time.Millisecond):
+				return false, nil
+			}
 		}
 		if time.Now().After(deadline) {
 			p.kill()
-			return fmt.Errorf("the server did not listen on %s: %v\n%s", p.addr, err, p.log.String())
+			return false, fmt.Errorf("the server did not listen on %s: %v\n%s", p.addr, err, p.log.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
 func (p *process) wait(timeout time.Duration) {
-	done := make(chan struct{})
-	go func() {
-		p.cmd.Wait()
-		close(done)
-	}()
 	select {
-	case <-done:
+	case <-p.exited:
 	case <-time.After(timeout):
 		p.cmd.Process.Kill()
-		<-done
+		<-p.exited
 	}
 	p.cmd = nil
 }

@@ -187,13 +187,14 @@ type cost struct {
 	cpu, reads, writes float64
 }
 
-// perItem is the usage between u0 and u1 over n items.
+// perItem is the usage between u0 and u1 over n items; the system calls
+// only when both samples have them.
 func perItem(u0, u1 procUsage, n uint64) cost {
 	if n == 0 {
-		return cost{cpu: -1}
+		return noCost
 	}
 	c := cost{cpu: (u1.cpu - u0.cpu) / float64(n) * 1e6, reads: -1, writes: -1}
-	if u1.reads > 0 || u1.writes > 0 {
+	if u0.calls && u1.calls && u1.reads >= u0.reads && u1.writes >= u0.writes {
 		c.reads = float64(u1.reads-u0.reads) / float64(n)
 		c.writes = float64(u1.writes-u0.writes) / float64(n)
 	}

@@ -19,9 +19,9 @@ var sendPeriod = time.Second * 100 / (server.SendRate * 96)
 // phaseResult is one measured phase of messaging.
 type phaseResult struct {
 	delivered, accepted float64 // per second in the measured window
-	// The server's CPU time per delivery in the measured window, in µs;
-	// -1 when the server shares this process.
-	cost             cost // the server's, per delivery
+	// The server's CPU and system calls per delivery in the measured
+	// window; noCost when the server shares this process.
+	cost             cost
 	endToEnd, accept *histogram
 	counts           counts
 	settled          bool

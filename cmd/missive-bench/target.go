@@ -391,11 +391,13 @@ func (t *target) sinkAddr() (string, error) {
 
 // procUsage is what the server's process has used so far: CPU time (user and
 // system, in seconds) and the system calls that read and write (syscr and
-// syscw of /proc/PID/io: read, recv, pread, write, send, pwrite and their
-// vector forms).
+// syscw of /proc/PID/io, which the kernel counts in its file read and write
+// paths: read, pread, readv, write, pwrite, writev, on sockets as on files;
+// not recvmsg or sendmsg, which the server does not use), when calls is set.
 type procUsage struct {
 	cpu           float64
 	reads, writes uint64
+	calls         bool // reads and writes were read
 }
 
 // usage returns the server's usage when the server has a process of its own
@@ -428,8 +430,9 @@ func (t *target) usage() (procUsage, bool) {
 	out := procUsage{cpu: float64(u+s) / 100}
 	// Reading another process's io file needs the right to trace it; without
 	// it the calls stay unknown (0) and only the CPU time is reported.
-	if io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", t.pid)); err == nil {
-		for _, line := range strings.Split(string(io), "\n") {
+	if stats, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", t.pid)); err == nil {
+		out.calls = true
+		for _, line := range strings.Split(string(stats), "\n") {
 			k, v, _ := strings.Cut(line, ": ")
 			n, err := strconv.ParseUint(v, 10, 64)
 			switch {

@@ -168,7 +168,9 @@ func LinkCode(account string, secret []byte, primary keys.PublicKey) string {
 // bits of the last character zero), so that one code has one spelling.
 func ParseLinkCode(code string) (account string, secret, fingerprint []byte, err error) {
 	parts := strings.Split(strings.TrimSpace(code), ":")
-	if len(parts) != 3 || !wire.ValidAccount(parts[0]) {
+	// ASCII only: case folding would otherwise take other letters (such as
+	// U+017F, long s) for base32 ones.
+	if len(parts) != 3 || !wire.ValidAccount(parts[0]) || !isASCII(parts[1]) || !isASCII(parts[2]) {
 		return "", nil, nil, fmt.Errorf("devices: not a link code (want account:secret:fingerprint)")
 	}
 	secret, err1 := b32.DecodeString(strings.ToUpper(parts[1]))
@@ -178,6 +180,15 @@ func ParseLinkCode(code string) (account string, secret, fingerprint []byte, err
 		return "", nil, nil, fmt.Errorf("devices: not a link code (bad secret or fingerprint)")
 	}
 	return parts[0], secret, fingerprint, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // Fingerprint returns the 30-digit fingerprint of an account (section

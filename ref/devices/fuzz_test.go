@@ -171,5 +171,22 @@ func TestParseLinkCodeCanonical(t *testing.T) {
 		if _, _, _, err := ParseLinkCode(alias); err == nil {
 			t.Errorf("ParseLinkCode(%q), another spelling of %q: got nil error, want a refusal", alias, code)
 		}
+	} // Letters outside ASCII that fold to base32 ones: long s (U+017F) and
+	// the Kelvin sign (U+212A).
+	j := strings.IndexByte(code, ':')
+	secret := code[j+1 : i]
+	n := 0
+	for _, r := range []struct{ from, to string }{{"s", "\u017f"}, {"k", "\u212a"}} {
+		if !strings.Contains(secret, r.from) {
+			continue
+		}
+		n++
+		alias := code[:j+1] + strings.Replace(secret, r.from, r.to, 1) + code[i:]
+		if _, _, _, err := ParseLinkCode(alias); err == nil {
+			t.Errorf("ParseLinkCode(%q), %q for %q: got nil error, want a refusal", alias, r.to, r.from)
+		}
+	}
+	if n == 0 {
+		t.Fatalf("the secret %q has neither s nor k: the non-ASCII cases test nothing", secret)
 	}
 }

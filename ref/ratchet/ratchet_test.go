@@ -241,3 +241,47 @@ func TestInitiatorSignedPreKeyHeader(t *testing.T) {
 		t.Error("state changed after a failed decryption")
 	}
 }
+
+// TestReusedRatchetKey has Alice come back to a ratchet key she used
+// before (X, then Z, then X: a broken random source, or a peer doing it on
+// purpose), after Bob stored skipped keys under X. Her new chain under X
+// stores the same ids (X, 0) and (X, 1) again: each replaces the stored
+// key and counts as the newest (section 5.8), the state stores each id
+// once, and it loads back. Before, the ids stood twice in the stored form,
+// which loading refuses (decode.duplicate_key): the session could no
+// longer be read.
+func TestReusedRatchetKey(t *testing.T) {
+	alice, bob, r := pair(t)
+	x := alice.dhs.Bytes()
+	var xs [][]byte
+	for _, pt := range []string{"x0", "x1", "x2"} {
+		xs = append(xs, mustEncrypt(t, alice, pt))
+	}
+	mustDecrypt(t, bob, r, xs[2], "x2") // stores (X, 0) and (X, 1)
+	mustDecrypt(t, alice, r, mustEncrypt(t, bob, "b0"), "b0")
+	mustDecrypt(t, bob, r, mustEncrypt(t, alice, "z0"), "z0")
+	// Alice's next ratchet step draws X again.
+	mustDecrypt(t, alice, bytes.NewReader(x), mustEncrypt(t, bob, "b1"), "b1")
+	var as [][]byte
+	for _, pt := range []string{"a0", "a1", "a2"} {
+		as = append(as, mustEncrypt(t, alice, pt))
+	}
+	mustDecrypt(t, bob, r, as[2], "a2") // stores (X, 0) and (X, 1) again
+	if got, want := bob.skipped.len(), 2; got != want {
+		t.Errorf("skipped keys: got %d, want %d", got, want)
+	}
+	enc := snapshot(t, bob)
+	var loaded State
+	if err := loaded.UnmarshalBinary(enc); err != nil {
+		t.Fatalf("UnmarshalBinary of Bob's state: %v", err)
+	}
+	if got := snapshot(t, &loaded); !bytes.Equal(got, enc) {
+		t.Errorf("state after a round trip: got %x, want %x", got, enc)
+	}
+	// The replaced keys are the new chain's; the first chain's x0 is gone.
+	mustDecrypt(t, &loaded, r, as[0], "a0")
+	mustDecrypt(t, &loaded, r, as[1], "a1")
+	if _, err := loaded.Decrypt(r, xs[0]); err == nil {
+		t.Error("x0 after its key was replaced: got nil error, want a failure")
+	}
+}

@@ -13,15 +13,31 @@ type skippedEntry struct {
 }
 
 // skippedKeys is MKSKIPPED: a map in insertion order with eviction of the
-// oldest entries beyond MaxStoredSkipped (RAT-012).
+// oldest entries beyond MaxStoredSkipped (RAT-012). Storing an id that is
+// already stored replaces its key, and the entry then counts as the newest
+// (section 5.8): a peer that reuses a ratchet key stores the same ids again.
 type skippedKeys struct {
-	keys  map[skipID]key32
-	order []skipID // insertion order; may hold ids already removed
+	keys  map[skipID]stored
+	order []placed // insertion order; may hold entries since removed or replaced
+	seq   uint64   // the sequence number of the last insertion
 }
 
+// stored is a key and the sequence number of its insertion; placed is an
+// id in the insertion order, live while its sequence number is its key's.
+type (
+	stored struct {
+		mk  key32
+		seq uint64
+	}
+	placed struct {
+		id  skipID
+		seq uint64
+	}
+)
+
 func (s *skippedKeys) get(id skipID) (key32, bool) {
-	mk, ok := s.keys[id]
-	return mk, ok
+	st, ok := s.keys[id]
+	return st.mk, ok
 }
 
 func (s *skippedKeys) remove(id skipID) {
@@ -38,28 +54,42 @@ func (s *skippedKeys) add(entries []skippedEntry) {
 		return
 	}
 	if s.keys == nil {
-		s.keys = make(map[skipID]key32)
+		s.keys = make(map[skipID]stored)
 	}
 	for _, e := range entries {
-		s.keys[e.id] = e.mk
-		s.order = append(s.order, e.id)
+		s.seq++
+		s.keys[e.id] = stored{e.mk, s.seq}
+		s.order = append(s.order, placed{e.id, s.seq})
 	}
 	for len(s.keys) > MaxStoredSkipped {
-		delete(s.keys, s.order[0])
+		p := s.order[0]
 		s.order = s.order[1:]
+		if s.keys[p.id].seq == p.seq {
+			delete(s.keys, p.id)
+		}
 	}
 	if len(s.order) > 2*MaxStoredSkipped {
-		s.order = s.live()
+		s.order = s.livePlaced()
 	}
 }
 
-// live returns the stored ids, oldest first.
-func (s *skippedKeys) live() []skipID {
-	out := make([]skipID, 0, len(s.keys))
-	for _, id := range s.order {
-		if _, ok := s.keys[id]; ok {
-			out = append(out, id)
+// livePlaced returns the live entries of the insertion order, oldest first.
+func (s *skippedKeys) livePlaced() []placed {
+	out := make([]placed, 0, len(s.keys))
+	for _, p := range s.order {
+		if st, ok := s.keys[p.id]; ok && st.seq == p.seq {
+			out = append(out, p)
 		}
+	}
+	return out
+}
+
+// live returns the stored ids, oldest first, each once.
+func (s *skippedKeys) live() []skipID {
+	ps := s.livePlaced()
+	out := make([]skipID, len(ps))
+	for i, p := range ps {
+		out[i] = p.id
 	}
 	return out
 }

@@ -29,7 +29,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		w.CKr = wire.Ptr(s.ckr[:])
 	}
 	for _, id := range s.skipped.live() {
-		mk := s.skipped.keys[id]
+		mk := s.skipped.keys[id].mk
 		enc := append([]byte{keys.TypeX25519Public}, id.dh[:]...)
 		w.Skipped = append(w.Skipped, wire.SkippedKey{RatchetKey: enc, N: uint64(id.n), MK: mk[:]})
 	}

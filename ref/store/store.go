@@ -226,7 +226,9 @@ type Store interface {
 	// sent-at) with its acceptance time until forget (SRV-008). When that
 	// was already remembered it stores nothing and returns the first
 	// acceptance time and dup true; an envelope that differs in sent-at
-	// alone is another envelope. The entries share the three. It
+	// alone is another envelope (a store may remember pairs it kept from
+	// before it knew sent-ats, which match any sent-at until forgotten).
+	// The entries share the three. It
 	// fails with ErrQuota, storing nothing, when a recipient's queue would
 	// exceed q. The entries' AcceptedAt and ExpiresAt are set by the caller.
 	Enqueue(ctx context.Context, entries []Entry, q Quota, forget time.Time) (accepted time.Time, dup bool, err error)

@@ -269,6 +269,15 @@ func TestMigrateV2(t *testing.T) {
 	if v2, v3 := buckets(); !v2 || !v3 {
 		t.Fatalf("after migration: got buckets of version 2 %t, of version 3 %t, want both", v2, v3)
 	}
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyVersion); len(v) != 4 || binary.BigEndian.Uint32(v) != schemaVersion {
+			t.Errorf("schema version after migration: got %x, want %d", v, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// A pair of version 2 holds for any sent-at until its forget time.
 	for _, sentAt := range []uint64{0, 1, uint64(base.UnixMilli())} {
 		if first, dup := send("old", sentAt, base.Add(10*time.Minute)); !dup || !first.Equal(base) {

@@ -150,6 +150,17 @@ func testEnqueueDuplicate(h *harness) {
 	if err != nil || !dup {
 		h.Errorf("Enqueue after ack: got dup %t, %v, want true, nil", dup, err)
 	}
+	// The entries of one envelope share its sender, message id and sent-at:
+	// entries that differ in sent-at are refused, and nothing is stored.
+	total := h.total()
+	other := msg(a2, alice, "mixed", 0, "x", 800)
+	other.SentAt++
+	if _, _, err := h.s.Enqueue(h.ctx, []store.Entry{msg(bob, alice, "mixed", 0, "x", 800), other}, store.Quota{}, at(800).Add(forgetAfter)); err == nil {
+		h.Error("Enqueue of entries that differ in sent-at: got nil error, want a refusal")
+	}
+	if got := h.total(); got != total {
+		h.Errorf("TotalEntries after a refused envelope: got %d, want %d", got, total)
+	}
 }
 
 func testEnqueueForget(h *harness) {

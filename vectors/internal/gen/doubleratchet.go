@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 )
 
 // This file implements the Double Ratchet of chapter 5.
@@ -246,7 +247,11 @@ func (c *session) skipMessageKeys(until uint32) error {
 	for c.nr < until {
 		ckr, mk := kdfCK(c.ckr)
 		c.ckr = ckr
-		c.skipped = append(c.skipped, skippedKey{encX25519(c.dhr), c.nr, mk})
+		// A pair already stored (a reused ratchet key) is replaced and
+		// becomes the newest.
+		dh := encX25519(c.dhr)
+		c.skipped = slices.DeleteFunc(c.skipped, func(k skippedKey) bool { return k.n == c.nr && bytes.Equal(k.dh, dh) })
+		c.skipped = append(c.skipped, skippedKey{dh, c.nr, mk})
 		if len(c.skipped) > maxStored {
 			c.skipped = c.skipped[1:]
 		}
