@@ -468,6 +468,41 @@ var ratchetCaseFuncs = []func(basic []string) (ratchetCase, error){
 		return b.finish()
 	},
 	func(basic []string) (ratchetCase, error) {
+		b := newRatchetBuilder("ratchet_reused_ratchet_key", "Alice sends x0, x1, x2 under her ratchet key X; Bob "+
+			"receives x2, storing the keys of x0 and x1 under X. After a round trip (Alice's key Z), Alice's next DH "+
+			"ratchet step draws X's private key again (a broken random source, or a peer doing it on purpose): "+
+			"she sends a0, a1, a2 under X, and Bob, receiving a2, stores (X, 0) and (X, 1) again. Each replaces "+
+			"the stored key and counts as the newest (section 5.8): Bob holds two skipped keys, a0 and a1 "+
+			"decrypt, and x0 then fails as a replay.",
+			[]string{"skipped_keys", "dh_ratchet", "out_of_order"}, reqs(basic, "RAT-012", "SES-004"))
+		x := cloneBytes(b.party("alice").dhsPriv)
+		var xs, xpts [][]byte
+		for i := 0; i < 3; i++ {
+			pt := b.pt(8)
+			xpts, xs = append(xpts, pt), append(xs, b.encrypt("alice", pt))
+		}
+		b.ok("bob", xs[2], xpts[2])
+		pt := b.pt(8)
+		b.ok("alice", b.encrypt("bob", pt), pt)
+		pt = b.pt(8)
+		b.ok("bob", b.encrypt("alice", pt), pt)
+		pt = b.pt(8)
+		b.decryptWith("alice", b.encrypt("bob", pt), pt, nil, bytes.NewReader(x))
+		var as, apts [][]byte
+		for i := 0; i < 3; i++ {
+			pt := b.pt(8)
+			apts, as = append(apts, pt), append(as, b.encrypt("alice", pt))
+		}
+		b.ok("bob", as[2], apts[2])
+		if n := len(b.party("bob").skipped); n != 2 {
+			b.fail("bob holds %d skipped keys, want 2", n)
+		}
+		b.ok("bob", as[0], apts[0])
+		b.ok("bob", as[1], apts[1])
+		b.decrypt("bob", xs[0], nil, errDuplicateMessage)
+		return b.finish()
+	},
+	func(basic []string) (ratchetCase, error) {
 		b := newRatchetBuilder("ratchet_initiator_dhr_before_reply", "Before she hears back, Alice receives a "+
 			"message whose header key is her DHr, Bob's signed prekey (PN = 0, N = 0), sealed under the message key "+
 			"that KDF_CK gives for an empty chain key: she has no receiving chain, so it fails with "+
