@@ -2,11 +2,13 @@ package ratchet
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"testing"
 
+	"github.com/fxamacker/cbor/v2"
+
 	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/wire"
 )
 
 // stateConversation runs a conversation and returns the stored states
@@ -80,24 +82,43 @@ func FuzzUnmarshalState(f *testing.F) {
 }
 
 // TestUnmarshalStateInconsistent checks two stored states that decode as
-// CBOR but are no state a session reaches: a receiving chain key without
-// the remote ratchet key (Decrypt sliced the absent key and panicked), and
-// a skipped key stored twice (the second overwrote the first, and the state
-// no longer marshalled back to its bytes). Both come from the state of a
-// conversation's responder, edited.
+// CBOR but are no state a session reaches, made by editing the last state
+// of Bob in stateConversation (remote key, receiving chain, a skipped key):
+// a receiving chain key without the remote ratchet key (Decrypt sliced the
+// absent key and panicked), and a skipped key stored twice (the second
+// overwrote the first, and the state no longer marshalled back to its
+// bytes).
 func TestUnmarshalStateInconsistent(t *testing.T) {
+	states, _ := stateConversation(t)
 	for _, c := range []struct {
-		name, hex string
-		want      errcode.Code
+		name string
+		edit func(w *wire.SessionState)
+		want errcode.Code
 	}{
-		{"CKr without DHr", "aa010102582185289d04f4291941fe374303f2209ea4533c7518dbb4996558145171bb9af2b298045820feeb9e3d92017cd30ab4614a5101d73bc5afba332795fb54f18dc46885d307710558202f5900cfbeef8852a7de74c4fd6931598a4d0b19cf67693927c0bd20bc9d086c065820216e9867457927f60beb269833e7c01507b08680d4bd782ad295df3714a668ea0701080109020a8183582105b01f3c3dc7584842cfaebe4cc5f2a732651c4ae6043ebac31a7aa0ae2fd16d0201582045274ec6deb72620bae5a626132afffc8a646ab35c13cca4177aa2e7ae349cbd0b5842adadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadad",
-			errcode.DecodeMissingField},
-		{"a skipped key twice", "ab010102582185289d04f4291941fe374303f2209ea4533c7518dbb4996558145171bb9af2b2980358210587643c16ea4d145bf0448bcad37c34e59ed3a9e4efe3b2757e9d4bf09eb70630045820feeb9e3d92017cd30ab4614a5101d73bc5afba332795fb54f18dc46885d307710558202f5900cfbeef8852a7de74c4fd6931598a4d0b19cf67693927c0bd20bc9d086c065820216e9867457927f60beb269833e7c01507b08680d4bd782ad295df3714a668ea0701080109020a8283582105b01f3c3dc7584842cfaebe4cc5f2a732651c4ae6043ebac31a7aa0ae2fd16d0201582045274ec6deb72620bae5a626132afffc8a646ab35c13cca4177aa2e7ae349cbd83582105b01f3c3dc7584842cfaebe4cc5f2a732651c4ae6043ebac31a7aa0ae2fd16d0201582007070707070707070707070707070707070707070707070707070707070707070b5842adadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadad",
-			errcode.DecodeDuplicateKey},
+		{"CKr without DHr", func(w *wire.SessionState) { w.DHr = nil }, errcode.DecodeMissingField},
+		{"a skipped key twice", func(w *wire.SessionState) {
+			k := w.Skipped[0]
+			k.MK = bytes.Repeat([]byte{7}, 32)
+			w.Skipped = append(w.Skipped, k)
+		}, errcode.DecodeDuplicateKey},
 	} {
-		data, err := hex.DecodeString(c.hex)
+		var w wire.SessionState
+		if err := wire.Unmarshal(states[len(states)-1], &w); err != nil {
+			t.Fatal(err)
+		}
+		if w.DHr == nil || w.CKr == nil || len(w.Skipped) == 0 {
+			t.Fatalf("%s: the state to edit lacks DHr, CKr or skipped keys", c.name)
+		}
+		c.edit(&w)
+		// wire.Marshal checks what it encodes and would refuse these: encode
+		// with the same deterministic CBOR rules, unchecked.
+		em, err := cbor.CoreDetEncOptions().EncMode()
 		if err != nil {
 			t.Fatal(err)
+		}
+		data, err := em.Marshal(&w)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
 		}
 		var s State
 		if err := s.UnmarshalBinary(data); !errors.Is(err, c.want) {
