@@ -34,15 +34,7 @@ func FuzzDecryptSigned(f *testing.F) {
 		}
 		ahead %= MaxSkip + 8
 		r := newDRBG("fuzz signed")
-		own, err := New(bytes.Repeat([]byte{3}, 16), 1, 1, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := own.Distribution()
-		recv, err := FromDistribution(&d)
-		if err != nil {
-			t.Fatal(err)
-		}
+		own, recv := senderKeys(t, bytes.Repeat([]byte{3}, 16), 1, r)
 		// The receiver has seen messages 2 and 0 of three: it holds the key
 		// of 1 as skipped and expects 3.
 		var msgs [][]byte

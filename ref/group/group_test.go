@@ -120,18 +120,25 @@ func TestStateChain(t *testing.T) {
 	}
 }
 
-func TestSenderKey(t *testing.T) {
-	r := newDRBG("sender key")
-	gid := bytes.Repeat([]byte{9}, 16)
-	own, err := New(gid, 2, 1, r)
+// senderKeys returns a device's own new sender key for group gid and
+// epoch, and the key a member makes from its distribution.
+func senderKeys(t testing.TB, gid []byte, epoch uint64, r io.Reader) (own, recv *SenderKey) {
+	t.Helper()
+	own, err := New(gid, epoch, 1, r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := own.Distribution()
-	recv, err := FromDistribution(&d)
-	if err != nil {
+	if recv, err = FromDistribution(&d); err != nil {
 		t.Fatal(err)
 	}
+	return own, recv
+}
+
+func TestSenderKey(t *testing.T) {
+	r := newDRBG("sender key")
+	gid := bytes.Repeat([]byte{9}, 16)
+	own, recv := senderKeys(t, gid, 2, r)
 	var msgs [][]byte
 	for i := 0; i < 4; i++ {
 		m, err := own.Encrypt(2, []byte{byte(i)}, r)
@@ -216,12 +223,7 @@ func TestSenderKey(t *testing.T) {
 func FuzzDecrypt(f *testing.F) {
 	r := newDRBG("fuzz")
 	gid := bytes.Repeat([]byte{3}, 16)
-	own, err := New(gid, 1, 1, r)
-	if err != nil {
-		f.Fatal(err)
-	}
-	d := own.Distribution()
-	recv, _ := FromDistribution(&d)
+	own, recv := senderKeys(f, gid, 1, r)
 	for i := 0; i < 3; i++ {
 		m, _ := own.Encrypt(1, []byte("hello"), r)
 		f.Add(m)

@@ -203,10 +203,7 @@ func writeV2Pairs(t *testing.T, path string, base time.Time, forget map[string]t
 		}
 		for id, fg := range forget {
 			k := append(appendAddr(nil, store.Address{Account: "alice", Device: 1}), id...)
-			if err := accepted.Put(k, encodePair(base, fg)); err != nil {
-				return err
-			}
-			if err := forgets.Put(key(appendTime(nil, fg), k), marker); err != nil {
+			if err := rememberPair(accepted, forgets, k, base, fg); err != nil {
 				return err
 			}
 		}

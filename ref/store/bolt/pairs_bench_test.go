@@ -55,11 +55,7 @@ func benchRandomIDs(b *testing.B, prior int) {
 			for i := done; i < min(done+chunk, prior); i++ {
 				at := now.Add(-time.Hour + time.Duration(i)*time.Hour/time.Duration(prior))
 				e := store.Entry{Sender: addrs[rng.IntN(devices)], MessageID: randomID(rng), SentAt: uint64(at.UnixMilli())}
-				k := pairKey(&e)
-				if err := accepted.Put(k, encodePair(at, forget)); err != nil {
-					return err
-				}
-				if err := forgets.Put(key(appendTime(nil, forget), k), marker); err != nil {
+				if err := rememberPair(accepted, forgets, pairKey(&e), at, forget); err != nil {
 					return err
 				}
 			}
@@ -97,6 +93,15 @@ func randomID(rng *rand.Rand) []byte {
 	binary.LittleEndian.PutUint64(id, rng.Uint64())
 	binary.LittleEndian.PutUint64(id[8:], rng.Uint64())
 	return id
+}
+
+// rememberPair puts a pair accepted at accepted under key k into the pair
+// index and its forget index, as an enqueue does (newEnqueueOp, apply).
+func rememberPair(pairs, forgets *bbolt.Bucket, k []byte, accepted, forget time.Time) error {
+	if err := pairs.Put(k, encodePair(accepted, forget)); err != nil {
+		return err
+	}
+	return forgets.Put(key(appendTime(nil, forget), k), marker)
 }
 
 // pagesWritten is the pages the committed write transactions of db wrote.
