@@ -199,6 +199,18 @@ func TestChild(t *testing.T) {
 				t.Errorf("%s: no figure %q...", s.Name, prefix)
 			}
 		}
+		// Routing has them for its latency phase as well.
+		if s.Name == "route" {
+			n := 0
+			for _, f := range s.Figures {
+				if strings.Contains(f.Name, " in the latency phase") {
+					n++
+				}
+			}
+			if n != 4 {
+				t.Errorf("route: got %d figures of the latency phase's cost, want 4", n)
+			}
+		}
 	}
 }
 

@@ -186,7 +186,7 @@ func (b *bench) runRoute(s *scenarioReport) error {
 		all[i] = i
 	}
 	var maxRuns, relayRuns, halfRuns, p99Runs []float64
-	var costRuns []cost
+	var costRuns, halfCostRuns []cost
 	maxLat, halfLat, relayLat := new(histogram), new(histogram), new(histogram)
 	s.Counts = map[string]counts{}
 	halfRate := cfg.rate
@@ -214,6 +214,7 @@ func (b *bench) runRoute(s *scenarioReport) error {
 		period := time.Duration(float64(n) / max(halfRate, 1) * float64(time.Second))
 		h := m.phase(fmt.Sprintf("route run %d/%d: latency at %s msg/s", run, cfg.runs, number(halfRate)), all, ring, max(period, sendPeriod), inflightRing, true, cfg.warmup, cfg.duration)
 		halfRuns = append(halfRuns, h.delivered)
+		halfCostRuns = append(halfCostRuns, h.cost)
 		p99Runs = append(p99Runs, ms(h.endToEnd.Quantile(0.99)))
 		halfLat.Merge(h.endToEnd)
 		s.Counts["latency"] = addCounts(s.Counts["latency"], h.counts)
@@ -233,6 +234,7 @@ func (b *bench) runRoute(s *scenarioReport) error {
 		newFigure("half-speed rate reached", "msg/s", halfRuns, "", nil),
 	)
 	s.Figures = append(s.Figures, costFigures("routed message", "routed messages", costRuns)...)
+	s.Figures = append(s.Figures, costFigures("routed message in the latency phase", "routed messages in the latency phase", halfCostRuns)...)
 	s.Latencies = append(s.Latencies,
 		maxLat.summary("route end to end, full speed", median(maxRuns)),
 		halfLat.summary("route end to end, half speed", median(halfRuns)),

@@ -260,8 +260,9 @@ type Conn struct {
 	hdr  [2]byte // the length of the segment being read
 	dec  []byte  // decrypted bytes, a pooled buffer or nil; dec[off:] are not yet returned
 	off  int
-	raw  []byte // bytes read past the last segment, a pooled buffer or nil; raw[roff:] are not yet used
+	raw  []byte // bytes read past the last segment, a pooled buffer, lead or nil; raw[roff:] are not yet used
 	roff int
+	lead [leadBuf]byte // where a segment's length is read, with what arrived with it
 
 	wmu  sync.Mutex
 	send *noise.CipherState
@@ -485,41 +486,68 @@ func (c *Conn) fill() error {
 }
 
 // readRaw fills p with the next bytes of the connection: first those read
-// ahead before, then from the connection. With ahead, it reads what the
-// connection already holds past p too, up to a small buffer, and keeps it
-// for the next segments, so that segments that arrive together cost one
-// read between them. A connection waiting for its next segment reads its
-// length without ahead, and so holds no buffer while it waits.
+// ahead before, then from the connection. It reads what the connection
+// already holds past p too and keeps it for the next segments, so that
+// segments that arrive together cost one read between them. A segment's
+// length (ahead false) is read into the connection's own small buffer, so
+// that a connection waiting for its next segment holds no pooled buffer,
+// and a small segment that arrives whole costs one read with its length.
+// Segment bytes (ahead) are read into a pooled buffer when they are few,
+// or straight into p.
 func (c *Conn) readRaw(p []byte, ahead bool) error {
+	partial := false // p begins with bytes read ahead: its end must come
 	if c.raw != nil {
 		k := copy(p, c.raw[c.roff:])
+		partial = k > 0
 		c.roff += k
 		p = p[k:]
 		if c.roff == len(c.raw) {
-			putBuf(c.raw)
+			c.release(c.raw)
 			c.raw, c.roff = nil, 0
 		}
 		if len(p) == 0 {
 			return nil
 		}
 	}
-	if !ahead || len(p) >= smallBuf/2 {
+	var buf []byte
+	switch {
+	case !ahead && len(p) <= leadBuf:
+		buf = c.lead[:]
+	case ahead && len(p) < smallBuf/2:
+		buf = getBuf(smallBuf)
+	default:
 		_, err := io.ReadFull(c.conn, p)
-		return err
+		return unexpectedEOF(err, partial)
 	}
-	buf := getBuf(smallBuf)
 	got, err := io.ReadAtLeast(c.conn, buf, len(p))
 	if err != nil {
-		putBuf(buf)
-		return err
+		c.release(buf)
+		return unexpectedEOF(err, partial)
 	}
 	copy(p, buf[:len(p)])
 	if got == len(p) {
-		putBuf(buf)
+		c.release(buf)
 		return nil
 	}
 	c.raw, c.roff = buf[:got], len(p)
 	return nil
+}
+
+// unexpectedEOF turns the end of the connection into io.ErrUnexpectedEOF
+// when it comes within a read that began with bytes read ahead.
+func unexpectedEOF(err error, partial bool) error {
+	if partial && err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// release returns a buffer of readRaw to its pool, unless it is lead.
+func (c *Conn) release(b []byte) {
+	if cap(b) > 0 && &b[:1][0] == &c.lead[0] {
+		return
+	}
+	putBuf(b)
 }
 
 // readFull appends the next n bytes of the decrypted stream to dst.
@@ -542,6 +570,11 @@ func (c *Conn) readFull(dst []byte, n int) ([]byte, error) {
 // goes back to its pool only whole (from its first byte, at its full
 // capacity); others are left to the collector.
 const smallBuf = 2048
+
+// leadBuf is the size of a connection's own read buffer (Conn.lead): a
+// segment's length and the segment when it is small, such as a message of
+// a few hundred bytes or an acknowledgement.
+const leadBuf = 512
 
 var (
 	smallBufs = sync.Pool{New: func() any { return new([smallBuf]byte) }}

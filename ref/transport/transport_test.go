@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -487,5 +488,67 @@ func TestBlockedWrite(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// readCounter counts the reads of a connection.
+type readCounter struct {
+	net.Conn
+	reads atomic.Int64
+}
+
+func (r *readCounter) Read(p []byte) (int, error) {
+	r.reads.Add(1)
+	return r.Conn.Read(p)
+}
+
+// TestOneReadPerSmallSegment checks that a small segment that arrives alone
+// costs the reader one read, its length included, and that segments of
+// every size around the reader's own buffer still arrive whole.
+func TestOneReadPerSmallSegment(t *testing.T) {
+	reads := make(chan int64, 1)
+	addr, static, _ := testServer(t, func(c *Conn) error {
+		rc := &readCounter{Conn: c.conn}
+		c.conn = rc
+		for {
+			f, err := c.ReadFrame()
+			if err != nil {
+				reads <- rc.reads.Load()
+				return err
+			}
+			if err := c.WriteFrame(f); err != nil {
+				return err
+			}
+		}
+	})
+	c, err := dial(t, addr, &ClientConfig{Static: keyPair(t, 1), ServerKey: static.Public})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each frame waits for its echo, so that it arrives alone. A segment
+	// of a frame of n bytes holds 2+4+n+16 bytes.
+	small := 0
+	for n := range leadBuf {
+		f := bytes.Repeat([]byte{byte(n)}, n)
+		if err := c.WriteFrame(f); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, f) {
+			t.Fatalf("frame of %d bytes: got %d bytes back", n, len(got))
+		}
+		if 2+4+n+tagSize <= leadBuf {
+			small++
+		}
+	}
+	c.Close()
+	got := <-reads
+	// Every small frame costs one read; each larger one two; the end of
+	// the connection one.
+	if want := int64(small + 2*(leadBuf-small) + 1); got != want {
+		t.Errorf("got %d reads for %d frames (%d of them small), want %d", got, leadBuf, small, want)
 	}
 }
