@@ -31,3 +31,33 @@ func TestCostFigures(t *testing.T) {
 		t.Errorf("a run with no items: got %+v, want %+v", got, noCost)
 	}
 }
+
+// TestSearchBound runs the search for the highest rate under the latency
+// bound against made-up latency curves.
+func TestSearchBound(t *testing.T) {
+	linear := func(rate float64) (float64, float64) { return rate, rate / 100 } // 20 ms at 2,000 msg/s
+	tests := []struct {
+		name          string
+		from, p99     float64
+		measure       func(float64) (float64, float64)
+		want, wantP99 float64
+		wantSteps     int
+	}{
+		{"the latency phase met it", 1000, 10, linear, 1000, 10, 1},
+		{"bisected", 8000, 80, linear, 1875, 18.75, 1 + boundSteps},
+		{"never met", 8000, 80, func(rate float64) (float64, float64) { return rate, 50 }, 0, 0, 1 + boundSteps},
+		{"rate not reached", 8000, 80, func(rate float64) (float64, float64) { return min(rate, 900), 1 }, 875, 1, 1 + boundSteps},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, _ := tt.measure(tt.from)
+			w := searchBound(tt.from, d, tt.p99, tt.measure)
+			if w.rate != tt.want || w.p99 != tt.wantP99 {
+				t.Errorf("got %v msg/s at p99 %v ms, want %v at %v", w.rate, w.p99, tt.want, tt.wantP99)
+			}
+			if len(w.steps) != tt.wantSteps {
+				t.Errorf("got %d steps (%v), want %d", len(w.steps), w.steps, tt.wantSteps)
+			}
+		})
+	}
+}
