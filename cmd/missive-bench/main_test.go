@@ -126,6 +126,24 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("idle: the server held %v connections, want 20", f.Value)
 		}
 	}
+	// Routing reports the tool's own lateness in its latency phases.
+	for _, s := range rep.Scenarios {
+		if s.Name != "route" {
+			continue
+		}
+		found := false
+		for _, l := range s.Latencies {
+			if strings.HasPrefix(l.Label, "the tool's own send lag") {
+				found = true
+				if l.Count == 0 {
+					t.Errorf("route: %q has no samples", l.Label)
+				}
+			}
+		}
+		if !found {
+			t.Error("route: no latency of the tool's own send lag")
+		}
+	}
 	// The plot is well-formed XML with a curve for each latency.
 	svg, err := os.ReadFile(svgFile)
 	if err != nil {

@@ -22,10 +22,10 @@ type phaseResult struct {
 	delivered, accepted float64 // per second in the measured window
 	// The server's CPU and system calls per delivery in the measured
 	// window; noCost when the server shares this process.
-	cost             cost
-	endToEnd, accept *histogram
-	counts           counts
-	settled          bool
+	cost                      cost
+	endToEnd, accept, sendLag *histogram
+	counts                    counts
+	settled                   bool
 }
 
 // messaging is a set of connected devices that send to each other.
@@ -101,7 +101,7 @@ func (m *messaging) phase(name string, senders []int, send func(ctx context.Cont
 	r := phaseResult{
 		delivered: float64(c1.Delivered-c0.Delivered) / el,
 		accepted:  float64(c1.Accepted-c0.Accepted) / el,
-		endToEnd:  tr.endToEnd.Load(), accept: tr.acceptLat.Load(),
+		endToEnd:  tr.endToEnd.Load(), accept: tr.acceptLat.Load(), sendLag: tr.sendLag.Load(),
 		counts: diffCounts(after, before), settled: settled,
 		cost: noCost,
 	}
@@ -188,7 +188,7 @@ func (b *bench) runRoute(s *scenarioReport) error {
 	}
 	var maxRuns, relayRuns, halfRuns, p99Runs []float64
 	var costRuns, halfCostRuns []cost
-	maxLat, halfLat, relayLat := new(histogram), new(histogram), new(histogram)
+	maxLat, halfLat, relayLat, lagLat := new(histogram), new(histogram), new(histogram), new(histogram)
 	s.Counts = map[string]counts{}
 	halfRate := cfg.rate
 	for run := 1; run <= cfg.runs; run++ {
@@ -218,6 +218,7 @@ func (b *bench) runRoute(s *scenarioReport) error {
 		halfCostRuns = append(halfCostRuns, h.cost)
 		p99Runs = append(p99Runs, ms(h.endToEnd.Quantile(0.99)))
 		halfLat.Merge(h.endToEnd)
+		lagLat.Merge(h.sendLag)
 		s.Counts["latency"] = addCounts(s.Counts["latency"], h.counts)
 		if !h.settled {
 			s.Notes = append(s.Notes, fmt.Sprintf("run %d: not every message was answered and delivered within 30 s after the latency phase", run))
@@ -243,6 +244,7 @@ func (b *bench) runRoute(s *scenarioReport) error {
 	s.Latencies = append(s.Latencies,
 		maxLat.summary("route end to end, full speed", median(maxRuns)),
 		halfLat.summary("route end to end, half speed", median(halfRuns)),
+		lagLat.summary("the tool's own send lag, half speed", median(halfRuns)),
 		relayLat.summary("loopback relay end to end, full speed", median(relayRuns)),
 	)
 	s.Notes = append(s.Notes,

@@ -40,6 +40,10 @@ type traffic struct {
 	from      atomic.Int64
 	endToEnd  atomic.Pointer[histogram]
 	acceptLat atomic.Pointer[histogram]
+	// sendLag is how late the tool itself sent those messages: from the
+	// time a message was meant to go to the moment its send began. A lag
+	// near the latencies says that they are the tool's, not the server's.
+	sendLag atomic.Pointer[histogram]
 
 	// With fanout set (the group scenario), a sender's window counts its
 	// messages until every recipient has received them, not until their
@@ -62,6 +66,7 @@ func newTraffic(size int) *traffic {
 func (tr *traffic) measureFrom(at int64) {
 	tr.endToEnd.Store(new(histogram))
 	tr.acceptLat.Store(new(histogram))
+	tr.sendLag.Store(new(histogram))
 	tr.from.Store(at)
 }
 
@@ -201,6 +206,8 @@ func (p *peer) sendWith(ctx context.Context, at int64, build func(id uint64, ct 
 	}
 	if at < 0 {
 		at = since()
+	} else if at >= p.tr.from.Load() {
+		p.tr.sendLag.Load().Record(time.Duration(since() - at))
 	}
 	d := p.d
 	id := d.nextID
