@@ -47,6 +47,18 @@ func TestSearchBound(t *testing.T) {
 		{"bisected", 8000, 80, linear, 1875, 18.75, 1 + boundSteps},
 		{"never met", 8000, 80, func(rate float64) (float64, float64) { return rate, 50 }, 0, 0, 1 + boundSteps},
 		{"rate not reached", 8000, 80, func(rate float64) (float64, float64) { return min(rate, 900), 1 }, 875, 1, 1 + boundSteps},
+		// Met below 1,300 msg/s with 97 % delivered: a bisection step
+		// fails (4,000, 2,000 fail; 1,000 meets; 1,500 fails; 1,250
+		// meets; 1,375 fails), and the rate reported is the one tried.
+		{"bisection step fails", 8000, 50, func(rate float64) (float64, float64) {
+			if rate < 1300 {
+				return rate * 0.97, 10
+			}
+			return rate * 0.97, 50
+		}, 1250, 10, 1 + boundSteps},
+		// The latency phases' p99 was under the bound, but they delivered
+		// only 90 % of their rate: a search.
+		{"latency phases short of their rate", 1000, 10, func(rate float64) (float64, float64) { return min(rate, 900), 10 }, 937.5, 10, 1 + boundSteps},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -186,7 +186,7 @@ func (b *bench) runRoute(s *scenarioReport) error {
 	for i := range all {
 		all[i] = i
 	}
-	var maxRuns, relayRuns, halfRuns, p99Runs []float64
+	var maxRuns, relayRuns, halfRuns, p99Runs, halfRates []float64
 	var costRuns, halfCostRuns []cost
 	maxLat, halfLat, relayLat, lagLat := new(histogram), new(histogram), new(histogram), new(histogram)
 	s.Counts = map[string]counts{}
@@ -212,6 +212,7 @@ func (b *bench) runRoute(s *scenarioReport) error {
 		if cfg.rate == 0 {
 			halfRate = median(maxRuns) / 2
 		}
+		halfRates = append(halfRates, halfRate)
 		period := time.Duration(float64(n) / max(halfRate, 1) * float64(time.Second))
 		h := m.phase(fmt.Sprintf("route run %d/%d: latency at %s msg/s", run, cfg.runs, number(halfRate)), all, ring, max(period, sendPeriod), inflightRing, true, cfg.warmup, cfg.duration)
 		halfRuns = append(halfRuns, h.delivered)
@@ -224,7 +225,10 @@ func (b *bench) runRoute(s *scenarioReport) error {
 			s.Notes = append(s.Notes, fmt.Sprintf("run %d: not every message was answered and delivered within 30 s after the latency phase", run))
 		}
 	}
-	within := b.withinBound(m, all, ring, halfRate, median(halfRuns), median(p99Runs))
+	// The latency phases' rate: each run's is half the full speed of the
+	// runs so far, so the search starts from their median, with the
+	// medians of what they delivered and of their p99.
+	within := b.withinBound(m, all, ring, median(halfRates), median(halfRuns), median(p99Runs))
 	p99 := newFigure("latency p99 at half speed", "ms", p99Runs, "", nil)
 	if median(halfRuns) >= targetRoute/2*0.95 {
 		p99.atMost(targetRouteP99, fmt.Sprintf("< 20 ms at %s msg/s", number(targetRoute/2)))
@@ -239,6 +243,9 @@ func (b *bench) runRoute(s *scenarioReport) error {
 			atLeast(targetRoute/2, fmt.Sprintf(">= %s msg/s (p99 < %g ms at half the routing target)", number(targetRoute/2), targetRouteP99)),
 	)
 	s.Notes = append(s.Notes, within.note())
+	if within.unsettled > 0 {
+		s.Notes = append(s.Notes, fmt.Sprintf("%d phases of the search for the highest rate under the latency bound left messages unanswered or undelivered 30 s after them", within.unsettled))
+	}
 	s.Figures = append(s.Figures, costFigures("routed message", "routed messages", costRuns)...)
 	s.Figures = append(s.Figures, costFigures("routed message in the latency phase", "routed messages in the latency phase", halfCostRuns)...)
 	s.Latencies = append(s.Latencies,
@@ -265,25 +272,32 @@ const boundSteps = 6
 // boundSearch is the outcome of that search.
 type boundSearch struct {
 	rate, p99 float64 // the highest rate that met the bound, and its p99 (0, 0: none did)
+	// steps are the rates tried, the latency phases' own first.
 	steps     []string
+	unsettled int // phases after which not every message was answered and delivered in time
 }
 
 func (w boundSearch) note() string {
-	return fmt.Sprintf("highest rate with p99 under %g ms: a search of %d phases (rate tried: delivered msg/s, p99): %s",
-		targetRouteP99, len(w.steps), strings.Join(w.steps, "; "))
+	return fmt.Sprintf("highest rate with p99 under %g ms: the latency phases' rate, then %d more phases (rate tried: delivered msg/s, p99): %s; the search can go no lower than 1/%d of the first rate",
+		targetRouteP99, len(w.steps)-1, strings.Join(w.steps, "; "), 1<<boundSteps)
 }
 
 // withinBound searches for the highest rate at which routing's p99 stays
 // under targetRouteP99 (the latency bound), from the latency
 // phases' rate, with latency phases at the rates searchBound tries.
 func (b *bench) withinBound(m *messaging, senders []int, send func(ctx context.Context, i int, at int64) error, from, delivered, p99 float64) boundSearch {
-	step := 0
-	return searchBound(from, delivered, p99, func(rate float64) (float64, float64) {
+	step, unsettled := 0, 0
+	w := searchBound(from, delivered, p99, func(rate float64) (float64, float64) {
 		step++
 		period := time.Duration(float64(len(senders)) / max(rate, 1) * float64(time.Second))
 		h := m.phase(fmt.Sprintf("route: p99 at %s msg/s (step %d/%d)", number(rate), step, boundSteps), senders, send, max(period, sendPeriod), inflightRing, true, b.cfg.warmup, b.cfg.duration)
+		if !h.settled {
+			unsettled++
+		}
 		return h.delivered, ms(h.endToEnd.Quantile(0.99))
 	})
+	w.unsettled = unsettled
+	return w
 }
 
 // searchBound finds the highest rate that meets the latency bound: a

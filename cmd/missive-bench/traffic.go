@@ -195,6 +195,11 @@ func (p *peer) send(ctx context.Context, to *device, at int64) error {
 // sendWith sends the request that build makes of a request id and the
 // ciphertext with the payload header, as send does.
 func (p *peer) sendWith(ctx context.Context, at int64, build func(id uint64, ct []byte) (uint64, wire.Message)) error {
+	// The lag is taken before any wait for the window: that wait is the
+	// server's, not the tool's.
+	if at >= 0 && at >= p.tr.from.Load() {
+		p.tr.sendLag.Load().Record(time.Duration(since() - at))
+	}
 	for p.outstanding.Load() >= p.window.Load() {
 		select {
 		case <-p.answered:
@@ -206,8 +211,6 @@ func (p *peer) sendWith(ctx context.Context, at int64, build func(id uint64, ct 
 	}
 	if at < 0 {
 		at = since()
-	} else if at >= p.tr.from.Load() {
-		p.tr.sendLag.Load().Record(time.Duration(since() - at))
 	}
 	d := p.d
 	id := d.nextID

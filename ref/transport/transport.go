@@ -443,10 +443,10 @@ func run(c net.Conn, hs *noise.HandshakeState, initiator bool) (*Conn, error) {
 }
 
 // fill decrypts the next segment onto the decrypted bytes. A connection
-// holds no buffer while it waits for a segment: the segment is read into a
-// pooled buffer and decrypted in place, and that buffer holds the stream
-// until the frames in it have been returned (then it goes back to the
-// pool), so that an idle connection costs no buffer memory.
+// holds no pooled buffer while it waits for a segment (only its own
+// 512-byte lead): the segment is read into a pooled buffer and decrypted
+// in place, and that buffer holds the stream until the frames in it have
+// been returned (then it goes back to the pool).
 func (c *Conn) fill() error {
 	if err := c.readRaw(c.hdr[:], false); err != nil {
 		return err
@@ -458,7 +458,7 @@ func (c *Conn) fill() error {
 	seg := getBuf(n)
 	if err := c.readRaw(seg, true); err != nil {
 		putBuf(seg)
-		return err
+		return unexpectedEOF(err, true) // the length came: the segment must follow
 	}
 	if c.off == len(c.dec) {
 		// Nothing pending: the segment's buffer becomes the stream.
@@ -573,8 +573,13 @@ const smallBuf = 2048
 
 // leadBuf is the size of a connection's own read buffer (Conn.lead): a
 // segment's length and the segment when it is small, such as a message of
-// a few hundred bytes or an acknowledgement.
+// a few hundred bytes or an acknowledgement. It must be smaller than the
+// pooled buffers, which putBuf tells apart by their capacity: lead never
+// goes to a pool.
 const leadBuf = 512
+
+// A compile-time check: the constant overflows when leadBuf >= smallBuf.
+const _ = uint(smallBuf - leadBuf - 1)
 
 var (
 	smallBufs = sync.Pool{New: func() any { return new([smallBuf]byte) }}

@@ -248,12 +248,23 @@ func TestTruncatedFrame(t *testing.T) {
 	if err := <-errs; err == nil {
 		t.Error("server accepted a truncated frame")
 	}
-	// A truncated segment, then the end of the connection.
-	c2 := established(t, addr)
-	c2.writeRaw([]byte{0x00, 0x40, 1, 2, 3})
-	c2.conn.(*net.TCPConn).CloseWrite()
-	if err := <-errs; !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Errorf("truncated segment: server got %v, want %v", err, io.ErrUnexpectedEOF)
+	// A truncated segment, then the end of the connection: a small one
+	// (its start comes with its length), a large one (its rest is read
+	// straight into the segment), and a length alone.
+	for _, tc := range []struct {
+		name  string
+		bytes []byte
+	}{
+		{"small segment", []byte{0x00, 0x40, 1, 2, 3}},
+		{"large segment", []byte{0x10, 0x00, 1, 2, 3}},
+		{"length alone", []byte{0x00, 0x40}},
+	} {
+		c2 := established(t, addr)
+		c2.writeRaw(tc.bytes)
+		c2.conn.(*net.TCPConn).CloseWrite()
+		if err := <-errs; !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("truncated %s: server got %v, want %v", tc.name, err, io.ErrUnexpectedEOF)
+		}
 	}
 }
 
