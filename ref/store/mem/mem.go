@@ -25,6 +25,8 @@ type Store struct {
 	devices  map[store.Address]*device
 	accepted map[pairKey]remembered
 	total    int
+	expiry   timeHeap[queued]    // queue entries by expiry time (expiry.go)
+	forgets  timeHeap[pairKey]   // accepted pairs by forget time
 	groups   map[string][][]byte // group id -> signed states, version i+1 at i
 	blobs    map[string]*blob
 }
@@ -424,9 +426,11 @@ func (s *Store) Enqueue(ctx context.Context, entries []store.Entry, q store.Quot
 		dev.queue[c.QueueID] = &c
 		dev.bytes += len(c.Ciphertext)
 		s.total++
+		s.expiry.add(c.ExpiresAt, queued{e.Recipient, c.QueueID})
 		entries[i].QueueID = c.QueueID
 	}
 	s.accepted[key] = remembered{accepted: first.AcceptedAt, forget: forget}
+	s.forgets.add(forget, key)
 	return first.AcceptedAt, false, nil
 }
 
@@ -527,23 +531,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 		return 0, err
 	}
 	defer s.mu.Unlock()
-	n := 0
-	for _, dev := range s.devices {
-		for id, e := range dev.queue {
-			if !e.ExpiresAt.After(now) {
-				dev.bytes -= len(e.Ciphertext)
-				delete(dev.queue, id)
-				n++
-			}
-		}
-	}
-	s.total -= n
-	for k, r := range s.accepted {
-		if !r.forget.After(now) {
-			delete(s.accepted, k)
-		}
-	}
-	return n, nil
+	return s.expireLocked(now), nil
 }
 
 // Stats implements store.Store.
