@@ -489,12 +489,23 @@ func deleteEntry(tx *bbolt.Tx, ak []byte, id uint64, k, v []byte) (int, error) {
 }
 
 // Expire implements store.Store. It reads the expiry and forget indexes
-// only up to now.
+// only up to now, and writes nothing (no commit, no sync) when nothing in
+// them is due: a server sweeps every second.
 func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
+	nowEnc := appendTime(nil, now)
+	var pending bool
+	if err := s.view(ctx, "expire", func(tx *bbolt.Tx) error {
+		pending = expiryDue(tx, nowEnc)
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	if !pending {
+		return 0, nil
+	}
 	var n int
 	err := s.update(ctx, "expire", func(tx *bbolt.Tx) error {
 		n = 0
-		nowEnc := appendTime(nil, now)
 		type expired struct {
 			ak  []byte
 			id  uint64
@@ -571,6 +582,33 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// expiryDue reports whether Expire has anything to do at nowEnc: an entry
+// of the expiry index or a pair of a forget index due, or the emptied
+// buckets of version 2 to delete. A missing index counts as due, so that
+// the write transaction reports the corruption.
+func expiryDue(tx *bbolt.Tx, nowEnc []byte) bool {
+	for _, name := range [][]byte{bucketExpiry, bucketPairsExp, v2Forget} {
+		b := tx.Bucket(name)
+		if b == nil {
+			if bytes.Equal(name, v2Forget) {
+				continue // schema 3 from the start, or migrated
+			}
+			return true
+		}
+		k, _ := b.Cursor().First()
+		if k == nil {
+			if bytes.Equal(name, v2Forget) {
+				return true // its buckets go
+			}
+			continue
+		}
+		if bytes.Compare(k[:min(len(k), timeSize)], nowEnc) <= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // forgetPairs deletes the pairs whose forget time is at or before nowEnc:

@@ -1,0 +1,74 @@
+package bolt
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/missive-protocol/missive/ref/store"
+)
+
+// TestExpireWritesOnlyWhenDue checks that a sweep with nothing due
+// commits nothing (a server sweeps every second, and each commit syncs),
+// and that one with something due does its work.
+func TestExpireWritesOnlyWhenDue(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "missive.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t0 := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, name := range []string{"alice", "bob"} {
+		if err := s.CreateAccount(ctx, name, store.Device{ID: 1, IdentityKey: make([]byte, 33), Created: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice, bob := store.Address{Account: "alice", Device: 1}, store.Address{Account: "bob", Device: 1}
+	e := []store.Entry{{Recipient: bob, Sender: alice, MessageID: []byte("m1"), Type: 1, Kind: 1, Ciphertext: make([]byte, 8),
+		SentAt: 1, AcceptedAt: t0, ExpiresAt: t0.Add(time.Hour)}}
+	if _, _, err := s.Enqueue(ctx, e, store.Quota{}, t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	lastTx := func() int {
+		t.Helper()
+		var id int
+		if err := s.db.View(func(tx *bbolt.Tx) error { id = tx.ID(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	for _, tc := range []struct {
+		name     string
+		now      time.Time
+		expired  int
+		commits  bool
+		resendOK bool // a resend of m1 is a new envelope afterwards
+	}{
+		{"nothing due", t0.Add(30 * time.Minute), 0, false, false},
+		{"the entry expires", t0.Add(90 * time.Minute), 1, true, false},
+		{"nothing due again", t0.Add(100 * time.Minute), 0, false, false},
+		{"the pair is forgotten", t0.Add(3 * time.Hour), 0, true, true},
+	} {
+		before := lastTx()
+		n, err := s.Expire(ctx, tc.now)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if n != tc.expired {
+			t.Errorf("%s: got %d expired, want %d", tc.name, n, tc.expired)
+		}
+		if committed := lastTx() != before; committed != tc.commits {
+			t.Errorf("%s: committed %v, want %v", tc.name, committed, tc.commits)
+		}
+		if tc.resendOK {
+			e[0].AcceptedAt, e[0].ExpiresAt = tc.now, tc.now.Add(time.Hour)
+			if _, dup, err := s.Enqueue(ctx, e, store.Quota{}, tc.now.Add(2*time.Hour)); err != nil || dup {
+				t.Errorf("%s: resend: dup %v, err %v; want a new envelope", tc.name, dup, err)
+			}
+		}
+	}
+}
