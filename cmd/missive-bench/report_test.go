@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestCostFigures checks the server-cost figures over runs: a run with no
 // items, or whose first sample lacks the system calls, adds nothing to the
@@ -69,6 +72,11 @@ func TestSearchBound(t *testing.T) {
 			}
 			if len(w.steps) != tt.wantSteps {
 				t.Errorf("got %d steps (%v), want %d", len(w.steps), w.steps, tt.wantSteps)
+			}
+			// A rate met without a search is only a lower bound, and
+			// the note says so.
+			if lower := strings.Contains(w.note(), "lower bound"); lower != (tt.wantSteps == 1) {
+				t.Errorf("note %q: says lower bound %v, want %v", w.note(), lower, tt.wantSteps == 1)
 			}
 		})
 	}

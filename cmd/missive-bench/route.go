@@ -278,6 +278,10 @@ type boundSearch struct {
 }
 
 func (w boundSearch) note() string {
+	if len(w.steps) == 1 && w.rate > 0 {
+		return fmt.Sprintf("highest rate with p99 under %g ms: the latency phases met the bound (rate: delivered msg/s, p99: %s); higher rates were not tried, so the figure is a lower bound",
+			targetRouteP99, w.steps[0])
+	}
 	return fmt.Sprintf("highest rate with p99 under %g ms: the latency phases' rate, then %d more phases (rate tried: delivered msg/s, p99): %s; the search can go no lower than 1/%d of the first rate",
 		targetRouteP99, len(w.steps)-1, strings.Join(w.steps, "; "), 1<<boundSteps)
 }
