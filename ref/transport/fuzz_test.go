@@ -482,13 +482,6 @@ var frameBodies = map[uint64][]string{
 var noRequestID = []uint64{wire.FrameDeliver, wire.FrameAck, wire.FramePing, wire.FramePong, wire.FramePresence,
 	wire.FrameTyping, wire.FrameNotice, wire.FrameLink, wire.FrameDeviceList}
 
-type wireVector struct {
-	vectest.Common
-	Rule       string      `json:"rule"`
-	Encoding   vectest.Hex `json:"encoding"`
-	Diagnostic string      `json:"diagnostic"`
-}
-
 // FuzzDecodeBody decodes the input as a frame, then its body with
 // DecodeBody as each structure the frame's type may carry. Every failure
 // carries a registered decode code; a body that decodes encodes back to
@@ -499,7 +492,7 @@ func FuzzDecodeBody(f *testing.F) {
 	if len(frameBodies) != 29 {
 		f.Fatalf("frameBodies has %d frame types, want 29", len(frameBodies))
 	}
-	vf := vectest.Load[wireVector](f, "wire")
+	vf := vectest.Load[vectest.Wire](f, "wire")
 	for typ, rules := range frameBodies {
 		var id *uint64
 		if !slices.Contains(noRequestID, typ) {

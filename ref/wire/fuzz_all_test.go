@@ -50,7 +50,7 @@ func FuzzAllTypes(f *testing.F) {
 	if len(names) == 0 || len(names) > 256 {
 		f.Fatalf("got %d rules, want 1 to 256", len(names))
 	}
-	vf := vectest.Load[wireCase](f, "wire")
+	vf := vectest.Load[vectest.Wire](f, "wire")
 	valid := map[string]bool{}
 	for _, c := range vf.Cases {
 		in, ok := allTypesInput(names, c.Rule, c.Encoding)

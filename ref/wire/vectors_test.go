@@ -9,19 +9,12 @@ import (
 	"github.com/missive-protocol/missive/spec"
 )
 
-type wireCase struct {
-	vectest.Common
-	Rule       string      `json:"rule"`
-	Encoding   vectest.Hex `json:"encoding"`
-	Diagnostic string      `json:"diagnostic"`
-}
-
 // TestVectors runs vectors/v1/wire.json: every valid encoding decodes as
 // its rule and encodes back to itself; every invalid one fails with its
 // code. It also checks that every structure of the specification's CDDL
 // has a valid vector, and that no vector names a rule the CDDL lacks.
 func TestVectors(t *testing.T) {
-	f := vectest.Load[wireCase](t, "wire")
+	f := vectest.Load[vectest.Wire](t, "wire")
 	valid := map[string]int{}
 	for _, c := range f.Cases {
 		t.Run(c.ID, func(t *testing.T) {

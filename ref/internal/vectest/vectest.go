@@ -46,6 +46,15 @@ type Common struct {
 	Error        string   `json:"error,omitempty"`
 }
 
+// Wire is a case of vectors/v1/wire.json: an encoding of a rule of the
+// specification's CDDL, valid or not.
+type Wire struct {
+	Common
+	Rule       string `json:"rule"`
+	Encoding   Hex    `json:"encoding"`
+	Diagnostic string `json:"diagnostic"`
+}
+
 // Want returns the expected code: 0 for a valid case. It fails the test
 // when the outcome or the error name cannot be mapped.
 func (c *Common) Want(t testing.TB) errcode.Code {

@@ -104,7 +104,7 @@ func expireBlobs(tx *bbolt.Tx, now time.Time) (int, int64, error) {
 	nowEnc := appendTime(nil, now)
 	var ids []string
 	c := tx.Bucket(bucketBlobExp).Cursor()
-	for k, _ := c.First(); k != nil && bytes.Compare(k[:min(len(k), timeSize)], nowEnc) <= 0; k, _ = c.Next() {
+	for k, _ := c.First(); k != nil && keyDue(k, nowEnc); k, _ = c.Next() {
 		if len(k) <= timeSize {
 			return 0, 0, errCorrupt
 		}

@@ -513,7 +513,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 		}
 		var todo []expired
 		c := tx.Bucket(bucketExpiry).Cursor()
-		for k, v := c.First(); k != nil && bytes.Compare(k[:min(len(k), timeSize)], nowEnc) <= 0; k, v = c.Next() {
+		for k, v := c.First(); k != nil && keyDue(k, nowEnc); k, v = c.Next() {
 			if len(k) < timeSize+8+5 || len(v) != 1 {
 				return errCorrupt
 			}
@@ -589,27 +589,26 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 // buckets of version 2 to delete. A missing index counts as due, so that
 // the write transaction reports the corruption.
 func expiryDue(tx *bbolt.Tx, nowEnc []byte) bool {
-	for _, name := range [][]byte{bucketExpiry, bucketPairsExp, v2Forget} {
+	first := func(name []byte) (k []byte, ok bool) {
 		b := tx.Bucket(name)
 		if b == nil {
-			if bytes.Equal(name, v2Forget) {
-				continue // schema 3 from the start, or migrated
-			}
-			return true
+			return nil, false
 		}
-		k, _ := b.Cursor().First()
-		if k == nil {
-			if bytes.Equal(name, v2Forget) {
-				return true // its buckets go
-			}
-			continue
-		}
-		if bytes.Compare(k[:min(len(k), timeSize)], nowEnc) <= 0 {
+		k, _ = b.Cursor().First()
+		return k, true
+	}
+	for _, name := range [][]byte{bucketExpiry, bucketPairsExp} {
+		if k, ok := first(name); !ok || (k != nil && keyDue(k, nowEnc)) {
 			return true
 		}
 	}
-	return false
+	k, ok := first(v2Forget) // absent: schema 3 from the start, or migrated
+	return ok && (k == nil || keyDue(k, nowEnc))
 }
+
+// keyDue reports whether the key of a time index (a time first) is due
+// at nowEnc.
+func keyDue(k, nowEnc []byte) bool { return bytes.Compare(k[:min(len(k), timeSize)], nowEnc) <= 0 }
 
 // forgetPairs deletes the pairs whose forget time is at or before nowEnc:
 // each key of the forget index (T forget || pair key) and the pair.
@@ -620,7 +619,7 @@ func forgetPairs(tx *bbolt.Tx, forgetName, pairsName, nowEnc []byte) error {
 	}
 	var gone [][]byte
 	c := forgets.Cursor()
-	for k, _ := c.First(); k != nil && bytes.Compare(k[:min(len(k), timeSize)], nowEnc) <= 0; k, _ = c.Next() {
+	for k, _ := c.First(); k != nil && keyDue(k, nowEnc); k, _ = c.Next() {
 		if len(k) < timeSize {
 			return errCorrupt
 		}

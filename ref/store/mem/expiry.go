@@ -44,8 +44,8 @@ func (h *timeHeap[T]) Pop() any {
 // add adds v, due at at.
 func (h *timeHeap[T]) add(at time.Time, v T) { heap.Push(h, timed[T]{at, v}) }
 
-// popDue removes and returns the items due at or before now, earliest
-// first.
+// popDue removes the items due at or before now and calls f with each,
+// earliest first.
 func (h *timeHeap[T]) popDue(now time.Time, f func(T)) {
 	for h.Len() > 0 && !(*h)[0].at.After(now) {
 		f(heap.Pop(h).(timed[T]).v)

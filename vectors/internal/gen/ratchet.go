@@ -110,6 +110,16 @@ func (b *ratchetBuilder) fail(format string, args ...any) {
 // pt draws a plaintext of n bytes.
 func (b *ratchetBuilder) pt(n int) []byte { return b.st.read(n) }
 
+// sendN records n valid encrypt steps of party, the i-th of a plaintext
+// of size(i) bytes, and returns the plaintexts and the messages.
+func (b *ratchetBuilder) sendN(party string, n int, size func(i int) int) (pts, msgs [][]byte) {
+	for i := range n {
+		pt := b.pt(size(i))
+		pts, msgs = append(pts, pt), append(msgs, b.encrypt(party, pt))
+	}
+	return pts, msgs
+}
+
 // encrypt records a valid encrypt step and returns the message.
 func (b *ratchetBuilder) encrypt(party string, pt []byte) []byte {
 	if b.err != nil {

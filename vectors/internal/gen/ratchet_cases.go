@@ -28,11 +28,7 @@ var ratchetCaseFuncs = []func(basic []string) (ratchetCase, error){
 		b := newRatchetBuilder("ratchet_out_of_order_in_chain", "Alice sends four messages; Bob decrypts them in the "+
 			"order 2, 0, 3, 1, using stored skipped keys; then Bob answers.", []string{"out_of_order", "skipped_keys"},
 			reqs(basic, "SES-004"))
-		var msgs, pts [][]byte
-		for i := 0; i < 4; i++ {
-			pt := b.pt(20 * i)
-			pts, msgs = append(pts, pt), append(msgs, b.encrypt("alice", pt))
-		}
+		pts, msgs := b.sendN("alice", 4, func(i int) int { return 20 * i })
 		for _, i := range []int{2, 0, 3, 1} {
 			b.ok("bob", msgs[i], pts[i])
 		}
@@ -58,11 +54,7 @@ var ratchetCaseFuncs = []func(basic []string) (ratchetCase, error){
 			"answers; Alice ratchets and sends a3 with PN = 3. Bob receives a3 first, which stores the keys of a1 and a2 "+
 			"under Alice's previous ratchet key (PN skipping), then a2 and a1.",
 			[]string{"out_of_order", "skipped_keys", "dh_ratchet"}, basic)
-		var pts, msgs [][]byte
-		for i := 0; i < 3; i++ {
-			pt := b.pt(16)
-			pts, msgs = append(pts, pt), append(msgs, b.encrypt("alice", pt))
-		}
+		pts, msgs := b.sendN("alice", 3, func(int) int { return 16 })
 		b.ok("bob", msgs[0], pts[0])
 		pt := b.pt(16)
 		b.ok("alice", b.encrypt("bob", pt), pt)
@@ -476,11 +468,7 @@ var ratchetCaseFuncs = []func(basic []string) (ratchetCase, error){
 			"decrypt, and x0 then fails as a replay.",
 			[]string{"skipped_keys", "dh_ratchet", "out_of_order"}, reqs(basic, "RAT-012", "SES-004"))
 		x := cloneBytes(b.party("alice").dhsPriv)
-		var xs, xpts [][]byte
-		for i := 0; i < 3; i++ {
-			pt := b.pt(8)
-			xpts, xs = append(xpts, pt), append(xs, b.encrypt("alice", pt))
-		}
+		xpts, xs := b.sendN("alice", 3, func(int) int { return 8 })
 		b.ok("bob", xs[2], xpts[2])
 		pt := b.pt(8)
 		b.ok("alice", b.encrypt("bob", pt), pt)
@@ -488,11 +476,7 @@ var ratchetCaseFuncs = []func(basic []string) (ratchetCase, error){
 		b.ok("bob", b.encrypt("alice", pt), pt)
 		pt = b.pt(8)
 		b.decryptWith("alice", b.encrypt("bob", pt), pt, nil, bytes.NewReader(x))
-		var as, apts [][]byte
-		for i := 0; i < 3; i++ {
-			pt := b.pt(8)
-			apts, as = append(apts, pt), append(as, b.encrypt("alice", pt))
-		}
+		apts, as := b.sendN("alice", 3, func(int) int { return 8 })
 		b.ok("bob", as[2], apts[2])
 		if n := len(b.party("bob").skipped); n != 2 {
 			b.fail("bob holds %d skipped keys, want 2", n)
