@@ -33,10 +33,7 @@ func (s *Store) CreateAccount(ctx context.Context, name string, primary store.De
 func createDevice(tx *bbolt.Tx, a store.Address, identityKey []byte) error {
 	k := appendAddr(nil, a)
 	d := deviceRec{identityKey: identityKey}
-	if err := tx.Bucket(bucketDevices).Put(k, d.encode()); err != nil {
-		return err
-	}
-	return tx.Bucket(bucketQueue).Put(k, queueRec{next: 1}.encode())
+	return tx.Bucket(bucketDevices).Put(k, d.encode())
 }
 
 // readAccount returns an account's devices, or ErrNotFound.
@@ -112,7 +109,7 @@ func (s *Store) RemoveDevice(ctx context.Context, a store.Address) error {
 		if err := tx.Bucket(bucketAccounts).Put([]byte(a.Account), encodeAccount(devices)); err != nil {
 			return err
 		}
-		return deleteDevice(tx, appendAddr(nil, a))
+		return s.deleteDevice(tx, appendAddr(nil, a))
 	})
 }
 
@@ -128,39 +125,26 @@ func findDevice(devices []store.Device, id uint32) int {
 
 // deleteDevice deletes every record of the live device at address key ak:
 // its prekeys, its used ids, its queue with its expiry index keys.
-func deleteDevice(tx *bbolt.Tx, ak []byte) error {
-	queue := tx.Bucket(bucketQueue)
-	if v := queue.Get(ak); v != nil {
-		q, err := decodeQueue(v)
-		if err != nil {
-			return err
-		}
-		if err := addTotal(tx, -int64(q.entries)); err != nil {
-			return err
+func (s *Store) deleteDevice(tx *bbolt.Tx, ak []byte) error {
+	// The device's entries are those of the index and those this
+	// transaction added; what the file no longer holds is passed over.
+	ids := s.idx.ids(string(ak), nil)
+	for _, op := range s.qtx.ops {
+		if op.kind == opAdd && op.ak == string(ak) {
+			ids = append(ids, op.id)
 		}
 	}
-	// The expiry index is keyed by time first: find this device's keys
-	// through its entries, which hold the expiry times.
-	expiry := tx.Bucket(bucketExpiry)
-	var expKeys [][]byte
-	c := queue.Cursor()
-	for k, v := firstEntry(c, ak); k != nil && bytes.HasPrefix(k, ak); k, v = c.Next() {
-		id, err := entryID(k, ak)
-		if err != nil {
-			return err
-		}
-		h, err := decodeEntryHeader(v)
-		if err != nil {
-			return err
-		}
-		expKeys = append(expKeys, expiryKey(h.expires, ak, id))
-	}
-	for _, k := range expKeys {
-		if err := expiry.Delete(k); err != nil {
-			return err
+	messages := tx.Bucket(bucketMessages)
+	for _, id := range ids {
+		k := messageKey(id, ak)
+		if v := messages.Get(k); v != nil {
+			if err := s.deleteEntry(tx, ak, id, k, v); err != nil {
+				return err
+			}
 		}
 	}
-	for _, b := range [][]byte{bucketQueue, bucketOneTime, bucketUsedIDs} {
+	s.qtx.record(indexOp{ak: string(ak), kind: opDrop})
+	for _, b := range [][]byte{bucketOneTime, bucketUsedIDs} {
 		if err := deletePrefix(tx.Bucket(b), ak); err != nil {
 			return err
 		}
@@ -230,7 +214,7 @@ func (s *Store) PutDeviceList(ctx context.Context, name string, signed []byte, v
 				continue
 			}
 			devices[i].Removed = true
-			if err := deleteDevice(tx, appendAddr(nil, store.Address{Account: name, Device: id})); err != nil {
+			if err := s.deleteDevice(tx, appendAddr(nil, store.Address{Account: name, Device: id})); err != nil {
 				return err
 			}
 		}

@@ -18,8 +18,11 @@
 // T = be64(Unix seconds with the sign bit flipped) || be32(nanoseconds),
 // which sorts as the times do. Other integers in keys are big-endian.
 //
-//	meta      "version" -> be32 schema version (3)
-//	          "total"   -> be64 entries in all queues
+//	meta      "version" -> be32 schema version (4)
+//	          "next"    -> be64 the queue id of the next entry (1 when
+//	          absent): one counter for every device, so that a device's
+//	          ids increase and the entries of one commit have neighbouring
+//	          keys
 //	accounts  name -> the account's devices in increasing id order, removed
 //	          ones included: uvarint count, then per device be32 id,
 //	          flags byte (1 = removed), T created, uvarint len || identity key
@@ -32,18 +35,17 @@
 //	usedids   A || 's'|'e'|'k' || be32 id -> 0x01: every id ever stored in
 //	          the signed, one-time EC and KEM (one-time and last-resort) id
 //	          spaces of a device
-//	queue     A -> a live device's queue record: be64 next queue id, be64
-//	          entries, be64 ciphertext bytes (so quotas and Stats are one
-//	          read)
-//	          A || (255 - priority) || be64 queue id -> an entry: be32
-//	          attempt, priority, type, kind, uvarint sent-at, T accepted,
-//	          T expires, sender A, uvarint len || message id, ciphertext
-//	          (the rest). Delivery order is key order, and a device's
-//	          record and entries are neighbours: a message that is queued
-//	          and acknowledged while its device's queue is short writes one
-//	          leaf page of this bucket each time. An acknowledgement names
-//	          only the queue id: the entry is found with one seek per
-//	          priority the queue holds.
+//	messages  be64 queue id || A -> a queue entry: be32 attempt, priority,
+//	          type, kind, uvarint sent-at, T accepted, T expires, sender A,
+//	          uvarint len || message id, ciphertext (the rest). Keyed by
+//	          queue id first, the entries a commit adds, whatever their
+//	          devices, go into the last leaves of the bucket, and a message
+//	          acknowledged soon after is deleted from the same few leaves
+//	          (appendix A.6, eighth round). An acknowledgement names the
+//	          device and the queue id: the entry's key. Each device's
+//	          delivery order (priority, then queue id) and queue size are
+//	          kept in memory (queueIndex), built from this bucket when the
+//	          file is opened
 //	expiry    T expires || A || be64 queue id -> the entry's priority:
 //	          Expire reads only the expired prefix
 //	pairs     be64 sent-at || sender A || message id -> T accepted ||
@@ -86,8 +88,9 @@
 // reuses the pages of deleted blobs, but never shrinks the file.
 //
 // Values are encoded with encoding/binary, so one value has one encoding.
-// The devices and queues records of a device exist exactly while the device
-// exists and is not removed; RemoveDevice deletes every key under its A.
+// The devices record of a device exists exactly while the device exists
+// and is not removed; RemoveDevice deletes every key under its A, and its
+// entries.
 package bolt
 
 import (
@@ -111,7 +114,7 @@ var (
 	bucketDevices  = []byte("devices")
 	bucketOneTime  = []byte("onetime")
 	bucketUsedIDs  = []byte("usedids")
-	bucketQueue    = []byte("queue")
+	bucketMessages = []byte("messages")
 	bucketExpiry   = []byte("expiry")
 	bucketPairs    = []byte("pairs")
 	bucketPairsExp = []byte("pairexpiry")
@@ -130,7 +133,7 @@ var (
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketAccounts, bucketDevices, bucketOneTime, bucketUsedIDs,
-		bucketQueue, bucketExpiry, bucketPairs,
+		bucketMessages, bucketExpiry, bucketPairs,
 		bucketPairsExp, bucketPrivacy, bucketContacts, bucketLastSeen, bucketLists,
 		bucketHistory, bucketGroups, bucketStates, bucketBlobs, bucketChunks,
 		bucketBlobExp, bucketBlobKeys, bucketBlobUse,
@@ -141,12 +144,13 @@ var (
 	marker = []byte{1}
 
 	keyVersion = []byte("version")
-	keyTotal   = []byte("total")
+	keyNext    = []byte("next")
 )
 
 // schemaVersion is the layout version this package reads and writes. Open
-// migrates a file of version 1 (see migrateV1) or 2 (see v2Accepted).
-const schemaVersion = 3
+// migrates a file of version 1 (see migrateV1), 2 (see v2Accepted) or 3
+// (see migrateV3).
+const schemaVersion = 4
 
 // Kinds of one-time prekeys, and the prekey id spaces.
 const (
@@ -160,6 +164,8 @@ const (
 type Store struct {
 	db     *bbolt.DB
 	writes *committer
+	idx    *queueIndex
+	qtx    queueTx // the running write transaction's changes to idx; the committer's
 
 	mu     sync.RWMutex // guards closed against Close
 	closed bool
@@ -222,27 +228,62 @@ func Open(path string, opts ...Option) (*Store, error) {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		switch v := meta.Get(keyVersion); {
-		case v == nil:
-		case len(v) == 4 && binary.BigEndian.Uint32(v) == 1:
+		v := meta.Get(keyVersion)
+		if v == nil {
+			return meta.Put(keyVersion, binary.BigEndian.AppendUint32(nil, schemaVersion))
+		}
+		if len(v) != 4 || binary.BigEndian.Uint32(v) == 0 || binary.BigEndian.Uint32(v) > schemaVersion {
+			return fmt.Errorf("schema version %x, want %d", v, schemaVersion)
+		}
+		from := binary.BigEndian.Uint32(v)
+		if from == schemaVersion {
+			return nil
+		}
+		// Version 2's pairs stay where they are until they are forgotten
+		// (the buckets of version 3 are created above); its queue, and
+		// version 1's once migrateV1 has moved it there, is version 3's.
+		if from == 1 {
+			if _, err := tx.CreateBucketIfNotExists(v3Queue); err != nil {
+				return err
+			}
 			if err := migrateV1(tx); err != nil {
 				return fmt.Errorf("migrating from schema version 1: %w", err)
 			}
-		case len(v) == 4 && binary.BigEndian.Uint32(v) == 2:
-			// The pairs buckets are created above; the pairs of version 2
-			// stay where they are until they are forgotten.
-		case len(v) != 4 || binary.BigEndian.Uint32(v) != schemaVersion:
-			return fmt.Errorf("schema version %x, want %d", v, schemaVersion)
-		default:
-			return nil
+		}
+		if err := migrateV3(tx); err != nil {
+			return fmt.Errorf("migrating from schema version %d: %w", from, err)
 		}
 		return meta.Put(keyVersion, binary.BigEndian.AppendUint32(nil, schemaVersion))
 	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	if err == nil {
+		idx, ierr := loadIndex(db)
+		s := &Store{db: db, writes: w, idx: idx}
+		w.begin, w.publish = s.qtx.reset, func() { s.idx.publish(&s.qtx) }
+		if err = ierr; err == nil {
+			return s, nil
+		}
 	}
-	return &Store{db: db, writes: w}, nil
+	db.Close()
+	return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+}
+
+// loadIndex builds the queue index from the entries of db.
+func loadIndex(db *bbolt.DB) (*queueIndex, error) {
+	x := newQueueIndex()
+	err := db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {
+			if len(k) < 8+5 {
+				return errCorrupt
+			}
+			h, err := decodeEntryHeader(v)
+			if err != nil {
+				return err
+			}
+			x.add(string(k[8:]), h.prio, binary.BigEndian.Uint64(k), h.ciphertextLen)
+			return nil
+		})
+	})
+	return x, err
 }
 
 // Path returns the file the store is in.
@@ -318,36 +359,6 @@ func (s *Store) batch(ctx context.Context, op string, keys int, fn func(*bbolt.T
 		return err
 	}
 	return wrap(op, s.writes.runWeighted(fn, keys))
-}
-
-// addTotal adds n to the entry count of all queues.
-func addTotal(tx *bbolt.Tx, n int64) error {
-	meta := tx.Bucket(bucketMeta)
-	var t uint64
-	if v := meta.Get(keyTotal); v != nil {
-		if len(v) != 8 {
-			return errCorrupt
-		}
-		t = binary.BigEndian.Uint64(v)
-	}
-	return meta.Put(keyTotal, binary.BigEndian.AppendUint64(nil, t+uint64(n)))
-}
-
-// TotalEntries implements store.Store.
-func (s *Store) TotalEntries(ctx context.Context) (int, error) {
-	var n int
-	err := s.view(ctx, "total entries", func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketMeta).Get(keyTotal)
-		switch {
-		case v == nil:
-		case len(v) != 8:
-			return errCorrupt
-		default:
-			n = int(binary.BigEndian.Uint64(v))
-		}
-		return nil
-	})
-	return n, err
 }
 
 // deletePrefix deletes every key of bucket b that starts with prefix.

@@ -28,6 +28,11 @@ type committer struct {
 	mu      sync.Mutex
 	queue   []*commitCall
 	running bool
+
+	// begin runs at the start of every write transaction, and publish
+	// after one has committed (not after one that failed): the store's
+	// queue index follows the file through them (queueTx).
+	begin, publish func()
 }
 
 type commitCall struct {
@@ -90,7 +95,7 @@ func (c *committer) commitNext() {
 func (c *committer) commit(batch []*commitCall) {
 	for len(batch) > 0 {
 		failed := -1
-		err := c.db.Update(func(tx *bbolt.Tx) error {
+		err := c.update(func(tx *bbolt.Tx) error {
 			for i, call := range batch {
 				if err := safeCall(call.fn, tx); err != nil {
 					failed = i
@@ -106,9 +111,24 @@ func (c *committer) commit(batch []*commitCall) {
 			return
 		}
 		call := batch[failed]
-		call.done <- c.db.Update(func(tx *bbolt.Tx) error { return safeCall(call.fn, tx) })
+		call.done <- c.update(func(tx *bbolt.Tx) error { return safeCall(call.fn, tx) })
 		batch = append(batch[:failed:failed], batch[failed+1:]...)
 	}
+}
+
+// update runs fn in a write transaction between the begin and publish
+// hooks.
+func (c *committer) update(fn func(*bbolt.Tx) error) error {
+	err := c.db.Update(func(tx *bbolt.Tx) error {
+		if c.begin != nil {
+			c.begin()
+		}
+		return fn(tx)
+	})
+	if err == nil && c.publish != nil {
+		c.publish()
+	}
+	return err
 }
 
 // safeCall runs fn, turning a panic into an error.

@@ -241,7 +241,8 @@ func decodeOneTime(v []byte) (store.Prekey, error) {
 	return k, r.done()
 }
 
-// Queue records: a live device's next queue id and its queue's size.
+// Queue records of versions 1 to 3 (v3Queue, migrateV3): a live device's
+// next queue id and its queue's size.
 
 type queueRec struct {
 	next           uint64
@@ -268,9 +269,9 @@ func decodeQueue(v []byte) (queueRec, error) {
 	}, nil
 }
 
-// Entries: the attempt count, then the priority (also in the key), type,
-// kind, sent-at, acceptance and expiry times, sender, message id, and the
-// ciphertext as the rest. The recipient and queue id are in the key.
+// Entries: the attempt count, then the priority, type, kind, sent-at,
+// acceptance and expiry times, sender, message id, and the ciphertext as
+// the rest. The recipient and queue id are in the key.
 
 // entryAttemptSize is the size of the attempt count that starts an entry.
 const entryAttemptSize = 4
@@ -289,6 +290,7 @@ func encodeEntry(e *store.Entry, attempt uint32) []byte {
 
 // entryHeader is what deleting an entry needs to know.
 type entryHeader struct {
+	prio          uint8
 	expires       []byte // the encoded expiry time
 	ciphertextLen int
 }
@@ -297,7 +299,7 @@ func decodeEntryHeader(v []byte) (entryHeader, error) {
 	r := reader{b: v}
 	var h entryHeader
 	r.u32()
-	r.u8()
+	h.prio = r.u8()
 	r.u8()
 	r.u8()
 	r.uvarint()

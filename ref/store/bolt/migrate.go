@@ -7,7 +7,69 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
-// Buckets of schema version 1 that version 2 replaces with bucketQueue.
+// v3Queue is the queue of schema versions 2 and 3, which version 4
+// replaces with bucketMessages and the queue index (migrateV3): A -> the
+// device's queue record (queueRec), and A || (255 - priority) || be64 queue
+// id -> an entry, as bucketMessages holds it.
+var v3Queue = []byte("queue")
+
+// v3EntryKey is the key of an entry in v3Queue.
+func v3EntryKey(ak []byte, priority uint8, id uint64) []byte {
+	k := make([]byte, 0, len(ak)+9)
+	k = append(k, ak...)
+	k = append(k, 255-priority)
+	return binary.BigEndian.AppendUint64(k, id)
+}
+
+// migrateV3 moves the entries of v3Queue to bucketMessages under the keys
+// of version 4, keeping their queue ids, and deletes it with the queue
+// records and the total the index now counts; the next queue id is one
+// more than the highest any device had, so that every device's ids keep
+// increasing. The expiry index does not change. It runs in the
+// transaction that opens the file, like migrateV1.
+func migrateV3(tx *bbolt.Tx) error {
+	queue := tx.Bucket(v3Queue)
+	if queue == nil {
+		return fmt.Errorf("bucket %s missing: %w", v3Queue, errCorrupt)
+	}
+	messages := tx.Bucket(bucketMessages)
+	next := uint64(1)
+	err := queue.ForEach(func(k, v []byte) error {
+		r := reader{b: k}
+		r.addr()
+		if r.err != nil {
+			return errCorrupt
+		}
+		ak := k[:len(k)-len(r.b)]
+		switch len(r.b) {
+		case 0: // the device's queue record
+			rec, err := decodeQueue(v)
+			if err != nil {
+				return err
+			}
+			next = max(next, rec.next)
+			return nil
+		case 9:
+			id := binary.BigEndian.Uint64(r.b[1:])
+			next = max(next, id+1)
+			return messages.Put(messageKey(id, ak), v)
+		}
+		return errCorrupt
+	})
+	if err != nil {
+		return err
+	}
+	if err := tx.DeleteBucket(v3Queue); err != nil {
+		return err
+	}
+	meta := tx.Bucket(bucketMeta)
+	if err := meta.Delete([]byte("total")); err != nil {
+		return err
+	}
+	return meta.Put(keyNext, binary.BigEndian.AppendUint64(nil, next))
+}
+
+// Buckets of schema version 1 that version 2 replaces with v3Queue.
 var (
 	v1Queues  = []byte("queues")  // A -> queue record
 	v1Entries = []byte("entries") // A || be64 queue id -> entry without its attempt count
@@ -29,7 +91,7 @@ var (
 // migrateV1 turns the queues of a version 1 file into the version 2
 // layout, in the transaction that opens the file: the queue records and
 // the entries, with the attempt counts of the order index, go into
-// bucketQueue under the keys of version 2, and the expiry index's values
+// v3Queue under the keys of version 2, and the expiry index's values
 // become the entries' priorities. The three old buckets are deleted. One
 // transaction makes the migration atomic (a crash leaves a version 1
 // file), at the price of holding every page it rewrites in memory until it
@@ -39,7 +101,7 @@ func migrateV1(tx *bbolt.Tx) error {
 	if queues == nil || entries == nil || order == nil {
 		return fmt.Errorf("a bucket of version 1 is missing: %w", errCorrupt)
 	}
-	queue, expiry := tx.Bucket(bucketQueue), tx.Bucket(bucketExpiry)
+	queue, expiry := tx.Bucket(v3Queue), tx.Bucket(bucketExpiry)
 	err := queues.ForEach(func(k, v []byte) error {
 		if _, err := decodeQueue(v); err != nil {
 			return err
@@ -60,7 +122,7 @@ func migrateV1(tx *bbolt.Tx) error {
 		}
 		id := binary.BigEndian.Uint64(qk)
 		nv := binary.BigEndian.AppendUint32(make([]byte, 0, entryAttemptSize+len(ev)), binary.BigEndian.Uint32(v[timeSize:]))
-		if err := queue.Put(entryKey(ak, 255-class, id), append(nv, ev...)); err != nil {
+		if err := queue.Put(v3EntryKey(ak, 255-class, id), append(nv, ev...)); err != nil {
 			return err
 		}
 		return expiry.Put(expiryKey(v[:timeSize], ak, id), []byte{255 - class})

@@ -3,7 +3,9 @@ package bolt
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -24,7 +26,7 @@ func writeV1(t *testing.T, path string, a store.Address, es []store.Entry) {
 	err = db.Update(func(tx *bbolt.Tx) error {
 		names := [][]byte{v1Queues, v1Entries, v1Order, v2Accepted, v2Forget}
 		for _, b := range allBuckets {
-			if s := string(b); s != string(bucketQueue) && s != string(bucketPairs) && s != string(bucketPairsExp) {
+			if s := string(b); s != string(bucketMessages) && s != string(bucketPairs) && s != string(bucketPairsExp) {
 				names = append(names, b)
 			}
 		}
@@ -37,10 +39,13 @@ func writeV1(t *testing.T, path string, a store.Address, es []store.Entry) {
 		if err := meta.Put(keyVersion, binary.BigEndian.AppendUint32(nil, 1)); err != nil {
 			return err
 		}
-		if err := meta.Put(keyTotal, binary.BigEndian.AppendUint64(nil, uint64(len(es)))); err != nil {
+		if err := meta.Put([]byte("total"), binary.BigEndian.AppendUint64(nil, uint64(len(es)))); err != nil {
 			return err
 		}
 		ak := appendAddr(nil, a)
+		if err := tx.Bucket(bucketDevices).Put(ak, (&deviceRec{identityKey: make([]byte, 33)}).encode()); err != nil {
+			return err
+		}
 		rec := queueRec{next: uint64(len(es)) + 1}
 		for i := range es {
 			e := &es[i]
@@ -173,10 +178,11 @@ func TestMigrateV1(t *testing.T) {
 	}
 }
 
-// writeV2Pairs turns the store file at path into one of schema version 2
-// whose accepted-pair index holds the pairs (sender alice/1, message id,
-// accepted at base, forgotten at forget[id]), as version 2 laid them out:
-// without the buckets of version 3.
+// writeV2Pairs turns the store file at path, whose queues are empty, into
+// one of schema version 2 whose accepted-pair index holds the pairs (sender
+// alice/1, message id, accepted at base, forgotten at forget[id]), as
+// version 2 laid them out: without the buckets of version 3, and with the
+// queue records of the live devices (toV3Queue).
 func writeV2Pairs(t *testing.T, path string, base time.Time, forget map[string]time.Time) {
 	t.Helper()
 	db, err := bbolt.Open(path, 0o600, nil)
@@ -186,6 +192,9 @@ func writeV2Pairs(t *testing.T, path string, base time.Time, forget map[string]t
 	defer db.Close()
 	err = db.Update(func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bucketMeta).Put(keyVersion, binary.BigEndian.AppendUint32(nil, 2)); err != nil {
+			return err
+		}
+		if err := toV3Queue(tx, nil); err != nil {
 			return err
 		}
 		for _, name := range [][]byte{bucketPairs, bucketPairsExp} {
@@ -324,6 +333,155 @@ func TestMigrateV2(t *testing.T) {
 	}
 	if total, err := s.TotalEntries(ctx); err != nil || total != 4 {
 		t.Errorf("TotalEntries: got %d, %v, want 4 (new twice, old and late once more)", total, err)
+	}
+}
+
+// toV3Queue replaces the queue of version 4 in tx with that of versions 2
+// and 3: a queue record for every live device (next is its next queue id,
+// 1 when absent) holding its entries, and the entries under the keys of
+// v3Queue; the expiry index stays. It deletes the next queue id of
+// version 4, and puts the total of version 3.
+func toV3Queue(tx *bbolt.Tx, next map[string]uint64) error {
+	queue, err := tx.CreateBucket(v3Queue)
+	if err != nil {
+		return err
+	}
+	recs := make(map[string]*queueRec)
+	err = tx.Bucket(bucketDevices).ForEach(func(k, _ []byte) error {
+		recs[string(k)] = &queueRec{next: max(next[string(k)], 1)}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	total := 0
+	err = tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {
+		h, err := decodeEntryHeader(v)
+		if err != nil {
+			return err
+		}
+		rec := recs[string(k[8:])]
+		rec.entries++
+		rec.bytes += uint64(h.ciphertextLen)
+		total++
+		return queue.Put(v3EntryKey(k[8:], h.prio, binary.BigEndian.Uint64(k)), v)
+	})
+	if err != nil {
+		return err
+	}
+	for ak, rec := range recs {
+		if err := queue.Put([]byte(ak), rec.encode()); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	if err := meta.Delete(keyNext); err != nil {
+		return err
+	}
+	if err := meta.Put([]byte("total"), binary.BigEndian.AppendUint64(nil, uint64(total))); err != nil {
+		return err
+	}
+	return tx.DeleteBucket(bucketMessages)
+}
+
+// TestMigrateV3 opens a file of schema version 3 whose devices have queue
+// ids of their own, and checks that the entries keep their ids, order and
+// attempt counts, and that every device's next ids are above all it had.
+func TestMigrateV3(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v3.db")
+	base := time.Unix(1_800_000_000, 0).UTC()
+	alice, bob, carol := store.Address{Account: "alice", Device: 1}, store.Address{Account: "bob", Device: 1}, store.Address{Account: "carol", Device: 1}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"alice", "bob", "carol"} {
+		if err := s.CreateAccount(ctx, name, store.Device{ID: 1, IdentityKey: make([]byte, 33), Created: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send := func(to store.Address, id string, prio uint8) store.Entry {
+		t.Helper()
+		e := []store.Entry{{Recipient: to, Sender: alice, MessageID: []byte(id), Type: 1, Kind: 1, Priority: prio, Ciphertext: []byte(id),
+			SentAt: 1, AcceptedAt: base, ExpiresAt: base.Add(time.Hour)}}
+		if _, _, err := s.Enqueue(ctx, e, store.Quota{}, base.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		return e[0]
+	}
+	b1, c1, b2, b3 := send(bob, "b1", 0), send(carol, "c1", 0), send(bob, "b2", 2), send(bob, "b3", 0)
+	if err := s.SetAttempt(ctx, bob, b3.QueueID, 4); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// As version 3 had them: carol's next id 90 (her earlier entries
+	// acknowledged), bob's 7.
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keyVersion, binary.BigEndian.AppendUint32(nil, 3)); err != nil {
+			return err
+		}
+		return toV3Queue(tx, map[string]uint64{string(appendAddr(nil, bob)): 7, string(appendAddr(nil, carol)): 90})
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(path); err != nil {
+		t.Fatalf("Open of a version 3 file: %v", err)
+	}
+	defer s.Close()
+	pending := func(a store.Address) []string {
+		t.Helper()
+		es, err := s.Pending(ctx, a, base, nil, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range es {
+			out = append(out, fmt.Sprintf("%d/%s/a%d", e.QueueID, e.Ciphertext, e.Attempt))
+		}
+		return out
+	}
+	if got, want := pending(bob), []string{fmt.Sprintf("%d/b2/a0", b2.QueueID), fmt.Sprintf("%d/b1/a0", b1.QueueID), fmt.Sprintf("%d/b3/a4", b3.QueueID)}; !slices.Equal(got, want) {
+		t.Errorf("bob's queue after migration: got %v, want %v", got, want)
+	}
+	if got, want := pending(carol), []string{fmt.Sprintf("%d/c1/a0", c1.QueueID)}; !slices.Equal(got, want) {
+		t.Errorf("carol's queue after migration: got %v, want %v", got, want)
+	}
+	if n, err := s.TotalEntries(ctx); err != nil || n != 4 {
+		t.Errorf("TotalEntries after migration: got %d, %v, want 4", n, err)
+	}
+	if st, err := s.Stats(ctx, bob); err != nil || st.Entries != 3 || st.Bytes != 6 {
+		t.Errorf("bob's Stats after migration: got %+v, %v, want 3 entries of 6 bytes", st, err)
+	}
+	if e := send(bob, "b4", 0); e.QueueID < 90 {
+		t.Errorf("bob's queue id after migration: got %d, want at least 90 (carol's next)", e.QueueID)
+	}
+	if e := send(carol, "c2", 0); e.QueueID <= 90 {
+		t.Errorf("carol's queue id after migration: got %d, want more than 90", e.QueueID)
+	}
+	if err := s.Ack(ctx, bob, []uint64{b1.QueueID, b2.QueueID}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := pending(bob), []string{fmt.Sprintf("%d/b3/a4", b3.QueueID)}; len(got) != 2 || got[0] != want[0] {
+		t.Errorf("bob's queue after acknowledging two: got %v, want %v then b4", got, want)
+	}
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(v3Queue) != nil {
+			t.Error("the queue bucket of version 3 is still there")
+		}
+		if tx.Bucket(bucketMeta).Get([]byte("total")) != nil {
+			t.Error("the total of version 3 is still there")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

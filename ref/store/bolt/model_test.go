@@ -19,8 +19,9 @@ import (
 // at any priority, acknowledgements of live, acknowledged and unknown ids,
 // attempt counts, expiry, device removal, reopening) on the bolt store and
 // on the in-memory store, and checks that they answer alike: the bolt
-// store's layout (entries keyed by priority, found by queue id with one
-// seek per priority) must not change what the interface says.
+// store's layout (entries keyed by queue id, each device's delivery order
+// and queue size in memory, published only after a commit) must not change
+// what the interface says.
 func TestQueueMatchesMem(t *testing.T) {
 	dir := t.TempDir()
 	run := 0

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -22,15 +21,15 @@ var errMixedEnvelope = errors.New("bolt: enqueue: entries of one envelope differ
 type recipient struct {
 	addr    store.Address
 	ak      []byte
-	entries uint64 // entries of this envelope for the device
-	bytes   uint64
-	rec     queueRec // read in the transaction
+	entries int // entries of this envelope for the device
+	bytes   int
 }
 
 // Enqueue implements store.Store. Everything that does not need the
 // database is encoded before the group commit; inside it, the call reads
-// the remembered pair and the recipients' queue records, and writes only
-// when it accepts, so that a refusal does not roll back the others' commit.
+// the remembered pair and whether the recipients exist, takes the queues'
+// sizes from the index, and writes only when it accepts, so that a refusal
+// does not roll back the others' commit.
 func (s *Store) Enqueue(ctx context.Context, entries []store.Entry, q store.Quota, forget time.Time) (time.Time, bool, error) {
 	if err := s.begin(ctx, "enqueue"); err != nil {
 		return time.Time{}, false, err
@@ -39,7 +38,7 @@ func (s *Store) Enqueue(ctx context.Context, entries []store.Entry, q store.Quot
 	if err != nil || op == nil {
 		return time.Time{}, false, err
 	}
-	if err := s.batch(ctx, "enqueue", len(entries), op.apply); err != nil {
+	if err := s.batch(ctx, "enqueue", len(entries), func(tx *bbolt.Tx) error { return op.apply(s, tx) }); err != nil {
 		return time.Time{}, false, err
 	}
 	return op.result()
@@ -64,7 +63,7 @@ func (s *Store) EnqueueMany(ctx context.Context, calls []store.EnqueueCall) []st
 	err := s.batch(ctx, "enqueue", keys, func(tx *bbolt.Tx) error {
 		for _, op := range ops {
 			if op != nil {
-				if err := op.apply(tx); err != nil {
+				if err := op.apply(s, tx); err != nil {
 					return err
 				}
 			}
@@ -95,11 +94,11 @@ type enqueueOp struct {
 
 	// Set by apply, which may run more than once (the group commit runs a
 	// write again when another one of its batch fails).
-	ids        []uint64
-	dup        bool
-	firstTime  time.Time
-	refusal    error
-	totalAdded bool
+	ids       []uint64
+	dup       bool
+	firstTime time.Time
+	refusal   error
+	stored    bool
 }
 
 // smallFanout is the most entries of one envelope whose recipients
@@ -152,7 +151,7 @@ func newEnqueueOp(entries []store.Entry, q store.Quota, forget time.Time) (*enqu
 			op.rs = append(op.rs, recipient{addr: e.Recipient, ak: appendAddr(nil, e.Recipient)})
 		}
 		op.rs[j].entries++
-		op.rs[j].bytes += uint64(len(e.Ciphertext))
+		op.rs[j].bytes += len(e.Ciphertext)
 		op.which[i] = j
 		op.vals[i] = encodeEntry(e, 0)
 		op.exps[i] = appendTime(nil, e.ExpiresAt)
@@ -170,9 +169,9 @@ func pairKey(e *store.Entry) []byte {
 // pairPrefix is the length of the sent-at that starts a pairKey.
 const pairPrefix = 8
 
-// apply is the call's part of a write transaction.
-func (op *enqueueOp) apply(tx *bbolt.Tx) error {
-	op.ids, op.dup, op.firstTime, op.refusal, op.totalAdded = nil, false, time.Time{}, nil, false
+// apply is the call's part of a write transaction of s.
+func (op *enqueueOp) apply(s *Store, tx *bbolt.Tx) error {
+	op.ids, op.dup, op.firstTime, op.refusal, op.stored = nil, false, time.Time{}, nil, false
 	pairs := tx.Bucket(bucketPairs)
 	var oldForgetKey []byte
 	old, legacy := pairs.Get(op.pairKey), false
@@ -196,54 +195,45 @@ func (op *enqueueOp) apply(tx *bbolt.Tx) error {
 			oldForgetKey = key(old[timeSize:], op.pairKey)
 		}
 	}
-	queue := tx.Bucket(bucketQueue)
+	devices := tx.Bucket(bucketDevices)
 	for i := range op.rs {
 		r := &op.rs[i]
-		v := queue.Get(r.ak)
-		if v == nil {
+		if devices.Get(r.ak) == nil {
 			op.refusal = fmt.Errorf("bolt: enqueue: device %s/%d: %w", r.addr.Account, r.addr.Device, store.ErrNotFound)
 			return nil
 		}
-		rec, err := decodeQueue(v)
-		if err != nil {
-			return err
-		}
-		r.rec = rec
 	}
 	for i := range op.rs {
 		r := &op.rs[i]
-		if overQuota(r.rec, r.entries, r.bytes, op.q) {
+		if n, b := s.queueSize(string(r.ak)); overQuota(n+r.entries, b+r.bytes, op.q) {
 			op.refusal = fmt.Errorf("bolt: enqueue: device %s/%d: %w", r.addr.Account, r.addr.Device, store.ErrQuota)
 			return nil
 		}
 	}
-	expiry := tx.Bucket(bucketExpiry)
+	next, err := nextQueueID(tx)
+	if err != nil {
+		return err
+	}
+	messages, expiry := tx.Bucket(bucketMessages), tx.Bucket(bucketExpiry)
 	op.ids = make([]uint64, len(op.entries))
 	for i := range op.entries {
 		r := &op.rs[op.which[i]]
-		id := r.rec.next
-		r.rec.next++
+		id := next
+		next++
 		op.ids[i] = id
 		prio := op.entries[i].Priority
-		if err := queue.Put(entryKey(r.ak, prio, id), op.vals[i]); err != nil {
+		if err := messages.Put(messageKey(id, r.ak), op.vals[i]); err != nil {
 			return err
 		}
 		if err := expiry.Put(expiryKey(op.exps[i], r.ak, id), []byte{prio}); err != nil {
 			return err
 		}
+		s.qtx.record(indexOp{ak: string(r.ak), kind: opAdd, prio: prio, id: id, size: len(op.entries[i].Ciphertext)})
 	}
-	for i := range op.rs {
-		r := &op.rs[i]
-		r.rec.entries += r.entries
-		r.rec.bytes += r.bytes
-		if err := queue.Put(r.ak, r.rec.encode()); err != nil {
-			return err
-		}
-	}
-	if err := addTotal(tx, int64(len(op.entries))); err != nil {
+	if err := tx.Bucket(bucketMeta).Put(keyNext, binary.BigEndian.AppendUint64(nil, next)); err != nil {
 		return err
 	}
-	op.totalAdded = true
+	op.stored = true
 	forgets := tx.Bucket(bucketPairsExp)
 	if oldForgetKey != nil {
 		if err := forgets.Delete(oldForgetKey); err != nil {
@@ -264,7 +254,7 @@ func (op *enqueueOp) result() (time.Time, bool, error) {
 		return op.firstTime, true, nil
 	case op.refusal != nil:
 		return time.Time{}, false, op.refusal
-	case !op.totalAdded || len(op.ids) != len(op.entries):
+	case !op.stored || len(op.ids) != len(op.entries):
 		return time.Time{}, false, errors.New("bolt: enqueue: commit without a result")
 	}
 	for i := range op.entries {
@@ -273,20 +263,44 @@ func (op *enqueueOp) result() (time.Time, bool, error) {
 	return op.entries[0].AcceptedAt, false, nil
 }
 
-// overQuota reports whether adding n entries of b bytes to the queue rec
-// would exceed q; a limit of zero or less is no limit.
-func overQuota(rec queueRec, n, b uint64, q store.Quota) bool {
-	return (q.Entries > 0 && rec.entries+n > uint64(q.Entries)) || (q.Bytes > 0 && rec.bytes+b > uint64(q.Bytes))
+// overQuota reports whether a queue of n entries and b bytes exceeds q; a
+// limit of zero or less is no limit.
+func overQuota(n, b int, q store.Quota) bool {
+	return (q.Entries > 0 && n > q.Entries) || (q.Bytes > 0 && b > q.Bytes)
 }
 
-// entryKey is the key of a queue entry: the device's address, 255 minus
-// the priority, the queue id. A device's entries follow its queue record
-// (key A alone) in delivery order.
-func entryKey(ak []byte, priority uint8, id uint64) []byte {
-	k := make([]byte, 0, len(ak)+9)
-	k = append(k, ak...)
-	k = append(k, 255-priority)
-	return binary.BigEndian.AppendUint64(k, id)
+// messageKey is the key of a queue entry in bucketMessages: its queue id,
+// then its device's address. Queue ids come from one counter, so the
+// entries a commit adds go to the end of the bucket together.
+func messageKey(id uint64, ak []byte) []byte {
+	k := make([]byte, 8, 8+len(ak))
+	binary.BigEndian.PutUint64(k, id)
+	return append(k, ak...)
+}
+
+// nextQueueID returns the queue id the next entry gets.
+func nextQueueID(tx *bbolt.Tx) (uint64, error) {
+	v := tx.Bucket(bucketMeta).Get(keyNext)
+	switch {
+	case v == nil:
+		return 1, nil
+	case len(v) != 8:
+		return 0, errCorrupt
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// queueSize returns the entries and bytes of the queue of the device at ak
+// in the running write transaction: the index's, with the transaction's
+// changes so far. Only the committer calls it.
+func (s *Store) queueSize(ak string) (n, b int) {
+	if d := s.idx.devices[ak]; d != nil {
+		n, b = d.entries, d.bytes
+	}
+	if d := s.qtx.delta[ak]; d != nil {
+		n, b = n+d[0], b+d[1]
+	}
+	return n, b
 }
 
 // expiryKey is the key of an entry in the expiry index; its value is the
@@ -298,98 +312,70 @@ func expiryKey(expires, ak []byte, id uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, id)
 }
 
-// firstEntry moves c to the first entry of the device at ak, past its
-// queue record, and returns its key and value; a key without the prefix
-// ak (or nil) means the queue is empty.
-func firstEntry(c *bbolt.Cursor, ak []byte) ([]byte, []byte) {
-	k, v := c.Seek(ak)
-	if k != nil && len(k) == len(ak) {
-		k, v = c.Next()
-	}
-	return k, v
-}
-
-// entryID returns the queue id of the entry key k of the device at ak.
-func entryID(k, ak []byte) (uint64, error) {
-	if len(k) != len(ak)+9 {
-		return 0, errCorrupt
-	}
-	return binary.BigEndian.Uint64(k[len(ak)+1:]), nil
-}
-
-// findEntry returns the key and value of entry id of the device at ak, or
-// nils. An acknowledgement names only the queue id, so it looks for the id
-// under each priority the queue holds, one seek per priority.
-func findEntry(queue *bbolt.Bucket, ak []byte, id uint64) ([]byte, []byte, error) {
-	c := queue.Cursor()
-	k, _ := firstEntry(c, ak)
-	for k != nil && bytes.HasPrefix(k, ak) {
-		if _, err := entryID(k, ak); err != nil {
-			return nil, nil, err
-		}
-		class := k[len(ak)]
-		want := entryKey(ak, 255-class, id)
-		if k, v := c.Seek(want); bytes.Equal(k, want) {
-			return want, v, nil
-		}
-		if class == 255 {
-			break
-		}
-		k, _ = c.Seek(append(bytes.Clone(ak), class+1))
-	}
-	return nil, nil, nil
-}
-
-// Pending implements store.Store. It walks the device's entries in key
-// order, which is delivery order.
+// Pending implements store.Store. It walks the device's entries in the
+// index's order, which is delivery order, and reads each from the file.
 func (s *Store) Pending(ctx context.Context, a store.Address, now time.Time, skip map[uint64]bool, limit int) ([]store.Entry, error) {
+	if err := s.begin(ctx, "pending"); err != nil || limit <= 0 {
+		return nil, err
+	}
+	ak := appendAddr(nil, a)
+	// The index first, then the transaction: every entry the index shows
+	// is committed, so the transaction holds it unless it has been
+	// deleted since, and is then passed over.
+	s.idx.mu.RLock()
+	defer s.idx.mu.RUnlock()
+	d := s.idx.devices[string(ak)]
+	if d == nil {
+		return nil, nil
+	}
 	var out []store.Entry
-	err := s.view(ctx, "pending", func(tx *bbolt.Tx) error {
-		out = nil
-		if limit <= 0 {
-			return nil
-		}
-		ak := appendAddr(nil, a)
-		c := tx.Bucket(bucketQueue).Cursor()
-		k, v := firstEntry(c, ak)
-		for ; k != nil && bytes.HasPrefix(k, ak) && len(out) < limit; k, v = c.Next() {
-			id, err := entryID(k, ak)
-			if err != nil {
-				return err
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		messages := tx.Bucket(bucketMessages)
+		k := messageKey(0, ak)
+		for _, c := range d.classes {
+			for _, id := range c.ids {
+				if len(out) >= limit {
+					return nil
+				}
+				if skip[id] {
+					continue
+				}
+				binary.BigEndian.PutUint64(k, id)
+				v := messages.Get(k)
+				if v == nil {
+					continue
+				}
+				e := store.Entry{QueueID: id, Recipient: a}
+				if err := decodeEntry(v, &e); err != nil {
+					return err
+				}
+				if !e.ExpiresAt.After(now) {
+					continue
+				}
+				out = append(out, e)
 			}
-			if skip[id] {
-				continue
-			}
-			e := store.Entry{QueueID: id, Recipient: a}
-			if err := decodeEntry(v, &e); err != nil {
-				return err
-			}
-			if !e.ExpiresAt.After(now) {
-				continue
-			}
-			out = append(out, e)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, wrap("pending", err)
 	}
 	return out, nil
 }
 
 // SetAttempt implements store.Store.
 func (s *Store) SetAttempt(ctx context.Context, a store.Address, queueID uint64, attempt uint32) error {
-	ak := appendAddr(nil, a)
+	k := messageKey(queueID, appendAddr(nil, a))
 	return s.batch(ctx, "set attempt", 1, func(tx *bbolt.Tx) error {
-		queue := tx.Bucket(bucketQueue)
-		k, v, err := findEntry(queue, ak, queueID)
-		if err != nil || k == nil {
-			return err
+		messages := tx.Bucket(bucketMessages)
+		v := messages.Get(k)
+		if v == nil {
+			return nil
 		}
 		if len(v) < entryAttemptSize {
 			return errCorrupt
 		}
-		return queue.Put(k, withAttempt(v, attempt))
+		return messages.Put(k, withAttempt(v, attempt))
 	})
 }
 
@@ -399,7 +385,7 @@ func (s *Store) Ack(ctx context.Context, a store.Address, queueIDs []uint64) err
 		return s.begin(ctx, "ack")
 	}
 	ak := appendAddr(nil, a)
-	return s.batch(ctx, "ack", len(queueIDs), func(tx *bbolt.Tx) error { return ackDevice(tx, ak, queueIDs) })
+	return s.batch(ctx, "ack", len(queueIDs), func(tx *bbolt.Tx) error { return s.ackDevice(tx, ak, queueIDs) })
 }
 
 // AckMany implements store.ManyAcker: the deletes of every device are one
@@ -420,11 +406,9 @@ func (s *Store) AckMany(ctx context.Context, acks map[store.Address][]uint64) er
 			keys += len(ids)
 		}
 	}
-	// In key order, so that the transaction walks the B+tree forwards.
-	slices.SortFunc(all, func(x, y one) int { return bytes.Compare(x.ak, y.ak) })
 	return s.batch(ctx, "ack", keys, func(tx *bbolt.Tx) error {
 		for _, o := range all {
-			if err := ackDevice(tx, o.ak, o.ids); err != nil {
+			if err := s.ackDevice(tx, o.ak, o.ids); err != nil {
 				return err
 			}
 		}
@@ -432,60 +416,38 @@ func (s *Store) AckMany(ctx context.Context, acks map[store.Address][]uint64) er
 	})
 }
 
-// ackDevice deletes the entries ids of the device at ak, with the queue
-// record and the total.
-func ackDevice(tx *bbolt.Tx, ak []byte, queueIDs []uint64) error {
-	queue := tx.Bucket(bucketQueue)
-	v := queue.Get(ak)
-	if v == nil {
-		return nil
-	}
-	rec, err := decodeQueue(v)
-	if err != nil {
-		return err
-	}
-	n := 0
+// ackDevice deletes the entries ids of the device at ak.
+func (s *Store) ackDevice(tx *bbolt.Tx, ak []byte, queueIDs []uint64) error {
+	messages := tx.Bucket(bucketMessages)
 	for _, id := range queueIDs {
-		k, ev, err := findEntry(queue, ak, id)
-		if err != nil {
-			return err
-		}
-		if k == nil {
+		k := messageKey(id, ak)
+		v := messages.Get(k)
+		if v == nil {
 			continue
 		}
-		size, err := deleteEntry(tx, ak, id, k, ev)
-		if err != nil {
+		if err := s.deleteEntry(tx, ak, id, k, v); err != nil {
 			return err
 		}
-		n++
-		rec.entries--
-		rec.bytes -= uint64(size)
 	}
-	if n == 0 {
-		return nil
-	}
-	if err := queue.Put(ak, rec.encode()); err != nil {
-		return err
-	}
-	return addTotal(tx, -int64(n))
+	return nil
 }
 
 // deleteEntry deletes entry id of the device at ak, whose key and value
-// are k and v, with its expiry index key, and returns its ciphertext size.
-// The caller updates the queue record and the total.
-func deleteEntry(tx *bbolt.Tx, ak []byte, id uint64, k, v []byte) (int, error) {
+// are k and v, with its expiry index key, and records it in the
+// transaction's index changes.
+func (s *Store) deleteEntry(tx *bbolt.Tx, ak []byte, id uint64, k, v []byte) error {
 	h, err := decodeEntryHeader(v)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	xk := expiryKey(h.expires, ak, id)
-	if err := tx.Bucket(bucketQueue).Delete(k); err != nil {
-		return 0, err
+	if err := tx.Bucket(bucketMessages).Delete(k); err != nil {
+		return err
 	}
-	if err := tx.Bucket(bucketExpiry).Delete(xk); err != nil {
-		return 0, err
+	if err := tx.Bucket(bucketExpiry).Delete(expiryKey(h.expires, ak, id)); err != nil {
+		return err
 	}
-	return h.ciphertextLen, nil
+	s.qtx.record(indexOp{ak: string(ak), kind: opRemove, prio: h.prio, id: id, size: h.ciphertextLen})
+	return nil
 }
 
 // Expire implements store.Store. It reads the expiry and forget indexes
@@ -519,45 +481,18 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 			}
 			ak := bytes.Clone(k[timeSize : len(k)-8])
 			id := binary.BigEndian.Uint64(k[len(k)-8:])
-			todo = append(todo, expired{ak: ak, id: id, key: entryKey(ak, v[0], id)})
+			todo = append(todo, expired{ak: ak, id: id, key: messageKey(id, ak)})
 		}
-		queue := tx.Bucket(bucketQueue)
-		recs := make(map[string]*queueRec)
+		messages := tx.Bucket(bucketMessages)
 		for _, x := range todo {
-			ev := queue.Get(x.key)
+			ev := messages.Get(x.key)
 			if ev == nil {
 				return fmt.Errorf("expiry index names a missing entry: %w", errCorrupt)
 			}
-			size, err := deleteEntry(tx, x.ak, x.id, x.key, ev)
-			if err != nil {
+			if err := s.deleteEntry(tx, x.ak, x.id, x.key, ev); err != nil {
 				return err
 			}
-			rec := recs[string(x.ak)]
-			if rec == nil {
-				v := queue.Get(x.ak)
-				if v == nil {
-					return fmt.Errorf("entry of a device without a queue: %w", errCorrupt)
-				}
-				r, err := decodeQueue(v)
-				if err != nil {
-					return err
-				}
-				rec = &r
-				recs[string(x.ak)] = rec
-			}
-			rec.entries--
-			rec.bytes -= uint64(size)
 			n++
-		}
-		for ak, rec := range recs {
-			if err := queue.Put([]byte(ak), rec.encode()); err != nil {
-				return err
-			}
-		}
-		if n > 0 {
-			if err := addTotal(tx, -int64(n)); err != nil {
-				return err
-			}
 		}
 		// Forget the pairs whose time has come, and the buckets of version
 		// 2 with the last of their pairs.
@@ -636,23 +571,26 @@ func forgetPairs(tx *bbolt.Tx, forgetName, pairsName, nowEnc []byte) error {
 	return nil
 }
 
-// Stats implements store.Store: one read of the device's queue record.
+// Stats implements store.Store: the index's figures.
 func (s *Store) Stats(ctx context.Context, a store.Address) (store.QueueStats, error) {
-	var st store.QueueStats
-	err := s.view(ctx, "stats", func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketQueue).Get(appendAddr(nil, a))
-		if v == nil {
-			return nil
-		}
-		rec, err := decodeQueue(v)
-		if err != nil {
-			return err
-		}
-		st = store.QueueStats{Entries: int(rec.entries), Bytes: int(rec.bytes)}
-		return nil
-	})
-	if err != nil {
+	if err := s.begin(ctx, "stats"); err != nil {
 		return store.QueueStats{}, err
 	}
+	s.idx.mu.RLock()
+	defer s.idx.mu.RUnlock()
+	var st store.QueueStats
+	if d := s.idx.devices[string(appendAddr(nil, a))]; d != nil {
+		st = store.QueueStats{Entries: d.entries, Bytes: d.bytes}
+	}
 	return st, nil
+}
+
+// TotalEntries implements store.Store: the index's count.
+func (s *Store) TotalEntries(ctx context.Context) (int, error) {
+	if err := s.begin(ctx, "total entries"); err != nil {
+		return 0, err
+	}
+	s.idx.mu.RLock()
+	defer s.idx.mu.RUnlock()
+	return s.idx.total, nil
 }

@@ -25,6 +25,7 @@ type Store struct {
 	devices  map[store.Address]*device
 	accepted map[pairKey]remembered
 	total    int
+	nextID   uint64              // the queue id of the next entry, of any device
 	expiry   timeHeap[queued]    // queue entries by expiry time (expiry.go)
 	forgets  timeHeap[pairKey]   // accepted pairs by forget time
 	groups   map[string][][]byte // group id -> signed states, version i+1 at i
@@ -46,7 +47,6 @@ type device struct {
 	ec, kem            []store.Prekey // oldest first
 	used               [3]map[uint32]bool
 	queue              map[uint64]*store.Entry
-	nextQueueID        uint64
 	bytes              int
 }
 
@@ -114,9 +114,8 @@ func (s *Store) CreateAccount(ctx context.Context, name string, primary store.De
 
 func newDevice() *device {
 	return &device{
-		used:        [3]map[uint32]bool{{}, {}, {}},
-		queue:       make(map[uint64]*store.Entry),
-		nextQueueID: 1,
+		used:  [3]map[uint32]bool{{}, {}, {}},
+		queue: make(map[uint64]*store.Entry),
 	}
 }
 
@@ -421,8 +420,8 @@ func (s *Store) Enqueue(ctx context.Context, entries []store.Entry, q store.Quot
 	for i, e := range entries {
 		dev := s.devices[e.Recipient]
 		c := copyEntry(e)
-		c.QueueID = dev.nextQueueID
-		dev.nextQueueID++
+		s.nextID++ // from 1, as the bolt store's
+		c.QueueID = s.nextID
 		dev.queue[c.QueueID] = &c
 		dev.bytes += len(c.Ciphertext)
 		s.total++

@@ -1,0 +1,189 @@
+package bolt
+
+import (
+	"slices"
+	"sync"
+)
+
+// queueIndex is every device's delivery order and queue size, in memory.
+// The file holds the entries keyed by queue id first (bucketMessages), so
+// that the entries a commit adds and deletes fall into the few leaves at
+// the end of the bucket whichever devices they are for; the order of one
+// device's entries, which that layout scatters, is kept here. Open builds
+// it from the entries (one pass over bucketMessages); the group commit
+// changes it only after a transaction has committed (queueTx), so that a
+// reader never sees an entry that is not durable.
+//
+// The committer is the only writer, and its transactions run one at a
+// time: it reads the index without the lock, and takes the lock to publish
+// a transaction's changes. Readers take the read lock.
+type queueIndex struct {
+	mu      sync.RWMutex
+	devices map[string]*devQueue // by address key A; only devices with entries
+	total   int
+}
+
+// devQueue is one device's queue: its entries' ids by priority, and its
+// size.
+type devQueue struct {
+	classes []idClass // by priority, highest first
+	entries int
+	bytes   int
+}
+
+// idClass is the ids of a device's entries of one priority, increasing.
+type idClass struct {
+	prio uint8
+	ids  []uint64
+}
+
+func newQueueIndex() *queueIndex { return &queueIndex{devices: make(map[string]*devQueue)} }
+
+// add records entry id of priority prio and size bytes of the device at
+// ak. Ids come in increasing order (queue ids are assigned from one
+// counter, and Open reads the entries in key order), so it appends.
+func (x *queueIndex) add(ak string, prio uint8, id uint64, size int) {
+	d := x.devices[ak]
+	if d == nil {
+		d = &devQueue{}
+		x.devices[ak] = d
+	}
+	i, found := slices.BinarySearchFunc(d.classes, prio, func(c idClass, p uint8) int { return int(p) - int(c.prio) })
+	if !found {
+		d.classes = slices.Insert(d.classes, i, idClass{prio: prio})
+	}
+	c := &d.classes[i]
+	if n := len(c.ids); n > 0 && c.ids[n-1] >= id {
+		// Not in order: only a corrupt file could do this; keep the
+		// order anyway.
+		j, dup := slices.BinarySearch(c.ids, id)
+		if dup {
+			return
+		}
+		c.ids = slices.Insert(c.ids, j, id)
+	} else {
+		c.ids = append(c.ids, id)
+	}
+	d.entries++
+	d.bytes += size
+	x.total++
+}
+
+// remove forgets entry id of priority prio and size bytes of the device
+// at ak; an id it does not hold is ignored.
+func (x *queueIndex) remove(ak string, prio uint8, id uint64, size int) {
+	d := x.devices[ak]
+	if d == nil {
+		return
+	}
+	i, found := slices.BinarySearchFunc(d.classes, prio, func(c idClass, p uint8) int { return int(p) - int(c.prio) })
+	if !found {
+		return
+	}
+	c := &d.classes[i]
+	j, ok := slices.BinarySearch(c.ids, id)
+	if !ok {
+		return
+	}
+	if j == 0 {
+		c.ids = c.ids[1:] // acknowledgements come mostly in order
+	} else {
+		c.ids = slices.Delete(c.ids, j, j+1)
+	}
+	if len(c.ids) == 0 {
+		d.classes = slices.Delete(d.classes, i, i+1)
+	}
+	d.entries--
+	d.bytes -= size
+	x.total--
+	if d.entries == 0 {
+		delete(x.devices, ak)
+	}
+}
+
+// drop forgets every entry of the device at ak.
+func (x *queueIndex) drop(ak string) {
+	if d := x.devices[ak]; d != nil {
+		x.total -= d.entries
+		delete(x.devices, ak)
+	}
+}
+
+// ids appends the ids of the device at ak to out, in delivery order.
+func (x *queueIndex) ids(ak string, out []uint64) []uint64 {
+	if d := x.devices[ak]; d != nil {
+		for _, c := range d.classes {
+			out = append(out, c.ids...)
+		}
+	}
+	return out
+}
+
+// indexOp is one change of a transaction to the index.
+type indexOp struct {
+	ak   string
+	kind uint8 // opAdd, opRemove, opDrop
+	prio uint8
+	id   uint64
+	size int
+}
+
+const (
+	opAdd = iota
+	opRemove
+	opDrop
+)
+
+// queueTx is what the running write transaction changes in the index: the
+// changes, published once it has committed, and the sizes they give the
+// devices' queues meanwhile (quotas count the entries of the transaction's
+// earlier calls). The committer resets it when a transaction begins; a
+// transaction that fails publishes nothing.
+type queueTx struct {
+	ops   []indexOp
+	delta map[string]*[2]int // address key -> entries, bytes added (negative: removed)
+}
+
+func (t *queueTx) reset() {
+	t.ops = t.ops[:0]
+	clear(t.delta)
+}
+
+func (t *queueTx) record(op indexOp) {
+	t.ops = append(t.ops, op)
+	if t.delta == nil {
+		t.delta = make(map[string]*[2]int)
+	}
+	d := t.delta[op.ak]
+	if d == nil {
+		d = new([2]int)
+		t.delta[op.ak] = d
+	}
+	switch op.kind {
+	case opAdd:
+		d[0]++
+		d[1] += op.size
+	case opRemove:
+		d[0]--
+		d[1] -= op.size
+	}
+}
+
+// publish applies the changes of a committed transaction to x.
+func (x *queueIndex) publish(t *queueTx) {
+	if len(t.ops) == 0 {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, op := range t.ops {
+		switch op.kind {
+		case opAdd:
+			x.add(op.ak, op.prio, op.id, op.size)
+		case opRemove:
+			x.remove(op.ak, op.prio, op.id, op.size)
+		case opDrop:
+			x.drop(op.ak)
+		}
+	}
+}
