@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -142,4 +143,58 @@ func benchSends(b *testing.B, s *Store, addrs []store.Address, forget time.Time,
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(pagesWritten(s.db)-writes0)/float64(b.N), "pages/op")
+}
+
+// BenchmarkOpenIndex opens a file whose queues hold 1,000,000 entries of
+// 1,000 devices: the time Open takes to build the queue index from them,
+// and the heap the index holds per entry.
+func BenchmarkOpenIndex(b *testing.B) {
+	const devices, entries = 1000, 1_000_000
+	s, addrs := benchStore(b, devices)
+	path := s.Path()
+	now := time.Now()
+	const chunk = 50_000
+	for done := 0; done < entries; done += chunk {
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			messages, expiry := tx.Bucket(bucketMessages), tx.Bucket(bucketExpiry)
+			for i := done; i < done+chunk; i++ {
+				e := store.Entry{Recipient: addrs[i%devices], Sender: addrs[0], MessageID: binary.BigEndian.AppendUint64(nil, uint64(i)),
+					Type: 1, Kind: 1, Ciphertext: make([]byte, 256), SentAt: 1, AcceptedAt: now, ExpiresAt: now.Add(time.Hour)}
+				ak := appendAddr(nil, e.Recipient)
+				id := uint64(i + 1)
+				if err := messages.Put(messageKey(id, ak), encodeEntry(&e, 0)); err != nil {
+					return err
+				}
+				if err := expiry.Put(expiryKey(appendTime(nil, e.ExpiresAt), ak, id), []byte{0}); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket(bucketMeta).Put(keyNext, binary.BigEndian.AppendUint64(nil, entries+1))
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	var heap uint64
+	b.ResetTimer()
+	for range b.N {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s, err := Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap = after.HeapAlloc - before.HeapAlloc
+		if n, err := s.TotalEntries(context.Background()); err != nil || n != entries {
+			b.Fatalf("TotalEntries: got %d, %v, want %d", n, err, entries)
+		}
+		s.Close()
+	}
+	b.ReportMetric(float64(heap)/entries, "heap-B/entry")
 }
