@@ -36,8 +36,9 @@ Scenarios (all available ones when none is named):
     route       online routing: devices in a ring send 256-byte envelopes to each
                 other at full speed (msg/s), then at half that rate (latency p50,
                 p99, p99.9); then a search (six more phases) for the highest rate
-                whose p99 stays under 20 ms; baseline: a plain loopback relay of
-                the same frames
+                whose p99 stays under 20 ms; with the server in this process, also
+                how long each envelope waited for the store; baseline: a plain
+                loopback relay of the same frames
     enqueue     offline enqueue and drain: sends to offline devices, each answered
                 after the store has synced it, then the devices drain their queues;
                 baseline: bbolt's DB.Batch with fsync

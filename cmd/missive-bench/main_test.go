@@ -126,22 +126,26 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("idle: the server held %v connections, want 20", f.Value)
 		}
 	}
-	// Routing reports the tool's own lateness in its latency phases.
+	// Routing reports the tool's own lateness in its latency phases, and,
+	// with the server in this process, how long envelopes waited for the
+	// store.
 	for _, s := range rep.Scenarios {
 		if s.Name != "route" {
 			continue
 		}
-		found := false
-		for _, l := range s.Latencies {
-			if strings.HasPrefix(l.Label, "the tool's own send lag") {
-				found = true
-				if l.Count == 0 {
-					t.Errorf("route: %q has no samples", l.Label)
+		for _, want := range []string{"the tool's own send lag", "the store's wait per envelope"} {
+			found := false
+			for _, l := range s.Latencies {
+				if strings.HasPrefix(l.Label, want) {
+					found = true
+					if l.Count == 0 {
+						t.Errorf("route: %q has no samples", l.Label)
+					}
 				}
 			}
-		}
-		if !found {
-			t.Error("route: no latency of the tool's own send lag")
+			if !found {
+				t.Errorf("route: no latency %q", want)
+			}
 		}
 	}
 	// The plot is well-formed XML with a curve for each latency.

@@ -24,8 +24,11 @@ type phaseResult struct {
 	// window; noCost when the server shares this process.
 	cost                      cost
 	endToEnd, accept, sendLag *histogram
-	counts                    counts
-	settled                   bool
+	// storeWait is how long each envelope's enqueue waited for the store
+	// in the measured window; nil when the server is not in this process.
+	storeWait *histogram
+	counts    counts
+	settled   bool
 }
 
 // messaging is a set of connected devices that send to each other.
@@ -87,11 +90,19 @@ func (m *messaging) phase(name string, senders []int, send func(ctx context.Cont
 			number(float64(c.Delivered-c0.Delivered)/max(el, 1e-3)), c.Unanswered, c.Refused)
 	}, "%s", name)
 	time.Sleep(warm)
+	timed := m.b.t.timed
+	if timed != nil {
+		timed.restart()
+	}
 	t0, c0 = time.Now(), tr.counts()
 	u0, measured := m.b.t.usage()
 	time.Sleep(dur)
 	t1, c1 := time.Now(), tr.counts()
 	u1, _ := m.b.t.usage()
+	var storeWait *histogram
+	if timed != nil {
+		storeWait = timed.restart()
+	}
 	cancel()
 	wg.Wait()
 	m.b.prog.phase(nil, "%s: waiting for the last deliveries", name)
@@ -102,7 +113,8 @@ func (m *messaging) phase(name string, senders []int, send func(ctx context.Cont
 		delivered: float64(c1.Delivered-c0.Delivered) / el,
 		accepted:  float64(c1.Accepted-c0.Accepted) / el,
 		endToEnd:  tr.endToEnd.Load(), accept: tr.acceptLat.Load(), sendLag: tr.sendLag.Load(),
-		counts: diffCounts(after, before), settled: settled,
+		storeWait: storeWait,
+		counts:    diffCounts(after, before), settled: settled,
 		cost: noCost,
 	}
 	if measured {
@@ -188,7 +200,7 @@ func (b *bench) runRoute(s *scenarioReport) error {
 	}
 	var maxRuns, relayRuns, halfRuns, p99Runs, halfRates []float64
 	var costRuns, halfCostRuns []cost
-	maxLat, halfLat, relayLat, lagLat := new(histogram), new(histogram), new(histogram), new(histogram)
+	maxLat, halfLat, relayLat, lagLat, storeLat := new(histogram), new(histogram), new(histogram), new(histogram), new(histogram)
 	s.Counts = map[string]counts{}
 	halfRate := cfg.rate
 	for run := 1; run <= cfg.runs; run++ {
@@ -220,6 +232,9 @@ func (b *bench) runRoute(s *scenarioReport) error {
 		p99Runs = append(p99Runs, ms(h.endToEnd.Quantile(0.99)))
 		halfLat.Merge(h.endToEnd)
 		lagLat.Merge(h.sendLag)
+		if h.storeWait != nil {
+			storeLat.Merge(h.storeWait)
+		}
 		s.Counts["latency"] = addCounts(s.Counts["latency"], h.counts)
 		if !h.settled {
 			s.Notes = append(s.Notes, fmt.Sprintf("run %d: not every message was answered and delivered within 30 s after the latency phase", run))
@@ -254,6 +269,9 @@ func (b *bench) runRoute(s *scenarioReport) error {
 		lagLat.summary("the tool's own send lag, half speed", median(halfRuns)),
 		relayLat.summary("loopback relay end to end, full speed", median(relayRuns)),
 	)
+	if storeLat.Count() > 0 {
+		s.Latencies = append(s.Latencies, storeLat.summary("the store's wait per envelope, half speed", median(halfRuns)))
+	}
 	s.Notes = append(s.Notes,
 		fmt.Sprintf("%d devices in a ring, each sending %d-byte envelopes (%d bytes of opaque ciphertext) to the next; full speed is %s msg/s per device (the send rate limit) with %d unanswered at most",
 			n, envSize, ctLen, number(float64(time.Second)/float64(sendPeriod)), cfg.window),
@@ -275,6 +293,9 @@ type boundSearch struct {
 	// steps are the rates tried, the latency phases' own first.
 	steps     []string
 	unsettled int // phases after which not every message was answered and delivered in time
+	// storeP99 is, for each phase the search ran, the p99 of the store's
+	// wait per envelope (a server in this process only).
+	storeP99 []string
 }
 
 func (w boundSearch) note() string {
@@ -282,8 +303,12 @@ func (w boundSearch) note() string {
 		return fmt.Sprintf("highest rate with p99 under %g ms: the latency phases met the bound (rate: delivered msg/s, p99: %s); higher rates were not tried, so the figure is a lower bound",
 			targetRouteP99, w.steps[0])
 	}
-	return fmt.Sprintf("highest rate with p99 under %g ms: the latency phases' rate, then %d more phases (rate tried: delivered msg/s, p99): %s; the search can go no lower than 1/%d of the first rate",
+	n := fmt.Sprintf("highest rate with p99 under %g ms: the latency phases' rate, then %d more phases (rate tried: delivered msg/s, p99): %s; the search can go no lower than 1/%d of the first rate",
 		targetRouteP99, len(w.steps)-1, strings.Join(w.steps, "; "), 1<<boundSteps)
+	if len(w.storeP99) > 0 {
+		n += fmt.Sprintf("; the store's wait per envelope in those phases, p99: %s", strings.Join(w.storeP99, "; "))
+	}
+	return n
 }
 
 // withinBound searches for the highest rate at which routing's p99 stays
@@ -291,6 +316,7 @@ func (w boundSearch) note() string {
 // phases' rate, with latency phases at the rates searchBound tries.
 func (b *bench) withinBound(m *messaging, senders []int, send func(ctx context.Context, i int, at int64) error, from, delivered, p99 float64) boundSearch {
 	step, unsettled := 0, 0
+	var storeP99 []string
 	w := searchBound(from, delivered, p99, func(rate float64) (float64, float64) {
 		step++
 		period := time.Duration(float64(len(senders)) / max(rate, 1) * float64(time.Second))
@@ -298,9 +324,12 @@ func (b *bench) withinBound(m *messaging, senders []int, send func(ctx context.C
 		if !h.settled {
 			unsettled++
 		}
+		if h.storeWait != nil {
+			storeP99 = append(storeP99, fmt.Sprintf("%s: %.1f ms", number(rate), ms(h.storeWait.Quantile(0.99))))
+		}
 		return h.delivered, ms(h.endToEnd.Quantile(0.99))
 	})
-	w.unsettled = unsettled
+	w.unsettled, w.storeP99 = unsettled, storeP99
 	return w
 }
 

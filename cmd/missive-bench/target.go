@@ -47,6 +47,7 @@ type target struct {
 	// in-process
 	srv   *server.Server
 	store queueStore
+	timed *timedStore // store, timed (storewait.go)
 	dir   string
 
 	// child
@@ -96,25 +97,36 @@ func startInProcess(kind string) (*target, error) {
 		return nil, err
 	}
 	t := &target{kind: "in-process", dir: dir, pid: os.Getpid()}
-	if err := t.serve(kind, dir, "127.0.0.1:0"); err != nil {
+	if err := t.serve(kind, dir, "127.0.0.1:0", true); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	return t, nil
 }
 
-// serve opens the store in dir and serves on listen.
-func (t *target) serve(kind, dir, listen string) error {
+// serve opens the store in dir and serves on listen; with timed, the
+// server's store is wrapped to time its enqueues (timedStore). A child
+// process serves its store as it is: its costs are those of the server
+// alone.
+func (t *target) serve(kind, dir, listen string, timed bool) error {
 	st, err := openStore(kind, dir)
 	if err != nil {
 		return err
+	}
+	var served store.Store = st
+	if timed {
+		if t.timed, err = newTimedStore(st); err != nil {
+			st.Close()
+			return err
+		}
+		served = t.timed
 	}
 	static, err := transport.Suite.GenerateKeypair(rand.Reader)
 	if err != nil {
 		st.Close()
 		return err
 	}
-	srv, err := server.New(server.Config{Store: st, Static: static, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := server.New(server.Config{Store: served, Static: static, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		st.Close()
 		return err
@@ -234,7 +246,7 @@ func runChild(dir string) int {
 		}()
 	}
 	t := &target{}
-	if err := t.serve(os.Getenv(storeEnv), dir, "127.0.0.1:0"); err != nil {
+	if err := t.serve(os.Getenv(storeEnv), dir, "127.0.0.1:0", false); err != nil {
 		fmt.Fprintf(os.Stderr, "missive-bench: child server: %v\n", err)
 		return 1
 	}
