@@ -45,7 +45,8 @@
 //	          device and the queue id: the entry's key. Each device's
 //	          delivery order (priority, then queue id) and queue size are
 //	          kept in memory (queueIndex), built from this bucket when the
-//	          file is opened
+//	          file is opened: an entry that does not decode then makes Open
+//	          fail, rather than a server serve the rest and hide the loss
 //	expiry    T expires || A || be64 queue id -> the entry's priority:
 //	          Expire reads only the expired prefix
 //	pairs     be64 sent-at || sender A || message id -> T accepted ||
@@ -258,13 +259,27 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err == nil {
 		idx, ierr := loadIndex(db)
 		s := &Store{db: db, writes: w, idx: idx}
-		w.begin, w.publish = s.qtx.reset, func() { s.idx.publish(&s.qtx) }
+		w.begin, w.publish, w.resync = s.qtx.reset, func() { s.idx.publish(&s.qtx) }, s.resyncIndex
 		if err = ierr; err == nil {
 			return s, nil
 		}
 	}
 	db.Close()
 	return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+}
+
+// resyncIndex builds the queue index again from the file, after a commit
+// that failed (committer.resync). When even that fails, the index is left
+// as it was: the file can then no longer be read, and every call will say
+// so.
+func (s *Store) resyncIndex() {
+	x, err := loadIndex(s.db)
+	if err != nil {
+		return
+	}
+	s.idx.mu.Lock()
+	s.idx.devices, s.idx.total = x.devices, x.total
+	s.idx.mu.Unlock()
 }
 
 // loadIndex builds the queue index from the entries of db.

@@ -31,8 +31,12 @@ type committer struct {
 
 	// begin runs at the start of every write transaction, and publish
 	// after one has committed (not after one that failed): the store's
-	// queue index follows the file through them (queueTx).
-	begin, publish func()
+	// queue index follows the file through them (queueTx). resync runs
+	// when a commit itself failed (its writes or its sync, not a call):
+	// the file may then hold some of what the transaction wrote (a meta
+	// page written and not synced is read back from the page cache), so
+	// the index is built again from the file.
+	begin, publish, resync func()
 }
 
 type commitCall struct {
@@ -117,16 +121,23 @@ func (c *committer) commit(batch []*commitCall) {
 }
 
 // update runs fn in a write transaction between the begin and publish
-// hooks.
+// hooks, or resync when the commit failed after fn succeeded.
 func (c *committer) update(fn func(*bbolt.Tx) error) error {
+	var fnErr error
 	err := c.db.Update(func(tx *bbolt.Tx) error {
 		if c.begin != nil {
 			c.begin()
 		}
-		return fn(tx)
+		fnErr = fn(tx)
+		return fnErr
 	})
-	if err == nil && c.publish != nil {
-		c.publish()
+	switch {
+	case err == nil:
+		if c.publish != nil {
+			c.publish()
+		}
+	case fnErr == nil && c.resync != nil:
+		c.resync()
 	}
 	return err
 }

@@ -119,6 +119,44 @@ func (x *queueIndex) ids(ak string, out []uint64) []uint64 {
 	return out
 }
 
+// idRef is an entry of the index: its priority and queue id.
+type idRef struct {
+	prio uint8
+	id   uint64
+}
+
+// next appends to out up to n entries of the device at ak that come after
+// from in delivery order (from its first entry when from is nil).
+func (x *queueIndex) next(ak string, from *idRef, n int, out []idRef) []idRef {
+	d := x.devices[ak]
+	if d == nil {
+		return out
+	}
+	for _, c := range d.classes {
+		ids := c.ids
+		if from != nil {
+			if c.prio > from.prio {
+				continue
+			}
+			if c.prio == from.prio {
+				i, found := slices.BinarySearch(ids, from.id)
+				if found {
+					i++
+				}
+				ids = ids[i:]
+			}
+		}
+		for _, id := range ids {
+			if n <= 0 {
+				return out
+			}
+			out = append(out, idRef{prio: c.prio, id: id})
+			n--
+		}
+	}
+	return out
+}
+
 // indexOp is one change of a transaction to the index.
 type indexOp struct {
 	ak   string
@@ -145,9 +183,16 @@ type queueTx struct {
 }
 
 func (t *queueTx) reset() {
+	if cap(t.ops) > maxKeptOps {
+		t.ops = nil // one large transaction (an Expire, a device removed) does not keep its list
+	}
 	t.ops = t.ops[:0]
 	clear(t.delta)
 }
+
+// maxKeptOps is the most index changes whose list a transaction leaves for
+// the next to reuse.
+const maxKeptOps = 1 << 16
 
 func (t *queueTx) record(op indexOp) {
 	t.ops = append(t.ops, op)

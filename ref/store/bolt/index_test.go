@@ -3,14 +3,39 @@ package bolt
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/missive-protocol/missive/ref/store"
+	"github.com/missive-protocol/missive/ref/store/mem"
 )
+
+// testStore opens a store in a temporary directory, closed when t ends,
+// with an account of one device (id 1) for each name.
+func testStore(t *testing.T, names []string, opts ...Option) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "missive.db"), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for _, name := range names {
+		if err := s.CreateAccount(context.Background(), name, store.Device{ID: 1, IdentityKey: make([]byte, 33), Created: testBase}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// testBase is the time the stores of these tests start at.
+var testBase = time.Unix(1_800_000_000, 0).UTC()
 
 // TestFailedCommitPublishesNothing checks that the queue index changes only
 // with a committed transaction: an enqueue and an acknowledgement made in
@@ -93,4 +118,236 @@ func TestFailedCommitPublishesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("after reopening", "kept", "next")
+}
+
+// indexString is what the index holds, for comparing two indexes.
+func indexString(x *queueIndex) string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	devices := make(map[string]string, len(x.devices))
+	for k, d := range x.devices {
+		devices[k] = fmt.Sprint(d.classes, d.entries, d.bytes)
+	}
+	return fmt.Sprint(devices, x.total)
+}
+
+// wantIndexMatchesFile checks that s's index is the one Open would build
+// from its file.
+func wantIndexMatchesFile(t *testing.T, s *Store) {
+	t.Helper()
+	file, err := loadIndex(s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := indexString(s.idx), indexString(file); got != want {
+		t.Errorf("index differs from the file:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestIndexMatchesFileUnderLoad runs enqueues, acknowledgements, device
+// removals and additions, sweeps, and calls that fail or panic after
+// changing queues, from many goroutines sharing commits, and checks that
+// the index then equals the one built from the file, and that no queue
+// went over its quota.
+func TestIndexMatchesFileUnderLoad(t *testing.T) {
+	ctx := context.Background()
+	accounts := []string{"a", "b", "c"}
+	s := testStore(t, accounts, WithMaxBatchDelay(2*time.Millisecond))
+	base := testBase
+	quota := store.Quota{Entries: 40}
+	var msg atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 5))
+			for range 300 {
+				acc := accounts[rng.IntN(len(accounts))]
+				a := store.Address{Account: acc, Device: uint32(1 + rng.IntN(40))}
+				switch r := rng.IntN(10); {
+				case r < 5:
+					m := msg.Add(1)
+					es := []store.Entry{{Recipient: a, Sender: store.Address{Account: "z", Device: 1}, MessageID: []byte(fmt.Sprint(m)), Type: 1, Kind: 1,
+						Priority: uint8(rng.IntN(3)), Ciphertext: make([]byte, rng.IntN(10)), SentAt: uint64(m), AcceptedAt: base,
+						ExpiresAt: base.Add(time.Duration(1+rng.IntN(500)) * time.Second)}}
+					s.Enqueue(ctx, es, quota, base.Add(time.Hour))
+				case r < 7:
+					es, _ := s.Pending(ctx, a, base, nil, 3)
+					var ids []uint64
+					for _, e := range es {
+						ids = append(ids, e.QueueID)
+					}
+					s.Ack(ctx, a, ids)
+				case r == 7:
+					if rng.IntN(6) == 0 {
+						s.RemoveDevice(ctx, a)
+					} else {
+						s.AddDevice(ctx, acc, []byte{1}, base)
+					}
+				case r == 8:
+					// A call that changes a queue, then fails or panics: the
+					// group commit runs it alone and the others again.
+					panics, id := rng.IntN(2) == 0, uint64(rng.IntN(1000))
+					s.update(ctx, "fail", func(tx *bbolt.Tx) error {
+						if err := s.ackDevice(tx, appendAddr(nil, a), []uint64{id}); err != nil {
+							return err
+						}
+						if panics {
+							panic("boom")
+						}
+						return errors.New("fail")
+					})
+				default:
+					s.Expire(ctx, base.Add(time.Duration(rng.IntN(20))*time.Second))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	wantIndexMatchesFile(t, s)
+	for k, d := range s.idx.devices {
+		if d.entries > quota.Entries {
+			t.Errorf("device %x: %d entries, over the quota of %d", k, d.entries, quota.Entries)
+		}
+	}
+}
+
+// TestIndexOneTransaction makes, in one transaction, enqueues to a device
+// up to its quota with an acknowledgement between them, an enqueue to
+// another device, the removal of the first device, and an enqueue to it:
+// the quota counts the transaction's own changes, the removal takes the
+// entries the transaction added, and the index then equals the file.
+func TestIndexOneTransaction(t *testing.T) {
+	ctx := context.Background()
+	s := testStore(t, []string{"alice", "bob"})
+	base := testBase
+	alice, bob := store.Address{Account: "alice", Device: 1}, store.Address{Account: "bob", Device: 1}
+	entry := func(to store.Address, id string) []store.Entry {
+		return []store.Entry{{Recipient: to, Sender: alice, MessageID: []byte(id), Type: 1, Kind: 1, Ciphertext: []byte(id),
+			SentAt: 1, AcceptedAt: base, ExpiresAt: base.Add(time.Hour)}}
+	}
+	first := entry(bob, "first")
+	if _, _, err := s.Enqueue(ctx, first, store.Quota{}, base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	quota := store.Quota{Entries: 2}
+	var results []error
+	err := s.update(ctx, "test", func(tx *bbolt.Tx) error {
+		results = nil
+		enqueue := func(es []store.Entry) error {
+			op, err := newEnqueueOp(es, quota, base.Add(time.Hour))
+			if err != nil {
+				return err
+			}
+			if err := op.apply(s, tx); err != nil {
+				return err
+			}
+			_, _, err = op.result()
+			results = append(results, err)
+			return nil
+		}
+		for _, step := range []func() error{
+			func() error { return enqueue(entry(bob, "m1")) },                                         // 2 of 2
+			func() error { return enqueue(entry(bob, "m2")) },                                         // over
+			func() error { return s.ackDevice(tx, appendAddr(nil, bob), []uint64{first[0].QueueID}) }, // 1 of 2
+			func() error { return enqueue(entry(bob, "m3")) },                                         // 2 of 2
+			func() error { return enqueue(entry(alice, "m4")) },
+			func() error { return s.deleteDevice(tx, appendAddr(nil, bob)) },
+			func() error { return enqueue(entry(bob, "m5")) }, // no such device
+		} {
+			if err := step(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []error{nil, store.ErrQuota, nil, nil, store.ErrNotFound} {
+		if got := results[i]; !errors.Is(got, want) || want == nil && got != nil {
+			t.Errorf("enqueue %d: got %v, want %v", i, got, want)
+		}
+	}
+	wantIndexMatchesFile(t, s)
+	if n, err := s.TotalEntries(ctx); err != nil || n != 1 {
+		t.Errorf("TotalEntries: got %d, %v, want 1 (alice's)", n, err)
+	}
+}
+
+// TestResyncIndex checks that the index built again after a failed commit
+// is the file's, whatever the index held.
+func TestResyncIndex(t *testing.T) {
+	ctx := context.Background()
+	s := testStore(t, []string{"bob"})
+	base := testBase
+	bob := store.Address{Account: "bob", Device: 1}
+	e := []store.Entry{{Recipient: bob, Sender: bob, MessageID: []byte("m"), Type: 1, Kind: 1, Ciphertext: []byte("c"),
+		SentAt: 1, AcceptedAt: base, ExpiresAt: base.Add(time.Hour)}}
+	if _, _, err := s.Enqueue(ctx, e, store.Quota{}, base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// What a commit whose sync failed could leave: changes published that
+	// the file does not hold, and changes it holds that were not published.
+	var stray queueTx
+	stray.record(indexOp{ak: string(appendAddr(nil, bob)), kind: opRemove, id: e[0].QueueID, size: 1})
+	stray.record(indexOp{ak: "nobody", kind: opAdd, id: 99, size: 5})
+	s.idx.publish(&stray)
+	s.resyncIndex()
+	wantIndexMatchesFile(t, s)
+	if st, err := s.Stats(ctx, bob); err != nil || st.Entries != 1 {
+		t.Errorf("Stats after resync: got %+v, %v, want 1 entry", st, err)
+	}
+}
+
+// TestPendingInChunks checks Pending over a queue where most entries are
+// skipped or expired, with limits smaller and larger than what remains,
+// against the in-memory store.
+func TestPendingInChunks(t *testing.T) {
+	ctx := context.Background()
+	b, m := testStore(t, []string{"bob"}), mem.New()
+	if err := m.CreateAccount(ctx, "bob", store.Device{ID: 1, IdentityKey: make([]byte, 33), Created: testBase}); err != nil {
+		t.Fatal(err)
+	}
+	base := testBase
+	bob := store.Address{Account: "bob", Device: 1}
+	skip := map[uint64]bool{}
+	for _, s := range []store.Store{b, m} {
+		for i := range 60 {
+			ttl := time.Hour
+			if i%3 == 1 {
+				ttl = time.Second // expired at base + 1 s
+			}
+			e := []store.Entry{{Recipient: bob, Sender: bob, MessageID: []byte(fmt.Sprint(i)), Type: 1, Kind: 1, Priority: uint8(i % 4),
+				Ciphertext: []byte(fmt.Sprint(i)), SentAt: 1, AcceptedAt: base, ExpiresAt: base.Add(ttl)}}
+			if _, _, err := s.Enqueue(ctx, e, store.Quota{}, base.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if i%5 == 0 {
+				skip[e[0].QueueID] = true
+			}
+		}
+	}
+	for _, limit := range []int{1, 2, 7, 30, 100} {
+		got, err := b.Pending(ctx, bob, base.Add(time.Second), skip, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := m.Pending(ctx, bob, base.Add(time.Second), skip, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, w := pendingIDs(got), pendingIDs(want); g != w {
+			t.Errorf("Pending limit %d: got %s, want %s", limit, g, w)
+		}
+	}
+}
+
+func pendingIDs(es []store.Entry) string {
+	var ids []string
+	for _, e := range es {
+		ids = append(ids, fmt.Sprintf("%d/p%d", e.QueueID, e.Priority))
+	}
+	return fmt.Sprint(ids)
 }

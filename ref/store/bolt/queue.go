@@ -313,39 +313,52 @@ func expiryKey(expires, ak []byte, id uint64) []byte {
 }
 
 // Pending implements store.Store. It walks the device's entries in the
-// index's order, which is delivery order, and reads each from the file.
+// index's order, which is delivery order, and reads each from the file, a
+// few at a time: the ids under the index's read lock, then the entries in
+// a read transaction, so that a reader does not hold up the commits'
+// publishing while it reads.
 func (s *Store) Pending(ctx context.Context, a store.Address, now time.Time, skip map[uint64]bool, limit int) ([]store.Entry, error) {
 	if err := s.begin(ctx, "pending"); err != nil || limit <= 0 {
 		return nil, err
 	}
 	ak := appendAddr(nil, a)
-	// The index first, then the transaction: every entry the index shows
-	// is committed, so the transaction holds it unless it has been
-	// deleted since, and is then passed over.
-	s.idx.mu.RLock()
-	defer s.idx.mu.RUnlock()
-	d := s.idx.devices[string(ak)]
-	if d == nil {
-		return nil, nil
-	}
-	var out []store.Entry
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		messages := tx.Bucket(bucketMessages)
-		k := messageKey(0, ak)
-		for _, c := range d.classes {
-			for _, id := range c.ids {
+	var (
+		out  []store.Entry
+		refs []idRef
+		from idRef
+		more bool // from is set
+	)
+	for len(out) < limit {
+		// The index first, then the transaction: every entry the index
+		// shows is committed, so the transaction holds it unless it has
+		// been deleted since, and is then passed over.
+		s.idx.mu.RLock()
+		var after *idRef
+		if more {
+			after = &from
+		}
+		refs = s.idx.next(string(ak), after, limit-len(out)+len(skip), refs[:0])
+		s.idx.mu.RUnlock()
+		if len(refs) == 0 {
+			break
+		}
+		from, more = refs[len(refs)-1], true
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			messages := tx.Bucket(bucketMessages)
+			k := messageKey(0, ak)
+			for _, r := range refs {
 				if len(out) >= limit {
 					return nil
 				}
-				if skip[id] {
+				if skip[r.id] {
 					continue
 				}
-				binary.BigEndian.PutUint64(k, id)
+				binary.BigEndian.PutUint64(k, r.id)
 				v := messages.Get(k)
 				if v == nil {
 					continue
 				}
-				e := store.Entry{QueueID: id, Recipient: a}
+				e := store.Entry{QueueID: r.id, Recipient: a}
 				if err := decodeEntry(v, &e); err != nil {
 					return err
 				}
@@ -354,11 +367,11 @@ func (s *Store) Pending(ctx context.Context, a store.Address, now time.Time, ski
 				}
 				out = append(out, e)
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, wrap("pending", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, wrap("pending", err)
 	}
 	return out, nil
 }
