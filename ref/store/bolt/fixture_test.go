@@ -55,7 +55,6 @@ func writeFixture(t *testing.T, path string) map[store.Address]uint64 {
 	}
 	devices := []store.Address{{Account: "alice", Device: 1}, {Account: "bob", Device: 1}, {Account: "bob", Device: 2}, {Account: "bob", Device: 3}, {Account: "carol", Device: 1}}
 	maxID := map[store.Address]uint64{}
-	var ids []uint64
 	for i := range 120 {
 		// Every envelope to one device, or to all of bob's.
 		to := []store.Address{devices[i%len(devices)]}
@@ -73,7 +72,6 @@ func writeFixture(t *testing.T, path string) map[store.Address]uint64 {
 		}
 		for _, e := range es {
 			maxID[e.Recipient] = max(maxID[e.Recipient], e.QueueID)
-			ids = append(ids, e.QueueID)
 			if i%5 == 0 {
 				if err := s.SetAttempt(ctx, e.Recipient, e.QueueID, uint32(1+i%3)); err != nil {
 					t.Fatal(err)
