@@ -126,25 +126,29 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("idle: the server held %v connections, want 20", f.Value)
 		}
 	}
-	// Routing reports the tool's own lateness in its latency phases, and,
-	// with the server in this process, how long envelopes waited for the
-	// store.
+	// Routing reports the tool's own lateness in its latency phases, and
+	// routing and enqueue, with the server in this process, how long
+	// envelopes waited for the store.
 	for _, s := range rep.Scenarios {
-		if s.Name != "route" {
-			continue
+		var wants []string
+		switch s.Name {
+		case "route":
+			wants = []string{"the tool's own send lag", "the store's wait per envelope"}
+		case "enqueue":
+			wants = []string{"the store's wait per envelope"}
 		}
-		for _, want := range []string{"the tool's own send lag", "the store's wait per envelope"} {
+		for _, want := range wants {
 			found := false
 			for _, l := range s.Latencies {
 				if strings.HasPrefix(l.Label, want) {
 					found = true
 					if l.Count == 0 {
-						t.Errorf("route: %q has no samples", l.Label)
+						t.Errorf("%s: %q has no samples", s.Name, l.Label)
 					}
 				}
 			}
 			if !found {
-				t.Errorf("route: no latency %q", want)
+				t.Errorf("%s: no latency %q", s.Name, want)
 			}
 		}
 	}
