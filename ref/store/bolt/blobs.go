@@ -57,14 +57,7 @@ func chunkPrefix(id string) []byte { return appendBytes(nil, []byte(id)) }
 
 // usage returns the sum of the sizes of an account's blobs.
 func usage(tx *bbolt.Tx, account string) (uint64, error) {
-	v := tx.Bucket(bucketBlobUse).Get([]byte(account))
-	switch {
-	case v == nil:
-		return 0, nil
-	case len(v) != 8:
-		return 0, errCorrupt
-	}
-	return binary.BigEndian.Uint64(v), nil
+	return getUint64(tx.Bucket(bucketBlobUse), []byte(account), 0)
 }
 
 func setUsage(tx *bbolt.Tx, account string, n uint64) error {

@@ -376,6 +376,19 @@ func (s *Store) batch(ctx context.Context, op string, keys int, fn func(*bbolt.T
 	return wrap(op, s.writes.runWeighted(fn, keys))
 }
 
+// getUint64 returns the be64 value of key k of b, or absent when there is
+// none.
+func getUint64(b *bbolt.Bucket, k []byte, absent uint64) (uint64, error) {
+	v := b.Get(k)
+	switch {
+	case v == nil:
+		return absent, nil
+	case len(v) != 8:
+		return 0, errCorrupt
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
 // deletePrefix deletes every key of bucket b that starts with prefix.
 func deletePrefix(b *bbolt.Bucket, prefix []byte) error {
 	var keys [][]byte

@@ -14,14 +14,7 @@ import (
 // groupVersion returns a group's current version, 0 when the store does
 // not hold it.
 func groupVersion(tx *bbolt.Tx, gk []byte) (uint64, error) {
-	v := tx.Bucket(bucketGroups).Get(gk)
-	switch {
-	case v == nil:
-		return 0, nil
-	case len(v) != 8:
-		return 0, errCorrupt
-	}
-	return binary.BigEndian.Uint64(v), nil
+	return getUint64(tx.Bucket(bucketGroups), gk, 0)
 }
 
 // PutGroupState implements store.Store.

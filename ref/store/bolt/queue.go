@@ -280,14 +280,7 @@ func messageKey(id uint64, ak []byte) []byte {
 
 // nextQueueID returns the queue id the next entry gets.
 func nextQueueID(tx *bbolt.Tx) (uint64, error) {
-	v := tx.Bucket(bucketMeta).Get(keyNext)
-	switch {
-	case v == nil:
-		return 1, nil
-	case len(v) != 8:
-		return 0, errCorrupt
-	}
-	return binary.BigEndian.Uint64(v), nil
+	return getUint64(tx.Bucket(bucketMeta), keyNext, 1)
 }
 
 // queueSize returns the entries and bytes of the queue of the device at ak
