@@ -128,9 +128,10 @@ func findDevice(devices []store.Device, id uint32) int {
 func (s *Store) deleteDevice(tx *bbolt.Tx, ak []byte) error {
 	// The device's entries are those of the index and those this
 	// transaction added; what the file no longer holds is passed over.
-	ids := s.idx.ids(string(ak), nil)
+	key := string(ak)
+	ids := s.idx.ids(key, nil)
 	for _, op := range s.qtx.ops {
-		if op.kind == opAdd && op.ak == string(ak) {
+		if op.kind == opAdd && op.ak == key {
 			ids = append(ids, op.id)
 		}
 	}
@@ -138,12 +139,12 @@ func (s *Store) deleteDevice(tx *bbolt.Tx, ak []byte) error {
 	for _, id := range ids {
 		k := messageKey(id, ak)
 		if v := messages.Get(k); v != nil {
-			if err := s.deleteEntry(tx, ak, id, k, v); err != nil {
+			if err := s.deleteEntry(tx, ak, key, id, k, v); err != nil {
 				return err
 			}
 		}
 	}
-	s.qtx.record(indexOp{ak: string(ak), kind: opDrop})
+	s.qtx.record(indexOp{ak: key, kind: opDrop})
 	for _, b := range [][]byte{bucketOneTime, bucketUsedIDs} {
 		if err := deletePrefix(tx.Bucket(b), ak); err != nil {
 			return err

@@ -37,6 +37,12 @@ type idClass struct {
 	ids  []uint64
 }
 
+// class finds the class of priority prio in d.classes, or where it would
+// go.
+func (d *devQueue) class(prio uint8) (int, bool) {
+	return slices.BinarySearchFunc(d.classes, prio, func(c idClass, p uint8) int { return int(p) - int(c.prio) })
+}
+
 func newQueueIndex() *queueIndex { return &queueIndex{devices: make(map[string]*devQueue)} }
 
 // add records entry id of priority prio and size bytes of the device at
@@ -48,7 +54,7 @@ func (x *queueIndex) add(ak string, prio uint8, id uint64, size int) {
 		d = &devQueue{}
 		x.devices[ak] = d
 	}
-	i, found := slices.BinarySearchFunc(d.classes, prio, func(c idClass, p uint8) int { return int(p) - int(c.prio) })
+	i, found := d.class(prio)
 	if !found {
 		d.classes = slices.Insert(d.classes, i, idClass{prio: prio})
 	}
@@ -76,7 +82,7 @@ func (x *queueIndex) remove(ak string, prio uint8, id uint64, size int) {
 	if d == nil {
 		return
 	}
-	i, found := slices.BinarySearchFunc(d.classes, prio, func(c idClass, p uint8) int { return int(p) - int(c.prio) })
+	i, found := d.class(prio)
 	if !found {
 		return
 	}

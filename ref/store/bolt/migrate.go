@@ -13,6 +13,10 @@ import (
 // id -> an entry, as bucketMessages holds it.
 var v3Queue = []byte("queue")
 
+// v3Total is the meta key of versions 1 to 3 that counted the entries of
+// all queues (be64), which the index counts since.
+var v3Total = []byte("total")
+
 // v3EntryKey is the key of an entry in v3Queue.
 func v3EntryKey(ak []byte, priority uint8, id uint64) []byte {
 	k := make([]byte, 0, len(ak)+9)
@@ -63,7 +67,7 @@ func migrateV3(tx *bbolt.Tx) error {
 		return err
 	}
 	meta := tx.Bucket(bucketMeta)
-	if err := meta.Delete([]byte("total")); err != nil {
+	if err := meta.Delete(v3Total); err != nil {
 		return err
 	}
 	return meta.Put(keyNext, binary.BigEndian.AppendUint64(nil, next))

@@ -39,7 +39,7 @@ func writeV1(t *testing.T, path string, a store.Address, es []store.Entry) {
 		if err := meta.Put(keyVersion, binary.BigEndian.AppendUint32(nil, 1)); err != nil {
 			return err
 		}
-		if err := meta.Put([]byte("total"), binary.BigEndian.AppendUint64(nil, uint64(len(es)))); err != nil {
+		if err := meta.Put(v3Total, binary.BigEndian.AppendUint64(nil, uint64(len(es)))); err != nil {
 			return err
 		}
 		ak := appendAddr(nil, a)
@@ -378,7 +378,7 @@ func toV3Queue(tx *bbolt.Tx, next map[string]uint64) error {
 	if err := meta.Delete(keyNext); err != nil {
 		return err
 	}
-	if err := meta.Put([]byte("total"), binary.BigEndian.AppendUint64(nil, uint64(total))); err != nil {
+	if err := meta.Put(v3Total, binary.BigEndian.AppendUint64(nil, uint64(total))); err != nil {
 		return err
 	}
 	return tx.DeleteBucket(bucketMessages)
@@ -475,7 +475,7 @@ func TestMigrateV3(t *testing.T) {
 		if tx.Bucket(v3Queue) != nil {
 			t.Error("the queue bucket of version 3 is still there")
 		}
-		if tx.Bucket(bucketMeta).Get([]byte("total")) != nil {
+		if tx.Bucket(bucketMeta).Get(v3Total) != nil {
 			t.Error("the total of version 3 is still there")
 		}
 		return nil

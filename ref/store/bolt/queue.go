@@ -21,7 +21,8 @@ var errMixedEnvelope = errors.New("bolt: enqueue: entries of one envelope differ
 type recipient struct {
 	addr    store.Address
 	ak      []byte
-	entries int // entries of this envelope for the device
+	key     string // ak, as the index keys devices
+	entries int    // entries of this envelope for the device
 	bytes   int
 }
 
@@ -148,7 +149,8 @@ func newEnqueueOp(entries []store.Entry, q store.Quota, forget time.Time) (*enqu
 			if index != nil {
 				index[e.Recipient] = j
 			}
-			op.rs = append(op.rs, recipient{addr: e.Recipient, ak: appendAddr(nil, e.Recipient)})
+			ak := appendAddr(nil, e.Recipient)
+			op.rs = append(op.rs, recipient{addr: e.Recipient, ak: ak, key: string(ak)})
 		}
 		op.rs[j].entries++
 		op.rs[j].bytes += len(e.Ciphertext)
@@ -205,7 +207,7 @@ func (op *enqueueOp) apply(s *Store, tx *bbolt.Tx) error {
 	}
 	for i := range op.rs {
 		r := &op.rs[i]
-		if n, b := s.queueSize(string(r.ak)); overQuota(n+r.entries, b+r.bytes, op.q) {
+		if n, b := s.queueSize(r.key); overQuota(n+r.entries, b+r.bytes, op.q) {
 			op.refusal = fmt.Errorf("bolt: enqueue: device %s/%d: %w", r.addr.Account, r.addr.Device, store.ErrQuota)
 			return nil
 		}
@@ -228,7 +230,7 @@ func (op *enqueueOp) apply(s *Store, tx *bbolt.Tx) error {
 		if err := expiry.Put(expiryKey(op.exps[i], r.ak, id), []byte{prio}); err != nil {
 			return err
 		}
-		s.qtx.record(indexOp{ak: string(r.ak), kind: opAdd, prio: prio, id: id, size: len(op.entries[i].Ciphertext)})
+		s.qtx.record(indexOp{ak: r.key, kind: opAdd, prio: prio, id: id, size: len(op.entries[i].Ciphertext)})
 	}
 	if err := tx.Bucket(bucketMeta).Put(keyNext, binary.BigEndian.AppendUint64(nil, next)); err != nil {
 		return err
@@ -316,26 +318,22 @@ func (s *Store) Pending(ctx context.Context, a store.Address, now time.Time, ski
 	}
 	ak := appendAddr(nil, a)
 	var (
-		out  []store.Entry
-		refs []idRef
-		from idRef
-		more bool // from is set
+		out   []store.Entry
+		refs  []idRef
+		after *idRef // the last entry read; nil: none yet
 	)
 	for len(out) < limit {
 		// The index first, then the transaction: every entry the index
 		// shows is committed, so the transaction holds it unless it has
 		// been deleted since, and is then passed over.
 		s.idx.mu.RLock()
-		var after *idRef
-		if more {
-			after = &from
-		}
 		refs = s.idx.next(string(ak), after, limit-len(out)+len(skip), refs[:0])
 		s.idx.mu.RUnlock()
 		if len(refs) == 0 {
 			break
 		}
-		from, more = refs[len(refs)-1], true
+		last := refs[len(refs)-1]
+		after = &last
 		err := s.db.View(func(tx *bbolt.Tx) error {
 			messages := tx.Bucket(bucketMessages)
 			k := messageKey(0, ak)
@@ -424,24 +422,24 @@ func (s *Store) AckMany(ctx context.Context, acks map[store.Address][]uint64) er
 
 // ackDevice deletes the entries ids of the device at ak.
 func (s *Store) ackDevice(tx *bbolt.Tx, ak []byte, queueIDs []uint64) error {
-	messages := tx.Bucket(bucketMessages)
+	messages, key := tx.Bucket(bucketMessages), string(ak)
 	for _, id := range queueIDs {
 		k := messageKey(id, ak)
 		v := messages.Get(k)
 		if v == nil {
 			continue
 		}
-		if err := s.deleteEntry(tx, ak, id, k, v); err != nil {
+		if err := s.deleteEntry(tx, ak, key, id, k, v); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// deleteEntry deletes entry id of the device at ak, whose key and value
-// are k and v, with its expiry index key, and records it in the
-// transaction's index changes.
-func (s *Store) deleteEntry(tx *bbolt.Tx, ak []byte, id uint64, k, v []byte) error {
+// deleteEntry deletes entry id of the device at ak (key, as a string),
+// whose key and value are k and v, with its expiry index key, and records
+// it in the transaction's index changes.
+func (s *Store) deleteEntry(tx *bbolt.Tx, ak []byte, key string, id uint64, k, v []byte) error {
 	h, err := decodeEntryHeader(v)
 	if err != nil {
 		return err
@@ -452,7 +450,7 @@ func (s *Store) deleteEntry(tx *bbolt.Tx, ak []byte, id uint64, k, v []byte) err
 	if err := tx.Bucket(bucketExpiry).Delete(expiryKey(h.expires, ak, id)); err != nil {
 		return err
 	}
-	s.qtx.record(indexOp{ak: string(ak), kind: opRemove, prio: h.prio, id: id, size: h.ciphertextLen})
+	s.qtx.record(indexOp{ak: key, kind: opRemove, prio: h.prio, id: id, size: h.ciphertextLen})
 	return nil
 }
 
@@ -495,7 +493,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 			if ev == nil {
 				return fmt.Errorf("expiry index names a missing entry: %w", errCorrupt)
 			}
-			if err := s.deleteEntry(tx, x.ak, x.id, x.key, ev); err != nil {
+			if err := s.deleteEntry(tx, x.ak, string(x.ak), x.id, x.key, ev); err != nil {
 				return err
 			}
 			n++
