@@ -20,7 +20,7 @@ import (
 // raw is a registered device driven frame by frame, to send what a
 // well-behaved client never would.
 type raw struct {
-	t  *testing.T
+	t  testing.TB
 	c  *transport.Conn
 	ik *keys.PrivateKey
 	id uint64

@@ -34,7 +34,7 @@ type account struct {
 // reader that routes results to their requests, deliveries to one channel
 // and other pushes to another.
 type tdev struct {
-	t      *testing.T
+	t      testing.TB
 	e      *env
 	a      *account
 	id     uint32
@@ -386,7 +386,7 @@ func (d *tdev) state(id []byte, version uint64, ms []wire.GroupMember) *group.St
 }
 
 // signedBody decodes a signed group state, to send it.
-func signedBody(t *testing.T, signed []byte) *wire.SignedGroupState {
+func signedBody(t testing.TB, signed []byte) *wire.SignedGroupState {
 	t.Helper()
 	var s wire.SignedGroupState
 	if err := wire.Unmarshal(signed, &s); err != nil {

@@ -36,7 +36,7 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	addr  string
 	srv   *server.Server
 	st    store.Store
@@ -45,7 +45,7 @@ type env struct {
 }
 
 // start runs a server on a loopback port with an in-memory store.
-func start(t *testing.T) *env {
+func start(t testing.TB) *env {
 	t.Helper()
 	return startWith(t, mem.New(), newClock(), nil)
 }
@@ -55,7 +55,7 @@ func newClock() *clock { return &clock{now: time.Date(2026, 11, 27, 12, 0, 0, 0,
 
 // startWith runs a server on a loopback port over st, with the clock clk,
 // and the configuration that config (when not nil) changes.
-func startWith(t *testing.T, st store.Store, clk *clock, config func(*server.Config)) *env {
+func startWith(t testing.TB, st store.Store, clk *clock, config func(*server.Config)) *env {
 	t.Helper()
 	static, err := transport.Suite.GenerateKeypair(rand.NewChaCha8([32]byte{42}))
 	if err != nil {
