@@ -260,6 +260,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		idx, ierr := loadIndex(db)
 		s := &Store{db: db, writes: w, idx: idx}
 		w.begin, w.publish, w.resync = s.qtx.reset, func() { s.idx.publish(&s.qtx) }, s.resyncIndex
+		w.finish = s.qtx.finish
 		if err = ierr; err == nil {
 			return s, nil
 		}

@@ -35,8 +35,12 @@ type committer struct {
 	// when a commit itself failed (its writes or its sync, not a call):
 	// the file may then hold some of what the transaction wrote (a meta
 	// page written and not synced is read back from the page cache), so
-	// the index is built again from the file.
+	// the index is built again from the file. finish runs inside a
+	// transaction after its calls, when they all succeeded, before it
+	// commits: what they left to write once per transaction (the next
+	// queue id).
 	begin, publish, resync func()
+	finish                 func(*bbolt.Tx) error
 }
 
 type commitCall struct {
@@ -121,15 +125,18 @@ func (c *committer) commit(batch []*commitCall) {
 }
 
 // update runs fn in a write transaction between the begin and publish
-// hooks, or resync when the commit failed after fn succeeded.
+// hooks (finish after fn), or resync when the commit failed after fn
+// succeeded.
 func (c *committer) update(fn func(*bbolt.Tx) error) error {
 	var fnErr error
 	err := c.db.Update(func(tx *bbolt.Tx) error {
 		if c.begin != nil {
 			c.begin()
 		}
-		fnErr = fn(tx)
-		return fnErr
+		if fnErr = fn(tx); fnErr != nil || c.finish == nil {
+			return fnErr
+		}
+		return c.finish(tx)
 	})
 	switch {
 	case err == nil:

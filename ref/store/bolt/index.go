@@ -1,8 +1,11 @@
 package bolt
 
 import (
+	"encoding/binary"
 	"slices"
 	"sync"
+
+	bbolt "go.etcd.io/bbolt"
 )
 
 // queueIndex is every device's delivery order and queue size, in memory.
@@ -186,6 +189,10 @@ const (
 type queueTx struct {
 	ops   []indexOp
 	delta map[string]*[2]int // address key -> entries, bytes added (negative: removed)
+	// next is the queue id of the transaction's next entry, read from the
+	// file by the transaction's first enqueue (0 before) and written back
+	// once, before it commits (finish), not by every enqueue.
+	next uint64
 }
 
 func (t *queueTx) reset() {
@@ -194,6 +201,30 @@ func (t *queueTx) reset() {
 	}
 	t.ops = t.ops[:0]
 	clear(t.delta)
+	t.next = 0
+}
+
+// takeIDs returns the first of n consecutive queue ids for the entries of
+// an enqueue in tx.
+func (t *queueTx) takeIDs(tx *bbolt.Tx, n int) (uint64, error) {
+	if t.next == 0 {
+		next, err := getUint64(tx.Bucket(bucketMeta), keyNext, 1)
+		if err != nil {
+			return 0, err
+		}
+		t.next = next
+	}
+	first := t.next
+	t.next += uint64(n)
+	return first, nil
+}
+
+// finish writes the next queue id when the transaction took any.
+func (t *queueTx) finish(tx *bbolt.Tx) error {
+	if t.next == 0 {
+		return nil
+	}
+	return tx.Bucket(bucketMeta).Put(keyNext, binary.BigEndian.AppendUint64(nil, t.next))
 }
 
 // maxKeptOps is the most index changes whose list a transaction leaves for

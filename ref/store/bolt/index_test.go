@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -350,4 +351,88 @@ func pendingIDs(es []store.Entry) string {
 		ids = append(ids, fmt.Sprintf("%d/p%d", e.QueueID, e.Priority))
 	}
 	return fmt.Sprint(ids)
+}
+
+// TestNextIDOncePerTransaction checks the queue id counter that a write
+// transaction reads once and writes once, before it commits: the enqueues of
+// one transaction get consecutive ids, the file's counter is one past the
+// last after the commit, a transaction that fails leaves it as it was, and
+// the ids go on from it after the file is opened again.
+func TestNextIDOncePerTransaction(t *testing.T) {
+	ctx := context.Background()
+	s := testStore(t, []string{"alice", "bob"})
+	alice, bob := store.Address{Account: "alice", Device: 1}, store.Address{Account: "bob", Device: 1}
+	entries := func(id string, to ...store.Address) []store.Entry {
+		var es []store.Entry
+		for _, r := range to {
+			es = append(es, store.Entry{Recipient: r, Sender: alice, MessageID: []byte(id), Type: 1, Kind: 1, Ciphertext: []byte(id),
+				SentAt: 1, AcceptedAt: testBase, ExpiresAt: testBase.Add(time.Hour)})
+		}
+		return es
+	}
+	counter := func() uint64 {
+		t.Helper()
+		var n uint64
+		if err := s.db.View(func(tx *bbolt.Tx) (err error) {
+			n, err = getUint64(tx.Bucket(bucketMeta), keyNext, 1)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	enqueueIn := func(tx *bbolt.Tx, es []store.Entry) []uint64 {
+		t.Helper()
+		op, err := newEnqueueOp(es, store.Quota{}, testBase.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := op.apply(s, tx); err != nil {
+			t.Fatal(err)
+		}
+		return op.ids
+	}
+	var got []uint64
+	err := s.update(ctx, "test", func(tx *bbolt.Tx) error {
+		got = nil
+		for i, to := range [][]store.Address{{bob}, {alice, bob}, {bob}} {
+			got = append(got, enqueueIn(tx, entries(fmt.Sprint("m", i), to...))...)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []uint64{1, 2, 3, 4}; !slices.Equal(got, want) {
+		t.Errorf("ids of one transaction: got %v, want %v", got, want)
+	}
+	if n := counter(); n != 5 {
+		t.Errorf("counter after the commit: got %d, want 5", n)
+	}
+	failed := errors.New("fail")
+	if err := s.update(ctx, "test", func(tx *bbolt.Tx) error {
+		enqueueIn(tx, entries("lost", bob))
+		return failed
+	}); !errors.Is(err, failed) {
+		t.Fatalf("failed transaction: got %v, want %v", err, failed)
+	}
+	if n := counter(); n != 5 {
+		t.Errorf("counter after a failed transaction: got %d, want 5", n)
+	}
+	path := s.Path()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	es := entries("after", bob)
+	if _, _, err := s2.Enqueue(ctx, es, store.Quota{}, testBase.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if es[0].QueueID != 5 {
+		t.Errorf("id after reopening: got %d, want 5", es[0].QueueID)
+	}
 }

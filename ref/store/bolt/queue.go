@@ -212,7 +212,7 @@ func (op *enqueueOp) apply(s *Store, tx *bbolt.Tx) error {
 			return nil
 		}
 	}
-	next, err := nextQueueID(tx)
+	next, err := s.qtx.takeIDs(tx, len(op.entries))
 	if err != nil {
 		return err
 	}
@@ -231,9 +231,6 @@ func (op *enqueueOp) apply(s *Store, tx *bbolt.Tx) error {
 			return err
 		}
 		s.qtx.record(indexOp{ak: r.key, kind: opAdd, prio: prio, id: id, size: len(op.entries[i].Ciphertext)})
-	}
-	if err := tx.Bucket(bucketMeta).Put(keyNext, binary.BigEndian.AppendUint64(nil, next)); err != nil {
-		return err
 	}
 	op.stored = true
 	forgets := tx.Bucket(bucketPairsExp)
@@ -278,11 +275,6 @@ func messageKey(id uint64, ak []byte) []byte {
 	k := make([]byte, 8, 8+len(ak))
 	binary.BigEndian.PutUint64(k, id)
 	return append(k, ak...)
-}
-
-// nextQueueID returns the queue id the next entry gets.
-func nextQueueID(tx *bbolt.Tx) (uint64, error) {
-	return getUint64(tx.Bucket(bucketMeta), keyNext, 1)
 }
 
 // queueSize returns the entries and bytes of the queue of the device at ak
