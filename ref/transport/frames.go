@@ -101,18 +101,7 @@ func (c *Conn) Send(typ, requestID uint64, body wire.Message) error {
 // EncodeFrame returns the encoding of a frame of the given type, request id
 // (0 for none) and body (nil for none), for WriteFrames.
 func EncodeFrame(typ, requestID uint64, body wire.Message) ([]byte, error) {
-	f := &wire.Frame{Version: wire.ProtocolVersion, Type: typ}
-	if requestID != 0 {
-		f.RequestID = &requestID
-	}
-	if body != nil {
-		b, err := wire.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		f.Body = &b
-	}
-	return wire.Marshal(f)
+	return wire.MarshalFrame(typ, requestID, body)
 }
 
 // SendError writes an error frame for err, whose registered code it

@@ -196,6 +196,20 @@ func (m *RatchetMessage) fastDecode(b []byte) bool {
 }
 
 func (f *Frame) fastAppend(b []byte) []byte {
+	b = f.appendHead(b)
+	if f.Body != nil {
+		b = append(b, *f.Body...)
+	}
+	return b
+}
+
+// frameHeadMax is the most bytes a frame's encoding takes before its
+// body's bytes: the map's head, three keys with their integers, the body's
+// key and its byte string's head.
+const frameHeadMax = 1 + 3*(1+9) + 1 + 9
+
+// appendHead appends the frame's encoding up to its body's bytes.
+func (f *Frame) appendHead(b []byte) []byte {
 	n := byte(2)
 	if f.RequestID != nil {
 		n++
@@ -209,7 +223,7 @@ func (f *Frame) fastAppend(b []byte) []byte {
 		b = appendHead(append(b, 0x03), majorUint, *f.RequestID)
 	}
 	if f.Body != nil {
-		b = appendBytes(append(b, 0x04), *f.Body)
+		b = appendHead(append(b, 0x04), majorBytes, uint64(len(*f.Body)))
 	}
 	return b
 }

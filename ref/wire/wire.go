@@ -81,30 +81,68 @@ type versioned interface {
 // code of the first schema check m does not pass, so that an encoder never
 // produces what a decoder would reject.
 func Marshal(m Message) ([]byte, error) {
-	if f, ok := m.(fastEncoder); ok {
-		if p, ok := m.(interface{ presence() error }); ok {
-			if err := p.presence(); err != nil {
-				return nil, err
-			}
-		}
-		if err := m.check(); err != nil {
-			return nil, err
-		}
-		n := 64
-		if h, ok := m.(interface{ sizeHint() int }); ok {
-			n = h.sizeHint()
-		}
-		return f.fastAppend(make([]byte, 0, n)), nil
-	}
-	if p, ok := m.(interface{ presence() error }); ok {
-		if err := p.presence(); err != nil {
-			return nil, err
-		}
-	}
-	if err := m.check(); err != nil {
+	if err := valid(m); err != nil {
 		return nil, err
 	}
+	if f, ok := m.(fastEncoder); ok {
+		return f.fastAppend(make([]byte, 0, sizeHint(m))), nil
+	}
 	return encMode.Marshal(m)
+}
+
+// valid checks what Marshal checks before it encodes m.
+func valid(m Message) error {
+	if p, ok := m.(interface{ presence() error }); ok {
+		if err := p.presence(); err != nil {
+			return err
+		}
+	}
+	return m.check()
+}
+
+// sizeHint is a capacity for m's encoding.
+func sizeHint(m Message) int {
+	if h, ok := m.(interface{ sizeHint() int }); ok {
+		return h.sizeHint()
+	}
+	return 64
+}
+
+// MarshalFrame encodes a frame of the current version, of type typ,
+// answering or making request requestID (0: none), with the encoding of body
+// (nil: none) as its body: the bytes Marshal gives for that Frame. A body
+// that has a fast encoding is encoded in place in the frame's buffer
+// rather than in a buffer of its own that the frame's encoding then copies.
+func MarshalFrame(typ, requestID uint64, body Message) ([]byte, error) {
+	f := Frame{Version: ProtocolVersion, Type: typ}
+	if requestID != 0 {
+		f.RequestID = &requestID
+	}
+	fe, fast := body.(fastEncoder)
+	if !fast {
+		if body != nil {
+			b, err := Marshal(body)
+			if err != nil {
+				return nil, err
+			}
+			f.Body = &b
+		}
+		return Marshal(&f)
+	}
+	if err := valid(body); err != nil {
+		return nil, err
+	}
+	buf := fe.fastAppend(make([]byte, frameHeadMax, frameHeadMax+sizeHint(body)))
+	b := buf[frameHeadMax:]
+	f.Body = &b
+	if err := valid(&f); err != nil {
+		return nil, err
+	}
+	var head [frameHeadMax]byte
+	h := f.appendHead(head[:0])
+	start := frameHeadMax - len(h)
+	copy(buf[start:], h)
+	return buf[start:], nil
 }
 
 // Unmarshal decodes data into m, which must be a pointer to a structure of

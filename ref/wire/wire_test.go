@@ -158,3 +158,62 @@ func TestValidAccount(t *testing.T) {
 		}
 	}
 }
+
+// TestMarshalFrame checks that MarshalFrame gives the bytes, and the
+// errors, of Marshal of a Frame whose body is Marshal of the body: bodies
+// with and without a fast encoding, none, request ids absent and at their
+// bound, and bodies whose byte string heads take 1, 2, 3 and 5 bytes.
+func TestMarshalFrame(t *testing.T) {
+	delivery := func(n int) *Delivery {
+		return &Delivery{Version: 1, QueueID: 7, MessageID: bytes.Repeat([]byte{1}, MessageIDSize), Sender: Address{Account: "alice", Device: 1},
+			Type: EnvelopeChat, Priority: PriorityNormal, Kind: KindRatchet, Ciphertext: bytes.Repeat([]byte{2}, n), SentAt: 1, AcceptedAt: 2, ExpiresAt: 3, Attempt: 1}
+	}
+	detail := "detail"
+	for _, tc := range []struct {
+		name      string
+		typ, id   uint64
+		body      Message
+		wantError bool
+	}{
+		{name: "send result", typ: FrameResult, id: 9, body: &SendResult{AcceptedAt: 1 << 40}},
+		{name: "ack, no request id", typ: FrameAck, body: &Ack{QueueIDs: []uint64{1, 2, 3}}},
+		{name: "ping, no body", typ: FramePing},
+		{name: "error body (no fast encoding)", typ: FrameError, id: 3, body: &ErrorBody{Code: uint64(errcode.PolicyRateLimited), Detail: &detail}},
+		{name: "request id at its bound", typ: FrameResult, id: 1<<32 - 1, body: &SendResult{}},
+		{name: "send result, 1-byte body head", typ: FrameResult, id: 1, body: &SendResult{AcceptedAt: 1}},
+		{name: "delivery, 2-byte body head", typ: FrameDeliver, body: delivery(100)},
+		{name: "delivery, 3-byte body head", typ: FrameDeliver, body: delivery(1000)},
+		{name: "delivery, 5-byte body head", typ: FrameDeliver, body: delivery(70000)},
+		{name: "request id over its bound", typ: FrameResult, id: 1 << 32, body: &SendResult{}, wantError: true},
+		{name: "request id missing", typ: FrameResult, body: &SendResult{}, wantError: true},
+		{name: "body of a bodiless frame", typ: FramePing, body: &SendResult{}, wantError: true},
+		{name: "invalid body", typ: FrameDeliver, body: &Delivery{}, wantError: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, wantErr := func() ([]byte, error) {
+				f := &Frame{Version: ProtocolVersion, Type: tc.typ}
+				if tc.id != 0 {
+					f.RequestID = &tc.id
+				}
+				if tc.body != nil {
+					b, err := Marshal(tc.body)
+					if err != nil {
+						return nil, err
+					}
+					f.Body = &b
+				}
+				return Marshal(f)
+			}()
+			got, err := MarshalFrame(tc.typ, tc.id, tc.body)
+			if (wantErr != nil) != tc.wantError {
+				t.Fatalf("Marshal of the frame: %v, want an error: %t", wantErr, tc.wantError)
+			}
+			if !errors.Is(err, wantErr) || (wantErr == nil) != (err == nil) {
+				t.Fatalf("got error %v, want %v", err, wantErr)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("got %x, want %x", got, want)
+			}
+		})
+	}
+}
