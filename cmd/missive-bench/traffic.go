@@ -108,6 +108,7 @@ type peer struct {
 	window      atomic.Int32 // most sends unanswered at once (at most inflightRing)
 	outstanding atomic.Int32
 	answered    chan struct{} // a signal after each answer
+	ct          []byte        // the ciphertext of the next send: one sending goroutine per peer, and a send encodes it before it returns
 	sentAt      [inflightRing]atomic.Int64
 	readErr     error
 	done        chan struct{} // closed when the reader ends
@@ -217,7 +218,10 @@ func (p *peer) sendWith(ctx context.Context, at int64, build func(id uint64, ct 
 	d.nextID++
 	p.sentAt[id%inflightRing].Store(at)
 	p.outstanding.Add(1)
-	ct := make([]byte, p.tr.size)
+	if len(p.ct) != p.tr.size {
+		p.ct = make([]byte, p.tr.size)
+	}
+	ct := p.ct
 	putPayload(ct, at, d.i)
 	typ, body := build(id, ct)
 	if err := d.tc.Send(typ, id, body); err != nil {
@@ -244,12 +248,21 @@ func (p *peer) finish() {
 // held back starts its schedule afresh and stamps the time it sends.
 func pace(ctx context.Context, send func(ctx context.Context, at int64) error, period, phase time.Duration, limit int, open bool) {
 	next := since() + int64(phase)
+	var t *time.Timer // one for every wait: a timer per message costs the tool's share of the cores
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	for n := 0; limit <= 0 || n < limit; n++ {
 		if wait := time.Duration(next - since()); wait > 0 {
-			t := time.NewTimer(wait)
+			if t == nil {
+				t = time.NewTimer(wait)
+			} else {
+				t.Reset(wait)
+			}
 			select {
 			case <-ctx.Done():
-				t.Stop()
 				return
 			case <-t.C:
 			}
