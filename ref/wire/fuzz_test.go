@@ -352,6 +352,12 @@ func FuzzFastEncoders(f *testing.F) {
 			if got := m.fastAppend(nil); !bytes.Equal(got, want) || !bytes.Equal(want, data) {
 				t.Fatalf("%T: hand-written encoding differs:\n%x\n%x", m, got, want)
 			}
+			// As the body of a frame, encoded in place.
+			for _, id := range []uint64{0, uint64(len(data)) + 1} {
+				if mismatch, _ := checkMarshalFrame(FrameDeliver, id, m); mismatch != nil {
+					t.Fatalf("%T: %v", m, mismatch)
+				}
+			}
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/missive-protocol/missive/ref/errcode"
@@ -190,30 +191,41 @@ func TestMarshalFrame(t *testing.T) {
 		{name: "invalid body", typ: FrameDeliver, body: &Delivery{}, wantError: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			want, wantErr := func() ([]byte, error) {
-				f := &Frame{Version: ProtocolVersion, Type: tc.typ}
-				if tc.id != 0 {
-					f.RequestID = &tc.id
-				}
-				if tc.body != nil {
-					b, err := Marshal(tc.body)
-					if err != nil {
-						return nil, err
-					}
-					f.Body = &b
-				}
-				return Marshal(f)
-			}()
-			got, err := MarshalFrame(tc.typ, tc.id, tc.body)
-			if (wantErr != nil) != tc.wantError {
-				t.Fatalf("Marshal of the frame: %v, want an error: %t", wantErr, tc.wantError)
+			mismatch, err := checkMarshalFrame(tc.typ, tc.id, tc.body)
+			if mismatch != nil {
+				t.Fatal(mismatch)
 			}
-			if !errors.Is(err, wantErr) || (wantErr == nil) != (err == nil) {
-				t.Fatalf("got error %v, want %v", err, wantErr)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("got %x, want %x", got, want)
+			if (err != nil) != tc.wantError {
+				t.Fatalf("got %v, want an error: %t", err, tc.wantError)
 			}
 		})
 	}
+}
+
+// checkMarshalFrame compares MarshalFrame with Marshal of the Frame whose
+// body is Marshal of body: mismatch describes a difference in their bytes or
+// errors, and err is the error both gave.
+func checkMarshalFrame(typ, id uint64, body Message) (mismatch, err error) {
+	want, wantErr := func() ([]byte, error) {
+		f := &Frame{Version: ProtocolVersion, Type: typ}
+		if id != 0 {
+			f.RequestID = &id
+		}
+		if body != nil {
+			b, err := Marshal(body)
+			if err != nil {
+				return nil, err
+			}
+			f.Body = &b
+		}
+		return Marshal(f)
+	}()
+	got, err := MarshalFrame(typ, id, body)
+	switch {
+	case !errors.Is(err, wantErr) || (wantErr == nil) != (err == nil):
+		return fmt.Errorf("MarshalFrame: got error %v, want %v", err, wantErr), err
+	case !bytes.Equal(got, want):
+		return fmt.Errorf("MarshalFrame: got %x, want %x", got, want), err
+	}
+	return nil, err
 }
