@@ -45,7 +45,7 @@ const (
 )
 
 // Suite is the Noise cipher suite: 25519, ChaChaPoly, SHA256.
-var Suite = noise.NewCipherSuite((*dh25519)(nil), noise.CipherChaChaPoly, noise.HashSHA256)
+var Suite = noise.NewCipherSuite((*dh25519)(nil), chachaPoly{}, noise.HashSHA256)
 
 // handshakeSuite returns Suite with a DH function of its own, for one
 // handshake, which keeps the private keys it has computed and starts with
@@ -57,7 +57,7 @@ func handshakeSuite(static []byte) (noise.CipherSuite, *dh25519) {
 	if k := statics.get(static); k != nil {
 		d.keep(static, k)
 	}
-	return noise.NewCipherSuite(d, noise.CipherChaChaPoly, noise.HashSHA256), d
+	return noise.NewCipherSuite(d, chachaPoly{}, noise.HashSHA256), d
 }
 
 // staticCache holds the crypto/ecdh form of the static keys used lately in
