@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"time"
 
@@ -41,8 +40,9 @@ type conn struct {
 	// goroutine while requests wait, the delivery goroutine while passes
 	// are due. wmu guards what starts them.
 	wmu        sync.Mutex
-	requests   []*wire.Frame // waiting, in the order they came
+	requests   []*wire.Frame // waiting, in the order they came; its array is kept while the connection lives (at most maxQueued)
 	serving    bool          // the requests goroutine runs
+	taken      []*wire.Frame // the requests goroutine's own: the requests it serves together
 	delivering bool          // the delivery goroutine runs
 	again      bool          // woken during a pass: run another
 	offered    []store.Entry // entries just accepted for the device, handed over by the send path
@@ -385,7 +385,8 @@ func (c *conn) serveRequests() {
 			for range c.requests {
 				c.busy.Done() // not started: the connection is closed
 			}
-			c.requests, c.serving = nil, false
+			clear(c.requests)
+			c.requests, c.serving = c.requests[:0], false
 			c.wmu.Unlock()
 			return
 		}
@@ -398,9 +399,11 @@ func (c *conn) serveRequests() {
 				n++
 			}
 		}
-		frames := slices.Clone(c.requests[:n])
-		clear(c.requests[:n])
-		c.requests = c.requests[n:]
+		frames := append(c.taken[:0], c.requests[:n]...)
+		c.taken = frames
+		left := copy(c.requests, c.requests[n:])
+		clear(c.requests[left:])
+		c.requests = c.requests[:left]
 		if len(c.requests) < maxQueued && len(c.requests)+n >= maxQueued {
 			select {
 			case c.room <- struct{}{}:
@@ -416,6 +419,7 @@ func (c *conn) serveRequests() {
 		for range frames {
 			c.busy.Done()
 		}
+		clear(frames)
 	}
 }
 
@@ -485,10 +489,10 @@ func (c *conn) limited(typ uint64) error {
 	if typ == wire.FrameSend || typ == wire.FrameSendGroup {
 		limit = c.sendLimit
 	}
-	r := limit.Reserve()
-	if r.OK() && r.Delay() == 0 {
+	if limit.Allow() { // no Reservation to allocate for the common case
 		return nil
 	}
+	r := limit.Reserve()
 	after := r.Delay()
 	r.Cancel()
 	return &transport.RetryError{Code: errcode.PolicyRateLimited, After: max(after, time.Millisecond)}

@@ -340,32 +340,31 @@ func (s *Server) handOver(entries []store.Entry) {
 // checkFanout is check 6 of section 13.4.
 func (c *conn) checkFanout(rec *recipient, e *wire.Envelope, own bool) error {
 	acct, reach := rec.acct, rec.reachable
-	named := make(map[uint64]bool, len(e.Messages))
-	for _, m := range e.Messages {
-		named[m.Device] = true
+	// An envelope names at most MAX_FANOUT devices and an account has few:
+	// searches of the two short lists, rather than maps made for every send.
+	named := func(id uint64) bool {
+		return slices.ContainsFunc(e.Messages, func(m wire.DeviceMessage) bool { return m.Device == id })
 	}
 	fe := transport.FanoutError{DeviceList: rec.list}
-	known := map[uint64]bool{}
 	for _, d := range acct.Devices {
 		id := uint64(d.ID)
-		known[id] = true
 		if own && d.ID == c.addr.Device {
-			if named[id] {
+			if named(id) {
 				fe.Extra = append(fe.Extra, id) // a device does not send to itself
 			}
 			continue
 		}
 		reachable := slices.Contains(reach, d.ID)
 		switch {
-		case reachable && !named[id]:
+		case reachable && !named(id):
 			fe.Missing = append(fe.Missing, id)
-		case !reachable && named[id]:
+		case !reachable && named(id):
 			fe.Stale = append(fe.Stale, id)
 		}
 	}
-	for id := range named {
-		if !known[id] {
-			fe.Extra = append(fe.Extra, id)
+	for _, m := range e.Messages {
+		if !slices.ContainsFunc(acct.Devices, func(d store.Device) bool { return uint64(d.ID) == m.Device }) {
+			fe.Extra = append(fe.Extra, m.Device)
 		}
 	}
 	if len(fe.Missing)+len(fe.Extra)+len(fe.Stale) == 0 {
