@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -434,5 +435,16 @@ func TestNextIDOncePerTransaction(t *testing.T) {
 	}
 	if es[0].QueueID != 5 {
 		t.Errorf("id after reopening: got %d, want 5", es[0].QueueID)
+	}
+}
+
+// TestAddrSize checks addrSize against appendAddr for account names whose
+// length takes one, two and three bytes of uvarint.
+func TestAddrSize(t *testing.T) {
+	for _, n := range []int{0, 1, 127, 128, 16383, 16384} {
+		a := store.Address{Account: strings.Repeat("a", n), Device: 7}
+		if got, want := addrSize(a), len(appendAddr(nil, a)); got != want {
+			t.Errorf("name of %d bytes: got %d, want %d", n, got, want)
+		}
 	}
 }

@@ -118,10 +118,19 @@ func newEnqueueOp(entries []store.Entry, q store.Quota, forget time.Time) (*enqu
 		}
 	}
 	op := &enqueueOp{entries: entries, q: q}
-	op.pairKey = pairKey(first)
-	op.acceptedEnc = appendTime(nil, first.AcceptedAt)
-	op.pairVal = encodePair(first.AcceptedAt, forget)
-	op.forgetKey = key(appendTime(nil, forget), op.pairKey)
+	// The call's keys and values in one array, each slice of it capped at
+	// its length; the entries' expiry times in another.
+	pk := pairKeySize(first)
+	b := make([]byte, 0, pk+timeSize+2*timeSize+timeSize+pk)
+	b = appendPairKey(b, first)
+	op.pairKey = b[:pk:pk]
+	b = appendTime(b, first.AcceptedAt)
+	op.acceptedEnc = b[pk : pk+timeSize : pk+timeSize]
+	b = appendTime(appendTime(b, first.AcceptedAt), forget)
+	op.pairVal = b[pk+timeSize : pk+3*timeSize : pk+3*timeSize]
+	b = append(appendTime(b, forget), op.pairKey...)
+	op.forgetKey = b[pk+3*timeSize:]
+	times := make([]byte, 0, timeSize*len(entries))
 	// Recipient address -> index in rs: a search of rs for the few devices
 	// of an account, a map for the thousands of a group.
 	var index map[store.Address]int
@@ -156,7 +165,8 @@ func newEnqueueOp(entries []store.Entry, q store.Quota, forget time.Time) (*enqu
 		op.rs[j].bytes += len(e.Ciphertext)
 		op.which[i] = j
 		op.vals[i] = encodeEntry(e, 0)
-		op.exps[i] = appendTime(nil, e.ExpiresAt)
+		times = appendTime(times, e.ExpiresAt)
+		op.exps[i] = times[len(times)-timeSize : len(times) : len(times)]
 	}
 	return op, nil
 }
@@ -165,7 +175,16 @@ func newEnqueueOp(entries []store.Entry, q store.Quota, forget time.Time) (*enqu
 // sender A || message id. Without its first 8 bytes it is the key of the
 // pair in v2Accepted.
 func pairKey(e *store.Entry) []byte {
-	return append(appendAddr(binary.BigEndian.AppendUint64(nil, e.SentAt), e.Sender), e.MessageID...)
+	return appendPairKey(make([]byte, 0, pairKeySize(e)), e)
+}
+
+func appendPairKey(b []byte, e *store.Entry) []byte {
+	return append(appendAddr(binary.BigEndian.AppendUint64(b, e.SentAt), e.Sender), e.MessageID...)
+}
+
+// pairKeySize is the length of e's pairKey.
+func pairKeySize(e *store.Entry) int {
+	return pairPrefix + addrSize(e.Sender) + len(e.MessageID)
 }
 
 // pairPrefix is the length of the sent-at that starts a pairKey.
@@ -218,16 +237,19 @@ func (op *enqueueOp) apply(s *Store, tx *bbolt.Tx) error {
 	}
 	messages, expiry := tx.Bucket(bucketMessages), tx.Bucket(bucketExpiry)
 	op.ids = make([]uint64, len(op.entries))
+	var k []byte // bbolt copies the key a Put is given
 	for i := range op.entries {
 		r := &op.rs[op.which[i]]
 		id := next
 		next++
 		op.ids[i] = id
 		prio := op.entries[i].Priority
-		if err := messages.Put(messageKey(id, r.ak), op.vals[i]); err != nil {
+		k = appendMessageKey(k[:0], id, r.ak)
+		if err := messages.Put(k, op.vals[i]); err != nil {
 			return err
 		}
-		if err := expiry.Put(expiryKey(op.exps[i], r.ak, id), []byte{prio}); err != nil {
+		k = appendExpiryKey(k[:0], op.exps[i], r.ak, id)
+		if err := expiry.Put(k, oneByte[int(prio):int(prio)+1]); err != nil {
 			return err
 		}
 		s.qtx.record(indexOp{ak: r.key, kind: opAdd, prio: prio, id: id, size: len(op.entries[i].Ciphertext)})
@@ -272,9 +294,11 @@ func overQuota(n, b int, q store.Quota) bool {
 // then its device's address. Queue ids come from one counter, so the
 // entries a commit adds go to the end of the bucket together.
 func messageKey(id uint64, ak []byte) []byte {
-	k := make([]byte, 8, 8+len(ak))
-	binary.BigEndian.PutUint64(k, id)
-	return append(k, ak...)
+	return appendMessageKey(make([]byte, 0, 8+len(ak)), id, ak)
+}
+
+func appendMessageKey(b []byte, id uint64, ak []byte) []byte {
+	return append(binary.BigEndian.AppendUint64(b, id), ak...)
 }
 
 // queueSize returns the entries and bytes of the queue of the device at ak
@@ -293,11 +317,22 @@ func (s *Store) queueSize(ak string) (n, b int) {
 // expiryKey is the key of an entry in the expiry index; its value is the
 // entry's priority, which completes the entry's key.
 func expiryKey(expires, ak []byte, id uint64) []byte {
-	k := make([]byte, 0, len(expires)+len(ak)+8)
-	k = append(k, expires...)
-	k = append(k, ak...)
-	return binary.BigEndian.AppendUint64(k, id)
+	return appendExpiryKey(make([]byte, 0, len(expires)+len(ak)+8), expires, ak, id)
 }
+
+func appendExpiryKey(b, expires, ak []byte, id uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(append(b, expires...), ak...), id)
+}
+
+// oneByte holds every byte value, so that a one-byte value (an expiry
+// entry's priority) is a slice of it rather than an allocation: bbolt keeps
+// a value until the commit and never writes into it.
+var oneByte = func() (b [256]byte) {
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b
+}()
 
 // Pending implements store.Store. It walks the device's entries in the
 // index's order, which is delivery order, and reads each from the file, a
