@@ -91,7 +91,11 @@ func (v *verifiedSet) add(id [sha256.Size]byte) {
 // Send writes a frame of the given type, request id (0 for none) and body
 // (nil for none).
 func (c *Conn) Send(typ, requestID uint64, body wire.Message) error {
-	enc, err := EncodeFrame(typ, requestID, body)
+	// The encoding is written (sealed into a buffer of its own) before
+	// Send returns: it is made in a pooled buffer.
+	buf := getBuf(smallBuf)
+	defer putBuf(buf)
+	enc, err := wire.MarshalFrameIn(buf[:0], typ, requestID, body)
 	if err != nil {
 		return err
 	}

@@ -114,6 +114,13 @@ func sizeHint(m Message) int {
 // that has a fast encoding is encoded in place in the frame's buffer
 // rather than in a buffer of its own that the frame's encoding then copies.
 func MarshalFrame(typ, requestID uint64, body Message) ([]byte, error) {
+	return MarshalFrameIn(nil, typ, requestID, body)
+}
+
+// MarshalFrameIn is MarshalFrame encoding in buf's array, from its start,
+// when the frame fits in its capacity, so that a caller can reuse one
+// buffer for frames it writes and forgets.
+func MarshalFrameIn(buf []byte, typ, requestID uint64, body Message) ([]byte, error) {
 	f := Frame{Version: ProtocolVersion, Type: typ}
 	if requestID != 0 {
 		f.RequestID = &requestID
@@ -132,7 +139,10 @@ func MarshalFrame(typ, requestID uint64, body Message) ([]byte, error) {
 	if err := valid(body); err != nil {
 		return nil, err
 	}
-	buf := fe.fastAppend(make([]byte, frameHeadMax, frameHeadMax+sizeHint(body)))
+	if need := frameHeadMax + sizeHint(body); cap(buf) < need {
+		buf = make([]byte, 0, need)
+	}
+	buf = fe.fastAppend(buf[:frameHeadMax])
 	b := buf[frameHeadMax:]
 	f.Body = &b
 	if err := valid(&f); err != nil {

@@ -227,5 +227,16 @@ func checkMarshalFrame(typ, id uint64, body Message) (mismatch, err error) {
 	case !bytes.Equal(got, want):
 		return fmt.Errorf("MarshalFrame: got %x, want %x", got, want), err
 	}
+	// In a buffer too small and in one large enough, both full of junk.
+	for _, n := range []int{8, 1 << 17} {
+		buf := bytes.Repeat([]byte{0xEE}, n)
+		in, inErr := MarshalFrameIn(buf[:0], typ, id, body)
+		switch {
+		case !errors.Is(inErr, wantErr) || (wantErr == nil) != (inErr == nil):
+			return fmt.Errorf("MarshalFrameIn, buffer of %d: got error %v, want %v", n, inErr, wantErr), err
+		case !bytes.Equal(in, want):
+			return fmt.Errorf("MarshalFrameIn, buffer of %d: got %x, want %x", n, in, want), err
+		}
+	}
 	return nil, err
 }
