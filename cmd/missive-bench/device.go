@@ -299,11 +299,24 @@ func payloadTime(b []byte) (int64, bool) {
 // envelope returns a chat envelope of one device message from d to the
 // account of to, with ciphertext ct.
 func (d *device) envelope(to *device, id uint64, ct []byte) *wire.Envelope {
-	return &wire.Envelope{
-		Version: wire.ProtocolVersion, MessageID: d.messageID(id),
+	e := new(wire.Envelope)
+	d.fillEnvelope(e, to, id, ct)
+	return e
+}
+
+// fillEnvelope makes e that envelope, reusing its message id's and device
+// messages' memory when it has room: a sender that sends one envelope at a
+// time reuses one.
+func (d *device) fillEnvelope(e *wire.Envelope, to *device, id uint64, ct []byte) {
+	mid := e.MessageID
+	if cap(mid) < wire.MessageIDSize {
+		mid = make([]byte, wire.MessageIDSize)
+	}
+	*e = wire.Envelope{
+		Version: wire.ProtocolVersion, MessageID: d.putMessageID(mid[:wire.MessageIDSize], id),
 		Sender:    wire.Address{Account: d.account, Device: 1},
 		Recipient: to.account,
-		Messages:  []wire.DeviceMessage{{Device: 1, Kind: wire.KindRatchet, Ciphertext: ct}},
+		Messages:  append(e.Messages[:0], wire.DeviceMessage{Device: 1, Kind: wire.KindRatchet, Ciphertext: ct}),
 		Type:      wire.EnvelopeChat, Priority: wire.PriorityNormal, TTL: 3600,
 		SentAt: uint64(time.Now().UnixMilli()),
 	}
@@ -312,7 +325,11 @@ func (d *device) envelope(to *device, id uint64, ct []byte) *wire.Envelope {
 // messageID is the message id of the device's request id: unique per
 // device and run.
 func (d *device) messageID(id uint64) []byte {
-	mid := make([]byte, wire.MessageIDSize)
+	return d.putMessageID(make([]byte, wire.MessageIDSize), id)
+}
+
+// putMessageID writes the message id of request id into mid.
+func (d *device) putMessageID(mid []byte, id uint64) []byte {
 	binary.BigEndian.PutUint64(mid, uint64(d.i))
 	binary.BigEndian.PutUint64(mid[8:], id)
 	return mid

@@ -109,6 +109,7 @@ type peer struct {
 	outstanding atomic.Int32
 	answered    chan struct{} // a signal after each answer
 	ct          []byte        // the ciphertext of the next send: one sending goroutine per peer, and a send encodes it before it returns
+	env         wire.Envelope // the envelope of the next send, likewise
 	sentAt      [inflightRing]atomic.Int64
 	readErr     error
 	done        chan struct{} // closed when the reader ends
@@ -189,7 +190,8 @@ func (p *peer) release() {
 // unanswered.
 func (p *peer) send(ctx context.Context, to *device, at int64) error {
 	return p.sendWith(ctx, at, func(id uint64, ct []byte) (uint64, wire.Message) {
-		return wire.FrameSend, p.d.envelope(to, id, ct)
+		p.d.fillEnvelope(&p.env, to, id, ct)
+		return wire.FrameSend, &p.env
 	})
 }
 
