@@ -90,8 +90,7 @@ type enqueueOp struct {
 	q                                        store.Quota
 	pairKey, acceptedEnc, pairVal, forgetKey []byte
 	rs                                       []recipient
-	which                                    []int    // entry -> index in rs
-	vals, exps                               [][]byte // per entry: encoded entry, expiry time
+	encs                                     []entryEnc // per entry
 
 	// Set by apply, which may run more than once (the group commit runs a
 	// write again when another one of its batch fails).
@@ -100,6 +99,13 @@ type enqueueOp struct {
 	firstTime time.Time
 	refusal   error
 	stored    bool
+}
+
+// entryEnc is an entry of an enqueueOp as the commit writes it.
+type entryEnc struct {
+	which int    // index in the op's rs
+	val   []byte // encoded entry
+	exp   [timeSize]byte
 }
 
 // smallFanout is the most entries of one envelope whose recipients
@@ -130,16 +136,14 @@ func newEnqueueOp(entries []store.Entry, q store.Quota, forget time.Time) (*enqu
 	op.pairVal = b[pk+timeSize : pk+3*timeSize : pk+3*timeSize]
 	b = append(appendTime(b, forget), op.pairKey...)
 	op.forgetKey = b[pk+3*timeSize:]
-	times := make([]byte, 0, timeSize*len(entries))
+
 	// Recipient address -> index in rs: a search of rs for the few devices
 	// of an account, a map for the thousands of a group.
 	var index map[store.Address]int
 	if len(entries) > smallFanout {
 		index = make(map[store.Address]int)
 	}
-	op.which = make([]int, len(entries))
-	op.vals = make([][]byte, len(entries))
-	op.exps = make([][]byte, len(entries))
+	op.encs = make([]entryEnc, len(entries))
 	for i := range entries {
 		e := &entries[i]
 		j, ok := -1, false
@@ -163,10 +167,9 @@ func newEnqueueOp(entries []store.Entry, q store.Quota, forget time.Time) (*enqu
 		}
 		op.rs[j].entries++
 		op.rs[j].bytes += len(e.Ciphertext)
-		op.which[i] = j
-		op.vals[i] = encodeEntry(e, 0)
-		times = appendTime(times, e.ExpiresAt)
-		op.exps[i] = times[len(times)-timeSize : len(times) : len(times)]
+		enc := &op.encs[i]
+		enc.which, enc.val = j, encodeEntry(e, 0)
+		appendTime(enc.exp[:0], e.ExpiresAt)
 	}
 	return op, nil
 }
@@ -239,16 +242,17 @@ func (op *enqueueOp) apply(s *Store, tx *bbolt.Tx) error {
 	op.ids = make([]uint64, len(op.entries))
 	var k []byte // bbolt copies the key a Put is given
 	for i := range op.entries {
-		r := &op.rs[op.which[i]]
+		enc := &op.encs[i]
+		r := &op.rs[enc.which]
 		id := next
 		next++
 		op.ids[i] = id
 		prio := op.entries[i].Priority
 		k = appendMessageKey(k[:0], id, r.ak)
-		if err := messages.Put(k, op.vals[i]); err != nil {
+		if err := messages.Put(k, enc.val); err != nil {
 			return err
 		}
-		k = appendExpiryKey(k[:0], op.exps[i], r.ak, id)
+		k = appendExpiryKey(k[:0], enc.exp[:], r.ak, id)
 		if err := expiry.Put(k, oneByte[int(prio):int(prio)+1]); err != nil {
 			return err
 		}
