@@ -117,9 +117,10 @@ func MarshalFrame(typ, requestID uint64, body Message) ([]byte, error) {
 	return MarshalFrameIn(nil, typ, requestID, body)
 }
 
-// MarshalFrameIn is MarshalFrame encoding in buf's array, from its start,
-// when the frame fits in its capacity, so that a caller can reuse one
-// buffer for frames it writes and forgets.
+// MarshalFrameIn is MarshalFrame encoding in buf's array when the frame and
+// the room for its head fit in buf's capacity (the encoding then starts a
+// few bytes into the array, where its head ends up), so that a caller can
+// reuse one buffer for frames it writes and forgets.
 func MarshalFrameIn(buf []byte, typ, requestID uint64, body Message) ([]byte, error) {
 	f := Frame{Version: ProtocolVersion, Type: typ}
 	if requestID != 0 {

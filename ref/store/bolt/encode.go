@@ -25,6 +25,12 @@ func appendTime(b []byte, t time.Time) []byte {
 // appendAddr appends the key form of an address: the account name's length
 // as a uvarint, the name, and the device id as 4 big-endian bytes. No
 // address's encoding is a prefix of another's.
+func appendAddr(b []byte, a store.Address) []byte {
+	b = binary.AppendUvarint(b, uint64(len(a.Account)))
+	b = append(b, a.Account...)
+	return binary.BigEndian.AppendUint32(b, a.Device)
+}
+
 // addrSize is the length of a's key form.
 func addrSize(a store.Address) int {
 	n := 1
@@ -32,12 +38,6 @@ func addrSize(a store.Address) int {
 		n++
 	}
 	return n + len(a.Account) + 4
-}
-
-func appendAddr(b []byte, a store.Address) []byte {
-	b = binary.AppendUvarint(b, uint64(len(a.Account)))
-	b = append(b, a.Account...)
-	return binary.BigEndian.AppendUint32(b, a.Device)
 }
 
 // appendBytes appends p with its length as a uvarint.

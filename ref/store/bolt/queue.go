@@ -125,7 +125,7 @@ func newEnqueueOp(entries []store.Entry, q store.Quota, forget time.Time) (*enqu
 	}
 	op := &enqueueOp{entries: entries, q: q}
 	// The call's keys and values in one array, each slice of it capped at
-	// its length; the entries' expiry times in another.
+	// its length.
 	pk := pairKeySize(first)
 	b := make([]byte, 0, pk+timeSize+2*timeSize+timeSize+pk)
 	b = appendPairKey(b, first)
