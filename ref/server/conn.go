@@ -492,8 +492,13 @@ func (c *conn) limited(typ uint64) error {
 	if limit.Allow() { // no Reservation to allocate for the common case
 		return nil
 	}
+	// A token may have come since Allow looked: take it, as one Reserve
+	// alone would (a reservation due now cannot be cancelled).
 	r := limit.Reserve()
 	after := r.Delay()
+	if r.OK() && after == 0 {
+		return nil
+	}
 	r.Cancel()
 	return &transport.RetryError{Code: errcode.PolicyRateLimited, After: max(after, time.Millisecond)}
 }
