@@ -513,9 +513,9 @@ func (c *conn) request(f *wire.Frame) {
 	if err == nil {
 		result, err = serve(context.Background())
 	}
-	frames, closing := c.answer(id, result, err)
-	if len(frames) > 0 {
-		c.tc.WriteFrame(frames[0])
+	enc, closing := c.answer(id, result, err)
+	if enc != nil {
+		c.tc.WriteFrame(enc)
 	}
 	if closing {
 		c.close()
@@ -528,7 +528,7 @@ func isSend(f *wire.Frame) bool { return f.Type == wire.FrameSend || f.Type == w
 // answer encodes the answer to request id: its result, or its error, and
 // reports whether the connection must close after it (a malformed body or
 // a failure of ours: TRN-009, SRV-017).
-func (c *conn) answer(id uint64, result wire.Message, err error) ([][]byte, bool) {
+func (c *conn) answer(id uint64, result wire.Message, err error) ([]byte, bool) {
 	typ, body, closing := uint64(wire.FrameResult), result, false
 	if err != nil {
 		err = internal(err)
@@ -547,7 +547,7 @@ func (c *conn) answer(id uint64, result wire.Message, err error) ([][]byte, bool
 		c.s.log.Error("answer", "account", c.addr.Account, "device", c.addr.Device, "err", eerr)
 		return nil, true
 	}
-	return [][]byte{enc}, closing
+	return enc, closing
 }
 
 // setPrivacy is set-privacy.

@@ -285,8 +285,8 @@ func (c *conn) sendMany(frames []*wire.Frame) {
 		}
 		items = append(items, it)
 	}
-	var calls []store.EnqueueCall
-	var which []int
+	calls := make([]store.EnqueueCall, 0, len(items))
+	which := make([]int, 0, len(items))
 	for i := range items {
 		if p := items[i].p; p != nil {
 			calls = append(calls, store.EnqueueCall{Entries: p.entries, Quota: c.s.cfg.Quota, Forget: p.forget})
@@ -311,7 +311,9 @@ func (c *conn) sendMany(frames []*wire.Frame) {
 	closing := false
 	for _, it := range items {
 		enc, stop := c.answer(it.id, it.result, it.err)
-		out = append(out, enc...)
+		if enc != nil {
+			out = append(out, enc)
+		}
 		closing = closing || stop
 	}
 	if len(out) > 0 {
