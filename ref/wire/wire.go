@@ -122,20 +122,9 @@ func MarshalFrame(typ, requestID uint64, body Message) ([]byte, error) {
 // few bytes into the array, where its head ends up), so that a caller can
 // reuse one buffer for frames it writes and forgets.
 func MarshalFrameIn(buf []byte, typ, requestID uint64, body Message) ([]byte, error) {
-	f := Frame{Version: ProtocolVersion, Type: typ}
-	if requestID != 0 {
-		f.RequestID = &requestID
-	}
 	fe, fast := body.(fastEncoder)
 	if !fast {
-		if body != nil {
-			b, err := Marshal(body)
-			if err != nil {
-				return nil, err
-			}
-			f.Body = &b
-		}
-		return Marshal(&f)
+		return marshalFrameSlow(typ, requestID, body)
 	}
 	if err := valid(body); err != nil {
 		return nil, err
@@ -145,8 +134,17 @@ func MarshalFrameIn(buf []byte, typ, requestID uint64, body Message) ([]byte, er
 	}
 	buf = fe.fastAppend(buf[:frameHeadMax])
 	b := buf[frameHeadMax:]
-	f.Body = &b
-	if err := valid(&f); err != nil {
+	// The frame's methods are called on the concrete type, not through
+	// Message as valid does, so that the frame, its request id and its
+	// body's slice stay on the stack.
+	f := Frame{Version: ProtocolVersion, Type: typ, Body: &b}
+	if requestID != 0 {
+		f.RequestID = &requestID
+	}
+	if err := f.presence(); err != nil {
+		return nil, err
+	}
+	if err := f.check(); err != nil {
 		return nil, err
 	}
 	var head [frameHeadMax]byte
@@ -154,6 +152,23 @@ func MarshalFrameIn(buf []byte, typ, requestID uint64, body Message) ([]byte, er
 	start := frameHeadMax - len(h)
 	copy(buf[start:], h)
 	return buf[start:], nil
+}
+
+// marshalFrameSlow is MarshalFrame for a body without a fast encoding, or
+// none: the body's encoding, then the frame's.
+func marshalFrameSlow(typ, requestID uint64, body Message) ([]byte, error) {
+	f := &Frame{Version: ProtocolVersion, Type: typ}
+	if requestID != 0 {
+		f.RequestID = &requestID
+	}
+	if body != nil {
+		b, err := Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		f.Body = &b
+	}
+	return Marshal(f)
 }
 
 // Unmarshal decodes data into m, which must be a pointer to a structure of
