@@ -152,12 +152,12 @@ func (c *Conn) Receive() (*wire.Frame, error) {
 	if err != nil {
 		return nil, err
 	}
-	var f wire.Frame
-	if err := wire.Unmarshal(enc, &f); err != nil {
+	f, err := wire.DecodeFrame(enc)
+	if err != nil {
 		c.SendError(0, err)
 		return nil, fmt.Errorf("transport: frame: %w", err)
 	}
-	return &f, nil
+	return f, nil
 }
 
 // DecodeBody decodes the body of f into m. It fails with

@@ -230,7 +230,11 @@ func (f *Frame) appendHead(b []byte) []byte {
 
 // fastDecode decodes a frame of the current version; its body shares
 // b's memory, as the ratchet message's fields do.
-func (f *Frame) fastDecode(b []byte) bool {
+func (f *Frame) fastDecode(b []byte) bool { return f.fastDecodeIn(b, nil, nil) }
+
+// fastDecodeIn is fastDecode keeping the request id and the body's slice in
+// id and body, or in new memory when they are nil.
+func (f *Frame) fastDecodeIn(b []byte, id *uint64, body *[]byte) bool {
 	if len(b) == 0 || b[0] < 0xA2 || b[0] > 0xA4 {
 		return false
 	}
@@ -240,14 +244,20 @@ func (f *Frame) fastDecode(b []byte) bool {
 	c.uints(0x01, &out.Version, &out.Type)
 	if left > 0 && c.peek(0x03) {
 		c.key(0x03)
-		id := c.uint()
-		out.RequestID = &id
+		if id == nil {
+			id = new(uint64)
+		}
+		*id = c.uint()
+		out.RequestID = id
 		left--
 	}
 	if left > 0 {
 		c.key(0x04)
-		body := c.bytes()
-		out.Body = &body
+		if body == nil {
+			body = new([]byte)
+		}
+		*body = c.bytes()
+		out.Body = body
 		left--
 	}
 	if left != 0 || !c.end() || out.Version != ProtocolVersion || out.presence() != nil || out.check() != nil {

@@ -386,3 +386,22 @@ func seedGroupBody() []byte {
 	b, _ := Marshal(&GroupMessageBody{Version: 1, GroupID: make([]byte, 16), Serial: 1, KeyID: 1, Iteration: 3, Ciphertext: make([]byte, 48)})
 	return b
 }
+
+// FuzzDecodeFrame checks that DecodeFrame, which holds a frame and its
+// optional fields in one allocation, answers as Unmarshal into a Frame does.
+func FuzzDecodeFrame(f *testing.F) {
+	for _, s := range seedFrames() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want Frame
+		wantErr := Unmarshal(data, &want)
+		got, err := DecodeFrame(data)
+		if errcode.Of(err) != errcode.Of(wantErr) || (err == nil) != (wantErr == nil) {
+			t.Fatalf("got error %v, want %v", err, wantErr)
+		}
+		if err == nil && !reflect.DeepEqual(*got, want) {
+			t.Fatalf("got %+v, want %+v", *got, want)
+		}
+	})
+}

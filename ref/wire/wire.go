@@ -171,6 +171,28 @@ func marshalFrameSlow(typ, requestID uint64, body Message) ([]byte, error) {
 	return Marshal(f)
 }
 
+// DecodeFrame decodes a frame as Unmarshal does, into one allocation that
+// holds the frame with its request id and its body's slice (Unmarshal into a
+// Frame takes one for each), for the readers of every connection.
+func DecodeFrame(data []byte) (*Frame, error) {
+	fw := new(frameWith)
+	if fw.fastDecodeIn(data, &fw.id, &fw.body) {
+		return &fw.Frame, nil
+	}
+	f := new(Frame)
+	if err := Unmarshal(data, f); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// frameWith is a frame with the memory its optional fields point to.
+type frameWith struct {
+	Frame
+	id   uint64
+	body []byte
+}
+
 // Unmarshal decodes data into m, which must be a pointer to a structure of
 // this package, and returns a registered error code on any failure. The
 // byte strings of the structures on the hot path (frame, envelope,
