@@ -193,6 +193,14 @@ type queueTx struct {
 	// file by the transaction's first enqueue (0 before) and written back
 	// once, before it commits (finish), not by every enqueue.
 	next uint64
+	// drops is the address keys of the devices the transaction removed.
+	drops []string
+	// noV2 is set once the transaction has found the pair bucket of
+	// version 2 missing, as it is in every file made since: bbolt caches
+	// the buckets it finds, not those it does not, and would otherwise
+	// search the root for it at every enqueue. A bucket missing stays
+	// missing in the transaction (nothing creates it).
+	noV2 bool
 }
 
 func (t *queueTx) reset() {
@@ -202,6 +210,26 @@ func (t *queueTx) reset() {
 	t.ops = t.ops[:0]
 	clear(t.delta)
 	t.next = 0
+	t.drops = t.drops[:0]
+	t.noV2 = false
+}
+
+// v2Pairs returns the pair bucket of version 2 in tx, or nil.
+func (t *queueTx) v2Pairs(tx *bbolt.Tx) *bbolt.Bucket {
+	if t.noV2 {
+		return nil
+	}
+	b := tx.Bucket(v2Accepted)
+	t.noV2 = b == nil
+	return b
+}
+
+// hasEntries reports whether the device at address key ak has entries in
+// the index and has not been removed by the transaction: then it exists,
+// since removing a device deletes its entries (deleteDevice), and an
+// enqueue need not look for its record.
+func (s *Store) hasEntries(ak string) bool {
+	return s.idx.devices[ak] != nil && !slices.Contains(s.qtx.drops, ak)
 }
 
 // takeIDs returns the first of n consecutive queue ids for the entries of
@@ -248,6 +276,8 @@ func (t *queueTx) record(op indexOp) {
 	case opRemove:
 		d[0]--
 		d[1] -= op.size
+	case opDrop:
+		t.drops = append(t.drops, op.ak)
 	}
 }
 

@@ -363,14 +363,7 @@ func TestNextIDOncePerTransaction(t *testing.T) {
 	ctx := context.Background()
 	s := testStore(t, []string{"alice", "bob"})
 	alice, bob := store.Address{Account: "alice", Device: 1}, store.Address{Account: "bob", Device: 1}
-	entries := func(id string, to ...store.Address) []store.Entry {
-		var es []store.Entry
-		for _, r := range to {
-			es = append(es, store.Entry{Recipient: r, Sender: alice, MessageID: []byte(id), Type: 1, Kind: 1, Ciphertext: []byte(id),
-				SentAt: 1, AcceptedAt: testBase, ExpiresAt: testBase.Add(time.Hour)})
-		}
-		return es
-	}
+	entries := func(id string, to ...store.Address) []store.Entry { return testEntries(alice, id, to...) }
 	counter := func() uint64 {
 		t.Helper()
 		var n uint64
@@ -382,17 +375,7 @@ func TestNextIDOncePerTransaction(t *testing.T) {
 		}
 		return n
 	}
-	enqueueIn := func(tx *bbolt.Tx, es []store.Entry) []uint64 {
-		t.Helper()
-		op, err := newEnqueueOp(es, store.Quota{}, testBase.Add(time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := op.apply(s, tx); err != nil {
-			t.Fatal(err)
-		}
-		return op.ids
-	}
+	enqueueIn := func(tx *bbolt.Tx, es []store.Entry) []uint64 { return enqueueIn(t, s, tx, es).ids }
 	var got []uint64
 	err := s.update(ctx, "test", func(tx *bbolt.Tx) error {
 		got = nil
@@ -435,6 +418,75 @@ func TestNextIDOncePerTransaction(t *testing.T) {
 	}
 	if es[0].QueueID != 5 {
 		t.Errorf("id after reopening: got %d, want 5", es[0].QueueID)
+	}
+}
+
+// testEntries returns the entries of a message from sender to each device
+// of to, with id as message id and ciphertext.
+func testEntries(sender store.Address, id string, to ...store.Address) []store.Entry {
+	var es []store.Entry
+	for _, r := range to {
+		es = append(es, store.Entry{Recipient: r, Sender: sender, MessageID: []byte(id), Type: 1, Kind: 1, Ciphertext: []byte(id),
+			SentAt: 1, AcceptedAt: testBase, ExpiresAt: testBase.Add(time.Hour)})
+	}
+	return es
+}
+
+// enqueueIn applies an enqueue of es in the write transaction tx of s.
+func enqueueIn(t *testing.T, s *Store, tx *bbolt.Tx, es []store.Entry) *enqueueOp {
+	t.Helper()
+	op, err := newEnqueueOp(es, store.Quota{}, testBase.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.apply(s, tx); err != nil {
+		t.Fatal(err)
+	}
+	return op
+}
+
+// TestEnqueueLookups checks what an enqueue looks up in the file: the pair
+// bucket of version 2, missing, once per transaction (the first enqueue of
+// a transaction opens the buckets, so is not counted); a recipient's device
+// record only when the device has no entries; and still the record of a
+// device with entries that the transaction has removed, so the enqueue is
+// refused.
+func TestEnqueueLookups(t *testing.T) {
+	ctx := context.Background()
+	s := testStore(t, []string{"alice", "bob"})
+	alice, bob := store.Address{Account: "alice", Device: 1}, store.Address{Account: "bob", Device: 1}
+	if _, _, err := s.Enqueue(ctx, testEntries(alice, "m0", bob), store.Quota{}, testBase.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var cursors [3]int64 // bbolt's cursors (one per Get, Put or bucket search) of each enqueue
+	count := func(tx *bbolt.Tx) int64 { st := tx.Stats(); return st.GetCursorCount() }
+	err := s.update(ctx, "test", func(tx *bbolt.Tx) error {
+		for i, to := range []store.Address{bob, bob, alice} {
+			before := count(tx)
+			if op := enqueueIn(t, s, tx, testEntries(alice, fmt.Sprint("m", i+1), to)); !op.stored {
+				t.Fatalf("enqueue %d to %v: not stored (%v)", i, to, op.refusal)
+			}
+			cursors[i] = count(tx) - before
+		}
+		if err := s.deleteDevice(tx, appendAddr(nil, bob)); err != nil {
+			return err
+		}
+		op := enqueueIn(t, s, tx, testEntries(alice, "m4", bob))
+		if !errors.Is(op.refusal, store.ErrNotFound) {
+			t.Errorf("enqueue to a device removed in the transaction: got %v, want %v", op.refusal, store.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// After the first, which opens the buckets: the pair's Get, and the
+	// Puts of the entry, its expiry key, the pair and its forget key.
+	if cursors[1] != 5 {
+		t.Errorf("cursors of an enqueue to a device with entries: got %d, want 5", cursors[1])
+	}
+	if cursors[2] != 6 {
+		t.Errorf("cursors of an enqueue to a device without entries: got %d, want 6 (its record too)", cursors[2])
 	}
 }
 

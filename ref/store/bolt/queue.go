@@ -200,7 +200,7 @@ func (op *enqueueOp) apply(s *Store, tx *bbolt.Tx) error {
 	var oldForgetKey []byte
 	old, legacy := pairs.Get(op.pairKey), false
 	if old == nil {
-		if v2 := tx.Bucket(v2Accepted); v2 != nil {
+		if v2 := s.qtx.v2Pairs(tx); v2 != nil {
 			old, legacy = v2.Get(op.pairKey[pairPrefix:]), true
 		}
 	}
@@ -222,7 +222,7 @@ func (op *enqueueOp) apply(s *Store, tx *bbolt.Tx) error {
 	devices := tx.Bucket(bucketDevices)
 	for i := range op.rs {
 		r := &op.rs[i]
-		if devices.Get(r.ak) == nil {
+		if !s.hasEntries(r.key) && devices.Get(r.ak) == nil {
 			op.refusal = fmt.Errorf("bolt: enqueue: device %s/%d: %w", r.addr.Account, r.addr.Device, store.ErrNotFound)
 			return nil
 		}
