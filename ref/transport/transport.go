@@ -39,6 +39,9 @@ const (
 	WriteTimeout      = 10 * time.Second
 	LabelBinding      = "Missive v1 transport key"
 
+	// timeoutSlack divides a timeout into TIMEOUT_SLACK, 1 % of it.
+	timeoutSlack = 100
+
 	tagSize         = 16
 	maxSegmentPlain = MaxSegment - tagSize
 	preambleSize    = 5
@@ -252,6 +255,7 @@ type Conn struct {
 	conn     net.Conn
 	timeouts Timeouts
 	deadline time.Time // until hello is done: the end of the handshake timeout
+	rdl, wdl time.Time // the read and write deadlines last set on conn
 	remote   []byte    // the peer's static key
 	hash     []byte    // the handshake hash
 
@@ -628,7 +632,10 @@ func (c *Conn) ReadFrame() ([]byte, error) {
 	if !c.deadline.IsZero() && c.deadline.Before(d) {
 		d = c.deadline
 	}
-	c.conn.SetReadDeadline(d)
+	if stale(c.rdl, d, c.timeouts.Idle) {
+		c.conn.SetReadDeadline(d)
+		c.rdl = d
+	}
 	var hb [4]byte
 	h, err := c.readFull(hb[:0], 4)
 	if err != nil {
@@ -725,7 +732,10 @@ func (c *Conn) seal(out, a, b []byte) ([]byte, error) {
 
 // write writes segments with the write deadline.
 func (c *Conn) write(segments []byte) error {
-	c.conn.SetWriteDeadline(time.Now().Add(c.timeouts.Write))
+	if d := time.Now().Add(c.timeouts.Write); stale(c.wdl, d, c.timeouts.Write) {
+		c.conn.SetWriteDeadline(d)
+		c.wdl = d
+	}
 	_, err := c.conn.Write(segments)
 	if err != nil {
 		// A write that failed or blocked for the write timeout may have
@@ -733,6 +743,16 @@ func (c *Conn) write(segments []byte) error {
 		c.conn.Close()
 	}
 	return err
+}
+
+// stale reports whether a deadline last set to cur must be set to want:
+// unless cur lies at most TIMEOUT_SLACK (1 % of the timeout) before want,
+// the time it would be set to. A deadline that is already later than wanted
+// is always set, so no read or write waits longer than its timeout; one a
+// little early is kept (TRN-017), which spares setting the runtime's timer
+// on every read and write of a busy connection.
+func stale(cur, want time.Time, timeout time.Duration) bool {
+	return cur.IsZero() || cur.After(want) || want.Sub(cur) > timeout/timeoutSlack
 }
 
 // writeStream encrypts plain into segments and writes them in one call,

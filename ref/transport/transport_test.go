@@ -563,3 +563,113 @@ func TestOneReadPerSmallSegment(t *testing.T) {
 		t.Errorf("got %d reads for %d frames (%d of them small), want %d", got, leadBuf, small, want)
 	}
 }
+
+// deadlineCounter counts the deadlines set on a connection.
+type deadlineCounter struct {
+	net.Conn
+	reads, writes atomic.Int64
+}
+
+func (d *deadlineCounter) SetReadDeadline(t time.Time) error {
+	d.reads.Add(1)
+	return d.Conn.SetReadDeadline(t)
+}
+
+func (d *deadlineCounter) SetWriteDeadline(t time.Time) error {
+	d.writes.Add(1)
+	return d.Conn.SetWriteDeadline(t)
+}
+
+// TestStale checks the rule of TRN-017 for when a deadline is set again:
+// never left later than wanted, left earlier by at most TIMEOUT_SLACK.
+func TestStale(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	timeout := 10 * time.Second // slack 100 ms
+	tests := []struct {
+		name string
+		cur  time.Time
+		want bool
+	}{
+		{"never set", time.Time{}, true},
+		{"the same", now, false},
+		{"50 ms early", now.Add(-50 * time.Millisecond), false},
+		{"exactly the slack early", now.Add(-100 * time.Millisecond), false},
+		{"beyond the slack", now.Add(-100*time.Millisecond - time.Nanosecond), true},
+		{"a second early", now.Add(-time.Second), true},
+		{"a nanosecond late", now.Add(time.Nanosecond), true},
+		{"an hour late", now.Add(time.Hour), true},
+	}
+	for _, tt := range tests {
+		if got := stale(tt.cur, now, timeout); got != tt.want {
+			t.Errorf("%s: stale(%v before, timeout %v): got %v, want %v", tt.name, now.Sub(tt.cur), timeout, got, tt.want)
+		}
+	}
+}
+
+// TestDeadlinesWithinSlack checks that a busy connection sets its read and
+// write deadlines far less often than once per frame (TRN-017), and sets the
+// read deadline again at once when the idle timeout is shortened.
+func TestDeadlinesWithinSlack(t *testing.T) {
+	type result struct {
+		reads, writes int64
+		timeouts      Timeouts
+	}
+	results := make(chan result, 1)
+	addr, static, _ := testServer(t, func(c *Conn) error {
+		dc := &deadlineCounter{Conn: c.conn}
+		c.conn = dc
+		c.SetIdleTimeout(10 * time.Second)
+		for {
+			f, err := c.ReadFrame()
+			if err != nil {
+				results <- result{dc.reads.Load(), dc.writes.Load(), c.timeouts}
+				return err
+			}
+			if err := c.WriteFrame(f); err != nil {
+				return err
+			}
+		}
+	})
+	long := Timeouts{Handshake: 10 * time.Second, Idle: 10 * time.Second, Write: 10 * time.Second}
+	c, err := dial(t, addr, &ClientConfig{Static: keyPair(t, 1), ServerKey: static.Public, Timeouts: long})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := &deadlineCounter{Conn: c.conn}
+	c.conn = dc
+	// A deadline is set again once it would move by more than its slack
+	// (1 % of its timeout): about once per side and kind however many
+	// frames, unless the round trips took long (a loaded machine).
+	atMost := func(elapsed, timeout time.Duration) int64 { return 2 + int64(elapsed/(timeout/timeoutSlack)) }
+	const frames = 200
+	start := time.Now()
+	for i := range frames {
+		if err := c.WriteFrame([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ReadFrame(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	elapsed := time.Since(start)
+	if r, w, mr, mw := dc.reads.Load(), dc.writes.Load(), atMost(elapsed, long.Idle), atMost(elapsed, long.Write); r > mr || w > mw {
+		t.Errorf("device: got %d read and %d write deadlines for %d frames in %v, want at most %d and %d", r, w, frames, elapsed, mr, mw)
+	}
+	before := dc.reads.Load()
+	c.SetIdleTimeout(5 * time.Second)
+	if err := c.WriteFrame([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadFrame(); err != nil {
+		t.Fatal(err)
+	}
+	if got := dc.reads.Load() - before; got != 1 {
+		t.Errorf("read deadlines set after the idle timeout was shortened: got %d, want 1", got)
+	}
+	c.Close()
+	elapsed = time.Since(start)
+	got := <-results
+	if mr, mw := atMost(elapsed, got.timeouts.Idle), atMost(elapsed, got.timeouts.Write); got.reads > mr || got.writes > mw {
+		t.Errorf("server: got %d read and %d write deadlines for %d frames in %v, want at most %d and %d", got.reads, got.writes, frames+1, elapsed, mr, mw)
+	}
+}
