@@ -167,6 +167,10 @@ type Store struct {
 	writes *committer
 	idx    *queueIndex
 	qtx    queueTx // the running write transaction's changes to idx; the committer's
+	// unsynced is set while idx may not match the file: a commit failed
+	// and building the index again failed too. Enqueues then read every
+	// recipient's record (hasEntries). The committer's.
+	unsynced bool
 
 	mu     sync.RWMutex // guards closed against Close
 	closed bool
@@ -275,6 +279,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 // so.
 func (s *Store) resyncIndex() {
 	x, err := loadIndex(s.db)
+	s.unsynced = err != nil
 	if err != nil {
 		return
 	}

@@ -227,9 +227,11 @@ func (t *queueTx) v2Pairs(tx *bbolt.Tx) *bbolt.Bucket {
 // hasEntries reports whether the device at address key ak has entries in
 // the index and has not been removed by the transaction: then it exists,
 // since removing a device deletes its entries (deleteDevice), and an
-// enqueue need not look for its record.
+// enqueue need not look for its record. It reports false while the index
+// may not match the file (unsynced). A corrupt file whose entries outlive
+// their device's record would take enqueues for that device.
 func (s *Store) hasEntries(ak string) bool {
-	return s.idx.devices[ak] != nil && !slices.Contains(s.qtx.drops, ak)
+	return !s.unsynced && s.idx.devices[ak] != nil && !slices.Contains(s.qtx.drops, ak)
 }
 
 // takeIDs returns the first of n consecutive queue ids for the entries of

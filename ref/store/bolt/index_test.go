@@ -475,6 +475,16 @@ func TestEnqueueLookups(t *testing.T) {
 		if !errors.Is(op.refusal, store.ErrNotFound) {
 			t.Errorf("enqueue to a device removed in the transaction: got %v, want %v", op.refusal, store.ErrNotFound)
 		}
+		// A record gone behind the index's back (only a corrupt file does
+		// this) is found missing while the index is not known to match
+		// the file.
+		s.qtx.drops = s.qtx.drops[:0]
+		s.unsynced = true
+		defer func() { s.unsynced = false }()
+		op = enqueueIn(t, s, tx, testEntries(alice, "m5", bob))
+		if !errors.Is(op.refusal, store.ErrNotFound) {
+			t.Errorf("enqueue to a device without a record, index unsynced: got %v, want %v", op.refusal, store.ErrNotFound)
+		}
 		return nil
 	})
 	if err != nil {
