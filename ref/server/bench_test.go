@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,8 +23,10 @@ import (
 // store has the envelope. The time per message is that of the senders'
 // pace, not the server's speed; what it measures is the cost of a message
 // in the whole process (the server and the senders' transport): the
-// allocations (allocs/op, B/op) and the CPU time (cpu-µs/op, user and
-// system, from getrusage).
+// allocations (allocs/op, B/op), the CPU time (cpu-µs/op, user and
+// system, from getrusage) and the goroutines started (goroutines/op: a
+// device's request goroutine runs while its requests wait, so a send that
+// arrives alone starts one).
 //
 // In the sub-benchmarks named "x4", each sender writes its sends four at a
 // time (in one write, at a tenth of the rate), so that the server serves
@@ -64,7 +67,7 @@ func benchSendOffline(b *testing.B, st store.Store, batch int) {
 	var wg sync.WaitGroup
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime(b)
+	cpu0, g0 := cpuTime(b), goroutinesCreated()
 	for i, d := range devs {
 		wg.Go(func() {
 			tick := time.NewTicker(time.Second * time.Duration(batch) / perSecond)
@@ -104,7 +107,18 @@ func benchSendOffline(b *testing.B, st store.Store, batch int) {
 	b.StopTimer()
 	sent := (next.Load() - int64(senders)*int64(batch)) // each sender's last Add went past b.N
 	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(time.Microsecond)/float64(sent), "cpu-µs/op")
+	b.ReportMetric(float64(goroutinesCreated()-g0)/float64(sent), "goroutines/op")
 	b.ReportMetric(0, "ns/op")
+}
+
+// goroutinesCreated returns how many goroutines the process has created.
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // cpuTime is the process's CPU time so far, user and system.
