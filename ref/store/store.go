@@ -234,7 +234,11 @@ type Store interface {
 	Enqueue(ctx context.Context, entries []Entry, q Quota, forget time.Time) (accepted time.Time, dup bool, err error)
 	// Pending returns up to limit entries of a device's queue that are not
 	// in skip, highest priority first, then by queue id, leaving out entries
-	// that expire at or before now.
+	// that expire at or before now. It reads the queue as it was at one
+	// moment (less what was deleted since): when it returns fewer than
+	// limit, it has returned every entry of that moment, so every entry
+	// it left out with a lower queue id than one it returned was skipped,
+	// expired or deleted. The delivery path relies on this.
 	Pending(ctx context.Context, a Address, now time.Time, skip map[uint64]bool, limit int) ([]Entry, error)
 	// SetAttempt records a delivery attempt count for an entry; a missing
 	// entry is not an error.

@@ -171,6 +171,8 @@ type Store struct {
 	// and building the index again failed too. Enqueues then read every
 	// recipient's record (hasEntries). The committer's.
 	unsynced bool
+	// pendingStep, when set (by tests), runs after each step of Pending.
+	pendingStep func()
 
 	mu     sync.RWMutex // guards closed against Close
 	closed bool
@@ -284,7 +286,7 @@ func (s *Store) resyncIndex() {
 		return
 	}
 	s.idx.mu.Lock()
-	s.idx.devices, s.idx.total = x.devices, x.total
+	s.idx.devices, s.idx.total, s.idx.last = x.devices, x.total, max(s.idx.last, x.last)
 	s.idx.mu.Unlock()
 }
 

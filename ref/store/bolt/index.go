@@ -24,6 +24,13 @@ type queueIndex struct {
 	mu      sync.RWMutex
 	devices map[string]*devQueue // by address key A; only devices with entries
 	total   int
+	// last is the highest queue id the index has held. Queue ids are
+	// taken in commit order and published in it, so every entry whose id
+	// is at most last was in the index when last was: a reader that reads
+	// in several steps ignores, after its first, the entries above the
+	// last it saw then, and so reads the queue as it was at one moment
+	// (Pending).
+	last uint64
 }
 
 // devQueue is one device's queue: its entries' ids by priority, and its
@@ -76,6 +83,7 @@ func (x *queueIndex) add(ak string, prio uint8, id uint64, size int) {
 	d.entries++
 	d.bytes += size
 	x.total++
+	x.last = max(x.last, id)
 }
 
 // remove forgets entry id of priority prio and size bytes of the device
@@ -135,8 +143,9 @@ type idRef struct {
 }
 
 // next appends to out up to n entries of the device at ak that come after
-// from in delivery order (from its first entry when from is nil).
-func (x *queueIndex) next(ak string, from *idRef, n int, out []idRef) []idRef {
+// from in delivery order (from its first entry when from is nil), leaving
+// out those whose id is above upTo.
+func (x *queueIndex) next(ak string, from *idRef, n int, upTo uint64, out []idRef) []idRef {
 	d := x.devices[ak]
 	if d == nil {
 		return out
@@ -158,6 +167,9 @@ func (x *queueIndex) next(ak string, from *idRef, n int, out []idRef) []idRef {
 		for _, id := range ids {
 			if n <= 0 {
 				return out
+			}
+			if id > upTo {
+				break // the class's ids increase
 			}
 			out = append(out, idRef{prio: c.prio, id: id})
 			n--

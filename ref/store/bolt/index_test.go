@@ -346,6 +346,63 @@ func TestPendingInChunks(t *testing.T) {
 	}
 }
 
+// TestPendingOneMoment checks that Pending reads the queue as it was when
+// it began, even when a commit adds entries between its steps: here an
+// entry of a higher priority, which comes before those it has read, and
+// one of the same priority, which comes after them. Returning the second
+// without the first would tell the delivery path, which takes the highest
+// queue id returned as the mark below which it has seen every entry, that
+// the first was delivered.
+func TestPendingOneMoment(t *testing.T) {
+	ctx := context.Background()
+	s := testStore(t, []string{"alice", "bob"})
+	alice, bob := store.Address{Account: "alice", Device: 1}, store.Address{Account: "bob", Device: 1}
+	enqueue := func(id string, prio uint8) {
+		t.Helper()
+		es := testEntries(alice, id, bob)
+		es[0].Priority = prio
+		if _, _, err := s.Enqueue(ctx, es, store.Quota{}, testBase.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		enqueue(id, 0)
+	}
+	steps := 0
+	s.pendingStep = func() {
+		if steps++; steps == 1 {
+			enqueue("high", 1) // stored between the first step and the next
+			enqueue("low", 0)
+		}
+	}
+	got, err := s.Pending(ctx, bob, testBase, nil, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps == 0 {
+		t.Fatal("Pending took no step")
+	}
+	if g, w := messageIDs(got), "[a b c]"; g != w {
+		t.Errorf("Pending with a commit between its steps: got %s, want %s", g, w)
+	}
+	s.pendingStep = nil
+	got, err = s.Pending(ctx, bob, testBase, nil, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := messageIDs(got), "[high a b c low]"; g != w {
+		t.Errorf("Pending after: got %s, want %s", g, w)
+	}
+}
+
+func messageIDs(es []store.Entry) string {
+	var ids []string
+	for _, e := range es {
+		ids = append(ids, string(e.MessageID))
+	}
+	return fmt.Sprint(ids)
+}
+
 func pendingIDs(es []store.Entry) string {
 	var ids []string
 	for _, e := range es {

@@ -342,7 +342,10 @@ var oneByte = func() (b [256]byte) {
 // index's order, which is delivery order, and reads each from the file, a
 // few at a time: the ids under the index's read lock, then the entries in
 // a read transaction, so that a reader does not hold up the commits'
-// publishing while it reads.
+// publishing while it reads. The entries stored after its first look at
+// the index are left out, whatever their priority: a higher priority
+// would put them before the entries already read, where a later step
+// would not see them while it saw newer ones after.
 func (s *Store) Pending(ctx context.Context, a store.Address, now time.Time, skip map[uint64]bool, limit int) ([]store.Entry, error) {
 	if err := s.begin(ctx, "pending"); err != nil || limit <= 0 {
 		return nil, err
@@ -352,13 +355,17 @@ func (s *Store) Pending(ctx context.Context, a store.Address, now time.Time, ski
 		out   []store.Entry
 		refs  []idRef
 		after *idRef // the last entry read; nil: none yet
+		upTo  uint64 // the index's last id at the first look
 	)
 	for len(out) < limit {
 		// The index first, then the transaction: every entry the index
 		// shows is committed, so the transaction holds it unless it has
 		// been deleted since, and is then passed over.
 		s.idx.mu.RLock()
-		refs = s.idx.next(string(ak), after, limit-len(out)+len(skip), refs[:0])
+		if after == nil {
+			upTo = s.idx.last
+		}
+		refs = s.idx.next(string(ak), after, limit-len(out)+len(skip), upTo, refs[:0])
 		s.idx.mu.RUnlock()
 		if len(refs) == 0 {
 			break
@@ -393,6 +400,9 @@ func (s *Store) Pending(ctx context.Context, a store.Address, now time.Time, ski
 		})
 		if err != nil {
 			return nil, wrap("pending", err)
+		}
+		if s.pendingStep != nil {
+			s.pendingStep()
 		}
 	}
 	return out, nil
