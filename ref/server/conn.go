@@ -30,6 +30,7 @@ type conn struct {
 	sendLimit, reqLimit, typingLimit *rate.Limiter
 
 	closed chan struct{}
+	saved  chan struct{} // closed once the connection has ended and stored its attempts
 	once   sync.Once
 	busy   sync.WaitGroup // requests being processed
 	work   sync.WaitGroup // the request and delivery goroutines running
@@ -81,6 +82,7 @@ func (s *Server) handle(nc net.Conn) {
 		reqLimit:    rate.NewLimiter(RequestRate, RequestBurst),
 		typingLimit: rate.NewLimiter(TypingRate, TypingBurst),
 		closed:      make(chan struct{}),
+		saved:       make(chan struct{}),
 		room:        make(chan struct{}, 1),
 		inflight:    map[uint64]*flight{},
 		backlog:     true,
@@ -98,7 +100,15 @@ func (s *Server) handle(nc net.Conn) {
 		return
 	}
 	s.log.Info("device connected", "account", c.addr.Account, "device", c.addr.Device)
-	s.attach(c)
+	if old := s.attach(c); old != nil {
+		// The older connection stores the attempts of what it had in
+		// flight as it ends: the first pass reads them, so that an
+		// attempt count only grows (SRV-010).
+		select {
+		case <-old.saved:
+		case <-c.closed:
+		}
+	}
 	c.wakeUp()
 	// The reader gets a goroutine of its own, with a new stack: the
 	// handshake and the hello grew this goroutine's stack, and an idle
@@ -114,6 +124,7 @@ func (c *conn) run() {
 	c.close()
 	c.work.Wait()
 	c.saveAttempts()
+	close(c.saved)
 	c.s.unregister(c)
 	c.s.log.Info("device disconnected", "account", c.addr.Account, "device", c.addr.Device)
 }

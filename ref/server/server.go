@@ -367,8 +367,9 @@ func (s *Server) unregister(c *conn) {
 	}
 }
 
-// attach makes c the connection of its device, closing an older one.
-func (s *Server) attach(c *conn) {
+// attach makes c the connection of its device, closing an older one,
+// which it returns.
+func (s *Server) attach(c *conn) *conn {
 	s.mu.Lock()
 	old := s.devices[c.addr]
 	s.devices[c.addr] = c
@@ -377,6 +378,7 @@ func (s *Server) attach(c *conn) {
 		old.close()
 	}
 	s.presence.connected(c)
+	return old
 }
 
 // device returns the connection of a device, or nil.
