@@ -5,6 +5,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"net"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -28,14 +30,20 @@ type raw struct {
 
 func (e *env) raw(account string) *raw {
 	e.t.Helper()
-	e.seed++
-	r := rand.NewChaCha8([32]byte{e.seed, 0xEE})
-	ik, _ := keys.GeneratePrivateKey(r)
-	static, _ := transport.Suite.GenerateKeypair(r)
 	nc, err := net.Dial("tcp", e.addr)
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return e.rawOn(account, nc)
+}
+
+// rawOn is raw over a connection the caller dialed.
+func (e *env) rawOn(account string, nc net.Conn) *raw {
+	e.t.Helper()
+	e.seed++
+	r := rand.NewChaCha8([32]byte{e.seed, 0xEE})
+	ik, _ := keys.GeneratePrivateKey(r)
+	static, _ := transport.Suite.GenerateKeypair(r)
 	c, err := transport.Client(nc, &transport.ClientConfig{Static: static})
 	if err != nil {
 		e.t.Fatal(err)
@@ -244,6 +252,64 @@ func TestForgedDeviceLists(t *testing.T) {
 	for _, tt := range tests {
 		if got := m.call(wire.FrameSetDeviceList, &wire.SetDeviceList{DeviceList: tt.list}, new(wire.Empty)); got != tt.want {
 			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestPingFlood checks that a device that sends pings and reads nothing
+// makes the server hold one pong at a time (TRN-018), not a goroutine per
+// ping blocked on the connection's write.
+func TestPingFlood(t *testing.T) {
+	e := start(t)
+	nc, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.(*net.TCPConn).SetReadBuffer(4096) // the server's pongs soon fill it
+	m := e.rawOn("mallory", nc)
+	ping, err := wire.MarshalFrame(wire.FramePing, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := slices.Repeat([][]byte{ping}, 5000)
+	before := runtime.NumGoroutine()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 20 { // 100,000 pings
+			if m.c.WriteFrames(batch) != nil {
+				return
+			}
+		}
+	}()
+	peak := before
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		peak = max(peak, runtime.NumGoroutine())
+	}
+	if peak-before > 100 {
+		t.Errorf("goroutines during a flood of pings: got %d more than before, want at most 100", peak-before)
+	}
+	m.c.Close()
+	<-done
+}
+
+// TestPingPong checks that the server answers pings with pongs, alone or
+// in bursts (whose pings may share a pong, TRN-018), and that a ping after
+// a burst is answered too.
+func TestPingPong(t *testing.T) {
+	e := start(t)
+	m := e.raw("mallory")
+	ping, err := wire.MarshalFrame(wire.FramePing, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.c.SetIdleTimeout(5 * time.Second)
+	for round, n := range []int{1, 200, 1, 1, 500, 1} {
+		if err := m.c.WriteFrames(slices.Repeat([][]byte{ping}, n)); err != nil {
+			t.Fatal(err)
+		}
+		if f, err := m.c.Receive(); err != nil || f.Type != wire.FramePong {
+			t.Fatalf("round %d, %d pings: got %v (%v), want a pong", round, n, f, err)
 		}
 	}
 }

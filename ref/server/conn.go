@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -58,6 +59,8 @@ type conn struct {
 
 	smu  sync.Mutex
 	subs map[string]bool // accounts whose presence this connection follows
+
+	pings atomic.Int64 // pings not answered yet; the pong goroutine runs while it is above zero
 }
 
 // flight is an entry delivered and not yet acknowledged.
@@ -318,10 +321,7 @@ func (c *conn) readLoop() {
 		}
 		switch f.Type {
 		case wire.FramePing:
-			// Answered from a goroutine of its own: encoding, sealing and
-			// writing take a deeper stack than reading, and the reader of
-			// an idle connection would keep it between pings.
-			go c.tc.Send(wire.FramePong, 0, nil)
+			c.pong()
 		case wire.FramePong:
 		case wire.FrameError:
 			var b wire.ErrorBody
@@ -349,6 +349,30 @@ func (c *conn) readLoop() {
 			}
 		}
 	}
+}
+
+// pong answers a ping from a goroutine of its own: encoding, sealing and
+// writing take a deeper stack than reading, and the reader of an idle
+// connection would keep it between pings. One goroutine at a time: the
+// pings that come while it writes are answered by its next pong, one for
+// all of them (TRN-018), so that a device that sends pings and reads
+// nothing makes the server write one pong at a time, not start a
+// goroutine per ping.
+func (c *conn) pong() {
+	if c.pings.Add(1) > 1 {
+		return // the running goroutine answers it
+	}
+	go func() {
+		for {
+			n := c.pings.Load()
+			if c.tc.Send(wire.FramePong, 0, nil) != nil {
+				return // the connection is ending: the count no longer matters
+			}
+			if c.pings.Add(-n) == 0 {
+				return
+			}
+		}
+	}()
 }
 
 // maxQueued is the most requests of a device that wait to be processed;
