@@ -313,3 +313,34 @@ func TestPingPong(t *testing.T) {
 		}
 	}
 }
+
+// TestFrameErrorCarriesRequestID checks that the error frame answering a
+// frame that fails to decode after its request id was decoded carries
+// that id (TRN-009): here a send without its body.
+func TestFrameErrorCarriesRequestID(t *testing.T) {
+	e := start(t)
+	m := e.raw("mallory")
+	if err := m.c.WriteFrame([]byte{0xA3, 0x01, 0x01, 0x02, 0x06, 0x03, 0x07}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, err := m.c.Receive()
+		if err != nil {
+			t.Fatalf("no error frame: %v", err)
+		}
+		if f.Type != wire.FrameError {
+			continue
+		}
+		var b wire.ErrorBody
+		if err := transport.DecodeBody(f, &b); err != nil {
+			t.Fatal(err)
+		}
+		if got := errcode.Code(b.Code); got != errcode.DecodeMissingField {
+			t.Errorf("code: got %v, want %v", got, errcode.DecodeMissingField)
+		}
+		if got := transport.RequestID(f); got != 7 {
+			t.Errorf("request id of the error frame: got %d, want 7", got)
+		}
+		return
+	}
+}

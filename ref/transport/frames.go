@@ -145,8 +145,9 @@ func nonNil(l []uint64) []uint64 {
 }
 
 // Receive reads and decodes the next frame. When the frame does not decode
-// it sends an error frame with the failure's code (TRN-009) and returns the
-// error; the caller then closes the connection.
+// it sends an error frame with the failure's code, and the frame's request
+// id when that was decoded (TRN-009), and returns the error; the caller
+// then closes the connection.
 func (c *Conn) Receive() (*wire.Frame, error) {
 	enc, err := c.ReadFrame()
 	if err != nil {
@@ -154,7 +155,11 @@ func (c *Conn) Receive() (*wire.Frame, error) {
 	}
 	f, err := wire.DecodeFrame(enc)
 	if err != nil {
-		c.SendError(0, err)
+		var id uint64
+		if f != nil {
+			id = RequestID(f)
+		}
+		c.SendError(id, err)
 		return nil, fmt.Errorf("transport: frame: %w", err)
 	}
 	return f, nil

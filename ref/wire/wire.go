@@ -173,15 +173,22 @@ func marshalFrameSlow(typ, requestID uint64, body Message) ([]byte, error) {
 
 // DecodeFrame decodes a frame as Unmarshal does, into one allocation that
 // holds the frame with its request id and its body's slice (Unmarshal into a
-// Frame takes one for each), for the readers of every connection.
+// Frame takes one for each), for the readers of every connection. When the
+// frame fails to decode after its request id was decoded (its keys and
+// types passed, stage 3a, and the id is within its range), it returns the
+// frame with the error, so that the error frame can carry the request id
+// (TRN-009); otherwise the frame is nil on error.
 func DecodeFrame(data []byte) (*Frame, error) {
 	fw := new(frameWith)
 	if fw.fastDecodeIn(data, &fw.id, &fw.body) {
 		return &fw.Frame, nil
 	}
 	f := new(Frame)
-	if err := Unmarshal(data, f); err != nil {
-		return nil, err
+	if typed, err := unmarshal(data, f); err != nil {
+		if !typed || f.RequestID == nil || checkWithin(*f.RequestID, 1, maxUint32) != nil {
+			return nil, err
+		}
+		return f, err
 	}
 	return f, nil
 }
@@ -199,20 +206,27 @@ type frameWith struct {
 // delivery, ratchet message and header) may share data's memory: the
 // caller must not change data while m is in use.
 func Unmarshal(data []byte, m Message) error {
+	_, err := unmarshal(data, m)
+	return err
+}
+
+// unmarshal is Unmarshal, and reports whether m holds every key of data
+// with its value (stage 3a passed), even when a later stage failed.
+func unmarshal(data []byte, m Message) (typed bool, err error) {
 	if f, ok := m.(fastDecoder); ok && f.fastDecode(data) {
-		return nil
+		return true, nil
 	}
 	lenient := faults.Has(faults.AcceptNonCanonicalCBOR) || faults.Has(faults.IgnoreUnknownFields)
 	if l, ok := m.(interface{ maxSize() int }); ok && len(data) > l.maxSize() {
-		return errcode.DecodeTooLong
+		return false, errcode.DecodeTooLong
 	}
 	t, err := scan(data)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if _, ok := m.(versioned); ok {
 		if err := checkVersion(t); err != nil {
-			return err
+			return false, err
 		}
 	}
 	// Stage 3a: unknown keys and CBOR types.
@@ -225,24 +239,24 @@ func Unmarshal(data []byte, m Message) error {
 		if err == errcode.DecodeWrongType && t.keyNotUint {
 			// Every map of the protocol has unsigned integer keys: a key
 			// of another type is a key the structure does not define.
-			return errcode.DecodeUnknownField
+			return false, errcode.DecodeUnknownField
 		}
-		return err
+		return false, err
 	}
 	// Stage 3b: encode again and compare. Stage 1 rules out every
 	// non-canonical form and stage 3a every unknown key, so a difference
 	// is a required key that is absent (encoded again with its zero value).
 	if !lenient && !encodesAs(m, data) {
-		return errcode.DecodeMissingField
+		return true, errcode.DecodeMissingField
 	}
 	// Stage 3b, continued: fields whose presence depends on others.
 	if p, ok := m.(interface{ presence() error }); ok {
 		if err := p.presence(); err != nil {
-			return err
+			return true, err
 		}
 	}
 	// Stage 3c: sizes and ranges.
-	return m.check()
+	return true, m.check()
 }
 
 // buffers holds scratch space for encodesAs.

@@ -228,3 +228,37 @@ func checkMarshalFrame(typ, id uint64, body Message) (mismatch, err error) {
 	}
 	return nil, err
 }
+
+// TestDecodeFrameRequestID checks that DecodeFrame returns, with its error,
+// a frame whose request id was decoded (TRN-009): one that fails after
+// its keys and types passed, with an id within its range; and no frame
+// otherwise.
+func TestDecodeFrameRequestID(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		hex    string // the frame
+		code   errcode.Code
+		wantID uint64 // 0: no frame returned
+	}{
+		{"send without its body", "a3010102060307", errcode.DecodeMissingField, 7},
+		{"type without a definition", "a30101021863030b", errcode.DecodeValueOutOfRange, 11},
+		{"ping with a request id", "a3010102090305", errcode.DecodeUnknownField, 5},
+		{"request id 0", "a401010206030004420102", errcode.DecodeValueOutOfRange, 0},
+		{"request id over its range", "a401010206031b000000010000000004420102", errcode.DecodeValueOutOfRange, 0},
+		{"request id of the wrong type", "a30101020603617a", errcode.DecodeWrongType, 0},
+		{"truncated", "a30101020603", errcode.DecodeTruncated, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := DecodeFrame(mustHex(t, tc.hex))
+			if got := errcode.Of(err); got != tc.code {
+				t.Fatalf("error: got %v, want %v", got, tc.code)
+			}
+			switch {
+			case tc.wantID == 0 && f != nil:
+				t.Errorf("frame: got %+v, want none", f)
+			case tc.wantID != 0 && (f == nil || f.RequestID == nil || *f.RequestID != tc.wantID):
+				t.Errorf("frame: got %+v, want one with request id %d", f, tc.wantID)
+			}
+		})
+	}
+}
