@@ -32,7 +32,6 @@ type top struct {
 	hasVersion   bool   // key 1 is present
 	versionIsInt bool   // and its value is an unsigned integer
 	version      uint64 // that value
-	keyNotUint   bool   // some map, at any depth, has a key that is not an unsigned integer
 }
 
 // scanner performs stage 1 of spec/10-cbor.md section 10.2: one
@@ -158,9 +157,6 @@ func (s *scanner) item(depth int, versionValue bool) error {
 				return err
 			}
 			key := s.data[start:s.pos]
-			if key[0]>>5 != majorUint {
-				s.top.keyNotUint = true
-			}
 			if i > 0 {
 				switch c := bytes.Compare(prev, key); {
 				case c == 0:

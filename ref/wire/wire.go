@@ -235,13 +235,13 @@ func unmarshal(data []byte, m Message) (typed bool, err error) {
 		dm = lenientMode
 	}
 	if err := dm.Unmarshal(data, m); err != nil {
-		err = classify(err)
-		if err == errcode.DecodeWrongType && t.keyNotUint {
-			// Every map of the protocol has unsigned integer keys: a key
-			// of another type is a key the structure does not define.
-			return false, errcode.DecodeUnknownField
+		// The decoder's first complaint is not always the first fault in
+		// input order (pass3a); what pass 3a does not find is a count of
+		// an array's elements (pass 3c, countError).
+		if code := pass3a(data, reflect.TypeOf(m), faults.Has(faults.IgnoreUnknownFields)); code != 0 {
+			return false, code
 		}
-		return false, err
+		return false, classify(err)
 	}
 	// Stage 3b: encode again and compare. Stage 1 rules out every
 	// non-canonical form and stage 3a every unknown key, so a difference

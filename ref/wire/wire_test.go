@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/missive-protocol/missive/ref/errcode"
@@ -258,6 +259,39 @@ func TestDecodeFrameRequestID(t *testing.T) {
 				t.Errorf("frame: got %+v, want none", f)
 			case tc.wantID != 0 && (f == nil || f.RequestID == nil || *f.RequestID != tc.wantID):
 				t.Errorf("frame: got %+v, want one with request id %d", f, tc.wantID)
+			}
+		})
+	}
+}
+
+// TestPass3aInputOrder checks that decoding reports the first fault of
+// pass 3a in input order, wrong types and keys the structure does not
+// define alike, and any of them before a count of pass 3c.
+func TestPass3aInputOrder(t *testing.T) {
+	alice := "65616c696365" // "alice"
+	for _, tc := range []struct {
+		name string
+		hex  string
+		m    Message
+		want errcode.Code
+	}{
+		{"a map with a text key where an array belongs", "a101a1617800", new(Ack), errcode.DecodeWrongType},
+		{"a wrong type, then a text key", "a2016178616100", new(Ack), errcode.DecodeWrongType},
+		{"a wrong type holding a text key, then a field", "a201a16178000200", new(Privacy), errcode.DecodeWrongType},
+		{"a text key", "a1616100", new(Ack), errcode.DecodeUnknownField},
+		{"a byte string key", "a1410100", new(Ack), errcode.DecodeUnknownField},
+		{"an array key", "a1810100", new(Ack), errcode.DecodeUnknownField},
+		{"an element of the wrong type", "a1018161 78", new(Ack), errcode.DecodeWrongType},
+		{"a key after a valid field", "a201810102 00", new(Ack), errcode.DecodeUnknownField},
+		{"an address too short, then an undefined key", "a30181" + alice + "02f50300", new(TypingNotice), errcode.DecodeUnknownField},
+		{"an address with a wrong element", "a20182" + alice + "617802f5", new(TypingNotice), errcode.DecodeWrongType},
+		{"an address too long, then a wrong type", "a20183" + alice + "0102026178", new(TypingNotice), errcode.DecodeWrongType},
+		{"an address too short alone", "a20181" + alice + "02f5", new(TypingNotice), errcode.DecodeTooShort},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := mustHex(t, strings.ReplaceAll(tc.hex, " ", ""))
+			if got := errcode.Of(Unmarshal(data, tc.m)); got != tc.want {
+				t.Errorf("%x: got %v, want %v", data, got, tc.want)
 			}
 		})
 	}

@@ -178,6 +178,7 @@ func genWire() (any, error) {
 		return nil, err
 	}
 	negs = append(negs, tables...)
+	negs = append(negs, orderCases(roots)...)
 	big, err := envelopeTooLarge(w)
 	if err != nil {
 		return nil, err
@@ -599,4 +600,52 @@ func frameBodyRules(typ uint64) ([]string, error) {
 		return nil, fmt.Errorf("frame type %d: no body rule in %q", typ, rows[typ-1].body)
 	}
 	return out, nil
+}
+
+// orderCases returns cases with two faults of stage 3 each, of which the
+// decoder must report the first in input order within pass 3a, and any
+// fault of pass 3a before one of pass 3c (CBOR-004): wrong types before
+// keys of another type than an unsigned integer, and the reverse.
+func orderCases(roots map[string]*node) []wireNeg {
+	var out []wireNeg
+	add := func(id, comment, rule, base string, flags []string, want *codeError, f func(c *node)) {
+		c := roots[base].clone()
+		f(c)
+		out = append(out, wireNeg{id: id, comment: comment + " (from " + base + ")", flags: flags,
+			reqs: []string{"CBOR-004"}, rule: rule, enc: c.encode(), want: want})
+	}
+	textKey := func(c *node, k string) { // after every unsigned integer key, where canonical order puts it
+		c.keys = append(c.keys, tstrNode(k))
+		c.vals = append(c.vals, uintNode(0))
+	}
+	alice := tstrNode("alice")
+	add("ack_wrong_type_then_text_key", "The queue ids are the text \"x\", and a text key \"a\" follows: the wrong "+
+		"type comes first.", "ack", "ack", []string{"wrong_type", "unknown_field"}, errWrongType, func(c *node) {
+		c.set(1, tstrNode("x"))
+		textKey(c, "a")
+	})
+	add("ack_map_with_text_key", "The queue ids are a map {\"x\": 0}: a map where a list belongs is the fault, "+
+		"found at its initial byte, before its key.", "ack", "ack", []string{"wrong_type"}, errWrongType, func(c *node) {
+		m := mapNode()
+		textKey(m, "x")
+		c.set(1, m)
+	})
+	add("ack_bstr_key", "A key that is the byte string h'01': a key the structure does not define.", "ack", "ack",
+		[]string{"unknown_field"}, errUnknownField, func(c *node) {
+			c.keys = append(c.keys, bstrNode([]byte{1}))
+			c.vals = append(c.vals, uintNode(0))
+		})
+	add("typing_notice_short_address_then_text_key", "The address is [\"alice\"], one element short (pass 3c), and "+
+		"a text key follows (pass 3a): the unknown key is reported.", "typing-notice", "typing_notice",
+		[]string{"count", "unknown_field"}, errUnknownField, func(c *node) {
+			c.set(1, arrNode(alice))
+			textKey(c, "a")
+		})
+	add("typing_notice_long_address_then_wrong_type", "The address has a third element (pass 3c), and typing is the "+
+		"text \"x\" (pass 3a): the wrong type is reported.", "typing-notice", "typing_notice",
+		[]string{"count", "wrong_type"}, errWrongType, func(c *node) {
+			c.set(1, arrNode(alice, uintNode(1), uintNode(2)))
+			c.set(2, tstrNode("x"))
+		})
+	return out
 }
