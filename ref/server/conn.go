@@ -61,6 +61,8 @@ type conn struct {
 	subs map[string]bool // accounts whose presence this connection follows
 
 	pings atomic.Int64 // pings not answered yet; the pong goroutine runs while it is above zero
+
+	links []*link // the links this primary opened, oldest first, some perhaps ended; guarded by s.links.mu
 }
 
 // flight is an entry delivered and not yet acknowledged.

@@ -65,15 +65,22 @@ func (l *links) forget(k *link) {
 func (l *links) dropConn(c *conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for id, k := range l.m {
-		if k.primary == c {
-			delete(l.m, id)
-			if k.answer != nil {
-				select {
-				case k.answer <- linkAnswer{err: errcode.StateUnknownLink}:
-				default:
-				}
-			}
+	for _, k := range c.links {
+		if l.m[k.id] == k {
+			l.end(k)
+		}
+	}
+	c.links = nil
+}
+
+// end forgets link k, and answers a companion that waits for it. The
+// caller holds l.mu.
+func (l *links) end(k *link) {
+	delete(l.m, k.id)
+	if k.answer != nil {
+		select {
+		case k.answer <- linkAnswer{err: errcode.StateUnknownLink}:
+		default:
 		}
 	}
 }
@@ -207,7 +214,26 @@ func (c *conn) openLink(ctx context.Context, b *wire.OpenLink) (wire.Message, er
 	if k, ok := c.s.links.m[string(b.LinkID)]; ok && time.Now().Before(k.expires) {
 		return nil, errcode.StateUnknownLink // a link id is used once
 	}
-	c.s.links.m[string(b.LinkID)] = &link{id: string(b.LinkID), account: c.addr.Account, primary: c, expires: time.Now().Add(LinkTTL)}
+	// At most MAX_COMPANIONS links of a primary at once (DEV-019): the
+	// oldest of them ends.
+	open := c.links[:0]
+	for _, k := range c.links {
+		switch {
+		case c.s.links.m[k.id] != k: // ended
+		case !time.Now().Before(k.expires):
+			c.s.links.end(k)
+		default:
+			open = append(open, k)
+		}
+	}
+	clear(c.links[len(open):])
+	if len(open) >= wire.MaxCompanions {
+		c.s.links.end(open[0])
+		open = append(open[:0], open[1:]...)
+	}
+	k := &link{id: string(b.LinkID), account: c.addr.Account, primary: c, expires: time.Now().Add(LinkTTL)}
+	c.s.links.m[k.id] = k
+	c.links = append(open, k)
 	return &wire.Empty{}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/missive-protocol/missive/ref/client"
 	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/wire"
 )
 
 // waitFor polls cond until it holds or the test times out.
@@ -165,4 +166,38 @@ func TestHistoryOnLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the deletion on the other device", func() bool { return find(alice2Dev, out.ID) == nil })
+}
+
+// TestOpenLinksBounded checks DEV-019: a primary holds at most
+// MAX_COMPANIONS open links, and opening another ends the oldest. A link
+// id that the server holds cannot be opened again (DEV-005); one it has
+// ended can.
+func TestOpenLinksBounded(t *testing.T) {
+	e := start(t)
+	alice := e.member("alice")
+	open := func(n byte) errcode.Code {
+		t.Helper()
+		code, _ := alice.try(wire.FrameOpenLink, &wire.OpenLink{LinkID: bytes.Repeat([]byte{n}, 16)}, new(wire.Empty))
+		return code
+	}
+	for n := range byte(wire.MaxCompanions + 1) {
+		if got := open(n + 1); got != 0 {
+			t.Fatalf("open link %d: got %v, want a result", n+1, got)
+		}
+	}
+	// Held: 2 to 5; link 1 ended when link 5 opened.
+	for _, step := range []struct {
+		n    byte
+		want errcode.Code
+	}{
+		{5, errcode.StateUnknownLink}, // held
+		{2, errcode.StateUnknownLink}, // held
+		{1, 0},                        // ended: it opens again, and ends link 2
+		{2, 0},                        // and link 2 can open again, ending link 3
+		{4, errcode.StateUnknownLink}, // still held
+	} {
+		if got := open(step.n); got != step.want {
+			t.Errorf("open link %d again: got %v, want %v", step.n, got, step.want)
+		}
+	}
 }
