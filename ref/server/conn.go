@@ -51,6 +51,8 @@ type conn struct {
 	overflow   bool          // offers were dropped: read the queue
 	ended      bool          // the connection is closed: start nothing
 	timer      *time.Timer   // the next redelivery
+	pushes     [][]byte      // presence and typing frames for the push goroutine, encoded
+	pushing    bool          // the push goroutine runs
 
 	dmu      sync.Mutex
 	inflight map[uint64]*flight
@@ -162,6 +164,69 @@ func (c *conn) wakeUp() {
 	c.delivering = true
 	c.work.Add(1)
 	go c.deliverLoop()
+}
+
+// push queues a presence or typing frame for the connection, written by a
+// goroutine of its own, so that the goroutine of another connection that
+// pushes it never waits for this connection's writes (TRN-011, SRV-020): a
+// follower that reads nothing cannot hold up the device whose presence it
+// follows, nor a typist's reader.
+func (c *conn) push(typ uint64, body wire.Message) {
+	enc, err := transport.EncodeFrame(typ, 0, body)
+	if err != nil {
+		c.s.log.Error("push", "account", c.addr.Account, "device", c.addr.Device, "err", err)
+		return
+	}
+	c.wmu.Lock()
+	if c.ended {
+		c.wmu.Unlock()
+		return
+	}
+	if len(c.pushes) >= MaxPendingPushes {
+		// It reads nothing: closed (SRV-020), as a write blocked for
+		// WRITE_TIMEOUT would close it (TRN-016).
+		c.wmu.Unlock()
+		c.s.log.Info("closing a connection that reads nothing", "account", c.addr.Account, "device", c.addr.Device)
+		c.close()
+		return
+	}
+	c.pushes = append(c.pushes, enc)
+	if c.claim(&c.pushing) {
+		go c.writePushes()
+	}
+	c.wmu.Unlock()
+}
+
+// claim reports whether one of the connection's goroutines, which
+// *running says runs, is to start: it was not running. It then sets
+// *running and counts the goroutine in work, which the goroutine marks
+// done as it ends. The caller holds wmu.
+func (c *conn) claim(running *bool) bool {
+	if *running {
+		return false
+	}
+	*running = true
+	c.work.Add(1)
+	return true
+}
+
+// writePushes writes the queued pushes, in order, until none waits.
+func (c *conn) writePushes() {
+	defer c.work.Done()
+	for {
+		c.wmu.Lock()
+		frames := c.pushes
+		c.pushes = nil
+		if len(frames) == 0 || c.ended {
+			c.pushing = false
+			c.wmu.Unlock()
+			return
+		}
+		c.wmu.Unlock()
+		if c.tc.WriteFrames(frames) != nil {
+			c.close() // the connection is failing: what waits goes with it
+		}
+	}
 }
 
 // maxOffered is the most accepted entries a connection holds for its next
@@ -394,9 +459,7 @@ func (c *conn) queueRequest(f *wire.Frame) bool {
 		if len(c.requests) < maxQueued {
 			c.busy.Add(1)
 			c.requests = append(c.requests, f)
-			if !c.serving {
-				c.serving = true
-				c.work.Add(1)
+			if c.claim(&c.serving) {
 				go c.serveRequests()
 			}
 			c.wmu.Unlock()

@@ -138,7 +138,7 @@ func (p *presence) changed(account string) {
 		if err != nil {
 			continue
 		}
-		c.tc.Send(wire.FramePresence, 0, u)
+		c.push(wire.FramePresence, u)
 	}
 }
 
@@ -153,6 +153,6 @@ func (p *presence) typing(from *conn, t *wire.Typing) {
 	}
 	n := &wire.TypingNotice{From: wire.Address{Account: from.addr.Account, Device: uint64(from.addr.Device)}, Typing: t.Typing}
 	for _, c := range p.s.connectedDevices(t.Account) {
-		c.tc.Send(wire.FrameTyping, 0, n)
+		c.push(wire.FrameTyping, n)
 	}
 }

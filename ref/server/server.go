@@ -42,6 +42,7 @@ const (
 	RequestBurst     = 40
 	TypingRate       = 2
 	TypingBurst      = 5
+	MaxPendingPushes = 256
 	ShutdownGrace    = 5 * time.Second
 	AcceptMemory     = 30 * 24 * time.Hour
 	expiryInterval   = time.Second
