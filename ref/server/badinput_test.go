@@ -3,10 +3,12 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +17,8 @@ import (
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/pqxdh"
+	"github.com/missive-protocol/missive/ref/server"
+	"github.com/missive-protocol/missive/ref/store/mem"
 	"github.com/missive-protocol/missive/ref/transport"
 	"github.com/missive-protocol/missive/ref/wire"
 )
@@ -342,5 +346,49 @@ func TestFrameErrorCarriesRequestID(t *testing.T) {
 			t.Errorf("request id of the error frame: got %d, want 7", got)
 		}
 		return
+	}
+}
+
+// countingHandler counts the log records of one message by level.
+type countingHandler struct {
+	msg string
+	mu  sync.Mutex
+	n   map[slog.Level]int
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler            { return h }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.mu.Lock()
+		h.n[r.Level]++
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+func (h *countingHandler) count(l slog.Level) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n[l]
+}
+
+// TestDeviceErrorsLoggedOnce checks that a device that sends error frames
+// without end gets one Info record, the rest at Debug, so that it cannot
+// fill the server's log.
+func TestDeviceErrorsLoggedOnce(t *testing.T) {
+	h := &countingHandler{msg: "device reported an error", n: map[slog.Level]int{}}
+	e := startWith(t, mem.New(), newClock(), func(c *server.Config) { c.Logger = slog.New(h) })
+	m := e.raw("mallory")
+	const n = 50
+	for range n {
+		if err := m.c.Send(wire.FrameError, 0, &wire.ErrorBody{Code: uint64(errcode.AuthDecryptFailed)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the error frames", func() bool { return h.count(slog.LevelInfo)+h.count(slog.LevelDebug) == n })
+	if got := h.count(slog.LevelInfo); got != 1 {
+		t.Errorf("error frames logged at Info: got %d, want 1", got)
 	}
 }

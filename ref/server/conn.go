@@ -25,8 +25,9 @@ type conn struct {
 	s  *Server
 	tc *transport.Conn
 
-	addr   store.Address
-	authed bool
+	addr        store.Address
+	authed      bool
+	errorLogged bool // an error frame of the device was logged at Info; the reader's own
 
 	sendLimit, reqLimit, typingLimit *rate.Limiter
 
@@ -393,7 +394,14 @@ func (c *conn) readLoop() {
 		case wire.FrameError:
 			var b wire.ErrorBody
 			transport.DecodeBody(f, &b)
-			c.s.log.Info("device reported an error", "account", c.addr.Account, "device", c.addr.Device, "code", errcode.Code(b.Code).String())
+			// The first at Info, the rest at Debug: a device that sends
+			// error frames without end would otherwise fill the log.
+			level := slog.LevelInfo
+			if c.errorLogged {
+				level = slog.LevelDebug
+			}
+			c.errorLogged = true
+			c.s.log.Log(context.Background(), level, "device reported an error", "account", c.addr.Account, "device", c.addr.Device, "code", errcode.Code(b.Code).String())
 		case wire.FrameAck:
 			var a wire.Ack
 			if err := transport.DecodeBody(f, &a); err != nil {
