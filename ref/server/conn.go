@@ -158,12 +158,10 @@ func (c *conn) wakeUp() {
 	if c.ended {
 		return
 	}
-	if c.delivering {
+	if !c.claim(&c.delivering) {
 		c.again = true
 		return
 	}
-	c.delivering = true
-	c.work.Add(1)
 	go c.deliverLoop()
 }
 

@@ -20,70 +20,34 @@ import (
 // key the structure does not define is passed over (the
 // IgnoreUnknownFields fault).
 func pass3a(data []byte, t reflect.Type, unknown bool) errcode.Code {
-	w := walker{b: data, ignoreUnknown: unknown}
+	w := walker{s: scanner{data: data}, ignoreUnknown: unknown}
 	return w.value(t)
 }
 
-// walker reads a well-formed item of definite lengths against a Go type.
+// walker reads an item that stage 1 accepted against a Go type, with the
+// scanner of stage 1, whose checks it then passes.
 type walker struct {
-	b             []byte
+	s             scanner
 	ignoreUnknown bool
 }
 
-// head reads an initial byte and its argument; ok is false on input that
-// stage 1 would have refused.
-func (w *walker) head() (major byte, arg uint64, ok bool) {
-	if len(w.b) == 0 {
-		return 0, 0, false
+// next is the major type of the next item, or false at the end.
+func (w *walker) next() (byte, bool) {
+	if w.s.pos >= len(w.s.data) {
+		return 0, false
 	}
-	major, ai := w.b[0]>>5, w.b[0]&0x1f
-	w.b = w.b[1:]
-	n := 0
-	switch {
-	case ai < 24:
-		return major, uint64(ai), true
-	case ai <= 27:
-		n = 1 << (ai - 24)
-	default:
-		return 0, 0, false
-	}
-	if len(w.b) < n {
-		return 0, 0, false
-	}
-	for _, c := range w.b[:n] {
-		arg = arg<<8 | uint64(c)
-	}
-	w.b = w.b[n:]
-	return major, arg, true
+	return w.s.data[w.s.pos] >> 5, true
 }
 
-// skip passes over one item.
-func (w *walker) skip() bool {
-	major, arg, ok := w.head()
-	if !ok {
-		return false
-	}
-	switch major {
-	case majorBytes, majorText:
-		if uint64(len(w.b)) < arg {
-			return false
-		}
-		w.b = w.b[arg:]
-	case majorArray, majorMap:
-		n := arg
-		if major == majorMap {
-			n *= 2
-		}
-		for range n {
-			if !w.skip() {
-				return false
-			}
-		}
-	case majorTag:
-		return w.skip()
-	}
-	return true
+// count reads the head of an array or a map and returns its count.
+func (w *walker) count() uint64 {
+	_, n, _ := w.s.head()
+	return n
 }
+
+// skip passes over one item (below the top level: depth 2 is at most its
+// own, so stage 1's depth check passes again).
+func (w *walker) skip() { w.s.item(2, false) }
 
 // value reads one item as a t and returns the first fault in it.
 func (w *walker) value(t reflect.Type) errcode.Code {
@@ -95,10 +59,9 @@ func (w *walker) value(t reflect.Type) errcode.Code {
 		w.skip()
 		return 0
 	}
-	if len(w.b) == 0 {
+	if got, ok := w.next(); !ok {
 		return 0
-	}
-	if w.b[0]>>5 != want {
+	} else if got != want {
 		return errcode.DecodeWrongType
 	}
 	switch {
@@ -107,8 +70,7 @@ func (w *walker) value(t reflect.Type) errcode.Code {
 	case want == majorArray && t.Kind() == reflect.Struct:
 		return w.elements(t)
 	case want == majorArray:
-		_, n, _ := w.head()
-		for range n {
+		for range w.count() {
 			if code := w.value(t.Elem()); code != 0 {
 				return code
 			}
@@ -155,7 +117,7 @@ func toArray(t reflect.Type) bool {
 // elements reads an array as the structure t, its elements as its fields
 // in order; elements beyond the fields are a count (pass 3c), not a type.
 func (w *walker) elements(t reflect.Type) errcode.Code {
-	_, n, _ := w.head()
+	n := w.count()
 	var fields []reflect.Type
 	for f := range t.Fields() {
 		if f.IsExported() {
@@ -177,11 +139,10 @@ func (w *walker) elements(t reflect.Type) errcode.Code {
 // fields reads a map as the structure t, whose fields are keyed by
 // unsigned integers (keyasint).
 func (w *walker) fields(t reflect.Type) errcode.Code {
-	_, n, _ := w.head()
-	for range n {
+	for range w.count() {
 		var field reflect.Type
-		if len(w.b) > 0 && w.b[0]>>5 == majorUint {
-			_, k, _ := w.head()
+		if major, _ := w.next(); major == majorUint {
+			_, k, _ := w.s.head()
 			field = fieldKeyed(t, k)
 		} else {
 			w.skip()
