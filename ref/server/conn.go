@@ -52,7 +52,7 @@ type conn struct {
 	overflow   bool          // offers were dropped: read the queue
 	ended      bool          // the connection is closed: start nothing
 	timer      *time.Timer   // the next redelivery
-	pushes     [][]byte      // presence and typing frames for the push goroutine, encoded
+	pushes     [][]byte      // frames sent unasked, for the push goroutine, encoded
 	pushing    bool          // the push goroutine runs
 
 	dmu      sync.Mutex
@@ -165,11 +165,12 @@ func (c *conn) wakeUp() {
 	go c.deliverLoop()
 }
 
-// push queues a presence or typing frame for the connection, written by a
-// goroutine of its own, so that the goroutine of another connection that
-// pushes it never waits for this connection's writes (TRN-011, SRV-020): a
-// follower that reads nothing cannot hold up the device whose presence it
-// follows, nor a typist's reader.
+// push queues a frame the server sends unasked (presence, typing-notice,
+// notice, device-list) for the connection, written by a goroutine of its
+// own, so that the goroutine of another connection that pushes it never
+// waits for this connection's writes (TRN-011, SRV-020): a follower that
+// reads nothing cannot hold up the device whose presence it follows, nor
+// a typist's reader, nor another account's prekey fetch.
 func (c *conn) push(typ uint64, body wire.Message) {
 	enc, err := transport.EncodeFrame(typ, 0, body)
 	if err != nil {

@@ -185,7 +185,8 @@ func listErr(err error) error {
 }
 
 // listChanged closes removed devices' connections and pushes the new
-// list to the account's connected devices (DEV-009, DEV-010).
+// list to the account's connected devices (DEV-009, DEV-010), through
+// their push queues (SRV-020).
 func (s *Server) listChanged(account string, signed []byte, removed []uint32) {
 	for _, id := range removed {
 		if d := s.device(store.Address{Account: account, Device: id}); d != nil {
@@ -197,7 +198,7 @@ func (s *Server) listChanged(account string, signed []byte, removed []uint32) {
 		return
 	}
 	for _, d := range s.connectedDevices(account) {
-		d.tc.Send(wire.FrameDeviceList, 0, &sdl)
+		d.push(wire.FrameDeviceList, &sdl)
 	}
 }
 

@@ -143,11 +143,14 @@ func bundleBytes(bk *store.BundleKeys) ([]byte, error) {
 	return wire.Marshal(b)
 }
 
-// prekeysLow tells a connected device that it runs low (SRV-004).
+// prekeysLow tells a connected device that it runs low (SRV-004). The
+// fetch that took the bundle is another account's request, so the notice
+// goes through the device's push queue (SRV-020): a device that reads
+// nothing does not hold up the fetch.
 func (s *Server) prekeysLow(a store.Address, counts store.Counts) {
 	if d := s.device(a); d != nil {
 		n := uint64(min(counts.EC, counts.KEM))
-		d.tc.Send(wire.FrameNotice, 0, &wire.Notice{Type: wire.NoticePrekeysLow, Count: &n})
+		d.push(wire.FrameNotice, &wire.Notice{Type: wire.NoticePrekeysLow, Count: &n})
 	}
 }
 
