@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,8 +47,23 @@ func newAcker(st store.Store, delay time.Duration, log func(string, ...any)) *ac
 }
 
 // add holds acknowledged queue ids of a device for the next batch.
-func (a *acker) add(addr store.Address, ids []uint64) {
+func (a *acker) add(addr store.Address, ids []uint64) { a.hold(addr, ids, false) }
+
+// addNew holds those of ids, which are in increasing order, that it does
+// not hold already; it may reorder ids. It is for the ids of entries that
+// were not in flight on the acknowledging connection, which an ack repeated
+// names again and again (SRV-021).
+func (a *acker) addNew(addr store.Address, ids []uint64) { a.hold(addr, ids, true) }
+
+func (a *acker) hold(addr store.Address, ids []uint64, dedupe bool) {
 	a.mu.Lock()
+	if dedupe {
+		ids = a.notHeld(addr, ids)
+	}
+	if len(ids) == 0 {
+		a.mu.Unlock()
+		return
+	}
 	a.pending[addr] = append(a.pending[addr], ids...)
 	a.n += len(ids)
 	first := a.n == len(ids)
@@ -59,6 +75,27 @@ func (a *acker) add(addr store.Address, ids []uint64) {
 		default:
 		}
 	}
+}
+
+// notHeld returns those of ids, which are in increasing order, that are
+// not held for the device, in ids' own array. Its cost is one look per id
+// held for the device, not one per id of ids. The caller holds mu.
+func (a *acker) notHeld(addr store.Address, ids []uint64) []uint64 {
+	dup := make([]bool, len(ids))
+	for _, held := range [][]uint64{a.pending[addr], a.flushing[addr]} {
+		for _, id := range held {
+			if i, ok := slices.BinarySearch(ids, id); ok {
+				dup[i] = true
+			}
+		}
+	}
+	out := ids[:0]
+	for i, id := range ids {
+		if !dup[i] {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // held adds to skip the ids of the device that are acknowledged and not

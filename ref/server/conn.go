@@ -673,14 +673,39 @@ func (c *conn) setContacts(ctx context.Context, b *wire.Contacts) (wire.Message,
 
 // ack takes acknowledged entries out of flight. The server's acker
 // deletes them from the store in its next batch (SRV-011); until then
-// they are held, and no delivery pass reads them back.
+// they are held, and no delivery pass reads them back. Ids that were not
+// in flight on this connection are held only when they name an entry of
+// the device's queue not held already: an entry delivered on the
+// device's connection before this one. The rest, ids that name nothing
+// and acks repeated, cost the store nothing and hold no memory (SRV-021).
+// The ids are in increasing order (the ack frame's own check).
 func (c *conn) ack(ids []uint64) {
 	if len(ids) == 0 {
 		return
 	}
-	c.s.acks.add(c.addr, ids) // held before they leave the in-flight set
 	now := c.s.now()
 	c.dmu.Lock()
+	flying, stray := ids, c.stray(ids)
+	if stray != nil {
+		flying = nil
+		for _, id := range ids {
+			if _, ok := c.inflight[id]; ok {
+				flying = append(flying, id)
+			}
+		}
+	}
+	if len(flying) > 0 {
+		c.s.acks.add(c.addr, flying) // held before they leave the in-flight set
+	}
+	if stray != nil {
+		queued, err := c.s.cfg.Store.Queued(context.Background(), c.addr, stray)
+		if err != nil {
+			// Held all the same: an ack is never lost to a failing look.
+			c.s.log.Error("ack", "account", c.addr.Account, "device", c.addr.Device, "err", err)
+			queued = stray
+		}
+		c.s.acks.addNew(c.addr, queued)
+	}
 	for _, id := range ids {
 		if f, ok := c.inflight[id]; ok && f.move(entryNone) == nil {
 			c.s.metrics.acked.Add(1)
@@ -690,6 +715,18 @@ func (c *conn) ack(ids []uint64) {
 	}
 	c.dmu.Unlock()
 	c.wakeUp()
+}
+
+// stray returns the ids that are not in flight on the connection: nil,
+// allocating nothing, when all are. The caller holds dmu.
+func (c *conn) stray(ids []uint64) []uint64 {
+	var out []uint64
+	for _, id := range ids {
+		if _, ok := c.inflight[id]; !ok {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // drain waits until the requests being processed are done, or ctx ends.

@@ -245,6 +245,11 @@ type Store interface {
 	SetAttempt(ctx context.Context, a Address, queueID uint64, attempt uint32) error
 	// Ack deletes entries of a device; ids that name nothing are ignored.
 	Ack(ctx context.Context, a Address, queueIDs []uint64) error
+	// Queued returns those of queueIDs, in their order, that name entries
+	// of a device's queue, expired or not; it writes nothing. The server
+	// asks it before it holds an acknowledged id it did not deliver on
+	// that connection (SRV-021).
+	Queued(ctx context.Context, a Address, queueIDs []uint64) ([]uint64, error)
 	// Expire deletes every entry, of every device, that expires at or
 	// before now, and every remembered (sender, message id) pair whose
 	// forget time has passed. It returns the number of entries deleted.

@@ -53,6 +53,16 @@ func (d *devQueue) class(prio uint8) (int, bool) {
 	return slices.BinarySearchFunc(d.classes, prio, func(c idClass, p uint8) int { return int(p) - int(c.prio) })
 }
 
+// holds reports whether the device has the entry id, of any priority.
+func (d *devQueue) holds(id uint64) bool {
+	for _, c := range d.classes {
+		if _, ok := slices.BinarySearch(c.ids, id); ok {
+			return true
+		}
+	}
+	return false
+}
+
 func newQueueIndex() *queueIndex { return &queueIndex{devices: make(map[string]*devQueue)} }
 
 // add records entry id of priority prio and size bytes of the device at

@@ -630,6 +630,25 @@ func (s *Store) Stats(ctx context.Context, a store.Address) (store.QueueStats, e
 	return st, nil
 }
 
+// Queued implements store.Store: a look at the index, which holds every
+// entry's id.
+func (s *Store) Queued(ctx context.Context, a store.Address, queueIDs []uint64) ([]uint64, error) {
+	if err := s.begin(ctx, "queued"); err != nil {
+		return nil, err
+	}
+	s.idx.mu.RLock()
+	defer s.idx.mu.RUnlock()
+	var out []uint64
+	if d := s.idx.devices[string(appendAddr(nil, a))]; d != nil {
+		for _, id := range queueIDs {
+			if d.holds(id) {
+				out = append(out, id)
+			}
+		}
+	}
+	return out, nil
+}
+
 // TotalEntries implements store.Store: the index's count.
 func (s *Store) TotalEntries(ctx context.Context) (int, error) {
 	if err := s.begin(ctx, "total entries"); err != nil {

@@ -524,6 +524,23 @@ func (s *Store) Ack(ctx context.Context, a store.Address, queueIDs []uint64) err
 	return nil
 }
 
+// Queued implements store.Store.
+func (s *Store) Queued(ctx context.Context, a store.Address, queueIDs []uint64) ([]uint64, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []uint64
+	if dev := s.devices[a]; dev != nil {
+		for _, id := range queueIDs {
+			if dev.queue[id] != nil {
+				out = append(out, id)
+			}
+		}
+	}
+	return out, nil
+}
+
 // Expire implements store.Store.
 func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 	if err := s.lock(ctx); err != nil {

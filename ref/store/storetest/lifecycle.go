@@ -47,6 +47,7 @@ func calls(s store.Store, ctx context.Context) []struct {
 		{"Pending", func() error { _, err := s.Pending(ctx, a, at(0), nil, 10); return err }},
 		{"SetAttempt", func() error { return s.SetAttempt(ctx, a, 1, 2) }},
 		{"Ack", func() error { return s.Ack(ctx, a, []uint64{1}) }},
+		{"Queued", func() error { _, err := s.Queued(ctx, a, []uint64{1}); return err }},
 		{"Expire", func() error { _, err := s.Expire(ctx, at(1e9)); return err }},
 		{"Stats", func() error { _, err := s.Stats(ctx, a); return err }},
 		{"TotalEntries", func() error { _, err := s.TotalEntries(ctx); return err }},

@@ -27,6 +27,7 @@ var queueTests = []test{
 	{"PendingExpiry", testPendingExpiry},
 	{"SetAttempt", testSetAttempt},
 	{"Ack", testAck},
+	{"Queued", testQueued},
 	{"Expire", testExpire},
 	{"Stats", testStats},
 }
@@ -592,6 +593,30 @@ func testAck(h *harness) {
 	h.wantEntries("Pending(bob/1) after acking bob/2", h.pending(bob, at(1)), []store.Entry{mine[2], mine[4]})
 	if got := h.total(); got != 2 {
 		h.Errorf("TotalEntries: got %d, want 2", got)
+	}
+}
+
+func testQueued(h *harness) {
+	alice, bob, b2, mine, theirs := queuedForBob(h, 4)
+	queued := func(what string, a store.Address, ids []uint64, want []uint64) {
+		h.Helper()
+		got, err := h.s.Queued(h.ctx, a, ids)
+		h.wantErr(what, err, nil)
+		if !slices.Equal(got, want) {
+			h.Errorf("%s: got %v, want %v", what, got, want)
+		}
+	}
+	ids := []uint64{mine[3].QueueID, 1 << 62, mine[0].QueueID, theirs[0].QueueID, mine[3].QueueID}
+	queued("Queued(bob/1)", bob, ids, []uint64{mine[3].QueueID, mine[0].QueueID, mine[3].QueueID})
+	queued("Queued(bob/2)", b2, ids, []uint64{theirs[0].QueueID})
+	queued("Queued(alice)", alice, ids, nil)
+	queued("Queued(unknown)", store.Address{Account: "nobody", Device: 1}, ids, nil)
+	queued("Queued(none)", bob, nil, nil)
+	// Acked entries are not queued.
+	h.wantErr("Ack", h.s.Ack(h.ctx, bob, []uint64{mine[0].QueueID}), nil)
+	queued("Queued after Ack", bob, ids, []uint64{mine[3].QueueID, mine[3].QueueID})
+	if got := h.total(); got != 7 {
+		h.Errorf("TotalEntries after Queued: got %d, want 7 (Queued writes nothing)", got)
 	}
 }
 
