@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -169,5 +170,50 @@ func TestStoreFailure(t *testing.T) {
 	alice.do(wire.FrameSend, marker(alice, bob, 1), new(wire.SendResult))
 	if dl := bob.delivery(); string(dl.Ciphertext) != "marker" {
 		t.Errorf("delivery: got %q, want marker", dl.Ciphertext)
+	}
+}
+
+// sweeping is a store whose queue sweep reports expire's results.
+type sweeping struct {
+	store.Store
+	expired    int
+	expire     error
+	blobSweeps atomic.Int64
+}
+
+func (s *sweeping) Expire(ctx context.Context, now time.Time) (int, error) {
+	return s.expired, s.expire
+}
+
+func (s *sweeping) ExpireBlobs(ctx context.Context, now time.Time) (int, int64, error) {
+	s.blobSweeps.Add(1)
+	return s.Store.ExpireBlobs(ctx, now)
+}
+
+// TestSweepGoesOn checks SRV-012 and MED-006 when the queue sweep fails:
+// blobs are still swept, and entries deleted by a sweep that set
+// unreadable records aside still count.
+func TestSweepGoesOn(t *testing.T) {
+	tests := []struct {
+		name    string
+		expired int
+		err     error
+		want    uint64 // missive_expired_total
+	}{
+		{"the sweep fails", 0, errors.New("the disk is gone"), 0},
+		{"records set aside", 3, fmt.Errorf("1 record set aside: %w", store.ErrSetAside), 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &sweeping{Store: mem.New(), expired: tt.expired, expire: tt.err}
+			e := startWith(t, st, newClock(), func(c *server.Config) { c.ExpiryInterval = time.Hour })
+			e.srv.Sweep(context.Background())
+			if got := st.blobSweeps.Load(); got != 1 {
+				t.Errorf("blob sweeps: got %d, want 1", got)
+			}
+			if got := metric(t, e.srv, "missive_expired_total"); got != tt.want {
+				t.Errorf("missive_expired_total: got %d, want %d", got, tt.want)
+			}
+		})
 	}
 }

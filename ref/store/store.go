@@ -27,6 +27,7 @@ var (
 	ErrQuota           = errors.New("store: quota exceeded")
 	ErrClosed          = errors.New("store: closed")
 	ErrConflict        = errors.New("store: not the next version")
+	ErrSetAside        = errors.New("store: unreadable records set aside")
 )
 
 // Address names a device of an account.
@@ -253,6 +254,9 @@ type Store interface {
 	// Expire deletes every entry, of every device, that expires at or
 	// before now, and every remembered (sender, message id) pair whose
 	// forget time has passed. It returns the number of entries deleted.
+	// A record it cannot read does not stop it: it sets the record aside,
+	// deletes the rest, and returns their number with an error wrapping
+	// ErrSetAside.
 	Expire(ctx context.Context, now time.Time) (int, error)
 	// Stats returns a device's queue size.
 	Stats(ctx context.Context, a Address) (QueueStats, error)

@@ -131,13 +131,17 @@ var (
 	bucketBlobExp  = []byte("blobexpiry")
 	bucketBlobKeys = []byte("blobkeys")
 	bucketBlobUse  = []byte("blobusage")
+	// bucketSetAside holds the records Expire could not read, each under
+	// its bucket's name, a zero byte and its key, with its value, as found:
+	// kept for inspection, out of the way of the sweeps.
+	bucketSetAside = []byte("setaside")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketAccounts, bucketDevices, bucketOneTime, bucketUsedIDs,
 		bucketMessages, bucketExpiry, bucketPairs,
 		bucketPairsExp, bucketPrivacy, bucketContacts, bucketLastSeen, bucketLists,
 		bucketHistory, bucketGroups, bucketStates, bucketBlobs, bucketChunks,
-		bucketBlobExp, bucketBlobKeys, bucketBlobUse,
+		bucketBlobExp, bucketBlobKeys, bucketBlobUse, bucketSetAside,
 	}
 
 	// marker is the value of index keys. It is not empty because bbolt's Get

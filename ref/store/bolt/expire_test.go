@@ -1,8 +1,12 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -70,5 +74,67 @@ func TestExpireWritesOnlyWhenDue(t *testing.T) {
 				t.Errorf("%s: resend: dup %v, err %v; want a new envelope", tc.name, dup, err)
 			}
 		}
+	}
+}
+
+// TestExpireSetsAside checks that index records a sweep cannot read do not
+// stop it: a malformed key of the expiry index, one that names a missing
+// entry, and a malformed key of the forget index are set aside, the due
+// entries and pairs are deleted all the same, Expire reports both, and the
+// next sweep finds nothing wrong.
+func TestExpireSetsAside(t *testing.T) {
+	ctx := context.Background()
+	s := testStore(t, []string{"alice", "bob"})
+	alice, bob := store.Address{Account: "alice", Device: 1}, store.Address{Account: "bob", Device: 1}
+	for _, id := range []string{"m1", "m2"} {
+		if _, _, err := s.Enqueue(ctx, testEntries(alice, id, bob), store.Quota{}, testBase.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due := appendTime(nil, testBase.Add(time.Minute))
+	malformed := append(bytes.Clone(due), 7)
+	dangling := expiryKey(due, appendAddr(nil, bob), 1<<40)
+	badForget := bytes.Clone(due) // no pair key
+	if err := s.db.Update(func(tx *bbolt.Tx) error {
+		return errors.Join(tx.Bucket(bucketExpiry).Put(malformed, marker),
+			tx.Bucket(bucketExpiry).Put(dangling, marker),
+			tx.Bucket(bucketPairsExp).Put(badForget, marker))
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := s.Expire(ctx, testBase.Add(2*time.Hour))
+	if n != 2 || !errors.Is(err, store.ErrSetAside) {
+		t.Fatalf("Expire: got %d, %v; want 2, %v", n, err, store.ErrSetAside)
+	}
+	if total, _ := s.TotalEntries(ctx); total != 0 {
+		t.Errorf("entries after the sweep: got %d, want 0", total)
+	}
+	var aside []string
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		if k, _ := tx.Bucket(bucketExpiry).Cursor().First(); k != nil {
+			t.Errorf("expiry index after the sweep: got key %x, want none", k)
+		}
+		if k, _ := tx.Bucket(bucketPairsExp).Cursor().First(); k != nil {
+			t.Errorf("forget index after the sweep: got key %x, want none", k)
+		}
+		return tx.Bucket(bucketSetAside).ForEach(func(k, v []byte) error {
+			aside = append(aside, fmt.Sprintf("%x", k))
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		fmt.Sprintf("%x00%x", bucketExpiry, malformed),
+		fmt.Sprintf("%x00%x", bucketExpiry, dangling),
+		fmt.Sprintf("%x00%x", bucketPairsExp, badForget),
+	}
+	slices.Sort(want)
+	if !slices.Equal(aside, want) {
+		t.Errorf("set aside: got %v, want %v", aside, want)
+	}
+	if n, err := s.Expire(ctx, testBase.Add(3*time.Hour)); n != 0 || err != nil {
+		t.Errorf("the next sweep: got %d, %v; want 0, nil", n, err)
 	}
 }

@@ -510,30 +510,47 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 	if !pending {
 		return 0, nil
 	}
-	var n int
+	var n, aside int
 	err := s.update(ctx, "expire", func(tx *bbolt.Tx) error {
-		n = 0
+		n, aside = 0, 0
 		type expired struct {
 			ak  []byte
 			id  uint64
 			key []byte // the entry's
+			ek  []byte // the expiry index's
 		}
 		var todo []expired
-		c := tx.Bucket(bucketExpiry).Cursor()
+		var bad [][2][]byte // index records that cannot be read: key, value
+		expiry := tx.Bucket(bucketExpiry)
+		c := expiry.Cursor()
 		for k, v := c.First(); k != nil && keyDue(k, nowEnc); k, v = c.Next() {
 			if len(k) < timeSize+8+5 || len(v) != 1 {
-				return errCorrupt
+				bad = append(bad, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
+				continue
 			}
 			ak := bytes.Clone(k[timeSize : len(k)-8])
 			id := binary.BigEndian.Uint64(k[len(k)-8:])
-			todo = append(todo, expired{ak: ak, id: id, key: messageKey(id, ak)})
+			todo = append(todo, expired{ak: ak, id: id, key: messageKey(id, ak), ek: bytes.Clone(k)})
+		}
+		for _, r := range bad {
+			if err := setAside(tx, bucketExpiry, r[0], r[1]); err != nil {
+				return err
+			}
+			aside++
 		}
 		messages := tx.Bucket(bucketMessages)
 		for _, x := range todo {
 			ev := messages.Get(x.key)
 			if ev == nil {
-				return fmt.Errorf("expiry index names a missing entry: %w", errCorrupt)
+				// The index names a missing entry: the index key alone.
+				if err := setAside(tx, bucketExpiry, x.ek, marker); err != nil {
+					return err
+				}
+				aside++
+				continue
 			}
+			// An entry that does not decode still fails the sweep, as it
+			// fails Open: the file needs repair, not a sweep.
 			if err := s.deleteEntry(tx, x.ak, string(x.ak), x.id, x.key, ev); err != nil {
 				return err
 			}
@@ -541,13 +558,17 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 		}
 		// Forget the pairs whose time has come, and the buckets of version
 		// 2 with the last of their pairs.
-		if err := forgetPairs(tx, bucketPairsExp, bucketPairs, nowEnc); err != nil {
+		m, err := forgetPairs(tx, bucketPairsExp, bucketPairs, nowEnc)
+		if err != nil {
 			return err
 		}
+		aside += m
 		if tx.Bucket(v2Forget) != nil {
-			if err := forgetPairs(tx, v2Forget, v2Accepted, nowEnc); err != nil {
+			m, err := forgetPairs(tx, v2Forget, v2Accepted, nowEnc)
+			if err != nil {
 				return err
 			}
+			aside += m
 			if k, _ := tx.Bucket(v2Forget).Cursor().First(); k == nil {
 				for _, name := range [][]byte{v2Forget, v2Accepted} {
 					if err := tx.DeleteBucket(name); err != nil {
@@ -561,7 +582,20 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if aside > 0 {
+		return n, fmt.Errorf("bolt: expire: %d records set aside in bucket %s: %w", aside, bucketSetAside, store.ErrSetAside)
+	}
 	return n, nil
+}
+
+// setAside moves the record k of bucket name, whose value is v, to
+// bucketSetAside.
+func setAside(tx *bbolt.Tx, name, k, v []byte) error {
+	key := append(append(append(make([]byte, 0, len(name)+1+len(k)), name...), 0), k...)
+	if err := tx.Bucket(bucketSetAside).Put(key, bytes.Clone(v)); err != nil {
+		return err
+	}
+	return tx.Bucket(name).Delete(k)
 }
 
 // expiryDue reports whether Expire has anything to do at nowEnc: an entry
@@ -591,29 +625,37 @@ func expiryDue(tx *bbolt.Tx, nowEnc []byte) bool {
 func keyDue(k, nowEnc []byte) bool { return bytes.Compare(k[:min(len(k), timeSize)], nowEnc) <= 0 }
 
 // forgetPairs deletes the pairs whose forget time is at or before nowEnc:
-// each key of the forget index (T forget || pair key) and the pair.
-func forgetPairs(tx *bbolt.Tx, forgetName, pairsName, nowEnc []byte) error {
+// each key of the forget index (T forget || pair key) and the pair. It sets
+// aside the keys that cannot be read, and returns their number.
+func forgetPairs(tx *bbolt.Tx, forgetName, pairsName, nowEnc []byte) (int, error) {
 	forgets, pairs := tx.Bucket(forgetName), tx.Bucket(pairsName)
 	if forgets == nil || pairs == nil {
-		return fmt.Errorf("bucket %s or %s missing: %w", forgetName, pairsName, errCorrupt)
+		return 0, fmt.Errorf("bucket %s or %s missing: %w", forgetName, pairsName, errCorrupt)
 	}
-	var gone [][]byte
+	var gone, bad [][2][]byte
 	c := forgets.Cursor()
-	for k, _ := c.First(); k != nil && keyDue(k, nowEnc); k, _ = c.Next() {
-		if len(k) < timeSize {
-			return errCorrupt
+	for k, v := c.First(); k != nil && keyDue(k, nowEnc); k, v = c.Next() {
+		r := [2][]byte{bytes.Clone(k), bytes.Clone(v)}
+		if len(k) <= timeSize {
+			bad = append(bad, r)
+			continue
 		}
-		gone = append(gone, bytes.Clone(k))
+		gone = append(gone, r)
 	}
-	for _, k := range gone {
-		if err := pairs.Delete(k[timeSize:]); err != nil {
-			return err
-		}
-		if err := forgets.Delete(k); err != nil {
-			return err
+	for _, r := range bad {
+		if err := setAside(tx, forgetName, r[0], r[1]); err != nil {
+			return 0, err
 		}
 	}
-	return nil
+	for _, r := range gone {
+		if err := pairs.Delete(r[0][timeSize:]); err != nil {
+			return 0, err
+		}
+		if err := forgets.Delete(r[0]); err != nil {
+			return 0, err
+		}
+	}
+	return len(bad), nil
 }
 
 // Stats implements store.Store: the index's figures.
@@ -641,7 +683,7 @@ func (s *Store) Queued(ctx context.Context, a store.Address, queueIDs []uint64) 
 	var out []uint64
 	if d := s.idx.devices[string(appendAddr(nil, a))]; d != nil {
 		for _, id := range queueIDs {
-			if d.holds(id) {
+			if _, ok := d.prio(id); ok {
 				out = append(out, id)
 			}
 		}
