@@ -267,7 +267,10 @@ func (e *external) duplicate(bool) error             { return errUnsupported }
 func (e *external) forget(bool) error                { return errUnsupported }
 func (e *external) rekey(bool) error                 { return errUnsupported }
 func (e *external) queue(store.Address) (int, error) { return 0, errUnsupported }
-func (e *external) close()                           {}
+func (e *external) forge(store.Address, store.Address, string) error {
+	return errUnsupported
+}
+func (e *external) close() {}
 
 // actorNames are the names scripts may give actors; the account is the
 // name without its trailing digits.
@@ -313,10 +316,20 @@ func must(ts *testscript.TestScript, what string, err error) {
 	}
 }
 
+// parseAddr reads an address of a script, ACCOUNT/DEVICE.
+func parseAddr(ts *testscript.TestScript, s string) store.Address {
+	acct, dev, ok := strings.Cut(s, "/")
+	d, err := strconv.ParseUint(dev, 10, 32)
+	if !ok || err != nil {
+		ts.Fatalf("address %q: want ACCOUNT/DEVICE", s)
+	}
+	return store.Address{Account: acct, Device: uint32(d)}
+}
+
 func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	w := getWorld(ts)
 	if len(args) == 0 {
-		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N")
+		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|forge FROM TO TEXT")
 	}
 	switch args[0] {
 	case "start":
@@ -334,14 +347,17 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 		must(ts, "server forget-accepted", w.server.forget(len(args) > 1 && args[1] == "on"))
 	case "rekey":
 		must(ts, "server rekey", w.server.rekey(len(args) > 1 && args[1] == "back"))
+	case "forge":
+		if len(args) != 4 {
+			ts.Fatalf("usage: server forge ACCOUNT/DEVICE ACCOUNT/DEVICE TEXT")
+		}
+		must(ts, "server forge", w.server.forge(parseAddr(ts, args[1]), parseAddr(ts, args[2]), args[3]))
 	case "queue":
 		if len(args) != 3 {
 			ts.Fatalf("usage: server queue ACCOUNT/DEVICE N")
 		}
-		acct, dev, _ := strings.Cut(args[1], "/")
-		d, _ := strconv.Atoi(dev)
 		want, _ := strconv.Atoi(args[2])
-		n, err := w.server.queue(store.Address{Account: acct, Device: uint32(d)})
+		n, err := w.server.queue(parseAddr(ts, args[1]))
 		must(ts, "server queue", err)
 		if n != want {
 			fail(ts, WrongOutput, "the server holds %d entries for %s, want %d", n, args[1], want)

@@ -15,10 +15,13 @@ import (
 
 	"github.com/flynn/noise"
 
+	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/server"
+	"github.com/missive-protocol/missive/ref/session"
 	"github.com/missive-protocol/missive/ref/store"
 	"github.com/missive-protocol/missive/ref/store/bolt"
 	"github.com/missive-protocol/missive/ref/transport"
+	"github.com/missive-protocol/missive/ref/wire"
 )
 
 // errUnsupported marks a scenario step that the server under test cannot
@@ -58,6 +61,10 @@ type serverControl interface {
 	// the key it had before (TRN-005).
 	rekey(back bool) error
 	queue(a store.Address) (int, error)
+	// forge queues for to, as a server that forges would, a prekey message
+	// with text under the sender address from, made with an identity key
+	// of its own, which from's device list does not give from (DEV-020).
+	forge(from, to store.Address, text string) error
 	close()
 }
 
@@ -193,6 +200,51 @@ func (e *embedded) queue(a store.Address) (int, error) {
 	}
 	s, err := e.st.Stats(context.Background(), a)
 	return s.Entries, err
+}
+
+func (e *embedded) forge(from, to store.Address, text string) error {
+	if e.st == nil {
+		return errors.New("the server is not running")
+	}
+	ctx := context.Background()
+	bk, _, err := e.st.TakeBundle(ctx, to)
+	if err != nil {
+		return fmt.Errorf("bundle of %s/%d: %w", to.Account, to.Device, err)
+	}
+	b := &wire.Bundle{Version: wire.ProtocolVersion, IdentityKey: bk.IdentityKey,
+		SignedPreKey: wire.SignedPreKey{ID: uint64(bk.SignedPrekey.ID), Key: bk.SignedPrekey.Key, Signature: bk.SignedPrekey.Signature},
+		KEMPreKey:    wire.KEMPreKey{ID: uint64(bk.KEMPrekey.ID), Key: bk.KEMPrekey.Key, Signature: bk.KEMPrekey.Signature, LastResort: bk.LastResort}}
+	if o := bk.OneTimeEC; o != nil {
+		b.OneTimePreKey = &wire.OneTimePreKey{ID: uint64(o.ID), Key: o.Key}
+	}
+	bundle, err := wire.Marshal(b)
+	if err != nil {
+		return err
+	}
+	ik, err := keys.GeneratePrivateKey(rand.Reader) // the forger's own
+	if err != nil {
+		return err
+	}
+	s, err := session.Initiate(rand.Reader, ik, bundle)
+	if err != nil {
+		return err
+	}
+	id := make([]byte, 16)
+	rand.Read(id)
+	now := e.clock.now()
+	sentAt := uint64(now.UnixMilli())
+	pt, err := wire.Marshal(&wire.Content{Version: 1, Type: wire.ContentText, MessageID: id, SentAt: sentAt, Text: &text})
+	if err != nil {
+		return err
+	}
+	_, ct, err := s.Encrypt(pt)
+	if err != nil {
+		return err
+	}
+	entry := store.Entry{Recipient: to, Sender: from, MessageID: id, Type: wire.EnvelopeChat, Priority: wire.PriorityNormal,
+		Kind: wire.KindPrekey, Ciphertext: ct, SentAt: sentAt, AcceptedAt: now, ExpiresAt: now.Add(time.Hour)}
+	_, _, err = e.st.Enqueue(ctx, []store.Entry{entry}, store.Quota{}, now.Add(time.Hour))
+	return err
 }
 
 func (e *embedded) close() { e.kill() }
@@ -344,4 +396,7 @@ func (p *process) duplicate(bool) error             { return errUnsupported }
 func (p *process) forget(bool) error                { return errUnsupported }
 func (p *process) rekey(bool) error                 { return errUnsupported }
 func (p *process) queue(store.Address) (int, error) { return 0, errUnsupported }
-func (p *process) close()                           { p.kill() }
+func (p *process) forge(store.Address, store.Address, string) error {
+	return errUnsupported
+}
+func (p *process) close() { p.kill() }

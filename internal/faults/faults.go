@@ -39,6 +39,7 @@ const (
 	AcceptLateEdit            Fault = "accept-late-edit"              // edits and deletes are applied after their window (LIF-001)
 	SkipDigestCheck           Fault = "skip-digest-check"             // a downloaded blob is opened without checking its digest (MED-002)
 	IKFallback                Fault = "ik-fallback"                   // a failed IK handshake falls back to XX and pins the new key (TRN-005)
+	AcceptUnlistedSender      Fault = "accept-unlisted-sender"        // a prekey message from a device the sender's list does not list with its key makes a session (DEV-020)
 )
 
 // All lists every fault with the check it breaks.
@@ -63,6 +64,7 @@ var All = map[Fault]string{
 	AcceptLateEdit:            "edits and deletes are applied after their window has passed (LIF-001)",
 	IKFallback:                "a failed IK handshake falls back to XX silently and pins the server's new key (TRN-005)",
 	SkipDigestCheck:           "a downloaded blob is opened without checking its size and digest (MED-002)",
+	AcceptUnlistedSender:      "a prekey message from a device that the sender's device list does not list with its identity key is accepted and makes a session (DEV-020)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -16,6 +17,7 @@ import (
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/group"
 	"github.com/missive-protocol/missive/ref/history"
+	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/session"
 	"github.com/missive-protocol/missive/ref/transport"
 	"github.com/missive-protocol/missive/ref/wire"
@@ -385,6 +387,18 @@ func (c *Conn) deliveryLoop() {
 		case <-c.closed:
 			return
 		case del := <-c.deliveries:
+			if del.Kind == wire.KindPrekey {
+				if err := c.refreshList(del); err != nil {
+					var re *transport.RemoteError
+					if !errors.As(err, &re) {
+						// The connection failed: the delivery, not
+						// acknowledged, comes again on the next one.
+						c.shutdown(err)
+						return
+					}
+					c.emit(Event{Kind: EventError, Err: err})
+				}
+			}
 			msg, receipt, err := c.d.receive(del)
 			var gap errGroupGap
 			if errors.As(err, &gap) {
@@ -615,6 +629,12 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 		if err := wire.Unmarshal(del.Ciphertext, &m); err != nil {
 			return nil, err
 		}
+		// DEV-020: only from a device the sender's list gives this key;
+		// else the server could add a device, or take one over, and read
+		// the replies.
+		if !listedWith(tx, del.Sender, m.IdentityKey) && !faults.Has(faults.AcceptUnlistedSender) {
+			return nil, fmt.Errorf("client: prekey message from %s/%d: %w", del.Sender.Account, del.Sender.Device, errcode.AuthDeviceNotListed)
+		}
 		if s != nil && s.SamePreKey(&m) {
 			pt, err = s.DecryptPreKey(d.rand, del.Ciphertext)
 		} else {
@@ -638,6 +658,53 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 }
 
 var receiptStatus = map[uint64]Status{wire.ReceiptDelivered: StatusDelivered, wire.ReceiptRead: StatusRead, wire.ReceiptPlayed: StatusPlayed}
+
+// listedWith reports whether a device is in the latest list accepted for
+// its account with the identity key ik (an encoding); without a list for
+// the account, no device is.
+func listedWith(tx *bolt.Tx, a wire.Address, ik []byte) bool {
+	l := list(tx, a.Account)
+	if l == nil || a.Device > math.MaxUint32 {
+		return false
+	}
+	listed, ok := l.Device(uint32(a.Device))
+	if !ok {
+		return false
+	}
+	k, err := keys.DecodePublicKey(ik)
+	return err == nil && listed.Equal(k)
+}
+
+// refreshList fetches the latest device list of the sender of a prekey
+// message when the list this device holds does not list the sender with
+// the message's identity key: a first contact, or a device linked since
+// (DEV-020). Receive then decides; a failure here leaves it to refuse.
+func (c *Conn) refreshList(del *wire.Delivery) error {
+	var m wire.PreKeyMessage
+	if wire.Unmarshal(del.Ciphertext, &m) != nil {
+		return nil // receive reports it
+	}
+	listed := false
+	c.d.db.View(func(tx *bolt.Tx) error {
+		listed = listedWith(tx, del.Sender, m.IdentityKey)
+		return nil
+	})
+	if listed {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), transport.HandshakeTimeout)
+	defer cancel()
+	var res wire.DeviceListResult
+	if err := c.call(ctx, wire.FrameFetchDeviceList, &wire.DeviceListFetch{Account: del.Sender.Account}, &res); err != nil {
+		return fmt.Errorf("device list of %s: %w", del.Sender.Account, err)
+	}
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	return c.d.db.Update(func(tx *bolt.Tx) error {
+		_, err := accept(tx, del.Sender.Account, res.DeviceList)
+		return err
+	})
+}
 
 // listedSender reports whether a device is in the latest list accepted for
 // its account; without a list for the account, every device is.
