@@ -248,8 +248,18 @@ func (c *Conn) uploadPart(ctx context.Context, blob, digest []byte, limit int, p
 	if err := c.call(ctx, wire.FrameCreateBlob, &wire.BlobCreate{Size: uint64(len(blob)), Digest: digest}, &created); err != nil {
 		return "", 0, err
 	}
-	done := created.Received
-	for done < uint64(min(limit, len(blob))) {
+	done, stop := created.Received, uint64(min(limit, len(blob)))
+	if done > uint64(len(blob)) {
+		return "", 0, fmt.Errorf("client: blob %s: the server holds %d bytes of %d", created.BlobID, done, len(blob))
+	}
+	// Each put is one chunk; a server that does not take them cannot keep
+	// the device sending: it gets a few puts beyond one per chunk.
+	puts := (stop-min(done, stop)+wire.MaxBlobChunk-1)/wire.MaxBlobChunk + maxUploadRetries
+	for done < stop {
+		if puts == 0 {
+			return created.BlobID, created.Received, fmt.Errorf("client: blob %s: the server took %d of %d bytes and no more", created.BlobID, done, len(blob))
+		}
+		puts--
 		if progress != nil {
 			progress(int(done), len(blob))
 		}
@@ -257,6 +267,9 @@ func (c *Conn) uploadPart(ctx context.Context, blob, digest []byte, limit int, p
 		var p wire.BlobProgress
 		if err := c.call(ctx, wire.FramePutBlob, &wire.BlobPut{BlobID: created.BlobID, Offset: done, Data: blob[done:end]}, &p); err != nil {
 			return created.BlobID, created.Received, err
+		}
+		if p.Received > end {
+			return created.BlobID, created.Received, fmt.Errorf("client: blob %s: the server says it holds %d bytes, %d sent", created.BlobID, p.Received, end)
 		}
 		done = p.Received
 	}
@@ -266,7 +279,13 @@ func (c *Conn) uploadPart(ctx context.Context, blob, digest []byte, limit int, p
 	return created.BlobID, created.Received, nil
 }
 
-// Download fetches and decrypts the media of a message (MED-002).
+// maxUploadRetries is how many puts an upload may make beyond one per
+// chunk, for a server that took less than a chunk.
+const maxUploadRetries = 8
+
+// Download fetches and decrypts the media of a message (MED-002). It asks
+// for the bytes the media content names and no more: a server that
+// claims another size, or sends nothing, ends it.
 func (c *Conn) Download(ctx context.Context, m *Message, progress func(int, int)) ([]byte, error) {
 	if m.Media == nil || m.Deleted {
 		return nil, errors.New("client: the message has no media")
@@ -274,22 +293,27 @@ func (c *Conn) Download(ctx context.Context, m *Message, progress func(int, int)
 	if m.Opened || len(m.Media.Key) == 0 {
 		return nil, errors.New("client: view-once media already opened")
 	}
+	size := m.Media.Size
+	if size > wire.MaxBlobSize {
+		return nil, fmt.Errorf("client: media of %d bytes: %w", size, errcode.AuthDigestMismatch)
+	}
 	var blob []byte
-	for {
+	for uint64(len(blob)) < size {
+		n := min(wire.MaxBlobChunk, size-uint64(len(blob)))
 		var ch wire.BlobChunk
-		err := c.call(ctx, wire.FrameGetBlob, &wire.BlobGet{BlobID: m.Media.BlobID, Offset: uint64(len(blob)), Length: wire.MaxBlobChunk}, &ch)
+		err := c.call(ctx, wire.FrameGetBlob, &wire.BlobGet{BlobID: m.Media.BlobID, Offset: uint64(len(blob)), Length: n}, &ch)
 		if err != nil {
 			return nil, err
 		}
+		if ch.Size != size {
+			return nil, fmt.Errorf("client: blob of %d bytes, the media names %d: %w", ch.Size, size, errcode.AuthDigestMismatch)
+		}
+		if uint64(len(ch.Data)) > n || len(ch.Data) == 0 && n > 0 {
+			return nil, fmt.Errorf("client: %d bytes of the blob at %d, %d asked: %w", len(ch.Data), len(blob), n, errcode.AuthDigestMismatch)
+		}
 		blob = append(blob, ch.Data...)
 		if progress != nil {
-			progress(len(blob), int(ch.Size))
-		}
-		if uint64(len(blob)) >= ch.Size || len(ch.Data) == 0 {
-			break
-		}
-		if ch.Size > wire.MaxBlobSize {
-			return nil, fmt.Errorf("client: blob of %d bytes: %w", ch.Size, errcode.AuthDigestMismatch)
+			progress(len(blob), int(size))
 		}
 	}
 	return media.Decrypt(m.Media.Key, m.Media.Digest, m.Media.Size, blob)

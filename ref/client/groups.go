@@ -411,6 +411,7 @@ func (d *Device) FindGroup(nameOrPrefix string) ([]byte, error) {
 // them (GRP-003).
 func (c *Conn) syncGroup(ctx context.Context, gid []byte, from uint64) error {
 	for {
+		start := from
 		var h wire.GroupHistory
 		if err := c.call(ctx, wire.FrameGetGroup, &wire.GroupFetch{GroupID: gid, From: from}, &h); err != nil {
 			return err
@@ -429,7 +430,10 @@ func (c *Conn) syncGroup(ctx context.Context, gid []byte, from uint64) error {
 				from = s.Serial + 1
 			}
 		}
-		if len(h.States) < wire.MaxGroupStates {
+		// A page that moved nothing forward would come again unchanged: a
+		// server that answers with states already held cannot keep the
+		// device asking.
+		if len(h.States) < wire.MaxGroupStates || from == start {
 			return nil
 		}
 	}
@@ -751,6 +755,14 @@ func (c *Conn) sendGroup(ctx context.Context, gid []byte, content *wire.Content,
 				continue
 			case re.Body.Group != nil:
 				devs := *re.Body.Group
+				// The group devices are the devices of the members: a
+				// server that names another account does not get it this
+				// device's sender key (GRP-010).
+				for _, ad := range devs {
+					if !s.IsMember(ad.Account) {
+						return 0, nil, 0, fmt.Errorf("client: the server's devices of group %x name %s: %w", gid, ad.Account, errcode.PolicyNotMember)
+					}
+				}
 				err := c.d.db.Update(func(tx *bolt.Tx) error {
 					cur, err := getGroup(tx, gid)
 					if err != nil {

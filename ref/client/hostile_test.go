@@ -1,0 +1,329 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/missive-protocol/missive/ref/devices"
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/group"
+	"github.com/missive-protocol/missive/ref/transport"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// fakeServer is a scripted, hostile server on 127.0.0.1: it answers
+// hello with welcome, then passes every other request to handle.
+type fakeServer struct {
+	addr   string
+	mu     sync.Mutex
+	counts map[uint64]int
+}
+
+func (s *fakeServer) count(typ uint64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts[typ]
+}
+
+func startFake(t *testing.T, welcome *wire.Welcome, handle func(tc *transport.Conn, f *wire.Frame)) *fakeServer {
+	t.Helper()
+	static, err := transport.Suite.GenerateKeypair(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fakeServer{addr: ln.Addr().String(), counts: map[uint64]int{}}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				tc, err := transport.Server(nc, &transport.ServerConfig{Static: static})
+				if err != nil {
+					return
+				}
+				id, _, _, err := transport.ReadHello(tc, []uint64{1})
+				if err != nil {
+					return
+				}
+				if err := tc.Send(wire.FrameResult, id, welcome); err != nil {
+					return
+				}
+				for {
+					f, err := tc.Receive()
+					if err != nil {
+						return
+					}
+					s.mu.Lock()
+					s.counts[f.Type]++
+					s.mu.Unlock()
+					if f.Type == wire.FramePing {
+						tc.Send(wire.FramePong, 0, nil)
+						continue
+					}
+					handle(tc, f)
+				}
+			}()
+		}
+	}()
+	return s
+}
+
+// hostileDevice makes a registered device whose own list (device 1 alone)
+// is accepted, for a server at addr.
+func hostileDevice(t *testing.T, name, addr string) (*Device, []byte) {
+	t.Helper()
+	d, err := Init(filepath.Join(t.TempDir(), name), name, addr, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	l, err := devices.Sign(d.identity, name, 1, []wire.ListedDevice{{Device: 1, IdentityKey: d.identity.Public().Encode()}}, 1000, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.db.Update(func(tx *bolt.Tx) error {
+		if _, err := accept(tx, name, l.Signed); err != nil {
+			return err
+		}
+		return putConfig(tx, "registered", []byte{1})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, l.Signed
+}
+
+// TestFanoutNamesNonMember checks GRP-010/16.4: the group devices
+// are the devices of the group's member accounts. A malicious server answers
+// send-group with state.fanout_mismatch naming "eve", who is no member of the
+// group; alice must not give eve her sender key (eve could then read every
+// group message the server fans out to her).
+func TestFanoutNamesNonMember(t *testing.T) {
+	// eve: a real account, with a valid list and bundle, not in the group.
+	eve, eveList := hostileDevice(t, "eve", "127.0.0.1:1")
+	eveBundle := bundleOf(t, eve)
+
+	var (
+		mu        sync.Mutex
+		sentToEve int
+		alice     *Device
+		aliceList []byte
+	)
+	welcome := &wire.Welcome{Version: 1, Time: 1000, OneTimeEC: 100, OneTimeKEM: 100}
+	srv := startFake(t, welcome, func(tc *transport.Conn, f *wire.Frame) {
+		id := transport.RequestID(f)
+		switch f.Type {
+		case wire.FrameSendGroup:
+			devs := wire.GroupDevices{{Account: "eve", Devices: []uint64{1}}}
+			tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.StateFanoutMismatch), Group: &devs})
+		case wire.FrameFetchPrekeys:
+			tc.Send(wire.FrameResult, id, &wire.FetchResult{Bundles: []wire.DeviceBundle{{Device: 1, Bundle: eveBundle}}, DeviceList: eveList})
+		case wire.FrameSend:
+			var env wire.Envelope
+			if transport.DecodeBody(f, &env) == nil && env.Recipient == "eve" {
+				mu.Lock()
+				sentToEve++
+				mu.Unlock()
+			}
+			tc.Send(wire.FrameResult, id, &wire.SendResult{AcceptedAt: 1000})
+		default:
+			tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.PolicyUnexpectedFrame)})
+		}
+	})
+	alice, aliceList = hostileDevice(t, "alice", srv.addr)
+	welcome.DeviceList = &aliceList
+
+	gid := make([]byte, 16)
+	rand.Read(gid)
+	members := []wire.GroupMember{{Account: "alice", Role: wire.RoleAdmin}, {Account: "bob", Role: wire.RoleMember}}
+	s, err := group.Sign(alice.identity, alice.Address(), aliceList, gid, 1, members, "g", 1000, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.db.Update(func(tx *bolt.Tx) error { _, err := alice.acceptGroupState(tx, s.Signed, gid); return err }); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := alice.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, sendErr := c.SendTo(ctx, Conv{Group: gid}, "for members only")
+
+	mu.Lock()
+	defer mu.Unlock()
+	if sentToEve > 0 {
+		t.Errorf("send to group {alice, bob}: got %d envelope(s) with alice's sender key sent to eve, a non-member (send error %v); want none", sentToEve, sendErr)
+	}
+	if !errors.Is(sendErr, errcode.PolicyNotMember) {
+		t.Errorf("send to group {alice, bob}, the server naming eve: got error %v, want %v", sendErr, errcode.PolicyNotMember)
+	}
+}
+
+// TestUploadNoProgress checks that a server that never advances
+// blob-progress cannot make the client loop forever: uploading a 1 KiB blob
+// takes one put-blob; a client that gets no progress must stop with an
+// error rather than resend the same bytes without end.
+func TestUploadNoProgress(t *testing.T) {
+	welcome := &wire.Welcome{Version: 1, Time: 1000, OneTimeEC: 100, OneTimeKEM: 100}
+	srv := startFake(t, welcome, func(tc *transport.Conn, f *wire.Frame) {
+		id := transport.RequestID(f)
+		switch f.Type {
+		case wire.FrameCreateBlob:
+			tc.Send(wire.FrameResult, id, &wire.BlobCreated{BlobID: "blob", Received: 0})
+		case wire.FramePutBlob:
+			tc.Send(wire.FrameResult, id, &wire.BlobProgress{Received: 0}) // never any progress
+		default:
+			tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.PolicyUnexpectedFrame)})
+		}
+	})
+	d, list := hostileDevice(t, "alice", srv.addr)
+	welcome.DeviceList = &list
+	c, err := d.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		_, err := c.SendMedia(ctx, Conv{Peer: "bob"}, make([]byte, 1024), MediaOptions{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("SendMedia against a server that takes nothing: got no error, want one")
+		}
+		if n, want := srv.count(wire.FramePutBlob), 1+maxUploadRetries; n > want {
+			t.Errorf("put-blob requests for one chunk: got %d, want at most %d", n, want)
+		}
+	case <-time.After(10 * time.Second):
+		cancel()
+		<-done
+		t.Errorf("SendMedia of 1 KiB against a server that never advances: still looping after 3 s and %d put-blob requests; want an error after a bounded number of requests", srv.count(wire.FramePutBlob))
+	}
+}
+
+// TestDownloadNamedSize checks MED-002 and "no hang": the media
+// content names a blob of 1,040 bytes; a server that claims a blob of
+// MAX_BLOB_SIZE and serves 1 byte a chunk should not keep the client asking
+// for bytes well past the size the media content gives.
+func TestDownloadNamedSize(t *testing.T) {
+	welcome := &wire.Welcome{Version: 1, Time: 1000, OneTimeEC: 100, OneTimeKEM: 100}
+	srv := startFake(t, welcome, func(tc *transport.Conn, f *wire.Frame) {
+		id := transport.RequestID(f)
+		switch f.Type {
+		case wire.FrameGetBlob:
+			tc.Send(wire.FrameResult, id, &wire.BlobChunk{Size: wire.MaxBlobSize, Data: []byte{0}})
+		default:
+			tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.PolicyUnexpectedFrame)})
+		}
+	})
+	d, list := hostileDevice(t, "alice", srv.addr)
+	welcome.DeviceList = &list
+	c, err := d.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m := &Message{Media: &wire.Media{Kind: wire.MediaFile, BlobID: "blob", Key: make([]byte, 32), Digest: make([]byte, 32), Size: 1040, MIME: "x/y"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err = c.Download(ctx, m, nil)
+	if !errors.Is(err, errcode.AuthDigestMismatch) {
+		t.Errorf("Download of a 1,040-byte blob the server says is %d bytes: got error %v, want %v", wire.MaxBlobSize, err, errcode.AuthDigestMismatch)
+	}
+	if n := srv.count(wire.FrameGetBlob); n != 1 {
+		t.Errorf("get-blob requests: got %d, want 1", n)
+	}
+}
+
+// TestSyncGroupDuplicates checks that a server cannot keep the client in
+// syncGroup forever (GRP-003 fetch): alice holds versions 1 and 2 of a
+// group; a server answers set-group with state.group_rollback, then every
+// get-group with MAX_GROUP_STATES copies of version 1 (duplicates, which
+// move nothing forward). The client must stop after a bounded number of
+// get-group requests.
+func TestSyncGroupDuplicates(t *testing.T) {
+	var v1 []byte
+	welcome := &wire.Welcome{Version: 1, Time: 1000, OneTimeEC: 100, OneTimeKEM: 100}
+	srv := startFake(t, welcome, func(tc *transport.Conn, f *wire.Frame) {
+		id := transport.RequestID(f)
+		switch f.Type {
+		case wire.FrameSetGroup:
+			tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.StateGroupRollback)})
+		case wire.FrameGetGroup:
+			h := wire.GroupHistory{}
+			for range wire.MaxGroupStates {
+				h.States = append(h.States, v1)
+			}
+			tc.Send(wire.FrameResult, id, &h)
+		default:
+			tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.PolicyUnexpectedFrame)})
+		}
+	})
+	alice, list := hostileDevice(t, "alice", srv.addr)
+	welcome.DeviceList = &list
+
+	gid := make([]byte, 16)
+	rand.Read(gid)
+	members := []wire.GroupMember{{Account: "alice", Role: wire.RoleAdmin}, {Account: "bob", Role: wire.RoleMember}}
+	for v, name := range []string{"one", "two"} {
+		s, err := group.Sign(alice.identity, alice.Address(), list, gid, uint64(v+1), members, name, 1000, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v == 0 {
+			v1 = s.Signed
+		}
+		if err := alice.db.Update(func(tx *bolt.Tx) error { _, err := alice.acceptGroupState(tx, s.Signed, gid); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	c, err := alice.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.AddMembers(ctx, gid, "carol") }()
+	select {
+	case err := <-done:
+		var re *transport.RemoteError
+		if !errors.As(err, &re) || errcode.Code(re.Body.Code) != errcode.StateGroupRollback {
+			t.Errorf("AddMembers: got error %v, want %v", err, errcode.StateGroupRollback)
+		}
+		if n := srv.count(wire.FrameGetGroup); n > 2 {
+			t.Errorf("get-group requests: got %d, want at most 2 (one per retry of set-group)", n)
+		}
+	case <-time.After(10 * time.Second):
+		n := srv.count(wire.FrameGetGroup)
+		cancel()
+		<-done
+		t.Errorf("AddMembers against a server that answers get-group with duplicates: still looping after 3 s and %d get-group requests; want an error after a bounded number", n)
+	}
+}
