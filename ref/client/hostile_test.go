@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,6 +110,46 @@ func hostileDevice(t *testing.T, name, addr string) (*Device, []byte) {
 	return d, l.Signed
 }
 
+// hostileAlice starts a fake server that answers with answer, which
+// reports whether it answered (the server answers any other request with
+// policy.unexpected_frame), and makes alice, a registered device of it.
+func hostileAlice(t *testing.T, answer func(tc *transport.Conn, id uint64, f *wire.Frame) bool) (*fakeServer, *Device, []byte) {
+	t.Helper()
+	welcome := &wire.Welcome{Version: 1, Time: 1000, OneTimeEC: 100, OneTimeKEM: 100}
+	srv := startFake(t, welcome, func(tc *transport.Conn, f *wire.Frame) {
+		if id := transport.RequestID(f); !answer(tc, id, f) {
+			tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.PolicyUnexpectedFrame)})
+		}
+	})
+	d, list := hostileDevice(t, "alice", srv.addr)
+	welcome.DeviceList = &list
+	return srv, d, list
+}
+
+// ends runs call on a connection of d and returns its error, failing the
+// test when it has not returned after 10 s: a hostile server kept it going.
+func ends(t *testing.T, d *Device, what string, call func(ctx context.Context, c *Conn) error) error {
+	t.Helper()
+	c, err := d.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- call(ctx, c) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		cancel()
+		<-done
+		t.Fatalf("%s: still going after 10 s, want an end", what)
+		return nil
+	}
+}
+
 // TestFanoutNamesNonMember checks GRP-010/16.4: the group devices
 // are the devices of the group's member accounts. A malicious server answers
 // send-group with state.fanout_mismatch naming "eve", who is no member of the
@@ -118,16 +159,8 @@ func TestFanoutNamesNonMember(t *testing.T) {
 	// eve: a real account, with a valid list and bundle, not in the group.
 	eve, eveList := hostileDevice(t, "eve", "127.0.0.1:1")
 	eveBundle := bundleOf(t, eve)
-
-	var (
-		mu        sync.Mutex
-		sentToEve int
-		alice     *Device
-		aliceList []byte
-	)
-	welcome := &wire.Welcome{Version: 1, Time: 1000, OneTimeEC: 100, OneTimeKEM: 100}
-	srv := startFake(t, welcome, func(tc *transport.Conn, f *wire.Frame) {
-		id := transport.RequestID(f)
+	var sentToEve atomic.Int64
+	_, alice, aliceList := hostileAlice(t, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
 		switch f.Type {
 		case wire.FrameSendGroup:
 			devs := wire.GroupDevices{{Account: "eve", Devices: []uint64{1}}}
@@ -137,18 +170,14 @@ func TestFanoutNamesNonMember(t *testing.T) {
 		case wire.FrameSend:
 			var env wire.Envelope
 			if transport.DecodeBody(f, &env) == nil && env.Recipient == "eve" {
-				mu.Lock()
-				sentToEve++
-				mu.Unlock()
+				sentToEve.Add(1)
 			}
 			tc.Send(wire.FrameResult, id, &wire.SendResult{AcceptedAt: 1000})
 		default:
-			tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.PolicyUnexpectedFrame)})
+			return false
 		}
+		return true
 	})
-	alice, aliceList = hostileDevice(t, "alice", srv.addr)
-	welcome.DeviceList = &aliceList
-
 	gid := make([]byte, 16)
 	rand.Read(gid)
 	members := []wire.GroupMember{{Account: "alice", Role: wire.RoleAdmin}, {Account: "bob", Role: wire.RoleMember}}
@@ -159,20 +188,12 @@ func TestFanoutNamesNonMember(t *testing.T) {
 	if err := alice.db.Update(func(tx *bolt.Tx) error { _, err := alice.acceptGroupState(tx, s.Signed, gid); return err }); err != nil {
 		t.Fatal(err)
 	}
-
-	c, err := alice.Connect(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, sendErr := c.SendTo(ctx, Conv{Group: gid}, "for members only")
-
-	mu.Lock()
-	defer mu.Unlock()
-	if sentToEve > 0 {
-		t.Errorf("send to group {alice, bob}: got %d envelope(s) with alice's sender key sent to eve, a non-member (send error %v); want none", sentToEve, sendErr)
+	sendErr := ends(t, alice, "a group send", func(ctx context.Context, c *Conn) error {
+		_, err := c.SendTo(ctx, Conv{Group: gid}, "for members only")
+		return err
+	})
+	if n := sentToEve.Load(); n > 0 {
+		t.Errorf("send to group {alice, bob}: got %d envelope(s) with alice's sender key sent to eve, a non-member (send error %v); want none", n, sendErr)
 	}
 	if !errors.Is(sendErr, errcode.PolicyNotMember) {
 		t.Errorf("send to group {alice, bob}, the server naming eve: got error %v, want %v", sendErr, errcode.PolicyNotMember)
@@ -180,77 +201,49 @@ func TestFanoutNamesNonMember(t *testing.T) {
 }
 
 // TestUploadNoProgress checks that a server that never advances
-// blob-progress cannot make the client loop forever: uploading a 1 KiB blob
-// takes one put-blob; a client that gets no progress must stop with an
-// error rather than resend the same bytes without end.
+// blob-progress cannot keep the client sending: a 1 KiB blob is one chunk,
+// and the client stops with an error after a few puts beyond it.
 func TestUploadNoProgress(t *testing.T) {
-	welcome := &wire.Welcome{Version: 1, Time: 1000, OneTimeEC: 100, OneTimeKEM: 100}
-	srv := startFake(t, welcome, func(tc *transport.Conn, f *wire.Frame) {
-		id := transport.RequestID(f)
+	srv, d, _ := hostileAlice(t, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
 		switch f.Type {
 		case wire.FrameCreateBlob:
 			tc.Send(wire.FrameResult, id, &wire.BlobCreated{BlobID: "blob", Received: 0})
 		case wire.FramePutBlob:
 			tc.Send(wire.FrameResult, id, &wire.BlobProgress{Received: 0}) // never any progress
 		default:
-			tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.PolicyUnexpectedFrame)})
+			return false
 		}
+		return true
 	})
-	d, list := hostileDevice(t, "alice", srv.addr)
-	welcome.DeviceList = &list
-	c, err := d.Connect(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	done := make(chan error, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
+	err := ends(t, d, "SendMedia against a server that takes nothing", func(ctx context.Context, c *Conn) error {
 		_, err := c.SendMedia(ctx, Conv{Peer: "bob"}, make([]byte, 1024), MediaOptions{})
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Error("SendMedia against a server that takes nothing: got no error, want one")
-		}
-		if n, want := srv.count(wire.FramePutBlob), 1+maxUploadRetries; n > want {
-			t.Errorf("put-blob requests for one chunk: got %d, want at most %d", n, want)
-		}
-	case <-time.After(10 * time.Second):
-		cancel()
-		<-done
-		t.Errorf("SendMedia of 1 KiB against a server that never advances: still looping after 3 s and %d put-blob requests; want an error after a bounded number of requests", srv.count(wire.FramePutBlob))
+		return err
+	})
+	if err == nil {
+		t.Error("SendMedia against a server that takes nothing: got no error, want one")
+	}
+	if n, want := srv.count(wire.FramePutBlob), 1+maxUploadRetries; n > want {
+		t.Errorf("put-blob requests for one chunk: got %d, want at most %d", n, want)
 	}
 }
 
-// TestDownloadNamedSize checks MED-002 and "no hang": the media
-// content names a blob of 1,040 bytes; a server that claims a blob of
-// MAX_BLOB_SIZE and serves 1 byte a chunk should not keep the client asking
-// for bytes well past the size the media content gives.
+// TestDownloadNamedSize checks MED-002 against a hostile server: the media
+// content names a blob of 1,040 bytes, and a server that claims a blob of
+// MAX_BLOB_SIZE, serving 1 byte a chunk, ends the download at its first
+// answer with auth.digest_mismatch.
 func TestDownloadNamedSize(t *testing.T) {
-	welcome := &wire.Welcome{Version: 1, Time: 1000, OneTimeEC: 100, OneTimeKEM: 100}
-	srv := startFake(t, welcome, func(tc *transport.Conn, f *wire.Frame) {
-		id := transport.RequestID(f)
-		switch f.Type {
-		case wire.FrameGetBlob:
-			tc.Send(wire.FrameResult, id, &wire.BlobChunk{Size: wire.MaxBlobSize, Data: []byte{0}})
-		default:
-			tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.PolicyUnexpectedFrame)})
+	srv, d, _ := hostileAlice(t, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
+		if f.Type != wire.FrameGetBlob {
+			return false
 		}
+		tc.Send(wire.FrameResult, id, &wire.BlobChunk{Size: wire.MaxBlobSize, Data: []byte{0}})
+		return true
 	})
-	d, list := hostileDevice(t, "alice", srv.addr)
-	welcome.DeviceList = &list
-	c, err := d.Connect(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	m := &Message{Media: &wire.Media{Kind: wire.MediaFile, BlobID: "blob", Key: make([]byte, 32), Digest: make([]byte, 32), Size: 1040, MIME: "x/y"}}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	_, err = c.Download(ctx, m, nil)
+	err := ends(t, d, "Download from a server that claims another size", func(ctx context.Context, c *Conn) error {
+		_, err := c.Download(ctx, m, nil)
+		return err
+	})
 	if !errors.Is(err, errcode.AuthDigestMismatch) {
 		t.Errorf("Download of a 1,040-byte blob the server says is %d bytes: got error %v, want %v", wire.MaxBlobSize, err, errcode.AuthDigestMismatch)
 	}
@@ -259,17 +252,14 @@ func TestDownloadNamedSize(t *testing.T) {
 	}
 }
 
-// TestSyncGroupDuplicates checks that a server cannot keep the client in
-// syncGroup forever (GRP-003 fetch): alice holds versions 1 and 2 of a
-// group; a server answers set-group with state.group_rollback, then every
-// get-group with MAX_GROUP_STATES copies of version 1 (duplicates, which
-// move nothing forward). The client must stop after a bounded number of
-// get-group requests.
+// TestSyncGroupDuplicates checks that a server cannot keep the client
+// fetching group states (GRP-003): alice holds versions 1 and 2 of a group;
+// a server answers set-group with state.group_rollback, then every
+// get-group with MAX_GROUP_STATES copies of version 1, which move nothing
+// forward. The change ends with the rollback, one get-group per retry.
 func TestSyncGroupDuplicates(t *testing.T) {
 	var v1 []byte
-	welcome := &wire.Welcome{Version: 1, Time: 1000, OneTimeEC: 100, OneTimeKEM: 100}
-	srv := startFake(t, welcome, func(tc *transport.Conn, f *wire.Frame) {
-		id := transport.RequestID(f)
+	srv, alice, list := hostileAlice(t, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
 		switch f.Type {
 		case wire.FrameSetGroup:
 			tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.StateGroupRollback)})
@@ -280,12 +270,10 @@ func TestSyncGroupDuplicates(t *testing.T) {
 			}
 			tc.Send(wire.FrameResult, id, &h)
 		default:
-			tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.PolicyUnexpectedFrame)})
+			return false
 		}
+		return true
 	})
-	alice, list := hostileDevice(t, "alice", srv.addr)
-	welcome.DeviceList = &list
-
 	gid := make([]byte, 16)
 	rand.Read(gid)
 	members := []wire.GroupMember{{Account: "alice", Role: wire.RoleAdmin}, {Account: "bob", Role: wire.RoleMember}}
@@ -301,29 +289,14 @@ func TestSyncGroupDuplicates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-
-	c, err := alice.Connect(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	err := ends(t, alice, "AddMembers against a server that answers get-group with duplicates", func(ctx context.Context, c *Conn) error {
+		return c.AddMembers(ctx, gid, "carol")
+	})
+	var re *transport.RemoteError
+	if !errors.As(err, &re) || errcode.Code(re.Body.Code) != errcode.StateGroupRollback {
+		t.Errorf("AddMembers: got error %v, want %v", err, errcode.StateGroupRollback)
 	}
-	defer c.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- c.AddMembers(ctx, gid, "carol") }()
-	select {
-	case err := <-done:
-		var re *transport.RemoteError
-		if !errors.As(err, &re) || errcode.Code(re.Body.Code) != errcode.StateGroupRollback {
-			t.Errorf("AddMembers: got error %v, want %v", err, errcode.StateGroupRollback)
-		}
-		if n := srv.count(wire.FrameGetGroup); n > 2 {
-			t.Errorf("get-group requests: got %d, want at most 2 (one per retry of set-group)", n)
-		}
-	case <-time.After(10 * time.Second):
-		n := srv.count(wire.FrameGetGroup)
-		cancel()
-		<-done
-		t.Errorf("AddMembers against a server that answers get-group with duplicates: still looping after 3 s and %d get-group requests; want an error after a bounded number", n)
+	if n := srv.count(wire.FrameGetGroup); n > 2 {
+		t.Errorf("get-group requests: got %d, want at most 2 (one per retry of set-group)", n)
 	}
 }
