@@ -262,7 +262,10 @@ func (c *Conn) readLoop() {
 			ch := c.waiting[id]
 			c.mu.Unlock()
 			if ch != nil {
-				ch <- f
+				select {
+				case ch <- f:
+				default: // a second answer to one request: dropped, the reader goes on
+				}
 			} else if f.Type == wire.FrameError {
 				var b wire.ErrorBody
 				transport.DecodeBody(f, &b)

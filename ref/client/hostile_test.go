@@ -300,3 +300,32 @@ func TestSyncGroupDuplicates(t *testing.T) {
 		t.Errorf("get-group requests: got %d, want at most 2 (one per retry of set-group)", n)
 	}
 }
+
+// TestManyAnswers checks that a server that answers one request many
+// times cannot stop the device's reader: the next request still gets its
+// answer.
+func TestManyAnswers(t *testing.T) {
+	_, d, _ := hostileAlice(t, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
+		if f.Type != wire.FrameFetchDeviceList {
+			return false
+		}
+		for range 5 {
+			tc.Send(wire.FrameResult, id, &wire.DeviceListResult{DeviceList: []byte{1}})
+		}
+		return true
+	})
+	err := ends(t, d, "two requests to a server that answers each five times", func(ctx context.Context, c *Conn) error {
+		for range 2 {
+			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			err := c.call(cctx, wire.FrameFetchDeviceList, &wire.DeviceListFetch{Account: "bob"}, new(wire.DeviceListResult))
+			cancel()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("the second request: got %v, want its answer", err)
+	}
+}

@@ -72,9 +72,11 @@ func (r *Register) Set(o Register) bool {
 }
 
 // Expired reports whether a message with expire-after seconds, sent at
-// sentAt, has expired at now (LIF-008); expire 0 never expires.
+// sentAt, has expired at now (LIF-008); expire 0 never expires. The sum
+// sentAt + 1000 * expire is compared without wrapping round: a sent-at
+// near the end of time, on a sender's clock, is not expired at once.
 func Expired(sentAt, expire, now uint64) bool {
-	return expire > 0 && now >= sentAt+expire*1000
+	return expire > 0 && now >= sentAt && (now-sentAt)/1000 >= expire
 }
 
 // LifeMessage is one message of a conversation as the lifecycle rules see

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 )
@@ -203,7 +204,8 @@ func (d *lcDevice) change(e lcEvent, t *lcMsg) string {
 // expire marks the messages whose time has come.
 func (d *lcDevice) expire() {
 	for _, m := range d.held {
-		if m.expireAfter > 0 && d.now >= m.sentAt+1000*m.expireAfter {
+		// sent-at + 1000 * expire-after, compared without wrapping round.
+		if m.expireAfter > 0 && d.now >= m.sentAt && (d.now-m.sentAt)/1000 >= m.expireAfter {
 			m.expired = true
 		}
 	}
@@ -687,6 +689,13 @@ func genLifecycle() (any, error) {
 			"as expired at once, never shown.", []string{"expiry"}, []string{"LIF-008"}, func(b *lcBuilder) {
 			b.clockAt(3_600_000)
 			b.textExpiring("m1", "alice/1", 0, "too late", 3600)
+		}},
+		{"lifecycle_expiry_far_sent_at", "m1 with expire-after 60 and a sent-at 1 s before the largest timestamp (a " +
+			"sender's clock far ahead); the clock an hour on: still shown. Its sent-at + 60000 ms passes every clock, " +
+			"and is not computed wrapping round to the past.", []string{"expiry"}, []string{"LIF-008"}, func(b *lcBuilder) {
+			b.events = append(b.events, lcEvent{Op: "receive", From: "alice/1", Type: "text", ID: b.id("m1"),
+				SentAt: math.MaxUint64 - 1000, Text: "from the far future", ExpireAfter: 60})
+			b.clockAt(3_600_000)
 		}},
 		{"lifecycle_change_after_expiry", "m1 (expire-after 60) expires; then an edit and a delete alice sent before " +
 			"it expired arrive: ignored.", []string{"expiry", "edit", "delete"}, []string{"LIF-008", "LIF-001"},
