@@ -267,6 +267,7 @@ func (e *external) duplicate(bool) error             { return errUnsupported }
 func (e *external) forget(bool) error                { return errUnsupported }
 func (e *external) rekey(bool) error                 { return errUnsupported }
 func (e *external) queue(store.Address) (int, error) { return 0, errUnsupported }
+func (e *external) quota(int) error                  { return errUnsupported }
 func (e *external) forge(store.Address, store.Address, string) error {
 	return errUnsupported
 }
@@ -329,7 +330,7 @@ func parseAddr(ts *testscript.TestScript, s string) store.Address {
 func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	w := getWorld(ts)
 	if len(args) == 0 {
-		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|forge FROM TO TEXT")
+		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT")
 	}
 	switch args[0] {
 	case "start":
@@ -352,6 +353,12 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("usage: server forge ACCOUNT/DEVICE ACCOUNT/DEVICE TEXT")
 		}
 		must(ts, "server forge", w.server.forge(parseAddr(ts, args[1]), parseAddr(ts, args[2]), args[3]))
+	case "quota":
+		n, err := strconv.Atoi(args[len(args)-1])
+		if len(args) != 2 || err != nil || n < 0 {
+			ts.Fatalf("usage: server quota ENTRIES (0: the server's own)")
+		}
+		must(ts, "server quota", w.server.quota(n))
 	case "queue":
 		if len(args) != 3 {
 			ts.Fatalf("usage: server queue ACCOUNT/DEVICE N")
@@ -418,15 +425,17 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 		}
 		switch verb {
 		case "send":
+			var code errcode.Code
+			if neg {
+				code, rest = wantCode(rest) // ! NAME send [CODE] ACCOUNT|@GROUP TEXT...
+			}
 			if len(rest) < 2 {
 				ts.Fatalf("usage: %s send ACCOUNT|@GROUP TEXT...", name)
 			}
 			text := strings.Join(rest[1:], " ")
 			id, err := a.send(ctx, w.conv(ts, rest[0]), text)
 			if neg {
-				if err == nil {
-					fail(ts, UnexpectedSuccess, "%s sent %q to %s", name, text, rest[0])
-				}
+				mustFail(ts, fmt.Sprintf("%s send %q to %s", name, text, rest[0]), err, code)
 				return
 			}
 			must(ts, name+" send", err)
@@ -526,7 +535,7 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 			must(ts, name+" privacy", a.privacy(ctx, rest[0], rest[1], rest[2:]))
 		case "link":
 			if len(rest) < 1 {
-				ts.Fatalf("usage: %s link NEWNAME [impl|ref]", name)
+				ts.Fatalf("usage: %s link NEWNAME [impl|ref] [CODE]", name)
 			}
 			w.link(ts, ctx, name, a, rest, neg)
 		case "unlink":
@@ -535,7 +544,7 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 			}
 			must(ts, name+" unlink", a.unlink(ctx, w.actors[rest[0]].deviceID()))
 		default:
-			if !w.lifecycleVerb(ts, ctx, name, a, verb, rest, neg) {
+			if !w.lifecycleVerb(ts, ctx, name, a, verb, rest, neg) && !w.rawVerb(ts, ctx, name, a, verb, rest, neg) {
 				ts.Fatalf("unknown verb %q", verb)
 			}
 		}
@@ -666,9 +675,13 @@ func (w *world) link(ts *testscript.TestScript, ctx context.Context, name string
 		} else {
 			_, jerr = joinRef(lctx, filepath.Join(w.dir, "devices", newName), code, w.server.address(), w.clock.now)
 		}
-		if jerr == nil {
-			fail(ts, UnexpectedSuccess, "%s was linked, and should have been refused", newName)
+		var want errcode.Code
+		if len(args) > 2 {
+			if c, ok := errcode.Parse(args[2]); ok {
+				want = c
+			}
 		}
+		mustFail(ts, newName+" link", jerr, want)
 		return
 	}
 	impl := len(args) > 1 && args[1] == "impl" && w.suite == "client" && w.a != nil

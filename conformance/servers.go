@@ -65,6 +65,9 @@ type serverControl interface {
 	// with text under the sender address from, made with an identity key
 	// of its own, which from's device list does not give from (DEV-020).
 	forge(from, to store.Address, text string) error
+	// quota restarts the server with a queue quota of that many entries
+	// per device (0: the server's own).
+	quota(entries int) error
 	close()
 }
 
@@ -77,6 +80,7 @@ type embedded struct {
 	old     noise.DHKey // the key before a rekey
 	dup     bool
 	noDedup bool
+	entries int // the queue quota, 0 for the server's own
 	srv     *server.Server
 	st      *bolt.Store
 }
@@ -103,7 +107,7 @@ func (e *embedded) start() error {
 		return err
 	}
 	srv, err := server.New(server.Config{Store: st, Static: e.static, Clock: e.clock.now,
-		DuplicateDeliveries: e.dup, ForgetAccepted: e.noDedup, RedeliveryBase: 500 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond})
+		DuplicateDeliveries: e.dup, ForgetAccepted: e.noDedup, Quota: store.Quota{Entries: e.entries}, RedeliveryBase: 500 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond})
 	if err != nil {
 		st.Close()
 		return err
@@ -155,8 +159,8 @@ func (e *embedded) clockMoved(time.Duration) error {
 	return nil
 }
 
-func (e *embedded) duplicate(on bool) error {
-	e.dup = on
+// restart starts the server again with its settings, when it runs.
+func (e *embedded) restart() error {
 	if e.srv == nil {
 		return nil
 	}
@@ -164,6 +168,16 @@ func (e *embedded) duplicate(on bool) error {
 		return err
 	}
 	return e.start()
+}
+
+func (e *embedded) duplicate(on bool) error {
+	e.dup = on
+	return e.restart()
+}
+
+func (e *embedded) quota(entries int) error {
+	e.entries = entries
+	return e.restart()
 }
 
 func (e *embedded) rekey(back bool) error {
@@ -185,13 +199,7 @@ func (e *embedded) rekey(back bool) error {
 
 func (e *embedded) forget(on bool) error {
 	e.noDedup = on
-	if e.srv == nil {
-		return nil
-	}
-	if err := e.stop(); err != nil {
-		return err
-	}
-	return e.start()
+	return e.restart()
 }
 
 func (e *embedded) queue(a store.Address) (int, error) {
@@ -396,6 +404,7 @@ func (p *process) duplicate(bool) error             { return errUnsupported }
 func (p *process) forget(bool) error                { return errUnsupported }
 func (p *process) rekey(bool) error                 { return errUnsupported }
 func (p *process) queue(store.Address) (int, error) { return 0, errUnsupported }
+func (p *process) quota(int) error                  { return errUnsupported }
 func (p *process) forge(store.Address, store.Address, string) error {
 	return errUnsupported
 }

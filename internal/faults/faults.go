@@ -40,6 +40,9 @@ const (
 	SkipDigestCheck           Fault = "skip-digest-check"             // a downloaded blob is opened without checking its digest (MED-002)
 	IKFallback                Fault = "ik-fallback"                   // a failed IK handshake falls back to XX and pins the new key (TRN-005)
 	AcceptUnlistedSender      Fault = "accept-unlisted-sender"        // a prekey message from a device the sender's list does not list with its key makes a session (DEV-020)
+	NoRateLimit               Fault = "no-rate-limit"                 // the server never refuses a request as rate-limited (SRV-016)
+	NonMemberGroupSend        Fault = "non-member-group-send"         // the server takes a group message from an account that is not a member (GRP-009)
+	LastSeenToAll             Fault = "last-seen-to-all"              // the server shows last seen whatever its visibility (SRV-014)
 )
 
 // All lists every fault with the check it breaks.
@@ -65,10 +68,13 @@ var All = map[Fault]string{
 	IKFallback:                "a failed IK handshake falls back to XX silently and pins the server's new key (TRN-005)",
 	SkipDigestCheck:           "a downloaded blob is opened without checking its size and digest (MED-002)",
 	AcceptUnlistedSender:      "a prekey message from a device that the sender's device list does not list with its identity key is accepted and makes a session (DEV-020)",
+	NoRateLimit:               "the server never refuses a request as rate-limited (SRV-016)",
+	NonMemberGroupSend:        "the server skips the membership check of send-group (GRP-009 step 5)",
+	LastSeenToAll:             "the server shows an account's last seen whatever its last-seen visibility (SRV-014)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.
-var ServerFaults = map[Fault]bool{IgnoreTTL: true, AcceptRevokedDevice: true}
+var ServerFaults = map[Fault]bool{IgnoreTTL: true, AcceptRevokedDevice: true, NoRateLimit: true, NonMemberGroupSend: true, LastSeenToAll: true}
 
 var on atomic.Pointer[Fault]
 

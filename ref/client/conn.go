@@ -210,6 +210,14 @@ func (c *Conn) closeEvents() {
 	close(c.Events)
 }
 
+// Call sends one request as it is given and waits for its result, or the
+// server's error as a *transport.RemoteError. It is for tools, such as the
+// conformance runner, that send what a correct device would not, to see
+// the server refuse it; a device's own requests go through its methods.
+func (c *Conn) Call(ctx context.Context, typ uint64, body, result wire.Message) error {
+	return c.call(ctx, typ, body, result)
+}
+
 // call sends a request and waits for its result or error.
 func (c *Conn) call(ctx context.Context, typ uint64, body, result wire.Message) error {
 	c.mu.Lock()

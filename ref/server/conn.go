@@ -596,7 +596,7 @@ func (c *conn) limited(typ uint64) error {
 	if typ == wire.FrameSend || typ == wire.FrameSendGroup {
 		limit = c.sendLimit
 	}
-	if limit.Allow() { // no Reservation to allocate for the common case
+	if limit.Allow() || faults.Has(faults.NoRateLimit) { // no Reservation to allocate for the common case
 		return nil
 	}
 	// A token may have come since Allow looked: take it, as one Reserve

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/devices"
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/group"
@@ -326,7 +327,7 @@ func (c *conn) prepareSendGroup(ctx context.Context, e *wire.GroupEnvelope) (*pe
 	if err != nil {
 		return nil, err
 	}
-	if !st.IsMember(c.addr.Account) {
+	if !st.IsMember(c.addr.Account) && !faults.Has(faults.NonMemberGroupSend) {
 		return nil, errcode.PolicyNotMember
 	}
 	if e.Serial != current {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
@@ -81,7 +82,7 @@ func (p *presence) update(ctx context.Context, account, subscriber string) (*wir
 	if account != subscriber && !p.visible(ctx, account, subscriber, priv.Online) {
 		u.State = wire.PresenceHidden
 	}
-	if !online && (account == subscriber || p.visible(ctx, account, subscriber, priv.LastSeen)) {
+	if !online && (account == subscriber || p.visible(ctx, account, subscriber, priv.LastSeen) || faults.Has(faults.LastSeenToAll)) {
 		t, err := p.s.cfg.Store.LastSeen(ctx, account)
 		if err != nil {
 			return nil, err

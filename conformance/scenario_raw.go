@@ -1,0 +1,92 @@
+package conformance
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"strconv"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// rawVerb runs the verbs of reference actors that send what a correct
+// device would not, or read what the reference client does not show, so
+// that a scenario can see a server refuse or withhold it. It reports
+// whether verb is one of them.
+//
+//	[!] NAME group-fetch [CODE] @GROUP FROM       get-group from a version (GRP-004)
+//	! NAME group-send-raw CODE @GROUP VERSION     send-group with that version and a digest of zeros (GRP-009)
+//	! NAME flood CODE ACCOUNT N                   up to N sends at once; one must fail with CODE (SRV-016)
+//	NAME last-seen ACCOUNT none|shown             whether presence gives a last-seen time (SRV-014)
+func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name string, a actor, verb string, rest []string, neg bool) bool {
+	switch verb {
+	case "group-fetch", "group-send-raw", "flood", "last-seen":
+	default:
+		return false
+	}
+	ra := refOnly(ts, name, a, verb)
+	c, err := ra.conn()
+	must(ts, name+" "+verb, err)
+	code, rest := wantCode(rest)
+	onlyNeg := verb == "group-send-raw" || verb == "flood"
+	if onlyNeg && !neg || !neg && code != 0 || verb == "last-seen" && neg {
+		ts.Fatalf("%s %s: see the usage of the verbs in conformance/scenario_raw.go", name, verb)
+	}
+	number := func(s string) uint64 {
+		n, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			ts.Fatalf("%s %s: %q is not a number", name, verb, s)
+		}
+		return n
+	}
+	switch verb {
+	case "group-fetch":
+		if len(rest) != 2 {
+			ts.Fatalf("usage: [!] %s group-fetch [CODE] @GROUP FROM", name)
+		}
+		err := c.Call(ctx, wire.FrameGetGroup, &wire.GroupFetch{GroupID: w.conv(ts, rest[0]).group, From: number(rest[1])}, new(wire.GroupHistory))
+		if neg {
+			mustFail(ts, name+" group-fetch", err, code)
+			return true
+		}
+		must(ts, name+" group-fetch", err)
+	case "group-send-raw":
+		if len(rest) != 2 {
+			ts.Fatalf("usage: ! %s group-send-raw CODE @GROUP VERSION", name)
+		}
+		id := make([]byte, wire.MessageIDSize)
+		rand.Read(id)
+		env := &wire.GroupEnvelope{Version: wire.ProtocolVersion, MessageID: id, Sender: ra.d.Address(),
+			GroupID: w.conv(ts, rest[0]).group, Serial: number(rest[1]), Digest: make([]byte, 32),
+			Message: []byte("not read by the server"), Priority: wire.PriorityNormal, TTL: 3600,
+			SentAt: uint64(w.clock.now().UnixMilli())}
+		mustFail(ts, name+" group-send-raw", c.Call(ctx, wire.FrameSendGroup, env, new(wire.SendResult)), code)
+	case "flood":
+		if len(rest) != 2 {
+			ts.Fatalf("usage: ! %s flood CODE ACCOUNT N", name)
+		}
+		n := number(rest[1])
+		for i := range n {
+			if _, err := c.SendTo(ctx, w.conv(ts, rest[0]).ref(), fmt.Sprintf("flood %d", i)); err != nil {
+				mustFail(ts, fmt.Sprintf("%s flood, send %d", name, i+1), err, code)
+				return true
+			}
+		}
+		fail(ts, UnexpectedSuccess, "%s sent %d messages to %s at once, and none was refused", name, n, rest[0])
+	case "last-seen":
+		if len(rest) != 2 || rest[1] != "none" && rest[1] != "shown" {
+			ts.Fatalf("usage: %s last-seen ACCOUNT none|shown", name)
+		}
+		us, err := c.Subscribe(ctx, rest[0])
+		must(ts, name+" last-seen", err)
+		if len(us) != 1 {
+			fail(ts, WrongOutput, "%s got %d presence updates for %s, want 1", name, len(us), rest[0])
+		}
+		if got := map[bool]string{true: "shown", false: "none"}[us[0].LastSeen != nil]; got != rest[1] {
+			fail(ts, WrongOutput, "%s sees the last seen of %s: got %s, want %s", name, rest[0], got, rest[1])
+		}
+	}
+	return true
+}
