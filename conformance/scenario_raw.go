@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -20,9 +21,10 @@ import (
 //	! NAME group-send-raw CODE @GROUP VERSION     send-group with that version and a digest of zeros (GRP-009)
 //	! NAME flood CODE ACCOUNT N                   up to N sends at once; one must fail with CODE (SRV-016)
 //	NAME last-seen ACCOUNT none|shown             whether presence gives a last-seen time (SRV-014)
+//	NAME list-version ACCOUNT N                   the device accepts version N of the account's list within 5 s, unasked (DEV-010)
 func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name string, a actor, verb string, rest []string, neg bool) bool {
 	switch verb {
-	case "group-fetch", "group-send-raw", "flood", "last-seen":
+	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version":
 	default:
 		return false
 	}
@@ -31,7 +33,7 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 	must(ts, name+" "+verb, err)
 	code, rest := wantCode(rest)
 	onlyNeg := verb == "group-send-raw" || verb == "flood"
-	if onlyNeg && !neg || !neg && code != 0 || verb == "last-seen" && neg {
+	if onlyNeg && !neg || !neg && code != 0 || (verb == "last-seen" || verb == "list-version") && neg {
 		ts.Fatalf("%s %s: see the usage of the verbs in conformance/scenario_raw.go", name, verb)
 	}
 	number := func(s string) uint64 {
@@ -75,6 +77,25 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 			}
 		}
 		fail(ts, UnexpectedSuccess, "%s sent %d messages to %s at once, and none was refused", name, n, rest[0])
+	case "list-version":
+		if len(rest) != 2 {
+			ts.Fatalf("usage: %s list-version ACCOUNT N", name)
+		}
+		want := number(rest[1])
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var got uint64
+			if l := ra.d.DeviceList(rest[0]); l != nil {
+				got = l.Serial
+			}
+			if got == want {
+				return true
+			}
+			if time.Now().After(deadline) {
+				fail(ts, WrongOutput, "%s holds version %d of %s's device list, want %d", name, got, rest[0], want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	case "last-seen":
 		if len(rest) != 2 || rest[1] != "none" && rest[1] != "shown" {
 			ts.Fatalf("usage: %s last-seen ACCOUNT none|shown", name)
