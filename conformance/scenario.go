@@ -538,6 +538,17 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 				ts.Fatalf("usage: %s link NEWNAME [impl|ref] [CODE]", name)
 			}
 			w.link(ts, ctx, name, a, rest, neg)
+		case "link-hold":
+			// A reference companion asks for a link that the primary never
+			// answers: a pending link, which counts toward the companion
+			// limit (DEV-003). Its request ends with the scenario.
+			if len(rest) != 1 || w.actors[rest[0]] != nil || accountOf(rest[0]) != accountOf(name) {
+				ts.Fatalf("usage: %s link-hold NEWNAME (a new actor of %s's account)", name, name)
+			}
+			code, err := a.linkOpen(ctx)
+			must(ts, name+" link-hold", err)
+			go joinRef(w.ctx, filepath.Join(w.dir, "devices", rest[0]), code, w.server.address(), w.clock.now)
+			time.Sleep(time.Second) // the request reaches the server
 		case "unlink":
 			if len(rest) != 1 || w.actors[rest[0]] == nil {
 				ts.Fatalf("usage: %s unlink NAME (of a linked actor)", name)
