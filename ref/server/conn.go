@@ -54,6 +54,7 @@ type conn struct {
 	timer      *time.Timer   // the next redelivery
 	pushes     [][]byte      // frames sent unasked, for the push goroutine, encoded
 	pushing    bool          // the push goroutine runs
+	welcomed   bool          // the welcome is written: the push and delivery goroutines may start
 
 	dmu      sync.Mutex
 	inflight map[uint64]*flight
@@ -99,7 +100,8 @@ func (s *Server) handle(nc net.Conn) {
 		tc.Close()
 		return
 	}
-	if err := c.hello(); err != nil {
+	old, err := c.hello()
+	if err != nil {
 		if err != errLinked {
 			s.log.Info("hello refused", "remote", nc.RemoteAddr().String(), "err", err)
 		}
@@ -108,7 +110,7 @@ func (s *Server) handle(nc net.Conn) {
 		return
 	}
 	s.log.Info("device connected", "account", c.addr.Account, "device", c.addr.Device)
-	if old := s.attach(c); old != nil {
+	if old != nil {
 		// The older connection stores the attempts of what it had in
 		// flight as it ends: the first pass reads them, so that an
 		// attempt count only grows (SRV-010).
@@ -155,7 +157,7 @@ func (c *conn) close() {
 func (c *conn) wakeUp() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.ended {
+	if c.ended || !c.welcomed { // handle wakes it once the welcome is written
 		return
 	}
 	if !c.claim(&c.delivering) {
@@ -191,7 +193,7 @@ func (c *conn) push(typ uint64, body wire.Message) {
 		return
 	}
 	c.pushes = append(c.pushes, enc)
-	if c.claim(&c.pushing) {
+	if c.welcomed && c.claim(&c.pushing) {
 		go c.writePushes()
 	}
 	c.wmu.Unlock()
@@ -259,36 +261,40 @@ var errLinked = errors.New("server: link request served")
 
 // hello runs the checks of spec section 12.4 and answers welcome; or, for
 // a first frame that is a link request, serves it (section 15.3).
-func (c *conn) hello() error {
+func (c *conn) hello() (old *conn, err error) {
 	f, err := c.tc.Receive()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if f.Type == wire.FrameLinkRequest {
 		c.linkRequest(f)
-		return errLinked
+		return nil, errLinked
 	}
 	id, h, version, err := transport.CheckHello(c.tc, f, []uint64{protocolVersion})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ctx := context.Background()
 	addr := store.Address{Account: h.Account, Device: uint32(h.Device)}
 	if err := c.authenticate(ctx, h, addr); err != nil {
 		c.fail(id, err)
-		return err
+		return nil, err
 	}
+	// The connection becomes the device's before the welcome's figures
+	// are read, so that a change made after the read is pushed to it
+	// (DEV-010); what is pushed waits for the welcome, the first frame.
+	c.addr, c.authed = addr, true
+	old = c.s.attach(c)
 	counts, _, err := c.s.cfg.Store.PrekeyCounts(ctx, addr)
 	if err != nil {
 		c.fail(id, internal(err))
-		return err
+		return old, err
 	}
 	list, _, err := c.s.cfg.Store.DeviceList(ctx, addr.Account)
 	if err != nil {
 		c.fail(id, internal(err))
-		return err
+		return old, err
 	}
-	c.addr, c.authed = addr, true
 	w := &wire.Welcome{
 		Version: version, Time: uint64(c.s.now().UnixMilli()),
 		OneTimeEC: uint64(counts.EC), OneTimeKEM: uint64(counts.KEM),
@@ -296,7 +302,16 @@ func (c *conn) hello() error {
 	if list != nil {
 		w.DeviceList = &list
 	}
-	return c.tc.Send(wire.FrameResult, id, w)
+	if err := c.tc.Send(wire.FrameResult, id, w); err != nil {
+		return old, err
+	}
+	c.wmu.Lock()
+	c.welcomed = true
+	if len(c.pushes) > 0 && c.claim(&c.pushing) {
+		go c.writePushes()
+	}
+	c.wmu.Unlock()
+	return old, nil
 }
 
 // authenticate runs checks 4 and 5 of spec section 12.4.

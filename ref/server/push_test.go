@@ -106,5 +106,5 @@ func readsNothing(t *testing.T, seed byte) *conn {
 	if tc == nil {
 		t.FailNow()
 	}
-	return &conn{tc: tc, closed: make(chan struct{})}
+	return &conn{tc: tc, closed: make(chan struct{}), welcomed: true}
 }
