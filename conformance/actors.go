@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pb "github.com/missive-protocol/missive/conformance/adapterpb"
@@ -97,14 +98,16 @@ type refActor struct {
 	failures []error // deliveries the device could not process
 	complete func(context.Context) (uint32, error)
 	now      func() time.Time // the device's clock
+	deaf     atomic.Bool      // the device drops deliveries unread (client.Config.Deaf)
 }
 
 func newRefActor(ctx context.Context, dir, account, server string, clock func() time.Time) (*refActor, error) {
-	d, err := client.Init(dir, account, server, client.Config{Clock: clock})
+	a := &refActor{now: clock}
+	d, err := client.Init(dir, account, server, client.Config{Clock: clock, Deaf: a.deaf.Load})
 	if err != nil {
 		return nil, err
 	}
-	a := &refActor{d: d, now: clock}
+	a.d = d
 	return a, a.online(ctx)
 }
 
@@ -411,11 +414,12 @@ func joinRef(ctx context.Context, dir, code, server string, clock func() time.Ti
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return nil, err
 	}
-	d, err := client.LinkCompanion(ctx, dir, code, server, client.Config{Clock: clock})
+	a := &refActor{now: clock}
+	d, err := client.LinkCompanion(ctx, dir, code, server, client.Config{Clock: clock, Deaf: a.deaf.Load})
 	if err != nil {
 		return nil, err
 	}
-	a := &refActor{d: d, now: clock}
+	a.d = d
 	return a, a.online(ctx)
 }
 

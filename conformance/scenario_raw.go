@@ -21,14 +21,22 @@ import (
 //	! NAME group-send-raw CODE @GROUP VERSION     send-group with that version and a digest of zeros (GRP-009)
 //	! NAME flood CODE ACCOUNT N                   up to N sends at once; one must fail with CODE (SRV-016)
 //	NAME last-seen ACCOUNT none|shown             whether presence gives a last-seen time (SRV-014)
+//	NAME deaf on|off                              drop deliveries unread and unacknowledged, or not (SRV-010)
 //	NAME list-version ACCOUNT N                   the device accepts version N of the account's list within 5 s, unasked (DEV-010)
 func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name string, a actor, verb string, rest []string, neg bool) bool {
 	switch verb {
-	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version":
+	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf":
 	default:
 		return false
 	}
 	ra := refOnly(ts, name, a, verb)
+	if verb == "deaf" {
+		if len(rest) != 1 || rest[0] != "on" && rest[0] != "off" || neg {
+			ts.Fatalf("usage: %s deaf on|off", name)
+		}
+		ra.deaf.Store(rest[0] == "on")
+		return true
+	}
 	c, err := ra.conn()
 	must(ts, name+" "+verb, err)
 	code, rest := wantCode(rest)

@@ -50,6 +50,12 @@ type Config struct {
 	Clock func() time.Time
 	// Timeouts of the transport; zero values take the specification's.
 	Timeouts transport.Timeouts
+	// Deaf, when it reports true, makes the device drop the deliveries
+	// that come, neither storing nor acknowledging them, as a device that
+	// fails before it stores them would. It is for the conformance runner,
+	// which checks that a server delivers them again and loses none; nil
+	// for every device that means to work.
+	Deaf func() bool
 }
 
 // Device is one device of an account, with its local state.
@@ -59,6 +65,7 @@ type Device struct {
 	rand io.Reader
 	now  func() time.Time
 	tout transport.Timeouts
+	deaf func() bool // Config.Deaf
 
 	Account string
 	ID      uint32
@@ -142,7 +149,7 @@ func Open(dir string, cfg Config) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Device{dir: dir, db: db, rand: cfg.Rand, now: cfg.Clock, tout: cfg.Timeouts}
+	d := &Device{dir: dir, db: db, rand: cfg.Rand, now: cfg.Clock, tout: cfg.Timeouts, deaf: cfg.Deaf}
 	err = db.View(func(tx *bolt.Tx) error {
 		d.Account = string(getConfig(tx, "account"))
 		d.Server = string(getConfig(tx, "server"))

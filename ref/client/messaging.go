@@ -387,6 +387,9 @@ func (c *Conn) deliveryLoop() {
 		case <-c.closed:
 			return
 		case del := <-c.deliveries:
+			if c.d.deaf != nil && c.d.deaf() {
+				continue // dropped unread and unacknowledged (Config.Deaf)
+			}
 			if del.Kind == wire.KindPrekey {
 				if err := c.refreshList(del); err != nil {
 					var re *transport.RemoteError
