@@ -98,12 +98,33 @@ type refActor struct {
 	failures []error // deliveries the device could not process
 	complete func(context.Context) (uint32, error)
 	now      func() time.Time // the device's clock
-	deaf     atomic.Bool      // the device drops deliveries unread (client.Config.Deaf)
+	deaf     atomic.Bool      // the device drops deliveries unread (client.Config.OnDelivery)
+	dmu      sync.Mutex
+	count    map[string]int // message id -> deliveries of it that came
+}
+
+// delivered counts a delivery as it comes, and drops it unread while the
+// actor is deaf (client.Config.OnDelivery).
+func (a *refActor) delivered(d *wire.Delivery) bool {
+	a.dmu.Lock()
+	if a.count == nil {
+		a.count = map[string]int{}
+	}
+	a.count[string(d.MessageID)]++
+	a.dmu.Unlock()
+	return !a.deaf.Load()
+}
+
+// deliveries returns how many deliveries of a message came.
+func (a *refActor) deliveries(id []byte) int {
+	a.dmu.Lock()
+	defer a.dmu.Unlock()
+	return a.count[string(id)]
 }
 
 func newRefActor(ctx context.Context, dir, account, server string, clock func() time.Time) (*refActor, error) {
 	a := &refActor{now: clock}
-	d, err := client.Init(dir, account, server, client.Config{Clock: clock, Deaf: a.deaf.Load})
+	d, err := client.Init(dir, account, server, client.Config{Clock: clock, OnDelivery: a.delivered})
 	if err != nil {
 		return nil, err
 	}
@@ -415,7 +436,7 @@ func joinRef(ctx context.Context, dir, code, server string, clock func() time.Ti
 		return nil, err
 	}
 	a := &refActor{now: clock}
-	d, err := client.LinkCompanion(ctx, dir, code, server, client.Config{Clock: clock, Deaf: a.deaf.Load})
+	d, err := client.LinkCompanion(ctx, dir, code, server, client.Config{Clock: clock, OnDelivery: a.delivered})
 	if err != nil {
 		return nil, err
 	}

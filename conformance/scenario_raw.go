@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -22,10 +23,13 @@ import (
 //	! NAME flood CODE ACCOUNT N                   up to N sends at once; one must fail with CODE (SRV-016)
 //	NAME last-seen ACCOUNT none|shown             whether presence gives a last-seen time (SRV-014)
 //	NAME deaf on|off                              drop deliveries unread and unacknowledged, or not (SRV-010)
+//	NAME delivered N TEXT...                      the message came in N deliveries, after a second more (SRV-008)
+//	NAME messages-delivered N                     N distinct messages came in deliveries so far, after a second more (SRV-009)
+//	NAME send-many ACCOUNT N TEXT                 N messages, "TEXT 0" to "TEXT N-1", one after the other
 //	NAME list-version ACCOUNT N                   the device accepts version N of the account's list within 5 s, unasked (DEV-010)
 func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name string, a actor, verb string, rest []string, neg bool) bool {
 	switch verb {
-	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf":
+	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many":
 	default:
 		return false
 	}
@@ -35,6 +39,33 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 			ts.Fatalf("usage: %s deaf on|off", name)
 		}
 		ra.deaf.Store(rest[0] == "on")
+		return true
+	}
+	if verb == "messages-delivered" {
+		n, err := strconv.Atoi(strings.Join(rest, ""))
+		if len(rest) != 1 || err != nil || neg {
+			ts.Fatalf("usage: %s messages-delivered N", name)
+		}
+		time.Sleep(time.Second)
+		ra.dmu.Lock()
+		got := len(ra.count)
+		ra.dmu.Unlock()
+		if got != n {
+			fail(ts, WrongOutput, "%s got deliveries of %d messages, want %d", name, got, n)
+		}
+		return true
+	}
+	if verb == "delivered" {
+		n, err := strconv.Atoi(strings.Join(rest[:min(1, len(rest))], ""))
+		if len(rest) < 2 || err != nil || neg {
+			ts.Fatalf("usage: %s delivered N TEXT...", name)
+		}
+		text := strings.Join(rest[1:], " ")
+		id := w.sentID(ts, text)
+		time.Sleep(time.Second) // a second delivery would have come by now
+		if got := ra.deliveries(id); got != n {
+			fail(ts, WrongOutput, "%s got %q in %d deliveries, want %d", name, text, got, n)
+		}
 		return true
 	}
 	c, err := ra.conn()
@@ -73,6 +104,17 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 			Message: []byte("not read by the server"), Priority: wire.PriorityNormal, TTL: 3600,
 			SentAt: uint64(w.clock.now().UnixMilli())}
 		mustFail(ts, name+" group-send-raw", c.Call(ctx, wire.FrameSendGroup, env, new(wire.SendResult)), code)
+	case "send-many":
+		if len(rest) < 3 || neg {
+			ts.Fatalf("usage: %s send-many ACCOUNT N TEXT...", name)
+		}
+		text := strings.Join(rest[2:], " ")
+		for i := range number(rest[1]) {
+			t := fmt.Sprintf("%s %d", text, i)
+			m, err := c.SendTo(ctx, w.conv(ts, rest[0]).ref(), t)
+			must(ts, name+" send-many", err)
+			w.sent[t], w.author[t] = m.ID, accountOf(name)
+		}
 	case "flood":
 		if len(rest) != 2 {
 			ts.Fatalf("usage: ! %s flood CODE ACCOUNT N", name)

@@ -50,22 +50,23 @@ type Config struct {
 	Clock func() time.Time
 	// Timeouts of the transport; zero values take the specification's.
 	Timeouts transport.Timeouts
-	// Deaf, when it reports true, makes the device drop the deliveries
-	// that come, neither storing nor acknowledging them, as a device that
-	// fails before it stores them would. It is for the conformance runner,
-	// which checks that a server delivers them again and loses none; nil
-	// for every device that means to work.
-	Deaf func() bool
+	// OnDelivery, when set, sees every delivery as it comes, before the
+	// device reads it; when it returns false, the device drops it, neither
+	// storing nor acknowledging it, as a device that fails before it
+	// stores it would. It is for the conformance runner, which counts what
+	// a server delivers and checks that it delivers again and loses
+	// nothing; nil for every device that means to work.
+	OnDelivery func(*wire.Delivery) bool
 }
 
 // Device is one device of an account, with its local state.
 type Device struct {
-	dir  string
-	db   *bolt.DB
-	rand io.Reader
-	now  func() time.Time
-	tout transport.Timeouts
-	deaf func() bool // Config.Deaf
+	dir        string
+	db         *bolt.DB
+	rand       io.Reader
+	now        func() time.Time
+	tout       transport.Timeouts
+	onDelivery func(*wire.Delivery) bool // Config.OnDelivery
 
 	Account string
 	ID      uint32
@@ -149,7 +150,7 @@ func Open(dir string, cfg Config) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Device{dir: dir, db: db, rand: cfg.Rand, now: cfg.Clock, tout: cfg.Timeouts, deaf: cfg.Deaf}
+	d := &Device{dir: dir, db: db, rand: cfg.Rand, now: cfg.Clock, tout: cfg.Timeouts, onDelivery: cfg.OnDelivery}
 	err = db.View(func(tx *bolt.Tx) error {
 		d.Account = string(getConfig(tx, "account"))
 		d.Server = string(getConfig(tx, "server"))

@@ -387,8 +387,8 @@ func (c *Conn) deliveryLoop() {
 		case <-c.closed:
 			return
 		case del := <-c.deliveries:
-			if c.d.deaf != nil && c.d.deaf() {
-				continue // dropped unread and unacknowledged (Config.Deaf)
+			if c.d.onDelivery != nil && !c.d.onDelivery(del) {
+				continue // dropped unread and unacknowledged (Config.OnDelivery)
 			}
 			if del.Kind == wire.KindPrekey {
 				if err := c.refreshList(del); err != nil {
