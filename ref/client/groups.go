@@ -759,7 +759,7 @@ func (c *Conn) sendGroup(ctx context.Context, gid []byte, content *wire.Content,
 				// server that names another account does not get it this
 				// device's sender key (GRP-010).
 				for _, ad := range devs {
-					if !s.IsMember(ad.Account) {
+					if s == nil || !s.IsMember(ad.Account) {
 						return 0, nil, 0, fmt.Errorf("client: the server's devices of group %x name %s: %w", gid, ad.Account, errcode.PolicyNotMember)
 					}
 				}

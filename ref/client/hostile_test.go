@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
 	"sync"
@@ -16,12 +17,14 @@ import (
 	"github.com/missive-protocol/missive/ref/devices"
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/group"
+	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/transport"
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
 // fakeServer is a scripted, hostile server on 127.0.0.1: it answers
-// hello with welcome, then passes every other request to handle.
+// hello with welcome, then runs greet (when not nil) and passes every
+// other frame but pings to handle.
 type fakeServer struct {
 	addr   string
 	mu     sync.Mutex
@@ -34,7 +37,7 @@ func (s *fakeServer) count(typ uint64) int {
 	return s.counts[typ]
 }
 
-func startFake(t *testing.T, welcome *wire.Welcome, handle func(tc *transport.Conn, f *wire.Frame)) *fakeServer {
+func startFake(t *testing.T, welcome *wire.Welcome, greet func(tc *transport.Conn), handle func(tc *transport.Conn, f *wire.Frame)) *fakeServer {
 	t.Helper()
 	static, err := transport.Suite.GenerateKeypair(rand.Reader)
 	if err != nil {
@@ -64,6 +67,9 @@ func startFake(t *testing.T, welcome *wire.Welcome, handle func(tc *transport.Co
 				}
 				if err := tc.Send(wire.FrameResult, id, welcome); err != nil {
 					return
+				}
+				if greet != nil {
+					greet(tc)
 				}
 				for {
 					f, err := tc.Receive()
@@ -110,14 +116,15 @@ func hostileDevice(t *testing.T, name, addr string) (*Device, []byte) {
 	return d, l.Signed
 }
 
-// hostileAlice starts a fake server that answers with answer, which
+// hostileAlice starts a fake server that greets each connection with
+// greet (when not nil) and answers with answer, which
 // reports whether it answered (the server answers any other request with
 // policy.unexpected_frame), and makes alice, a registered device of it.
-func hostileAlice(t *testing.T, answer func(tc *transport.Conn, id uint64, f *wire.Frame) bool) (*fakeServer, *Device, []byte) {
+func hostileAlice(t *testing.T, greet func(tc *transport.Conn), answer func(tc *transport.Conn, id uint64, f *wire.Frame) bool) (*fakeServer, *Device, []byte) {
 	t.Helper()
 	welcome := &wire.Welcome{Version: 1, Time: 1000, OneTimeEC: 100, OneTimeKEM: 100}
-	srv := startFake(t, welcome, func(tc *transport.Conn, f *wire.Frame) {
-		if id := transport.RequestID(f); !answer(tc, id, f) {
+	srv := startFake(t, welcome, greet, func(tc *transport.Conn, f *wire.Frame) {
+		if id := transport.RequestID(f); !answer(tc, id, f) && id != 0 { // acks and the like have no answer
 			tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.PolicyUnexpectedFrame)})
 		}
 	})
@@ -160,7 +167,7 @@ func TestFanoutNamesNonMember(t *testing.T) {
 	eve, eveList := hostileDevice(t, "eve", "127.0.0.1:1")
 	eveBundle := bundleOf(t, eve)
 	var sentToEve atomic.Int64
-	_, alice, aliceList := hostileAlice(t, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
+	_, alice, aliceList := hostileAlice(t, nil, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
 		switch f.Type {
 		case wire.FrameSendGroup:
 			devs := wire.GroupDevices{{Account: "eve", Devices: []uint64{1}}}
@@ -204,7 +211,7 @@ func TestFanoutNamesNonMember(t *testing.T) {
 // blob-progress cannot keep the client sending: a 1 KiB blob is one chunk,
 // and the client stops with an error after a few puts beyond it.
 func TestUploadNoProgress(t *testing.T) {
-	srv, d, _ := hostileAlice(t, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
+	srv, d, _ := hostileAlice(t, nil, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
 		switch f.Type {
 		case wire.FrameCreateBlob:
 			tc.Send(wire.FrameResult, id, &wire.BlobCreated{BlobID: "blob", Received: 0})
@@ -232,7 +239,7 @@ func TestUploadNoProgress(t *testing.T) {
 // MAX_BLOB_SIZE, serving 1 byte a chunk, ends the download at its first
 // answer with auth.digest_mismatch.
 func TestDownloadNamedSize(t *testing.T) {
-	srv, d, _ := hostileAlice(t, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
+	srv, d, _ := hostileAlice(t, nil, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
 		if f.Type != wire.FrameGetBlob {
 			return false
 		}
@@ -259,7 +266,7 @@ func TestDownloadNamedSize(t *testing.T) {
 // forward. The change ends with the rollback, one get-group per retry.
 func TestSyncGroupDuplicates(t *testing.T) {
 	var v1 []byte
-	srv, alice, list := hostileAlice(t, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
+	srv, alice, list := hostileAlice(t, nil, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
 		switch f.Type {
 		case wire.FrameSetGroup:
 			tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.StateGroupRollback)})
@@ -305,7 +312,7 @@ func TestSyncGroupDuplicates(t *testing.T) {
 // times cannot stop the device's reader: the next request still gets its
 // answer.
 func TestManyAnswers(t *testing.T) {
-	_, d, _ := hostileAlice(t, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
+	_, d, _ := hostileAlice(t, nil, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
 		if f.Type != wire.FrameFetchDeviceList {
 			return false
 		}
@@ -327,5 +334,39 @@ func TestManyAnswers(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("the second request: got %v, want its answer", err)
+	}
+}
+
+// TestListRefusedMessageRefused checks DEV-020 when the sender's list
+// cannot be had: a prekey message from a device alice holds no list of
+// makes her fetch the sender's list; a list that fails DEV-001 (here, one
+// that does not decode) makes the message fail and be acknowledged, as a
+// device not listed, and the connection goes on. A device that took it for
+// a failed connection would leave the delivery unacknowledged, to stop
+// every later connection the same way.
+func TestListRefusedMessageRefused(t *testing.T) {
+	var del atomic.Pointer[wire.Delivery]
+	srv, alice, _ := hostileAlice(t, func(tc *transport.Conn) { tc.Send(wire.FrameDeliver, 0, del.Load()) },
+		func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
+			if f.Type != wire.FrameFetchDeviceList {
+				return false
+			}
+			tc.Send(wire.FrameResult, id, &wire.DeviceListResult{DeviceList: []byte{1}})
+			return true
+		})
+	mallory, _ := keys.GeneratePrivateKey(rand.Reader)
+	del.Store(prekeyDelivery(t, mallory, bundleOf(t, alice), wire.Address{Account: "mallory", Device: 1}, "hi"))
+	err := ends(t, alice, "a prekey message whose sender's list fails", func(ctx context.Context, c *Conn) error {
+		for srv.count(wire.FrameAck) == 0 {
+			select {
+			case <-c.Done():
+				return fmt.Errorf("the connection ended unacknowledged: %w", c.Err())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("got %v, want the delivery acknowledged", err)
 	}
 }

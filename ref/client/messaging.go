@@ -392,13 +392,15 @@ func (c *Conn) deliveryLoop() {
 			}
 			if del.Kind == wire.KindPrekey {
 				if err := c.refreshList(del); err != nil {
-					var re *transport.RemoteError
-					if !errors.As(err, &re) {
+					var cf connFailure
+					if errors.As(err, &cf) {
 						// The connection failed: the delivery, not
 						// acknowledged, comes again on the next one.
-						c.shutdown(err)
+						c.shutdown(cf.error)
 						return
 					}
+					// The server's answer, or a list that fails DEV-001:
+					// receive refuses the message (DEV-020).
 					c.emit(Event{Kind: EventError, Err: err})
 				}
 			}
@@ -699,6 +701,10 @@ func (c *Conn) refreshList(del *wire.Delivery) error {
 	defer cancel()
 	var res wire.DeviceListResult
 	if err := c.call(ctx, wire.FrameFetchDeviceList, &wire.DeviceListFetch{Account: del.Sender.Account}, &res); err != nil {
+		var re *transport.RemoteError
+		if !errors.As(err, &re) {
+			return connFailure{err}
+		}
 		return fmt.Errorf("device list of %s: %w", del.Sender.Account, err)
 	}
 	c.d.mu.Lock()
@@ -708,6 +714,12 @@ func (c *Conn) refreshList(del *wire.Delivery) error {
 		return err
 	})
 }
+
+// connFailure is an error of the connection itself, as opposed to an
+// answer of the server or a list this device refuses.
+type connFailure struct{ error }
+
+func (e connFailure) Unwrap() error { return e.error }
 
 // listedSender reports whether a device is in the latest list accepted for
 // its account; without a list for the account, every device is.

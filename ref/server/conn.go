@@ -33,6 +33,7 @@ type conn struct {
 
 	closed chan struct{}
 	saved  chan struct{} // closed once the connection has ended and stored its attempts
+	prev   *conn         // the connection this one replaced, when this one ended before that one stored its attempts
 	once   sync.Once
 	busy   sync.WaitGroup // requests being processed
 	work   sync.WaitGroup // the request and delivery goroutines running
@@ -54,7 +55,8 @@ type conn struct {
 	timer      *time.Timer   // the next redelivery
 	pushes     [][]byte      // frames sent unasked, for the push goroutine, encoded
 	pushing    bool          // the push goroutine runs
-	welcomed   bool          // the welcome is written: the push and delivery goroutines may start
+	welcomed   bool          // the welcome is written: the push goroutine may start
+	ready      bool          // and the older connection of the device has stored its attempts: the delivery goroutine may start
 
 	dmu      sync.Mutex
 	inflight map[uint64]*flight
@@ -106,6 +108,13 @@ func (s *Server) handle(nc net.Conn) {
 			s.log.Info("hello refused", "remote", nc.RemoteAddr().String(), "err", err)
 		}
 		c.close()
+		// It may have been attached, and a newer connection of the device
+		// may wait for it to end: it ends here, with nothing in flight,
+		// once the one it replaced has stored its attempts.
+		if old != nil {
+			<-old.saved
+		}
+		close(c.saved)
 		s.unregister(c)
 		return
 	}
@@ -117,8 +126,12 @@ func (s *Server) handle(nc net.Conn) {
 		select {
 		case <-old.saved:
 		case <-c.closed:
+			c.prev = old // this one ends first: its saved waits for old's
 		}
 	}
+	c.wmu.Lock()
+	c.ready = true
+	c.wmu.Unlock()
 	c.wakeUp()
 	// The reader gets a goroutine of its own, with a new stack: the
 	// handshake and the hello grew this goroutine's stack, and an idle
@@ -134,6 +147,13 @@ func (c *conn) run() {
 	c.close()
 	c.work.Wait()
 	c.saveAttempts()
+	if c.prev != nil {
+		// A newer connection that waits for this one waits for the one
+		// this one replaced too: it may have ended before it stored its
+		// attempts, if this one was replaced while it waited.
+		<-c.prev.saved
+		c.prev = nil
+	}
 	close(c.saved)
 	c.s.unregister(c)
 	c.s.log.Info("device disconnected", "account", c.addr.Account, "device", c.addr.Device)
@@ -157,7 +177,7 @@ func (c *conn) close() {
 func (c *conn) wakeUp() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.ended || !c.welcomed { // handle wakes it once the welcome is written
+	if c.ended || !c.ready { // handle wakes it once it is ready
 		return
 	}
 	if !c.claim(&c.delivering) {

@@ -32,12 +32,18 @@ func (p *presence) connected(c *conn) {
 	}
 }
 
-func (p *presence) disconnected(c *conn) {
+// disconnected forgets what a connection follows and, when it was its
+// device's connection (current; not one a newer connection of the device
+// replaced), counts the device off.
+func (p *presence) disconnected(c *conn, current bool) {
 	p.mu.Lock()
-	p.online[c.addr.Account]--
-	last := p.online[c.addr.Account] <= 0
-	if last {
-		delete(p.online, c.addr.Account)
+	last := false
+	if current {
+		p.online[c.addr.Account]--
+		last = p.online[c.addr.Account] <= 0
+		if last {
+			delete(p.online, c.addr.Account)
+		}
 	}
 	for acct := range c.subs {
 		delete(p.followers[acct], c)

@@ -357,16 +357,18 @@ func (s *Server) register(c *conn) bool {
 func (s *Server) unregister(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	last := false
+	current := false
 	if c.authed && s.devices[c.addr] == c {
 		delete(s.devices, c.addr)
-		last = true
+		current = true
 	}
 	s.mu.Unlock()
 	s.metrics.connections.Add(-1)
 	s.links.dropConn(c)
-	if last {
-		s.presence.disconnected(c)
+	if c.authed {
+		// A connection that a newer one of its device replaced is not
+		// counted off: the newer one took its place in the count (attach).
+		s.presence.disconnected(c, current)
 	}
 }
 
@@ -379,8 +381,9 @@ func (s *Server) attach(c *conn) *conn {
 	s.mu.Unlock()
 	if old != nil {
 		old.close()
+	} else {
+		s.presence.connected(c) // a replacement takes its predecessor's place in the count
 	}
-	s.presence.connected(c)
 	return old
 }
 

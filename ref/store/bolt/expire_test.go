@@ -138,3 +138,54 @@ func TestExpireSetsAside(t *testing.T) {
 		t.Errorf("the next sweep: got %d, %v; want 0, nil", n, err)
 	}
 }
+
+// TestExpireIndexOddRecords checks the sweep with expiry-index records
+// that read but are not as written: a key whose value is not the marker
+// still expires its entry (the key alone names it), and a stale key whose
+// time is not its entry's own is set aside without deleting the entry
+// early; the entry's own key expires it at its time.
+func TestExpireIndexOddRecords(t *testing.T) {
+	ctx := context.Background()
+	bob := store.Address{Account: "bob", Device: 1}
+	tests := []struct {
+		name   string
+		change func(tx *bbolt.Tx, k []byte) error // given the entry's expiry key
+		early  time.Time                          // a sweep before the entry's expiry
+		aside  bool                               // that sweep sets a record aside
+	}{
+		{"a value other than the marker", func(tx *bbolt.Tx, k []byte) error {
+			return tx.Bucket(bucketExpiry).Put(k, []byte{1, 2})
+		}, testBase.Add(30 * time.Minute), false},
+		{"a stale key of an earlier time", func(tx *bbolt.Tx, k []byte) error {
+			stale := append(appendTime(nil, testBase.Add(time.Minute)), k[timeSize:]...)
+			return tx.Bucket(bucketExpiry).Put(stale, marker)
+		}, testBase.Add(30 * time.Minute), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := testStore(t, []string{"alice", "bob"})
+			if _, _, err := s.Enqueue(ctx, testEntries(store.Address{Account: "alice", Device: 1}, "m1", bob), store.Quota{}, testBase.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.db.Update(func(tx *bbolt.Tx) error {
+				k, _ := tx.Bucket(bucketExpiry).Cursor().First()
+				return tt.change(tx, bytes.Clone(k))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			n, err := s.Expire(ctx, tt.early)
+			if n != 0 || errors.Is(err, store.ErrSetAside) != tt.aside || err != nil && !tt.aside {
+				t.Errorf("sweep before the expiry: got %d, %v; want 0, set aside %v", n, err, tt.aside)
+			}
+			if total, _ := s.TotalEntries(ctx); total != 1 {
+				t.Errorf("entries before their expiry: got %d, want 1", total)
+			}
+			if n, err := s.Expire(ctx, testBase.Add(2*time.Hour)); n != 1 || err != nil {
+				t.Errorf("sweep after the expiry: got %d, %v; want 1, nil", n, err)
+			}
+			if total, _ := s.TotalEntries(ctx); total != 0 {
+				t.Errorf("entries after their expiry: got %d, want 0", total)
+			}
+		})
+	}
+}

@@ -524,7 +524,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 		expiry := tx.Bucket(bucketExpiry)
 		c := expiry.Cursor()
 		for k, v := c.First(); k != nil && keyDue(k, nowEnc); k, v = c.Next() {
-			if len(k) < timeSize+8+5 || len(v) != 1 {
+			if len(k) < timeSize+8+5 {
 				bad = append(bad, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
 				continue
 			}
@@ -551,6 +551,19 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 			}
 			// An entry that does not decode still fails the sweep, as it
 			// fails Open: the file needs repair, not a sweep.
+			h, err := decodeEntryHeader(ev)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(h.expires, x.ek[:timeSize]) {
+				// The index key names another time than the entry's own: a
+				// stale key, set aside; the entry's own key expires it.
+				if err := setAside(tx, bucketExpiry, x.ek, marker); err != nil {
+					return err
+				}
+				aside++
+				continue
+			}
 			if err := s.deleteEntry(tx, x.ak, string(x.ak), x.id, x.key, ev); err != nil {
 				return err
 			}
