@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/missive-protocol/missive/ref/devices"
+	"github.com/missive-protocol/missive/ref/server"
 	"github.com/missive-protocol/missive/ref/store"
 	"github.com/missive-protocol/missive/ref/store/mem"
 	"github.com/missive-protocol/missive/ref/transport"
@@ -152,4 +153,35 @@ func TestPresenceAfterReplace(t *testing.T) {
 		alice.do(wire.FrameSubscribePresence, &wire.PresenceSubscribe{Accounts: []string{"bob"}}, &res)
 		return len(res.Updates) == 1 && res.Updates[0].State == wire.PresenceOffline
 	})
+}
+
+// TestLastSeenStored checks SRV-022: a last-seen time held in memory is
+// shown at once and stored by the next flush of the sweep, and a graceful
+// stop stores what it still holds.
+func TestLastSeenStored(t *testing.T) {
+	for _, byShutdown := range []bool{false, true} {
+		st := mem.New()
+		e := startWith(t, st, newClock(), func(c *server.Config) {
+			if byShutdown {
+				c.ExpiryInterval = time.Hour // no flush but the stop's
+			}
+		})
+		bob := e.member("bob")
+		bob.close()
+		stored := func() bool {
+			at, err := st.LastSeen(context.Background(), "bob")
+			return err == nil && !at.IsZero()
+		}
+		if byShutdown {
+			waitFor(t, "bob's connection to end", func() bool { return metric(t, e.srv, "missive_connections") == 0 })
+			if err := e.srv.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if !stored() {
+				t.Error("last seen after a graceful stop: got none stored, want bob's")
+			}
+			continue
+		}
+		waitFor(t, "bob's last seen stored", stored)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/wire"
@@ -16,10 +17,48 @@ type presence struct {
 	mu        sync.Mutex
 	online    map[string]int            // connected devices per account
 	followers map[string]map[*conn]bool // subscribed connections per account
+	seen      map[string]time.Time      // last-seen times not stored yet (SRV-022)
 }
 
 func newPresence(s *Server) *presence {
-	return &presence{s: s, online: map[string]int{}, followers: map[string]map[*conn]bool{}}
+	return &presence{s: s, online: map[string]int{}, followers: map[string]map[*conn]bool{}, seen: map[string]time.Time{}}
+}
+
+// seenWriters bounds the last-seen writes a flush runs at once; they share
+// the store's group commits.
+const seenWriters = 32
+
+// flushSeen stores the last-seen times held in memory (SRV-022): the
+// server's sweep calls it every second, and Shutdown once the connections
+// have ended. A time that fails to store is held again, unless a later
+// one came meanwhile.
+func (p *presence) flushSeen(ctx context.Context) {
+	p.mu.Lock()
+	held := p.seen
+	if len(held) == 0 {
+		p.mu.Unlock()
+		return
+	}
+	p.seen = map[string]time.Time{}
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, seenWriters)
+	for account, t := range held {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := p.s.cfg.Store.SetLastSeen(ctx, account, t); err != nil {
+				p.s.log.Error("last seen", "account", account, "err", err)
+				p.mu.Lock()
+				if _, later := p.seen[account]; !later {
+					p.seen[account] = t
+				}
+				p.mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func (p *presence) connected(c *conn) {
@@ -51,11 +90,14 @@ func (p *presence) disconnected(c *conn, current bool) {
 			delete(p.followers, acct)
 		}
 	}
+	if last {
+		// Held in memory, stored by the next flush (SRV-022): a store
+		// write with its sync for every disconnect would cost a reconnect
+		// storm a sixth of its rate.
+		p.seen[c.addr.Account] = p.s.now()
+	}
 	p.mu.Unlock()
 	if last {
-		if err := p.s.cfg.Store.SetLastSeen(context.Background(), c.addr.Account, p.s.now()); err != nil {
-			p.s.log.Error("last seen", "account", c.addr.Account, "err", err)
-		}
 		p.changed(c.addr.Account)
 	}
 }
@@ -89,9 +131,13 @@ func (p *presence) update(ctx context.Context, account, subscriber string) (*wir
 		u.State = wire.PresenceHidden
 	}
 	if !online && (account == subscriber || p.visible(ctx, account, subscriber, priv.LastSeen) || faults.Has(faults.LastSeenToAll)) {
-		t, err := p.s.cfg.Store.LastSeen(ctx, account)
-		if err != nil {
-			return nil, err
+		p.mu.Lock()
+		t, held := p.seen[account]
+		p.mu.Unlock()
+		if !held {
+			if t, err = p.s.cfg.Store.LastSeen(ctx, account); err != nil {
+				return nil, err
+			}
 		}
 		if !t.IsZero() {
 			ms := uint64(t.UnixMilli())

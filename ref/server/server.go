@@ -253,9 +253,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 		s.acks.close(true) // every acknowledged entry deleted (SRV-011)
+		s.presence.flushSeen(context.Background())
 		return nil
 	case <-ctx.Done():
 		s.acks.close(true)
+		s.presence.flushSeen(context.Background())
 		return fmt.Errorf("server: shutdown: %w", ctx.Err())
 	}
 }
@@ -295,6 +297,7 @@ func (s *Server) sweep() {
 			return
 		case <-t.C:
 			s.Sweep(context.Background())
+			s.presence.flushSeen(context.Background())
 		}
 	}
 }
