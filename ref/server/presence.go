@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -30,16 +31,11 @@ const seenWriters = 32
 
 // flushSeen stores the last-seen times held in memory (SRV-022): the
 // server's sweep calls it every second, and Shutdown once the connections
-// have ended. A time that fails to store is held again, unless a later
-// one came meanwhile.
+// have ended. A time stays held, and shown from memory, until it is
+// stored; one that fails to store is tried again by the next flush.
 func (p *presence) flushSeen(ctx context.Context) {
 	p.mu.Lock()
-	held := p.seen
-	if len(held) == 0 {
-		p.mu.Unlock()
-		return
-	}
-	p.seen = map[string]time.Time{}
+	held := maps.Clone(p.seen)
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, seenWriters)
@@ -50,12 +46,13 @@ func (p *presence) flushSeen(ctx context.Context) {
 			defer func() { <-sem; wg.Done() }()
 			if err := p.s.cfg.Store.SetLastSeen(ctx, account, t); err != nil {
 				p.s.log.Error("last seen", "account", account, "err", err)
-				p.mu.Lock()
-				if _, later := p.seen[account]; !later {
-					p.seen[account] = t
-				}
-				p.mu.Unlock()
+				return
 			}
+			p.mu.Lock()
+			if p.seen[account].Equal(t) { // not a later one, come meanwhile
+				delete(p.seen, account)
+			}
+			p.mu.Unlock()
 		}()
 	}
 	wg.Wait()
