@@ -219,13 +219,7 @@ func (e *embedded) forge(from, to store.Address, text string) error {
 	if err != nil {
 		return fmt.Errorf("bundle of %s/%d: %w", to.Account, to.Device, err)
 	}
-	b := &wire.Bundle{Version: wire.ProtocolVersion, IdentityKey: bk.IdentityKey,
-		SignedPreKey: wire.SignedPreKey{ID: uint64(bk.SignedPrekey.ID), Key: bk.SignedPrekey.Key, Signature: bk.SignedPrekey.Signature},
-		KEMPreKey:    wire.KEMPreKey{ID: uint64(bk.KEMPrekey.ID), Key: bk.KEMPrekey.Key, Signature: bk.KEMPrekey.Signature, LastResort: bk.LastResort}}
-	if o := bk.OneTimeEC; o != nil {
-		b.OneTimePreKey = &wire.OneTimePreKey{ID: uint64(o.ID), Key: o.Key}
-	}
-	bundle, err := wire.Marshal(b)
+	bundle, err := server.EncodeBundle(bk)
 	if err != nil {
 		return err
 	}

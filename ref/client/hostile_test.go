@@ -116,6 +116,28 @@ func hostileDevice(t *testing.T, name, addr string) (*Device, []byte) {
 	return d, l.Signed
 }
 
+// groupOf makes a group of alice (admin) and bob, and has d, alice's
+// device, accept its versions 1 to n, signed with d's own list; it returns
+// the group id and the signed states.
+func groupOf(t *testing.T, d *Device, list []byte, n int) ([]byte, [][]byte) {
+	t.Helper()
+	gid := make([]byte, 16)
+	rand.Read(gid)
+	members := []wire.GroupMember{{Account: "alice", Role: wire.RoleAdmin}, {Account: "bob", Role: wire.RoleMember}}
+	var states [][]byte
+	for v := 1; v <= n; v++ {
+		s, err := group.Sign(d.identity, d.Address(), list, gid, uint64(v), members, fmt.Sprint("version ", v), 1000, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.db.Update(func(tx *bolt.Tx) error { _, err := d.acceptGroupState(tx, s.Signed, gid); return err }); err != nil {
+			t.Fatal(err)
+		}
+		states = append(states, s.Signed)
+	}
+	return gid, states
+}
+
 // hostileAlice starts a fake server that greets each connection with
 // greet (when not nil) and answers with answer, which
 // reports whether it answered (the server answers any other request with
@@ -185,16 +207,7 @@ func TestFanoutNamesNonMember(t *testing.T) {
 		}
 		return true
 	})
-	gid := make([]byte, 16)
-	rand.Read(gid)
-	members := []wire.GroupMember{{Account: "alice", Role: wire.RoleAdmin}, {Account: "bob", Role: wire.RoleMember}}
-	s, err := group.Sign(alice.identity, alice.Address(), aliceList, gid, 1, members, "g", 1000, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.db.Update(func(tx *bolt.Tx) error { _, err := alice.acceptGroupState(tx, s.Signed, gid); return err }); err != nil {
-		t.Fatal(err)
-	}
+	gid, _ := groupOf(t, alice, aliceList, 1)
 	sendErr := ends(t, alice, "a group send", func(ctx context.Context, c *Conn) error {
 		_, err := c.SendTo(ctx, Conv{Group: gid}, "for members only")
 		return err
@@ -265,7 +278,7 @@ func TestDownloadNamedSize(t *testing.T) {
 // get-group with MAX_GROUP_STATES copies of version 1, which move nothing
 // forward. The change ends with the rollback, one get-group per retry.
 func TestSyncGroupDuplicates(t *testing.T) {
-	var v1 []byte
+	var v1 atomic.Pointer[[]byte] // version 1, once signed
 	srv, alice, list := hostileAlice(t, nil, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
 		switch f.Type {
 		case wire.FrameSetGroup:
@@ -273,7 +286,7 @@ func TestSyncGroupDuplicates(t *testing.T) {
 		case wire.FrameGetGroup:
 			h := wire.GroupHistory{}
 			for range wire.MaxGroupStates {
-				h.States = append(h.States, v1)
+				h.States = append(h.States, *v1.Load())
 			}
 			tc.Send(wire.FrameResult, id, &h)
 		default:
@@ -281,21 +294,8 @@ func TestSyncGroupDuplicates(t *testing.T) {
 		}
 		return true
 	})
-	gid := make([]byte, 16)
-	rand.Read(gid)
-	members := []wire.GroupMember{{Account: "alice", Role: wire.RoleAdmin}, {Account: "bob", Role: wire.RoleMember}}
-	for v, name := range []string{"one", "two"} {
-		s, err := group.Sign(alice.identity, alice.Address(), list, gid, uint64(v+1), members, name, 1000, rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if v == 0 {
-			v1 = s.Signed
-		}
-		if err := alice.db.Update(func(tx *bolt.Tx) error { _, err := alice.acceptGroupState(tx, s.Signed, gid); return err }); err != nil {
-			t.Fatal(err)
-		}
-	}
+	gid, states := groupOf(t, alice, list, 2)
+	v1.Store(&states[0])
 	err := ends(t, alice, "AddMembers against a server that answers get-group with duplicates", func(ctx context.Context, c *Conn) error {
 		return c.AddMembers(ctx, gid, "carol")
 	})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -720,15 +721,7 @@ func (c *conn) ack(ids []uint64) {
 	}
 	now := c.s.now()
 	c.dmu.Lock()
-	flying, stray := ids, c.stray(ids)
-	if stray != nil {
-		flying = nil
-		for _, id := range ids {
-			if _, ok := c.inflight[id]; ok {
-				flying = append(flying, id)
-			}
-		}
-	}
+	flying, stray := c.split(ids)
 	if len(flying) > 0 {
 		c.s.acks.add(c.addr, flying) // held before they leave the in-flight set
 	}
@@ -752,16 +745,26 @@ func (c *conn) ack(ids []uint64) {
 	c.wakeUp()
 }
 
-// stray returns the ids that are not in flight on the connection: nil,
-// allocating nothing, when all are. The caller holds dmu.
-func (c *conn) stray(ids []uint64) []uint64 {
-	var out []uint64
-	for _, id := range ids {
-		if _, ok := c.inflight[id]; !ok {
-			out = append(out, id)
+// split returns the ids that are in flight on the connection and those
+// that are not: ids itself and nil, allocating nothing, when all are. The
+// caller holds dmu.
+func (c *conn) split(ids []uint64) (flying, stray []uint64) {
+	for i, id := range ids {
+		if _, ok := c.inflight[id]; ok {
+			if stray != nil {
+				flying = append(flying, id)
+			}
+			continue
 		}
+		if stray == nil {
+			flying = slices.Clone(ids[:i])
+		}
+		stray = append(stray, id)
 	}
-	return out
+	if stray == nil {
+		return ids, nil
+	}
+	return flying, stray
 }
 
 // drain waits until the requests being processed are done, or ctx ends.

@@ -110,7 +110,7 @@ func (c *conn) fetchPrekeys(ctx context.Context, f *wire.PrekeyFetch) (wire.Mess
 		if err != nil {
 			return nil, err
 		}
-		enc, err := bundleBytes(bk)
+		enc, err := EncodeBundle(bk)
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +129,9 @@ func (c *conn) fetchPrekeys(ctx context.Context, f *wire.PrekeyFetch) (wire.Mess
 	return res, nil
 }
 
-func bundleBytes(bk *store.BundleKeys) ([]byte, error) {
+// EncodeBundle encodes the keys of a bundle as the server hands them out
+// (section 13.3).
+func EncodeBundle(bk *store.BundleKeys) ([]byte, error) {
 	b := &wire.Bundle{
 		Version:      wire.ProtocolVersion,
 		IdentityKey:  bk.IdentityKey,

@@ -250,16 +250,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.wg.Wait()
 		close(done)
 	}()
+	var err error
 	select {
 	case <-done:
-		s.acks.close(true) // every acknowledged entry deleted (SRV-011)
-		s.presence.flushSeen(context.Background())
-		return nil
 	case <-ctx.Done():
-		s.acks.close(true)
-		s.presence.flushSeen(context.Background())
-		return fmt.Errorf("server: shutdown: %w", ctx.Err())
+		err = fmt.Errorf("server: shutdown: %w", ctx.Err())
 	}
+	s.acks.close(true) // every acknowledged entry deleted (SRV-011)
+	s.presence.flushSeen(context.Background())
+	return err
 }
 
 // Close stops the server at once, as a crash would: it closes the

@@ -53,14 +53,14 @@ func (d *devQueue) class(prio uint8) (int, bool) {
 	return slices.BinarySearchFunc(d.classes, prio, func(c idClass, p uint8) int { return int(p) - int(c.prio) })
 }
 
-// prio returns the priority of the entry id, when the device has it.
-func (d *devQueue) prio(id uint64) (uint8, bool) {
+// holds reports whether the device has the entry id, of any priority.
+func (d *devQueue) holds(id uint64) bool {
 	for _, c := range d.classes {
 		if _, ok := slices.BinarySearch(c.ids, id); ok {
-			return c.prio, true
+			return true
 		}
 	}
-	return 0, false
+	return false
 }
 
 func newQueueIndex() *queueIndex { return &queueIndex{devices: make(map[string]*devQueue)} }

@@ -485,6 +485,11 @@ func (s *Store) deleteEntry(tx *bbolt.Tx, ak []byte, key string, id uint64, k, v
 	if err != nil {
 		return err
 	}
+	return s.deleteDecoded(tx, ak, key, id, k, h)
+}
+
+// deleteDecoded is deleteEntry with the entry's header decoded.
+func (s *Store) deleteDecoded(tx *bbolt.Tx, ak []byte, key string, id uint64, k []byte, h entryHeader) error {
 	if err := tx.Bucket(bucketMessages).Delete(k); err != nil {
 		return err
 	}
@@ -513,58 +518,40 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 	var n, aside int
 	err := s.update(ctx, "expire", func(tx *bbolt.Tx) error {
 		n, aside = 0, 0
-		type expired struct {
-			ak  []byte
-			id  uint64
-			key []byte // the entry's
-			ek  []byte // the expiry index's
-		}
-		var todo []expired
-		var bad [][2][]byte // index records that cannot be read: key, value
-		expiry := tx.Bucket(bucketExpiry)
-		c := expiry.Cursor()
+		var due [][2][]byte // the due records of the expiry index: key, value
+		c := tx.Bucket(bucketExpiry).Cursor()
 		for k, v := c.First(); k != nil && keyDue(k, nowEnc); k, v = c.Next() {
-			if len(k) < timeSize+8+5 {
-				bad = append(bad, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
-				continue
-			}
-			ak := bytes.Clone(k[timeSize : len(k)-8])
-			id := binary.BigEndian.Uint64(k[len(k)-8:])
-			todo = append(todo, expired{ak: ak, id: id, key: messageKey(id, ak), ek: bytes.Clone(k)})
-		}
-		for _, r := range bad {
-			if err := setAside(tx, bucketExpiry, r[0], r[1]); err != nil {
-				return err
-			}
-			aside++
+			due = append(due, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
 		}
 		messages := tx.Bucket(bucketMessages)
-		for _, x := range todo {
-			ev := messages.Get(x.key)
-			if ev == nil {
-				// The index names a missing entry: the index key alone.
-				if err := setAside(tx, bucketExpiry, x.ek, marker); err != nil {
+		for _, r := range due {
+			k := r[0]
+			var ev []byte
+			var h entryHeader
+			if len(k) >= timeSize+8+5 {
+				ev = messages.Get(messageKey(binary.BigEndian.Uint64(k[len(k)-8:]), k[timeSize:len(k)-8]))
+			}
+			if ev != nil {
+				// An entry that does not decode still fails the sweep, as
+				// it fails Open: the file needs repair, not a sweep.
+				var err error
+				if h, err = decodeEntryHeader(ev); err != nil {
+					return err
+				}
+			}
+			if ev == nil || !bytes.Equal(h.expires, k[:timeSize]) {
+				// A key that does not read, one that names a missing entry,
+				// or a stale one, whose time is not its entry's own (that
+				// entry's own key expires it): set aside.
+				if err := setAside(tx, bucketExpiry, k, r[1]); err != nil {
 					return err
 				}
 				aside++
 				continue
 			}
-			// An entry that does not decode still fails the sweep, as it
-			// fails Open: the file needs repair, not a sweep.
-			h, err := decodeEntryHeader(ev)
-			if err != nil {
-				return err
-			}
-			if !bytes.Equal(h.expires, x.ek[:timeSize]) {
-				// The index key names another time than the entry's own: a
-				// stale key, set aside; the entry's own key expires it.
-				if err := setAside(tx, bucketExpiry, x.ek, marker); err != nil {
-					return err
-				}
-				aside++
-				continue
-			}
-			if err := s.deleteEntry(tx, x.ak, string(x.ak), x.id, x.key, ev); err != nil {
+			ak := k[timeSize : len(k)-8]
+			id := binary.BigEndian.Uint64(k[len(k)-8:])
+			if err := s.deleteDecoded(tx, ak, string(ak), id, messageKey(id, ak), h); err != nil {
 				return err
 			}
 			n++
@@ -645,26 +632,26 @@ func forgetPairs(tx *bbolt.Tx, forgetName, pairsName, nowEnc []byte) (int, error
 	if forgets == nil || pairs == nil {
 		return 0, fmt.Errorf("bucket %s or %s missing: %w", forgetName, pairsName, errCorrupt)
 	}
-	var gone, bad [][2][]byte
+	var gone [][]byte
+	var bad [][2][]byte
 	c := forgets.Cursor()
 	for k, v := c.First(); k != nil && keyDue(k, nowEnc); k, v = c.Next() {
-		r := [2][]byte{bytes.Clone(k), bytes.Clone(v)}
 		if len(k) <= timeSize {
-			bad = append(bad, r)
+			bad = append(bad, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
 			continue
 		}
-		gone = append(gone, r)
+		gone = append(gone, bytes.Clone(k))
 	}
 	for _, r := range bad {
 		if err := setAside(tx, forgetName, r[0], r[1]); err != nil {
 			return 0, err
 		}
 	}
-	for _, r := range gone {
-		if err := pairs.Delete(r[0][timeSize:]); err != nil {
+	for _, k := range gone {
+		if err := pairs.Delete(k[timeSize:]); err != nil {
 			return 0, err
 		}
-		if err := forgets.Delete(r[0]); err != nil {
+		if err := forgets.Delete(k); err != nil {
 			return 0, err
 		}
 	}
@@ -696,7 +683,7 @@ func (s *Store) Queued(ctx context.Context, a store.Address, queueIDs []uint64) 
 	var out []uint64
 	if d := s.idx.devices[string(appendAddr(nil, a))]; d != nil {
 		for _, id := range queueIDs {
-			if _, ok := d.prio(id); ok {
+			if d.holds(id) {
 				out = append(out, id)
 			}
 		}
