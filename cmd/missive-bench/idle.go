@@ -71,8 +71,7 @@ func (b *bench) runIdle(s *scenarioReport) error {
 		limits = append(limits, fmt.Sprintf("registration stopped after %d devices: %v", registered.Load(), err))
 		f = f[:registered.Load()]
 	}
-	time.Sleep(time.Second)
-	m0, memErr := t.memory()
+	m0, memErr := settled(t)
 	if memErr != nil {
 		s.Notes = append(s.Notes, fmt.Sprintf("no memory figures: %v", memErr))
 	}
@@ -147,6 +146,30 @@ func (b *bench) runIdle(s *scenarioReport) error {
 	}
 	s.Notes = append(s.Notes, fmt.Sprintf("server: %s, pid %d; %d source addresses; kernel socket memory is not in the server's RSS", t.kind, t.pid, len(srcs)))
 	return nil
+}
+
+// settled returns the server's memory once the work that the
+// registrations left has ended (their last-seen times are stored a second
+// or more after the devices leave, SRV-022): two readings half a second
+// apart with the same goroutines and within 64 KiB of each other, after a
+// second, and at most ten seconds on.
+func settled(t *target) (memory, error) {
+	time.Sleep(time.Second)
+	m, err := t.memory()
+	for deadline := time.Now().Add(10 * time.Second); err == nil && time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond)
+		next, err2 := t.memory()
+		if err2 != nil {
+			return m, err2
+		}
+		inuse := func(m memory) int64 { return int64(m.HeapInuse + m.StackInuse + m.RSS) }
+		quiet := next.Goroutines == m.Goroutines && max(inuse(next)-inuse(m), inuse(m)-inuse(next)) < 64<<10
+		m = next
+		if quiet {
+			break
+		}
+	}
+	return m, err
 }
 
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
