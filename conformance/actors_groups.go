@@ -230,13 +230,14 @@ func (a *refActor) forgeMedia(ctx context.Context, to conv, data []byte, caption
 }
 
 // forgeReceipt sends a receipt of a kind for a message to an account, as
-// a device that never received it would.
+// a device that never received it would, in a receipt envelope as a
+// receipt comes (MSG-021).
 func (a *refActor) forgeReceipt(ctx context.Context, to string, kind uint64, id []byte) error {
 	c, err := a.conn()
 	if err != nil {
 		return err
 	}
-	_, err = c.SendContentUnchecked(ctx, client.Conv{Peer: to},
+	_, err = c.SendContentIn(ctx, to, wire.EnvelopeReceipt,
 		&wire.Content{Type: wire.ContentReceipt, Receipt: &wire.Receipt{Kind: kind, MessageIDs: [][]byte{id}}})
 	return err
 }

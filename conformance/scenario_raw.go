@@ -10,6 +10,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/missive-protocol/missive/ref/client"
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
@@ -27,9 +28,12 @@ import (
 //	NAME messages-delivered N                     N distinct messages came in deliveries so far, after a second more (SRV-009)
 //	NAME send-many ACCOUNT N TEXT                 N messages, "TEXT 0" to "TEXT N-1", one after the other
 //	NAME list-version ACCOUNT N                   the device accepts version N of the account's list within 5 s, unasked (DEV-010)
+//	NAME send-in ENVELOPE ACCOUNT text TEXT...    content in an envelope of type chat, receipt, sync or control (MSG-021);
+//	NAME send-in ENVELOPE ACCOUNT timer DURATION  a timer (DURATION or off); a receipt KIND (delivered, read
+//	NAME send-in ENVELOPE ACCOUNT receipt KIND TEXT...  or played) for the message TEXT
 func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name string, a actor, verb string, rest []string, neg bool) bool {
 	switch verb {
-	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many":
+	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in":
 	default:
 		return false
 	}
@@ -115,6 +119,8 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 			must(ts, name+" send-many", err)
 			w.sent[t], w.author[t] = m.ID, accountOf(name)
 		}
+	case "send-in":
+		w.sendIn(ts, ctx, name, c, rest, neg)
 	case "flood":
 		if len(rest) != 2 {
 			ts.Fatalf("usage: ! %s flood CODE ACCOUNT N", name)
@@ -160,4 +166,38 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 		}
 	}
 	return true
+}
+
+// sendIn runs "NAME send-in ENVELOPE ACCOUNT text|timer|receipt ...":
+// content of a type in an envelope of any type (MSG-021).
+func (w *world) sendIn(ts *testscript.TestScript, ctx context.Context, name string, c *client.Conn, rest []string, neg bool) {
+	const usage = "usage: %s send-in chat|receipt|sync|control ACCOUNT text TEXT... | timer DURATION|off | receipt delivered|read|played TEXT..."
+	if len(rest) < 4 || neg {
+		ts.Fatalf(usage, name)
+	}
+	env := map[string]uint64{"chat": wire.EnvelopeChat, "receipt": wire.EnvelopeReceipt, "sync": wire.EnvelopeSync, "control": wire.EnvelopeControl}[rest[0]]
+	text := strings.Join(rest[3:], " ")
+	var content *wire.Content
+	switch rest[2] {
+	case "text":
+		content = &wire.Content{Type: wire.ContentText, Text: &text}
+	case "timer":
+		secs := w.duration(ts, text)
+		content = &wire.Content{Type: wire.ContentTimer, Timer: &secs}
+	case "receipt":
+		kind := map[string]uint64{"delivered": wire.ReceiptDelivered, "read": wire.ReceiptRead, "played": wire.ReceiptPlayed}[rest[3]]
+		if kind == 0 || len(rest) < 5 {
+			ts.Fatalf(usage, name)
+		}
+		id := w.sentID(ts, strings.Join(rest[4:], " "))
+		content = &wire.Content{Type: wire.ContentReceipt, Receipt: &wire.Receipt{Kind: kind, MessageIDs: [][]byte{id}}}
+	}
+	if env == 0 || content == nil {
+		ts.Fatalf(usage, name)
+	}
+	id, err := c.SendContentIn(ctx, rest[1], env, content)
+	must(ts, name+" send-in", err)
+	if rest[2] == "text" {
+		w.sent[text], w.author[text] = id, accountOf(name)
+	}
 }

@@ -43,6 +43,7 @@ const (
 	NoRateLimit               Fault = "no-rate-limit"                 // the server never refuses a request as rate-limited (SRV-016)
 	NonMemberGroupSend        Fault = "non-member-group-send"         // the server takes a group message from an account that is not a member (GRP-009)
 	LastSeenToAll             Fault = "last-seen-to-all"              // the server shows last seen whatever its visibility (SRV-014)
+	AnyEnvelopeType           Fault = "any-envelope-type"             // content is taken in any envelope type (MSG-020, MSG-021)
 )
 
 // All lists every fault with the check it breaks.
@@ -71,6 +72,7 @@ var All = map[Fault]string{
 	NoRateLimit:               "the server never refuses a request as rate-limited (SRV-016)",
 	NonMemberGroupSend:        "the server skips the membership check of send-group (GRP-009 step 5)",
 	LastSeenToAll:             "the server shows an account's last seen whatever its last-seen visibility (SRV-014)",
+	AnyEnvelopeType:           "content is taken whatever the type of the envelope it came in (MSG-020, MSG-021)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

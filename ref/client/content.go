@@ -639,10 +639,19 @@ func (c *Conn) MarkReadGroup(ctx context.Context, gid []byte) (int, error) {
 // peer: an edit after its window, media whose digest is not its blob's. An
 // application never needs it.
 func (c *Conn) SendContentUnchecked(ctx context.Context, conv Conv, content *wire.Content) ([]byte, error) {
+	if err := c.stamp(content); err != nil {
+		return nil, err
+	}
+	return content.MessageID, c.sendContent(ctx, conv, content, nil)
+}
+
+// stamp gives content the protocol version, and a fresh message id and
+// the time as its sent-at when they are not set.
+func (c *Conn) stamp(content *wire.Content) error {
 	if content.MessageID == nil {
 		id, err := c.newID()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		content.MessageID = id
 	}
@@ -650,7 +659,19 @@ func (c *Conn) SendContentUnchecked(ctx context.Context, conv Conv, content *wir
 		content.SentAt = uint64(c.d.now().UnixMilli())
 	}
 	content.Version = wire.ProtocolVersion
-	return content.MessageID, c.sendContent(ctx, conv, content, nil)
+	return nil
+}
+
+// SendContentIn sends content to an account's devices in an envelope of
+// type envType, whatever its content type (MSG-021), and to no other
+// device of this account, as SendContentUnchecked does. It exists for
+// test harnesses that play a peer who puts content in the wrong envelope.
+func (c *Conn) SendContentIn(ctx context.Context, account string, envType uint64, content *wire.Content) ([]byte, error) {
+	if err := c.stamp(content); err != nil {
+		return nil, err
+	}
+	_, _, err := c.deliverContent(ctx, account, envType, content, DefaultTTL)
+	return content.MessageID, err
 }
 
 // UploadBlob encrypts nothing: it stores bytes in the server's blob store

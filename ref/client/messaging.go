@@ -496,9 +496,10 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 		if !bytes.Equal(content.MessageID, del.MessageID) || content.SentAt != del.SentAt {
 			return errFailed{errcode.AuthContentMismatch}
 		}
-		// MSG-020: keys and group changes in control envelopes only.
+		// MSG-020, MSG-021: each type in its own envelope type, and keys
+		// and group changes never in a group message.
 		control := content.Type == wire.ContentSenderKey || content.Type == wire.ContentGroupUpdate
-		if control != (del.Type == wire.EnvelopeControl) || (gm != nil && control) {
+		if wire.EnvelopeOf(content.Type) != del.Type && !faults.Has(faults.AnyEnvelopeType) || (gm != nil && control) {
 			return errFailed{errcode.PolicyBadRecipient}
 		}
 		conv := Conv{Peer: del.Sender.Account}
@@ -507,9 +508,6 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 		}
 		switch content.Type {
 		case wire.ContentText, wire.ContentMedia:
-			if del.Type != wire.EnvelopeChat {
-				return errFailed{errcode.AuthContentMismatch}
-			}
 			if deleted(tx, del.Sender.Account, del.MessageID) {
 				return nil
 			}
@@ -548,9 +546,6 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 			}
 			return d.applyKept(tx, msg)
 		case wire.ContentEdit, wire.ContentDelete:
-			if del.Type != wire.EnvelopeChat {
-				return errFailed{errcode.AuthContentMismatch}
-			}
 			m, err := d.applyChange(tx, conv, del.Sender.Account, &content)
 			if isPolicy(err) {
 				return errFailed{err}
@@ -590,7 +585,7 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 			changed, err = applyReceipt(tx, del.Sender, content.Receipt)
 			return err
 		case wire.ContentSent, wire.ContentRead, wire.ContentDeleted, wire.ContentHistory, wire.ContentOpened:
-			if del.Sender.Account != d.Account || del.Type != wire.EnvelopeSync || !listedSender(tx, del.Sender) {
+			if del.Sender.Account != d.Account || !listedSender(tx, del.Sender) {
 				return nil // DEV-013: only from this account's devices
 			}
 			changed, err = d.applySync(tx, &content)

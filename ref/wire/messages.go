@@ -711,6 +711,25 @@ var contentFields = [maxContentType + 1][13]uint8{
 	ContentOpened:      {12: 1},
 }
 
+// contentEnvelopes is the last column of section 11.9's table: the
+// envelope type each content type arrives in.
+var contentEnvelopes = [maxContentType + 1]uint64{
+	ContentText: EnvelopeChat, ContentReceipt: EnvelopeReceipt, ContentMedia: EnvelopeChat,
+	ContentEdit: EnvelopeChat, ContentDelete: EnvelopeChat, ContentSent: EnvelopeSync,
+	ContentRead: EnvelopeSync, ContentDeleted: EnvelopeSync, ContentHistory: EnvelopeSync,
+	ContentSenderKey: EnvelopeControl, ContentGroupUpdate: EnvelopeControl, ContentTimer: EnvelopeChat,
+	ContentOpened: EnvelopeSync,
+}
+
+// EnvelopeOf returns the envelope type that content of type t arrives in
+// (MSG-020, MSG-021), or 0 for a type section 11.9 does not define.
+func EnvelopeOf(t uint64) uint64 {
+	if t > maxContentType {
+		return 0
+	}
+	return contentEnvelopes[t]
+}
+
 // presence implements the type table of section 11.9 (MSG-017).
 func (c *Content) presence() error {
 	if c.Type == 0 || c.Type > maxContentType {

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -832,20 +834,22 @@ func annotateFrameTable(w *wireRules) error {
 type contentRow struct {
 	name                      string
 	requires, allows, forbids []uint64
+	envelope                  string // the envelope type it arrives in
 }
 
 // readContentTable parses the table of section 11.9, whose columns are the
-// fields a type requires and the fields it allows besides; every other
-// optional field of content is forbidden with the type.
+// fields a type requires, the fields it allows besides (every other
+// optional field of content is forbidden with the type) and the envelope
+// type it arrives in (MSG-021).
 func readContentTable(ct *wtype) ([]contentRow, error) {
 	data, err := spec.FS.ReadFile("11-messages.md")
 	if err != nil {
 		return nil, err
 	}
-	if !strings.Contains(string(data), "\n| content type | fields it requires | fields it allows besides |\n") {
+	if !strings.Contains(string(data), "\n| content type | fields it requires | fields it allows besides | envelope type |\n") {
 		return nil, fmt.Errorf("section 11.9: the content table's header is not understood")
 	}
-	re := regexp.MustCompile("(?m)^\\| `([a-z-]+)` \\| ([0-9, ]+) \\|([0-9, ]*)\\|$")
+	re := regexp.MustCompile("(?m)^\\| `([a-z-]+)` \\| ([0-9, ]+) \\|([0-9, ]*)\\| `([a-z]+)` \\|$")
 	nums := func(s string) []uint64 {
 		var out []uint64
 		for _, p := range strings.Split(s, ",") {
@@ -859,7 +863,7 @@ func readContentTable(ct *wtype) ([]contentRow, error) {
 	}
 	var rows []contentRow
 	for _, m := range re.FindAllStringSubmatch(string(data), -1) {
-		r := contentRow{name: m[1], requires: nums(m[2]), allows: nums(m[3])}
+		r := contentRow{name: m[1], requires: nums(m[2]), allows: nums(m[3]), envelope: m[4]}
 		for _, f := range ct.fields {
 			if f.optional && !containsUint(r.requires, f.key) && !containsUint(r.allows, f.key) {
 				r.forbids = append(r.forbids, f.key)
@@ -892,8 +896,13 @@ func annotateContentTable(w *wireRules) error {
 			return fmt.Errorf("section 11.9: no row for content type %s", name)
 		}
 	}
-	// Every field a row names is an optional field of content.
+	// Every field a row names is an optional field of content, and its
+	// envelope type is one of the envelope's (MSG-021).
+	envTypes := w.types["envelope"].field(6).typ.enum
 	for _, r := range rows {
+		if !slices.Contains(slices.Collect(maps.Values(envTypes)), r.envelope) {
+			return fmt.Errorf("section 11.9: row %s names envelope type %q, which is not an envelope-type", r.name, r.envelope)
+		}
 		for _, k := range append(append([]uint64{}, r.requires...), r.allows...) {
 			if f := ct.field(k); f == nil || !f.optional {
 				return fmt.Errorf("section 11.9: row %s names field %d, which is not an optional field of content", r.name, k)
