@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"crypto/ecdh"
+	"errors"
 	"net"
 	"testing"
 
@@ -91,7 +92,7 @@ func BenchmarkHandshakeIKFloor(b *testing.B) {
 // handshake stays in the cache while many other keys pass through it, as in
 // a process that runs a server and many clients.
 func TestStaticCacheKeepsBusyKey(t *testing.T) {
-	var c staticCache
+	c := staticCache{keys: generations[[32]byte, *ecdh.PrivateKey]{size: staticGeneration}}
 	key := func(i int) []byte {
 		b := make([]byte, 32)
 		b[0], b[1], b[2] = byte(i), byte(i>>8), byte(i>>16)
@@ -126,5 +127,76 @@ func TestStaticCacheKeepsBusyKey(t *testing.T) {
 	}
 	if got := c.get(make([]byte, 31)); got != nil {
 		t.Errorf("a 31-byte key: got %v, want nil", got)
+	}
+}
+
+// TestStaticDHCache checks the static-static cache: a second IK handshake of
+// the same device and server takes X25519(s, rs) from it on both sides, a
+// handshake of another device or with another server key does not, and the
+// cached values are the operation's (so the handshakes' keys are the same as
+// without the cache: TestHandshakeVectors).
+func TestStaticDHCache(t *testing.T) {
+	server, other := keyPair(t, 100), keyPair(t, 101)
+	device, device2 := keyPair(t, 1), keyPair(t, 2)
+	want := func(priv, pub []byte) [32]byte {
+		t.Helper()
+		v, err := noise.DH25519.DH(priv, pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return [32]byte(v)
+	}
+	cached := func(local, peer []byte) ([32]byte, bool) {
+		return staticDH.get([64]byte(append(bytes.Clone(local), peer...)))
+	}
+	handshake := func(dev, srv noise.DHKey, serverKey []byte) error {
+		t.Helper()
+		x, y := net.Pipe()
+		defer x.Close()
+		defer y.Close()
+		done := make(chan error, 1)
+		go func() {
+			_, err := Server(y, &ServerConfig{Static: srv})
+			done <- err
+		}()
+		_, err := Client(x, &ClientConfig{Static: dev, ServerKey: serverKey})
+		if err != nil {
+			y.Close()
+		}
+		return errors.Join(err, <-done)
+	}
+	for _, c := range []struct {
+		name             string
+		dev, srv         noise.DHKey
+		serverKey        []byte
+		ok, cachedBefore bool
+	}{
+		{"first handshake", device, server, server.Public, true, false},
+		{"again", device, server, server.Public, true, true},
+		{"another device", device2, server, server.Public, true, false},
+		{"another server key: the handshake fails, nothing is kept", device, other, server.Public, false, false},
+	} {
+		_, before := cached(c.dev.Public, c.srv.Public)
+		if before != c.cachedBefore {
+			t.Errorf("%s: before, the device's side cached: %v, want %v", c.name, before, c.cachedBefore)
+		}
+		err := handshake(c.dev, c.srv, c.serverKey)
+		if (err == nil) != c.ok {
+			t.Fatalf("%s: handshake error %v, want success %v", c.name, err, c.ok)
+		}
+		if !c.ok {
+			if _, ok := cached(c.srv.Public, c.dev.Public); ok {
+				t.Errorf("%s: the server kept an operation with the device", c.name)
+			}
+			continue
+		}
+		for _, side := range []struct{ local, priv, peer []byte }{
+			{c.dev.Public, c.dev.Private, c.srv.Public}, {c.srv.Public, c.srv.Private, c.dev.Public},
+		} {
+			got, ok := cached(side.local, side.peer)
+			if !ok || got != want(side.priv, side.peer) {
+				t.Errorf("%s: cached %x (%v), want %x", c.name, got, ok, want(side.priv, side.peer))
+			}
+		}
 	}
 }

@@ -52,15 +52,51 @@ var Suite = noise.NewCipherSuite((*dh25519)(nil), chachaPoly{}, noise.HashSHA256
 
 // handshakeSuite returns Suite with a DH function of its own, for one
 // handshake, which keeps the private keys it has computed and starts with
-// the static key's, from the static key cache. The caller calls forget on
-// the DH function once the handshake is over: the cipher states of the
-// connection keep the suite.
+// the static key's, from the static key cache. The caller sets the DH
+// function's peer once the handshake state exists, and calls forget on it
+// once the handshake is over: the cipher states of the connection keep the
+// suite.
 func handshakeSuite(static []byte) (noise.CipherSuite, *dh25519) {
 	d := new(dh25519)
 	if k := statics.get(static); k != nil {
 		d.keep(static, k)
+		d.static, d.local = k, k.PublicKey().Bytes()
 	}
 	return noise.NewCipherSuite(d, chachaPoly{}, noise.HashSHA256), d
+}
+
+// generations is a cache of two generations: a value found in the older
+// moves to the younger, and when the younger holds size values the older
+// is dropped. A value in use stays however many others pass through.
+type generations[K comparable, V any] struct {
+	mu         sync.Mutex
+	size       int
+	young, old map[K]V
+}
+
+func (g *generations[K, V]) get(k K) (V, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	v, ok := g.young[k]
+	if !ok {
+		if v, ok = g.old[k]; ok {
+			g.putLocked(k, v)
+		}
+	}
+	return v, ok
+}
+
+func (g *generations[K, V]) put(k K, v V) {
+	g.mu.Lock()
+	g.putLocked(k, v)
+	g.mu.Unlock()
+}
+
+func (g *generations[K, V]) putLocked(k K, v V) {
+	if g.young == nil || len(g.young) >= g.size {
+		g.old, g.young = g.young, make(map[K]V)
+	}
+	g.young[k] = v
 }
 
 // staticCache holds the crypto/ecdh form of the static keys used lately in
@@ -68,20 +104,17 @@ func handshakeSuite(static []byte) (noise.CipherSuite, *dh25519) {
 // computing its public key anew each time would be one more scalar
 // multiplication per handshake. A process that runs many devices (the load
 // tool, the conformance runner) uses many keys, each in turn, so the cache
-// holds thousands, in two generations: a key found in the older one moves
-// to the younger, and when the younger is full the older is dropped. A key
-// in use stays however many others pass through; the scalar multiplication
-// of a new key runs outside the lock.
+// holds thousands, in two generations. The scalar multiplication of a new
+// key runs outside the lock.
 type staticCache struct {
-	mu         sync.Mutex
-	young, old map[[32]byte]*ecdh.PrivateKey
+	keys generations[[32]byte, *ecdh.PrivateKey]
 }
 
 // staticGeneration is the most keys of one generation of the cache: it
 // keeps at most twice that many (about 150 bytes each).
 const staticGeneration = 2048
 
-var statics staticCache
+var statics = staticCache{keys: generations[[32]byte, *ecdh.PrivateKey]{size: staticGeneration}}
 
 // get returns the key for priv, computing and keeping it when it is not
 // kept yet; nil when priv is not a key.
@@ -90,34 +123,28 @@ func (c *staticCache) get(priv []byte) *ecdh.PrivateKey {
 		return nil
 	}
 	id := [32]byte(priv)
-	c.mu.Lock()
-	k := c.young[id]
-	if k == nil {
-		if k = c.old[id]; k != nil {
-			c.keep(id, k)
-		}
-	}
-	c.mu.Unlock()
-	if k != nil {
+	if k, ok := c.keys.get(id); ok {
 		return k
 	}
 	k, err := ecdh.X25519().NewPrivateKey(priv)
 	if err != nil {
 		return nil
 	}
-	c.mu.Lock()
-	c.keep(id, k)
-	c.mu.Unlock()
+	c.keys.put(id, k)
 	return k
 }
 
-// keep puts k in the younger generation; c.mu is held.
-func (c *staticCache) keep(id [32]byte, k *ecdh.PrivateKey) {
-	if c.young == nil || len(c.young) >= staticGeneration {
-		c.old, c.young = c.young, make(map[[32]byte]*ecdh.PrivateKey)
-	}
-	c.young[id] = k
-}
+// staticDH holds the results of the static-static operation (ss) of the IK
+// handshakes made lately, by the two static public keys: a device that
+// connects again to its server, and the server it connects to, compute the
+// same X25519(s, rs) in every handshake, as WireGuard computes its peers'
+// once. Keeping it saves one of the five X25519 operations of each side of
+// a repeated IK handshake. The handshake's bytes do not change: X25519 is a
+// function of its inputs, and the cache is only consulted for the pair it
+// was filled with. A hit is about one scalar multiplication faster than a
+// miss, which tells a timing observer no more than that the pair has
+// connected lately, as the connection itself does.
+var staticDH = generations[[64]byte, [32]byte]{size: staticGeneration}
 
 // dh25519 is Noise's 25519 DH function (X25519, RFC 7748) over crypto/ecdh,
 // computing each scalar multiplication once. flynn/noise's DH25519 goes
@@ -135,6 +162,12 @@ type dh25519 struct {
 		key  *ecdh.PrivateKey
 	}
 	n int
+	// static is the static key and local its public key; peer returns the
+	// handshake's peer static key, nil until it is known: an operation of
+	// static with peer() is the static-static one (staticDH).
+	static *ecdh.PrivateKey
+	local  []byte
+	peer   func() []byte
 }
 
 func (*dh25519) DHName() string { return "25519" }
@@ -169,11 +202,24 @@ func (d *dh25519) DH(priv, pub []byte) ([]byte, error) {
 		}
 		d.keep(priv, k)
 	}
+	var id [64]byte
+	ss := d != nil && k == d.static && d.peer != nil && len(pub) == 32 && bytes.Equal(pub, d.peer())
+	if ss {
+		copy(id[:32], d.local)
+		copy(id[32:], pub)
+		if v, ok := staticDH.get(id); ok {
+			return v[:], nil
+		}
+	}
 	p, err := ecdh.X25519().NewPublicKey(pub)
 	if err != nil {
 		return nil, err
 	}
-	return k.ECDH(p)
+	out, err := k.ECDH(p)
+	if err == nil && ss {
+		staticDH.put(id, [32]byte(out))
+	}
+	return out, err
 }
 
 func (d *dh25519) keep(priv []byte, k *ecdh.PrivateKey) {
@@ -195,6 +241,7 @@ func (d *dh25519) forget() {
 		clear(d.keys[i].priv)
 	}
 	clear(d.keys[:])
+	d.static, d.peer = nil, nil
 }
 
 func (d *dh25519) find(priv []byte) *ecdh.PrivateKey {
@@ -351,6 +398,7 @@ func Client(c net.Conn, cfg *ClientConfig) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	dh.peer = hs.PeerStatic
 	c.SetDeadline(time.Now().Add(t.Handshake))
 	if _, err := c.Write(pre); err != nil {
 		return nil, err
@@ -398,6 +446,7 @@ func Server(c net.Conn, cfg *ServerConfig) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	dh.peer = hs.PeerStatic
 	conn, err := run(c, hs, false)
 	if err != nil {
 		return nil, err
