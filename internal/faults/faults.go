@@ -44,6 +44,8 @@ const (
 	NonMemberGroupSend        Fault = "non-member-group-send"         // the server takes a group message from an account that is not a member (GRP-009)
 	LastSeenToAll             Fault = "last-seen-to-all"              // the server shows last seen whatever its visibility (SRV-014)
 	AnyEnvelopeType           Fault = "any-envelope-type"             // content is taken in any envelope type (MSG-020, MSG-021)
+	AckInMemory               Fault = "ack-in-memory"                 // the server hides acknowledged entries in memory, never deleting them (SRV-011, SRV-018)
+	ReceiptForReceipt         Fault = "receipt-for-receipt"           // a device answers a receipt with a receipt (CLI-002)
 )
 
 // All lists every fault with the check it breaks.
@@ -73,10 +75,13 @@ var All = map[Fault]string{
 	NonMemberGroupSend:        "the server skips the membership check of send-group (GRP-009 step 5)",
 	LastSeenToAll:             "the server shows an account's last seen whatever its last-seen visibility (SRV-014)",
 	AnyEnvelopeType:           "content is taken whatever the type of the envelope it came in (MSG-020, MSG-021)",
+	AckInMemory:               "the server hides acknowledged entries in memory and never deletes them from its store: they come again after a restart (SRV-011, SRV-018)",
+	ReceiptForReceipt:         "a device answers every receipt it gets with a delivered receipt of its own (CLI-002)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.
-var ServerFaults = map[Fault]bool{IgnoreTTL: true, AcceptRevokedDevice: true, NoRateLimit: true, NonMemberGroupSend: true, LastSeenToAll: true}
+var ServerFaults = map[Fault]bool{IgnoreTTL: true, AcceptRevokedDevice: true, NoRateLimit: true, NonMemberGroupSend: true,
+	LastSeenToAll: true, AckInMemory: true}
 
 var on atomic.Pointer[Fault]
 

@@ -20,10 +20,11 @@ import (
 // Buckets for the message lifecycle (spec chapter 18).
 var (
 	bucketLifePending = []byte("life-pending") // u64be sequence -> keptChange (CBOR): an edit or delete of an unknown message
+	bucketExpired     = []byte("expired")      // conversation key || 0 || message id -> marker: a message that disappeared (LIF-008)
 	bucketTimers      = []byte("timers")       // conversation key -> history.Register
 )
 
-func init() { allBuckets = append(allBuckets, bucketLifePending, bucketTimers) }
+func init() { allBuckets = append(allBuckets, bucketLifePending, bucketTimers, bucketExpired) }
 
 // Conv names a conversation: an account, or a group.
 type Conv struct {
@@ -308,7 +309,9 @@ func (c *Conn) Download(ctx context.Context, m *Message, progress func(int, int)
 		if ch.Size != size {
 			return nil, fmt.Errorf("client: blob of %d bytes, the media names %d: %w", ch.Size, size, errcode.AuthDigestMismatch)
 		}
-		if uint64(len(ch.Data)) > n || len(ch.Data) == 0 && n > 0 {
+		// Never past the blob's end, so a chunk of all the bytes asked:
+		// one of fewer would keep the device asking (MED-002).
+		if uint64(len(ch.Data)) != n {
 			return nil, fmt.Errorf("client: %d bytes of the blob at %d, %d asked: %w", len(ch.Data), len(blob), n, errcode.AuthDigestMismatch)
 		}
 		blob = append(blob, ch.Data...)
@@ -346,6 +349,11 @@ func (c *Conn) OpenViewOnce(ctx context.Context, m *Message) ([]byte, error) {
 
 // markOpened erases the key of received view-once media.
 func markOpened(tx *bolt.Tx, account string, id []byte) error {
+	// Kept for a message not here yet, as read marks are: opened content
+	// is a join, whatever the order of arrival (LIF-009, MED-007).
+	if err := tx.Bucket(bucketOpened).Put(convKey(account, id), []byte{1}); err != nil {
+		return err
+	}
 	m, err := incoming(tx, account, id)
 	if err != nil || m == nil || m.Media == nil || m.Media.ViewOnce == nil {
 		return err
@@ -436,6 +444,12 @@ func (d *Device) findTarget(tx *bolt.Tx, conv Conv, from string, id []byte) (*Me
 		}
 		return m, err
 	}
+	// The author's own message first: message ids are chosen by their
+	// senders, and another member's message with the same id must not
+	// take a change meant for the author's (the model's find).
+	if m, err := incoming(tx, from, id); err != nil || m != nil && bytes.Equal(m.conv().key(), conv.key()) {
+		return m, err
+	}
 	var found *Message
 	err := tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {
 		if found != nil {
@@ -453,6 +467,11 @@ func (d *Device) findTarget(tx *bolt.Tx, conv Conv, from string, id []byte) (*Me
 	return found, err
 }
 
+// expiredKey is the key of a message that disappeared in bucketExpired.
+func expiredKey(conv Conv, id []byte) []byte {
+	return append(append(conv.key(), 0), id...)
+}
+
 // applyChange applies an edit or a delete from account from (LIF-001 to
 // LIF-005). It returns the message it changed, if any.
 func (d *Device) applyChange(tx *bolt.Tx, conv Conv, from string, c *wire.Content) (*Message, error) {
@@ -461,6 +480,9 @@ func (d *Device) applyChange(tx *bolt.Tx, conv Conv, from string, c *wire.Conten
 		return nil, err
 	}
 	if m == nil {
+		if tx.Bucket(bucketExpired).Get(expiredKey(conv, *c.Target)) != nil {
+			return nil, nil // it disappeared: anything about it is ignored (section 18.4)
+		}
 		// Kept until the target arrives, within the bound of DEV-015.
 		enc, err := cborEnc.Marshal(&keptChange{Conv: conv.key(), From: from, Content: c})
 		if err != nil {
@@ -504,7 +526,7 @@ func (d *Device) applyChange(tx *bolt.Tx, conv Conv, from string, c *wire.Conten
 }
 
 // applyKept applies the kept changes whose target is m, now known.
-func (d *Device) applyKept(tx *bolt.Tx, m *Message) error {
+func (d *Device) applyKept(tx *bolt.Tx, m *Message) (*Message, error) {
 	b := tx.Bucket(bucketLifePending)
 	var done [][]byte
 	c := b.Cursor()
@@ -524,15 +546,19 @@ func (d *Device) applyKept(tx *bolt.Tx, m *Message) error {
 		var kc keptChange
 		if v != nil && cborDec.Unmarshal(v, &kc) == nil && kc.Content != nil && kc.Content.Target != nil {
 			// A dropped change (wrong author, window) changes nothing.
-			if _, err := d.applyChange(tx, m.conv(), kc.From, kc.Content); err != nil && !isPolicy(err) {
-				return err
+			changed, err := d.applyChange(tx, m.conv(), kc.From, kc.Content)
+			if err != nil && !isPolicy(err) {
+				return nil, err
+			}
+			if changed != nil {
+				m = changed
 			}
 		}
 		if err := b.Delete(k); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return m, nil
 }
 
 func isPolicy(err error) bool {
@@ -567,10 +593,10 @@ func (d *Device) sweep(tx *bolt.Tx) error {
 	}
 	for _, m := range drop {
 		d.eraseMedia(m)
-		if m.Outgoing {
-			tx.Bucket(bucketSent).Delete(m.ID)
+		if err := dropMessage(tx, m); err != nil {
+			return err
 		}
-		if err := tx.Bucket(bucketMessages).Delete(u64(m.Seq)); err != nil {
+		if err := tx.Bucket(bucketExpired).Put(expiredKey(m.conv(), m.ID), []byte{1}); err != nil {
 			return err
 		}
 	}
@@ -601,6 +627,9 @@ func (d *Device) GroupMessages(gid []byte) ([]*Message, error) {
 // MessageByID returns a message of this device's history by id (sent or
 // received), or an error.
 func (d *Device) MessageByID(id []byte) (*Message, error) {
+	if err := d.db.Update(d.sweep); err != nil { // nothing that disappeared (LIF-008)
+		return nil, err
+	}
 	var found *Message
 	err := d.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {

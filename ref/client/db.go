@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -23,10 +24,11 @@ var (
 	bucketMessages  = []byte("messages")   // u64be sequence -> message record (CBOR)
 	bucketSent      = []byte("sent")       // message id -> u64be sequence of a sent message
 	bucketIdentity  = []byte("identities") // account -> identity key of its primary device, as first seen
+	bucketReceived  = []byte("received")   // account || 0 || message id -> u64be sequence of a received message
 )
 
 var allBuckets = [][]byte{bucketConfig, bucketSPK, bucketKEM, bucketOPK, bucketSessions, bucketProcessed,
-	bucketMessages, bucketSent, bucketIdentity}
+	bucketMessages, bucketSent, bucketIdentity, bucketReceived}
 
 func openDB(path string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
@@ -34,12 +36,23 @@ func openDB(path string) (*bolt.DB, error) {
 		return nil, fmt.Errorf("client: opening %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
+		indexed := tx.Bucket(bucketReceived) != nil
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		if indexed {
+			return nil
+		}
+		// A database made before the index of received messages.
+		return tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {
+			var m Message
+			if cborDec.Unmarshal(v, &m) != nil || m.Outgoing {
+				return nil
+			}
+			return tx.Bucket(bucketReceived).Put(convKey(m.Peer, m.ID), k)
+		})
 	})
 	if err != nil {
 		db.Close()
@@ -160,12 +173,28 @@ func putMessage(tx *bolt.Tx, m *Message) error {
 	if err != nil {
 		return err
 	}
-	if m.Outgoing {
-		if err := tx.Bucket(bucketSent).Put(m.ID, u64(m.Seq)); err != nil {
+	index, key := tx.Bucket(bucketSent), m.ID
+	if !m.Outgoing {
+		index, key = tx.Bucket(bucketReceived), convKey(m.Peer, m.ID)
+	}
+	if err := index.Put(key, u64(m.Seq)); err != nil {
+		return err
+	}
+	return b.Put(u64(m.Seq), enc)
+}
+
+// dropMessage deletes a stored message and its index entry.
+func dropMessage(tx *bolt.Tx, m *Message) error {
+	index, key := tx.Bucket(bucketSent), m.ID
+	if !m.Outgoing {
+		index, key = tx.Bucket(bucketReceived), convKey(m.Peer, m.ID)
+	}
+	if v := index.Get(key); v != nil && bytes.Equal(v, u64(m.Seq)) {
+		if err := index.Delete(key); err != nil {
 			return err
 		}
 	}
-	return b.Put(u64(m.Seq), enc)
+	return tx.Bucket(bucketMessages).Delete(u64(m.Seq))
 }
 
 func getMessage(tx *bolt.Tx, seq uint64) (*Message, error) {

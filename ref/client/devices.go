@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -30,9 +31,12 @@ var (
 	bucketPending = []byte("pending") // u64be sequence -> a receipt kept for an unknown message (DEV-015)
 	bucketDeleted = []byte("deleted") // account || 0 || message id -> marker
 	bucketRead    = []byte("read")    // account || 0 || message id -> marker: read on some device of this account
+	bucketOpened  = []byte("opened")  // account || 0 || message id -> marker: view-once media opened on some device of this account
 )
 
-func init() { allBuckets = append(allBuckets, bucketLists, bucketPending, bucketDeleted, bucketRead) }
+func init() {
+	allBuckets = append(allBuckets, bucketLists, bucketPending, bucketDeleted, bucketRead, bucketOpened)
+}
 
 func convKey(account string, id []byte) []byte { return append([]byte(account+"\x00"), id...) }
 
@@ -79,9 +83,14 @@ func accept(tx *bolt.Tx, account string, signed []byte) (*devices.List, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A device gone, or listed again under another identity key (another
+	// device under a reused id): its sessions and keys go (DEV-004).
+	gone := map[uint32]bool{}
 	if prev != nil {
 		for _, id := range prev.IDs() {
-			if _, ok := l.Device(id); !ok {
+			old, _ := prev.Device(id)
+			if k, ok := l.Device(id); !ok || !k.Equal(old) {
+				gone[id] = true
 				// GRP-011: a device of this account is gone; the groups
 				// it is in get a new sender key from this device, and
 				// what it gave is forgotten.
@@ -104,21 +113,27 @@ func accept(tx *bolt.Tx, account string, signed []byte) (*devices.List, error) {
 	}
 	listed := map[uint32]bool{}
 	for _, id := range l.IDs() {
-		listed[id] = true
+		listed[id] = !gone[id]
 	}
+	return l, dropSessions(tx, account, func(id uint32) bool { return !listed[id] })
+}
+
+// dropSessions deletes the sessions with the devices of account whose id
+// drop reports.
+func dropSessions(tx *bolt.Tx, account string, drop func(uint32) bool) error {
+	var keys [][]byte
 	c := tx.Bucket(bucketSessions).Cursor()
-	var drop [][]byte
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		if len(k) > 4 && string(k[4:]) == account && !listed[uint32(k[0])<<24|uint32(k[1])<<16|uint32(k[2])<<8|uint32(k[3])] {
-			drop = append(drop, bytes.Clone(k))
+		if len(k) > 4 && string(k[4:]) == account && drop(binary.BigEndian.Uint32(k)) {
+			keys = append(keys, bytes.Clone(k))
 		}
 	}
-	for _, k := range drop {
+	for _, k := range keys {
 		if err := tx.Bucket(bucketSessions).Delete(k); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return l, nil
+	return nil
 }
 
 // DeviceList returns the latest device list this device accepted for an
@@ -161,6 +176,11 @@ func (d *Device) SafetyNumber(account string) string {
 func (d *Device) Trust(account string) error {
 	return d.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketIdentity).Delete([]byte(account)); err != nil {
+			return err
+		}
+		// The sessions were made with the old keys: the next message
+		// fetches the new devices' bundles (DEV-004).
+		if err := dropSessions(tx, account, func(uint32) bool { return true }); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketLists).Delete([]byte(account))
@@ -289,10 +309,12 @@ func (c *Conn) sendHistory(device uint32, ms []*Message) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	// View-once media never leaves the device (MED-008), and what was
-	// deleted for everyone is gone.
+	// View-once media never leaves the device (MED-008), what was
+	// deleted for everyone is gone, and a message with a timer would not
+	// disappear on the companion: a history entry cannot carry one
+	// (DEV-021).
 	ms = slices.DeleteFunc(ms, func(m *Message) bool {
-		return m.Deleted || (m.Media != nil && m.Media.ViewOnce != nil)
+		return m.Deleted || (m.Media != nil && m.Media.ViewOnce != nil) || m.Expire > 0
 	})
 	ms = ms[max(0, len(ms)-wire.HistoryLimit):]
 	for start := 0; start < len(ms); start += wire.MaxHistoryPerEntry {
@@ -305,7 +327,8 @@ func (c *Conn) sendHistory(device uint32, ms []*Message) error {
 					st = uint64(StatusRead)
 				}
 			}
-			h = append(h, wire.HistoryEntry{MessageID: m.ID, Account: m.Peer, Outgoing: m.Outgoing, Text: m.Text, SentAt: m.SentAt, Status: st})
+			// The text as shown, its latest edit applied (DEV-021).
+			h = append(h, wire.HistoryEntry{MessageID: m.ID, Account: m.Peer, Outgoing: m.Outgoing, Text: m.Shown(), SentAt: m.SentAt, Status: st})
 		}
 		if err := c.syncOwn(ctx, &wire.Content{Type: wire.ContentHistory, History: &h}); err != nil {
 			return err
@@ -543,7 +566,10 @@ func (d *Device) applySync(tx *bolt.Tx, c *wire.Content) ([]*Message, error) {
 		if err := putMessage(tx, m); err != nil {
 			return nil, err
 		}
-		if err := d.applyKept(tx, m); err != nil {
+		// The kept changes apply first, so that what is shown is the
+		// message as they left it (LIF-004, LIF-005).
+		m, err := d.applyKept(tx, m)
+		if err != nil {
 			return nil, err
 		}
 		more, err := applyPending(tx, m.ID)
@@ -591,7 +617,7 @@ func (d *Device) applySync(tx *bolt.Tx, c *wire.Content) ([]*Message, error) {
 				}
 				m := &Message{ID: e.MessageID, Outgoing: true, Peer: e.Account, Text: e.Text, SentAt: e.SentAt,
 					Statuses: map[uint32]Status{0: Status(e.Status)}}
-				if err := putMessage(tx, m); err != nil {
+				if err := d.putHistory(tx, m); err != nil {
 					return nil, err
 				}
 				continue
@@ -599,8 +625,9 @@ func (d *Device) applySync(tx *bolt.Tx, c *wire.Content) ([]*Message, error) {
 			if m, _ := incoming(tx, e.Account, e.MessageID); m != nil {
 				continue
 			}
-			m := &Message{ID: e.MessageID, Peer: e.Account, Text: e.Text, SentAt: e.SentAt, Read: Status(e.Status) >= StatusRead}
-			if err := putMessage(tx, m); err != nil {
+			m := &Message{ID: e.MessageID, Peer: e.Account, Text: e.Text, SentAt: e.SentAt,
+				Read: Status(e.Status) >= StatusRead || readMark(tx, e.Account, e.MessageID)}
+			if err := d.putHistory(tx, m); err != nil {
 				return nil, err
 			}
 		}
@@ -608,23 +635,27 @@ func (d *Device) applySync(tx *bolt.Tx, c *wire.Content) ([]*Message, error) {
 	return changed, nil
 }
 
+// putHistory stores a message from a history, and applies the changes
+// kept for it: an edit or a delete that came first (LIF-004, LIF-005).
+func (d *Device) putHistory(tx *bolt.Tx, m *Message) error {
+	if err := putMessage(tx, m); err != nil {
+		return err
+	}
+	_, err := d.applyKept(tx, m)
+	return err
+}
+
 // incoming finds a received message by its sender account and id.
 func incoming(tx *bolt.Tx, account string, id []byte) (*Message, error) {
-	var found *Message
-	err := tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {
-		if found != nil {
-			return nil
-		}
-		var m Message
-		if err := cborDec.Unmarshal(v, &m); err != nil {
-			return err
-		}
-		if !m.Outgoing && m.Peer == account && bytes.Equal(m.ID, id) {
-			found = &m
-		}
-		return nil
-	})
-	return found, err
+	v := tx.Bucket(bucketReceived).Get(convKey(account, id))
+	if len(v) != 8 {
+		return nil, nil
+	}
+	m, err := getMessage(tx, binary.BigEndian.Uint64(v))
+	if err != nil || m == nil || m.Outgoing || m.Peer != account || !bytes.Equal(m.ID, id) {
+		return nil, err
+	}
+	return m, nil
 }
 
 // deleteMessage deletes a message of the conversation with account here,
@@ -634,11 +665,10 @@ func deleteMessage(tx *bolt.Tx, account string, id []byte) error {
 		return err
 	}
 	if m, _ := sentMessage(tx, id); m != nil && m.Peer == account {
-		tx.Bucket(bucketSent).Delete(id)
-		return tx.Bucket(bucketMessages).Delete(u64(m.Seq))
+		return dropMessage(tx, m)
 	}
 	if m, _ := incoming(tx, account, id); m != nil {
-		return tx.Bucket(bucketMessages).Delete(u64(m.Seq))
+		return dropMessage(tx, m)
 	}
 	return nil
 }

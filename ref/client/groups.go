@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -138,6 +139,10 @@ func (d *Device) acceptGroupState(tx *bolt.Tx, signed, gid []byte) (*group.State
 		rec = &groupRecord{}
 	}
 	rec.Version = s.Serial
+	// The server's last group devices were those of an older state: the
+	// next send starts again from the members' lists (GRP-010), and never
+	// gives a key to an account the new state removed (GRP-011).
+	rec.Devices = nil
 	if prev != nil {
 		if removed := group.Removed(prev, s); len(removed) > 0 {
 			rec.Removals = append(rec.Removals, s.Serial)
@@ -206,7 +211,9 @@ func dropDeviceSenderKeys(tx *bolt.Tx, account string, device uint32) error {
 }
 
 // rekeyGroupsOf marks for a new own sender key every group in which
-// account is a member: one of its devices was removed (GRP-011).
+// account is a member: one of its devices was removed (GRP-011). The
+// server's last group devices of those groups name the removed device, so
+// they are dropped too: the next send starts from the members' lists.
 func rekeyGroupsOf(tx *bolt.Tx, account string) error {
 	type upd struct {
 		gid []byte
@@ -218,13 +225,18 @@ func rekeyGroupsOf(tx *bolt.Tx, account string) error {
 		if err := cborDec.Unmarshal(v, &r); err != nil {
 			return err
 		}
-		if s := groupState(tx, k, r.Version); s != nil && s.IsMember(account) && r.OwnKey != nil {
-			r.OwnKey, r.Given = nil, nil
-			todo = append(todo, upd{bytes.Clone(k), &r})
+		s := groupState(tx, k, r.Version)
+		if s == nil || !s.IsMember(account) || r.OwnKey == nil && r.Devices == nil {
+			return nil
 		}
+		if !faults.Has(faults.KeepSenderKeyAfterRemoval) {
+			r.OwnKey, r.Given = nil, nil
+		}
+		r.Devices = nil
+		todo = append(todo, upd{bytes.Clone(k), &r})
 		return nil
 	})
-	if err != nil || faults.Has(faults.KeepSenderKeyAfterRemoval) {
+	if err != nil {
 		return err
 	}
 	for _, u := range todo {
@@ -277,13 +289,15 @@ func (d *Device) acceptSenderKey(tx *bolt.Tx, from wire.Address, dist *wire.Send
 			return nil
 		}
 	}
-	if len(ks) > 0 && k.KeyID < ks[len(ks)-1].KeyID && len(ks) >= group.MaxKeys {
-		return nil // older than every key kept
-	}
+	// The MAX_SENDER_KEYS keys with the highest ids, in whatever order
+	// they came (GRP-006).
 	ks = append(ks, k)
-	slices.SortFunc(ks, func(a, b *group.SenderKey) int { return int(int64(a.KeyID) - int64(b.KeyID)) })
+	slices.SortFunc(ks, func(a, b *group.SenderKey) int { return cmp.Compare(a.KeyID, b.KeyID) })
 	if len(ks) > group.MaxKeys {
 		ks = ks[len(ks)-group.MaxKeys:]
+	}
+	if !slices.Contains(ks, k) {
+		return nil // older than every key kept
 	}
 	return putSenderKeys(tx, dist.GroupID, from, ks)
 }
@@ -619,7 +633,8 @@ func (c *Conn) SetRole(ctx context.Context, gid []byte, account string, admin bo
 // server's last answer if any, else the listed devices of the members.
 func (c *Conn) groupDevices(tx *bolt.Tx, gid []byte, rec *groupRecord, s *group.State) wire.GroupDevices {
 	if rec.Devices != nil {
-		return rec.Devices
+		// Only members' devices ever get the key (GRP-010, GRP-011).
+		return slices.DeleteFunc(slices.Clone(rec.Devices), func(ad wire.AccountDevices) bool { return s == nil || !s.IsMember(ad.Account) })
 	}
 	var out wire.GroupDevices
 	for _, a := range s.Accounts() {
@@ -716,11 +731,17 @@ func (c *Conn) sendGroup(ctx context.Context, gid []byte, content *wire.Content,
 			return 0, nil, 0, err
 		}
 		// Encrypt with the own key and store it advanced before sending.
+		// The sessions' fetches may have accepted a list without a device
+		// of a member, or a new state may have come: the key it gave is
+		// then no longer the key, and the send starts again (GRP-011).
 		var msg []byte
 		err = c.d.db.Update(func(tx *bolt.Tx) error {
 			cur, err := getGroup(tx, gid)
 			if err != nil {
 				return err
+			}
+			if cur.OwnKey == nil || cur.OwnKey.KeyID != rec.OwnKey.KeyID || cur.Version != rec.Version || cur.Left {
+				return errRekeyed
 			}
 			cur.Given = rec.Given
 			msg, err = cur.OwnKey.Encrypt(cur.Version, pt, c.d.rand)
@@ -729,6 +750,9 @@ func (c *Conn) sendGroup(ctx context.Context, gid []byte, content *wire.Content,
 			}
 			return putGroup(tx, gid, cur)
 		})
+		if errors.Is(err, errRekeyed) && attempt < maxFanoutRetries {
+			continue
+		}
 		if err != nil {
 			return 0, nil, 0, err
 		}
@@ -783,6 +807,10 @@ func (c *Conn) sendGroup(ctx context.Context, gid []byte, content *wire.Content,
 		return res.AcceptedAt, devs, rec.Version, nil
 	}
 }
+
+// errRekeyed reports a group whose own sender key or state changed while
+// a send gave the key out.
+var errRekeyed = errors.New("client: the group's sender key changed during the send")
 
 // ensureSessions makes sure this device has a session with each of the
 // given devices of account, fetching bundles for the others; the list that

@@ -405,6 +405,11 @@ func (c *Conn) deliveryLoop() {
 				}
 			}
 			msg, receipt, err := c.d.receive(del)
+			if faults.Has(faults.ReceiptForReceipt) && err == nil && del.Type == wire.EnvelopeReceipt && del.Sender.Account != c.d.Account {
+				ctx, cancel := context.WithTimeout(context.Background(), transport.HandshakeTimeout)
+				c.sendReceipt(ctx, del.Sender.Account, wire.ReceiptDelivered, [][]byte{del.MessageID})
+				cancel()
+			}
 			var gap errGroupGap
 			if errors.As(err, &gap) {
 				// GRP-003: fetch the missing group states, then again.
@@ -511,6 +516,9 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 			if deleted(tx, del.Sender.Account, del.MessageID) {
 				return nil
 			}
+			if m, _ := incoming(tx, del.Sender.Account, del.MessageID); m != nil && !faults.Has(faults.NoDedup) {
+				return nil // here already, from a history (CLI-001)
+			}
 			msg = &Message{ID: del.MessageID, Peer: del.Sender.Account, Device: uint32(del.Sender.Device),
 				SentAt: content.SentAt, Received: uint64(d.now().UnixMilli()),
 				Read: readMark(tx, del.Sender.Account, del.MessageID), Type: content.Type, Media: content.Media}
@@ -522,6 +530,9 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 			}
 			if content.Expire != nil {
 				msg.Expire = *content.Expire
+			}
+			if msg.Media != nil && msg.Media.ViewOnce != nil && tx.Bucket(bucketOpened).Get(convKey(msg.Peer, msg.ID)) != nil {
+				msg.Opened, msg.Media.Key = true, nil // opened on another device first (MED-007)
 			}
 			if gm != nil {
 				msg.Group, msg.GroupVersion = gm.GroupID, gm.Serial
@@ -539,12 +550,17 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 			if err := putMessage(tx, msg); err != nil {
 				return err
 			}
+			// The kept changes apply first, so that what is shown is the
+			// message as they left it (LIF-004, LIF-005).
+			if msg, err = d.applyKept(tx, msg); err != nil {
+				return err
+			}
 			if msg.Outgoing {
 				if changed, err = applyPending(tx, msg.ID); err != nil {
 					return err
 				}
 			}
-			return d.applyKept(tx, msg)
+			return nil
 		case wire.ContentEdit, wire.ContentDelete:
 			m, err := d.applyChange(tx, conv, del.Sender.Account, &content)
 			if isPolicy(err) {
