@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -24,8 +25,14 @@ import (
 // DefaultTimeout is how long the runner waits for one response.
 const DefaultTimeout = 30 * time.Second
 
-// maxLine is the longest response line the runner reads.
+// maxLine is the longest response line the runner reads: a longer one is
+// cut there, and fails to decode.
 const maxLine = 64 << 20
+
+// waitDelay is how long the runner waits for an adapter's or a server's
+// output to close once the process it started has exited or was killed:
+// a process it started may hold it (exec.Cmd.WaitDelay).
+const waitDelay = 5 * time.Second
 
 // ErrAdapter reports an adapter that broke the protocol: it crashed, hung,
 // printed something that is not a response, or answered out of order.
@@ -40,9 +47,12 @@ type Adapter struct {
 	timeout time.Duration
 	stderr  *limitedBuffer
 
-	mu   sync.Mutex
-	next uint64
-	dead error
+	exited chan struct{} // closed once the process has exited and its output closed
+
+	mu        sync.Mutex
+	next      uint64
+	dead      error
+	abandoned map[uint64]bool // calls whose context ended before their answer
 
 	// Hello is what the adapter said of itself.
 	Hello *pb.HelloResult
@@ -120,6 +130,8 @@ func StartAdapter(ctx context.Context, command string, timeout time.Duration) (*
 		timeout = DefaultTimeout
 	}
 	cmd := exec.Command(words[0], words[1:]...)
+	ownGroup(cmd)
+	cmd.WaitDelay = waitDelay
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -128,27 +140,17 @@ func StartAdapter(ctx context.Context, command string, timeout time.Duration) (*
 	if err != nil {
 		return nil, err
 	}
-	a := &Adapter{cmd: cmd, in: in, lines: make(chan []byte, 1), timeout: timeout, stderr: &limitedBuffer{}}
+	a := &Adapter{cmd: cmd, in: in, lines: make(chan []byte, 1), timeout: timeout, stderr: &limitedBuffer{},
+		exited: make(chan struct{}), abandoned: map[uint64]bool{}}
 	cmd.Stderr = a.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("conformance: starting the adapter: %w", err)
 	}
 	go func() {
-		r := bufio.NewReaderSize(out, 1<<16)
-		for {
-			line, err := r.ReadBytes('\n')
-			if len(line) > maxLine {
-				line = line[:maxLine]
-			}
-			if len(bytes.TrimSpace(line)) > 0 {
-				a.lines <- line
-			}
-			if err != nil {
-				close(a.lines)
-				return
-			}
-		}
+		cmd.Wait()
+		close(a.exited)
 	}()
+	go a.read(out)
 	resp, err := a.Call(ctx, &pb.Request{Method: "hello", Params: &pb.Request_Hello{Hello: &pb.HelloParams{Runner: "missive-conformance"}}})
 	if err != nil {
 		a.Close()
@@ -171,9 +173,41 @@ func StartAdapter(ctx context.Context, command string, timeout time.Duration) (*
 	return a, nil
 }
 
+// read passes the adapter's output to Call, a line at a time, holding at
+// most maxLine bytes of one line: an adapter that prints without end
+// costs the runner no more memory than that.
+func (a *Adapter) read(out io.Reader) {
+	r := bufio.NewReaderSize(out, 1<<16)
+	var line []byte
+	for {
+		frag, err := r.ReadSlice('\n')
+		line = append(line, frag[:min(len(frag), maxLine-len(line))]...)
+		if err == bufio.ErrBufferFull {
+			if len(line) < maxLine {
+				continue
+			}
+			// Cut: the rest of the line is read and dropped below.
+			for err == bufio.ErrBufferFull {
+				_, err = r.ReadSlice('\n')
+			}
+		}
+		if len(bytes.TrimSpace(line)) > 0 {
+			a.lines <- line
+		}
+		line = nil
+		if err != nil {
+			close(a.lines)
+			return
+		}
+	}
+}
+
 // Call sends a request, filling in its id, and returns the response. It
-// fails with ErrAdapter when the adapter crashes, hangs past the timeout,
-// prints a line that is not a response, or answers with another id.
+// fails with ErrAdapter when the adapter crashes, stops reading, hangs
+// past the timeout (beyond the wait the request itself asks for), prints
+// a line that is not a response, or answers with an id it was not asked.
+// A call whose ctx ends first fails with ctx's error, and the adapter's
+// late answer to it is dropped when it comes.
 func (a *Adapter) Call(ctx context.Context, req *pb.Request) (*pb.Response, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -186,37 +220,75 @@ func (a *Adapter) Call(ctx context.Context, req *pb.Request) (*pb.Response, erro
 	if err != nil {
 		return nil, err
 	}
-	if _, err := a.in.Write(append(line, '\n')); err != nil {
-		return nil, a.die("it stopped reading its input: %v", err)
-	}
-	timer := time.NewTimer(a.timeout)
+	wait := a.timeout + requestedWait(req)
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	// The write has the same deadline as the answer: an adapter that
+	// stops reading in the middle of a large request cannot hold the
+	// runner (killing it closes the pipe, which ends the write).
+	written := make(chan error, 1)
+	go func() {
+		_, err := a.in.Write(append(line, '\n'))
+		written <- err
+	}()
 	select {
-	case l, ok := <-a.lines:
-		if !ok {
-			return nil, a.die("it exited during %s", req.Method)
+	case err := <-written:
+		if err != nil {
+			return nil, a.die("it stopped reading its input: %v", err)
 		}
-		var resp pb.Response
-		if err := protojson.Unmarshal(l, &resp); err != nil {
-			return nil, a.die("it printed a line that is not a response to %s: %.120q", req.Method, l)
-		}
-		if resp.Id != req.Id {
-			return nil, a.die("it answered request %d while %d (%s) was waiting", resp.Id, req.Id, req.Method)
-		}
-		return &resp, nil
 	case <-timer.C:
-		return nil, a.die("no answer to %s within %v", req.Method, a.timeout)
+		return nil, a.die("it did not read the request %s within %v", req.Method, wait)
 	case <-ctx.Done():
-		return nil, a.die("%s interrupted: %v", req.Method, ctx.Err())
+		return nil, a.die("%s interrupted while it was written: %v", req.Method, ctx.Err())
+	}
+	for {
+		select {
+		case l, ok := <-a.lines:
+			if !ok {
+				return nil, a.die("it exited during %s", req.Method)
+			}
+			var resp pb.Response
+			if err := protojson.Unmarshal(l, &resp); err != nil {
+				return nil, a.die("it printed a line that is not a response to %s: %.120q", req.Method, l)
+			}
+			if a.abandoned[resp.Id] {
+				delete(a.abandoned, resp.Id)
+				continue // the late answer to a call whose context ended
+			}
+			if resp.Id != req.Id {
+				return nil, a.die("it answered request %d while %d (%s) was waiting", resp.Id, req.Id, req.Method)
+			}
+			return &resp, nil
+		case <-timer.C:
+			return nil, a.die("no answer to %s within %v", req.Method, wait)
+		case <-ctx.Done():
+			a.abandoned[req.Id] = true
+			return nil, fmt.Errorf("conformance: %s interrupted: %w", req.Method, ctx.Err())
+		}
 	}
 }
 
-// die marks the adapter dead and stops it.
+// requestedWait is how long a request asks the adapter to wait before it
+// answers: the runner's timeout runs on top of it.
+func requestedWait(req *pb.Request) time.Duration {
+	ms := max(req.GetMessagesReceive().GetWaitMs(), req.GetLinkComplete().GetWaitMs())
+	return time.Duration(ms) * time.Millisecond
+}
+
+// die marks the adapter dead and stops it, with what it started. The
+// error ends with the last lines of its standard error, where a crash
+// leaves its trace.
 func (a *Adapter) die(format string, args ...any) error {
-	a.dead = fmt.Errorf("%w: %s", ErrAdapter, fmt.Sprintf(format, args...))
-	if a.cmd.Process != nil {
-		a.cmd.Process.Kill()
+	msg := fmt.Sprintf(format, args...)
+	signalGroup(a.cmd, os.Kill)
+	select { // its last words are written once it has gone
+	case <-a.exited:
+	case <-time.After(waitDelay + time.Second):
 	}
+	if tail := lastLines(strings.TrimSpace(a.stderr.String()), 5); tail != "" {
+		msg += "; its standard error ends:\n" + tail
+	}
+	a.dead = fmt.Errorf("%w: %s", ErrAdapter, msg)
 	return a.dead
 }
 
@@ -240,16 +312,14 @@ func (a *Adapter) Implements(feature string) bool {
 	return false
 }
 
-// Close stops the adapter.
+// Close stops the adapter, and what it started.
 func (a *Adapter) Close() error {
 	a.in.Close()
-	done := make(chan error, 1)
-	go func() { done <- a.cmd.Wait() }()
 	select {
-	case <-done:
+	case <-a.exited:
 	case <-time.After(5 * time.Second):
-		a.cmd.Process.Kill()
-		<-done
+		signalGroup(a.cmd, os.Kill)
+		<-a.exited
 	}
 	return nil
 }

@@ -56,7 +56,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	for _, s := range o.Suites {
 		switch s {
 		case "vectors":
-			rs, err := RunVectors(ctx, a, func(r Result) {
+			rs, err := RunVectors(ctx, a, o.Match, func(r Result) {
 				o.Expect.apply(&r)
 				emit(r)
 			})

@@ -172,14 +172,24 @@ func (t *scriptT) Run(name string, f func(testscript.T)) {
 	<-done
 	r := Result{Suite: t.suite, Group: "scenarios", ID: name, Requirements: t.headers[name].requirements, Duration: time.Since(start)}
 	log := sub.log.String()
-	skip := regexp.MustCompile(`\[skip\] (.*)`).FindStringSubmatch(log)
+	// The marker is the first word of the message that stopped the
+	// scenario ("FAIL: file:line: [kind] ..."): text that an adapter
+	// reported, later in a message, is never taken for one.
+	var marker, rest string
+	if m := failLine.FindStringSubmatch(log); m != nil {
+		marker, rest = m[1], m[2]
+	}
+	var skip []string
+	if marker == "skip" {
+		skip = []string{"", rest}
+	}
 	switch {
 	case sub.failed && skip != nil && strings.HasPrefix(skip[1], "unimplemented:"):
 		r.Outcome, r.Detail = Unimplemented, skip[1]
 	case sub.failed && skip != nil:
 		r.Outcome, r.Detail = Skipped, skip[1]
 	case sub.failed:
-		r.Outcome, r.Kind, r.Detail = Fail, failKind(log), lastLines(log, 12)
+		r.Outcome, r.Kind, r.Detail = Fail, failKind(marker), lastLines(log, 12)
 	case sub.skipped != "":
 		r.Outcome, r.Detail = Skipped, sub.skipped
 	default:
@@ -193,10 +203,14 @@ func (t *scriptT) Run(name string, f func(testscript.T)) {
 	}
 }
 
+// failLine is the line of a scenario's log that stopped it, with the
+// marker a command of the runner wrote first in its message.
+var failLine = regexp.MustCompile(`(?m)^FAIL: .*?\.txtar:\d+: \[([a-z-]+)\] (.*)$`)
+
 // failKind classifies a scenario failure from the marker a command wrote.
-func failKind(log string) FailKind {
+func failKind(marker string) FailKind {
 	for _, k := range []FailKind{AdapterBroken, UnexpectedSuccess, WrongError, WrongOutput, UnexpectedFailure} {
-		if strings.Contains(log, "["+string(k)+"]") {
+		if marker == string(k) {
 			return k
 		}
 	}
@@ -588,16 +602,29 @@ func (w *world) create(ts *testscript.TestScript, ctx context.Context, name stri
 // collect receives what an actor is shown during wait, failing on a
 // message shown twice (CLI-001).
 func (w *world) collect(ts *testscript.TestScript, ctx context.Context, name string, a actor, wait time.Duration) []received {
+	// The runner keeps the time itself: an adapter that answers at once,
+	// whatever wait it was asked, is asked again until the wait is over.
+	deadline := time.Now().Add(wait)
 	got, err := a.receive(ctx, wait)
+	for err == nil && len(got) == 0 && time.Until(deadline) > 50*time.Millisecond {
+		time.Sleep(50 * time.Millisecond)
+		got, err = a.receive(ctx, time.Until(deadline))
+	}
 	must(ts, name+" receive", err)
 	if w.seen[name] == nil {
 		w.seen[name] = map[string]bool{}
 	}
 	for _, r := range got {
-		if w.seen[name][string(r.id)] {
+		// A message the runner knows is the same message whatever id the
+		// adapter reports for it (CLI-001).
+		key := "id:" + string(r.id)
+		if id := w.sent[r.text]; id != nil && w.author[r.text] == r.from {
+			key = "sent:" + string(id)
+		}
+		if w.seen[name][key] {
 			fail(ts, WrongOutput, "%s was shown the message %q from %s twice", name, r.text, r.from)
 		}
-		w.seen[name][string(r.id)] = true
+		w.seen[name][key] = true
 	}
 	return got
 }

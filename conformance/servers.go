@@ -321,6 +321,11 @@ func (p *process) startOnce() (exited bool, err error) {
 	}
 	cmd := exec.Command(words[0], words[1:]...)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
+	// The server may be a wrapper's child (go run, a script): signals go
+	// to the group, and the output of a child left behind is not waited
+	// for beyond waitDelay.
+	ownGroup(cmd)
+	cmd.WaitDelay = waitDelay
 	if err := cmd.Start(); err != nil {
 		return false, fmt.Errorf("starting the server: %w", err)
 	}
@@ -362,9 +367,10 @@ func (p *process) wait(timeout time.Duration) {
 	select {
 	case <-p.exited:
 	case <-time.After(timeout):
-		p.cmd.Process.Kill()
+		signalGroup(p.cmd, os.Kill)
 		<-p.exited
 	}
+	signalGroup(p.cmd, os.Kill) // what the server started, if anything is left
 	p.cmd = nil
 }
 
@@ -372,7 +378,7 @@ func (p *process) stop() error {
 	if p.cmd == nil {
 		return nil
 	}
-	p.cmd.Process.Signal(os.Interrupt)
+	signalGroup(p.cmd, os.Interrupt)
 	p.wait(15 * time.Second)
 	return nil
 }
@@ -381,13 +387,18 @@ func (p *process) kill() error {
 	if p.cmd == nil {
 		return nil
 	}
-	p.cmd.Process.Kill()
+	signalGroup(p.cmd, os.Kill)
 	p.wait(5 * time.Second)
 	return nil
 }
 
 func (p *process) clockMoved(offset time.Duration) error {
-	if err := os.WriteFile(p.clockFile, []byte(offset.String()+"\n"), 0o600); err != nil {
+	// Whole days as the README shows them ("31d"), else Go's syntax.
+	text := offset.String()
+	if offset%(24*time.Hour) == 0 {
+		text = fmt.Sprintf("%dd", offset/(24*time.Hour))
+	}
+	if err := os.WriteFile(p.clockFile, []byte(text+"\n"), 0o600); err != nil {
 		return err
 	}
 	time.Sleep(1500 * time.Millisecond) // the server reads the file and sweeps every second

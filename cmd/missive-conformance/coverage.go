@@ -24,7 +24,12 @@ func coverage(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	allowed := conformance.Allowed{}
-	if b, err := os.ReadFile(*allowFile); err == nil {
+	if *allowFile != "" {
+		b, err := os.ReadFile(*allowFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "missive-conformance: the allow list: %v (run from the repository's root, or give -allow FILE, or -allow \"\" for none)\n", err)
+			return 2
+		}
 		if allowed, err = conformance.ParseAllowed(string(b)); err != nil {
 			fmt.Fprintf(stderr, "missive-conformance: %v\n", err)
 			return 2

@@ -25,7 +25,7 @@ Usage:
     missive-conformance [-adapter CMD] [flags] [SUITE...]
     missive-conformance coverage [-allow FILE]
 
-Suites (default: all of them):
+Suites (default: vectors and client, and server when a server is given):
     vectors    every test vector through the adapter
     client     the adapter as a client among reference clients and a reference server
     server     reference clients against the server under test (-server or -server-cmd)
@@ -36,10 +36,12 @@ Flags:
     -server-cmd CMD    a command that starts the server under test; {addr}, {data} and
                        {clock} in it are replaced by a loopback address, a data directory
                        and a file holding how far the server's clock must run ahead
-                       (such as 31d; the scenarios of expiry need it)
+                       (such as 31d, or 1h30m0s in Go's syntax; the scenarios of
+                       expiry need it)
     -expect FILE       known gaps: lines "pattern: reason", pattern a glob over suite/group/id
-    -json FILE         write the report as JSON ("-" for standard output)
-    -junit FILE        write the report as JUnit XML
+    -json FILE         write the report as JSON ("-" for standard output, the summary
+                       then going to standard error)
+    -junit FILE        write the report as JUnit XML ("-" as for -json)
     -timeout D         the longest wait for one response (default 30s)
     -run REGEXP        run only the scenarios and vector families that match
     -v                 print every result, not only failures
@@ -84,13 +86,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	suites := fl.Args()
 	if len(suites) == 0 {
-		suites = []string{"vectors", "client", "server"}
+		// The server suite tests a server: without one, it would test
+		// this program's own.
+		suites = []string{"vectors", "client"}
+		if *serverAddr != "" || *serverCmd != "" {
+			suites = append(suites, "server")
+		}
 	}
 	for _, s := range suites {
 		if s != "vectors" && s != "client" && s != "server" {
 			fmt.Fprintf(stderr, "missive-conformance: unknown suite %q (want vectors, client or server)\n", s)
 			return 2
 		}
+		if s == "server" && *serverAddr == "" && *serverCmd == "" {
+			fmt.Fprint(stderr, "missive-conformance: the server suite needs the server under test: -server ADDR or -server-cmd CMD\n")
+			return 2
+		}
+	}
+	if *jsonFile == "-" && *junitFile == "-" {
+		fmt.Fprint(stderr, "missive-conformance: -json - and -junit - cannot share standard output\n")
+		return 2
+	}
+	// With a report on standard output, the summary goes to standard error.
+	summary := stdout
+	if *jsonFile == "-" || *junitFile == "-" {
+		summary = stderr
 	}
 	if *adapter == "" && conformance.NeedsAdapter(suites) {
 		fmt.Fprint(stderr, "missive-conformance: -adapter is required for the vectors and client suites, such as: -adapter \"missive-adapter\"\n")
@@ -128,7 +148,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if isTerminal(stderr) {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
-	rep.WriteSummary(stdout)
+	rep.WriteSummary(summary)
 	for _, out := range []struct {
 		file  string
 		write func(io.Writer) error

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/store"
 )
 
@@ -34,13 +35,14 @@ type acker struct {
 	flushing map[store.Address][]uint64 // in the batch being deleted
 	n        int                        // entries pending
 	left     bool                       // the last batch left pending entries behind
+	kept     map[store.Address][]uint64 // the mutant ack-in-memory: never deleted, only hidden
 	kick     chan struct{}
 	stop     chan bool // true: delete what is held first
 	done     chan struct{}
 }
 
 func newAcker(st store.Store, delay time.Duration, log func(string, ...any)) *acker {
-	a := &acker{st: st, delay: delay, log: log, pending: map[store.Address][]uint64{},
+	a := &acker{st: st, delay: delay, log: log, pending: map[store.Address][]uint64{}, kept: map[store.Address][]uint64{},
 		kick: make(chan struct{}, 1), stop: make(chan bool, 1), done: make(chan struct{})}
 	go a.run()
 	return a
@@ -107,6 +109,9 @@ func (a *acker) held(addr store.Address, skip map[uint64]bool) {
 		skip[id] = true
 	}
 	for _, id := range a.flushing[addr] {
+		skip[id] = true
+	}
+	for _, id := range a.kept[addr] {
 		skip[id] = true
 	}
 }
@@ -204,6 +209,12 @@ func (a *acker) flush() bool {
 			}
 			n += len(ids)
 		}
+	}
+	if faults.Has(faults.AckInMemory) {
+		for addr, ids := range batch {
+			a.kept[addr] = append(a.kept[addr], ids...)
+		}
+		batch = nil
 	}
 	a.flushing = batch
 	a.mu.Unlock()

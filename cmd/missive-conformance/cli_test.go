@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func buildAdapter(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "../missive-adapter").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	return filepath.Join(dir, "missive-adapter")
+}
+
+// TestCLIJSONToStdout: with -json -, standard output is the JSON report
+// alone (the summary goes to standard error).
+func TestCLIJSONToStdout(t *testing.T) {
+	adapter := buildAdapter(t)
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-adapter", adapter, "-json", "-", "-run", "^online_delivery$", "client"}, &stdout, &stderr)
+	var v map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &v); err != nil {
+		t.Errorf("-json -: exit %d, standard output is not JSON (%v); it starts %q", code, err, strings.SplitN(stdout.String(), "\n", 2)[0])
+	}
+}
+
+// TestCLINoServerNoServerSuite: with no suite named and no server given,
+// the runner does not run the server suite against its own server.
+func TestCLINoServerNoServerSuite(t *testing.T) {
+	adapter := buildAdapter(t)
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-adapter", adapter, "-run", "^online_delivery$"}, &stdout, &stderr)
+	if m := regexp.MustCompile(`(?m)^server\s+scenarios\s+(\d+)`).FindStringSubmatch(stdout.String()); m != nil && m[1] != "0" {
+		t.Errorf("no server under test given: exit %d, got %s server-suite passes (the reference server tested by reference clients), want the server suite skipped or a usage error\n%s", code, m[1], stdout.String())
+	}
+}
+
+// TestCLICoverageAllowFile: missive-conformance coverage, run anywhere but
+// the repository root or with a mistyped -allow, names the allow list it
+// could not read.
+func TestCLICoverageAllowFile(t *testing.T) {
+	for _, args := range [][]string{{"coverage"}, {"coverage", "-allow", "no/such/file.txt"}} {
+		wd, _ := os.Getwd()
+		os.Chdir(t.TempDir())
+		var stdout, stderr bytes.Buffer
+		code := run(args, &stdout, &stderr)
+		os.Chdir(wd)
+		n := strings.Count(stderr.String(), "is a MUST that no vector or scenario covers")
+		if code != 0 && !strings.Contains(stderr.String(), "uncovered.txt") && !strings.Contains(stderr.String(), "file.txt") {
+			t.Errorf("%v outside the repository: exit %d with %d MUSTs reported uncovered and no word of the allow file it could not read; want the list found, or its absence reported", args, code, n)
+		}
+	}
+}

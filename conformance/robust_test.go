@@ -1,0 +1,310 @@
+package conformance
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// killPids kills the processes whose ids the fake adapter or the server
+// wrapper wrote to pidfile: processes this test started.
+func killPids(t *testing.T, pidfile string) {
+	b, _ := os.ReadFile(pidfile)
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// TestRunnerAdapterBehindWrapper: an adapter started through a wrapper
+// ("sh -c ...", "go run ...", "npm run ...") whose implementation hangs.
+// The runner must kill the whole process group after -timeout and return,
+// not wait for the hung child's output to close.
+func TestRunnerAdapterBehindWrapper(t *testing.T) {
+	pidfile := filepath.Join(t.TempDir(), "pids")
+	t.Setenv("REVIEW_PIDFILE", pidfile)
+	wrapped := `sh -c "` + fakeCommand(t, "hang") + `; exit $?"`
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(context.Background(), Options{Adapter: wrapped, Suites: []string{"vectors"}, Timeout: time.Second})
+		done <- err
+	}()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Errorf("Run has not returned 60s after an adapter that hangs (timeout 1s); want a report with adapter-broken results")
+		killPids(t, pidfile)
+		select {
+		case <-done:
+			t.Logf("Run returned once the test killed the wrapper's child: it was waiting for it")
+		case <-time.After(10 * time.Second):
+		}
+	}
+}
+
+// TestRunnerServerBehindWrapper: a server under test started through a
+// wrapper. At the end of the scenario the runner must stop the server too,
+// and return.
+func TestRunnerServerBehindWrapper(t *testing.T) {
+	_, server := buildTools(t)
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "pids")
+	wrapper := filepath.Join(dir, "server.sh")
+	script := "#!/bin/sh\n# a wrapper, as go run, npm start or a launch script are: the server is its child\n" +
+		server + " \"$@\" &\necho $! >> " + pidfile + "\nwait $!\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := Run(context.Background(), Options{Suites: []string{"server"}, Match: regexp.MustCompile("^online_delivery$"),
+			ServerCommand: wrapper + " -listen {addr} -data {data} -clock {clock}"})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Logf("Run returned after %v: %v", time.Since(start), err)
+	case <-time.After(60 * time.Second):
+		t.Errorf("Run has not returned 60s after starting one scenario of about a second; want it to end")
+		killPids(t, pidfile)
+		select {
+		case <-done:
+			t.Logf("Run returned once the test killed the orphaned server: it was waiting for it")
+		case <-time.After(10 * time.Second):
+		}
+	}
+}
+
+// TestRunnerEndlessLine: an adapter that prints an endless line costs the
+// runner at most maxLine (64 MiB) of memory, and is adapter-broken.
+func TestRunnerEndlessLine(t *testing.T) {
+	pidfile := filepath.Join(t.TempDir(), "pids")
+	t.Setenv("REVIEW_PIDFILE", pidfile)
+	defer killPids(t, pidfile)
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	stop := make(chan struct{})
+	peak := make(chan uint64)
+	go func() {
+		var max uint64
+		for {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			if m.HeapAlloc > max {
+				max = m.HeapAlloc
+			}
+			select {
+			case <-stop:
+				peak <- max
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	rep, err := Run(context.Background(), Options{Adapter: fakeCommand(t, "hugeline"), Suites: []string{"vectors"}, Timeout: 2 * time.Second})
+	close(stop)
+	grew := (max(<-peak, before.HeapAlloc) - before.HeapAlloc) >> 20
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Results[0].Kind != AdapterBroken {
+		t.Errorf("first result: got %s %s, want adapter-broken", rep.Results[0].Outcome, rep.Results[0].Kind)
+	}
+	if grew > 256 {
+		t.Errorf("the runner's heap grew by %d MiB on one garbage line; want at most 256 MiB (maxLine is 64 MiB)", grew)
+	}
+}
+
+// TestRunnerMarkerInAdapterText: a refusal whose free-text detail holds
+// the runner's "[skip]" marker is a failure, not "unimplemented": only the
+// runner's own marker classifies a result.
+func TestRunnerMarkerInAdapterText(t *testing.T) {
+	rep, err := Run(context.Background(), Options{Adapter: fakeCommand(t, "proxy:skip-detail"), Suites: []string{"client"},
+		Match: regexp.MustCompile("^online_delivery$")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	if r.Outcome != Fail || rep.Failed() == false {
+		t.Errorf("online_delivery with every message.send refused: got %s (%s), report failed %v; want fail (unexpected-failure)", r.Outcome, r.Detail, rep.Failed())
+	}
+}
+
+// TestRunnerRunSelectsVectors: -run selects vector families too.
+func TestRunnerRunSelectsVectors(t *testing.T) {
+	adapter, _ := buildTools(t)
+	rep, err := Run(context.Background(), Options{Adapter: adapter, Suites: []string{"vectors"}, Match: regexp.MustCompile("^xeddsa$")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := map[string]int{}
+	for _, r := range rep.Results {
+		groups[r.Group]++
+	}
+	if len(groups) != 1 {
+		t.Errorf("-run ^xeddsa$ vectors: got results of %d families (%v), want xeddsa only", len(groups), groups)
+	}
+}
+
+// TestRunnerLinkFailureIsTheImplementations: an implementation whose
+// primary device shows a malformed link code (its adapter answers
+// link.complete with ERROR after wait_ms = 15000, as the protocol says)
+// fails link_three_devices as the implementation's failure, and the
+// adapter, still alive, passes the next scenario.
+func TestRunnerLinkFailureIsTheImplementations(t *testing.T) {
+	rep, err := Run(context.Background(), Options{Adapter: fakeCommand(t, "proxy:badcode"), Suites: []string{"client"},
+		Match: regexp.MustCompile("^(link_three_devices|online_delivery)$")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		t.Logf("%s: %s %s %s", r.ID, r.Outcome, r.Kind, lastLines(r.Detail, 1))
+		switch r.ID {
+		case "link_three_devices":
+			if r.Kind == AdapterBroken {
+				t.Errorf("link_three_devices: got %s, want a failure of the implementation (unexpected-failure), not of its adapter", r.Kind)
+			}
+		case "online_delivery":
+			if r.Outcome != Pass {
+				t.Errorf("online_delivery, which the implementation passes alone: got %s %s, want pass", r.Outcome, r.Kind)
+			}
+		}
+	}
+}
+
+// TestRunnerDuplicatesWhateverTheIDs: the no-dedup mutant fails
+// duplicate_delivery (CLI-001) through the plain adapter (""), and also
+// when its adapter reports local ids instead of the protocol's, or returns
+// from messages.receive at once instead of waiting wait_ms.
+func TestRunnerDuplicatesWhateverTheIDs(t *testing.T) {
+	t.Setenv("REVIEW_MUTANT", "no-dedup")
+	for _, filter := range []string{"", "localids", "nowait"} {
+		mode := "proxy:" + filter
+		rep, err := Run(context.Background(), Options{Adapter: fakeCommand(t, mode), Suites: []string{"client"},
+			Match: regexp.MustCompile("^duplicate_delivery$")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rep.Results[0]
+		if r.Outcome != Fail {
+			t.Errorf("no-dedup mutant, adapter filter %q: duplicate_delivery got %s, want fail", filter, r.Outcome)
+		}
+	}
+}
+
+// TestRunnerReportsAdapterStderr: what a crashed adapter wrote to its
+// standard error (a panic and its trace) is in the report.
+func TestRunnerReportsAdapterStderr(t *testing.T) {
+	rep, err := Run(context.Background(), Options{Adapter: fakeCommand(t, "crash"), Suites: []string{"vectors"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	var b strings.Builder
+	rep.WriteSummary(&b)
+	rep.WriteJSON(&b)
+	if !strings.Contains(b.String(), "index out of range") {
+		t.Errorf("the adapter panicked; got result %s %s %q and no trace of the panic in the summary or the JSON report; want its stderr reported", r.Outcome, r.Kind, r.Detail)
+	}
+}
+
+// TestRunnerStalledAdapterWrite: an adapter that stops reading its input
+// in the middle of a request larger than the pipe's buffer (64 KiB), here
+// a media.encrypt of 200,000 bytes, is adapter-broken after -timeout: the
+// write has the answer's deadline.
+func TestRunnerStalledAdapterWrite(t *testing.T) {
+	pidfile := filepath.Join(t.TempDir(), "pids")
+	t.Setenv("REVIEW_PIDFILE", pidfile)
+	defer killPids(t, pidfile)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		rep, err := Run(ctx, Options{Adapter: fakeCommand(t, "proxy:stall-media"), Suites: []string{"vectors"}, Timeout: 2 * time.Second})
+		if err == nil {
+			for _, r := range rep.Results {
+				if r.Outcome == Fail {
+					t.Logf("first failure: %s %s %s", r.Name(), r.Kind, r.Detail)
+					break
+				}
+			}
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	case <-time.After(60 * time.Second):
+	}
+	cancel() // as an interrupt does
+	select {
+	case <-done:
+		t.Errorf("Run returned only when interrupted, not after -timeout 2s")
+	case <-time.After(10 * time.Second):
+		t.Errorf("Run has not returned 60s after the adapter stopped reading (timeout 2s), nor 10s after its context was cancelled; want adapter-broken")
+	}
+}
+
+// TestRunnerTimeoutOnTopOfWait: the runner asks the adapter to wait
+// (messages.receive wait_ms for expect-none 3s); -timeout runs on top of
+// that wait, so the reference adapter passes with -timeout 2s.
+func TestRunnerTimeoutOnTopOfWait(t *testing.T) {
+	adapter, _ := buildTools(t)
+	rep, err := Run(context.Background(), Options{Adapter: adapter, Suites: []string{"client"}, Timeout: 2 * time.Second,
+		Match: regexp.MustCompile("^(forged_devices|online_delivery)$")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		if r.Outcome != Pass {
+			t.Errorf("%s, reference adapter, -timeout 2s: got %s %s %q, want pass", r.ID, r.Outcome, r.Kind, lastLines(r.Detail, 1))
+		}
+	}
+}
+
+// TestRunnerClockFileDays: the clock file of -server-cmd holds whole days
+// in the form the README shows ("31d").
+func TestRunnerClockFileDays(t *testing.T) {
+	p, err := newProcess("unused", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.clockMoved(31 * 24 * time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p.clockFile)
+	if got := strings.TrimSpace(string(b)); got != "31d" {
+		t.Errorf("clock file after clock advance 31d: got %q, want %q (the documented form)", got, "31d")
+	}
+}
+
+// TestRunnerTransportWrongCode: a transport segment refused with another
+// registered code than the vector's is wrong-error.
+func TestRunnerTransportWrongCode(t *testing.T) {
+	rep, err := Run(context.Background(), Options{Adapter: fakeCommand(t, "proxy:wrongcode"), Suites: []string{"vectors"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		if r.Group == "transport" && r.ID == "transport_xx_altered_tag" {
+			if r.Kind != WrongError {
+				t.Errorf("%s refused with decode.truncated: got %s %s %q, want fail wrong-error", r.ID, r.Outcome, r.Kind, r.Detail)
+			}
+			return
+		}
+	}
+	t.Fatal("no result for transport_xx_altered_tag")
+}
