@@ -86,7 +86,7 @@ func (b *bench) runReconnect(s *scenarioReport) error {
 	s.Latencies = append(s.Latencies,
 		fullLat.summary("reconnect, dial to welcome", median(fullRuns)),
 		hsLat.summary("handshake, dial to handshake done", median(hsRuns)))
-	s.Notes = append(s.Notes, fmt.Sprintf("%d devices reconnecting at once to a server in a child process, for %s per phase, each connection ended by the device with a reset (no TIME_WAIT on the tool's side); the bound is X25519 op/s (crypto/ecdh, %d goroutines, measured for 1 s before and after each phase) / %d, the operations of one IK handshake on both sides; a reconnect adds the hello's XEdDSA verification, store reads and the last-seen write",
+	s.Notes = append(s.Notes, fmt.Sprintf("%d devices reconnecting at once to a server in a child process, for %s per phase, each connection ended by the device with a reset (no TIME_WAIT on the tool's side); the bound is X25519 op/s (crypto/ecdh, %d goroutines, measured for 1 s before and after each phase) / %d, the operations of one IK handshake on both sides (a device that connected lately, and its server, keep the static-static result, so a reconnect computes 8 of them); a reconnect adds the hello's XEdDSA verification, store reads and the last-seen write",
 		len(f), cfg.duration, runtime.GOMAXPROCS(0), dhPerIK))
 	s.Notes = append(s.Notes, fmt.Sprintf("the TCP baseline: the same devices connect to a sink in the server's process, write the %d bytes of the handshake's first message, read the %d of its second and reset the connection; the X25519+TCP bound is what a handshake would reach if it cost its X25519 operations and that connection and nothing else (1 / (1/X25519 bound + 1/TCP rate))", ikMsg1, ikMsg2))
 	if len(failures) > 0 {

@@ -241,7 +241,7 @@ func (d *dh25519) forget() {
 		clear(d.keys[i].priv)
 	}
 	clear(d.keys[:])
-	d.static, d.peer = nil, nil
+	d.static, d.local, d.peer = nil, nil, nil
 }
 
 func (d *dh25519) find(priv []byte) *ecdh.PrivateKey {
