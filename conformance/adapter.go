@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	pb "github.com/missive-protocol/missive/conformance/adapterpb"
+	"github.com/missive-protocol/missive/spec"
 )
 
 // DefaultTimeout is how long the runner waits for one response.
@@ -161,6 +163,10 @@ func StartAdapter(ctx context.Context, command string, timeout time.Duration) (*
 		return nil, fmt.Errorf("conformance: hello answered %v: %s", resp.Status, resp.Detail)
 	}
 	a.Hello = resp.GetHello()
+	if !slices.Contains(a.Hello.GetProtocolVersions(), spec.ProtocolVersion) {
+		a.Close()
+		return nil, fmt.Errorf("conformance: the adapter implements protocol versions %v, and these suites test version %d", a.Hello.GetProtocolVersions(), spec.ProtocolVersion)
+	}
 	probe, err := a.Call(ctx, &pb.Request{Method: "missive.no-such-method"})
 	if err != nil {
 		a.Close()

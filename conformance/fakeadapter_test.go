@@ -66,7 +66,7 @@ func fakeAdapter(mode string) {
 		json.Unmarshal(line, &req)
 		switch n {
 		case 1:
-			answer(out, map[string]any{"id": req["id"], "status": "OK", "hello": map[string]any{"name": "fake", "version": "0"}})
+			answer(out, map[string]any{"id": req["id"], "status": "OK", "hello": map[string]any{"name": "fake", "version": "0", "protocolVersions": []int{1}}})
 		case 2:
 			answer(out, map[string]any{"id": req["id"], "status": "UNIMPLEMENTED"})
 		default:

@@ -11,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	pb "github.com/missive-protocol/missive/conformance/adapterpb"
+	"github.com/missive-protocol/missive/ref/errcode"
 )
 
 // killPids kills the processes whose ids the fake adapter or the server
@@ -307,4 +310,26 @@ func TestRunnerTransportWrongCode(t *testing.T) {
 		}
 	}
 	t.Fatal("no result for transport_xx_altered_tag")
+}
+
+// TestCheckStatus: a refusal is status ERROR with the vector's code; a
+// response with no status and the right code is not one.
+func TestCheckStatus(t *testing.T) {
+	const want = errcode.AuthBadSignature
+	for _, c := range []struct {
+		status pb.Status
+		code   errcode.Code
+		kind   FailKind // "" for a pass
+	}{
+		{pb.Status_ERROR, want, ""},
+		{pb.Status_ERROR, errcode.DecodeTruncated, WrongError},
+		{pb.Status_OK, 0, UnexpectedSuccess},
+		{pb.Status_STATUS_UNSPECIFIED, want, WrongError},
+	} {
+		var r Result
+		check(&r, &pb.Response{Status: c.status, ErrorCode: uint32(c.code)}, want)
+		if r.Kind != c.kind {
+			t.Errorf("status %v, code %v: got kind %q, want %q", c.status, c.code, r.Kind, c.kind)
+		}
+	}
 }

@@ -144,6 +144,8 @@ func check(r *Result, resp *pb.Response, want errcode.Code) bool {
 		r.failf(UnexpectedFailure, "refused with %v: %s", got, resp.Detail)
 	case resp.Status == pb.Status_OK:
 		r.failf(UnexpectedSuccess, "accepted; want %v", want)
+	case resp.Status != pb.Status_ERROR:
+		r.failf(WrongError, "answered with status %v and code %v; a refusal is status ERROR with %v", resp.Status, got, want)
 	case got != want:
 		r.failf(WrongError, "got %v, want %v (%s)", got, want, resp.Detail)
 	}
