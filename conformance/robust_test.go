@@ -333,3 +333,27 @@ func TestCheckStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestRunnerServerAddr: the server suite against a server already running
+// (-server ADDR): every scenario has accounts of its own on it, so each
+// passes after the first.
+func TestRunnerServerAddr(t *testing.T) {
+	srv, err := newEmbedded(t.TempDir(), &clock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.close()
+	rep, err := Run(context.Background(), Options{Suites: []string{"server"}, ServerAddr: srv.address(),
+		Match: regexp.MustCompile("^(offline_queue|online_delivery)$")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		if r.Outcome != Pass {
+			t.Errorf("%s against the reference server at -server %s: got %s %s %q, want pass", r.ID, srv.address(), r.Outcome, r.Kind, lastLines(r.Detail, 1))
+		}
+	}
+}

@@ -3,6 +3,8 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -224,6 +226,10 @@ func lastLines(s string, n int) string {
 
 // world is one scenario's server and actors.
 type world struct {
+	// ns ends every account name on the wire when the server is one
+	// already running (-server ADDR), which serves every scenario of a
+	// run: each scenario then has accounts of its own. Empty otherwise.
+	ns     string
 	ctx    context.Context
 	suite  string
 	dir    string
@@ -252,6 +258,10 @@ func setupWorld(ctx context.Context, env *testscript.Env, suite string, o Scenar
 		w.server, err = newProcess(o.ServerCommand, filepath.Join(env.WorkDir, "server"))
 	case suite == "server" && o.ServerAddr != "":
 		w.server = &external{addr: o.ServerAddr}
+		b := make([]byte, 5)
+		rand.Read(b)
+		w.ns = "-" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)
+		w.ns = strings.ToLower(w.ns)
 	default:
 		w.server, err = newEmbedded(filepath.Join(env.WorkDir, "server"), w.clock)
 	}
@@ -419,6 +429,30 @@ func parseDuration(s string) (time.Duration, error) {
 
 func accountOf(name string) string { return strings.TrimRight(name, "0123456789") }
 
+// acct is the account on the wire of an actor's account name.
+func (w *world) acct(account string) string { return account + w.ns }
+
+// wireArgs gives the arguments of a verb the accounts' names on the wire:
+// every argument that is the account of an actor name (alice, bob, ...),
+// alone or as ACCOUNT/DEVICE. Text arguments change the same way on both
+// sides, so what is sent is what is expected.
+func (w *world) wireArgs(args []string) []string {
+	if w.ns == "" {
+		return args
+	}
+	out := slices.Clone(args)
+	for i, a := range out {
+		acct, dev, _ := strings.Cut(a, "/")
+		if slices.Contains(actorNames, acct) {
+			out[i] = w.acct(acct)
+			if dev != "" {
+				out[i] += "/" + dev
+			}
+		}
+	}
+	return out
+}
+
 // actorCmd returns the command of an actor name: NAME VERB ARGS...
 func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []string) {
 	return func(ts *testscript.TestScript, neg bool, args []string) {
@@ -428,7 +462,7 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 		}
 		ctx, cancel := context.WithTimeout(w.ctx, waitLong)
 		defer cancel()
-		verb, rest := args[0], args[1:]
+		verb, rest := args[0], w.wireArgs(args[1:])
 		if verb == "create" {
 			w.create(ts, ctx, name, rest)
 			return
@@ -453,7 +487,7 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 				return
 			}
 			must(ts, name+" send", err)
-			w.sent[text], w.author[text] = id, accountOf(name)
+			w.sent[text], w.author[text] = id, w.acct(accountOf(name))
 		case "resend":
 			text := strings.Join(rest, " ")
 			ra, ok := a.(*refActor)
@@ -590,10 +624,10 @@ func (w *world) create(ts *testscript.TestScript, ctx context.Context, name stri
 	if impl {
 		_, err = w.a.Call(ctx, clockSetRequest(w.clock.now()))
 		if err == nil {
-			a, err = newImplActor(ctx, w.a, accountOf(name), w.server.address())
+			a, err = newImplActor(ctx, w.a, w.acct(accountOf(name)), w.server.address())
 		}
 	} else {
-		a, err = newRefActor(ctx, filepath.Join(w.dir, "devices", name), accountOf(name), w.server.address(), w.clock.now)
+		a, err = newRefActor(ctx, filepath.Join(w.dir, "devices", name), w.acct(accountOf(name)), w.server.address(), w.clock.now)
 	}
 	must(ts, name+" create", err)
 	w.actors[name] = a
