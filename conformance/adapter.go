@@ -138,14 +138,21 @@ func StartAdapter(ctx context.Context, command string, timeout time.Duration) (*
 	if err != nil {
 		return nil, err
 	}
-	out, err := cmd.StdoutPipe()
+	// The runner owns the pipe of the adapter's output, so that Wait,
+	// which returns when the adapter exits, never closes it before its
+	// last line is read: the reader reads to the end of it.
+	out, outW, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
+	cmd.Stdout = outW
 	a := &Adapter{cmd: cmd, in: in, lines: make(chan []byte, 1), timeout: timeout, stderr: &limitedBuffer{},
 		exited: make(chan struct{}), abandoned: map[uint64]bool{}}
 	cmd.Stderr = a.stderr
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	outW.Close() // the adapter's copy is its own
+	if err != nil {
+		out.Close()
 		return nil, fmt.Errorf("conformance: starting the adapter: %w", err)
 	}
 	go func() {
@@ -182,7 +189,8 @@ func StartAdapter(ctx context.Context, command string, timeout time.Duration) (*
 // read passes the adapter's output to Call, a line at a time, holding at
 // most maxLine bytes of one line: an adapter that prints without end
 // costs the runner no more memory than that.
-func (a *Adapter) read(out io.Reader) {
+func (a *Adapter) read(out io.ReadCloser) {
+	defer out.Close()
 	r := bufio.NewReaderSize(out, 1<<16)
 	var line []byte
 	for {

@@ -357,3 +357,43 @@ func TestRunnerServerAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestRunnerAnswerThenExit: an adapter that writes a large answer and then
+// exits has its whole answer read: the runner reads its output to the
+// end, whatever the order in which the exit and the last bytes come.
+func TestRunnerAnswerThenExit(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "adapter.sh")
+	body := `#!/bin/sh
+big=$(head -c 4000000 /dev/zero | tr '\0' a)
+n=0
+while IFS= read -r line; do
+  n=$((n+1))
+  id=$(printf '%s' "$line" | sed -n 's/.*"id":"\{0,1\}\([0-9]*\).*/\1/p')
+  case $n in
+  1) printf '{"id":"%s","status":"OK","hello":{"name":"fake","version":"0","protocolVersions":[1]}}\n' "$id";;
+  2) printf '{"id":"%s","status":"UNIMPLEMENTED"}\n' "$id";;
+  *) printf '{"id":"%s","status":"OK","detail":"%s"}\n' "$id" "$big"; exit 0;;
+  esac
+done
+`
+	if err := os.WriteFile(script, []byte(body), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const runs = 20
+	lost := 0
+	for range runs {
+		a, err := StartAdapter(context.Background(), script, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := a.Call(context.Background(), &pb.Request{Method: "clock.set"})
+		if err != nil || resp.Status != pb.Status_OK {
+			lost++
+			t.Logf("lost: %v", err)
+		}
+		a.Close()
+	}
+	if lost > 0 {
+		t.Errorf("an answer written just before the adapter exits: lost in %d of %d runs, want 0", lost, runs)
+	}
+}

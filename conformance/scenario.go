@@ -241,6 +241,8 @@ type world struct {
 	inbox  map[string][]received      // actor -> shown, not yet expected
 	sent   map[string][]byte          // text -> id of the message sent with it
 	author map[string]string          // text -> the account that sent it
+	sends  map[string]int             // text -> how many messages were sent with it
+	shownN map[string]int             // actor, account and text -> how many times shown
 	linked map[string]string          // companion actor -> its primary actor
 	groups map[string][]byte          // "@name" -> group id
 	media  map[string]sentMedia       // caption -> what was sent with it
@@ -250,7 +252,7 @@ type world struct {
 func setupWorld(ctx context.Context, env *testscript.Env, suite string, o ScenarioOptions) error {
 	w := &world{ctx: ctx, suite: suite, dir: env.WorkDir, clock: &clock{}, a: o.Adapter,
 		actors: map[string]actor{}, seen: map[string]map[string]bool{}, inbox: map[string][]received{},
-		sent: map[string][]byte{}, author: map[string]string{}, linked: map[string]string{}, groups: map[string][]byte{},
+		sent: map[string][]byte{}, author: map[string]string{}, sends: map[string]int{}, shownN: map[string]int{}, linked: map[string]string{}, groups: map[string][]byte{},
 		media: map[string]sentMedia{}, blobs: map[string]*blob{}}
 	var err error
 	switch {
@@ -487,7 +489,7 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 				return
 			}
 			must(ts, name+" send", err)
-			w.sent[text], w.author[text] = id, w.acct(accountOf(name))
+			w.record(text, id, name)
 		case "resend":
 			text := strings.Join(rest, " ")
 			ra, ok := a.(*refActor)
@@ -649,18 +651,26 @@ func (w *world) collect(ts *testscript.TestScript, ctx context.Context, name str
 		w.seen[name] = map[string]bool{}
 	}
 	for _, r := range got {
-		// A message the runner knows is the same message whatever id the
-		// adapter reports for it (CLI-001).
-		key := "id:" + string(r.id)
-		if id := w.sent[r.text]; id != nil && w.author[r.text] == r.from {
-			key = "sent:" + string(id)
-		}
-		if w.seen[name][key] {
+		if w.seen[name][string(r.id)] {
 			fail(ts, WrongOutput, "%s was shown the message %q from %s twice", name, r.text, r.from)
 		}
-		w.seen[name][key] = true
+		w.seen[name][string(r.id)] = true
+		// Whatever ids the adapter reports, a text the runner sent is
+		// shown at most as many times as it was sent (CLI-001).
+		if n := w.sends[r.text]; n > 0 && w.author[r.text] == r.from {
+			k := name + "\x00" + r.from + "\x00" + r.text
+			if w.shownN[k]++; w.shownN[k] > n {
+				fail(ts, WrongOutput, "%s was shown the message %q from %s %d times; it was sent %d times", name, r.text, r.from, w.shownN[k], n)
+			}
+		}
 	}
 	return got
+}
+
+// record notes a message that actor name sent with text.
+func (w *world) record(text string, id []byte, name string) {
+	w.sent[text], w.author[text] = id, w.acct(accountOf(name))
+	w.sends[text]++
 }
 
 // expectArgs parses the arguments of a verb that expects a message:

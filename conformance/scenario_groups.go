@@ -203,7 +203,7 @@ func (w *world) lifecycleVerb(ts *testscript.TestScript, ctx context.Context, na
 			id, err = a.sendMedia(ctx, to, data, "application/octet-stream", caption, viewOnce)
 		}
 		must(ts, name+" "+verb, err)
-		w.sent[caption], w.author[caption] = id, w.acct(accountOf(name))
+		w.record(caption, id, name)
 		w.media[caption] = sentMedia{data: data, viewOnce: viewOnce}
 	case "expect-media":
 		// expect-media [@GROUP] ACCOUNT CAPTION...: shown, then downloaded
@@ -275,7 +275,7 @@ func (w *world) lifecycleVerb(ts *testscript.TestScript, ctx context.Context, na
 		}
 		id, err := refOnly(ts, name, a, verb).forgeChangeFirst(ctx, rest[0], text, del, edit)
 		must(ts, name+" "+verb, err)
-		w.sent[text], w.author[text] = id, w.acct(accountOf(name))
+		w.record(text, id, name)
 	case "unsend", "forge-unsend":
 		code, rest := wantCode(rest)
 		text := strings.Join(rest, " ")

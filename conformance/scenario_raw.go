@@ -117,7 +117,7 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 			t := fmt.Sprintf("%s %d", text, i)
 			m, err := c.SendTo(ctx, w.conv(ts, rest[0]).ref(), t)
 			must(ts, name+" send-many", err)
-			w.sent[t], w.author[t] = m.ID, w.acct(accountOf(name))
+			w.record(t, m.ID, name)
 		}
 	case "send-in":
 		w.sendIn(ts, ctx, name, c, rest, neg)
@@ -198,6 +198,6 @@ func (w *world) sendIn(ts *testscript.TestScript, ctx context.Context, name stri
 	id, err := c.SendContentIn(ctx, rest[1], env, content)
 	must(ts, name+" send-in", err)
 	if rest[2] == "text" {
-		w.sent[text], w.author[text] = id, w.acct(accountOf(name))
+		w.record(text, id, name)
 	}
 }

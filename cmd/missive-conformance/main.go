@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/missive-protocol/missive/conformance"
@@ -127,7 +128,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	// The adapter and a server under test run in process groups of their
+	// own, which a terminal's hang-up or a CI job's stop does not reach:
+	// the runner stops them on those signals too.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer cancel()
 	var re *regexp.Regexp
 	if *match != "" {

@@ -900,3 +900,34 @@ func TestSessionKeptAfterTrust(t *testing.T) {
 		t.Errorf("encryptFor alice after trusting her new key: got a message for device %d under the session with the old key, want none", m.Device)
 	}
 }
+
+// TestHistoryThenMediaDelivery checks DEV-021 and CLI-001 for media: a
+// companion that knows alice's picture from a history (its caption alone)
+// and then gets its own delivery shows it once, with the media the
+// history could not carry.
+func TestHistoryThenMediaDelivery(t *testing.T) {
+	comp, bob1, alice := newCompanion(t)
+	x := make([]byte, 16)
+	rand.Read(x)
+	h := wire.History{{MessageID: x, Account: "alice", Outgoing: false, Text: "a picture", SentAt: 1000}}
+	if _, _, err := comp.receive(bob1.deliver(wire.EnvelopeSync, &wire.Content{Type: wire.ContentHistory, History: &h})); err != nil {
+		t.Fatal(err)
+	}
+	caption := "a picture"
+	md := &wire.Media{Kind: wire.MediaImage, BlobID: "blob", Key: bytes.Repeat([]byte{7}, 32), Digest: make([]byte, 32),
+		Size: 1040, MIME: "image/jpeg", Caption: &caption}
+	msg, _, err := comp.receive(alice.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentMedia, MessageID: x, SentAt: 1000, Media: md}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := comp.Messages("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 1 || msg != nil {
+		t.Fatalf("got %d stored copies (and a new message event: %v), want 1 and none", len(ms), msg != nil)
+	}
+	if ms[0].Media == nil || !bytes.Equal(ms[0].Media.Key, md.Key) {
+		t.Errorf("the picture known from the history, then delivered: got media %v, want the delivery's", ms[0].Media)
+	}
+}

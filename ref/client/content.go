@@ -286,7 +286,7 @@ const maxUploadRetries = 8
 
 // Download fetches and decrypts the media of a message (MED-002). It asks
 // for the bytes the media content names and no more: a server that
-// claims another size, or sends nothing, ends it.
+// claims another size, or sends more or fewer bytes than asked, ends it.
 func (c *Conn) Download(ctx context.Context, m *Message, progress func(int, int)) ([]byte, error) {
 	if m.Media == nil || m.Deleted {
 		return nil, errors.New("client: the message has no media")

@@ -108,6 +108,10 @@ type Message struct {
 	Edit    history.Register `cbor:"19,keyasint,omitempty"` // the applied edit with the highest (sent-at, id)
 	Deleted bool             `cbor:"20,keyasint,omitempty"` // deleted for everyone: nothing of it is kept
 	Expire  uint64           `cbor:"21,keyasint,omitempty"` // expire-after, seconds
+
+	// FromHistory: an incoming message known from a history (section 15.5)
+	// only, whose text is all its entry carried, until its own delivery.
+	FromHistory bool `cbor:"22,keyasint,omitempty"`
 }
 
 // Overall returns the status of an outgoing message as a whole: the

@@ -32,10 +32,11 @@ var (
 	bucketDeleted = []byte("deleted") // account || 0 || message id -> marker
 	bucketRead    = []byte("read")    // account || 0 || message id -> marker: read on some device of this account
 	bucketOpened  = []byte("opened")  // account || 0 || message id -> marker: view-once media opened on some device of this account
+	bucketTrusted = []byte("trusted") // account -> the signed list accepted before its new key was trusted (DEV-014)
 )
 
 func init() {
-	allBuckets = append(allBuckets, bucketLists, bucketPending, bucketDeleted, bucketRead, bucketOpened)
+	allBuckets = append(allBuckets, bucketLists, bucketPending, bucketDeleted, bucketRead, bucketOpened, bucketTrusted)
 }
 
 func convKey(account string, id []byte) []byte { return append([]byte(account+"\x00"), id...) }
@@ -50,8 +51,11 @@ func readMark(tx *bolt.Tx, account string, id []byte) bool {
 const MaxPendingReceipts = 4096
 
 // list returns the latest accepted device list of an account, or nil.
-func list(tx *bolt.Tx, account string) *devices.List {
-	v := tx.Bucket(bucketLists).Get([]byte(account))
+func list(tx *bolt.Tx, account string) *devices.List { return listIn(tx.Bucket(bucketLists), account) }
+
+// listIn returns the list of an account kept in b, or nil.
+func listIn(b *bolt.Bucket, account string) *devices.List {
+	v := b.Get([]byte(account))
 	if v == nil {
 		return nil
 	}
@@ -60,6 +64,12 @@ func list(tx *bolt.Tx, account string) *devices.List {
 		return nil
 	}
 	return l
+}
+
+// trustedList returns the list accepted for an account before its new key
+// was trusted, until the next list is accepted.
+func trustedList(tx *bolt.Tx, account string) *devices.List {
+	return listIn(tx.Bucket(bucketTrusted), account)
 }
 
 // recorded returns the device-1 identity key recorded for an account.
@@ -84,11 +94,16 @@ func accept(tx *bolt.Tx, account string, signed []byte) (*devices.List, error) {
 		return nil, err
 	}
 	// A device gone, or listed again under another identity key (another
-	// device under a reused id): its sessions and keys go (DEV-004).
+	// device under a reused id): its sessions and keys go (DEV-004). After
+	// a Trust, the list before it is the one to compare with.
 	gone := map[uint32]bool{}
-	if prev != nil {
-		for _, id := range prev.IDs() {
-			old, _ := prev.Device(id)
+	before := prev
+	if before == nil {
+		before = trustedList(tx, account)
+	}
+	if before != nil {
+		for _, id := range before.IDs() {
+			old, _ := before.Device(id)
 			if k, ok := l.Device(id); !ok || !k.Equal(old) {
 				gone[id] = true
 				// GRP-011: a device of this account is gone; the groups
@@ -104,6 +119,9 @@ func accept(tx *bolt.Tx, account string, signed []byte) (*devices.List, error) {
 		}
 	}
 	if err := tx.Bucket(bucketLists).Put([]byte(account), l.Signed); err != nil {
+		return nil, err
+	}
+	if err := tx.Bucket(bucketTrusted).Delete([]byte(account)); err != nil {
 		return nil, err
 	}
 	if recorded(tx, account) == nil {
@@ -178,10 +196,12 @@ func (d *Device) Trust(account string) error {
 		if err := tx.Bucket(bucketIdentity).Delete([]byte(account)); err != nil {
 			return err
 		}
-		// The sessions were made with the old keys: the next message
-		// fetches the new devices' bundles (DEV-004).
-		if err := dropSessions(tx, account, func(uint32) bool { return true }); err != nil {
-			return err
+		// The list is kept aside: the next list accepted drops the sessions
+		// of the devices it does not list with the same key (DEV-004).
+		if l := tx.Bucket(bucketLists).Get([]byte(account)); l != nil {
+			if err := tx.Bucket(bucketTrusted).Put([]byte(account), bytes.Clone(l)); err != nil {
+				return err
+			}
 		}
 		return tx.Bucket(bucketLists).Delete([]byte(account))
 	})
@@ -626,7 +646,7 @@ func (d *Device) applySync(tx *bolt.Tx, c *wire.Content) ([]*Message, error) {
 				continue
 			}
 			m := &Message{ID: e.MessageID, Peer: e.Account, Text: e.Text, SentAt: e.SentAt,
-				Read: Status(e.Status) >= StatusRead || readMark(tx, e.Account, e.MessageID)}
+				Read: Status(e.Status) >= StatusRead || readMark(tx, e.Account, e.MessageID), FromHistory: true}
 			if err := d.putHistory(tx, m); err != nil {
 				return nil, err
 			}

@@ -517,7 +517,13 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 				return nil
 			}
 			if m, _ := incoming(tx, del.Sender.Account, del.MessageID); m != nil && !faults.Has(faults.NoDedup) {
-				return nil // here already, from a history (CLI-001)
+				// Here already, from a history (CLI-001): shown once, and
+				// given what the history could not carry (its media).
+				if !m.FromHistory || m.Deleted {
+					return nil
+				}
+				m.FromHistory, m.Device, m.Type, m.Media = false, uint32(del.Sender.Device), content.Type, content.Media
+				return putMessage(tx, m)
 			}
 			msg = &Message{ID: del.MessageID, Peer: del.Sender.Account, Device: uint32(del.Sender.Device),
 				SentAt: content.SentAt, Received: uint64(d.now().UnixMilli()),
