@@ -59,3 +59,17 @@ func TestCLICoverageAllowFile(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIServerCmdPlaceholders: a -server-cmd without {addr} is a usage
+// error, and one without {clock} is run with a warning.
+func TestCLIServerCmdPlaceholders(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-server-cmd", "my-server -data {data}", "server"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "{addr}") {
+		t.Errorf("-server-cmd without {addr}: got exit %d, %q; want 2 and a word of {addr}", code, stderr.String())
+	}
+	stderr.Reset()
+	code := run([]string{"-server-cmd", "/no/such/server -listen {addr} -data {data}", "-run", "^no-such-scenario$", "server"}, &stdout, &stderr)
+	if !strings.Contains(stderr.String(), "{clock}") {
+		t.Errorf("-server-cmd without {clock}: got exit %d, %q; want a warning about {clock}", code, stderr.String())
+	}
+}

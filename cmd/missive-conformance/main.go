@@ -104,6 +104,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	if *serverCmd != "" && !strings.Contains(*serverCmd, "{addr}") {
+		fmt.Fprint(stderr, "missive-conformance: -server-cmd has no {addr}: the runner chooses the address the server listens on\n")
+		return 2
+	}
+	if *serverCmd != "" && !strings.Contains(*serverCmd, "{clock}") {
+		fmt.Fprint(stderr, "missive-conformance: warning: -server-cmd has no {clock}: the scenarios of expiry cannot run the server's clock ahead, and will fail\n")
+	}
 	if *jsonFile == "-" && *junitFile == "-" {
 		fmt.Fprint(stderr, "missive-conformance: -json - and -junit - cannot share standard output\n")
 		return 2
