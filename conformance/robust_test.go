@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -35,15 +36,25 @@ func TestRunnerAdapterBehindWrapper(t *testing.T) {
 	pidfile := filepath.Join(t.TempDir(), "pids")
 	t.Setenv("REVIEW_PIDFILE", pidfile)
 	wrapped := `sh -c "` + fakeCommand(t, "hang") + `; exit $?"`
-	done := make(chan error, 1)
-	go func() {
+	returnsWithin(t, pidfile, "an adapter that hangs (timeout 1s)", func() error {
 		_, err := Run(context.Background(), Options{Adapter: wrapped, Suites: []string{"vectors"}, Timeout: time.Second})
-		done <- err
-	}()
+		return err
+	})
+}
+
+// returnsWithin runs run, which must return within a minute; when it does
+// not, the test kills the processes of pidfile, which it was waiting for.
+func returnsWithin(t *testing.T, pidfile, what string, run func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- run() }()
 	select {
-	case <-done:
+	case err := <-done:
+		if err != nil {
+			t.Errorf("%s: Run failed: %v", what, err)
+		}
 	case <-time.After(60 * time.Second):
-		t.Errorf("Run has not returned 60s after an adapter that hangs (timeout 1s); want a report with adapter-broken results")
+		t.Errorf("%s: Run has not returned after 60 s; want it to end", what)
 		killPids(t, pidfile)
 		select {
 		case <-done:
@@ -66,25 +77,14 @@ func TestRunnerServerBehindWrapper(t *testing.T) {
 	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() {
-		_, err := Run(context.Background(), Options{Suites: []string{"server"}, Match: regexp.MustCompile("^online_delivery$"),
+	returnsWithin(t, pidfile, "one scenario of about a second, server behind a wrapper", func() error {
+		rep, err := Run(context.Background(), Options{Suites: []string{"server"}, Match: regexp.MustCompile("^online_delivery$"),
 			ServerCommand: wrapper + " -listen {addr} -data {data} -clock {clock}"})
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		t.Logf("Run returned after %v: %v", time.Since(start), err)
-	case <-time.After(60 * time.Second):
-		t.Errorf("Run has not returned 60s after starting one scenario of about a second; want it to end")
-		killPids(t, pidfile)
-		select {
-		case <-done:
-			t.Logf("Run returned once the test killed the orphaned server: it was waiting for it")
-		case <-time.After(10 * time.Second):
+		if err == nil && rep.Failed() {
+			err = fmt.Errorf("the scenario failed: %s", rep.Results[0].Detail)
 		}
-	}
+		return err
+	})
 }
 
 // TestRunnerEndlessLine: an adapter that prints an endless line costs the

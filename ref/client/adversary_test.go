@@ -1,3 +1,8 @@
+// Tests from an adversarial review of the client against hostile servers,
+// group members and peers. Each test's comment tells the fault it was
+// written against, in the tense of the review: the test failed on that
+// fault and passes on its fix.
+
 package client
 
 import (
@@ -220,6 +225,34 @@ func (p *reviewPeer) deliver(typ uint64, c *wire.Content) *wire.Delivery {
 	return &wire.Delivery{Version: 1, QueueID: p.queue, MessageID: c.MessageID, Sender: p.addr, Type: typ,
 		Priority: wire.PriorityNormal, Kind: k, Ciphertext: ct, SentAt: c.SentAt, AcceptedAt: 1000,
 		ExpiresAt: 1 << 50, Attempt: 1}
+}
+
+// sessionFrom makes d accept a list of account with device dev under ik
+// (and its primary primaryIK), and receive one text from that device,
+// which gives d a session with it; it returns the peer.
+func sessionFrom(t *testing.T, d *Device, account string, version uint64, primaryIK *keys.PrivateKey, dev uint64, ik *keys.PrivateKey) *reviewPeer {
+	t.Helper()
+	devs := map[uint64]*keys.PrivateKey{1: primaryIK, dev: ik}
+	acceptReviewList(t, d, account, version, primaryIK, devs)
+	p := newReviewPeer(t, d, wire.Address{Account: account, Device: dev}, ik)
+	text := "from " + account
+	if _, _, err := d.receive(p.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentText, Text: &text})); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// noSessionMessages checks that d encrypts nothing to account under the
+// sessions it had before what.
+func noSessionMessages(t *testing.T, d *Device, account, what string) {
+	t.Helper()
+	msgs, err := (&Conn{d: d}).encryptFor(account, 0, []byte("a reply"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		t.Errorf("encryptFor %s after %s: got a message for device %d under the session with its old key, want none", account, what, m.Device)
+	}
 }
 
 // acceptReviewList has d accept a list of account, signed by primary,
@@ -783,21 +816,10 @@ func TestSessionKeptAfterKeyChange(t *testing.T) {
 	aliceIK, _ := keys.GeneratePrivateKey(rand.Reader)
 	oldIK, _ := keys.GeneratePrivateKey(rand.Reader)
 	newIK, _ := keys.GeneratePrivateKey(rand.Reader)
-	acceptReviewList(t, bob, "alice", 1, aliceIK, map[uint64]*keys.PrivateKey{1: aliceIK, 2: oldIK})
-	old := newReviewPeer(t, bob, wire.Address{Account: "alice", Device: 2}, oldIK)
-	text := "from alice/2"
-	if _, _, err := bob.receive(old.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentText, Text: &text})); err != nil {
-		t.Fatal(err)
-	}
+	sessionFrom(t, bob, "alice", 1, aliceIK, 2, oldIK)
 	// alice's list now gives device 2 another key.
 	acceptReviewList(t, bob, "alice", 3, aliceIK, map[uint64]*keys.PrivateKey{1: aliceIK, 2: newIK})
-	msgs, err := (&Conn{d: bob}).encryptFor("alice", 0, []byte("a reply"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range msgs {
-		t.Errorf("encryptFor alice after her list gave device 2 a new key: got a message for device %d under the session with its old key, want none", m.Device)
-	}
+	noSessionMessages(t, bob, "alice", "her list gave device 2 a new key")
 }
 
 // TestDownloadTrickle checks MED-002's "a server cannot keep it asking":
@@ -882,23 +904,12 @@ func TestSessionKeptAfterTrust(t *testing.T) {
 	bob := offline(t, "bob", nil)
 	oldIK, _ := keys.GeneratePrivateKey(rand.Reader)
 	newIK, _ := keys.GeneratePrivateKey(rand.Reader)
-	acceptReviewList(t, bob, "alice", 1, oldIK, map[uint64]*keys.PrivateKey{1: oldIK})
-	old := newReviewPeer(t, bob, wire.Address{Account: "alice", Device: 1}, oldIK)
-	text := "from the old alice"
-	if _, _, err := bob.receive(old.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentText, Text: &text})); err != nil {
-		t.Fatal(err)
-	}
+	sessionFrom(t, bob, "alice", 1, oldIK, 1, oldIK)
 	if err := bob.Trust("alice"); err != nil {
 		t.Fatal(err)
 	}
 	acceptReviewList(t, bob, "alice", 1, newIK, map[uint64]*keys.PrivateKey{1: newIK})
-	msgs, err := (&Conn{d: bob}).encryptFor("alice", 0, []byte("hello, new alice"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range msgs {
-		t.Errorf("encryptFor alice after trusting her new key: got a message for device %d under the session with the old key, want none", m.Device)
-	}
+	noSessionMessages(t, bob, "alice", "trusting her new key")
 }
 
 // TestHistoryThenMediaDelivery checks DEV-021 and CLI-001 for media: a

@@ -8,23 +8,14 @@ import (
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
-// TestTrustUnchangedKey: bob and alice have an
-// established session (alice has read bob's reply). bob's user runs Trust
-// for alice although her key did not change (the same list is accepted
-// again). alice's next message, on the session she still holds, must
-// still be readable.
-// TestTrustUnchangedKey checks DEV-004 and DEV-014: trusting an account's
-// key again when its device keeps the same key keeps the session, so the
-// peer's next message on it is read.
+// TestTrustUnchangedKey checks DEV-004 and DEV-014: bob and alice have an
+// established session (alice has read bob's reply); bob's user trusts
+// alice's key again although it did not change (the same list is accepted
+// again). The session stays, so alice's next message on it is read.
 func TestTrustUnchangedKey(t *testing.T) {
 	bob := offline(t, "bob", nil)
 	aliceIK, _ := keys.GeneratePrivateKey(rand.Reader)
-	acceptReviewList(t, bob, "alice", 1, aliceIK, map[uint64]*keys.PrivateKey{1: aliceIK})
-	alice := newReviewPeer(t, bob, wire.Address{Account: "alice", Device: 1}, aliceIK)
-	first := "first"
-	if _, _, err := bob.receive(alice.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentText, Text: &first})); err != nil {
-		t.Fatal(err)
-	}
+	alice := sessionFrom(t, bob, "alice", 1, aliceIK, 1, aliceIK)
 	// bob answers; alice reads it, so her session is past the prekey stage.
 	msgs, err := (&Conn{d: bob}).encryptFor("alice", 0, []byte("a reply"))
 	if err != nil || len(msgs) != 1 {
