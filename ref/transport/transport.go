@@ -8,7 +8,6 @@ package transport
 
 import (
 	"bytes"
-	"crypto/ecdh"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
@@ -23,6 +22,7 @@ import (
 	"github.com/flynn/noise"
 
 	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/internal/prim"
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
@@ -51,16 +51,14 @@ const (
 var Suite = noise.NewCipherSuite((*dh25519)(nil), chachaPoly{}, noise.HashSHA256)
 
 // handshakeSuite returns Suite with a DH function of its own, for one
-// handshake, which keeps the private keys it has computed and starts with
-// the static key's, from the static key cache. The caller sets the DH
-// function's peer once the handshake state exists, and calls forget on it
-// once the handshake is over: the cipher states of the connection keep the
-// suite.
+// handshake, which knows the static key and its public key (from the static
+// key cache). The caller sets the DH function's peer once the handshake
+// state exists, and calls forget on it once the handshake is over: the
+// cipher states of the connection keep the suite.
 func handshakeSuite(static []byte) (noise.CipherSuite, *dh25519) {
 	d := new(dh25519)
-	if k := statics.get(static); k != nil {
-		d.keep(static, k)
-		d.static, d.local = k, k.PublicKey().Bytes()
+	if pub, ok := statics.get(static); ok {
+		d.static, d.local = static, pub[:]
 	}
 	return noise.NewCipherSuite(d, chachaPoly{}, noise.HashSHA256), d
 }
@@ -99,39 +97,39 @@ func (g *generations[K, V]) putLocked(k K, v V) {
 	g.young[k] = v
 }
 
-// staticCache holds the crypto/ecdh form of the static keys used lately in
+// staticCache holds the public keys of the static keys used lately in
 // handshakes: a server uses its one static key in every handshake, and
 // computing its public key anew each time would be one more scalar
 // multiplication per handshake. A process that runs many devices (the load
 // tool, the conformance runner) uses many keys, each in turn, so the cache
-// holds thousands, in two generations. The scalar multiplication of a new
-// key runs outside the lock.
+// holds thousands, in two generations. The multiplication of a new key runs
+// outside the lock.
 type staticCache struct {
-	keys generations[[32]byte, *ecdh.PrivateKey]
+	keys generations[[32]byte, [32]byte]
 }
 
 // staticGeneration is the most keys of one generation of the cache: it
-// keeps at most twice that many (about 150 bytes each).
+// keeps at most twice that many.
 const staticGeneration = 2048
 
-var statics = staticCache{keys: generations[[32]byte, *ecdh.PrivateKey]{size: staticGeneration}}
+var statics = staticCache{keys: generations[[32]byte, [32]byte]{size: staticGeneration}}
 
-// get returns the key for priv, computing and keeping it when it is not
-// kept yet; nil when priv is not a key.
-func (c *staticCache) get(priv []byte) *ecdh.PrivateKey {
+// get returns the public key of priv, computing and keeping it when it is
+// not kept yet; false when priv is not a key.
+func (c *staticCache) get(priv []byte) ([32]byte, bool) {
 	if len(priv) != 32 {
-		return nil
+		return [32]byte{}, false
 	}
 	id := [32]byte(priv)
-	if k, ok := c.keys.get(id); ok {
-		return k
+	if pub, ok := c.keys.get(id); ok {
+		return pub, true
 	}
-	k, err := ecdh.X25519().NewPrivateKey(priv)
+	pub, err := prim.X25519Public(priv)
 	if err != nil {
-		return nil
+		return [32]byte{}, false
 	}
-	c.keys.put(id, k)
-	return k
+	c.keys.put(id, [32]byte(pub))
+	return [32]byte(pub), true
 }
 
 // staticDH holds the results of the static-static operation (ss) of the IK
@@ -146,26 +144,23 @@ func (c *staticCache) get(priv []byte) *ecdh.PrivateKey {
 // connected lately, as the connection itself does.
 var staticDH = generations[[64]byte, [32]byte]{size: staticGeneration}
 
-// dh25519 is Noise's 25519 DH function (X25519, RFC 7748) over crypto/ecdh,
-// computing each scalar multiplication once. flynn/noise's DH25519 goes
-// through x/crypto/curve25519.X25519, which makes a crypto/ecdh private key,
-// and so computes its public key, for every operation: two scalar
-// multiplications for each of the ten X25519 operations of an IK
-// handshake. This one keeps, for one handshake, the key it has made (the
-// ephemeral key) and the static key (from the static key cache), so a side
-// of an IK handshake does its five operations with five multiplications
-// instead of ten. The outputs are the same bytes. A nil *dh25519 keeps
-// nothing.
+// dh25519 is Noise's 25519 DH function (X25519, RFC 7748) with one scalar
+// multiplication per operation. flynn/noise's DH25519 goes through
+// x/crypto/curve25519.X25519, which makes a crypto/ecdh private key, and so
+// computes its public key, for every operation: two multiplications for
+// each of the ten X25519 operations of an IK handshake. This one computes
+// an operation with the ladder alone (prim.X25519) and a key pair's public
+// key with edwards25519's fixed-base multiplication (prim.X25519Public,
+// about 40 % of a ladder), and takes the static key's public key from the
+// static key cache and the static-static result from staticDH: a side of a
+// repeated IK handshake does three ladders and one fixed-base
+// multiplication instead of ten ladders. The outputs are the same bytes. A
+// nil *dh25519 keeps nothing.
 type dh25519 struct {
-	keys [2]struct {
-		priv []byte
-		key  *ecdh.PrivateKey
-	}
-	n int
-	// static is the static key and local its public key; peer returns the
-	// handshake's peer static key, nil until it is known: an operation of
-	// static with peer() is the static-static one (staticDH).
-	static *ecdh.PrivateKey
+	// static is the static private key and local its public key; peer
+	// returns the handshake's peer static key, nil until it is known: an
+	// operation of static with peer() is the static-static one (staticDH).
+	static []byte
 	local  []byte
 	peer   func() []byte
 }
@@ -174,7 +169,7 @@ func (*dh25519) DHName() string { return "25519" }
 func (*dh25519) DHLen() int     { return 32 }
 
 // GenerateKeypair reads 32 bytes from rng, as flynn/noise does, and makes
-// the key pair with one scalar multiplication.
+// the key pair with one fixed-base multiplication.
 func (d *dh25519) GenerateKeypair(rng io.Reader) (noise.DHKey, error) {
 	if rng == nil {
 		rng = rand.Reader
@@ -183,27 +178,19 @@ func (d *dh25519) GenerateKeypair(rng io.Reader) (noise.DHKey, error) {
 	if _, err := io.ReadFull(rng, priv); err != nil {
 		return noise.DHKey{}, err
 	}
-	k, err := ecdh.X25519().NewPrivateKey(priv)
+	pub, err := prim.X25519Public(priv)
 	if err != nil {
 		return noise.DHKey{}, err
 	}
-	d.keep(priv, k)
-	return noise.DHKey{Private: priv, Public: k.PublicKey().Bytes()}, nil
+	return noise.DHKey{Private: priv, Public: pub}, nil
 }
 
 // DH returns X25519(priv, pub); it fails for a low-order pub, whose result
 // is all zeros.
 func (d *dh25519) DH(priv, pub []byte) ([]byte, error) {
-	k := d.find(priv)
-	if k == nil {
-		var err error
-		if k, err = ecdh.X25519().NewPrivateKey(priv); err != nil {
-			return nil, err
-		}
-		d.keep(priv, k)
-	}
 	var id [64]byte
-	ss := d != nil && k == d.static && d.peer != nil && len(pub) == 32 && bytes.Equal(pub, d.peer())
+	ss := d != nil && d.peer != nil && len(pub) == 32 && len(priv) == len(d.static) &&
+		subtle.ConstantTimeCompare(priv, d.static) == 1 && bytes.Equal(pub, d.peer())
 	if ss {
 		copy(id[:32], d.local)
 		copy(id[32:], pub)
@@ -211,49 +198,20 @@ func (d *dh25519) DH(priv, pub []byte) ([]byte, error) {
 			return v[:], nil
 		}
 	}
-	p, err := ecdh.X25519().NewPublicKey(pub)
-	if err != nil {
-		return nil, err
-	}
-	out, err := k.ECDH(p)
+	out, err := prim.X25519(priv, pub)
 	if err == nil && ss {
 		staticDH.put(id, [32]byte(out))
 	}
 	return out, err
 }
 
-func (d *dh25519) keep(priv []byte, k *ecdh.PrivateKey) {
-	if d == nil {
-		return
-	}
-	slot := &d.keys[d.n%len(d.keys)]
-	slot.priv, slot.key = bytes.Clone(priv), k
-	d.n++
-}
-
-// forget zeroes and drops the keys, so that a connection holds no private
-// key of its handshake.
+// forget drops the handshake's keys, so that the connection, whose cipher
+// states keep the suite, holds no reference to the static key.
 func (d *dh25519) forget() {
 	if d == nil {
 		return
 	}
-	for i := range d.keys {
-		clear(d.keys[i].priv)
-	}
-	clear(d.keys[:])
 	d.static, d.local, d.peer = nil, nil, nil
-}
-
-func (d *dh25519) find(priv []byte) *ecdh.PrivateKey {
-	if d == nil {
-		return nil
-	}
-	for _, s := range d.keys {
-		if s.key != nil && subtle.ConstantTimeCompare(s.priv, priv) == 1 {
-			return s.key
-		}
-	}
-	return nil
 }
 
 // Errors of the transport. Attacker-controlled failures of the channel are
