@@ -31,9 +31,10 @@ import (
 //	NAME send-in ENVELOPE ACCOUNT text TEXT...    content in an envelope of type chat, receipt, sync or control (MSG-021);
 //	NAME send-in ENVELOPE ACCOUNT timer DURATION  a timer (DURATION or off); a receipt KIND (delivered, read
 //	NAME send-in ENVELOPE ACCOUNT receipt KIND TEXT...  or played) for the message TEXT
+//	[!] NAME send-ahead [CODE] DURATION ACCOUNT TEXT...  a text whose sent-at is DURATION ahead of the clock (SRV-023)
 func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name string, a actor, verb string, rest []string, neg bool) bool {
 	switch verb {
-	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in":
+	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead":
 	default:
 		return false
 	}
@@ -121,6 +122,24 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 		}
 	case "send-in":
 		w.sendIn(ts, ctx, name, c, rest, neg)
+	case "send-ahead":
+		if len(rest) < 3 {
+			ts.Fatalf("usage: [!] %s send-ahead [CODE] DURATION ACCOUNT TEXT...", name)
+		}
+		ahead, err := parseDuration(rest[0])
+		if err != nil {
+			ts.Fatalf("%s send-ahead: %v", name, err)
+		}
+		text := strings.Join(rest[2:], " ")
+		sentAt := uint64(w.clock.now().Add(ahead).UnixMilli())
+		content := &wire.Content{Type: wire.ContentText, Text: &text, SentAt: sentAt}
+		id, err := c.SendContentIn(ctx, rest[1], wire.EnvelopeChat, content)
+		if neg {
+			mustFail(ts, fmt.Sprintf("%s send-ahead %s %q", name, rest[0], text), err, code)
+			return true
+		}
+		must(ts, name+" send-ahead", err)
+		w.record(text, id, name)
 	case "flood":
 		if len(rest) != 2 {
 			ts.Fatalf("usage: ! %s flood CODE ACCOUNT N", name)

@@ -46,6 +46,7 @@ const (
 	AnyEnvelopeType           Fault = "any-envelope-type"             // content is taken in any envelope type (MSG-020, MSG-021)
 	AckInMemory               Fault = "ack-in-memory"                 // the server hides acknowledged entries in memory, never deleting them (SRV-011, SRV-018)
 	ReceiptForReceipt         Fault = "receipt-for-receipt"           // a device answers a receipt with a receipt (CLI-002)
+	SentAtUnchecked           Fault = "sent-at-unchecked"             // the server accepts any sent-at (SRV-023)
 )
 
 // All lists every fault with the check it breaks.
@@ -77,11 +78,12 @@ var All = map[Fault]string{
 	AnyEnvelopeType:           "content is taken whatever the type of the envelope it came in (MSG-020, MSG-021)",
 	AckInMemory:               "the server hides acknowledged entries in memory and never deletes them from its store: they come again after a restart (SRV-011, SRV-018)",
 	ReceiptForReceipt:         "a device answers every receipt it gets with a delivered receipt of its own (CLI-002)",
+	SentAtUnchecked:           "the server accepts envelopes whatever their sent-at, even years ahead of its clock (SRV-023)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.
 var ServerFaults = map[Fault]bool{IgnoreTTL: true, AcceptRevokedDevice: true, NoRateLimit: true, NonMemberGroupSend: true,
-	LastSeenToAll: true, AckInMemory: true}
+	LastSeenToAll: true, AckInMemory: true, SentAtUnchecked: true}
 
 var on atomic.Pointer[Fault]
 

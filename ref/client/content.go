@@ -693,8 +693,9 @@ func (c *Conn) stamp(content *wire.Content) error {
 
 // SendContentIn sends content to an account's devices in an envelope of
 // type envType, whatever its content type (MSG-021), and to no other
-// device of this account, as SendContentUnchecked does. It exists for
-// test harnesses that play a peer who puts content in the wrong envelope.
+// device of this account, as SendContentUnchecked does, with the content's
+// sent-at when it is set. It exists for test harnesses that play a peer who
+// puts content in the wrong envelope, or whose clock is ahead (SRV-023).
 func (c *Conn) SendContentIn(ctx context.Context, account string, envType uint64, content *wire.Content) ([]byte, error) {
 	if err := c.stamp(content); err != nil {
 		return nil, err

@@ -144,6 +144,8 @@ const (
 	PolicyNotEditable Code = 4013
 	// PolicyWindowPassed (policy.window_passed): An edit or delete sent after its window (EDIT_WINDOW, DELETE_WINDOW), or before its target.
 	PolicyWindowPassed Code = 4014
+	// PolicySentAtAhead (policy.sent_at_ahead): An envelope whose sent-at is more than MAX_SENT_AHEAD later than the server's clock.
+	PolicySentAtAhead Code = 4015
 )
 
 var names = map[Code]string{
@@ -217,6 +219,7 @@ var names = map[Code]string{
 	PolicyNotAuthor:          "policy.not_author",
 	PolicyNotEditable:        "policy.not_editable",
 	PolicyWindowPassed:       "policy.window_passed",
+	PolicySentAtAhead:        "policy.sent_at_ahead",
 }
 
 var layers = []struct {

@@ -299,7 +299,7 @@ func (c *conn) checkGroupDevices(ctx context.Context, st *group.State, e *wire.G
 	return addrs, nil
 }
 
-// sendGroup runs checks 3 to 8 of GRP-009 (1 and 2 are the request's) and
+// sendGroup runs checks 3 to 9 of GRP-009 (1 and 2 are the request's) and
 // queues the group message for every group device, as send does for an
 // envelope (SRV-006 to SRV-008).
 func (c *conn) sendGroup(ctx context.Context, e *wire.GroupEnvelope) (wire.Message, error) {
@@ -311,7 +311,7 @@ func (c *conn) sendGroup(ctx context.Context, e *wire.GroupEnvelope) (wire.Messa
 	return p.finish(accepted, dup, err)
 }
 
-// prepareSendGroup runs checks 3 to 8 of GRP-009 and makes the entries.
+// prepareSendGroup runs checks 3 to 9 of GRP-009 and makes the entries.
 func (c *conn) prepareSendGroup(ctx context.Context, e *wire.GroupEnvelope) (*pendingSend, error) {
 	if e.Sender.Account != c.addr.Account || e.Sender.Device != uint64(c.addr.Device) {
 		return nil, errcode.AuthSenderMismatch
@@ -338,6 +338,9 @@ func (c *conn) prepareSendGroup(ctx context.Context, e *wire.GroupEnvelope) (*pe
 		return nil, err
 	}
 	now := c.s.now()
+	if err := checkSentAt(e.SentAt, now); err != nil {
+		return nil, err
+	}
 	expires := now.Add(time.Duration(e.TTL) * time.Second)
 	entries := make([]store.Entry, len(to))
 	for i, a := range to {

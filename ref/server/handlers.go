@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/pqxdh"
@@ -166,6 +167,18 @@ func (c *conn) send(ctx context.Context, e *wire.Envelope) (wire.Message, error)
 	return p.finish(accepted, dup, err)
 }
 
+// checkSentAt is check 7 of section 13.4 and check 8 of GRP-009: a sent-at
+// no later than the server's clock plus MAX_SENT_AHEAD (SRV-023).
+func checkSentAt(sentAt uint64, now time.Time) error {
+	if faults.Has(faults.SentAtUnchecked) {
+		return nil
+	}
+	if limit := now.Add(MaxSentAhead).UnixMilli(); limit < 0 || sentAt > uint64(limit) {
+		return errcode.PolicySentAtAhead
+	}
+	return nil
+}
+
 // pendingSend is an envelope or a group envelope that passed its checks
 // (section 13.4, GRP-009), with the entries it queues and what turns the
 // store's answer into the request's.
@@ -198,6 +211,9 @@ func (c *conn) prepareSend(ctx context.Context, e *wire.Envelope) (*pendingSend,
 		return nil, err
 	}
 	now := c.s.now()
+	if err := checkSentAt(e.SentAt, now); err != nil {
+		return nil, err
+	}
 	expires := now.Add(time.Duration(e.TTL) * time.Second)
 	entries := make([]store.Entry, len(e.Messages))
 	for i, m := range e.Messages {

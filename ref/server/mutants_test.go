@@ -316,7 +316,7 @@ func TestListPushed(t *testing.T) {
 	}
 }
 
-// TestEntryQuota checks check 7 of SRV-005 for QUEUE_QUOTA entries: a send
+// TestEntryQuota checks check 8 of SRV-005 for QUEUE_QUOTA entries: a send
 // that would put more entries in a device's queue than the quota is
 // refused with policy.quota_exceeded and stores nothing, whether it is
 // served alone or with other sends waiting together.

@@ -44,6 +44,7 @@ const (
 	TypingBurst      = 5
 	MaxPendingPushes = 256
 	ShutdownGrace    = 5 * time.Second
+	MaxSentAhead     = 24 * time.Hour
 	AcceptMemory     = 30 * 24 * time.Hour
 	expiryInterval   = time.Second
 	protocolVersion  = 1
