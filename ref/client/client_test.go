@@ -271,3 +271,44 @@ func TestEditDeleteTimer(t *testing.T) {
 		}
 	}
 }
+
+// TestForgetProcessed checks that a device keeps a processed pair (CLI-001)
+// for at least MAX_TTL after its envelope's expiry, and forgets it at the
+// next connection after that; a message redelivered before then is still
+// shown once.
+func TestForgetProcessed(t *testing.T) {
+	w := newWorld(t)
+	alice, bob := w.device("alice"), w.device("bob")
+	if _, err := alice.c.SendTo(ctx, client.Conv{Peer: "bob"}, "kept, then forgotten"); err != nil {
+		t.Fatal(err)
+	}
+	bob.next(t, client.EventMessage)
+	for deadline := time.Now().Add(10 * time.Second); bob.ProcessedPairs() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("bob keeps no processed pair for the message")
+		}
+	}
+	reconnect := func() {
+		t.Helper()
+		bob.c.Close()
+		c, err := bob.Connect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob.c = c
+	}
+	before := bob.ProcessedPairs()
+	ttl := time.Duration(wire.MaxTTL) * time.Second
+	// The envelope expires at its acceptance plus client.DefaultTTL; its
+	// pair is kept MAX_TTL more.
+	w.clock.add(client.DefaultTTL*time.Second + ttl - time.Hour)
+	reconnect()
+	if got := bob.ProcessedPairs(); got != before {
+		t.Errorf("an hour before MAX_TTL after the expiry: got %d pairs, want %d", got, before)
+	}
+	w.clock.add(2 * time.Hour)
+	reconnect()
+	if got := bob.ProcessedPairs(); got != 0 {
+		t.Errorf("an hour after MAX_TTL after the expiry: got %d pairs, want 0", got)
+	}
+}

@@ -143,6 +143,9 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 			return nil, fmt.Errorf("client: own device list: %w", err)
 		}
 	}
+	// Once per connection, before any delivery: the pairs whose envelopes
+	// can come no more (best effort: a pair kept longer does no harm).
+	d.forgetProcessed()
 	c.wg.Add(3)
 	go c.readLoop()
 	go c.deliveryLoop()

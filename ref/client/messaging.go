@@ -631,6 +631,43 @@ func (d *Device) recordFailure(del *wire.Delivery, err error) error {
 	return err
 }
 
+// forgetProcessed drops the processed pairs (CLI-001) whose envelope
+// expired more than MAX_TTL ago. A pair is kept for at least MAX_TTL after
+// its envelope's acceptance, as CLI-001 asks: the envelope's expiry is its
+// acceptance plus its TTL, so at least its acceptance. By then the server
+// delivers it no more (SRV-012), and a sender resends an envelope only when
+// it lost the server's answer, long before (SRV-008); kept instead, the
+// pairs of every message and receipt the device ever received would stay
+// for good. It returns how many it dropped.
+func (d *Device) forgetProcessed() (int, error) {
+	now := d.now().UnixMilli()
+	limit := now - wire.MaxTTL*1000
+	if limit <= 0 {
+		return 0, nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	err := d.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketProcessed)
+		var old [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			if len(v) == 8 && binary.BigEndian.Uint64(v) < uint64(limit) {
+				old = append(old, bytes.Clone(k))
+			}
+			return nil
+		})
+		for _, k := range old {
+			if err == nil {
+				err = b.Delete(k)
+			}
+		}
+		n = len(old)
+		return err
+	})
+	return n, err
+}
+
 // errFailed marks a failure of the message itself, after which the
 // transaction is rolled back and only the message's id is recorded.
 type errFailed struct{ err error }
