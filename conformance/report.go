@@ -21,6 +21,9 @@ type Report struct {
 	Started     time.Time       `json:"started"`
 	Elapsed     time.Duration   `json:"elapsed_ns"`
 	Results     []Result        `json:"results"`
+	// Interrupted is set when the run was cancelled: Results holds the
+	// tests that ended before, and the others did not run.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // counts are the outcomes of a set of results.
@@ -81,8 +84,12 @@ func (r *Report) WriteSummary(w io.Writer) {
 	if r.Adapter != nil {
 		tested = r.Adapter.GetName() + " " + r.Adapter.GetVersion()
 	}
-	fmt.Fprintf(w, "%s, specification %s: %d tests in %v\n\n", tested,
+	fmt.Fprintf(w, "%s, specification %s: %d tests in %v\n", tested,
 		r.SpecVersion, len(r.Results), r.Elapsed.Round(time.Millisecond))
+	if r.Interrupted {
+		fmt.Fprintln(w, "interrupted: only the tests that ended before are counted; the others did not run")
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "suite\tgroup\tpass\tfail\tunimplemented\tskipped\texpected\tfailures by kind")
 	groups := map[[2]string]*counts{}

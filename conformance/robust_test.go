@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -395,5 +396,53 @@ done
 	}
 	if lost > 0 {
 		t.Errorf("an answer written just before the adapter exits: lost in %d of %d runs, want 0", lost, runs)
+	}
+}
+
+// TestRunnerInterrupted: a run whose context is cancelled (Ctrl-C) stops,
+// returns ErrInterrupted, and reports only the tests that ended before,
+// none of them failed for the interruption; the rest do not run.
+func TestRunnerInterrupted(t *testing.T) {
+	adapter, _ := buildTools(t)
+	for _, c := range []struct {
+		name   string
+		o      Options
+		cancel int // after this many results
+	}{
+		{"in the vectors", Options{Suites: []string{"vectors", "client"}}, 50},
+		{"in the scenarios", Options{Suites: []string{"client"}, Match: regexp.MustCompile("^(online_delivery|offline_queue|duplicate_delivery|receipts_from_impl)$")}, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var progress []Result
+			start := time.Now()
+			o := c.o
+			o.Adapter = adapter
+			o.Progress = func(r Result) {
+				progress = append(progress, r)
+				if len(progress) == c.cancel {
+					cancel()
+				}
+			}
+			rep, err := Run(ctx, o)
+			if !errors.Is(err, ErrInterrupted) {
+				t.Fatalf("Run after a cancel: got error %v, want ErrInterrupted", err)
+			}
+			if rep == nil || !rep.Interrupted {
+				t.Fatalf("report after a cancel: got %+v, want one marked interrupted", rep)
+			}
+			if len(rep.Results) != c.cancel || len(progress) != c.cancel {
+				t.Errorf("got %d results and %d progress calls, want the %d that ended before the cancel", len(rep.Results), len(progress), c.cancel)
+			}
+			for _, r := range rep.Results {
+				if r.Outcome == Fail {
+					t.Errorf("%s: got %s (%s) %s, want no failure among the tests that ended before", r.Name(), r.Outcome, r.Kind, r.Detail)
+				}
+			}
+			if d := time.Since(start); d > time.Minute {
+				t.Errorf("the run took %v after the cancel, want it to stop", d)
+			}
+		})
 	}
 }

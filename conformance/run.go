@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -33,15 +34,36 @@ func NeedsAdapter(suites []string) bool {
 	return false
 }
 
+// ErrInterrupted is the error of a run whose context was cancelled (the
+// runner's user pressed Ctrl-C): Run returns it with the report of the
+// tests that ended before, since the tests that were running then, and
+// those after, would all fail for want of an adapter or a server.
+var ErrInterrupted = errors.New("conformance: interrupted")
+
 // Run starts the adapter, when a suite needs one, and runs the suites. The
 // vectors and client suites test the implementation behind the adapter;
 // the server suite tests a server with reference clients only, and needs
 // no adapter.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{Command: o.Adapter, SpecVersion: spec.Version, Started: time.Now()}
+	// ended holds the tests that ended before ctx was cancelled: only they
+	// are reported, and given to Progress.
+	ended := map[string]bool{}
 	emit := func(r Result) {
+		if ctx.Err() != nil {
+			return
+		}
+		ended[r.Name()] = true
 		if o.Progress != nil {
 			o.Progress(r)
+		}
+	}
+	keep := func(rs []Result) {
+		for _, r := range rs {
+			if ended[r.Name()] {
+				o.Expect.apply(&r)
+				rep.Results = append(rep.Results, r)
+			}
 		}
 	}
 	var a *Adapter
@@ -54,36 +76,37 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Adapter = a.Hello
 	}
 	for _, s := range o.Suites {
+		if ctx.Err() != nil {
+			break
+		}
 		switch s {
 		case "vectors":
 			rs, err := RunVectors(ctx, a, o.Match, func(r Result) {
 				o.Expect.apply(&r)
 				emit(r)
 			})
-			if err != nil {
+			if err != nil && ctx.Err() == nil {
 				return nil, err
 			}
-			for i := range rs {
-				o.Expect.apply(&rs[i])
-			}
-			rep.Results = append(rep.Results, rs...)
+			keep(rs)
 		case "client", "server":
 			so := ScenarioOptions{Adapter: a, ServerCommand: o.ServerCommand, ServerAddr: o.ServerAddr, Match: o.Match}
 			rs, err := RunScenarios(ctx, s, so, func(r Result) {
 				o.Expect.apply(&r)
 				emit(r)
 			})
-			if err != nil {
+			if err != nil && ctx.Err() == nil {
 				return nil, err
 			}
-			for i := range rs {
-				o.Expect.apply(&rs[i])
-			}
-			rep.Results = append(rep.Results, rs...)
+			keep(rs)
 		default:
 			return nil, fmt.Errorf("conformance: unknown suite %q", s)
 		}
 	}
 	rep.Elapsed = time.Since(rep.Started)
+	if ctx.Err() != nil {
+		rep.Interrupted = true
+		return rep, ErrInterrupted
+	}
 	return rep, nil
 }

@@ -250,6 +250,9 @@ type world struct {
 }
 
 func setupWorld(ctx context.Context, env *testscript.Env, suite string, o ScenarioOptions) error {
+	if err := ctx.Err(); err != nil {
+		return err // the run was interrupted: the scenario does not start
+	}
 	w := &world{ctx: ctx, suite: suite, dir: env.WorkDir, clock: &clock{}, a: o.Adapter,
 		actors: map[string]actor{}, seen: map[string]map[string]bool{}, inbox: map[string][]received{},
 		sent: map[string][]byte{}, author: map[string]string{}, sends: map[string]int{}, shownN: map[string]int{}, linked: map[string]string{}, groups: map[string][]byte{},

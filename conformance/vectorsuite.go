@@ -167,7 +167,7 @@ func RunVectors(ctx context.Context, a *Adapter, match *regexp.Regexp, emit func
 	known := map[string]bool{}
 	for _, f := range families {
 		known["v1/"+f.name+".json"] = true
-		if match != nil && !match.MatchString(f.name) {
+		if match != nil && !match.MatchString(f.name) || ctx.Err() != nil {
 			continue
 		}
 		data, err := vectors.FS.ReadFile("v1/" + f.name + ".json")

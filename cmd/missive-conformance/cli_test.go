@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -71,5 +73,53 @@ func TestCLIServerCmdPlaceholders(t *testing.T) {
 	code := run([]string{"-server-cmd", "/no/such/server -listen {addr} -data {data}", "-run", "^no-such-scenario$", "server"}, &stdout, &stderr)
 	if !strings.Contains(stderr.String(), "{clock}") {
 		t.Errorf("-server-cmd without {clock}: got exit %d, %q; want a warning about {clock}", code, stderr.String())
+	}
+}
+
+// TestCLIInterrupt: a Ctrl-C (SIGINT) stops the runner, which reports the
+// tests that ended before, says it was interrupted and exits with 130, as
+// a shell reports a command a Ctrl-C stopped; no test is reported failed
+// for the interruption.
+func TestCLIInterrupt(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGINT to send on windows")
+	}
+	adapter := buildAdapter(t)
+	dir := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), ".").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	cmd := exec.Command(filepath.Join(dir, "missive-conformance"), "-v", "-adapter", adapter,
+		"-run", "^(online_delivery|offline_queue|duplicate_delivery|receipts_from_impl)$", "client")
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var errText strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		errText.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "PASS") {
+			cmd.Process.Signal(os.Interrupt)
+			break
+		}
+	}
+	for sc.Scan() {
+		errText.WriteString(sc.Text() + "\n")
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit code after SIGINT: got %d, want 130\nstderr:\n%s", code, errText.String())
+	}
+	if !strings.Contains(errText.String(), "interrupted") || !strings.Contains(stdout.String(), "interrupted") {
+		t.Errorf("after SIGINT: got stderr\n%s\nand summary\n%s\nwant both to say the run was interrupted", errText.String(), stdout.String())
+	}
+	if strings.Contains(errText.String(), "FAIL") {
+		t.Errorf("after SIGINT: got failures\n%s\nwant none for the interruption", errText.String())
 	}
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -48,7 +49,9 @@ Flags:
     -v                 print every result, not only failures
 
 The exit code is 0 when every result is a pass, unimplemented, skipped or
-expected; 1 on any unexpected result; 2 on a usage error.
+expected; 1 on any unexpected result; 2 on a usage error; 130 when a
+Ctrl-C (SIGINT, or SIGTERM, SIGHUP) stopped the run, whose report then
+holds the tests that ended before it.
 
 Example:
     $ go build -o bin/ ./cmd/...
@@ -152,7 +155,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Adapter: *adapter, Timeout: *timeout, Suites: suites, Expect: expect,
 		Progress: progress(stderr, *verbose), ServerCommand: *serverCmd, ServerAddr: *serverAddr, Match: re,
 	})
-	if err != nil {
+	interrupted := errors.Is(err, conformance.ErrInterrupted)
+	if err != nil && !interrupted {
 		fmt.Fprintf(stderr, "\nmissive-conformance: %v\n", err)
 		return 1
 	}
@@ -181,6 +185,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "missive-conformance: %v\n", err)
 			return 1
 		}
+	}
+	if interrupted {
+		// 128 + SIGINT, as a shell reports a command that a Ctrl-C stopped.
+		fmt.Fprintf(stderr, "missive-conformance: interrupted: the report holds the %d tests that ended before; the others did not run\n", len(rep.Results))
+		return 130
 	}
 	if rep.Failed() {
 		return 1
