@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"net"
 	"path/filepath"
 	"sync/atomic"
@@ -941,4 +942,75 @@ func TestHistoryThenMediaDelivery(t *testing.T) {
 	if ms[0].Media == nil || !bytes.Equal(ms[0].Media.Key, md.Key) {
 		t.Errorf("the picture known from the history, then delivered: got media %v, want the delivery's", ms[0].Media)
 	}
+}
+
+// TestLastResortReplay checks the replay set of section 4.6: a hostile
+// server replays alice's first prekey message, made with bob's signed
+// prekey and last-resort KEM prekey and no one-time key, after alice has
+// replaced that session with a newer one and after bob has forgotten the
+// delivery's processed pair (CLI-001 keeps it only MAX_TTL after expiry).
+// Bob ran PQXDH on it again and replaced alice's current session with the
+// old one, so that his replies went under a session alice had dropped (the
+// old message was not shown twice only because bob's index of received
+// messages knew its id).
+func TestLastResortReplay(t *testing.T) {
+	bob := offline(t, "bob", nil)
+	aliceIK, err := keys.GeneratePrivateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acceptReviewList(t, bob, "alice", 1, aliceIK, map[uint64]*keys.PrivateKey{1: aliceIK})
+	up, err := bob.newPrekeys(true, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := wire.Marshal(&wire.Bundle{Version: wire.ProtocolVersion, IdentityKey: bob.identity.Public().Encode(),
+		SignedPreKey: *up.SignedPreKey, KEMPreKey: *up.LastResort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := wire.Address{Account: "alice", Device: 1}
+	text := func(p *reviewPeer, s string) *wire.Delivery {
+		d := p.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentText, Text: &s})
+		d.ExpiresAt = 2000 // long ago: its processed pair can be forgotten
+		return d
+	}
+	old := newReviewPeerWith(t, alice, aliceIK, bundle)
+	first := text(old, "first session")
+	if m, _, err := bob.receive(first); err != nil || m == nil {
+		t.Fatalf("first prekey message: got %v, %v; want the message", m, err)
+	}
+	current := newReviewPeerWith(t, alice, aliceIK, bundle) // alice starts again
+	if m, _, err := bob.receive(text(current, "second session")); err != nil || m == nil {
+		t.Fatalf("second prekey message: got %v, %v; want the message", m, err)
+	}
+	if n, err := bob.forgetProcessed(); err != nil || n < 2 {
+		t.Fatalf("forgetProcessed: got %d, %v; want the 2 pairs forgotten", n, err)
+	}
+	replay := *first
+	replay.QueueID = 99
+	m, _, err := bob.receive(&replay)
+	if m != nil || !errors.Is(err, errcode.StateDuplicateMessage) {
+		t.Errorf("replayed first prekey message: got message %v, error %v; want no message, %v", m, err, errcode.StateDuplicateMessage)
+	}
+	msgs, err := (&Conn{d: bob}).encryptFor("alice", 0, []byte("a reply"))
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("bob's reply: got %d messages, %v; want 1", len(msgs), err)
+	}
+	if _, err := current.s.Decrypt(rand.Reader, msgs[0].Ciphertext); err != nil {
+		t.Errorf("bob's reply after the replay, under alice's current session: %v, want it to decrypt", err)
+	}
+	if m, _, err := bob.receive(text(current, "still the second session")); err != nil || m == nil {
+		t.Errorf("after the replay, alice's current session: got %v, %v; want the message", m, err)
+	}
+}
+
+// newReviewPeerWith starts a session from ik, device addr, with a bundle.
+func newReviewPeerWith(t *testing.T, addr wire.Address, ik *keys.PrivateKey, bundle []byte) *reviewPeer {
+	t.Helper()
+	s, err := session.Initiate(rand.Reader, ik, bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &reviewPeer{t: t, addr: addr, s: s}
 }

@@ -9,9 +9,11 @@ import (
 	"bytes"
 
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -316,6 +318,43 @@ func (p prekeyStore) OneTimePreKey(id uint32) (*keys.PrivateKey, bool) {
 	}
 	k, err := keys.NewPrivateKey(bytes.Clone(v))
 	return k, err == nil
+}
+
+// lastResortKey is the key in bucketLastResort of a prekey message: its
+// signed prekey id, KEM prekey id and Enc(EK_A).
+func lastResortKey(m *wire.PreKeyMessage) []byte {
+	k := binary.BigEndian.AppendUint64(nil, m.SignedPreKeyID)
+	k = binary.BigEndian.AppendUint64(k, m.KEMPreKeyID)
+	return append(k, m.EphemeralKey...)
+}
+
+// usesLastResort reports whether a prekey message used no one-time key: no
+// one-time EC prekey, and the last-resort KEM prekey.
+func (p prekeyStore) usesLastResort(m *wire.PreKeyMessage) bool {
+	if m.OneTimePreKeyID != nil || m.KEMPreKeyID > math.MaxUint32 {
+		return false
+	}
+	v := p.tx.Bucket(bucketKEM).Get(u32(uint32(m.KEMPreKeyID)))
+	return len(v) > 0 && v[0] == 1
+}
+
+// replayed reports whether a prekey message that used no one-time key
+// repeats the ephemeral key of one that created a session before (the
+// SHOULD of section 4.6): its session may be gone, replaced by a newer one
+// with the same device, and the message would make it again. A device
+// also drops a delivery it processed already (CLI-001), but forgets that
+// after MAX_TTL (forgetProcessed); the set is kept as long as the keys.
+func (p prekeyStore) replayed(m *wire.PreKeyMessage) bool {
+	return p.usesLastResort(m) && p.tx.Bucket(bucketLastResort).Get(lastResortKey(m)) != nil
+}
+
+// remember records the ephemeral key of a prekey message that created a
+// session with no one-time key (replayed).
+func (p prekeyStore) remember(m *wire.PreKeyMessage) error {
+	if !p.usesLastResort(m) {
+		return nil
+	}
+	return p.tx.Bucket(bucketLastResort).Put(lastResortKey(m), []byte{1})
 }
 
 // consume deletes the one-time prekeys a prekey message used (PQX-010).

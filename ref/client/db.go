@@ -25,10 +25,13 @@ var (
 	bucketSent      = []byte("sent")       // message id -> u64be sequence of a sent message
 	bucketIdentity  = []byte("identities") // account -> identity key of its primary device, as first seen
 	bucketReceived  = []byte("received")   // account || 0 || message id -> u64be sequence of a received message
+	// u64be signed prekey id || u64be KEM prekey id || Enc(EK_A) -> marker: a
+	// prekey message with no one-time key made a session (section 4.6)
+	bucketLastResort = []byte("last-resort")
 )
 
 var allBuckets = [][]byte{bucketConfig, bucketSPK, bucketKEM, bucketOPK, bucketSessions, bucketProcessed,
-	bucketMessages, bucketSent, bucketIdentity, bucketReceived}
+	bucketMessages, bucketSent, bucketIdentity, bucketReceived, bucketLastResort}
 
 func openDB(path string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})

@@ -698,10 +698,16 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 			pt, err = s.DecryptPreKey(d.rand, del.Ciphertext)
 		} else {
 			ps := prekeyStore{tx}
+			if ps.replayed(&m) {
+				return nil, fmt.Errorf("client: a prekey message that created a session before: %w", errcode.StateDuplicateMessage)
+			}
 			var used *session.Used
 			s, pt, used, err = session.Respond(d.rand, d.identity, ps, del.Ciphertext)
 			if err == nil {
 				err = ps.consume(used.KEMPreKeyID, used.OneTimePreKeyID)
+			}
+			if err == nil {
+				err = ps.remember(&m)
 			}
 		}
 	case wire.KindRatchet:
