@@ -1,5 +1,8 @@
 package server_test
 
+// Tests of the checks of section 13.4 that no other file covers: the
+// sent-at bound (SRV-023) and the server's own quotas.
+
 import (
 	"context"
 	"testing"
@@ -79,5 +82,53 @@ func TestSentAtAhead(t *testing.T) {
 	a1.do(wire.FrameSendGroup, ge, new(wire.SendResult))
 	if dl := a2.delivery(); dl.SentAt != ge.SentAt {
 		t.Errorf("group envelope at the bound: delivered with sent-at %d, want %d", dl.SentAt, ge.SentAt)
+	}
+}
+
+// TestDefaultQuota checks the server's own quotas (section 13.1), which a
+// server configured with none applies: a device's queue holds at most
+// QUEUE_QUOTA entries and QUEUE_BYTES_QUOTA bytes of ciphertext (check 8
+// of section 13.4). The queues are filled through the store, since
+// SEND_RATE would take minutes to fill them with sends.
+func TestDefaultQuota(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		entries int // already queued for bob, each of size bytes
+		size    int
+		send    int // the ciphertext size of alice's send
+	}{
+		{"entries", server.QueueQuota, 1, 1},
+		{"bytes", server.QueueBytesQuota / 65536, 65536, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := startWith(t, mem.New(), newClock(), nil)
+			alice, bob := e.member("alice"), e.member("bob")
+			bob.close()
+			ctx := context.Background()
+			now := e.clock.Now()
+			fill := make([]store.Entry, c.entries-1)
+			for i := range fill {
+				id := make([]byte, 16)
+				id[0], id[1], id[2], id[15] = byte(i>>16), byte(i>>8), byte(i), 0xEE
+				fill[i] = store.Entry{Recipient: store.Address{Account: "bob", Device: 1}, MessageID: id,
+					Sender: store.Address{Account: "alice", Device: 1}, Type: wire.EnvelopeChat, Priority: wire.PriorityNormal,
+					Kind: wire.KindRatchet, Ciphertext: make([]byte, c.size), SentAt: 1, AcceptedAt: now, ExpiresAt: now.Add(time.Hour)}
+			}
+			for _, f := range fill {
+				if _, _, err := e.st.Enqueue(ctx, []store.Entry{f}, store.Quota{}, now.Add(time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			last := numbered(alice, bob, 1, wire.PriorityNormal, 1) // the last that fits
+			last.Messages[0].Ciphertext = make([]byte, c.size)
+			if code, _ := alice.try(wire.FrameSend, last, new(wire.SendResult)); code != 0 {
+				t.Fatalf("the send that fills the quota: got %v, want it accepted", code)
+			}
+			over := numbered(alice, bob, 2, wire.PriorityNormal, 1)
+			over.Messages[0].Ciphertext = make([]byte, c.send)
+			if code, _ := alice.try(wire.FrameSend, over, new(wire.SendResult)); code != errcode.PolicyQuotaExceeded {
+				t.Errorf("a send over the quota: got %v, want %v", code, errcode.PolicyQuotaExceeded)
+			}
+		})
 	}
 }
