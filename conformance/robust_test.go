@@ -286,12 +286,16 @@ func TestRunnerClockFileDays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.clockMoved(31 * 24 * time.Hour); err != nil {
+	c := &clock{}
+	if err := p.moveClock(c, 31*24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(p.clockFile)
 	if got := strings.TrimSpace(string(b)); got != "31d" {
 		t.Errorf("clock file after clock advance 31d: got %q, want %q (the documented form)", got, "31d")
+	}
+	if got := c.offsetAfter(0); got != 31*24*time.Hour {
+		t.Errorf("the devices' clock after clock advance 31d: got an offset of %v, want 744h", got)
 	}
 }
 

@@ -287,16 +287,16 @@ func setupWorld(ctx context.Context, env *testscript.Env, suite string, o Scenar
 // started, stopped or inspected.
 type external struct{ addr string }
 
-func (e *external) address() string                  { return e.addr }
-func (e *external) start() error                     { return nil }
-func (e *external) stop() error                      { return errUnsupported }
-func (e *external) kill() error                      { return errUnsupported }
-func (e *external) clockMoved(time.Duration) error   { return errUnsupported }
-func (e *external) duplicate(bool) error             { return errUnsupported }
-func (e *external) forget(bool) error                { return errUnsupported }
-func (e *external) rekey(bool) error                 { return errUnsupported }
-func (e *external) queue(store.Address) (int, error) { return 0, errUnsupported }
-func (e *external) quota(int) error                  { return errUnsupported }
+func (e *external) address() string                       { return e.addr }
+func (e *external) start() error                          { return nil }
+func (e *external) stop() error                           { return errUnsupported }
+func (e *external) kill() error                           { return errUnsupported }
+func (e *external) moveClock(*clock, time.Duration) error { return errUnsupported }
+func (e *external) duplicate(bool) error                  { return errUnsupported }
+func (e *external) forget(bool) error                     { return errUnsupported }
+func (e *external) rekey(bool) error                      { return errUnsupported }
+func (e *external) queue(store.Address) (int, error)      { return 0, errUnsupported }
+func (e *external) quota(int) error                       { return errUnsupported }
 func (e *external) forge(store.Address, store.Address, string) error {
 	return errUnsupported
 }
@@ -412,12 +412,13 @@ func cmdClock(ts *testscript.TestScript, neg bool, args []string) {
 	if err != nil {
 		ts.Fatalf("%v", err)
 	}
-	offset := w.clock.advance(d)
+	// The server first: the implementation's device, whose clock moves
+	// after it, never sends a sent-at ahead of the server's clock.
+	must(ts, "clock advance", w.server.moveClock(w.clock, d))
 	if w.a != nil {
-		_, err := w.a.Call(w.ctx, clockSetRequest(time.Now().Add(offset)))
+		_, err := w.a.Call(w.ctx, clockSetRequest(w.clock.now()))
 		must(ts, "clock.set", err)
 	}
-	must(ts, "clock advance", w.server.clockMoved(offset))
 }
 
 // parseDuration accepts Go durations and days ("31d").

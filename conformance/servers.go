@@ -41,6 +41,13 @@ func (c *clock) now() time.Time {
 	return time.Now().Add(c.offset)
 }
 
+// offsetAfter is the offset advance(d) would give.
+func (c *clock) offsetAfter(d time.Duration) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offset + d
+}
+
 func (c *clock) advance(d time.Duration) time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -54,7 +61,11 @@ type serverControl interface {
 	start() error
 	stop() error
 	kill() error
-	clockMoved(offset time.Duration) error
+	// moveClock moves the scenario's clock, which the reference devices
+	// read, by d, and the server's with it, in the order the server needs:
+	// a server's clock must not lag the devices' (SRV-023 refuses a
+	// sent-at far ahead of it).
+	moveClock(c *clock, d time.Duration) error
 	duplicate(on bool) error
 	forget(on bool) error
 	// rekey restarts the server with a new static key, or, with back, with
@@ -152,7 +163,10 @@ func (e *embedded) kill() error {
 	return nil
 }
 
-func (e *embedded) clockMoved(time.Duration) error {
+// moveClock moves the clock the server shares with the devices, then
+// sweeps, so that what expired goes at once.
+func (e *embedded) moveClock(c *clock, d time.Duration) error {
+	c.advance(d)
 	if e.srv != nil {
 		e.srv.Sweep(context.Background())
 	}
@@ -389,6 +403,16 @@ func (p *process) kill() error {
 	}
 	signalGroup(p.cmd, os.Kill)
 	p.wait(5 * time.Second)
+	return nil
+}
+
+// moveClock moves the server's clock first (its file, which it reads
+// within a second), then the devices'.
+func (p *process) moveClock(c *clock, d time.Duration) error {
+	if err := p.clockMoved(c.offsetAfter(d)); err != nil {
+		return err
+	}
+	c.advance(d)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/missive-protocol/missive/ref/client"
 	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/store"
 	"github.com/missive-protocol/missive/ref/store/mem"
 	"github.com/missive-protocol/missive/ref/wire"
 )
@@ -283,32 +284,104 @@ func TestForgetProcessed(t *testing.T) {
 		t.Fatal(err)
 	}
 	bob.next(t, client.EventMessage)
-	for deadline := time.Now().Add(10 * time.Second); bob.ProcessedPairs() == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("bob keeps no processed pair for the message")
-		}
-	}
-	reconnect := func() {
-		t.Helper()
-		bob.c.Close()
-		c, err := bob.Connect(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bob.c = c
-	}
+	waitUntil(t, "bob's processed pair", func() bool { return bob.ProcessedPairs() > 0 })
 	before := bob.ProcessedPairs()
 	ttl := time.Duration(wire.MaxTTL) * time.Second
 	// The envelope expires at its acceptance plus client.DefaultTTL; its
 	// pair is kept MAX_TTL more.
 	w.clock.add(client.DefaultTTL*time.Second + ttl - time.Hour)
-	reconnect()
+	bob.reconnect(t)
 	if got := bob.ProcessedPairs(); got != before {
 		t.Errorf("an hour before MAX_TTL after the expiry: got %d pairs, want %d", got, before)
 	}
 	w.clock.add(2 * time.Hour)
-	reconnect()
+	bob.reconnect(t)
 	if got := bob.ProcessedPairs(); got != 0 {
 		t.Errorf("an hour after MAX_TTL after the expiry: got %d pairs, want 0", got)
+	}
+}
+
+// TestForgetProcessedAfterReacceptance checks CLI-001 ("keeps the
+// processed pairs for at least MAX_TTL after their acceptance") for a pair
+// the server accepts a second time: the sender resends a message after the
+// server has forgotten the first acceptance (ACCEPT_MEMORY), the server
+// accepts it anew and delivers it, and the recipient, which drops it as a
+// duplicate, keeps the pair for MAX_TTL after that delivery's expiry. It
+// kept it only until MAX_TTL after the first delivery's expiry (from a
+// review).
+func TestForgetProcessedAfterReacceptance(t *testing.T) {
+	day := 24 * time.Hour
+	for _, c := range []struct {
+		name        string
+		resendAfter time.Duration // after the first acceptance
+		checkAfter  time.Duration // after the first acceptance
+	}{
+		// The first delivery expires at 30 d, so its pair went at 60 d;
+		// the second acceptance, at 40 d, asks to keep it until 70 d.
+		{"resent at 40 d, checked at 61 d", 40 * day, 61 * day},
+		{"resent at 35 d, checked at 64 d", 35 * day, 64 * day},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+			st := mem.New()
+			addr, _ := serve(t, st, clk)
+			w := &world{t: t, addr: addr, clock: clk, dir: t.TempDir()}
+			alice, bob := w.device("alice"), w.device("bob")
+			m, err := alice.c.SendTo(ctx, client.Conv{Peer: "bob"}, "sent twice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			bob.next(t, client.EventMessage)
+			bobAddr := store.Address{Account: "bob", Device: bob.ID}
+			drained := func() bool {
+				s, err := st.Stats(ctx, bobAddr)
+				return err == nil && s.Entries == 0
+			}
+			waitUntil(t, "bob's processed pair", func() bool { return bob.ProcessedPairs() > 0 })
+			waitUntil(t, "bob's queue to empty", drained)
+			before := bob.ProcessedPairs()
+
+			w.clock.add(c.resendAfter)
+			bob.c.Close()
+			if err := alice.c.Resend(ctx, m.ID); err != nil {
+				t.Fatal(err)
+			}
+			// The server forgot the first acceptance (ACCEPT_MEMORY), so it
+			// queues the resend: a second acceptance of the pair.
+			if s, err := st.Stats(ctx, bobAddr); err != nil || s.Entries != 1 {
+				t.Fatalf("after the resend: bob's queue holds %d entries (%v), want 1", s.Entries, err)
+			}
+			bob.reconnect(t) // bob takes it as a duplicate (CLI-001) and acks it
+			waitUntil(t, "bob to ack the resend", drained)
+			if !bob.quiet(t, 300*time.Millisecond) {
+				t.Fatal("bob showed the resend")
+			}
+			w.clock.add(c.checkAfter - c.resendAfter)
+			bob.reconnect(t)
+			if got := bob.ProcessedPairs(); got != before {
+				t.Errorf("%v after the pair's second acceptance: got %d pairs, want %d", c.checkAfter-c.resendAfter, got, before)
+			}
+		})
+	}
+}
+
+// reconnect closes the device's connection and connects again.
+func (d *dev) reconnect(t *testing.T) {
+	t.Helper()
+	d.c.Close()
+	c, err := d.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.c = c
+}
+
+// waitUntil polls cond for up to 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: timed out", what)
+		}
 	}
 }

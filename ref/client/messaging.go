@@ -471,8 +471,14 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 	processedKey := append(slices.Clone(sender), del.MessageID...)
 	err := d.db.Update(func(tx *bolt.Tx) error {
 		processed := tx.Bucket(bucketProcessed)
-		if processed.Get(processedKey) != nil && !faults.Has(faults.NoDedup) {
-			return nil // a duplicate: already shown (CLI-001)
+		if old := processed.Get(processedKey); old != nil && !faults.Has(faults.NoDedup) {
+			// A duplicate: already shown (CLI-001). One the server accepted
+			// again (a resend after it forgot the first) keeps the pair
+			// until MAX_TTL after its own expiry (forgetProcessed).
+			if len(old) == 8 && binary.BigEndian.Uint64(old) < del.ExpiresAt {
+				return processed.Put(processedKey, u64(del.ExpiresAt))
+			}
+			return nil
 		}
 		if err := processed.Put(processedKey, u64(del.ExpiresAt)); err != nil {
 			return err
@@ -647,25 +653,30 @@ func (d *Device) forgetProcessed() (int, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n := 0
-	err := d.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketProcessed)
-		var old [][]byte
-		err := b.ForEach(func(k, v []byte) error {
+	// A read first, so that a connection with nothing to forget costs no
+	// write (and no sync); the lock keeps receive from changing the pairs
+	// in between.
+	var old [][]byte
+	err := d.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketProcessed).ForEach(func(k, v []byte) error {
 			if len(v) == 8 && binary.BigEndian.Uint64(v) < uint64(limit) {
 				old = append(old, bytes.Clone(k))
 			}
 			return nil
 		})
+	})
+	if err != nil || len(old) == 0 {
+		return 0, err
+	}
+	return len(old), d.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketProcessed)
 		for _, k := range old {
-			if err == nil {
-				err = b.Delete(k)
+			if err := b.Delete(k); err != nil {
+				return err
 			}
 		}
-		n = len(old)
-		return err
+		return nil
 	})
-	return n, err
 }
 
 // errFailed marks a failure of the message itself, after which the

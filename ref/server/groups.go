@@ -338,7 +338,7 @@ func (c *conn) prepareSendGroup(ctx context.Context, e *wire.GroupEnvelope) (*pe
 		return nil, err
 	}
 	now := c.s.now()
-	if err := checkSentAt(e.SentAt, now); err != nil {
+	if err := c.checkSentAt(ctx, e.MessageID, e.SentAt, now); err != nil {
 		return nil, err
 	}
 	expires := now.Add(time.Duration(e.TTL) * time.Second)

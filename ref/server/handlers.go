@@ -168,12 +168,21 @@ func (c *conn) send(ctx context.Context, e *wire.Envelope) (wire.Message, error)
 }
 
 // checkSentAt is check 7 of section 13.4 and check 8 of GRP-009: a sent-at
-// no later than the server's clock plus MAX_SENT_AHEAD (SRV-023).
-func checkSentAt(sentAt uint64, now time.Time) error {
+// no later than the server's clock plus MAX_SENT_AHEAD (SRV-023), unless
+// the server remembers the envelope from this device (SRV-008): a resend
+// gets the first acceptance, also when the server's clock went back since.
+func (c *conn) checkSentAt(ctx context.Context, messageID []byte, sentAt uint64, now time.Time) error {
 	if faults.Has(faults.SentAtUnchecked) {
 		return nil
 	}
-	if limit := now.Add(MaxSentAhead).UnixMilli(); limit < 0 || sentAt > uint64(limit) {
+	if limit := now.Add(MaxSentAhead).UnixMilli(); limit >= 0 && sentAt <= uint64(limit) {
+		return nil
+	}
+	_, ok, err := c.s.cfg.Store.Accepted(ctx, c.addr, messageID, sentAt, now)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return errcode.PolicySentAtAhead
 	}
 	return nil
@@ -211,7 +220,7 @@ func (c *conn) prepareSend(ctx context.Context, e *wire.Envelope) (*pendingSend,
 		return nil, err
 	}
 	now := c.s.now()
-	if err := checkSentAt(e.SentAt, now); err != nil {
+	if err := c.checkSentAt(ctx, e.MessageID, e.SentAt, now); err != nil {
 		return nil, err
 	}
 	expires := now.Add(time.Duration(e.TTL) * time.Second)

@@ -132,3 +132,55 @@ func TestDefaultQuota(t *testing.T) {
 		})
 	}
 }
+
+// TestSentAtAheadResend checks SRV-023 with SRV-008: a resend of an
+// envelope the server accepted earlier is answered with the first
+// acceptance time whatever its sent-at, also when the server's clock has
+// stepped back since the first acceptance (an NTP correction) so that the
+// sent-at is now more than MAX_SENT_AHEAD ahead. It was refused with
+// policy.sent_at_ahead, and the sender reported a failure for a message
+// the recipient had (from a review).
+func TestSentAtAheadResend(t *testing.T) {
+	ahead := server.MaxSentAhead
+	for i, c := range []struct {
+		name   string
+		sentAt time.Duration // ahead of the server's clock at the first send
+		step   time.Duration // the server's clock moves by this before the resend
+	}{
+		{"clock forward", ahead - time.Hour, time.Hour},
+		{"clock unchanged", ahead - time.Hour, 0},
+		{"clock stepped back two hours", ahead - time.Hour, -2 * time.Hour},
+		{"at the bound, clock stepped back a second", ahead, -time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := startWith(t, mem.New(), newClock(), nil)
+			ctx := context.Background()
+			a1 := e.member("alice")
+			b1 := e.member("bob")
+			b1.close()
+			env := numbered(a1, b1, i, wire.PriorityNormal, 1)
+			env.SentAt = uint64(e.clock.Now().Add(c.sentAt).UnixMilli())
+			var first wire.SendResult
+			a1.do(wire.FrameSend, env, &first)
+			e.clock.Advance(c.step)
+			var again wire.SendResult
+			if code, _ := a1.try(wire.FrameSend, env, &again); code != 0 {
+				t.Fatalf("resend of an accepted envelope: got %v, want the first acceptance (SRV-008)", code)
+			}
+			if again.AcceptedAt != first.AcceptedAt {
+				t.Errorf("resend: got acceptance %d, want %d", again.AcceptedAt, first.AcceptedAt)
+			}
+			if n, err := e.st.TotalEntries(ctx); err != nil || n != 1 {
+				t.Errorf("after the resend: got %d entries (%v), want 1", n, err)
+			}
+			// Another envelope as far ahead is still refused.
+			other := numbered(a1, b1, i+100, wire.PriorityNormal, 1)
+			other.SentAt = env.SentAt
+			if c.step < 0 {
+				if code, _ := a1.try(wire.FrameSend, other, new(wire.SendResult)); code != errcode.PolicySentAtAhead {
+					t.Errorf("a new envelope with the resend's sent-at: got %v, want %v", code, errcode.PolicySentAtAhead)
+				}
+			}
+		})
+	}
+}

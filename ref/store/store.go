@@ -233,6 +233,10 @@ type Store interface {
 	// fails with ErrQuota, storing nothing, when a recipient's queue would
 	// exceed q. The entries' AcceptedAt and ExpiresAt are set by the caller.
 	Enqueue(ctx context.Context, entries []Entry, q Quota, forget time.Time) (accepted time.Time, dup bool, err error)
+	// Accepted returns the first acceptance time of the envelope of a
+	// (sender, message id, sent-at) that the store remembers at now, and
+	// true: Enqueue would answer it as a duplicate. It writes nothing.
+	Accepted(ctx context.Context, sender Address, messageID []byte, sentAt uint64, now time.Time) (time.Time, bool, error)
 	// Pending returns up to limit entries of a device's queue that are not
 	// in skip, highest priority first, then by queue id, leaving out entries
 	// that expire at or before now. It reads the queue as it was at one

@@ -252,6 +252,13 @@ func TestWycheproofX25519(t *testing.T) {
 			if !w.start(t, c.wpCase, resultValid, resultAcceptable) {
 				continue
 			}
+			// Every case's private key also gives, by the fixed-base
+			// path, the public key of the ladder on the base point.
+			if pub, err := X25519Public(c.Private); err != nil {
+				t.Errorf("%s %v: X25519Public: %v", name, c, err)
+			} else if want, err := X25519(c.Private, x25519Base); err != nil || !bytes.Equal(pub, want) {
+				t.Errorf("%s %v: X25519Public %x, want X25519(private, 9) %x (%v)", name, c, pub, want, err)
+			}
 			got, err := X25519(c.Private, c.Public)
 			if c.hasFlag("ZeroSharedSecret") || bytes.Equal(c.Shared, zero) {
 				w.add("low order, ErrLowOrder")

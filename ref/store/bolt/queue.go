@@ -174,6 +174,36 @@ func newEnqueueOp(entries []store.Entry, q store.Quota, forget time.Time) (*enqu
 	return op, nil
 }
 
+// Accepted implements store.Store: the pair as Enqueue looks it up, in
+// bucketPairs or, for a file upgraded from schema 2, in v2Accepted.
+func (s *Store) Accepted(ctx context.Context, sender store.Address, messageID []byte, sentAt uint64, now time.Time) (time.Time, bool, error) {
+	k := pairKey(&store.Entry{Sender: sender, MessageID: messageID, SentAt: sentAt})
+	nowEnc := appendTime(nil, now)
+	var (
+		accepted time.Time
+		found    bool
+	)
+	err := s.view(ctx, "accepted", func(tx *bbolt.Tx) error {
+		accepted, found = time.Time{}, false
+		old := tx.Bucket(bucketPairs).Get(k)
+		if v2 := tx.Bucket(v2Accepted); old == nil && v2 != nil {
+			old = v2.Get(k[pairPrefix:])
+		}
+		if old == nil {
+			return nil
+		}
+		if len(old) != 2*timeSize {
+			return errCorrupt
+		}
+		if bytes.Compare(old[timeSize:], nowEnc) > 0 {
+			r := reader{b: old}
+			accepted, found = r.time(), true
+		}
+		return nil
+	})
+	return accepted, found, err
+}
+
 // pairKey is the bucketPairs key of an envelope's entry: be64 sent-at ||
 // sender A || message id. Without its first 8 bytes it is the key of the
 // pair in v2Accepted.

@@ -378,6 +378,19 @@ func (s *Store) PrekeyCounts(ctx context.Context, a store.Address) (store.Counts
 }
 
 // Enqueue implements store.Store.
+// Accepted implements store.Store.
+func (s *Store) Accepted(ctx context.Context, sender store.Address, messageID []byte, sentAt uint64, now time.Time) (time.Time, bool, error) {
+	if err := s.lock(ctx); err != nil {
+		return time.Time{}, false, err
+	}
+	defer s.mu.Unlock()
+	r, ok := s.accepted[pairKey{sender: sender, messageID: string(messageID), sentAt: sentAt}]
+	if !ok || !r.forget.After(now) {
+		return time.Time{}, false, nil
+	}
+	return r.accepted, true, nil
+}
+
 func (s *Store) Enqueue(ctx context.Context, entries []store.Entry, q store.Quota, forget time.Time) (time.Time, bool, error) {
 	if err := s.lock(ctx); err != nil {
 		return time.Time{}, false, err

@@ -16,6 +16,7 @@ var queueTests = []test{
 	{"EnqueueEmpty", testEnqueueEmpty},
 	{"EnqueueQueueIDs", testEnqueueQueueIDs},
 	{"EnqueueDuplicate", testEnqueueDuplicate},
+	{"Accepted", testAccepted},
 	{"EnqueueForget", testEnqueueForget},
 	{"EnqueueQuota", testEnqueueQuota},
 	{"EnqueueUnknownRecipient", testEnqueueUnknownRecipient},
@@ -161,6 +162,40 @@ func testEnqueueDuplicate(h *harness) {
 	}
 	if got := h.total(); got != total {
 		h.Errorf("TotalEntries after a refused envelope: got %d, want %d", got, total)
+	}
+}
+
+// testAccepted checks Accepted against what Enqueue remembers: the pair's
+// first acceptance until its forget time, nothing for a pair that differs
+// in sender, message id or sent-at.
+func testAccepted(h *harness) {
+	alice, bob := h.account("alice"), h.account("bob")
+	a2 := h.device("alice")
+	h.enqueue(msg(bob, alice, "m", 0, "first", 100)) // forgotten at 100 + forgetAfter
+	forget := at(100).Add(forgetAfter)
+	for _, c := range []struct {
+		name   string
+		sender store.Address
+		id     string
+		sentAt uint64
+		now    time.Time
+		want   bool
+	}{
+		{"the pair", alice, "m", sentAt("m"), at(500), true},
+		{"just before its forget time", alice, "m", sentAt("m"), forget.Add(-time.Millisecond), true},
+		{"at its forget time", alice, "m", sentAt("m"), forget, false},
+		{"another device", a2, "m", sentAt("m"), at(500), false},
+		{"another id", alice, "M", sentAt("m"), at(500), false},
+		{"another sent-at", alice, "m", sentAt("m") + 1, at(500), false},
+	} {
+		accepted, ok, err := h.s.Accepted(h.ctx, c.sender, []byte(c.id), c.sentAt, c.now)
+		h.wantErr("Accepted "+c.name, err, nil)
+		if ok != c.want || ok && !accepted.Equal(at(100)) {
+			h.Errorf("Accepted, %s: got %v, %t; want %t (accepted %v)", c.name, accepted, ok, c.want, at(100))
+		}
+	}
+	if got := h.total(); got != 1 {
+		h.Errorf("TotalEntries after Accepted: got %d, want 1", got)
 	}
 }
 
