@@ -191,12 +191,14 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		Classname string   `xml:"classname,attr"`
 		Time      float64  `xml:"time,attr"`
 		Failure   *failure `xml:"failure,omitempty"`
+		Error     *failure `xml:"error,omitempty"`
 		Skipped   *skipped `xml:"skipped,omitempty"`
 	}
 	type testsuite struct {
 		Name     string     `xml:"name,attr"`
 		Tests    int        `xml:"tests,attr"`
 		Failures int        `xml:"failures,attr"`
+		Errors   int        `xml:"errors,attr"`
 		Skipped  int        `xml:"skipped,attr"`
 		Cases    []testcase `xml:"testcase"`
 	}
@@ -229,6 +231,14 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		}
 		s.Tests++
 		s.Cases = append(s.Cases, tc)
+	}
+	if r.Interrupted {
+		// An error of the run, so that a CI report of an interrupted run
+		// is not a green one with fewer tests.
+		out.Suites = append(out.Suites, testsuite{Name: "run", Tests: 1, Errors: 1, Cases: []testcase{{
+			Name: "interrupted", Classname: "run",
+			Error: &failure{Type: "interrupted", Message: "the run was interrupted: the tests after those reported did not run"},
+		}}})
 	}
 	io.WriteString(w, xml.Header)
 	enc := xml.NewEncoder(w)

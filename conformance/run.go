@@ -46,30 +46,28 @@ var ErrInterrupted = errors.New("conformance: interrupted")
 // no adapter.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{Command: o.Adapter, SpecVersion: spec.Version, Started: time.Now()}
-	// ended holds the tests that ended before ctx was cancelled: only they
-	// are reported, and given to Progress.
-	ended := map[string]bool{}
+	// The results that ended before ctx was cancelled, in the order they
+	// came (the scenarios run one at a time): only they are reported, and
+	// given to Progress; the suites' own lists would hold the failures the
+	// cancel caused.
 	emit := func(r Result) {
 		if ctx.Err() != nil {
 			return
 		}
-		ended[r.Name()] = true
+		o.Expect.apply(&r)
+		rep.Results = append(rep.Results, r)
 		if o.Progress != nil {
 			o.Progress(r)
-		}
-	}
-	keep := func(rs []Result) {
-		for _, r := range rs {
-			if ended[r.Name()] {
-				o.Expect.apply(&r)
-				rep.Results = append(rep.Results, r)
-			}
 		}
 	}
 	var a *Adapter
 	if NeedsAdapter(o.Suites) {
 		var err error
 		if a, err = StartAdapter(ctx, o.Adapter, o.Timeout); err != nil {
+			if ctx.Err() != nil {
+				rep.Interrupted = true
+				return rep, ErrInterrupted
+			}
 			return nil, err
 		}
 		defer a.Close()
@@ -81,24 +79,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		switch s {
 		case "vectors":
-			rs, err := RunVectors(ctx, a, o.Match, func(r Result) {
-				o.Expect.apply(&r)
-				emit(r)
-			})
-			if err != nil && ctx.Err() == nil {
+			if _, err := RunVectors(ctx, a, o.Match, emit); err != nil && ctx.Err() == nil {
 				return nil, err
 			}
-			keep(rs)
 		case "client", "server":
 			so := ScenarioOptions{Adapter: a, ServerCommand: o.ServerCommand, ServerAddr: o.ServerAddr, Match: o.Match}
-			rs, err := RunScenarios(ctx, s, so, func(r Result) {
-				o.Expect.apply(&r)
-				emit(r)
-			})
-			if err != nil && ctx.Err() == nil {
+			if _, err := RunScenarios(ctx, s, so, emit); err != nil && ctx.Err() == nil {
 				return nil, err
 			}
-			keep(rs)
 		default:
 			return nil, fmt.Errorf("conformance: unknown suite %q", s)
 		}

@@ -143,6 +143,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// the runner stops them on those signals too.
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer cancel()
+	go func() {
+		// After the first signal, a second one stops the runner at once,
+		// as it would without this handler.
+		<-ctx.Done()
+		cancel()
+	}()
 	var re *regexp.Regexp
 	if *match != "" {
 		var err error

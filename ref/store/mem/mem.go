@@ -377,7 +377,6 @@ func (s *Store) PrekeyCounts(ctx context.Context, a store.Address) (store.Counts
 	return store.Counts{EC: len(dev.ec), KEM: len(dev.kem)}, dev.signed != nil && dev.lastResort != nil, nil
 }
 
-// Enqueue implements store.Store.
 // Accepted implements store.Store.
 func (s *Store) Accepted(ctx context.Context, sender store.Address, messageID []byte, sentAt uint64, now time.Time) (time.Time, bool, error) {
 	if err := s.lock(ctx); err != nil {
@@ -391,6 +390,7 @@ func (s *Store) Accepted(ctx context.Context, sender store.Address, messageID []
 	return r.accepted, true, nil
 }
 
+// Enqueue implements store.Store.
 func (s *Store) Enqueue(ctx context.Context, entries []store.Entry, q store.Quota, forget time.Time) (time.Time, bool, error) {
 	if err := s.lock(ctx); err != nil {
 		return time.Time{}, false, err
