@@ -31,6 +31,7 @@ type conn struct {
 	errorLogged bool // an error frame of the device was logged at Info; the reader's own
 
 	sendLimit, reqLimit, typingLimit *rate.Limiter
+	revoked                          atomic.Bool // removed from its account's list: serve nothing more
 
 	closed chan struct{}
 	saved  chan struct{} // closed once the connection has ended and stored its attempts
@@ -88,11 +89,12 @@ func (s *Server) handle(nc net.Conn) {
 		nc.Close()
 		return
 	}
+	l := newLimits() // the device's own once the hello names it (attach)
 	c := &conn{
 		s: s, tc: tc,
-		sendLimit:   rate.NewLimiter(SendRate, SendBurst),
-		reqLimit:    rate.NewLimiter(RequestRate, RequestBurst),
-		typingLimit: rate.NewLimiter(TypingRate, TypingBurst),
+		sendLimit:   l.send,
+		reqLimit:    l.req,
+		typingLimit: l.typing,
 		closed:      make(chan struct{}),
 		saved:       make(chan struct{}),
 		room:        make(chan struct{}, 1),
@@ -277,6 +279,16 @@ func (c *conn) fail(requestID uint64, err error) {
 	c.close()
 }
 
+// revoke ends the connection of a device that its account removed
+// (DEV-009): it serves no request from now on, and its error frame is
+// written by a goroutine of its own, so that a device that reads nothing
+// holds up neither the request that removed it nor its account's other
+// devices (TRN-011, SRV-020) for up to WRITE_TIMEOUT.
+func (c *conn) revoke() {
+	c.revoked.Store(true)
+	go c.fail(0, errcode.AuthUnknownDevice)
+}
+
 // errLinked ends a connection that served a link request.
 var errLinked = errors.New("server: link request served")
 
@@ -297,6 +309,7 @@ func (c *conn) hello() (old *conn, err error) {
 	}
 	ctx := context.Background()
 	addr := store.Address{Account: h.Account, Device: uint32(h.Device)}
+	removals := c.s.removals.Load()
 	if err := c.authenticate(ctx, h, addr); err != nil {
 		c.fail(id, err)
 		return nil, err
@@ -306,6 +319,15 @@ func (c *conn) hello() (old *conn, err error) {
 	// (DEV-010); what is pushed waits for the welcome, the first frame.
 	c.addr, c.authed = addr, true
 	old = c.s.attach(c)
+	// A removal of devices since the check above found no connection of
+	// this device to close (listChanged): look at the device again. A
+	// removal after this finds the connection (DEV-009).
+	if c.s.removals.Load() != removals {
+		if err := c.stillListed(ctx, addr); err != nil {
+			c.fail(id, err)
+			return old, err
+		}
+	}
 	counts, _, err := c.s.cfg.Store.PrekeyCounts(ctx, addr)
 	if err != nil {
 		c.fail(id, internal(err))
@@ -333,6 +355,18 @@ func (c *conn) hello() (old *conn, err error) {
 	}
 	c.wmu.Unlock()
 	return old, nil
+}
+
+// stillListed reports, as authenticate does, a device that is gone.
+func (c *conn) stillListed(ctx context.Context, addr store.Address) error {
+	acct, err := c.s.cfg.Store.Account(ctx, addr.Account)
+	if err != nil {
+		return internal(err)
+	}
+	if d := findDevice(acct, addr.Device); d == nil || (d.Removed && !faults.Has(faults.AcceptRevokedDevice)) {
+		return errcode.AuthUnknownDevice
+	}
+	return nil
 }
 
 // authenticate runs checks 4 and 5 of spec section 12.4.
@@ -554,9 +588,12 @@ func (c *conn) serveRequests() {
 			}
 		}
 		c.wmu.Unlock()
-		if n == 1 {
+		switch {
+		case c.revoked.Load():
+			// The device was removed: revoke writes its error and closes.
+		case n == 1:
 			c.request(frames[0])
-		} else {
+		default:
 			c.sendMany(frames)
 		}
 		for range frames {

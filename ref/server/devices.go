@@ -188,9 +188,12 @@ func listErr(err error) error {
 // list to the account's connected devices (DEV-009, DEV-010), through
 // their push queues (SRV-020).
 func (s *Server) listChanged(account string, signed []byte, removed []uint32) {
+	if len(removed) > 0 {
+		s.removals.Add(1) // before the lookups: see hello
+	}
 	for _, id := range removed {
 		if d := s.device(store.Address{Account: account, Device: id}); d != nil {
-			d.fail(0, errcode.AuthUnknownDevice)
+			d.revoke()
 		}
 	}
 	var sdl wire.SignedDeviceList
@@ -311,8 +314,11 @@ func (c *conn) answerLink(ctx context.Context, b *wire.AnswerLink) (wire.Message
 	if k == nil || k.primary != c || k.reserved == 0 {
 		return nil, errcode.StateUnknownLink
 	}
-	defer c.s.links.forget(k)
+	// A refused answer changes nothing: the link stays, for the primary to
+	// answer again (section 15.3); it ends on an answer without a list or
+	// with a list stored.
 	if b.DeviceList == nil {
+		c.s.links.forget(k)
 		k.answer <- linkAnswer{err: errcode.AuthLinkRefused}
 		return &wire.Empty{}, nil
 	}
@@ -341,6 +347,7 @@ func (c *conn) answerLink(ctx context.Context, b *wire.AnswerLink) (wire.Message
 		return nil, listErr(err)
 	}
 	c.s.log.Info("device linked", "account", acct.Name, "device", k.reserved, "version", l.Serial)
+	c.s.links.forget(k)
 	k.answer <- linkAnswer{result: &wire.LinkResult{Device: uint64(k.reserved), DeviceList: *b.DeviceList}}
 	c.s.listChanged(acct.Name, *b.DeviceList, nil)
 	return &wire.Empty{}, nil

@@ -209,6 +209,13 @@ func (c *conn) prepareSend(ctx context.Context, e *wire.Envelope) (*pendingSend,
 	if (e.Type == wire.EnvelopeSync && !own) || (own && e.Type != wire.EnvelopeSync && e.Type != wire.EnvelopeControl) {
 		return nil, errcode.PolicyBadRecipient
 	}
+	if own { // never to the sending device itself (MSG-013)
+		for _, m := range e.Messages {
+			if m.Device == uint64(c.addr.Device) {
+				return nil, errcode.PolicyBadRecipient
+			}
+		}
+	}
 	rec, err := c.s.recipient(ctx, e.Recipient)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errcode.StateUnknownAccount

@@ -257,27 +257,7 @@ func (d *tdev) link(reachable bool) *tdev {
 	linkID := make([]byte, wire.LinkIDSize)
 	d.rnd.Read(linkID)
 	d.do(wire.FrameOpenLink, &wire.OpenLink{LinkID: linkID}, new(wire.Empty))
-	type answer struct {
-		r   wire.LinkResult
-		err error
-	}
-	answers := make(chan answer, 1)
-	go func() {
-		var a answer
-		defer func() { answers <- a }()
-		nc, err := net.Dial("tcp", d.e.addr)
-		if err != nil {
-			a.err = err
-			return
-		}
-		tc, err := transport.Client(nc, &transport.ClientConfig{Static: c.static})
-		if err != nil {
-			a.err = err
-			return
-		}
-		defer tc.Close()
-		a.err = tc.Call(wire.FrameLinkRequest, 1, &wire.LinkRequest{LinkID: linkID, IdentityKey: c.ik.Public().Encode(), MAC: make([]byte, 32)}, &a.r)
-	}()
+	answers := d.e.requestLink(c, linkID)
 	var n wire.LinkNotice
 	if err := transport.DecodeBody(d.push(wire.FrameLink), &n); err != nil {
 		d.t.Fatal(err)
@@ -295,6 +275,35 @@ func (d *tdev) link(reachable bool) *tdev {
 		c.uploadPrekeys()
 	}
 	return c
+}
+
+// linkReply is the answer to a companion's link-request.
+type linkReply struct {
+	r   wire.LinkResult
+	err error
+}
+
+// requestLink sends the link-request of companion c for linkID, on a
+// connection of its own, and returns where its answer comes.
+func (e *env) requestLink(c *tdev, linkID []byte) <-chan linkReply {
+	answers := make(chan linkReply, 1)
+	go func() {
+		var a linkReply
+		defer func() { answers <- a }()
+		nc, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			a.err = err
+			return
+		}
+		tc, err := transport.Client(nc, &transport.ClientConfig{Static: c.static})
+		if err != nil {
+			a.err = err
+			return
+		}
+		defer tc.Close()
+		a.err = tc.Call(wire.FrameLinkRequest, 1, &wire.LinkRequest{LinkID: linkID, IdentityKey: c.ik.Public().Encode(), MAC: make([]byte, 32)}, &a.r)
+	}()
+	return answers
 }
 
 // unlink removes a companion with the next version of the list.

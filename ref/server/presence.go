@@ -64,7 +64,7 @@ func (p *presence) connected(c *conn) {
 	first := p.online[c.addr.Account] == 1
 	p.mu.Unlock()
 	if first {
-		p.changed(c.addr.Account)
+		p.cameOrWent(c.addr.Account)
 	}
 }
 
@@ -95,7 +95,7 @@ func (p *presence) disconnected(c *conn, current bool) {
 	}
 	p.mu.Unlock()
 	if last {
-		p.changed(c.addr.Account)
+		p.cameOrWent(c.addr.Account)
 	}
 }
 
@@ -175,7 +175,15 @@ func (p *presence) subscribe(ctx context.Context, c *conn, s *wire.PresenceSubsc
 
 // changed pushes account's presence to its followers, each as it may see
 // it.
-func (p *presence) changed(account string) {
+func (p *presence) changed(account string) { p.push(account, false) }
+
+// cameOrWent pushes account's presence to its followers when it comes
+// online or goes offline, except to those who see it hidden with no last
+// seen, for whom nothing changed: a push at that moment would tell them
+// when it came or went, which its privacy hides (SRV-014).
+func (p *presence) cameOrWent(account string) { p.push(account, true) }
+
+func (p *presence) push(account string, skipHidden bool) {
 	p.mu.Lock()
 	var followers []*conn
 	for c := range p.followers[account] {
@@ -185,7 +193,7 @@ func (p *presence) changed(account string) {
 	ctx := context.Background()
 	for _, c := range followers {
 		u, err := p.update(ctx, account, c.addr.Account)
-		if err != nil {
+		if err != nil || skipHidden && u.State == wire.PresenceHidden && u.LastSeen == nil {
 			continue
 		}
 		c.push(wire.FramePresence, u)

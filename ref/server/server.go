@@ -18,9 +18,11 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flynn/noise"
+	"golang.org/x/time/rate"
 
 	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/store"
@@ -103,6 +105,8 @@ type Server struct {
 	listeners  map[net.Listener]bool
 	conns      map[*conn]bool
 	devices    map[store.Address]*conn // the authenticated connection of each device
+	limits     map[store.Address]*limits
+	removals   atomic.Uint64 // device removals so far (listChanged), for hellos under way
 	presence   *presence
 	links      links
 	acks       *acker     // deletes acknowledged entries in batches
@@ -156,6 +160,7 @@ func New(cfg Config) (*Server, error) {
 		listeners: map[net.Listener]bool{},
 		conns:     map[*conn]bool{},
 		devices:   map[store.Address]*conn{},
+		limits:    map[store.Address]*limits{},
 		stop:      make(chan struct{}),
 		sweepDone: make(chan struct{}),
 	}
@@ -298,6 +303,7 @@ func (s *Server) sweep() {
 		case <-t.C:
 			s.Sweep(context.Background())
 			s.presence.flushSeen(context.Background())
+			s.dropLimits(time.Now())
 		}
 	}
 }
@@ -364,6 +370,9 @@ func (s *Server) unregister(c *conn) {
 	if c.authed && s.devices[c.addr] == c {
 		delete(s.devices, c.addr)
 		current = true
+		if l := s.limits[c.addr]; l != nil {
+			l.idle = time.Now()
+		}
 	}
 	s.mu.Unlock()
 	s.metrics.connections.Add(-1)
@@ -381,6 +390,8 @@ func (s *Server) attach(c *conn) *conn {
 	s.mu.Lock()
 	old := s.devices[c.addr]
 	s.devices[c.addr] = c
+	l := s.limitsOf(c.addr)
+	c.sendLimit, c.reqLimit, c.typingLimit = l.send, l.req, l.typing
 	s.mu.Unlock()
 	if old != nil {
 		old.close()
@@ -388,6 +399,50 @@ func (s *Server) attach(c *conn) *conn {
 		s.presence.connected(c) // a replacement takes its predecessor's place in the count
 	}
 	return old
+}
+
+// limits are the rate limits of a device (SRV-016): they outlive its
+// connections, so that a device that connects again gets no new burst.
+type limits struct {
+	send, req, typing *rate.Limiter
+	idle              time.Time // when the device's last connection ended; zero while one is open
+}
+
+func newLimits() *limits {
+	return &limits{
+		send:   rate.NewLimiter(SendRate, SendBurst),
+		req:    rate.NewLimiter(RequestRate, RequestBurst),
+		typing: rate.NewLimiter(TypingRate, TypingBurst),
+	}
+}
+
+// limitsKeep is how long the limits of a device without a connection are
+// kept: longer than any of its buckets takes to fill again (at most 2.5 s),
+// after which new limits are the same as the old.
+const limitsKeep = 10 * time.Second
+
+// limitsOf returns a device's limits, making them on its first connection.
+// Called with s.mu held.
+func (s *Server) limitsOf(a store.Address) *limits {
+	l := s.limits[a]
+	if l == nil {
+		l = newLimits()
+		s.limits[a] = l
+	}
+	l.idle = time.Time{}
+	return l
+}
+
+// dropLimits forgets the limits of devices whose last connection ended
+// more than limitsKeep before now (the real time, which the limiters use).
+func (s *Server) dropLimits(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for a, l := range s.limits {
+		if !l.idle.IsZero() && now.Sub(l.idle) > limitsKeep {
+			delete(s.limits, a)
+		}
+	}
 }
 
 // device returns the connection of a device, or nil.

@@ -1,0 +1,322 @@
+// Tests from an adversarial review of the server against hostile and
+// buggy devices. Each test's comment tells the fault it was written
+// against, in the tense of the review: the test failed on that fault and
+// passes on its fix.
+
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/server"
+	"github.com/missive-protocol/missive/ref/store"
+	"github.com/missive-protocol/missive/ref/store/mem"
+	"github.com/missive-protocol/missive/ref/transport"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// TestSyncToSelfIsBadRecipient checks check 4 of SRV-005 with MSG-013: a
+// sync envelope that names the sending device is addressed where its type
+// forbids, and is refused with policy.bad_recipient, before the fan-out
+// check (check 6), whose "extra" list is for devices the account never had.
+func TestSyncToSelfIsBadRecipient(t *testing.T) {
+	e := start(t)
+	a1 := e.member("alice")
+	a2 := a1.link(true)
+	for _, typ := range []uint64{wire.EnvelopeSync, wire.EnvelopeControl} {
+		env := marker(a1, a1, 1, uint64(a2.id))
+		env.Type = typ
+		code, b := a1.try(wire.FrameSend, env, new(wire.SendResult))
+		if code != errcode.PolicyBadRecipient {
+			var extra []uint64
+			if b != nil && b.Fanout != nil {
+				extra = b.Fanout.Extra
+			}
+			t.Errorf("envelope type %d to alice/1 and alice/2 from alice/1: got %v (extra %v), want %v",
+				typ, code, extra, errcode.PolicyBadRecipient)
+		}
+	}
+}
+
+// TestRateLimitSurvivesReconnect checks SRV-016: the rate limits are per
+// device, so a device that connects again does not get a fresh burst. Over
+// an elapsed time T a device's requests (other than send) can be allowed
+// at most REQUEST_BURST + REQUEST_RATE*T times, and its sends at most
+// SEND_BURST + SEND_RATE*T times, however many connections it uses.
+func TestRateLimitSurvivesReconnect(t *testing.T) {
+	e := start(t)
+	alice, bob := e.member("alice"), e.member("bob")
+	bob.close() // bob's queue takes the sends
+	const rounds = 5
+	t.Run("requests", func(t *testing.T) {
+		start := time.Now()
+		allowed := 0
+		for range rounds {
+			var frames []*wire.Frame
+			for range server.RequestBurst + 10 {
+				body := mustMarshal(t, &wire.DeviceListFetch{Account: "bob"})
+				frames = append(frames, &wire.Frame{Version: 1, Type: wire.FrameFetchDeviceList, Body: &body})
+			}
+			for _, f := range alice.pipeline(frames) {
+				if answerCode(t, f) == 0 {
+					allowed++
+				}
+			}
+			alice.close()
+			alice.connect(false) // a new connection of the same device
+		}
+		bound := server.RequestBurst + int(server.RequestRate*time.Since(start).Seconds()) + 1
+		if allowed > bound {
+			t.Errorf("fetch-device-list over %d connections of alice/1 in %v: got %d allowed, want at most %d",
+				rounds, time.Since(start).Round(time.Millisecond), allowed, bound)
+		}
+	})
+	t.Run("sends", func(t *testing.T) {
+		start := time.Now()
+		allowed, n := 0, 0
+		for range rounds {
+			var frames []*wire.Frame
+			for range server.SendBurst + 10 {
+				body := mustMarshal(t, numbered(alice, bob, n, wire.PriorityNormal, 1))
+				n++
+				frames = append(frames, &wire.Frame{Version: 1, Type: wire.FrameSend, Body: &body})
+			}
+			for _, f := range alice.pipeline(frames) {
+				if answerCode(t, f) == 0 {
+					allowed++
+				}
+			}
+			alice.close()
+			alice.connect(false)
+		}
+		bound := server.SendBurst + int(server.SendRate*time.Since(start).Seconds()) + 1
+		if allowed > bound {
+			t.Errorf("sends over %d connections of alice/1 in %v: got %d accepted, want at most %d",
+				rounds, time.Since(start).Round(time.Millisecond), allowed, bound)
+		}
+	})
+}
+
+// TestHiddenPresenceNotPushed checks SRV-014 over time: an account whose
+// online visibility does not let a subscriber see it shows that subscriber
+// the state hidden, whether it is online or offline. The server pushes
+// presence "when it changes"; for that subscriber it never changes, and a
+// presence frame at the moment bob connects or disconnects tells alice
+// exactly when he comes online and goes offline, which his privacy hides.
+func TestHiddenPresenceNotPushed(t *testing.T) {
+	e := start(t)
+	alice, bob := e.member("alice"), e.member("bob")
+	bob.do(wire.FrameSetPrivacy, &wire.Privacy{LastSeen: wire.VisibilityNobody, Online: wire.VisibilityNobody}, new(wire.Empty))
+	var res wire.PresenceResult
+	alice.do(wire.FrameSubscribePresence, &wire.PresenceSubscribe{Accounts: []string{"bob"}}, &res)
+	if len(res.Updates) != 1 || res.Updates[0].State != wire.PresenceHidden {
+		t.Fatalf("subscribe result: got %+v, want bob hidden", res.Updates)
+	}
+	// Drop what came before (nothing should have).
+	for len(alice.pushes) > 0 {
+		<-alice.pushes
+	}
+	var got []string
+	for _, step := range []struct {
+		what string
+		do   func()
+	}{
+		{"bob goes offline", bob.close},
+		{"bob comes online", func() { bob.connect(false) }},
+		{"bob goes offline again", bob.close},
+	} {
+		step.do()
+		for wait := time.After(300 * time.Millisecond); ; {
+			var f *wire.Frame
+			select {
+			case f = <-alice.pushes:
+			case <-wait:
+			}
+			if f == nil {
+				break
+			}
+			if f.Type != wire.FramePresence {
+				continue // alice's own device list, pushed at her registration
+			}
+			var u wire.PresenceUpdate
+			transport.DecodeBody(f, &u)
+			got = append(got, fmt.Sprintf("%s: presence (state %d)", step.what, u.State))
+		}
+	}
+	if len(got) > 0 {
+		t.Errorf("pushes to alice, who may not see bob's presence: got %q, want none", got)
+	}
+}
+
+// TestRefusedAnswerLinkKeepsLink checks DEV-005 and DEV-007 with the link
+// diagram of section 15.3: a link ends when the primary answers without a
+// list, when LINK_TTL passes, or when the primary disconnects. An
+// answer-link that the server refuses (here a list of the wrong version)
+// changes nothing: the primary can answer again with the right list, and
+// the waiting companion gets its link-result. The server used to forget
+// the link on the refusal without answering the companion, which then
+// waited LINK_TTL (10 minutes) for nothing.
+func TestRefusedAnswerLinkKeepsLink(t *testing.T) {
+	e := start(t)
+	alice := e.member("alice")
+	comp := e.newDevice(alice.a, 0)
+	linkID := bytes.Repeat([]byte{0x5C}, wire.LinkIDSize)
+	alice.do(wire.FrameOpenLink, &wire.OpenLink{LinkID: linkID}, new(wire.Empty))
+	answers := e.requestLink(comp, linkID)
+	var n wire.LinkNotice
+	if err := transport.DecodeBody(alice.push(wire.FrameLink), &n); err != nil {
+		t.Fatal(err)
+	}
+	alice.a.listed = append(alice.a.listed, wire.ListedDevice{Device: n.Device, IdentityKey: comp.ik.Public().Encode()})
+	// A list one version too far: refused (DEV-007).
+	alice.signList()
+	alice.signList()
+	bad := alice.a.list
+	if code, _ := alice.try(wire.FrameAnswerLink, &wire.AnswerLink{LinkID: linkID, DeviceList: &bad}, new(wire.Empty)); code != errcode.StateDeviceListRollback {
+		t.Fatalf("answer-link with version %d after 1: got %v, want %v", alice.a.version, code, errcode.StateDeviceListRollback)
+	}
+	// The right list.
+	alice.a.version -= 2
+	alice.signList()
+	good := alice.a.list
+	code, _ := alice.try(wire.FrameAnswerLink, &wire.AnswerLink{LinkID: linkID, DeviceList: &good}, new(wire.Empty))
+	if code != 0 {
+		t.Errorf("answer-link with the right list after a refused one: got %v, want a result", code)
+	}
+	select {
+	case a := <-answers:
+		if a.err != nil || a.r.Device != n.Device {
+			t.Errorf("companion's link-request: got device %d, %v, want device %d", a.r.Device, a.err, n.Device)
+		}
+	case <-time.After(3 * time.Second):
+		t.Errorf("companion's link-request: no answer 3 s after the primary's answers (it waits for LINK_TTL, %v)", server.LinkTTL)
+	}
+}
+
+// slowAccount is a store whose Account, once armed, reads the account and
+// then waits before it answers: a device list change can come between the
+// read of a hello's checks (section 12.4, check 4) and the connection
+// becoming the device's.
+type slowAccount struct {
+	store.Store
+	hold    atomic.Pointer[chan struct{}]
+	entered chan struct{}
+}
+
+func (s *slowAccount) Account(ctx context.Context, name string) (*store.Account, error) {
+	a, err := s.Store.Account(ctx, name)
+	if h := s.hold.Swap(nil); h != nil {
+		s.entered <- struct{}{}
+		<-*h
+	}
+	return a, err
+}
+
+// TestRemovedDuringHello checks DEV-009 across a connection's start: a
+// device that the primary removes while the server is serving its hello
+// is not served. The server checked the device in its hello before the
+// removal, and the removal closed the connections the device had then
+// (none); the hello then went on to a welcome, and the removed device
+// could send for as long as it stayed connected.
+func TestRemovedDuringHello(t *testing.T) {
+	st := &slowAccount{Store: mem.New(), entered: make(chan struct{}, 1)}
+	e := startWith(t, st, newClock(), nil)
+	alice, bob := e.member("alice"), e.member("bob")
+	alice2 := alice.link(true)
+	alice2.close()
+
+	release := make(chan struct{})
+	st.hold.Store(&release)
+	type hello struct {
+		c   *transport.Conn
+		err error
+	}
+	hellos := make(chan hello, 1)
+	go func() {
+		c, err := rawHello(alice2)
+		hellos <- hello{c, err}
+	}()
+	<-st.entered         // alice/2's hello has read the account, and waits
+	alice.unlink(alice2) // alice/2 removed: DEV-009
+	close(release)
+	h := <-hellos
+	if h.c != nil {
+		defer h.c.Close()
+	}
+	if h.err != nil {
+		return // refused: what DEV-009 asks
+	}
+	// Welcomed: the connection must at least be closed before it serves
+	// anything.
+	env := marker(alice2, bob, 1)
+	id := uint64(2)
+	if err := h.c.Send(wire.FrameSend, id, env); err != nil {
+		return
+	}
+	result := make(chan *wire.Frame, 1)
+	go func() {
+		defer close(result)
+		for {
+			f, err := h.c.Receive()
+			if err != nil {
+				return // closed
+			}
+			if transport.RequestID(f) == id {
+				result <- f
+				return
+			}
+		}
+	}()
+	select {
+	case f := <-result:
+		if f != nil && f.Type == wire.FrameResult {
+			t.Errorf("alice/2, removed during its hello: got a welcome, and its send to bob accepted; want its hello refused with %v, or its connection closed", errcode.AuthUnknownDevice)
+		}
+	case <-time.After(3 * time.Second):
+		t.Errorf("alice/2, removed during its hello: got a welcome and a connection still open 3 s later; want its hello refused with %v, or its connection closed", errcode.AuthUnknownDevice)
+	}
+}
+
+// TestUnlinkDoesNotWaitForRemovedDevice checks TRN-011 and SRV-020 with
+// DEV-009: the primary's set-device-list that removes a companion is not
+// held up by the companion's connection. The server closes a removed
+// device's connection with an error frame that the primary's request
+// writes itself; a companion that reads nothing (its connection's writes
+// blocked) held the primary's request for up to WRITE_TIMEOUT.
+func TestUnlinkDoesNotWaitForRemovedDevice(t *testing.T) {
+	e := start(t)
+	alice, bob := e.member("alice"), e.member("bob")
+	alice2 := alice.link(true)
+	data := blobData(server.BlobChunk, 1)
+	created, code := bob.createBlob(data)
+	if code != 0 {
+		t.Fatal(code)
+	}
+	bob.upload(created.BlobID, data, 0, server.BlobChunk)
+
+	alice2.close()
+	c, err := rawHello(alice2) // alice/2 again, reading nothing from now on
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for id := uint64(2); id < 2+server.RequestBurst; id++ {
+		if err := c.Send(wire.FrameGetBlob, id, &wire.BlobGet{BlobID: created.BlobID, Length: server.BlobChunk}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second) // 20 MiB of chunks: the server's writes to alice/2 block
+
+	start := time.Now()
+	alice.unlink(alice2)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("set-device-list removing alice/2, which reads nothing: got an answer after %v, want one at once (WRITE_TIMEOUT is %v)",
+			took.Round(100*time.Millisecond), transport.WriteTimeout)
+	}
+}
