@@ -45,20 +45,22 @@ type conn struct {
 	// an idle connection holds one goroutine, its reader: the requests
 	// goroutine while requests wait, the delivery goroutine while passes
 	// are due. wmu guards what starts them.
-	wmu        sync.Mutex
-	requests   []*wire.Frame // waiting, in the order they came; its array is kept while the connection lives (at most maxQueued)
-	serving    bool          // the requests goroutine runs
-	taken      []*wire.Frame // the requests goroutine's own: the requests it serves together
-	delivering bool          // the delivery goroutine runs
-	again      bool          // woken during a pass: run another
-	offered    []store.Entry // entries just accepted for the device, handed over by the send path
-	overflow   bool          // offers were dropped: read the queue
-	ended      bool          // the connection is closed: start nothing
-	timer      *time.Timer   // the next redelivery
-	pushes     [][]byte      // frames sent unasked, for the push goroutine, encoded
-	pushing    bool          // the push goroutine runs
-	welcomed   bool          // the welcome is written: the push goroutine may start
-	ready      bool          // and the older connection of the device has stored its attempts: the delivery goroutine may start
+	wmu         sync.Mutex
+	requests    []*wire.Frame // waiting, in the order they came; its array is kept while the connection lives (at most maxQueued)
+	queuedBytes int           // the bodies' bytes of requests
+	waiting     bool          // the reader waits for room in requests
+	serving     bool          // the requests goroutine runs
+	taken       []*wire.Frame // the requests goroutine's own: the requests it serves together
+	delivering  bool          // the delivery goroutine runs
+	again       bool          // woken during a pass: run another
+	offered     []store.Entry // entries just accepted for the device, handed over by the send path
+	overflow    bool          // offers were dropped: read the queue
+	ended       bool          // the connection is closed: start nothing
+	timer       *time.Timer   // the next redelivery
+	pushes      [][]byte      // frames sent unasked, for the push goroutine, encoded
+	pushing     bool          // the push goroutine runs
+	welcomed    bool          // the welcome is written: the push goroutine may start
+	ready       bool          // and the older connection of the device has stored its attempts: the delivery goroutine may start
 
 	dmu      sync.Mutex
 	inflight map[uint64]*flight
@@ -519,9 +521,23 @@ func (c *conn) pong() {
 	}()
 }
 
-// maxQueued is the most requests of a device that wait to be processed;
-// the reader waits for room beyond them.
-const maxQueued = 64
+// maxQueued is the most requests of a device that wait to be processed,
+// and maxQueuedBytes the most bytes of their bodies beyond the first: the
+// reader waits for room beyond them. Without the second, 64 requests of
+// MAX_FRAME_SIZE held 64 MiB per connection while a request waited (for a
+// device that reads nothing, up to WRITE_TIMEOUT).
+const (
+	maxQueued      = 64
+	maxQueuedBytes = 4 << 20
+)
+
+// bodySize is the size of a frame's body.
+func bodySize(f *wire.Frame) int {
+	if f.Body == nil {
+		return 0
+	}
+	return len(*f.Body)
+}
 
 // queueRequest queues a request for the requests goroutine, starting it
 // when it is not running, and waits while the queue is full. It reports
@@ -533,21 +549,26 @@ func (c *conn) queueRequest(f *wire.Frame) bool {
 			c.wmu.Unlock()
 			return false
 		}
-		if len(c.requests) < maxQueued {
+		if len(c.requests) < maxQueued && (len(c.requests) == 0 || c.queuedBytes+bodySize(f) <= maxQueuedBytes) {
 			c.busy.Add(1)
 			c.requests = append(c.requests, f)
+			c.queuedBytes += bodySize(f)
 			if c.claim(&c.serving) {
 				go c.serveRequests()
 			}
 			c.wmu.Unlock()
 			return true
 		}
+		c.waiting = true
 		c.wmu.Unlock()
 		select {
 		case <-c.room:
 		case <-c.closed:
 			return false
 		}
+		c.wmu.Lock()
+		c.waiting = false
+		c.wmu.Unlock()
 	}
 }
 
@@ -563,7 +584,7 @@ func (c *conn) serveRequests() {
 				c.busy.Done() // not started: the connection is closed
 			}
 			clear(c.requests)
-			c.requests, c.serving = c.requests[:0], false
+			c.requests, c.serving, c.queuedBytes = c.requests[:0], false, 0
 			c.wmu.Unlock()
 			return
 		}
@@ -581,7 +602,10 @@ func (c *conn) serveRequests() {
 		left := copy(c.requests, c.requests[n:])
 		clear(c.requests[left:])
 		c.requests = c.requests[:left]
-		if len(c.requests) < maxQueued && len(c.requests)+n >= maxQueued {
+		for _, f := range frames {
+			c.queuedBytes -= bodySize(f)
+		}
+		if c.waiting { // the reader waits for room, which there is now
 			select {
 			case c.room <- struct{}{}:
 			default:

@@ -320,3 +320,45 @@ func TestUnlinkDoesNotWaitForRemovedDevice(t *testing.T) {
 			took.Round(100*time.Millisecond), transport.WriteTimeout)
 	}
 }
+
+// TestQueuedRequestBytes checks that the requests of a device that wait
+// behind one being served hold a bounded number of bytes: a device that
+// pipelines frames of MAX_FRAME_SIZE while its request waits (here for
+// the store; for a device that reads nothing, up to WRITE_TIMEOUT) made the
+// server read and hold 64 of them, 64 MiB per connection (from a review).
+func TestQueuedRequestBytes(t *testing.T) {
+	st := &slowList{Store: mem.New(), entered: make(chan struct{}, 1)}
+	e := startWith(t, st, newClock(), nil)
+	alice := e.member("alice")
+	alice.close()
+	c, err := rawHello(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	release := make(chan struct{})
+	defer close(release)
+	st.hold.Store(&release)
+	if err := c.Send(wire.FrameFetchDeviceList, 2, &wire.DeviceListFetch{Account: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	<-st.entered // alice's request waits in the store
+	body := make([]byte, 1_000_000)
+	var sent atomic.Int64
+	go func() {
+		for id := uint64(3); id < 200; id++ {
+			f, err := wire.Marshal(&wire.Frame{Version: 1, Type: wire.FrameFetchDeviceList, RequestID: &id, Body: &body})
+			if err != nil || c.WriteFrame(f) != nil {
+				return
+			}
+			sent.Add(int64(len(f)))
+		}
+	}()
+	time.Sleep(2 * time.Second)
+	// What the server read and holds, plus what the two sockets' buffers
+	// hold on loopback (a few MiB each).
+	t.Logf("%d MiB of frames taken while a request waited", sent.Load()>>20)
+	if got := sent.Load(); got > 32<<20 {
+		t.Errorf("frames of 1 MB written while a request waits: got %d MiB taken, want at most 32 (the server holds at most %d MiB of them)", got>>20, 4)
+	}
+}
