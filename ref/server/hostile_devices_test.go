@@ -362,3 +362,44 @@ func TestQueuedRequestBytes(t *testing.T) {
 		t.Errorf("frames of 1 MB written while a request waits: got %d MiB taken, want at most 32 (the server holds at most %d MiB of them)", got>>20, 4)
 	}
 }
+
+// TestSubscriptionLimit checks SRV-024: a connection follows at most
+// MAX_SUBSCRIPTIONS accounts in all, 256 at a time; a subscription past
+// that is refused with policy.too_large and follows nothing more, and an
+// account followed again is not counted twice. A connection could follow
+// every account of the server, 256 per request (from a review).
+func TestSubscriptionLimit(t *testing.T) {
+	e := start(t)
+	alice := e.member("alice")
+	ctx := context.Background()
+	names := make([]string, wire.MaxSubscriptions+1)
+	for i := range names {
+		names[i] = fmt.Sprintf("acct%04d", i)
+		if err := e.st.CreateAccount(ctx, names[i], store.Device{ID: 1, IdentityKey: alice.ik.Public().Encode(), Created: e.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	subscribe := func(accounts ...string) errcode.Code {
+		t.Helper()
+		code, _ := alice.try(wire.FrameSubscribePresence, &wire.PresenceSubscribe{Accounts: accounts}, new(wire.PresenceResult))
+		return code
+	}
+	half := wire.MaxSubscriptions / 2
+	for _, c := range []struct {
+		name     string
+		accounts []string
+		want     errcode.Code
+	}{
+		{"the first half", names[:half], 0},
+		{"the first half again", names[:half], 0},
+		{"the second half, with part of the first", names[half/2 : wire.MaxSubscriptions], 0},
+		{"one more", names[wire.MaxSubscriptions:], errcode.PolicyTooLarge},
+		{"one followed already", names[:1], 0},
+	} {
+		if got := subscribe(c.accounts...); got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
+		}
+	}
+	// The last case also shows that the refusal followed nothing: with the
+	// refused account followed, alice would follow 257 and be refused.
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/missive-protocol/missive/internal/faults"
+	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
@@ -145,8 +146,21 @@ func (p *presence) update(ctx context.Context, account, subscriber string) (*wir
 }
 
 // subscribe adds followers and returns the current presence of accounts
-// that exist.
+// that exist. A connection follows at most MAX_SUBSCRIPTIONS accounts
+// (SRV-024): one that would follow more is refused, and follows what it
+// did.
 func (p *presence) subscribe(ctx context.Context, c *conn, s *wire.PresenceSubscribe) (wire.Message, error) {
+	c.smu.Lock()
+	n := len(c.subs)
+	for _, acct := range s.Accounts {
+		if !c.subs[acct] {
+			n++
+		}
+	}
+	c.smu.Unlock()
+	if n > wire.MaxSubscriptions {
+		return nil, errcode.PolicyTooLarge
+	}
 	res := &wire.PresenceResult{Updates: []wire.PresenceUpdate{}}
 	for _, acct := range s.Accounts {
 		if _, err := p.s.cfg.Store.Account(ctx, acct); err != nil {
