@@ -282,7 +282,8 @@ func (c *conn) fail(requestID uint64, err error) {
 }
 
 // revoke ends the connection of a device that its account removed
-// (DEV-009): it serves no request from now on, and its error frame is
+// (DEV-009): nothing it sends counts from now on (readLoop, serveRequests:
+// no request, ack or typing), and its error frame is
 // written by a goroutine of its own, so that a device that reads nothing
 // holds up neither the request that removed it nor its account's other
 // devices (TRN-011, SRV-020) for up to WRITE_TIMEOUT.
@@ -449,6 +450,9 @@ func (c *conn) readLoop() {
 		f, err := c.tc.Receive()
 		if err != nil {
 			return
+		}
+		if c.revoked.Load() {
+			continue // removed from its account: revoke closes it; nothing it sends counts
 		}
 		if f.Version != protocolVersion {
 			c.fail(transport.RequestID(f), errcode.DecodeUnsupportedVersion)

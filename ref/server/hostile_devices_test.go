@@ -112,15 +112,12 @@ func TestRateLimitSurvivesReconnect(t *testing.T) {
 func TestHiddenPresenceNotPushed(t *testing.T) {
 	e := start(t)
 	alice, bob := e.member("alice"), e.member("bob")
+	e.member("carol")
 	bob.do(wire.FrameSetPrivacy, &wire.Privacy{LastSeen: wire.VisibilityNobody, Online: wire.VisibilityNobody}, new(wire.Empty))
 	var res wire.PresenceResult
 	alice.do(wire.FrameSubscribePresence, &wire.PresenceSubscribe{Accounts: []string{"bob"}}, &res)
-	if len(res.Updates) != 1 || res.Updates[0].State != wire.PresenceHidden {
-		t.Fatalf("subscribe result: got %+v, want bob hidden", res.Updates)
-	}
-	// Drop what came before (nothing should have).
-	for len(alice.pushes) > 0 {
-		<-alice.pushes
+	if len(res.Updates) != 1 || res.Updates[0].State != wire.PresenceHidden || res.Updates[0].LastSeen != nil {
+		t.Fatalf("subscribe result: got %+v, want bob hidden with no last seen", res.Updates)
 	}
 	var got []string
 	for _, step := range []struct {
@@ -129,24 +126,19 @@ func TestHiddenPresenceNotPushed(t *testing.T) {
 	}{
 		{"bob goes offline", bob.close},
 		{"bob comes online", func() { bob.connect(false) }},
+		// Only a connected device changes its contacts or privacy: a push
+		// then tells alice that bob is online (from a second review).
+		{"bob sets his contacts to carol", func() {
+			bob.do(wire.FrameSetContacts, &wire.Contacts{Accounts: []string{"carol"}}, new(wire.Empty))
+		}},
+		{"bob shows his presence to his contacts (not alice)", func() {
+			bob.do(wire.FrameSetPrivacy, &wire.Privacy{LastSeen: wire.VisibilityContacts, Online: wire.VisibilityContacts}, new(wire.Empty))
+		}},
 		{"bob goes offline again", bob.close},
 	} {
 		step.do()
-		for wait := time.After(300 * time.Millisecond); ; {
-			var f *wire.Frame
-			select {
-			case f = <-alice.pushes:
-			case <-wait:
-			}
-			if f == nil {
-				break
-			}
-			if f.Type != wire.FramePresence {
-				continue // alice's own device list, pushed at her registration
-			}
-			var u wire.PresenceUpdate
-			transport.DecodeBody(f, &u)
-			got = append(got, fmt.Sprintf("%s: presence (state %d)", step.what, u.State))
+		for _, u := range presencePushes(alice, 300*time.Millisecond) {
+			got = append(got, fmt.Sprintf("%s: presence (state %d, last seen %v)", step.what, u.State, u.LastSeen))
 		}
 	}
 	if len(got) > 0 {
@@ -292,26 +284,7 @@ func TestRemovedDuringHello(t *testing.T) {
 func TestUnlinkDoesNotWaitForRemovedDevice(t *testing.T) {
 	e := start(t)
 	alice, bob := e.member("alice"), e.member("bob")
-	alice2 := alice.link(true)
-	data := blobData(server.BlobChunk, 1)
-	created, code := bob.createBlob(data)
-	if code != 0 {
-		t.Fatal(code)
-	}
-	bob.upload(created.BlobID, data, 0, server.BlobChunk)
-
-	alice2.close()
-	c, err := rawHello(alice2) // alice/2 again, reading nothing from now on
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for id := uint64(2); id < 2+server.RequestBurst; id++ {
-		if err := c.Send(wire.FrameGetBlob, id, &wire.BlobGet{BlobID: created.BlobID, Length: server.BlobChunk}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(time.Second) // 20 MiB of chunks: the server's writes to alice/2 block
+	alice2, _ := deafCompanion(t, alice, bob)
 
 	start := time.Now()
 	alice.unlink(alice2)
@@ -402,4 +375,124 @@ func TestSubscriptionLimit(t *testing.T) {
 	}
 	// The last case also shows that the refusal followed nothing: with the
 	// refused account followed, alice would follow 257 and be refused.
+}
+
+// TestRevokedDeviceRelaysNothing checks DEV-009 with SRV-015: once the
+// primary's set-device-list that removes alice/2 is answered, alice/2's
+// connection serves nothing more. revoke stops its requests, but its
+// reader goes on relaying typing frames (and taking acks) until the error
+// frame is written, which for a device that reads nothing is up to
+// WRITE_TIMEOUT (twice, behind a blocked write) later.
+func TestRevokedDeviceRelaysNothing(t *testing.T) {
+	e := start(t)
+	alice, bob := e.member("alice"), e.member("bob")
+	alice.do(wire.FrameSetPrivacy, &wire.Privacy{LastSeen: wire.VisibilityEveryone, Online: wire.VisibilityEveryone}, new(wire.Empty))
+	alice2, c := deafCompanion(t, alice, bob)
+	alice.unlink(alice2)    // answered: alice/2 is removed
+	for len(bob.pushes) > 0 {
+		<-bob.pushes
+	}
+	if err := c.Send(wire.FrameTyping, 0, &wire.Typing{Account: "bob", Typing: true}); err != nil {
+		return // closed: nothing relayed
+	}
+	for wait := time.After(time.Second); ; {
+		select {
+		case f := <-bob.pushes:
+			if f.Type != wire.FrameTyping {
+				continue
+			}
+			var n wire.TypingNotice
+			transport.DecodeBody(f, &n)
+			t.Errorf("typing from alice/2 after its removal was answered: got a typing-notice from %s/%d at bob, want none", n.From.Account, n.From.Device)
+			return
+		case <-wait:
+			return
+		}
+	}
+}
+
+// TestHiddenOnlineLastSeenPushed checks section 13.7 (SRV-014): presence
+// is pushed when it changes as the subscriber sees it. Bob hides his
+// online state from alice but shows her his last seen: offline she sees
+// him hidden with a last seen, online hidden without one (what a
+// subscribe answers). When he comes online her view changes, and she is
+// pushed nothing: she keeps the last seen of his previous connection,
+// which a subscribe no longer shows.
+func TestHiddenOnlineLastSeenPushed(t *testing.T) {
+	e := start(t)
+	alice, bob := e.member("alice"), e.member("bob")
+	bob.do(wire.FrameSetPrivacy, &wire.Privacy{LastSeen: wire.VisibilityEveryone, Online: wire.VisibilityNobody}, new(wire.Empty))
+	alice.do(wire.FrameSubscribePresence, &wire.PresenceSubscribe{Accounts: []string{"bob"}}, new(wire.PresenceResult))
+	bob.close()
+	var u wire.PresenceUpdate
+	if err := transport.DecodeBody(alice.push(wire.FramePresence), &u); err != nil {
+		t.Fatal(err)
+	}
+	if u.State != wire.PresenceHidden || u.LastSeen == nil {
+		t.Fatalf("bob goes offline: got state %d, last seen %v, want hidden with a last seen", u.State, u.LastSeen)
+	}
+	bob.connect(false)
+	var res wire.PresenceResult
+	alice.do(wire.FrameSubscribePresence, &wire.PresenceSubscribe{Accounts: []string{"bob"}}, &res)
+	now := res.Updates[0]
+	var pushed *wire.PresenceUpdate
+	for wait := time.After(500 * time.Millisecond); pushed == nil; {
+		select {
+		case f := <-alice.pushes:
+			if f.Type == wire.FramePresence {
+				pushed = new(wire.PresenceUpdate)
+				transport.DecodeBody(f, pushed)
+			}
+		case <-wait:
+			t.Errorf("bob comes online: got no presence push (alice keeps state %d, last seen %d), want one as subscribe shows it now (state %d, last seen %v)",
+				u.State, *u.LastSeen, now.State, now.LastSeen)
+			return
+		}
+	}
+}
+
+// deafCompanion links a companion of alice that connects again and reads
+// nothing: it asks for 20 MiB of chunks of a blob of bob's, and a second
+// later the server's writes to it block.
+func deafCompanion(t *testing.T, alice, bob *tdev) (*tdev, *transport.Conn) {
+	t.Helper()
+	alice2 := alice.link(true)
+	data := blobData(server.BlobChunk, 1)
+	created, code := bob.createBlob(data)
+	if code != 0 {
+		t.Fatal(code)
+	}
+	bob.upload(created.BlobID, data, 0, server.BlobChunk)
+	alice2.close()
+	c, err := rawHello(alice2) // alice/2 again, reading nothing from now on
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	for id := uint64(2); id < 2+server.RequestBurst; id++ {
+		if err := c.Send(wire.FrameGetBlob, id, &wire.BlobGet{BlobID: created.BlobID, Length: server.BlobChunk}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+	return alice2, c
+}
+
+// presencePushes returns the presence frames pushed to d within wait,
+// passing over its other pushes (such as its own device list, pushed at
+// its registration).
+func presencePushes(d *tdev, wait time.Duration) []wire.PresenceUpdate {
+	var out []wire.PresenceUpdate
+	for deadline := time.After(wait); ; {
+		select {
+		case f := <-d.pushes:
+			if f.Type == wire.FramePresence {
+				var u wire.PresenceUpdate
+				transport.DecodeBody(f, &u)
+				out = append(out, u)
+			}
+		case <-deadline:
+			return out
+		}
+	}
 }

@@ -16,14 +16,15 @@ import (
 // section 13.7).
 type presence struct {
 	s         *Server
+	pushMu    sync.Mutex // serializes changed
 	mu        sync.Mutex
 	online    map[string]int            // connected devices per account
-	followers map[string]map[*conn]bool // subscribed connections per account
+	followers map[string]map[*conn]view // subscribed connections per account, with what each was last given
 	seen      map[string]time.Time      // last-seen times not stored yet (SRV-022)
 }
 
 func newPresence(s *Server) *presence {
-	return &presence{s: s, online: map[string]int{}, followers: map[string]map[*conn]bool{}, seen: map[string]time.Time{}}
+	return &presence{s: s, online: map[string]int{}, followers: map[string]map[*conn]view{}, seen: map[string]time.Time{}}
 }
 
 // seenWriters bounds the last-seen writes a flush runs at once; they share
@@ -65,7 +66,7 @@ func (p *presence) connected(c *conn) {
 	first := p.online[c.addr.Account] == 1
 	p.mu.Unlock()
 	if first {
-		p.cameOrWent(c.addr.Account)
+		p.changed(c.addr.Account)
 	}
 }
 
@@ -96,7 +97,7 @@ func (p *presence) disconnected(c *conn, current bool) {
 	}
 	p.mu.Unlock()
 	if last {
-		p.cameOrWent(c.addr.Account)
+		p.changed(c.addr.Account)
 	}
 }
 
@@ -173,9 +174,9 @@ func (p *presence) subscribe(ctx context.Context, c *conn, s *wire.PresenceSubsc
 		res.Updates = append(res.Updates, *u)
 		p.mu.Lock()
 		if p.followers[acct] == nil {
-			p.followers[acct] = map[*conn]bool{}
+			p.followers[acct] = map[*conn]view{}
 		}
-		p.followers[acct][c] = true
+		p.followers[acct][c] = viewOf(u)
 		c.smu.Lock()
 		if c.subs == nil {
 			c.subs = map[string]bool{}
@@ -187,17 +188,28 @@ func (p *presence) subscribe(ctx context.Context, c *conn, s *wire.PresenceSubsc
 	return res, nil
 }
 
-// changed pushes account's presence to its followers, each as it may see
-// it.
-func (p *presence) changed(account string) { p.push(account, false) }
+// view is a presence as a follower was given it: its state and last seen
+// (0 for none).
+type view struct{ state, lastSeen uint64 }
 
-// cameOrWent pushes account's presence to its followers when it comes
-// online or goes offline, except to those who see it hidden with no last
-// seen, for whom nothing changed: a push at that moment would tell them
-// when it came or went, which its privacy hides (SRV-014).
-func (p *presence) cameOrWent(account string) { p.push(account, true) }
+func viewOf(u *wire.PresenceUpdate) view {
+	v := view{state: u.State}
+	if u.LastSeen != nil {
+		v.lastSeen = *u.LastSeen
+	}
+	return v
+}
 
-func (p *presence) push(account string, skipHidden bool) {
+// changed pushes account's presence to each follower for whom it changed
+// as the follower sees it (SRV-014): a follower is not told that the
+// account came, went or changed its privacy when what it sees stays the
+// same, since the moment of a push would tell it (only a connected device
+// changes its privacy).
+func (p *presence) changed(account string) {
+	// One change at a time, so that views computed in one order are not
+	// pushed in another (a stale view pushed last).
+	p.pushMu.Lock()
+	defer p.pushMu.Unlock()
 	p.mu.Lock()
 	var followers []*conn
 	for c := range p.followers[account] {
@@ -207,10 +219,19 @@ func (p *presence) push(account string, skipHidden bool) {
 	ctx := context.Background()
 	for _, c := range followers {
 		u, err := p.update(ctx, account, c.addr.Account)
-		if err != nil || skipHidden && u.State == wire.PresenceHidden && u.LastSeen == nil {
+		if err != nil {
 			continue
 		}
-		c.push(wire.FramePresence, u)
+		v := viewOf(u)
+		p.mu.Lock()
+		last, ok := p.followers[account][c]
+		if ok {
+			p.followers[account][c] = v
+		}
+		p.mu.Unlock()
+		if ok && last != v {
+			c.push(wire.FramePresence, u)
+		}
 	}
 }
 
