@@ -388,7 +388,7 @@ func TestRevokedDeviceRelaysNothing(t *testing.T) {
 	alice, bob := e.member("alice"), e.member("bob")
 	alice.do(wire.FrameSetPrivacy, &wire.Privacy{LastSeen: wire.VisibilityEveryone, Online: wire.VisibilityEveryone}, new(wire.Empty))
 	alice2, c := deafCompanion(t, alice, bob)
-	alice.unlink(alice2)    // answered: alice/2 is removed
+	alice.unlink(alice2) // answered: alice/2 is removed
 	for len(bob.pushes) > 0 {
 		<-bob.pushes
 	}
