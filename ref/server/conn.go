@@ -283,10 +283,10 @@ func (c *conn) fail(requestID uint64, err error) {
 
 // revoke ends the connection of a device that its account removed
 // (DEV-009): nothing it sends counts from now on (readLoop, serveRequests:
-// no request, ack or typing), and its error frame is
-// written by a goroutine of its own, so that a device that reads nothing
-// holds up neither the request that removed it nor its account's other
-// devices (TRN-011, SRV-020) for up to WRITE_TIMEOUT.
+// no request, ack or typing), and its error frame is written by a
+// goroutine of its own, so that a device that reads nothing holds up
+// neither the request that removed it nor its account's other devices
+// (TRN-011, SRV-020) for up to WRITE_TIMEOUT.
 func (c *conn) revoke() {
 	c.revoked.Store(true)
 	go c.fail(0, errcode.AuthUnknownDevice)

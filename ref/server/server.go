@@ -106,6 +106,7 @@ type Server struct {
 	conns      map[*conn]bool
 	devices    map[store.Address]*conn // the authenticated connection of each device
 	limits     map[store.Address]*limits
+	idle       []idleLimits  // limits whose device's last connection ended, oldest first
 	removals   atomic.Uint64 // device removals so far (listChanged), for hellos under way
 	presence   *presence
 	links      links
@@ -370,9 +371,7 @@ func (s *Server) unregister(c *conn) {
 	if c.authed && s.devices[c.addr] == c {
 		delete(s.devices, c.addr)
 		current = true
-		if l := s.limits[c.addr]; l != nil {
-			l.idle = time.Now()
-		}
+		s.limitsIdle(c.addr, time.Now())
 	}
 	s.mu.Unlock()
 	s.metrics.connections.Add(-1)
@@ -433,16 +432,36 @@ func (s *Server) limitsOf(a store.Address) *limits {
 	return l
 }
 
+// limitsIdle marks the limits of a device whose last connection ended at
+// now. Called with s.mu held.
+func (s *Server) limitsIdle(a store.Address, now time.Time) {
+	if l := s.limits[a]; l != nil {
+		l.idle = now
+		s.idle = append(s.idle, idleLimits{a, now})
+	}
+}
+
+// idleLimits is a device whose last connection ended at a time.
+type idleLimits struct {
+	addr store.Address
+	at   time.Time
+}
+
 // dropLimits forgets the limits of devices whose last connection ended
-// more than limitsKeep before now (the real time, which the limiters use).
+// more than limitsKeep before now (the real time, which the limiters use)
+// and that have not connected since. It looks only at the devices that
+// went idle, oldest first, not at every device.
 func (s *Server) dropLimits(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for a, l := range s.limits {
-		if !l.idle.IsZero() && now.Sub(l.idle) > limitsKeep {
-			delete(s.limits, a)
+	n := 0
+	for ; n < len(s.idle) && now.Sub(s.idle[n].at) > limitsKeep; n++ {
+		i := s.idle[n]
+		if l := s.limits[i.addr]; l != nil && l.idle.Equal(i.at) {
+			delete(s.limits, i.addr)
 		}
 	}
+	s.idle = append(s.idle[:0], s.idle[n:]...)
 }
 
 // device returns the connection of a device, or nil.
