@@ -274,9 +274,8 @@ func TestEditDeleteTimer(t *testing.T) {
 }
 
 // TestForgetProcessed checks that a device keeps a processed pair (CLI-001)
-// for at least MAX_TTL after its envelope's expiry, and forgets it at the
-// next connection after that; a message redelivered before then is still
-// shown once.
+// for MAX_TTL after its envelope's expiry, and forgets it at its first
+// connection after that.
 func TestForgetProcessed(t *testing.T) {
 	w := newWorld(t)
 	alice, bob := w.device("alice"), w.device("bob")
