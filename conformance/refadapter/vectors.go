@@ -393,6 +393,10 @@ type knownLists struct {
 
 func (l *knownLists) Recorded(account string) *keys.PublicKey { return l.recorded[account] }
 
+// Record records an account's device-1 key from an accepted group state's
+// list, when none was (GRP-001 step 2).
+func (l *knownLists) Record(account string, primary keys.PublicKey) { l.recorded[account] = &primary }
+
 func (l *knownLists) Accepted(account string, version uint64) *devices.List {
 	return l.versions[account][version]
 }

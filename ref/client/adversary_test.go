@@ -1014,3 +1014,44 @@ func newReviewPeerWith(t *testing.T, addr wire.Address, ik *keys.PrivateKey, bun
 	}
 	return &reviewPeer{t: t, addr: addr, s: s}
 }
+
+// TestGroupStateRecordsAuthor checks GRP-001 step 2 on a device that has
+// recorded no key for the author's account (a new member that has not
+// sent to the group: a state it fetches after a gap): the state's own list
+// gives alice's key, which the device records, so that a later state
+// forged by a server with another key for alice, adding a member of the
+// server's, is refused as a changed key (DEV-014) instead of accepted.
+func TestGroupStateRecordsAuthor(t *testing.T) {
+	carol := offline(t, "carol", nil)
+	aliceIK, err := keys.GeneratePrivateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := reviewGroup(t, carol, aliceIK)
+	var got *keys.PublicKey
+	carol.db.View(func(tx *bolt.Tx) error { got = recorded(tx, "alice"); return nil })
+	if got == nil || !got.Equal(aliceIK.Public()) {
+		t.Fatalf("alice's key after her state: got %v, want hers recorded", got)
+	}
+	forger, err := keys.GeneratePrivateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := devices.Sign(forger, "alice", 2, []wire.ListedDevice{{Device: 1, IdentityKey: forger.Public().Encode()}}, 2000, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := []wire.GroupMember{{Account: "alice", Role: wire.RoleAdmin}, {Account: "bob", Role: wire.RoleMember},
+		{Account: "carol", Role: wire.RoleMember}, {Account: "mallory", Role: wire.RoleMember}}
+	s, err := group.Sign(forger, wire.Address{Account: "alice", Device: 1}, l.Signed, gid, 2, ms, "g", 2000, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = carol.db.Update(func(tx *bolt.Tx) error { _, err := carol.acceptGroupState(tx, s.Signed, gid); return err })
+	if !errors.Is(err, errcode.AuthIdentityChanged) {
+		t.Errorf("version 2 forged with another key for alice: got %v, want %v", err, errcode.AuthIdentityChanged)
+	}
+	if v, _ := groupVersion(carol, gid); v != 1 {
+		t.Errorf("carol's group version after the forgery: got %d, want 1", v)
+	}
+}

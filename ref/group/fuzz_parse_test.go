@@ -159,7 +159,9 @@ func FuzzParseState(f *testing.F) {
 			checkStateErr(t, err, "")
 		} else {
 			checkState(t, s, data)
-			if !reflect.DeepEqual(s, decoded) {
+			parsed := *s
+			parsed.AuthorPrimary = keys.PublicKey{} // what only Parse, which checks the list, gives
+			if !reflect.DeepEqual(&parsed, decoded) {
 				t.Fatalf("Parse and Decode disagree:\n%+v\n%+v", s, decoded)
 			}
 			if _, err := Parse(data, s.GroupID, nil); err != nil {

@@ -39,6 +39,10 @@ type State struct {
 	wire.GroupState
 	Raw    []byte // the group-state encoding: what was signed
 	Signed []byte // the signed-group-state encoding
+	// AuthorPrimary is the device-1 key of the author's embedded list,
+	// which a device that has recorded no key for the author's account
+	// records (GRP-001 step 2); zero for a state only decoded.
+	AuthorPrimary keys.PublicKey
 }
 
 // IsAdmin reports whether account is an admin of the state.
@@ -93,6 +97,13 @@ func Sign(author *keys.PrivateKey, authorAddr wire.Address, authorList []byte, g
 type Lists interface {
 	Recorded(account string) *keys.PublicKey
 	Accepted(account string, version uint64) *devices.List
+}
+
+// Recorder is Lists that records keys: a device's Checker records the
+// device-1 key of an accepted state's author when it had none (GRP-001
+// step 2, trust on first use).
+type Recorder interface {
+	Record(account string, primary keys.PublicKey)
 }
 
 // Parse decodes a signed group state and runs steps 1 to 3 of GRP-001:
@@ -161,7 +172,7 @@ func verify(signed []byte, s *wire.SignedGroupState, st *wire.GroupState, lists 
 	if err := key.Verify(append([]byte(LabelGroupState), s.State...), s.Signature); err != nil {
 		return nil, fmt.Errorf("group: state signature: %w", err)
 	}
-	return &State{GroupState: *st, Raw: bytes.Clone(s.State), Signed: bytes.Clone(signed)}, nil
+	return &State{GroupState: *st, Raw: bytes.Clone(s.State), Signed: bytes.Clone(signed), AuthorPrimary: list.Primary()}, nil
 }
 
 // Check runs steps 4 to 6 of GRP-001: s follows prev (nil when the device
@@ -254,6 +265,9 @@ func (c *Checker) Check(signed []byte) (*State, error) {
 	}
 	if err := CheckChain(c.Accepted, state); err != nil {
 		return nil, err
+	}
+	if r, ok := c.Lists.(Recorder); ok && c.Server == nil && c.Lists.Recorded(state.Author.Account) == nil {
+		r.Record(state.Author.Account, state.AuthorPrimary)
 	}
 	if c.Server != nil && c.Server.Exists != nil {
 		for _, m := range state.Members {

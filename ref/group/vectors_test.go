@@ -38,6 +38,10 @@ type acceptedLists struct {
 
 func (l *acceptedLists) Recorded(account string) *keys.PublicKey { return l.recorded[account] }
 
+func (l *acceptedLists) Record(account string, primary keys.PublicKey) {
+	l.recorded[account] = &primary
+}
+
 func (l *acceptedLists) Accepted(account string, version uint64) *devices.List {
 	return l.versions[account][version]
 }

@@ -54,7 +54,9 @@ const groupStateDescription = "Signed group states that a device (checker \"devi
 	"it holds, with the primary keys it registered), and the signed group states of accepted (each passes the same " +
 	"checks as state in turn; the last is P, the checker's latest state of the group; accepted is empty when the " +
 	"checker holds no state of the group). A group state's embedded device list is checked, not accepted: it " +
-	"records no key and is not a list of accepted_lists for later states. The checker then checks state, in the " +
+	"is not a list of accepted_lists for later states; but a device that has recorded no key for the author's " +
+	"account records the list's device-1 key once the state passes (trust on first use), as a first accepted " +
+	"list would, and later lists of the account, embedded or not, must give that key (DEV-001 step 4). The checker then checks state, in the " +
 	"order of GRP-001: (1) it decodes (signed-group-state; its field 1 as group-state; its field 3 as " +
 	"signed-device-list), else the decode code; and, for a device, its group id is group_id, else auth.group_invalid " +
 	"(the server looks the group up by the state's group id, which is group_id); for the server, the author (field 5) " +
@@ -227,6 +229,16 @@ func genGroupStates() (any, error) {
 	dev := func(w *gsWorld, accepted []*gsState, state *gsState) gsCase {
 		return gsCase{lists: members4, accepted: accepted, state: state}
 	}
+	// otherPrimary is version 1 accepted, then version 2 by alice carrying
+	// a list of hers with another device-1 key, validly signed by it, and
+	// signed by that key.
+	otherPrimary := func(w *gsWorld) gsCase {
+		c := w.chain(2)
+		other := w.v.deviceKeys(1)
+		list := w.v.signedDeviceList(other[0].priv, encodeCBOR(deviceList("alice", 3, other, wireT0+120_000)))
+		s := withList(w, c[1], list)
+		return dev(w, c[:1], resign(w, s, other[0].priv, s.signed, nil))
+	}
 	specs := []spec{
 		// Valid chains.
 		{"group_state_create", "alice's device 1 creates the group (version 1): alice (admin), bob and carol, named " +
@@ -376,12 +388,16 @@ func genGroupStates() (any, error) {
 		{"group_state_list_primary_changed", "After version 1, the device having recorded alice's device-1 key, " +
 			"version 2 carries a list of alice's with another device-1 key, validly signed by it, and is signed by that " +
 			"key (author_private): the list passes DEV-001 step 3 and fails step 4.", []string{"device_list"}, nil,
+			otherPrimary, "", errIdentityChanged},
+		{"group_state_author_key_first_use", "The device has accepted no device list of alice; version 1, by " +
+			"her, recorded her device-1 key from its own list (GRP-001 step 2, trust on first use). Version 2 carries " +
+			"a list of alice's with another device-1 key, validly signed by it, and is signed by that key " +
+			"(author_private), as a server that forged her state would make it: the list passes DEV-001 step 3 and " +
+			"fails step 4.", []string{"device_list"}, nil,
 			func(w *gsWorld) gsCase {
-				c := w.chain(2)
-				other := w.v.deviceKeys(1)
-				list := w.v.signedDeviceList(other[0].priv, encodeCBOR(deviceList("alice", 3, other, wireT0+120_000)))
-				s := withList(w, c[1], list)
-				return dev(w, c[:1], resign(w, s, other[0].priv, s.signed, nil))
+				g := otherPrimary(w)
+				g.lists = []string{"bob", "carol"}
+				return g
 			}, "", errIdentityChanged},
 		{"group_state_list_equivocation", "After version 1, version 2 by alice's device 1 carries a list of alice's " +
 			"version 2, validly signed by her primary, that lists devices 1 and 3: another list of a version the device " +
@@ -754,7 +770,7 @@ func (k *gsChecker) check(enc []byte, replay bool) (duplicate bool, err error) {
 	if st == nil {
 		st = &dlState{}
 	}
-	dl, lf1, _, err := deviceListSteps1to4(st, s.author.account, list)
+	dl, lf1, primary, err := deviceListSteps1to4(st, s.author.account, list)
 	if err != nil {
 		return false, err
 	}
@@ -820,6 +836,11 @@ func (k *gsChecker) check(enc []byte, replay bool) (duplicate bool, err error) {
 	}
 	k.accepted = append(k.accepted, s)
 	k.field1s[s.version] = cloneBytes(field1)
+	if !k.server && st.recorded == nil {
+		// Step 2: the author's device-1 key, recorded on first use.
+		st.recorded = cloneBytes(primary)
+		k.lists[s.author.account] = st
+	}
 	return false, nil
 }
 
