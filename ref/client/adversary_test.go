@@ -1055,3 +1055,58 @@ func TestGroupStateRecordsAuthor(t *testing.T) {
 		t.Errorf("carol's group version after the forgery: got %d, want 1", v)
 	}
 }
+
+// TestTrustNotUndoneByOldGroupState checks GRP-001 step 2 with DEV-014
+// (from a review): carol recorded alice's key A1 and holds group version 1
+// by her. alice's account is registered again with key A2; carol refuses
+// the new list (DEV-014) and the user trusts the new key (Trust). carol
+// then accepts version 2 of the group, which alice made with A1 before her
+// account changed (a state carol missed). The user's decision must stand:
+// alice's new list, with A2, is accepted. The old state recorded A1 again.
+func TestTrustNotUndoneByOldGroupState(t *testing.T) {
+	carol := offline(t, "carol", nil)
+	a1, err := keys.GeneratePrivateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := keys.GeneratePrivateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l1, err := devices.Sign(a1, "alice", 1, []wire.ListedDevice{{Device: 1, IdentityKey: a1.Public().Encode()}}, 1000, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := carol.db.Update(func(tx *bolt.Tx) error { _, err := accept(tx, "alice", l1.Signed); return err }); err != nil {
+		t.Fatal(err)
+	}
+	gid := reviewGroup(t, carol, a1)
+	ms := []wire.GroupMember{{Account: "alice", Role: wire.RoleAdmin}, {Account: "bob", Role: wire.RoleMember}, {Account: "carol", Role: wire.RoleMember}}
+	old, err := group.Sign(a1, wire.Address{Account: "alice", Device: 1}, l1.Signed, gid, 2, ms, "g2", 1500, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1, err := devices.Sign(a2, "alice", 1, []wire.ListedDevice{{Device: 1, IdentityKey: a2.Public().Encode()}}, 3000, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = carol.db.Update(func(tx *bolt.Tx) error { _, err := accept(tx, "alice", n1.Signed); return err })
+	if err == nil {
+		t.Fatal("new key accepted before Trust")
+	}
+	if err := carol.Trust("alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := carol.db.Update(func(tx *bolt.Tx) error { _, err := carol.acceptGroupState(tx, old.Signed, gid); return err }); err != nil {
+		t.Fatalf("alice's old version 2: %v", err)
+	}
+	err = carol.db.Update(func(tx *bolt.Tx) error { _, err := accept(tx, "alice", n1.Signed); return err })
+	if err != nil {
+		t.Errorf("alice's new list after Trust: got %v, want nil (the trusted key)", err)
+	}
+	var got *keys.PublicKey
+	carol.db.View(func(tx *bolt.Tx) error { got = recorded(tx, "alice"); return nil })
+	if got == nil || !got.Equal(a2.Public()) {
+		t.Errorf("alice's recorded key after Trust: got %v, want the new key", got)
+	}
+}

@@ -138,8 +138,11 @@ func (d *Device) acceptGroupState(tx *bolt.Tx, signed, gid []byte) (*group.State
 	// GRP-001 step 2: the author's device-1 key, when this device had none
 	// recorded for the account, is recorded from the state's list (trust on
 	// first use), so that a state forged with another key for the account,
-	// or a later list with one, shows as a changed key (DEV-014).
-	if recorded(tx, s.Author.Account) == nil {
+	// or a later list with one, shows as a changed key (DEV-014). Not after
+	// the user trusted a new key for the account (Trust, until its next
+	// list): the state may be older than the change, and would put the old
+	// key back.
+	if recorded(tx, s.Author.Account) == nil && trustedList(tx, s.Author.Account) == nil {
 		if err := tx.Bucket(bucketIdentity).Put([]byte(s.Author.Account), s.AuthorPrimary.Encode()); err != nil {
 			return nil, err
 		}
