@@ -202,6 +202,22 @@ func newReviewPeer(t *testing.T, to *Device, addr wire.Address, ik *keys.Private
 // 1000 when it has none) and returns it as a delivery of envelope type typ.
 func (p *reviewPeer) deliver(typ uint64, c *wire.Content) *wire.Delivery {
 	p.t.Helper()
+	kind, ct, err := p.s.Encrypt(plaintext(p.t, c))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	k := uint64(wire.KindRatchet)
+	if kind == session.KindPreKey {
+		k = wire.KindPrekey
+	}
+	p.queue++
+	return delivery(p.queue, p.addr, typ, k, ct, c)
+}
+
+// plaintext completes content (the protocol version, a fresh message id
+// when it has none, sent-at 1000 when it has none) and encodes it.
+func plaintext(t *testing.T, c *wire.Content) []byte {
+	t.Helper()
 	c.Version = wire.ProtocolVersion
 	if c.MessageID == nil {
 		c.MessageID = make([]byte, 16)
@@ -212,19 +228,15 @@ func (p *reviewPeer) deliver(typ uint64, c *wire.Content) *wire.Delivery {
 	}
 	pt, err := wire.Marshal(c)
 	if err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
-	kind, ct, err := p.s.Encrypt(pt)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	k := uint64(wire.KindRatchet)
-	if kind == session.KindPreKey {
-		k = wire.KindPrekey
-	}
-	p.queue++
-	return &wire.Delivery{Version: 1, QueueID: p.queue, MessageID: c.MessageID, Sender: p.addr, Type: typ,
-		Priority: wire.PriorityNormal, Kind: k, Ciphertext: ct, SentAt: c.SentAt, AcceptedAt: 1000,
+	return pt
+}
+
+// delivery is a delivery of ciphertext ct that carries content c.
+func delivery(queue uint64, from wire.Address, typ, kind uint64, ct []byte, c *wire.Content) *wire.Delivery {
+	return &wire.Delivery{Version: 1, QueueID: queue, MessageID: c.MessageID, Sender: from, Type: typ,
+		Priority: wire.PriorityNormal, Kind: kind, Ciphertext: ct, SentAt: c.SentAt, AcceptedAt: 1000,
 		ExpiresAt: 1 << 50, Attempt: 1}
 }
 
@@ -555,12 +567,7 @@ func TestGroupSendAfterUnlink(t *testing.T) {
 // find the message they download and show, returns an expired media
 // message with its key, and Download then fetches and decrypts it.
 func TestExpiredMessageByID(t *testing.T) {
-	var later atomic.Int64
-	clock := func() time.Time { return time.UnixMilli(1000).Add(time.Duration(later.Load())) }
-	bob := offline(t, "bob", clock)
-	aliceIK, _ := keys.GeneratePrivateKey(rand.Reader)
-	acceptReviewList(t, bob, "alice", 1, aliceIK, map[uint64]*keys.PrivateKey{1: aliceIK})
-	alice := newReviewPeer(t, bob, wire.Address{Account: "alice", Device: 1}, aliceIK)
+	bob, alice, later := bobOnAClock(t)
 	expire := uint64(60)
 	md := &wire.Media{Kind: wire.MediaImage, BlobID: "blob", Key: bytes.Repeat([]byte{7}, 32), Digest: make([]byte, 32),
 		Size: 1040, MIME: "image/jpeg"}
@@ -590,33 +597,48 @@ func newCompanion(t *testing.T) (comp *Device, bob1, alice *reviewPeer) {
 	return comp, bob1, alice
 }
 
-// TestHistoryThenDelivery checks CLI-001 across paths: a new companion of
-// bob receives his primary's history, which holds alice's message X, and
-// then X itself from alice/1 (a sender that fanned X out to the companion
-// while the primary made the history, or a server that held the
-// companion's copy back until the history was in). The device stores and
-// shows X twice: the history entry is not a processed (sender, id) pair,
-// and the delivery path does not look for a message with X's id.
+// TestHistoryThenDelivery checks CLI-001 and DEV-021 across paths: a new
+// companion of bob receives his primary's history, which holds alice's
+// message X, and then X itself from alice/1 (a sender that fanned X out to
+// the companion while the primary made the history, or a server that held
+// the companion's copy back until the history was in). The device stored
+// and showed X twice: the history entry is not a processed (sender, id)
+// pair, and the delivery path did not look for a message with X's id. For
+// a picture, known from the history by its caption alone, the device
+// refused the delivery in full and never had the media the history could
+// not carry; it keeps one copy, with the delivery's media.
 func TestHistoryThenDelivery(t *testing.T) {
-	comp, bob1, alice := newCompanion(t)
-
-	x := make([]byte, 16)
-	rand.Read(x)
-	h := wire.History{{MessageID: x, Account: "alice", Outgoing: false, Text: "hi bob", SentAt: 1000}}
-	if _, _, err := comp.receive(bob1.deliver(wire.EnvelopeSync, &wire.Content{Type: wire.ContentHistory, History: &h})); err != nil {
-		t.Fatal(err)
-	}
+	caption := "a picture"
+	md := &wire.Media{Kind: wire.MediaImage, BlobID: "blob", Key: bytes.Repeat([]byte{7}, 32), Digest: make([]byte, 32),
+		Size: 1040, MIME: "image/jpeg", Caption: &caption}
 	text := "hi bob"
-	msg, _, err := comp.receive(alice.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentText, MessageID: x, SentAt: 1000, Text: &text}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := comp.Messages("alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ms) != 1 || msg != nil {
-		t.Errorf("alice's message X, from the history then delivered: got %d stored copies (and a new message event: %v), want 1 and none", len(ms), msg != nil)
+	for _, c := range []struct {
+		name    string
+		shown   string
+		content wire.Content
+	}{
+		{"text", text, wire.Content{Type: wire.ContentText, SentAt: 1000, Text: &text}},
+		{"media", caption, wire.Content{Type: wire.ContentMedia, SentAt: 1000, Media: md}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			comp, bob1, alice := newCompanion(t)
+			content := c.content
+			content.MessageID = historyOfAlice(t, comp, bob1, c.shown)
+			msg, _, err := comp.receive(alice.deliver(wire.EnvelopeChat, &content))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms, err := comp.Messages("alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ms) != 1 || msg != nil {
+				t.Fatalf("alice's message X, from the history then delivered: got %d stored copies (and a new message event: %v), want 1 and none", len(ms), msg != nil)
+			}
+			if content.Media != nil && (ms[0].Media == nil || !bytes.Equal(ms[0].Media.Key, md.Key)) {
+				t.Errorf("the picture known from the history, then delivered: got media %v, want the delivery's", ms[0].Media)
+			}
+		})
 	}
 }
 
@@ -652,25 +674,11 @@ func giveKey(t *testing.T, d *Device, from wire.Address, k *group.SenderKey) err
 // delivery from from.
 func groupDelivery(t *testing.T, k *group.SenderKey, from wire.Address, c *wire.Content) *wire.Delivery {
 	t.Helper()
-	c.Version = wire.ProtocolVersion
-	if c.MessageID == nil {
-		c.MessageID = make([]byte, 16)
-		rand.Read(c.MessageID)
-	}
-	if c.SentAt == 0 {
-		c.SentAt = 1000
-	}
-	pt, err := wire.Marshal(c)
+	msg, err := k.Encrypt(1, plaintext(t, c), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := k.Encrypt(1, pt, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &wire.Delivery{Version: 1, QueueID: 1, MessageID: c.MessageID, Sender: from, Type: wire.EnvelopeChat,
-		Priority: wire.PriorityNormal, Kind: wire.KindGroup, Ciphertext: msg, SentAt: c.SentAt, AcceptedAt: 1000,
-		ExpiresAt: 1 << 50, Attempt: 1}
+	return delivery(1, from, wire.EnvelopeChat, wire.KindGroup, msg, c)
 }
 
 // TestDeleteTargetsAnotherAuthor checks LIF-001 and LIF-004 against a
@@ -857,12 +865,7 @@ func TestDownloadTrickle(t *testing.T) {
 // pending (LIF-005), its text stored on bob's device with no end, for a
 // message that disappeared.
 func TestEditAfterExpiryKept(t *testing.T) {
-	var later atomic.Int64
-	clock := func() time.Time { return time.UnixMilli(1000).Add(time.Duration(later.Load())) }
-	bob := offline(t, "bob", clock)
-	aliceIK, _ := keys.GeneratePrivateKey(rand.Reader)
-	acceptReviewList(t, bob, "alice", 1, aliceIK, map[uint64]*keys.PrivateKey{1: aliceIK})
-	alice := newReviewPeer(t, bob, wire.Address{Account: "alice", Device: 1}, aliceIK)
+	bob, alice, later := bobOnAClock(t)
 	expire := uint64(60)
 	text := "gone in a minute"
 	msg := alice.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentText, SentAt: 1000, Text: &text, Expire: &expire})
@@ -911,37 +914,6 @@ func TestSessionKeptAfterTrust(t *testing.T) {
 	}
 	acceptReviewList(t, bob, "alice", 1, newIK, map[uint64]*keys.PrivateKey{1: newIK})
 	noSessionMessages(t, bob, "alice", "trusting her new key")
-}
-
-// TestHistoryThenMediaDelivery checks DEV-021 and CLI-001 for media: a
-// companion that knows alice's picture from a history (its caption alone)
-// and then gets its own delivery shows it once, with the media the
-// history could not carry.
-func TestHistoryThenMediaDelivery(t *testing.T) {
-	comp, bob1, alice := newCompanion(t)
-	x := make([]byte, 16)
-	rand.Read(x)
-	h := wire.History{{MessageID: x, Account: "alice", Outgoing: false, Text: "a picture", SentAt: 1000}}
-	if _, _, err := comp.receive(bob1.deliver(wire.EnvelopeSync, &wire.Content{Type: wire.ContentHistory, History: &h})); err != nil {
-		t.Fatal(err)
-	}
-	caption := "a picture"
-	md := &wire.Media{Kind: wire.MediaImage, BlobID: "blob", Key: bytes.Repeat([]byte{7}, 32), Digest: make([]byte, 32),
-		Size: 1040, MIME: "image/jpeg", Caption: &caption}
-	msg, _, err := comp.receive(alice.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentMedia, MessageID: x, SentAt: 1000, Media: md}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := comp.Messages("alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ms) != 1 || msg != nil {
-		t.Fatalf("got %d stored copies (and a new message event: %v), want 1 and none", len(ms), msg != nil)
-	}
-	if ms[0].Media == nil || !bytes.Equal(ms[0].Media.Key, md.Key) {
-		t.Errorf("the picture known from the history, then delivered: got media %v, want the delivery's", ms[0].Media)
-	}
 }
 
 // TestLastResortReplay checks the replay set of section 4.6: a hostile
@@ -1109,4 +1081,29 @@ func TestTrustNotUndoneByOldGroupState(t *testing.T) {
 	if got == nil || !got.Equal(a2.Public()) {
 		t.Errorf("alice's recorded key after Trust: got %v, want the new key", got)
 	}
+}
+
+// historyOfAlice gives comp, from bob1, a history that holds one message
+// of alice's with text, sent at 1000, and returns its id.
+func historyOfAlice(t *testing.T, comp *Device, bob1 *reviewPeer, text string) []byte {
+	t.Helper()
+	x := make([]byte, 16)
+	rand.Read(x)
+	h := wire.History{{MessageID: x, Account: "alice", Outgoing: false, Text: text, SentAt: 1000}}
+	if _, _, err := comp.receive(bob1.deliver(wire.EnvelopeSync, &wire.Content{Type: wire.ContentHistory, History: &h})); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// bobOnAClock makes bob's device, on a clock that starts at 1000 ms and
+// goes on by what later holds, and a session from alice's device 1 to it.
+func bobOnAClock(t *testing.T) (*Device, *reviewPeer, *atomic.Int64) {
+	t.Helper()
+	later := new(atomic.Int64)
+	clock := func() time.Time { return time.UnixMilli(1000).Add(time.Duration(later.Load())) }
+	bob := offline(t, "bob", clock)
+	aliceIK, _ := keys.GeneratePrivateKey(rand.Reader)
+	acceptReviewList(t, bob, "alice", 1, aliceIK, map[uint64]*keys.PrivateKey{1: aliceIK})
+	return bob, newReviewPeer(t, bob, wire.Address{Account: "alice", Device: 1}, aliceIK), later
 }

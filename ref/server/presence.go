@@ -206,8 +206,15 @@ func viewOf(u *wire.PresenceUpdate) view {
 // same, since the moment of a push would tell it (only a connected device
 // changes its privacy).
 func (p *presence) changed(account string) {
+	p.mu.Lock()
+	followed := len(p.followers[account]) > 0
+	p.mu.Unlock()
+	if !followed {
+		return // most accounts, and every device of a reconnect storm: no lock shared by all
+	}
 	// One change at a time, so that views computed in one order are not
-	// pushed in another (a stale view pushed last).
+	// pushed in another (a stale view pushed last). A follower that comes
+	// after the look above is given the current view by its subscription.
 	p.pushMu.Lock()
 	defer p.pushMu.Unlock()
 	p.mu.Lock()
