@@ -312,13 +312,33 @@ func (i *implActor) do(ctx context.Context, req *pb.Request) (*pb.Response, erro
 	if err != nil {
 		return nil, err
 	}
-	switch resp.Status {
-	case pb.Status_OK:
+	code := errcode.Code(resp.ErrorCode)
+	switch {
+	case resp.Status == pb.Status_OK:
 		return resp, nil
-	case pb.Status_UNIMPLEMENTED:
+	case resp.Status == pb.Status_UNIMPLEMENTED:
 		return nil, unimplemented{req.Method}
+	case resp.Status != pb.Status_ERROR || code != 0 && !code.Registered():
+		return nil, badRefusal{req.Method, resp.Status, code, resp.Detail}
 	}
-	return nil, fmt.Errorf("%s: %w (%s)", req.Method, errcode.Code(resp.ErrorCode), resp.Detail)
+	return nil, fmt.Errorf("%s: %w (%s)", req.Method, code, resp.Detail)
+}
+
+// badRefusal is an answer that is neither OK, UNIMPLEMENTED nor a refusal
+// as the adapter protocol has it (status ERROR with a registered code, or
+// with none for a refusal the specification names no code for, such as
+// opening view-once media twice): a step that must fail fails with it as
+// wrong-error, whatever code it carries, as a vector's refusal does
+// (check).
+type badRefusal struct {
+	method string
+	status pb.Status
+	code   errcode.Code
+	detail string
+}
+
+func (b badRefusal) Error() string {
+	return fmt.Sprintf("%s: answered with status %v and code %v (%s); a refusal is status ERROR with a registered code or none", b.method, b.status, b.code, b.detail)
 }
 
 func (i *implActor) send(ctx context.Context, to conv, text string) ([]byte, error) {

@@ -263,7 +263,7 @@ func (a *Adapter) Call(ctx context.Context, req *pb.Request) (*pb.Response, erro
 			}
 			var resp pb.Response
 			if err := protojson.Unmarshal(l, &resp); err != nil {
-				return nil, a.die("it printed a line that is not a response to %s: %.120q", req.Method, l)
+				return nil, a.die("it printed a line that is not a response to %s (%v): %.120q", req.Method, err, l)
 			}
 			if a.abandoned[resp.Id] {
 				delete(a.abandoned, resp.Id)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/missive-protocol/missive/conformance/refadapter"
 )
@@ -44,6 +45,7 @@ func answer(w io.Writer, v map[string]any) {
 //	hang       answers hello and the probe, then never answers and never exits
 //	hugeline   answers hello and the probe, then prints one endless line
 //	crash      answers hello and the probe, then panics (a trace on stderr)
+//	version99  answers hello with protocol version 99 only
 //	proxy:F    the reference adapter (REVIEW_MUTANT), with filter F on its lines
 func fakeAdapter(mode string) {
 	if f := os.Getenv("REVIEW_PIDFILE"); f != "" {
@@ -66,7 +68,11 @@ func fakeAdapter(mode string) {
 		json.Unmarshal(line, &req)
 		switch n {
 		case 1:
-			answer(out, map[string]any{"id": req["id"], "status": "OK", "hello": map[string]any{"name": "fake", "version": "0", "protocolVersions": []int{1}}})
+			versions := []int{1}
+			if mode == "version99" {
+				versions = []int{99}
+			}
+			answer(out, map[string]any{"id": req["id"], "status": "OK", "hello": map[string]any{"name": "fake", "version": "0", "protocolVersions": versions}})
 		case 2:
 			answer(out, map[string]any{"id": req["id"], "status": "UNIMPLEMENTED"})
 		default:
@@ -152,6 +158,11 @@ func proxy(in *bufio.Reader, out io.Writer, filter string) {
 		m := methods[id]
 		mu.Unlock()
 		switch {
+		case filter == "slow-send" && m == "message.send":
+			// A correct implementation whose sends are slow: it answers
+			// after REVIEW_DELAY.
+			d, _ := time.ParseDuration(os.Getenv("REVIEW_DELAY"))
+			time.Sleep(d)
 		case filter == "skip-detail" && m == "message.send":
 			// A refusal whose free-text detail (never parsed, says the
 			// proto) happens to hold the runner's skip marker.

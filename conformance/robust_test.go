@@ -450,3 +450,60 @@ func TestRunnerInterrupted(t *testing.T) {
 		})
 	}
 }
+
+// TestScenarioRefusalStatus: a step that must fail passes only on a
+// refusal as the adapter protocol has it, status ERROR with a registered
+// code; an answer with no status and the right code is wrong-error, as it
+// is for a vector (TestCheckStatus).
+func TestScenarioRefusalStatus(t *testing.T) {
+	adapter, _ := buildTools(t)
+	script := filepath.Join(t.TempDir(), "nostatus.sh")
+	body := "#!/bin/sh\n" + adapter + ` | sed -u -E 's/"status": *"ERROR", *//'` + "\n"
+	if err := os.WriteFile(script, []byte(body), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(context.Background(), Options{Adapter: script, Suites: []string{"client"},
+		Match: regexp.MustCompile("^edit_not_author$")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) == 0 {
+		t.Fatal("got no results, want edit_not_author's")
+	}
+	for _, r := range rep.Results {
+		if r.Outcome != Fail || r.Kind != WrongError {
+			t.Errorf("%s with refusals that have no status: got %s %s, want fail wrong-error", r.ID, r.Outcome, r.Kind)
+		}
+	}
+}
+
+// TestScenarioSlowAdapter: a request of a scenario step may take up to the
+// run's timeout, as the CLI's -timeout says, whatever the step's own wait
+// (waitLong) is: a correct implementation whose sends take longer than
+// that wait passes with a timeout that allows them.
+func TestScenarioSlowAdapter(t *testing.T) {
+	defer func(w time.Duration) { waitLong = w }(waitLong)
+	waitLong = 3 * time.Second
+	t.Setenv("REVIEW_DELAY", "4s")
+	rep, err := Run(context.Background(), Options{Adapter: fakeCommand(t, "proxy:slow-send"), Suites: []string{"client"},
+		Timeout: 10 * time.Second, Match: regexp.MustCompile("^online_delivery$")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 1 || rep.Results[0].Outcome != Pass {
+		t.Errorf("sends answered after 4 s, step wait 3 s, timeout 10 s: got %+v, want one pass", rep.Results)
+	}
+}
+
+// TestRunnerAdapterDoesNotStart: an adapter that cannot be used (here, one
+// of another protocol version) gives a report with one adapter-broken
+// failure that says why, not an error and no report.
+func TestRunnerAdapterDoesNotStart(t *testing.T) {
+	rep, err := Run(context.Background(), Options{Adapter: fakeCommand(t, "version99"), Suites: []string{"vectors"}})
+	if err != nil {
+		t.Fatalf("got error %v, want a report", err)
+	}
+	if len(rep.Results) != 1 || rep.Results[0].Kind != AdapterBroken || !strings.Contains(rep.Results[0].Detail, "protocol versions [99]") || !rep.Failed() {
+		t.Errorf("got %+v, want one adapter-broken failure naming the versions", rep.Results)
+	}
+}

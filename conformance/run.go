@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/missive-protocol/missive/spec"
@@ -40,6 +41,12 @@ func NeedsAdapter(suites []string) bool {
 // those after, would all fail for want of an adapter or a server.
 var ErrInterrupted = errors.New("conformance: interrupted")
 
+// ErrNoMatch is the error of a run whose Match selects no scenario and no
+// vector family of its suites: a pattern that matches nothing runs no test,
+// and a run of no test passes nothing. A suite of the run that Match selects
+// nothing of is left out, provided another suite has a test it selects.
+var ErrNoMatch = errors.New("conformance: -run matches no test")
+
 // Run starts the adapter, when a suite needs one, and runs the suites. The
 // vectors and client suites test the implementation behind the adapter;
 // the server suite tests a server with reference clients only, and needs
@@ -68,28 +75,40 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				rep.Interrupted = true
 				return rep, ErrInterrupted
 			}
-			return nil, err
+			// No suite can run: the report holds why, as a failure of
+			// its own, so that a job that reads the JSON or JUnit file
+			// sees it rather than a missing file.
+			emit(Result{Suite: "adapter", Group: "start", ID: "hello", Outcome: Fail, Kind: AdapterBroken, Detail: err.Error()})
+			rep.Elapsed = time.Since(rep.Started)
+			return rep, nil
 		}
 		defer a.Close()
 		rep.Adapter = a.Hello
 	}
+	unmatched := 0
 	for _, s := range o.Suites {
 		if ctx.Err() != nil {
 			break
 		}
+		var err error
 		switch s {
 		case "vectors":
-			if _, err := RunVectors(ctx, a, o.Match, emit); err != nil && ctx.Err() == nil {
-				return nil, err
-			}
+			_, err = RunVectors(ctx, a, o.Match, emit)
 		case "client", "server":
 			so := ScenarioOptions{Adapter: a, ServerCommand: o.ServerCommand, ServerAddr: o.ServerAddr, Match: o.Match}
-			if _, err := RunScenarios(ctx, s, so, emit); err != nil && ctx.Err() == nil {
-				return nil, err
-			}
+			_, err = RunScenarios(ctx, s, so, emit)
 		default:
 			return nil, fmt.Errorf("conformance: unknown suite %q", s)
 		}
+		switch {
+		case errors.Is(err, ErrNoMatch):
+			unmatched++
+		case err != nil && ctx.Err() == nil:
+			return nil, err
+		}
+	}
+	if unmatched > 0 && unmatched == len(o.Suites) && ctx.Err() == nil {
+		return nil, fmt.Errorf("%w of the suites %s: %q", ErrNoMatch, strings.Join(o.Suites, ", "), o.Match)
 	}
 	rep.Elapsed = time.Since(rep.Started)
 	if ctx.Err() != nil {

@@ -38,18 +38,36 @@ type ScenarioOptions struct {
 	Match *regexp.Regexp
 }
 
-// waitLong bounds every wait of a scenario step.
-const waitLong = 15 * time.Second
+// waitLong bounds how long a scenario step waits for something to happen
+// (a message shown, a status reached): the step polls until then. How long
+// one request to the adapter may take is the run's timeout (-timeout), on
+// top of it: a step's context ends waitLong, one timeout and a margin after
+// the step starts, so that the last request of a poll, or a single slow
+// request of any step, fails for the adapter's timeout (adapter-broken)
+// rather than for the step's.
+var waitLong = 15 * time.Second // a variable for the tests
 
-// pollDeadline is when a step that polls an actor gives up: early enough
-// that its last request ends before the step's context does, which would
-// cut the adapter off in the middle of a request.
-func pollDeadline(ctx context.Context) time.Time {
-	d, ok := ctx.Deadline()
-	if !ok {
-		return time.Now().Add(waitLong)
+// pollKey is the context key of a step's poll deadline.
+type pollKey struct{}
+
+// stepContext returns the context of a scenario step.
+func (w *world) stepContext() (context.Context, context.CancelFunc) {
+	timeout := DefaultTimeout
+	if w.a != nil {
+		timeout = w.a.timeout
 	}
-	return d.Add(-2 * time.Second)
+	ctx, cancel := context.WithTimeout(w.ctx, waitLong+timeout+2*time.Second)
+	return context.WithValue(ctx, pollKey{}, time.Now().Add(waitLong)), cancel
+}
+
+// pollDeadline is when a step that polls an actor gives up: waitLong after
+// the step started, so that its last request ends before the step's
+// context does, which would cut the adapter off in the middle of a request.
+func pollDeadline(ctx context.Context) time.Time {
+	if d, ok := ctx.Value(pollKey{}).(time.Time); ok {
+		return d
+	}
+	return time.Now().Add(waitLong)
 }
 
 // scenarioHeader is what a scenario file says of itself in its comments.
@@ -90,7 +108,8 @@ func Scenarios() (map[string]scenarioHeader, error) {
 	return out, nil
 }
 
-// RunScenarios runs the scenarios of a suite ("client" or "server").
+// RunScenarios runs the scenarios of a suite ("client" or "server"). It
+// fails with ErrNoMatch when o.Match selects none of them.
 func RunScenarios(ctx context.Context, suite string, o ScenarioOptions, emit func(Result)) ([]Result, error) {
 	headers, err := Scenarios()
 	if err != nil {
@@ -111,6 +130,9 @@ func RunScenarios(ctx context.Context, suite string, o ScenarioOptions, emit fun
 			return nil, err
 		}
 		n++
+	}
+	if n == 0 && o.Match != nil {
+		return nil, fmt.Errorf("%w in the %s suite", ErrNoMatch, suite)
 	}
 	if n == 0 {
 		return nil, fmt.Errorf("conformance: no %s scenarios", suite)
@@ -466,7 +488,7 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 		if len(args) == 0 {
 			ts.Fatalf("usage: %s VERB ARGS...", name)
 		}
-		ctx, cancel := context.WithTimeout(w.ctx, waitLong)
+		ctx, cancel := w.stepContext()
 		defer cancel()
 		verb, rest := args[0], w.wireArgs(args[1:])
 		if verb == "create" {

@@ -78,7 +78,10 @@ func wantCode(args []string) (errcode.Code, []string) {
 
 // mustFail checks that a step failed, with the code want when it is set.
 func mustFail(ts *testscript.TestScript, what string, err error, want errcode.Code) {
-	var un unimplemented
+	var (
+		un  unimplemented
+		bad badRefusal
+	)
 	switch {
 	case err == nil:
 		fail(ts, UnexpectedSuccess, "%s succeeded, and should have failed", what)
@@ -86,6 +89,8 @@ func mustFail(ts *testscript.TestScript, what string, err error, want errcode.Co
 		ts.Fatalf("[skip] unimplemented: %s", un.method)
 	case errors.Is(err, ErrAdapter):
 		fail(ts, AdapterBroken, "%s: %v", what, err)
+	case errors.As(err, &bad):
+		fail(ts, WrongError, "%s: %v", what, err)
 	case want != 0 && errcode.Of(err) != want:
 		fail(ts, WrongError, "%s failed with %v, want %v", what, err, want)
 	}

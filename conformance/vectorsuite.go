@@ -154,9 +154,10 @@ func check(r *Result, resp *pb.Response, want errcode.Code) bool {
 
 // RunVectors runs every vector family whose name match matches (every one
 // when match is nil) through the adapter, calling emit for each result as
-// it comes.
+// it comes. It fails with ErrNoMatch when match selects no family.
 func RunVectors(ctx context.Context, a *Adapter, match *regexp.Regexp, emit func(Result)) ([]Result, error) {
 	var out []Result
+	selected := 0
 	names, err := fs.Glob(vectors.FS, "v1/*.json")
 	if err != nil {
 		return nil, err
@@ -170,6 +171,7 @@ func RunVectors(ctx context.Context, a *Adapter, match *regexp.Regexp, emit func
 		if match != nil && !match.MatchString(f.name) || ctx.Err() != nil {
 			continue
 		}
+		selected++
 		data, err := vectors.FS.ReadFile("v1/" + f.name + ".json")
 		if err != nil {
 			return nil, err
@@ -187,6 +189,9 @@ func RunVectors(ctx context.Context, a *Adapter, match *regexp.Regexp, emit func
 		if !known[n] {
 			return nil, fmt.Errorf("conformance: %s has no runner", n)
 		}
+	}
+	if selected == 0 && ctx.Err() == nil {
+		return nil, fmt.Errorf("%w in the vectors suite", ErrNoMatch)
 	}
 	return out, nil
 }

@@ -45,6 +45,53 @@ func TestCLINoServerNoServerSuite(t *testing.T) {
 	}
 }
 
+// TestCLIRunAcrossSuites: a -run that selects a vector family and no
+// scenario runs that family with the default suites (vectors and client)
+// and writes its report; one that selects nothing in any suite is a usage
+// error, not a green run of no test.
+func TestCLIRunAcrossSuites(t *testing.T) {
+	adapter := buildAdapter(t)
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"-run", "^xeddsa$"}, 0},
+		{[]string{"-run", "^xedsa$", "vectors"}, 2},
+		{[]string{"-run", "^xedsa$"}, 2},
+	} {
+		out := filepath.Join(t.TempDir(), "r.json")
+		var stdout, stderr bytes.Buffer
+		code := run(append([]string{"-adapter", adapter, "-json", out}, c.args...), &stdout, &stderr)
+		if code != c.code {
+			t.Errorf("%v: got exit %d, want %d\n%s%s", c.args, code, c.code, stdout.String(), stderr.String())
+			continue
+		}
+		if c.code != 0 {
+			continue
+		}
+		data, err := os.ReadFile(out)
+		if err != nil {
+			t.Errorf("%v: no report: %v", c.args, err)
+			continue
+		}
+		var rep struct {
+			Results []struct{ Suite, Group string }
+		}
+		if err := json.Unmarshal(data, &rep); err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Results) == 0 {
+			t.Errorf("%v: got no results in the report, want the xeddsa vectors", c.args)
+		}
+		for _, r := range rep.Results {
+			if r.Suite != "vectors" || r.Group != "xeddsa" {
+				t.Errorf("%v: got a result of %s/%s, want vectors/xeddsa only", c.args, r.Suite, r.Group)
+				break
+			}
+		}
+	}
+}
+
 // TestCLICoverageAllowFile: missive-conformance coverage, run anywhere but
 // the repository root or with a mistyped -allow, names the allow list it
 // could not read.

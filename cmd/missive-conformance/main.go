@@ -49,7 +49,8 @@ Flags:
     -v                 print every result, not only failures
 
 The exit code is 0 when every result is a pass, unimplemented, skipped or
-expected; 1 on any unexpected result; 2 on a usage error; 130 when a
+expected; 1 on any unexpected result; 2 on a usage error (a -run that
+matches no scenario or vector family of the suites is one); 130 when a
 Ctrl-C (SIGINT, or SIGTERM, SIGHUP) stopped the run, whose report then
 holds the tests that ended before it.
 
@@ -162,6 +163,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Progress: progress(stderr, *verbose), ServerCommand: *serverCmd, ServerAddr: *serverAddr, Match: re,
 	})
 	interrupted := errors.Is(err, conformance.ErrInterrupted)
+	if errors.Is(err, conformance.ErrNoMatch) {
+		fmt.Fprintf(stderr, "missive-conformance: %v\n", err)
+		return 2
+	}
 	if err != nil && !interrupted {
 		fmt.Fprintf(stderr, "\nmissive-conformance: %v\n", err)
 		return 1

@@ -873,7 +873,8 @@ type Response struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Id     uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	Status Status                 `protobuf:"varint,2,opt,name=status,proto3,enum=missive.adapter.v1.Status" json:"status,omitempty"`
-	// With ERROR: the registered error code (spec chapter 7) and its name.
+	// With ERROR: the registered error code (spec chapter 7) and its name;
+	// 0 for a refusal the specification names no code for.
 	ErrorCode uint32 `protobuf:"varint,3,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
 	ErrorName string `protobuf:"bytes,4,opt,name=error_name,json=errorName,proto3" json:"error_name,omitempty"`
 	// Free text for people; never parsed by the runner.
@@ -1525,8 +1526,11 @@ type HelloResult struct {
 	SpecVersions     []string               `protobuf:"bytes,3,rep,name=spec_versions,json=specVersions,proto3" json:"spec_versions,omitempty"` // specification versions it implements, such as "1.0.0-draft.1"
 	ProtocolVersions []uint32               `protobuf:"varint,4,rep,packed,name=protocol_versions,json=protocolVersions,proto3" json:"protocol_versions,omitempty"`
 	// Features it implements, as method names ("xeddsa.sign") or feature
-	// names ("client", "multi-device"); the runner reports the rest as
-	// unimplemented rather than failed.
+	// names ("client", "multi-device"), for people: the runner puts them in
+	// its report and calls every method whatever they say. A method may be
+	// implemented in part (wire.decode of some rules): a request the
+	// adapter does not implement is answered UNIMPLEMENTED, and its test
+	// is reported as unimplemented rather than failed.
 	Features      []string `protobuf:"bytes,5,rep,name=features,proto3" json:"features,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3318,10 +3322,14 @@ func (x *ClockSetParams) GetUnixMs() uint64 {
 // device.create: a new primary device of a new account, to register with the
 // server at address (host:port) at its first connection.
 type DeviceCreateParams struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
-	Server        string                 `protobuf:"bytes,2,opt,name=server,proto3" json:"server,omitempty"`
-	ServerKey     []byte                 `protobuf:"bytes,3,opt,name=server_key,json=serverKey,proto3" json:"server_key,omitempty"` // the server's static key, to pin
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Server  string                 `protobuf:"bytes,2,opt,name=server,proto3" json:"server,omitempty"`
+	// The server's static key, to pin from the first connection (IK).
+	// Empty: learn it with an XX handshake at the first connection and pin
+	// it then (TRN-004). This runner leaves it empty: the scenario
+	// server_key_changed checks trust on first use.
+	ServerKey     []byte `protobuf:"bytes,3,opt,name=server_key,json=serverKey,proto3" json:"server_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
