@@ -110,6 +110,8 @@ func CheckCoverage(reqs []spec.Requirement, cov Coverage, allowed Allowed) []str
 		known[r.ID] = true
 		_, ok := allowed[r.ID]
 		switch {
+		case ok && !r.Must:
+			problems = append(problems, fmt.Sprintf("%s is listed as uncovered but is not a MUST", r.ID))
 		case r.Must && len(cov[r.ID]) == 0 && !ok:
 			problems = append(problems, fmt.Sprintf("%s (%s) is a MUST that no vector or scenario covers", r.ID, r.Chapter))
 		case len(cov[r.ID]) > 0 && ok:

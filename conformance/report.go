@@ -116,13 +116,16 @@ func (r *Report) WriteSummary(w io.Writer) {
 	tw.Flush()
 
 	// Per chapter: each result counts for every chapter its requirements
-	// name.
+	// name, but for the other side's: the client suite tests the
+	// implementation as a client, on the reference server, so the server's
+	// requirements its scenarios name are the reference server's; the
+	// server suite tests the server under test with reference clients.
 	chapters := map[string]*counts{}
 	for _, x := range r.Results {
 		seen := map[string]bool{}
 		for _, id := range x.Requirements {
 			ch := chapterOf(id)
-			if seen[ch] {
+			if seen[ch] || otherSide(x.Suite, ch) {
 				continue
 			}
 			seen[ch] = true
@@ -159,6 +162,13 @@ func (r *Report) WriteSummary(w io.Writer) {
 			fmt.Fprintf(w, "  FAIL %s [%s] %s\n", x.Name(), x.Kind, x.Detail)
 		}
 	}
+}
+
+// otherSide reports whether the requirements of a chapter (its prefix) are
+// those of the reference side in a suite: the server's in the client
+// suite, the client's in the server suite.
+func otherSide(suite, prefix string) bool {
+	return suite == "client" && prefix == "SRV" || suite == "server" && prefix == "CLI"
 }
 
 // chapterRank orders requirement prefixes as the chapters are ordered.

@@ -11,6 +11,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/missive-protocol/missive/ref/client"
+	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
@@ -28,7 +29,8 @@ import (
 //	NAME messages-delivered N                     N distinct messages came in deliveries so far, after a second more (SRV-009)
 //	NAME send-many ACCOUNT N TEXT                 N messages, "TEXT 0" to "TEXT N-1", one after the other
 //	NAME list-version ACCOUNT N                   the device accepts version N of the account's list within 5 s, unasked (DEV-010)
-//	NAME send-in ENVELOPE ACCOUNT text TEXT...    content in an envelope of type chat, receipt, sync or control (MSG-021);
+//	[!] NAME send-in [CODE] ENVELOPE ACCOUNT text TEXT...  content in an envelope of type chat, receipt, sync or control (MSG-021),
+//	                                              which the server refuses with "!" (MSG-013);
 //	NAME send-in ENVELOPE ACCOUNT timer DURATION  a timer (DURATION or off); a receipt KIND (delivered, read
 //	NAME send-in ENVELOPE ACCOUNT receipt KIND TEXT...  or played) for the message TEXT
 //	[!] NAME send-ahead [CODE] DURATION ACCOUNT TEXT...  a text whose sent-at is DURATION ahead of the clock (SRV-023)
@@ -121,7 +123,7 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 			w.record(t, m.ID, name)
 		}
 	case "send-in":
-		w.sendIn(ts, ctx, name, c, rest, neg)
+		w.sendIn(ts, ctx, name, c, rest, neg, code)
 	case "send-ahead":
 		if len(rest) < 3 {
 			ts.Fatalf("usage: [!] %s send-ahead [CODE] DURATION ACCOUNT TEXT...", name)
@@ -187,11 +189,13 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 	return true
 }
 
-// sendIn runs "NAME send-in ENVELOPE ACCOUNT text|timer|receipt ...":
-// content of a type in an envelope of any type (MSG-021).
-func (w *world) sendIn(ts *testscript.TestScript, ctx context.Context, name string, c *client.Conn, rest []string, neg bool) {
-	const usage = "usage: %s send-in chat|receipt|sync|control ACCOUNT text TEXT... | timer DURATION|off | receipt delivered|read|played TEXT..."
-	if len(rest) < 4 || neg {
+// sendIn runs "[!] NAME send-in [CODE] ENVELOPE ACCOUNT text|timer|receipt
+// ...": content of a type in an envelope of any type (MSG-021), which the
+// server refuses, with "!", when the envelope's type does not go to that
+// account (MSG-013).
+func (w *world) sendIn(ts *testscript.TestScript, ctx context.Context, name string, c *client.Conn, rest []string, neg bool, code errcode.Code) {
+	const usage = "usage: [!] %s send-in [CODE] chat|receipt|sync|control ACCOUNT text TEXT... | timer DURATION|off | receipt delivered|read|played TEXT..."
+	if len(rest) < 4 {
 		ts.Fatalf(usage, name)
 	}
 	env := map[string]uint64{"chat": wire.EnvelopeChat, "receipt": wire.EnvelopeReceipt, "sync": wire.EnvelopeSync, "control": wire.EnvelopeControl}[rest[0]]
@@ -215,6 +219,10 @@ func (w *world) sendIn(ts *testscript.TestScript, ctx context.Context, name stri
 		ts.Fatalf(usage, name)
 	}
 	id, err := c.SendContentIn(ctx, rest[1], env, content)
+	if neg {
+		mustFail(ts, fmt.Sprintf("%s send-in %s %s", name, rest[0], rest[1]), err, code)
+		return
+	}
 	must(ts, name+" send-in", err)
 	if rest[2] == "text" {
 		w.record(text, id, name)

@@ -52,6 +52,9 @@ type Config struct {
 	Clock func() time.Time
 	// Timeouts of the transport; zero values take the specification's.
 	Timeouts transport.Timeouts
+	// Keepalive is how long the device sends nothing before it sends ping
+	// (TRN-014); zero takes KEEPALIVE_INTERVAL. Tests shorten it.
+	Keepalive time.Duration
 	// OnDelivery, when set, sees every delivery as it comes, before the
 	// device reads it; when it returns false, the device drops it, neither
 	// storing nor acknowledging it, as a device that fails before it
@@ -68,6 +71,7 @@ type Device struct {
 	rand       io.Reader
 	now        func() time.Time
 	tout       transport.Timeouts
+	keepalive  time.Duration             // Config.Keepalive
 	onDelivery func(*wire.Delivery) bool // Config.OnDelivery
 
 	Account string
@@ -89,6 +93,9 @@ func (c Config) orDefault() Config {
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now
+	}
+	if c.Keepalive == 0 {
+		c.Keepalive = transport.KeepaliveInterval
 	}
 	return c
 }
@@ -152,7 +159,7 @@ func Open(dir string, cfg Config) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Device{dir: dir, db: db, rand: cfg.Rand, now: cfg.Clock, tout: cfg.Timeouts, onDelivery: cfg.OnDelivery}
+	d := &Device{dir: dir, db: db, rand: cfg.Rand, now: cfg.Clock, tout: cfg.Timeouts, keepalive: cfg.Keepalive, onDelivery: cfg.OnDelivery}
 	err = db.View(func(tx *bolt.Tx) error {
 		d.Account = string(getConfig(tx, "account"))
 		d.Server = string(getConfig(tx, "server"))

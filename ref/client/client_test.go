@@ -55,7 +55,14 @@ type dev struct {
 
 func (w *world) device(name string) *dev {
 	w.t.Helper()
-	d, err := client.Init(filepath.Join(w.dir, name), name, w.addr, client.Config{Clock: w.clock.now})
+	return w.deviceWith(name, client.Config{})
+}
+
+// deviceWith is device with a configuration (the world's clock is set).
+func (w *world) deviceWith(name string, cfg client.Config) *dev {
+	w.t.Helper()
+	cfg.Clock = w.clock.now
+	d, err := client.Init(filepath.Join(w.dir, name), name, w.addr, cfg)
 	if err != nil {
 		w.t.Fatal(err)
 	}

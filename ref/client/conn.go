@@ -341,11 +341,11 @@ func (c *Conn) readLoop() {
 	}
 }
 
-// keepalive sends ping when nothing was sent for KeepaliveInterval
-// (TRN-014).
+// keepalive sends ping when nothing was sent for KEEPALIVE_INTERVAL
+// (TRN-014; Config.Keepalive).
 func (c *Conn) keepalive() {
 	defer c.wg.Done()
-	t := time.NewTicker(transport.KeepaliveInterval / 3)
+	t := time.NewTicker(c.d.keepalive / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -353,7 +353,7 @@ func (c *Conn) keepalive() {
 			return
 		case <-t.C:
 			c.mu.Lock()
-			idle := time.Since(c.lastWrite) >= transport.KeepaliveInterval
+			idle := time.Since(c.lastWrite) >= c.d.keepalive
 			if idle {
 				c.lastWrite = time.Now()
 			}

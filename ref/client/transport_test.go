@@ -1,9 +1,14 @@
 package client_test
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"net"
+	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,11 +25,18 @@ import (
 // port and returns its address and key.
 func serve(t *testing.T, st store.Store, clk *clock) (string, []byte) {
 	t.Helper()
+	return serveConfig(t, server.Config{Store: st, Clock: clk.now})
+}
+
+// serveConfig is serve with the rest of a server's configuration.
+func serveConfig(t *testing.T, cfg server.Config) (string, []byte) {
+	t.Helper()
 	static, err := transport.Suite.GenerateKeypair(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: st, Static: static, Clock: clk.now})
+	cfg.Static = static
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,5 +128,91 @@ func TestUndecryptableAcked(t *testing.T) {
 			t.Fatalf("the undecryptable entry is still queued (%d entries): not acknowledged", n)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestKeepalive checks TRN-014: a device that has sent nothing for its
+// keepalive interval sends ping, which keeps its connection open past a
+// server's idle timeout; the same device with the specification's interval
+// (30 s) sends nothing within the test and the server closes it as idle.
+func TestKeepalive(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	const idle = 500 * time.Millisecond
+	addr, _ := serveConfig(t, server.Config{Store: mem.New(), Clock: clk.now, Timeouts: transport.Timeouts{Idle: idle}})
+	for _, c := range []struct {
+		keepalive time.Duration
+		open      bool
+	}{
+		{idle / 4, true},
+		{0, false},
+	} {
+		name := "alice"
+		if !c.open {
+			name = "bob"
+		}
+		d, err := client.Init(filepath.Join(t.TempDir(), name), name, addr, client.Config{Clock: clk.now, Keepalive: c.keepalive})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := d.Connect(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var why error
+		open := true
+		select {
+		case <-conn.Done():
+			open, why = false, conn.Err()
+		case <-time.After(6 * idle):
+		}
+		conn.Close()
+		d.Close()
+		if open != c.open {
+			t.Errorf("keepalive %v, server idle timeout %v: within %v with nothing to send, got connection open %v, want %v (ended: %v)", c.keepalive, idle, 6*idle, open, c.open, why)
+		}
+	}
+}
+
+// recordingRand is a random source that keeps what each read gave.
+type recordingRand struct {
+	mu    sync.Mutex
+	reads [][]byte
+}
+
+func (r *recordingRand) Read(p []byte) (int, error) {
+	n, err := rand.Read(p)
+	r.mu.Lock()
+	r.reads = append(r.reads, bytes.Clone(p[:n]))
+	r.mu.Unlock()
+	return n, err
+}
+
+// TestMessageIDs checks MSG-002: the id of each message a device sends is
+// 16 bytes of one read of its random source, and two messages with the
+// same text have different ids, as the recipient sees them.
+func TestMessageIDs(t *testing.T) {
+	w := newWorld(t)
+	src := &recordingRand{}
+	alice := w.deviceWith("alice", client.Config{Rand: src})
+	bob := w.device("bob")
+	var ids [][]byte
+	for range 2 {
+		if _, err := alice.c.Send(ctx, "bob", "same text"); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, bob.next(t, client.EventMessage).Message.ID)
+	}
+	if bytes.Equal(ids[0], ids[1]) {
+		t.Errorf("two messages got the same id %x", ids[0])
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	for _, id := range ids {
+		if len(id) != wire.MessageIDSize {
+			t.Errorf("message id %x: got %d bytes, want %d", id, len(id), wire.MessageIDSize)
+		}
+		if !slices.ContainsFunc(src.reads, func(r []byte) bool { return bytes.Equal(r, id) }) {
+			t.Errorf("message id %x is not the output of one read of the device's random source", id)
+		}
 	}
 }

@@ -379,8 +379,8 @@ func (k *walker) walk(loc []step, t *wtype, prefix, where, ctx string, depth int
 	case wBool:
 		if t.constBool != nil {
 			reqs := []string{}
-			if strings.HasPrefix(ctx, "prekey-upload.") {
-				reqs = append(reqs, "MSG-007")
+			if strings.HasPrefix(prefix, "prekey_upload_") {
+				reqs = append(reqs, "MSG-007") // the flags of an upload's KEM prekeys
 			}
 			k.add(fmt.Sprintf("%s_%v", prefix, !*t.constBool), fmt.Sprintf("%s is %v; it must be %v.", where,
 				!*t.constBool, *t.constBool), []string{"range"}, reqs, errValueOutOfRange, k.replace(loc, boolNode(!*t.constBool)))
