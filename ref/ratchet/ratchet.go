@@ -211,6 +211,10 @@ func (s *State) Decrypt(rand io.Reader, message []byte) ([]byte, error) {
 		return nil, fmt.Errorf("ratchet: header key: %w", err)
 	}
 	n, pn := uint32(h.N), uint32(h.PN)
+	if n == maxMessageNumber {
+		// RAT-016: no sender sends it, and Nr after it would not fit.
+		return nil, fmt.Errorf("ratchet: message %d: %w", n, errcode.StateChainExhausted)
+	}
 	ad := s.associated(m.Header)
 	id := skipID{key32(h.RatchetKey[1:]), n}
 	if mk, ok := s.skipped.get(id); ok {
