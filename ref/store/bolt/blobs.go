@@ -261,6 +261,9 @@ func (s *Store) ReadBlob(ctx context.Context, id string, offset uint64, n int) (
 		prefix := chunkPrefix(id)
 		c := tx.Bucket(bucketChunks).Cursor()
 		k, v := c.Seek(binary.BigEndian.AppendUint64(bytes.Clone(prefix), offset))
+		if k != nil && bytes.HasPrefix(k, prefix) && len(k) != len(prefix)+8 {
+			return fmt.Errorf("blob %q: a chunk key of %d bytes: %w", id, len(k), errCorrupt)
+		}
 		if k == nil || !bytes.HasPrefix(k, prefix) || binary.BigEndian.Uint64(k[len(prefix):]) > offset {
 			if k == nil {
 				k, v = c.Last()

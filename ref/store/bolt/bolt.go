@@ -362,7 +362,9 @@ func (s *Store) view(ctx context.Context, op string, fn func(*bbolt.Tx) error) e
 	if err := s.begin(ctx, op); err != nil {
 		return err
 	}
-	return wrap(op, s.db.View(fn))
+	// A record of a damaged file that a read does not expect fails the
+	// read, as it fails a write (safeCall), and not the server.
+	return wrap(op, s.db.View(func(tx *bbolt.Tx) error { return safeCall(fn, tx) }))
 }
 
 // update runs fn in a write transaction that the group commit may share

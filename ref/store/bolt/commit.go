@@ -49,8 +49,8 @@ type commitCall struct {
 	done   chan error
 }
 
-// errPanicked reports a function that panicked.
-var errPanicked = errors.New("bolt: write panicked")
+// errPanicked reports a function of a transaction that panicked.
+var errPanicked = errors.New("bolt: transaction panicked")
 
 // run runs fn in a write transaction, with the other writes queued with it,
 // and returns once the transaction is committed and synced, or failed.

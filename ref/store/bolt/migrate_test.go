@@ -18,12 +18,7 @@ import (
 // with entries es (each with its Attempt), as version 1 laid it out.
 func writeV1(t *testing.T, path string, a store.Address, es []store.Entry) {
 	t.Helper()
-	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bbolt.Tx) error {
+	rawUpdate(t, path, func(tx *bbolt.Tx) error {
 		names := [][]byte{v1Queues, v1Entries, v1Order, v2Accepted, v2Forget}
 		for _, b := range allBuckets {
 			if s := string(b); s != string(bucketMessages) && s != string(bucketPairs) && s != string(bucketPairsExp) {
@@ -67,9 +62,6 @@ func writeV1(t *testing.T, path string, a store.Address, es []store.Entry) {
 		}
 		return tx.Bucket(v1Queues).Put(ak, rec.encode())
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestMigrateV1 opens a file of schema version 1 and checks that its queue
@@ -185,12 +177,7 @@ func TestMigrateV1(t *testing.T) {
 // queue records of the live devices (toV3Queue).
 func writeV2Pairs(t *testing.T, path string, base time.Time, forget map[string]time.Time) {
 	t.Helper()
-	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bbolt.Tx) error {
+	rawUpdate(t, path, func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bucketMeta).Put(keyVersion, binary.BigEndian.AppendUint32(nil, 2)); err != nil {
 			return err
 		}
@@ -218,9 +205,6 @@ func writeV2Pairs(t *testing.T, path string, base time.Time, forget map[string]t
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestMigrateV2 opens a file of schema version 2, whose accepted pairs are
@@ -417,20 +401,12 @@ func TestMigrateV3(t *testing.T) {
 	s.Close()
 	// As version 3 had them: carol's next id 90 (her earlier entries
 	// acknowledged), bob's 7.
-	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bbolt.Tx) error {
+	rawUpdate(t, path, func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bucketMeta).Put(keyVersion, binary.BigEndian.AppendUint32(nil, 3)); err != nil {
 			return err
 		}
 		return toV3Queue(tx, map[string]uint64{string(appendAddr(nil, bob)): 7, string(appendAddr(nil, carol)): 90})
 	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	if s, err = Open(path); err != nil {
 		t.Fatalf("Open of a version 3 file: %v", err)
 	}
@@ -489,21 +465,13 @@ func TestMigrateV3(t *testing.T) {
 // refused, not read.
 func TestOpenRefusesUnknownVersion(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v9.db")
-	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bbolt.Tx) error {
+	rawUpdate(t, path, func(tx *bbolt.Tx) error {
 		b, err := tx.CreateBucket(bucketMeta)
 		if err != nil {
 			return err
 		}
 		return b.Put(keyVersion, binary.BigEndian.AppendUint32(nil, 9))
 	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	if s, err := Open(path); err == nil {
 		s.Close()
 		t.Fatal("Open of a version 9 file: got nil error, want a refusal")
