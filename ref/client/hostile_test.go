@@ -370,3 +370,42 @@ func TestListRefusedMessageRefused(t *testing.T) {
 		t.Errorf("got %v, want the delivery acknowledged", err)
 	}
 }
+
+// TestGroupFetchFailedNotAcked checks MSG-014 against a server that does
+// not answer: a group message of a group the device holds no state of
+// makes it fetch the group's states (GRP-003); when that fetch fails for
+// want of an answer, the device does not acknowledge the delivery, which
+// comes again on its next connection. It acknowledged it, as if the
+// message had failed (MSG-015), and lost it.
+func TestGroupFetchFailedNotAcked(t *testing.T) {
+	gid := make([]byte, 16)
+	rand.Read(gid)
+	k, err := group.New(gid, 1, 1, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, id := "hi", make([]byte, 16)
+	rand.Read(id)
+	del := groupDelivery(t, k, wire.Address{Account: "bob", Device: 1}, &wire.Content{Type: wire.ContentText, Text: &text, MessageID: id, SentAt: 1000})
+	srv, alice, _ := hostileAlice(t, func(tc *transport.Conn) { tc.Send(wire.FrameDeliver, 0, del) },
+		func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
+			return f.Type == wire.FrameGetGroup // and no answer
+		})
+	alice.tout.Handshake = time.Second
+	c, err := alice.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection goes on after the fetch failed; want it ended, the delivery unacknowledged")
+	}
+	if n := srv.count(wire.FrameGetGroup); n != 1 {
+		t.Fatalf("get-group requests: got %d, want 1", n)
+	}
+	if n := srv.count(wire.FrameAck); n != 0 {
+		t.Errorf("acks: got %d, want none: the message is neither stored nor recorded as failed", n)
+	}
+}

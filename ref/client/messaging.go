@@ -7,10 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"slices"
+	"syscall"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bberrors "go.etcd.io/bbolt/errors"
 
 	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/devices"
@@ -406,14 +410,14 @@ func (c *Conn) deliveryLoop() {
 			}
 			msg, receipt, err := c.d.receive(del)
 			if faults.Has(faults.ReceiptForReceipt) && err == nil && del.Type == wire.EnvelopeReceipt && del.Sender.Account != c.d.Account {
-				ctx, cancel := context.WithTimeout(context.Background(), transport.HandshakeTimeout)
+				ctx, cancel := context.WithTimeout(context.Background(), c.d.requestTimeout())
 				c.sendReceipt(ctx, del.Sender.Account, wire.ReceiptDelivered, [][]byte{del.MessageID})
 				cancel()
 			}
 			var gap errGroupGap
 			if errors.As(err, &gap) {
 				// GRP-003: fetch the missing group states, then again.
-				ctx, cancel := context.WithTimeout(context.Background(), transport.HandshakeTimeout)
+				ctx, cancel := context.WithTimeout(context.Background(), c.d.requestTimeout())
 				if err = c.syncGroup(ctx, gap.gid, gap.from); err == nil {
 					msg, receipt, err = c.d.receive(del)
 				}
@@ -421,6 +425,15 @@ func (c *Conn) deliveryLoop() {
 				if errors.As(err, &gap) {
 					err = c.d.recordFailure(del, err)
 				}
+			}
+			if local := localFailure(err); local != nil {
+				// Not a failure of the message (MSG-015) but of this
+				// device's connection or store: acknowledged, the
+				// message would be lost. It is not: the delivery comes
+				// again on the next connection.
+				c.emit(Event{Kind: EventError, Err: fmt.Errorf("message %x from %s/%d, not acknowledged: %w", del.MessageID, del.Sender.Account, del.Sender.Device, err)})
+				c.shutdown(local)
+				return
 			}
 			if err != nil {
 				c.emit(Event{Kind: EventError, Err: fmt.Errorf("message %x from %s/%d: %w", del.MessageID, del.Sender.Account, del.Sender.Device, err)})
@@ -435,7 +448,7 @@ func (c *Conn) deliveryLoop() {
 				// so that a caller that stops at the message (listen -n 1)
 				// does not close the connection under the receipt.
 				if ackErr == nil {
-					ctx, cancel := context.WithTimeout(context.Background(), transport.HandshakeTimeout)
+					ctx, cancel := context.WithTimeout(context.Background(), c.d.requestTimeout())
 					if err := c.sendReceipt(ctx, msg.Peer, wire.ReceiptDelivered, [][]byte{msg.ID}); err != nil {
 						c.emit(Event{Kind: EventError, Err: fmt.Errorf("delivered receipt: %w", err)})
 					}
@@ -768,7 +781,7 @@ func (c *Conn) refreshList(del *wire.Delivery) error {
 	if listed {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), transport.HandshakeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.d.requestTimeout())
 	defer cancel()
 	var res wire.DeviceListResult
 	if err := c.call(ctx, wire.FrameFetchDeviceList, &wire.DeviceListFetch{Account: del.Sender.Account}, &res); err != nil {
@@ -791,6 +804,31 @@ func (c *Conn) refreshList(del *wire.Delivery) error {
 type connFailure struct{ error }
 
 func (e connFailure) Unwrap() error { return e.error }
+
+// requestTimeout bounds a request the device makes on its own while it
+// processes a delivery: the transport's handshake timeout.
+func (d *Device) requestTimeout() time.Duration {
+	if d.tout.Handshake > 0 {
+		return d.tout.Handshake
+	}
+	return transport.HandshakeTimeout
+}
+
+// localFailure returns err when it is a failure of the device rather than
+// of a delivery: the connection failed in a request the delivery needed
+// (connFailure), or the device's own store could not be read or written
+// (an error of the file system). Else nil.
+func localFailure(err error) error {
+	var (
+		cf    connFailure
+		errno syscall.Errno
+		pe    *fs.PathError
+	)
+	if errors.As(err, &cf) || errors.As(err, &errno) || errors.As(err, &pe) || errors.Is(err, bberrors.ErrDatabaseNotOpen) {
+		return err
+	}
+	return nil
+}
 
 // listedSender reports whether a device is in the latest list accepted for
 // its account; without a list for the account, every device is.
