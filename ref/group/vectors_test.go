@@ -362,6 +362,14 @@ func TestSenderKeyVectors(t *testing.T) {
 						t.Fatalf("step %d: the chain is at %d after the message, want %d", i, own.Iteration, *s.Iteration+1)
 					}
 					continue
+				}
+				// The messages and distributions a receiver takes come
+				// from the key's owner, the case's sender (section 9.2);
+				// only a step that must fail comes from another device.
+				if s.From != c.Sender && swant == 0 {
+					t.Fatalf("step %d: a valid %s from %s, and the case's sender is %s", i, s.Op, s.From, c.Sender)
+				}
+				switch s.Op {
 				case "distribute":
 					var dd wire.SenderKeyDistribution
 					if err := wire.Unmarshal(s.Distribution, &dd); err != nil {

@@ -277,6 +277,11 @@ func TestGroupReceiptVectors(t *testing.T) {
 			if c.Want(t) != 0 {
 				t.Fatalf("a group receipts case is valid")
 			}
+			for v, accts := range c.Versions {
+				if !slices.IsSorted(accts) || len(slices.Compact(slices.Clone(accts))) != len(accts) {
+					t.Fatalf("version %s: members %q, want them sorted, each once (section 9.2)", v, accts)
+				}
+			}
 			own := parseAddress(t, c.Device)
 			versions := map[ID]uint64{}
 			for _, m := range c.Messages {

@@ -130,6 +130,9 @@ func TestAccumulated(t *testing.T) {
 			if c.Sessions <= 0 || c.Rounds <= 0 {
 				t.Fatalf("sessions %d, rounds %d", c.Sessions, c.Rounds)
 			}
+			if want := c.Want(t); want != 0 {
+				t.Fatalf("an accumulated case expects %v; every message of its sessions decrypts", want)
+			}
 			R := sha3.NewSHAKE128()
 			R.Write([]byte(c.Seed))
 			read := func(n int) []byte {

@@ -11,6 +11,7 @@ import (
 	"github.com/flynn/noise"
 	"golang.org/x/crypto/curve25519"
 
+	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/internal/vectest"
 )
 
@@ -174,6 +175,11 @@ func runSegments(t *testing.T, segs []segment, client, server *Conn, ca, cb *rec
 			go w.writeRaw(prefixed(s.Segment))
 			if _, err := r.ReadFrame(); !errors.Is(err, ErrChannel) {
 				t.Errorf("segment %d: got %v, want a decryption failure", i, err)
+			}
+			// A channel failure carries no detail (TRN-007): its code is
+			// auth.decrypt_failed, whatever failed.
+			if s.Error != errcode.AuthDecryptFailed.String() {
+				t.Errorf("segment %d: the vector wants %s; a channel failure is %v", i, s.Error, errcode.AuthDecryptFailed)
 			}
 			return // the receiver closes the connection (TRN-007)
 		}
