@@ -926,16 +926,7 @@ func TestSessionKeptAfterTrust(t *testing.T) {
 // old message was not shown twice only because bob's index of received
 // messages knew its id).
 func TestLastResortReplay(t *testing.T) {
-	bob := offline(t, "bob", nil)
-	aliceIK, err := keys.GeneratePrivateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acceptReviewList(t, bob, "alice", 1, aliceIK, map[uint64]*keys.PrivateKey{1: aliceIK})
-	up, err := bob.newPrekeys(true, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bob, aliceIK, up := bobWithPrekeys(t)
 	bundle, err := wire.Marshal(&wire.Bundle{Version: wire.ProtocolVersion, IdentityKey: bob.identity.Public().Encode(),
 		SignedPreKey: *up.SignedPreKey, KEMPreKey: *up.LastResort})
 	if err != nil {

@@ -193,6 +193,18 @@ func TestBadUploadSignature(t *testing.T) {
 	if got := m.call(wire.FrameUploadPrekeys, up, new(wire.UploadResult)); got != errcode.StateDuplicatePrekey {
 		t.Errorf("same id again: got %v, want %v", got, errcode.StateDuplicatePrekey)
 	}
+	// A one-time KEM prekey is signed too (MSG-008).
+	kem, _ := keys.GenerateKEMPrivateKey(r)
+	ksig, _ := pqxdh.SignKEMPreKey(m.ik, kem.Public(), r)
+	ksig[5] ^= 1
+	kup := &wire.PrekeyUpload{OneTimeKEM: &[]wire.KEMPreKey{{ID: 7, Key: kem.Public().Encode(), Signature: ksig}}}
+	if got := m.call(wire.FrameUploadPrekeys, kup, new(wire.UploadResult)); got != errcode.AuthBadSignature {
+		t.Errorf("bad signature of a KEM prekey: got %v, want %v", got, errcode.AuthBadSignature)
+	}
+	ksig[5] ^= 1
+	if got := m.call(wire.FrameUploadPrekeys, kup, new(wire.UploadResult)); got != 0 {
+		t.Errorf("good KEM prekey after a refused one: got %v", got)
+	}
 }
 
 func TestFloodIsRateLimited(t *testing.T) {

@@ -238,7 +238,6 @@ func genPQXDH() (any, error) {
 		return nil, err
 	}
 	cases := []pqxdhCase{s1.baseCase(), s2.baseCase(), s3.baseCase(), s4.baseCase()}
-	cases[3].Requirements = append(cases[3].Requirements, "PQX-002")
 
 	// Alice: the bundle checks of section 4.2, in order.
 	ikB, _ := x25519Public(s1.keys.ikPriv)
@@ -435,7 +434,7 @@ func genPQXDH() (any, error) {
 	used := s1.respondCase("pqxdh_respond_one_time_prekey_already_used", "The prekey message of pqxdh_one_time_prekeys, "+
 		"unchanged, but Bob no longer holds the one-time prekey (bob_one_time_prekey_* are absent): it was used by an "+
 		"earlier prekey message. Bob holds no session either, so the lookup of section 4.6 step 2 (PQX-011) finds "+
-		"none and the prekey lookup fails.", nil, []string{"PQX-008", "PQX-010"}, errUnknownPrekey, func(p *prekeyParts) {})
+		"none and the prekey lookup fails.", nil, []string{"PQX-008"}, errUnknownPrekey, func(p *prekeyParts) {})
 	used.BobOneTimePrekeyPrivate, used.BobOneTimePrekeyID = nil, nil
 	rsp = append(rsp, used,
 		s1.respondCase("pqxdh_respond_low_order_alice_identity", "IK_A is a point of order 8: DH1 = X25519(SPK_B, IK_A) "+

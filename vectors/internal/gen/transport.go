@@ -236,7 +236,7 @@ func (s *transportSession) finish() (transportCase, error) {
 
 func genTransport() (any, error) {
 	var cases []transportCase
-	valid := []string{"TRN-001", "TRN-003", "TRN-012", "TRN-013", "MSG-005", "CBOR-001", "PRIM-005"}
+	valid := []string{"TRN-001", "TRN-003", "CBOR-001", "PRIM-005"}
 	t1 := uint64(wireT0 + 86_400_000)
 
 	// XX: first contact, registration, prekey upload, presence, ping.
