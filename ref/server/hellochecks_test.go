@@ -1,0 +1,90 @@
+package server_test
+
+import (
+	"math/rand/v2"
+	"net"
+	"testing"
+
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/keys"
+	"github.com/missive-protocol/missive/ref/transport"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// TestHelloChecks checks TRN-012: each check of a connection's first frame,
+// in the order of section 12.4, answers its failure with an error frame of
+// its code and closes the connection. Each case fails one check and passes
+// the ones before it; alice is a registered account of one device.
+func TestHelloChecks(t *testing.T) {
+	e := start(t)
+	alice := e.member("alice")
+	r := rand.NewChaCha8([32]byte{12})
+	other, _ := keys.GeneratePrivateKey(r)
+	for _, c := range []struct {
+		name string
+		ik   *keys.PrivateKey // signs the binding and is the hello's key
+		// the hello; its binding is made for bindAccount, bindDevice
+		hello       wire.Hello
+		bindAccount string
+		bindDevice  uint32
+		ping        bool // a ping first instead of the hello
+		want        errcode.Code
+	}{
+		{name: "ping first", ping: true, want: errcode.StateNotAuthenticated},
+		{name: "no common version", ik: other, hello: wire.Hello{Versions: []uint64{99}, Account: "bob", Device: 1, Register: wire.Ptr(true)},
+			bindAccount: "bob", bindDevice: 1, want: errcode.PolicyNoCommonVersion},
+		{name: "binding for another account", ik: other, hello: wire.Hello{Versions: []uint64{1}, Account: "bob", Device: 1, Register: wire.Ptr(true)},
+			bindAccount: "carol", bindDevice: 1, want: errcode.AuthBadSignature},
+		{name: "unknown account", ik: other, hello: wire.Hello{Versions: []uint64{1}, Account: "dave", Device: 1},
+			bindAccount: "dave", bindDevice: 1, want: errcode.StateUnknownAccount},
+		{name: "unknown device", ik: other, hello: wire.Hello{Versions: []uint64{1}, Account: "alice", Device: 7},
+			bindAccount: "alice", bindDevice: 7, want: errcode.AuthUnknownDevice},
+		{name: "another identity key", ik: other, hello: wire.Hello{Versions: []uint64{1}, Account: "alice", Device: 1},
+			bindAccount: "alice", bindDevice: 1, want: errcode.AuthIdentityMismatch},
+		{name: "register device 2", ik: other, hello: wire.Hello{Versions: []uint64{1}, Account: "erin", Device: 2, Register: wire.Ptr(true)},
+			bindAccount: "erin", bindDevice: 2, want: errcode.PolicyBadRecipient},
+		{name: "register a taken account", ik: other, hello: wire.Hello{Versions: []uint64{1}, Account: "alice", Device: 1, Register: wire.Ptr(true)},
+			bindAccount: "alice", bindDevice: 1, want: errcode.StateAccountExists},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			nc, err := net.Dial("tcp", e.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			static, _ := transport.Suite.GenerateKeypair(r)
+			tc, err := transport.Client(nc, &transport.ClientConfig{Static: static})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tc.Close()
+			if c.ping {
+				err = tc.Send(wire.FramePing, 0, nil)
+			} else {
+				h := c.hello
+				h.IdentityKey = c.ik.Public().Encode()
+				if h.Binding, err = transport.Bind(c.ik, static.Public, c.bindDevice, c.bindAccount, r); err != nil {
+					t.Fatal(err)
+				}
+				err = tc.Send(wire.FrameHello, 1, &h)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := tc.Receive()
+			if err != nil {
+				t.Fatalf("got %v, want an error frame with %v", err, c.want)
+			}
+			var b wire.ErrorBody
+			if f.Type != wire.FrameError || transport.DecodeBody(f, &b) != nil {
+				t.Fatalf("got a frame of type %d, want an error frame with %v", f.Type, c.want)
+			}
+			if got := errcode.Code(b.Code); got != c.want {
+				t.Errorf("got %v, want %v", got, c.want)
+			}
+			if _, err := tc.ReadFrame(); err == nil {
+				t.Error("the connection is still open after the error")
+			}
+		})
+	}
+	alice.connect(false) // nothing above changed her account
+}
