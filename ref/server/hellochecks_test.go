@@ -88,3 +88,47 @@ func TestHelloChecks(t *testing.T) {
 	}
 	alice.connect(false) // nothing above changed her account
 }
+
+// TestOneAnswerPerRequest checks MSG-005 on the server: requests sent
+// together, some answered with a result and some with an error, each get
+// exactly one answer with their request id. The server serves a device's
+// requests in order (SRV-019), so a last request's answer comes after the
+// others have been served: whatever came twice has come by then.
+func TestOneAnswerPerRequest(t *testing.T) {
+	e := start(t)
+	m := e.raw("mallory")
+	reqs := []struct {
+		typ  uint64
+		body wire.Message
+	}{
+		{wire.FrameSetPrivacy, &wire.Privacy{}},
+		{wire.FrameFetchDeviceList, &wire.DeviceListFetch{Account: "nobody"}}, // state.unknown_account
+		{wire.FrameSetPrivacy, &wire.Privacy{}},
+		{wire.FrameFetchDeviceList, &wire.DeviceListFetch{Account: "nobody"}},
+		{wire.FrameSetPrivacy, &wire.Privacy{}}, // the last
+	}
+	for i, q := range reqs {
+		if err := m.c.Send(q.typ, uint64(100+i), q.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := uint64(100 + len(reqs) - 1)
+	answers := map[uint64]int{}
+	for answers[last] == 0 {
+		f, err := m.c.Receive()
+		if err != nil {
+			t.Fatalf("before the last answer: %v (answers %v)", err, answers)
+		}
+		if id := transport.RequestID(f); id != 0 {
+			answers[id]++
+		}
+	}
+	for i := range reqs {
+		if n := answers[uint64(100+i)]; n != 1 {
+			t.Errorf("request %d: got %d answers, want 1", 100+i, n)
+		}
+	}
+	if len(answers) != len(reqs) {
+		t.Errorf("answers to %d request ids, want %d: %v", len(answers), len(reqs), answers)
+	}
+}
