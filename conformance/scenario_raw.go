@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/missive-protocol/missive/ref/client"
 	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/keys"
+	"github.com/missive-protocol/missive/ref/transport"
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
@@ -34,9 +38,13 @@ import (
 //	NAME send-in ENVELOPE ACCOUNT timer DURATION  a timer (DURATION or off); a receipt KIND (delivered, read
 //	NAME send-in ENVELOPE ACCOUNT receipt KIND TEXT...  or played) for the message TEXT
 //	[!] NAME send-ahead [CODE] DURATION ACCOUNT TEXT...  a text whose sent-at is DURATION ahead of the clock (SRV-023)
+//	! NAME hello CODE CHECK                       a new connection whose first frame fails one check of TRN-012: first-frame,
+//	                                              version, binding, unknown-account, unknown-device (of NAME's account),
+//	                                              identity (NAME's device with another key), register-device (2),
+//	                                              register-taken (NAME's account); the connection must then close
 func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name string, a actor, verb string, rest []string, neg bool) bool {
 	switch verb {
-	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead":
+	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello":
 	default:
 		return false
 	}
@@ -78,7 +86,7 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 	c, err := ra.conn()
 	must(ts, name+" "+verb, err)
 	code, rest := wantCode(rest)
-	onlyNeg := verb == "group-send-raw" || verb == "flood"
+	onlyNeg := verb == "group-send-raw" || verb == "flood" || verb == "hello"
 	if onlyNeg && !neg || !neg && code != 0 || (verb == "last-seen" || verb == "list-version") && neg {
 		ts.Fatalf("%s %s: see the usage of the verbs in conformance/scenario_raw.go", name, verb)
 	}
@@ -124,6 +132,11 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 		}
 	case "send-in":
 		w.sendIn(ts, ctx, name, c, rest, neg, code)
+	case "hello":
+		if len(rest) != 1 || code == 0 || !slices.Contains(helloChecks, rest[0]) {
+			ts.Fatalf("usage: ! %s hello CODE %s", name, strings.Join(helloChecks, "|"))
+		}
+		mustFail(ts, name+" hello "+rest[0], badHello(ctx, w.server.address(), ra.d.Account, w.ns, rest[0]), code)
 	case "send-ahead":
 		if len(rest) < 3 {
 			ts.Fatalf("usage: [!] %s send-ahead [CODE] DURATION ACCOUNT TEXT...", name)
@@ -227,4 +240,87 @@ func (w *world) sendIn(ts *testscript.TestScript, ctx context.Context, name stri
 	if rest[2] == "text" {
 		w.record(text, id, name)
 	}
+}
+
+// helloChecks are the checks badHello can make fail.
+var helloChecks = []string{"first-frame", "version", "binding", "unknown-account", "unknown-device", "identity", "register-device", "register-taken"}
+
+// badHello connects to the server at addr as a new device whose first
+// frame fails one check of TRN-012 (section 12.4), and returns the
+// server's answer as an error: its error frame's code, nil for a welcome.
+// account is a registered account of the scenario, ns the suffix of the
+// scenario's account names. A server that answers with an error frame and
+// leaves the connection open fails with an error of no code.
+func badHello(ctx context.Context, addr, account, ns, check string) error {
+	var dialer net.Dialer
+	nc, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if d, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(d)
+	}
+	static, err := transport.Suite.GenerateKeypair(rand.Reader)
+	if err != nil {
+		return err
+	}
+	tc, err := transport.Client(nc, &transport.ClientConfig{Static: static})
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	ik, err := keys.GeneratePrivateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	fresh := fmt.Sprintf("h%x%s", suffix, ns) // an account nobody has
+	h := wire.Hello{Versions: []uint64{wire.ProtocolVersion}, Account: fresh, Device: 1, IdentityKey: ik.Public().Encode(), Register: wire.Ptr(true)}
+	bindAccount := ""
+	switch check {
+	case "first-frame":
+	case "version":
+		h.Versions = []uint64{wire.ProtocolVersion + 1000}
+	case "binding":
+		bindAccount = "x" + fresh // a binding for another account
+	case "unknown-account":
+		h.Register = nil
+	case "unknown-device":
+		h.Account, h.Device, h.Register = account, 1000, nil
+	case "identity":
+		h.Account, h.Register = account, nil
+	case "register-device":
+		h.Device = 2
+	case "register-taken":
+		h.Account = account
+	}
+	if bindAccount == "" {
+		bindAccount = h.Account
+	}
+	if check == "first-frame" {
+		err = tc.Send(wire.FramePing, 0, nil)
+	} else if h.Binding, err = transport.Bind(ik, static.Public, uint32(h.Device), bindAccount, rand.Reader); err == nil {
+		err = tc.Send(wire.FrameHello, 1, &h)
+	}
+	if err != nil {
+		return err
+	}
+	f, err := tc.Receive()
+	if err != nil {
+		return fmt.Errorf("no answer to the first frame: %v", err)
+	}
+	if f.Type != wire.FrameError {
+		return nil // welcomed
+	}
+	var b wire.ErrorBody
+	if err := transport.DecodeBody(f, &b); err != nil {
+		return fmt.Errorf("an error frame that does not decode: %v", err)
+	}
+	refused := &transport.RemoteError{Body: &b}
+	if _, err := tc.ReadFrame(); err == nil {
+		return fmt.Errorf("%v, and the connection stayed open", refused)
+	}
+	return refused
 }
