@@ -71,6 +71,18 @@ func (r *Report) Failed() bool {
 	return false
 }
 
+// Incomplete returns how many results are unimplemented or skipped: tests
+// that neither passed nor failed.
+func (r *Report) Incomplete() int {
+	n := 0
+	for _, x := range r.Results {
+		if x.Outcome == Unimplemented || x.Outcome == Skipped {
+			n++
+		}
+	}
+	return n
+}
+
 // chapterOf returns the chapter of a requirement id, by its prefix.
 func chapterOf(id string) string {
 	prefix, _, _ := strings.Cut(id, "-")

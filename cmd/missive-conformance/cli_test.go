@@ -170,3 +170,33 @@ func TestCLIInterrupt(t *testing.T) {
 		t.Errorf("after SIGINT: got failures\n%s\nwant none for the interruption", errText.String())
 	}
 }
+
+// TestCLIStrict: an adapter that implements nothing (it answers hello,
+// and UNIMPLEMENTED to everything else) passes by default, all its results
+// unimplemented; with -strict an unimplemented result fails the run.
+func TestCLIStrict(t *testing.T) {
+	dir := t.TempDir()
+	// An adapter that answers hello and UNIMPLEMENTED to everything else.
+	script := filepath.Join(dir, "none.sh")
+	body := "#!/bin/sh\nwhile read -r line; do\n" +
+		"  id=$(printf '%s' \"$line\" | sed -E 's/.*\"id\": *\"?([0-9]+)\"?.*/\\1/')\n" +
+		"  case \"$line\" in\n" +
+		"  *'\"hello\"'*) printf '{\"id\":\"%s\",\"status\":\"OK\",\"hello\":{\"name\":\"none\",\"version\":\"0\",\"protocolVersions\":[1]}}\\n' \"$id\" ;;\n" +
+		"  *) printf '{\"id\":\"%s\",\"status\":\"UNIMPLEMENTED\"}\\n' \"$id\" ;;\n" +
+		"  esac\ndone\n"
+	if err := os.WriteFile(script, []byte(body), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"-adapter", script, "-run", "^xeddsa$", "vectors"}, 0},
+		{[]string{"-adapter", script, "-strict", "-run", "^xeddsa$", "vectors"}, 1},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(c.args, &stdout, &stderr); code != c.code {
+			t.Errorf("%v: got exit %d, want %d\n%s%s", c.args[2:], code, c.code, stdout.String(), stderr.String())
+		}
+	}
+}

@@ -46,10 +46,12 @@ Flags:
     -junit FILE        write the report as JUnit XML ("-" as for -json)
     -timeout D         the longest wait for one response (default 30s)
     -run REGEXP        run only the scenarios and vector families that match
+    -strict            exit 1 when any result is unimplemented or skipped too, not only
+                       when one fails (for an implementation that means to be complete)
     -v                 print every result, not only failures
 
 The exit code is 0 when every result is a pass, unimplemented, skipped or
-expected; 1 on any unexpected result; 2 on a usage error (a -run that
+expected (with -strict: a pass or expected); 1 on any other result; 2 on a usage error (a -run that
 matches no scenario or vector family of the suites is one); 130 when a
 Ctrl-C (SIGINT, or SIGTERM, SIGHUP) stopped the run, whose report then
 holds the tests that ended before it.
@@ -74,6 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	junitFile := fl.String("junit", "", "")
 	timeout := fl.Duration("timeout", conformance.DefaultTimeout, "")
 	verbose := fl.Bool("v", false, "")
+	strict := fl.Bool("strict", false, "")
 	serverAddr := fl.String("server", "", "")
 	serverCmd := fl.String("server-cmd", "", "")
 	match := fl.String("run", "", "")
@@ -203,6 +206,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 130
 	}
 	if rep.Failed() {
+		return 1
+	}
+	if n := rep.Incomplete(); *strict && n > 0 {
+		fmt.Fprintf(stderr, "missive-conformance: -strict: %d of %d tests unimplemented or skipped\n", n, len(rep.Results))
 		return 1
 	}
 	return 0
