@@ -41,6 +41,10 @@ func TestVectors(t *testing.T) {
 					if !bytes.Equal(sig, c.Signature) {
 						t.Errorf("signature: got %x, want %x", sig, c.Signature)
 					}
+				} else if !alteredFrom(c.Signature, sig) {
+					// Section 9.2: the signature of private and z is the one
+					// the case altered.
+					t.Errorf("the signature of the case's private key and z, %x, is not the one altered into %x", sig, c.Signature)
 				}
 			}
 			got := errcode.Of(Verify(c.Public, c.Message, c.Signature))
@@ -57,4 +61,16 @@ func TestVectors(t *testing.T) {
 	if valid == 0 || invalid == 0 {
 		t.Errorf("got %d valid and %d invalid cases, want some of each", valid, invalid)
 	}
+}
+
+// alteredFrom reports whether got can be orig altered the ways the invalid
+// cases alter a signature: unchanged (the key or the message was altered),
+// cut or lengthened, or one of its halves, R or S, changed. A signature of
+// another key or z shares neither half.
+func alteredFrom(got, orig []byte) bool {
+	if len(got) != len(orig) {
+		n := min(len(got), len(orig))
+		return bytes.Equal(got[:n], orig[:n])
+	}
+	return len(orig) != 64 || bytes.Equal(got[:32], orig[:32]) || bytes.Equal(got[32:], orig[32:])
 }
