@@ -439,11 +439,7 @@ func (c *Conn) syncGroup(ctx context.Context, gid []byte, from uint64) error {
 	for {
 		start := from
 		var h wire.GroupHistory
-		if err := c.call(ctx, wire.FrameGetGroup, &wire.GroupFetch{GroupID: gid, From: from}, &h); err != nil {
-			var re *transport.RemoteError
-			if !errors.As(err, &re) {
-				return connFailure{err}
-			}
+		if err := c.callNeeded(ctx, wire.FrameGetGroup, &wire.GroupFetch{GroupID: gid, From: from}, &h); err != nil {
 			return err
 		}
 		for _, signed := range h.States {

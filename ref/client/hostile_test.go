@@ -372,40 +372,60 @@ func TestListRefusedMessageRefused(t *testing.T) {
 }
 
 // TestGroupFetchFailedNotAcked checks MSG-014 against a server that does
-// not answer: a group message of a group the device holds no state of
-// makes it fetch the group's states (GRP-003); when that fetch fails for
-// want of an answer, the device does not acknowledge the delivery, which
-// comes again on its next connection. It acknowledged it, as if the
-// message had failed (MSG-015), and lost it.
+// not serve a request a delivery needs: a group message of a group the
+// device holds no state of makes it fetch the group's states (GRP-003);
+// when the server does not answer, answers that it is rate-limiting the
+// device for longer than the request may wait, or that it is shutting
+// down, the device does not acknowledge the delivery, which comes again on
+// its next connection. It acknowledged it, as if the message had failed
+// (MSG-015), and lost it. A rate limit is waited out and asked again.
 func TestGroupFetchFailedNotAcked(t *testing.T) {
-	gid := make([]byte, 16)
-	rand.Read(gid)
-	k, err := group.New(gid, 1, 1, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text, id := "hi", make([]byte, 16)
-	rand.Read(id)
-	del := groupDelivery(t, k, wire.Address{Account: "bob", Device: 1}, &wire.Content{Type: wire.ContentText, Text: &text, MessageID: id, SentAt: 1000})
-	srv, alice, _ := hostileAlice(t, func(tc *transport.Conn) { tc.Send(wire.FrameDeliver, 0, del) },
-		func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
-			return f.Type == wire.FrameGetGroup // and no answer
+	for _, c := range []struct {
+		name    string
+		answer  *wire.ErrorBody // nil: no answer
+		fetches int             // at least
+	}{
+		{"no answer", nil, 1},
+		{"rate limited", &wire.ErrorBody{Code: uint64(errcode.PolicyRateLimited), RetryAfter: wire.Ptr(uint64(200))}, 2},
+		{"shutting down", &wire.ErrorBody{Code: uint64(errcode.PolicyShuttingDown), RetryAfter: wire.Ptr(uint64(200))}, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			gid := make([]byte, 16)
+			rand.Read(gid)
+			k, err := group.New(gid, 1, 1, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text, id := "hi", make([]byte, 16)
+			rand.Read(id)
+			del := groupDelivery(t, k, wire.Address{Account: "bob", Device: 1}, &wire.Content{Type: wire.ContentText, Text: &text, MessageID: id, SentAt: 1000})
+			srv, alice, _ := hostileAlice(t, func(tc *transport.Conn) { tc.Send(wire.FrameDeliver, 0, del) },
+				func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
+					if f.Type != wire.FrameGetGroup {
+						return false
+					}
+					if c.answer != nil {
+						tc.Send(wire.FrameError, id, c.answer)
+					}
+					return true
+				})
+			alice.tout.Handshake = time.Second // how long the fetch may take
+			conn, err := alice.Connect(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			select {
+			case <-conn.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("the connection goes on after the fetch failed; want it ended, the delivery unacknowledged")
+			}
+			if n := srv.count(wire.FrameGetGroup); n < c.fetches {
+				t.Errorf("get-group requests: got %d, want at least %d", n, c.fetches)
+			}
+			if n := srv.count(wire.FrameAck); n != 0 {
+				t.Errorf("acks: got %d, want none: the message is neither stored nor recorded as failed", n)
+			}
 		})
-	alice.tout.Handshake = time.Second
-	c, err := alice.Connect(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	select {
-	case <-c.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the connection goes on after the fetch failed; want it ended, the delivery unacknowledged")
-	}
-	if n := srv.count(wire.FrameGetGroup); n != 1 {
-		t.Fatalf("get-group requests: got %d, want 1", n)
-	}
-	if n := srv.count(wire.FrameAck); n != 0 {
-		t.Errorf("acks: got %d, want none: the message is neither stored nor recorded as failed", n)
 	}
 }

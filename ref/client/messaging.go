@@ -784,10 +784,9 @@ func (c *Conn) refreshList(del *wire.Delivery) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.d.requestTimeout())
 	defer cancel()
 	var res wire.DeviceListResult
-	if err := c.call(ctx, wire.FrameFetchDeviceList, &wire.DeviceListFetch{Account: del.Sender.Account}, &res); err != nil {
-		var re *transport.RemoteError
-		if !errors.As(err, &re) {
-			return connFailure{err}
+	if err := c.callNeeded(ctx, wire.FrameFetchDeviceList, &wire.DeviceListFetch{Account: del.Sender.Account}, &res); err != nil {
+		if errors.As(err, new(connFailure)) {
+			return err
 		}
 		return fmt.Errorf("device list of %s: %w", del.Sender.Account, err)
 	}
@@ -804,6 +803,38 @@ func (c *Conn) refreshList(del *wire.Delivery) error {
 type connFailure struct{ error }
 
 func (e connFailure) Unwrap() error { return e.error }
+
+// callNeeded is call for a request that processing a delivery needs (a
+// group's states, a sender's device list). An answer that the server
+// cannot serve it now is not an answer about the request: it waits out
+// policy.rate_limited for the retry time it gives and asks again, within
+// ctx; policy.shutting_down, a failure of the connection, and a rate limit
+// that outlasts ctx are connFailure, so that the delivery is not
+// acknowledged (MSG-014) and comes again. A peer that sends messages which
+// each need a request cannot make the device drop the ones after them.
+func (c *Conn) callNeeded(ctx context.Context, typ uint64, body, result wire.Message) error {
+	for {
+		err := c.call(ctx, typ, body, result)
+		var re *transport.RemoteError
+		switch {
+		case err == nil:
+			return nil
+		case !errors.As(err, &re) || errcode.Code(re.Body.Code) == errcode.PolicyShuttingDown:
+			return connFailure{err}
+		case errcode.Code(re.Body.Code) != errcode.PolicyRateLimited:
+			return err
+		}
+		wait := time.Second
+		if re.Body.RetryAfter != nil {
+			wait = max(time.Duration(*re.Body.RetryAfter)*time.Millisecond, 10*time.Millisecond)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return connFailure{err}
+		}
+	}
+}
 
 // requestTimeout bounds a request the device makes on its own while it
 // processes a delivery: the transport's handshake timeout.
