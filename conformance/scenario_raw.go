@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -319,8 +320,18 @@ func badHello(ctx context.Context, addr, account, ns, check string) error {
 		return fmt.Errorf("an error frame that does not decode: %v", err)
 	}
 	refused := &transport.RemoteError{Body: &b}
-	if _, err := tc.ReadFrame(); err == nil {
+	if !closes(nc) {
 		return fmt.Errorf("%v, and the connection stayed open", refused)
 	}
 	return refused
+}
+
+// closes reports whether the peer closes nc within 5 s, sending nothing
+// more. (The transport's own reads set a deadline of their own, the idle
+// timeout, so nc is read directly.)
+func closes(nc net.Conn) bool {
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := nc.Read(make([]byte, 1))
+	var ne net.Error
+	return n == 0 && err != nil && !(errors.As(err, &ne) && ne.Timeout())
 }
