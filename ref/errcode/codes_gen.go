@@ -84,7 +84,7 @@ const (
 	StateUnknownPrekey Code = 3003
 	// StateNoSendingChain (state.no_sending_chain): The session cannot send yet: a responder must receive a message first.
 	StateNoSendingChain Code = 3004
-	// StateChainExhausted (state.chain_exhausted): The sending chain has reached the largest message number.
+	// StateChainExhausted (state.chain_exhausted): A sending chain has reached the largest message number, or a received message carries it (RAT-016).
 	StateChainExhausted Code = 3005
 	// StateNoSession (state.no_session): No session exists for the peer device.
 	StateNoSession Code = 3006
