@@ -51,10 +51,10 @@ Flags:
     -v                 print every result, not only failures
 
 The exit code is 0 when every result is a pass, unimplemented, skipped or
-expected (with -strict: a pass or expected); 1 on any other result; 2 on a usage error (a -run that
-matches no scenario or vector family of the suites is one); 130 when a
-Ctrl-C (SIGINT, or SIGTERM, SIGHUP) stopped the run, whose report then
-holds the tests that ended before it.
+expected (with -strict: a pass or expected); 1 on any other result; 2 on a
+usage error (a -run that matches no scenario or vector family of the
+suites is one); 130 when a Ctrl-C (SIGINT, or SIGTERM, SIGHUP) stopped the
+run, whose report then holds the tests that ended before it.
 
 Example:
     $ go build -o bin/ ./cmd/...
