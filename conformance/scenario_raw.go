@@ -16,6 +16,7 @@ import (
 	"github.com/missive-protocol/missive/ref/client"
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/keys"
+	"github.com/missive-protocol/missive/ref/pqxdh"
 	"github.com/missive-protocol/missive/ref/transport"
 	"github.com/missive-protocol/missive/ref/wire"
 )
@@ -43,9 +44,11 @@ import (
 //	                                              version, binding, unknown-account, unknown-device (of NAME's account),
 //	                                              identity (NAME's device with another key), register-device (2),
 //	                                              register-taken (NAME's account); the connection must then close
+//	! NAME upload-prekeys CODE signed|kem          upload-prekeys of a signed prekey (id 4000) or a one-time KEM prekey
+//	                                              (id 4000) signed by a key that is not the device's identity key (MSG-008)
 func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name string, a actor, verb string, rest []string, neg bool) bool {
 	switch verb {
-	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello":
+	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "upload-prekeys":
 	default:
 		return false
 	}
@@ -87,7 +90,7 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 	c, err := ra.conn()
 	must(ts, name+" "+verb, err)
 	code, rest := wantCode(rest)
-	onlyNeg := verb == "group-send-raw" || verb == "flood" || verb == "hello"
+	onlyNeg := verb == "group-send-raw" || verb == "flood" || verb == "hello" || verb == "upload-prekeys"
 	if onlyNeg && !neg || !neg && code != 0 || (verb == "last-seen" || verb == "list-version") && neg {
 		ts.Fatalf("%s %s: see the usage of the verbs in conformance/scenario_raw.go", name, verb)
 	}
@@ -138,6 +141,15 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 			ts.Fatalf("usage: ! %s hello CODE %s", name, strings.Join(helloChecks, "|"))
 		}
 		mustFail(ts, name+" hello "+rest[0], badHello(ctx, w.server.address(), ra.d.Account, w.ns, rest[0]), code)
+	case "upload-prekeys":
+		if len(rest) != 1 || code == 0 || rest[0] != "signed" && rest[0] != "kem" {
+			ts.Fatalf("usage: ! %s upload-prekeys CODE signed|kem", name)
+		}
+		up, err := forgedUpload(rest[0] == "kem")
+		if err != nil {
+			ts.Fatalf("%s upload-prekeys: %v", name, err)
+		}
+		mustFail(ts, name+" upload-prekeys "+rest[0], c.Call(ctx, wire.FrameUploadPrekeys, up, new(wire.UploadResult)), code)
 	case "send-ahead":
 		if len(rest) < 3 {
 			ts.Fatalf("usage: [!] %s send-ahead [CODE] DURATION ACCOUNT TEXT...", name)
@@ -334,4 +346,33 @@ func closes(nc net.Conn) bool {
 	n, err := nc.Read(make([]byte, 1))
 	var ne net.Error
 	return n == 0 && err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// forgedUpload is an upload of one signed prekey, or one one-time KEM
+// prekey, signed by a new key: not the uploading device's identity key.
+func forgedUpload(kem bool) (*wire.PrekeyUpload, error) {
+	forger, err := keys.GeneratePrivateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	if kem {
+		k, err := keys.GenerateKEMPrivateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		sig, err := pqxdh.SignKEMPreKey(forger, k.Public(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		return &wire.PrekeyUpload{OneTimeKEM: &[]wire.KEMPreKey{{ID: 4000, Key: k.Public().Encode(), Signature: sig}}}, nil
+	}
+	k, err := keys.GeneratePrivateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := pqxdh.SignSignedPreKey(forger, k.Public(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return &wire.PrekeyUpload{SignedPreKey: &wire.SignedPreKey{ID: 4000, Key: k.Public().Encode(), Signature: sig}}, nil
 }
