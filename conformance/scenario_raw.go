@@ -44,11 +44,13 @@ import (
 //	                                              version, binding, unknown-account, unknown-device (of NAME's account),
 //	                                              identity (NAME's device with another key), register-device (2),
 //	                                              register-taken (NAME's account); the connection must then close
+//	! NAME send-as CODE ACCOUNT                   a send to ACCOUNT whose envelope names ACCOUNT's device 1 as its
+//	                                              sender, not NAME's device (MSG-012)
 //	! NAME upload-prekeys CODE signed|kem          upload-prekeys of a signed prekey (id 4000) or a one-time KEM prekey
 //	                                              (id 4000) signed by a key that is not the device's identity key (MSG-008)
 func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name string, a actor, verb string, rest []string, neg bool) bool {
 	switch verb {
-	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "upload-prekeys":
+	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "upload-prekeys", "send-as":
 	default:
 		return false
 	}
@@ -90,7 +92,7 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 	c, err := ra.conn()
 	must(ts, name+" "+verb, err)
 	code, rest := wantCode(rest)
-	onlyNeg := verb == "group-send-raw" || verb == "flood" || verb == "hello" || verb == "upload-prekeys"
+	onlyNeg := verb == "group-send-raw" || verb == "flood" || verb == "hello" || verb == "upload-prekeys" || verb == "send-as"
 	if onlyNeg && !neg || !neg && code != 0 || (verb == "last-seen" || verb == "list-version") && neg {
 		ts.Fatalf("%s %s: see the usage of the verbs in conformance/scenario_raw.go", name, verb)
 	}
@@ -141,6 +143,17 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 			ts.Fatalf("usage: ! %s hello CODE %s", name, strings.Join(helloChecks, "|"))
 		}
 		mustFail(ts, name+" hello "+rest[0], badHello(ctx, w.server.address(), ra.d.Account, w.ns, rest[0]), code)
+	case "send-as":
+		if len(rest) != 1 || code == 0 {
+			ts.Fatalf("usage: ! %s send-as CODE ACCOUNT", name)
+		}
+		to := w.conv(ts, rest[0]).account
+		id := make([]byte, wire.MessageIDSize)
+		rand.Read(id)
+		msgs := []wire.DeviceMessage{{Device: 1, Kind: wire.KindRatchet, Ciphertext: []byte("not read by the server")}}
+		env := &wire.Envelope{Version: wire.ProtocolVersion, MessageID: id, Sender: wire.Address{Account: to, Device: 1}, Recipient: to,
+			Messages: msgs, Type: wire.EnvelopeChat, Priority: wire.PriorityNormal, TTL: 3600, SentAt: uint64(w.clock.now().UnixMilli())}
+		mustFail(ts, name+" send-as "+rest[0], c.Call(ctx, wire.FrameSend, env, new(wire.SendResult)), code)
 	case "upload-prekeys":
 		if len(rest) != 1 || code == 0 || rest[0] != "signed" && rest[0] != "kem" {
 			ts.Fatalf("usage: ! %s upload-prekeys CODE signed|kem", name)
