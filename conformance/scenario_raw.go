@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flynn/noise"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/missive-protocol/missive/ref/client"
@@ -46,11 +47,13 @@ import (
 //	                                              register-taken (NAME's account); the connection must then close
 //	! NAME send-as CODE ACCOUNT                   a send to ACCOUNT whose envelope names ACCOUNT's device 1 as its
 //	                                              sender, not NAME's device (MSG-012)
+//	! NAME prekey-reuse CODE signed|kem           a connection of the runner's own registers a new account, uploads a
+//	                                              signed (or one-time KEM) prekey with id 1, then another with id 1 (MSG-009)
 //	! NAME upload-prekeys CODE signed|kem          upload-prekeys of a signed prekey (id 4000) or a one-time KEM prekey
 //	                                              (id 4000) signed by a key that is not the device's identity key (MSG-008)
 func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name string, a actor, verb string, rest []string, neg bool) bool {
 	switch verb {
-	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "upload-prekeys", "send-as":
+	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "upload-prekeys", "send-as", "prekey-reuse":
 	default:
 		return false
 	}
@@ -92,7 +95,7 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 	c, err := ra.conn()
 	must(ts, name+" "+verb, err)
 	code, rest := wantCode(rest)
-	onlyNeg := verb == "group-send-raw" || verb == "flood" || verb == "hello" || verb == "upload-prekeys" || verb == "send-as"
+	onlyNeg := verb == "group-send-raw" || verb == "flood" || verb == "hello" || verb == "upload-prekeys" || verb == "send-as" || verb == "prekey-reuse"
 	if onlyNeg && !neg || !neg && code != 0 || (verb == "last-seen" || verb == "list-version") && neg {
 		ts.Fatalf("%s %s: see the usage of the verbs in conformance/scenario_raw.go", name, verb)
 	}
@@ -143,6 +146,11 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 			ts.Fatalf("usage: ! %s hello CODE %s", name, strings.Join(helloChecks, "|"))
 		}
 		mustFail(ts, name+" hello "+rest[0], badHello(ctx, w.server.address(), ra.d.Account, w.ns, rest[0]), code)
+	case "prekey-reuse":
+		if len(rest) != 1 || code == 0 || rest[0] != "signed" && rest[0] != "kem" {
+			ts.Fatalf("usage: ! %s prekey-reuse CODE signed|kem", name)
+		}
+		mustFail(ts, name+" prekey-reuse "+rest[0], prekeyReuse(ctx, w.server.address(), w.ns, rest[0] == "kem"), code)
 	case "send-as":
 		if len(rest) != 1 || code == 0 {
 			ts.Fatalf("usage: ! %s send-as CODE ACCOUNT", name)
@@ -278,31 +286,12 @@ var helloChecks = []string{"first-frame", "version", "binding", "unknown-account
 // scenario's account names. A server that answers with an error frame and
 // leaves the connection open fails with an error of no code.
 func badHello(ctx context.Context, addr, account, ns, check string) error {
-	var dialer net.Dialer
-	nc, err := dialer.DialContext(ctx, "tcp", addr)
+	r, err := dialRaw(ctx, addr, ns)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	if d, ok := ctx.Deadline(); ok {
-		nc.SetDeadline(d)
-	}
-	static, err := transport.Suite.GenerateKeypair(rand.Reader)
-	if err != nil {
-		return err
-	}
-	tc, err := transport.Client(nc, &transport.ClientConfig{Static: static})
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	ik, err := keys.GeneratePrivateKey(rand.Reader)
-	if err != nil {
-		return err
-	}
-	suffix := make([]byte, 4)
-	rand.Read(suffix)
-	fresh := fmt.Sprintf("h%x%s", suffix, ns) // an account nobody has
+	defer r.close()
+	nc, tc, ik, static, fresh := r.nc, r.tc, r.ik, r.static, r.fresh
 	h := wire.Hello{Versions: []uint64{wire.ProtocolVersion}, Account: fresh, Device: 1, IdentityKey: ik.Public().Encode(), Register: wire.Ptr(true)}
 	bindAccount := ""
 	switch check {
@@ -368,24 +357,104 @@ func forgedUpload(kem bool) (*wire.PrekeyUpload, error) {
 	if err != nil {
 		return nil, err
 	}
+	return signedUpload(forger, kem, 4000)
+}
+
+// signedUpload is an upload of one new signed prekey, or one new one-time
+// KEM prekey, with id, signed by ik.
+func signedUpload(ik *keys.PrivateKey, kem bool, id uint64) (*wire.PrekeyUpload, error) {
 	if kem {
 		k, err := keys.GenerateKEMPrivateKey(rand.Reader)
 		if err != nil {
 			return nil, err
 		}
-		sig, err := pqxdh.SignKEMPreKey(forger, k.Public(), rand.Reader)
+		sig, err := pqxdh.SignKEMPreKey(ik, k.Public(), rand.Reader)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.PrekeyUpload{OneTimeKEM: &[]wire.KEMPreKey{{ID: 4000, Key: k.Public().Encode(), Signature: sig}}}, nil
+		return &wire.PrekeyUpload{OneTimeKEM: &[]wire.KEMPreKey{{ID: id, Key: k.Public().Encode(), Signature: sig}}}, nil
 	}
 	k, err := keys.GeneratePrivateKey(rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	sig, err := pqxdh.SignSignedPreKey(forger, k.Public(), rand.Reader)
+	sig, err := pqxdh.SignSignedPreKey(ik, k.Public(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	return &wire.PrekeyUpload{SignedPreKey: &wire.SignedPreKey{ID: 4000, Key: k.Public().Encode(), Signature: sig}}, nil
+	return &wire.PrekeyUpload{SignedPreKey: &wire.SignedPreKey{ID: id, Key: k.Public().Encode(), Signature: sig}}, nil
+}
+
+// rawConn is a connection of the runner's own to a server, before hello,
+// with a new identity key and a new account name (fresh) nobody has.
+type rawConn struct {
+	nc     net.Conn
+	tc     *transport.Conn
+	ik     *keys.PrivateKey
+	static noise.DHKey
+	fresh  string
+}
+
+func (r *rawConn) close() { r.tc.Close(); r.nc.Close() }
+
+// dialRaw connects to the server at addr (ns: the suffix of the scenario's
+// account names), within ctx's deadline.
+func dialRaw(ctx context.Context, addr, ns string) (*rawConn, error) {
+	var dialer net.Dialer
+	nc, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(d)
+	}
+	r := &rawConn{nc: nc}
+	if r.static, err = transport.Suite.GenerateKeypair(rand.Reader); err == nil {
+		r.tc, err = transport.Client(nc, &transport.ClientConfig{Static: r.static})
+	}
+	if err == nil {
+		r.ik, err = keys.GeneratePrivateKey(rand.Reader)
+	}
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	r.fresh = fmt.Sprintf("h%x%s", suffix, ns)
+	return r, nil
+}
+
+// prekeyReuse registers a new account of the runner's own, uploads a
+// signed prekey (or a one-time KEM prekey) with id 1, then another of the
+// same kind with the same id, and returns the second upload's error
+// (MSG-009).
+func prekeyReuse(ctx context.Context, addr, ns string, kem bool) error {
+	r, err := dialRaw(ctx, addr, ns)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	binding, err := transport.Bind(r.ik, r.static.Public, 1, r.fresh, rand.Reader)
+	if err != nil {
+		return err
+	}
+	h := &wire.Hello{Versions: []uint64{wire.ProtocolVersion}, Account: r.fresh, Device: 1, IdentityKey: r.ik.Public().Encode(), Binding: binding, Register: wire.Ptr(true)}
+	if err := r.tc.Call(wire.FrameHello, 1, h, new(wire.Welcome)); err != nil {
+		return fmt.Errorf("hello: %v", err) // no code: not the refusal wanted
+	}
+	for i := range 2 {
+		up, err := signedUpload(r.ik, kem, 1)
+		if err != nil {
+			return err
+		}
+		err = r.tc.Call(wire.FrameUploadPrekeys, uint64(2+i), up, new(wire.UploadResult))
+		if i == 1 {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("the first upload: %v", err)
+		}
+	}
+	return nil
 }
