@@ -986,20 +986,14 @@ func newReviewPeerWith(t *testing.T, addr wire.Address, ik *keys.PrivateKey, bun
 // server's, is refused as a changed key (DEV-014) instead of accepted.
 func TestGroupStateRecordsAuthor(t *testing.T) {
 	carol := offline(t, "carol", nil)
-	aliceIK, err := keys.GeneratePrivateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	aliceIK := newKey(t)
 	gid := reviewGroup(t, carol, aliceIK)
 	var got *keys.PublicKey
 	carol.db.View(func(tx *bolt.Tx) error { got = recorded(tx, "alice"); return nil })
 	if got == nil || !got.Equal(aliceIK.Public()) {
 		t.Fatalf("alice's key after her state: got %v, want hers recorded", got)
 	}
-	forger, err := keys.GeneratePrivateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	forger := newKey(t)
 	l, err := devices.Sign(forger, "alice", 2, []wire.ListedDevice{{Device: 1, IdentityKey: forger.Public().Encode()}}, 2000, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -1028,14 +1022,8 @@ func TestGroupStateRecordsAuthor(t *testing.T) {
 // alice's new list, with A2, is accepted. The old state recorded A1 again.
 func TestTrustNotUndoneByOldGroupState(t *testing.T) {
 	carol := offline(t, "carol", nil)
-	a1, err := keys.GeneratePrivateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a2, err := keys.GeneratePrivateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a1 := newKey(t)
+	a2 := newKey(t)
 	l1, err := devices.Sign(a1, "alice", 1, []wire.ListedDevice{{Device: 1, IdentityKey: a1.Public().Encode()}}, 1000, rand.Reader)
 	if err != nil {
 		t.Fatal(err)

@@ -53,16 +53,23 @@ func TestOneTimePrekeysConsumed(t *testing.T) {
 func bobWithPrekeys(t *testing.T) (*Device, *keys.PrivateKey, *wire.PrekeyUpload) {
 	t.Helper()
 	bob := offline(t, "bob", nil)
-	aliceIK, err := keys.GeneratePrivateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	aliceIK := newKey(t)
 	acceptReviewList(t, bob, "alice", 1, aliceIK, map[uint64]*keys.PrivateKey{1: aliceIK})
 	up, err := bob.newPrekeys(true, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return bob, aliceIK, up
+}
+
+// newKey returns a new identity key.
+func newKey(t *testing.T) *keys.PrivateKey {
+	t.Helper()
+	k, err := keys.GeneratePrivateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func has(_ *keys.PrivateKey, ok bool) bool       { return ok }
