@@ -101,6 +101,7 @@ type refActor struct {
 	deaf     atomic.Bool      // the device drops deliveries unread (client.Config.OnDelivery)
 	dmu      sync.Mutex
 	count    map[string]int // message id -> deliveries of it that came
+	order    map[string]int // message id -> the place of its first delivery among the messages' first (0, 1, ...)
 }
 
 // delivered counts a delivery as it comes, and drops it unread while the
@@ -108,11 +109,23 @@ type refActor struct {
 func (a *refActor) delivered(d *wire.Delivery) bool {
 	a.dmu.Lock()
 	if a.count == nil {
-		a.count = map[string]int{}
+		a.count, a.order = map[string]int{}, map[string]int{}
+	}
+	if a.count[string(d.MessageID)] == 0 {
+		a.order[string(d.MessageID)] = len(a.order)
 	}
 	a.count[string(d.MessageID)]++
 	a.dmu.Unlock()
 	return !a.deaf.Load()
+}
+
+// firstDelivered returns the place of a message's first delivery among
+// the first deliveries of all, and whether it came.
+func (a *refActor) firstDelivered(id []byte) (int, bool) {
+	a.dmu.Lock()
+	defer a.dmu.Unlock()
+	n, ok := a.order[string(id)]
+	return n, ok
 }
 
 // deliveries returns how many deliveries of a message came.

@@ -18,7 +18,7 @@ type MutantResult struct {
 	Mutant string   `json:"mutant"`
 	Breaks string   `json:"breaks"`
 	Suite  string   `json:"suite"`
-	Caught []string `json:"caught"` // the failing tests; empty: the mutant passed the suite
+	Caught []string `json:"caught"` // the failing tests (of scenarios, the first only); empty: the mutant passed the suite
 }
 
 // mutantsAtOnce is how many mutants RunMutants runs at the same time: a
@@ -28,7 +28,9 @@ const mutantsAtOnce = 4
 // RunMutants runs the suites against every mutant of the reference
 // implementation: the client mutants through the reference adapter (vectors
 // first, then the client scenarios if the vectors catch nothing), the
-// server mutants through the reference server under test. adapterBin and
+// server mutants through the reference server under test. A scenario suite
+// stops at its first failure (Options.FailFast): one failure catches a
+// mutant, and the scenarios after it would take minutes. adapterBin and
 // serverBin are the paths of missive-adapter and missive-server. Mutants
 // run a few at a time, each with its own adapter and servers; the results
 // are in the order of faults.Names.
@@ -66,7 +68,7 @@ func RunMutants(ctx context.Context, adapterBin, serverBin string, progress func
 func runMutant(ctx context.Context, adapterBin, serverBin, name string) (MutantResult, error) {
 	f := faults.Fault(name)
 	mr := MutantResult{Mutant: name, Breaks: faults.All[f]}
-	o := Options{Adapter: adapterBin + " -mutant " + name, Timeout: 20 * time.Second}
+	o := Options{Adapter: adapterBin + " -mutant " + name, Timeout: 20 * time.Second, FailFast: true}
 	suites := []string{"vectors", "client"}
 	if faults.ServerFaults[f] {
 		o.Adapter = adapterBin

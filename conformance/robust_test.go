@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -359,6 +360,37 @@ func TestRunnerServerAddr(t *testing.T) {
 	for _, r := range rep.Results {
 		if r.Outcome != Pass {
 			t.Errorf("%s against the reference server at -server %s: got %s %s %q, want pass", r.ID, srv.address(), r.Outcome, r.Kind, lastLines(r.Detail, 1))
+		}
+	}
+}
+
+// TestRunnerFailFast: with FailFast a scenario suite ends at its first
+// failure; without, every scenario runs. Nothing listens at the address,
+// so each scenario fails at its first step.
+func TestRunnerFailFast(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	for _, tc := range []struct {
+		failFast bool
+		want     int
+	}{{true, 1}, {false, 3}} {
+		rep, err := Run(context.Background(), Options{Suites: []string{"server"}, ServerAddr: addr, FailFast: tc.failFast,
+			Match: regexp.MustCompile("^(offline_queue|online_delivery|sender_mismatch)$")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fails := 0
+		for _, r := range rep.Results {
+			if r.Outcome == Fail {
+				fails++
+			}
+		}
+		if len(rep.Results) != tc.want || fails != tc.want {
+			t.Errorf("FailFast %v, no server: got %d results, %d failed, want %d, all failed", tc.failFast, len(rep.Results), fails, tc.want)
 		}
 	}
 }

@@ -22,6 +22,10 @@ type Options struct {
 	Suites                    []string      // vectors, client, server
 	Expect                    Expectations
 	Progress                  func(Result) // called for each result as it comes; may be nil
+	// FailFast ends each scenario suite at its first failure, leaving the
+	// scenarios after it out of the report: for runs that only ask
+	// whether anything fails, such as a mutant's.
+	FailFast bool
 }
 
 // NeedsAdapter reports whether any of suites tests an implementation
@@ -95,7 +99,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		case "vectors":
 			_, err = RunVectors(ctx, a, o.Match, emit)
 		case "client", "server":
-			so := ScenarioOptions{Adapter: a, ServerCommand: o.ServerCommand, ServerAddr: o.ServerAddr, Match: o.Match}
+			so := ScenarioOptions{Adapter: a, ServerCommand: o.ServerCommand, ServerAddr: o.ServerAddr, Match: o.Match, FailFast: o.FailFast}
 			_, err = RunScenarios(ctx, s, so, emit)
 		default:
 			return nil, fmt.Errorf("conformance: unknown suite %q", s)

@@ -36,6 +36,8 @@ type ScenarioOptions struct {
 	ServerAddr    string
 	// Match selects scenarios by name; nil runs them all.
 	Match *regexp.Regexp
+	// FailFast runs no scenario after the first that fails (Options).
+	FailFast bool
 }
 
 // waitLong bounds how long a scenario step waits for something to happen
@@ -137,7 +139,7 @@ func RunScenarios(ctx context.Context, suite string, o ScenarioOptions, emit fun
 	if n == 0 {
 		return nil, fmt.Errorf("conformance: no %s scenarios", suite)
 	}
-	root := &scriptT{suite: suite, headers: headers, emit: emit}
+	root := &scriptT{suite: suite, headers: headers, emit: emit, failFast: o.FailFast}
 	testscript.RunT(root, testscript.Params{
 		Dir:                 dir,
 		Setup:               func(env *testscript.Env) error { return setupWorld(ctx, env, suite, o) },
@@ -154,8 +156,10 @@ type scriptT struct {
 	headers map[string]scenarioHeader
 	emit    func(Result)
 
-	mu      sync.Mutex
-	results []Result
+	mu       sync.Mutex
+	results  []Result
+	failFast bool // run nothing after a failure
+	failed1  bool // a scenario has failed
 
 	// A subtest's state.
 	name    string
@@ -186,6 +190,12 @@ func (t *scriptT) Log(args ...any) { fmt.Fprintln(&t.log, args...) }
 func (t *scriptT) Verbose() bool { return false }
 
 func (t *scriptT) Run(name string, f func(testscript.T)) {
+	t.mu.Lock()
+	stop := t.failFast && t.failed1
+	t.mu.Unlock()
+	if stop {
+		return
+	}
 	sub := &scriptT{suite: t.suite, name: name}
 	start := time.Now()
 	done := make(chan struct{})
@@ -221,6 +231,7 @@ func (t *scriptT) Run(name string, f func(testscript.T)) {
 	}
 	t.mu.Lock()
 	t.results = append(t.results, r)
+	t.failed1 = t.failed1 || r.Outcome == Fail
 	t.mu.Unlock()
 	if t.emit != nil {
 		t.emit(r)

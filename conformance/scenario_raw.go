@@ -34,6 +34,7 @@ import (
 //	NAME deaf on|off                              drop deliveries unread and unacknowledged, or not (SRV-010)
 //	NAME delivered N TEXT...                      the message came in N deliveries, after a second more (SRV-008)
 //	NAME messages-delivered N                     N distinct messages came in deliveries so far, after a second more (SRV-009)
+//	NAME delivered-in-order TEXT TEXT...          the messages came, their first deliveries in this order, within the step's wait (SRV-019)
 //	NAME send-many ACCOUNT N TEXT                 N messages, "TEXT 0" to "TEXT N-1", one after the other
 //	NAME list-version ACCOUNT N                   the device accepts version N of the account's list within 5 s, unasked (DEV-010)
 //	[!] NAME send-in [CODE] ENVELOPE ACCOUNT text TEXT...  content in an envelope of type chat, receipt, sync or control (MSG-021),
@@ -51,13 +52,18 @@ import (
 //	                                              signed (or one-time KEM) prekey with id 1, then another with id 1 (MSG-009)
 //	! NAME upload-prekeys CODE signed|kem          upload-prekeys of a signed prekey (id 4000) or a one-time KEM prekey
 //	                                              (id 4000) signed by a key that is not the device's identity key (MSG-008)
+//	[!] NAME raw ...                              frames and connections that break chapters 11 and 12 (scenario_frames.go)
 func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name string, a actor, verb string, rest []string, neg bool) bool {
 	switch verb {
-	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "upload-prekeys", "send-as", "prekey-reuse":
+	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "upload-prekeys", "send-as", "prekey-reuse", "raw", "delivered-in-order":
 	default:
 		return false
 	}
 	ra := refOnly(ts, name, a, verb)
+	if verb == "raw" {
+		w.rawFrames(ts, ctx, name, rest, neg)
+		return true
+	}
 	if verb == "deaf" {
 		if len(rest) != 1 || rest[0] != "on" && rest[0] != "off" || neg {
 			ts.Fatalf("usage: %s deaf on|off", name)
@@ -76,6 +82,28 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 		ra.dmu.Unlock()
 		if got != n {
 			fail(ts, WrongOutput, "%s got deliveries of %d messages, want %d", name, got, n)
+		}
+		return true
+	}
+	if verb == "delivered-in-order" {
+		if len(rest) < 2 || neg {
+			ts.Fatalf("usage: %s delivered-in-order TEXT TEXT...", name)
+		}
+		deadline := pollDeadline(ctx)
+		for i := 0; i < len(rest); {
+			place, ok := ra.firstDelivered(w.sentID(ts, rest[i]))
+			switch {
+			case !ok && time.Now().Before(deadline):
+				time.Sleep(50 * time.Millisecond)
+				continue
+			case !ok:
+				fail(ts, WrongOutput, "%s got no delivery of %q", name, rest[i])
+			case i > 0:
+				if before, _ := ra.firstDelivered(w.sentID(ts, rest[i-1])); before > place {
+					fail(ts, WrongOutput, "%s got %q before %q, want them in the order they were sent", name, rest[i], rest[i-1])
+				}
+			}
+			i++
 		}
 		return true
 	}
@@ -360,19 +388,28 @@ func forgedUpload(kem bool) (*wire.PrekeyUpload, error) {
 	return signedUpload(forger, kem, 4000)
 }
 
+// signedKEM is a new KEM prekey with id, signed by ik.
+func signedKEM(ik *keys.PrivateKey, id uint64) (wire.KEMPreKey, error) {
+	k, err := keys.GenerateKEMPrivateKey(rand.Reader)
+	if err != nil {
+		return wire.KEMPreKey{}, err
+	}
+	sig, err := pqxdh.SignKEMPreKey(ik, k.Public(), rand.Reader)
+	if err != nil {
+		return wire.KEMPreKey{}, err
+	}
+	return wire.KEMPreKey{ID: id, Key: k.Public().Encode(), Signature: sig}, nil
+}
+
 // signedUpload is an upload of one new signed prekey, or one new one-time
 // KEM prekey, with id, signed by ik.
 func signedUpload(ik *keys.PrivateKey, kem bool, id uint64) (*wire.PrekeyUpload, error) {
 	if kem {
-		k, err := keys.GenerateKEMPrivateKey(rand.Reader)
+		k, err := signedKEM(ik, id)
 		if err != nil {
 			return nil, err
 		}
-		sig, err := pqxdh.SignKEMPreKey(ik, k.Public(), rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		return &wire.PrekeyUpload{OneTimeKEM: &[]wire.KEMPreKey{{ID: id, Key: k.Public().Encode(), Signature: sig}}}, nil
+		return &wire.PrekeyUpload{OneTimeKEM: &[]wire.KEMPreKey{k}}, nil
 	}
 	k, err := keys.GeneratePrivateKey(rand.Reader)
 	if err != nil {
@@ -430,19 +467,11 @@ func dialRaw(ctx context.Context, addr, ns string) (*rawConn, error) {
 // same kind with the same id, and returns the second upload's error
 // (MSG-009).
 func prekeyReuse(ctx context.Context, addr, ns string, kem bool) error {
-	r, err := dialRaw(ctx, addr, ns)
+	r, err := dialRegistered(ctx, addr, ns)
 	if err != nil {
 		return err
 	}
 	defer r.close()
-	binding, err := transport.Bind(r.ik, r.static.Public, 1, r.fresh, rand.Reader)
-	if err != nil {
-		return err
-	}
-	h := &wire.Hello{Versions: []uint64{wire.ProtocolVersion}, Account: r.fresh, Device: 1, IdentityKey: r.ik.Public().Encode(), Binding: binding, Register: wire.Ptr(true)}
-	if err := r.tc.Call(wire.FrameHello, 1, h, new(wire.Welcome)); err != nil {
-		return fmt.Errorf("hello: %v", err) // no code: not the refusal wanted
-	}
 	for i := range 2 {
 		up, err := signedUpload(r.ik, kem, 1)
 		if err != nil {

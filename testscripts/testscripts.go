@@ -42,7 +42,9 @@
 // forge-media CONV SIZE CAPTION (a digest that is not the blob's),
 // forge-receipt ACCOUNT delivered|read|played TEXT, failures N (the
 // deliveries the device could not process), blob-upload NAME SIZE [UPTO]
-// [bad-digest], blob-resume NAME HELD, blob-get [CODE] NAME.
+// [bad-digest], blob-resume NAME HELD, blob-get [CODE] NAME. The verbs that
+// play a device of the runner's own, a raw connection (hello, send-as,
+// prekey-reuse, upload-prekeys, raw), are listed in conformance/scenario_raw.go.
 package testscripts
 
 import "embed"

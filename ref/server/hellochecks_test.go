@@ -95,9 +95,9 @@ func TestHelloChecks(t *testing.T) {
 	alice.connect(false) // nothing above changed her account
 }
 
-// TestOneAnswerPerRequest checks MSG-005 on the server: requests sent
-// together, some answered with a result and some with an error, each get
-// exactly one answer with their request id. The server serves a device's
+// TestOneAnswerPerRequest checks MSG-022: requests sent together, some
+// answered with a result and some with an error, each get exactly one
+// answer with their request id. The server serves a device's
 // requests in order (SRV-019), so a last request's answer comes after the
 // others have been served: whatever came twice has come by then.
 func TestOneAnswerPerRequest(t *testing.T) {

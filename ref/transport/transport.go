@@ -21,6 +21,7 @@ import (
 
 	"github.com/flynn/noise"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/internal/prim"
 	"github.com/missive-protocol/missive/ref/wire"
@@ -275,7 +276,7 @@ type Conn struct {
 
 	wmu  sync.Mutex
 	send *noise.CipherState
-	out  []byte // for tests: the segments of the last writeStream
+	out  []byte // for tests: the segments of the last WriteStream
 }
 
 // RemoteStatic returns the static key the peer proved in the handshake.
@@ -375,7 +376,7 @@ func Client(c net.Conn, cfg *ClientConfig) (*Conn, error) {
 
 // Server runs the server's side of the handshake on c. Reads of the
 // connection keep the handshake's deadline until ReadHello has succeeded, so
-// that the hello exchange ends within the handshake timeout too (TRN-015).
+// that the hello exchange ends within the handshake timeout too (TRN-019).
 func Server(c net.Conn, cfg *ServerConfig) (*Conn, error) {
 	t := cfg.Timeouts.orDefault()
 	deadline := time.Now().Add(t.Handshake)
@@ -739,7 +740,7 @@ func (c *Conn) seal(out, a, b []byte) ([]byte, error) {
 
 // write writes segments with the write deadline.
 func (c *Conn) write(segments []byte) error {
-	if d := time.Now().Add(c.timeouts.Write); stale(c.wdl, d, c.timeouts.Write) {
+	if d := time.Now().Add(c.timeouts.Write); stale(c.wdl, d, c.timeouts.Write) && !faults.Has(faults.NoWriteTimeout) {
 		c.conn.SetWriteDeadline(d)
 		c.wdl = d
 	}
@@ -762,9 +763,11 @@ func stale(cur, want time.Time, timeout time.Duration) bool {
 	return cur.IsZero() || cur.After(want) || want.Sub(cur) > timeout/timeoutSlack
 }
 
-// writeStream encrypts plain into segments and writes them in one call,
-// keeping them in c.out, for tests of what a peer does with them.
-func (c *Conn) writeStream(plain []byte) error {
+// WriteStream encrypts plain into segments and writes them in one call, as
+// bytes of the stream of frames whatever they hold, for tests and
+// conformance runners that send what a correct peer would not (a frame's
+// length alone, a frame cut short). It keeps the segments in c.out.
+func (c *Conn) WriteStream(plain []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	out, err := c.seal(c.out[:0], plain, nil)
@@ -775,7 +778,7 @@ func (c *Conn) writeStream(plain []byte) error {
 	return c.write(out)
 }
 
-// WriteRaw writes bytes to the underlying connection as they are, for
+// writeRaw writes bytes to the underlying connection as they are, for
 // tests of what a misbehaving peer sends.
 func (c *Conn) writeRaw(b []byte) error {
 	c.wmu.Lock()

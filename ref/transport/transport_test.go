@@ -217,7 +217,7 @@ func TestOversizeFrame(t *testing.T) {
 	c := established(t, addr)
 	var h [4]byte
 	binary.BigEndian.PutUint32(h[:], wire.MaxFrameSize+1)
-	if err := c.writeStream(h[:]); err != nil { // the length alone: the server must not wait for the body
+	if err := c.WriteStream(h[:]); err != nil { // the length alone: the server must not wait for the body
 		t.Fatal(err)
 	}
 	f, err := c.Receive()
@@ -241,7 +241,7 @@ func TestTruncatedFrame(t *testing.T) {
 	c := established(t, addr)
 	var h [4]byte
 	binary.BigEndian.PutUint32(h[:], 1000)
-	if err := c.writeStream(append(h[:], make([]byte, 10)...)); err != nil {
+	if err := c.WriteStream(append(h[:], make([]byte, 10)...)); err != nil {
 		t.Fatal(err)
 	}
 	// The peer goes silent mid-frame: the server's read deadline ends it.
@@ -273,7 +273,7 @@ func TestReplayedSegment(t *testing.T) {
 	c := established(t, addr)
 	var h [4]byte
 	binary.BigEndian.PutUint32(h[:], 3)
-	if err := c.writeStream(append(h[:], 0xA0, 0xA0, 0xA0)); err != nil {
+	if err := c.WriteStream(append(h[:], 0xA0, 0xA0, 0xA0)); err != nil {
 		t.Fatal(err)
 	}
 	segment := bytes.Clone(c.out)

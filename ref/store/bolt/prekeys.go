@@ -8,6 +8,7 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/store"
 )
 
@@ -172,6 +173,9 @@ func takeOldest(b *bbolt.Bucket, ak []byte, kind byte) (*store.Prekey, error) {
 	p, err := decodeOneTime(v)
 	if err != nil {
 		return nil, err
+	}
+	if kind == kindEC && faults.Has(faults.ReuseOneTimePrekeys) {
+		return &p, nil
 	}
 	if err := c.Delete(); err != nil {
 		return nil, err

@@ -57,7 +57,7 @@ const transportDescription = "Noise sessions of chapter 12: the handshake of Noi
 	"the receiver decrypts it to plaintext. Each direction's plaintexts, concatenated, are a stream of frames, " +
 	"u32be(length) || frame encoding (section 12.3); every frame and its body decode (wire.json rules), the hello's " +
 	"binding signature verifies under its identity key for the initiator's static key, device id and account " +
-	"(section 12.4), every request is answered by a result with its request id (MSG-005), and a sender starts a " +
+	"(section 12.4), every request is answered by a result with its request id (MSG-022), and a sender starts a " +
 	"new segment for each frame and fills segments (at most 65519 plaintext bytes). An invalid case ends with one " +
 	"segment marked invalid, which is not the sender's next transport message but an attacker's (see flags): its " +
 	"plaintext is the plaintext of the segment it was made from, which the receiver must not output; decrypting " +
@@ -506,7 +506,7 @@ func checkFrameStreams(streams map[string][]byte, transportPub []byte) error {
 		}
 	}
 	if len(requests) != 0 {
-		return fmt.Errorf("%d requests have no result (MSG-005)", len(requests))
+		return fmt.Errorf("%d requests have no result (MSG-022)", len(requests))
 	}
 	return nil
 }

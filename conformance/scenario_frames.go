@@ -1,0 +1,795 @@
+package conformance
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/missive-protocol/missive/ref/devices"
+	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/keys"
+	"github.com/missive-protocol/missive/ref/server"
+	"github.com/missive-protocol/missive/ref/transport"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// The cases of the raw verb, which a connection of the runner's own plays
+// against the server under test (chapters 11 and 12):
+//
+//	! NAME raw closed CASE...         the server must end each connection; the cases run at once
+//	! NAME raw CODE CASE [ACCOUNT]    the server must answer with an error frame of CODE
+//	NAME raw send ACCOUNT             a send that decodes, which the server must take (the control)
+//	NAME raw prekeys                  one-time prekeys handed out once to concurrent fetches, and the notices (SRV-003, SRV-004)
+//	! NAME raw CODE device-list CASE  a set-device-list the server must refuse (DEV-002): skip-version, rollback,
+//	                                  equivocation, other-primary, bad-signature, wrong-account
+//
+// NAME only says who runs the step; the connections are new, of new
+// accounts registered for them.
+var (
+	// closedCases end with the server closing the connection, having sent
+	// no byte (the preamble cases) or whatever it likes (the others).
+	closedCases = []string{
+		"magic",             // a preamble with another magic (TRN-002)
+		"transport-version", // a preamble with another transport version (TRN-002)
+		"pattern",           // a preamble with a pattern not defined (TRN-002)
+		"silent",            // connects and sends nothing: closed within HANDSHAKE_TIMEOUT (TRN-019)
+		"no-hello",          // completes the handshake and sends no hello: the same (TRN-019)
+		"blocked-write",     // asks for blob chunks and reads nothing: closed WRITE_TIMEOUT after a write blocks (TRN-016)
+	}
+	// refusedCases are answered with an error frame; all but deliver must
+	// close the connection after it (TRN-008, TRN-009).
+	refusedCases = []string{
+		"oversize",     // a frame length above MAX_FRAME_SIZE, and nothing more (TRN-008)
+		"malformed",    // a frame that is not well-formed CBOR (TRN-009)
+		"unknown-type", // a frame of a type not defined, with a request id (TRN-009)
+		"bad-body",     // a send whose body is an empty map (TRN-009, SRV-005 check 1)
+		"deliver",      // a deliver frame, which only the server sends (MSG-004)
+		"send-extra",   // ACCOUNT: a send of a good envelope in a frame with an unknown key (TRN-010)
+		"body-extra",   // ACCOUNT: a send of an envelope with an unknown key (TRN-010)
+		"pipeline",     // ACCOUNT: seven requests in one write, the fifth a send whose body does not decode (SRV-019, MSG-022)
+	}
+)
+
+// rawRequestID is the request id of the raw verb's frames that have one.
+const rawRequestID = 7
+
+// rawCloseWait is how long past a timeout of the spec a closed case waits
+// for the server to close the connection.
+const rawCloseWait = 5 * time.Second
+
+// blobGets is how many blob chunks of wire.MaxBlobChunk the blocked-write
+// case asks for: 18 MiB, more than the kernels' buffers of a loopback
+// connection whose reader's buffer is small hold.
+const blobGets = 36
+
+// rawFrames runs "[!] NAME raw ...".
+func (w *world) rawFrames(ts *testscript.TestScript, ctx context.Context, name string, rest []string, neg bool) {
+	const usage = "usage: ! %s raw closed CASE... | ! %s raw CODE CASE [ACCOUNT|CASE] | %s raw send ACCOUNT|prekeys (the cases: conformance/scenario_frames.go)"
+	addr := w.server.address()
+	switch {
+	case !neg && len(rest) == 2 && rest[0] == "send":
+		must(ts, name+" raw send", rawFrame(ctx, addr, w.ns, "send", w.conv(ts, rest[1]).account, w.clock.now()))
+	case !neg && len(rest) == 1 && rest[0] == "prekeys":
+		if err := prekeysOnce(ctx, addr, w.ns, w.clock.now()); err != nil {
+			fail(ts, WrongOutput, "%s raw prekeys: %v", name, err)
+		}
+	case neg && len(rest) >= 2 && rest[0] == "closed":
+		cases := rest[1:]
+		for _, c := range cases {
+			if !slices.Contains(closedCases, c) {
+				ts.Fatalf(usage, name, name, name)
+			}
+		}
+		// The cases wait for timeouts of the spec: they run at once, each
+		// with a context long enough for the longest.
+		cctx, cancel := context.WithTimeout(w.ctx, transport.WriteTimeout+transport.HandshakeTimeout+4*rawCloseWait)
+		defer cancel()
+		errs := make([]error, len(cases))
+		var wg sync.WaitGroup
+		for i, c := range cases {
+			wg.Go(func() { errs[i] = rawClosed(cctx, addr, w.ns, c) })
+		}
+		wg.Wait()
+		var failed []string
+		for i, err := range errs {
+			if err != nil {
+				failed = append(failed, fmt.Sprintf("%s raw %s: %v", name, cases[i], err))
+			}
+		}
+		if failed != nil {
+			fail(ts, UnexpectedSuccess, "%s", strings.Join(failed, "; "))
+		}
+	case neg && len(rest) >= 2:
+		code, args := wantCode(rest)
+		kind := args[0]
+		withArg := strings.HasSuffix(kind, "-extra") || kind == "pipeline" || kind == "device-list"
+		if code == 0 || !slices.Contains(refusedCases, kind) && kind != "device-list" || withArg != (len(args) == 2) || len(args) > 2 ||
+			kind == "device-list" && !slices.Contains(deviceListCases, args[1]) {
+			ts.Fatalf(usage, name, name, name)
+		}
+		switch kind {
+		case "device-list":
+			mustFail(ts, name+" raw device-list "+args[1], rawDeviceList(ctx, addr, w.ns, args[1], w.clock.now()), code)
+		case "pipeline":
+			ids, err := rawPipeline(ctx, addr, w.ns, w.conv(ts, args[1]).account, w.clock.now())
+			for i, id := range ids {
+				w.record(fmt.Sprintf("pipelined %d", i+1), id, name)
+			}
+			mustFail(ts, name+" raw pipeline", err, code)
+		default:
+			to := ""
+			if withArg {
+				to = w.conv(ts, args[1]).account
+			}
+			mustFail(ts, name+" raw "+kind, rawFrame(ctx, addr, w.ns, kind, to, w.clock.now()), code)
+		}
+	default:
+		ts.Fatalf(usage, name, name, name)
+	}
+}
+
+// dialRegistered is dialRaw, then register.
+func dialRegistered(ctx context.Context, addr, ns string) (*rawConn, error) {
+	r, err := dialRaw(ctx, addr, ns)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.register(); err != nil {
+		r.close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// register says hello as device 1 of r's new account, registering it.
+func (r *rawConn) register() error {
+	_, err := r.hello(true)
+	return err
+}
+
+// hello says hello as device 1 of r's account, registering it or not, and
+// returns the welcome.
+func (r *rawConn) hello(register bool) (*wire.Welcome, error) {
+	binding, err := transport.Bind(r.ik, r.static.Public, 1, r.fresh, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	h := &wire.Hello{Versions: []uint64{wire.ProtocolVersion}, Account: r.fresh, Device: 1, IdentityKey: r.ik.Public().Encode(), Binding: binding}
+	if register {
+		h.Register = wire.Ptr(true)
+	}
+	var welcome wire.Welcome
+	if err := r.tc.Call(wire.FrameHello, 1, h, &welcome); err != nil {
+		return nil, fmt.Errorf("hello: %v", err) // no code: not the refusal a step wants
+	}
+	return &welcome, nil
+}
+
+// frameOf encodes a frame of the given fields: the frame's own keys (1 to
+// 4, chapter 11) and any other. It is how the raw verb writes frames that
+// wire.MarshalFrame would refuse to.
+func frameOf(fields map[uint64]any) ([]byte, error) {
+	em, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		return nil, err
+	}
+	return em.Marshal(fields)
+}
+
+// rawEnvelope is an envelope from r's device to device 1 of account to,
+// whose ciphertext no device can read.
+func (r *rawConn) rawEnvelope(to string, now time.Time) *wire.Envelope {
+	id := make([]byte, wire.MessageIDSize)
+	rand.Read(id)
+	msgs := []wire.DeviceMessage{{Device: 1, Kind: wire.KindRatchet, Ciphertext: []byte("not read by the server")}}
+	return &wire.Envelope{Version: wire.ProtocolVersion, MessageID: id, Sender: wire.Address{Account: r.fresh, Device: 1}, Recipient: to,
+		Messages: msgs, Type: wire.EnvelopeChat, Priority: wire.PriorityNormal, TTL: 3600, SentAt: uint64(now.UnixMilli())}
+}
+
+// rawFrame registers a new account on a connection of its own, sends the
+// frame of a refused case (or "send", a good one), and returns the
+// server's answer as an error: its error frame's code, nil for a result.
+// For a refused case, the error frame must carry the frame's request id
+// when the frame decoded (an error of no code otherwise), may carry it
+// or none when the frame did not, and the connection must close after it
+// (but for deliver, whose frame decodes: MSG-004 asks for the refusal
+// alone).
+func rawFrame(ctx context.Context, addr, ns, kind, to string, now time.Time) error {
+	r, err := dialRegistered(ctx, addr, ns)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	v := uint64(wire.ProtocolVersion)
+	var frame []byte
+	idWanted := false // the frame decodes, so its error must carry its request id
+	switch kind {
+	case "oversize":
+		// The length alone: the server must not wait for the frame.
+		err = r.tc.WriteStream(binary.BigEndian.AppendUint32(nil, wire.MaxFrameSize+1))
+	case "malformed":
+		frame = []byte{0xA2, 0x01, 0x01, 0xFF} // a map of two pairs cut short by a break
+	case "unknown-type":
+		frame, err = frameOf(map[uint64]any{1: v, 2: 99, 3: rawRequestID})
+	case "bad-body":
+		idWanted = true
+		frame, err = frameOf(map[uint64]any{1: v, 2: wire.FrameSend, 3: rawRequestID, 4: []byte{0xA0}})
+	case "deliver":
+		d := &wire.Delivery{Version: v, QueueID: 1, MessageID: make([]byte, wire.MessageIDSize), Sender: wire.Address{Account: r.fresh, Device: 1},
+			Type: wire.EnvelopeChat, Priority: wire.PriorityNormal, Kind: wire.KindRatchet, Ciphertext: []byte("from a device"),
+			SentAt: uint64(now.UnixMilli()), AcceptedAt: uint64(now.UnixMilli()), ExpiresAt: uint64(now.Add(time.Hour).UnixMilli()), Attempt: 1}
+		frame, err = transport.EncodeFrame(wire.FrameDeliver, 0, d)
+	case "send", "send-extra", "body-extra":
+		var body []byte
+		if body, err = wire.Marshal(r.rawEnvelope(to, now)); err != nil {
+			return err
+		}
+		fields := map[uint64]any{1: v, 2: wire.FrameSend, 3: rawRequestID, 4: body}
+		switch kind {
+		case "send-extra":
+			fields[5] = 0
+		case "body-extra":
+			idWanted = true
+			if body[0] < 0xA0 || body[0] >= 0xB7 {
+				return fmt.Errorf("an envelope's encoding starts with %#x, not a map of fewer than 24 keys", body[0])
+			}
+			// One more pair, of key 99 (above the envelope's keys, so the map stays sorted).
+			fields[4] = append(append([]byte{body[0] + 1}, body[1:]...), 0x18, 99, 0x00)
+		}
+		frame, err = frameOf(fields)
+	default:
+		return fmt.Errorf("raw: no case %q", kind)
+	}
+	if err == nil && frame != nil {
+		err = r.tc.WriteFrame(frame)
+	}
+	if err != nil {
+		return err
+	}
+	f, err := r.answer(ctx)
+	if err != nil {
+		return err
+	}
+	if f.Type == wire.FrameResult {
+		if kind != "send" {
+			return nil // taken: the step fails for it
+		}
+		return transport.DecodeBody(f, new(wire.SendResult))
+	}
+	var b wire.ErrorBody
+	if err := transport.DecodeBody(f, &b); err != nil {
+		return fmt.Errorf("an error frame that does not decode: %v", err)
+	}
+	refused := &transport.RemoteError{Body: &b}
+	id := transport.RequestID(f)
+	switch {
+	case kind == "send":
+		return refused
+	case id == 0 && idWanted:
+		return fmt.Errorf("%v without the request id of the frame (%d), which decoded", refused, rawRequestID)
+	case id != 0 && id != rawRequestID:
+		return fmt.Errorf("%v with request id %d, not the frame's (%d)", refused, id, rawRequestID)
+	case kind != "deliver" && !closes(r.nc):
+		return fmt.Errorf("%v, and the connection stayed open", refused)
+	}
+	return refused
+}
+
+// call sends a request and decodes its result, passing over what the
+// server pushes meanwhile (a device list, a notice), within ctx.
+func (r *rawConn) call(ctx context.Context, typ, id uint64, body, result wire.Message) error {
+	if err := r.tc.Send(typ, id, body); err != nil {
+		return err
+	}
+	f, err := r.answer(ctx)
+	switch {
+	case err != nil:
+		return err
+	case transport.RequestID(f) != id:
+		return fmt.Errorf("an answer to request %d while waiting for %d", transport.RequestID(f), id)
+	case f.Type == wire.FrameError:
+		var b wire.ErrorBody
+		if err := transport.DecodeBody(f, &b); err != nil {
+			return err
+		}
+		return &transport.RemoteError{Body: &b}
+	}
+	return transport.DecodeBody(f, result)
+}
+
+// answer returns the next frame that answers a request (result or error),
+// passing over what the server may push unasked, within ctx.
+func (r *rawConn) answer(ctx context.Context) (*wire.Frame, error) {
+	stop := context.AfterFunc(ctx, func() { r.nc.Close() })
+	defer stop()
+	for {
+		f, err := r.tc.Receive()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("no answer within the step's time: %v", ctx.Err())
+			}
+			return nil, fmt.Errorf("no answer: the connection ended (%v)", err)
+		}
+		switch f.Type {
+		case wire.FrameResult, wire.FrameError:
+			return f, nil
+		case wire.FramePing:
+			r.tc.Send(wire.FramePong, 0, nil)
+		}
+	}
+}
+
+// rawClosed plays a closed case and returns nil when the server ended the
+// connection in time, or what it did instead.
+func rawClosed(ctx context.Context, addr, ns, kind string) error {
+	start := time.Now()
+	switch kind {
+	case "magic", "transport-version", "pattern":
+		pre := transport.Preamble(transport.PatternXX)
+		switch kind {
+		case "magic":
+			pre[2] = 'X'
+		case "transport-version":
+			pre[3] = transport.Version + 1
+		case "pattern":
+			pre[4] = 3
+		}
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		// The preamble, then what could be the first message of XX (an
+		// ephemeral key): a server that ignored the preamble would answer.
+		msg1 := append([]byte{0, 32}, make([]byte, 32)...)
+		rand.Read(msg1[2:])
+		if _, err := nc.Write(append(pre, msg1...)); err != nil {
+			return nil // closed already
+		}
+		nc.SetReadDeadline(time.Now().Add(rawCloseWait))
+		n, err := nc.Read(make([]byte, 512))
+		switch {
+		case n > 0:
+			return fmt.Errorf("the server answered the preamble %q with %d bytes, want the connection closed without an answer", pre, n)
+		case isTimeout(err):
+			return fmt.Errorf("the connection stayed open %v after the preamble %q", rawCloseWait, pre)
+		}
+		return nil
+	case "silent":
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		return endsBy(nc, start.Add(transport.HandshakeTimeout+rawCloseWait), "a connection that sent nothing")
+	case "no-hello":
+		r, err := dialRaw(ctx, addr, ns)
+		if err != nil {
+			return err
+		}
+		defer r.close()
+		return endsBy(r.nc, start.Add(transport.HandshakeTimeout+rawCloseWait), "a connection that completed the handshake and sent no hello")
+	case "blocked-write":
+		return blockedWrite(ctx, addr, ns)
+	}
+	return fmt.Errorf("raw: no case %q", kind)
+}
+
+// endsBy reads nc until the server ends the connection, and fails when
+// that has not happened by the deadline.
+func endsBy(nc net.Conn, deadline time.Time, what string) error {
+	nc.SetReadDeadline(deadline)
+	buf := make([]byte, 4096)
+	for {
+		if _, err := nc.Read(buf); err != nil {
+			if isTimeout(err) {
+				return fmt.Errorf("the server kept %s open past HANDSHAKE_TIMEOUT (%v) and %v more", what, transport.HandshakeTimeout, rawCloseWait)
+			}
+			return nil
+		}
+	}
+}
+
+// blockedWrite registers a new account, uploads a blob of one chunk, and
+// asks for it blobGets times without reading: the server's writes block
+// once the connection's buffers are full, and it must close the connection
+// WRITE_TIMEOUT later (TRN-016). The device then reads what was sent: the
+// end of the connection must come before the last answer.
+func blockedWrite(ctx context.Context, addr, ns string) error {
+	r, err := dialRaw(ctx, addr, ns)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	if tcp, ok := r.nc.(*net.TCPConn); ok {
+		tcp.SetReadBuffer(64 << 10) // a small window, and no growing it
+	}
+	if err := r.register(); err != nil {
+		return err
+	}
+	data := make([]byte, wire.MaxBlobChunk)
+	rand.Read(data)
+	digest := sha256.Sum256(data)
+	var created wire.BlobCreated
+	if err := r.call(ctx, wire.FrameCreateBlob, 2, &wire.BlobCreate{Size: uint64(len(data)), Digest: digest[:]}, &created); err != nil {
+		return fmt.Errorf("create-blob: %v", err)
+	}
+	if err := r.call(ctx, wire.FramePutBlob, 3, &wire.BlobPut{BlobID: created.BlobID, Data: data}, new(wire.BlobProgress)); err != nil {
+		return fmt.Errorf("put-blob: %v", err)
+	}
+	for i := range blobGets {
+		get := &wire.BlobGet{BlobID: created.BlobID, Length: uint64(len(data))}
+		if err := r.tc.Send(wire.FrameGetBlob, uint64(10+i), get); err != nil {
+			return nil // the server closed it already
+		}
+	}
+	// Nothing read for WRITE_TIMEOUT, and some more: by then the server's
+	// write has blocked that long.
+	select {
+	case <-time.After(transport.WriteTimeout + rawCloseWait):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*rawCloseWait)
+	defer cancel()
+	answers := 0
+	for answers < blobGets {
+		if _, err := r.answer(rctx); err != nil {
+			if rctx.Err() != nil {
+				return fmt.Errorf("the connection was still open %v after the server's writes to a device that read nothing had blocked (%d answers read)", transport.WriteTimeout+rawCloseWait, answers)
+			}
+			return nil
+		}
+		answers++
+	}
+	return fmt.Errorf("the server wrote all %d answers (%d MiB) to a device that read nothing for %v: its writes did not time out", blobGets, blobGets*len(data)>>20, transport.WriteTimeout+rawCloseWait)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// rawPipeline registers a new account and sends, in one write, seven
+// requests with the ids 7 to 13: sends of envelopes to account to (7, 8,
+// 10, 12, 13), a fetch-device-list of it (9) and, fifth (11), a send whose
+// body does not decode. The server must answer them one each, in order,
+// with their ids: results to the first four, an error to the fifth, then
+// close the connection, serving none after it (SRV-019, MSG-022). It
+// returns the message ids of the five good sends, the last two of which the
+// server must not have taken, and the error frame's refusal, or what the
+// server did instead as an error of no code.
+func rawPipeline(ctx context.Context, addr, ns, to string, now time.Time) ([][]byte, error) {
+	r, err := dialRegistered(ctx, addr, ns)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	var (
+		frames [][]byte
+		ids    [][]byte
+	)
+	for i := range uint64(7) {
+		id := rawRequestID + i
+		var f []byte
+		switch i {
+		case 2:
+			f, err = transport.EncodeFrame(wire.FrameFetchDeviceList, id, &wire.DeviceListFetch{Account: to})
+		case 4:
+			f, err = frameOf(map[uint64]any{1: uint64(wire.ProtocolVersion), 2: wire.FrameSend, 3: id, 4: []byte{0xA0}})
+		default:
+			env := r.rawEnvelope(to, now)
+			ids = append(ids, env.MessageID)
+			f, err = transport.EncodeFrame(wire.FrameSend, id, env)
+		}
+		if err != nil {
+			return nil, err
+		}
+		frames = append(frames, f)
+	}
+	if err := r.tc.WriteFrames(frames); err != nil {
+		return ids, err
+	}
+	var got []string // the answers so far, for the error
+	for want := uint64(rawRequestID); ; want++ {
+		f, err := r.answer(ctx)
+		if err != nil {
+			return ids, fmt.Errorf("answers %v, then %v; want results to requests 7 to 10 and an error to 11, in that order", got, err)
+		}
+		id := transport.RequestID(f)
+		kind := map[uint64]string{wire.FrameResult: "result", wire.FrameError: "error"}[f.Type]
+		got = append(got, fmt.Sprintf("%s %d", kind, id))
+		switch {
+		case id != want:
+			return ids, fmt.Errorf("answers %v; want results to requests 7 to 10 and an error to 11, in that order, one each", got)
+		case want < rawRequestID+4 && f.Type != wire.FrameResult:
+			var b wire.ErrorBody
+			transport.DecodeBody(f, &b)
+			return ids, fmt.Errorf("request %d refused with %v; want results to requests 7 to 10", id, errcode.Code(b.Code))
+		case want == rawRequestID+4:
+			if f.Type != wire.FrameError {
+				return ids, fmt.Errorf("answers %v; the send of request 11, whose body does not decode, was taken", got)
+			}
+			var b wire.ErrorBody
+			if err := transport.DecodeBody(f, &b); err != nil {
+				return ids, fmt.Errorf("an error frame that does not decode: %v", err)
+			}
+			refused := &transport.RemoteError{Body: &b}
+			if !closes(r.nc) {
+				return ids, fmt.Errorf("%v, and the connection stayed open (or answered the requests after it)", refused)
+			}
+			return ids, refused
+		}
+	}
+}
+
+// Sizes of the prekeys case: the one-time prekeys of each kind uploaded,
+// and the fetchers that take them at once, each fetching as many times.
+const (
+	prekeysUploaded  = 12
+	prekeyFetchers   = 4
+	fetchesPerWorker = 4 // 16 fetches in all: four find no one-time prekey left
+)
+
+// prekeysOnce makes a new account reachable (its device list of version 1,
+// a signed prekey, a last-resort KEM prekey, and 12 one-time prekeys of
+// each kind, ids 1 to 12), then has four other new accounts fetch its
+// bundle four times each, all at once. Each one-time prekey must be handed
+// out once and once only, the last-resort KEM prekey when none is left,
+// no one-time EC prekey then (SRV-003). The account's device, connected
+// meanwhile, must get notice(prekeys-low) with the lower count, down to 0,
+// and its next welcome must report 0 of each kind (SRV-004).
+func prekeysOnce(ctx context.Context, addr, ns string, now time.Time) error {
+	owner, err := dialRegistered(ctx, addr, ns)
+	if err != nil {
+		return err
+	}
+	defer owner.close()
+	l, err := devices.Sign(owner.ik, owner.fresh, 1, []wire.ListedDevice{{Device: 1, IdentityKey: owner.ik.Public().Encode()}}, uint64(now.UnixMilli()), rand.Reader)
+	if err != nil {
+		return err
+	}
+	if err := owner.call(ctx, wire.FrameSetDeviceList, 2, &wire.SetDeviceList{DeviceList: l.Signed}, new(wire.Empty)); err != nil {
+		return fmt.Errorf("set-device-list: %v", err)
+	}
+	up, err := fullUpload(owner.ik, prekeysUploaded)
+	if err != nil {
+		return err
+	}
+	if err := owner.call(ctx, wire.FrameUploadPrekeys, 3, up, new(wire.UploadResult)); err != nil {
+		return fmt.Errorf("upload-prekeys: %v", err)
+	}
+	// The owner's device reads its notices while the others fetch.
+	notices := make(chan uint64, 64)
+	go func() {
+		defer close(notices)
+		for {
+			f, err := owner.tc.Receive()
+			if err != nil {
+				return
+			}
+			var n wire.Notice
+			if f.Type == wire.FrameNotice && transport.DecodeBody(f, &n) == nil && n.Type == wire.NoticePrekeysLow && n.Count != nil {
+				notices <- *n.Count
+			}
+		}
+	}()
+	type taken struct{ ec, kem []uint64 } // one-time ids (0: none), KEM ids with 1000+ for the last resort
+	results := make([]taken, prekeyFetchers)
+	errs := make([]error, prekeyFetchers)
+	var wg sync.WaitGroup
+	for i := range prekeyFetchers {
+		wg.Go(func() {
+			r, err := dialRegistered(ctx, addr, ns)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer r.close()
+			for j := range fetchesPerWorker {
+				var res wire.FetchResult
+				if err := r.call(ctx, wire.FrameFetchPrekeys, uint64(2+j), &wire.PrekeyFetch{Account: owner.fresh}, &res); err != nil {
+					errs[i] = fmt.Errorf("fetch-prekeys: %v", err)
+					return
+				}
+				var b wire.Bundle
+				if len(res.Bundles) != 1 || res.Bundles[0].Device != 1 {
+					errs[i] = fmt.Errorf("fetch-prekeys gave %d bundles, want one, of device 1", len(res.Bundles))
+					return
+				}
+				if err := wire.Unmarshal(res.Bundles[0].Bundle, &b); err != nil {
+					errs[i] = fmt.Errorf("a bundle that does not decode: %v", err)
+					return
+				}
+				ec := uint64(0)
+				if b.OneTimePreKey != nil {
+					ec = b.OneTimePreKey.ID
+				}
+				results[i].ec = append(results[i].ec, ec)
+				results[i].kem = append(results[i].kem, b.KEMPreKey.ID)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	ec, kem := map[uint64]int{}, map[uint64]int{}
+	for _, r := range results {
+		for _, id := range r.ec {
+			ec[id]++
+		}
+		for _, id := range r.kem {
+			kem[id]++
+		}
+	}
+	const fetches = prekeyFetchers * fetchesPerWorker
+	for id := uint64(1); id <= prekeysUploaded; id++ {
+		if ec[id] != 1 || kem[id] != 1 {
+			return fmt.Errorf("one-time prekeys of id %d handed out %d (EC) and %d (KEM) times in %d fetches at once, want once each (EC ids %v, KEM ids %v)", id, ec[id], kem[id], fetches, ec, kem)
+		}
+	}
+	if ec[0] != fetches-prekeysUploaded || kem[lastResortID] != fetches-prekeysUploaded || len(ec) != prekeysUploaded+1 || len(kem) != prekeysUploaded+1 {
+		return fmt.Errorf("in %d fetches of %d one-time prekeys of each kind, got EC ids %v (0: none) and KEM ids %v (%d: the last resort), want each one-time id once, then no EC prekey and the last-resort KEM prekey", fetches, prekeysUploaded, ec, kem, lastResortID)
+	}
+	// The notices: one after each fetch that left fewer than PREKEY_LOW,
+	// so the last fetches' say 0.
+	lowest, got := uint64(1<<63), 0
+	wait := time.After(2 * time.Second)
+	for lowest != 0 {
+		select {
+		case n, ok := <-notices:
+			if !ok {
+				return fmt.Errorf("the device's connection ended while others fetched its prekeys")
+			}
+			lowest, got = min(lowest, n), got+1
+			continue
+		case <-wait:
+		}
+		if got == 0 {
+			return fmt.Errorf("the device got no notice(prekeys-low) while its one-time prekeys went from %d to 0 (PREKEY_LOW is %d)", prekeysUploaded, server.PrekeyLow)
+		}
+		return fmt.Errorf("the device got %d notices(prekeys-low), the lowest count %d, after fetches that left 0", got, lowest)
+	}
+	// The next welcome reports the counts.
+	again, err := dialRaw(ctx, addr, ns)
+	if err != nil {
+		return err
+	}
+	defer again.close()
+	again.ik, again.fresh = owner.ik, owner.fresh
+	welcome, err := again.hello(false)
+	if err != nil {
+		return err
+	}
+	if welcome.OneTimeEC != 0 || welcome.OneTimeKEM != 0 {
+		return fmt.Errorf("the device's next welcome reports %d one-time EC and %d one-time KEM prekeys, want 0 and 0", welcome.OneTimeEC, welcome.OneTimeKEM)
+	}
+	return nil
+}
+
+// lastResortID is the id of the last-resort KEM prekey of fullUpload.
+const lastResortID = 1000
+
+// fullUpload is an upload of a signed prekey (id 1), a last-resort KEM
+// prekey (id lastResortID) and n one-time prekeys of each kind (ids 1 to
+// n), signed by ik.
+func fullUpload(ik *keys.PrivateKey, n int) (*wire.PrekeyUpload, error) {
+	up, err := signedUpload(ik, false, 1)
+	if err != nil {
+		return nil, err
+	}
+	var ec []wire.OneTimePreKey
+	var kem []wire.KEMPreKey
+	last, err := signedKEM(ik, lastResortID)
+	if err != nil {
+		return nil, err
+	}
+	last.LastResort = true
+	up.LastResort = &last
+	for id := uint64(1); id <= uint64(n); id++ {
+		k, err := signedKEM(ik, id)
+		if err != nil {
+			return nil, err
+		}
+		kem = append(kem, k)
+		e, err := keys.GeneratePrivateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		ec = append(ec, wire.OneTimePreKey{ID: id, Key: e.Public().Encode()})
+	}
+	up.OneTime, up.OneTimeKEM = &ec, &kem
+	return up, nil
+}
+
+// deviceListCases are the device lists of the device-list case.
+var deviceListCases = []string{"skip-version", "rollback", "equivocation", "other-primary", "bad-signature", "wrong-account"}
+
+// rawDeviceList registers a new account and gives the server a device
+// list it must refuse (DEV-002), after the lists a case needs first: the
+// next version after version 1 is 3 (skip-version); version 1 after 2
+// (rollback); version 1 again with other contents, a later issued-at
+// (equivocation); version 1 signed by another key listed as device 1
+// (other-primary); version 1 whose signature is another key's
+// (bad-signature); version 1 of another account (wrong-account). It
+// returns the refusal, or an error of no code when a list before it was
+// refused or the last one taken.
+func rawDeviceList(ctx context.Context, addr, ns, kind string, now time.Time) error {
+	r, err := dialRegistered(ctx, addr, ns)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	other, err := keys.GeneratePrivateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	me := wire.ListedDevice{Device: 1, IdentityKey: r.ik.Public().Encode()}
+	at := uint64(now.UnixMilli())
+	sign := func(k *keys.PrivateKey, account string, version, issuedAt uint64, d wire.ListedDevice) (*devices.List, error) {
+		return devices.Sign(k, account, version, []wire.ListedDevice{d}, issuedAt, rand.Reader)
+	}
+	id := uint64(1)
+	set := func(l *devices.List, err error) error {
+		if err != nil {
+			return err
+		}
+		id++
+		return r.call(ctx, wire.FrameSetDeviceList, id, &wire.SetDeviceList{DeviceList: l.Signed}, new(wire.Empty))
+	}
+	var before []uint64 // the versions set first, which the server must take
+	switch kind {
+	case "skip-version", "equivocation":
+		before = []uint64{1}
+	case "rollback":
+		before = []uint64{1, 2}
+	}
+	for _, v := range before {
+		if err := set(sign(r.ik, r.fresh, v, at, me)); err != nil {
+			return fmt.Errorf("version %d of the account's own list, the next one, was refused (%v)", v, err)
+		}
+	}
+	var last error
+	switch kind {
+	case "skip-version":
+		last = set(sign(r.ik, r.fresh, 3, at, me))
+	case "rollback":
+		last = set(sign(r.ik, r.fresh, 1, at, me))
+	case "equivocation":
+		last = set(sign(r.ik, r.fresh, 1, at+1, me))
+	case "other-primary":
+		last = set(sign(other, r.fresh, 1, at, wire.ListedDevice{Device: 1, IdentityKey: other.Public().Encode()}))
+	case "wrong-account":
+		last = set(sign(r.ik, "x"+r.fresh, 1, at, me))
+	case "bad-signature":
+		l, err := sign(r.ik, r.fresh, 1, at, me)
+		if err != nil {
+			return err
+		}
+		sig, err := other.Sign(append([]byte(devices.LabelDeviceList), l.Raw...), rand.Reader)
+		if err != nil {
+			return err
+		}
+		if l.Signed, err = wire.Marshal(&wire.SignedDeviceList{List: l.Raw, Signature: sig}); err != nil {
+			return err
+		}
+		last = set(l, nil)
+	default:
+		return fmt.Errorf("raw device-list: no case %q", kind)
+	}
+	return last
+}
