@@ -95,7 +95,8 @@ type refActor struct {
 	c        *client.Conn
 	mu       sync.Mutex
 	inbox    []received
-	failures []error // deliveries the device could not process
+	failures []error              // deliveries the device could not process
+	typing   []*wire.TypingNotice // typing notices not yet looked at (typing-seen)
 	complete func(context.Context) (uint32, error)
 	now      func() time.Time // the device's clock
 	deaf     atomic.Bool      // the device drops deliveries unread (client.Config.OnDelivery)
@@ -126,6 +127,15 @@ func (a *refActor) firstDelivered(id []byte) (int, bool) {
 	defer a.dmu.Unlock()
 	n, ok := a.order[string(id)]
 	return n, ok
+}
+
+// takeTyping removes and returns the typing notices that came so far.
+func (a *refActor) takeTyping() []*wire.TypingNotice {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t := a.typing
+	a.typing = nil
+	return t
 }
 
 // deliveries returns how many deliveries of a message came.
@@ -169,6 +179,10 @@ func (a *refActor) online(ctx context.Context) error {
 				}
 				a.mu.Lock()
 				a.inbox = append(a.inbox, r)
+				a.mu.Unlock()
+			case e.Kind == client.EventTyping:
+				a.mu.Lock()
+				a.typing = append(a.typing, e.Typing)
 				a.mu.Unlock()
 			case e.Kind == client.EventError && strings.HasPrefix(e.Err.Error(), "message "):
 				a.mu.Lock()

@@ -36,6 +36,9 @@ import (
 //	NAME messages-delivered N                     N distinct messages came in deliveries so far, after a second more (SRV-009)
 //	NAME delivered-in-order TEXT TEXT...          the messages came, their first deliveries in this order, within the step's wait (SRV-019)
 //	NAME send-many ACCOUNT N TEXT                 N messages, "TEXT 0" to "TEXT N-1", one after the other
+//	NAME typing ACCOUNT on|off                    tell the server NAME types to ACCOUNT, or stopped (SRV-015)
+//	NAME typing-seen ACCOUNT on|off|none          a typing notice from ACCOUNT came, saying on or off, within the step's
+//	                                              wait; or none came in a second (all that came before are looked at)
 //	NAME list-version ACCOUNT N                   the device accepts version N of the account's list within 5 s, unasked (DEV-010)
 //	[!] NAME send-in [CODE] ENVELOPE ACCOUNT text TEXT...  content in an envelope of type chat, receipt, sync or control (MSG-021),
 //	                                              which the server refuses with "!" (MSG-013);
@@ -55,7 +58,7 @@ import (
 //	[!] NAME raw ...                              frames and connections that break chapters 11 and 12 (scenario_frames.go)
 func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name string, a actor, verb string, rest []string, neg bool) bool {
 	switch verb {
-	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "upload-prekeys", "send-as", "prekey-reuse", "raw", "delivered-in-order":
+	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "upload-prekeys", "send-as", "prekey-reuse", "raw", "delivered-in-order", "typing", "typing-seen":
 	default:
 		return false
 	}
@@ -83,6 +86,10 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 		if got != n {
 			fail(ts, WrongOutput, "%s got deliveries of %d messages, want %d", name, got, n)
 		}
+		return true
+	}
+	if verb == "typing-seen" {
+		w.typingSeen(ts, ctx, name, ra, rest, neg)
 		return true
 	}
 	if verb == "delivered-in-order" {
@@ -135,6 +142,11 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 		return n
 	}
 	switch verb {
+	case "typing":
+		if len(rest) != 2 || rest[1] != "on" && rest[1] != "off" || neg {
+			ts.Fatalf("usage: %s typing ACCOUNT on|off", name)
+		}
+		must(ts, name+" typing", c.Typing(rest[0], rest[1] == "on"))
 	case "group-fetch":
 		if len(rest) != 2 {
 			ts.Fatalf("usage: [!] %s group-fetch [CODE] @GROUP FROM", name)
@@ -486,4 +498,41 @@ func prekeyReuse(ctx context.Context, addr, ns string, kem bool) error {
 		}
 	}
 	return nil
+}
+
+// typingSeen runs "NAME typing-seen ACCOUNT on|off|none": the typing
+// notices that came to NAME since the last look must hold one from
+// ACCOUNT saying on (or off), waiting for it up to the step's wait; or,
+// with none, none from ACCOUNT may come, within a second more.
+func (w *world) typingSeen(ts *testscript.TestScript, ctx context.Context, name string, ra *refActor, rest []string, neg bool) {
+	if len(rest) != 2 || rest[1] != "on" && rest[1] != "off" && rest[1] != "none" || neg {
+		ts.Fatalf("usage: %s typing-seen ACCOUNT on|off|none", name)
+	}
+	from := w.conv(ts, rest[0]).account
+	var seen []string
+	look := func() (match bool) {
+		for _, t := range ra.takeTyping() {
+			if t.From.Account != from {
+				continue
+			}
+			state := map[bool]string{true: "on", false: "off"}[t.Typing]
+			seen = append(seen, state)
+			match = match || state == rest[1]
+		}
+		return match
+	}
+	if rest[1] == "none" {
+		time.Sleep(time.Second)
+		if look(); len(seen) > 0 {
+			fail(ts, WrongOutput, "%s got typing notices from %s (%s), want none", name, rest[0], strings.Join(seen, ", "))
+		}
+		return
+	}
+	deadline := pollDeadline(ctx)
+	for !look() {
+		if time.Now().After(deadline) {
+			fail(ts, WrongOutput, "%s got no typing notice from %s saying %s (got: %v)", name, rest[0], rest[1], seen)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
