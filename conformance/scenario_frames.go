@@ -50,14 +50,15 @@ var (
 	// refusedCases are answered with an error frame; all but deliver must
 	// close the connection after it (TRN-008, TRN-009).
 	refusedCases = []string{
-		"oversize",     // a frame length above MAX_FRAME_SIZE, and nothing more (TRN-008)
-		"malformed",    // a frame that is not well-formed CBOR (TRN-009)
-		"unknown-type", // a frame of a type not defined, with a request id (TRN-009)
-		"bad-body",     // a send whose body is an empty map (TRN-009, SRV-005 check 1)
-		"deliver",      // a deliver frame, which only the server sends (MSG-004)
-		"send-extra",   // ACCOUNT: a send of a good envelope in a frame with an unknown key (TRN-010)
-		"body-extra",   // ACCOUNT: a send of an envelope with an unknown key (TRN-010)
-		"pipeline",     // ACCOUNT: seven requests in one write, the fifth a send whose body does not decode (SRV-019, MSG-022)
+		"oversize",      // a frame length above MAX_FRAME_SIZE, and nothing more (TRN-008)
+		"malformed",     // a frame that is not well-formed CBOR (TRN-009)
+		"unknown-type",  // a frame of a type not defined, with a request id (TRN-009)
+		"bad-body",      // a send whose body is an empty map (TRN-009, SRV-005 check 1)
+		"deliver",       // a deliver frame, which only the server sends (MSG-004)
+		"send-extra",    // ACCOUNT: a send of a good envelope in a frame with an unknown key (TRN-010)
+		"body-extra",    // ACCOUNT: a send of an envelope with an unknown key (TRN-010)
+		"pipeline",      // ACCOUNT: seven requests in one write, the fifth a send whose body does not decode (SRV-019, MSG-022)
+		"subscriptions", // following MAX_SUBSCRIPTIONS accounts, then one more (SRV-024)
 	}
 )
 
@@ -121,6 +122,8 @@ func (w *world) rawFrames(ts *testscript.TestScript, ctx context.Context, name s
 		switch kind {
 		case "device-list":
 			mustFail(ts, name+" raw device-list "+args[1], rawDeviceList(ctx, addr, w.ns, args[1], w.clock.now()), code)
+		case "subscriptions":
+			mustFail(ts, name+" raw subscriptions", rawSubscriptions(ctx, addr, w.ns), code)
 		case "pipeline":
 			ids, err := rawPipeline(ctx, addr, w.ns, w.conv(ts, args[1]).account, w.clock.now())
 			for i, id := range ids {
@@ -792,4 +795,50 @@ func rawDeviceList(ctx context.Context, addr, ns, kind string, now time.Time) er
 		return fmt.Errorf("raw device-list: no case %q", kind)
 	}
 	return last
+}
+
+// rawSubscriptions registers MAX_SUBSCRIPTIONS + 1 new accounts, then has
+// a device of another follow 200 of them, then 106 of which 50 it follows
+// already (256 in all: those are not counted twice), both of which the
+// server must take with an update for each; then the last one, which the
+// server must refuse (SRV-024). It returns that refusal, or an error of no
+// code.
+func rawSubscriptions(ctx context.Context, addr, ns string) error {
+	accounts := make([]string, wire.MaxSubscriptions+1)
+	errs := make([]error, len(accounts))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i := range accounts {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r, err := dialRegistered(ctx, addr, ns)
+			if err != nil {
+				errs[i] = fmt.Errorf("registering account %d: %v", i+1, err)
+				return
+			}
+			accounts[i] = r.fresh
+			r.close()
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	slices.Sort(accounts) // subscribe-presence lists its accounts sorted (chapter 11)
+	r, err := dialRegistered(ctx, addr, ns)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	for i, follow := range [][]string{accounts[:200], accounts[150:wire.MaxSubscriptions]} {
+		var res wire.PresenceResult
+		if err := r.call(ctx, wire.FrameSubscribePresence, uint64(2+i), &wire.PresenceSubscribe{Accounts: follow}, &res); err != nil {
+			return fmt.Errorf("subscribe-presence to %d accounts, %d followed in all (within MAX_SUBSCRIPTIONS when those followed already count once), refused: %v", len(follow), 200+56*i, err)
+		}
+		if len(res.Updates) != len(follow) {
+			return fmt.Errorf("subscribe-presence to %d accounts gave %d updates", len(follow), len(res.Updates))
+		}
+	}
+	return r.call(ctx, wire.FrameSubscribePresence, 4, &wire.PresenceSubscribe{Accounts: accounts[wire.MaxSubscriptions:]}, new(wire.PresenceResult))
 }
