@@ -842,3 +842,88 @@ func rawSubscriptions(ctx context.Context, addr, ns string) error {
 	}
 	return r.call(ctx, wire.FrameSubscribePresence, 4, &wire.PresenceSubscribe{Accounts: accounts[wire.MaxSubscriptions:]}, new(wire.PresenceResult))
 }
+
+// linkForged runs "! NAME link-forged CODE": NAME, a primary, opens a
+// link and waits for it as for any link, and a companion of the runner's
+// own asks for it with the link id of the code but a mac made with another
+// key. The primary must not add it (DEV-006): the companion is refused
+// with CODE, and NAME's account still lists its devices of before.
+func (w *world) linkForged(ts *testscript.TestScript, ctx context.Context, name string, a actor, rest []string, neg bool) {
+	if !neg || len(rest) != 1 {
+		ts.Fatalf("usage: ! %s link-forged CODE", name)
+	}
+	code, ok := errcode.Parse(rest[0])
+	if !ok {
+		ts.Fatalf("usage: ! %s link-forged CODE (%q is no registered code)", name, rest[0])
+	}
+	addr := w.server.address()
+	account := w.acct(accountOf(name))
+	before, err := deviceIDs(ctx, addr, w.ns, account)
+	must(ts, name+" link-forged", err)
+	link, err := a.linkOpen(ctx)
+	must(ts, name+" link-forged", err)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	completed := make(chan error, 1)
+	go func() {
+		_, err := a.linkComplete(cctx)
+		completed <- err
+	}()
+	lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer lcancel()
+	refused := forgedLinkRequest(lctx, addr, link)
+	cancel()
+	<-completed // the primary's answer is judged by the list below, not by what link.complete says
+	mustFail(ts, name+" link-forged", refused, code)
+	after, err := deviceIDs(ctx, addr, w.ns, account)
+	must(ts, name+" link-forged", err)
+	if !slices.Equal(before, after) {
+		fail(ts, WrongOutput, "%s's device list lists devices %v after a link request whose mac did not verify, want %v as before", name, after, before)
+	}
+}
+
+// forgedLinkRequest asks for the link of code, on a connection of its own,
+// with a new identity key and a mac made with a key that is not the code's,
+// and returns the answer as an error (nil: linked).
+func forgedLinkRequest(ctx context.Context, addr, code string) error {
+	_, secret, _, err := devices.ParseLinkCode(code)
+	if err != nil {
+		return fmt.Errorf("the link code %q does not parse: %v", code, err)
+	}
+	linkID, _, err := devices.LinkKeys(secret)
+	if err != nil {
+		return err
+	}
+	wrongKey := make([]byte, 32)
+	rand.Read(wrongKey)
+	r, err := dialRaw(ctx, addr, "")
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	req := &wire.LinkRequest{LinkID: linkID, IdentityKey: r.ik.Public().Encode(), MAC: devices.LinkMAC(wrongKey, linkID, r.ik.Public())}
+	return r.call(ctx, wire.FrameLinkRequest, 1, req, new(wire.LinkResult))
+}
+
+// deviceIDs returns the devices that account's current device list lists,
+// as a new account of the runner's own fetches it.
+func deviceIDs(ctx context.Context, addr, ns, account string) ([]uint64, error) {
+	r, err := dialRegistered(ctx, addr, ns)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	var res wire.DeviceListResult
+	if err := r.call(ctx, wire.FrameFetchDeviceList, 2, &wire.DeviceListFetch{Account: account}, &res); err != nil {
+		return nil, fmt.Errorf("fetch-device-list of %s: %v", account, err)
+	}
+	l, err := devices.Parse(res.DeviceList, account)
+	if err != nil {
+		return nil, fmt.Errorf("%s's device list: %v", account, err)
+	}
+	var ids []uint64
+	for _, d := range l.Devices {
+		ids = append(ids, d.Device)
+	}
+	return ids, nil
+}

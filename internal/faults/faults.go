@@ -47,6 +47,7 @@ const (
 	AckInMemory               Fault = "ack-in-memory"                 // the server hides acknowledged entries in memory, never deleting them (SRV-011, SRV-018)
 	ReceiptForReceipt         Fault = "receipt-for-receipt"           // a device answers a receipt with a receipt (CLI-002)
 	SentAtUnchecked           Fault = "sent-at-unchecked"             // the server accepts any sent-at (SRV-023)
+	SkipLinkMAC               Fault = "skip-link-mac"                 // a primary adds a companion whose mac does not verify (DEV-006)
 	NoWriteTimeout            Fault = "no-write-timeout"              // a blocked write waits for ever (TRN-016)
 	ReuseOneTimePrekeys       Fault = "reuse-one-time-prekeys"        // the server hands out one-time EC prekeys without removing them (SRV-003)
 )
@@ -81,6 +82,7 @@ var All = map[Fault]string{
 	AckInMemory:               "the server hides acknowledged entries in memory and never deletes them from its store: they come again after a restart (SRV-011, SRV-018)",
 	ReceiptForReceipt:         "a device answers every receipt it gets with a delivered receipt of its own (CLI-002)",
 	SentAtUnchecked:           "the server accepts envelopes whatever their sent-at, even years ahead of its clock (SRV-023)",
+	SkipLinkMAC:               "a primary adds the companion of a link request whose mac does not verify (DEV-006)",
 	NoWriteTimeout:            "a write to a peer that reads nothing blocks for ever, holding the connection open (TRN-016)",
 	ReuseOneTimePrekeys:       "the server's store hands out a one-time EC prekey without removing it, to every fetch (SRV-003)",
 }
