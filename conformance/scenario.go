@@ -642,6 +642,18 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 	}
 }
 
+// completeLink has the primary a wait for the companion of its open link,
+// in the background until cancel; the wait's outcome comes on the channel.
+func completeLink(ctx context.Context, a actor) (<-chan error, context.CancelFunc) {
+	cctx, cancel := context.WithCancel(ctx)
+	completed := make(chan error, 1)
+	go func() {
+		_, err := a.linkComplete(cctx)
+		completed <- err
+	}()
+	return completed, cancel
+}
+
 // create makes a primary device for the actor's account, played by the
 // implementation ("impl", in the client suite) or the reference client.
 func (w *world) create(ts *testscript.TestScript, ctx context.Context, name string, args []string) {
@@ -816,13 +828,8 @@ func (w *world) link(ts *testscript.TestScript, ctx context.Context, name string
 	}()
 	// The primary waits for the companion; a companion that cannot join
 	// (one of an implementation without link.join) ends the wait.
-	cctx, cancel := context.WithCancel(ctx)
+	completed, cancel := completeLink(ctx, a)
 	defer cancel()
-	completed := make(chan error, 1)
-	go func() {
-		_, err := a.linkComplete(cctx)
-		completed <- err
-	}()
 	var r result
 	select {
 	case r = <-done:

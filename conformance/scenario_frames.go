@@ -862,13 +862,8 @@ func (w *world) linkForged(ts *testscript.TestScript, ctx context.Context, name 
 	must(ts, name+" link-forged", err)
 	link, err := a.linkOpen(ctx)
 	must(ts, name+" link-forged", err)
-	cctx, cancel := context.WithCancel(ctx)
+	completed, cancel := completeLink(ctx, a)
 	defer cancel()
-	completed := make(chan error, 1)
-	go func() {
-		_, err := a.linkComplete(cctx)
-		completed <- err
-	}()
 	lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer lcancel()
 	refused := forgedLinkRequest(lctx, addr, link)
