@@ -56,17 +56,28 @@ import (
 //	! NAME upload-prekeys CODE signed|kem          upload-prekeys of a signed prekey (id 4000) or a one-time KEM prekey
 //	                                              (id 4000) signed by a key that is not the device's identity key (MSG-008)
 //	[!] NAME raw ...                              frames and connections that break chapters 11 and 12 (scenario_frames.go)
+//	NAME device-id N                              NAME is device N of its account (SRV-001)
 //	! NAME link-forged CODE                       a companion of the runner's own asks for NAME's link with a wrong mac:
 //	                                              refused with CODE, and NAME's device list unchanged (DEV-006); NAME
 //	                                              may be the implementation's
 func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name string, a actor, verb string, rest []string, neg bool) bool {
 	switch verb {
-	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "upload-prekeys", "send-as", "prekey-reuse", "raw", "delivered-in-order", "typing", "typing-seen", "link-forged":
+	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "upload-prekeys", "send-as", "prekey-reuse", "raw", "delivered-in-order", "typing", "typing-seen", "link-forged", "device-id":
 	default:
 		return false
 	}
 	if verb == "link-forged" { // of any primary: the implementation's too
 		w.linkForged(ts, ctx, name, a, rest, neg)
+		return true
+	}
+	if verb == "device-id" {
+		id, err := strconv.ParseUint(strings.Join(rest, ""), 10, 32)
+		if len(rest) != 1 || err != nil || neg {
+			ts.Fatalf("usage: %s device-id N", name)
+		}
+		if got := a.deviceID(); uint64(got) != id {
+			fail(ts, WrongOutput, "%s is device %d of its account, want %d", name, got, id)
+		}
 		return true
 	}
 	ra := refOnly(ts, name, a, verb)
