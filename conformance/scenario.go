@@ -280,6 +280,7 @@ type world struct {
 	groups map[string][]byte          // "@name" -> group id
 	media  map[string]sentMedia       // caption -> what was sent with it
 	blobs  map[string]*blob           // name -> a blob uploaded by hand
+	keys   map[string]keysUploaded    // name -> prekeys uploaded by a connection of the runner's own (raw prekeys-upload)
 }
 
 func setupWorld(ctx context.Context, env *testscript.Env, suite string, o ScenarioOptions) error {
@@ -289,7 +290,7 @@ func setupWorld(ctx context.Context, env *testscript.Env, suite string, o Scenar
 	w := &world{ctx: ctx, suite: suite, dir: env.WorkDir, clock: &clock{}, a: o.Adapter,
 		actors: map[string]actor{}, seen: map[string]map[string]bool{}, inbox: map[string][]received{},
 		sent: map[string][]byte{}, author: map[string]string{}, sends: map[string]int{}, shownN: map[string]int{}, linked: map[string]string{}, groups: map[string][]byte{},
-		media: map[string]sentMedia{}, blobs: map[string]*blob{}}
+		media: map[string]sentMedia{}, blobs: map[string]*blob{}, keys: map[string]keysUploaded{}}
 	var err error
 	switch {
 	case suite == "server" && o.ServerCommand != "":

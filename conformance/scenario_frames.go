@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -31,6 +32,8 @@ import (
 //	! NAME raw CODE CASE [ACCOUNT]    the server must answer with an error frame of CODE
 //	NAME raw send ACCOUNT             a send that decodes, which the server must take (the control)
 //	NAME raw prekeys                  one-time prekeys handed out once to concurrent fetches, and the notices (SRV-003, SRV-004)
+//	NAME raw prekeys-upload KEYS      a new account uploads prekeys, called KEYS in the scenario, and is answered
+//	NAME raw prekeys-served KEYS      a fetch of that account gives those prekeys (SRV-002, across a server kill)
 //	! NAME raw CODE device-list CASE  a set-device-list the server must refuse (DEV-002): skip-version, rollback,
 //	                                  equivocation, other-primary, bad-signature, wrong-account
 //
@@ -81,6 +84,21 @@ func (w *world) rawFrames(ts *testscript.TestScript, ctx context.Context, name s
 	switch {
 	case !neg && len(rest) == 2 && rest[0] == "send":
 		must(ts, name+" raw send", rawFrame(ctx, addr, w.ns, "send", w.conv(ts, rest[1]).account, w.clock.now()))
+	case !neg && len(rest) == 2 && rest[0] == "prekeys-upload":
+		if _, ok := w.keys[rest[1]]; ok {
+			ts.Fatalf("%s raw prekeys-upload: %s was uploaded already", name, rest[1])
+		}
+		k, err := uploadKeys(ctx, addr, w.ns, w.clock.now())
+		must(ts, name+" raw prekeys-upload", err)
+		w.keys[rest[1]] = k
+	case !neg && len(rest) == 2 && rest[0] == "prekeys-served":
+		k, ok := w.keys[rest[1]]
+		if !ok {
+			ts.Fatalf("%s raw prekeys-served: no prekeys-upload %s", name, rest[1])
+		}
+		if err := k.served(ctx, addr, w.ns); err != nil {
+			fail(ts, WrongOutput, "%s raw prekeys-served %s: %v", name, rest[1], err)
+		}
 	case !neg && len(rest) == 1 && rest[0] == "prekeys":
 		if err := prekeysOnce(ctx, addr, w.ns, w.clock.now()); err != nil {
 			fail(ts, WrongOutput, "%s raw prekeys: %v", name, err)
@@ -556,25 +574,11 @@ const (
 // meanwhile, must get notice(prekeys-low) with the lower count, down to 0,
 // and its next welcome must report 0 of each kind (SRV-004).
 func prekeysOnce(ctx context.Context, addr, ns string, now time.Time) error {
-	owner, err := dialRegistered(ctx, addr, ns)
+	owner, _, err := reachableAccount(ctx, addr, ns, now, prekeysUploaded)
 	if err != nil {
 		return err
 	}
 	defer owner.close()
-	l, err := devices.Sign(owner.ik, owner.fresh, 1, []wire.ListedDevice{{Device: 1, IdentityKey: owner.ik.Public().Encode()}}, uint64(now.UnixMilli()), rand.Reader)
-	if err != nil {
-		return err
-	}
-	if err := owner.call(ctx, wire.FrameSetDeviceList, 2, &wire.SetDeviceList{DeviceList: l.Signed}, new(wire.Empty)); err != nil {
-		return fmt.Errorf("set-device-list: %v", err)
-	}
-	up, err := fullUpload(owner.ik, prekeysUploaded)
-	if err != nil {
-		return err
-	}
-	if err := owner.call(ctx, wire.FrameUploadPrekeys, 3, up, new(wire.UploadResult)); err != nil {
-		return fmt.Errorf("upload-prekeys: %v", err)
-	}
 	// The owner's device reads its notices while the others fetch.
 	notices := make(chan uint64, 64)
 	go func() {
@@ -682,6 +686,91 @@ func prekeysOnce(ctx context.Context, addr, ns string, now time.Time) error {
 		return fmt.Errorf("the device's next welcome reports %d one-time EC and %d one-time KEM prekeys, want 0 and 0", welcome.OneTimeEC, welcome.OneTimeKEM)
 	}
 	return nil
+}
+
+// keysUploaded is an account's upload of raw prekeys-upload.
+type keysUploaded struct {
+	account string
+	up      *wire.PrekeyUpload
+}
+
+// uploadKeys makes a new account reachable, with one one-time prekey of
+// each kind (reachableAccount), and returns what it uploaded once the
+// server has answered.
+func uploadKeys(ctx context.Context, addr, ns string, now time.Time) (keysUploaded, error) {
+	r, up, err := reachableAccount(ctx, addr, ns, now, 1)
+	if err != nil {
+		return keysUploaded{}, err
+	}
+	r.close()
+	return keysUploaded{r.fresh, up}, nil
+}
+
+// served checks that a fetch of k's account, by a new account, gives the
+// prekeys uploaded: the server stored them before it answered the upload
+// (SRV-002), whatever happened to it since.
+func (k keysUploaded) served(ctx context.Context, addr, ns string) error {
+	r, err := dialRegistered(ctx, addr, ns)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	var res wire.FetchResult
+	if err := r.call(ctx, wire.FrameFetchPrekeys, 2, &wire.PrekeyFetch{Account: k.account}, &res); err != nil {
+		return fmt.Errorf("fetch-prekeys of an account whose upload the server answered: %v", err)
+	}
+	var b wire.Bundle
+	if len(res.Bundles) != 1 || wire.Unmarshal(res.Bundles[0].Bundle, &b) != nil {
+		return fmt.Errorf("fetch-prekeys gave %d bundles, want one that decodes", len(res.Bundles))
+	}
+	ot, kem := (*k.up.OneTime)[0], (*k.up.OneTimeKEM)[0]
+	switch {
+	case b.SignedPreKey.ID != k.up.SignedPreKey.ID || !bytes.Equal(b.SignedPreKey.Key, k.up.SignedPreKey.Key):
+		return fmt.Errorf("the bundle's signed prekey is id %d, not the one uploaded (id %d) or not its key", b.SignedPreKey.ID, k.up.SignedPreKey.ID)
+	case b.KEMPreKey.ID != kem.ID || !bytes.Equal(b.KEMPreKey.Key, kem.Key):
+		return fmt.Errorf("the bundle's KEM prekey is id %d, not the one-time KEM prekey uploaded (id %d) or not its key", b.KEMPreKey.ID, kem.ID)
+	case b.OneTimePreKey == nil || b.OneTimePreKey.ID != ot.ID || !bytes.Equal(b.OneTimePreKey.Key, ot.Key):
+		return fmt.Errorf("the bundle's one-time prekey is %v, not the one uploaded (id %d)", b.OneTimePreKey, ot.ID)
+	}
+	return nil
+}
+
+// reachableAccount registers a new account and makes its device
+// reachable (chapter 13.2): its device list of version 1, then an upload
+// of fullUpload with n one-time prekeys of each kind. It returns the
+// connection, and the upload once the server has answered it.
+func reachableAccount(ctx context.Context, addr, ns string, now time.Time, n int) (*rawConn, *wire.PrekeyUpload, error) {
+	r, err := dialRegistered(ctx, addr, ns)
+	if err != nil {
+		return nil, nil, err
+	}
+	up, err := r.makeReachable(ctx, now, n)
+	if err != nil {
+		r.close()
+		return nil, nil, err
+	}
+	return r, up, nil
+}
+
+// makeReachable uploads the device list of version 1 of r's account and
+// fullUpload's prekeys, with n one-time prekeys of each kind, and returns
+// the upload once the server has answered it.
+func (r *rawConn) makeReachable(ctx context.Context, now time.Time, n int) (*wire.PrekeyUpload, error) {
+	l, err := devices.Sign(r.ik, r.fresh, 1, []wire.ListedDevice{{Device: 1, IdentityKey: r.ik.Public().Encode()}}, uint64(now.UnixMilli()), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.call(ctx, wire.FrameSetDeviceList, 2, &wire.SetDeviceList{DeviceList: l.Signed}, new(wire.Empty)); err != nil {
+		return nil, fmt.Errorf("set-device-list: %v", err)
+	}
+	up, err := fullUpload(r.ik, n)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.call(ctx, wire.FrameUploadPrekeys, 3, up, new(wire.UploadResult)); err != nil {
+		return nil, fmt.Errorf("upload-prekeys: %v", err)
+	}
+	return up, nil
 }
 
 // lastResortID is the id of the last-resort KEM prekey of fullUpload.
