@@ -32,6 +32,7 @@ import (
 //	! NAME raw CODE CASE [ACCOUNT]    the server must answer with an error frame of CODE
 //	NAME raw send ACCOUNT             a send that decodes, which the server must take (the control)
 //	NAME raw prekeys                  one-time prekeys handed out once to concurrent fetches, and the notices (SRV-003, SRV-004)
+//	NAME raw fill-queue ACCOUNT       sends to ACCOUNT's device 1 until its queue holds QUEUE_BYTES_QUOTA bytes (SRV-007)
 //	NAME raw prekeys-upload KEYS      a new account uploads prekeys, called KEYS in the scenario, and is answered
 //	NAME raw prekeys-served KEYS      a fetch of that account gives those prekeys (SRV-002, across a server kill)
 //	! NAME raw CODE device-list CASE  a set-device-list the server must refuse (DEV-002): skip-version, rollback,
@@ -84,6 +85,8 @@ func (w *world) rawFrames(ts *testscript.TestScript, ctx context.Context, name s
 	switch {
 	case !neg && len(rest) == 2 && rest[0] == "send":
 		must(ts, name+" raw send", rawFrame(ctx, addr, w.ns, "send", w.conv(ts, rest[1]).account, w.clock.now()))
+	case !neg && len(rest) == 2 && rest[0] == "fill-queue":
+		must(ts, name+" raw fill-queue", fillQueue(ctx, addr, w.ns, w.conv(ts, rest[1]).account, w.clock.now()))
 	case !neg && len(rest) == 2 && rest[0] == "prekeys-upload":
 		if _, ok := w.keys[rest[1]]; ok {
 			ts.Fatalf("%s raw prekeys-upload: %s was uploaded already", name, rest[1])
@@ -687,6 +690,50 @@ func prekeysOnce(ctx context.Context, addr, ns string, now time.Time) error {
 	}
 	return nil
 }
+
+// fillQueue sends device 1 of account to (its only device) envelopes of
+// ciphertexts of MAX_DEVICE_MESSAGE bytes, the last one smaller, until the
+// ciphertext bytes queued for it reach QUEUE_BYTES_QUOTA: about 900 sends,
+// by fillSenders new accounts at once, each within its send rate's burst.
+// A send refused with policy.quota_exceeded ends its sender's part (a
+// server that counts more than the ciphertexts is full sooner). The device
+// must take none meanwhile (deaf on): its queue is then full for any next
+// message.
+func fillQueue(ctx context.Context, addr, ns, to string, now time.Time) error {
+	var sizes []int
+	for room := server.QueueBytesQuota; room > 0; room -= sizes[len(sizes)-1] {
+		sizes = append(sizes, min(room, wire.MaxDeviceMessage))
+	}
+	errs := make([]error, fillSenders)
+	var wg sync.WaitGroup
+	for i := range fillSenders {
+		wg.Go(func() {
+			r, err := dialRegistered(ctx, addr, ns)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer r.close()
+			for j := i; j < len(sizes); j += fillSenders {
+				env := r.rawEnvelope(to, now)
+				env.Messages[0].Ciphertext = make([]byte, sizes[j])
+				err := r.call(ctx, wire.FrameSend, uint64(2+j), env, new(wire.SendResult))
+				switch {
+				case errcode.Of(err) == errcode.PolicyQuotaExceeded && j >= len(sizes)/2:
+					return // full by the server's count
+				case err != nil:
+					errs[i] = fmt.Errorf("send %d of %d to fill the queue: %v", j+1, len(sizes), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// fillSenders is how many accounts fillQueue sends from.
+const fillSenders = 12
 
 // keysUploaded is an account's upload of raw prekeys-upload.
 type keysUploaded struct {
