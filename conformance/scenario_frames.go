@@ -163,6 +163,29 @@ func (w *world) rawFrames(ts *testscript.TestScript, ctx context.Context, name s
 	}
 }
 
+// onRawConns runs f on n new connections of registered new accounts, at
+// most most at once, each with its index, and returns their errors.
+func onRawConns(ctx context.Context, addr, ns string, n, most int, f func(i int, r *rawConn) error) error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, most)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r, err := dialRegistered(ctx, addr, ns)
+			if err != nil {
+				errs[i] = fmt.Errorf("registering account %d of %d: %v", i+1, n, err)
+				return
+			}
+			defer r.close()
+			errs[i] = f(i, r)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // dialRegistered is dialRaw, then register.
 func dialRegistered(ctx context.Context, addr, ns string) (*rawConn, error) {
 	r, err := dialRaw(ctx, addr, ns)
@@ -599,42 +622,29 @@ func prekeysOnce(ctx context.Context, addr, ns string, now time.Time) error {
 	}()
 	type taken struct{ ec, kem []uint64 } // one-time ids (0: none), KEM ids with 1000+ for the last resort
 	results := make([]taken, prekeyFetchers)
-	errs := make([]error, prekeyFetchers)
-	var wg sync.WaitGroup
-	for i := range prekeyFetchers {
-		wg.Go(func() {
-			r, err := dialRegistered(ctx, addr, ns)
-			if err != nil {
-				errs[i] = err
-				return
+	err = onRawConns(ctx, addr, ns, prekeyFetchers, prekeyFetchers, func(i int, r *rawConn) error {
+		for j := range fetchesPerWorker {
+			var res wire.FetchResult
+			if err := r.call(ctx, wire.FrameFetchPrekeys, uint64(2+j), &wire.PrekeyFetch{Account: owner.fresh}, &res); err != nil {
+				return fmt.Errorf("fetch-prekeys: %v", err)
 			}
-			defer r.close()
-			for j := range fetchesPerWorker {
-				var res wire.FetchResult
-				if err := r.call(ctx, wire.FrameFetchPrekeys, uint64(2+j), &wire.PrekeyFetch{Account: owner.fresh}, &res); err != nil {
-					errs[i] = fmt.Errorf("fetch-prekeys: %v", err)
-					return
-				}
-				var b wire.Bundle
-				if len(res.Bundles) != 1 || res.Bundles[0].Device != 1 {
-					errs[i] = fmt.Errorf("fetch-prekeys gave %d bundles, want one, of device 1", len(res.Bundles))
-					return
-				}
-				if err := wire.Unmarshal(res.Bundles[0].Bundle, &b); err != nil {
-					errs[i] = fmt.Errorf("a bundle that does not decode: %v", err)
-					return
-				}
-				ec := uint64(0)
-				if b.OneTimePreKey != nil {
-					ec = b.OneTimePreKey.ID
-				}
-				results[i].ec = append(results[i].ec, ec)
-				results[i].kem = append(results[i].kem, b.KEMPreKey.ID)
+			var b wire.Bundle
+			if len(res.Bundles) != 1 || res.Bundles[0].Device != 1 {
+				return fmt.Errorf("fetch-prekeys gave %d bundles, want one, of device 1", len(res.Bundles))
 			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+			if err := wire.Unmarshal(res.Bundles[0].Bundle, &b); err != nil {
+				return fmt.Errorf("a bundle that does not decode: %v", err)
+			}
+			ec := uint64(0)
+			if b.OneTimePreKey != nil {
+				ec = b.OneTimePreKey.ID
+			}
+			results[i].ec = append(results[i].ec, ec)
+			results[i].kem = append(results[i].kem, b.KEMPreKey.ID)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	ec, kem := map[uint64]int{}, map[uint64]int{}
@@ -704,32 +714,20 @@ func fillQueue(ctx context.Context, addr, ns, to string, now time.Time) error {
 	for room := server.QueueBytesQuota; room > 0; room -= sizes[len(sizes)-1] {
 		sizes = append(sizes, min(room, wire.MaxDeviceMessage))
 	}
-	errs := make([]error, fillSenders)
-	var wg sync.WaitGroup
-	for i := range fillSenders {
-		wg.Go(func() {
-			r, err := dialRegistered(ctx, addr, ns)
-			if err != nil {
-				errs[i] = err
-				return
+	return onRawConns(ctx, addr, ns, fillSenders, fillSenders, func(i int, r *rawConn) error {
+		for j := i; j < len(sizes); j += fillSenders {
+			env := r.rawEnvelope(to, now)
+			env.Messages[0].Ciphertext = make([]byte, sizes[j])
+			err := r.call(ctx, wire.FrameSend, uint64(2+j), env, new(wire.SendResult))
+			switch {
+			case errcode.Of(err) == errcode.PolicyQuotaExceeded && j >= len(sizes)/2:
+				return nil // full by the server's count
+			case err != nil:
+				return fmt.Errorf("send %d of %d to fill the queue: %v", j+1, len(sizes), err)
 			}
-			defer r.close()
-			for j := i; j < len(sizes); j += fillSenders {
-				env := r.rawEnvelope(to, now)
-				env.Messages[0].Ciphertext = make([]byte, sizes[j])
-				err := r.call(ctx, wire.FrameSend, uint64(2+j), env, new(wire.SendResult))
-				switch {
-				case errcode.Of(err) == errcode.PolicyQuotaExceeded && j >= len(sizes)/2:
-					return // full by the server's count
-				case err != nil:
-					errs[i] = fmt.Errorf("send %d of %d to fill the queue: %v", j+1, len(sizes), err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+		}
+		return nil
+	})
 }
 
 // fillSenders is how many accounts fillQueue sends from.
@@ -941,24 +939,11 @@ func rawDeviceList(ctx context.Context, addr, ns, kind string, now time.Time) er
 // code.
 func rawSubscriptions(ctx context.Context, addr, ns string) error {
 	accounts := make([]string, wire.MaxSubscriptions+1)
-	errs := make([]error, len(accounts))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for i := range accounts {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			r, err := dialRegistered(ctx, addr, ns)
-			if err != nil {
-				errs[i] = fmt.Errorf("registering account %d: %v", i+1, err)
-				return
-			}
-			accounts[i] = r.fresh
-			r.close()
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err := onRawConns(ctx, addr, ns, len(accounts), 8, func(i int, r *rawConn) error {
+		accounts[i] = r.fresh
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	slices.Sort(accounts) // subscribe-presence lists its accounts sorted (chapter 11)
