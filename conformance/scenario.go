@@ -426,11 +426,18 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 		if len(args) != 3 {
 			ts.Fatalf("usage: server queue ACCOUNT/DEVICE N")
 		}
+		// Until the queue holds N entries, or the step's wait ends: a
+		// device may acknowledge a while after it takes a delivery.
 		want, _ := strconv.Atoi(args[2])
-		n, err := w.server.queue(parseAddr(ts, args[1]))
-		must(ts, "server queue", err)
-		if n != want {
-			fail(ts, WrongOutput, "the server holds %d entries for %s, want %d", n, args[1], want)
+		for deadline := time.Now().Add(waitLong); ; time.Sleep(50 * time.Millisecond) {
+			n, err := w.server.queue(parseAddr(ts, args[1]))
+			must(ts, "server queue", err)
+			if n == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				fail(ts, WrongOutput, "the server holds %d entries for %s, want %d", n, args[1], want)
+			}
 		}
 	default:
 		ts.Fatalf("unknown server command %q", args[0])

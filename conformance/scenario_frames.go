@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -49,6 +50,7 @@ var (
 		"pattern",           // a preamble with a pattern not defined (TRN-002)
 		"silent",            // connects and sends nothing: closed within HANDSHAKE_TIMEOUT (TRN-019)
 		"no-hello",          // completes the handshake and sends no hello: the same (TRN-019)
+		"trickle",           // a handshake sent slowly over 6 s, then a hello frame one byte a second: closed 10 s after the dial (TRN-019)
 		"blocked-write",     // asks for blob chunks and reads nothing: closed WRITE_TIMEOUT after a write blocks (TRN-016)
 	}
 	// refusedCases are answered with an error frame; all but deliver must
@@ -278,6 +280,11 @@ func rawFrame(ctx context.Context, addr, ns, kind, to string, now time.Time) err
 			SentAt: uint64(now.UnixMilli()), AcceptedAt: uint64(now.UnixMilli()), ExpiresAt: uint64(now.Add(time.Hour).UnixMilli()), Attempt: 1}
 		frame, err = transport.EncodeFrame(wire.FrameDeliver, 0, d)
 	case "send", "send-extra", "body-extra":
+		// A sender with a device list and prekeys, as any device: a
+		// recipient that looks it up finds it.
+		if _, err := r.makeReachable(ctx, now, 1); err != nil {
+			return err
+		}
 		var body []byte
 		if body, err = wire.Marshal(r.rawEnvelope(to, now)); err != nil {
 			return err
@@ -405,13 +412,15 @@ func rawClosed(ctx context.Context, addr, ns, kind string) error {
 		if _, err := nc.Write(append(pre, msg1...)); err != nil {
 			return nil // closed already
 		}
-		nc.SetReadDeadline(time.Now().Add(rawCloseWait))
+		// TRN-002 gives no time: a server may stop reading and let
+		// HANDSHAKE_TIMEOUT end the connection.
+		nc.SetReadDeadline(start.Add(transport.HandshakeTimeout + rawCloseWait))
 		n, err := nc.Read(make([]byte, 512))
 		switch {
 		case n > 0:
 			return fmt.Errorf("the server answered the preamble %q with %d bytes, want the connection closed without an answer", pre, n)
 		case isTimeout(err):
-			return fmt.Errorf("the connection stayed open %v after the preamble %q", rawCloseWait, pre)
+			return fmt.Errorf("the connection stayed open %v after the preamble %q", transport.HandshakeTimeout+rawCloseWait, pre)
 		}
 		return nil
 	case "silent":
@@ -421,29 +430,101 @@ func rawClosed(ctx context.Context, addr, ns, kind string) error {
 			return err
 		}
 		defer nc.Close()
-		return endsBy(nc, start.Add(transport.HandshakeTimeout+rawCloseWait), "a connection that sent nothing")
+		return endsBy(nc, start, rawCloseWait, "a connection that sent nothing")
 	case "no-hello":
 		r, err := dialRaw(ctx, addr, ns)
 		if err != nil {
 			return err
 		}
 		defer r.close()
-		return endsBy(r.nc, start.Add(transport.HandshakeTimeout+rawCloseWait), "a connection that completed the handshake and sent no hello")
+		return endsBy(r.nc, start, rawCloseWait, "a connection that completed the handshake and sent no hello")
 	case "blocked-write":
 		return blockedWrite(ctx, addr, ns)
+	case "trickle":
+		return trickle(ctx, addr, start)
 	}
 	return fmt.Errorf("raw: no case %q", kind)
 }
 
+// trickle sends the handshake in pieces, 500 ms apart, so that it takes
+// about 6 s, then the start of a hello frame one byte a second: the server
+// must end the connection HANDSHAKE_TIMEOUT after it began, whatever the
+// peer sent of the handshake and hello since (TRN-019). A server whose
+// deadline starts again for the hello, or at every read, keeps it open
+// past the bound.
+func trickle(ctx context.Context, addr string, start time.Time) error {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	static, err := transport.Suite.GenerateKeypair(rand.Reader)
+	if err != nil {
+		return err
+	}
+	sc := &slowConn{Conn: nc}
+	sc.slow.Store(true)
+	tc, err := transport.Client(sc, &transport.ClientConfig{Static: static})
+	if err != nil {
+		if late := time.Since(start); late > transport.HandshakeTimeout+3*time.Second {
+			return fmt.Errorf("the slow handshake ended %v after it began (%v), past HANDSHAKE_TIMEOUT", late, err)
+		}
+		return nil // ended during the handshake, in time
+	}
+	sc.slow.Store(false)
+	if time.Since(start) > transport.HandshakeTimeout {
+		return fmt.Errorf("the slow handshake took %v, more than HANDSHAKE_TIMEOUT: the case cannot tell", time.Since(start))
+	}
+	go func() {
+		// A frame's length (a small hello), then its bytes, one a second.
+		for _, b := range append([]byte{0, 0, 1, 0}, make([]byte, 20)...) {
+			if tc.WriteStream([]byte{b}) != nil {
+				return
+			}
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return endsBy(nc, start, 3*time.Second, "a connection whose handshake and hello came slowly")
+}
+
+// slowConn writes what it is given in four pieces, 500 ms apart, while
+// slow is set: the three writes of a handshake (the preamble, the first and
+// the third message) take 6 s.
+type slowConn struct {
+	net.Conn
+	slow atomic.Bool
+}
+
+func (c *slowConn) Write(b []byte) (int, error) {
+	if !c.slow.Load() {
+		return c.Conn.Write(b)
+	}
+	n, step := 0, (len(b)+3)/4
+	for n < len(b) {
+		time.Sleep(500 * time.Millisecond)
+		m, err := c.Conn.Write(b[n:min(n+step, len(b))])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // endsBy reads nc until the server ends the connection, and fails when
-// that has not happened by the deadline.
-func endsBy(nc net.Conn, deadline time.Time, what string) error {
-	nc.SetReadDeadline(deadline)
+// that has not happened HANDSHAKE_TIMEOUT and grace after start.
+func endsBy(nc net.Conn, start time.Time, grace time.Duration, what string) error {
+	nc.SetReadDeadline(start.Add(transport.HandshakeTimeout + grace))
 	buf := make([]byte, 4096)
 	for {
 		if _, err := nc.Read(buf); err != nil {
 			if isTimeout(err) {
-				return fmt.Errorf("the server kept %s open past HANDSHAKE_TIMEOUT (%v) and %v more", what, transport.HandshakeTimeout, rawCloseWait)
+				return fmt.Errorf("the server kept %s open %v after it began, past HANDSHAKE_TIMEOUT (%v)", what, transport.HandshakeTimeout+grace, transport.HandshakeTimeout)
 			}
 			return nil
 		}
@@ -704,11 +785,9 @@ func prekeysOnce(ctx context.Context, addr, ns string, now time.Time) error {
 // fillQueue sends device 1 of account to (its only device) envelopes of
 // ciphertexts of MAX_DEVICE_MESSAGE bytes, the last one smaller, until the
 // ciphertext bytes queued for it reach QUEUE_BYTES_QUOTA: about 900 sends,
-// by fillSenders new accounts at once, each within its send rate's burst.
-// A send refused with policy.quota_exceeded ends its sender's part (a
-// server that counts more than the ciphertexts is full sooner). The device
-// must take none meanwhile (deaf on): its queue is then full for any next
-// message.
+// by fillSenders new accounts at once, each within SEND_BURST. The server
+// must take them all. The device must take none meanwhile (deaf on): its
+// queue is then full for any next message.
 func fillQueue(ctx context.Context, addr, ns, to string, now time.Time) error {
 	var sizes []int
 	for room := server.QueueBytesQuota; room > 0; room -= sizes[len(sizes)-1] {
@@ -719,11 +798,8 @@ func fillQueue(ctx context.Context, addr, ns, to string, now time.Time) error {
 			env := r.rawEnvelope(to, now)
 			env.Messages[0].Ciphertext = make([]byte, sizes[j])
 			err := r.call(ctx, wire.FrameSend, uint64(2+j), env, new(wire.SendResult))
-			switch {
-			case errcode.Of(err) == errcode.PolicyQuotaExceeded && j >= len(sizes)/2:
-				return nil // full by the server's count
-			case err != nil:
-				return fmt.Errorf("send %d of %d to fill the queue: %v", j+1, len(sizes), err)
+			if err != nil {
+				return fmt.Errorf("send %d of %d to fill the queue, whose ciphertexts make QUEUE_BYTES_QUOTA in all, refused (SRV-005 check 8 counts ciphertext bytes): %v", j+1, len(sizes), err)
 			}
 		}
 		return nil
@@ -938,30 +1014,82 @@ func rawDeviceList(ctx context.Context, addr, ns, kind string, now time.Time) er
 // server must refuse (SRV-024). It returns that refusal, or an error of no
 // code.
 func rawSubscriptions(ctx context.Context, addr, ns string) error {
-	accounts := make([]string, wire.MaxSubscriptions+1)
+	type account struct {
+		name string
+		ik   *keys.PrivateKey
+	}
+	accounts := make([]account, wire.MaxSubscriptions+1)
 	err := onRawConns(ctx, addr, ns, len(accounts), 8, func(i int, r *rawConn) error {
-		accounts[i] = r.fresh
-		return nil
+		accounts[i] = account{r.fresh, r.ik}
+		// Seen by all, so that a follower gets its presence.
+		return r.call(ctx, wire.FrameSetPrivacy, 2, &wire.Privacy{LastSeen: wire.VisibilityEveryone, Online: wire.VisibilityEveryone}, new(wire.Empty))
 	})
 	if err != nil {
 		return err
 	}
-	slices.Sort(accounts) // subscribe-presence lists its accounts sorted (chapter 11)
+	// subscribe-presence lists its accounts sorted (chapter 11).
+	slices.SortFunc(accounts, func(a, b account) int { return strings.Compare(a.name, b.name) })
+	names := func(as []account) []string {
+		var out []string
+		for _, a := range as {
+			out = append(out, a.name)
+		}
+		return out
+	}
 	r, err := dialRegistered(ctx, addr, ns)
 	if err != nil {
 		return err
 	}
 	defer r.close()
-	for i, follow := range [][]string{accounts[:200], accounts[150:wire.MaxSubscriptions]} {
+	for i, follow := range [][]account{accounts[:200], accounts[150:wire.MaxSubscriptions]} {
 		var res wire.PresenceResult
-		if err := r.call(ctx, wire.FrameSubscribePresence, uint64(2+i), &wire.PresenceSubscribe{Accounts: follow}, &res); err != nil {
+		if err := r.call(ctx, wire.FrameSubscribePresence, uint64(2+i), &wire.PresenceSubscribe{Accounts: names(follow)}, &res); err != nil {
 			return fmt.Errorf("subscribe-presence to %d accounts, %d followed in all (within MAX_SUBSCRIPTIONS when those followed already count once), refused: %v", len(follow), 200+56*i, err)
 		}
 		if len(res.Updates) != len(follow) {
-			return fmt.Errorf("subscribe-presence to %d accounts gave %d updates", len(follow), len(res.Updates))
+			return fmt.Errorf("subscribe-presence to %d accounts, each seen by all, gave %d updates", len(follow), len(res.Updates))
 		}
 	}
-	return r.call(ctx, wire.FrameSubscribePresence, 4, &wire.PresenceSubscribe{Accounts: accounts[wire.MaxSubscriptions:]}, new(wire.PresenceResult))
+	last, first := accounts[wire.MaxSubscriptions], accounts[0]
+	refused := r.call(ctx, wire.FrameSubscribePresence, 4, &wire.PresenceSubscribe{Accounts: []string{last.name}}, new(wire.PresenceResult))
+	if errcode.Of(refused) != errcode.PolicyTooLarge {
+		return refused
+	}
+	// Following nothing more: the refused account comes online and no
+	// presence of it comes; then a followed one does, whose presence
+	// does come (the control).
+	for _, a := range []account{last, first} {
+		c, err := dialRaw(ctx, addr, ns)
+		if err != nil {
+			return err
+		}
+		defer c.close()
+		c.ik, c.fresh = a.ik, a.name
+		if _, err := c.hello(false); err != nil {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	stop := context.AfterFunc(pctx, func() { r.nc.Close() })
+	defer stop()
+	for {
+		f, err := r.tc.Receive()
+		if err != nil {
+			return fmt.Errorf("no presence of a followed account that came online (%s) within 5 s (%v)", first.name, err)
+		}
+		var u wire.PresenceUpdate
+		if f.Type != wire.FramePresence || transport.DecodeBody(f, &u) != nil {
+			continue
+		}
+		switch u.Account {
+		case last.name:
+			return fmt.Errorf("%v, and the account of the refused subscribe-presence is followed: its presence came when it came online", refused)
+		case first.name:
+			return refused
+		}
+	}
 }
 
 // linkForged runs "! NAME link-forged CODE": NAME, a primary, opens a

@@ -57,13 +57,14 @@ import (
 //	! NAME upload-prekeys CODE signed|kem          upload-prekeys of a signed prekey (id 4000) or a one-time KEM prekey
 //	                                              (id 4000) signed by a key that is not the device's identity key (MSG-008)
 //	[!] NAME raw ...                              frames and connections that break chapters 11 and 12 (scenario_frames.go)
-//	NAME device-id N                              NAME is device N of its account (SRV-001)
+//	NAME device-id-not NAME...                    NAME's device id is none of those of the other devices named, removed
+//	                                              ones included (SRV-001)
 //	! NAME link-forged CODE                       a companion of the runner's own asks for NAME's link with a wrong mac:
 //	                                              refused with CODE, and NAME's device list unchanged (DEV-006); NAME
 //	                                              may be the implementation's
 func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name string, a actor, verb string, rest []string, neg bool) bool {
 	switch verb {
-	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "upload-prekeys", "send-as", "prekey-reuse", "raw", "delivered-in-order", "typing", "typing-seen", "link-forged", "device-id":
+	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "upload-prekeys", "send-as", "prekey-reuse", "raw", "delivered-in-order", "typing", "typing-seen", "link-forged", "device-id-not":
 	default:
 		return false
 	}
@@ -71,13 +72,18 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 		w.linkForged(ts, ctx, name, a, rest, neg)
 		return true
 	}
-	if verb == "device-id" {
-		id, err := strconv.ParseUint(strings.Join(rest, ""), 10, 32)
-		if len(rest) != 1 || err != nil || neg {
-			ts.Fatalf("usage: %s device-id N", name)
+	if verb == "device-id-not" {
+		if len(rest) == 0 || neg {
+			ts.Fatalf("usage: %s device-id-not NAME... (other devices of %s's account)", name, accountOf(name))
 		}
-		if got := a.deviceID(); uint64(got) != id {
-			fail(ts, WrongOutput, "%s is device %d of its account, want %d", name, got, id)
+		for _, other := range rest {
+			o := w.actors[other]
+			if o == nil || accountOf(other) != accountOf(name) || other == name {
+				ts.Fatalf("usage: %s device-id-not NAME... (other devices of %s's account)", name, accountOf(name))
+			}
+			if o.deviceID() == a.deviceID() {
+				fail(ts, WrongOutput, "%s is device %d of its account, the id %s had", name, a.deviceID(), other)
+			}
 		}
 		return true
 	}

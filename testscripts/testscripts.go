@@ -9,7 +9,8 @@
 //	# suites: client server
 //
 // Commands: "server start|stop|kill|restart|duplicate on|off|queue A/D N|
-// rekey [back]" (rekey: restart with a new static key, or the one before),
+// rekey [back]" (rekey: restart with a new static key, or the one before;
+// queue: the device's queue holds N entries, waiting for it up to 15 s),
 // "clock advance 31d", and actor commands "NAME VERB ARGS", where NAME is
 // alice, bob, carol, dave, erin or frank, with an optional digit for a
 // second device of the same account (alice2). A conversation (CONV) is an
