@@ -697,7 +697,10 @@ func prekeysOnce(ctx context.Context, addr, ns string, now time.Time) error {
 			}
 			var n wire.Notice
 			if f.Type == wire.FrameNotice && transport.DecodeBody(f, &n) == nil && n.Type == wire.NoticePrekeysLow && n.Count != nil {
-				notices <- *n.Count
+				select {
+				case notices <- *n.Count:
+				default: // more than the case looks at: never blocks the reader
+				}
 			}
 		}
 	}()
