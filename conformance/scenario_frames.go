@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -583,7 +584,19 @@ func blockedWrite(ctx context.Context, addr, ns string) error {
 		}
 		answers++
 	}
-	return fmt.Errorf("the server wrote all %d answers (%d MiB) to a device that read nothing for %v: its writes did not time out", blobGets, blobGets*len(data)>>20, transport.WriteTimeout+rawCloseWait)
+	return fmt.Errorf("the server wrote all %d answers (%d MiB) to a device that read nothing for %v: its writes did not time out%s", blobGets, blobGets*len(data)>>20, transport.WriteTimeout+rawCloseWait, sendBufferNote())
+}
+
+// sendBufferNote says, where the kernel tells, how much a loopback
+// connection's send buffer may grow to: when that is near the answers'
+// 18 MiB, the blocked-write case cannot make a server's write block.
+func sendBufferNote() string {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_wmem")
+	f := strings.Fields(string(b))
+	if err != nil || len(f) != 3 {
+		return ""
+	}
+	return fmt.Sprintf(" (this host's tcp_wmem maximum is %s bytes: if it is near 18 MiB, the kernel held the answers and the case cannot tell)", f[2])
 }
 
 func isTimeout(err error) bool {
