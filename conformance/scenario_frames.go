@@ -83,7 +83,7 @@ const blobGets = 36
 
 // rawFrames runs "[!] NAME raw ...".
 func (w *world) rawFrames(ts *testscript.TestScript, ctx context.Context, name string, rest []string, neg bool) {
-	const usage = "usage: ! %s raw closed CASE... | ! %s raw CODE CASE [ACCOUNT|CASE] | %s raw send ACCOUNT|prekeys (the cases: conformance/scenario_frames.go)"
+	const usage = "usage: ! %s raw closed CASE... | ! %s raw CODE CASE [ACCOUNT|CASE] | %s raw send|fill-queue ACCOUNT | prekeys | prekeys-upload|prekeys-served KEYS (the cases: conformance/scenario_frames.go)"
 	addr := w.server.address()
 	switch {
 	case !neg && len(rest) == 2 && rest[0] == "send":
@@ -200,6 +200,23 @@ func dialRegistered(ctx context.Context, addr, ns string) (*rawConn, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// dialAs connects again as device 1 of an account a connection of the
+// runner's own registered, with its identity key ik, and returns the
+// connection and its welcome.
+func dialAs(ctx context.Context, addr, account string, ik *keys.PrivateKey) (*rawConn, *wire.Welcome, error) {
+	r, err := dialRaw(ctx, addr, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	r.ik, r.fresh = ik, account
+	welcome, err := r.hello(false)
+	if err != nil {
+		r.close()
+		return nil, nil, err
+	}
+	return r, welcome, nil
 }
 
 // register says hello as device 1 of r's new account, registering it.
@@ -322,11 +339,10 @@ func rawFrame(ctx context.Context, addr, ns, kind, to string, now time.Time) err
 		}
 		return transport.DecodeBody(f, new(wire.SendResult))
 	}
-	var b wire.ErrorBody
-	if err := transport.DecodeBody(f, &b); err != nil {
-		return fmt.Errorf("an error frame that does not decode: %v", err)
+	refused, err := refusal(f)
+	if err != nil {
+		return err
 	}
-	refused := &transport.RemoteError{Body: &b}
 	id := transport.RequestID(f)
 	switch {
 	case kind == "send":
@@ -354,13 +370,23 @@ func (r *rawConn) call(ctx context.Context, typ, id uint64, body, result wire.Me
 	case transport.RequestID(f) != id:
 		return fmt.Errorf("an answer to request %d while waiting for %d", transport.RequestID(f), id)
 	case f.Type == wire.FrameError:
-		var b wire.ErrorBody
-		if err := transport.DecodeBody(f, &b); err != nil {
+		refused, err := refusal(f)
+		if err != nil {
 			return err
 		}
-		return &transport.RemoteError{Body: &b}
+		return refused
 	}
 	return transport.DecodeBody(f, result)
+}
+
+// refusal returns the refusal an error frame carries, or, as an error of no
+// code, why its body does not decode.
+func refusal(f *wire.Frame) (*transport.RemoteError, error) {
+	var b wire.ErrorBody
+	if err := transport.DecodeBody(f, &b); err != nil {
+		return nil, fmt.Errorf("an error frame that does not decode: %v", err)
+	}
+	return &transport.RemoteError{Body: &b}, nil
 }
 
 // answer returns the next frame that answers a request (result or error),
@@ -657,18 +683,19 @@ func rawPipeline(ctx context.Context, addr, ns, to string, now time.Time) ([][]b
 		case id != want:
 			return ids, fmt.Errorf("answers %v; want results to requests 7 to 10 and an error to 11, in that order, one each", got)
 		case want < rawRequestID+4 && f.Type != wire.FrameResult:
-			var b wire.ErrorBody
-			transport.DecodeBody(f, &b)
-			return ids, fmt.Errorf("request %d refused with %v; want results to requests 7 to 10", id, errcode.Code(b.Code))
+			refused, err := refusal(f)
+			if err != nil {
+				return ids, err
+			}
+			return ids, fmt.Errorf("request %d refused with %v; want results to requests 7 to 10", id, errcode.Of(refused))
 		case want == rawRequestID+4:
 			if f.Type != wire.FrameError {
 				return ids, fmt.Errorf("answers %v; the send of request 11, whose body does not decode, was taken", got)
 			}
-			var b wire.ErrorBody
-			if err := transport.DecodeBody(f, &b); err != nil {
-				return ids, fmt.Errorf("an error frame that does not decode: %v", err)
+			refused, err := refusal(f)
+			if err != nil {
+				return ids, err
 			}
-			refused := &transport.RemoteError{Body: &b}
 			if !closes(r.nc) {
 				return ids, fmt.Errorf("%v, and the connection stayed open (or answered the requests after it)", refused)
 			}
@@ -782,16 +809,11 @@ func prekeysOnce(ctx context.Context, addr, ns string, now time.Time) error {
 		return fmt.Errorf("the device got %d notices(prekeys-low), the lowest count %d, after fetches that left 0", got, lowest)
 	}
 	// The next welcome reports the counts.
-	again, err := dialRaw(ctx, addr, ns)
+	again, welcome, err := dialAs(ctx, addr, owner.fresh, owner.ik)
 	if err != nil {
 		return err
 	}
 	defer again.close()
-	again.ik, again.fresh = owner.ik, owner.fresh
-	welcome, err := again.hello(false)
-	if err != nil {
-		return err
-	}
 	if welcome.OneTimeEC != 0 || welcome.OneTimeKEM != 0 {
 		return fmt.Errorf("the device's next welcome reports %d one-time EC and %d one-time KEM prekeys, want 0 and 0", welcome.OneTimeEC, welcome.OneTimeKEM)
 	}
@@ -1075,15 +1097,11 @@ func rawSubscriptions(ctx context.Context, addr, ns string) error {
 	// presence of it comes; then a followed one does, whose presence
 	// does come (the control).
 	for _, a := range []account{last, first} {
-		c, err := dialRaw(ctx, addr, ns)
+		c, _, err := dialAs(ctx, addr, a.name, a.ik)
 		if err != nil {
 			return err
 		}
 		defer c.close()
-		c.ik, c.fresh = a.ik, a.name
-		if _, err := c.hello(false); err != nil {
-			return err
-		}
 		time.Sleep(500 * time.Millisecond)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
