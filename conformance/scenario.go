@@ -302,7 +302,11 @@ func setupWorld(ctx context.Context, env *testscript.Env, suite string, o Scenar
 		w.ns = "-" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)
 		w.ns = strings.ToLower(w.ns)
 	default:
-		w.server, err = newEmbedded(filepath.Join(env.WorkDir, "server"), w.clock)
+		var e *embedded
+		if e, err = newEmbedded(filepath.Join(env.WorkDir, "server"), w.clock); err == nil {
+			e.watch = suite == "client"
+			w.server = e
+		}
 	}
 	if err != nil {
 		return err
@@ -351,7 +355,29 @@ func commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 			cmds[n+strconv.Itoa(i)] = actorCmd(n + strconv.Itoa(i))
 		}
 	}
+	for name, f := range cmds {
+		cmds[name] = watched(f)
+	}
 	return cmds
+}
+
+// watched runs a step, then fails the scenario if a device sent a frame
+// after its hello before the welcome of a watching embedded server (the
+// client suite's): TRN-013, checked at every connection of every
+// scenario. A connection made in the background is checked after the
+// step that follows it.
+func watched(f func(ts *testscript.TestScript, neg bool, args []string)) func(ts *testscript.TestScript, neg bool, args []string) {
+	return func(ts *testscript.TestScript, neg bool, args []string) {
+		f(ts, neg, args)
+		e, ok := getWorld(ts).server.(*embedded)
+		if !ok {
+			return
+		}
+		if early := e.earlyFrames(); len(early) > 0 {
+			fail(ts, WrongOutput, "%s/%d sent a frame after its hello before the server's welcome (TRN-013; %d connections did)",
+				early[0].Account, early[0].Device, len(early))
+		}
+	}
 }
 
 func getWorld(ts *testscript.TestScript) *world { return ts.Value("world").(*world) }

@@ -94,6 +94,28 @@ type embedded struct {
 	entries int // the queue quota, 0 for the server's own
 	srv     *server.Server
 	st      *bolt.Store
+
+	// watch makes the server hold each welcome back for welcomeDelay and
+	// note the devices that sent more than their hello before it
+	// (TRN-013): the client suite's check of every device.
+	watch bool
+	emu   sync.Mutex
+	early []store.Address
+}
+
+// welcomeDelay is how long a watching embedded server holds a welcome
+// back: long enough for what a device sends with or just after its hello
+// to arrive, short enough to add little to a scenario.
+const welcomeDelay = 30 * time.Millisecond
+
+// earlyFrames returns the devices that sent a frame after their hello
+// before the welcome, since the last call.
+func (e *embedded) earlyFrames() []store.Address {
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	out := e.early
+	e.early = nil
+	return out
 }
 
 func newEmbedded(dir string, c *clock) (*embedded, error) {
@@ -117,8 +139,17 @@ func (e *embedded) start() error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Store: st, Static: e.static, Clock: e.clock.now,
-		DuplicateDeliveries: e.dup, ForgetAccepted: e.noDedup, Quota: store.Quota{Entries: e.entries}, RedeliveryBase: 500 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond})
+	cfg := server.Config{Store: st, Static: e.static, Clock: e.clock.now,
+		DuplicateDeliveries: e.dup, ForgetAccepted: e.noDedup, Quota: store.Quota{Entries: e.entries}, RedeliveryBase: 500 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond}
+	if e.watch {
+		cfg.WelcomeDelay = welcomeDelay
+		cfg.EarlyFrame = func(a store.Address) {
+			e.emu.Lock()
+			e.early = append(e.early, a)
+			e.emu.Unlock()
+		}
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		st.Close()
 		return err

@@ -50,6 +50,7 @@ const (
 	SkipLinkMAC               Fault = "skip-link-mac"                 // a primary adds a companion whose mac does not verify (DEV-006)
 	NoWriteTimeout            Fault = "no-write-timeout"              // a blocked write waits for ever (TRN-016)
 	ReuseOneTimePrekeys       Fault = "reuse-one-time-prekeys"        // the server hands out one-time EC prekeys without removing them (SRV-003)
+	PingBeforeWelcome         Fault = "ping-before-welcome"           // a device sends a ping behind its hello, before the welcome (TRN-013)
 )
 
 // All lists every fault with the check it breaks.
@@ -85,6 +86,7 @@ var All = map[Fault]string{
 	SkipLinkMAC:               "a primary adds the companion of a link request whose mac does not verify (DEV-006)",
 	NoWriteTimeout:            "a write to a peer that reads nothing blocks for ever, holding the connection open (TRN-016)",
 	ReuseOneTimePrekeys:       "the server's store hands out a one-time EC prekey without removing it, to every fetch (SRV-003)",
+	PingBeforeWelcome:         "a device sends a ping right behind its hello, before the server's welcome has come (TRN-013)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

@@ -125,7 +125,11 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 		h.Register = wire.Ptr(true)
 	}
 	var w wire.Welcome
-	if err := tc.Call(wire.FrameHello, 1, h, &w); err != nil {
+	call := tc.Call
+	if faults.Has(faults.PingBeforeWelcome) {
+		call = pingBehind(tc)
+	}
+	if err := call(wire.FrameHello, 1, h, &w); err != nil {
 		tc.Close()
 		return nil, fmt.Errorf("client: hello: %w", err)
 	}
@@ -171,6 +175,28 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 		go c.replenish()
 	}
 	return c, nil
+}
+
+// pingBehind is the mutant's Call for the hello: it sends a ping right
+// behind the request, before the answer comes (TRN-013 forbids any frame
+// but hello before welcome), then waits for the answer as Call does.
+func pingBehind(tc *transport.Conn) func(typ, id uint64, body, result wire.Message) error {
+	return func(typ, id uint64, body, result wire.Message) error {
+		if err := tc.Send(typ, id, body); err != nil {
+			return err
+		}
+		if err := tc.Send(wire.FramePing, 0, nil); err != nil {
+			return err
+		}
+		f, err := tc.Receive()
+		if err != nil {
+			return err
+		}
+		if f.Type != wire.FrameResult || transport.RequestID(f) != id {
+			return fmt.Errorf("client: frame type %d in answer to the hello", f.Type)
+		}
+		return transport.DecodeBody(f, result)
+	}
 }
 
 // Close closes the connection and waits for its goroutines.

@@ -18,6 +18,7 @@ import (
 	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/pqxdh"
 	"github.com/missive-protocol/missive/ref/server"
+	"github.com/missive-protocol/missive/ref/store"
 	"github.com/missive-protocol/missive/ref/store/mem"
 	"github.com/missive-protocol/missive/ref/transport"
 	"github.com/missive-protocol/missive/ref/wire"
@@ -402,5 +403,83 @@ func TestDeviceErrorsLoggedOnce(t *testing.T) {
 	waitFor(t, "the error frames", func() bool { return h.count(slog.LevelInfo)+h.count(slog.LevelDebug) == n })
 	if got := h.count(slog.LevelInfo); got != 1 {
 		t.Errorf("error frames logged at Info: got %d, want 1", got)
+	}
+}
+
+// TestEarlyFrame checks the conformance runner's knobs for TRN-013: with
+// WelcomeDelay set, the server reports a device that sent a frame after
+// its hello before the welcome (a ping in the hello's write, or in a write
+// of its own just after), and not one that waited, and it answers them all
+// as usual.
+func TestEarlyFrame(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		early []string
+	)
+	e := startWith(t, mem.New(), newClock(), func(c *server.Config) {
+		c.WelcomeDelay = 50 * time.Millisecond
+		c.EarlyFrame = func(a store.Address) {
+			mu.Lock()
+			early = append(early, a.Account)
+			mu.Unlock()
+		}
+	})
+	ping, err := wire.MarshalFrame(wire.FramePing, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		account string
+		pings   int  // sent after the hello without waiting for welcome
+		apart   bool // in a write of their own
+	}{
+		{"waits", 0, false},
+		{"together", 1, false},
+		{"apart", 1, true},
+	} {
+		nc, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rand.NewChaCha8([32]byte{byte(len(tc.account)), 0xEF})
+		ik, _ := keys.GeneratePrivateKey(r)
+		static, _ := transport.Suite.GenerateKeypair(r)
+		c, err := transport.Client(nc, &transport.ClientConfig{Static: static})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		binding, _ := transport.Bind(ik, static.Public, 1, tc.account, r)
+		h := &wire.Hello{Versions: []uint64{1}, Account: tc.account, Device: 1, IdentityKey: ik.Public().Encode(), Binding: binding, Register: wire.Ptr(true)}
+		hello, err := wire.MarshalFrame(wire.FrameHello, 1, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames := [][]byte{hello}
+		if tc.pings > 0 && !tc.apart {
+			frames = append(frames, ping)
+		}
+		if err := c.WriteFrames(frames); err != nil {
+			t.Fatal(err)
+		}
+		if tc.pings > 0 && tc.apart {
+			if err := c.WriteFrame(ping); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := []uint64{wire.FrameResult}
+		if tc.pings > 0 {
+			want = append(want, wire.FramePong)
+		}
+		for _, typ := range want {
+			if f, err := c.Receive(); err != nil || f.Type != typ {
+				t.Fatalf("%s: got %v (%v), want frame type %d", tc.account, f, err, typ)
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"together", "apart"}; !slices.Equal(early, want) {
+		t.Errorf("reported early: got %q, want %q", early, want)
 	}
 }

@@ -348,6 +348,12 @@ func (c *conn) hello() (old *conn, err error) {
 	if list != nil {
 		w.DeviceList = &list
 	}
+	if d := c.s.cfg.WelcomeDelay; d > 0 {
+		time.Sleep(d)
+		if c.s.cfg.EarlyFrame != nil && c.tc.Waiting() {
+			c.s.cfg.EarlyFrame(addr)
+		}
+	}
 	if err := c.tc.Send(wire.FrameResult, id, w); err != nil {
 		return old, err
 	}

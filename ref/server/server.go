@@ -92,6 +92,14 @@ type Config struct {
 	// runner uses it to check that clients show a message once (CLI-001).
 	// Never set it otherwise.
 	ForgetAccepted bool
+	// WelcomeDelay and EarlyFrame are for the conformance runner's check
+	// of TRN-013 (a device sends nothing but its hello before it has the
+	// welcome): after a hello passes its checks, the server waits
+	// WelcomeDelay, then, if anything more of the device's has arrived,
+	// calls EarlyFrame with its address, and then answers welcome as
+	// usual. Never set them otherwise.
+	WelcomeDelay time.Duration
+	EarlyFrame   func(store.Address)
 }
 
 // Server is a Missive server.

@@ -286,6 +286,22 @@ func (c *Conn) RemoteStatic() []byte { return bytes.Clone(c.remote) }
 // connection.
 func (c *Conn) HandshakeHash() []byte { return bytes.Clone(c.hash) }
 
+// Waiting reports whether bytes of the peer have arrived that no Receive
+// has returned yet: decrypted ones, ones read ahead of the last segment, or
+// ones in the socket's receive queue (looked at without being read, on the
+// systems that allow it; elsewhere only the first two count). The
+// reference server uses it, when told to, for the conformance runner's
+// check that a device sends nothing after its hello before the welcome
+// (TRN-013). It takes the read lock: do not call it while a Receive waits.
+func (c *Conn) Waiting() bool {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.off < len(c.dec) || c.raw != nil && c.roff < len(c.raw) {
+		return true
+	}
+	return queued(c.conn)
+}
+
 // Close closes the connection.
 func (c *Conn) Close() error { return c.conn.Close() }
 

@@ -673,3 +673,54 @@ func TestDeadlinesWithinSlack(t *testing.T) {
 		t.Errorf("server: got %d read and %d write deadlines for %d frames in %v, want at most %d and %d", got.reads, got.writes, frames+1, elapsed, mr, mw)
 	}
 }
+
+// TestWaiting checks what Waiting reports of a reader: bytes it read ahead
+// (two frames in one write, the first one returned), then nothing, then
+// bytes in the socket's queue that no read has touched.
+func TestWaiting(t *testing.T) {
+	server, done := make(chan *Conn, 1), make(chan struct{})
+	defer close(done)
+	addr, static, _ := testServer(t, func(c *Conn) error {
+		server <- c
+		<-done
+		return nil
+	})
+	c, err := dial(t, addr, &ClientConfig{Static: keyPair(t, 1), ServerKey: static.Public})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := <-server
+	defer s.Close()
+	if err := c.WriteFrames([][]byte{{1}, {2}}); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := s.ReadFrame(); err != nil || !bytes.Equal(f, []byte{1}) {
+		t.Fatalf("first frame: got %x, %v, want 01", f, err)
+	}
+	if got := s.Waiting(); !got {
+		t.Errorf("with a frame read ahead: got Waiting %v, want true", got)
+	}
+	if f, err := s.ReadFrame(); err != nil || !bytes.Equal(f, []byte{2}) {
+		t.Fatalf("second frame: got %x, %v, want 02", f, err)
+	}
+	if got := s.Waiting(); got {
+		t.Errorf("with everything read: got Waiting %v, want false", got)
+	}
+	if err := c.WriteFrame([]byte{3}); err != nil {
+		t.Fatal(err)
+	}
+	if !canPeek {
+		return // this system cannot look at a socket's queue
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !s.Waiting() {
+		if time.Now().After(deadline) {
+			t.Fatal("with a frame in the socket's queue: got Waiting false, want true")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if f, err := s.ReadFrame(); err != nil || !bytes.Equal(f, []byte{3}) {
+		t.Fatalf("third frame, after Waiting: got %x, %v, want 03", f, err)
+	}
+}
