@@ -22,6 +22,7 @@ import (
 
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/store"
+	"github.com/missive-protocol/missive/ref/transport"
 	"github.com/missive-protocol/missive/testscripts"
 )
 
@@ -609,6 +610,20 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 					fail(ts, UnexpectedFailure, "%s does not know the sent message %q", name, text)
 				}
 				time.Sleep(100 * time.Millisecond)
+			}
+		case "pings":
+			// The device, connected, sends nothing for a while: it must
+			// send ping within KEEPALIVE_INTERVAL of its last frame
+			// (TRN-014), as the runner's server reads them.
+			e, ok := w.server.(*embedded)
+			if !ok || !e.watch {
+				ts.Fatalf("[skip] %s pings: needs the client suite's server", name)
+			}
+			pctx, cancel := context.WithTimeout(w.ctx, 2*(transport.KeepaliveInterval+keepaliveGrace))
+			defer cancel()
+			addr := store.Address{Account: w.acct(accountOf(name)), Device: a.deviceID()}
+			if err := e.awaitPing(pctx, addr, time.Now()); err != nil {
+				fail(ts, WrongOutput, "%s pings: %v", name, err)
 			}
 		case "offline":
 			must(ts, name+" offline", a.offline())

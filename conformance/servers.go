@@ -98,9 +98,85 @@ type embedded struct {
 	// watch makes the server hold each welcome back for welcomeDelay and
 	// note the devices that sent more than their hello before it
 	// (TRN-013): the client suite's check of every device.
-	watch bool
-	emu   sync.Mutex
-	early []store.Address
+	watch  bool
+	emu    sync.Mutex
+	early  []store.Address
+	frames map[store.Address]*frameLog // what the server read of each device (TRN-014)
+}
+
+// frameLog is what a watching embedded server read of one device: when
+// its last frame came, and each ping with the time since the frame before
+// it.
+type frameLog struct {
+	last  time.Time
+	pings []pingSeen
+}
+
+type pingSeen struct {
+	at  time.Time
+	gap time.Duration
+}
+
+// frameRead records a frame the server read from a device.
+func (e *embedded) frameRead(a store.Address, typ uint64) {
+	now := time.Now()
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	if e.frames == nil {
+		e.frames = map[store.Address]*frameLog{}
+	}
+	l := e.frames[a]
+	if l == nil {
+		l = &frameLog{}
+		e.frames[a] = l
+	}
+	if typ == wire.FramePing && !l.last.IsZero() {
+		l.pings = append(l.pings, pingSeen{at: now, gap: now.Sub(l.last)})
+	}
+	l.last = now
+}
+
+// keepaliveGrace is how much later than KEEPALIVE_INTERVAL after a
+// device's last frame the runner takes its ping: for the timers and the
+// scheduling of a loaded machine.
+const keepaliveGrace = 2 * time.Second
+
+// awaitPing waits for a ping of the device at a read after since, and fails
+// when the device sends nothing for KEEPALIVE_INTERVAL (and the grace)
+// before one, or when its ping comes later than that after the frame
+// before it (TRN-014).
+func (e *embedded) awaitPing(ctx context.Context, a store.Address, since time.Time) error {
+	limit := transport.KeepaliveInterval + keepaliveGrace
+	for {
+		e.emu.Lock()
+		var last time.Time
+		var ping *pingSeen
+		if l := e.frames[a]; l != nil {
+			last = l.last
+			for i := range l.pings {
+				if !l.pings[i].at.Before(since) {
+					ping = &l.pings[i]
+					break
+				}
+			}
+		}
+		e.emu.Unlock()
+		switch {
+		case ping != nil && ping.gap > limit:
+			return fmt.Errorf("its ping came %v after the frame before it, want at most KEEPALIVE_INTERVAL (%v, with %v of grace)", ping.gap.Round(time.Millisecond), transport.KeepaliveInterval, keepaliveGrace)
+		case ping != nil:
+			return nil
+		case last.IsZero():
+			return errors.New("the server has read nothing of it")
+		case time.Since(last) > limit:
+			return fmt.Errorf("it has sent nothing for %v, and no ping (KEEPALIVE_INTERVAL is %v)", time.Since(last).Round(time.Millisecond), transport.KeepaliveInterval)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // welcomeDelay is how long a watching embedded server holds a welcome
@@ -148,6 +224,7 @@ func (e *embedded) start() error {
 			e.early = append(e.early, a)
 			e.emu.Unlock()
 		}
+		cfg.FrameRead = e.frameRead
 	}
 	srv, err := server.New(cfg)
 	if err != nil {

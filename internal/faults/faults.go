@@ -51,6 +51,7 @@ const (
 	NoWriteTimeout            Fault = "no-write-timeout"              // a blocked write waits for ever (TRN-016)
 	ReuseOneTimePrekeys       Fault = "reuse-one-time-prekeys"        // the server hands out one-time EC prekeys without removing them (SRV-003)
 	PingBeforeWelcome         Fault = "ping-before-welcome"           // a device sends a ping behind its hello, before the welcome (TRN-013)
+	NoKeepalive               Fault = "no-keepalive"                  // a device never sends ping (TRN-014)
 )
 
 // All lists every fault with the check it breaks.
@@ -87,6 +88,7 @@ var All = map[Fault]string{
 	NoWriteTimeout:            "a write to a peer that reads nothing blocks for ever, holding the connection open (TRN-016)",
 	ReuseOneTimePrekeys:       "the server's store hands out a one-time EC prekey without removing it, to every fetch (SRV-003)",
 	PingBeforeWelcome:         "a device sends a ping right behind its hello, before the server's welcome has come (TRN-013)",
+	NoKeepalive:               "a device sends no ping, however long it has sent nothing (TRN-014)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

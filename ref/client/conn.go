@@ -367,26 +367,32 @@ func (c *Conn) readLoop() {
 	}
 }
 
-// keepalive sends ping when nothing was sent for KEEPALIVE_INTERVAL
-// (TRN-014; Config.Keepalive).
+// keepalive sends ping when the device has sent no request for the
+// keepalive interval (TRN-014), at that moment: a timer set to the end of
+// the interval from the last request, not a coarser ticker, which would
+// let the device stay silent for up to a tick longer.
 func (c *Conn) keepalive() {
 	defer c.wg.Done()
-	t := time.NewTicker(c.d.keepalive / 3)
+	t := time.NewTimer(c.d.keepalive)
 	defer t.Stop()
 	for {
+		c.mu.Lock()
+		wait := time.Until(c.lastWrite.Add(c.d.keepalive))
+		if wait <= 0 {
+			c.lastWrite = time.Now()
+		}
+		c.mu.Unlock()
+		if wait <= 0 {
+			if !faults.Has(faults.NoKeepalive) {
+				c.tc.Send(wire.FramePing, 0, nil)
+			}
+			wait = c.d.keepalive
+		}
+		t.Reset(wait)
 		select {
 		case <-c.closed:
 			return
 		case <-t.C:
-			c.mu.Lock()
-			idle := time.Since(c.lastWrite) >= c.d.keepalive
-			if idle {
-				c.lastWrite = time.Now()
-			}
-			c.mu.Unlock()
-			if idle {
-				c.tc.Send(wire.FramePing, 0, nil)
-			}
 		}
 	}
 }

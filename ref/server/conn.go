@@ -321,6 +321,9 @@ func (c *conn) hello() (old *conn, err error) {
 	// are read, so that a change made after the read is pushed to it
 	// (DEV-010); what is pushed waits for the welcome, the first frame.
 	c.addr, c.authed = addr, true
+	if read := c.s.cfg.FrameRead; read != nil {
+		read(addr, wire.FrameHello)
+	}
 	old = c.s.attach(c)
 	// A removal of devices since the check above found no connection of
 	// this device to close (listChanged): look at the device again. A
@@ -456,6 +459,9 @@ func (c *conn) readLoop() {
 		f, err := c.tc.Receive()
 		if err != nil {
 			return
+		}
+		if read := c.s.cfg.FrameRead; read != nil {
+			read(c.addr, f.Type)
 		}
 		if c.revoked.Load() {
 			continue // removed from its account: revoke closes it; nothing it sends counts

@@ -100,6 +100,12 @@ type Config struct {
 	// usual. Never set them otherwise.
 	WelcomeDelay time.Duration
 	EarlyFrame   func(store.Address)
+	// FrameRead, when set, is told the type of every frame the server
+	// reads from a device, from its hello once it passed the checks, as it
+	// reads it: the
+	// conformance runner's check of TRN-014 (a device that has sent
+	// nothing for KEEPALIVE_INTERVAL sends ping). Never set it otherwise.
+	FrameRead func(store.Address, uint64)
 }
 
 // Server is a Missive server.
