@@ -54,8 +54,12 @@ func buildTools(t *testing.T) (adapter, server string) {
 // TestReferencePasses runs every suite against the reference
 // implementation: everything must pass. The client and the server suites
 // run at the same time, each with its own servers; the server suite, whose
-// clients are all reference clients, without an adapter.
+// clients are all reference clients, without an adapter. It runs beside
+// TestMutantsFail: the suites mostly wait (for deliveries, timeouts,
+// keepalives), and one after the other they took most of this package's
+// time.
 func TestReferencePasses(t *testing.T) {
+	t.Parallel()
 	adapter, server := buildTools(t)
 	ctx := context.Background()
 	for _, o := range []Options{
@@ -86,6 +90,7 @@ func TestReferencePasses(t *testing.T) {
 // TestMutantsFail runs the suites against every mutant: each must fail at
 // least one test. The log says which tests caught each.
 func TestMutantsFail(t *testing.T) {
+	t.Parallel()
 	adapter, server := buildTools(t)
 	rs, err := RunMutants(context.Background(), adapter, server, nil)
 	if err != nil {
