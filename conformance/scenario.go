@@ -611,19 +611,19 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-		case "pings":
-			// The device, connected, sends nothing for a while: it must
-			// send ping within KEEPALIVE_INTERVAL of its last frame
-			// (TRN-014), as the runner's server reads them.
+		case "keepalive":
+			// The device, connected, has nothing to do: it must not be
+			// silent for longer than KEEPALIVE_INTERVAL, and sends ping
+			// for that (TRN-014), as the runner's server reads its frames.
 			e, ok := w.server.(*embedded)
 			if !ok || !e.watch {
-				ts.Fatalf("[skip] %s pings: needs the client suite's server", name)
+				ts.Fatalf("[skip] %s keepalive: needs the client suite's server", name)
 			}
 			pctx, cancel := context.WithTimeout(w.ctx, 2*(transport.KeepaliveInterval+keepaliveGrace))
 			defer cancel()
 			addr := store.Address{Account: w.acct(accountOf(name)), Device: a.deviceID()}
-			if err := e.awaitPing(pctx, addr, time.Now()); err != nil {
-				fail(ts, WrongOutput, "%s pings: %v", name, err)
+			if err := e.awaitKeepalive(pctx, addr, time.Now(), transport.KeepaliveInterval, keepaliveGrace); err != nil {
+				fail(ts, WrongOutput, "%s keepalive: %v", name, err)
 			}
 		case "offline":
 			must(ts, name+" offline", a.offline())

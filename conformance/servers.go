@@ -105,16 +105,17 @@ type embedded struct {
 }
 
 // frameLog is what a watching embedded server read of one device: when
-// its last frame came, and each ping with the time since the frame before
+// its last frame came, and each frame with the time since the one before
 // it.
 type frameLog struct {
-	last  time.Time
-	pings []pingSeen
+	last   time.Time
+	frames []frameSeen
 }
 
-type pingSeen struct {
+type frameSeen struct {
 	at  time.Time
-	gap time.Duration
+	gap time.Duration // since the device's frame before it
+	typ uint64
 }
 
 // frameRead records a frame the server read from a device.
@@ -130,46 +131,61 @@ func (e *embedded) frameRead(a store.Address, typ uint64) {
 		l = &frameLog{}
 		e.frames[a] = l
 	}
-	if typ == wire.FramePing && !l.last.IsZero() {
-		l.pings = append(l.pings, pingSeen{at: now, gap: now.Sub(l.last)})
+	if !l.last.IsZero() {
+		l.frames = append(l.frames, frameSeen{at: now, gap: now.Sub(l.last), typ: typ})
 	}
 	l.last = now
 }
 
 // keepaliveGrace is how much later than KEEPALIVE_INTERVAL after a
-// device's last frame the runner takes its ping: for the timers and the
-// scheduling of a loaded machine.
+// device's last frame the runner takes its next one: for the timers and
+// the scheduling of a loaded machine.
 const keepaliveGrace = 2 * time.Second
 
-// awaitPing waits for a ping of the device at a read after since, and fails
-// when the device sends nothing for KEEPALIVE_INTERVAL (and the grace)
-// before one, or when its ping comes later than that after the frame
-// before it (TRN-014).
-func (e *embedded) awaitPing(ctx context.Context, a store.Address, since time.Time) error {
-	limit := transport.KeepaliveInterval + keepaliveGrace
+// awaitKeepalive checks TRN-014 from since on: the device must never be
+// silent for longer than interval (KEEPALIVE_INTERVAL) and grace. It passes at
+// the first ping that came within that of the frame before it, or, for a
+// device that keeps talking without needing a ping, once a whole interval
+// has gone by with no silence that long; it fails at the first silence
+// that long.
+func (e *embedded) awaitKeepalive(ctx context.Context, a store.Address, since time.Time, interval, grace time.Duration) error {
+	limit := interval + grace
 	for {
 		e.emu.Lock()
-		var last time.Time
-		var ping *pingSeen
-		if l := e.frames[a]; l != nil {
-			last = l.last
-			for i := range l.pings {
-				if !l.pings[i].at.Before(since) {
-					ping = &l.pings[i]
+		var (
+			last      time.Time
+			ping      bool
+			late      *frameSeen
+			heardFrom = e.frames[a]
+		)
+		if heardFrom != nil {
+			last = heardFrom.last
+			for i, f := range heardFrom.frames {
+				if f.at.Before(since) {
+					continue
+				}
+				if f.gap > limit {
+					late = &heardFrom.frames[i]
+					break
+				}
+				if f.typ == wire.FramePing {
+					ping = true
 					break
 				}
 			}
 		}
 		e.emu.Unlock()
 		switch {
-		case ping != nil && ping.gap > limit:
-			return fmt.Errorf("its ping came %v after the frame before it, want at most KEEPALIVE_INTERVAL (%v, with %v of grace)", ping.gap.Round(time.Millisecond), transport.KeepaliveInterval, keepaliveGrace)
-		case ping != nil:
+		case late != nil:
+			return fmt.Errorf("it sent nothing for %v before its next frame (type %d), want at most KEEPALIVE_INTERVAL (%v, with %v of grace)", late.gap.Round(time.Millisecond), late.typ, interval, grace)
+		case ping:
 			return nil
 		case last.IsZero():
 			return errors.New("the server has read nothing of it")
 		case time.Since(last) > limit:
-			return fmt.Errorf("it has sent nothing for %v, and no ping (KEEPALIVE_INTERVAL is %v)", time.Since(last).Round(time.Millisecond), transport.KeepaliveInterval)
+			return fmt.Errorf("it has sent nothing for %v, and no ping (KEEPALIVE_INTERVAL is %v)", time.Since(last).Round(time.Millisecond), interval)
+		case time.Since(since) > limit+grace/2:
+			return nil // it spoke often enough without a ping
 		}
 		select {
 		case <-ctx.Done():
