@@ -366,7 +366,7 @@ func commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 // after its hello before the welcome of a watching embedded server (the
 // client suite's): TRN-013, checked at every connection of every
 // scenario. A connection made in the background is checked after the
-// step that follows it.
+// step that follows it; none follows a scenario's last step.
 func watched(f func(ts *testscript.TestScript, neg bool, args []string)) func(ts *testscript.TestScript, neg bool, args []string) {
 	return func(ts *testscript.TestScript, neg bool, args []string) {
 		f(ts, neg, args)
@@ -420,7 +420,7 @@ func parseAddr(ts *testscript.TestScript, s string) store.Address {
 func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	w := getWorld(ts)
 	if len(args) == 0 {
-		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT")
+		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION")
 	}
 	switch args[0] {
 	case "start":
@@ -443,6 +443,20 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("usage: server forge ACCOUNT/DEVICE ACCOUNT/DEVICE TEXT")
 		}
 		must(ts, "server forge", w.server.forge(parseAddr(ts, args[1]), parseAddr(ts, args[2]), args[3]))
+	case "welcome-delay":
+		// How long the client suite's server holds each welcome back, to
+		// see what a device sends before it (TRN-013); from its next start
+		// (a running server restarts).
+		d, err := time.ParseDuration(args[len(args)-1])
+		if len(args) != 2 || err != nil || d <= 0 {
+			ts.Fatalf("usage: server welcome-delay DURATION")
+		}
+		e, ok := w.server.(*embedded)
+		if !ok || !e.watch {
+			ts.Fatalf("[skip] server welcome-delay: needs the client suite's server")
+		}
+		e.hold = d
+		must(ts, "server welcome-delay", e.restart())
 	case "quota":
 		n, err := strconv.Atoi(args[len(args)-1])
 		if len(args) != 2 || err != nil || n < 0 {
@@ -612,9 +626,13 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 				time.Sleep(100 * time.Millisecond)
 			}
 		case "keepalive":
-			// The device, connected, has nothing to do: it must not be
+			// The device, connected, has nothing to send: it must not be
 			// silent for longer than KEEPALIVE_INTERVAL, and sends ping
 			// for that (TRN-014), as the runner's server reads its frames.
+			// Meanwhile a connection of the runner's own has it sent a
+			// typing notice every few seconds, which asks for no answer: a
+			// device that counts the silence of what it receives instead
+			// of what it sends would not ping.
 			e, ok := w.server.(*embedded)
 			if !ok || !e.watch {
 				ts.Fatalf("[skip] %s keepalive: needs the client suite's server", name)
@@ -622,7 +640,11 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 			pctx, cancel := context.WithTimeout(w.ctx, 2*(transport.KeepaliveInterval+keepaliveGrace))
 			defer cancel()
 			addr := store.Address{Account: w.acct(accountOf(name)), Device: a.deviceID()}
-			if err := e.awaitKeepalive(pctx, addr, time.Now(), transport.KeepaliveInterval, keepaliveGrace); err != nil {
+			stop, err := typeAt(pctx, w.server.address(), w.ns, addr.Account)
+			must(ts, name+" keepalive: a connection of the runner's own", err)
+			err = e.awaitKeepalive(pctx, addr, time.Now(), transport.KeepaliveInterval, keepaliveGrace)
+			stop()
+			if err != nil {
 				fail(ts, WrongOutput, "%s keepalive: %v", name, err)
 			}
 		case "offline":

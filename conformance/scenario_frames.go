@@ -1205,3 +1205,39 @@ func deviceIDs(ctx context.Context, addr, ns, account string) ([]uint64, error) 
 	}
 	return ids, nil
 }
+
+// typingEvery is how often typeAt's connection sends its typing notice.
+const typingEvery = 4 * time.Second
+
+// typeAt registers an account of the runner's own, seen by everyone, whose
+// connection sends a typing notice to account every typingEvery, turning
+// it on and off, until ctx ends or stop is called: traffic to the
+// account's devices that asks them for no answer.
+func typeAt(ctx context.Context, addr, ns, account string) (stop func(), err error) {
+	r, err := dialRegistered(ctx, addr, ns)
+	if err != nil {
+		return nil, err
+	}
+	everyone := &wire.Privacy{LastSeen: wire.VisibilityEveryone, Online: wire.VisibilityEveryone}
+	if err := r.call(ctx, wire.FrameSetPrivacy, 2, everyone, new(wire.Empty)); err != nil {
+		r.close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer r.close()
+		for on := true; ; on = !on {
+			if r.tc.Send(wire.FrameTyping, 0, &wire.Typing{Account: account, Typing: on}) != nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(typingEvery):
+			}
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}

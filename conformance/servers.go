@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -99,15 +100,17 @@ type embedded struct {
 	// note the devices that sent more than their hello before it
 	// (TRN-013): the client suite's check of every device.
 	watch  bool
+	hold   time.Duration // the welcome's hold when watching, 0: welcomeDelay
 	emu    sync.Mutex
 	early  []store.Address
 	frames map[store.Address]*frameLog // what the server read of each device (TRN-014)
 }
 
-// frameLog is what a watching embedded server read of one device: when
-// its last frame came, and each frame with the time since the one before
-// it.
+// frameLog is what a watching embedded server read of one device on its
+// latest connection: when its last frame came, and each frame after the
+// hello with the time since the one before it.
 type frameLog struct {
+	conns  int // the device's connections so far (hellos that passed)
 	last   time.Time
 	frames []frameSeen
 }
@@ -118,7 +121,8 @@ type frameSeen struct {
 	typ uint64
 }
 
-// frameRead records a frame the server read from a device.
+// frameRead records a frame the server read from a device; a hello starts
+// the log of a new connection.
 func (e *embedded) frameRead(a store.Address, typ uint64) {
 	now := time.Now()
 	e.emu.Lock()
@@ -131,7 +135,10 @@ func (e *embedded) frameRead(a store.Address, typ uint64) {
 		l = &frameLog{}
 		e.frames[a] = l
 	}
-	if !l.last.IsZero() {
+	if typ == wire.FrameHello {
+		l.conns++
+		l.frames = nil
+	} else {
 		l.frames = append(l.frames, frameSeen{at: now, gap: now.Sub(l.last), typ: typ})
 	}
 	l.last = now
@@ -142,50 +149,44 @@ func (e *embedded) frameRead(a store.Address, typ uint64) {
 // the scheduling of a loaded machine.
 const keepaliveGrace = 2 * time.Second
 
-// awaitKeepalive checks TRN-014 from since on: the device must never be
-// silent for longer than interval (KEEPALIVE_INTERVAL) and grace. It passes at
-// the first ping that came within that of the frame before it, or, for a
-// device that keeps talking without needing a ping, once a whole interval
-// has gone by with no silence that long; it fails at the first silence
-// that long.
+// awaitKeepalive checks TRN-014 from since on, on the device's connection
+// of that moment: the device must not be silent for longer than interval
+// (KEEPALIVE_INTERVAL) and grace. It judges a whole window of that length
+// and half the grace more, so that the device must have spoken in it (a
+// ping, or any frame of a device that needs none), and fails at the first
+// silence longer than that, or when the device connects again meanwhile.
 func (e *embedded) awaitKeepalive(ctx context.Context, a store.Address, since time.Time, interval, grace time.Duration) error {
 	limit := interval + grace
+	e.emu.Lock()
+	conns := 0
+	if l := e.frames[a]; l != nil {
+		conns = l.conns
+	}
+	e.emu.Unlock()
+	if conns == 0 {
+		return errors.New("the server has not seen it connect")
+	}
 	for {
 		e.emu.Lock()
-		var (
-			last      time.Time
-			ping      bool
-			late      *frameSeen
-			heardFrom = e.frames[a]
-		)
-		if heardFrom != nil {
-			last = heardFrom.last
-			for i, f := range heardFrom.frames {
-				if f.at.Before(since) {
-					continue
-				}
-				if f.gap > limit {
-					late = &heardFrom.frames[i]
-					break
-				}
-				if f.typ == wire.FramePing {
-					ping = true
-					break
-				}
+		l := e.frames[a]
+		last, again := l.last, l.conns != conns
+		var late *frameSeen
+		for i, f := range l.frames {
+			if !f.at.Before(since) && f.gap > limit {
+				late = &l.frames[i]
+				break
 			}
 		}
 		e.emu.Unlock()
 		switch {
+		case again:
+			return errors.New("it connected again during the wait: the check needs one connection, open all along")
 		case late != nil:
 			return fmt.Errorf("it sent nothing for %v before its next frame (type %d), want at most KEEPALIVE_INTERVAL (%v, with %v of grace)", late.gap.Round(time.Millisecond), late.typ, interval, grace)
-		case ping:
-			return nil
-		case last.IsZero():
-			return errors.New("the server has read nothing of it")
 		case time.Since(last) > limit:
-			return fmt.Errorf("it has sent nothing for %v, and no ping (KEEPALIVE_INTERVAL is %v)", time.Since(last).Round(time.Millisecond), interval)
+			return fmt.Errorf("it has sent nothing for %v and sent no ping (KEEPALIVE_INTERVAL is %v; or its connection ended)", time.Since(last).Round(time.Millisecond), interval)
 		case time.Since(since) > limit+grace/2:
-			return nil // it spoke often enough without a ping
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -234,7 +235,7 @@ func (e *embedded) start() error {
 	cfg := server.Config{Store: st, Static: e.static, Clock: e.clock.now,
 		DuplicateDeliveries: e.dup, ForgetAccepted: e.noDedup, Quota: store.Quota{Entries: e.entries}, RedeliveryBase: 500 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond}
 	if e.watch {
-		cfg.WelcomeDelay = welcomeDelay
+		cfg.WelcomeDelay = cmp.Or(e.hold, welcomeDelay)
 		cfg.EarlyFrame = func(a store.Address) {
 			e.emu.Lock()
 			e.early = append(e.early, a)

@@ -125,6 +125,7 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 		h.Register = wire.Ptr(true)
 	}
 	var w wire.Welcome
+	helloAt := time.Now() // the keepalive counts from the hello, the device's last frame
 	call := tc.Call
 	if faults.Has(faults.PingBeforeWelcome) {
 		call = pingBehind(tc)
@@ -138,7 +139,7 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 	}
 	c := &Conn{
 		d: d, tc: tc, Events: make(chan Event, 256), nextID: 1, waiting: map[uint64]chan *wire.Frame{},
-		deliveries: make(chan *wire.Delivery, wire.MaxReceiptIDs), closed: make(chan struct{}), lastWrite: time.Now(),
+		deliveries: make(chan *wire.Delivery, wire.MaxReceiptIDs), closed: make(chan struct{}), lastWrite: helloAt,
 		links: make(chan *wire.LinkNotice, 4),
 	}
 	if w.DeviceList != nil {
@@ -367,14 +368,19 @@ func (c *Conn) readLoop() {
 	}
 }
 
-// keepalive sends ping when the device has sent no request for the
-// keepalive interval (TRN-014), at that moment: a timer set to the end of
-// the interval from the last request, not a coarser ticker, which would
-// let the device stay silent for up to a tick longer.
+// keepalive sends ping when the device has sent no request (nor its hello)
+// for the keepalive interval (TRN-014), at that moment: a timer set to the
+// end of the interval from the last one, not a coarser ticker, which would
+// let the device stay silent for up to a tick longer. Acks and pongs do not
+// count, which only makes a ping come sooner than it must.
 func (c *Conn) keepalive() {
 	defer c.wg.Done()
-	t := time.NewTimer(c.d.keepalive)
-	defer t.Stop()
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	for {
 		c.mu.Lock()
 		wait := time.Until(c.lastWrite.Add(c.d.keepalive))
@@ -388,7 +394,11 @@ func (c *Conn) keepalive() {
 			}
 			wait = c.d.keepalive
 		}
-		t.Reset(wait)
+		if t == nil {
+			t = time.NewTimer(wait)
+		} else {
+			t.Reset(wait)
+		}
 		select {
 		case <-c.closed:
 			return

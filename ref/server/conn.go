@@ -334,6 +334,10 @@ func (c *conn) hello() (old *conn, err error) {
 			return old, err
 		}
 	}
+	// For the conformance runner (TRN-013): the welcome is held back, and
+	// then built, and what the device sent meanwhile looked at just before
+	// it goes.
+	time.Sleep(c.s.cfg.WelcomeDelay)
 	counts, _, err := c.s.cfg.Store.PrekeyCounts(ctx, addr)
 	if err != nil {
 		c.fail(id, internal(err))
@@ -351,11 +355,8 @@ func (c *conn) hello() (old *conn, err error) {
 	if list != nil {
 		w.DeviceList = &list
 	}
-	if d := c.s.cfg.WelcomeDelay; d > 0 {
-		time.Sleep(d)
-		if c.s.cfg.EarlyFrame != nil && c.tc.Waiting() {
-			c.s.cfg.EarlyFrame(addr)
-		}
+	if c.s.cfg.EarlyFrame != nil && c.tc.Waiting() {
+		c.s.cfg.EarlyFrame(addr)
 	}
 	if err := c.tc.Send(wire.FrameResult, id, w); err != nil {
 		return old, err

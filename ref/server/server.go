@@ -95,16 +95,17 @@ type Config struct {
 	// WelcomeDelay and EarlyFrame are for the conformance runner's check
 	// of TRN-013 (a device sends nothing but its hello before it has the
 	// welcome): after a hello passes its checks, the server waits
-	// WelcomeDelay, then, if anything more of the device's has arrived,
-	// calls EarlyFrame with its address, and then answers welcome as
-	// usual. Never set them otherwise.
+	// WelcomeDelay before it builds the welcome, and just before it sends
+	// it calls EarlyFrame with the device's address if the device has sent
+	// a frame since its hello (transport.Conn.Waiting); the frame is then
+	// served as usual. Never set them otherwise.
 	WelcomeDelay time.Duration
 	EarlyFrame   func(store.Address)
 	// FrameRead, when set, is told the type of every frame the server
 	// reads from a device, from its hello once it passed the checks, as it
-	// reads it: the
-	// conformance runner's check of TRN-014 (a device that has sent
-	// nothing for KEEPALIVE_INTERVAL sends ping). Never set it otherwise.
+	// reads it: the conformance runner's check of TRN-014 (a device that
+	// has sent nothing for KEEPALIVE_INTERVAL sends ping). Never set it
+	// otherwise.
 	FrameRead func(store.Address, uint64)
 }
 

@@ -286,20 +286,44 @@ func (c *Conn) RemoteStatic() []byte { return bytes.Clone(c.remote) }
 // connection.
 func (c *Conn) HandshakeHash() []byte { return bytes.Clone(c.hash) }
 
-// Waiting reports whether bytes of the peer have arrived that no Receive
-// has returned yet: decrypted ones, ones read ahead of the last segment, or
-// ones in the socket's receive queue (looked at without being read, on the
-// systems that allow it; elsewhere only the first two count). The
-// reference server uses it, when told to, for the conformance runner's
-// check that a device sends nothing after its hello before the welcome
-// (TRN-013). It takes the read lock: do not call it while a Receive waits.
+// Waiting reports whether the peer has sent frame bytes that no Receive
+// has returned yet: decrypted ones, or a segment with a plaintext (one
+// longer than its tag) among the bytes read ahead of the last segment and,
+// on the systems that allow it, the bytes in the socket's receive queue
+// (looked at without being read). An empty segment carries no frame and
+// does not count. The reference server uses it, when told to, for the
+// conformance runner's check that a device sends no frame after its hello
+// before the welcome (TRN-013). It takes the read lock: do not call it
+// while a Receive waits.
 func (c *Conn) Waiting() bool {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	if c.off < len(c.dec) || c.raw != nil && c.roff < len(c.raw) {
+	if c.off < len(c.dec) {
 		return true
 	}
-	return queued(c.conn)
+	var ahead []byte
+	if c.raw != nil {
+		ahead = bytes.Clone(c.raw[c.roff:])
+	}
+	return carriesPlaintext(append(ahead, peek(c.conn, waitingPeek)...))
+}
+
+// waitingPeek is how many bytes of the socket's queue Waiting looks at:
+// enough for many empty segments before one that is not.
+const waitingPeek = 1024
+
+// carriesPlaintext reports whether the stream bytes b, which begin with a
+// segment's length, name a segment longer than its tag, one that carries
+// plaintext.
+func carriesPlaintext(b []byte) bool {
+	for len(b) >= 2 {
+		n := int(binary.BigEndian.Uint16(b))
+		if n > tagSize {
+			return true
+		}
+		b = b[min(len(b), 2+n):]
+	}
+	return false
 }
 
 // Close closes the connection.

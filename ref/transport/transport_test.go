@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -674,9 +675,10 @@ func TestDeadlinesWithinSlack(t *testing.T) {
 	}
 }
 
-// TestWaiting checks what Waiting reports of a reader: bytes it read ahead
-// (two frames in one write, the first one returned), then nothing, then
-// bytes in the socket's queue that no read has touched.
+// TestWaiting checks what Waiting reports of a reader: a frame read ahead
+// (two frames in one write, the first one returned), then nothing; empty
+// segments, read ahead or queued, which carry no frame; then a frame in the
+// socket's queue that no read has touched, behind an empty segment.
 func TestWaiting(t *testing.T) {
 	server, done := make(chan *Conn, 1), make(chan struct{})
 	defer close(done)
@@ -692,26 +694,56 @@ func TestWaiting(t *testing.T) {
 	defer c.Close()
 	s := <-server
 	defer s.Close()
+	empty := func() []byte {
+		t.Helper()
+		seg, err := c.SealSegment(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append([]byte{0, byte(len(seg))}, seg...)
+	}
+	read := func(want byte) {
+		t.Helper()
+		if f, err := s.ReadFrame(); err != nil || !bytes.Equal(f, []byte{want}) {
+			t.Fatalf("got frame %x, %v, want %02x", f, err, want)
+		}
+	}
 	if err := c.WriteFrames([][]byte{{1}, {2}}); err != nil {
 		t.Fatal(err)
 	}
-	if f, err := s.ReadFrame(); err != nil || !bytes.Equal(f, []byte{1}) {
-		t.Fatalf("first frame: got %x, %v, want 01", f, err)
-	}
+	read(1)
 	if got := s.Waiting(); !got {
 		t.Errorf("with a frame read ahead: got Waiting %v, want true", got)
 	}
-	if f, err := s.ReadFrame(); err != nil || !bytes.Equal(f, []byte{2}) {
-		t.Fatalf("second frame: got %x, %v, want 02", f, err)
-	}
+	read(2)
 	if got := s.Waiting(); got {
 		t.Errorf("with everything read: got Waiting %v, want false", got)
 	}
-	if err := c.WriteFrame([]byte{3}); err != nil {
+	// A frame with two empty segments behind it in one write: they are
+	// read ahead with it, and carry nothing.
+	seg3, err := c.SealSegment(append([]byte{0, 0, 0, 1}, 3))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if err := c.writeRaw(slices.Concat([]byte{0, byte(len(seg3))}, seg3, empty(), empty())); err != nil {
+		t.Fatal(err)
+	}
+	read(3)
+	if got := s.Waiting(); got {
+		t.Errorf("with two empty segments read ahead: got Waiting %v, want false", got)
 	}
 	if !canPeek {
 		return // this system cannot look at a socket's queue
+	}
+	if err := c.writeRaw(empty()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // for it to arrive, were it to count
+	if got := s.Waiting(); got {
+		t.Errorf("with an empty segment queued: got Waiting %v, want false", got)
+	}
+	if err := c.WriteFrame([]byte{4}); err != nil {
+		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for !s.Waiting() {
@@ -720,7 +752,5 @@ func TestWaiting(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if f, err := s.ReadFrame(); err != nil || !bytes.Equal(f, []byte{3}) {
-		t.Fatalf("third frame, after Waiting: got %x, %v, want 03", f, err)
-	}
+	read(4)
 }

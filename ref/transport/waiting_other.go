@@ -4,9 +4,9 @@ package transport
 
 import "net"
 
-// queued cannot look at a socket's receive queue here: only what the
+// peek cannot look at a socket's receive queue here: only what the
 // connection has read counts (Conn.Waiting).
-func queued(net.Conn) bool { return false }
+func peek(net.Conn, int) []byte { return nil }
 
-// canPeek says whether queued can look at a socket's queue here.
+// canPeek says whether peek can look at a socket's queue here.
 const canPeek = false

@@ -7,28 +7,25 @@ import (
 	"syscall"
 )
 
-// queued reports whether nc's receive queue holds a byte, by looking at it
-// without taking it (MSG_PEEK). Go's sockets do not block, so an empty
-// queue answers at once.
-func queued(nc net.Conn) bool {
+// peek returns up to limit bytes of nc's receive queue without taking them
+// (MSG_PEEK). Go's sockets do not block, so an empty queue answers at once.
+func peek(nc net.Conn, limit int) []byte {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		return false
+		return nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return false
+		return nil
 	}
-	var (
-		b [1]byte
-		n int
-	)
+	b := make([]byte, limit)
+	n := 0
 	rc.Read(func(fd uintptr) bool {
-		n, _, _ = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
+		n, _, _ = syscall.Recvfrom(int(fd), b, syscall.MSG_PEEK)
 		return true // once, whatever it found: no waiting
 	})
-	return n > 0
+	return b[:max(n, 0)]
 }
 
-// canPeek says whether queued can look at a socket's queue here.
+// canPeek says whether peek can look at a socket's queue here.
 const canPeek = true
