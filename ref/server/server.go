@@ -191,8 +191,12 @@ func (s *Server) PublicKey() []byte { return append([]byte(nil), s.cfg.Static.Pu
 
 func (s *Server) now() time.Time { return s.cfg.Clock() }
 
-// Serve accepts connections on ln until Shutdown or an error of ln.
+// Serve accepts connections on ln until Shutdown or an error of ln, and
+// closes ln when it returns: a listener handed to a server that is shut
+// down already, or shut down before Serve started, is closed too, and its
+// port free.
 func (s *Server) Serve(ln net.Listener) error {
+	defer ln.Close()
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()

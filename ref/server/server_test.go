@@ -299,3 +299,35 @@ func (e *env) link(primary *client.Conn) *client.Device {
 	e.t.Cleanup(func() { r.d.Close() })
 	return r.d
 }
+
+// TestServeAfterShutdown checks that a listener handed to a server shut
+// down before Serve started is closed, its port free again: the
+// conformance runner stops its server at once after starting it, and a
+// listener left open kept the port from the restart that followed.
+func TestServeAfterShutdown(t *testing.T) {
+	static, err := transport.Suite.GenerateKeypair(rand.NewChaCha8([32]byte{42}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: mem.New(), Static: static})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(ln); !errors.Is(err, server.ErrClosed) {
+		t.Errorf("Serve after Shutdown: got %v, want ErrClosed", err)
+	}
+	again, err := net.Listen("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("the port after Serve returned: got %v, want it free", err)
+	}
+	again.Close()
+}
