@@ -96,9 +96,10 @@ type embedded struct {
 	srv     *server.Server
 	st      *bolt.Store
 
-	// watch makes the server hold each welcome back for welcomeDelay and
-	// note the devices that sent more than their hello before it
-	// (TRN-013): the client suite's check of every device.
+	// watch makes the server hold each welcome back (hold, or
+	// welcomeDelay) and note the devices that sent a frame after their
+	// hello before it (TRN-013), and log the frames it reads of each
+	// device (TRN-014): the client suite's checks of every device.
 	watch  bool
 	hold   time.Duration // the welcome's hold when watching, 0: welcomeDelay
 	emu    sync.Mutex
