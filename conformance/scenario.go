@@ -362,6 +362,16 @@ func commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 	return cmds
 }
 
+// watching returns the client suite's server, which watches what devices
+// send; a step that needs it is skipped elsewhere.
+func watching(ts *testscript.TestScript, what string) *embedded {
+	e, ok := getWorld(ts).server.(*embedded)
+	if !ok || !e.watch {
+		ts.Fatalf("[skip] %s: needs the client suite's server", what)
+	}
+	return e
+}
+
 // watched runs a step, then fails the scenario if a device sent a frame
 // after its hello before the welcome of a watching embedded server (the
 // client suite's): TRN-013, checked at every connection of every
@@ -371,7 +381,7 @@ func watched(f func(ts *testscript.TestScript, neg bool, args []string)) func(ts
 	return func(ts *testscript.TestScript, neg bool, args []string) {
 		f(ts, neg, args)
 		e, ok := getWorld(ts).server.(*embedded)
-		if !ok {
+		if !ok || !e.watch {
 			return
 		}
 		if early := e.earlyFrames(); len(early) > 0 {
@@ -451,10 +461,7 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 		if len(args) != 2 || err != nil || d <= 0 {
 			ts.Fatalf("usage: server welcome-delay DURATION")
 		}
-		e, ok := w.server.(*embedded)
-		if !ok || !e.watch {
-			ts.Fatalf("[skip] server welcome-delay: needs the client suite's server")
-		}
+		e := watching(ts, "server welcome-delay")
 		e.hold = d
 		must(ts, "server welcome-delay", e.restart())
 	case "quota":
@@ -633,10 +640,7 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 			// typing notice every few seconds, which asks for no answer: a
 			// device that counts the silence of what it receives instead
 			// of what it sends would not ping.
-			e, ok := w.server.(*embedded)
-			if !ok || !e.watch {
-				ts.Fatalf("[skip] %s keepalive: needs the client suite's server", name)
-			}
+			e := watching(ts, name+" keepalive")
 			pctx, cancel := context.WithTimeout(w.ctx, 2*(transport.KeepaliveInterval+keepaliveGrace))
 			defer cancel()
 			addr := store.Address{Account: w.acct(accountOf(name)), Device: a.deviceID()}

@@ -9,8 +9,10 @@
 //	# suites: client server
 //
 // Commands: "server start|stop|kill|restart|duplicate on|off|queue A/D N|
-// rekey [back]" (rekey: restart with a new static key, or the one before;
-// queue: the device's queue holds N entries, waiting for it up to 15 s),
+// rekey [back]|welcome-delay DURATION" (rekey: restart with a new static
+// key, or the one before; queue: the device's queue holds N entries,
+// waiting for it up to 15 s; welcome-delay: how long the client suite's
+// server holds each welcome back to see what a device sends before it),
 // "clock advance 31d", and actor commands "NAME VERB ARGS", where NAME is
 // alice, bob, carol, dave, erin or frank, with an optional digit for a
 // second device of the same account (alice2). A conversation (CONV) is an
@@ -22,7 +24,8 @@
 // expect-none [WAIT], read CONV, status TEXT STATUS, knows TEXT, offline,
 // online, refused, key-refused (must not connect: the server's key
 // changed), presence ACCOUNT STATE, privacy LASTSEEN ONLINE
-// [CONTACT...], link NEWNAME [impl|ref], unlink NAME.
+// [CONTACT...], link NEWNAME [impl|ref], unlink NAME, keepalive (client
+// suite: never silent for longer than KEEPALIVE_INTERVAL over one).
 //
 // Groups, media and the lifecycle (chapters 16 to 18): group-create @NEW
 // ACCOUNT..., group-add|group-remove|group-admin @GROUP ACCOUNT...,

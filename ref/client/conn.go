@@ -375,35 +375,27 @@ func (c *Conn) readLoop() {
 // count, which only makes a ping come sooner than it must.
 func (c *Conn) keepalive() {
 	defer c.wg.Done()
-	var t *time.Timer
-	defer func() {
-		if t != nil {
-			t.Stop()
-		}
-	}()
+	c.mu.Lock()
+	t := time.NewTimer(time.Until(c.lastWrite.Add(c.d.keepalive)))
+	c.mu.Unlock()
+	defer t.Stop()
 	for {
-		c.mu.Lock()
-		wait := time.Until(c.lastWrite.Add(c.d.keepalive))
-		if wait <= 0 {
-			c.lastWrite = time.Now()
-		}
-		c.mu.Unlock()
-		if wait <= 0 {
-			if !faults.Has(faults.NoKeepalive) {
-				c.tc.Send(wire.FramePing, 0, nil)
-			}
-			wait = c.d.keepalive
-		}
-		if t == nil {
-			t = time.NewTimer(wait)
-		} else {
-			t.Reset(wait)
-		}
 		select {
 		case <-c.closed:
 			return
 		case <-t.C:
 		}
+		c.mu.Lock()
+		wait := time.Until(c.lastWrite.Add(c.d.keepalive))
+		ping := wait <= 0
+		if ping {
+			c.lastWrite, wait = time.Now(), c.d.keepalive
+		}
+		c.mu.Unlock()
+		if ping && !faults.Has(faults.NoKeepalive) {
+			c.tc.Send(wire.FramePing, 0, nil)
+		}
+		t.Reset(wait)
 	}
 }
 

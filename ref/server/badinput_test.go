@@ -45,6 +45,19 @@ func (e *env) raw(account string) *raw {
 // rawOn is raw over a connection the caller dialed.
 func (e *env) rawOn(account string, nc net.Conn) *raw {
 	e.t.Helper()
+	c, ik, h := e.rawHello(account, nc)
+	var w wire.Welcome
+	if err := c.Call(wire.FrameHello, 1, h, &w); err != nil {
+		e.t.Fatalf("raw hello: %v", err)
+	}
+	return &raw{t: e.t, c: c, ik: ik, id: 1}
+}
+
+// rawHello makes device 1 of a new account on nc: the handshake done, and
+// the hello that registers it, not yet sent. The connection closes with
+// the test.
+func (e *env) rawHello(account string, nc net.Conn) (*transport.Conn, *keys.PrivateKey, *wire.Hello) {
+	e.t.Helper()
 	e.seed++
 	r := rand.NewChaCha8([32]byte{e.seed, 0xEE})
 	ik, _ := keys.GeneratePrivateKey(r)
@@ -55,12 +68,7 @@ func (e *env) rawOn(account string, nc net.Conn) *raw {
 	}
 	e.t.Cleanup(func() { c.Close() })
 	binding, _ := transport.Bind(ik, static.Public, 1, account, r)
-	h := &wire.Hello{Versions: []uint64{1}, Account: account, Device: 1, IdentityKey: ik.Public().Encode(), Binding: binding, Register: wire.Ptr(true)}
-	var w wire.Welcome
-	if err := c.Call(wire.FrameHello, 1, h, &w); err != nil {
-		e.t.Fatalf("raw hello: %v", err)
-	}
-	return &raw{t: e.t, c: c, ik: ik, id: 1}
+	return c, ik, &wire.Hello{Versions: []uint64{1}, Account: account, Device: 1, IdentityKey: ik.Public().Encode(), Binding: binding, Register: wire.Ptr(true)}
 }
 
 // call sends a request and returns the error code of the answer, 0 for a
@@ -441,16 +449,7 @@ func TestEarlyFrame(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := rand.NewChaCha8([32]byte{byte(len(tc.account)), 0xEF})
-		ik, _ := keys.GeneratePrivateKey(r)
-		static, _ := transport.Suite.GenerateKeypair(r)
-		c, err := transport.Client(nc, &transport.ClientConfig{Static: static})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		binding, _ := transport.Bind(ik, static.Public, 1, tc.account, r)
-		h := &wire.Hello{Versions: []uint64{1}, Account: tc.account, Device: 1, IdentityKey: ik.Public().Encode(), Binding: binding, Register: wire.Ptr(true)}
+		c, _, h := e.rawHello(tc.account, nc)
 		hello, err := wire.MarshalFrame(wire.FrameHello, 1, h)
 		if err != nil {
 			t.Fatal(err)
