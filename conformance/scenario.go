@@ -374,9 +374,11 @@ func watching(ts *testscript.TestScript, what string) *embedded {
 
 // watched runs a step, then fails the scenario if a device sent a frame
 // after its hello before the welcome of a watching embedded server (the
-// client suite's): TRN-013, checked at every connection of every
-// scenario. A connection made in the background is checked after the
-// step that follows it; none follows a scenario's last step.
+// client suite's), or a request with the id of one of its connection
+// that the server had not answered: TRN-013 and MSG-005, checked at every
+// connection of every scenario. What a device does in the background is
+// checked after the step that follows it; none follows a scenario's last
+// step.
 func watched(f func(ts *testscript.TestScript, neg bool, args []string)) func(ts *testscript.TestScript, neg bool, args []string) {
 	return func(ts *testscript.TestScript, neg bool, args []string) {
 		f(ts, neg, args)
@@ -387,6 +389,10 @@ func watched(f func(ts *testscript.TestScript, neg bool, args []string)) func(ts
 		if early := e.earlyFrames(); len(early) > 0 {
 			fail(ts, WrongOutput, "%s/%d sent a frame after its hello before the server's welcome (TRN-013; %d connections did)",
 				early[0].Account, early[0].Device, len(early))
+		}
+		if r := e.reusedIDs(); len(r) > 0 {
+			fail(ts, WrongOutput, "%s/%d sent a request with id %d while its request of that id on the same connection was unanswered (MSG-005; %d reuses in all)",
+				r[0].addr.Account, r[0].addr.Device, r[0].id, len(r))
 		}
 	}
 }
@@ -430,7 +436,7 @@ func parseAddr(ts *testscript.TestScript, s string) store.Address {
 func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	w := getWorld(ts)
 	if len(args) == 0 {
-		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION")
+		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION")
 	}
 	switch args[0] {
 	case "start":
@@ -453,17 +459,23 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("usage: server forge ACCOUNT/DEVICE ACCOUNT/DEVICE TEXT")
 		}
 		must(ts, "server forge", w.server.forge(parseAddr(ts, args[1]), parseAddr(ts, args[2]), args[3]))
-	case "welcome-delay":
+	case "welcome-delay", "answer-delay":
 		// How long the client suite's server holds each welcome back, to
-		// see what a device sends before it (TRN-013); from its next start
-		// (a running server restarts).
+		// see what a device sends before it (TRN-013), or each answer to
+		// a request, so that a device has requests unanswered while it
+		// makes others (MSG-005); from its next start (a running server
+		// restarts).
 		d, err := time.ParseDuration(args[len(args)-1])
 		if len(args) != 2 || err != nil || d <= 0 {
-			ts.Fatalf("usage: server welcome-delay DURATION")
+			ts.Fatalf("usage: server %s DURATION", args[0])
 		}
-		e := watching(ts, "server welcome-delay")
-		e.hold = d
-		must(ts, "server welcome-delay", e.restart())
+		e := watching(ts, "server "+args[0])
+		if args[0] == "welcome-delay" {
+			e.hold = d
+		} else {
+			e.answer = d
+		}
+		must(ts, "server "+args[0], e.restart())
 	case "quota":
 		n, err := strconv.Atoi(args[len(args)-1])
 		if len(args) != 2 || err != nil || n < 0 {

@@ -98,13 +98,23 @@ type embedded struct {
 
 	// watch makes the server hold each welcome back (hold, or
 	// welcomeDelay) and note the devices that sent a frame after their
-	// hello before it (TRN-013), and log the frames it reads of each
-	// device (TRN-014): the client suite's checks of every device.
+	// hello before it (TRN-013), log the frames it reads of each device
+	// (TRN-014), and note the requests that came with the id of one
+	// unanswered (MSG-005): the client suite's checks of every device.
 	watch  bool
 	hold   time.Duration // the welcome's hold when watching, 0: welcomeDelay
+	answer time.Duration // how long each answer to a request waits, when watching
 	emu    sync.Mutex
 	early  []store.Address
+	reused []reusedID
 	frames map[store.Address]*frameLog // what the server read of each device (TRN-014)
+}
+
+// reusedID is a request that came with the id of a request of the same
+// connection not yet answered (MSG-005).
+type reusedID struct {
+	addr store.Address
+	id   uint64
 }
 
 // frameLog is what a watching embedded server read of one device on its
@@ -212,6 +222,16 @@ func (e *embedded) earlyFrames() []store.Address {
 	return out
 }
 
+// reusedIDs returns the requests that came with the id of one
+// unanswered, since the last call.
+func (e *embedded) reusedIDs() []reusedID {
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	out := e.reused
+	e.reused = nil
+	return out
+}
+
 func newEmbedded(dir string, c *clock) (*embedded, error) {
 	static, err := transport.Suite.GenerateKeypair(rand.Reader)
 	if err != nil {
@@ -243,6 +263,12 @@ func (e *embedded) start() error {
 			e.emu.Unlock()
 		}
 		cfg.FrameRead = e.frameRead
+		cfg.AnswerDelay = e.answer
+		cfg.ReusedRequest = func(a store.Address, id uint64) {
+			e.emu.Lock()
+			e.reused = append(e.reused, reusedID{a, id})
+			e.emu.Unlock()
+		}
 	}
 	srv, err := server.New(cfg)
 	if err != nil {

@@ -52,6 +52,7 @@ const (
 	ReuseOneTimePrekeys       Fault = "reuse-one-time-prekeys"        // the server hands out one-time EC prekeys without removing them (SRV-003)
 	PingBeforeWelcome         Fault = "ping-before-welcome"           // a device sends a ping behind its hello, before the welcome (TRN-013)
 	NoKeepalive               Fault = "no-keepalive"                  // a device never sends ping (TRN-014)
+	OneRequestID              Fault = "one-request-id"                // a device gives every request id 1 (MSG-005)
 )
 
 // All lists every fault with the check it breaks.
@@ -89,6 +90,7 @@ var All = map[Fault]string{
 	ReuseOneTimePrekeys:       "the server's store hands out a one-time EC prekey without removing it, to every fetch (SRV-003)",
 	PingBeforeWelcome:         "a device sends a ping right behind its hello, before the server's welcome has come (TRN-013)",
 	NoKeepalive:               "a device sends no ping, however long it has sent nothing (TRN-014)",
+	OneRequestID:              "a device gives every request id 1 and takes the answers in the order of its requests, which the reference server keeps (MSG-005)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -262,7 +264,11 @@ func (c *Conn) call(ctx context.Context, typ uint64, body, result wire.Message) 
 		delete(c.waiting, id)
 		c.mu.Unlock()
 	}()
-	if err := c.tc.Send(typ, id, body); err != nil {
+	wid := id
+	if faults.Has(faults.OneRequestID) {
+		wid = 1
+	}
+	if err := c.tc.Send(typ, wid, body); err != nil {
 		return err
 	}
 	select {
@@ -297,6 +303,9 @@ func (c *Conn) readLoop() {
 		case wire.FrameResult, wire.FrameError:
 			id := transport.RequestID(f)
 			c.mu.Lock()
+			if faults.Has(faults.OneRequestID) && len(c.waiting) > 0 {
+				id = slices.Min(slices.Collect(maps.Keys(c.waiting))) // the oldest request waiting
+			}
 			ch := c.waiting[id]
 			c.mu.Unlock()
 			if ch != nil {

@@ -482,3 +482,69 @@ func TestEarlyFrame(t *testing.T) {
 		t.Errorf("reported early: got %q, want %q", early, want)
 	}
 }
+
+// TestReusedRequest checks the runner's hook for MSG-005: a request whose
+// id a request of the same connection has while unanswered is reported,
+// in the request path and in the send path that serves sends together;
+// an id used again once answered, and distinct ids, are not.
+func TestReusedRequest(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		reused []uint64
+	)
+	e := startWith(t, mem.New(), newClock(), func(c *server.Config) {
+		c.AnswerDelay = 50 * time.Millisecond
+		c.ReusedRequest = func(a store.Address, id uint64) {
+			mu.Lock()
+			reused = append(reused, id)
+			mu.Unlock()
+		}
+	})
+	r := e.raw("alice")
+	fetch := func(id uint64) []byte {
+		b, err := wire.MarshalFrame(wire.FrameFetchDeviceList, id, &wire.DeviceListFetch{Account: "nobody"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	send := func(id uint64) []byte {
+		env := &wire.Envelope{Version: 1, MessageID: make([]byte, 16), Sender: wire.Address{Account: "alice", Device: 1},
+			Recipient: "nobody", Messages: []wire.DeviceMessage{{Device: 1, Kind: 1, Ciphertext: []byte{1}}},
+			Type: wire.EnvelopeChat, Priority: 1, TTL: 60, SentAt: 1}
+		b, err := wire.MarshalFrame(wire.FrameSend, id, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// exchange writes frames in one write and reads an answer for each.
+	exchange := func(frames ...[]byte) {
+		t.Helper()
+		if err := r.c.WriteFrames(frames); err != nil {
+			t.Fatal(err)
+		}
+		for n := 0; n < len(frames); {
+			f, err := r.c.Receive()
+			if err != nil {
+				t.Fatalf("answer %d: %v", n, err)
+			}
+			if f.Type == wire.FrameResult || f.Type == wire.FrameError {
+				n++
+			}
+		}
+	}
+	exchange(fetch(5), fetch(5)) // reused while unanswered
+	exchange(fetch(6))
+	exchange(fetch(6)) // reused once answered: allowed
+	// The first send is served alone (it waits AnswerDelay), the two after
+	// it together, the third reusing the first's id.
+	exchange(send(7), send(8), send(7))
+	exchange(fetch(8), fetch(7)) // all answered: allowed
+	exchange(fetch(9), send(10), fetch(11))
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []uint64{5, 7}; !slices.Equal(reused, want) {
+		t.Errorf("reported: got %v, want %v", reused, want)
+	}
+}

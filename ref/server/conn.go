@@ -72,6 +72,8 @@ type conn struct {
 
 	pings atomic.Int64 // pings not answered yet; the pong goroutine runs while it is above zero
 
+	unanswered map[uint64]int // request ids read and not answered, only with Config.ReusedRequest; guarded by wmu
+
 	links []*link // the links this primary opened, oldest first, some perhaps ended; guarded by s.links.mu
 }
 
@@ -509,11 +511,55 @@ func (c *conn) readLoop() {
 				c.s.presence.typing(c, &t)
 			}
 		default:
+			c.noteRequest(f)
 			if !c.queueRequest(f) {
 				return
 			}
 		}
 	}
+}
+
+// noteRequest counts a request read, for Config.ReusedRequest, and reports
+// an id that a request not yet answered has.
+func (c *conn) noteRequest(f *wire.Frame) {
+	reused := c.s.cfg.ReusedRequest
+	if reused == nil {
+		return
+	}
+	id := transport.RequestID(f)
+	c.wmu.Lock()
+	if c.unanswered == nil {
+		c.unanswered = map[uint64]int{}
+	}
+	n := c.unanswered[id]
+	c.unanswered[id] = n + 1
+	c.wmu.Unlock()
+	if n > 0 {
+		reused(c.addr, id)
+	}
+}
+
+// answering is called before the answers to requests ids are written:
+// it waits Config.AnswerDelay and uncounts them (noteRequest). The count
+// goes down before the write, so that a device that reuses an id once it
+// has the answer is never reported.
+func (c *conn) answering(ids ...uint64) {
+	if c.s.cfg.ReusedRequest == nil {
+		return
+	}
+	if d := c.s.cfg.AnswerDelay; d > 0 {
+		select {
+		case <-time.After(d):
+		case <-c.closed:
+		}
+	}
+	c.wmu.Lock()
+	for _, id := range ids {
+		if c.unanswered[id]--; c.unanswered[id] <= 0 {
+			delete(c.unanswered, id)
+		}
+	}
+	c.wmu.Unlock()
 }
 
 // pong answers a ping from a goroutine of its own: encoding, sealing and
@@ -737,6 +783,7 @@ func (c *conn) request(f *wire.Frame) {
 		result, err = serve(context.Background())
 	}
 	enc, closing := c.answer(id, result, err)
+	c.answering(id)
 	if enc != nil {
 		c.tc.WriteFrame(enc)
 	}

@@ -353,6 +353,13 @@ func (c *conn) sendMany(frames []*wire.Frame) {
 		}
 		closing = closing || stop
 	}
+	if c.s.cfg.ReusedRequest != nil {
+		ids := make([]uint64, len(items))
+		for i := range items {
+			ids[i] = items[i].id
+		}
+		c.answering(ids...)
+	}
 	if len(out) > 0 {
 		c.tc.WriteFrames(out)
 	}

@@ -107,6 +107,17 @@ type Config struct {
 	// has sent nothing for KEEPALIVE_INTERVAL sends ping). Never set it
 	// otherwise.
 	FrameRead func(store.Address, uint64)
+	// ReusedRequest and AnswerDelay are for the conformance runner's check
+	// of MSG-005 (a device uses a request id at most once on a connection
+	// while its request is unanswered): when ReusedRequest is set, the
+	// server counts the request ids of each connection that it has read
+	// and not yet begun to answer, and calls ReusedRequest with the
+	// device's address and the id when a request comes with an id so
+	// counted (the request is then served as usual); every answer to a
+	// request waits AnswerDelay first, so that a device has requests
+	// unanswered for that long. Never set them otherwise.
+	ReusedRequest func(store.Address, uint64)
+	AnswerDelay   time.Duration
 }
 
 // Server is a Missive server.
