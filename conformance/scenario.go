@@ -436,7 +436,7 @@ func parseAddr(ts *testscript.TestScript, s string) store.Address {
 func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	w := getWorld(ts)
 	if len(args) == 0 {
-		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION")
+		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles whole|kem|off")
 	}
 	switch args[0] {
 	case "start":
@@ -476,6 +476,20 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 			e.answer = d
 		}
 		must(ts, "server "+args[0], e.restart())
+	case "repeat-bundles":
+		// The client suite's server hands out each device's first bundle
+		// again: whole, or without its one-time EC prekey (kem), so that
+		// a later sender uses one-time prekeys a prekey message used
+		// already (PQX-010); at once.
+		modes := map[string]int{"off": repeatOff, "whole": repeatWhole, "kem": repeatKEM}
+		m, ok := modes[args[len(args)-1]]
+		if len(args) != 2 || !ok {
+			ts.Fatalf("usage: server repeat-bundles whole|kem|off")
+		}
+		e := watching(ts, "server repeat-bundles")
+		e.emu.Lock()
+		e.repeat = m
+		e.emu.Unlock()
 	case "quota":
 		n, err := strconv.Atoi(args[len(args)-1])
 		if len(args) != 2 || err != nil || n < 0 {

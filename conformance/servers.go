@@ -108,6 +108,43 @@ type embedded struct {
 	early  []store.Address
 	reused []reusedID
 	frames map[store.Address]*frameLog // what the server read of each device (TRN-014)
+
+	// repeat makes the server hand out the first bundle it handed out of
+	// each device again (repeatWhole), or again without its one-time EC
+	// prekey (repeatKEM), as a server without SRV-003 would: PQX-010.
+	repeat  int
+	bundles map[store.Address]*store.BundleKeys // the first bundle of each device handed out while repeat was set
+}
+
+// The modes of embedded.repeat.
+const (
+	repeatOff   = iota
+	repeatWhole // the first bundle again
+	repeatKEM   // the first bundle again, without its one-time EC prekey
+)
+
+// handOut is the server's Config.HandOut: in a repeat mode it hands out
+// the first bundle of each device again (keeping the keys just taken from
+// the store unused).
+func (e *embedded) handOut(a store.Address, bk *store.BundleKeys) *store.BundleKeys {
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	if e.repeat == repeatOff {
+		return bk
+	}
+	first := e.bundles[a]
+	if first == nil {
+		if e.bundles == nil {
+			e.bundles = map[store.Address]*store.BundleKeys{}
+		}
+		e.bundles[a] = bk
+		return bk
+	}
+	again := *first
+	if e.repeat == repeatKEM {
+		again.OneTimeEC = nil
+	}
+	return &again
 }
 
 // reusedID is a request that came with the id of a request of the same
@@ -264,6 +301,7 @@ func (e *embedded) start() error {
 		}
 		cfg.FrameRead = e.frameRead
 		cfg.AnswerDelay = e.answer
+		cfg.HandOut = e.handOut
 		cfg.ReusedRequest = func(a store.Address, id uint64) {
 			e.emu.Lock()
 			e.reused = append(e.reused, reusedID{a, id})

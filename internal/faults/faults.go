@@ -53,6 +53,7 @@ const (
 	PingBeforeWelcome         Fault = "ping-before-welcome"           // a device sends a ping behind its hello, before the welcome (TRN-013)
 	NoKeepalive               Fault = "no-keepalive"                  // a device never sends ping (TRN-014)
 	OneRequestID              Fault = "one-request-id"                // a device gives every request id 1 (MSG-005)
+	KeepKEMPrekeys            Fault = "keep-kem-prekeys"              // a device keeps the one-time KEM prekeys prekey messages used (PQX-010)
 )
 
 // All lists every fault with the check it breaks.
@@ -91,6 +92,7 @@ var All = map[Fault]string{
 	PingBeforeWelcome:         "a device sends a ping right behind its hello, before the server's welcome has come (TRN-013)",
 	NoKeepalive:               "a device sends no ping, however long it has sent nothing (TRN-014)",
 	OneRequestID:              "a device gives every request id 1 and takes the answers in the order of its requests, which the reference server keeps (MSG-005)",
+	KeepKEMPrekeys:            "a device deletes the one-time EC prekey a prekey message used but keeps its one-time KEM prekey (PQX-010)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

@@ -23,6 +23,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/pqxdh"
 	"github.com/missive-protocol/missive/ref/transport"
@@ -366,7 +367,7 @@ func (p prekeyStore) remember(m *wire.PreKeyMessage) error {
 
 // consume deletes the one-time prekeys a prekey message used (PQX-010).
 func (p prekeyStore) consume(kemID uint32, opk *uint32) error {
-	if v := p.tx.Bucket(bucketKEM).Get(u32(kemID)); len(v) > 0 && v[0] == 0 {
+	if v := p.tx.Bucket(bucketKEM).Get(u32(kemID)); len(v) > 0 && v[0] == 0 && !faults.Has(faults.KeepKEMPrekeys) {
 		if err := p.tx.Bucket(bucketKEM).Delete(u32(kemID)); err != nil {
 			return err
 		}

@@ -548,3 +548,33 @@ func TestReusedRequest(t *testing.T) {
 		t.Errorf("reported: got %v, want %v", reused, want)
 	}
 }
+
+// TestHandOut checks the runner's hook for PQX-010: the bundle a fetch
+// gets is the one the hook returns, for the device it was given.
+func TestHandOut(t *testing.T) {
+	var got []store.Address
+	e := startWith(t, mem.New(), newClock(), func(c *server.Config) {
+		c.HandOut = func(a store.Address, bk *store.BundleKeys) *store.BundleKeys {
+			got = append(got, a) // requests of one connection are served one at a time
+			again := *bk
+			again.SignedPrekey.ID = 77
+			return &again
+		}
+	})
+	alice, _ := e.member("alice"), e.member("bob")
+	var res wire.FetchResult
+	alice.do(wire.FrameFetchPrekeys, &wire.PrekeyFetch{Account: "bob"}, &res)
+	if len(res.Bundles) != 1 {
+		t.Fatalf("got %d bundles, want 1", len(res.Bundles))
+	}
+	var b wire.Bundle
+	if err := wire.Unmarshal(res.Bundles[0].Bundle, &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.SignedPreKey.ID != 77 {
+		t.Errorf("signed prekey id: got %d, want 77, the hook's", b.SignedPreKey.ID)
+	}
+	if want := []store.Address{{Account: "bob", Device: 1}}; !slices.Equal(got, want) {
+		t.Errorf("hook given: got %v, want %v", got, want)
+	}
+}

@@ -111,6 +111,9 @@ func (c *conn) fetchPrekeys(ctx context.Context, f *wire.PrekeyFetch) (wire.Mess
 		if err != nil {
 			return nil, err
 		}
+		if h := c.s.cfg.HandOut; h != nil {
+			bk = h(addr, bk)
+		}
 		enc, err := EncodeBundle(bk)
 		if err != nil {
 			return nil, err

@@ -118,6 +118,13 @@ type Config struct {
 	// unanswered for that long. Never set them otherwise.
 	ReusedRequest func(store.Address, uint64)
 	AnswerDelay   time.Duration
+	// HandOut, when set, may replace each bundle the server hands out: it
+	// is given the device and the keys just taken for it, and returns the
+	// keys to hand out instead. The conformance runner uses it to hand
+	// out one-time prekeys again, as a server without SRV-003 would, to
+	// check that a device deletes those a prekey message used (PQX-010).
+	// Never set it otherwise.
+	HandOut func(store.Address, *store.BundleKeys) *store.BundleKeys
 }
 
 // Server is a Missive server.
