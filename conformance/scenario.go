@@ -436,7 +436,7 @@ func parseAddr(ts *testscript.TestScript, s string) store.Address {
 func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	w := getWorld(ts)
 	if len(args) == 0 {
-		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles whole|kem|off")
+		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles whole|kem|off|forge-list ACCOUNT on|off")
 	}
 	switch args[0] {
 	case "start":
@@ -484,12 +484,21 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 		modes := map[string]int{"off": repeatOff, "whole": repeatWhole, "kem": repeatKEM}
 		m, ok := modes[args[len(args)-1]]
 		if len(args) != 2 || !ok {
-			ts.Fatalf("usage: server repeat-bundles whole|kem|off")
+			ts.Fatalf("usage: server repeat-bundles whole|kem|off|forge-list ACCOUNT on|off")
 		}
 		e := watching(ts, "server repeat-bundles")
 		e.emu.Lock()
 		e.repeat = m
 		e.emu.Unlock()
+	case "forge-list":
+		// The client suite's server lies about an account's device list
+		// (a new primary key, a second device) in the answer to every send
+		// to it, or stops (DEV-014).
+		if len(args) != 3 || (args[2] != "on" && args[2] != "off") {
+			ts.Fatalf("usage: server forge-list ACCOUNT on|off")
+		}
+		e := watching(ts, "server forge-list")
+		must(ts, "server forge-list", e.forgeList(args[1], args[2] == "on"))
 	case "quota":
 		n, err := strconv.Atoi(args[len(args)-1])
 		if len(args) != 2 || err != nil || n < 0 {

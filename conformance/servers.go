@@ -10,12 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/flynn/noise"
 
+	"github.com/missive-protocol/missive/ref/devices"
 	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/server"
 	"github.com/missive-protocol/missive/ref/session"
@@ -114,6 +116,70 @@ type embedded struct {
 	// prekey (repeatKEM), as a server without SRV-003 would: PQX-010.
 	repeat  int
 	bundles map[store.Address]*store.BundleKeys // the first bundle of each device handed out while repeat was set
+
+	// forged holds, per account, a device list the server lies with: it
+	// refuses every send to the account with a fan-out mismatch that
+	// carries it (DEV-014).
+	forged map[string]*transport.FanoutError
+}
+
+// forgeList makes the server lie about an account's device list, or stop
+// (on false): the list it gives is the account's at the next version,
+// under a new primary key, with a second device, both keys of the runner's
+// own making.
+func (e *embedded) forgeList(account string, on bool) error {
+	if !on {
+		e.emu.Lock()
+		delete(e.forged, account)
+		e.emu.Unlock()
+		return nil
+	}
+	if e.st == nil {
+		return errors.New("the server is not running")
+	}
+	_, version, err := e.st.DeviceList(context.Background(), account)
+	if err != nil {
+		return fmt.Errorf("device list of %s: %w", account, err)
+	}
+	primary, err := keys.GeneratePrivateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	second, err := keys.GeneratePrivateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	listed := []wire.ListedDevice{{Device: 1, IdentityKey: primary.Public().Encode()}, {Device: 2, IdentityKey: second.Public().Encode()}}
+	l, err := devices.Sign(primary, account, version+1, listed, uint64(e.clock.now().UnixMilli()), rand.Reader)
+	if err != nil {
+		return err
+	}
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	if e.forged == nil {
+		e.forged = map[string]*transport.FanoutError{}
+	}
+	e.forged[account] = &transport.FanoutError{DeviceList: l.Signed}
+	return nil
+}
+
+// forgedFanout is the server's Config.ForgedFanout: for an account whose
+// list it lies about, a fan-out mismatch naming the forged list's devices
+// that the envelope leaves out.
+func (e *embedded) forgedFanout(env *wire.Envelope) *transport.FanoutError {
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	f := e.forged[env.Recipient]
+	if f == nil {
+		return nil
+	}
+	out := &transport.FanoutError{DeviceList: f.DeviceList}
+	for _, id := range []uint64{1, 2} {
+		if !slices.ContainsFunc(env.Messages, func(m wire.DeviceMessage) bool { return m.Device == id }) {
+			out.Missing = append(out.Missing, id)
+		}
+	}
+	return out
 }
 
 // The modes of embedded.repeat.
@@ -302,6 +368,7 @@ func (e *embedded) start() error {
 		cfg.FrameRead = e.frameRead
 		cfg.AnswerDelay = e.answer
 		cfg.HandOut = e.handOut
+		cfg.ForgedFanout = e.forgedFanout
 		cfg.ReusedRequest = func(a store.Address, id uint64) {
 			e.emu.Lock()
 			e.reused = append(e.reused, reusedID{a, id})

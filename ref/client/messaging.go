@@ -718,7 +718,7 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 		if !listedWith(tx, del.Sender, m.IdentityKey) && !faults.Has(faults.AcceptUnlistedSender) {
 			return nil, fmt.Errorf("client: prekey message from %s/%d: %w", del.Sender.Account, del.Sender.Device, errcode.AuthDeviceNotListed)
 		}
-		if s != nil && s.SamePreKey(&m) {
+		if s != nil && s.SamePreKey(&m) && !faults.Has(faults.PrekeysBeforeSession) {
 			pt, err = s.DecryptPreKey(d.rand, del.Ciphertext)
 		} else {
 			ps := prekeyStore{tx}

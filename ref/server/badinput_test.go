@@ -578,3 +578,35 @@ func TestHandOut(t *testing.T) {
 		t.Errorf("hook given: got %v, want %v", got, want)
 	}
 }
+
+// TestForgedFanout checks the runner's hook for DEV-014: a send the hook
+// refuses gets its fan-out mismatch, device list included, and is not
+// stored; the hook is given every envelope.
+func TestForgedFanout(t *testing.T) {
+	forged := []byte("a forged list")
+	e := startWith(t, mem.New(), newClock(), func(c *server.Config) {
+		c.ForgedFanout = func(env *wire.Envelope) *transport.FanoutError {
+			if env.Recipient != "bob" {
+				return nil
+			}
+			return &transport.FanoutError{Missing: []uint64{2}, DeviceList: forged}
+		}
+	})
+	alice, _, _ := e.member("alice"), e.member("bob"), e.member("carol")
+	env := func(to string) *wire.Envelope {
+		return &wire.Envelope{Version: 1, MessageID: []byte("0123456789abcdef"), Sender: wire.Address{Account: "alice", Device: 1},
+			Recipient: to, Messages: []wire.DeviceMessage{{Device: 1, Kind: wire.KindRatchet, Ciphertext: []byte{1}}},
+			Type: wire.EnvelopeChat, Priority: wire.PriorityNormal, TTL: 60, SentAt: 1}
+	}
+	code, b := alice.try(wire.FrameSend, env("bob"), new(wire.SendResult))
+	if code != errcode.StateFanoutMismatch || b.Fanout == nil || !slices.Equal(b.Fanout.Missing, []uint64{2}) ||
+		b.DeviceList == nil || !bytes.Equal(*b.DeviceList, forged) {
+		t.Errorf("send to bob: got %v %+v, want state.fanout_mismatch, missing [2], the forged list", code, b)
+	}
+	if s, err := e.st.Stats(context.Background(), store.Address{Account: "bob", Device: 1}); err != nil || s.Entries != 0 {
+		t.Errorf("bob's queue: got %d entries (%v), want 0", s.Entries, err)
+	}
+	if code, _ := alice.try(wire.FrameSend, env("carol"), new(wire.SendResult)); code != 0 {
+		t.Errorf("send to carol: got %v, want a result", code)
+	}
+}

@@ -226,6 +226,11 @@ func (c *conn) prepareSend(ctx context.Context, e *wire.Envelope) (*pendingSend,
 	if err != nil {
 		return nil, err
 	}
+	if forge := c.s.cfg.ForgedFanout; forge != nil {
+		if err := forge(e); err != nil {
+			return nil, err
+		}
+	}
 	if err := c.checkFanout(rec, e, own); err != nil {
 		return nil, err
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/store"
 	"github.com/missive-protocol/missive/ref/transport"
+	"github.com/missive-protocol/missive/ref/wire"
 )
 
 // Constants of spec section 13.1.
@@ -125,6 +126,13 @@ type Config struct {
 	// check that a device deletes those a prekey message used (PQX-010).
 	// Never set it otherwise.
 	HandOut func(store.Address, *store.BundleKeys) *store.BundleKeys
+	// ForgedFanout, when set, is asked about every envelope of a send
+	// before the fan-out check (section 13.4, check 6): an error it
+	// returns refuses the send instead. The conformance runner uses it to
+	// lie about an account's device list, as a server that forges one
+	// would, to check that a device refuses a list whose primary key
+	// changed (DEV-014). Never set it otherwise.
+	ForgedFanout func(*wire.Envelope) *transport.FanoutError
 }
 
 // Server is a Missive server.
