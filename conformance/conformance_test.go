@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -57,18 +58,27 @@ func buildTools(t *testing.T) (adapter, server string) {
 // clients are all reference clients, without an adapter. It runs beside
 // TestMutantsFail: the suites mostly wait (for deliveries, timeouts,
 // keepalives), and one after the other they took most of this package's
-// time.
+// time. The two suites run in goroutines of their own, not as parallel
+// subtests, which would wait for a free slot of go test's -parallel
+// (GOMAXPROCS: two here, one taken by TestMutantsFail).
 func TestReferencePasses(t *testing.T) {
 	t.Parallel()
 	adapter, server := buildTools(t)
 	ctx := context.Background()
-	for _, o := range []Options{
+	opts := []Options{
 		{Adapter: adapter, Suites: []string{"vectors", "client"}},
 		{Suites: []string{"server"}, ServerCommand: server + " -listen {addr} -data {data} -clock {clock}"},
-	} {
+	}
+	reps := make([]*Report, len(opts))
+	errs := make([]error, len(opts))
+	var wg sync.WaitGroup
+	for i, o := range opts {
+		wg.Go(func() { reps[i], errs[i] = Run(ctx, o) })
+	}
+	wg.Wait()
+	for i, o := range opts {
 		t.Run(strings.Join(o.Suites, "+"), func(t *testing.T) {
-			t.Parallel()
-			rep, err := Run(ctx, o)
+			rep, err := reps[i], errs[i]
 			if err != nil {
 				t.Fatal(err)
 			}

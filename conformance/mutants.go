@@ -23,7 +23,7 @@ type MutantResult struct {
 
 // mutantsAtOnce is how many mutants RunMutants runs at the same time: a
 // run mostly waits on the network and on timers, so they overlap well.
-const mutantsAtOnce = 4
+const mutantsAtOnce = 6
 
 // RunMutants runs the suites against every mutant of the reference
 // implementation: the client mutants through the reference adapter (vectors

@@ -2,12 +2,14 @@ package conformance
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -77,18 +79,24 @@ func pollDeadline(ctx context.Context) time.Time {
 type scenarioHeader struct {
 	requirements []string
 	suites       []string
+	waits        time.Duration // how long it waits on the spec's timeouts; the suites run the longest last
 }
 
-var headerRE = regexp.MustCompile(`(?m)^#\s*(requirements|suites):\s*(.*)$`)
+var headerRE = regexp.MustCompile(`(?m)^#\s*(requirements|suites|waits):\s*(.*)$`)
 
 func parseHeader(data []byte) scenarioHeader {
 	h := scenarioHeader{suites: []string{"client", "server"}}
 	for _, m := range headerRE.FindAllSubmatch(data, -1) {
 		fields := strings.Fields(string(m[2]))
-		if string(m[1]) == "requirements" {
+		switch string(m[1]) {
+		case "requirements":
 			h.requirements = append(h.requirements, fields...)
-		} else {
+		case "suites":
 			h.suites = fields
+		case "waits":
+			if len(fields) == 1 {
+				h.waits, _ = time.ParseDuration(fields[0])
+			}
 		}
 	}
 	return h
@@ -123,17 +131,25 @@ func RunScenarios(ctx context.Context, suite string, o ScenarioOptions, emit fun
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	n := 0
-	for name, h := range headers {
+	// The scenarios that wait longest on the spec's timeouts run last, so
+	// that a run that stops at its first failure (FailFast, the mutants)
+	// rarely waits for them.
+	var files []string
+	for _, name := range slices.SortedFunc(maps.Keys(headers), func(a, b string) int {
+		return cmp.Or(cmp.Compare(headers[a].waits, headers[b].waits), cmp.Compare(a, b))
+	}) {
+		h := headers[name]
 		if !slices.Contains(h.suites, suite) || (o.Match != nil && !o.Match.MatchString(name)) {
 			continue
 		}
 		data, _ := testscripts.FS.ReadFile(name + ".txtar")
-		if err := os.WriteFile(filepath.Join(dir, name+".txtar"), data, 0o600); err != nil {
+		f := filepath.Join(dir, name+".txtar")
+		if err := os.WriteFile(f, data, 0o600); err != nil {
 			return nil, err
 		}
-		n++
+		files = append(files, f)
 	}
+	n := len(files)
 	if n == 0 && o.Match != nil {
 		return nil, fmt.Errorf("%w in the %s suite", ErrNoMatch, suite)
 	}
@@ -142,7 +158,7 @@ func RunScenarios(ctx context.Context, suite string, o ScenarioOptions, emit fun
 	}
 	root := &scriptT{suite: suite, headers: headers, emit: emit, failFast: o.FailFast}
 	testscript.RunT(root, testscript.Params{
-		Dir:                 dir,
+		Files:               files,
 		Setup:               func(env *testscript.Env) error { return setupWorld(ctx, env, suite, o) },
 		Cmds:                commands(),
 		RequireExplicitExec: true,
@@ -685,6 +701,18 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 			stop()
 			if err != nil {
 				fail(ts, WrongOutput, "%s keepalive: %v", name, err)
+			}
+		case "idle-closes":
+			// The device, connected, must end its connection once it has
+			// received nothing on it for IDLE_TIMEOUT (TRN-015): the
+			// runner's server stops answering its pings, and sends it
+			// nothing else meanwhile.
+			e := watching(ts, name+" idle-closes")
+			ictx, cancel := context.WithTimeout(w.ctx, transport.IdleTimeout+2*keepaliveGrace)
+			defer cancel()
+			addr := store.Address{Account: w.acct(accountOf(name)), Device: a.deviceID()}
+			if err := e.awaitIdleClose(ictx, addr, transport.IdleTimeout, keepaliveGrace); err != nil {
+				fail(ts, WrongOutput, "%s idle-closes: %v", name, err)
 			}
 		case "offline":
 			must(ts, name+" offline", a.offline())

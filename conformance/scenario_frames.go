@@ -53,6 +53,7 @@ var (
 		"no-hello",          // completes the handshake and sends no hello: the same (TRN-019)
 		"trickle",           // a handshake sent slowly over 6 s, then a hello frame one byte a second: closed 10 s after the dial (TRN-019)
 		"blocked-write",     // asks for blob chunks and reads nothing: closed WRITE_TIMEOUT after a write blocks (TRN-016)
+		"idle",              // registers a device, then sends nothing: closed within IDLE_TIMEOUT of its hello (TRN-015)
 	}
 	// refusedCases are answered with an error frame; all but deliver must
 	// close the connection after it (TRN-008, TRN-009).
@@ -118,7 +119,7 @@ func (w *world) rawFrames(ts *testscript.TestScript, ctx context.Context, name s
 		}
 		// The cases wait for timeouts of the spec: they run at once, each
 		// with a context long enough for the longest.
-		cctx, cancel := context.WithTimeout(w.ctx, transport.WriteTimeout+transport.HandshakeTimeout+4*rawCloseWait)
+		cctx, cancel := context.WithTimeout(w.ctx, max(transport.WriteTimeout+transport.HandshakeTimeout, transport.IdleTimeout)+4*rawCloseWait)
 		defer cancel()
 		errs := make([]error, len(cases))
 		var wg sync.WaitGroup
@@ -457,14 +458,23 @@ func rawClosed(ctx context.Context, addr, ns, kind string) error {
 			return err
 		}
 		defer nc.Close()
-		return endsBy(nc, start, rawCloseWait, "a connection that sent nothing")
+		return endsBy(nc, start, transport.HandshakeTimeout+rawCloseWait, "a connection that sent nothing", "HANDSHAKE_TIMEOUT")
 	case "no-hello":
 		r, err := dialRaw(ctx, addr, ns)
 		if err != nil {
 			return err
 		}
 		defer r.close()
-		return endsBy(r.nc, start, rawCloseWait, "a connection that completed the handshake and sent no hello")
+		return endsBy(r.nc, start, transport.HandshakeTimeout+rawCloseWait, "a connection that completed the handshake and sent no hello", "HANDSHAKE_TIMEOUT")
+	case "idle":
+		r, err := dialRegistered(ctx, addr, ns)
+		if err != nil {
+			return err
+		}
+		defer r.close()
+		// The server may write what it likes (notices, pongs it owes
+		// none); the device's hello was the last frame it received.
+		return endsBy(r.nc, time.Now(), transport.IdleTimeout+rawCloseWait, "the connection of a device that sent nothing after its hello", "IDLE_TIMEOUT")
 	case "blocked-write":
 		return blockedWrite(ctx, addr, ns)
 	case "trickle":
@@ -516,7 +526,7 @@ func trickle(ctx context.Context, addr string, start time.Time) error {
 			}
 		}
 	}()
-	return endsBy(nc, start, 3*time.Second, "a connection whose handshake and hello came slowly")
+	return endsBy(nc, start, transport.HandshakeTimeout+3*time.Second, "a connection whose handshake and hello came slowly", "HANDSHAKE_TIMEOUT")
 }
 
 // slowConn writes what it is given in four pieces, 500 ms apart, while
@@ -544,14 +554,15 @@ func (c *slowConn) Write(b []byte) (int, error) {
 }
 
 // endsBy reads nc until the server ends the connection, and fails when
-// that has not happened HANDSHAKE_TIMEOUT and grace after start.
-func endsBy(nc net.Conn, start time.Time, grace time.Duration, what string) error {
-	nc.SetReadDeadline(start.Add(transport.HandshakeTimeout + grace))
+// that has not happened within limit (the spec's timeout, named, and
+// some grace) after start.
+func endsBy(nc net.Conn, start time.Time, limit time.Duration, what, timeout string) error {
+	nc.SetReadDeadline(start.Add(limit))
 	buf := make([]byte, 4096)
 	for {
 		if _, err := nc.Read(buf); err != nil {
 			if isTimeout(err) {
-				return fmt.Errorf("the server kept %s open %v after it began, past HANDSHAKE_TIMEOUT (%v)", what, transport.HandshakeTimeout+grace, transport.HandshakeTimeout)
+				return fmt.Errorf("the server kept %s open %v after it began, past %s", what, limit, timeout)
 			}
 			return nil
 		}

@@ -109,7 +109,8 @@ type embedded struct {
 	emu    sync.Mutex
 	early  []store.Address
 	reused []reusedID
-	frames map[store.Address]*frameLog // what the server read of each device (TRN-014)
+	frames map[store.Address]*frameLog // what the server read of each device (TRN-014, TRN-015)
+	mute   map[store.Address]bool      // devices whose pings the server does not answer (TRN-015)
 
 	// repeat makes the server hand out the first bundle it handed out of
 	// each device again (repeatWhole), or again without its one-time EC
@@ -227,6 +228,8 @@ type frameLog struct {
 	conns  int // the device's connections so far (hellos that passed)
 	last   time.Time
 	frames []frameSeen
+	ended  int   // the device's connections whose reader has ended
+	endErr error // what ended the last of them
 }
 
 type frameSeen struct {
@@ -256,6 +259,69 @@ func (e *embedded) frameRead(a store.Address, typ uint64) {
 		l.frames = append(l.frames, frameSeen{at: now, gap: now.Sub(l.last), typ: typ})
 	}
 	l.last = now
+}
+
+// readEnded records that the reader of a device's connection ended, and
+// why (TRN-015).
+func (e *embedded) readEnded(a store.Address, err error) {
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	if l := e.frames[a]; l != nil {
+		l.ended++
+		l.endErr = err
+	}
+}
+
+// muted reports whether the server answers no ping of a device.
+func (e *embedded) muted(a store.Address) bool {
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	return e.mute[a]
+}
+
+// awaitIdleClose checks TRN-015 on a device: from now on the server
+// answers none of its pings, so that it receives nothing, and the device
+// must end its connection of this moment within idle (IDLE_TIMEOUT) and
+// grace. The server's own read deadline ending it (a device that sent
+// nothing for as long) is no pass.
+func (e *embedded) awaitIdleClose(ctx context.Context, a store.Address, idle, grace time.Duration) error {
+	start := time.Now()
+	e.emu.Lock()
+	l := e.frames[a]
+	if l == nil || l.conns == 0 || l.ended >= l.conns {
+		e.emu.Unlock()
+		return errors.New("it has no connection open")
+	}
+	conns := l.conns
+	if e.mute == nil {
+		e.mute = map[store.Address]bool{}
+	}
+	e.mute[a] = true
+	e.emu.Unlock()
+	defer func() {
+		e.emu.Lock()
+		delete(e.mute, a)
+		e.emu.Unlock()
+	}()
+	for {
+		e.emu.Lock()
+		ended, endErr := l.ended >= conns, l.endErr
+		e.emu.Unlock()
+		var ne net.Error
+		switch {
+		case ended && errors.As(endErr, &ne) && ne.Timeout():
+			return fmt.Errorf("the server's read deadline ended its connection after %v: it sent nothing for IDLE_TIMEOUT, and had not closed the connection", time.Since(start).Round(time.Millisecond))
+		case ended:
+			return nil
+		case time.Since(start) > idle+grace:
+			return fmt.Errorf("it kept its connection open %v after it last received a frame, want at most IDLE_TIMEOUT (%v, with %v of grace)", time.Since(start).Round(time.Millisecond), idle, grace)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // keepaliveGrace is how much later than KEEPALIVE_INTERVAL after a
@@ -369,6 +435,7 @@ func (e *embedded) start() error {
 		cfg.AnswerDelay = e.answer
 		cfg.HandOut = e.handOut
 		cfg.ForgedFanout = e.forgedFanout
+		cfg.Mute, cfg.ReadEnded = e.muted, e.readEnded
 		cfg.ReusedRequest = func(a store.Address, id uint64) {
 			e.emu.Lock()
 			e.reused = append(e.reused, reusedID{a, id})

@@ -30,7 +30,12 @@
 // online, refused, key-refused (must not connect: the server's key
 // changed), presence ACCOUNT STATE, privacy LASTSEEN ONLINE
 // [CONTACT...], link NEWNAME [impl|ref], unlink NAME, keepalive (client
-// suite: never silent for longer than KEEPALIVE_INTERVAL over one).
+// suite: never silent for longer than KEEPALIVE_INTERVAL over one),
+// idle-closes (client suite: the server answers no more pings, and the
+// device must end its connection within IDLE_TIMEOUT).
+//
+// A scenario that waits on the spec's timeouts says for how long
+// ("# waits: 95s"): the suites run such scenarios last, the longest last.
 //
 // Groups, media and the lifecycle (chapters 16 to 18): group-create @NEW
 // ACCOUNT..., group-add|group-remove|group-admin @GROUP ACCOUNT...,

@@ -56,6 +56,8 @@ const (
 	KeepKEMPrekeys            Fault = "keep-kem-prekeys"              // a device keeps the one-time KEM prekeys prekey messages used (PQX-010)
 	PrekeysBeforeSession      Fault = "prekeys-before-session"        // a device looks up prekeys before the session of a prekey message (PQX-011)
 	ForgetPrimaryKeys         Fault = "forget-primary-keys"           // a device checks no list against the primary key it recorded (DEV-014)
+	NoIdleClose               Fault = "no-idle-close"                 // a device keeps a connection on which it receives nothing (TRN-015)
+	NoIdleTimeout             Fault = "no-idle-timeout"               // the server keeps a connection on which it receives nothing (TRN-015)
 )
 
 // All lists every fault with the check it breaks.
@@ -97,11 +99,14 @@ var All = map[Fault]string{
 	KeepKEMPrekeys:            "a device deletes the one-time EC prekey a prekey message used but keeps its one-time KEM prekey (PQX-010)",
 	PrekeysBeforeSession:      "a device takes every prekey message for a new session, never looking for the session an earlier one made (PQX-011)",
 	ForgetPrimaryKeys:         "a device takes an account's device list under a new primary key, as if it had recorded none (DEV-014)",
+	NoIdleClose:               "a device keeps a connection open however long it receives nothing on it, pings unanswered (TRN-015)",
+	NoIdleTimeout:             "the server keeps a connection open however long it receives nothing on it (TRN-015)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.
 var ServerFaults = map[Fault]bool{IgnoreTTL: true, AcceptRevokedDevice: true, NoRateLimit: true, NonMemberGroupSend: true,
-	LastSeenToAll: true, AckInMemory: true, SentAtUnchecked: true, NoWriteTimeout: true, ReuseOneTimePrekeys: true}
+	LastSeenToAll: true, AckInMemory: true, SentAtUnchecked: true, NoWriteTimeout: true, ReuseOneTimePrekeys: true,
+	NoIdleTimeout: true}
 
 var on atomic.Pointer[Fault]
 

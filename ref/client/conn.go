@@ -115,6 +115,9 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 		}
 		return nil, fmt.Errorf("client: handshake: %w", err)
 	}
+	if faults.Has(faults.NoIdleClose) {
+		tc.SetIdleTimeout(24 * time.Hour)
+	}
 	binding, err := transport.Bind(d.identity, d.transport.Public, d.ID, d.Account, d.rand)
 	if err != nil {
 		tc.Close()

@@ -3,11 +3,13 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -608,5 +610,71 @@ func TestForgedFanout(t *testing.T) {
 	}
 	if code, _ := alice.try(wire.FrameSend, env("carol"), new(wire.SendResult)); code != 0 {
 		t.Errorf("send to carol: got %v, want a result", code)
+	}
+}
+
+// TestMuteAndReadEnded checks the runner's hooks for TRN-015: a muted
+// device's ping gets no pong, one not muted gets its pong; the end of a
+// connection is reported with what ended it, the device's close or the
+// server's read deadline.
+func TestMuteAndReadEnded(t *testing.T) {
+	type end struct {
+		account string
+		timeout bool
+	}
+	var (
+		mu    sync.Mutex
+		ended []end
+	)
+	e := startWith(t, mem.New(), newClock(), func(c *server.Config) {
+		c.Timeouts = transport.Timeouts{Idle: time.Second}
+		c.Mute = func(a store.Address) bool { return a.Account == "muted" }
+		c.ReadEnded = func(a store.Address, err error) {
+			var ne net.Error
+			mu.Lock()
+			ended = append(ended, end{a.Account, errors.As(err, &ne) && ne.Timeout()})
+			mu.Unlock()
+		}
+	})
+	ponged := func(r *raw) bool {
+		t.Helper()
+		if err := r.c.Send(wire.FramePing, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan bool, 1)
+		go func() {
+			for {
+				f, err := r.c.Receive()
+				if err != nil {
+					got <- false
+					return
+				}
+				if f.Type == wire.FramePong {
+					got <- true
+					return
+				}
+			}
+		}()
+		select {
+		case ok := <-got:
+			return ok
+		case <-time.After(500 * time.Millisecond):
+			return false
+		}
+	}
+	muted, heard := e.raw("muted"), e.raw("heard")
+	if ponged(muted) {
+		t.Error("a muted device's ping got a pong")
+	}
+	if !ponged(heard) {
+		t.Error("a device's ping got no pong")
+	}
+	heard.c.Close()                     // the device ends it
+	time.Sleep(1500 * time.Millisecond) // muted's server deadline (1 s after its ping) passes
+	mu.Lock()
+	defer mu.Unlock()
+	slices.SortFunc(ended, func(a, b end) int { return strings.Compare(a.account, b.account) })
+	if want := []end{{"heard", false}, {"muted", true}}; !slices.Equal(ended, want) {
+		t.Errorf("ended: got %v, want %v", ended, want)
 	}
 }

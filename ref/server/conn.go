@@ -73,6 +73,7 @@ type conn struct {
 	pings atomic.Int64 // pings not answered yet; the pong goroutine runs while it is above zero
 
 	unanswered map[uint64]int // request ids read and not answered, only with Config.ReusedRequest; guarded by wmu
+	readErr    error          // what ended the reader; the reader's own
 
 	links []*link // the links this primary opened, oldest first, some perhaps ended; guarded by s.links.mu
 }
@@ -92,6 +93,9 @@ func (s *Server) handle(nc net.Conn) {
 		s.log.Debug("handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
 		nc.Close()
 		return
+	}
+	if faults.Has(faults.NoIdleTimeout) {
+		tc.SetIdleTimeout(24 * time.Hour)
 	}
 	l := newLimits() // the device's own once the hello names it (attach)
 	c := &conn{
@@ -151,6 +155,9 @@ func (s *Server) handle(nc net.Conn) {
 func (c *conn) run() {
 	defer c.s.wg.Done()
 	c.readLoop()
+	if ended := c.s.cfg.ReadEnded; ended != nil {
+		ended(c.addr, c.readErr)
+	}
 	c.close()
 	c.work.Wait()
 	c.saveAttempts()
@@ -463,6 +470,7 @@ func (c *conn) readLoop() {
 	for {
 		f, err := c.tc.Receive()
 		if err != nil {
+			c.readErr = err
 			return
 		}
 		if read := c.s.cfg.FrameRead; read != nil {
@@ -570,6 +578,9 @@ func (c *conn) answering(ids ...uint64) {
 // nothing makes the server write one pong at a time, not start a
 // goroutine per ping.
 func (c *conn) pong() {
+	if mute := c.s.cfg.Mute; mute != nil && mute(c.addr) {
+		return
+	}
 	if c.pings.Add(1) > 1 {
 		return // the running goroutine answers it
 	}

@@ -133,6 +133,16 @@ type Config struct {
 	// would, to check that a device refuses a list whose primary key
 	// changed (DEV-014). Never set it otherwise.
 	ForgedFanout func(*wire.Envelope) *transport.FanoutError
+	// Mute and ReadEnded are for the conformance runner's check of
+	// TRN-015 on devices (a device closes a connection on which it has
+	// received nothing for IDLE_TIMEOUT): the server answers no ping of a
+	// device for which Mute returns true, and tells ReadEnded the device
+	// and the error that ended the reader of each of its connections
+	// (after its hello), so that the runner sees who ended it: the peer
+	// (end of file, reset) or the server's own read deadline (a timeout).
+	// Never set them otherwise.
+	Mute      func(store.Address) bool
+	ReadEnded func(store.Address, error)
 }
 
 // Server is a Missive server.
