@@ -113,8 +113,11 @@ func TestMutantsFail(t *testing.T) {
 	WriteMutants(&b, rs)
 	t.Log("\n" + b.String())
 	for _, r := range rs {
-		if len(r.Caught) == 0 {
+		switch {
+		case len(r.Caught) == 0:
 			t.Errorf("mutant %s (%s) passes the suite", r.Mutant, r.Breaks)
+		case !r.OnTarget:
+			t.Errorf("mutant %s (%s) was caught only by tests that neither cover nor name what it breaks: %v", r.Mutant, r.Breaks, r.Caught)
 		}
 	}
 }

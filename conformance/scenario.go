@@ -94,8 +94,11 @@ func parseHeader(data []byte) scenarioHeader {
 		case "suites":
 			h.suites = fields
 		case "waits":
+			h.waits = -1 // refused by Scenarios
 			if len(fields) == 1 {
-				h.waits, _ = time.ParseDuration(fields[0])
+				if d, err := time.ParseDuration(fields[0]); err == nil && d >= 0 {
+					h.waits = d
+				}
 			}
 		}
 	}
@@ -114,7 +117,11 @@ func Scenarios() (map[string]scenarioHeader, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[strings.TrimSuffix(n, ".txtar")] = parseHeader(data)
+		h := parseHeader(data)
+		if h.waits < 0 {
+			return nil, fmt.Errorf("conformance: scenario %s: a waits header that is not one duration such as 95s", n)
+		}
+		out[strings.TrimSuffix(n, ".txtar")] = h
 	}
 	return out, nil
 }
@@ -452,7 +459,7 @@ func parseAddr(ts *testscript.TestScript, s string) store.Address {
 func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	w := getWorld(ts)
 	if len(args) == 0 {
-		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles whole|kem|off|forge-list ACCOUNT on|off")
+		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|off|forge-list ACCOUNT on|off")
 	}
 	switch args[0] {
 	case "start":
@@ -493,19 +500,18 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		must(ts, "server "+args[0], e.restart())
 	case "repeat-bundles":
-		// The client suite's server hands out each device's first bundle
-		// again: whole, or without its one-time EC prekey (kem), so that
-		// a later sender uses one-time prekeys a prekey message used
-		// already (PQX-010); at once.
-		modes := map[string]int{"off": repeatOff, "whole": repeatWhole, "kem": repeatKEM}
+		// The client suite's server hands out the one-time prekeys of a
+		// device's first bundle again: the whole bundle, the bundle
+		// without its one-time EC prekey (kem), or fresh keys with its
+		// one-time EC prekey (ec), so that a later sender uses one-time
+		// prekeys that a prekey message used already (PQX-010); at once.
+		modes := map[string]int{"off": repeatOff, "whole": repeatWhole, "kem": repeatKEM, "ec": repeatEC}
 		m, ok := modes[args[len(args)-1]]
-		if len(args) != 2 || !ok {
-			ts.Fatalf("usage: server repeat-bundles whole|kem|off|forge-list ACCOUNT on|off")
+		if len(args) != 3 || !ok {
+			ts.Fatalf("usage: server repeat-bundles ACCOUNT/DEVICE whole|kem|ec|off")
 		}
 		e := watching(ts, "server repeat-bundles")
-		e.emu.Lock()
-		e.repeat = m
-		e.emu.Unlock()
+		must(ts, "server repeat-bundles", e.repeatBundles(parseAddr(ts, args[1]), m))
 	case "forge-list":
 		// The client suite's server lies about an account's device list
 		// (a new primary key, a second device) in the answer to every send

@@ -467,14 +467,27 @@ func rawClosed(ctx context.Context, addr, ns, kind string) error {
 		defer r.close()
 		return endsBy(r.nc, start, transport.HandshakeTimeout+rawCloseWait, "a connection that completed the handshake and sent no hello", "HANDSHAKE_TIMEOUT")
 	case "idle":
-		r, err := dialRegistered(ctx, addr, ns)
+		r, err := dialRaw(ctx, addr, ns)
 		if err != nil {
 			return err
 		}
 		defer r.close()
-		// The server may write what it likes (notices, pongs it owes
-		// none); the device's hello was the last frame it received.
-		return endsBy(r.nc, time.Now(), transport.IdleTimeout+rawCloseWait, "the connection of a device that sent nothing after its hello", "IDLE_TIMEOUT")
+		// The hello is the last frame the server receives, sent after
+		// this: it must not close the connection sooner than IDLE_TIMEOUT
+		// less TIMEOUT_SLACK after it (TRN-017), nor later than
+		// IDLE_TIMEOUT and some grace after its welcome. It may write
+		// what it likes meanwhile.
+		hello := time.Now()
+		if err := r.register(); err != nil {
+			return err
+		}
+		if err := endsBy(r.nc, time.Now(), transport.IdleTimeout+rawCloseWait, "the connection of a device that sent nothing after its hello", "IDLE_TIMEOUT"); err != nil {
+			return err
+		}
+		if after, least := time.Since(hello), transport.IdleTimeout-transport.IdleTimeout/100; after < least {
+			return fmt.Errorf("the server closed the connection of a device that sent nothing after its hello %v after it, before IDLE_TIMEOUT less TIMEOUT_SLACK (%v)", after.Round(time.Millisecond), least)
+		}
+		return nil
 	case "blocked-write":
 		return blockedWrite(ctx, addr, ns)
 	case "trickle":

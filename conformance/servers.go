@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -112,16 +111,16 @@ type embedded struct {
 	frames map[store.Address]*frameLog // what the server read of each device (TRN-014, TRN-015)
 	mute   map[store.Address]bool      // devices whose pings the server does not answer (TRN-015)
 
-	// repeat makes the server hand out the first bundle it handed out of
-	// each device again (repeatWhole), or again without its one-time EC
-	// prekey (repeatKEM), as a server without SRV-003 would: PQX-010.
-	repeat  int
-	bundles map[store.Address]*store.BundleKeys // the first bundle of each device handed out while repeat was set
+	// repeat makes the server hand out the one-time prekeys of the first
+	// bundle it handed out of a device again, as a server without SRV-003
+	// would (PQX-010): the mode of each device.
+	repeat  map[store.Address]int
+	bundles map[store.Address]*store.BundleKeys // the first bundle handed out of each device
 
 	// forged holds, per account, a device list the server lies with: it
-	// refuses every send to the account with a fan-out mismatch that
-	// carries it (DEV-014).
-	forged map[string]*transport.FanoutError
+	// serves it for the account, and refuses every send to the account
+	// with a fan-out mismatch that carries it (DEV-014).
+	forged map[string][]byte
 }
 
 // forgeList makes the server lie about an account's device list, or stop
@@ -158,29 +157,18 @@ func (e *embedded) forgeList(account string, on bool) error {
 	e.emu.Lock()
 	defer e.emu.Unlock()
 	if e.forged == nil {
-		e.forged = map[string]*transport.FanoutError{}
+		e.forged = map[string][]byte{}
 	}
-	e.forged[account] = &transport.FanoutError{DeviceList: l.Signed}
+	e.forged[account] = l.Signed
 	return nil
 }
 
-// forgedFanout is the server's Config.ForgedFanout: for an account whose
-// list it lies about, a fan-out mismatch naming the forged list's devices
-// that the envelope leaves out.
-func (e *embedded) forgedFanout(env *wire.Envelope) *transport.FanoutError {
+// forgedList is the server's Config.ForgedList: the list it lies with
+// for an account, if any.
+func (e *embedded) forgedList(account string) []byte {
 	e.emu.Lock()
 	defer e.emu.Unlock()
-	f := e.forged[env.Recipient]
-	if f == nil {
-		return nil
-	}
-	out := &transport.FanoutError{DeviceList: f.DeviceList}
-	for _, id := range []uint64{1, 2} {
-		if !slices.ContainsFunc(env.Messages, func(m wire.DeviceMessage) bool { return m.Device == id }) {
-			out.Missing = append(out.Missing, id)
-		}
-	}
-	return out
+	return e.forged[account]
 }
 
 // The modes of embedded.repeat.
@@ -188,17 +176,14 @@ const (
 	repeatOff   = iota
 	repeatWhole // the first bundle again
 	repeatKEM   // the first bundle again, without its one-time EC prekey
+	repeatEC    // the keys just taken, with the first bundle's one-time EC prekey
 )
 
-// handOut is the server's Config.HandOut: in a repeat mode it hands out
-// the first bundle of each device again (keeping the keys just taken from
-// the store unused).
+// handOut is the server's Config.HandOut: it records the first bundle of
+// each device, and in a repeat mode hands its one-time prekeys out again.
 func (e *embedded) handOut(a store.Address, bk *store.BundleKeys) *store.BundleKeys {
 	e.emu.Lock()
 	defer e.emu.Unlock()
-	if e.repeat == repeatOff {
-		return bk
-	}
 	first := e.bundles[a]
 	if first == nil {
 		if e.bundles == nil {
@@ -207,11 +192,45 @@ func (e *embedded) handOut(a store.Address, bk *store.BundleKeys) *store.BundleK
 		e.bundles[a] = bk
 		return bk
 	}
-	again := *first
-	if e.repeat == repeatKEM {
+	var again store.BundleKeys
+	switch e.repeat[a] {
+	case repeatWhole:
+		again = *first
+	case repeatKEM:
+		again = *first
 		again.OneTimeEC = nil
+	case repeatEC:
+		again = *bk
+		again.OneTimeEC = first.OneTimeEC
+	default:
+		return bk
 	}
 	return &again
+}
+
+// repeatBundles sets a device's repeat mode. A mode whose one-time prekey
+// the device's first bundle did not have cannot show what PQX-010 asks,
+// and is refused with errUnsupported (the scenario is skipped).
+func (e *embedded) repeatBundles(a store.Address, mode int) error {
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	if mode != repeatOff {
+		first := e.bundles[a]
+		switch {
+		case first == nil:
+			return fmt.Errorf("no bundle of %s/%d has been handed out yet", a.Account, a.Device)
+		case mode == repeatWhole && first.OneTimeEC == nil && first.LastResort,
+			mode == repeatKEM && first.LastResort:
+			return fmt.Errorf("%w: the first bundle of %s/%d had no one-time KEM prekey (its last-resort one instead)", errUnsupported, a.Account, a.Device)
+		case mode == repeatEC && first.OneTimeEC == nil:
+			return fmt.Errorf("%w: the first bundle of %s/%d had no one-time EC prekey", errUnsupported, a.Account, a.Device)
+		}
+	}
+	if e.repeat == nil {
+		e.repeat = map[store.Address]int{}
+	}
+	e.repeat[a] = mode
+	return nil
 }
 
 // reusedID is a request that came with the id of a request of the same
@@ -228,8 +247,10 @@ type frameLog struct {
 	conns  int // the device's connections so far (hellos that passed)
 	last   time.Time
 	frames []frameSeen
-	ended  int   // the device's connections whose reader has ended
-	endErr error // what ended the last of them
+	ended  int       // the device's connections whose reader has ended
+	endErr error     // what ended the last of them
+	byUs   bool      // and whether the server had begun to close it itself
+	wrote  time.Time // when the server last wrote to its latest connection
 }
 
 type frameSeen struct {
@@ -255,6 +276,7 @@ func (e *embedded) frameRead(a store.Address, typ uint64) {
 	if typ == wire.FrameHello {
 		l.conns++
 		l.frames = nil
+		l.wrote = now // its welcome follows
 	} else {
 		l.frames = append(l.frames, frameSeen{at: now, gap: now.Sub(l.last), typ: typ})
 	}
@@ -263,12 +285,23 @@ func (e *embedded) frameRead(a store.Address, typ uint64) {
 
 // readEnded records that the reader of a device's connection ended, and
 // why (TRN-015).
-func (e *embedded) readEnded(a store.Address, err error) {
+func (e *embedded) readEnded(a store.Address, err error, byServer bool) {
 	e.emu.Lock()
 	defer e.emu.Unlock()
 	if l := e.frames[a]; l != nil {
 		l.ended++
-		l.endErr = err
+		l.endErr, l.byUs = err, byServer
+	}
+}
+
+// wroteTo records that the server wrote to a device's connection: what
+// the device last received (TRN-015).
+func (e *embedded) wroteTo(a store.Address) {
+	now := time.Now()
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	if l := e.frames[a]; l != nil {
+		l.wrote = now
 	}
 }
 
@@ -280,10 +313,11 @@ func (e *embedded) muted(a store.Address) bool {
 }
 
 // awaitIdleClose checks TRN-015 on a device: from now on the server
-// answers none of its pings, so that it receives nothing, and the device
-// must end its connection of this moment within idle (IDLE_TIMEOUT) and
-// grace. The server's own read deadline ending it (a device that sent
-// nothing for as long) is no pass.
+// answers none of its pings, and the device must end its connection of
+// this moment within idle (IDLE_TIMEOUT) and grace of the last frame the
+// server wrote to it, before or after this moment (an answer to a
+// request, a push). The server ending it, by its own read deadline (a
+// device that sent nothing for as long) or otherwise, is no pass.
 func (e *embedded) awaitIdleClose(ctx context.Context, a store.Address, idle, grace time.Duration) error {
 	start := time.Now()
 	e.emu.Lock()
@@ -305,16 +339,18 @@ func (e *embedded) awaitIdleClose(ctx context.Context, a store.Address, idle, gr
 	}()
 	for {
 		e.emu.Lock()
-		ended, endErr := l.ended >= conns, l.endErr
+		ended, endErr, byUs, wrote := l.ended >= conns, l.endErr, l.byUs, l.wrote
 		e.emu.Unlock()
 		var ne net.Error
 		switch {
 		case ended && errors.As(endErr, &ne) && ne.Timeout():
-			return fmt.Errorf("the server's read deadline ended its connection after %v: it sent nothing for IDLE_TIMEOUT, and had not closed the connection", time.Since(start).Round(time.Millisecond))
+			return fmt.Errorf("the server's read deadline ended its connection %v after it was muted: it sent nothing for IDLE_TIMEOUT, and had not closed the connection", time.Since(start).Round(time.Millisecond))
+		case ended && byUs:
+			return fmt.Errorf("the server ended its connection %v after it was muted (%v), before the device did", time.Since(start).Round(time.Millisecond), endErr)
 		case ended:
 			return nil
-		case time.Since(start) > idle+grace:
-			return fmt.Errorf("it kept its connection open %v after it last received a frame, want at most IDLE_TIMEOUT (%v, with %v of grace)", time.Since(start).Round(time.Millisecond), idle, grace)
+		case time.Since(wrote) > idle+grace:
+			return fmt.Errorf("it kept its connection open %v after the server's last frame to it, want at most IDLE_TIMEOUT (%v, with %v of grace)", time.Since(wrote).Round(time.Millisecond), idle, grace)
 		}
 		select {
 		case <-ctx.Done():
@@ -434,8 +470,8 @@ func (e *embedded) start() error {
 		cfg.FrameRead = e.frameRead
 		cfg.AnswerDelay = e.answer
 		cfg.HandOut = e.handOut
-		cfg.ForgedFanout = e.forgedFanout
-		cfg.Mute, cfg.ReadEnded = e.muted, e.readEnded
+		cfg.ForgedList = e.forgedList
+		cfg.Mute, cfg.Wrote, cfg.ReadEnded = e.muted, e.wroteTo, e.readEnded
 		cfg.ReusedRequest = func(a store.Address, id uint64) {
 			e.emu.Lock()
 			e.reused = append(e.reused, reusedID{a, id})

@@ -54,6 +54,7 @@ const (
 	NoKeepalive               Fault = "no-keepalive"                  // a device never sends ping (TRN-014)
 	OneRequestID              Fault = "one-request-id"                // a device gives every request id 1 (MSG-005)
 	KeepKEMPrekeys            Fault = "keep-kem-prekeys"              // a device keeps the one-time KEM prekeys prekey messages used (PQX-010)
+	KeepECPrekeys             Fault = "keep-ec-prekeys"               // a device keeps the one-time EC prekeys prekey messages used (PQX-010)
 	PrekeysBeforeSession      Fault = "prekeys-before-session"        // a device looks up prekeys before the session of a prekey message (PQX-011)
 	ForgetPrimaryKeys         Fault = "forget-primary-keys"           // a device checks no list against the primary key it recorded (DEV-014)
 	NoIdleClose               Fault = "no-idle-close"                 // a device keeps a connection on which it receives nothing (TRN-015)
@@ -97,6 +98,7 @@ var All = map[Fault]string{
 	NoKeepalive:               "a device sends no ping, however long it has sent nothing (TRN-014)",
 	OneRequestID:              "a device gives every request id 1 and takes the answers in the order of its requests, which the reference server keeps (MSG-005)",
 	KeepKEMPrekeys:            "a device deletes the one-time EC prekey a prekey message used but keeps its one-time KEM prekey (PQX-010)",
+	KeepECPrekeys:             "a device deletes the one-time KEM prekey a prekey message used but keeps its one-time EC prekey (PQX-010)",
 	PrekeysBeforeSession:      "a device takes every prekey message for a new session, never looking for the session an earlier one made (PQX-011)",
 	ForgetPrimaryKeys:         "a device takes an account's device list under a new primary key, as if it had recorded none (DEV-014)",
 	NoIdleClose:               "a device keeps a connection open however long it receives nothing on it, pings unanswered (TRN-015)",

@@ -372,7 +372,7 @@ func (p prekeyStore) consume(kemID uint32, opk *uint32) error {
 			return err
 		}
 	}
-	if opk != nil {
+	if opk != nil && !faults.Has(faults.KeepECPrekeys) {
 		return p.tx.Bucket(bucketOPK).Delete(u32(*opk))
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"runtime"
@@ -495,7 +496,7 @@ func TestReusedRequest(t *testing.T) {
 		reused []uint64
 	)
 	e := startWith(t, mem.New(), newClock(), func(c *server.Config) {
-		c.AnswerDelay = 50 * time.Millisecond
+		c.AnswerDelay = 200 * time.Millisecond
 		c.ReusedRequest = func(a store.Address, id uint64) {
 			mu.Lock()
 			reused = append(reused, id)
@@ -581,17 +582,26 @@ func TestHandOut(t *testing.T) {
 	}
 }
 
-// TestForgedFanout checks the runner's hook for DEV-014: a send the hook
-// refuses gets its fan-out mismatch, device list included, and is not
-// stored; the hook is given every envelope.
-func TestForgedFanout(t *testing.T) {
-	forged := []byte("a forged list")
+// TestForgedList checks the runner's hook for DEV-014: the forged list is
+// served for its account in fetch-device-list and fetch-prekeys, and a send
+// to the account that leaves out one of its devices gets a fan-out
+// mismatch naming it, with the list, and is not stored; other accounts are
+// served as usual.
+func TestForgedList(t *testing.T) {
+	r := rand.NewChaCha8([32]byte{7})
+	primary, _ := keys.GeneratePrivateKey(r)
+	second, _ := keys.GeneratePrivateKey(r)
+	l, err := devices.Sign(primary, "bob", 9, []wire.ListedDevice{{Device: 1, IdentityKey: primary.Public().Encode()},
+		{Device: 2, IdentityKey: second.Public().Encode()}}, 1, r)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := startWith(t, mem.New(), newClock(), func(c *server.Config) {
-		c.ForgedFanout = func(env *wire.Envelope) *transport.FanoutError {
-			if env.Recipient != "bob" {
+		c.ForgedList = func(account string) []byte {
+			if account != "bob" {
 				return nil
 			}
-			return &transport.FanoutError{Missing: []uint64{2}, DeviceList: forged}
+			return l.Signed
 		}
 	})
 	alice, _, _ := e.member("alice"), e.member("bob"), e.member("carol")
@@ -602,11 +612,18 @@ func TestForgedFanout(t *testing.T) {
 	}
 	code, b := alice.try(wire.FrameSend, env("bob"), new(wire.SendResult))
 	if code != errcode.StateFanoutMismatch || b.Fanout == nil || !slices.Equal(b.Fanout.Missing, []uint64{2}) ||
-		b.DeviceList == nil || !bytes.Equal(*b.DeviceList, forged) {
+		b.DeviceList == nil || !bytes.Equal(*b.DeviceList, l.Signed) {
 		t.Errorf("send to bob: got %v %+v, want state.fanout_mismatch, missing [2], the forged list", code, b)
 	}
 	if s, err := e.st.Stats(context.Background(), store.Address{Account: "bob", Device: 1}); err != nil || s.Entries != 0 {
 		t.Errorf("bob's queue: got %d entries (%v), want 0", s.Entries, err)
+	}
+	var dl wire.DeviceListResult
+	alice.do(wire.FrameFetchDeviceList, &wire.DeviceListFetch{Account: "bob"}, &dl)
+	var fr wire.FetchResult
+	alice.do(wire.FrameFetchPrekeys, &wire.PrekeyFetch{Account: "bob"}, &fr)
+	if !bytes.Equal(dl.DeviceList, l.Signed) || !bytes.Equal(fr.DeviceList, l.Signed) {
+		t.Error("fetch-device-list or fetch-prekeys: got the account's own list, want the forged one")
 	}
 	if code, _ := alice.try(wire.FrameSend, env("carol"), new(wire.SendResult)); code != 0 {
 		t.Errorf("send to carol: got %v, want a result", code)
@@ -614,25 +631,32 @@ func TestForgedFanout(t *testing.T) {
 }
 
 // TestMuteAndReadEnded checks the runner's hooks for TRN-015: a muted
-// device's ping gets no pong, one not muted gets its pong; the end of a
-// connection is reported with what ended it, the device's close or the
-// server's read deadline.
+// device's ping gets no pong, one not muted gets its pong, and every write
+// to it is reported; the end of a connection is reported with what ended
+// it: the device's close, the server's read deadline, the server's own
+// close after a refusal.
 func TestMuteAndReadEnded(t *testing.T) {
 	type end struct {
-		account string
-		timeout bool
+		account           string
+		timeout, byServer bool
 	}
 	var (
-		mu    sync.Mutex
-		ended []end
+		mu     sync.Mutex
+		ended  []end
+		writes = map[string]int{}
 	)
 	e := startWith(t, mem.New(), newClock(), func(c *server.Config) {
 		c.Timeouts = transport.Timeouts{Idle: time.Second}
 		c.Mute = func(a store.Address) bool { return a.Account == "muted" }
-		c.ReadEnded = func(a store.Address, err error) {
+		c.Wrote = func(a store.Address) {
+			mu.Lock()
+			writes[a.Account]++
+			mu.Unlock()
+		}
+		c.ReadEnded = func(a store.Address, err error, byServer bool) {
 			var ne net.Error
 			mu.Lock()
-			ended = append(ended, end{a.Account, errors.As(err, &ne) && ne.Timeout()})
+			ended = append(ended, end{a.Account, errors.As(err, &ne) && ne.Timeout(), byServer})
 			mu.Unlock()
 		}
 	})
@@ -662,19 +686,30 @@ func TestMuteAndReadEnded(t *testing.T) {
 			return false
 		}
 	}
-	muted, heard := e.raw("muted"), e.raw("heard")
+	muted, heard, refused := e.raw("muted"), e.raw("heard"), e.raw("refused")
 	if ponged(muted) {
 		t.Error("a muted device's ping got a pong")
 	}
 	if !ponged(heard) {
 		t.Error("a device's ping got no pong")
 	}
-	heard.c.Close()                     // the device ends it
+	heard.c.Close() // the device ends it
+	// A send whose body does not decode: refused, and closed by the server.
+	if err := refused.c.Send(wire.FrameSend, 9, &wire.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	if code := refused.expectError(); code.Layer() != "decode" {
+		t.Errorf("refused: got %v, want a decode error", code)
+	}
 	time.Sleep(1500 * time.Millisecond) // muted's server deadline (1 s after its ping) passes
 	mu.Lock()
 	defer mu.Unlock()
 	slices.SortFunc(ended, func(a, b end) int { return strings.Compare(a.account, b.account) })
-	if want := []end{{"heard", false}, {"muted", true}}; !slices.Equal(ended, want) {
+	if want := []end{{"heard", false, false}, {"muted", true, false}, {"refused", false, true}}; !slices.Equal(ended, want) {
 		t.Errorf("ended: got %v, want %v", ended, want)
+	}
+	// The welcome, then the pong; the welcome alone; the welcome and the error.
+	if want := map[string]int{"heard": 2, "muted": 1, "refused": 2}; !maps.Equal(writes, want) {
+		t.Errorf("writes: got %v, want %v", writes, want)
 	}
 }

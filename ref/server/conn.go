@@ -74,6 +74,7 @@ type conn struct {
 
 	unanswered map[uint64]int // request ids read and not answered, only with Config.ReusedRequest; guarded by wmu
 	readErr    error          // what ended the reader; the reader's own
+	helloRead  bool           // Config.FrameRead was told of the hello: Config.ReadEnded must be told of the end
 
 	links []*link // the links this primary opened, oldest first, some perhaps ended; guarded by s.links.mu
 }
@@ -118,6 +119,9 @@ func (s *Server) handle(nc net.Conn) {
 		if err != errLinked {
 			s.log.Info("hello refused", "remote", nc.RemoteAddr().String(), "err", err)
 		}
+		if ended := s.cfg.ReadEnded; ended != nil && c.helloRead {
+			ended(c.addr, nil, true) // the welcome was not sent: the server ends it
+		}
 		c.close()
 		// It may have been attached, and a newer connection of the device
 		// may wait for it to end: it ends here, with nothing in flight,
@@ -156,7 +160,7 @@ func (c *conn) run() {
 	defer c.s.wg.Done()
 	c.readLoop()
 	if ended := c.s.cfg.ReadEnded; ended != nil {
-		ended(c.addr, c.readErr)
+		ended(c.addr, c.readErr, c.closing())
 	}
 	c.close()
 	c.work.Wait()
@@ -171,6 +175,16 @@ func (c *conn) run() {
 	close(c.saved)
 	c.s.unregister(c)
 	c.s.log.Info("device disconnected", "account", c.addr.Account, "device", c.addr.Device)
+}
+
+// closing reports whether the connection has begun to close.
+func (c *conn) closing() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
 }
 
 func (c *conn) close() {
@@ -332,6 +346,10 @@ func (c *conn) hello() (old *conn, err error) {
 	c.addr, c.authed = addr, true
 	if read := c.s.cfg.FrameRead; read != nil {
 		read(addr, wire.FrameHello)
+		c.helloRead = true
+	}
+	if wrote := c.s.cfg.Wrote; wrote != nil {
+		c.tc.OnWrite(func() { wrote(addr) })
 	}
 	old = c.s.attach(c)
 	// A removal of devices since the check above found no connection of

@@ -364,5 +364,5 @@ func (c *conn) fetchDeviceList(ctx context.Context, f *wire.DeviceListFetch) (wi
 	if err != nil {
 		return nil, err
 	}
-	return &wire.DeviceListResult{DeviceList: list}, nil
+	return &wire.DeviceListResult{DeviceList: c.s.forgedList(f.Account, list)}, nil
 }

@@ -101,7 +101,7 @@ func (c *conn) fetchPrekeys(ctx context.Context, f *wire.PrekeyFetch) (wire.Mess
 			wanted = append(wanted, d.ID)
 		}
 	}
-	res := &wire.FetchResult{DeviceList: list}
+	res := &wire.FetchResult{DeviceList: c.s.forgedList(f.Account, list)}
 	for _, id := range wanted {
 		addr := store.Address{Account: f.Account, Device: id}
 		bk, counts, err := c.s.cfg.Store.TakeBundle(ctx, addr)
@@ -226,10 +226,8 @@ func (c *conn) prepareSend(ctx context.Context, e *wire.Envelope) (*pendingSend,
 	if err != nil {
 		return nil, err
 	}
-	if forge := c.s.cfg.ForgedFanout; forge != nil {
-		if err := forge(e); err != nil {
-			return nil, err
-		}
+	if err := c.s.forgedFanout(e); err != nil {
+		return nil, err
 	}
 	if err := c.checkFanout(rec, e, own); err != nil {
 		return nil, err
@@ -389,6 +387,46 @@ func (s *Server) handOver(entries []store.Entry) {
 			d.offer(entries[i])
 		}
 	}
+}
+
+// forgedList is the list to serve for account: list, or the one
+// Config.ForgedList gives.
+func (s *Server) forgedList(account string, list []byte) []byte {
+	if forge := s.cfg.ForgedList; forge != nil {
+		if l := forge(account); l != nil {
+			return l
+		}
+	}
+	return list
+}
+
+// forgedFanout refuses an envelope that leaves out a device of the list
+// Config.ForgedList gives for its recipient, naming those it leaves out.
+func (s *Server) forgedFanout(e *wire.Envelope) error {
+	if s.cfg.ForgedList == nil {
+		return nil
+	}
+	signed := s.cfg.ForgedList(e.Recipient)
+	if signed == nil {
+		return nil
+	}
+	var sdl wire.SignedDeviceList
+	var l wire.DeviceList
+	if wire.Unmarshal(signed, &sdl) != nil || wire.Unmarshal(sdl.List, &l) != nil {
+		return nil
+	}
+	fe := &transport.FanoutError{DeviceList: signed}
+	for _, d := range l.Devices {
+		if d.Device != uint64(e.Sender.Device) || e.Sender.Account != e.Recipient {
+			if !slices.ContainsFunc(e.Messages, func(m wire.DeviceMessage) bool { return m.Device == d.Device }) {
+				fe.Missing = append(fe.Missing, d.Device)
+			}
+		}
+	}
+	if len(fe.Missing) == 0 {
+		return nil
+	}
+	return fe
 }
 
 // checkFanout is check 6 of section 13.4.

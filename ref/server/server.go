@@ -27,7 +27,6 @@ import (
 	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/store"
 	"github.com/missive-protocol/missive/ref/transport"
-	"github.com/missive-protocol/missive/ref/wire"
 )
 
 // Constants of spec section 13.1.
@@ -114,9 +113,11 @@ type Config struct {
 	// server counts the request ids of each connection that it has read
 	// and not yet begun to answer, and calls ReusedRequest with the
 	// device's address and the id when a request comes with an id so
-	// counted (the request is then served as usual); every answer to a
-	// request waits AnswerDelay first, so that a device has requests
-	// unanswered for that long. Never set them otherwise.
+	// counted (the request is then served as usual); with ReusedRequest
+	// set, every answer to a request waits AnswerDelay first, so that a
+	// device has requests unanswered for that long (a connection's
+	// requests are served in turn: the k-th of k queued waits k times
+	// as long). Never set them otherwise.
 	ReusedRequest func(store.Address, uint64)
 	AnswerDelay   time.Duration
 	// HandOut, when set, may replace each bundle the server hands out: it
@@ -126,23 +127,28 @@ type Config struct {
 	// check that a device deletes those a prekey message used (PQX-010).
 	// Never set it otherwise.
 	HandOut func(store.Address, *store.BundleKeys) *store.BundleKeys
-	// ForgedFanout, when set, is asked about every envelope of a send
-	// before the fan-out check (section 13.4, check 6): an error it
-	// returns refuses the send instead. The conformance runner uses it to
-	// lie about an account's device list, as a server that forges one
-	// would, to check that a device refuses a list whose primary key
-	// changed (DEV-014). Never set it otherwise.
-	ForgedFanout func(*wire.Envelope) *transport.FanoutError
-	// Mute and ReadEnded are for the conformance runner's check of
+	// ForgedList, when set, may give a signed device list to serve for an
+	// account instead of its own: in the answers to fetch-device-list and
+	// fetch-prekeys, and in a fan-out mismatch that refuses every send to
+	// the account that leaves out a device the forged list names. The
+	// conformance runner uses it to lie about an account's list, as a
+	// server that forges one would, to check that a device refuses a list
+	// whose primary key changed (DEV-014). Never set it otherwise.
+	ForgedList func(account string) []byte
+	// Mute, Wrote and ReadEnded are for the conformance runner's check of
 	// TRN-015 on devices (a device closes a connection on which it has
 	// received nothing for IDLE_TIMEOUT): the server answers no ping of a
-	// device for which Mute returns true, and tells ReadEnded the device
-	// and the error that ended the reader of each of its connections
-	// (after its hello), so that the runner sees who ended it: the peer
-	// (end of file, reset) or the server's own read deadline (a timeout).
-	// Never set them otherwise.
+	// device for which Mute returns true; it calls Wrote after each write
+	// to a device's connection, from the welcome on; and it tells
+	// ReadEnded, once for each connection whose hello it read, the error
+	// that ended its reader (nil when the server stopped reading) and
+	// whether the server had begun to close the connection itself first
+	// (a refusal, a failed write, a removal), so that the runner sees who
+	// ended it: the device (end of file, reset), or the server (a timeout
+	// of its read deadline, or its own close). Never set them otherwise.
 	Mute      func(store.Address) bool
-	ReadEnded func(store.Address, error)
+	Wrote     func(store.Address)
+	ReadEnded func(a store.Address, err error, byServer bool)
 }
 
 // Server is a Missive server.

@@ -274,9 +274,19 @@ type Conn struct {
 	roff int
 	lead [leadBuf]byte // where a segment's length is read, with what arrived with it
 
-	wmu  sync.Mutex
-	send *noise.CipherState
-	out  []byte // for tests: the segments of the last WriteStream
+	wmu   sync.Mutex
+	send  *noise.CipherState
+	out   []byte // for tests: the segments of the last WriteStream
+	wrote func() // OnWrite's
+}
+
+// OnWrite makes the connection call f after each write to the peer that
+// succeeded, under the write lock: for conformance runners that time what
+// a peer has received. It must be set before the writes it should see.
+func (c *Conn) OnWrite(f func()) {
+	c.wmu.Lock()
+	c.wrote = f
+	c.wmu.Unlock()
 }
 
 // RemoteStatic returns the static key the peer proved in the handshake.
@@ -789,6 +799,8 @@ func (c *Conn) write(segments []byte) error {
 		// A write that failed or blocked for the write timeout may have
 		// sent part of a segment: the stream cannot go on (TRN-016).
 		c.conn.Close()
+	} else if c.wrote != nil {
+		c.wrote()
 	}
 	return err
 }
