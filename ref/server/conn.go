@@ -74,7 +74,7 @@ type conn struct {
 
 	unanswered map[uint64]int // request ids read and not answered, only with Config.ReusedRequest; guarded by wmu
 	readErr    error          // what ended the reader; the reader's own
-	helloRead  bool           // Config.FrameRead was told of the hello: Config.ReadEnded must be told of the end
+	helloRead  bool           // the hello passed its checks: Config.ReadEnded must be told of the end
 
 	links []*link // the links this primary opened, oldest first, some perhaps ended; guarded by s.links.mu
 }
@@ -343,10 +343,9 @@ func (c *conn) hello() (old *conn, err error) {
 	// The connection becomes the device's before the welcome's figures
 	// are read, so that a change made after the read is pushed to it
 	// (DEV-010); what is pushed waits for the welcome, the first frame.
-	c.addr, c.authed = addr, true
+	c.addr, c.authed, c.helloRead = addr, true, true
 	if read := c.s.cfg.FrameRead; read != nil {
 		read(addr, wire.FrameHello)
-		c.helloRead = true
 	}
 	if wrote := c.s.cfg.Wrote; wrote != nil {
 		c.tc.OnWrite(func() { wrote(addr) })
