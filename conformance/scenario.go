@@ -714,7 +714,10 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 			// runner's server stops answering its pings, and sends it
 			// nothing else meanwhile.
 			e := watching(ts, name+" idle-closes")
-			ictx, cancel := context.WithTimeout(w.ctx, transport.IdleTimeout+2*keepaliveGrace)
+			// The bound moves with each frame the server writes to it; a
+			// device that is written to all along is given up on after
+			// twice IDLE_TIMEOUT.
+			ictx, cancel := context.WithTimeout(w.ctx, 2*transport.IdleTimeout+2*keepaliveGrace)
 			defer cancel()
 			addr := store.Address{Account: w.acct(accountOf(name)), Device: a.deviceID()}
 			if err := e.awaitIdleClose(ictx, addr, transport.IdleTimeout, keepaliveGrace); err != nil {

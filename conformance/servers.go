@@ -339,12 +339,14 @@ func (e *embedded) awaitIdleClose(ctx context.Context, a store.Address, idle, gr
 	}()
 	for {
 		e.emu.Lock()
-		ended, endErr, byUs, wrote := l.ended >= conns, l.endErr, l.byUs, l.wrote
+		ended, endErr, byUs, wrote, newer := l.ended >= conns, l.endErr, l.byUs, l.wrote, l.conns > conns
 		e.emu.Unlock()
 		var ne net.Error
 		switch {
 		case ended && errors.As(endErr, &ne) && ne.Timeout():
 			return fmt.Errorf("the server's read deadline ended its connection %v after it was muted: it sent nothing for IDLE_TIMEOUT, and had not closed the connection", time.Since(start).Round(time.Millisecond))
+		case ended && byUs && newer:
+			return nil // it connected again first, and the server closed the old connection for it
 		case ended && byUs:
 			return fmt.Errorf("the server ended its connection %v after it was muted (%v), before the device did", time.Since(start).Round(time.Millisecond), endErr)
 		case ended:

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -711,5 +712,58 @@ func TestMuteAndReadEnded(t *testing.T) {
 	// The welcome, then the pong; the welcome alone; the welcome and the error.
 	if want := map[string]int{"heard": 2, "muted": 1, "refused": 2}; !maps.Equal(writes, want) {
 		t.Errorf("writes: got %v, want %v", writes, want)
+	}
+}
+
+// failingCounts is a store whose PrekeyCounts fails while fail is set:
+// the hello fails after its checks passed, as it reads the welcome's
+// figures.
+type failingCounts struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (s *failingCounts) PrekeyCounts(ctx context.Context, a store.Address) (store.Counts, bool, error) {
+	if s.fail.Load() {
+		return store.Counts{}, false, errors.New("the store fails")
+	}
+	return s.Store.PrekeyCounts(ctx, a)
+}
+
+// TestReadEndedHelloFails: a connection whose hello passed its checks and
+// then failed is reported to ReadEnded once, as ended by the server.
+func TestReadEndedHelloFails(t *testing.T) {
+	type end struct {
+		account  string
+		byServer bool
+	}
+	var (
+		mu    sync.Mutex
+		ended []end
+	)
+	st := &failingCounts{Store: mem.New()}
+	e := startWith(t, st, newClock(), func(c *server.Config) {
+		c.ReadEnded = func(a store.Address, err error, byServer bool) {
+			mu.Lock()
+			ended = append(ended, end{a.Account, byServer})
+			mu.Unlock()
+		}
+	})
+	e.member("alice").close()
+	st.fail.Store(true)
+	nc, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, h := e.rawHello("bob", nc)
+	if err := c.Call(wire.FrameHello, 1, h, new(wire.Welcome)); err == nil {
+		t.Fatal("the hello passed, want it refused")
+	}
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	slices.SortFunc(ended, func(a, b end) int { return strings.Compare(a.account, b.account) })
+	if want := []end{{"alice", false}, {"bob", true}}; !slices.Equal(ended, want) {
+		t.Errorf("ended: got %v, want %v", ended, want)
 	}
 }
