@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,10 +60,15 @@ const mutantsAtOnce = 6
 // stops at its first failure (Options.FailFast): one failure catches a
 // mutant, and the scenarios after it would take minutes. adapterBin and
 // serverBin are the paths of missive-adapter and missive-server. Mutants
-// run a few at a time, each with its own adapter and servers; the results
-// are in the order of faults.Names.
+// run a few at a time, each with its own adapter and servers, those whose
+// catch waits longest first (startOrder); the results are in the order of
+// faults.Names.
 func RunMutants(ctx context.Context, adapterBin, serverBin string, progress func(string)) ([]MutantResult, error) {
 	names := faults.Names()
+	order, err := startOrder(names)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]MutantResult, len(names))
 	errs := make([]error, len(names))
 	var (
@@ -70,11 +76,12 @@ func RunMutants(ctx context.Context, adapterBin, serverBin string, progress func
 		pmu sync.Mutex
 	)
 	sem := make(chan struct{}, mutantsAtOnce)
-	for i, name := range names {
+	for _, i := range order {
+		name := names[i]
+		sem <- struct{}{} // in order: a mutant starts when one before it ends
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
 			defer func() { <-sem }()
 			out[i], errs[i] = runMutant(ctx, adapterBin, serverBin, name)
 			if progress != nil && errs[i] == nil {
@@ -89,6 +96,34 @@ func RunMutants(ctx context.Context, adapterBin, serverBin string, progress func
 		return nil, err
 	}
 	return out, nil
+}
+
+// startOrder returns the indexes of names in the order to start them: the
+// mutants whose requirements (named in faults.All) are covered by the
+// scenarios that wait longest on the spec's timeouts first, since the
+// suites run those scenarios last, so that the longest runs do not start
+// at the end; the rest as they come.
+func startOrder(names []string) ([]int, error) {
+	headers, err := Scenarios()
+	if err != nil {
+		return nil, err
+	}
+	wait := make([]time.Duration, len(names))
+	for i, name := range names {
+		for _, id := range requirementRE.FindAllString(faults.All[faults.Fault(name)], -1) {
+			for _, h := range headers {
+				if slices.Contains(h.requirements, id) {
+					wait[i] = max(wait[i], h.waits)
+				}
+			}
+		}
+	}
+	order := make([]int, len(names))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(wait[b], wait[a]) })
+	return order, nil
 }
 
 // runMutant runs the suites of one mutant.

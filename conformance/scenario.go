@@ -190,6 +190,7 @@ type scriptT struct {
 	log     bytes.Buffer
 	failed  bool
 	skipped string
+	world   *world // set by setupWorld
 }
 
 func (t *scriptT) Skip(args ...any) {
@@ -228,6 +229,14 @@ func (t *scriptT) Run(name string, f func(testscript.T)) {
 		f(sub)
 	}()
 	<-done
+	if !sub.failed && sub.skipped == "" && sub.world != nil {
+		// What devices did in the background during the last step,
+		// which no later step's checks saw.
+		if msg := sub.world.checks(); msg != "" {
+			fmt.Fprintf(&sub.log, "FAIL: %s.txtar:0: [%s] after the last step: %s\n", name, WrongOutput, msg)
+			sub.failed = true
+		}
+	}
 	r := Result{Suite: t.suite, Group: "scenarios", ID: name, Requirements: t.headers[name].requirements, Duration: time.Since(start)}
 	log := sub.log.String()
 	// The marker is the first word of the message that stopped the
@@ -336,6 +345,9 @@ func setupWorld(ctx context.Context, env *testscript.Env, suite string, o Scenar
 		return err
 	}
 	env.Values["world"] = w
+	if st, ok := env.T().(*scriptT); ok {
+		st.world = w // for the checks after its last step
+	}
 	env.Defer(func() {
 		for _, a := range w.actors {
 			a.close()
@@ -395,29 +407,38 @@ func watching(ts *testscript.TestScript, what string) *embedded {
 	return e
 }
 
-// watched runs a step, then fails the scenario if a device sent a frame
-// after its hello before the welcome of a watching embedded server (the
-// client suite's), or a request with the id of one of its connection
-// that the server had not answered: TRN-013 and MSG-005, checked at every
-// connection of every scenario. What a device does in the background is
-// checked after the step that follows it; none follows a scenario's last
-// step.
+// watched runs a step, then fails the scenario if a device broke a rule
+// that the client suite's server checks at every connection (checks).
+// What a device does in the background is checked after the step that
+// follows it, or once the scenario's last step has ended (scriptT.Run).
 func watched(f func(ts *testscript.TestScript, neg bool, args []string)) func(ts *testscript.TestScript, neg bool, args []string) {
 	return func(ts *testscript.TestScript, neg bool, args []string) {
 		f(ts, neg, args)
-		e, ok := getWorld(ts).server.(*embedded)
-		if !ok || !e.watch {
-			return
-		}
-		if early := e.earlyFrames(); len(early) > 0 {
-			fail(ts, WrongOutput, "%s/%d sent a frame after its hello before the server's welcome (TRN-013; %d connections did)",
-				early[0].Account, early[0].Device, len(early))
-		}
-		if r := e.reusedIDs(); len(r) > 0 {
-			fail(ts, WrongOutput, "%s/%d sent a request with id %d while its request of that id on the same connection was unanswered (MSG-005; %d reuses in all)",
-				r[0].addr.Account, r[0].addr.Device, r[0].id, len(r))
+		if msg := getWorld(ts).checks(); msg != "" {
+			fail(ts, WrongOutput, "%s", msg)
 		}
 	}
+}
+
+// checks reports, once, what devices did since the last call that a
+// watching embedded server (the client suite's) found against the rules
+// it checks at every connection: a frame after the hello before the
+// welcome (TRN-013), a request with the id of one of its connection that
+// the server had not answered (MSG-005). It is empty when nothing was.
+func (w *world) checks() string {
+	e, ok := w.server.(*embedded)
+	if !ok || !e.watch {
+		return ""
+	}
+	if early := e.earlyFrames(); len(early) > 0 {
+		return fmt.Sprintf("%s/%d sent a frame after its hello before the server's welcome (TRN-013; %d connections did)",
+			early[0].Account, early[0].Device, len(early))
+	}
+	if r := e.reusedIDs(); len(r) > 0 {
+		return fmt.Sprintf("%s/%d sent a request with id %d while its request of that id on the same connection was unanswered (MSG-005; %d reuses in all)",
+			r[0].addr.Account, r[0].addr.Device, r[0].id, len(r))
+	}
+	return ""
 }
 
 func getWorld(ts *testscript.TestScript) *world { return ts.Value("world").(*world) }
