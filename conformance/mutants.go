@@ -110,11 +110,10 @@ func startOrder(names []string) ([]int, error) {
 	}
 	wait := make([]time.Duration, len(names))
 	for i, name := range names {
-		for _, id := range requirementRE.FindAllString(faults.All[faults.Fault(name)], -1) {
-			for _, h := range headers {
-				if slices.Contains(h.requirements, id) {
-					wait[i] = max(wait[i], h.waits)
-				}
+		named := requirementRE.FindAllString(faults.All[faults.Fault(name)], -1)
+		for _, h := range headers {
+			if h.covers(named) {
+				wait[i] = max(wait[i], h.waits)
 			}
 		}
 	}
@@ -190,7 +189,7 @@ func scenariosCovering(suite string, requirements []string) (*regexp.Regexp, err
 	}
 	var names []string
 	for name, h := range headers {
-		if slices.Contains(h.suites, suite) && slices.ContainsFunc(requirements, func(id string) bool { return slices.Contains(h.requirements, id) }) {
+		if slices.Contains(h.suites, suite) && h.covers(requirements) {
 			names = append(names, regexp.QuoteMeta(name))
 		}
 	}

@@ -82,6 +82,11 @@ type scenarioHeader struct {
 	waits        time.Duration // how long it waits on the spec's timeouts; the suites run the longest last
 }
 
+// covers reports whether the scenario covers one of the requirements.
+func (h scenarioHeader) covers(requirements []string) bool {
+	return slices.ContainsFunc(requirements, func(id string) bool { return slices.Contains(h.requirements, id) })
+}
+
 var headerRE = regexp.MustCompile(`(?m)^#\s*(requirements|suites|waits):\s*(.*)$`)
 
 func parseHeader(data []byte) scenarioHeader {

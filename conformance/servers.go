@@ -421,23 +421,20 @@ const welcomeDelay = 30 * time.Millisecond
 
 // earlyFrames returns the devices that sent a frame after their hello
 // before the welcome, since the last call.
-func (e *embedded) earlyFrames() []store.Address {
+func (e *embedded) earlyFrames() []store.Address { return drain(e, &e.early) }
+
+// drain returns what *s holds and empties it, under e.emu.
+func drain[T any](e *embedded, s *[]T) []T {
 	e.emu.Lock()
 	defer e.emu.Unlock()
-	out := e.early
-	e.early = nil
+	out := *s
+	*s = nil
 	return out
 }
 
 // reusedIDs returns the requests that came with the id of one
 // unanswered, since the last call.
-func (e *embedded) reusedIDs() []reusedID {
-	e.emu.Lock()
-	defer e.emu.Unlock()
-	out := e.reused
-	e.reused = nil
-	return out
-}
+func (e *embedded) reusedIDs() []reusedID { return drain(e, &e.reused) }
 
 func newEmbedded(dir string, c *clock) (*embedded, error) {
 	static, err := transport.Suite.GenerateKeypair(rand.Reader)

@@ -226,7 +226,7 @@ func (c *conn) prepareSend(ctx context.Context, e *wire.Envelope) (*pendingSend,
 	if err != nil {
 		return nil, err
 	}
-	if err := c.s.forgedFanout(e); err != nil {
+	if err := c.s.forgedFanout(e, own); err != nil {
 		return nil, err
 	}
 	if err := c.checkFanout(rec, e, own); err != nil {
@@ -401,8 +401,9 @@ func (s *Server) forgedList(account string, list []byte) []byte {
 }
 
 // forgedFanout refuses an envelope that leaves out a device of the list
-// Config.ForgedList gives for its recipient, naming those it leaves out.
-func (s *Server) forgedFanout(e *wire.Envelope) error {
+// Config.ForgedList gives for its recipient, naming those it leaves out
+// (but the sending device itself, when it sends to its own account).
+func (s *Server) forgedFanout(e *wire.Envelope, own bool) error {
 	if s.cfg.ForgedList == nil {
 		return nil
 	}
@@ -417,10 +418,11 @@ func (s *Server) forgedFanout(e *wire.Envelope) error {
 	}
 	fe := &transport.FanoutError{DeviceList: signed}
 	for _, d := range l.Devices {
-		if d.Device != uint64(e.Sender.Device) || e.Sender.Account != e.Recipient {
-			if !slices.ContainsFunc(e.Messages, func(m wire.DeviceMessage) bool { return m.Device == d.Device }) {
-				fe.Missing = append(fe.Missing, d.Device)
-			}
+		if own && d.Device == e.Sender.Device {
+			continue
+		}
+		if !slices.ContainsFunc(e.Messages, func(m wire.DeviceMessage) bool { return m.Device == d.Device }) {
+			fe.Missing = append(fe.Missing, d.Device)
 		}
 	}
 	if len(fe.Missing) == 0 {
