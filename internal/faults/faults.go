@@ -59,6 +59,7 @@ const (
 	ForgetPrimaryKeys         Fault = "forget-primary-keys"           // a device checks no list against the primary key it recorded (DEV-014)
 	NoIdleClose               Fault = "no-idle-close"                 // a device keeps a connection on which it receives nothing (TRN-015)
 	NoIdleTimeout             Fault = "no-idle-timeout"               // the server keeps a connection on which it receives nothing (TRN-015)
+	TakeLastNumber            Fault = "take-last-number"              // a receiver takes a message numbered 2^32 - 1 (RAT-016)
 )
 
 // All lists every fault with the check it breaks.
@@ -103,6 +104,7 @@ var All = map[Fault]string{
 	ForgetPrimaryKeys:         "a device takes an account's device list under a new primary key, as if it had recorded none (DEV-014)",
 	NoIdleClose:               "a device keeps a connection open however long it receives nothing on it, pings unanswered (TRN-015)",
 	NoIdleTimeout:             "the server keeps a connection open however long it receives nothing on it (TRN-015)",
+	TakeLastNumber:            "a receiver takes a message numbered 2^32 - 1 like any other, skipping keys up to it, instead of refusing it first (RAT-016)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

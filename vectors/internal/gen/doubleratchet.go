@@ -193,6 +193,9 @@ func (s *session) decryptParsed(pm *parsedMessage, rnd io.Reader) ([]byte, error
 }
 
 func (c *session) decryptTx(pm *parsedMessage, rnd io.Reader) ([]byte, error) {
+	if pm.n == maxUint32 {
+		return nil, errChainExhausted // RAT-016, before anything else
+	}
 	encDH := encX25519(pm.dh)
 	for i, k := range c.skipped {
 		if k.n == pm.n && bytes.Equal(k.dh, encDH) {

@@ -390,6 +390,37 @@ var ratchetCaseFuncs = []func(basic []string) (ratchetCase, error){
 			})
 	},
 	func(basic []string) (ratchetCase, error) {
+		return editCase("ratchet_header_n_last", "Alice's first message with N = 2^32 - 1 in the header: refused "+
+			"before anything else (a receiver that skipped to it instead would fail with state.too_many_skipped, "+
+			"and at the end of a long chain would take it and wrap Nr round to 0).", []string{"limit"},
+			[]string{"RAT-016"}, errChainExhausted,
+			func(m []byte, pm *parsedMessage) ([]byte, error) {
+				h := encodeCBOR(cMap{{1, cBytes(encX25519(pm.dh))}, {2, cUint(pm.pn)}, {3, cUint(maxUint32)}})
+				return ratchetMessage(1, h, pm.ct), nil
+			})
+	},
+	func(basic []string) (ratchetCase, error) {
+		b := newRatchetBuilder("ratchet_header_n_last_current_chain", "Bob has Alice's message N = 0; a message of "+
+			"the same chain (her ratchet key, the current DHr) with N = 2^32 - 1 is refused with "+
+			"state.chain_exhausted, the state unchanged: her message N = 1 then decrypts.",
+			[]string{"limit", "injected", "state_unchanged"}, []string{"RAT-009", "RAT-010", "RAT-016"})
+		pt0, pt1 := b.pt(8), b.pt(8)
+		m0 := b.encrypt("alice", pt0)
+		m1 := b.encrypt("alice", pt1)
+		b.ok("bob", m0, pt0)
+		if b.err != nil {
+			return ratchetCase{}, b.err
+		}
+		pm, err := parseRatchetMessage(m1)
+		if err != nil {
+			return ratchetCase{}, err
+		}
+		h := encodeCBOR(cMap{{1, cBytes(encX25519(pm.dh))}, {2, cUint(pm.pn)}, {3, cUint(maxUint32)}})
+		b.decrypt("bob", ratchetMessage(1, h, pm.ct), nil, errChainExhausted)
+		b.ok("bob", m1, pt1)
+		return b.finish()
+	},
+	func(basic []string) (ratchetCase, error) {
 		return editCase("ratchet_header_n_non_shortest", "Alice's first message with N = 0 encoded in two bytes "+
 			"(0x18 0x00) in the header.", []string{"cbor"}, []string{"CBOR-004", "CBOR-005"}, errNonShortest,
 			func(m []byte, pm *parsedMessage) ([]byte, error) {
