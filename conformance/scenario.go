@@ -25,6 +25,7 @@ import (
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/store"
 	"github.com/missive-protocol/missive/ref/transport"
+	"github.com/missive-protocol/missive/ref/wire"
 	"github.com/missive-protocol/missive/testscripts"
 )
 
@@ -314,11 +315,14 @@ type world struct {
 	author map[string]string          // text -> the account that sent it
 	sends  map[string]int             // text -> how many messages were sent with it
 	shownN map[string]int             // actor, account and text -> how many times shown
-	linked map[string]string          // companion actor -> its primary actor
-	groups map[string][]byte          // "@name" -> group id
-	media  map[string]sentMedia       // caption -> what was sent with it
-	blobs  map[string]*blob           // name -> a blob uploaded by hand
-	keys   map[string]keysUploaded    // name -> prekeys uploaded by a connection of the runner's own (raw prekeys-upload)
+	// shownIDs holds the ids of the messages each actor was shown from
+	// each account, in the order shown (actor + "\x00" + account).
+	shownIDs map[string][][]byte
+	linked   map[string]string       // companion actor -> its primary actor
+	groups   map[string][]byte       // "@name" -> group id
+	media    map[string]sentMedia    // caption -> what was sent with it
+	blobs    map[string]*blob        // name -> a blob uploaded by hand
+	keys     map[string]keysUploaded // name -> prekeys uploaded by a connection of the runner's own (raw prekeys-upload)
 }
 
 func setupWorld(ctx context.Context, env *testscript.Env, suite string, o ScenarioOptions) error {
@@ -327,7 +331,7 @@ func setupWorld(ctx context.Context, env *testscript.Env, suite string, o Scenar
 	}
 	w := &world{ctx: ctx, suite: suite, dir: env.WorkDir, clock: &clock{}, a: o.Adapter,
 		actors: map[string]actor{}, seen: map[string]map[string]bool{}, inbox: map[string][]received{},
-		sent: map[string][]byte{}, author: map[string]string{}, sends: map[string]int{}, shownN: map[string]int{}, linked: map[string]string{}, groups: map[string][]byte{},
+		sent: map[string][]byte{}, author: map[string]string{}, sends: map[string]int{}, shownN: map[string]int{}, shownIDs: map[string][][]byte{}, linked: map[string]string{}, groups: map[string][]byte{},
 		media: map[string]sentMedia{}, blobs: map[string]*blob{}, keys: map[string]keysUploaded{}}
 	var err error
 	switch {
@@ -802,6 +806,20 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 			must(ts, name+" link-hold", err)
 			go joinRef(w.ctx, filepath.Join(w.dir, "devices", rest[0]), code, w.server.address(), w.clock.now)
 			time.Sleep(time.Second) // the request reaches the server
+		case "message-ids":
+			// MSG-002: the ids of the messages a reference device was
+			// shown from an account look drawn from a random source.
+			if _, ok := a.(*refActor); !ok || len(rest) != 2 {
+				ts.Fatalf("usage: %s message-ids ACCOUNT N, by a reference actor shown N messages or more from ACCOUNT", name)
+			}
+			n, err := strconv.Atoi(rest[1])
+			ids := w.shownIDs[name+"\x00"+rest[0]]
+			if err != nil || n < 2 || len(ids) < n {
+				ts.Fatalf("%s was shown %d messages from %s, not N = %s (N must be 2 or more)", name, len(ids), rest[0], rest[1])
+			}
+			if err := randomIDs(ids); err != nil {
+				fail(ts, WrongOutput, "the messages %s was shown from %s: %v (MSG-002)", name, rest[0], err)
+			}
 		case "unlink":
 			if len(rest) != 1 || w.actors[rest[0]] == nil {
 				ts.Fatalf("usage: %s unlink NAME (of a linked actor)", name)
@@ -870,6 +888,8 @@ func (w *world) collect(ts *testscript.TestScript, ctx context.Context, name str
 			fail(ts, WrongOutput, "%s was shown the message %q from %s twice", name, r.text, r.from)
 		}
 		w.seen[name][string(r.id)] = true
+		k := name + "\x00" + r.from
+		w.shownIDs[k] = append(w.shownIDs[k], r.id)
 		// Whatever ids the adapter reports, a text the runner sent is
 		// shown at most as many times as it was sent (CLI-001).
 		if n := w.sends[r.text]; n > 0 && w.author[r.text] == r.from {
@@ -1021,4 +1041,37 @@ func (w *world) link(ts *testscript.TestScript, ctx context.Context, name string
 	must(ts, newName+" join", r.err)
 	w.actors[newName] = r.a
 	w.linked[newName] = name
+}
+
+// maxIDAgreement is the most byte positions in which the ids of two
+// messages of one sender may agree (MSG-002). Two ids drawn from a random
+// source agree in 5 or more of their 16 positions with a probability of
+// about 3.8e-9 (the sum over k >= 5 of C(16, k) p^k (1 - p)^(16 - k), p = 1/256), so that a check
+// of 45 pairs fails a conforming sender less than once in five million
+// runs; ids made of a clock, a counter or a fixed prefix agree in most of
+// their positions. Ids made by a hash of a counter pass: that a source is
+// random cannot be seen from its output, only that it is not this weak.
+const maxIDAgreement = 4
+
+// randomIDs checks that each id has 16 bytes (section 11.2) and that no two
+// of them agree in more than maxIDAgreement byte positions.
+func randomIDs(ids [][]byte) error {
+	for i, id := range ids {
+		if len(id) != wire.MessageIDSize {
+			return fmt.Errorf("message id %x has %d bytes, want %d (section 11.2)", id, len(id), wire.MessageIDSize)
+		}
+		for _, other := range ids[:i] {
+			same := 0
+			for k := range id {
+				if id[k] == other[k] {
+					same++
+				}
+			}
+			if same > maxIDAgreement {
+				return fmt.Errorf("message ids %x and %x agree in %d of their %d bytes, where ids from a random source agree in at most %d (but once in 260 million pairs)",
+					other, id, same, len(id), maxIDAgreement)
+			}
+		}
+	}
+	return nil
 }

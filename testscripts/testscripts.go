@@ -57,7 +57,9 @@
 // forge-unsend-first ACCOUNT TEXT (the change sent before its message),
 // forge-media CONV SIZE CAPTION (a digest that is not the blob's),
 // forge-receipt ACCOUNT delivered|read|played TEXT, failures N (the
-// deliveries the device could not process), blob-upload NAME SIZE [UPTO]
+// deliveries the device could not process), message-ids ACCOUNT N (the
+// N or more messages shown from ACCOUNT have ids of 16 bytes, no two
+// agreeing in more than 4 byte positions: MSG-002), blob-upload NAME SIZE [UPTO]
 // [bad-digest], blob-resume NAME HELD, blob-get [CODE] NAME. The verbs that
 // play a device of the runner's own, a raw connection (hello, send-as,
 // prekey-reuse, upload-prekeys, raw), are listed in conformance/scenario_raw.go.

@@ -60,6 +60,7 @@ const (
 	NoIdleClose               Fault = "no-idle-close"                 // a device keeps a connection on which it receives nothing (TRN-015)
 	NoIdleTimeout             Fault = "no-idle-timeout"               // the server keeps a connection on which it receives nothing (TRN-015)
 	TakeLastNumber            Fault = "take-last-number"              // a receiver takes a message numbered 2^32 - 1 (RAT-016)
+	ClockMessageIDs           Fault = "clock-message-ids"             // a device makes message ids of its clock and a counter (MSG-002)
 )
 
 // All lists every fault with the check it breaks.
@@ -105,6 +106,7 @@ var All = map[Fault]string{
 	NoIdleClose:               "a device keeps a connection open however long it receives nothing on it, pings unanswered (TRN-015)",
 	NoIdleTimeout:             "the server keeps a connection open however long it receives nothing on it (TRN-015)",
 	TakeLastNumber:            "a receiver takes a message numbered 2^32 - 1 like any other, skipping keys up to it, instead of refusing it first (RAT-016)",
+	ClockMessageIDs:           "a device makes each message id of its clock (8 bytes of milliseconds) and a counter, unique but not from its random source (MSG-002)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"math"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -246,9 +247,17 @@ func (c *Conn) deliverContent(ctx context.Context, account string, typ uint64, c
 
 func (c *Conn) newID() ([]byte, error) {
 	id := make([]byte, wire.MessageIDSize)
+	if faults.Has(faults.ClockMessageIDs) {
+		binary.BigEndian.PutUint64(id, uint64(c.d.now().UnixMilli()))
+		binary.BigEndian.PutUint64(id[8:], clockIDs.Add(1))
+		return id, nil
+	}
 	_, err := io.ReadFull(c.d.rand, id)
 	return id, err
 }
+
+// clockIDs counts the ids of the clock-message-ids fault.
+var clockIDs atomic.Uint64
 
 // Send sends a text message to account and returns it once the server has
 // accepted it (its status is then sent).
