@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/missive-protocol/missive/ref/store"
 )
 
 // TestRandomIDs checks the runner's test of MSG-002 on ids of each kind.
@@ -59,6 +62,49 @@ func TestRandomIDs(t *testing.T) {
 				t.Errorf("got %v, want no error", err)
 			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 				t.Errorf("got %v, want an error with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestUploadedIDs checks the runner's record of prekey ids (PQX-002): an id
+// given a second key of its kind is reported, in another upload or the
+// same one; the same key again (a retry), and equal ids of two kinds, are
+// not.
+func TestUploadedIDs(t *testing.T) {
+	a := store.Address{Account: "bob", Device: 1}
+	key := func(id uint32, b byte) store.Prekey { return store.Prekey{ID: id, Key: []byte{b}} }
+	first := store.PrekeyUpdate{SignedPrekey: &store.Prekey{ID: 1, Key: []byte{1}}, LastResort: &store.Prekey{ID: 1, Key: []byte{2}},
+		OneTimeEC: []store.Prekey{key(1, 3), key(2, 4)}, OneTimeKEM: []store.Prekey{key(2, 5)}}
+	tests := []struct {
+		name string
+		next store.PrekeyUpdate
+		want []reusedKey
+	}{
+		{"new ids", store.PrekeyUpdate{OneTimeEC: []store.Prekey{key(3, 6)}, OneTimeKEM: []store.Prekey{key(3, 7)}}, nil},
+		{"a retry", first, nil},
+		{"an EC id again", store.PrekeyUpdate{OneTimeEC: []store.Prekey{key(3, 6), key(2, 9)}},
+			[]reusedKey{{a, keyID{"one-time EC prekey", 2}, 1, 2}}},
+		{"the last-resort id for a one-time KEM prekey", store.PrekeyUpdate{OneTimeKEM: []store.Prekey{key(1, 9)}},
+			[]reusedKey{{a, keyID{"KEM prekey", 1}, 1, 2}}},
+		{"a new signed prekey under the old id", store.PrekeyUpdate{SignedPrekey: &store.Prekey{ID: 1, Key: []byte{9}}},
+			[]reusedKey{{a, keyID{"signed prekey", 1}, 1, 2}}},
+		{"one id twice in an upload", store.PrekeyUpdate{OneTimeEC: []store.Prekey{key(7, 9), key(7, 10)}},
+			[]reusedKey{{a, keyID{"one-time EC prekey", 7}, 2, 2}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &embedded{}
+			e.uploaded(a, first)
+			if got := e.reusedPrekeyIDs(); len(got) != 0 {
+				t.Fatalf("first upload: got %v, want nothing", got)
+			}
+			e.uploaded(a, tt.next)
+			if got := e.reusedPrekeyIDs(); !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+			if got := e.reusedPrekeyIDs(); len(got) != 0 {
+				t.Errorf("a second call: got %v, want nothing (reported once)", got)
 			}
 		})
 	}

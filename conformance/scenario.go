@@ -443,6 +443,14 @@ func (w *world) checks() string {
 		return fmt.Sprintf("%s/%d sent a frame after its hello before the server's welcome (TRN-013; %d connections did)",
 			early[0].Account, early[0].Device, len(early))
 	}
+	if r := e.reusedPrekeyIDs(); len(r) > 0 {
+		k, where := r[0], fmt.Sprintf("in its upload %d", r[0].first)
+		if k.first == k.upload {
+			where = "in the same upload"
+		}
+		return fmt.Sprintf("%s/%d gave %s id %d to a second key in its upload %d, an id it gave another key %s (PQX-002; %d such ids)",
+			k.addr.Account, k.addr.Device, k.kind, k.id, k.upload, where, len(r))
+	}
 	if r := e.reusedIDs(); len(r) > 0 {
 		return fmt.Sprintf("%s/%d sent a request with id %d while its request of that id on the same connection was unanswered (MSG-005; %d reuses in all)",
 			r[0].addr.Account, r[0].addr.Device, r[0].id, len(r))
@@ -489,7 +497,7 @@ func parseAddr(ts *testscript.TestScript, s string) store.Address {
 func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	w := getWorld(ts)
 	if len(args) == 0 {
-		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|off|forge-list ACCOUNT on|off")
+		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|off|forge-list ACCOUNT on|off|drain-prekeys ACCOUNT/DEVICE|uploaded ACCOUNT/DEVICE")
 	}
 	switch args[0] {
 	case "start":
@@ -542,6 +550,30 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		e := watching(ts, "server repeat-bundles")
 		must(ts, "server repeat-bundles", e.repeatBundles(parseAddr(ts, args[1]), m))
+	case "drain-prekeys":
+		// The client suite's server takes a device's one-time prekeys
+		// from its store, as fetches would, until the next fetch leaves
+		// fewer than PREKEY_LOW of a kind, so that it sends the device
+		// notice(prekeys-low) (PQX-002: the device's next upload).
+		if len(args) != 2 {
+			ts.Fatalf("usage: server drain-prekeys ACCOUNT/DEVICE")
+		}
+		e := watching(ts, "server drain-prekeys")
+		_, err := e.drainPrekeys(w.ctx, parseAddr(ts, args[1]))
+		must(ts, "server drain-prekeys", err)
+	case "uploaded":
+		// Until a device has uploaded prekeys since its last
+		// drain-prekeys. A device need not upload on
+		// notice(prekeys-low): one that has not after the step's wait
+		// skips the scenario, which can show PQX-002 only over several
+		// uploads.
+		if len(args) != 2 {
+			ts.Fatalf("usage: server uploaded ACCOUNT/DEVICE")
+		}
+		e := watching(ts, "server uploaded")
+		if !e.awaitUpload(w.ctx, parseAddr(ts, args[1]), waitLong) {
+			ts.Fatalf("[skip] %s uploaded no prekeys after notice(prekeys-low), which no rule asks", args[1])
+		}
 	case "forge-list":
 		// The client suite's server lies about an account's device list
 		// (a new primary key, a second device) in the answer to every send

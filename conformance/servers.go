@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -116,6 +117,15 @@ type embedded struct {
 	// would (PQX-010): the mode of each device.
 	repeat  map[store.Address]int
 	bundles map[store.Address]*store.BundleKeys // the first bundle handed out of each device
+
+	// keyIDs holds every prekey id each device uploaded, by kind, with
+	// the digest of the key it named and the upload that first gave it;
+	// uploads counts each device's uploads; reusedKeys the ids a device
+	// gave a second key of the same kind (PQX-002), not yet reported.
+	keyIDs     map[store.Address]map[keyID]firstKey
+	uploads    map[store.Address]int
+	reusedKeys []reusedKey
+	drainedAt  map[store.Address]int // each device's uploads at its last drainPrekeys
 
 	// forged holds, per account, a device list the server lies with: it
 	// serves it for the account, and refuses every send to the account
@@ -231,6 +241,111 @@ func (e *embedded) repeatBundles(a store.Address, mode int) error {
 	}
 	e.repeat[a] = mode
 	return nil
+}
+
+// keyID is a prekey id of one kind: "signed prekey", "KEM prekey" (one-time
+// and last-resort together) or "one-time EC prekey" (section 4.1).
+type keyID struct {
+	kind string
+	id   uint32
+}
+
+// firstKey is the key an id was first given, and in which upload.
+type firstKey struct {
+	digest [32]byte
+	upload int
+}
+
+// reusedKey is an id a device gave a second key of its kind (PQX-002).
+type reusedKey struct {
+	addr store.Address
+	keyID
+	first, upload int // the uploads that gave it, 1 the device's first
+}
+
+// uploaded is the server's Config.Uploaded: it records the ids of an
+// upload and notes those given to another key before. The same key under
+// the same id again (a retry of an upload whose answer was lost) is no
+// second key.
+func (e *embedded) uploaded(a store.Address, u store.PrekeyUpdate) {
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	if e.keyIDs == nil {
+		e.keyIDs, e.uploads = map[store.Address]map[keyID]firstKey{}, map[store.Address]int{}
+	}
+	if e.keyIDs[a] == nil {
+		e.keyIDs[a] = map[keyID]firstKey{}
+	}
+	e.uploads[a]++
+	n := e.uploads[a]
+	note := func(kind string, k *store.Prekey) {
+		id, d := keyID{kind, k.ID}, sha256.Sum256(k.Key)
+		first, ok := e.keyIDs[a][id]
+		switch {
+		case !ok:
+			e.keyIDs[a][id] = firstKey{d, n}
+		case first.digest != d || first.upload == n:
+			e.reusedKeys = append(e.reusedKeys, reusedKey{a, id, first.upload, n})
+		}
+	}
+	if u.SignedPrekey != nil {
+		note("signed prekey", u.SignedPrekey)
+	}
+	if u.LastResort != nil {
+		note("KEM prekey", u.LastResort)
+	}
+	for i := range u.OneTimeKEM {
+		note("KEM prekey", &u.OneTimeKEM[i])
+	}
+	for i := range u.OneTimeEC {
+		note("one-time EC prekey", &u.OneTimeEC[i])
+	}
+}
+
+// reusedPrekeyIDs returns the ids given a second key since the last call.
+func (e *embedded) reusedPrekeyIDs() []reusedKey { return drain(e, &e.reusedKeys) }
+
+// awaitUpload waits until a device has uploaded prekeys since its last
+// drainPrekeys, or the wait ends; it reports whether it did.
+func (e *embedded) awaitUpload(ctx context.Context, a store.Address, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		e.emu.Lock()
+		done := e.uploads[a] > e.drainedAt[a]
+		e.emu.Unlock()
+		if done || time.Now().After(deadline) || ctx.Err() != nil {
+			return done
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// drainPrekeys takes one-time prekeys of a device from the store, as
+// fetches would, until the next fetch leaves fewer than PREKEY_LOW of a
+// kind (the server then sends notice(prekeys-low), SRV-004), and notes
+// the device's uploads so far (awaitUpload); it returns the bundles taken.
+func (e *embedded) drainPrekeys(ctx context.Context, a store.Address) (int, error) {
+	if e.st == nil {
+		return 0, errors.New("the server is not running")
+	}
+	e.emu.Lock()
+	if e.drainedAt == nil {
+		e.drainedAt = map[store.Address]int{}
+	}
+	e.drainedAt[a] = e.uploads[a]
+	e.emu.Unlock()
+	counts, ok, err := e.st.PrekeyCounts(ctx, a)
+	if err != nil || !ok {
+		return 0, cmp.Or(err, fmt.Errorf("%s/%d is not reachable", a.Account, a.Device))
+	}
+	taken := 0
+	for min(counts.EC, counts.KEM) > server.PrekeyLow {
+		if _, counts, err = e.st.TakeBundle(ctx, a); err != nil {
+			return taken, err
+		}
+		taken++
+	}
+	return taken, nil
 }
 
 // reusedID is a request that came with the id of a request of the same
@@ -471,6 +586,7 @@ func (e *embedded) start() error {
 		cfg.HandOut = e.handOut
 		cfg.ForgedList = e.forgedList
 		cfg.Mute, cfg.Wrote, cfg.ReadEnded = e.muted, e.wroteTo, e.readEnded
+		cfg.Uploaded = e.uploaded
 		cfg.ReusedRequest = func(a store.Address, id uint64) {
 			e.emu.Lock()
 			e.reused = append(e.reused, reusedID{a, id})

@@ -10,7 +10,8 @@
 //
 // Commands: "server start|stop|kill|restart|duplicate on|off|queue A/D N|
 // rekey [back]|welcome-delay DURATION|answer-delay DURATION|
-// repeat-bundles A/D whole|kem|ec|off|forge-list ACCOUNT on|off" (rekey:
+// repeat-bundles A/D whole|kem|ec|off|forge-list ACCOUNT on|off|
+// drain-prekeys A/D|uploaded A/D" (rekey:
 // restart with a new static key, or the one before; queue: the device's
 // queue holds N entries, waiting for it up to 15 s; welcome-delay: how
 // long the client suite's server holds each welcome back to see what a
@@ -19,7 +20,11 @@
 // it hands out the one-time prekeys of the device's first bundle again,
 // the whole bundle, without its one-time EC prekey, or its one-time EC
 // prekey with fresh keys, as a server without SRV-003 would; forge-list:
-// it serves a device list of the account forged under a new primary key),
+// it serves a device list of the account forged under a new primary key;
+// drain-prekeys A/D: it takes the device's one-time prekeys from its store
+// until the next fetch leaves fewer than PREKEY_LOW of a kind; uploaded
+// A/D: the device uploads prekeys after that, within 15 s, or the
+// scenario is skipped),
 // "clock advance 31d", and actor commands "NAME VERB ARGS", where NAME is
 // alice, bob, carol, dave, erin or frank, with an optional digit for a
 // second device of the same account (alice2). A conversation (CONV) is an

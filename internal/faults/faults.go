@@ -61,6 +61,7 @@ const (
 	NoIdleTimeout             Fault = "no-idle-timeout"               // the server keeps a connection on which it receives nothing (TRN-015)
 	TakeLastNumber            Fault = "take-last-number"              // a receiver takes a message numbered 2^32 - 1 (RAT-016)
 	ClockMessageIDs           Fault = "clock-message-ids"             // a device makes message ids of its clock and a counter (MSG-002)
+	RestartPrekeyIDs          Fault = "restart-prekey-ids"            // a device numbers each upload's one-time EC prekeys from 1 (PQX-002)
 )
 
 // All lists every fault with the check it breaks.
@@ -107,6 +108,7 @@ var All = map[Fault]string{
 	NoIdleTimeout:             "the server keeps a connection open however long it receives nothing on it (TRN-015)",
 	TakeLastNumber:            "a receiver takes a message numbered 2^32 - 1 like any other, skipping keys up to it, instead of refusing it first (RAT-016)",
 	ClockMessageIDs:           "a device makes each message id of its clock (8 bytes of milliseconds) and a counter, unique but not from its random source (MSG-002)",
+	RestartPrekeyIDs:          "a device numbers the one-time EC prekeys of each upload after its first from 1 again, giving used and held ids to new keys (PQX-002)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

@@ -235,6 +235,9 @@ func (d *Device) newPrekeys(first bool, n int) (*wire.PrekeyUpload, error) {
 			putConfig(tx, name, u32(id+1))
 			return id
 		}
+		if !first && faults.Has(faults.RestartPrekeyIDs) {
+			putConfig(tx, "next-opk", u32(1))
+		}
 		if first {
 			spk, err := keys.GeneratePrivateKey(d.rand)
 			if err != nil {

@@ -66,6 +66,9 @@ func (c *conn) uploadPrekeys(ctx context.Context, u *wire.PrekeyUpload) (wire.Me
 			up.OneTimeKEM = append(up.OneTimeKEM, k)
 		}
 	}
+	if c.s.cfg.Uploaded != nil {
+		c.s.cfg.Uploaded(c.addr, up)
+	}
 	counts, err := c.s.cfg.Store.PutPrekeys(ctx, c.addr, up)
 	c.s.recipients.drop(c.addr.Account) // the device may have become reachable
 	if errors.Is(err, store.ErrDuplicatePrekey) {

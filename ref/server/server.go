@@ -149,6 +149,13 @@ type Config struct {
 	Mute      func(store.Address) bool
 	Wrote     func(store.Address)
 	ReadEnded func(a store.Address, err error, byServer bool)
+	// Uploaded, when set, is told of every prekey upload whose keys and
+	// signatures passed their checks, before the store takes it: the
+	// conformance runner's check of PQX-002 (a device never gives an id
+	// of one kind to a second key of that kind), which sees every id a
+	// device uploads, those the store then refuses included. Never set
+	// it otherwise.
+	Uploaded func(store.Address, store.PrekeyUpdate)
 }
 
 // Server is a Missive server.
