@@ -134,7 +134,7 @@ func runMutant(ctx context.Context, adapterBin, serverBin, name string) (MutantR
 	suites := []string{"vectors", "client"}
 	if faults.ServerFaults[f] {
 		o.Adapter = adapterBin
-		o.ServerCommand = serverBin + " -mutant " + name + " -listen {addr} -data {data} -clock {clock}"
+		o.ServerCommand = serverBin + " -mutant " + name + " -listen {addr} -data {data} -clock {clock} -store-fail {store-fail}"
 		suites = []string{"server"}
 	}
 	for _, s := range suites {

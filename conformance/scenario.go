@@ -380,6 +380,7 @@ func (e *external) forget(bool) error                     { return errUnsupporte
 func (e *external) rekey(bool) error                      { return errUnsupported }
 func (e *external) queue(store.Address) (int, error)      { return 0, errUnsupported }
 func (e *external) quota(int) error                       { return errUnsupported }
+func (e *external) storeFail(bool) error                  { return errUnsupported }
 func (e *external) forge(store.Address, store.Address, string) error {
 	return errUnsupported
 }
@@ -497,7 +498,7 @@ func parseAddr(ts *testscript.TestScript, s string) store.Address {
 func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	w := getWorld(ts)
 	if len(args) == 0 {
-		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|off|forge-list ACCOUNT on|off|drain-prekeys ACCOUNT/DEVICE|uploaded ACCOUNT/DEVICE")
+		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|off|forge-list ACCOUNT on|off|drain-prekeys ACCOUNT/DEVICE|uploaded ACCOUNT/DEVICE|store-fail on|off")
 	}
 	switch args[0] {
 	case "start":
@@ -583,6 +584,13 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		e := watching(ts, "server forge-list")
 		must(ts, "server forge-list", e.forgeList(args[1], args[2] == "on"))
+	case "store-fail":
+		// The server's store fails to queue any envelope, or works again
+		// (SRV-017): a server under test started with {store-fail}.
+		if len(args) != 2 || (args[1] != "on" && args[1] != "off") {
+			ts.Fatalf("usage: server store-fail on|off")
+		}
+		must(ts, "server store-fail", w.server.storeFail(args[1] == "on"))
 	case "quota":
 		n, err := strconv.Atoi(args[len(args)-1])
 		if len(args) != 2 || err != nil || n < 0 {

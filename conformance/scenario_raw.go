@@ -30,6 +30,8 @@ import (
 //	[!] NAME group-fetch [CODE] @GROUP FROM       get-group from a version (GRP-004)
 //	! NAME group-send-raw CODE @GROUP VERSION     send-group with that version and a digest of zeros (GRP-009)
 //	! NAME flood CODE ACCOUNT N                   up to N sends at once; one must fail with CODE (SRV-016)
+//	! NAME send-closes CODE ACCOUNT TEXT...       a send refused with CODE and a retry time, after which the server
+//	                                              closes the connection within 5 s (SRV-017)
 //	NAME last-seen ACCOUNT none|shown             whether presence gives a last-seen time (SRV-014)
 //	NAME deaf on|off                              drop deliveries unread and unacknowledged, or not (SRV-010)
 //	NAME delivered N TEXT...                      the message came in N deliveries, after a second more (SRV-008)
@@ -64,7 +66,7 @@ import (
 //	                                              may be the implementation's
 func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name string, a actor, verb string, rest []string, neg bool) bool {
 	switch verb {
-	case "group-fetch", "group-send-raw", "flood", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "upload-prekeys", "send-as", "prekey-reuse", "raw", "delivered-in-order", "typing", "typing-seen", "link-forged", "device-id-not":
+	case "group-fetch", "group-send-raw", "flood", "send-closes", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "upload-prekeys", "send-as", "prekey-reuse", "raw", "delivered-in-order", "typing", "typing-seen", "link-forged", "device-id-not":
 	default:
 		return false
 	}
@@ -162,7 +164,7 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 	c, err := ra.conn()
 	must(ts, name+" "+verb, err)
 	code, rest := wantCode(rest)
-	onlyNeg := verb == "group-send-raw" || verb == "flood" || verb == "hello" || verb == "upload-prekeys" || verb == "send-as" || verb == "prekey-reuse"
+	onlyNeg := verb == "group-send-raw" || verb == "flood" || verb == "send-closes" || verb == "hello" || verb == "upload-prekeys" || verb == "send-as" || verb == "prekey-reuse"
 	if onlyNeg && !neg || !neg && code != 0 || (verb == "last-seen" || verb == "list-version") && neg {
 		ts.Fatalf("%s %s: see the usage of the verbs in conformance/scenario_raw.go", name, verb)
 	}
@@ -273,6 +275,21 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 			}
 		}
 		fail(ts, UnexpectedSuccess, "%s sent %d messages to %s at once, and none was refused", name, n, rest[0])
+	case "send-closes":
+		if len(rest) < 2 || code == 0 {
+			ts.Fatalf("usage: ! %s send-closes CODE ACCOUNT TEXT...", name)
+		}
+		_, err := c.SendTo(ctx, w.conv(ts, rest[0]).ref(), strings.Join(rest[1:], " "))
+		mustFail(ts, name+" send-closes", err, code)
+		var re *transport.RemoteError
+		if !errors.As(err, &re) || re.Body.RetryAfter == nil || *re.Body.RetryAfter == 0 {
+			fail(ts, WrongOutput, "%s's send was refused with %v but no retry time", name, code)
+		}
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			fail(ts, WrongOutput, "the server left %s's connection open 5 s after it refused a send with %v", name, code)
+		}
 	case "list-version":
 		if len(rest) != 2 {
 			ts.Fatalf("usage: %s list-version ACCOUNT N", name)

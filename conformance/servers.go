@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -82,6 +83,9 @@ type serverControl interface {
 	// quota restarts the server with a queue quota of that many entries
 	// per device (0: the server's own).
 	quota(entries int) error
+	// storeFail makes the server's store fail to queue any envelope, or
+	// work again (SRV-017).
+	storeFail(on bool) error
 	close()
 }
 
@@ -740,6 +744,9 @@ func (e *embedded) forge(from, to store.Address, text string) error {
 
 func (e *embedded) close() { e.kill() }
 
+// storeFail is for the server suite, whose server is the one under test.
+func (e *embedded) storeFail(bool) error { return errUnsupported }
+
 // process is a server under test started by a command line, in which
 // {addr}, {data} and {clock} are replaced by a loopback address, a data
 // directory and a clock file (a duration the server's clock runs ahead by).
@@ -748,6 +755,7 @@ type process struct {
 	addr      string
 	data      string
 	clockFile string
+	failFile  string // {store-fail}: while it exists, the server's store fails
 	cmd       *exec.Cmd
 	exited    chan struct{} // closed when cmd has exited
 	log       *limitedBuffer
@@ -769,7 +777,8 @@ func newProcess(command, dir string) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &process{command: command, addr: addr, data: filepath.Join(dir, "data"), clockFile: filepath.Join(dir, "clock"), log: &limitedBuffer{}}
+	p := &process{command: command, addr: addr, data: filepath.Join(dir, "data"), clockFile: filepath.Join(dir, "clock"),
+		failFile: filepath.Join(dir, "store-fail"), log: &limitedBuffer{}}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -803,7 +812,7 @@ func (p *process) start() error {
 // startOnce starts the server once; exited reports that it failed because
 // the server exited.
 func (p *process) startOnce() (exited bool, err error) {
-	line := strings.NewReplacer("{addr}", p.addr, "{data}", p.data, "{clock}", p.clockFile).Replace(p.command)
+	line := strings.NewReplacer("{addr}", p.addr, "{data}", p.data, "{clock}", p.clockFile, "{store-fail}", p.failFile).Replace(p.command)
 	words, err := splitCommand(line)
 	if err != nil {
 		return false, err
@@ -909,6 +918,21 @@ func (p *process) forget(bool) error                { return errUnsupported }
 func (p *process) rekey(bool) error                 { return errUnsupported }
 func (p *process) queue(store.Address) (int, error) { return 0, errUnsupported }
 func (p *process) quota(int) error                  { return errUnsupported }
+
+// storeFail creates or removes the file of {store-fail}; a command without
+// it cannot make its store fail.
+func (p *process) storeFail(on bool) error {
+	if !strings.Contains(p.command, "{store-fail}") {
+		return fmt.Errorf("%w: the -server-cmd has no {store-fail}", errUnsupported)
+	}
+	if on {
+		return os.WriteFile(p.failFile, nil, 0o600)
+	}
+	if err := os.Remove(p.failFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
 func (p *process) forge(store.Address, store.Address, string) error {
 	return errUnsupported
 }

@@ -39,7 +39,9 @@ Flags:
                        {clock} in it are replaced by a loopback address, a data directory
                        and a file holding how far the server's clock must run ahead
                        (such as 31d, or 1h30m0s in Go's syntax; the scenarios of
-                       expiry need it)
+                       expiry need it); {store-fail}, when present, by a file that
+                       exists while the server's store must fail to queue any
+                       envelope (store_failure, SRV-017, is skipped without it)
     -expect FILE       known gaps: lines "pattern: reason", pattern a glob over suite/group/id
     -json FILE         write the report as JSON ("-" for standard output, the summary
                        then going to standard error)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/server"
+	"github.com/missive-protocol/missive/ref/store"
 	"github.com/missive-protocol/missive/ref/store/bolt"
 	"github.com/missive-protocol/missive/ref/transport"
 	"github.com/missive-protocol/missive/spec"
@@ -39,6 +40,8 @@ Flags:
     -metrics ADDR    serve Prometheus metrics on ADDR/metrics (default off)
     -v               log every connection
     -clock FILE      for tests: run the clock ahead by the duration in FILE ("31d")
+    -store-fail FILE for tests: while FILE exists, the store fails to queue
+                     any envelope, as a full disk would (SRV-017)
     -mutant NAME     for the conformance suite: run with a deliberate bug (-mutant list)
     -version         print the version
 
@@ -62,6 +65,7 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
 	metrics := fl.String("metrics", "", "")
 	verbose := fl.Bool("v", false, "")
 	clockFile := fl.String("clock", "", "")
+	failFile := fl.String("store-fail", "", "")
 	mutant := fl.String("mutant", "", "")
 	version := fl.Bool("version", false, "")
 	if err := fl.Parse(args); err != nil {
@@ -103,14 +107,14 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
 	if *clockFile != "" {
 		clock = (&fileClock{path: *clockFile}).Now
 	}
-	if err := serve(*listen, *data, *metrics, clock, log, stdout, stop); err != nil {
+	if err := serve(*listen, *data, *metrics, clock, *failFile, log, stdout, stop); err != nil {
 		fmt.Fprintf(stderr, "missive-server: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(listen, data, metricsAddr string, clock func() time.Time, log *slog.Logger, stdout io.Writer, stop <-chan struct{}) error {
+func serve(listen, data, metricsAddr string, clock func() time.Time, failFile string, log *slog.Logger, stdout io.Writer, stop <-chan struct{}) error {
 	// Catch the stop signals before listening: one that comes as soon as
 	// devices can connect stops the server cleanly instead of killing it.
 	sig := make(chan os.Signal, 1)
@@ -130,7 +134,11 @@ func serve(listen, data, metricsAddr string, clock func() time.Time, log *slog.L
 		return fmt.Errorf("%s cannot be opened (corrupt, or not a Missive store?); nothing was changed: %w", dbPath, err)
 	}
 	defer st.Close()
-	srv, err := server.New(server.Config{Store: st, Static: static, Logger: log, Clock: clock})
+	var served store.Store = st
+	if failFile != "" {
+		served = &failingStore{Store: st, path: failFile}
+	}
+	srv, err := server.New(server.Config{Store: served, Static: static, Logger: log, Clock: clock})
 	if err != nil {
 		return err
 	}
@@ -200,4 +208,41 @@ func loadKey(path string, haveStore bool) (noise.DHKey, error) {
 		return noise.DHKey{}, err
 	}
 	return noise.DHKey{Private: b, Public: pub}, nil
+}
+
+// failingStore is the store of -store-fail: while the file at path exists,
+// every envelope the server asks it to queue fails, as on a full disk, so
+// that the conformance suite can see what the server answers (SRV-017:
+// policy.shutting_down with a retry time, and the connection closed). It
+// keeps the store's other methods, the optional ones included.
+type failingStore struct {
+	*bolt.Store
+	path string
+}
+
+var errStoreFail = errors.New("the store fails (the -store-fail file exists)")
+
+func (f *failingStore) failing() bool {
+	_, err := os.Stat(f.path)
+	return err == nil
+}
+
+// Enqueue implements store.Store.
+func (f *failingStore) Enqueue(ctx context.Context, es []store.Entry, q store.Quota, forget time.Time) (time.Time, bool, error) {
+	if f.failing() {
+		return time.Time{}, false, errStoreFail
+	}
+	return f.Store.Enqueue(ctx, es, q, forget)
+}
+
+// EnqueueMany implements store.ManyEnqueuer.
+func (f *failingStore) EnqueueMany(ctx context.Context, calls []store.EnqueueCall) []store.EnqueueResult {
+	if f.failing() {
+		out := make([]store.EnqueueResult, len(calls))
+		for i := range out {
+			out[i].Err = errStoreFail
+		}
+		return out
+	}
+	return f.Store.EnqueueMany(ctx, calls)
 }

@@ -63,6 +63,7 @@ const (
 	ClockMessageIDs           Fault = "clock-message-ids"             // a device makes message ids of its clock and a counter (MSG-002)
 	RestartPrekeyIDs          Fault = "restart-prekey-ids"            // a device numbers each upload's one-time EC prekeys from 1 (PQX-002)
 	NoStopFlush               Fault = "no-stop-flush"                 // a stopping server drops the last-seen times it holds (SRV-022)
+	StoreFailureOpen          Fault = "store-failure-open"            // the server keeps a connection open after its store failed a request (SRV-017)
 )
 
 // All lists every fault with the check it breaks.
@@ -111,12 +112,13 @@ var All = map[Fault]string{
 	ClockMessageIDs:           "a device makes each message id of its clock (8 bytes of milliseconds) and a counter, unique but not from its random source (MSG-002)",
 	RestartPrekeyIDs:          "a device numbers the one-time EC prekeys of each upload after its first from 1 again, giving used and held ids to new keys (PQX-002)",
 	NoStopFlush:               "a stopping server drops the last-seen times it holds in memory instead of storing them; its sweep still stores them every second (SRV-022)",
+	StoreFailureOpen:          "the server answers a request its store failed with policy.shutting_down and a retry time, but keeps the connection open (SRV-017)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.
 var ServerFaults = map[Fault]bool{IgnoreTTL: true, AcceptRevokedDevice: true, NoRateLimit: true, NonMemberGroupSend: true,
 	LastSeenToAll: true, AckInMemory: true, SentAtUnchecked: true, NoWriteTimeout: true, ReuseOneTimePrekeys: true,
-	NoIdleTimeout: true, NoStopFlush: true}
+	NoIdleTimeout: true, NoStopFlush: true, StoreFailureOpen: true}
 
 var on atomic.Pointer[Fault]
 

@@ -833,7 +833,7 @@ func (c *conn) answer(id uint64, result wire.Message, err error) ([]byte, bool) 
 		code := errcode.Of(err)
 		c.s.metrics.refused.inc(code)
 		typ, body = wire.FrameError, errorBody(err)
-		closing = code.Layer() == "decode" || code == errcode.PolicyShuttingDown
+		closing = code.Layer() == "decode" || code == errcode.PolicyShuttingDown && !faults.Has(faults.StoreFailureOpen)
 		level := slog.LevelInfo
 		if code == errcode.PolicyRateLimited {
 			level = slog.LevelDebug // a flood would fill the log
