@@ -710,6 +710,17 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 			}
 			must(ts, name+" send", err)
 			w.record(text, id, name)
+		case "send-crash":
+			// The implementation's device sends, and crashes once the
+			// message has left it (crash_after_sending); it is then open
+			// again and offline.
+			ia, ok := a.(*implActor)
+			if !ok || len(rest) < 2 {
+				ts.Fatalf("usage: %s send-crash ACCOUNT TEXT..., by an actor of the implementation", name)
+			}
+			text := strings.Join(rest[1:], " ")
+			must(ts, name+" send-crash", ia.sendCrash(ctx, w.conv(ts, rest[0]), text))
+			w.record(text, nil, name)
 		case "resend":
 			text := strings.Join(rest, " ")
 			ra, ok := a.(*refActor)

@@ -32,7 +32,9 @@
 // comment). Messages are named by the text they were sent with (the
 // caption for media); a verb that takes two texts takes them quoted.
 //
-// Verbs: create impl|ref, send CONV TEXT, expect [@GROUP] ACCOUNT TEXT,
+// Verbs: create impl|ref, send CONV TEXT, send-crash ACCOUNT TEXT (an
+// implementation's device crashes once the message has left it, and is
+// opened again, offline), expect [@GROUP] ACCOUNT TEXT,
 // expect-none [WAIT], read CONV, status TEXT STATUS, knows TEXT, offline,
 // online, refused, key-refused (must not connect: the server's key
 // changed), presence ACCOUNT STATE, privacy LASTSEEN ONLINE

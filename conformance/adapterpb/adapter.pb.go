@@ -3527,14 +3527,29 @@ func (x *DeviceCloseParams) GetDevice() string {
 
 // message.send: a text message to an account, or to a group (chapter 16)
 // when group_id is set (to is then empty).
+//
+// With crash_after_sending, the device crashes once the message has left
+// it: after its send frame is written, before the server's answer comes
+// (the runner's server holds its answers back in that scenario), the
+// adapter drops the device's connection and everything the device holds
+// only in memory, as a crash of its process would, and opens the device
+// again from its storage, unconnected; the runner connects it with
+// device.connect. The response is OK once the device is open again, with
+// crashed set (an adapter that leaves crashed unset did not crash: the
+// scenario is skipped). An adapter should let the frame reach the server
+// before it drops the connection, a few hundred milliseconds: a socket
+// closed with data unread may be reset, and the frame lost with it. The
+// scenario checks that a device stores the advanced state of its sessions
+// before a message leaves it (RAT-008, SES-002).
 type MessageSendParams struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
-	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"` // an account
-	Text          string                 `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
-	GroupId       []byte                 `protobuf:"bytes,4,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"` // a group the device is a member of
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Device            string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	To                string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"` // an account
+	Text              string                 `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	GroupId           []byte                 `protobuf:"bytes,4,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"` // a group the device is a member of
+	CrashAfterSending bool                   `protobuf:"varint,5,opt,name=crash_after_sending,json=crashAfterSending,proto3" json:"crash_after_sending,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *MessageSendParams) Reset() {
@@ -3595,10 +3610,18 @@ func (x *MessageSendParams) GetGroupId() []byte {
 	return nil
 }
 
+func (x *MessageSendParams) GetCrashAfterSending() bool {
+	if x != nil {
+		return x.CrashAfterSending
+	}
+	return false
+}
+
 type MessageSendResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	MessageId     []byte                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
-	AcceptedAt    uint64                 `protobuf:"varint,2,opt,name=accepted_at,json=acceptedAt,proto3" json:"accepted_at,omitempty"` // the server's acceptance time (send-result)
+	AcceptedAt    uint64                 `protobuf:"varint,2,opt,name=accepted_at,json=acceptedAt,proto3" json:"accepted_at,omitempty"` // the server's acceptance time (send-result); 0 when crashed
+	Crashed       bool                   `protobuf:"varint,3,opt,name=crashed,proto3" json:"crashed,omitempty"`                         // the device crashed as crash_after_sending asked
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3645,6 +3668,13 @@ func (x *MessageSendResult) GetAcceptedAt() uint64 {
 		return x.AcceptedAt
 	}
 	return 0
+}
+
+func (x *MessageSendResult) GetCrashed() bool {
+	if x != nil {
+		return x.Crashed
+	}
+	return false
 }
 
 // messages.receive: what the device has received since the last call,
@@ -7679,17 +7709,19 @@ const file_adapter_proto_rawDesc = "" +
 	"\x13DeviceConnectParams\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\"+\n" +
 	"\x11DeviceCloseParams\x12\x16\n" +
-	"\x06device\x18\x01 \x01(\tR\x06device\"j\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\"\x9a\x01\n" +
 	"\x11MessageSendParams\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x12\n" +
 	"\x04text\x18\x03 \x01(\tR\x04text\x12\x19\n" +
-	"\bgroup_id\x18\x04 \x01(\fR\agroupId\"S\n" +
+	"\bgroup_id\x18\x04 \x01(\fR\agroupId\x12.\n" +
+	"\x13crash_after_sending\x18\x05 \x01(\bR\x11crashAfterSending\"m\n" +
 	"\x11MessageSendResult\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\fR\tmessageId\x12\x1f\n" +
 	"\vaccepted_at\x18\x02 \x01(\x04R\n" +
-	"acceptedAt\"e\n" +
+	"acceptedAt\x12\x18\n" +
+	"\acrashed\x18\x03 \x01(\bR\acrashed\"e\n" +
 	"\x15MessagesReceiveParams\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1b\n" +
 	"\tmin_count\x18\x02 \x01(\rR\bminCount\x12\x17\n" +

@@ -28,6 +28,7 @@ type clients struct {
 
 type dev struct {
 	d       *client.Device
+	dir     string // where the device stores everything (crash_after_sending opens it again)
 	c       *client.Conn
 	mu      sync.Mutex
 	inbox   []*pb.ReceivedMessage
@@ -75,11 +76,11 @@ func (cs *clients) newDir() (string, error) {
 	return filepath.Join(cs.dir, "d"+strconv.Itoa(cs.next)), nil
 }
 
-func (cs *clients) add(d *client.Device) string {
+func (cs *clients) add(d *client.Device, dir string) string {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	h := fmt.Sprintf("%s/%d#%d", d.Account, d.ID, len(cs.devices)+1)
-	cs.devices[h] = &dev{d: d, arrived: make(chan struct{}, 1)}
+	cs.devices[h] = &dev{d: d, dir: dir, arrived: make(chan struct{}, 1)}
 	return h
 }
 
@@ -125,7 +126,7 @@ func (d *dev) collect(c *client.Conn) {
 			GroupId: m.Group, Outgoing: m.Outgoing, Media: m.Media != nil, ExpireAfter: m.Expire}
 		if m.Outgoing {
 			// A group message sent by another device of this account.
-			r.From = fmt.Sprintf("%s/%d", d.d.Account, m.Device)
+			r.From = fmt.Sprintf("%s/%d", c.Device().Account, m.Device)
 		}
 		if m.Media != nil && m.Media.ViewOnce != nil {
 			r.ViewOnce = true
@@ -180,7 +181,7 @@ func deviceCreate(a *Adapter, req *pb.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pb.DeviceCreateResult{Device: a.clients.add(d), IdentityKey: d.IdentityKey().Encode()}, nil
+	return &pb.DeviceCreateResult{Device: a.clients.add(d, dir), IdentityKey: d.IdentityKey().Encode()}, nil
 }
 
 func withDevice(a *Adapter, h string, fn func(ctx context.Context, d *dev, c *client.Conn) (any, error)) (any, error) {
@@ -218,6 +219,11 @@ func deviceClose(a *Adapter, req *pb.Request) (any, error) {
 
 func messageSend(a *Adapter, req *pb.Request) (any, error) {
 	p := req.GetMessageSend()
+	if p.GetCrashAfterSending() {
+		return withDevice(a, p.GetDevice(), func(ctx context.Context, d *dev, c *client.Conn) (any, error) {
+			return crashAfterSending(ctx, a, d, c, p)
+		})
+	}
 	return withDevice(a, p.GetDevice(), func(ctx context.Context, d *dev, c *client.Conn) (any, error) {
 		m, err := c.SendTo(ctx, conv(p.GetTo(), p.GetGroupId()), p.GetText())
 		if err != nil {
@@ -225,6 +231,53 @@ func messageSend(a *Adapter, req *pb.Request) (any, error) {
 		}
 		return &pb.MessageSendResult{MessageId: m.ID, AcceptedAt: m.Accepted}, nil
 	})
+}
+
+// crashDelay is how long a device that crashes after sending lets its
+// send frame travel to the server first: a socket closed with data unread
+// may be reset, and the frame lost with it.
+const crashDelay = 300 * time.Millisecond
+
+// crashAfterSending sends a message and crashes the device once its send
+// frame is written, before the answer (crash_after_sending): the
+// connection is dropped, so that the send fails, and the device's store is
+// closed and opened again from its directory. What the device had stored
+// before the frame left is all it has then; the reference client stores
+// its advanced sessions before (RAT-008), the store-sessions-late mutant
+// after the answer, which never comes.
+func crashAfterSending(ctx context.Context, a *Adapter, d *dev, c *client.Conn, p *pb.MessageSendParams) (any, error) {
+	written := make(chan struct{})
+	var once sync.Once
+	c.OnRequest(func(typ uint64) {
+		if typ == wire.FrameSend {
+			once.Do(func() { close(written) })
+		}
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.SendTo(ctx, conv(p.GetTo(), p.GetGroupId()), p.GetText())
+		done <- err
+	}()
+	select {
+	case <-written:
+	case err := <-done:
+		return nil, fmt.Errorf("refadapter: the send ended before its frame was written: %v", err)
+	}
+	time.Sleep(crashDelay)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.c = nil
+	c.Close()
+	<-done // fails with the connection, unless the answer came first
+	if err := d.d.Close(); err != nil {
+		return nil, err
+	}
+	nd, err := client.Open(d.dir, a.clients.config())
+	if err != nil {
+		return nil, fmt.Errorf("refadapter: opening the device again after its crash: %w", err)
+	}
+	d.d = nd
+	return &pb.MessageSendResult{Crashed: true}, nil
 }
 
 func messagesReceive(a *Adapter, req *pb.Request) (any, error) {
@@ -370,7 +423,7 @@ func linkJoin(a *Adapter, req *pb.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pb.LinkJoinResult{Device: a.clients.add(d), DeviceId: d.ID}, nil
+	return &pb.LinkJoinResult{Device: a.clients.add(d, dir), DeviceId: d.ID}, nil
 }
 
 func linkUnlink(a *Adapter, req *pb.Request) (any, error) {

@@ -64,6 +64,7 @@ const (
 	RestartPrekeyIDs          Fault = "restart-prekey-ids"            // a device numbers each upload's one-time EC prekeys from 1 (PQX-002)
 	NoStopFlush               Fault = "no-stop-flush"                 // a stopping server drops the last-seen times it holds (SRV-022)
 	StoreFailureOpen          Fault = "store-failure-open"            // the server keeps a connection open after its store failed a request (SRV-017)
+	StoreSessionsLate         Fault = "store-sessions-late"           // a device stores its advanced sessions once the server has answered a send (RAT-008, SES-002)
 )
 
 // All lists every fault with the check it breaks.
@@ -113,6 +114,7 @@ var All = map[Fault]string{
 	RestartPrekeyIDs:          "a device numbers the one-time EC prekeys of each upload after its first from 1 again, giving used and held ids to new keys (PQX-002)",
 	NoStopFlush:               "a stopping server drops the last-seen times it holds in memory instead of storing them; its sweep still stores them every second (SRV-022)",
 	StoreFailureOpen:          "the server answers a request its store failed with policy.shutting_down and a retry time, but keeps the connection open (SRV-017)",
+	StoreSessionsLate:         "a device stores the advanced state of its sessions once the server has answered a send, not before the send leaves it: a crash in between makes it reuse a message key (RAT-008, SES-002)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -64,6 +65,19 @@ type Conn struct {
 	err        error
 	lastWrite  time.Time
 	wg         sync.WaitGroup
+	onRequest  atomic.Pointer[func(uint64)] // OnRequest's
+}
+
+// OnRequest makes the connection call f with the frame type of each
+// request it writes, once the frame is written and before its answer; nil
+// stops it. The conformance adapter uses it to crash a device once a send
+// has left it (crash_after_sending).
+func (c *Conn) OnRequest(f func(typ uint64)) {
+	if f == nil {
+		c.onRequest.Store(nil)
+		return
+	}
+	c.onRequest.Store(&f)
 }
 
 // ErrServerKeyChanged is returned by Connect when the server presents
@@ -273,6 +287,9 @@ func (c *Conn) call(ctx context.Context, typ uint64, body, result wire.Message) 
 	}
 	if err := c.tc.Send(typ, wid, body); err != nil {
 		return err
+	}
+	if f := c.onRequest.Load(); f != nil {
+		(*f)(typ)
 	}
 	select {
 	case f := <-ch:

@@ -114,6 +114,16 @@ func (c *Conn) fetch(ctx context.Context, account string, devices []uint32) erro
 // has a session with, leaving out skip, and stores the advanced sessions
 // before returning (SES-002).
 func (c *Conn) encryptFor(account string, skip uint32, plaintext []byte) ([]wire.DeviceMessage, error) {
+	return c.encryptStoring(account, skip, plaintext, !faults.Has(faults.StoreSessionsLate))
+}
+
+// errNotStored rolls back the transaction of encryptStoring without store.
+var errNotStored = errors.New("client: sessions not stored")
+
+// encryptStoring is encryptFor, storing the advanced sessions only when
+// store is set (the store-sessions-late fault stores them after the
+// server's answer instead).
+func (c *Conn) encryptStoring(account string, skip uint32, plaintext []byte, store bool) ([]wire.DeviceMessage, error) {
 	c.d.mu.Lock()
 	defer c.d.mu.Unlock()
 	var out []wire.DeviceMessage
@@ -140,8 +150,14 @@ func (c *Conn) encryptFor(account string, skip uint32, plaintext []byte) ([]wire
 			}
 			out = append(out, wire.DeviceMessage{Device: uint64(dev), Kind: k, Ciphertext: msg})
 		}
+		if !store {
+			return errNotStored
+		}
 		return nil
 	})
+	if errors.Is(err, errNotStored) {
+		err = nil
+	}
 	return out, err
 }
 
@@ -236,6 +252,13 @@ func (c *Conn) deliverContent(ctx context.Context, account string, typ uint64, c
 		}
 		if err != nil {
 			return 0, nil, err
+		}
+		if faults.Has(faults.StoreSessionsLate) {
+			// The sessions advance in the store only now that the server
+			// has answered (encryption is deterministic: the same step).
+			if _, err := c.encryptStoring(account, skip, pt, true); err != nil {
+				return 0, nil, err
+			}
 		}
 		devs := make([]uint32, len(msgs))
 		for i, m := range msgs {
