@@ -377,20 +377,13 @@ func (i *implActor) send(ctx context.Context, to conv, text string) ([]byte, err
 	return resp.GetMessageSend().GetMessageId(), nil
 }
 
-// sendCrash sends a message with crash_after_sending: the device crashes
+// sendCrash sends a message with message.send_crash: the device crashes
 // once the message has left it, and is open again, unconnected, when it
-// returns. An adapter that did not crash answers without crashed: that is
-// errUnsupported.
+// returns.
 func (i *implActor) sendCrash(ctx context.Context, to conv, text string) error {
-	resp, err := i.do(ctx, &pb.Request{Method: "message.send", Params: &pb.Request_MessageSend{MessageSend: &pb.MessageSendParams{
-		Device: i.handle, To: to.account, GroupId: to.group, Text: text, CrashAfterSending: true}}})
-	if err != nil {
-		return err
-	}
-	if !resp.GetMessageSend().GetCrashed() {
-		return fmt.Errorf("%w: the adapter sent without crashing (it does not know crash_after_sending)", errUnsupported)
-	}
-	return nil
+	_, err := i.do(ctx, &pb.Request{Method: "message.send_crash", Params: &pb.Request_MessageSendCrash{MessageSendCrash: &pb.MessageSendCrashParams{
+		Device: i.handle, To: to.account, Text: text}}})
+	return err
 }
 
 func (i *implActor) receive(ctx context.Context, wait time.Duration) ([]received, error) {

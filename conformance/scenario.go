@@ -712,7 +712,7 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 			w.record(text, id, name)
 		case "send-crash":
 			// The implementation's device sends, and crashes once the
-			// message has left it (crash_after_sending); it is then open
+			// message has left it (message.send_crash); it is then open
 			// again and offline.
 			ia, ok := a.(*implActor)
 			if !ok || len(rest) < 2 {
@@ -989,7 +989,13 @@ func (w *world) expect(ts *testscript.TestScript, ctx context.Context, name stri
 			if group != nil {
 				where = " in the group"
 			}
-			fail(ts, UnexpectedFailure, "%s was not shown %q from %s%s (shown: %v)", name, text, from, where, w.inbox[name])
+			failed := ""
+			if ra, ok := a.(*refActor); ok {
+				if errs := ra.failed(); len(errs) > 0 {
+					failed = fmt.Sprintf("; deliveries it could not process: %v", errs)
+				}
+			}
+			fail(ts, UnexpectedFailure, "%s was not shown %q from %s%s (shown: %v%s)", name, text, from, where, w.inbox[name], failed)
 		}
 		w.inbox[name] = append(w.inbox[name], w.collect(ts, ctx, name, a, 200*time.Millisecond)...)
 	}

@@ -338,9 +338,14 @@ func (e *embedded) drainPrekeys(ctx context.Context, a store.Address) (int, erro
 	}
 	e.drainedAt[a] = e.uploads[a]
 	e.emu.Unlock()
+	// A device that has just registered may not have uploaded yet.
 	counts, ok, err := e.st.PrekeyCounts(ctx, a)
+	for deadline := time.Now().Add(waitLong); err == nil && !ok && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		counts, ok, err = e.st.PrekeyCounts(ctx, a)
+	}
 	if err != nil || !ok {
-		return 0, cmp.Or(err, fmt.Errorf("%s/%d is not reachable", a.Account, a.Device))
+		return 0, cmp.Or(err, fmt.Errorf("%s/%d is not reachable %v after it registered: no signed and last-resort prekeys", a.Account, a.Device, waitLong))
 	}
 	taken := 0
 	for min(counts.EC, counts.KEM) > server.PrekeyLow {

@@ -11,7 +11,7 @@
 // Commands: "server start|stop|kill|restart|duplicate on|off|queue A/D N|
 // rekey [back]|welcome-delay DURATION|answer-delay DURATION|
 // repeat-bundles A/D whole|kem|ec|off|forge-list ACCOUNT on|off|
-// drain-prekeys A/D|uploaded A/D" (rekey:
+// drain-prekeys A/D|uploaded A/D|store-fail on|off" (rekey:
 // restart with a new static key, or the one before; queue: the device's
 // queue holds N entries, waiting for it up to 15 s; welcome-delay: how
 // long the client suite's server holds each welcome back to see what a
@@ -24,7 +24,8 @@
 // drain-prekeys A/D: it takes the device's one-time prekeys from its store
 // until the next fetch leaves fewer than PREKEY_LOW of a kind; uploaded
 // A/D: the device uploads prekeys after that, within 15 s, or the
-// scenario is skipped),
+// scenario is skipped; store-fail: the store of a server under test
+// started with {store-fail} fails to queue any envelope, or works again),
 // "clock advance 31d", and actor commands "NAME VERB ARGS", where NAME is
 // alice, bob, carol, dave, erin or frank, with an optional digit for a
 // second device of the same account (alice2). A conversation (CONV) is an

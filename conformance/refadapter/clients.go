@@ -28,7 +28,7 @@ type clients struct {
 
 type dev struct {
 	d       *client.Device
-	dir     string // where the device stores everything (crash_after_sending opens it again)
+	dir     string // where the device stores everything (message.send_crash opens it again)
 	c       *client.Conn
 	mu      sync.Mutex
 	inbox   []*pb.ReceivedMessage
@@ -143,19 +143,20 @@ func (d *dev) collect(c *client.Conn) {
 
 func init() {
 	for name, m := range map[string]method{
-		"clock.set":        clockSet,
-		"device.create":    deviceCreate,
-		"device.connect":   deviceConnect,
-		"device.close":     deviceClose,
-		"message.send":     messageSend,
-		"messages.receive": messagesReceive,
-		"messages.read":    messagesRead,
-		"message.status":   messageStatus,
-		"presence.get":     presenceGet,
-		"privacy.set":      privacySet,
-		"link.open":        linkOpen,
-		"link.complete":    linkComplete,
-		"link.join":        linkJoin,
+		"clock.set":          clockSet,
+		"device.create":      deviceCreate,
+		"device.connect":     deviceConnect,
+		"device.close":       deviceClose,
+		"message.send":       messageSend,
+		"message.send_crash": messageSendCrash,
+		"messages.receive":   messagesReceive,
+		"messages.read":      messagesRead,
+		"message.status":     messageStatus,
+		"presence.get":       presenceGet,
+		"privacy.set":        privacySet,
+		"link.open":          linkOpen,
+		"link.complete":      linkComplete,
+		"link.join":          linkJoin,
 	} {
 		methods[name] = m
 	}
@@ -219,11 +220,6 @@ func deviceClose(a *Adapter, req *pb.Request) (any, error) {
 
 func messageSend(a *Adapter, req *pb.Request) (any, error) {
 	p := req.GetMessageSend()
-	if p.GetCrashAfterSending() {
-		return withDevice(a, p.GetDevice(), func(ctx context.Context, d *dev, c *client.Conn) (any, error) {
-			return crashAfterSending(ctx, a, d, c, p)
-		})
-	}
 	return withDevice(a, p.GetDevice(), func(ctx context.Context, d *dev, c *client.Conn) (any, error) {
 		m, err := c.SendTo(ctx, conv(p.GetTo(), p.GetGroupId()), p.GetText())
 		if err != nil {
@@ -238,46 +234,52 @@ func messageSend(a *Adapter, req *pb.Request) (any, error) {
 // may be reset, and the frame lost with it.
 const crashDelay = 300 * time.Millisecond
 
-// crashAfterSending sends a message and crashes the device once its send
-// frame is written, before the answer (crash_after_sending): the
-// connection is dropped, so that the send fails, and the device's store is
-// closed and opened again from its directory. What the device had stored
-// before the frame left is all it has then; the reference client stores
-// its advanced sessions before (RAT-008), the store-sessions-late mutant
-// after the answer, which never comes.
-func crashAfterSending(ctx context.Context, a *Adapter, d *dev, c *client.Conn, p *pb.MessageSendParams) (any, error) {
-	written := make(chan struct{})
-	var once sync.Once
-	c.OnRequest(func(typ uint64) {
-		if typ == wire.FrameSend {
-			once.Do(func() { close(written) })
+// messageSendCrash sends a message and crashes the device once its send
+// frame is written, before the answer (message.send_crash): the connection
+// is dropped, so that the send fails, and the device's store is closed and
+// opened again from its directory. What the device had stored before the
+// frame left is all it has then; the reference client stores its advanced
+// sessions before (RAT-008), the store-sessions-late mutant after the
+// answer, which never comes.
+func messageSendCrash(a *Adapter, req *pb.Request) (any, error) {
+	p := req.GetMessageSendCrash()
+	return withDevice(a, p.GetDevice(), func(ctx context.Context, d *dev, c *client.Conn) (any, error) {
+		// The send of this message: receipts and sync content go in
+		// envelopes of other types, or to the device's own account.
+		written := make(chan struct{})
+		var once sync.Once
+		c.OnRequest(func(typ uint64, body wire.Message) {
+			if e, ok := body.(*wire.Envelope); ok && typ == wire.FrameSend && e.Type == wire.EnvelopeChat && e.Recipient == p.GetTo() {
+				once.Do(func() { close(written) })
+			}
+		})
+		defer c.OnRequest(nil)
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Send(ctx, p.GetTo(), p.GetText())
+			done <- err
+		}()
+		select {
+		case <-written:
+		case err := <-done:
+			return nil, fmt.Errorf("refadapter: the send ended before its frame was written: %w", err)
 		}
+		time.Sleep(crashDelay)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.c = nil
+		c.Close()
+		<-done // fails with the connection, unless the answer came first
+		if err := d.d.Close(); err != nil {
+			return nil, err
+		}
+		nd, err := client.Open(d.dir, a.clients.config())
+		if err != nil {
+			return nil, fmt.Errorf("refadapter: opening the device again after its crash: %w", err)
+		}
+		d.d = nd
+		return nil, nil
 	})
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.SendTo(ctx, conv(p.GetTo(), p.GetGroupId()), p.GetText())
-		done <- err
-	}()
-	select {
-	case <-written:
-	case err := <-done:
-		return nil, fmt.Errorf("refadapter: the send ended before its frame was written: %v", err)
-	}
-	time.Sleep(crashDelay)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.c = nil
-	c.Close()
-	<-done // fails with the connection, unless the answer came first
-	if err := d.d.Close(); err != nil {
-		return nil, err
-	}
-	nd, err := client.Open(d.dir, a.clients.config())
-	if err != nil {
-		return nil, fmt.Errorf("refadapter: opening the device again after its crash: %w", err)
-	}
-	d.d = nd
-	return &pb.MessageSendResult{Crashed: true}, nil
 }
 
 func messagesReceive(a *Adapter, req *pb.Request) (any, error) {

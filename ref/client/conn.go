@@ -65,14 +65,14 @@ type Conn struct {
 	err        error
 	lastWrite  time.Time
 	wg         sync.WaitGroup
-	onRequest  atomic.Pointer[func(uint64)] // OnRequest's
+	onRequest  atomic.Pointer[func(uint64, wire.Message)] // OnRequest's
 }
 
-// OnRequest makes the connection call f with the frame type of each
-// request it writes, once the frame is written and before its answer; nil
-// stops it. The conformance adapter uses it to crash a device once a send
-// has left it (crash_after_sending).
-func (c *Conn) OnRequest(f func(typ uint64)) {
+// OnRequest makes the connection call f with the frame type and the body
+// of each request it writes, once the frame is written and before its
+// answer; nil stops it. The conformance adapter uses it to crash a device
+// once a send has left it (message.send_crash).
+func (c *Conn) OnRequest(f func(typ uint64, body wire.Message)) {
 	if f == nil {
 		c.onRequest.Store(nil)
 		return
@@ -289,7 +289,7 @@ func (c *Conn) call(ctx context.Context, typ uint64, body, result wire.Message) 
 		return err
 	}
 	if f := c.onRequest.Load(); f != nil {
-		(*f)(typ)
+		(*f)(typ, body)
 	}
 	select {
 	case f := <-ch:
