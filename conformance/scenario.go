@@ -1103,11 +1103,12 @@ func (w *world) link(ts *testscript.TestScript, ctx context.Context, name string
 // maxIDAgreement is the most byte positions in which the ids of two
 // messages of one sender may agree (MSG-002). Two ids drawn from a random
 // source agree in 5 or more of their 16 positions with a probability of
-// about 3.8e-9 (the sum over k >= 5 of C(16, k) p^k (1 - p)^(16 - k), p = 1/256), so that a check
-// of 45 pairs fails a conforming sender less than once in five million
-// runs; ids made of a clock, a counter or a fixed prefix agree in most of
-// their positions. Ids made by a hash of a counter pass: that a source is
-// random cannot be seen from its output, only that it is not this weak.
+// about 3.8e-9 (the sum over k >= 5 of C(16, k) p^k (1 - p)^(16 - k),
+// p = 1/256), so that a check of 45 pairs fails a conforming sender less
+// than once in five million runs; ids made of a clock, a counter or a
+// fixed prefix agree in most of their positions. Ids made by a hash of a
+// counter pass: that a source is random cannot be seen from its output,
+// only that it is not this weak.
 const maxIDAgreement = 4
 
 // randomIDs checks that each id has 16 bytes (section 11.2) and that no two
