@@ -293,15 +293,16 @@ func (c *Conn) call(ctx context.Context, typ uint64, body, result wire.Message) 
 	}
 	select {
 	case f := <-ch:
-		if f.Type == wire.FrameError {
-			var b wire.ErrorBody
-			if err := transport.DecodeBody(f, &b); err != nil {
-				return err
-			}
-			return &transport.RemoteError{Body: &b}
-		}
-		return transport.DecodeBody(f, result)
+		return answerOf(f, result)
 	case <-c.closed:
+		// An answer read before the connection ended (an error frame the
+		// server closes the connection after, SRV-017) is in ch by now:
+		// it is the request's outcome, not the end.
+		select {
+		case f := <-ch:
+			return answerOf(f, result)
+		default:
+		}
 		if c.err != nil {
 			return c.err
 		}
@@ -309,6 +310,19 @@ func (c *Conn) call(ctx context.Context, typ uint64, body, result wire.Message) 
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// answerOf decodes the answer to a request into result, or returns the
+// server's error as a *transport.RemoteError.
+func answerOf(f *wire.Frame, result wire.Message) error {
+	if f.Type == wire.FrameError {
+		var b wire.ErrorBody
+		if err := transport.DecodeBody(f, &b); err != nil {
+			return err
+		}
+		return &transport.RemoteError{Body: &b}
+	}
+	return transport.DecodeBody(f, result)
 }
 
 func (c *Conn) readLoop() {

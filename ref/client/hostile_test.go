@@ -429,3 +429,30 @@ func TestGroupFetchFailedNotAcked(t *testing.T) {
 		})
 	}
 }
+
+// TestAnswerBeforeClose checks that an answer the server wrote before it
+// closed the connection is the request's outcome, not the close: a server
+// that cannot serve a request answers policy.shutting_down and closes
+// (SRV-017), and the device must see that code (and the retry time) to
+// retry, not a bare end of file. The answer and the end come together, so
+// a wait that took whichever came first saw the end about half the time.
+func TestAnswerBeforeClose(t *testing.T) {
+	retry := uint64(1000)
+	_, alice, _ := hostileAlice(t, nil, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
+		if f.Type != wire.FrameSetPrivacy {
+			return false
+		}
+		tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.PolicyShuttingDown), RetryAfter: &retry})
+		tc.Close()
+		return true
+	})
+	for i := range 40 {
+		err := ends(t, alice, "set-privacy", func(ctx context.Context, c *Conn) error {
+			return c.SetPrivacy(ctx, 0, 0)
+		})
+		var re *transport.RemoteError
+		if !errors.As(err, &re) || errcode.Code(re.Body.Code) != errcode.PolicyShuttingDown || re.Body.RetryAfter == nil {
+			t.Fatalf("request %d: got %v, want the server's policy.shutting_down with its retry time", i+1, err)
+		}
+	}
+}
