@@ -391,32 +391,3 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
-
-// TestForgetMarks checks the horizon of section 15.7: a device keeps the
-// mark of a message it deleted for MarkHorizon after the first connection
-// that saw it, and forgets it at its first connection after that.
-func TestForgetMarks(t *testing.T) {
-	w := newWorld(t)
-	alice, bob := w.device("alice"), w.device("bob")
-	if _, err := alice.c.SendTo(ctx, client.Conv{Peer: "bob"}, "deleted, then forgotten"); err != nil {
-		t.Fatal(err)
-	}
-	m := bob.next(t, client.EventMessage).Message
-	if err := bob.c.Delete(ctx, "alice", m.ID); err != nil {
-		t.Fatal(err)
-	}
-	if got := bob.Marks(); got != 1 {
-		t.Fatalf("after the delete: got %d marks, want 1", got)
-	}
-	bob.reconnect(t) // stamps the mark
-	w.clock.add(client.MarkHorizon - time.Hour)
-	bob.reconnect(t)
-	if got := bob.Marks(); got != 1 {
-		t.Errorf("an hour before the horizon: got %d marks, want 1", got)
-	}
-	w.clock.add(2 * time.Hour)
-	bob.reconnect(t)
-	if got := bob.Marks(); got != 0 {
-		t.Errorf("an hour after the horizon: got %d marks, want 0", got)
-	}
-}

@@ -12,16 +12,3 @@ func (d *Device) ProcessedPairs() int {
 	})
 	return n
 }
-
-// Marks returns how many marks (deleted, read, opened, disappeared) the
-// device keeps, for the tests of package client_test.
-func (d *Device) Marks() int {
-	n := 0
-	d.db.View(func(tx *bolt.Tx) error {
-		for _, b := range markBuckets {
-			n += tx.Bucket(b).Stats().KeyN
-		}
-		return nil
-	})
-	return n
-}
