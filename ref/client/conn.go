@@ -308,6 +308,11 @@ func (c *Conn) call(ctx context.Context, typ uint64, body, result wire.Message) 
 		}
 		return errors.New("client: connection closed")
 	case <-ctx.Done():
+		select {
+		case f := <-ch: // it came as the wait ended
+			return answerOf(f, result)
+		default:
+		}
 		return ctx.Err()
 	}
 }

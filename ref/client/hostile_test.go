@@ -451,8 +451,8 @@ func TestAnswerBeforeClose(t *testing.T) {
 			return c.SetPrivacy(ctx, 0, 0)
 		})
 		var re *transport.RemoteError
-		if !errors.As(err, &re) || errcode.Code(re.Body.Code) != errcode.PolicyShuttingDown || re.Body.RetryAfter == nil {
-			t.Fatalf("request %d: got %v, want the server's policy.shutting_down with its retry time", i+1, err)
+		if !errors.As(err, &re) || errcode.Code(re.Body.Code) != errcode.PolicyShuttingDown || re.Body.RetryAfter == nil || *re.Body.RetryAfter != retry {
+			t.Fatalf("request %d: got %v, want the server's policy.shutting_down with its retry time of %d ms", i+1, err, retry)
 		}
 	}
 }
