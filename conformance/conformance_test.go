@@ -67,7 +67,7 @@ func TestReferencePasses(t *testing.T) {
 	ctx := context.Background()
 	opts := []Options{
 		{Adapter: adapter, Suites: []string{"vectors", "client"}},
-		{Suites: []string{"server"}, ServerCommand: server + " -listen {addr} -data {data} -clock {clock} -store-fail {store-fail}"},
+		{Suites: []string{"server"}, ServerCommand: server + referenceServerFlags},
 	}
 	reps := make([]*Report, len(opts))
 	errs := make([]error, len(opts))

@@ -36,7 +36,7 @@ func TestRunnerInterruptedServerSuite(t *testing.T) {
 	defer cancel()
 	n := 0
 	var cancelled time.Time
-	o := Options{Suites: []string{"server"}, ServerCommand: server + " -listen {addr} -data {data} -clock {clock} -store-fail {store-fail}",
+	o := Options{Suites: []string{"server"}, ServerCommand: server + referenceServerFlags,
 		Match: regexp.MustCompile("^(online_delivery|offline_queue|duplicate_delivery|receipts_from_impl|ttl_expiry)$"),
 		Progress: func(r Result) {
 			n++

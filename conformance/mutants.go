@@ -127,6 +127,10 @@ func startOrder(names []string) ([]int, error) {
 	return order, nil
 }
 
+// referenceServerFlags are the flags of missive-server under test: every
+// placeholder of Options.ServerCommand.
+const referenceServerFlags = " -listen {addr} -data {data} -clock {clock} -store-fail {store-fail}"
+
 // runMutant runs the suites of one mutant.
 func runMutant(ctx context.Context, adapterBin, serverBin, name string) (MutantResult, error) {
 	f := faults.Fault(name)
@@ -136,7 +140,7 @@ func runMutant(ctx context.Context, adapterBin, serverBin, name string) (MutantR
 	suites := []string{"vectors", "client"}
 	if faults.ServerFaults[f] {
 		o.Adapter = adapterBin
-		o.ServerCommand = serverBin + " -mutant " + name + " -listen {addr} -data {data} -clock {clock} -store-fail {store-fail}"
+		o.ServerCommand = serverBin + " -mutant " + name + referenceServerFlags
 		suites = []string{"server"}
 	}
 	run := func(suite string, match *regexp.Regexp) error {

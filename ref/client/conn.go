@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -291,29 +292,23 @@ func (c *Conn) call(ctx context.Context, typ uint64, body, result wire.Message) 
 	if f := c.onRequest.Load(); f != nil {
 		(*f)(typ, body)
 	}
+	var end error
 	select {
 	case f := <-ch:
 		return answerOf(f, result)
 	case <-c.closed:
-		// An answer read before the connection ended (an error frame the
-		// server closes the connection after, SRV-017) is in ch by now:
-		// it is the request's outcome, not the end.
-		select {
-		case f := <-ch:
-			return answerOf(f, result)
-		default:
-		}
-		if c.err != nil {
-			return c.err
-		}
-		return errors.New("client: connection closed")
+		end = cmp.Or(c.err, errors.New("client: connection closed"))
 	case <-ctx.Done():
-		select {
-		case f := <-ch: // it came as the wait ended
-			return answerOf(f, result)
-		default:
-		}
-		return ctx.Err()
+		end = ctx.Err()
+	}
+	// An answer that came as the wait ended is the request's outcome, not
+	// the end: the reader puts an answer in ch before it ends the
+	// connection (an error frame the server closes it after, SRV-017).
+	select {
+	case f := <-ch:
+		return answerOf(f, result)
+	default:
+		return end
 	}
 }
 
