@@ -1,7 +1,6 @@
 package client
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -297,7 +296,7 @@ func (c *Conn) call(ctx context.Context, typ uint64, body, result wire.Message) 
 	case f := <-ch:
 		return answerOf(f, result)
 	case <-c.closed:
-		end = cmp.Or(c.err, errors.New("client: connection closed"))
+		end = endedError(c.err)
 	case <-ctx.Done():
 		end = ctx.Err()
 	}
@@ -310,6 +309,25 @@ func (c *Conn) call(ctx context.Context, typ uint64, body, result wire.Message) 
 	default:
 		return end
 	}
+}
+
+// endedError is what a request in flight learns when the connection ends
+// before its answer: that the connection ended, not whether the server
+// processed the request. An error frame that named no waiting request (the
+// connection's error, request id 0: section 12.3) ended the connection; it
+// is not the request's answer, so it does not come back as a
+// *transport.RemoteError, which a caller would take for a refusal of the
+// request (callNeeded would record a delivery as failed instead of leaving
+// it to come again). Conn.Err still returns it.
+func endedError(cause error) error {
+	var re *transport.RemoteError
+	switch {
+	case cause == nil:
+		return errors.New("client: connection closed")
+	case errors.As(cause, &re):
+		return fmt.Errorf("client: the server ended the connection: %v", cause)
+	}
+	return cause
 }
 
 // answerOf decodes the answer to a request into result, or returns the
@@ -347,7 +365,11 @@ func (c *Conn) readLoop() {
 				case ch <- f:
 				default: // a second answer to one request: dropped, the reader goes on
 				}
-			} else if f.Type == wire.FrameError {
+			} else if f.Type == wire.FrameError && id == 0 {
+				// The connection's error (a frame that answers no
+				// request); an error with a request id that no request
+				// waits for is the late answer to one whose wait ended,
+				// and is dropped as a late result is.
 				var b wire.ErrorBody
 				transport.DecodeBody(f, &b)
 				c.shutdown(&transport.RemoteError{Body: &b})

@@ -456,3 +456,78 @@ func TestAnswerBeforeClose(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionErrorIsNoAnswer checks that an error frame which names no
+// waiting request (request id 0: the connection's error, after which the
+// server closes it) ends the connection for a request in flight, and does
+// not come back as that request's answer: a device must not take a
+// refusal of the connection (here decode.malformed) for a refusal of
+// its request, as callNeeded would then record a delivery as failed
+// instead of leaving it to come again.
+func TestConnectionErrorIsNoAnswer(t *testing.T) {
+	_, alice, _ := hostileAlice(t, nil, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
+		if f.Type != wire.FrameSetPrivacy {
+			return false
+		}
+		tc.Send(wire.FrameError, 0, &wire.ErrorBody{Code: uint64(errcode.DecodeMalformed)})
+		tc.Close()
+		return true
+	})
+	for i := range 20 {
+		c, err := alice.Connect(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.SetPrivacy(context.Background(), 0, 0)
+		var re *transport.RemoteError
+		if err == nil || errors.As(err, &re) {
+			t.Fatalf("request %d: got %v, want the connection's end, not the server's error as the answer", i+1, err)
+		}
+		<-c.Done()
+		if !errors.As(c.Err(), &re) || errcode.Code(re.Body.Code) != errcode.DecodeMalformed {
+			t.Fatalf("request %d: connection ended with %v, want the server's decode.malformed", i+1, c.Err())
+		}
+		c.Close()
+	}
+}
+
+// TestLateErrorAnswer checks that the server's error answer to a request
+// the device stopped waiting for (its context ended) is dropped as a late
+// result is: it carries the request's id, so it is no error of the
+// connection, which stays open for the requests after it.
+func TestLateErrorAnswer(t *testing.T) {
+	retry := uint64(10)
+	_, alice, _ := hostileAlice(t, nil, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
+		var answer func()
+		switch f.Type {
+		case wire.FrameSetPrivacy: // answered after its wait ended
+			answer = func() {
+				time.Sleep(200 * time.Millisecond)
+				tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.PolicyRateLimited), RetryAfter: &retry})
+			}
+		case wire.FrameSetContacts: // answered after the late error
+			answer = func() {
+				time.Sleep(500 * time.Millisecond)
+				tc.Send(wire.FrameResult, id, &wire.Empty{})
+			}
+		default:
+			return false
+		}
+		go answer()
+		return true
+	})
+	c, err := alice.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	err = c.SetPrivacy(ctx, 0, 0)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("set-privacy: got %v, want the context's end", err)
+	}
+	if err := c.SetContacts(context.Background(), "bob"); err != nil {
+		t.Errorf("set-contacts after a late error answer: got %v (connection: %v), want its result", err, c.Err())
+	}
+}
