@@ -133,7 +133,7 @@ func (a *acker) run() {
 		select {
 		case flush := <-a.stop:
 			if flush {
-				a.flush()
+				a.drain()
 			}
 			return false
 		case <-start:
@@ -153,7 +153,7 @@ func (a *acker) run() {
 		select {
 		case flush := <-a.stop:
 			if flush {
-				a.flush()
+				a.drain()
 			}
 			return false
 		case <-timer.C:
@@ -255,6 +255,33 @@ func (a *acker) flush() bool {
 	}
 	a.mu.Unlock()
 	return len(failed) == 0
+}
+
+// ackStopTries bounds the batches that fail in a graceful stop's last
+// deletes before the acker gives up on a failing store; what it held is
+// then delivered again after the restart, as after a crash.
+const ackStopTries = 3
+
+// drain deletes everything held, in as many batches as it takes (one
+// takes at most ackFlushMax ids), as a graceful stop does (SRV-018).
+func (a *acker) drain() {
+	for failures := 0; ; {
+		if !a.flush() {
+			if failures++; failures == ackStopTries {
+				a.mu.Lock()
+				n := a.n
+				a.mu.Unlock()
+				a.log("ack at stop: giving up", "entries", n)
+				return
+			}
+		}
+		a.mu.Lock()
+		more := a.n > 0
+		a.mu.Unlock()
+		if !more {
+			return
+		}
+	}
 }
 
 // close stops the acker; with flush it first deletes what is held, as a
