@@ -498,7 +498,7 @@ func parseAddr(ts *testscript.TestScript, s string) store.Address {
 func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	w := getWorld(ts)
 	if len(args) == 0 {
-		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|off|forge-list ACCOUNT on|off|drain-prekeys ACCOUNT/DEVICE|uploaded ACCOUNT/DEVICE|store-fail on|off")
+		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|off|forge-list ACCOUNT on|off|drain-prekeys ACCOUNT/DEVICE|uploaded ACCOUNT/DEVICE|store-fail on|off|drop-send ACCOUNT/DEVICE ACCOUNT|dropped ACCOUNT/DEVICE")
 	}
 	switch args[0] {
 	case "start":
@@ -574,6 +574,23 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 		e := watching(ts, "server uploaded")
 		if !e.awaitUpload(w.ctx, parseAddr(ts, args[1]), waitLong) {
 			ts.Fatalf("[skip] %s uploaded no prekeys after notice(prekeys-low), which no rule asks", args[1])
+		}
+	case "drop-send":
+		// The client suite's server loses the device's next send to the
+		// account: it closes the device's connection instead, the send
+		// unanswered and not stored, as a connection lost before the
+		// send reached it (DEV-022).
+		if len(args) != 3 {
+			ts.Fatalf("usage: server drop-send ACCOUNT/DEVICE ACCOUNT")
+		}
+		watching(ts, "server drop-send").dropSend(parseAddr(ts, args[1]), args[2])
+	case "dropped":
+		// Until the send drop-send asked to lose has come, and been lost.
+		if len(args) != 2 {
+			ts.Fatalf("usage: server dropped ACCOUNT/DEVICE")
+		}
+		if !watching(ts, "server dropped").awaitDrop(w.ctx, parseAddr(ts, args[1]), waitLong) {
+			fail(ts, WrongOutput, "%s sent nothing to the account that server drop-send names", args[1])
 		}
 	case "forge-list":
 		// The client suite's server lies about an account's device list

@@ -135,6 +135,10 @@ type embedded struct {
 	// serves it for the account, and refuses every send to the account
 	// with a fan-out mismatch that carries it (DEV-014).
 	forged map[string][]byte
+
+	// drops holds, per device, the account its next send goes to that
+	// the server loses, closing the device's connection instead (DEV-022).
+	drops map[store.Address]string
 }
 
 // forgeList makes the server lie about an account's device list, or stop
@@ -183,6 +187,52 @@ func (e *embedded) forgedList(account string) []byte {
 	e.emu.Lock()
 	defer e.emu.Unlock()
 	return e.forged[account]
+}
+
+// dropSend makes the server lose the next send of device a to account
+// to: it closes the device's connection instead of serving it, unanswered
+// and with nothing stored, as a connection lost before the send reached
+// the server.
+func (e *embedded) dropSend(a store.Address, to string) {
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	if e.drops == nil {
+		e.drops = map[store.Address]string{}
+	}
+	e.drops[a] = to
+}
+
+// dropRequest is Config.DropRequest: true for the send dropSend asked to
+// lose, once.
+func (e *embedded) dropRequest(a store.Address, f *wire.Frame) bool {
+	if f.Type != wire.FrameSend {
+		return false
+	}
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	to, ok := e.drops[a]
+	if !ok {
+		return false
+	}
+	var env wire.Envelope
+	if transport.DecodeBody(f, &env) != nil || env.Recipient != to {
+		return false
+	}
+	delete(e.drops, a)
+	return true
+}
+
+// awaitDrop reports whether the send dropSend asked to lose of device a
+// has been lost, waiting for it up to wait.
+func (e *embedded) awaitDrop(ctx context.Context, a store.Address, wait time.Duration) bool {
+	for deadline := time.Now().Add(wait); ; time.Sleep(50 * time.Millisecond) {
+		e.emu.Lock()
+		_, armed := e.drops[a]
+		e.emu.Unlock()
+		if !armed || time.Now().After(deadline) || ctx.Err() != nil {
+			return !armed
+		}
+	}
 }
 
 // The modes of embedded.repeat.
@@ -596,6 +646,7 @@ func (e *embedded) start() error {
 		cfg.ForgedList = e.forgedList
 		cfg.Mute, cfg.Wrote, cfg.ReadEnded = e.muted, e.wroteTo, e.readEnded
 		cfg.Uploaded = e.uploaded
+		cfg.DropRequest = e.dropRequest
 		cfg.ReusedRequest = func(a store.Address, id uint64) {
 			e.emu.Lock()
 			e.reused = append(e.reused, reusedID{a, id})

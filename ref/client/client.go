@@ -82,7 +82,8 @@ type Device struct {
 	identity  *keys.PrivateKey
 	transport noise.DHKey
 
-	mu sync.Mutex // serializes session use
+	mu    sync.Mutex // serializes session use
+	outMu sync.Mutex // serializes sending what the outbox holds (sendOwed)
 }
 
 // ErrExists is returned by Init for a directory that holds a device.

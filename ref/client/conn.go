@@ -194,6 +194,14 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 	} else if w.OneTimeEC < PrekeyBatch/2 || w.OneTimeKEM < PrekeyBatch/2 {
 		go c.replenish()
 	}
+	// What an earlier connection left owed goes first (DEV-022).
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		c.sendOwedNow(ctx)
+	}()
 	return c, nil
 }
 

@@ -355,8 +355,16 @@ func (c *Conn) sendHistory(device uint32, ms []*Message) error {
 			// The text as shown, its latest edit applied (DEV-021).
 			h = append(h, wire.HistoryEntry{MessageID: m.ID, Account: m.Peer, Outgoing: m.Outgoing, Text: m.Shown(), SentAt: m.SentAt, Status: st})
 		}
-		if err := c.syncOwn(ctx, &wire.Content{Type: wire.ContentHistory, History: &h}); err != nil {
+		// Sent now, not owed: the companion may not be reachable after
+		// this connection.
+		own, err := c.oweOwn(&wire.Content{Type: wire.ContentHistory, History: &h})
+		if err != nil {
 			return err
+		}
+		for _, e := range own {
+			if _, _, err := c.deliverContent(ctx, e.Account, e.Type, e.Content, DefaultTTL); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -365,12 +373,23 @@ func (c *Conn) sendHistory(device uint32, ms []*Message) error {
 // Delete deletes a message of the conversation with peer on this device
 // and, through deleted content, on the account's other devices.
 func (c *Conn) Delete(ctx context.Context, peer string, id []byte) error {
-	err := c.d.db.Update(func(tx *bolt.Tx) error { return deleteMessage(tx, peer, id) })
+	// The deleted content is owed from the deletion on (DEV-022).
+	ds := wire.DeletedSync{{Account: peer, MessageID: id}}
+	owed, err := c.oweOwn(&wire.Content{Type: wire.ContentDeleted, Deleted: &ds})
 	if err != nil {
 		return err
 	}
-	ds := wire.DeletedSync{{Account: peer, MessageID: id}}
-	return c.syncOwn(ctx, &wire.Content{Type: wire.ContentDeleted, Deleted: &ds})
+	err = c.d.db.Update(func(tx *bolt.Tx) error {
+		if err := deleteMessage(tx, peer, id); err != nil {
+			return err
+		}
+		return putOwed(tx, owed...)
+	})
+	if err != nil {
+		return err
+	}
+	c.sendOwedNow(ctx)
+	return nil
 }
 
 // Unlink removes a companion from the account (spec section 15.4).

@@ -302,49 +302,42 @@ func (c *Conn) Resend(ctx context.Context, id []byte) error {
 	return err
 }
 
-// syncSent tells this account's other devices about content sent to
-// account (a sent transcript, spec section 15.5).
-func (c *Conn) syncSent(ctx context.Context, account string, content *wire.Content) error {
+// oweSent returns the sent transcript of content sent to account, owed
+// to this account's other devices (spec section 15.5).
+func (c *Conn) oweSent(account string, content *wire.Content) ([]outboxEntry, error) {
 	if faults.Has(faults.NoOwnFanout) {
-		return nil
+		return nil, nil
 	}
 	inner, err := wire.Marshal(content)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.syncOwn(ctx, &wire.Content{Type: wire.ContentSent, Transcript: &wire.SentTranscript{Recipient: account, Content: inner}})
+	return c.oweOwn(&wire.Content{Type: wire.ContentSent, Transcript: &wire.SentTranscript{Recipient: account, Content: inner}})
 }
 
-// syncOwn sends content to this account's other devices, when it has any.
-func (c *Conn) syncOwn(ctx context.Context, content *wire.Content) error {
-	own := c.d.DeviceList(c.d.Account)
-	if own == nil || len(own.Devices) < 2 {
-		return nil
-	}
-	id, err := c.newID()
-	if err != nil {
-		return err
-	}
-	content.Version, content.MessageID, content.SentAt = wire.ProtocolVersion, id, uint64(c.d.now().UnixMilli())
-	_, _, err = c.deliverContent(ctx, c.d.Account, wire.EnvelopeSync, content, DefaultTTL)
-	return err
-}
-
-// sendReceipt sends a receipt of the given kind for ids to account.
-func (c *Conn) sendReceipt(ctx context.Context, account string, kind uint64, ids [][]byte) error {
+// receipts returns the receipt contents of a kind for ids, at most
+// MAX_RECEIPT_IDS each, not yet stamped with a message id and sent-at.
+func receipts(kind uint64, ids [][]byte) []*wire.Content {
+	var out []*wire.Content
 	for len(ids) > 0 {
 		n := min(len(ids), wire.MaxReceiptIDs)
 		batch := slices.Clone(ids[:n])
 		ids = ids[n:]
 		slices.SortFunc(batch, bytes.Compare)
 		batch = slices.CompactFunc(batch, bytes.Equal)
-		id, err := c.newID()
+		out = append(out, &wire.Content{Type: wire.ContentReceipt, Receipt: &wire.Receipt{Kind: kind, MessageIDs: batch}})
+	}
+	return out
+}
+
+// sendReceipt sends a receipt of the given kind for ids to account, now.
+func (c *Conn) sendReceipt(ctx context.Context, account string, kind uint64, ids [][]byte) error {
+	for _, content := range receipts(kind, ids) {
+		e, err := c.owe(account, wire.EnvelopeReceipt, content)
 		if err != nil {
 			return err
 		}
-		content := &wire.Content{Version: wire.ProtocolVersion, Type: wire.ContentReceipt, MessageID: id,
-			SentAt: uint64(c.d.now().UnixMilli()), Receipt: &wire.Receipt{Kind: kind, MessageIDs: batch}}
-		if _, _, err := c.deliverContent(ctx, account, wire.EnvelopeReceipt, content, DefaultTTL); err != nil {
+		if _, _, err := c.deliverContent(ctx, account, e.Type, e.Content, DefaultTTL); err != nil {
 			return err
 		}
 	}
@@ -382,9 +375,16 @@ func (c *Conn) markRead(ctx context.Context, ms []*Message) (int, error) {
 		}
 		by[m.Peer] = append(by[m.Peer], m.ID)
 	}
+	// The read receipts and the read content are owed from the moment the
+	// messages are recorded as read (DEV-012, DEV-022).
+	var owed []outboxEntry
 	for _, peer := range peers {
-		if err := c.sendReceipt(ctx, peer, wire.ReceiptRead, by[peer]); err != nil {
-			return 0, err
+		for _, content := range receipts(wire.ReceiptRead, by[peer]) {
+			e, err := c.owe(peer, wire.EnvelopeReceipt, content)
+			if err != nil {
+				return 0, err
+			}
+			owed = append(owed, e)
 		}
 	}
 	for start := 0; start < len(ms); start += wire.MaxReceiptIDs {
@@ -392,11 +392,13 @@ func (c *Conn) markRead(ctx context.Context, ms []*Message) (int, error) {
 		for _, m := range ms[start:min(len(ms), start+wire.MaxReceiptIDs)] {
 			rs = append(rs, wire.ConversationMessage{Account: m.Peer, MessageID: m.ID})
 		}
-		if err := c.syncOwn(ctx, &wire.Content{Type: wire.ContentRead, Read: &rs}); err != nil {
-			c.emit(Event{Kind: EventError, Err: fmt.Errorf("telling the other devices: %w", err)})
+		own, err := c.oweOwn(&wire.Content{Type: wire.ContentRead, Read: &rs})
+		if err != nil {
+			return 0, err
 		}
+		owed = append(owed, own...)
 	}
-	return len(ms), c.d.db.Update(func(tx *bolt.Tx) error {
+	err := c.d.db.Update(func(tx *bolt.Tx) error {
 		for _, seen := range ms {
 			m, err := getMessage(tx, seen.Seq)
 			if err != nil || m == nil {
@@ -407,8 +409,13 @@ func (c *Conn) markRead(ctx context.Context, ms []*Message) (int, error) {
 				return err
 			}
 		}
-		return nil
+		return putOwed(tx, owed...)
 	})
+	if err != nil {
+		return 0, err
+	}
+	c.sendOwedNow(ctx)
+	return len(ms), nil
 }
 
 // deliveryLoop processes deliveries one at a time (spec section 14.1).

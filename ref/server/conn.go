@@ -708,6 +708,8 @@ func (c *conn) serveRequests() {
 		switch {
 		case c.revoked.Load():
 			// The device was removed: revoke writes its error and closes.
+		case c.dropped(frames):
+			c.close()
 		case n == 1:
 			c.request(frames[0])
 		default:
@@ -718,6 +720,12 @@ func (c *conn) serveRequests() {
 		}
 		clear(frames)
 	}
+}
+
+// dropped reports whether Config.DropRequest asks to lose one of frames.
+func (c *conn) dropped(frames []*wire.Frame) bool {
+	drop := c.s.cfg.DropRequest
+	return drop != nil && slices.ContainsFunc(frames, func(f *wire.Frame) bool { return drop(c.addr, f) })
 }
 
 // handler serves a request whose body is decoded.

@@ -27,6 +27,7 @@ import (
 	"github.com/missive-protocol/missive/internal/faults"
 	"github.com/missive-protocol/missive/ref/store"
 	"github.com/missive-protocol/missive/ref/transport"
+	"github.com/missive-protocol/missive/ref/wire"
 )
 
 // Constants of spec section 13.1.
@@ -156,6 +157,14 @@ type Config struct {
 	// device uploads, those the store then refuses included. Never set
 	// it otherwise.
 	Uploaded func(store.Address, store.PrekeyUpdate)
+	// DropRequest, when set, is asked about each request the server is
+	// about to serve: when it returns true for one, the server closes the
+	// connection instead of serving the requests it was about to serve,
+	// unanswered and with nothing stored, as a connection lost before
+	// they reached it. The conformance runner uses it to check that a
+	// device sends again at a later connection what it owes (DEV-022).
+	// Never set it otherwise.
+	DropRequest func(store.Address, *wire.Frame) bool
 }
 
 // Server is a Missive server.
