@@ -299,6 +299,12 @@ func runPQXDH(ctx context.Context, v *vectorRun, data []byte) error {
 		if err != nil {
 			return err
 		}
+		switch {
+		case c.Operation == "both" && want == 0:
+		case (c.Operation == "initiate" || c.Operation == "respond") && want != 0:
+		default:
+			return fmt.Errorf("%s: operation %q with expect %q", c.ID, c.Operation, c.Expect)
+		}
 		v.record(c.common, time.Now(), func(r *Result) error {
 			if c.Operation == "both" || c.Operation == "initiate" {
 				random := slices.Concat(c.AliceEphemeralPrivate, c.KEMEncapsRandom, c.AliceRatchetPrivate)
@@ -338,8 +344,32 @@ func runPQXDH(ctx context.Context, v *vectorRun, data []byte) error {
 				if !check(r, resp, want) {
 					return nil
 				}
-				if got := resp.GetPqxdhRespond().GetPlaintext(); !bytes.Equal(got, c.Plaintext) {
+				res := resp.GetPqxdhRespond()
+				if got := res.GetPlaintext(); !bytes.Equal(got, c.Plaintext) {
 					r.failf(WrongOutput, "pqxdh.respond: plaintext %x, want %x", got, []byte(c.Plaintext))
+					return nil
+				}
+				// Bob's first decryption drew his new ratchet key (spec 5.8):
+				// his reply carries its public key.
+				resp, err = v.call(ctx, &pb.Request{Method: "ratchet.encrypt", Params: &pb.Request_RatchetEncrypt{RatchetEncrypt: &pb.RatchetEncryptParams{
+					Session: res.GetSession(), Plaintext: c.Plaintext}}})
+				if err != nil {
+					return err
+				}
+				if !check(r, resp, 0) {
+					r.Detail = "ratchet.encrypt after pqxdh.respond: " + r.Detail
+					return nil
+				}
+				key, err := ratchetKey(resp.GetRatchetEncrypt().GetMessage())
+				if err != nil {
+					return err
+				}
+				pub, err := x25519Public(c.BobRatchetPrivate)
+				if err != nil {
+					return err
+				}
+				if wantKey := append([]byte{keys.TypeX25519Public}, pub...); !bytes.Equal(key, wantKey) {
+					r.failf(WrongOutput, "pqxdh.respond: Bob's reply has ratchet key %x, want %x (from bob_ratchet_private)", key, wantKey)
 				}
 			}
 			return nil
@@ -400,7 +430,12 @@ func runRatchet(ctx context.Context, v *vectorRun, data []byte) error {
 	}
 	for _, c := range cases {
 		if _, err := c.want(); err != nil {
-			return err
+			return fmt.Errorf("%s: %w", c.ID, err)
+		}
+		for i, s := range c.Steps {
+			if _, err := (&common{Expect: s.Expect, Error: s.Error}).want(); err != nil {
+				return fmt.Errorf("%s step %d: %w", c.ID, i, err)
+			}
 		}
 		v.record(c.common, time.Now(), func(r *Result) error {
 			alice, bob, err := v.pair(ctx, c.SK, c.AD, c.AliceRatchetPrivate, c.BobRatchetPrivate)
@@ -408,11 +443,7 @@ func runRatchet(ctx context.Context, v *vectorRun, data []byte) error {
 				return err
 			}
 			for i, s := range c.Steps {
-				sc := common{Expect: s.Expect, Error: s.Error}
-				want, err := sc.want()
-				if err != nil {
-					return err
-				}
+				want, _ := (&common{Expect: s.Expect, Error: s.Error}).want()
 				session := map[string]string{"alice": alice, "bob": bob}[s.Party]
 				var resp *pb.Response
 				if s.Op == "encrypt" {
@@ -464,6 +495,9 @@ func runAccumulated(ctx context.Context, v *vectorRun, data []byte) error {
 		return err
 	}
 	for _, c := range cases {
+		if want, err := c.want(); err != nil || want != 0 {
+			return fmt.Errorf("%s: an accumulated case is valid (%v)", c.ID, err)
+		}
 		v.record(c.common, time.Now(), func(r *Result) error {
 			R := sha3.NewSHAKE128()
 			R.Write([]byte(c.Seed))
@@ -642,6 +676,9 @@ func runReceipts(ctx context.Context, v *vectorRun, data []byte) error {
 		return err
 	}
 	for _, c := range cases {
+		if want, err := c.want(); err != nil || want != 0 {
+			return fmt.Errorf("%s: a receipts case is valid (%v)", c.ID, err)
+		}
 		v.record(c.common, time.Now(), func(r *Result) error {
 			p := &pb.ReceiptsFoldParams{Devices: map[string]*pb.DeviceIDs{}}
 			for acct, ids := range c.Devices {
@@ -728,13 +765,44 @@ func runTransport(ctx context.Context, v *vectorRun, data []byte) error {
 		return err
 	}
 	for _, c := range cases {
+		want, err := c.want()
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.ID, err)
+		}
+		// A segment that must fail has expect and error; the case fails
+		// with the error of its first such segment.
+		segWant := make([]errcode.Code, len(c.Segments))
+		var first errcode.Code
+		for i, s := range c.Segments {
+			if s.Expect == "" && s.Error == "" {
+				continue
+			}
+			if segWant[i], err = (&common{Expect: s.Expect, Error: s.Error}).want(); err != nil {
+				return fmt.Errorf("%s segment %d: %w", c.ID, i, err)
+			}
+			if segWant[i] == 0 {
+				return fmt.Errorf("%s segment %d: expect %q; only a segment that fails has expect and error", c.ID, i, s.Expect)
+			}
+			if first == 0 {
+				first = segWant[i]
+			}
+		}
+		switch {
+		case first == want:
+		case want == 0:
+			return fmt.Errorf("%s: a valid case with a segment that fails", c.ID)
+		case first == 0:
+			return fmt.Errorf("%s: an invalid case with no segment that fails", c.ID)
+		default:
+			return fmt.Errorf("%s: error %v, but its first failing segment's is %v", c.ID, want, first)
+		}
 		v.record(c.common, time.Now(), func(r *Result) error {
 			p := &pb.TransportRunParams{Pattern: c.Pattern, Preamble: c.Preamble,
 				InitiatorStaticPrivate: c.InitiatorStaticPrivate, ResponderStaticPrivate: c.ResponderStaticPrivate,
 				InitiatorEphemeralPrivate: c.InitiatorEphemeralPrivate, ResponderEphemeralPrivate: c.ResponderEphemeralPrivate}
-			for _, s := range c.Segments {
+			for i, s := range c.Segments {
 				ts := &pb.TransportSegment{From: s.From, Plaintext: s.Plaintext}
-				if s.Expect == "invalid" {
+				if segWant[i] != 0 {
 					ts.Segment, ts.Plaintext = s.Segment, nil
 				}
 				p.Segments = append(p.Segments, ts)
@@ -767,14 +835,13 @@ func runTransport(ctx context.Context, v *vectorRun, data []byte) error {
 					return nil
 				}
 				got := res.GetSegments()[i]
-				if s.Expect == "invalid" {
-					want, _ := errcode.Parse(s.Error)
+				if want := segWant[i]; want != 0 {
 					if code := errcode.Code(got.GetErrorCode()); code != want {
 						kind := UnexpectedSuccess // not refused
 						if code != 0 {
 							kind = WrongError
 						}
-						r.failf(kind, "segment %d (%s) was not refused with %v (got code %d)", i, s.Error, want, code)
+						r.failf(kind, "segment %d was not refused with %v (got code %d)", i, want, code)
 					}
 					return nil
 				}

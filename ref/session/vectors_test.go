@@ -140,7 +140,7 @@ func TestPQXDHVectors(t *testing.T) {
 			}
 			if respond {
 				r := vectest.NewReader(t, c.ID, c.BobRatchetPrivate)
-				_, pt, used, err := Respond(r, bob.ik, bob, c.PrekeyMessage)
+				s, pt, used, err := Respond(r, bob.ik, bob, c.PrekeyMessage)
 				if got := errcode.Of(err); got != want {
 					t.Fatalf("Respond: got %v (%v), want %v", got, err, want)
 				}
@@ -151,6 +151,23 @@ func TestPQXDHVectors(t *testing.T) {
 					}
 					if (used.OneTimePreKeyID == nil) != (c.BobOneTimePrekeyID == nil) {
 						t.Errorf("one-time prekey used: got %v, want %v", used.OneTimePreKeyID, c.BobOneTimePrekeyID)
+					}
+					// The ratchet key Bob drew in his first decryption
+					// (spec 5.8) is the one his reply carries.
+					kind, reply, err := s.Encrypt(c.Plaintext)
+					if err != nil || kind != KindRatchet {
+						t.Fatalf("Encrypt: %v %v", kind, err)
+					}
+					var rm wire.RatchetMessage
+					var h wire.RatchetHeader
+					if err := wire.Unmarshal(reply, &rm); err != nil {
+						t.Fatal(err)
+					}
+					if err := wire.Unmarshal(rm.Header, &h); err != nil {
+						t.Fatal(err)
+					}
+					if key := must(keys.NewPrivateKey(c.BobRatchetPrivate))(t).Public().Encode(); !bytes.Equal(h.RatchetKey, key) {
+						t.Errorf("reply's ratchet key: got %x, want %x (from bob_ratchet_private)", h.RatchetKey, key)
 					}
 					var m wire.PreKeyMessage
 					if err := wire.Unmarshal(c.PrekeyMessage, &m); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -102,6 +103,15 @@ func TestVectors(t *testing.T) {
 	for _, c := range f.Cases {
 		t.Run(c.ID, func(t *testing.T) {
 			c.Want(t)
+			for i, s := range c.Segments {
+				if s.Expect == "" && s.Error == "" {
+					continue
+				}
+				sc := vectest.Common{ID: fmt.Sprintf("%s segment %d", c.ID, i), Expect: s.Expect, Error: s.Error}
+				if sc.Want(t) == 0 {
+					t.Fatalf("segment %d: expect %q; only a segment that fails has expect and error", i, s.Expect)
+				}
+			}
 			ini, res := dhKey(t, c.InitiatorStaticPrivate), dhKey(t, c.ResponderStaticPrivate)
 			cfg := &ClientConfig{Static: ini, Rand: bytes.NewReader(c.InitiatorEphemeralPrivate)}
 			switch c.Pattern {
