@@ -276,6 +276,9 @@ func (a *app) save(ctx context.Context, args []string, once bool) error {
 	if err != nil {
 		return err
 	}
+	if once {
+		a.owedNote(d)
+	}
 	if *out == "" || *out == "-" {
 		if once {
 			fmt.Fprintf(a.stderr, "view-once %s from %s, %s (this is the only time it can be opened)\n", m.Media.MIME, m.Peer, size(uint64(len(data))))

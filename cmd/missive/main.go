@@ -271,7 +271,17 @@ func (a *app) send(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "sent %x to %s\n", m.ID, convName(d, m))
+	a.owedNote(d)
 	return nil
+}
+
+// owedNote says on stderr when what the last command owes others (a sent
+// transcript, receipts, read, opened or deleted content) could not go yet:
+// the device sends it at its next connection (spec DEV-022).
+func (a *app) owedNote(d *client.Device) {
+	if n, err := d.Owed(); err == nil && n > 0 {
+		fmt.Fprintf(a.stderr, "%d to tell other devices or accounts, sent at the next connection\n", n)
+	}
 }
 
 // show prints an event in the terminal's words.
@@ -386,6 +396,7 @@ func (a *app) read(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "marked %d messages from %s read\n", n, args[0])
+	a.owedNote(d)
 	return nil
 }
 
@@ -826,5 +837,9 @@ func (a *app) delete(ctx context.Context, args []string) error {
 	}
 	defer d.Close()
 	defer c.Close()
-	return c.Delete(ctx, args[0], id)
+	if err := c.Delete(ctx, args[0], id); err != nil {
+		return err
+	}
+	a.owedNote(d)
+	return nil
 }

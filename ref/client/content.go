@@ -127,36 +127,7 @@ func (c *Conn) sendContent(ctx context.Context, conv Conv, content *wire.Content
 	if err != nil {
 		return err
 	}
-	// The sent transcript is owed from the server's acceptance on
-	// (DEV-018, DEV-022): in the outbox with the message's status.
-	owed, err := c.oweSent(conv.Peer, content)
-	if err != nil {
-		return err
-	}
-	if m == nil {
-		err = c.owed(owed...)
-	} else {
-		err = c.d.db.Update(func(tx *bolt.Tx) error {
-			if err := putOwed(tx, owed...); err != nil {
-				return err
-			}
-			cur, err := getMessage(tx, m.Seq)
-			if err != nil || cur == nil {
-				return err
-			}
-			cur.Accepted = accepted
-			for _, dev := range devs {
-				cur.Statuses[dev] = raise(cur.Statuses[dev], StatusSent)
-			}
-			*m = *cur
-			return putMessage(tx, cur)
-		})
-	}
-	if err != nil {
-		return err
-	}
-	c.sendOwedNow(ctx)
-	return nil
+	return c.acceptedSent(ctx, m, conv.Peer, content, accepted, devs)
 }
 
 // newContent returns content of a type with a fresh message id and the
@@ -348,27 +319,21 @@ func (c *Conn) OpenViewOnce(ctx context.Context, m *Message) ([]byte, error) {
 	// The opened content and the played receipt are owed from the moment
 	// the key is erased (MED-007, DEV-022).
 	opened := wire.OpenedSync{{Account: m.Peer, MessageID: m.ID}}
-	owed, err := c.oweOwn(&wire.Content{Type: wire.ContentOpened, Opened: &opened})
+	owed, err := c.stampedOwn(&wire.Content{Type: wire.ContentOpened, Opened: &opened})
 	if err != nil {
 		return nil, err
 	}
 	for _, content := range receipts(wire.ReceiptPlayed, [][]byte{m.ID}) {
-		e, err := c.owe(m.Peer, wire.EnvelopeReceipt, content)
+		e, err := c.stamped(m.Peer, wire.EnvelopeReceipt, content)
 		if err != nil {
 			return nil, err
 		}
 		owed = append(owed, e)
 	}
-	err = c.d.db.Update(func(tx *bolt.Tx) error {
-		if err := markOpened(tx, m.Peer, m.ID); err != nil {
-			return err
-		}
-		return putOwed(tx, owed...)
-	})
+	err = c.recordOwing(ctx, owed, func(tx *bolt.Tx) error { return markOpened(tx, m.Peer, m.ID) })
 	if err != nil {
 		return nil, err
 	}
-	c.sendOwedNow(ctx)
 	return data, nil
 }
 

@@ -357,7 +357,7 @@ func (c *Conn) sendHistory(device uint32, ms []*Message) error {
 		}
 		// Sent now, not owed: the companion may not be reachable after
 		// this connection.
-		own, err := c.oweOwn(&wire.Content{Type: wire.ContentHistory, History: &h})
+		own, err := c.stampedOwn(&wire.Content{Type: wire.ContentHistory, History: &h})
 		if err != nil {
 			return err
 		}
@@ -375,21 +375,11 @@ func (c *Conn) sendHistory(device uint32, ms []*Message) error {
 func (c *Conn) Delete(ctx context.Context, peer string, id []byte) error {
 	// The deleted content is owed from the deletion on (DEV-022).
 	ds := wire.DeletedSync{{Account: peer, MessageID: id}}
-	owed, err := c.oweOwn(&wire.Content{Type: wire.ContentDeleted, Deleted: &ds})
+	owed, err := c.stampedOwn(&wire.Content{Type: wire.ContentDeleted, Deleted: &ds})
 	if err != nil {
 		return err
 	}
-	err = c.d.db.Update(func(tx *bolt.Tx) error {
-		if err := deleteMessage(tx, peer, id); err != nil {
-			return err
-		}
-		return putOwed(tx, owed...)
-	})
-	if err != nil {
-		return err
-	}
-	c.sendOwedNow(ctx)
-	return nil
+	return c.recordOwing(ctx, owed, func(tx *bolt.Tx) error { return deleteMessage(tx, peer, id) })
 }
 
 // Unlink removes a companion from the account (spec section 15.4).

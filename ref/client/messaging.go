@@ -298,8 +298,44 @@ func (c *Conn) Resend(ctx context.Context, id []byte) error {
 		return err
 	}
 	content := &wire.Content{Version: wire.ProtocolVersion, Type: wire.ContentText, MessageID: m.ID, SentAt: m.SentAt, Text: &m.Text}
-	_, _, err = c.deliverContent(ctx, m.Peer, wire.EnvelopeChat, content, DefaultTTL)
-	return err
+	accepted, devs, err := c.deliverContent(ctx, m.Peer, wire.EnvelopeChat, content, DefaultTTL)
+	if err != nil {
+		return err
+	}
+	// The first acceptance this device learns of owes the sent
+	// transcript: the first send's answer may have been lost before it
+	// was owed.
+	return c.acceptedSent(ctx, m, m.Peer, content, accepted, devs)
+}
+
+// acceptedSent records the server's first acceptance of a message this
+// device sent to account (m nil: content with no record of its own, such
+// as an edit) and owes its sent transcript in the same transaction
+// (DEV-018, DEV-022), then sends what is owed. A later acceptance of the
+// same message (a resend's) records and owes nothing.
+func (c *Conn) acceptedSent(ctx context.Context, m *Message, account string, content *wire.Content, accepted uint64, devs []uint32) error {
+	owed, err := c.oweSent(account, content)
+	if err != nil {
+		return err
+	}
+	return c.recordOwing(ctx, nil, func(tx *bolt.Tx) error {
+		if m == nil {
+			return putOwed(tx, owed...)
+		}
+		cur, err := getMessage(tx, m.Seq)
+		if err != nil || cur == nil || cur.Accepted != 0 {
+			return err
+		}
+		cur.Accepted = accepted
+		for _, dev := range devs {
+			cur.Statuses[dev] = raise(cur.Statuses[dev], StatusSent)
+		}
+		if err := putMessage(tx, cur); err != nil {
+			return err
+		}
+		*m = *cur
+		return putOwed(tx, owed...)
+	})
 }
 
 // oweSent returns the sent transcript of content sent to account, owed
@@ -312,7 +348,7 @@ func (c *Conn) oweSent(account string, content *wire.Content) ([]outboxEntry, er
 	if err != nil {
 		return nil, err
 	}
-	return c.oweOwn(&wire.Content{Type: wire.ContentSent, Transcript: &wire.SentTranscript{Recipient: account, Content: inner}})
+	return c.stampedOwn(&wire.Content{Type: wire.ContentSent, Transcript: &wire.SentTranscript{Recipient: account, Content: inner}})
 }
 
 // receipts returns the receipt contents of a kind for ids, at most
@@ -333,7 +369,7 @@ func receipts(kind uint64, ids [][]byte) []*wire.Content {
 // sendReceipt sends a receipt of the given kind for ids to account, now.
 func (c *Conn) sendReceipt(ctx context.Context, account string, kind uint64, ids [][]byte) error {
 	for _, content := range receipts(kind, ids) {
-		e, err := c.owe(account, wire.EnvelopeReceipt, content)
+		e, err := c.stamped(account, wire.EnvelopeReceipt, content)
 		if err != nil {
 			return err
 		}
@@ -367,47 +403,53 @@ func (c *Conn) markRead(ctx context.Context, ms []*Message) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
 	}
-	by := map[string][][]byte{}
-	var peers []string
-	for _, m := range ms {
-		if by[m.Peer] == nil {
-			peers = append(peers, m.Peer)
-		}
-		by[m.Peer] = append(by[m.Peer], m.ID)
-	}
 	// The read receipts and the read content are owed from the moment the
-	// messages are recorded as read (DEV-012, DEV-022).
-	var owed []outboxEntry
-	for _, peer := range peers {
-		for _, content := range receipts(wire.ReceiptRead, by[peer]) {
-			e, err := c.owe(peer, wire.EnvelopeReceipt, content)
-			if err != nil {
-				return 0, err
-			}
-			owed = append(owed, e)
-		}
-	}
-	for start := 0; start < len(ms); start += wire.MaxReceiptIDs {
-		var rs wire.ReadSync
-		for _, m := range ms[start:min(len(ms), start+wire.MaxReceiptIDs)] {
-			rs = append(rs, wire.ConversationMessage{Account: m.Peer, MessageID: m.ID})
-		}
-		own, err := c.oweOwn(&wire.Content{Type: wire.ContentRead, Read: &rs})
-		if err != nil {
-			return 0, err
-		}
-		owed = append(owed, own...)
-	}
+	// messages are recorded as read (DEV-012, DEV-022), for those that
+	// this transaction marks: not one that is gone, or that another call
+	// or device marked read first (a read receipt goes once per message).
+	marked := 0
 	err := c.d.db.Update(func(tx *bolt.Tx) error {
+		marked = 0
+		by := map[string][][]byte{}
+		var (
+			peers []string
+			rs    wire.ReadSync
+		)
 		for _, seen := range ms {
 			m, err := getMessage(tx, seen.Seq)
-			if err != nil || m == nil {
+			if err != nil {
 				return err
 			}
-			m.Read = true
+			if m == nil || m.Read {
+				continue
+			}
+			m.Read, marked = true, marked+1
 			if err := putMessage(tx, m); err != nil {
 				return err
 			}
+			if by[m.Peer] == nil {
+				peers = append(peers, m.Peer)
+			}
+			by[m.Peer] = append(by[m.Peer], m.ID)
+			rs = append(rs, wire.ConversationMessage{Account: m.Peer, MessageID: m.ID})
+		}
+		var owed []outboxEntry
+		for _, peer := range peers {
+			for _, content := range receipts(wire.ReceiptRead, by[peer]) {
+				e, err := c.stamped(peer, wire.EnvelopeReceipt, content)
+				if err != nil {
+					return err
+				}
+				owed = append(owed, e)
+			}
+		}
+		for start := 0; start < len(rs); start += wire.MaxReceiptIDs {
+			batch := slices.Clone(rs[start:min(len(rs), start+wire.MaxReceiptIDs)])
+			own, err := c.stampedOwn(&wire.Content{Type: wire.ContentRead, Read: &batch})
+			if err != nil {
+				return err
+			}
+			owed = append(owed, own...)
 		}
 		return putOwed(tx, owed...)
 	})
@@ -415,7 +457,7 @@ func (c *Conn) markRead(ctx context.Context, ms []*Message) (int, error) {
 		return 0, err
 	}
 	c.sendOwedNow(ctx)
-	return len(ms), nil
+	return marked, nil
 }
 
 // deliveryLoop processes deliveries one at a time (spec section 14.1).

@@ -1,9 +1,12 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -18,12 +21,12 @@ import (
 // transcript of a message the server accepted (DEV-018), the read receipts
 // and read content of messages marked read (DEV-012), the opened content
 // and played receipt of view-once media opened (MED-007), the deleted
-// content of a message deleted here, a history for a new companion. An
+// content of a message deleted here. An
 // entry is written in the transaction that records the change, and
 // deleted once the server has accepted the content; a connection that
 // ends first leaves it for the next one, which sends it with the same
 // message id and sent-at: a resend, stored once (SRV-008) and shown once
-// (CLI-001).
+// (CLI-001). A history for a new companion is sent at once, not owed.
 var bucketOutbox = []byte("outbox") // u64be sequence -> outboxEntry (CBOR)
 
 func init() { allBuckets = append(allBuckets, bucketOutbox) }
@@ -35,9 +38,9 @@ type outboxEntry struct {
 	Content *wire.Content `cbor:"3,keyasint"`
 }
 
-// owe returns the entry that sends content to account in an envelope of
+// stamped returns the entry that sends content to account in an envelope of
 // type typ, the content stamped with a message id and the time now.
-func (c *Conn) owe(account string, typ uint64, content *wire.Content) (outboxEntry, error) {
+func (c *Conn) stamped(account string, typ uint64, content *wire.Content) (outboxEntry, error) {
 	id, err := c.newID()
 	if err != nil {
 		return outboxEntry{}, err
@@ -46,13 +49,13 @@ func (c *Conn) owe(account string, typ uint64, content *wire.Content) (outboxEnt
 	return outboxEntry{Account: account, Type: typ, Content: content}, nil
 }
 
-// oweOwn is owe for content to this account's other devices; it returns
+// stampedOwn is stamped for content to this account's other devices; it returns
 // no entry when the account has no other device to tell.
-func (c *Conn) oweOwn(content *wire.Content) ([]outboxEntry, error) {
+func (c *Conn) stampedOwn(content *wire.Content) ([]outboxEntry, error) {
 	if own := c.d.DeviceList(c.d.Account); own == nil || len(own.Devices) < 2 {
 		return nil, nil
 	}
-	e, err := c.owe(c.d.Account, wire.EnvelopeSync, content)
+	e, err := c.stamped(c.d.Account, wire.EnvelopeSync, content)
 	if err != nil {
 		return nil, err
 	}
@@ -78,62 +81,134 @@ func putOwed(tx *bolt.Tx, es ...outboxEntry) error {
 	return nil
 }
 
-// owed records entries in a transaction of their own, for content whose
-// change was recorded before.
-func (c *Conn) owed(es ...outboxEntry) error {
-	if len(es) == 0 {
-		return nil
+// recordOwing runs change and adds owed to the outbox in one transaction,
+// then sends what is owed: the change is recorded, and what reports it
+// goes now or at a later connection.
+func (c *Conn) recordOwing(ctx context.Context, owed []outboxEntry, change func(tx *bolt.Tx) error) error {
+	err := c.d.db.Update(func(tx *bolt.Tx) error {
+		if err := change(tx); err != nil {
+			return err
+		}
+		return putOwed(tx, owed...)
+	})
+	if err != nil {
+		return err
 	}
-	return c.d.db.Update(func(tx *bolt.Tx) error { return putOwed(tx, es...) })
+	c.sendOwedNow(ctx)
+	return nil
 }
 
 // sendOwed sends what the outbox holds, oldest first, deleting each entry
-// once the server has accepted it. It stops at the first failure of the
-// connection, or of the server that asks to try later
+// once the server has accepted it. It stops at the end of the connection
+// or of ctx, and at a server that asks to be tried later
 // (policy.shutting_down, policy.rate_limited), leaving the rest for the
-// next call; an entry the server refuses otherwise is dropped, reported as
-// an EventError, since sending it again would be refused again.
+// next call. An entry that fails otherwise does not hold up the others
+// (their order does not matter: each reports a change that applies in any
+// order, section 15.7): it is kept for the next call when the failure may
+// pass (this device's own, such as a peer's identity not yet trusted,
+// DEV-014; a full queue; a device list that kept changing), and dropped
+// when the server refused it for good, or when it cannot be read, or once
+// MAX_TTL has passed since its sent-at (the server may have forgotten a
+// first acceptance by then, SRV-008). It returns an error when it left
+// entries behind.
 func (c *Conn) sendOwed(ctx context.Context) error {
 	c.d.outMu.Lock()
 	defer c.d.outMu.Unlock()
+	var (
+		after []byte // the key of the last entry tried
+		kept  []error
+	)
 	for {
 		var (
 			key []byte
 			e   outboxEntry
+			bad error
 		)
 		err := c.d.db.View(func(tx *bolt.Tx) error {
-			k, v := tx.Bucket(bucketOutbox).Cursor().First()
+			cur := tx.Bucket(bucketOutbox).Cursor()
+			k, v := cur.First()
+			if after != nil {
+				if k, v = cur.Seek(after); k != nil && bytes.Equal(k, after) {
+					k, v = cur.Next()
+				}
+			}
 			if k == nil {
 				return nil
 			}
-			key = k
-			return cborDec.Unmarshal(v, &e)
-		})
-		if err != nil || key == nil {
-			return err
-		}
-		if e.Account == c.d.Account {
-			if own := c.d.DeviceList(c.d.Account); own == nil || len(own.Devices) < 2 {
-				e.Content = nil // no other device to tell any more
+			key = slices.Clone(k)
+			if bad = cborDec.Unmarshal(v, &e); bad == nil && e.Content == nil {
+				bad = errors.New("no content")
 			}
-		}
-		if e.Content != nil {
-			_, _, err = c.deliverContent(ctx, e.Account, e.Type, e.Content, DefaultTTL)
-		}
-		var re *transport.RemoteError
-		switch {
-		case err == nil:
-		case faults.Has(faults.ForgetOwed):
-			// The mutant: dropped, whatever the failure.
-		case !errors.As(err, &re), errcode.Code(re.Body.Code) == errcode.PolicyShuttingDown, errcode.Code(re.Body.Code) == errcode.PolicyRateLimited:
-			return err
-		default:
-			c.emit(Event{Kind: EventError, Err: fmt.Errorf("content %x for %s, dropped: %w", e.Content.MessageID, e.Account, err)})
-		}
-		err = c.d.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketOutbox).Delete(key) })
+			return nil
+		})
 		if err != nil {
 			return err
 		}
+		if key == nil {
+			return errors.Join(kept...)
+		}
+		after = key
+		drop, err := c.sendEntry(ctx, e, bad)
+		switch {
+		case drop:
+			if err != nil {
+				c.emit(Event{Kind: EventError, Err: fmt.Errorf("client: owed content dropped: %w", err)})
+			}
+			if err := c.d.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketOutbox).Delete(key) }); err != nil {
+				return err
+			}
+		case err != nil && (ctx.Err() != nil || c.ended() || retryLater(err)):
+			return err
+		default:
+			kept = append(kept, err)
+		}
+	}
+}
+
+// sendEntry sends one entry of the outbox (bad when it could not be read)
+// and reports whether to delete it: it was accepted, or must go no more.
+func (c *Conn) sendEntry(ctx context.Context, e outboxEntry, bad error) (drop bool, err error) {
+	switch {
+	case bad != nil:
+		return true, fmt.Errorf("an entry that cannot be read: %w", bad)
+	case c.d.now().After(time.UnixMilli(int64(e.Content.SentAt)).Add(wire.MaxTTL * time.Second)):
+		return true, fmt.Errorf("content %x for %s, owed for longer than MAX_TTL", e.Content.MessageID, e.Account)
+	case e.Account == c.d.Account:
+		if own := c.d.DeviceList(c.d.Account); own == nil || len(own.Devices) < 2 {
+			return true, nil // no other device to tell any more
+		}
+	}
+	_, _, err = c.deliverContent(ctx, e.Account, e.Type, e.Content, DefaultTTL)
+	var re *transport.RemoteError
+	switch {
+	case err == nil:
+		return true, nil
+	case faults.Has(faults.ForgetOwed):
+		return true, err // the mutant: dropped, whatever the failure
+	case errors.As(err, &re) && !retryLater(err) && re.Body.Fanout == nil &&
+		errcode.Code(re.Body.Code) != errcode.PolicyQuotaExceeded && ctx.Err() == nil && !c.ended():
+		return true, fmt.Errorf("content %x for %s, refused: %w", e.Content.MessageID, e.Account, err)
+	}
+	return false, fmt.Errorf("content %x for %s: %w", e.Content.MessageID, e.Account, err)
+}
+
+// retryLater reports whether err is the server's answer to try later.
+func retryLater(err error) bool {
+	var re *transport.RemoteError
+	if !errors.As(err, &re) {
+		return false
+	}
+	code := errcode.Code(re.Body.Code)
+	return code == errcode.PolicyShuttingDown || code == errcode.PolicyRateLimited
+}
+
+// ended reports whether the connection has ended.
+func (c *Conn) ended() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -142,7 +217,7 @@ func (c *Conn) sendOwed(ctx context.Context) error {
 // reports, as an EventError; what is left goes at the next connection.
 func (c *Conn) sendOwedNow(ctx context.Context) {
 	if err := c.sendOwed(ctx); err != nil {
-		c.emit(Event{Kind: EventError, Err: fmt.Errorf("telling others, left for the next connection: %w", err)})
+		c.emit(Event{Kind: EventError, Err: fmt.Errorf("client: owed content left for the next connection: %w", err)})
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/missive-protocol/missive/ref/devices"
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/keys"
@@ -197,4 +199,120 @@ func TestOwedAfterDrop(t *testing.T) {
 func viewOnce(sealed *media.Sealed) *Message {
 	return &Message{ID: bytes.Repeat([]byte{7}, wire.MessageIDSize), Peer: "bob", Device: 1, Media: &wire.Media{Kind: wire.MediaImage,
 		BlobID: "b", Key: sealed.Key, Digest: sealed.Digest, Size: uint64(len(sealed.Blob)), MIME: "image/png", ViewOnce: wire.Ptr(true)}}
+}
+
+// TestOwedFailureHoldsNoOther checks that an owed content whose send fails
+// on this device (a read receipt to bob, whose account was reset: a new
+// primary key, auth.identity_changed until the user trusts it, DEV-014)
+// is kept for later without holding up what is owed after it (the deleted
+// content for alice/2), as it did when the outbox stopped at its first
+// failure.
+func TestOwedFailureHoldsNoOther(t *testing.T) {
+	welcome := &wire.Welcome{Version: 1, Time: 1000, OneTimeEC: 100, OneTimeKEM: 100}
+	newBob, _ := keys.GeneratePrivateKey(rand.Reader)
+	reset, err := devices.Sign(newBob, "bob", 2, []wire.ListedDevice{{Device: 1, IdentityKey: newBob.Public().Encode()}}, 1000, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var toAlice int
+	srv := startFake(t, welcome, nil, func(tc *transport.Conn, f *wire.Frame) {
+		id := transport.RequestID(f)
+		if f.Type != wire.FrameSend {
+			if id != 0 {
+				tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.PolicyUnexpectedFrame)})
+			}
+			return
+		}
+		var env wire.Envelope
+		transport.DecodeBody(f, &env)
+		if env.Recipient == "bob" {
+			tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.StateFanoutMismatch),
+				Fanout: &wire.FanoutMismatch{Stale: []uint64{1}}, DeviceList: &reset.Signed})
+			return
+		}
+		mu.Lock()
+		toAlice++
+		mu.Unlock()
+		tc.Send(wire.FrameResult, id, &wire.SendResult{AcceptedAt: 2000})
+	})
+	alice, _ := hostileDevice(t, "alice", srv.addr)
+	ik2, _ := keys.GeneratePrivateKey(rand.Reader)
+	bobIK, _ := keys.GeneratePrivateKey(rand.Reader)
+	sessionFrom(t, alice, "bob", 1, bobIK, 1, bobIK)
+	sessionFrom(t, alice, "alice", 2, alice.identity, 2, ik2)
+	own, err := devices.Sign(alice.identity, "alice", 2, []wire.ListedDevice{
+		{Device: 1, IdentityKey: alice.identity.Public().Encode()}, {Device: 2, IdentityKey: ik2.Public().Encode()}}, 1000, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	welcome.DeviceList = &own.Signed
+
+	c, err := alice.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(200 * time.Millisecond)
+	ctx := context.Background()
+	if _, err := c.MarkRead(ctx, "bob"); err != nil {
+		t.Fatalf("MarkRead: %v", err)
+	}
+	mu.Lock()
+	before := toAlice // the read content went
+	mu.Unlock()
+	if err := c.Delete(ctx, "bob", make([]byte, wire.MessageIDSize)); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	n, _ := alice.Owed()
+	mu.Lock()
+	after := toAlice
+	mu.Unlock()
+	if after != before+1 || n != 1 {
+		t.Errorf("got %d sends to alice for Delete and %d contents owed, want 1 send (the deleted content) and 1 owed (the receipt to bob)", after-before, n)
+	}
+}
+
+// TestMarkReadMessageGone checks that a message gone between MarkRead's
+// look and markRead's transaction (deleted by a companion's deleted
+// content, or expired) does not end the transaction early: the others are
+// recorded as read and their receipts owed, and it is not counted.
+func TestMarkReadMessageGone(t *testing.T) {
+	s := newOwingServer(t, "nobody", nil)
+	d := s.alice
+	var unread []*Message
+	d.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {
+			var m Message
+			if cborDec.Unmarshal(v, &m) == nil && !m.Outgoing && m.Peer == "bob" {
+				unread = append(unread, &m)
+			}
+			return nil
+		})
+	})
+	if len(unread) != 1 {
+		t.Fatalf("got %d unread messages from bob, want 1", len(unread))
+	}
+	gone := &Message{Seq: 1 << 40, Peer: "bob", ID: make([]byte, wire.MessageIDSize)}
+	c, err := d.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	n, err := c.markRead(context.Background(), []*Message{unread[0], gone})
+	time.Sleep(300 * time.Millisecond)
+	var m *Message
+	d.db.View(func(tx *bolt.Tx) error { m, _ = getMessage(tx, unread[0].Seq); return nil })
+	s.mu.Lock()
+	toBob := 0
+	for _, e := range s.stored {
+		if e.recipient == "bob" {
+			toBob++
+		}
+	}
+	s.mu.Unlock()
+	owed, _ := d.Owed()
+	if err != nil || n != 1 || m == nil || !m.Read || toBob+owed != 1 {
+		t.Errorf("got %d marked (%v), read %v, %d receipts sent and %d owed; want 1 marked, read, and its receipt sent or owed", n, err, m != nil && m.Read, toBob, owed)
+	}
 }
