@@ -407,6 +407,8 @@ func (c *Conn) markRead(ctx context.Context, ms []*Message) (int, error) {
 	// messages are recorded as read (DEV-012, DEV-022), for those that
 	// this transaction marks: not one that is gone, or that another call
 	// or device marked read first (a read receipt goes once per message).
+	own := c.d.DeviceList(c.d.Account) // read before the write: no read transaction inside it
+	tellOwn := own != nil && len(own.Devices) > 1
 	marked := 0
 	err := c.d.db.Update(func(tx *bolt.Tx) error {
 		marked = 0
@@ -443,13 +445,13 @@ func (c *Conn) markRead(ctx context.Context, ms []*Message) (int, error) {
 				owed = append(owed, e)
 			}
 		}
-		for start := 0; start < len(rs); start += wire.MaxReceiptIDs {
+		for start := 0; tellOwn && start < len(rs); start += wire.MaxReceiptIDs {
 			batch := slices.Clone(rs[start:min(len(rs), start+wire.MaxReceiptIDs)])
-			own, err := c.stampedOwn(&wire.Content{Type: wire.ContentRead, Read: &batch})
+			e, err := c.stamped(c.d.Account, wire.EnvelopeSync, &wire.Content{Type: wire.ContentRead, Read: &batch})
 			if err != nil {
 				return err
 			}
-			owed = append(owed, own...)
+			owed = append(owed, e)
 		}
 		return putOwed(tx, owed...)
 	})
