@@ -268,14 +268,17 @@ func (c *Conn) deliverContent(ctx context.Context, account string, typ uint64, c
 	}
 }
 
-func (c *Conn) newID() ([]byte, error) {
+func (c *Conn) newID() ([]byte, error) { return c.d.newID() }
+
+// newID returns a message id from the device's random source (MSG-002).
+func (d *Device) newID() ([]byte, error) {
 	id := make([]byte, wire.MessageIDSize)
 	if faults.Has(faults.ClockMessageIDs) {
-		binary.BigEndian.PutUint64(id, uint64(c.d.now().UnixMilli()))
+		binary.BigEndian.PutUint64(id, uint64(d.now().UnixMilli()))
 		binary.BigEndian.PutUint64(id[8:], clockIDs.Add(1))
 		return id, nil
 	}
-	_, err := io.ReadFull(c.d.rand, id)
+	_, err := io.ReadFull(d.rand, id)
 	return id, err
 }
 
@@ -532,9 +535,7 @@ func (c *Conn) deliveryLoop() {
 				// does not close the connection under the receipt.
 				if ackErr == nil {
 					ctx, cancel := context.WithTimeout(context.Background(), c.d.requestTimeout())
-					if err := c.sendReceipt(ctx, msg.Peer, wire.ReceiptDelivered, [][]byte{msg.ID}); err != nil {
-						c.emit(Event{Kind: EventError, Err: fmt.Errorf("delivered receipt: %w", err)})
-					}
+					c.sendOwedNow(ctx) // the delivered receipt, owed with the message
 					cancel()
 				}
 				if !history.Expired(msg.SentAt, msg.Expire, uint64(c.d.now().UnixMilli())) {
@@ -665,6 +666,19 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 			}
 			if msg.Outgoing {
 				if changed, err = applyPending(tx, msg.ID); err != nil {
+					return err
+				}
+				return nil
+			}
+			// The delivered receipt is owed with the message (section
+			// 14.2, DEV-022): a receipt lost with the connection would
+			// never go, since the message's redelivery is a duplicate.
+			for _, content := range receipts(wire.ReceiptDelivered, [][]byte{msg.ID}) {
+				e, err := d.stamped(msg.Peer, wire.EnvelopeReceipt, content)
+				if err != nil {
+					return err
+				}
+				if err := putOwed(tx, e); err != nil {
 					return err
 				}
 			}

@@ -17,7 +17,8 @@ import (
 )
 
 // The outbox holds the content this device owes others on its own, once
-// it has recorded the change the content reports (DEV-022): the sent
+// it has recorded the change the content reports (DEV-022): the delivered
+// receipt of a message stored (section 14.2), the sent
 // transcript of a message the server accepted (DEV-018), the read receipts
 // and read content of messages marked read (DEV-012), the opened content
 // and played receipt of view-once media opened (MED-007), the deleted
@@ -41,11 +42,15 @@ type outboxEntry struct {
 // stamped returns the entry that sends content to account in an envelope of
 // type typ, the content stamped with a message id and the time now.
 func (c *Conn) stamped(account string, typ uint64, content *wire.Content) (outboxEntry, error) {
-	id, err := c.newID()
+	return c.d.stamped(account, typ, content)
+}
+
+func (d *Device) stamped(account string, typ uint64, content *wire.Content) (outboxEntry, error) {
+	id, err := d.newID()
 	if err != nil {
 		return outboxEntry{}, err
 	}
-	content.Version, content.MessageID, content.SentAt = wire.ProtocolVersion, id, uint64(c.d.now().UnixMilli())
+	content.Version, content.MessageID, content.SentAt = wire.ProtocolVersion, id, uint64(d.now().UnixMilli())
 	return outboxEntry{Account: account, Type: typ, Content: content}, nil
 }
 

@@ -35,6 +35,7 @@ type sent struct {
 // unanswered, as a connection lost before the request reached the server.
 type owingServer struct {
 	alice  *Device
+	bob    *reviewPeer // bob/1, who has a session with alice/1
 	drop   atomic.Bool
 	dropTo string
 	mu     sync.Mutex
@@ -76,7 +77,7 @@ func newOwingServer(t *testing.T, dropTo string, blob []byte) *owingServer {
 	s.alice, _ = hostileDevice(t, "alice", srv.addr)
 	ik2, _ := keys.GeneratePrivateKey(rand.Reader)
 	bobIK, _ := keys.GeneratePrivateKey(rand.Reader)
-	sessionFrom(t, s.alice, "bob", 1, bobIK, 1, bobIK) // and a message from bob, unread
+	s.bob = sessionFrom(t, s.alice, "bob", 1, bobIK, 1, bobIK) // and a message from bob, unread
 	sessionFrom(t, s.alice, "alice", 2, s.alice.identity, 2, ik2)
 	own, err := devices.Sign(s.alice.identity, "alice", 2, []wire.ListedDevice{
 		{Device: 1, IdentityKey: s.alice.identity.Public().Encode()}, {Device: 2, IdentityKey: ik2.Public().Encode()}}, 1000, rand.Reader)
@@ -84,7 +85,24 @@ func newOwingServer(t *testing.T, dropTo string, blob []byte) *owingServer {
 		t.Fatal(err)
 	}
 	welcome.DeviceList = &own.Signed
+	clearOwed(t, s.alice)
 	return s
+}
+
+// clearOwed empties the outbox of d: the delivered receipts that the
+// set-up's messages owe are not what a test sends or loses.
+func clearOwed(t *testing.T, d *Device) {
+	t.Helper()
+	err := d.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketOutbox); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucket(bucketOutbox)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // storedAgain reports whether every dropped send has been answered since,
@@ -247,6 +265,7 @@ func TestOwedFailureHoldsNoOther(t *testing.T) {
 		t.Fatal(err)
 	}
 	welcome.DeviceList = &own.Signed
+	clearOwed(t, alice)
 
 	c, err := alice.Connect(context.Background())
 	if err != nil {
@@ -314,5 +333,39 @@ func TestMarkReadMessageGone(t *testing.T) {
 	owed, _ := d.Owed()
 	if err != nil || n != 1 || m == nil || !m.Read || toBob+owed != 1 {
 		t.Errorf("got %d marked (%v), read %v, %d receipts sent and %d owed; want 1 marked, read, and its receipt sent or owed", n, err, m != nil && m.Read, toBob, owed)
+	}
+}
+
+// TestDeliveredReceiptOwed checks that the delivered receipt of a message
+// is owed in the transaction that stores the message (DEV-022): a receipt
+// lost with its connection goes at the next one, though the message's
+// redelivery is a duplicate that sends nothing.
+func TestDeliveredReceiptOwed(t *testing.T) {
+	s := newOwingServer(t, "bob", nil)
+	text := "a message to tick"
+	if _, _, err := s.alice.receive(s.bob.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentText, Text: &text})); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.alice.Owed(); err != nil || n != 1 {
+		t.Fatalf("got %d contents owed (%v) after a message was stored, want its delivered receipt", n, err)
+	}
+	for i := range 2 { // the first connection loses the receipt, the second sends it again
+		c, err := s.alice.Connect(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := s.storedAgain
+		if i == 0 {
+			done = func() bool { return !s.drop.Load() }
+		}
+		for deadline := time.Now().Add(5 * time.Second); !done(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("connection %d: the server has stored %v and lost %v, want the receipt lost, then stored", i+1, s.stored, s.lost)
+			}
+		}
+		c.Close()
+	}
+	if s.lost[0].typ != wire.EnvelopeReceipt {
+		t.Errorf("got a lost envelope of type %d, want the receipt (%d)", s.lost[0].typ, wire.EnvelopeReceipt)
 	}
 }
