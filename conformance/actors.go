@@ -386,6 +386,13 @@ func (i *implActor) sendCrash(ctx context.Context, to conv, text string) error {
 	return err
 }
 
+// restart stops the device and opens it again from its storage
+// (device.restart); it is then unconnected.
+func (i *implActor) restart(ctx context.Context) error {
+	_, err := i.do(ctx, &pb.Request{Method: "device.restart", Params: &pb.Request_DeviceRestart{DeviceRestart: &pb.DeviceRestartParams{Device: i.handle}}})
+	return err
+}
+
 func (i *implActor) receive(ctx context.Context, wait time.Duration) ([]received, error) {
 	resp, err := i.do(ctx, &pb.Request{Method: "messages.receive", Params: &pb.Request_MessagesReceive{MessagesReceive: &pb.MessagesReceiveParams{
 		Device: i.handle, MinCount: 1 << 30, WaitMs: uint32(wait.Milliseconds())}}})

@@ -738,6 +738,14 @@ func actorCmd(name string) func(ts *testscript.TestScript, neg bool, args []stri
 			text := strings.Join(rest[1:], " ")
 			must(ts, name+" send-crash", ia.sendCrash(ctx, w.conv(ts, rest[0]), text))
 			w.record(text, nil, name)
+		case "restart":
+			// The implementation's device stops and is opened again from
+			// its storage (device.restart); it is then offline.
+			ia, ok := a.(*implActor)
+			if !ok || len(rest) != 0 {
+				ts.Fatalf("usage: %s restart, by an actor of the implementation", name)
+			}
+			must(ts, name+" restart", ia.restart(ctx))
 		case "resend":
 			text := strings.Join(rest, " ")
 			ra, ok := a.(*refActor)

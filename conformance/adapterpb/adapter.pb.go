@@ -148,6 +148,7 @@ type Request struct {
 	//	*Request_TimerSet
 	//	*Request_MessageGet
 	//	*Request_MessageSendCrash
+	//	*Request_DeviceRestart
 	Params        isRequest_Params `protobuf_oneof:"params"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -609,6 +610,15 @@ func (x *Request) GetMessageSendCrash() *MessageSendCrashParams {
 	return nil
 }
 
+func (x *Request) GetDeviceRestart() *DeviceRestartParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_DeviceRestart); ok {
+			return x.DeviceRestart
+		}
+	}
+	return nil
+}
+
 type isRequest_Params interface {
 	isRequest_Params()
 }
@@ -795,6 +805,10 @@ type Request_MessageSendCrash struct {
 	MessageSendCrash *MessageSendCrashParams `protobuf:"bytes,63,opt,name=message_send_crash,json=messageSendCrash,proto3,oneof"`
 }
 
+type Request_DeviceRestart struct {
+	DeviceRestart *DeviceRestartParams `protobuf:"bytes,64,opt,name=device_restart,json=deviceRestart,proto3,oneof"`
+}
+
 func (*Request_Hello) isRequest_Params() {}
 
 func (*Request_XeddsaSign) isRequest_Params() {}
@@ -884,6 +898,8 @@ func (*Request_TimerSet) isRequest_Params() {}
 func (*Request_MessageGet) isRequest_Params() {}
 
 func (*Request_MessageSendCrash) isRequest_Params() {}
+
+func (*Request_DeviceRestart) isRequest_Params() {}
 
 type Response struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -3739,6 +3755,57 @@ func (x *MessageSendCrashParams) GetText() string {
 	return ""
 }
 
+// device.restart (optional: UNIMPLEMENTED skips the scenario that uses it):
+// the device stops, as its process would on exit, its connection ended and
+// everything it holds only in memory gone, and is opened again from its
+// storage, unconnected; the runner connects it with device.connect. The
+// response is OK, with no result, once the device is open again. The
+// scenario (owed_after_restart) checks that what a device owes others
+// outlives a restart (DEV-022).
+type DeviceRestartParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceRestartParams) Reset() {
+	*x = DeviceRestartParams{}
+	mi := &file_adapter_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceRestartParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceRestartParams) ProtoMessage() {}
+
+func (x *DeviceRestartParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceRestartParams.ProtoReflect.Descriptor instead.
+func (*DeviceRestartParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DeviceRestartParams) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
 // messages.receive: what the device has received since the last call,
 // waiting up to wait_ms for at least min_count of them.
 type MessagesReceiveParams struct {
@@ -3752,7 +3819,7 @@ type MessagesReceiveParams struct {
 
 func (x *MessagesReceiveParams) Reset() {
 	*x = MessagesReceiveParams{}
-	mi := &file_adapter_proto_msgTypes[39]
+	mi := &file_adapter_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3764,7 +3831,7 @@ func (x *MessagesReceiveParams) String() string {
 func (*MessagesReceiveParams) ProtoMessage() {}
 
 func (x *MessagesReceiveParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[39]
+	mi := &file_adapter_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3777,7 +3844,7 @@ func (x *MessagesReceiveParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessagesReceiveParams.ProtoReflect.Descriptor instead.
 func (*MessagesReceiveParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{39}
+	return file_adapter_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *MessagesReceiveParams) GetDevice() string {
@@ -3810,7 +3877,7 @@ type MessagesReceiveResult struct {
 
 func (x *MessagesReceiveResult) Reset() {
 	*x = MessagesReceiveResult{}
-	mi := &file_adapter_proto_msgTypes[40]
+	mi := &file_adapter_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3822,7 +3889,7 @@ func (x *MessagesReceiveResult) String() string {
 func (*MessagesReceiveResult) ProtoMessage() {}
 
 func (x *MessagesReceiveResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[40]
+	mi := &file_adapter_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3835,7 +3902,7 @@ func (x *MessagesReceiveResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessagesReceiveResult.ProtoReflect.Descriptor instead.
 func (*MessagesReceiveResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{40}
+	return file_adapter_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *MessagesReceiveResult) GetMessages() []*ReceivedMessage {
@@ -3864,7 +3931,7 @@ type ReceivedMessage struct {
 
 func (x *ReceivedMessage) Reset() {
 	*x = ReceivedMessage{}
-	mi := &file_adapter_proto_msgTypes[41]
+	mi := &file_adapter_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3876,7 +3943,7 @@ func (x *ReceivedMessage) String() string {
 func (*ReceivedMessage) ProtoMessage() {}
 
 func (x *ReceivedMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[41]
+	mi := &file_adapter_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3889,7 +3956,7 @@ func (x *ReceivedMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceivedMessage.ProtoReflect.Descriptor instead.
 func (*ReceivedMessage) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{41}
+	return file_adapter_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReceivedMessage) GetFrom() string {
@@ -3961,7 +4028,7 @@ type MessagesReadParams struct {
 
 func (x *MessagesReadParams) Reset() {
 	*x = MessagesReadParams{}
-	mi := &file_adapter_proto_msgTypes[42]
+	mi := &file_adapter_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3973,7 +4040,7 @@ func (x *MessagesReadParams) String() string {
 func (*MessagesReadParams) ProtoMessage() {}
 
 func (x *MessagesReadParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[42]
+	mi := &file_adapter_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3986,7 +4053,7 @@ func (x *MessagesReadParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessagesReadParams.ProtoReflect.Descriptor instead.
 func (*MessagesReadParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{42}
+	return file_adapter_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *MessagesReadParams) GetDevice() string {
@@ -4020,7 +4087,7 @@ type MessageStatusParams struct {
 
 func (x *MessageStatusParams) Reset() {
 	*x = MessageStatusParams{}
-	mi := &file_adapter_proto_msgTypes[43]
+	mi := &file_adapter_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4032,7 +4099,7 @@ func (x *MessageStatusParams) String() string {
 func (*MessageStatusParams) ProtoMessage() {}
 
 func (x *MessageStatusParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[43]
+	mi := &file_adapter_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4045,7 +4112,7 @@ func (x *MessageStatusParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageStatusParams.ProtoReflect.Descriptor instead.
 func (*MessageStatusParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{43}
+	return file_adapter_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *MessageStatusParams) GetDevice() string {
@@ -4077,7 +4144,7 @@ type MessageStatusResult struct {
 
 func (x *MessageStatusResult) Reset() {
 	*x = MessageStatusResult{}
-	mi := &file_adapter_proto_msgTypes[44]
+	mi := &file_adapter_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4089,7 +4156,7 @@ func (x *MessageStatusResult) String() string {
 func (*MessageStatusResult) ProtoMessage() {}
 
 func (x *MessageStatusResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[44]
+	mi := &file_adapter_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4102,7 +4169,7 @@ func (x *MessageStatusResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageStatusResult.ProtoReflect.Descriptor instead.
 func (*MessageStatusResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{44}
+	return file_adapter_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *MessageStatusResult) GetStatuses() map[uint32]string {
@@ -4136,7 +4203,7 @@ type PresenceGetParams struct {
 
 func (x *PresenceGetParams) Reset() {
 	*x = PresenceGetParams{}
-	mi := &file_adapter_proto_msgTypes[45]
+	mi := &file_adapter_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4148,7 +4215,7 @@ func (x *PresenceGetParams) String() string {
 func (*PresenceGetParams) ProtoMessage() {}
 
 func (x *PresenceGetParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[45]
+	mi := &file_adapter_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4161,7 +4228,7 @@ func (x *PresenceGetParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceGetParams.ProtoReflect.Descriptor instead.
 func (*PresenceGetParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{45}
+	return file_adapter_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PresenceGetParams) GetDevice() string {
@@ -4188,7 +4255,7 @@ type PresenceGetResult struct {
 
 func (x *PresenceGetResult) Reset() {
 	*x = PresenceGetResult{}
-	mi := &file_adapter_proto_msgTypes[46]
+	mi := &file_adapter_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4200,7 +4267,7 @@ func (x *PresenceGetResult) String() string {
 func (*PresenceGetResult) ProtoMessage() {}
 
 func (x *PresenceGetResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[46]
+	mi := &file_adapter_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4213,7 +4280,7 @@ func (x *PresenceGetResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceGetResult.ProtoReflect.Descriptor instead.
 func (*PresenceGetResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{46}
+	return file_adapter_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PresenceGetResult) GetState() string {
@@ -4242,7 +4309,7 @@ type PrivacySetParams struct {
 
 func (x *PrivacySetParams) Reset() {
 	*x = PrivacySetParams{}
-	mi := &file_adapter_proto_msgTypes[47]
+	mi := &file_adapter_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4254,7 +4321,7 @@ func (x *PrivacySetParams) String() string {
 func (*PrivacySetParams) ProtoMessage() {}
 
 func (x *PrivacySetParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[47]
+	mi := &file_adapter_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4267,7 +4334,7 @@ func (x *PrivacySetParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrivacySetParams.ProtoReflect.Descriptor instead.
 func (*PrivacySetParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{47}
+	return file_adapter_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PrivacySetParams) GetDevice() string {
@@ -4308,7 +4375,7 @@ type LinkOpenParams struct {
 
 func (x *LinkOpenParams) Reset() {
 	*x = LinkOpenParams{}
-	mi := &file_adapter_proto_msgTypes[48]
+	mi := &file_adapter_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4320,7 +4387,7 @@ func (x *LinkOpenParams) String() string {
 func (*LinkOpenParams) ProtoMessage() {}
 
 func (x *LinkOpenParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[48]
+	mi := &file_adapter_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4333,7 +4400,7 @@ func (x *LinkOpenParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkOpenParams.ProtoReflect.Descriptor instead.
 func (*LinkOpenParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{48}
+	return file_adapter_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *LinkOpenParams) GetDevice() string {
@@ -4352,7 +4419,7 @@ type LinkOpenResult struct {
 
 func (x *LinkOpenResult) Reset() {
 	*x = LinkOpenResult{}
-	mi := &file_adapter_proto_msgTypes[49]
+	mi := &file_adapter_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4364,7 +4431,7 @@ func (x *LinkOpenResult) String() string {
 func (*LinkOpenResult) ProtoMessage() {}
 
 func (x *LinkOpenResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[49]
+	mi := &file_adapter_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4377,7 +4444,7 @@ func (x *LinkOpenResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkOpenResult.ProtoReflect.Descriptor instead.
 func (*LinkOpenResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{49}
+	return file_adapter_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *LinkOpenResult) GetCode() string {
@@ -4398,7 +4465,7 @@ type LinkCompleteParams struct {
 
 func (x *LinkCompleteParams) Reset() {
 	*x = LinkCompleteParams{}
-	mi := &file_adapter_proto_msgTypes[50]
+	mi := &file_adapter_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4410,7 +4477,7 @@ func (x *LinkCompleteParams) String() string {
 func (*LinkCompleteParams) ProtoMessage() {}
 
 func (x *LinkCompleteParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[50]
+	mi := &file_adapter_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4423,7 +4490,7 @@ func (x *LinkCompleteParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkCompleteParams.ProtoReflect.Descriptor instead.
 func (*LinkCompleteParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{50}
+	return file_adapter_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *LinkCompleteParams) GetDevice() string {
@@ -4449,7 +4516,7 @@ type LinkCompleteResult struct {
 
 func (x *LinkCompleteResult) Reset() {
 	*x = LinkCompleteResult{}
-	mi := &file_adapter_proto_msgTypes[51]
+	mi := &file_adapter_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4461,7 +4528,7 @@ func (x *LinkCompleteResult) String() string {
 func (*LinkCompleteResult) ProtoMessage() {}
 
 func (x *LinkCompleteResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[51]
+	mi := &file_adapter_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4474,7 +4541,7 @@ func (x *LinkCompleteResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkCompleteResult.ProtoReflect.Descriptor instead.
 func (*LinkCompleteResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{51}
+	return file_adapter_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *LinkCompleteResult) GetDeviceId() uint32 {
@@ -4495,7 +4562,7 @@ type LinkJoinParams struct {
 
 func (x *LinkJoinParams) Reset() {
 	*x = LinkJoinParams{}
-	mi := &file_adapter_proto_msgTypes[52]
+	mi := &file_adapter_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4507,7 +4574,7 @@ func (x *LinkJoinParams) String() string {
 func (*LinkJoinParams) ProtoMessage() {}
 
 func (x *LinkJoinParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[52]
+	mi := &file_adapter_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4520,7 +4587,7 @@ func (x *LinkJoinParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkJoinParams.ProtoReflect.Descriptor instead.
 func (*LinkJoinParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{52}
+	return file_adapter_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *LinkJoinParams) GetCode() string {
@@ -4547,7 +4614,7 @@ type LinkJoinResult struct {
 
 func (x *LinkJoinResult) Reset() {
 	*x = LinkJoinResult{}
-	mi := &file_adapter_proto_msgTypes[53]
+	mi := &file_adapter_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4559,7 +4626,7 @@ func (x *LinkJoinResult) String() string {
 func (*LinkJoinResult) ProtoMessage() {}
 
 func (x *LinkJoinResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[53]
+	mi := &file_adapter_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4572,7 +4639,7 @@ func (x *LinkJoinResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkJoinResult.ProtoReflect.Descriptor instead.
 func (*LinkJoinResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{53}
+	return file_adapter_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *LinkJoinResult) GetDevice() string {
@@ -4600,7 +4667,7 @@ type LinkUnlinkParams struct {
 
 func (x *LinkUnlinkParams) Reset() {
 	*x = LinkUnlinkParams{}
-	mi := &file_adapter_proto_msgTypes[54]
+	mi := &file_adapter_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4612,7 +4679,7 @@ func (x *LinkUnlinkParams) String() string {
 func (*LinkUnlinkParams) ProtoMessage() {}
 
 func (x *LinkUnlinkParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[54]
+	mi := &file_adapter_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4625,7 +4692,7 @@ func (x *LinkUnlinkParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkUnlinkParams.ProtoReflect.Descriptor instead.
 func (*LinkUnlinkParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{54}
+	return file_adapter_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *LinkUnlinkParams) GetDevice() string {
@@ -4657,7 +4724,7 @@ type GroupCreateParams struct {
 
 func (x *GroupCreateParams) Reset() {
 	*x = GroupCreateParams{}
-	mi := &file_adapter_proto_msgTypes[55]
+	mi := &file_adapter_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4669,7 +4736,7 @@ func (x *GroupCreateParams) String() string {
 func (*GroupCreateParams) ProtoMessage() {}
 
 func (x *GroupCreateParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[55]
+	mi := &file_adapter_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4682,7 +4749,7 @@ func (x *GroupCreateParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupCreateParams.ProtoReflect.Descriptor instead.
 func (*GroupCreateParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{55}
+	return file_adapter_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *GroupCreateParams) GetDevice() string {
@@ -4715,7 +4782,7 @@ type GroupCreateResult struct {
 
 func (x *GroupCreateResult) Reset() {
 	*x = GroupCreateResult{}
-	mi := &file_adapter_proto_msgTypes[56]
+	mi := &file_adapter_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4727,7 +4794,7 @@ func (x *GroupCreateResult) String() string {
 func (*GroupCreateResult) ProtoMessage() {}
 
 func (x *GroupCreateResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[56]
+	mi := &file_adapter_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4740,7 +4807,7 @@ func (x *GroupCreateResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupCreateResult.ProtoReflect.Descriptor instead.
 func (*GroupCreateResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{56}
+	return file_adapter_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *GroupCreateResult) GetGroupId() []byte {
@@ -4769,7 +4836,7 @@ type GroupUpdateParams struct {
 
 func (x *GroupUpdateParams) Reset() {
 	*x = GroupUpdateParams{}
-	mi := &file_adapter_proto_msgTypes[57]
+	mi := &file_adapter_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4781,7 +4848,7 @@ func (x *GroupUpdateParams) String() string {
 func (*GroupUpdateParams) ProtoMessage() {}
 
 func (x *GroupUpdateParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[57]
+	mi := &file_adapter_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4794,7 +4861,7 @@ func (x *GroupUpdateParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupUpdateParams.ProtoReflect.Descriptor instead.
 func (*GroupUpdateParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{57}
+	return file_adapter_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *GroupUpdateParams) GetDevice() string {
@@ -4851,7 +4918,7 @@ type MediaSendParams struct {
 
 func (x *MediaSendParams) Reset() {
 	*x = MediaSendParams{}
-	mi := &file_adapter_proto_msgTypes[58]
+	mi := &file_adapter_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4863,7 +4930,7 @@ func (x *MediaSendParams) String() string {
 func (*MediaSendParams) ProtoMessage() {}
 
 func (x *MediaSendParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[58]
+	mi := &file_adapter_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4876,7 +4943,7 @@ func (x *MediaSendParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaSendParams.ProtoReflect.Descriptor instead.
 func (*MediaSendParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{58}
+	return file_adapter_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *MediaSendParams) GetDevice() string {
@@ -4938,7 +5005,7 @@ type MediaSendResult struct {
 
 func (x *MediaSendResult) Reset() {
 	*x = MediaSendResult{}
-	mi := &file_adapter_proto_msgTypes[59]
+	mi := &file_adapter_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4950,7 +5017,7 @@ func (x *MediaSendResult) String() string {
 func (*MediaSendResult) ProtoMessage() {}
 
 func (x *MediaSendResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[59]
+	mi := &file_adapter_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4963,7 +5030,7 @@ func (x *MediaSendResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaSendResult.ProtoReflect.Descriptor instead.
 func (*MediaSendResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{59}
+	return file_adapter_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *MediaSendResult) GetMessageId() []byte {
@@ -4995,7 +5062,7 @@ type MediaDownloadParams struct {
 
 func (x *MediaDownloadParams) Reset() {
 	*x = MediaDownloadParams{}
-	mi := &file_adapter_proto_msgTypes[60]
+	mi := &file_adapter_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5007,7 +5074,7 @@ func (x *MediaDownloadParams) String() string {
 func (*MediaDownloadParams) ProtoMessage() {}
 
 func (x *MediaDownloadParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[60]
+	mi := &file_adapter_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5020,7 +5087,7 @@ func (x *MediaDownloadParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaDownloadParams.ProtoReflect.Descriptor instead.
 func (*MediaDownloadParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{60}
+	return file_adapter_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *MediaDownloadParams) GetDevice() string {
@@ -5046,7 +5113,7 @@ type MediaDownloadResult struct {
 
 func (x *MediaDownloadResult) Reset() {
 	*x = MediaDownloadResult{}
-	mi := &file_adapter_proto_msgTypes[61]
+	mi := &file_adapter_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5058,7 +5125,7 @@ func (x *MediaDownloadResult) String() string {
 func (*MediaDownloadResult) ProtoMessage() {}
 
 func (x *MediaDownloadResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[61]
+	mi := &file_adapter_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5071,7 +5138,7 @@ func (x *MediaDownloadResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaDownloadResult.ProtoReflect.Descriptor instead.
 func (*MediaDownloadResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{61}
+	return file_adapter_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *MediaDownloadResult) GetData() []byte {
@@ -5095,7 +5162,7 @@ type MediaOpenParams struct {
 
 func (x *MediaOpenParams) Reset() {
 	*x = MediaOpenParams{}
-	mi := &file_adapter_proto_msgTypes[62]
+	mi := &file_adapter_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5107,7 +5174,7 @@ func (x *MediaOpenParams) String() string {
 func (*MediaOpenParams) ProtoMessage() {}
 
 func (x *MediaOpenParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[62]
+	mi := &file_adapter_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5120,7 +5187,7 @@ func (x *MediaOpenParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaOpenParams.ProtoReflect.Descriptor instead.
 func (*MediaOpenParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{62}
+	return file_adapter_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *MediaOpenParams) GetDevice() string {
@@ -5146,7 +5213,7 @@ type MediaOpenResult struct {
 
 func (x *MediaOpenResult) Reset() {
 	*x = MediaOpenResult{}
-	mi := &file_adapter_proto_msgTypes[63]
+	mi := &file_adapter_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5158,7 +5225,7 @@ func (x *MediaOpenResult) String() string {
 func (*MediaOpenResult) ProtoMessage() {}
 
 func (x *MediaOpenResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[63]
+	mi := &file_adapter_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5171,7 +5238,7 @@ func (x *MediaOpenResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaOpenResult.ProtoReflect.Descriptor instead.
 func (*MediaOpenResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{63}
+	return file_adapter_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *MediaOpenResult) GetData() []byte {
@@ -5196,7 +5263,7 @@ type MessageEditParams struct {
 
 func (x *MessageEditParams) Reset() {
 	*x = MessageEditParams{}
-	mi := &file_adapter_proto_msgTypes[64]
+	mi := &file_adapter_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5208,7 +5275,7 @@ func (x *MessageEditParams) String() string {
 func (*MessageEditParams) ProtoMessage() {}
 
 func (x *MessageEditParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[64]
+	mi := &file_adapter_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5221,7 +5288,7 @@ func (x *MessageEditParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageEditParams.ProtoReflect.Descriptor instead.
 func (*MessageEditParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{64}
+	return file_adapter_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *MessageEditParams) GetDevice() string {
@@ -5257,7 +5324,7 @@ type MessageDeleteParams struct {
 
 func (x *MessageDeleteParams) Reset() {
 	*x = MessageDeleteParams{}
-	mi := &file_adapter_proto_msgTypes[65]
+	mi := &file_adapter_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5269,7 +5336,7 @@ func (x *MessageDeleteParams) String() string {
 func (*MessageDeleteParams) ProtoMessage() {}
 
 func (x *MessageDeleteParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[65]
+	mi := &file_adapter_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5282,7 +5349,7 @@ func (x *MessageDeleteParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageDeleteParams.ProtoReflect.Descriptor instead.
 func (*MessageDeleteParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{65}
+	return file_adapter_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *MessageDeleteParams) GetDevice() string {
@@ -5313,7 +5380,7 @@ type TimerSetParams struct {
 
 func (x *TimerSetParams) Reset() {
 	*x = TimerSetParams{}
-	mi := &file_adapter_proto_msgTypes[66]
+	mi := &file_adapter_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5325,7 +5392,7 @@ func (x *TimerSetParams) String() string {
 func (*TimerSetParams) ProtoMessage() {}
 
 func (x *TimerSetParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[66]
+	mi := &file_adapter_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5338,7 +5405,7 @@ func (x *TimerSetParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimerSetParams.ProtoReflect.Descriptor instead.
 func (*TimerSetParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{66}
+	return file_adapter_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *TimerSetParams) GetDevice() string {
@@ -5384,7 +5451,7 @@ type MessageGetParams struct {
 
 func (x *MessageGetParams) Reset() {
 	*x = MessageGetParams{}
-	mi := &file_adapter_proto_msgTypes[67]
+	mi := &file_adapter_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5396,7 +5463,7 @@ func (x *MessageGetParams) String() string {
 func (*MessageGetParams) ProtoMessage() {}
 
 func (x *MessageGetParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[67]
+	mi := &file_adapter_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5409,7 +5476,7 @@ func (x *MessageGetParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageGetParams.ProtoReflect.Descriptor instead.
 func (*MessageGetParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{67}
+	return file_adapter_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *MessageGetParams) GetDevice() string {
@@ -5450,7 +5517,7 @@ type MessageGetResult struct {
 
 func (x *MessageGetResult) Reset() {
 	*x = MessageGetResult{}
-	mi := &file_adapter_proto_msgTypes[68]
+	mi := &file_adapter_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5462,7 +5529,7 @@ func (x *MessageGetResult) String() string {
 func (*MessageGetResult) ProtoMessage() {}
 
 func (x *MessageGetResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[68]
+	mi := &file_adapter_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5475,7 +5542,7 @@ func (x *MessageGetResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageGetResult.ProtoReflect.Descriptor instead.
 func (*MessageGetResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{68}
+	return file_adapter_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *MessageGetResult) GetPresent() bool {
@@ -5565,7 +5632,7 @@ type GroupCheckStateParams struct {
 
 func (x *GroupCheckStateParams) Reset() {
 	*x = GroupCheckStateParams{}
-	mi := &file_adapter_proto_msgTypes[69]
+	mi := &file_adapter_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5577,7 +5644,7 @@ func (x *GroupCheckStateParams) String() string {
 func (*GroupCheckStateParams) ProtoMessage() {}
 
 func (x *GroupCheckStateParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[69]
+	mi := &file_adapter_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5590,7 +5657,7 @@ func (x *GroupCheckStateParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupCheckStateParams.ProtoReflect.Descriptor instead.
 func (*GroupCheckStateParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{69}
+	return file_adapter_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *GroupCheckStateParams) GetChecker() string {
@@ -5651,7 +5718,7 @@ type GroupCheckStateResult struct {
 
 func (x *GroupCheckStateResult) Reset() {
 	*x = GroupCheckStateResult{}
-	mi := &file_adapter_proto_msgTypes[70]
+	mi := &file_adapter_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5663,7 +5730,7 @@ func (x *GroupCheckStateResult) String() string {
 func (*GroupCheckStateResult) ProtoMessage() {}
 
 func (x *GroupCheckStateResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[70]
+	mi := &file_adapter_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5676,7 +5743,7 @@ func (x *GroupCheckStateResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupCheckStateResult.ProtoReflect.Descriptor instead.
 func (*GroupCheckStateResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{70}
+	return file_adapter_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *GroupCheckStateResult) GetDuplicate() bool {
@@ -5703,7 +5770,7 @@ type SenderKeyCreateParams struct {
 
 func (x *SenderKeyCreateParams) Reset() {
 	*x = SenderKeyCreateParams{}
-	mi := &file_adapter_proto_msgTypes[71]
+	mi := &file_adapter_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5715,7 +5782,7 @@ func (x *SenderKeyCreateParams) String() string {
 func (*SenderKeyCreateParams) ProtoMessage() {}
 
 func (x *SenderKeyCreateParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[71]
+	mi := &file_adapter_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5728,7 +5795,7 @@ func (x *SenderKeyCreateParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyCreateParams.ProtoReflect.Descriptor instead.
 func (*SenderKeyCreateParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{71}
+	return file_adapter_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *SenderKeyCreateParams) GetGroupId() []byte {
@@ -5775,7 +5842,7 @@ type SenderKeyCreateResult struct {
 
 func (x *SenderKeyCreateResult) Reset() {
 	*x = SenderKeyCreateResult{}
-	mi := &file_adapter_proto_msgTypes[72]
+	mi := &file_adapter_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5787,7 +5854,7 @@ func (x *SenderKeyCreateResult) String() string {
 func (*SenderKeyCreateResult) ProtoMessage() {}
 
 func (x *SenderKeyCreateResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[72]
+	mi := &file_adapter_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5800,7 +5867,7 @@ func (x *SenderKeyCreateResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyCreateResult.ProtoReflect.Descriptor instead.
 func (*SenderKeyCreateResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{72}
+	return file_adapter_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *SenderKeyCreateResult) GetDistribution() []byte {
@@ -5826,7 +5893,7 @@ type OwnSenderKey struct {
 
 func (x *OwnSenderKey) Reset() {
 	*x = OwnSenderKey{}
-	mi := &file_adapter_proto_msgTypes[73]
+	mi := &file_adapter_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5838,7 +5905,7 @@ func (x *OwnSenderKey) String() string {
 func (*OwnSenderKey) ProtoMessage() {}
 
 func (x *OwnSenderKey) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[73]
+	mi := &file_adapter_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5851,7 +5918,7 @@ func (x *OwnSenderKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnSenderKey.ProtoReflect.Descriptor instead.
 func (*OwnSenderKey) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{73}
+	return file_adapter_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *OwnSenderKey) GetGroupId() []byte {
@@ -5913,7 +5980,7 @@ type SenderKeyEncryptParams struct {
 
 func (x *SenderKeyEncryptParams) Reset() {
 	*x = SenderKeyEncryptParams{}
-	mi := &file_adapter_proto_msgTypes[74]
+	mi := &file_adapter_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5925,7 +5992,7 @@ func (x *SenderKeyEncryptParams) String() string {
 func (*SenderKeyEncryptParams) ProtoMessage() {}
 
 func (x *SenderKeyEncryptParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[74]
+	mi := &file_adapter_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5938,7 +6005,7 @@ func (x *SenderKeyEncryptParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyEncryptParams.ProtoReflect.Descriptor instead.
 func (*SenderKeyEncryptParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{74}
+	return file_adapter_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *SenderKeyEncryptParams) GetKey() *OwnSenderKey {
@@ -5985,7 +6052,7 @@ type SenderKeyEncryptResult struct {
 
 func (x *SenderKeyEncryptResult) Reset() {
 	*x = SenderKeyEncryptResult{}
-	mi := &file_adapter_proto_msgTypes[75]
+	mi := &file_adapter_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5997,7 +6064,7 @@ func (x *SenderKeyEncryptResult) String() string {
 func (*SenderKeyEncryptResult) ProtoMessage() {}
 
 func (x *SenderKeyEncryptResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[75]
+	mi := &file_adapter_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6010,7 +6077,7 @@ func (x *SenderKeyEncryptResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyEncryptResult.ProtoReflect.Descriptor instead.
 func (*SenderKeyEncryptResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{75}
+	return file_adapter_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *SenderKeyEncryptResult) GetMessage() []byte {
@@ -6036,7 +6103,7 @@ type ReceivedSenderKey struct {
 
 func (x *ReceivedSenderKey) Reset() {
 	*x = ReceivedSenderKey{}
-	mi := &file_adapter_proto_msgTypes[76]
+	mi := &file_adapter_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6048,7 +6115,7 @@ func (x *ReceivedSenderKey) String() string {
 func (*ReceivedSenderKey) ProtoMessage() {}
 
 func (x *ReceivedSenderKey) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[76]
+	mi := &file_adapter_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6061,7 +6128,7 @@ func (x *ReceivedSenderKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceivedSenderKey.ProtoReflect.Descriptor instead.
 func (*ReceivedSenderKey) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{76}
+	return file_adapter_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ReceivedSenderKey) GetSender() string {
@@ -6123,7 +6190,7 @@ type SkippedMessageKey struct {
 
 func (x *SkippedMessageKey) Reset() {
 	*x = SkippedMessageKey{}
-	mi := &file_adapter_proto_msgTypes[77]
+	mi := &file_adapter_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6135,7 +6202,7 @@ func (x *SkippedMessageKey) String() string {
 func (*SkippedMessageKey) ProtoMessage() {}
 
 func (x *SkippedMessageKey) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[77]
+	mi := &file_adapter_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6148,7 +6215,7 @@ func (x *SkippedMessageKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkippedMessageKey.ProtoReflect.Descriptor instead.
 func (*SkippedMessageKey) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{77}
+	return file_adapter_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *SkippedMessageKey) GetIteration() uint32 {
@@ -6179,7 +6246,7 @@ type SenderKeyReceiver struct {
 
 func (x *SenderKeyReceiver) Reset() {
 	*x = SenderKeyReceiver{}
-	mi := &file_adapter_proto_msgTypes[78]
+	mi := &file_adapter_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6191,7 +6258,7 @@ func (x *SenderKeyReceiver) String() string {
 func (*SenderKeyReceiver) ProtoMessage() {}
 
 func (x *SenderKeyReceiver) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[78]
+	mi := &file_adapter_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6204,7 +6271,7 @@ func (x *SenderKeyReceiver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyReceiver.ProtoReflect.Descriptor instead.
 func (*SenderKeyReceiver) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{78}
+	return file_adapter_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *SenderKeyReceiver) GetGroupId() []byte {
@@ -6242,7 +6309,7 @@ type SenderKeyDistributeParams struct {
 
 func (x *SenderKeyDistributeParams) Reset() {
 	*x = SenderKeyDistributeParams{}
-	mi := &file_adapter_proto_msgTypes[79]
+	mi := &file_adapter_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6254,7 +6321,7 @@ func (x *SenderKeyDistributeParams) String() string {
 func (*SenderKeyDistributeParams) ProtoMessage() {}
 
 func (x *SenderKeyDistributeParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[79]
+	mi := &file_adapter_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6267,7 +6334,7 @@ func (x *SenderKeyDistributeParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyDistributeParams.ProtoReflect.Descriptor instead.
 func (*SenderKeyDistributeParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{79}
+	return file_adapter_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *SenderKeyDistributeParams) GetReceiver() *SenderKeyReceiver {
@@ -6300,7 +6367,7 @@ type SenderKeyDistributeResult struct {
 
 func (x *SenderKeyDistributeResult) Reset() {
 	*x = SenderKeyDistributeResult{}
-	mi := &file_adapter_proto_msgTypes[80]
+	mi := &file_adapter_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6312,7 +6379,7 @@ func (x *SenderKeyDistributeResult) String() string {
 func (*SenderKeyDistributeResult) ProtoMessage() {}
 
 func (x *SenderKeyDistributeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[80]
+	mi := &file_adapter_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6325,7 +6392,7 @@ func (x *SenderKeyDistributeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyDistributeResult.ProtoReflect.Descriptor instead.
 func (*SenderKeyDistributeResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{80}
+	return file_adapter_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *SenderKeyDistributeResult) GetKeys() []*ReceivedSenderKey {
@@ -6354,7 +6421,7 @@ type SenderKeyDecryptParams struct {
 
 func (x *SenderKeyDecryptParams) Reset() {
 	*x = SenderKeyDecryptParams{}
-	mi := &file_adapter_proto_msgTypes[81]
+	mi := &file_adapter_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6366,7 +6433,7 @@ func (x *SenderKeyDecryptParams) String() string {
 func (*SenderKeyDecryptParams) ProtoMessage() {}
 
 func (x *SenderKeyDecryptParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[81]
+	mi := &file_adapter_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6379,7 +6446,7 @@ func (x *SenderKeyDecryptParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyDecryptParams.ProtoReflect.Descriptor instead.
 func (*SenderKeyDecryptParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{81}
+	return file_adapter_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *SenderKeyDecryptParams) GetReceiver() *SenderKeyReceiver {
@@ -6427,7 +6494,7 @@ type SenderKeyDecryptResult struct {
 
 func (x *SenderKeyDecryptResult) Reset() {
 	*x = SenderKeyDecryptResult{}
-	mi := &file_adapter_proto_msgTypes[82]
+	mi := &file_adapter_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6439,7 +6506,7 @@ func (x *SenderKeyDecryptResult) String() string {
 func (*SenderKeyDecryptResult) ProtoMessage() {}
 
 func (x *SenderKeyDecryptResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[82]
+	mi := &file_adapter_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6452,7 +6519,7 @@ func (x *SenderKeyDecryptResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyDecryptResult.ProtoReflect.Descriptor instead.
 func (*SenderKeyDecryptResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{82}
+	return file_adapter_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *SenderKeyDecryptResult) GetContent() []byte {
@@ -6481,7 +6548,7 @@ type MediaEncryptParams struct {
 
 func (x *MediaEncryptParams) Reset() {
 	*x = MediaEncryptParams{}
-	mi := &file_adapter_proto_msgTypes[83]
+	mi := &file_adapter_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6493,7 +6560,7 @@ func (x *MediaEncryptParams) String() string {
 func (*MediaEncryptParams) ProtoMessage() {}
 
 func (x *MediaEncryptParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[83]
+	mi := &file_adapter_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6506,7 +6573,7 @@ func (x *MediaEncryptParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaEncryptParams.ProtoReflect.Descriptor instead.
 func (*MediaEncryptParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{83}
+	return file_adapter_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *MediaEncryptParams) GetMediaKey() []byte {
@@ -6535,7 +6602,7 @@ type MediaEncryptResult struct {
 
 func (x *MediaEncryptResult) Reset() {
 	*x = MediaEncryptResult{}
-	mi := &file_adapter_proto_msgTypes[84]
+	mi := &file_adapter_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6547,7 +6614,7 @@ func (x *MediaEncryptResult) String() string {
 func (*MediaEncryptResult) ProtoMessage() {}
 
 func (x *MediaEncryptResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[84]
+	mi := &file_adapter_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6560,7 +6627,7 @@ func (x *MediaEncryptResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaEncryptResult.ProtoReflect.Descriptor instead.
 func (*MediaEncryptResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{84}
+	return file_adapter_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *MediaEncryptResult) GetBlob() []byte {
@@ -6606,7 +6673,7 @@ type MediaDecryptParams struct {
 
 func (x *MediaDecryptParams) Reset() {
 	*x = MediaDecryptParams{}
-	mi := &file_adapter_proto_msgTypes[85]
+	mi := &file_adapter_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6618,7 +6685,7 @@ func (x *MediaDecryptParams) String() string {
 func (*MediaDecryptParams) ProtoMessage() {}
 
 func (x *MediaDecryptParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[85]
+	mi := &file_adapter_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6631,7 +6698,7 @@ func (x *MediaDecryptParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaDecryptParams.ProtoReflect.Descriptor instead.
 func (*MediaDecryptParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{85}
+	return file_adapter_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *MediaDecryptParams) GetMediaKey() []byte {
@@ -6671,7 +6738,7 @@ type MediaDecryptResult struct {
 
 func (x *MediaDecryptResult) Reset() {
 	*x = MediaDecryptResult{}
-	mi := &file_adapter_proto_msgTypes[86]
+	mi := &file_adapter_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6683,7 +6750,7 @@ func (x *MediaDecryptResult) String() string {
 func (*MediaDecryptResult) ProtoMessage() {}
 
 func (x *MediaDecryptResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[86]
+	mi := &file_adapter_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6696,7 +6763,7 @@ func (x *MediaDecryptResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaDecryptResult.ProtoReflect.Descriptor instead.
 func (*MediaDecryptResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{86}
+	return file_adapter_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *MediaDecryptResult) GetPlaintext() []byte {
@@ -6721,7 +6788,7 @@ type LifecycleRunParams struct {
 
 func (x *LifecycleRunParams) Reset() {
 	*x = LifecycleRunParams{}
-	mi := &file_adapter_proto_msgTypes[87]
+	mi := &file_adapter_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6733,7 +6800,7 @@ func (x *LifecycleRunParams) String() string {
 func (*LifecycleRunParams) ProtoMessage() {}
 
 func (x *LifecycleRunParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[87]
+	mi := &file_adapter_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6746,7 +6813,7 @@ func (x *LifecycleRunParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleRunParams.ProtoReflect.Descriptor instead.
 func (*LifecycleRunParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{87}
+	return file_adapter_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *LifecycleRunParams) GetDevice() string {
@@ -6790,7 +6857,7 @@ type LifecycleEvent struct {
 
 func (x *LifecycleEvent) Reset() {
 	*x = LifecycleEvent{}
-	mi := &file_adapter_proto_msgTypes[88]
+	mi := &file_adapter_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6802,7 +6869,7 @@ func (x *LifecycleEvent) String() string {
 func (*LifecycleEvent) ProtoMessage() {}
 
 func (x *LifecycleEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[88]
+	mi := &file_adapter_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6815,7 +6882,7 @@ func (x *LifecycleEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleEvent.ProtoReflect.Descriptor instead.
 func (*LifecycleEvent) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{88}
+	return file_adapter_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *LifecycleEvent) GetOp() string {
@@ -6912,7 +6979,7 @@ type LifecycleMessageRef struct {
 
 func (x *LifecycleMessageRef) Reset() {
 	*x = LifecycleMessageRef{}
-	mi := &file_adapter_proto_msgTypes[89]
+	mi := &file_adapter_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6924,7 +6991,7 @@ func (x *LifecycleMessageRef) String() string {
 func (*LifecycleMessageRef) ProtoMessage() {}
 
 func (x *LifecycleMessageRef) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[89]
+	mi := &file_adapter_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6937,7 +7004,7 @@ func (x *LifecycleMessageRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleMessageRef.ProtoReflect.Descriptor instead.
 func (*LifecycleMessageRef) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{89}
+	return file_adapter_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *LifecycleMessageRef) GetAccount() string {
@@ -6964,7 +7031,7 @@ type LifecycleRunResult struct {
 
 func (x *LifecycleRunResult) Reset() {
 	*x = LifecycleRunResult{}
-	mi := &file_adapter_proto_msgTypes[90]
+	mi := &file_adapter_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6976,7 +7043,7 @@ func (x *LifecycleRunResult) String() string {
 func (*LifecycleRunResult) ProtoMessage() {}
 
 func (x *LifecycleRunResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[90]
+	mi := &file_adapter_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6989,7 +7056,7 @@ func (x *LifecycleRunResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleRunResult.ProtoReflect.Descriptor instead.
 func (*LifecycleRunResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{90}
+	return file_adapter_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *LifecycleRunResult) GetResults() []*LifecycleEventResult {
@@ -7018,7 +7085,7 @@ type LifecycleEventResult struct {
 
 func (x *LifecycleEventResult) Reset() {
 	*x = LifecycleEventResult{}
-	mi := &file_adapter_proto_msgTypes[91]
+	mi := &file_adapter_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7030,7 +7097,7 @@ func (x *LifecycleEventResult) String() string {
 func (*LifecycleEventResult) ProtoMessage() {}
 
 func (x *LifecycleEventResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[91]
+	mi := &file_adapter_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7043,7 +7110,7 @@ func (x *LifecycleEventResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleEventResult.ProtoReflect.Descriptor instead.
 func (*LifecycleEventResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{91}
+	return file_adapter_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *LifecycleEventResult) GetResult() string {
@@ -7079,7 +7146,7 @@ type LifecycleState struct {
 
 func (x *LifecycleState) Reset() {
 	*x = LifecycleState{}
-	mi := &file_adapter_proto_msgTypes[92]
+	mi := &file_adapter_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7091,7 +7158,7 @@ func (x *LifecycleState) String() string {
 func (*LifecycleState) ProtoMessage() {}
 
 func (x *LifecycleState) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[92]
+	mi := &file_adapter_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7104,7 +7171,7 @@ func (x *LifecycleState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleState.ProtoReflect.Descriptor instead.
 func (*LifecycleState) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{92}
+	return file_adapter_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *LifecycleState) GetMessages() []*LifecycleMessage {
@@ -7150,7 +7217,7 @@ type LifecycleMessage struct {
 
 func (x *LifecycleMessage) Reset() {
 	*x = LifecycleMessage{}
-	mi := &file_adapter_proto_msgTypes[93]
+	mi := &file_adapter_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7162,7 +7229,7 @@ func (x *LifecycleMessage) String() string {
 func (*LifecycleMessage) ProtoMessage() {}
 
 func (x *LifecycleMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[93]
+	mi := &file_adapter_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7175,7 +7242,7 @@ func (x *LifecycleMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleMessage.ProtoReflect.Descriptor instead.
 func (*LifecycleMessage) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{93}
+	return file_adapter_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *LifecycleMessage) GetFrom() string {
@@ -7244,7 +7311,7 @@ type GroupReceiptsFoldParams struct {
 
 func (x *GroupReceiptsFoldParams) Reset() {
 	*x = GroupReceiptsFoldParams{}
-	mi := &file_adapter_proto_msgTypes[94]
+	mi := &file_adapter_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7256,7 +7323,7 @@ func (x *GroupReceiptsFoldParams) String() string {
 func (*GroupReceiptsFoldParams) ProtoMessage() {}
 
 func (x *GroupReceiptsFoldParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[94]
+	mi := &file_adapter_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7269,7 +7336,7 @@ func (x *GroupReceiptsFoldParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupReceiptsFoldParams.ProtoReflect.Descriptor instead.
 func (*GroupReceiptsFoldParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{94}
+	return file_adapter_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *GroupReceiptsFoldParams) GetDevices() map[string]*DeviceIDs {
@@ -7316,7 +7383,7 @@ type Accounts struct {
 
 func (x *Accounts) Reset() {
 	*x = Accounts{}
-	mi := &file_adapter_proto_msgTypes[95]
+	mi := &file_adapter_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7328,7 +7395,7 @@ func (x *Accounts) String() string {
 func (*Accounts) ProtoMessage() {}
 
 func (x *Accounts) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[95]
+	mi := &file_adapter_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7341,7 +7408,7 @@ func (x *Accounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Accounts.ProtoReflect.Descriptor instead.
 func (*Accounts) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{95}
+	return file_adapter_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *Accounts) GetAccounts() []string {
@@ -7361,7 +7428,7 @@ type GroupFoldMessage struct {
 
 func (x *GroupFoldMessage) Reset() {
 	*x = GroupFoldMessage{}
-	mi := &file_adapter_proto_msgTypes[96]
+	mi := &file_adapter_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7373,7 +7440,7 @@ func (x *GroupFoldMessage) String() string {
 func (*GroupFoldMessage) ProtoMessage() {}
 
 func (x *GroupFoldMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[96]
+	mi := &file_adapter_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7386,7 +7453,7 @@ func (x *GroupFoldMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupFoldMessage.ProtoReflect.Descriptor instead.
 func (*GroupFoldMessage) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{96}
+	return file_adapter_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *GroupFoldMessage) GetId() []byte {
@@ -7412,7 +7479,7 @@ type GroupReceiptsFoldResult struct {
 
 func (x *GroupReceiptsFoldResult) Reset() {
 	*x = GroupReceiptsFoldResult{}
-	mi := &file_adapter_proto_msgTypes[97]
+	mi := &file_adapter_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7424,7 +7491,7 @@ func (x *GroupReceiptsFoldResult) String() string {
 func (*GroupReceiptsFoldResult) ProtoMessage() {}
 
 func (x *GroupReceiptsFoldResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[97]
+	mi := &file_adapter_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7437,7 +7504,7 @@ func (x *GroupReceiptsFoldResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupReceiptsFoldResult.ProtoReflect.Descriptor instead.
 func (*GroupReceiptsFoldResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{97}
+	return file_adapter_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *GroupReceiptsFoldResult) GetMessages() []*GroupMessageStatus {
@@ -7459,7 +7526,7 @@ type GroupMessageStatus struct {
 
 func (x *GroupMessageStatus) Reset() {
 	*x = GroupMessageStatus{}
-	mi := &file_adapter_proto_msgTypes[98]
+	mi := &file_adapter_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7471,7 +7538,7 @@ func (x *GroupMessageStatus) String() string {
 func (*GroupMessageStatus) ProtoMessage() {}
 
 func (x *GroupMessageStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[98]
+	mi := &file_adapter_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7484,7 +7551,7 @@ func (x *GroupMessageStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupMessageStatus.ProtoReflect.Descriptor instead.
 func (*GroupMessageStatus) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{98}
+	return file_adapter_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *GroupMessageStatus) GetId() []byte {
@@ -7519,7 +7586,7 @@ var File_adapter_proto protoreflect.FileDescriptor
 
 const file_adapter_proto_rawDesc = "" +
 	"\n" +
-	"\radapter.proto\x12\x12missive.adapter.v1\"\x98\x1c\n" +
+	"\radapter.proto\x12\x12missive.adapter.v1\"\xea\x1c\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x127\n" +
@@ -7575,7 +7642,8 @@ const file_adapter_proto_rawDesc = "" +
 	"\ttimer_set\x18= \x01(\v2\".missive.adapter.v1.TimerSetParamsH\x00R\btimerSet\x12G\n" +
 	"\vmessage_get\x18> \x01(\v2$.missive.adapter.v1.MessageGetParamsH\x00R\n" +
 	"messageGet\x12Z\n" +
-	"\x12message_send_crash\x18? \x01(\v2*.missive.adapter.v1.MessageSendCrashParamsH\x00R\x10messageSendCrashB\b\n" +
+	"\x12message_send_crash\x18? \x01(\v2*.missive.adapter.v1.MessageSendCrashParamsH\x00R\x10messageSendCrash\x12P\n" +
+	"\x0edevice_restart\x18@ \x01(\v2'.missive.adapter.v1.DeviceRestartParamsH\x00R\rdeviceRestartB\b\n" +
 	"\x06params\"\xa2\x15\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x122\n" +
@@ -7786,7 +7854,9 @@ const file_adapter_proto_rawDesc = "" +
 	"\x16MessageSendCrashParams\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x12\n" +
-	"\x04text\x18\x03 \x01(\tR\x04text\"e\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\"-\n" +
+	"\x13DeviceRestartParams\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\"e\n" +
 	"\x15MessagesReceiveParams\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1b\n" +
 	"\tmin_count\x18\x02 \x01(\rR\bminCount\x12\x17\n" +
@@ -8093,7 +8163,7 @@ func file_adapter_proto_rawDescGZIP() []byte {
 }
 
 var file_adapter_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 108)
+var file_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 109)
 var file_adapter_proto_goTypes = []any{
 	(Status)(0),                       // 0: missive.adapter.v1.Status
 	(*Request)(nil),                   // 1: missive.adapter.v1.Request
@@ -8135,75 +8205,76 @@ var file_adapter_proto_goTypes = []any{
 	(*MessageSendParams)(nil),         // 37: missive.adapter.v1.MessageSendParams
 	(*MessageSendResult)(nil),         // 38: missive.adapter.v1.MessageSendResult
 	(*MessageSendCrashParams)(nil),    // 39: missive.adapter.v1.MessageSendCrashParams
-	(*MessagesReceiveParams)(nil),     // 40: missive.adapter.v1.MessagesReceiveParams
-	(*MessagesReceiveResult)(nil),     // 41: missive.adapter.v1.MessagesReceiveResult
-	(*ReceivedMessage)(nil),           // 42: missive.adapter.v1.ReceivedMessage
-	(*MessagesReadParams)(nil),        // 43: missive.adapter.v1.MessagesReadParams
-	(*MessageStatusParams)(nil),       // 44: missive.adapter.v1.MessageStatusParams
-	(*MessageStatusResult)(nil),       // 45: missive.adapter.v1.MessageStatusResult
-	(*PresenceGetParams)(nil),         // 46: missive.adapter.v1.PresenceGetParams
-	(*PresenceGetResult)(nil),         // 47: missive.adapter.v1.PresenceGetResult
-	(*PrivacySetParams)(nil),          // 48: missive.adapter.v1.PrivacySetParams
-	(*LinkOpenParams)(nil),            // 49: missive.adapter.v1.LinkOpenParams
-	(*LinkOpenResult)(nil),            // 50: missive.adapter.v1.LinkOpenResult
-	(*LinkCompleteParams)(nil),        // 51: missive.adapter.v1.LinkCompleteParams
-	(*LinkCompleteResult)(nil),        // 52: missive.adapter.v1.LinkCompleteResult
-	(*LinkJoinParams)(nil),            // 53: missive.adapter.v1.LinkJoinParams
-	(*LinkJoinResult)(nil),            // 54: missive.adapter.v1.LinkJoinResult
-	(*LinkUnlinkParams)(nil),          // 55: missive.adapter.v1.LinkUnlinkParams
-	(*GroupCreateParams)(nil),         // 56: missive.adapter.v1.GroupCreateParams
-	(*GroupCreateResult)(nil),         // 57: missive.adapter.v1.GroupCreateResult
-	(*GroupUpdateParams)(nil),         // 58: missive.adapter.v1.GroupUpdateParams
-	(*MediaSendParams)(nil),           // 59: missive.adapter.v1.MediaSendParams
-	(*MediaSendResult)(nil),           // 60: missive.adapter.v1.MediaSendResult
-	(*MediaDownloadParams)(nil),       // 61: missive.adapter.v1.MediaDownloadParams
-	(*MediaDownloadResult)(nil),       // 62: missive.adapter.v1.MediaDownloadResult
-	(*MediaOpenParams)(nil),           // 63: missive.adapter.v1.MediaOpenParams
-	(*MediaOpenResult)(nil),           // 64: missive.adapter.v1.MediaOpenResult
-	(*MessageEditParams)(nil),         // 65: missive.adapter.v1.MessageEditParams
-	(*MessageDeleteParams)(nil),       // 66: missive.adapter.v1.MessageDeleteParams
-	(*TimerSetParams)(nil),            // 67: missive.adapter.v1.TimerSetParams
-	(*MessageGetParams)(nil),          // 68: missive.adapter.v1.MessageGetParams
-	(*MessageGetResult)(nil),          // 69: missive.adapter.v1.MessageGetResult
-	(*GroupCheckStateParams)(nil),     // 70: missive.adapter.v1.GroupCheckStateParams
-	(*GroupCheckStateResult)(nil),     // 71: missive.adapter.v1.GroupCheckStateResult
-	(*SenderKeyCreateParams)(nil),     // 72: missive.adapter.v1.SenderKeyCreateParams
-	(*SenderKeyCreateResult)(nil),     // 73: missive.adapter.v1.SenderKeyCreateResult
-	(*OwnSenderKey)(nil),              // 74: missive.adapter.v1.OwnSenderKey
-	(*SenderKeyEncryptParams)(nil),    // 75: missive.adapter.v1.SenderKeyEncryptParams
-	(*SenderKeyEncryptResult)(nil),    // 76: missive.adapter.v1.SenderKeyEncryptResult
-	(*ReceivedSenderKey)(nil),         // 77: missive.adapter.v1.ReceivedSenderKey
-	(*SkippedMessageKey)(nil),         // 78: missive.adapter.v1.SkippedMessageKey
-	(*SenderKeyReceiver)(nil),         // 79: missive.adapter.v1.SenderKeyReceiver
-	(*SenderKeyDistributeParams)(nil), // 80: missive.adapter.v1.SenderKeyDistributeParams
-	(*SenderKeyDistributeResult)(nil), // 81: missive.adapter.v1.SenderKeyDistributeResult
-	(*SenderKeyDecryptParams)(nil),    // 82: missive.adapter.v1.SenderKeyDecryptParams
-	(*SenderKeyDecryptResult)(nil),    // 83: missive.adapter.v1.SenderKeyDecryptResult
-	(*MediaEncryptParams)(nil),        // 84: missive.adapter.v1.MediaEncryptParams
-	(*MediaEncryptResult)(nil),        // 85: missive.adapter.v1.MediaEncryptResult
-	(*MediaDecryptParams)(nil),        // 86: missive.adapter.v1.MediaDecryptParams
-	(*MediaDecryptResult)(nil),        // 87: missive.adapter.v1.MediaDecryptResult
-	(*LifecycleRunParams)(nil),        // 88: missive.adapter.v1.LifecycleRunParams
-	(*LifecycleEvent)(nil),            // 89: missive.adapter.v1.LifecycleEvent
-	(*LifecycleMessageRef)(nil),       // 90: missive.adapter.v1.LifecycleMessageRef
-	(*LifecycleRunResult)(nil),        // 91: missive.adapter.v1.LifecycleRunResult
-	(*LifecycleEventResult)(nil),      // 92: missive.adapter.v1.LifecycleEventResult
-	(*LifecycleState)(nil),            // 93: missive.adapter.v1.LifecycleState
-	(*LifecycleMessage)(nil),          // 94: missive.adapter.v1.LifecycleMessage
-	(*GroupReceiptsFoldParams)(nil),   // 95: missive.adapter.v1.GroupReceiptsFoldParams
-	(*Accounts)(nil),                  // 96: missive.adapter.v1.Accounts
-	(*GroupFoldMessage)(nil),          // 97: missive.adapter.v1.GroupFoldMessage
-	(*GroupReceiptsFoldResult)(nil),   // 98: missive.adapter.v1.GroupReceiptsFoldResult
-	(*GroupMessageStatus)(nil),        // 99: missive.adapter.v1.GroupMessageStatus
-	nil,                               // 100: missive.adapter.v1.ReceiptsFoldParams.DevicesEntry
-	nil,                               // 101: missive.adapter.v1.ReceiptsFoldResult.FinalEntry
-	nil,                               // 102: missive.adapter.v1.SentState.StatusesEntry
-	nil,                               // 103: missive.adapter.v1.MessageStatusResult.StatusesEntry
-	nil,                               // 104: missive.adapter.v1.MessageStatusResult.MembersEntry
-	nil,                               // 105: missive.adapter.v1.GroupReceiptsFoldParams.DevicesEntry
-	nil,                               // 106: missive.adapter.v1.GroupReceiptsFoldParams.VersionsEntry
-	nil,                               // 107: missive.adapter.v1.GroupMessageStatus.StatusesEntry
-	nil,                               // 108: missive.adapter.v1.GroupMessageStatus.MembersEntry
+	(*DeviceRestartParams)(nil),       // 40: missive.adapter.v1.DeviceRestartParams
+	(*MessagesReceiveParams)(nil),     // 41: missive.adapter.v1.MessagesReceiveParams
+	(*MessagesReceiveResult)(nil),     // 42: missive.adapter.v1.MessagesReceiveResult
+	(*ReceivedMessage)(nil),           // 43: missive.adapter.v1.ReceivedMessage
+	(*MessagesReadParams)(nil),        // 44: missive.adapter.v1.MessagesReadParams
+	(*MessageStatusParams)(nil),       // 45: missive.adapter.v1.MessageStatusParams
+	(*MessageStatusResult)(nil),       // 46: missive.adapter.v1.MessageStatusResult
+	(*PresenceGetParams)(nil),         // 47: missive.adapter.v1.PresenceGetParams
+	(*PresenceGetResult)(nil),         // 48: missive.adapter.v1.PresenceGetResult
+	(*PrivacySetParams)(nil),          // 49: missive.adapter.v1.PrivacySetParams
+	(*LinkOpenParams)(nil),            // 50: missive.adapter.v1.LinkOpenParams
+	(*LinkOpenResult)(nil),            // 51: missive.adapter.v1.LinkOpenResult
+	(*LinkCompleteParams)(nil),        // 52: missive.adapter.v1.LinkCompleteParams
+	(*LinkCompleteResult)(nil),        // 53: missive.adapter.v1.LinkCompleteResult
+	(*LinkJoinParams)(nil),            // 54: missive.adapter.v1.LinkJoinParams
+	(*LinkJoinResult)(nil),            // 55: missive.adapter.v1.LinkJoinResult
+	(*LinkUnlinkParams)(nil),          // 56: missive.adapter.v1.LinkUnlinkParams
+	(*GroupCreateParams)(nil),         // 57: missive.adapter.v1.GroupCreateParams
+	(*GroupCreateResult)(nil),         // 58: missive.adapter.v1.GroupCreateResult
+	(*GroupUpdateParams)(nil),         // 59: missive.adapter.v1.GroupUpdateParams
+	(*MediaSendParams)(nil),           // 60: missive.adapter.v1.MediaSendParams
+	(*MediaSendResult)(nil),           // 61: missive.adapter.v1.MediaSendResult
+	(*MediaDownloadParams)(nil),       // 62: missive.adapter.v1.MediaDownloadParams
+	(*MediaDownloadResult)(nil),       // 63: missive.adapter.v1.MediaDownloadResult
+	(*MediaOpenParams)(nil),           // 64: missive.adapter.v1.MediaOpenParams
+	(*MediaOpenResult)(nil),           // 65: missive.adapter.v1.MediaOpenResult
+	(*MessageEditParams)(nil),         // 66: missive.adapter.v1.MessageEditParams
+	(*MessageDeleteParams)(nil),       // 67: missive.adapter.v1.MessageDeleteParams
+	(*TimerSetParams)(nil),            // 68: missive.adapter.v1.TimerSetParams
+	(*MessageGetParams)(nil),          // 69: missive.adapter.v1.MessageGetParams
+	(*MessageGetResult)(nil),          // 70: missive.adapter.v1.MessageGetResult
+	(*GroupCheckStateParams)(nil),     // 71: missive.adapter.v1.GroupCheckStateParams
+	(*GroupCheckStateResult)(nil),     // 72: missive.adapter.v1.GroupCheckStateResult
+	(*SenderKeyCreateParams)(nil),     // 73: missive.adapter.v1.SenderKeyCreateParams
+	(*SenderKeyCreateResult)(nil),     // 74: missive.adapter.v1.SenderKeyCreateResult
+	(*OwnSenderKey)(nil),              // 75: missive.adapter.v1.OwnSenderKey
+	(*SenderKeyEncryptParams)(nil),    // 76: missive.adapter.v1.SenderKeyEncryptParams
+	(*SenderKeyEncryptResult)(nil),    // 77: missive.adapter.v1.SenderKeyEncryptResult
+	(*ReceivedSenderKey)(nil),         // 78: missive.adapter.v1.ReceivedSenderKey
+	(*SkippedMessageKey)(nil),         // 79: missive.adapter.v1.SkippedMessageKey
+	(*SenderKeyReceiver)(nil),         // 80: missive.adapter.v1.SenderKeyReceiver
+	(*SenderKeyDistributeParams)(nil), // 81: missive.adapter.v1.SenderKeyDistributeParams
+	(*SenderKeyDistributeResult)(nil), // 82: missive.adapter.v1.SenderKeyDistributeResult
+	(*SenderKeyDecryptParams)(nil),    // 83: missive.adapter.v1.SenderKeyDecryptParams
+	(*SenderKeyDecryptResult)(nil),    // 84: missive.adapter.v1.SenderKeyDecryptResult
+	(*MediaEncryptParams)(nil),        // 85: missive.adapter.v1.MediaEncryptParams
+	(*MediaEncryptResult)(nil),        // 86: missive.adapter.v1.MediaEncryptResult
+	(*MediaDecryptParams)(nil),        // 87: missive.adapter.v1.MediaDecryptParams
+	(*MediaDecryptResult)(nil),        // 88: missive.adapter.v1.MediaDecryptResult
+	(*LifecycleRunParams)(nil),        // 89: missive.adapter.v1.LifecycleRunParams
+	(*LifecycleEvent)(nil),            // 90: missive.adapter.v1.LifecycleEvent
+	(*LifecycleMessageRef)(nil),       // 91: missive.adapter.v1.LifecycleMessageRef
+	(*LifecycleRunResult)(nil),        // 92: missive.adapter.v1.LifecycleRunResult
+	(*LifecycleEventResult)(nil),      // 93: missive.adapter.v1.LifecycleEventResult
+	(*LifecycleState)(nil),            // 94: missive.adapter.v1.LifecycleState
+	(*LifecycleMessage)(nil),          // 95: missive.adapter.v1.LifecycleMessage
+	(*GroupReceiptsFoldParams)(nil),   // 96: missive.adapter.v1.GroupReceiptsFoldParams
+	(*Accounts)(nil),                  // 97: missive.adapter.v1.Accounts
+	(*GroupFoldMessage)(nil),          // 98: missive.adapter.v1.GroupFoldMessage
+	(*GroupReceiptsFoldResult)(nil),   // 99: missive.adapter.v1.GroupReceiptsFoldResult
+	(*GroupMessageStatus)(nil),        // 100: missive.adapter.v1.GroupMessageStatus
+	nil,                               // 101: missive.adapter.v1.ReceiptsFoldParams.DevicesEntry
+	nil,                               // 102: missive.adapter.v1.ReceiptsFoldResult.FinalEntry
+	nil,                               // 103: missive.adapter.v1.SentState.StatusesEntry
+	nil,                               // 104: missive.adapter.v1.MessageStatusResult.StatusesEntry
+	nil,                               // 105: missive.adapter.v1.MessageStatusResult.MembersEntry
+	nil,                               // 106: missive.adapter.v1.GroupReceiptsFoldParams.DevicesEntry
+	nil,                               // 107: missive.adapter.v1.GroupReceiptsFoldParams.VersionsEntry
+	nil,                               // 108: missive.adapter.v1.GroupMessageStatus.StatusesEntry
+	nil,                               // 109: missive.adapter.v1.GroupMessageStatus.MembersEntry
 }
 var file_adapter_proto_depIdxs = []int32{
 	3,   // 0: missive.adapter.v1.Request.hello:type_name -> missive.adapter.v1.HelloParams
@@ -8218,111 +8289,112 @@ var file_adapter_proto_depIdxs = []int32{
 	20,  // 9: missive.adapter.v1.Request.devices_check:type_name -> missive.adapter.v1.DevicesCheckParams
 	21,  // 10: missive.adapter.v1.Request.receipts_fold:type_name -> missive.adapter.v1.ReceiptsFoldParams
 	28,  // 11: missive.adapter.v1.Request.transport_run:type_name -> missive.adapter.v1.TransportRunParams
-	70,  // 12: missive.adapter.v1.Request.group_check_state:type_name -> missive.adapter.v1.GroupCheckStateParams
-	72,  // 13: missive.adapter.v1.Request.sender_key_create:type_name -> missive.adapter.v1.SenderKeyCreateParams
-	75,  // 14: missive.adapter.v1.Request.sender_key_encrypt:type_name -> missive.adapter.v1.SenderKeyEncryptParams
-	80,  // 15: missive.adapter.v1.Request.sender_key_distribute:type_name -> missive.adapter.v1.SenderKeyDistributeParams
-	82,  // 16: missive.adapter.v1.Request.sender_key_decrypt:type_name -> missive.adapter.v1.SenderKeyDecryptParams
-	84,  // 17: missive.adapter.v1.Request.media_encrypt:type_name -> missive.adapter.v1.MediaEncryptParams
-	86,  // 18: missive.adapter.v1.Request.media_decrypt:type_name -> missive.adapter.v1.MediaDecryptParams
-	88,  // 19: missive.adapter.v1.Request.lifecycle_run:type_name -> missive.adapter.v1.LifecycleRunParams
-	95,  // 20: missive.adapter.v1.Request.group_receipts_fold:type_name -> missive.adapter.v1.GroupReceiptsFoldParams
+	71,  // 12: missive.adapter.v1.Request.group_check_state:type_name -> missive.adapter.v1.GroupCheckStateParams
+	73,  // 13: missive.adapter.v1.Request.sender_key_create:type_name -> missive.adapter.v1.SenderKeyCreateParams
+	76,  // 14: missive.adapter.v1.Request.sender_key_encrypt:type_name -> missive.adapter.v1.SenderKeyEncryptParams
+	81,  // 15: missive.adapter.v1.Request.sender_key_distribute:type_name -> missive.adapter.v1.SenderKeyDistributeParams
+	83,  // 16: missive.adapter.v1.Request.sender_key_decrypt:type_name -> missive.adapter.v1.SenderKeyDecryptParams
+	85,  // 17: missive.adapter.v1.Request.media_encrypt:type_name -> missive.adapter.v1.MediaEncryptParams
+	87,  // 18: missive.adapter.v1.Request.media_decrypt:type_name -> missive.adapter.v1.MediaDecryptParams
+	89,  // 19: missive.adapter.v1.Request.lifecycle_run:type_name -> missive.adapter.v1.LifecycleRunParams
+	96,  // 20: missive.adapter.v1.Request.group_receipts_fold:type_name -> missive.adapter.v1.GroupReceiptsFoldParams
 	32,  // 21: missive.adapter.v1.Request.clock_set:type_name -> missive.adapter.v1.ClockSetParams
 	33,  // 22: missive.adapter.v1.Request.device_create:type_name -> missive.adapter.v1.DeviceCreateParams
 	35,  // 23: missive.adapter.v1.Request.device_connect:type_name -> missive.adapter.v1.DeviceConnectParams
 	36,  // 24: missive.adapter.v1.Request.device_close:type_name -> missive.adapter.v1.DeviceCloseParams
 	37,  // 25: missive.adapter.v1.Request.message_send:type_name -> missive.adapter.v1.MessageSendParams
-	40,  // 26: missive.adapter.v1.Request.messages_receive:type_name -> missive.adapter.v1.MessagesReceiveParams
-	43,  // 27: missive.adapter.v1.Request.messages_read:type_name -> missive.adapter.v1.MessagesReadParams
-	44,  // 28: missive.adapter.v1.Request.message_status:type_name -> missive.adapter.v1.MessageStatusParams
-	46,  // 29: missive.adapter.v1.Request.presence_get:type_name -> missive.adapter.v1.PresenceGetParams
-	48,  // 30: missive.adapter.v1.Request.privacy_set:type_name -> missive.adapter.v1.PrivacySetParams
-	49,  // 31: missive.adapter.v1.Request.link_open:type_name -> missive.adapter.v1.LinkOpenParams
-	51,  // 32: missive.adapter.v1.Request.link_complete:type_name -> missive.adapter.v1.LinkCompleteParams
-	53,  // 33: missive.adapter.v1.Request.link_join:type_name -> missive.adapter.v1.LinkJoinParams
-	55,  // 34: missive.adapter.v1.Request.link_unlink:type_name -> missive.adapter.v1.LinkUnlinkParams
-	56,  // 35: missive.adapter.v1.Request.group_create:type_name -> missive.adapter.v1.GroupCreateParams
-	58,  // 36: missive.adapter.v1.Request.group_update:type_name -> missive.adapter.v1.GroupUpdateParams
-	59,  // 37: missive.adapter.v1.Request.media_send:type_name -> missive.adapter.v1.MediaSendParams
-	61,  // 38: missive.adapter.v1.Request.media_download:type_name -> missive.adapter.v1.MediaDownloadParams
-	63,  // 39: missive.adapter.v1.Request.media_open:type_name -> missive.adapter.v1.MediaOpenParams
-	65,  // 40: missive.adapter.v1.Request.message_edit:type_name -> missive.adapter.v1.MessageEditParams
-	66,  // 41: missive.adapter.v1.Request.message_delete:type_name -> missive.adapter.v1.MessageDeleteParams
-	67,  // 42: missive.adapter.v1.Request.timer_set:type_name -> missive.adapter.v1.TimerSetParams
-	68,  // 43: missive.adapter.v1.Request.message_get:type_name -> missive.adapter.v1.MessageGetParams
+	41,  // 26: missive.adapter.v1.Request.messages_receive:type_name -> missive.adapter.v1.MessagesReceiveParams
+	44,  // 27: missive.adapter.v1.Request.messages_read:type_name -> missive.adapter.v1.MessagesReadParams
+	45,  // 28: missive.adapter.v1.Request.message_status:type_name -> missive.adapter.v1.MessageStatusParams
+	47,  // 29: missive.adapter.v1.Request.presence_get:type_name -> missive.adapter.v1.PresenceGetParams
+	49,  // 30: missive.adapter.v1.Request.privacy_set:type_name -> missive.adapter.v1.PrivacySetParams
+	50,  // 31: missive.adapter.v1.Request.link_open:type_name -> missive.adapter.v1.LinkOpenParams
+	52,  // 32: missive.adapter.v1.Request.link_complete:type_name -> missive.adapter.v1.LinkCompleteParams
+	54,  // 33: missive.adapter.v1.Request.link_join:type_name -> missive.adapter.v1.LinkJoinParams
+	56,  // 34: missive.adapter.v1.Request.link_unlink:type_name -> missive.adapter.v1.LinkUnlinkParams
+	57,  // 35: missive.adapter.v1.Request.group_create:type_name -> missive.adapter.v1.GroupCreateParams
+	59,  // 36: missive.adapter.v1.Request.group_update:type_name -> missive.adapter.v1.GroupUpdateParams
+	60,  // 37: missive.adapter.v1.Request.media_send:type_name -> missive.adapter.v1.MediaSendParams
+	62,  // 38: missive.adapter.v1.Request.media_download:type_name -> missive.adapter.v1.MediaDownloadParams
+	64,  // 39: missive.adapter.v1.Request.media_open:type_name -> missive.adapter.v1.MediaOpenParams
+	66,  // 40: missive.adapter.v1.Request.message_edit:type_name -> missive.adapter.v1.MessageEditParams
+	67,  // 41: missive.adapter.v1.Request.message_delete:type_name -> missive.adapter.v1.MessageDeleteParams
+	68,  // 42: missive.adapter.v1.Request.timer_set:type_name -> missive.adapter.v1.TimerSetParams
+	69,  // 43: missive.adapter.v1.Request.message_get:type_name -> missive.adapter.v1.MessageGetParams
 	39,  // 44: missive.adapter.v1.Request.message_send_crash:type_name -> missive.adapter.v1.MessageSendCrashParams
-	0,   // 45: missive.adapter.v1.Response.status:type_name -> missive.adapter.v1.Status
-	4,   // 46: missive.adapter.v1.Response.hello:type_name -> missive.adapter.v1.HelloResult
-	6,   // 47: missive.adapter.v1.Response.xeddsa_sign:type_name -> missive.adapter.v1.XEdDSASignResult
-	9,   // 48: missive.adapter.v1.Response.pqxdh_initiate:type_name -> missive.adapter.v1.PQXDHInitiateResult
-	11,  // 49: missive.adapter.v1.Response.pqxdh_respond:type_name -> missive.adapter.v1.PQXDHRespondResult
-	13,  // 50: missive.adapter.v1.Response.ratchet_init:type_name -> missive.adapter.v1.RatchetInitResult
-	15,  // 51: missive.adapter.v1.Response.ratchet_encrypt:type_name -> missive.adapter.v1.RatchetEncryptResult
-	17,  // 52: missive.adapter.v1.Response.ratchet_decrypt:type_name -> missive.adapter.v1.RatchetDecryptResult
-	19,  // 53: missive.adapter.v1.Response.wire_decode:type_name -> missive.adapter.v1.WireDecodeResult
-	25,  // 54: missive.adapter.v1.Response.receipts_fold:type_name -> missive.adapter.v1.ReceiptsFoldResult
-	30,  // 55: missive.adapter.v1.Response.transport_run:type_name -> missive.adapter.v1.TransportRunResult
-	71,  // 56: missive.adapter.v1.Response.group_check_state:type_name -> missive.adapter.v1.GroupCheckStateResult
-	73,  // 57: missive.adapter.v1.Response.sender_key_create:type_name -> missive.adapter.v1.SenderKeyCreateResult
-	76,  // 58: missive.adapter.v1.Response.sender_key_encrypt:type_name -> missive.adapter.v1.SenderKeyEncryptResult
-	81,  // 59: missive.adapter.v1.Response.sender_key_distribute:type_name -> missive.adapter.v1.SenderKeyDistributeResult
-	83,  // 60: missive.adapter.v1.Response.sender_key_decrypt:type_name -> missive.adapter.v1.SenderKeyDecryptResult
-	85,  // 61: missive.adapter.v1.Response.media_encrypt:type_name -> missive.adapter.v1.MediaEncryptResult
-	87,  // 62: missive.adapter.v1.Response.media_decrypt:type_name -> missive.adapter.v1.MediaDecryptResult
-	91,  // 63: missive.adapter.v1.Response.lifecycle_run:type_name -> missive.adapter.v1.LifecycleRunResult
-	98,  // 64: missive.adapter.v1.Response.group_receipts_fold:type_name -> missive.adapter.v1.GroupReceiptsFoldResult
-	34,  // 65: missive.adapter.v1.Response.device_create:type_name -> missive.adapter.v1.DeviceCreateResult
-	38,  // 66: missive.adapter.v1.Response.message_send:type_name -> missive.adapter.v1.MessageSendResult
-	41,  // 67: missive.adapter.v1.Response.messages_receive:type_name -> missive.adapter.v1.MessagesReceiveResult
-	45,  // 68: missive.adapter.v1.Response.message_status:type_name -> missive.adapter.v1.MessageStatusResult
-	47,  // 69: missive.adapter.v1.Response.presence_get:type_name -> missive.adapter.v1.PresenceGetResult
-	50,  // 70: missive.adapter.v1.Response.link_open:type_name -> missive.adapter.v1.LinkOpenResult
-	52,  // 71: missive.adapter.v1.Response.link_complete:type_name -> missive.adapter.v1.LinkCompleteResult
-	54,  // 72: missive.adapter.v1.Response.link_join:type_name -> missive.adapter.v1.LinkJoinResult
-	57,  // 73: missive.adapter.v1.Response.group_create:type_name -> missive.adapter.v1.GroupCreateResult
-	60,  // 74: missive.adapter.v1.Response.media_send:type_name -> missive.adapter.v1.MediaSendResult
-	62,  // 75: missive.adapter.v1.Response.media_download:type_name -> missive.adapter.v1.MediaDownloadResult
-	64,  // 76: missive.adapter.v1.Response.media_open:type_name -> missive.adapter.v1.MediaOpenResult
-	69,  // 77: missive.adapter.v1.Response.message_get:type_name -> missive.adapter.v1.MessageGetResult
-	100, // 78: missive.adapter.v1.ReceiptsFoldParams.devices:type_name -> missive.adapter.v1.ReceiptsFoldParams.DevicesEntry
-	23,  // 79: missive.adapter.v1.ReceiptsFoldParams.messages:type_name -> missive.adapter.v1.FoldMessage
-	24,  // 80: missive.adapter.v1.ReceiptsFoldParams.events:type_name -> missive.adapter.v1.FoldEvent
-	101, // 81: missive.adapter.v1.ReceiptsFoldResult.final:type_name -> missive.adapter.v1.ReceiptsFoldResult.FinalEntry
-	27,  // 82: missive.adapter.v1.DeviceState.sent:type_name -> missive.adapter.v1.SentState
-	102, // 83: missive.adapter.v1.SentState.statuses:type_name -> missive.adapter.v1.SentState.StatusesEntry
-	29,  // 84: missive.adapter.v1.TransportRunParams.segments:type_name -> missive.adapter.v1.TransportSegment
-	31,  // 85: missive.adapter.v1.TransportRunResult.segments:type_name -> missive.adapter.v1.SegmentResult
-	42,  // 86: missive.adapter.v1.MessagesReceiveResult.messages:type_name -> missive.adapter.v1.ReceivedMessage
-	103, // 87: missive.adapter.v1.MessageStatusResult.statuses:type_name -> missive.adapter.v1.MessageStatusResult.StatusesEntry
-	104, // 88: missive.adapter.v1.MessageStatusResult.members:type_name -> missive.adapter.v1.MessageStatusResult.MembersEntry
-	74,  // 89: missive.adapter.v1.SenderKeyEncryptParams.key:type_name -> missive.adapter.v1.OwnSenderKey
-	78,  // 90: missive.adapter.v1.ReceivedSenderKey.skipped:type_name -> missive.adapter.v1.SkippedMessageKey
-	77,  // 91: missive.adapter.v1.SenderKeyReceiver.keys:type_name -> missive.adapter.v1.ReceivedSenderKey
-	79,  // 92: missive.adapter.v1.SenderKeyDistributeParams.receiver:type_name -> missive.adapter.v1.SenderKeyReceiver
-	77,  // 93: missive.adapter.v1.SenderKeyDistributeResult.keys:type_name -> missive.adapter.v1.ReceivedSenderKey
-	79,  // 94: missive.adapter.v1.SenderKeyDecryptParams.receiver:type_name -> missive.adapter.v1.SenderKeyReceiver
-	77,  // 95: missive.adapter.v1.SenderKeyDecryptResult.keys:type_name -> missive.adapter.v1.ReceivedSenderKey
-	89,  // 96: missive.adapter.v1.LifecycleRunParams.events:type_name -> missive.adapter.v1.LifecycleEvent
-	90,  // 97: missive.adapter.v1.LifecycleEvent.messages:type_name -> missive.adapter.v1.LifecycleMessageRef
-	92,  // 98: missive.adapter.v1.LifecycleRunResult.results:type_name -> missive.adapter.v1.LifecycleEventResult
-	93,  // 99: missive.adapter.v1.LifecycleRunResult.final:type_name -> missive.adapter.v1.LifecycleState
-	94,  // 100: missive.adapter.v1.LifecycleState.messages:type_name -> missive.adapter.v1.LifecycleMessage
-	105, // 101: missive.adapter.v1.GroupReceiptsFoldParams.devices:type_name -> missive.adapter.v1.GroupReceiptsFoldParams.DevicesEntry
-	106, // 102: missive.adapter.v1.GroupReceiptsFoldParams.versions:type_name -> missive.adapter.v1.GroupReceiptsFoldParams.VersionsEntry
-	97,  // 103: missive.adapter.v1.GroupReceiptsFoldParams.messages:type_name -> missive.adapter.v1.GroupFoldMessage
-	24,  // 104: missive.adapter.v1.GroupReceiptsFoldParams.events:type_name -> missive.adapter.v1.FoldEvent
-	99,  // 105: missive.adapter.v1.GroupReceiptsFoldResult.messages:type_name -> missive.adapter.v1.GroupMessageStatus
-	107, // 106: missive.adapter.v1.GroupMessageStatus.statuses:type_name -> missive.adapter.v1.GroupMessageStatus.StatusesEntry
-	108, // 107: missive.adapter.v1.GroupMessageStatus.members:type_name -> missive.adapter.v1.GroupMessageStatus.MembersEntry
-	22,  // 108: missive.adapter.v1.ReceiptsFoldParams.DevicesEntry.value:type_name -> missive.adapter.v1.DeviceIDs
-	26,  // 109: missive.adapter.v1.ReceiptsFoldResult.FinalEntry.value:type_name -> missive.adapter.v1.DeviceState
-	22,  // 110: missive.adapter.v1.GroupReceiptsFoldParams.DevicesEntry.value:type_name -> missive.adapter.v1.DeviceIDs
-	96,  // 111: missive.adapter.v1.GroupReceiptsFoldParams.VersionsEntry.value:type_name -> missive.adapter.v1.Accounts
-	112, // [112:112] is the sub-list for method output_type
-	112, // [112:112] is the sub-list for method input_type
-	112, // [112:112] is the sub-list for extension type_name
-	112, // [112:112] is the sub-list for extension extendee
-	0,   // [0:112] is the sub-list for field type_name
+	40,  // 45: missive.adapter.v1.Request.device_restart:type_name -> missive.adapter.v1.DeviceRestartParams
+	0,   // 46: missive.adapter.v1.Response.status:type_name -> missive.adapter.v1.Status
+	4,   // 47: missive.adapter.v1.Response.hello:type_name -> missive.adapter.v1.HelloResult
+	6,   // 48: missive.adapter.v1.Response.xeddsa_sign:type_name -> missive.adapter.v1.XEdDSASignResult
+	9,   // 49: missive.adapter.v1.Response.pqxdh_initiate:type_name -> missive.adapter.v1.PQXDHInitiateResult
+	11,  // 50: missive.adapter.v1.Response.pqxdh_respond:type_name -> missive.adapter.v1.PQXDHRespondResult
+	13,  // 51: missive.adapter.v1.Response.ratchet_init:type_name -> missive.adapter.v1.RatchetInitResult
+	15,  // 52: missive.adapter.v1.Response.ratchet_encrypt:type_name -> missive.adapter.v1.RatchetEncryptResult
+	17,  // 53: missive.adapter.v1.Response.ratchet_decrypt:type_name -> missive.adapter.v1.RatchetDecryptResult
+	19,  // 54: missive.adapter.v1.Response.wire_decode:type_name -> missive.adapter.v1.WireDecodeResult
+	25,  // 55: missive.adapter.v1.Response.receipts_fold:type_name -> missive.adapter.v1.ReceiptsFoldResult
+	30,  // 56: missive.adapter.v1.Response.transport_run:type_name -> missive.adapter.v1.TransportRunResult
+	72,  // 57: missive.adapter.v1.Response.group_check_state:type_name -> missive.adapter.v1.GroupCheckStateResult
+	74,  // 58: missive.adapter.v1.Response.sender_key_create:type_name -> missive.adapter.v1.SenderKeyCreateResult
+	77,  // 59: missive.adapter.v1.Response.sender_key_encrypt:type_name -> missive.adapter.v1.SenderKeyEncryptResult
+	82,  // 60: missive.adapter.v1.Response.sender_key_distribute:type_name -> missive.adapter.v1.SenderKeyDistributeResult
+	84,  // 61: missive.adapter.v1.Response.sender_key_decrypt:type_name -> missive.adapter.v1.SenderKeyDecryptResult
+	86,  // 62: missive.adapter.v1.Response.media_encrypt:type_name -> missive.adapter.v1.MediaEncryptResult
+	88,  // 63: missive.adapter.v1.Response.media_decrypt:type_name -> missive.adapter.v1.MediaDecryptResult
+	92,  // 64: missive.adapter.v1.Response.lifecycle_run:type_name -> missive.adapter.v1.LifecycleRunResult
+	99,  // 65: missive.adapter.v1.Response.group_receipts_fold:type_name -> missive.adapter.v1.GroupReceiptsFoldResult
+	34,  // 66: missive.adapter.v1.Response.device_create:type_name -> missive.adapter.v1.DeviceCreateResult
+	38,  // 67: missive.adapter.v1.Response.message_send:type_name -> missive.adapter.v1.MessageSendResult
+	42,  // 68: missive.adapter.v1.Response.messages_receive:type_name -> missive.adapter.v1.MessagesReceiveResult
+	46,  // 69: missive.adapter.v1.Response.message_status:type_name -> missive.adapter.v1.MessageStatusResult
+	48,  // 70: missive.adapter.v1.Response.presence_get:type_name -> missive.adapter.v1.PresenceGetResult
+	51,  // 71: missive.adapter.v1.Response.link_open:type_name -> missive.adapter.v1.LinkOpenResult
+	53,  // 72: missive.adapter.v1.Response.link_complete:type_name -> missive.adapter.v1.LinkCompleteResult
+	55,  // 73: missive.adapter.v1.Response.link_join:type_name -> missive.adapter.v1.LinkJoinResult
+	58,  // 74: missive.adapter.v1.Response.group_create:type_name -> missive.adapter.v1.GroupCreateResult
+	61,  // 75: missive.adapter.v1.Response.media_send:type_name -> missive.adapter.v1.MediaSendResult
+	63,  // 76: missive.adapter.v1.Response.media_download:type_name -> missive.adapter.v1.MediaDownloadResult
+	65,  // 77: missive.adapter.v1.Response.media_open:type_name -> missive.adapter.v1.MediaOpenResult
+	70,  // 78: missive.adapter.v1.Response.message_get:type_name -> missive.adapter.v1.MessageGetResult
+	101, // 79: missive.adapter.v1.ReceiptsFoldParams.devices:type_name -> missive.adapter.v1.ReceiptsFoldParams.DevicesEntry
+	23,  // 80: missive.adapter.v1.ReceiptsFoldParams.messages:type_name -> missive.adapter.v1.FoldMessage
+	24,  // 81: missive.adapter.v1.ReceiptsFoldParams.events:type_name -> missive.adapter.v1.FoldEvent
+	102, // 82: missive.adapter.v1.ReceiptsFoldResult.final:type_name -> missive.adapter.v1.ReceiptsFoldResult.FinalEntry
+	27,  // 83: missive.adapter.v1.DeviceState.sent:type_name -> missive.adapter.v1.SentState
+	103, // 84: missive.adapter.v1.SentState.statuses:type_name -> missive.adapter.v1.SentState.StatusesEntry
+	29,  // 85: missive.adapter.v1.TransportRunParams.segments:type_name -> missive.adapter.v1.TransportSegment
+	31,  // 86: missive.adapter.v1.TransportRunResult.segments:type_name -> missive.adapter.v1.SegmentResult
+	43,  // 87: missive.adapter.v1.MessagesReceiveResult.messages:type_name -> missive.adapter.v1.ReceivedMessage
+	104, // 88: missive.adapter.v1.MessageStatusResult.statuses:type_name -> missive.adapter.v1.MessageStatusResult.StatusesEntry
+	105, // 89: missive.adapter.v1.MessageStatusResult.members:type_name -> missive.adapter.v1.MessageStatusResult.MembersEntry
+	75,  // 90: missive.adapter.v1.SenderKeyEncryptParams.key:type_name -> missive.adapter.v1.OwnSenderKey
+	79,  // 91: missive.adapter.v1.ReceivedSenderKey.skipped:type_name -> missive.adapter.v1.SkippedMessageKey
+	78,  // 92: missive.adapter.v1.SenderKeyReceiver.keys:type_name -> missive.adapter.v1.ReceivedSenderKey
+	80,  // 93: missive.adapter.v1.SenderKeyDistributeParams.receiver:type_name -> missive.adapter.v1.SenderKeyReceiver
+	78,  // 94: missive.adapter.v1.SenderKeyDistributeResult.keys:type_name -> missive.adapter.v1.ReceivedSenderKey
+	80,  // 95: missive.adapter.v1.SenderKeyDecryptParams.receiver:type_name -> missive.adapter.v1.SenderKeyReceiver
+	78,  // 96: missive.adapter.v1.SenderKeyDecryptResult.keys:type_name -> missive.adapter.v1.ReceivedSenderKey
+	90,  // 97: missive.adapter.v1.LifecycleRunParams.events:type_name -> missive.adapter.v1.LifecycleEvent
+	91,  // 98: missive.adapter.v1.LifecycleEvent.messages:type_name -> missive.adapter.v1.LifecycleMessageRef
+	93,  // 99: missive.adapter.v1.LifecycleRunResult.results:type_name -> missive.adapter.v1.LifecycleEventResult
+	94,  // 100: missive.adapter.v1.LifecycleRunResult.final:type_name -> missive.adapter.v1.LifecycleState
+	95,  // 101: missive.adapter.v1.LifecycleState.messages:type_name -> missive.adapter.v1.LifecycleMessage
+	106, // 102: missive.adapter.v1.GroupReceiptsFoldParams.devices:type_name -> missive.adapter.v1.GroupReceiptsFoldParams.DevicesEntry
+	107, // 103: missive.adapter.v1.GroupReceiptsFoldParams.versions:type_name -> missive.adapter.v1.GroupReceiptsFoldParams.VersionsEntry
+	98,  // 104: missive.adapter.v1.GroupReceiptsFoldParams.messages:type_name -> missive.adapter.v1.GroupFoldMessage
+	24,  // 105: missive.adapter.v1.GroupReceiptsFoldParams.events:type_name -> missive.adapter.v1.FoldEvent
+	100, // 106: missive.adapter.v1.GroupReceiptsFoldResult.messages:type_name -> missive.adapter.v1.GroupMessageStatus
+	108, // 107: missive.adapter.v1.GroupMessageStatus.statuses:type_name -> missive.adapter.v1.GroupMessageStatus.StatusesEntry
+	109, // 108: missive.adapter.v1.GroupMessageStatus.members:type_name -> missive.adapter.v1.GroupMessageStatus.MembersEntry
+	22,  // 109: missive.adapter.v1.ReceiptsFoldParams.DevicesEntry.value:type_name -> missive.adapter.v1.DeviceIDs
+	26,  // 110: missive.adapter.v1.ReceiptsFoldResult.FinalEntry.value:type_name -> missive.adapter.v1.DeviceState
+	22,  // 111: missive.adapter.v1.GroupReceiptsFoldParams.DevicesEntry.value:type_name -> missive.adapter.v1.DeviceIDs
+	97,  // 112: missive.adapter.v1.GroupReceiptsFoldParams.VersionsEntry.value:type_name -> missive.adapter.v1.Accounts
+	113, // [113:113] is the sub-list for method output_type
+	113, // [113:113] is the sub-list for method input_type
+	113, // [113:113] is the sub-list for extension type_name
+	113, // [113:113] is the sub-list for extension extendee
+	0,   // [0:113] is the sub-list for field type_name
 }
 
 func init() { file_adapter_proto_init() }
@@ -8376,6 +8448,7 @@ func file_adapter_proto_init() {
 		(*Request_TimerSet)(nil),
 		(*Request_MessageGet)(nil),
 		(*Request_MessageSendCrash)(nil),
+		(*Request_DeviceRestart)(nil),
 	}
 	file_adapter_proto_msgTypes[1].OneofWrappers = []any{
 		(*Response_Hello)(nil),
@@ -8411,15 +8484,15 @@ func file_adapter_proto_init() {
 		(*Response_MediaOpen)(nil),
 		(*Response_MessageGet)(nil),
 	}
-	file_adapter_proto_msgTypes[88].OneofWrappers = []any{}
-	file_adapter_proto_msgTypes[93].OneofWrappers = []any{}
+	file_adapter_proto_msgTypes[89].OneofWrappers = []any{}
+	file_adapter_proto_msgTypes[94].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_adapter_proto_rawDesc), len(file_adapter_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   108,
+			NumMessages:   109,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

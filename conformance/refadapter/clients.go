@@ -149,6 +149,7 @@ func init() {
 		"device.close":       deviceClose,
 		"message.send":       messageSend,
 		"message.send_crash": messageSendCrash,
+		"device.restart":     deviceRestart,
 		"messages.receive":   messagesReceive,
 		"messages.read":      messagesRead,
 		"message.status":     messageStatus,
@@ -265,21 +266,41 @@ func messageSendCrash(a *Adapter, req *pb.Request) (any, error) {
 			return nil, fmt.Errorf("refadapter: the send ended before its frame was written: %w", err)
 		}
 		time.Sleep(crashDelay)
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		d.c = nil
-		c.Close()
-		<-done // fails with the connection, unless the answer came first
-		if err := d.d.Close(); err != nil {
-			return nil, err
-		}
-		nd, err := client.Open(d.dir, a.clients.config())
-		if err != nil {
-			return nil, fmt.Errorf("refadapter: opening the device again after its crash: %w", err)
-		}
-		d.d = nd
-		return nil, nil
+		return nil, d.reopen(a, func() { <-done }) // the send fails with the connection, unless the answer came first
 	})
+}
+
+// deviceRestart stops the device and opens it again from its storage.
+func deviceRestart(a *Adapter, req *pb.Request) (any, error) {
+	d, err := a.clients.get(req.GetDeviceRestart().GetDevice())
+	if err != nil {
+		return nil, err
+	}
+	return nil, d.reopen(a, nil)
+}
+
+// reopen ends the device's connection, runs ended (when set) once it has
+// ended, closes the device, losing what it held only in memory, and opens
+// it again from its storage, unconnected.
+func (d *dev) reopen(a *Adapter, ended func()) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.c != nil {
+		d.c.Close()
+		d.c = nil
+	}
+	if ended != nil {
+		ended()
+	}
+	if err := d.d.Close(); err != nil {
+		return err
+	}
+	nd, err := client.Open(d.dir, a.clients.config())
+	if err != nil {
+		return fmt.Errorf("refadapter: opening the device again: %w", err)
+	}
+	d.d = nd
+	return nil
 }
 
 func messagesReceive(a *Adapter, req *pb.Request) (any, error) {

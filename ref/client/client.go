@@ -181,6 +181,16 @@ func Open(dir string, cfg Config) (*Device, error) {
 		d.transport = noise.DHKey{Private: priv, Public: tk.Public().Bytes()}
 		return nil
 	})
+	if err == nil && faults.Has(faults.OwedInMemory) {
+		// The mutant: what the outbox held is gone with the process.
+		err = db.Update(func(tx *bolt.Tx) error {
+			if err := tx.DeleteBucket(bucketOutbox); err != nil {
+				return err
+			}
+			_, err := tx.CreateBucket(bucketOutbox)
+			return err
+		})
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
