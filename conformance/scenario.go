@@ -498,7 +498,7 @@ func parseAddr(ts *testscript.TestScript, s string) store.Address {
 func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	w := getWorld(ts)
 	if len(args) == 0 {
-		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|off|forge-list ACCOUNT on|off|drain-prekeys ACCOUNT/DEVICE|uploaded ACCOUNT/DEVICE|store-fail on|off|drop-send ACCOUNT/DEVICE ACCOUNT|dropped ACCOUNT/DEVICE")
+		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|off|forge-list ACCOUNT on|off|drain-prekeys ACCOUNT/DEVICE|uploaded ACCOUNT/DEVICE|store-fail on|off|drop-send ACCOUNT/DEVICE ACCOUNT|dropped ACCOUNT/DEVICE|lose-answer ACCOUNT/DEVICE ACCOUNT|answer-lost ACCOUNT/DEVICE|resent ACCOUNT/DEVICE")
 	}
 	switch args[0] {
 	case "start":
@@ -591,6 +591,29 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		if !watching(ts, "server dropped").awaitDrop(w.ctx, parseAddr(ts, args[1]), waitLong) {
 			fail(ts, WrongOutput, "%s sent nothing to the account that server drop-send names", args[1])
+		}
+	case "lose-answer":
+		// The client suite's server stores the device's next send to the
+		// account, then closes the connection instead of answering it, as
+		// a connection lost before the answer reached the device.
+		if len(args) != 3 {
+			ts.Fatalf("usage: server lose-answer ACCOUNT/DEVICE ACCOUNT")
+		}
+		watching(ts, "server lose-answer").loseAnswerTo(parseAddr(ts, args[1]), args[2])
+	case "answer-lost", "resent":
+		// Until the answer lose-answer asked about has been lost; or until
+		// the device has sent that envelope again, with the same message
+		// id and sent-at (DEV-022: a resend, which the server stores once,
+		// SRV-008, not another message).
+		if len(args) != 2 {
+			ts.Fatalf("usage: server %s ACCOUNT/DEVICE", args[0])
+		}
+		resent := args[0] == "resent"
+		if !watching(ts, "server "+args[0]).awaitLost(w.ctx, parseAddr(ts, args[1]), resent, waitLong) {
+			if resent {
+				fail(ts, WrongOutput, "%s did not send again, with its message id and sent-at, the envelope whose answer was lost (DEV-022)", args[1])
+			}
+			fail(ts, WrongOutput, "%s sent nothing to the account that server lose-answer names", args[1])
 		}
 	case "forge-list":
 		// The client suite's server lies about an account's device list

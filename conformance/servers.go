@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -139,6 +140,19 @@ type embedded struct {
 	// drops holds, per device, the account its next send goes to that
 	// the server loses, closing the device's connection instead (DEV-022).
 	drops map[store.Address]string
+	// lose holds, per device, the account its next send goes to whose
+	// answer the server loses, closing the connection instead of
+	// answering (the send stored); lostSend the envelope whose answer it
+	// lost, and whether the device has sent it again since (DEV-022).
+	lose     map[store.Address]string
+	lostSend map[store.Address]*lostEnvelope
+}
+
+// lostEnvelope is an envelope whose answer the server lost.
+type lostEnvelope struct {
+	id     []byte
+	sentAt uint64
+	resent bool // sent again since, with the same message id and sent-at
 }
 
 // forgeList makes the server lie about an account's device list, or stop
@@ -231,6 +245,59 @@ func (e *embedded) awaitDrop(ctx context.Context, a store.Address, wait time.Dur
 		e.emu.Unlock()
 		if !armed || time.Now().After(deadline) || ctx.Err() != nil {
 			return !armed
+		}
+	}
+}
+
+// loseAnswerTo makes the server lose the answer to the next send of
+// device a to account to: it stores the send, then closes the connection
+// instead of answering.
+func (e *embedded) loseAnswerTo(a store.Address, to string) {
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	if e.lose == nil {
+		e.lose, e.lostSend = map[store.Address]string{}, map[store.Address]*lostEnvelope{}
+	}
+	e.lose[a] = to
+	delete(e.lostSend, a)
+}
+
+// loseAnswer is Config.LoseAnswer: true for the send loseAnswerTo asked
+// about, once; it notes a send of the envelope again.
+func (e *embedded) loseAnswer(a store.Address, f *wire.Frame) bool {
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	to, armed := e.lose[a]
+	l := e.lostSend[a]
+	if f.Type != wire.FrameSend || !armed && l == nil {
+		return false
+	}
+	var env wire.Envelope
+	if transport.DecodeBody(f, &env) != nil {
+		return false
+	}
+	if l != nil && bytes.Equal(l.id, env.MessageID) && l.sentAt == env.SentAt {
+		l.resent = true
+	}
+	if !armed || env.Recipient != to {
+		return false
+	}
+	delete(e.lose, a)
+	e.lostSend[a] = &lostEnvelope{id: env.MessageID, sentAt: env.SentAt}
+	return true
+}
+
+// awaitLost reports whether the server has lost the answer loseAnswerTo
+// asked about (resent false), or seen the device send that envelope again
+// (resent true), waiting for it up to wait.
+func (e *embedded) awaitLost(ctx context.Context, a store.Address, resent bool, wait time.Duration) bool {
+	for deadline := time.Now().Add(wait); ; time.Sleep(50 * time.Millisecond) {
+		e.emu.Lock()
+		l := e.lostSend[a]
+		done := l != nil && (!resent || l.resent)
+		e.emu.Unlock()
+		if done || time.Now().After(deadline) || ctx.Err() != nil {
+			return done
 		}
 	}
 }
@@ -647,6 +714,7 @@ func (e *embedded) start() error {
 		cfg.Mute, cfg.Wrote, cfg.ReadEnded = e.muted, e.wroteTo, e.readEnded
 		cfg.Uploaded = e.uploaded
 		cfg.DropRequest = e.dropRequest
+		cfg.LoseAnswer = e.loseAnswer
 		cfg.ReusedRequest = func(a store.Address, id uint64) {
 			e.emu.Lock()
 			e.reused = append(e.reused, reusedID{a, id})

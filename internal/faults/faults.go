@@ -67,6 +67,7 @@ const (
 	StoreSessionsLate         Fault = "store-sessions-late"           // a device stores its advanced sessions once the server has answered a send (RAT-008, SES-002)
 	ForgetOwed                Fault = "forget-owed"                   // a device drops what it owes others when the connection it was due on ends (DEV-022)
 	OwedInMemory              Fault = "owed-in-memory"                // a device keeps what it owes others in memory only: a restart loses it (DEV-022)
+	RestampOwed               Fault = "restamp-owed"                  // a device sends what it owes again with a new message id and sent-at (DEV-022)
 )
 
 // All lists every fault with the check it breaks.
@@ -119,6 +120,7 @@ var All = map[Fault]string{
 	StoreSessionsLate:         "a device stores the advanced state of its sessions once the server has answered a send, not before the send leaves it: a crash in between makes it reuse a message key (RAT-008, SES-002)",
 	ForgetOwed:                "a device drops a sent transcript, a receipt, or read or opened content it owes when the connection it was due on ends before the server accepts it, instead of sending it at the next connection (DEV-022)",
 	OwedInMemory:              "a device keeps what it owes others in memory only: it sends it again after a connection's end, but a restart of the device loses it (DEV-022)",
+	RestampOwed:               "a device sends what it owes again with a new message id and sent-at at each try, so that a try whose answer was lost is stored and shown again instead of being a resend (DEV-022)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

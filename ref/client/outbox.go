@@ -183,6 +183,12 @@ func (c *Conn) sendEntry(ctx context.Context, e outboxEntry, bad error) (drop bo
 			return true, nil // no other device to tell any more
 		}
 	}
+	if faults.Has(faults.RestampOwed) {
+		// The mutant: each try is a new message, not a resend.
+		if e, err = c.d.stamped(e.Account, e.Type, e.Content); err != nil {
+			return false, err
+		}
+	}
 	_, _, err = c.deliverContent(ctx, e.Account, e.Type, e.Content, DefaultTTL)
 	var re *transport.RemoteError
 	switch {

@@ -723,9 +723,15 @@ func (c *conn) serveRequests() {
 }
 
 // dropped reports whether Config.DropRequest asks to lose one of frames.
-func (c *conn) dropped(frames []*wire.Frame) bool {
-	drop := c.s.cfg.DropRequest
-	return drop != nil && slices.ContainsFunc(frames, func(f *wire.Frame) bool { return drop(c.addr, f) })
+func (c *conn) dropped(frames []*wire.Frame) bool { return c.asks(c.s.cfg.DropRequest, frames) }
+
+// answersLost reports whether Config.LoseAnswer asks to lose the answer
+// to one of frames.
+func (c *conn) answersLost(frames ...*wire.Frame) bool { return c.asks(c.s.cfg.LoseAnswer, frames) }
+
+// asks reports whether hook, when set, returns true for one of frames.
+func (c *conn) asks(hook func(store.Address, *wire.Frame) bool, frames []*wire.Frame) bool {
+	return hook != nil && slices.ContainsFunc(frames, func(f *wire.Frame) bool { return hook(c.addr, f) })
 }
 
 // handler serves a request whose body is decoded.
@@ -810,6 +816,7 @@ func (c *conn) limited(typ uint64) error {
 
 func (c *conn) request(f *wire.Frame) {
 	id := transport.RequestID(f)
+	lost := c.answersLost(f)
 	serve, err := c.decode(f)
 	if err == nil {
 		err = c.limited(f.Type)
@@ -820,6 +827,9 @@ func (c *conn) request(f *wire.Frame) {
 	}
 	enc, closing := c.answer(id, result, err)
 	c.answering(id)
+	if lost {
+		enc, closing = nil, true
+	}
 	if enc != nil {
 		c.tc.WriteFrame(enc)
 	}

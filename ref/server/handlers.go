@@ -300,6 +300,7 @@ func (c *conn) finishSend(ctx context.Context, e *wire.Envelope, own bool, entri
 // dropped with the connection.
 func (c *conn) sendMany(frames []*wire.Frame) {
 	ctx := context.Background()
+	lost := c.answersLost(frames...)
 	type item struct {
 		id     uint64
 		p      *pendingSend
@@ -368,6 +369,9 @@ func (c *conn) sendMany(frames []*wire.Frame) {
 			ids[i] = items[i].id
 		}
 		c.answering(ids...)
+	}
+	if lost {
+		out, closing = nil, true
 	}
 	if len(out) > 0 {
 		c.tc.WriteFrames(out)

@@ -165,6 +165,15 @@ type Config struct {
 	// device sends again at a later connection what it owes (DEV-022).
 	// Never set it otherwise.
 	DropRequest func(store.Address, *wire.Frame) bool
+	// LoseAnswer, when set, is asked about each request the server is
+	// about to serve: when it returns true for one, the server serves the
+	// requests it was about to serve (what they store stays stored), then
+	// closes the connection instead of answering them, as a connection
+	// lost before the answers reached the device. The conformance runner
+	// uses it to check that a device sends again what it owes with the
+	// same message id and sent-at (DEV-022, SRV-008). Never set it
+	// otherwise.
+	LoseAnswer func(store.Address, *wire.Frame) bool
 }
 
 // Server is a Missive server.
