@@ -498,7 +498,7 @@ func parseAddr(ts *testscript.TestScript, s string) store.Address {
 func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	w := getWorld(ts)
 	if len(args) == 0 {
-		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|off|forge-list ACCOUNT on|off|drain-prekeys ACCOUNT/DEVICE|uploaded ACCOUNT/DEVICE|store-fail on|off|drop-send ACCOUNT/DEVICE ACCOUNT|dropped ACCOUNT/DEVICE|lose-answer ACCOUNT/DEVICE ACCOUNT|answer-lost ACCOUNT/DEVICE|resent ACCOUNT/DEVICE")
+		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|off|forge-list ACCOUNT on|off|drain-prekeys ACCOUNT/DEVICE|uploaded ACCOUNT/DEVICE|store-fail on|off|drop-send ACCOUNT/DEVICE ACCOUNT|drop-sends ACCOUNT/DEVICE ACCOUNT|off|dropped ACCOUNT/DEVICE|lose-answer ACCOUNT/DEVICE ACCOUNT|answer-lost ACCOUNT/DEVICE|resent ACCOUNT/DEVICE")
 	}
 	switch args[0] {
 	case "start":
@@ -575,17 +575,23 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 		if !e.awaitUpload(w.ctx, parseAddr(ts, args[1]), waitLong) {
 			ts.Fatalf("[skip] %s uploaded no prekeys after notice(prekeys-low), which no rule asks", args[1])
 		}
-	case "drop-send":
+	case "drop-send", "drop-sends":
 		// The client suite's server loses the device's next send to the
-		// account: it closes the device's connection instead, the send
-		// unanswered and not stored, as a connection lost before the
-		// send reached it (DEV-022).
+		// account (drop-sends: every such send, until drop-sends
+		// ACCOUNT/DEVICE off): it closes the device's connection instead,
+		// the send unanswered and not stored, as a connection lost before
+		// the send reached it (DEV-022).
 		if len(args) != 3 {
-			ts.Fatalf("usage: server drop-send ACCOUNT/DEVICE ACCOUNT")
+			ts.Fatalf("usage: server %s ACCOUNT/DEVICE ACCOUNT|off", args[0])
 		}
-		watching(ts, "server drop-send").dropSend(parseAddr(ts, args[1]), args[2])
+		to := args[2]
+		if args[0] == "drop-sends" && to == "off" {
+			to = ""
+		}
+		watching(ts, "server "+args[0]).dropSend(parseAddr(ts, args[1]), to, args[0] == "drop-sends")
 	case "dropped":
-		// Until the send drop-send asked to lose has come, and been lost.
+		// Until a send drop-send or drop-sends asked to lose has come, and
+		// been lost.
 		if len(args) != 2 {
 			ts.Fatalf("usage: server dropped ACCOUNT/DEVICE")
 		}

@@ -137,15 +137,22 @@ type embedded struct {
 	// with a fan-out mismatch that carries it (DEV-014).
 	forged map[string][]byte
 
-	// drops holds, per device, the account its next send goes to that
-	// the server loses, closing the device's connection instead (DEV-022).
-	drops map[store.Address]string
+	// drops holds, per device, the account whose sends of the device the
+	// server loses, closing the device's connection instead (DEV-022).
+	drops map[store.Address]*dropArm
 	// lose holds, per device, the account its next send goes to whose
 	// answer the server loses, closing the connection instead of
 	// answering (the send stored); lostSend the envelope whose answer it
 	// lost, and whether the device has sent it again since (DEV-022).
 	lose     map[store.Address]string
 	lostSend map[store.Address]*lostEnvelope
+}
+
+// dropArm is a loss of sends that drop-send or drop-sends asked for.
+type dropArm struct {
+	to    string // the account the sends go to
+	every bool   // every such send until it is turned off, not the next one
+	n     int    // the sends lost so far
 }
 
 // lostEnvelope is an envelope whose answer the server lost.
@@ -204,47 +211,58 @@ func (e *embedded) forgedList(account string) []byte {
 }
 
 // dropSend makes the server lose the next send of device a to account
-// to: it closes the device's connection instead of serving it, unanswered
-// and with nothing stored, as a connection lost before the send reached
-// the server.
-func (e *embedded) dropSend(a store.Address, to string) {
+// to (every such send, with every, until dropSend is called again with to
+// ""): it closes the device's connection instead of serving it,
+// unanswered and with nothing stored, as a connection lost before the
+// send reached the server.
+func (e *embedded) dropSend(a store.Address, to string, every bool) {
 	e.emu.Lock()
 	defer e.emu.Unlock()
 	if e.drops == nil {
-		e.drops = map[store.Address]string{}
+		e.drops = map[store.Address]*dropArm{}
 	}
-	e.drops[a] = to
+	if to == "" {
+		delete(e.drops, a)
+		return
+	}
+	e.drops[a] = &dropArm{to: to, every: every}
 }
 
-// dropRequest is Config.DropRequest: true for the send dropSend asked to
-// lose, once.
+// dropRequest is Config.DropRequest: true for a send dropSend asked to
+// lose.
 func (e *embedded) dropRequest(a store.Address, f *wire.Frame) bool {
 	if f.Type != wire.FrameSend {
 		return false
 	}
 	e.emu.Lock()
-	defer e.emu.Unlock()
-	to, ok := e.drops[a]
-	if !ok {
+	arm := e.drops[a]
+	e.emu.Unlock()
+	if arm == nil {
 		return false
 	}
 	var env wire.Envelope
-	if transport.DecodeBody(f, &env) != nil || env.Recipient != to {
+	if transport.DecodeBody(f, &env) != nil || env.Recipient != arm.to {
 		return false
 	}
-	delete(e.drops, a)
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	if e.drops[a] != arm || !arm.every && arm.n > 0 {
+		return false
+	}
+	arm.n++
 	return true
 }
 
-// awaitDrop reports whether the send dropSend asked to lose of device a
-// has been lost, waiting for it up to wait.
+// awaitDrop reports whether a send that dropSend asked to lose of device
+// a has been lost, waiting for it up to wait.
 func (e *embedded) awaitDrop(ctx context.Context, a store.Address, wait time.Duration) bool {
 	for deadline := time.Now().Add(wait); ; time.Sleep(50 * time.Millisecond) {
 		e.emu.Lock()
-		_, armed := e.drops[a]
+		arm := e.drops[a]
+		lost := arm != nil && arm.n > 0
 		e.emu.Unlock()
-		if !armed || time.Now().After(deadline) || ctx.Err() != nil {
-			return !armed
+		if lost || time.Now().After(deadline) || ctx.Err() != nil {
+			return lost
 		}
 	}
 }
@@ -265,21 +283,27 @@ func (e *embedded) loseAnswerTo(a store.Address, to string) {
 // loseAnswer is Config.LoseAnswer: true for the send loseAnswerTo asked
 // about, once; it notes a send of the envelope again.
 func (e *embedded) loseAnswer(a store.Address, f *wire.Frame) bool {
+	if f.Type != wire.FrameSend {
+		return false
+	}
 	e.emu.Lock()
-	defer e.emu.Unlock()
-	to, armed := e.lose[a]
+	_, armed := e.lose[a]
 	l := e.lostSend[a]
-	if f.Type != wire.FrameSend || !armed && l == nil {
+	watching := armed || l != nil && !l.resent
+	e.emu.Unlock()
+	if !watching {
 		return false
 	}
 	var env wire.Envelope
 	if transport.DecodeBody(f, &env) != nil {
 		return false
 	}
-	if l != nil && bytes.Equal(l.id, env.MessageID) && l.sentAt == env.SentAt {
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	if l := e.lostSend[a]; l != nil && bytes.Equal(l.id, env.MessageID) && l.sentAt == env.SentAt {
 		l.resent = true
 	}
-	if !armed || env.Recipient != to {
+	if to, armed := e.lose[a]; !armed || env.Recipient != to {
 		return false
 	}
 	delete(e.lose, a)

@@ -3756,12 +3756,16 @@ func (x *MessageSendCrashParams) GetText() string {
 }
 
 // device.restart (optional: UNIMPLEMENTED skips the scenario that uses it):
-// the device stops, as its process would on exit, its connection ended and
-// everything it holds only in memory gone, and is opened again from its
-// storage, unconnected; the runner connects it with device.connect. The
-// response is OK, with no result, once the device is open again. The
-// scenario (owed_after_restart) checks that what a device owes others
-// outlives a restart (DEV-022).
+// the device stops as its process would if killed, with no chance to save
+// anything: its connection ends and everything it holds only in memory is
+// gone. It is then opened again from its storage, unconnected, under the
+// same device handle; the runner connects it with device.connect. Messages
+// the device has shown but messages.receive has not yet returned need not
+// survive (no scenario reads them across a restart). The response is OK,
+// with no result, once the device is open again, within the runner's call
+// timeout (30 s: an adapter that does not answer by then is taken for
+// broken). The scenario (owed_after_restart) checks that what a device owes
+// others outlives a restart (DEV-022).
 type DeviceRestartParams struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flynn/noise"
@@ -82,8 +83,9 @@ type Device struct {
 	identity  *keys.PrivateKey
 	transport noise.DHKey
 
-	mu    sync.Mutex // serializes session use
-	outMu sync.Mutex // serializes sending what the outbox holds (sendOwed)
+	mu       sync.Mutex  // serializes session use
+	outMu    sync.Mutex  // serializes sending what the outbox holds (sendOwed)
+	owedMore atomic.Bool // added to the outbox by a call that did not wait for outMu (sendOwedIfFree)
 }
 
 // ErrExists is returned by Init for a directory that holds a device.
@@ -183,13 +185,7 @@ func Open(dir string, cfg Config) (*Device, error) {
 	})
 	if err == nil && faults.Has(faults.OwedInMemory) {
 		// The mutant: what the outbox held is gone with the process.
-		err = db.Update(func(tx *bolt.Tx) error {
-			if err := tx.DeleteBucket(bucketOutbox); err != nil {
-				return err
-			}
-			_, err := tx.CreateBucket(bucketOutbox)
-			return err
-		})
+		err = db.Update(emptyOutbox)
 	}
 	if err != nil {
 		db.Close()

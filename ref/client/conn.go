@@ -66,6 +66,7 @@ type Conn struct {
 	lastWrite  time.Time
 	wg         sync.WaitGroup
 	onRequest  atomic.Pointer[func(uint64, wire.Message)] // OnRequest's
+	keptOwed   map[string]bool                            // outbox keys kept on this connection (sendOwedLocked), under Device.outMu
 }
 
 // OnRequest makes the connection call f with the frame type and the body

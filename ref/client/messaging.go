@@ -535,7 +535,7 @@ func (c *Conn) deliveryLoop() {
 				// does not close the connection under the receipt.
 				if ackErr == nil {
 					ctx, cancel := context.WithTimeout(context.Background(), c.d.requestTimeout())
-					c.sendOwedNow(ctx) // the delivered receipt, owed with the message
+					c.sendOwedSoon(ctx) // the delivered receipt, owed with the message
 					cancel()
 				}
 				if !history.Expired(msg.SentAt, msg.Expire, uint64(c.d.now().UnixMilli())) {
@@ -671,7 +671,7 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 				return nil
 			}
 			// The delivered receipt is owed with the message (section
-			// 14.2, DEV-022): a receipt lost with the connection would
+			// 14.1, step 5; DEV-022): a receipt lost with the connection would
 			// never go, since the message's redelivery is a duplicate.
 			for _, content := range receipts(wire.ReceiptDelivered, [][]byte{msg.ID}) {
 				e, err := d.stamped(msg.Peer, wire.EnvelopeReceipt, content)

@@ -18,12 +18,12 @@ import (
 
 // The outbox holds the content this device owes others on its own, once
 // it has recorded the change the content reports (DEV-022): the delivered
-// receipt of a message stored (section 14.2), the sent
-// transcript of a message the server accepted (DEV-018), the read receipts
-// and read content of messages marked read (DEV-012), the opened content
-// and played receipt of view-once media opened (MED-007), the deleted
-// content of a message deleted here. An
-// entry is written in the transaction that records the change, and
+// receipt of a message stored (section 14.1, step 5), the sent transcript
+// of a message the server accepted (DEV-018), the read receipts and read
+// content of messages marked read (DEV-012), the opened content and played
+// receipt of view-once media opened (MED-007), the deleted content of a
+// message deleted here. An entry is written in the transaction that
+// records the change, and
 // deleted once the server has accepted the content; a connection that
 // ends first leaves it for the next one, which sends it with the same
 // message id and sent-at: a resend, stored once (SRV-008) and shown once
@@ -45,6 +45,8 @@ func (c *Conn) stamped(account string, typ uint64, content *wire.Content) (outbo
 	return c.d.stamped(account, typ, content)
 }
 
+// stamped is Conn.stamped, for what the device owes before it connects
+// (the delivered receipt of a message it stores, receive).
 func (d *Device) stamped(account string, typ uint64, content *wire.Content) (outboxEntry, error) {
 	id, err := d.newID()
 	if err != nil {
@@ -65,6 +67,15 @@ func (c *Conn) stampedOwn(content *wire.Content) ([]outboxEntry, error) {
 		return nil, err
 	}
 	return []outboxEntry{e}, nil
+}
+
+// emptyOutbox deletes every entry of the outbox.
+func emptyOutbox(tx *bolt.Tx) error {
+	if err := tx.DeleteBucket(bucketOutbox); err != nil {
+		return err
+	}
+	_, err := tx.CreateBucket(bucketOutbox)
+	return err
 }
 
 // putOwed adds entries to the outbox, in order.
@@ -115,10 +126,41 @@ func (c *Conn) recordOwing(ctx context.Context, owed []outboxEntry, change func(
 // when the server refused it for good, or when it cannot be read, or once
 // MAX_TTL has passed since its sent-at (the server may have forgotten a
 // first acceptance by then, SRV-008). It returns an error when it left
-// entries behind.
+// entries behind. It waits for another call under way to end.
 func (c *Conn) sendOwed(ctx context.Context) error {
 	c.d.outMu.Lock()
-	defer c.d.outMu.Unlock()
+	err := c.sendOwedLocked(ctx)
+	c.d.outMu.Unlock()
+	if err == nil && c.d.owedMore.Load() {
+		err = c.sendOwedIfFree(ctx) // what a call that did not wait added
+	}
+	return err
+}
+
+// sendOwedIfFree is sendOwed for the delivery loop, which must not wait
+// for another call under way (a slow server could hold it for minutes):
+// that call, or the one that follows it, sends what was added meanwhile
+// (Device.owedMore).
+func (c *Conn) sendOwedIfFree(ctx context.Context) error {
+	c.d.owedMore.Store(true)
+	for c.d.owedMore.Load() {
+		if !c.d.outMu.TryLock() {
+			return nil
+		}
+		c.d.owedMore.Store(false)
+		err := c.sendOwedLocked(ctx)
+		c.d.outMu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendOwedLocked is sendOwed's pass over the outbox, under outMu. An entry
+// kept on this connection is not tried again on it (Conn.keptOwed): it
+// waits for the next connection.
+func (c *Conn) sendOwedLocked(ctx context.Context) error {
 	var (
 		after []byte // the key of the last entry tried
 		kept  []error
@@ -153,6 +195,9 @@ func (c *Conn) sendOwed(ctx context.Context) error {
 			return errors.Join(kept...)
 		}
 		after = key
+		if c.keptOwed[string(key)] {
+			continue
+		}
 		drop, err := c.sendEntry(ctx, e, bad)
 		switch {
 		case drop:
@@ -165,6 +210,10 @@ func (c *Conn) sendOwed(ctx context.Context) error {
 		case err != nil && (ctx.Err() != nil || c.ended() || retryLater(err)):
 			return err
 		default:
+			if c.keptOwed == nil {
+				c.keptOwed = map[string]bool{}
+			}
+			c.keptOwed[string(key)] = true
 			kept = append(kept, err)
 		}
 	}
@@ -220,6 +269,14 @@ func (c *Conn) ended() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// sendOwedSoon is sendOwedIfFree whose failure is reported as an
+// EventError: what is left goes later.
+func (c *Conn) sendOwedSoon(ctx context.Context) {
+	if err := c.sendOwedIfFree(ctx); err != nil {
+		c.emit(Event{Kind: EventError, Err: fmt.Errorf("client: owed content left for later: %w", err)})
 	}
 }
 

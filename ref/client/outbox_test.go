@@ -93,14 +93,7 @@ func newOwingServer(t *testing.T, dropTo string, blob []byte) *owingServer {
 // set-up's messages owe are not what a test sends or loses.
 func clearOwed(t *testing.T, d *Device) {
 	t.Helper()
-	err := d.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.DeleteBucket(bucketOutbox); err != nil {
-			return err
-		}
-		_, err := tx.CreateBucket(bucketOutbox)
-		return err
-	})
-	if err != nil {
+	if err := d.db.Update(emptyOutbox); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -367,5 +360,64 @@ func TestDeliveredReceiptOwed(t *testing.T) {
 	}
 	if s.lost[0].typ != wire.EnvelopeReceipt {
 		t.Errorf("got a lost envelope of type %d, want the receipt (%d)", s.lost[0].typ, wire.EnvelopeReceipt)
+	}
+}
+
+// TestDeliveryNotHeldByOwed checks that the delivery loop does not wait
+// for a send of what is owed under way: alice owes a receipt to carol,
+// whose sends the server never answers, and a message from bob that comes
+// meanwhile must be shown at once, not once that send's time runs out.
+func TestDeliveryNotHeldByOwed(t *testing.T) {
+	var (
+		bob     *reviewPeer
+		bobText = "not held up"
+	)
+	welcome := &wire.Welcome{Version: 1, Time: 1000, OneTimeEC: 100, OneTimeKEM: 100}
+	srv := startFake(t, welcome, func(tc *transport.Conn) {
+		go func() {
+			time.Sleep(300 * time.Millisecond) // the send to carol is under way
+			tc.Send(wire.FrameDeliver, 0, bob.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentText, Text: &bobText}))
+		}()
+	}, func(tc *transport.Conn, f *wire.Frame) {
+		if f.Type != wire.FrameSend {
+			return
+		}
+		var env wire.Envelope
+		transport.DecodeBody(f, &env)
+		if env.Recipient != "carol" { // carol's are never answered
+			tc.Send(wire.FrameResult, transport.RequestID(f), &wire.SendResult{AcceptedAt: 2000})
+		}
+	})
+	alice, _ := hostileDevice(t, "alice", srv.addr)
+	bobIK, _ := keys.GeneratePrivateKey(rand.Reader)
+	carol, _ := keys.GeneratePrivateKey(rand.Reader)
+	bob = sessionFrom(t, alice, "bob", 1, bobIK, 1, bobIK)
+	sessionFrom(t, alice, "carol", 1, carol, 1, carol)
+	clearOwed(t, alice)
+	err := alice.db.Update(func(tx *bolt.Tx) error {
+		e, err := alice.stamped("carol", wire.EnvelopeReceipt, receipts(wire.ReceiptRead, [][]byte{make([]byte, wire.MessageIDSize)})[0])
+		if err != nil {
+			return err
+		}
+		return putOwed(tx, e)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := alice.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case e := <-c.Events:
+			if e.Kind == EventMessage && e.Message.Text == bobText {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("bob's message not shown 5 s after it came, want it shown while the send to carol waits")
+		}
 	}
 }

@@ -729,9 +729,17 @@ func (c *conn) dropped(frames []*wire.Frame) bool { return c.asks(c.s.cfg.DropRe
 // to one of frames.
 func (c *conn) answersLost(frames ...*wire.Frame) bool { return c.asks(c.s.cfg.LoseAnswer, frames) }
 
-// asks reports whether hook, when set, returns true for one of frames.
+// asks reports whether hook, when set, returns true for one of frames; it
+// asks about every frame, so that the hook sees each.
 func (c *conn) asks(hook func(store.Address, *wire.Frame) bool, frames []*wire.Frame) bool {
-	return hook != nil && slices.ContainsFunc(frames, func(f *wire.Frame) bool { return hook(c.addr, f) })
+	if hook == nil {
+		return false
+	}
+	yes := false
+	for _, f := range frames {
+		yes = hook(c.addr, f) || yes
+	}
+	return yes
 }
 
 // handler serves a request whose body is decoded.
