@@ -421,3 +421,67 @@ func TestDeliveryNotHeldByOwed(t *testing.T) {
 		}
 	}
 }
+
+// TestOwedOutcomes checks what the outbox does with an owed content by the
+// server's answer (DEV-022): deleted once accepted; kept, and not tried
+// again on the same connection, when the failure may pass
+// (policy.quota_exceeded); kept, the pass stopped, when the server asks to
+// be tried later (policy.rate_limited); dropped when refused for good
+// (policy.too_large) or owed for longer than MAX_TTL, the latter unsent.
+func TestOwedOutcomes(t *testing.T) {
+	tests := []struct {
+		name      string
+		code      errcode.Code // the server's answer to sends to bob; 0: accepted
+		age       time.Duration
+		wantOwed  int
+		wantSends int // to bob, over two passes on one connection
+	}{
+		{"accepted", 0, 0, 0, 1},
+		{"quota exceeded: kept, tried once per connection", errcode.PolicyQuotaExceeded, 0, 1, 1},
+		{"rate limited: kept, tried at each pass", errcode.PolicyRateLimited, 0, 1, 2},
+		{"refused for good: dropped", errcode.PolicyTooLarge, 0, 0, 1},
+		{"older than MAX_TTL: dropped unsent", 0, wire.MaxTTL*time.Second + time.Hour, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var sends atomic.Int64
+			welcome := &wire.Welcome{Version: 1, Time: 1000, OneTimeEC: 100, OneTimeKEM: 100}
+			srv := startFake(t, welcome, nil, func(tc *transport.Conn, f *wire.Frame) {
+				if f.Type != wire.FrameSend {
+					return
+				}
+				sends.Add(1)
+				if tt.code != 0 {
+					retry := uint64(1)
+					tc.Send(wire.FrameError, transport.RequestID(f), &wire.ErrorBody{Code: uint64(tt.code), RetryAfter: &retry})
+					return
+				}
+				tc.Send(wire.FrameResult, transport.RequestID(f), &wire.SendResult{AcceptedAt: 2000})
+			})
+			alice, _ := hostileDevice(t, "alice", srv.addr)
+			bobIK, _ := keys.GeneratePrivateKey(rand.Reader)
+			sessionFrom(t, alice, "bob", 1, bobIK, 1, bobIK)
+			clearOwed(t, alice)
+			now := alice.now
+			alice.now = func() time.Time { return now().Add(-tt.age) }
+			e, err := alice.stamped("bob", wire.EnvelopeReceipt, receipts(wire.ReceiptRead, [][]byte{make([]byte, wire.MessageIDSize)})[0])
+			alice.now = now
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := alice.db.Update(func(tx *bolt.Tx) error { return putOwed(tx, e) }); err != nil {
+				t.Fatal(err)
+			}
+			c, err := alice.Connect(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			time.Sleep(300 * time.Millisecond) // the connection's own pass
+			c.sendOwed(context.Background())   // a second pass
+			if n, err := alice.Owed(); err != nil || n != tt.wantOwed || sends.Load() != int64(tt.wantSends) {
+				t.Errorf("got %d owed (%v) after %d sends to bob, want %d owed after %d", n, err, sends.Load(), tt.wantOwed, tt.wantSends)
+			}
+		})
+	}
+}
