@@ -126,9 +126,18 @@ func (c *Conn) recordOwing(ctx context.Context, owed []outboxEntry, change func(
 // when the server refused it for good, or when it cannot be read, or once
 // MAX_TTL has passed since its sent-at (the server may have forgotten a
 // first acceptance by then, SRV-008). It returns an error when it left
-// entries behind. It waits for another call under way to end.
+// entries behind. It waits for another call under way to end, within
+// ctx; that call sends what this one would have (Device.owedMore).
 func (c *Conn) sendOwed(ctx context.Context) error {
-	c.d.outMu.Lock()
+	c.d.owedMore.Store(true)
+	for !c.d.outMu.TryLock() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	c.d.owedMore.Store(false)
 	err := c.sendOwedLocked(ctx)
 	c.d.outMu.Unlock()
 	if err == nil && c.d.owedMore.Load() {

@@ -368,42 +368,14 @@ func TestDeliveredReceiptOwed(t *testing.T) {
 // whose sends the server never answers, and a message from bob that comes
 // meanwhile must be shown at once, not once that send's time runs out.
 func TestDeliveryNotHeldByOwed(t *testing.T) {
-	var (
-		bob     *reviewPeer
-		bobText = "not held up"
-	)
-	welcome := &wire.Welcome{Version: 1, Time: 1000, OneTimeEC: 100, OneTimeKEM: 100}
-	srv := startFake(t, welcome, func(tc *transport.Conn) {
+	var bob *reviewPeer
+	bobText := "not held up"
+	alice, bob := owingCarol(t, func(tc *transport.Conn) {
 		go func() {
 			time.Sleep(300 * time.Millisecond) // the send to carol is under way
 			tc.Send(wire.FrameDeliver, 0, bob.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentText, Text: &bobText}))
 		}()
-	}, func(tc *transport.Conn, f *wire.Frame) {
-		if f.Type != wire.FrameSend {
-			return
-		}
-		var env wire.Envelope
-		transport.DecodeBody(f, &env)
-		if env.Recipient != "carol" { // carol's are never answered
-			tc.Send(wire.FrameResult, transport.RequestID(f), &wire.SendResult{AcceptedAt: 2000})
-		}
 	})
-	alice, _ := hostileDevice(t, "alice", srv.addr)
-	bobIK, _ := keys.GeneratePrivateKey(rand.Reader)
-	carol, _ := keys.GeneratePrivateKey(rand.Reader)
-	bob = sessionFrom(t, alice, "bob", 1, bobIK, 1, bobIK)
-	sessionFrom(t, alice, "carol", 1, carol, 1, carol)
-	clearOwed(t, alice)
-	err := alice.db.Update(func(tx *bolt.Tx) error {
-		e, err := alice.stamped("carol", wire.EnvelopeReceipt, receipts(wire.ReceiptRead, [][]byte{make([]byte, wire.MessageIDSize)})[0])
-		if err != nil {
-			return err
-		}
-		return putOwed(tx, e)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	c, err := alice.Connect(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -484,4 +456,73 @@ func TestOwedOutcomes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOperationNotHeldByOwed checks that an operation waits for a send of
+// what is owed under way only within its own context: alice owes a
+// receipt to carol, whose sends the server never answers, so that the
+// connection's own send of it goes on; MarkRead, given a second, must
+// return done by then, what it owes left in the outbox.
+func TestOperationNotHeldByOwed(t *testing.T) {
+	alice, _ := owingCarol(t, nil)
+	c, err := alice.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(200 * time.Millisecond) // the connection's send to carol is under way
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.MarkRead(ctx, "bob")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("MarkRead: got %v, want it done", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("MarkRead still waiting 5 s after it was called with a second, want it back when its context ends")
+	}
+	if n, err := alice.Owed(); err != nil || n < 2 {
+		t.Errorf("got %d owed (%v), want the receipt to carol and what MarkRead owes", n, err)
+	}
+}
+
+// owingCarol makes alice, with sessions with bob and carol, against a fake
+// server that never answers a send to carol (greet runs at each connection,
+// as startFake's), alice owing carol a read receipt: the connection's own
+// send of it goes on until its time runs out. It returns alice and bob.
+func owingCarol(t *testing.T, greet func(tc *transport.Conn)) (*Device, *reviewPeer) {
+	t.Helper()
+	welcome := &wire.Welcome{Version: 1, Time: 1000, OneTimeEC: 100, OneTimeKEM: 100}
+	srv := startFake(t, welcome, greet, func(tc *transport.Conn, f *wire.Frame) {
+		if f.Type != wire.FrameSend {
+			return
+		}
+		var env wire.Envelope
+		transport.DecodeBody(f, &env)
+		if env.Recipient != "carol" { // carol's are never answered
+			tc.Send(wire.FrameResult, transport.RequestID(f), &wire.SendResult{AcceptedAt: 2000})
+		}
+	})
+	alice, _ := hostileDevice(t, "alice", srv.addr)
+	bobIK, _ := keys.GeneratePrivateKey(rand.Reader)
+	carol, _ := keys.GeneratePrivateKey(rand.Reader)
+	bob := sessionFrom(t, alice, "bob", 1, bobIK, 1, bobIK) // and a message from bob, unread
+	sessionFrom(t, alice, "carol", 1, carol, 1, carol)
+	clearOwed(t, alice)
+	err := alice.db.Update(func(tx *bolt.Tx) error {
+		e, err := alice.stamped("carol", wire.EnvelopeReceipt, receipts(wire.ReceiptRead, [][]byte{make([]byte, wire.MessageIDSize)})[0])
+		if err != nil {
+			return err
+		}
+		return putOwed(tx, e)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return alice, bob
 }
