@@ -256,13 +256,21 @@ func (e *embedded) dropRequest(a store.Address, f *wire.Frame) bool {
 // awaitDrop reports whether a send that dropSend asked to lose of device
 // a has been lost, waiting for it up to wait.
 func (e *embedded) awaitDrop(ctx context.Context, a store.Address, wait time.Duration) bool {
+	return e.await(ctx, wait, func() bool {
+		arm := e.drops[a]
+		return arm != nil && arm.n > 0
+	})
+}
+
+// await reports whether done, called under emu, returns true within wait
+// (and ctx), asking every 50 ms.
+func (e *embedded) await(ctx context.Context, wait time.Duration, done func() bool) bool {
 	for deadline := time.Now().Add(wait); ; time.Sleep(50 * time.Millisecond) {
 		e.emu.Lock()
-		arm := e.drops[a]
-		lost := arm != nil && arm.n > 0
+		ok := done()
 		e.emu.Unlock()
-		if lost || time.Now().After(deadline) || ctx.Err() != nil {
-			return lost
+		if ok || time.Now().After(deadline) || ctx.Err() != nil {
+			return ok
 		}
 	}
 }
@@ -315,15 +323,10 @@ func (e *embedded) loseAnswer(a store.Address, f *wire.Frame) bool {
 // asked about (resent false), or seen the device send that envelope again
 // (resent true), waiting for it up to wait.
 func (e *embedded) awaitLost(ctx context.Context, a store.Address, resent bool, wait time.Duration) bool {
-	for deadline := time.Now().Add(wait); ; time.Sleep(50 * time.Millisecond) {
-		e.emu.Lock()
+	return e.await(ctx, wait, func() bool {
 		l := e.lostSend[a]
-		done := l != nil && (!resent || l.resent)
-		e.emu.Unlock()
-		if done || time.Now().After(deadline) || ctx.Err() != nil {
-			return done
-		}
-	}
+		return l != nil && (!resent || l.resent)
+	})
 }
 
 // The modes of embedded.repeat.
@@ -453,16 +456,7 @@ func (e *embedded) reusedPrekeyIDs() []reusedKey { return drain(e, &e.reusedKeys
 // awaitUpload waits until a device has uploaded prekeys since its last
 // drainPrekeys, or the wait ends; it reports whether it did.
 func (e *embedded) awaitUpload(ctx context.Context, a store.Address, wait time.Duration) bool {
-	deadline := time.Now().Add(wait)
-	for {
-		e.emu.Lock()
-		done := e.uploads[a] > e.drainedAt[a]
-		e.emu.Unlock()
-		if done || time.Now().After(deadline) || ctx.Err() != nil {
-			return done
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return e.await(ctx, wait, func() bool { return e.uploads[a] > e.drainedAt[a] })
 }
 
 // drainPrekeys takes one-time prekeys of a device from the store, as

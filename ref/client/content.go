@@ -324,7 +324,7 @@ func (c *Conn) OpenViewOnce(ctx context.Context, m *Message) ([]byte, error) {
 		return nil, err
 	}
 	for _, content := range receipts(wire.ReceiptPlayed, [][]byte{m.ID}) {
-		e, err := c.stamped(m.Peer, wire.EnvelopeReceipt, content)
+		e, err := c.d.stamped(m.Peer, wire.EnvelopeReceipt, content)
 		if err != nil {
 			return nil, err
 		}

@@ -589,8 +589,7 @@ func (c *Conn) sendControl(ctx context.Context, account string, content *wire.Co
 // syncOwnControl sends content to this account's other devices in a
 // control envelope.
 func (c *Conn) syncOwnControl(ctx context.Context, content *wire.Content) error {
-	own := c.d.DeviceList(c.d.Account)
-	if own == nil || len(own.Devices) < 2 {
+	if !c.d.hasOtherOwn() {
 		return nil
 	}
 	return c.sendControl(ctx, c.d.Account, content)

@@ -372,7 +372,7 @@ func receipts(kind uint64, ids [][]byte) []*wire.Content {
 // sendReceipt sends a receipt of the given kind for ids to account, now.
 func (c *Conn) sendReceipt(ctx context.Context, account string, kind uint64, ids [][]byte) error {
 	for _, content := range receipts(kind, ids) {
-		e, err := c.stamped(account, wire.EnvelopeReceipt, content)
+		e, err := c.d.stamped(account, wire.EnvelopeReceipt, content)
 		if err != nil {
 			return err
 		}
@@ -410,10 +410,9 @@ func (c *Conn) markRead(ctx context.Context, ms []*Message) (int, error) {
 	// messages are recorded as read (DEV-012, DEV-022), for those that
 	// this transaction marks: not one that is gone, or that another call
 	// or device marked read first (a read receipt goes once per message).
-	own := c.d.DeviceList(c.d.Account) // read before the write: no read transaction inside it
-	tellOwn := own != nil && len(own.Devices) > 1
+	tellOwn := c.d.hasOtherOwn() // read before the write: no read transaction inside it
 	marked := 0
-	err := c.d.db.Update(func(tx *bolt.Tx) error {
+	err := c.recordOwing(ctx, nil, func(tx *bolt.Tx) error {
 		marked = 0
 		by := map[string][][]byte{}
 		var (
@@ -441,7 +440,7 @@ func (c *Conn) markRead(ctx context.Context, ms []*Message) (int, error) {
 		var owed []outboxEntry
 		for _, peer := range peers {
 			for _, content := range receipts(wire.ReceiptRead, by[peer]) {
-				e, err := c.stamped(peer, wire.EnvelopeReceipt, content)
+				e, err := c.d.stamped(peer, wire.EnvelopeReceipt, content)
 				if err != nil {
 					return err
 				}
@@ -450,7 +449,7 @@ func (c *Conn) markRead(ctx context.Context, ms []*Message) (int, error) {
 		}
 		for start := 0; tellOwn && start < len(rs); start += wire.MaxReceiptIDs {
 			batch := slices.Clone(rs[start:min(len(rs), start+wire.MaxReceiptIDs)])
-			e, err := c.stamped(c.d.Account, wire.EnvelopeSync, &wire.Content{Type: wire.ContentRead, Read: &batch})
+			e, err := c.d.stamped(c.d.Account, wire.EnvelopeSync, &wire.Content{Type: wire.ContentRead, Read: &batch})
 			if err != nil {
 				return err
 			}
@@ -461,7 +460,6 @@ func (c *Conn) markRead(ctx context.Context, ms []*Message) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	c.sendOwedNow(ctx)
 	return marked, nil
 }
 

@@ -41,12 +41,6 @@ type outboxEntry struct {
 
 // stamped returns the entry that sends content to account in an envelope of
 // type typ, the content stamped with a message id and the time now.
-func (c *Conn) stamped(account string, typ uint64, content *wire.Content) (outboxEntry, error) {
-	return c.d.stamped(account, typ, content)
-}
-
-// stamped is Conn.stamped, for what the device owes before it connects
-// (the delivered receipt of a message it stores, receive).
 func (d *Device) stamped(account string, typ uint64, content *wire.Content) (outboxEntry, error) {
 	id, err := d.newID()
 	if err != nil {
@@ -56,13 +50,20 @@ func (d *Device) stamped(account string, typ uint64, content *wire.Content) (out
 	return outboxEntry{Account: account, Type: typ, Content: content}, nil
 }
 
-// stampedOwn is stamped for content to this account's other devices; it returns
-// no entry when the account has no other device to tell.
+// hasOtherOwn reports whether this account's latest device list names a
+// device besides this one, to tell of what this one does.
+func (d *Device) hasOtherOwn() bool {
+	own := d.DeviceList(d.Account)
+	return own != nil && len(own.Devices) > 1
+}
+
+// stampedOwn is stamped for content to this account's other devices; it
+// returns no entry when the account has no other device to tell.
 func (c *Conn) stampedOwn(content *wire.Content) ([]outboxEntry, error) {
-	if own := c.d.DeviceList(c.d.Account); own == nil || len(own.Devices) < 2 {
+	if !c.d.hasOtherOwn() {
 		return nil, nil
 	}
-	e, err := c.stamped(c.d.Account, wire.EnvelopeSync, content)
+	e, err := c.d.stamped(c.d.Account, wire.EnvelopeSync, content)
 	if err != nil {
 		return nil, err
 	}
@@ -236,10 +237,8 @@ func (c *Conn) sendEntry(ctx context.Context, e outboxEntry, bad error) (drop bo
 		return true, fmt.Errorf("an entry that cannot be read: %w", bad)
 	case c.d.now().After(time.UnixMilli(int64(e.Content.SentAt)).Add(wire.MaxTTL * time.Second)):
 		return true, fmt.Errorf("content %x for %s, owed for longer than MAX_TTL", e.Content.MessageID, e.Account)
-	case e.Account == c.d.Account:
-		if own := c.d.DeviceList(c.d.Account); own == nil || len(own.Devices) < 2 {
-			return true, nil // no other device to tell any more
-		}
+	case e.Account == c.d.Account && !c.d.hasOtherOwn():
+		return true, nil // no other device to tell any more
 	}
 	if faults.Has(faults.RestampOwed) {
 		// The mutant: each try is a new message, not a resend.

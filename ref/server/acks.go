@@ -267,18 +267,16 @@ const ackStopTries = 3
 func (a *acker) drain() {
 	for failures := 0; ; {
 		if !a.flush() {
-			if failures++; failures == ackStopTries {
-				a.mu.Lock()
-				n := a.n
-				a.mu.Unlock()
-				a.log("ack at stop: giving up", "entries", n)
-				return
-			}
+			failures++
 		}
 		a.mu.Lock()
-		more := a.n > 0
+		n := a.n
 		a.mu.Unlock()
-		if !more {
+		if n == 0 {
+			return
+		}
+		if failures == ackStopTries {
+			a.log("ack at stop: giving up", "entries", n)
 			return
 		}
 	}
