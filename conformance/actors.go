@@ -85,6 +85,7 @@ type actor interface {
 	openOnce(ctx context.Context, id []byte) ([]byte, error)
 	edit(ctx context.Context, id []byte, text string) error
 	unsend(ctx context.Context, id []byte) error
+	deleteHere(ctx context.Context, peer string, id []byte) error
 	setTimer(ctx context.Context, to conv, seconds uint32) error
 	get(ctx context.Context, from string, id []byte) (shown, error)
 }

@@ -127,6 +127,14 @@ func (a *refActor) unsend(ctx context.Context, id []byte) error {
 	return c.DeleteForEveryone(ctx, msgConv(m), m.ID)
 }
 
+func (a *refActor) deleteHere(ctx context.Context, peer string, id []byte) error {
+	c, err := a.conn()
+	if err != nil {
+		return err
+	}
+	return c.Delete(ctx, peer, id)
+}
+
 func (a *refActor) setTimer(ctx context.Context, to conv, seconds uint32) error {
 	c, err := a.conn()
 	if err != nil {
@@ -336,6 +344,12 @@ func (i *implActor) edit(ctx context.Context, id []byte, text string) error {
 func (i *implActor) unsend(ctx context.Context, id []byte) error {
 	_, err := i.do(ctx, &pb.Request{Method: "message.delete", Params: &pb.Request_MessageDelete{MessageDelete: &pb.MessageDeleteParams{
 		Device: i.handle, MessageId: id}}})
+	return err
+}
+
+func (i *implActor) deleteHere(ctx context.Context, peer string, id []byte) error {
+	_, err := i.do(ctx, &pb.Request{Method: "message.delete_here", Params: &pb.Request_MessageDeleteHere{MessageDeleteHere: &pb.MessageDeleteHereParams{
+		Device: i.handle, Peer: peer, MessageId: id}}})
 	return err
 }
 

@@ -296,6 +296,15 @@ func (w *world) lifecycleVerb(ts *testscript.TestScript, ctx context.Context, na
 			return true
 		}
 		must(ts, name+" "+verb, err)
+	case "delete-here":
+		// delete-here ACCOUNT TEXT: the message sent with TEXT, of the
+		// conversation with ACCOUNT, is deleted on this device and its
+		// account's other devices (DEV-023).
+		if len(rest) < 2 {
+			ts.Fatalf("usage: %s delete-here ACCOUNT TEXT", name)
+		}
+		text := strings.Join(rest[1:], " ")
+		must(ts, name+" delete-here", a.deleteHere(ctx, w.acct(accountOf(rest[0])), w.sentID(ts, text)))
 	case "shows":
 		// shows TEXT SHOWN: the message sent with TEXT is shown as SHOWN.
 		if len(rest) != 2 {

@@ -149,6 +149,7 @@ type Request struct {
 	//	*Request_MessageGet
 	//	*Request_MessageSendCrash
 	//	*Request_DeviceRestart
+	//	*Request_MessageDeleteHere
 	Params        isRequest_Params `protobuf_oneof:"params"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -619,6 +620,15 @@ func (x *Request) GetDeviceRestart() *DeviceRestartParams {
 	return nil
 }
 
+func (x *Request) GetMessageDeleteHere() *MessageDeleteHereParams {
+	if x != nil {
+		if x, ok := x.Params.(*Request_MessageDeleteHere); ok {
+			return x.MessageDeleteHere
+		}
+	}
+	return nil
+}
+
 type isRequest_Params interface {
 	isRequest_Params()
 }
@@ -809,6 +819,10 @@ type Request_DeviceRestart struct {
 	DeviceRestart *DeviceRestartParams `protobuf:"bytes,64,opt,name=device_restart,json=deviceRestart,proto3,oneof"`
 }
 
+type Request_MessageDeleteHere struct {
+	MessageDeleteHere *MessageDeleteHereParams `protobuf:"bytes,65,opt,name=message_delete_here,json=messageDeleteHere,proto3,oneof"`
+}
+
 func (*Request_Hello) isRequest_Params() {}
 
 func (*Request_XeddsaSign) isRequest_Params() {}
@@ -900,6 +914,8 @@ func (*Request_MessageGet) isRequest_Params() {}
 func (*Request_MessageSendCrash) isRequest_Params() {}
 
 func (*Request_DeviceRestart) isRequest_Params() {}
+
+func (*Request_MessageDeleteHere) isRequest_Params() {}
 
 type Response struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -5370,6 +5386,74 @@ func (x *MessageDeleteParams) GetMessageId() []byte {
 	return nil
 }
 
+// message.delete_here: the device deletes a message of its conversation
+// with an account on itself and, through deleted content, on its account's
+// other devices ("delete for me", section 15.5): a message it received from
+// peer, or one its account sent to peer. The message is then gone from the
+// device (message.get answers present false) and does not come back, even
+// delivered again (DEV-023). OK once the deletion is recorded, whatever
+// becomes of the deleted content it owes (DEV-022); deleting a message the
+// device does not hold is OK too (the deletion is remembered).
+type MessageDeleteHereParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Peer          string                 `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"` // the other account of the conversation
+	MessageId     []byte                 `protobuf:"bytes,3,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageDeleteHereParams) Reset() {
+	*x = MessageDeleteHereParams{}
+	mi := &file_adapter_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageDeleteHereParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageDeleteHereParams) ProtoMessage() {}
+
+func (x *MessageDeleteHereParams) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageDeleteHereParams.ProtoReflect.Descriptor instead.
+func (*MessageDeleteHereParams) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *MessageDeleteHereParams) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *MessageDeleteHereParams) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *MessageDeleteHereParams) GetMessageId() []byte {
+	if x != nil {
+		return x.MessageId
+	}
+	return nil
+}
+
 // timer.set: the device sets the disappearing-message timer of a
 // conversation (section 18.3): an account, or a group with group_id.
 type TimerSetParams struct {
@@ -5384,7 +5468,7 @@ type TimerSetParams struct {
 
 func (x *TimerSetParams) Reset() {
 	*x = TimerSetParams{}
-	mi := &file_adapter_proto_msgTypes[67]
+	mi := &file_adapter_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5396,7 +5480,7 @@ func (x *TimerSetParams) String() string {
 func (*TimerSetParams) ProtoMessage() {}
 
 func (x *TimerSetParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[67]
+	mi := &file_adapter_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5409,7 +5493,7 @@ func (x *TimerSetParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimerSetParams.ProtoReflect.Descriptor instead.
 func (*TimerSetParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{67}
+	return file_adapter_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *TimerSetParams) GetDevice() string {
@@ -5442,8 +5526,9 @@ func (x *TimerSetParams) GetSeconds() uint32 {
 
 // message.get: what the device shows of a message, sent or received, now:
 // the runner checks edits, deletes, expiry and view-once state with it.
-// A message the device never held, or has erased (it expired, LIF-008), is
-// OK with present false; ERROR is for a failure of the adapter only.
+// A message the device never held, or has erased (it expired, LIF-008, or
+// was deleted here, DEV-023), is OK with present false; ERROR is for a
+// failure of the adapter only.
 type MessageGetParams struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
@@ -5455,7 +5540,7 @@ type MessageGetParams struct {
 
 func (x *MessageGetParams) Reset() {
 	*x = MessageGetParams{}
-	mi := &file_adapter_proto_msgTypes[68]
+	mi := &file_adapter_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5467,7 +5552,7 @@ func (x *MessageGetParams) String() string {
 func (*MessageGetParams) ProtoMessage() {}
 
 func (x *MessageGetParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[68]
+	mi := &file_adapter_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5480,7 +5565,7 @@ func (x *MessageGetParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageGetParams.ProtoReflect.Descriptor instead.
 func (*MessageGetParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{68}
+	return file_adapter_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *MessageGetParams) GetDevice() string {
@@ -5521,7 +5606,7 @@ type MessageGetResult struct {
 
 func (x *MessageGetResult) Reset() {
 	*x = MessageGetResult{}
-	mi := &file_adapter_proto_msgTypes[69]
+	mi := &file_adapter_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5533,7 +5618,7 @@ func (x *MessageGetResult) String() string {
 func (*MessageGetResult) ProtoMessage() {}
 
 func (x *MessageGetResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[69]
+	mi := &file_adapter_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5546,7 +5631,7 @@ func (x *MessageGetResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageGetResult.ProtoReflect.Descriptor instead.
 func (*MessageGetResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{69}
+	return file_adapter_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *MessageGetResult) GetPresent() bool {
@@ -5636,7 +5721,7 @@ type GroupCheckStateParams struct {
 
 func (x *GroupCheckStateParams) Reset() {
 	*x = GroupCheckStateParams{}
-	mi := &file_adapter_proto_msgTypes[70]
+	mi := &file_adapter_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5648,7 +5733,7 @@ func (x *GroupCheckStateParams) String() string {
 func (*GroupCheckStateParams) ProtoMessage() {}
 
 func (x *GroupCheckStateParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[70]
+	mi := &file_adapter_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5661,7 +5746,7 @@ func (x *GroupCheckStateParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupCheckStateParams.ProtoReflect.Descriptor instead.
 func (*GroupCheckStateParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{70}
+	return file_adapter_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *GroupCheckStateParams) GetChecker() string {
@@ -5722,7 +5807,7 @@ type GroupCheckStateResult struct {
 
 func (x *GroupCheckStateResult) Reset() {
 	*x = GroupCheckStateResult{}
-	mi := &file_adapter_proto_msgTypes[71]
+	mi := &file_adapter_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5734,7 +5819,7 @@ func (x *GroupCheckStateResult) String() string {
 func (*GroupCheckStateResult) ProtoMessage() {}
 
 func (x *GroupCheckStateResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[71]
+	mi := &file_adapter_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5747,7 +5832,7 @@ func (x *GroupCheckStateResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupCheckStateResult.ProtoReflect.Descriptor instead.
 func (*GroupCheckStateResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{71}
+	return file_adapter_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *GroupCheckStateResult) GetDuplicate() bool {
@@ -5774,7 +5859,7 @@ type SenderKeyCreateParams struct {
 
 func (x *SenderKeyCreateParams) Reset() {
 	*x = SenderKeyCreateParams{}
-	mi := &file_adapter_proto_msgTypes[72]
+	mi := &file_adapter_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5786,7 +5871,7 @@ func (x *SenderKeyCreateParams) String() string {
 func (*SenderKeyCreateParams) ProtoMessage() {}
 
 func (x *SenderKeyCreateParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[72]
+	mi := &file_adapter_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5799,7 +5884,7 @@ func (x *SenderKeyCreateParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyCreateParams.ProtoReflect.Descriptor instead.
 func (*SenderKeyCreateParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{72}
+	return file_adapter_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *SenderKeyCreateParams) GetGroupId() []byte {
@@ -5846,7 +5931,7 @@ type SenderKeyCreateResult struct {
 
 func (x *SenderKeyCreateResult) Reset() {
 	*x = SenderKeyCreateResult{}
-	mi := &file_adapter_proto_msgTypes[73]
+	mi := &file_adapter_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5858,7 +5943,7 @@ func (x *SenderKeyCreateResult) String() string {
 func (*SenderKeyCreateResult) ProtoMessage() {}
 
 func (x *SenderKeyCreateResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[73]
+	mi := &file_adapter_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5871,7 +5956,7 @@ func (x *SenderKeyCreateResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyCreateResult.ProtoReflect.Descriptor instead.
 func (*SenderKeyCreateResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{73}
+	return file_adapter_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *SenderKeyCreateResult) GetDistribution() []byte {
@@ -5897,7 +5982,7 @@ type OwnSenderKey struct {
 
 func (x *OwnSenderKey) Reset() {
 	*x = OwnSenderKey{}
-	mi := &file_adapter_proto_msgTypes[74]
+	mi := &file_adapter_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5909,7 +5994,7 @@ func (x *OwnSenderKey) String() string {
 func (*OwnSenderKey) ProtoMessage() {}
 
 func (x *OwnSenderKey) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[74]
+	mi := &file_adapter_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5922,7 +6007,7 @@ func (x *OwnSenderKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnSenderKey.ProtoReflect.Descriptor instead.
 func (*OwnSenderKey) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{74}
+	return file_adapter_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *OwnSenderKey) GetGroupId() []byte {
@@ -5984,7 +6069,7 @@ type SenderKeyEncryptParams struct {
 
 func (x *SenderKeyEncryptParams) Reset() {
 	*x = SenderKeyEncryptParams{}
-	mi := &file_adapter_proto_msgTypes[75]
+	mi := &file_adapter_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5996,7 +6081,7 @@ func (x *SenderKeyEncryptParams) String() string {
 func (*SenderKeyEncryptParams) ProtoMessage() {}
 
 func (x *SenderKeyEncryptParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[75]
+	mi := &file_adapter_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6009,7 +6094,7 @@ func (x *SenderKeyEncryptParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyEncryptParams.ProtoReflect.Descriptor instead.
 func (*SenderKeyEncryptParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{75}
+	return file_adapter_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *SenderKeyEncryptParams) GetKey() *OwnSenderKey {
@@ -6056,7 +6141,7 @@ type SenderKeyEncryptResult struct {
 
 func (x *SenderKeyEncryptResult) Reset() {
 	*x = SenderKeyEncryptResult{}
-	mi := &file_adapter_proto_msgTypes[76]
+	mi := &file_adapter_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6068,7 +6153,7 @@ func (x *SenderKeyEncryptResult) String() string {
 func (*SenderKeyEncryptResult) ProtoMessage() {}
 
 func (x *SenderKeyEncryptResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[76]
+	mi := &file_adapter_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6081,7 +6166,7 @@ func (x *SenderKeyEncryptResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyEncryptResult.ProtoReflect.Descriptor instead.
 func (*SenderKeyEncryptResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{76}
+	return file_adapter_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *SenderKeyEncryptResult) GetMessage() []byte {
@@ -6107,7 +6192,7 @@ type ReceivedSenderKey struct {
 
 func (x *ReceivedSenderKey) Reset() {
 	*x = ReceivedSenderKey{}
-	mi := &file_adapter_proto_msgTypes[77]
+	mi := &file_adapter_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6119,7 +6204,7 @@ func (x *ReceivedSenderKey) String() string {
 func (*ReceivedSenderKey) ProtoMessage() {}
 
 func (x *ReceivedSenderKey) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[77]
+	mi := &file_adapter_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6132,7 +6217,7 @@ func (x *ReceivedSenderKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceivedSenderKey.ProtoReflect.Descriptor instead.
 func (*ReceivedSenderKey) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{77}
+	return file_adapter_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ReceivedSenderKey) GetSender() string {
@@ -6194,7 +6279,7 @@ type SkippedMessageKey struct {
 
 func (x *SkippedMessageKey) Reset() {
 	*x = SkippedMessageKey{}
-	mi := &file_adapter_proto_msgTypes[78]
+	mi := &file_adapter_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6206,7 +6291,7 @@ func (x *SkippedMessageKey) String() string {
 func (*SkippedMessageKey) ProtoMessage() {}
 
 func (x *SkippedMessageKey) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[78]
+	mi := &file_adapter_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6219,7 +6304,7 @@ func (x *SkippedMessageKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkippedMessageKey.ProtoReflect.Descriptor instead.
 func (*SkippedMessageKey) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{78}
+	return file_adapter_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *SkippedMessageKey) GetIteration() uint32 {
@@ -6250,7 +6335,7 @@ type SenderKeyReceiver struct {
 
 func (x *SenderKeyReceiver) Reset() {
 	*x = SenderKeyReceiver{}
-	mi := &file_adapter_proto_msgTypes[79]
+	mi := &file_adapter_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6262,7 +6347,7 @@ func (x *SenderKeyReceiver) String() string {
 func (*SenderKeyReceiver) ProtoMessage() {}
 
 func (x *SenderKeyReceiver) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[79]
+	mi := &file_adapter_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6275,7 +6360,7 @@ func (x *SenderKeyReceiver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyReceiver.ProtoReflect.Descriptor instead.
 func (*SenderKeyReceiver) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{79}
+	return file_adapter_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *SenderKeyReceiver) GetGroupId() []byte {
@@ -6313,7 +6398,7 @@ type SenderKeyDistributeParams struct {
 
 func (x *SenderKeyDistributeParams) Reset() {
 	*x = SenderKeyDistributeParams{}
-	mi := &file_adapter_proto_msgTypes[80]
+	mi := &file_adapter_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6325,7 +6410,7 @@ func (x *SenderKeyDistributeParams) String() string {
 func (*SenderKeyDistributeParams) ProtoMessage() {}
 
 func (x *SenderKeyDistributeParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[80]
+	mi := &file_adapter_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6338,7 +6423,7 @@ func (x *SenderKeyDistributeParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyDistributeParams.ProtoReflect.Descriptor instead.
 func (*SenderKeyDistributeParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{80}
+	return file_adapter_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *SenderKeyDistributeParams) GetReceiver() *SenderKeyReceiver {
@@ -6371,7 +6456,7 @@ type SenderKeyDistributeResult struct {
 
 func (x *SenderKeyDistributeResult) Reset() {
 	*x = SenderKeyDistributeResult{}
-	mi := &file_adapter_proto_msgTypes[81]
+	mi := &file_adapter_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6383,7 +6468,7 @@ func (x *SenderKeyDistributeResult) String() string {
 func (*SenderKeyDistributeResult) ProtoMessage() {}
 
 func (x *SenderKeyDistributeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[81]
+	mi := &file_adapter_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6396,7 +6481,7 @@ func (x *SenderKeyDistributeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyDistributeResult.ProtoReflect.Descriptor instead.
 func (*SenderKeyDistributeResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{81}
+	return file_adapter_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *SenderKeyDistributeResult) GetKeys() []*ReceivedSenderKey {
@@ -6425,7 +6510,7 @@ type SenderKeyDecryptParams struct {
 
 func (x *SenderKeyDecryptParams) Reset() {
 	*x = SenderKeyDecryptParams{}
-	mi := &file_adapter_proto_msgTypes[82]
+	mi := &file_adapter_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6437,7 +6522,7 @@ func (x *SenderKeyDecryptParams) String() string {
 func (*SenderKeyDecryptParams) ProtoMessage() {}
 
 func (x *SenderKeyDecryptParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[82]
+	mi := &file_adapter_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6450,7 +6535,7 @@ func (x *SenderKeyDecryptParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyDecryptParams.ProtoReflect.Descriptor instead.
 func (*SenderKeyDecryptParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{82}
+	return file_adapter_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *SenderKeyDecryptParams) GetReceiver() *SenderKeyReceiver {
@@ -6498,7 +6583,7 @@ type SenderKeyDecryptResult struct {
 
 func (x *SenderKeyDecryptResult) Reset() {
 	*x = SenderKeyDecryptResult{}
-	mi := &file_adapter_proto_msgTypes[83]
+	mi := &file_adapter_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6510,7 +6595,7 @@ func (x *SenderKeyDecryptResult) String() string {
 func (*SenderKeyDecryptResult) ProtoMessage() {}
 
 func (x *SenderKeyDecryptResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[83]
+	mi := &file_adapter_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6523,7 +6608,7 @@ func (x *SenderKeyDecryptResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderKeyDecryptResult.ProtoReflect.Descriptor instead.
 func (*SenderKeyDecryptResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{83}
+	return file_adapter_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *SenderKeyDecryptResult) GetContent() []byte {
@@ -6552,7 +6637,7 @@ type MediaEncryptParams struct {
 
 func (x *MediaEncryptParams) Reset() {
 	*x = MediaEncryptParams{}
-	mi := &file_adapter_proto_msgTypes[84]
+	mi := &file_adapter_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6564,7 +6649,7 @@ func (x *MediaEncryptParams) String() string {
 func (*MediaEncryptParams) ProtoMessage() {}
 
 func (x *MediaEncryptParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[84]
+	mi := &file_adapter_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6577,7 +6662,7 @@ func (x *MediaEncryptParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaEncryptParams.ProtoReflect.Descriptor instead.
 func (*MediaEncryptParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{84}
+	return file_adapter_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *MediaEncryptParams) GetMediaKey() []byte {
@@ -6606,7 +6691,7 @@ type MediaEncryptResult struct {
 
 func (x *MediaEncryptResult) Reset() {
 	*x = MediaEncryptResult{}
-	mi := &file_adapter_proto_msgTypes[85]
+	mi := &file_adapter_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6618,7 +6703,7 @@ func (x *MediaEncryptResult) String() string {
 func (*MediaEncryptResult) ProtoMessage() {}
 
 func (x *MediaEncryptResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[85]
+	mi := &file_adapter_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6631,7 +6716,7 @@ func (x *MediaEncryptResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaEncryptResult.ProtoReflect.Descriptor instead.
 func (*MediaEncryptResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{85}
+	return file_adapter_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *MediaEncryptResult) GetBlob() []byte {
@@ -6677,7 +6762,7 @@ type MediaDecryptParams struct {
 
 func (x *MediaDecryptParams) Reset() {
 	*x = MediaDecryptParams{}
-	mi := &file_adapter_proto_msgTypes[86]
+	mi := &file_adapter_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6689,7 +6774,7 @@ func (x *MediaDecryptParams) String() string {
 func (*MediaDecryptParams) ProtoMessage() {}
 
 func (x *MediaDecryptParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[86]
+	mi := &file_adapter_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6702,7 +6787,7 @@ func (x *MediaDecryptParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaDecryptParams.ProtoReflect.Descriptor instead.
 func (*MediaDecryptParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{86}
+	return file_adapter_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *MediaDecryptParams) GetMediaKey() []byte {
@@ -6742,7 +6827,7 @@ type MediaDecryptResult struct {
 
 func (x *MediaDecryptResult) Reset() {
 	*x = MediaDecryptResult{}
-	mi := &file_adapter_proto_msgTypes[87]
+	mi := &file_adapter_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6754,7 +6839,7 @@ func (x *MediaDecryptResult) String() string {
 func (*MediaDecryptResult) ProtoMessage() {}
 
 func (x *MediaDecryptResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[87]
+	mi := &file_adapter_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6767,7 +6852,7 @@ func (x *MediaDecryptResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaDecryptResult.ProtoReflect.Descriptor instead.
 func (*MediaDecryptResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{87}
+	return file_adapter_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *MediaDecryptResult) GetPlaintext() []byte {
@@ -6792,7 +6877,7 @@ type LifecycleRunParams struct {
 
 func (x *LifecycleRunParams) Reset() {
 	*x = LifecycleRunParams{}
-	mi := &file_adapter_proto_msgTypes[88]
+	mi := &file_adapter_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6804,7 +6889,7 @@ func (x *LifecycleRunParams) String() string {
 func (*LifecycleRunParams) ProtoMessage() {}
 
 func (x *LifecycleRunParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[88]
+	mi := &file_adapter_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6817,7 +6902,7 @@ func (x *LifecycleRunParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleRunParams.ProtoReflect.Descriptor instead.
 func (*LifecycleRunParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{88}
+	return file_adapter_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *LifecycleRunParams) GetDevice() string {
@@ -6861,7 +6946,7 @@ type LifecycleEvent struct {
 
 func (x *LifecycleEvent) Reset() {
 	*x = LifecycleEvent{}
-	mi := &file_adapter_proto_msgTypes[89]
+	mi := &file_adapter_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6873,7 +6958,7 @@ func (x *LifecycleEvent) String() string {
 func (*LifecycleEvent) ProtoMessage() {}
 
 func (x *LifecycleEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[89]
+	mi := &file_adapter_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6886,7 +6971,7 @@ func (x *LifecycleEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleEvent.ProtoReflect.Descriptor instead.
 func (*LifecycleEvent) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{89}
+	return file_adapter_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *LifecycleEvent) GetOp() string {
@@ -6983,7 +7068,7 @@ type LifecycleMessageRef struct {
 
 func (x *LifecycleMessageRef) Reset() {
 	*x = LifecycleMessageRef{}
-	mi := &file_adapter_proto_msgTypes[90]
+	mi := &file_adapter_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6995,7 +7080,7 @@ func (x *LifecycleMessageRef) String() string {
 func (*LifecycleMessageRef) ProtoMessage() {}
 
 func (x *LifecycleMessageRef) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[90]
+	mi := &file_adapter_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7008,7 +7093,7 @@ func (x *LifecycleMessageRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleMessageRef.ProtoReflect.Descriptor instead.
 func (*LifecycleMessageRef) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{90}
+	return file_adapter_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *LifecycleMessageRef) GetAccount() string {
@@ -7035,7 +7120,7 @@ type LifecycleRunResult struct {
 
 func (x *LifecycleRunResult) Reset() {
 	*x = LifecycleRunResult{}
-	mi := &file_adapter_proto_msgTypes[91]
+	mi := &file_adapter_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7047,7 +7132,7 @@ func (x *LifecycleRunResult) String() string {
 func (*LifecycleRunResult) ProtoMessage() {}
 
 func (x *LifecycleRunResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[91]
+	mi := &file_adapter_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7060,7 +7145,7 @@ func (x *LifecycleRunResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleRunResult.ProtoReflect.Descriptor instead.
 func (*LifecycleRunResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{91}
+	return file_adapter_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *LifecycleRunResult) GetResults() []*LifecycleEventResult {
@@ -7089,7 +7174,7 @@ type LifecycleEventResult struct {
 
 func (x *LifecycleEventResult) Reset() {
 	*x = LifecycleEventResult{}
-	mi := &file_adapter_proto_msgTypes[92]
+	mi := &file_adapter_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7101,7 +7186,7 @@ func (x *LifecycleEventResult) String() string {
 func (*LifecycleEventResult) ProtoMessage() {}
 
 func (x *LifecycleEventResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[92]
+	mi := &file_adapter_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7114,7 +7199,7 @@ func (x *LifecycleEventResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleEventResult.ProtoReflect.Descriptor instead.
 func (*LifecycleEventResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{92}
+	return file_adapter_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *LifecycleEventResult) GetResult() string {
@@ -7150,7 +7235,7 @@ type LifecycleState struct {
 
 func (x *LifecycleState) Reset() {
 	*x = LifecycleState{}
-	mi := &file_adapter_proto_msgTypes[93]
+	mi := &file_adapter_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7162,7 +7247,7 @@ func (x *LifecycleState) String() string {
 func (*LifecycleState) ProtoMessage() {}
 
 func (x *LifecycleState) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[93]
+	mi := &file_adapter_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7175,7 +7260,7 @@ func (x *LifecycleState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleState.ProtoReflect.Descriptor instead.
 func (*LifecycleState) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{93}
+	return file_adapter_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *LifecycleState) GetMessages() []*LifecycleMessage {
@@ -7221,7 +7306,7 @@ type LifecycleMessage struct {
 
 func (x *LifecycleMessage) Reset() {
 	*x = LifecycleMessage{}
-	mi := &file_adapter_proto_msgTypes[94]
+	mi := &file_adapter_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7233,7 +7318,7 @@ func (x *LifecycleMessage) String() string {
 func (*LifecycleMessage) ProtoMessage() {}
 
 func (x *LifecycleMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[94]
+	mi := &file_adapter_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7246,7 +7331,7 @@ func (x *LifecycleMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleMessage.ProtoReflect.Descriptor instead.
 func (*LifecycleMessage) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{94}
+	return file_adapter_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *LifecycleMessage) GetFrom() string {
@@ -7315,7 +7400,7 @@ type GroupReceiptsFoldParams struct {
 
 func (x *GroupReceiptsFoldParams) Reset() {
 	*x = GroupReceiptsFoldParams{}
-	mi := &file_adapter_proto_msgTypes[95]
+	mi := &file_adapter_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7327,7 +7412,7 @@ func (x *GroupReceiptsFoldParams) String() string {
 func (*GroupReceiptsFoldParams) ProtoMessage() {}
 
 func (x *GroupReceiptsFoldParams) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[95]
+	mi := &file_adapter_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7340,7 +7425,7 @@ func (x *GroupReceiptsFoldParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupReceiptsFoldParams.ProtoReflect.Descriptor instead.
 func (*GroupReceiptsFoldParams) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{95}
+	return file_adapter_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *GroupReceiptsFoldParams) GetDevices() map[string]*DeviceIDs {
@@ -7387,7 +7472,7 @@ type Accounts struct {
 
 func (x *Accounts) Reset() {
 	*x = Accounts{}
-	mi := &file_adapter_proto_msgTypes[96]
+	mi := &file_adapter_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7399,7 +7484,7 @@ func (x *Accounts) String() string {
 func (*Accounts) ProtoMessage() {}
 
 func (x *Accounts) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[96]
+	mi := &file_adapter_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7412,7 +7497,7 @@ func (x *Accounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Accounts.ProtoReflect.Descriptor instead.
 func (*Accounts) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{96}
+	return file_adapter_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *Accounts) GetAccounts() []string {
@@ -7432,7 +7517,7 @@ type GroupFoldMessage struct {
 
 func (x *GroupFoldMessage) Reset() {
 	*x = GroupFoldMessage{}
-	mi := &file_adapter_proto_msgTypes[97]
+	mi := &file_adapter_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7444,7 +7529,7 @@ func (x *GroupFoldMessage) String() string {
 func (*GroupFoldMessage) ProtoMessage() {}
 
 func (x *GroupFoldMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[97]
+	mi := &file_adapter_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7457,7 +7542,7 @@ func (x *GroupFoldMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupFoldMessage.ProtoReflect.Descriptor instead.
 func (*GroupFoldMessage) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{97}
+	return file_adapter_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *GroupFoldMessage) GetId() []byte {
@@ -7483,7 +7568,7 @@ type GroupReceiptsFoldResult struct {
 
 func (x *GroupReceiptsFoldResult) Reset() {
 	*x = GroupReceiptsFoldResult{}
-	mi := &file_adapter_proto_msgTypes[98]
+	mi := &file_adapter_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7495,7 +7580,7 @@ func (x *GroupReceiptsFoldResult) String() string {
 func (*GroupReceiptsFoldResult) ProtoMessage() {}
 
 func (x *GroupReceiptsFoldResult) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[98]
+	mi := &file_adapter_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7508,7 +7593,7 @@ func (x *GroupReceiptsFoldResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupReceiptsFoldResult.ProtoReflect.Descriptor instead.
 func (*GroupReceiptsFoldResult) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{98}
+	return file_adapter_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *GroupReceiptsFoldResult) GetMessages() []*GroupMessageStatus {
@@ -7530,7 +7615,7 @@ type GroupMessageStatus struct {
 
 func (x *GroupMessageStatus) Reset() {
 	*x = GroupMessageStatus{}
-	mi := &file_adapter_proto_msgTypes[99]
+	mi := &file_adapter_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7542,7 +7627,7 @@ func (x *GroupMessageStatus) String() string {
 func (*GroupMessageStatus) ProtoMessage() {}
 
 func (x *GroupMessageStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[99]
+	mi := &file_adapter_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7555,7 +7640,7 @@ func (x *GroupMessageStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupMessageStatus.ProtoReflect.Descriptor instead.
 func (*GroupMessageStatus) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{99}
+	return file_adapter_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *GroupMessageStatus) GetId() []byte {
@@ -7590,7 +7675,7 @@ var File_adapter_proto protoreflect.FileDescriptor
 
 const file_adapter_proto_rawDesc = "" +
 	"\n" +
-	"\radapter.proto\x12\x12missive.adapter.v1\"\xea\x1c\n" +
+	"\radapter.proto\x12\x12missive.adapter.v1\"\xc9\x1d\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x127\n" +
@@ -7647,7 +7732,8 @@ const file_adapter_proto_rawDesc = "" +
 	"\vmessage_get\x18> \x01(\v2$.missive.adapter.v1.MessageGetParamsH\x00R\n" +
 	"messageGet\x12Z\n" +
 	"\x12message_send_crash\x18? \x01(\v2*.missive.adapter.v1.MessageSendCrashParamsH\x00R\x10messageSendCrash\x12P\n" +
-	"\x0edevice_restart\x18@ \x01(\v2'.missive.adapter.v1.DeviceRestartParamsH\x00R\rdeviceRestartB\b\n" +
+	"\x0edevice_restart\x18@ \x01(\v2'.missive.adapter.v1.DeviceRestartParamsH\x00R\rdeviceRestart\x12]\n" +
+	"\x13message_delete_here\x18A \x01(\v2+.missive.adapter.v1.MessageDeleteHereParamsH\x00R\x11messageDeleteHereB\b\n" +
 	"\x06params\"\xa2\x15\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x122\n" +
@@ -7969,7 +8055,12 @@ const file_adapter_proto_rawDesc = "" +
 	"\x13MessageDeleteParams\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1d\n" +
 	"\n" +
-	"message_id\x18\x02 \x01(\fR\tmessageId\"m\n" +
+	"message_id\x18\x02 \x01(\fR\tmessageId\"d\n" +
+	"\x17MessageDeleteHereParams\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x12\n" +
+	"\x04peer\x18\x02 \x01(\tR\x04peer\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x03 \x01(\fR\tmessageId\"m\n" +
 	"\x0eTimerSetParams\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x19\n" +
@@ -8167,7 +8258,7 @@ func file_adapter_proto_rawDescGZIP() []byte {
 }
 
 var file_adapter_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 109)
+var file_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 110)
 var file_adapter_proto_goTypes = []any{
 	(Status)(0),                       // 0: missive.adapter.v1.Status
 	(*Request)(nil),                   // 1: missive.adapter.v1.Request
@@ -8237,48 +8328,49 @@ var file_adapter_proto_goTypes = []any{
 	(*MediaOpenResult)(nil),           // 65: missive.adapter.v1.MediaOpenResult
 	(*MessageEditParams)(nil),         // 66: missive.adapter.v1.MessageEditParams
 	(*MessageDeleteParams)(nil),       // 67: missive.adapter.v1.MessageDeleteParams
-	(*TimerSetParams)(nil),            // 68: missive.adapter.v1.TimerSetParams
-	(*MessageGetParams)(nil),          // 69: missive.adapter.v1.MessageGetParams
-	(*MessageGetResult)(nil),          // 70: missive.adapter.v1.MessageGetResult
-	(*GroupCheckStateParams)(nil),     // 71: missive.adapter.v1.GroupCheckStateParams
-	(*GroupCheckStateResult)(nil),     // 72: missive.adapter.v1.GroupCheckStateResult
-	(*SenderKeyCreateParams)(nil),     // 73: missive.adapter.v1.SenderKeyCreateParams
-	(*SenderKeyCreateResult)(nil),     // 74: missive.adapter.v1.SenderKeyCreateResult
-	(*OwnSenderKey)(nil),              // 75: missive.adapter.v1.OwnSenderKey
-	(*SenderKeyEncryptParams)(nil),    // 76: missive.adapter.v1.SenderKeyEncryptParams
-	(*SenderKeyEncryptResult)(nil),    // 77: missive.adapter.v1.SenderKeyEncryptResult
-	(*ReceivedSenderKey)(nil),         // 78: missive.adapter.v1.ReceivedSenderKey
-	(*SkippedMessageKey)(nil),         // 79: missive.adapter.v1.SkippedMessageKey
-	(*SenderKeyReceiver)(nil),         // 80: missive.adapter.v1.SenderKeyReceiver
-	(*SenderKeyDistributeParams)(nil), // 81: missive.adapter.v1.SenderKeyDistributeParams
-	(*SenderKeyDistributeResult)(nil), // 82: missive.adapter.v1.SenderKeyDistributeResult
-	(*SenderKeyDecryptParams)(nil),    // 83: missive.adapter.v1.SenderKeyDecryptParams
-	(*SenderKeyDecryptResult)(nil),    // 84: missive.adapter.v1.SenderKeyDecryptResult
-	(*MediaEncryptParams)(nil),        // 85: missive.adapter.v1.MediaEncryptParams
-	(*MediaEncryptResult)(nil),        // 86: missive.adapter.v1.MediaEncryptResult
-	(*MediaDecryptParams)(nil),        // 87: missive.adapter.v1.MediaDecryptParams
-	(*MediaDecryptResult)(nil),        // 88: missive.adapter.v1.MediaDecryptResult
-	(*LifecycleRunParams)(nil),        // 89: missive.adapter.v1.LifecycleRunParams
-	(*LifecycleEvent)(nil),            // 90: missive.adapter.v1.LifecycleEvent
-	(*LifecycleMessageRef)(nil),       // 91: missive.adapter.v1.LifecycleMessageRef
-	(*LifecycleRunResult)(nil),        // 92: missive.adapter.v1.LifecycleRunResult
-	(*LifecycleEventResult)(nil),      // 93: missive.adapter.v1.LifecycleEventResult
-	(*LifecycleState)(nil),            // 94: missive.adapter.v1.LifecycleState
-	(*LifecycleMessage)(nil),          // 95: missive.adapter.v1.LifecycleMessage
-	(*GroupReceiptsFoldParams)(nil),   // 96: missive.adapter.v1.GroupReceiptsFoldParams
-	(*Accounts)(nil),                  // 97: missive.adapter.v1.Accounts
-	(*GroupFoldMessage)(nil),          // 98: missive.adapter.v1.GroupFoldMessage
-	(*GroupReceiptsFoldResult)(nil),   // 99: missive.adapter.v1.GroupReceiptsFoldResult
-	(*GroupMessageStatus)(nil),        // 100: missive.adapter.v1.GroupMessageStatus
-	nil,                               // 101: missive.adapter.v1.ReceiptsFoldParams.DevicesEntry
-	nil,                               // 102: missive.adapter.v1.ReceiptsFoldResult.FinalEntry
-	nil,                               // 103: missive.adapter.v1.SentState.StatusesEntry
-	nil,                               // 104: missive.adapter.v1.MessageStatusResult.StatusesEntry
-	nil,                               // 105: missive.adapter.v1.MessageStatusResult.MembersEntry
-	nil,                               // 106: missive.adapter.v1.GroupReceiptsFoldParams.DevicesEntry
-	nil,                               // 107: missive.adapter.v1.GroupReceiptsFoldParams.VersionsEntry
-	nil,                               // 108: missive.adapter.v1.GroupMessageStatus.StatusesEntry
-	nil,                               // 109: missive.adapter.v1.GroupMessageStatus.MembersEntry
+	(*MessageDeleteHereParams)(nil),   // 68: missive.adapter.v1.MessageDeleteHereParams
+	(*TimerSetParams)(nil),            // 69: missive.adapter.v1.TimerSetParams
+	(*MessageGetParams)(nil),          // 70: missive.adapter.v1.MessageGetParams
+	(*MessageGetResult)(nil),          // 71: missive.adapter.v1.MessageGetResult
+	(*GroupCheckStateParams)(nil),     // 72: missive.adapter.v1.GroupCheckStateParams
+	(*GroupCheckStateResult)(nil),     // 73: missive.adapter.v1.GroupCheckStateResult
+	(*SenderKeyCreateParams)(nil),     // 74: missive.adapter.v1.SenderKeyCreateParams
+	(*SenderKeyCreateResult)(nil),     // 75: missive.adapter.v1.SenderKeyCreateResult
+	(*OwnSenderKey)(nil),              // 76: missive.adapter.v1.OwnSenderKey
+	(*SenderKeyEncryptParams)(nil),    // 77: missive.adapter.v1.SenderKeyEncryptParams
+	(*SenderKeyEncryptResult)(nil),    // 78: missive.adapter.v1.SenderKeyEncryptResult
+	(*ReceivedSenderKey)(nil),         // 79: missive.adapter.v1.ReceivedSenderKey
+	(*SkippedMessageKey)(nil),         // 80: missive.adapter.v1.SkippedMessageKey
+	(*SenderKeyReceiver)(nil),         // 81: missive.adapter.v1.SenderKeyReceiver
+	(*SenderKeyDistributeParams)(nil), // 82: missive.adapter.v1.SenderKeyDistributeParams
+	(*SenderKeyDistributeResult)(nil), // 83: missive.adapter.v1.SenderKeyDistributeResult
+	(*SenderKeyDecryptParams)(nil),    // 84: missive.adapter.v1.SenderKeyDecryptParams
+	(*SenderKeyDecryptResult)(nil),    // 85: missive.adapter.v1.SenderKeyDecryptResult
+	(*MediaEncryptParams)(nil),        // 86: missive.adapter.v1.MediaEncryptParams
+	(*MediaEncryptResult)(nil),        // 87: missive.adapter.v1.MediaEncryptResult
+	(*MediaDecryptParams)(nil),        // 88: missive.adapter.v1.MediaDecryptParams
+	(*MediaDecryptResult)(nil),        // 89: missive.adapter.v1.MediaDecryptResult
+	(*LifecycleRunParams)(nil),        // 90: missive.adapter.v1.LifecycleRunParams
+	(*LifecycleEvent)(nil),            // 91: missive.adapter.v1.LifecycleEvent
+	(*LifecycleMessageRef)(nil),       // 92: missive.adapter.v1.LifecycleMessageRef
+	(*LifecycleRunResult)(nil),        // 93: missive.adapter.v1.LifecycleRunResult
+	(*LifecycleEventResult)(nil),      // 94: missive.adapter.v1.LifecycleEventResult
+	(*LifecycleState)(nil),            // 95: missive.adapter.v1.LifecycleState
+	(*LifecycleMessage)(nil),          // 96: missive.adapter.v1.LifecycleMessage
+	(*GroupReceiptsFoldParams)(nil),   // 97: missive.adapter.v1.GroupReceiptsFoldParams
+	(*Accounts)(nil),                  // 98: missive.adapter.v1.Accounts
+	(*GroupFoldMessage)(nil),          // 99: missive.adapter.v1.GroupFoldMessage
+	(*GroupReceiptsFoldResult)(nil),   // 100: missive.adapter.v1.GroupReceiptsFoldResult
+	(*GroupMessageStatus)(nil),        // 101: missive.adapter.v1.GroupMessageStatus
+	nil,                               // 102: missive.adapter.v1.ReceiptsFoldParams.DevicesEntry
+	nil,                               // 103: missive.adapter.v1.ReceiptsFoldResult.FinalEntry
+	nil,                               // 104: missive.adapter.v1.SentState.StatusesEntry
+	nil,                               // 105: missive.adapter.v1.MessageStatusResult.StatusesEntry
+	nil,                               // 106: missive.adapter.v1.MessageStatusResult.MembersEntry
+	nil,                               // 107: missive.adapter.v1.GroupReceiptsFoldParams.DevicesEntry
+	nil,                               // 108: missive.adapter.v1.GroupReceiptsFoldParams.VersionsEntry
+	nil,                               // 109: missive.adapter.v1.GroupMessageStatus.StatusesEntry
+	nil,                               // 110: missive.adapter.v1.GroupMessageStatus.MembersEntry
 }
 var file_adapter_proto_depIdxs = []int32{
 	3,   // 0: missive.adapter.v1.Request.hello:type_name -> missive.adapter.v1.HelloParams
@@ -8293,15 +8385,15 @@ var file_adapter_proto_depIdxs = []int32{
 	20,  // 9: missive.adapter.v1.Request.devices_check:type_name -> missive.adapter.v1.DevicesCheckParams
 	21,  // 10: missive.adapter.v1.Request.receipts_fold:type_name -> missive.adapter.v1.ReceiptsFoldParams
 	28,  // 11: missive.adapter.v1.Request.transport_run:type_name -> missive.adapter.v1.TransportRunParams
-	71,  // 12: missive.adapter.v1.Request.group_check_state:type_name -> missive.adapter.v1.GroupCheckStateParams
-	73,  // 13: missive.adapter.v1.Request.sender_key_create:type_name -> missive.adapter.v1.SenderKeyCreateParams
-	76,  // 14: missive.adapter.v1.Request.sender_key_encrypt:type_name -> missive.adapter.v1.SenderKeyEncryptParams
-	81,  // 15: missive.adapter.v1.Request.sender_key_distribute:type_name -> missive.adapter.v1.SenderKeyDistributeParams
-	83,  // 16: missive.adapter.v1.Request.sender_key_decrypt:type_name -> missive.adapter.v1.SenderKeyDecryptParams
-	85,  // 17: missive.adapter.v1.Request.media_encrypt:type_name -> missive.adapter.v1.MediaEncryptParams
-	87,  // 18: missive.adapter.v1.Request.media_decrypt:type_name -> missive.adapter.v1.MediaDecryptParams
-	89,  // 19: missive.adapter.v1.Request.lifecycle_run:type_name -> missive.adapter.v1.LifecycleRunParams
-	96,  // 20: missive.adapter.v1.Request.group_receipts_fold:type_name -> missive.adapter.v1.GroupReceiptsFoldParams
+	72,  // 12: missive.adapter.v1.Request.group_check_state:type_name -> missive.adapter.v1.GroupCheckStateParams
+	74,  // 13: missive.adapter.v1.Request.sender_key_create:type_name -> missive.adapter.v1.SenderKeyCreateParams
+	77,  // 14: missive.adapter.v1.Request.sender_key_encrypt:type_name -> missive.adapter.v1.SenderKeyEncryptParams
+	82,  // 15: missive.adapter.v1.Request.sender_key_distribute:type_name -> missive.adapter.v1.SenderKeyDistributeParams
+	84,  // 16: missive.adapter.v1.Request.sender_key_decrypt:type_name -> missive.adapter.v1.SenderKeyDecryptParams
+	86,  // 17: missive.adapter.v1.Request.media_encrypt:type_name -> missive.adapter.v1.MediaEncryptParams
+	88,  // 18: missive.adapter.v1.Request.media_decrypt:type_name -> missive.adapter.v1.MediaDecryptParams
+	90,  // 19: missive.adapter.v1.Request.lifecycle_run:type_name -> missive.adapter.v1.LifecycleRunParams
+	97,  // 20: missive.adapter.v1.Request.group_receipts_fold:type_name -> missive.adapter.v1.GroupReceiptsFoldParams
 	32,  // 21: missive.adapter.v1.Request.clock_set:type_name -> missive.adapter.v1.ClockSetParams
 	33,  // 22: missive.adapter.v1.Request.device_create:type_name -> missive.adapter.v1.DeviceCreateParams
 	35,  // 23: missive.adapter.v1.Request.device_connect:type_name -> missive.adapter.v1.DeviceConnectParams
@@ -8323,82 +8415,83 @@ var file_adapter_proto_depIdxs = []int32{
 	64,  // 39: missive.adapter.v1.Request.media_open:type_name -> missive.adapter.v1.MediaOpenParams
 	66,  // 40: missive.adapter.v1.Request.message_edit:type_name -> missive.adapter.v1.MessageEditParams
 	67,  // 41: missive.adapter.v1.Request.message_delete:type_name -> missive.adapter.v1.MessageDeleteParams
-	68,  // 42: missive.adapter.v1.Request.timer_set:type_name -> missive.adapter.v1.TimerSetParams
-	69,  // 43: missive.adapter.v1.Request.message_get:type_name -> missive.adapter.v1.MessageGetParams
+	69,  // 42: missive.adapter.v1.Request.timer_set:type_name -> missive.adapter.v1.TimerSetParams
+	70,  // 43: missive.adapter.v1.Request.message_get:type_name -> missive.adapter.v1.MessageGetParams
 	39,  // 44: missive.adapter.v1.Request.message_send_crash:type_name -> missive.adapter.v1.MessageSendCrashParams
 	40,  // 45: missive.adapter.v1.Request.device_restart:type_name -> missive.adapter.v1.DeviceRestartParams
-	0,   // 46: missive.adapter.v1.Response.status:type_name -> missive.adapter.v1.Status
-	4,   // 47: missive.adapter.v1.Response.hello:type_name -> missive.adapter.v1.HelloResult
-	6,   // 48: missive.adapter.v1.Response.xeddsa_sign:type_name -> missive.adapter.v1.XEdDSASignResult
-	9,   // 49: missive.adapter.v1.Response.pqxdh_initiate:type_name -> missive.adapter.v1.PQXDHInitiateResult
-	11,  // 50: missive.adapter.v1.Response.pqxdh_respond:type_name -> missive.adapter.v1.PQXDHRespondResult
-	13,  // 51: missive.adapter.v1.Response.ratchet_init:type_name -> missive.adapter.v1.RatchetInitResult
-	15,  // 52: missive.adapter.v1.Response.ratchet_encrypt:type_name -> missive.adapter.v1.RatchetEncryptResult
-	17,  // 53: missive.adapter.v1.Response.ratchet_decrypt:type_name -> missive.adapter.v1.RatchetDecryptResult
-	19,  // 54: missive.adapter.v1.Response.wire_decode:type_name -> missive.adapter.v1.WireDecodeResult
-	25,  // 55: missive.adapter.v1.Response.receipts_fold:type_name -> missive.adapter.v1.ReceiptsFoldResult
-	30,  // 56: missive.adapter.v1.Response.transport_run:type_name -> missive.adapter.v1.TransportRunResult
-	72,  // 57: missive.adapter.v1.Response.group_check_state:type_name -> missive.adapter.v1.GroupCheckStateResult
-	74,  // 58: missive.adapter.v1.Response.sender_key_create:type_name -> missive.adapter.v1.SenderKeyCreateResult
-	77,  // 59: missive.adapter.v1.Response.sender_key_encrypt:type_name -> missive.adapter.v1.SenderKeyEncryptResult
-	82,  // 60: missive.adapter.v1.Response.sender_key_distribute:type_name -> missive.adapter.v1.SenderKeyDistributeResult
-	84,  // 61: missive.adapter.v1.Response.sender_key_decrypt:type_name -> missive.adapter.v1.SenderKeyDecryptResult
-	86,  // 62: missive.adapter.v1.Response.media_encrypt:type_name -> missive.adapter.v1.MediaEncryptResult
-	88,  // 63: missive.adapter.v1.Response.media_decrypt:type_name -> missive.adapter.v1.MediaDecryptResult
-	92,  // 64: missive.adapter.v1.Response.lifecycle_run:type_name -> missive.adapter.v1.LifecycleRunResult
-	99,  // 65: missive.adapter.v1.Response.group_receipts_fold:type_name -> missive.adapter.v1.GroupReceiptsFoldResult
-	34,  // 66: missive.adapter.v1.Response.device_create:type_name -> missive.adapter.v1.DeviceCreateResult
-	38,  // 67: missive.adapter.v1.Response.message_send:type_name -> missive.adapter.v1.MessageSendResult
-	42,  // 68: missive.adapter.v1.Response.messages_receive:type_name -> missive.adapter.v1.MessagesReceiveResult
-	46,  // 69: missive.adapter.v1.Response.message_status:type_name -> missive.adapter.v1.MessageStatusResult
-	48,  // 70: missive.adapter.v1.Response.presence_get:type_name -> missive.adapter.v1.PresenceGetResult
-	51,  // 71: missive.adapter.v1.Response.link_open:type_name -> missive.adapter.v1.LinkOpenResult
-	53,  // 72: missive.adapter.v1.Response.link_complete:type_name -> missive.adapter.v1.LinkCompleteResult
-	55,  // 73: missive.adapter.v1.Response.link_join:type_name -> missive.adapter.v1.LinkJoinResult
-	58,  // 74: missive.adapter.v1.Response.group_create:type_name -> missive.adapter.v1.GroupCreateResult
-	61,  // 75: missive.adapter.v1.Response.media_send:type_name -> missive.adapter.v1.MediaSendResult
-	63,  // 76: missive.adapter.v1.Response.media_download:type_name -> missive.adapter.v1.MediaDownloadResult
-	65,  // 77: missive.adapter.v1.Response.media_open:type_name -> missive.adapter.v1.MediaOpenResult
-	70,  // 78: missive.adapter.v1.Response.message_get:type_name -> missive.adapter.v1.MessageGetResult
-	101, // 79: missive.adapter.v1.ReceiptsFoldParams.devices:type_name -> missive.adapter.v1.ReceiptsFoldParams.DevicesEntry
-	23,  // 80: missive.adapter.v1.ReceiptsFoldParams.messages:type_name -> missive.adapter.v1.FoldMessage
-	24,  // 81: missive.adapter.v1.ReceiptsFoldParams.events:type_name -> missive.adapter.v1.FoldEvent
-	102, // 82: missive.adapter.v1.ReceiptsFoldResult.final:type_name -> missive.adapter.v1.ReceiptsFoldResult.FinalEntry
-	27,  // 83: missive.adapter.v1.DeviceState.sent:type_name -> missive.adapter.v1.SentState
-	103, // 84: missive.adapter.v1.SentState.statuses:type_name -> missive.adapter.v1.SentState.StatusesEntry
-	29,  // 85: missive.adapter.v1.TransportRunParams.segments:type_name -> missive.adapter.v1.TransportSegment
-	31,  // 86: missive.adapter.v1.TransportRunResult.segments:type_name -> missive.adapter.v1.SegmentResult
-	43,  // 87: missive.adapter.v1.MessagesReceiveResult.messages:type_name -> missive.adapter.v1.ReceivedMessage
-	104, // 88: missive.adapter.v1.MessageStatusResult.statuses:type_name -> missive.adapter.v1.MessageStatusResult.StatusesEntry
-	105, // 89: missive.adapter.v1.MessageStatusResult.members:type_name -> missive.adapter.v1.MessageStatusResult.MembersEntry
-	75,  // 90: missive.adapter.v1.SenderKeyEncryptParams.key:type_name -> missive.adapter.v1.OwnSenderKey
-	79,  // 91: missive.adapter.v1.ReceivedSenderKey.skipped:type_name -> missive.adapter.v1.SkippedMessageKey
-	78,  // 92: missive.adapter.v1.SenderKeyReceiver.keys:type_name -> missive.adapter.v1.ReceivedSenderKey
-	80,  // 93: missive.adapter.v1.SenderKeyDistributeParams.receiver:type_name -> missive.adapter.v1.SenderKeyReceiver
-	78,  // 94: missive.adapter.v1.SenderKeyDistributeResult.keys:type_name -> missive.adapter.v1.ReceivedSenderKey
-	80,  // 95: missive.adapter.v1.SenderKeyDecryptParams.receiver:type_name -> missive.adapter.v1.SenderKeyReceiver
-	78,  // 96: missive.adapter.v1.SenderKeyDecryptResult.keys:type_name -> missive.adapter.v1.ReceivedSenderKey
-	90,  // 97: missive.adapter.v1.LifecycleRunParams.events:type_name -> missive.adapter.v1.LifecycleEvent
-	91,  // 98: missive.adapter.v1.LifecycleEvent.messages:type_name -> missive.adapter.v1.LifecycleMessageRef
-	93,  // 99: missive.adapter.v1.LifecycleRunResult.results:type_name -> missive.adapter.v1.LifecycleEventResult
-	94,  // 100: missive.adapter.v1.LifecycleRunResult.final:type_name -> missive.adapter.v1.LifecycleState
-	95,  // 101: missive.adapter.v1.LifecycleState.messages:type_name -> missive.adapter.v1.LifecycleMessage
-	106, // 102: missive.adapter.v1.GroupReceiptsFoldParams.devices:type_name -> missive.adapter.v1.GroupReceiptsFoldParams.DevicesEntry
-	107, // 103: missive.adapter.v1.GroupReceiptsFoldParams.versions:type_name -> missive.adapter.v1.GroupReceiptsFoldParams.VersionsEntry
-	98,  // 104: missive.adapter.v1.GroupReceiptsFoldParams.messages:type_name -> missive.adapter.v1.GroupFoldMessage
-	24,  // 105: missive.adapter.v1.GroupReceiptsFoldParams.events:type_name -> missive.adapter.v1.FoldEvent
-	100, // 106: missive.adapter.v1.GroupReceiptsFoldResult.messages:type_name -> missive.adapter.v1.GroupMessageStatus
-	108, // 107: missive.adapter.v1.GroupMessageStatus.statuses:type_name -> missive.adapter.v1.GroupMessageStatus.StatusesEntry
-	109, // 108: missive.adapter.v1.GroupMessageStatus.members:type_name -> missive.adapter.v1.GroupMessageStatus.MembersEntry
-	22,  // 109: missive.adapter.v1.ReceiptsFoldParams.DevicesEntry.value:type_name -> missive.adapter.v1.DeviceIDs
-	26,  // 110: missive.adapter.v1.ReceiptsFoldResult.FinalEntry.value:type_name -> missive.adapter.v1.DeviceState
-	22,  // 111: missive.adapter.v1.GroupReceiptsFoldParams.DevicesEntry.value:type_name -> missive.adapter.v1.DeviceIDs
-	97,  // 112: missive.adapter.v1.GroupReceiptsFoldParams.VersionsEntry.value:type_name -> missive.adapter.v1.Accounts
-	113, // [113:113] is the sub-list for method output_type
-	113, // [113:113] is the sub-list for method input_type
-	113, // [113:113] is the sub-list for extension type_name
-	113, // [113:113] is the sub-list for extension extendee
-	0,   // [0:113] is the sub-list for field type_name
+	68,  // 46: missive.adapter.v1.Request.message_delete_here:type_name -> missive.adapter.v1.MessageDeleteHereParams
+	0,   // 47: missive.adapter.v1.Response.status:type_name -> missive.adapter.v1.Status
+	4,   // 48: missive.adapter.v1.Response.hello:type_name -> missive.adapter.v1.HelloResult
+	6,   // 49: missive.adapter.v1.Response.xeddsa_sign:type_name -> missive.adapter.v1.XEdDSASignResult
+	9,   // 50: missive.adapter.v1.Response.pqxdh_initiate:type_name -> missive.adapter.v1.PQXDHInitiateResult
+	11,  // 51: missive.adapter.v1.Response.pqxdh_respond:type_name -> missive.adapter.v1.PQXDHRespondResult
+	13,  // 52: missive.adapter.v1.Response.ratchet_init:type_name -> missive.adapter.v1.RatchetInitResult
+	15,  // 53: missive.adapter.v1.Response.ratchet_encrypt:type_name -> missive.adapter.v1.RatchetEncryptResult
+	17,  // 54: missive.adapter.v1.Response.ratchet_decrypt:type_name -> missive.adapter.v1.RatchetDecryptResult
+	19,  // 55: missive.adapter.v1.Response.wire_decode:type_name -> missive.adapter.v1.WireDecodeResult
+	25,  // 56: missive.adapter.v1.Response.receipts_fold:type_name -> missive.adapter.v1.ReceiptsFoldResult
+	30,  // 57: missive.adapter.v1.Response.transport_run:type_name -> missive.adapter.v1.TransportRunResult
+	73,  // 58: missive.adapter.v1.Response.group_check_state:type_name -> missive.adapter.v1.GroupCheckStateResult
+	75,  // 59: missive.adapter.v1.Response.sender_key_create:type_name -> missive.adapter.v1.SenderKeyCreateResult
+	78,  // 60: missive.adapter.v1.Response.sender_key_encrypt:type_name -> missive.adapter.v1.SenderKeyEncryptResult
+	83,  // 61: missive.adapter.v1.Response.sender_key_distribute:type_name -> missive.adapter.v1.SenderKeyDistributeResult
+	85,  // 62: missive.adapter.v1.Response.sender_key_decrypt:type_name -> missive.adapter.v1.SenderKeyDecryptResult
+	87,  // 63: missive.adapter.v1.Response.media_encrypt:type_name -> missive.adapter.v1.MediaEncryptResult
+	89,  // 64: missive.adapter.v1.Response.media_decrypt:type_name -> missive.adapter.v1.MediaDecryptResult
+	93,  // 65: missive.adapter.v1.Response.lifecycle_run:type_name -> missive.adapter.v1.LifecycleRunResult
+	100, // 66: missive.adapter.v1.Response.group_receipts_fold:type_name -> missive.adapter.v1.GroupReceiptsFoldResult
+	34,  // 67: missive.adapter.v1.Response.device_create:type_name -> missive.adapter.v1.DeviceCreateResult
+	38,  // 68: missive.adapter.v1.Response.message_send:type_name -> missive.adapter.v1.MessageSendResult
+	42,  // 69: missive.adapter.v1.Response.messages_receive:type_name -> missive.adapter.v1.MessagesReceiveResult
+	46,  // 70: missive.adapter.v1.Response.message_status:type_name -> missive.adapter.v1.MessageStatusResult
+	48,  // 71: missive.adapter.v1.Response.presence_get:type_name -> missive.adapter.v1.PresenceGetResult
+	51,  // 72: missive.adapter.v1.Response.link_open:type_name -> missive.adapter.v1.LinkOpenResult
+	53,  // 73: missive.adapter.v1.Response.link_complete:type_name -> missive.adapter.v1.LinkCompleteResult
+	55,  // 74: missive.adapter.v1.Response.link_join:type_name -> missive.adapter.v1.LinkJoinResult
+	58,  // 75: missive.adapter.v1.Response.group_create:type_name -> missive.adapter.v1.GroupCreateResult
+	61,  // 76: missive.adapter.v1.Response.media_send:type_name -> missive.adapter.v1.MediaSendResult
+	63,  // 77: missive.adapter.v1.Response.media_download:type_name -> missive.adapter.v1.MediaDownloadResult
+	65,  // 78: missive.adapter.v1.Response.media_open:type_name -> missive.adapter.v1.MediaOpenResult
+	71,  // 79: missive.adapter.v1.Response.message_get:type_name -> missive.adapter.v1.MessageGetResult
+	102, // 80: missive.adapter.v1.ReceiptsFoldParams.devices:type_name -> missive.adapter.v1.ReceiptsFoldParams.DevicesEntry
+	23,  // 81: missive.adapter.v1.ReceiptsFoldParams.messages:type_name -> missive.adapter.v1.FoldMessage
+	24,  // 82: missive.adapter.v1.ReceiptsFoldParams.events:type_name -> missive.adapter.v1.FoldEvent
+	103, // 83: missive.adapter.v1.ReceiptsFoldResult.final:type_name -> missive.adapter.v1.ReceiptsFoldResult.FinalEntry
+	27,  // 84: missive.adapter.v1.DeviceState.sent:type_name -> missive.adapter.v1.SentState
+	104, // 85: missive.adapter.v1.SentState.statuses:type_name -> missive.adapter.v1.SentState.StatusesEntry
+	29,  // 86: missive.adapter.v1.TransportRunParams.segments:type_name -> missive.adapter.v1.TransportSegment
+	31,  // 87: missive.adapter.v1.TransportRunResult.segments:type_name -> missive.adapter.v1.SegmentResult
+	43,  // 88: missive.adapter.v1.MessagesReceiveResult.messages:type_name -> missive.adapter.v1.ReceivedMessage
+	105, // 89: missive.adapter.v1.MessageStatusResult.statuses:type_name -> missive.adapter.v1.MessageStatusResult.StatusesEntry
+	106, // 90: missive.adapter.v1.MessageStatusResult.members:type_name -> missive.adapter.v1.MessageStatusResult.MembersEntry
+	76,  // 91: missive.adapter.v1.SenderKeyEncryptParams.key:type_name -> missive.adapter.v1.OwnSenderKey
+	80,  // 92: missive.adapter.v1.ReceivedSenderKey.skipped:type_name -> missive.adapter.v1.SkippedMessageKey
+	79,  // 93: missive.adapter.v1.SenderKeyReceiver.keys:type_name -> missive.adapter.v1.ReceivedSenderKey
+	81,  // 94: missive.adapter.v1.SenderKeyDistributeParams.receiver:type_name -> missive.adapter.v1.SenderKeyReceiver
+	79,  // 95: missive.adapter.v1.SenderKeyDistributeResult.keys:type_name -> missive.adapter.v1.ReceivedSenderKey
+	81,  // 96: missive.adapter.v1.SenderKeyDecryptParams.receiver:type_name -> missive.adapter.v1.SenderKeyReceiver
+	79,  // 97: missive.adapter.v1.SenderKeyDecryptResult.keys:type_name -> missive.adapter.v1.ReceivedSenderKey
+	91,  // 98: missive.adapter.v1.LifecycleRunParams.events:type_name -> missive.adapter.v1.LifecycleEvent
+	92,  // 99: missive.adapter.v1.LifecycleEvent.messages:type_name -> missive.adapter.v1.LifecycleMessageRef
+	94,  // 100: missive.adapter.v1.LifecycleRunResult.results:type_name -> missive.adapter.v1.LifecycleEventResult
+	95,  // 101: missive.adapter.v1.LifecycleRunResult.final:type_name -> missive.adapter.v1.LifecycleState
+	96,  // 102: missive.adapter.v1.LifecycleState.messages:type_name -> missive.adapter.v1.LifecycleMessage
+	107, // 103: missive.adapter.v1.GroupReceiptsFoldParams.devices:type_name -> missive.adapter.v1.GroupReceiptsFoldParams.DevicesEntry
+	108, // 104: missive.adapter.v1.GroupReceiptsFoldParams.versions:type_name -> missive.adapter.v1.GroupReceiptsFoldParams.VersionsEntry
+	99,  // 105: missive.adapter.v1.GroupReceiptsFoldParams.messages:type_name -> missive.adapter.v1.GroupFoldMessage
+	24,  // 106: missive.adapter.v1.GroupReceiptsFoldParams.events:type_name -> missive.adapter.v1.FoldEvent
+	101, // 107: missive.adapter.v1.GroupReceiptsFoldResult.messages:type_name -> missive.adapter.v1.GroupMessageStatus
+	109, // 108: missive.adapter.v1.GroupMessageStatus.statuses:type_name -> missive.adapter.v1.GroupMessageStatus.StatusesEntry
+	110, // 109: missive.adapter.v1.GroupMessageStatus.members:type_name -> missive.adapter.v1.GroupMessageStatus.MembersEntry
+	22,  // 110: missive.adapter.v1.ReceiptsFoldParams.DevicesEntry.value:type_name -> missive.adapter.v1.DeviceIDs
+	26,  // 111: missive.adapter.v1.ReceiptsFoldResult.FinalEntry.value:type_name -> missive.adapter.v1.DeviceState
+	22,  // 112: missive.adapter.v1.GroupReceiptsFoldParams.DevicesEntry.value:type_name -> missive.adapter.v1.DeviceIDs
+	98,  // 113: missive.adapter.v1.GroupReceiptsFoldParams.VersionsEntry.value:type_name -> missive.adapter.v1.Accounts
+	114, // [114:114] is the sub-list for method output_type
+	114, // [114:114] is the sub-list for method input_type
+	114, // [114:114] is the sub-list for extension type_name
+	114, // [114:114] is the sub-list for extension extendee
+	0,   // [0:114] is the sub-list for field type_name
 }
 
 func init() { file_adapter_proto_init() }
@@ -8453,6 +8546,7 @@ func file_adapter_proto_init() {
 		(*Request_MessageGet)(nil),
 		(*Request_MessageSendCrash)(nil),
 		(*Request_DeviceRestart)(nil),
+		(*Request_MessageDeleteHere)(nil),
 	}
 	file_adapter_proto_msgTypes[1].OneofWrappers = []any{
 		(*Response_Hello)(nil),
@@ -8488,15 +8582,15 @@ func file_adapter_proto_init() {
 		(*Response_MediaOpen)(nil),
 		(*Response_MessageGet)(nil),
 	}
-	file_adapter_proto_msgTypes[89].OneofWrappers = []any{}
-	file_adapter_proto_msgTypes[94].OneofWrappers = []any{}
+	file_adapter_proto_msgTypes[90].OneofWrappers = []any{}
+	file_adapter_proto_msgTypes[95].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_adapter_proto_rawDesc), len(file_adapter_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   109,
+			NumMessages:   110,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

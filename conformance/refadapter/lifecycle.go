@@ -15,15 +15,16 @@ import (
 // to 18).
 func init() {
 	for name, m := range map[string]method{
-		"group.create":   groupCreate,
-		"group.update":   groupUpdate,
-		"media.send":     mediaSend,
-		"media.download": mediaDownload,
-		"media.open":     mediaOpen,
-		"message.edit":   messageEdit,
-		"message.delete": messageDelete,
-		"timer.set":      timerSet,
-		"message.get":    messageGet,
+		"group.create":        groupCreate,
+		"group.update":        groupUpdate,
+		"media.send":          mediaSend,
+		"media.download":      mediaDownload,
+		"media.open":          mediaOpen,
+		"message.edit":        messageEdit,
+		"message.delete":      messageDelete,
+		"message.delete_here": messageDeleteHere,
+		"timer.set":           timerSet,
+		"message.get":         messageGet,
 	} {
 		methods[name] = m
 	}
@@ -151,6 +152,15 @@ func messageEdit(a *Adapter, req *pb.Request) (any, error) {
 func messageDelete(a *Adapter, req *pb.Request) (any, error) {
 	p := req.GetMessageDelete()
 	return change(a, p.GetDevice(), p.GetMessageId(), true, "")
+}
+
+// messageDeleteHere deletes a message of the conversation with peer on
+// the device and its account's other devices (DEV-023).
+func messageDeleteHere(a *Adapter, req *pb.Request) (any, error) {
+	p := req.GetMessageDeleteHere()
+	return withDevice(a, p.GetDevice(), func(ctx context.Context, d *dev, c *client.Conn) (any, error) {
+		return nil, c.Delete(ctx, p.GetPeer(), p.GetMessageId())
+	})
 }
 
 func timerSet(a *Adapter, req *pb.Request) (any, error) {

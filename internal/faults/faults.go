@@ -68,6 +68,9 @@ const (
 	ForgetOwed                Fault = "forget-owed"                   // a device drops what it owes others when the connection it was due on ends (DEV-022)
 	OwedInMemory              Fault = "owed-in-memory"                // a device keeps what it owes others in memory only: a restart loses it (DEV-022)
 	RestampOwed               Fault = "restamp-owed"                  // a device sends what it owes again with a new message id and sent-at (DEV-022)
+	DeleteUnsynced            Fault = "delete-unsynced"               // a device deletes a message for itself alone, telling its other devices nothing (DEV-023)
+	IgnoreDeletedSync         Fault = "ignore-deleted-sync"           // a device drops deleted content from its own account's devices (DEV-023)
+	DeletedComesBack          Fault = "deleted-comes-back"            // a device remembers neither a deletion nor what it processed: a message deleted here, delivered again, is shown again (DEV-023)
 )
 
 // All lists every fault with the check it breaks.
@@ -121,6 +124,9 @@ var All = map[Fault]string{
 	ForgetOwed:                "a device drops a sent transcript, a receipt, or read or opened content it owes when the connection it was due on ends before the server accepts it, instead of sending it at the next connection (DEV-022)",
 	OwedInMemory:              "a device keeps what it owes others in memory only: it sends it again after a connection's end, but a restart of the device loses it (DEV-022)",
 	RestampOwed:               "a device sends what it owes again with a new message id and sent-at at each try, so that a try whose answer was lost is stored and shown again instead of being a resend (DEV-022)",
+	DeleteUnsynced:            "a device deletes a message for itself alone: it sends its account's other devices no deleted content, and they go on showing the message (DEV-023)",
+	IgnoreDeletedSync:         "a device drops the deleted content of its own account's other devices: a message deleted on one goes on showing on it (DEV-023)",
+	DeletedComesBack:          "a device detects duplicates only among the messages it holds, and keeps no mark of a deletion: a message deleted here, delivered again (a sender's resend), is shown again (DEV-023)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

@@ -379,6 +379,9 @@ func (c *Conn) Delete(ctx context.Context, peer string, id []byte) error {
 	if err != nil {
 		return err
 	}
+	if faults.Has(faults.DeleteUnsynced) {
+		owed = nil
+	}
 	return c.recordOwing(ctx, owed, func(tx *bolt.Tx) error { return deleteMessage(tx, peer, id) })
 }
 
@@ -635,6 +638,9 @@ func (d *Device) applySync(tx *bolt.Tx, c *wire.Content) ([]*Message, error) {
 			}
 		}
 	case wire.ContentDeleted:
+		if faults.Has(faults.IgnoreDeletedSync) {
+			break
+		}
 		for _, cm := range *c.Deleted {
 			if err := deleteMessage(tx, cm.Account, cm.MessageID); err != nil {
 				return nil, err
@@ -695,8 +701,10 @@ func incoming(tx *bolt.Tx, account string, id []byte) (*Message, error) {
 // deleteMessage deletes a message of the conversation with account here,
 // and remembers it so that nothing brings it back.
 func deleteMessage(tx *bolt.Tx, account string, id []byte) error {
-	if err := tx.Bucket(bucketDeleted).Put(convKey(account, id), []byte{1}); err != nil {
-		return err
+	if !faults.Has(faults.DeletedComesBack) {
+		if err := tx.Bucket(bucketDeleted).Put(convKey(account, id), []byte{1}); err != nil {
+			return err
+		}
 	}
 	if m, _ := sentMessage(tx, id); m != nil && m.Peer == account {
 		return dropMessage(tx, m)

@@ -566,7 +566,7 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 	processedKey := append(slices.Clone(sender), del.MessageID...)
 	err := d.db.Update(func(tx *bolt.Tx) error {
 		processed := tx.Bucket(bucketProcessed)
-		if old := processed.Get(processedKey); old != nil && !faults.Has(faults.NoDedup) {
+		if old := processed.Get(processedKey); old != nil && !faults.Has(faults.NoDedup) && !faults.Has(faults.DeletedComesBack) {
 			// A duplicate: already shown (CLI-001). One the server accepted
 			// again (a resend after it forgot the first) keeps the pair
 			// until MAX_TTL after its own expiry (forgetProcessed).
