@@ -148,6 +148,7 @@ func TestStateVectors(t *testing.T) {
 				if !errors.Is(err, ErrDuplicate) {
 					t.Fatalf("Check: got %v, want a duplicate", err)
 				}
+				c.checkSigner(t)
 				return
 			case errors.Is(err, ErrDuplicate):
 				t.Fatalf("Check: got a duplicate, want %v", want)
@@ -155,32 +156,9 @@ func TestStateVectors(t *testing.T) {
 			if got := errcode.Of(err); got != want {
 				t.Fatalf("Check: got %v (%v), want %v", got, err, want)
 			}
+			c.checkSigner(t)
 			if want != 0 {
 				return
-			}
-			// The signature is reproducible from author_private and z, by
-			// the key the list gives the author device.
-			var signed wire.SignedGroupState
-			if err := wire.Unmarshal(c.State, &signed); err != nil {
-				t.Fatal(err)
-			}
-			sig, err := xeddsa.Sign(c.AuthorPrivate, append([]byte(LabelGroupState), s.Raw...), c.Z)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(sig, signed.Signature) {
-				t.Errorf("signature: got %x from author_private and z, want %x", sig, signed.Signature)
-			}
-			priv, err := keys.NewPrivateKey(c.AuthorPrivate)
-			if err != nil {
-				t.Fatal(err)
-			}
-			list, err := devices.Parse(signed.DeviceList, s.Author.Account)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if k, _ := list.Device(uint32(s.Author.Device)); !k.Equal(priv.Public()) {
-				t.Errorf("author_private is not the key of %s/%d in the state's list", s.Author.Account, s.Author.Device)
 			}
 			// The state is now the latest: sent again, it is a duplicate.
 			ch.Accepted = append(ch.Accepted, s)
@@ -189,6 +167,100 @@ func TestStateVectors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkSigner checks what author_private and z signed (section 9.2), in
+// every case. The state's signature is xeddsa_sign(author_private,
+// LABEL_GROUP_STATE || field 1, z), by the key that the state's list gives
+// the author device, unless the case has flag signature: then it is that
+// signature with the low bit of s flipped, a signature of field 1 alone or
+// of LABEL_DEVICE_LIST || field 1, or one by a key that is not the author
+// device's. Where field 1 does not decode, or the list is another
+// account's or does not hold the author device, only the signature is
+// checked. A state that does not decode at all is a valid state cut short
+// (decode.truncated): the byte that completes it is found, and the state
+// it gives is checked as a valid one.
+func (c *stateCase) checkSigner(t *testing.T) {
+	t.Helper()
+	signed, flagged := []byte(c.State), slices.Contains(c.Flags, "signature")
+	var s wire.SignedGroupState
+	if err := wire.Unmarshal(signed, &s); err != nil {
+		if c.Error != errcode.DecodeTruncated.String() {
+			t.Fatalf("state does not decode (%v), in a case with error %q", err, c.Error)
+		}
+		ch := c.checker(t)
+		signed = completed(t, c.State, func(b []byte) bool { _, err := ch.Check(b); return err == nil })
+		if err := wire.Unmarshal(signed, &s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sign := func(msg []byte) []byte {
+		t.Helper()
+		sig, err := xeddsa.Sign(c.AuthorPrivate, msg, c.Z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sig
+	}
+	proper := sign(append([]byte(LabelGroupState), s.State...))
+	if !bytes.Equal(s.Signature, proper) {
+		if !flagged {
+			t.Fatalf("signature: got %x, want %x from author_private and z", s.Signature, proper)
+		}
+		for _, other := range [][]byte{flipLowS(proper), sign(s.State), sign(append([]byte(devices.LabelDeviceList), s.State...))} {
+			if bytes.Equal(s.Signature, other) {
+				return
+			}
+		}
+		t.Fatalf("signature %x: not one that author_private and z make in a case with flag signature", s.Signature)
+	}
+	var gs wire.GroupState
+	var sl wire.SignedDeviceList
+	var dl wire.DeviceList
+	if wire.Unmarshal(s.State, &gs) != nil || wire.Unmarshal(s.DeviceList, &sl) != nil || wire.Unmarshal(sl.List, &dl) != nil ||
+		dl.Account != gs.Author.Account {
+		return
+	}
+	priv, err := keys.NewPrivateKey(c.AuthorPrivate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dl.Devices {
+		if d.Device != gs.Author.Device {
+			continue
+		}
+		if byAuthor := bytes.Equal(d.IdentityKey, priv.Public().Encode()); byAuthor == flagged {
+			t.Errorf("author_private is the key of %s/%d in the state's list: got %v, want %v (flag signature: %v)",
+				gs.Author.Account, gs.Author.Device, byAuthor, !flagged, flagged)
+		}
+		return
+	}
+	if c.Expect != "invalid" {
+		t.Errorf("the state's list does not hold its author %s/%d", gs.Author.Account, gs.Author.Device)
+	}
+}
+
+// flipLowS returns sig with the low bit of s flipped.
+func flipLowS(sig []byte) []byte {
+	out := bytes.Clone(sig)
+	out[32] ^= 1
+	return out
+}
+
+// completed returns cut with the one byte appended that makes it pass ok,
+// and fails the test when no byte, or more than one, does.
+func completed(t *testing.T, cut []byte, ok func([]byte) bool) []byte {
+	t.Helper()
+	var found [][]byte
+	for b := range 256 {
+		if whole := append(bytes.Clone(cut), byte(b)); ok(whole) {
+			found = append(found, whole)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("got %d bytes that complete the cut encoding into a valid one, want 1", len(found))
+	}
+	return found[0]
 }
 
 type vecSkipped struct {

@@ -98,6 +98,15 @@ func (c *pqxdhCase) bundle(t *testing.T, b *bobKeys) []byte {
 // TestPQXDHVectors runs vectors/v1/pqxdh.json (spec/09-vectors.md).
 func TestPQXDHVectors(t *testing.T) {
 	f := vectest.Load[pqxdhCase](t, "pqxdh")
+	valid := map[string]*pqxdhCase{} // by bundle
+	for i, c := range f.Cases {
+		if c.Expect == "valid" {
+			valid[string(c.Bundle)] = &f.Cases[i]
+		}
+	}
+	if len(valid) == 0 {
+		t.Fatal("no valid case")
+	}
 	for _, c := range f.Cases {
 		t.Run(c.ID, func(t *testing.T) {
 			want := c.Want(t)
@@ -115,6 +124,8 @@ func TestPQXDHVectors(t *testing.T) {
 				if got := c.bundle(t, bob); !bytes.Equal(got, c.Bundle) {
 					t.Errorf("bundle: got\n%x\nwant\n%x", got, []byte(c.Bundle))
 				}
+			} else {
+				c.checkDerived(t, bob, ika, valid)
 			}
 			if initiate {
 				r := vectest.NewReader(t, c.ID, c.AliceEphemeralPrivate, c.KEMEncapsRandom, c.AliceRatchetPrivate)
@@ -181,4 +192,56 @@ func TestPQXDHVectors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkDerived checks the inputs of an invalid case, which changes one
+// thing of a valid case (sections 9.1 and 9.2). The bundle that Bob's keys
+// and signed_prekey_z, kem_prekey_z give is the bundle of a valid case: in
+// a "respond" case it is bundle (without its one-time prekey when Bob no
+// longer holds one), in an "initiate" case the bundle the case altered.
+// From that bundle, Alice's identity key, randomness and plaintext make the
+// valid case's prekey message (which a "respond" case then altered), and
+// bob_ratchet_private is the valid case's. z changes no outcome (a verifier
+// does not use it): without this check nothing would read it.
+func (c *pqxdhCase) checkDerived(t *testing.T, bob *bobKeys, ika *keys.PrivateKey, valid map[string]*pqxdhCase) {
+	t.Helper()
+	// The bundle the case's invalid input was made from: in a "respond"
+	// case, bundle; in an "initiate" case, the one Bob's keys and z give.
+	rebuilt, unaltered := c.bundle(t, bob), []byte(c.Bundle)
+	if c.Operation == "initiate" {
+		unaltered = rebuilt
+	}
+	base := valid[string(unaltered)]
+	switch {
+	case base == nil:
+		t.Fatalf("the bundle of Bob's keys and z is no valid case's:\n%x", rebuilt)
+	case c.Operation == "initiate" && bytes.Equal(c.Bundle, rebuilt):
+		t.Fatalf("bundle is the one Bob's keys and z give, unaltered")
+	case c.Operation == "respond" && !bytes.Equal(rebuiltFrom(t, c.Bundle, c.BobOneTimePrekeyID != nil), rebuilt):
+		t.Fatalf("bundle: Bob's keys and z give\n%x\nwant\n%x", rebuilt, []byte(c.Bundle))
+	}
+	r := vectest.NewReader(t, c.ID, c.AliceEphemeralPrivate, c.KEMEncapsRandom, c.AliceRatchetPrivate)
+	s, err := Initiate(r, ika, unaltered)
+	if err != nil {
+		t.Fatalf("Initiate on %s's bundle: %v", base.ID, err)
+	}
+	r.Done()
+	if _, msg, err := s.Encrypt(c.Plaintext); err != nil || !bytes.Equal(msg, base.PrekeyMessage) {
+		t.Errorf("Alice's inputs give another prekey message than %s's (%v)", base.ID, err)
+	}
+	if !bytes.Equal(c.BobRatchetPrivate, base.BobRatchetPrivate) {
+		t.Errorf("bob_ratchet_private: got %x, want %x (%s's)", []byte(c.BobRatchetPrivate), []byte(base.BobRatchetPrivate), base.ID)
+	}
+}
+
+// rebuiltFrom returns bundle as Bob's keys give it: without its one-time
+// prekey when Bob holds none.
+func rebuiltFrom(t *testing.T, bundle []byte, holdsOneTime bool) []byte {
+	t.Helper()
+	if holdsOneTime {
+		return bundle
+	}
+	b := must(pqxdh.ParseBundle(bundle))(t)
+	b.OneTimePreKey = nil
+	return must(b.Marshal())(t)
 }
