@@ -19,6 +19,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/flynn/noise"
@@ -277,6 +278,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 	}()
 	s.log.Info("listening", "addr", ln.Addr().String())
+	var wait time.Duration // after a passing failure of Accept
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -290,8 +292,22 @@ func (s *Server) Serve(ln net.Listener) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			return err
+			if !passing(err) {
+				return err
+			}
+			// Out of file descriptors or memory for a while: a client
+			// that opens connections without end gets there, and must
+			// not stop the server for good (TRN-011). Wait, and accept
+			// again once connections have ended.
+			wait = min(max(2*wait, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept", "err", err, "retry", wait)
+			select {
+			case <-time.After(wait):
+			case <-s.stop:
+			}
+			continue
 		}
+		wait = 0
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
@@ -305,6 +321,19 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.handle(c)
 		}()
 	}
+}
+
+// passing reports whether a failure of Accept passes once connections end
+// or memory frees: the process or the system is out of file descriptors
+// (EMFILE, ENFILE) or of buffers (ENOBUFS, ENOMEM), or a connection was
+// reset before it was accepted.
+func passing(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.ECONNRESET} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrClosed is returned by Serve after Shutdown.
