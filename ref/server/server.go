@@ -356,14 +356,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.sweepDone
-	for _, c := range conns {
-		c.notifyShutdown(shutdownRetryMin)
-	}
 	grace, cancel := context.WithTimeout(ctx, ShutdownGrace)
 	defer cancel()
+	// The notices are written together, each by a goroutine of its own: a
+	// device that reads nothing holds its write for up to WRITE_TIMEOUT,
+	// and n of them written in turn held the stop for n times that. They
+	// are given the grace; the close below ends those still waiting.
+	var notified sync.WaitGroup
+	for _, c := range conns {
+		notified.Go(func() { c.notifyShutdown(shutdownRetryMin) })
+	}
 	for _, c := range conns {
 		c.drain(grace)
 	}
+	wait(grace, &notified)
 	for _, c := range conns {
 		c.close()
 	}
@@ -383,6 +389,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.presence.flushSeen(context.Background())
 	}
 	return err
+}
+
+// wait waits for wg, or until ctx ends.
+func wait(ctx context.Context, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 // Close stops the server at once, as a crash would: it closes the
