@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/flynn/noise"
@@ -18,6 +19,7 @@ import (
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/pqxdh"
+	"github.com/missive-protocol/missive/ref/server"
 	"github.com/missive-protocol/missive/ref/transport"
 	"github.com/missive-protocol/missive/ref/wire"
 )
@@ -52,6 +54,10 @@ import (
 //	                                              version, binding, unknown-account, unknown-device (of NAME's account),
 //	                                              identity (NAME's device with another key), register-device (2),
 //	                                              register-taken (NAME's account); the connection must then close
+//	! NAME registrations CODE ADDRESS             new accounts registered from the loopback ADDRESS, eight at a time, until
+//	                                              the server refuses one with CODE and a retry time, and closes the connection,
+//	                                              having welcomed at most REGISTER_BURST and one per REGISTER_RATE (SRV-026);
+//	                                              skipped when nothing connects from ADDRESS (only 127.0.0.1 on some systems)
 //	! NAME send-as CODE ACCOUNT                   a send to ACCOUNT whose envelope names ACCOUNT's device 1 as its
 //	                                              sender, not NAME's device (MSG-012)
 //	! NAME prekey-reuse CODE signed|kem           a connection of the runner's own registers a new account, uploads a
@@ -66,7 +72,7 @@ import (
 //	                                              may be the implementation's
 func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name string, a actor, verb string, rest []string, neg bool) bool {
 	switch verb {
-	case "group-fetch", "group-send-raw", "flood", "send-closes", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "upload-prekeys", "send-as", "prekey-reuse", "raw", "delivered-in-order", "typing", "typing-seen", "link-forged", "device-id-not":
+	case "group-fetch", "group-send-raw", "flood", "send-closes", "last-seen", "list-version", "deaf", "delivered", "messages-delivered", "send-many", "send-in", "send-ahead", "hello", "registrations", "upload-prekeys", "send-as", "prekey-reuse", "raw", "delivered-in-order", "typing", "typing-seen", "link-forged", "device-id-not":
 	default:
 		return false
 	}
@@ -220,6 +226,16 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 			ts.Fatalf("usage: ! %s hello CODE %s", name, strings.Join(helloChecks, "|"))
 		}
 		mustFail(ts, name+" hello "+rest[0], badHello(ctx, w.server.address(), ra.d.Account, w.ns, rest[0]), code)
+	case "registrations":
+		from := net.ParseIP(strings.Join(rest, ""))
+		if len(rest) != 1 || code == 0 || from == nil || !from.IsLoopback() {
+			ts.Fatalf("usage: ! %s registrations CODE LOOPBACK-ADDRESS", name)
+		}
+		err := registrations(ctx, w.server.address(), w.ns, from)
+		if errors.Is(err, errNoSource) {
+			ts.Fatalf("[skip] %s registrations: %v", name, err)
+		}
+		mustFail(ts, name+" registrations from "+from.String(), err, code)
 	case "prekey-reuse":
 		if len(rest) != 1 || code == 0 || rest[0] != "signed" && rest[0] != "kem" {
 			ts.Fatalf("usage: ! %s prekey-reuse CODE signed|kem", name)
@@ -411,6 +427,13 @@ func badHello(ctx context.Context, addr, account, ns, check string) error {
 	if err != nil {
 		return err
 	}
+	return firstAnswer(nc, tc)
+}
+
+// firstAnswer reads the server's answer to a connection's first frame:
+// nil for a welcome, the refusal for an error frame, which must close the
+// connection (TRN-012).
+func firstAnswer(nc net.Conn, tc *transport.Conn) error {
 	f, err := tc.Receive()
 	if err != nil {
 		return fmt.Errorf("no answer to the first frame: %v", err)
@@ -427,6 +450,63 @@ func badHello(ctx context.Context, addr, account, ns, check string) error {
 		return fmt.Errorf("%v, and the connection stayed open", refused)
 	}
 	return refused
+}
+
+// errNoSource is a source address this machine cannot connect from.
+var errNoSource = errors.New("no connection from that address")
+
+// registrations registers new accounts at the server at addr from the
+// local address from, eight at a time, until the server refuses one
+// (SRV-026). It returns the refusal, which must carry a retry time, and
+// fails with no code when the server welcomed more than REGISTER_BURST,
+// and the tokens due since the first, before it; with errNoSource when
+// nothing connects from there.
+func registrations(ctx context.Context, addr, ns string, from net.IP) error {
+	const atOnce = 8
+	start := time.Now()
+	welcomed := 0
+	for {
+		errs := make([]error, atOnce)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() {
+				r, err := dialRawFrom(ctx, addr, ns, from)
+				if err != nil {
+					errs[i] = fmt.Errorf("%w: %v", errNoSource, err)
+					return
+				}
+				defer r.close()
+				h := wire.Hello{Versions: []uint64{wire.ProtocolVersion}, Account: r.fresh, Device: 1, IdentityKey: r.ik.Public().Encode(), Register: wire.Ptr(true)}
+				if h.Binding, err = transport.Bind(r.ik, r.static.Public, 1, h.Account, rand.Reader); err == nil {
+					err = r.tc.Send(wire.FrameHello, 1, &h)
+				}
+				if err == nil {
+					err = firstAnswer(r.nc, r.tc)
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		var refusal error
+		for _, err := range errs {
+			var re *transport.RemoteError
+			switch {
+			case err == nil:
+				welcomed++
+			case errors.As(err, &re) && (re.Body.RetryAfter == nil || *re.Body.RetryAfter == 0):
+				return fmt.Errorf("%v, without a retry time", err)
+			case refusal == nil:
+				refusal = err
+			}
+		}
+		if allowed := server.RegisterBurst + int(time.Since(start)/server.RegisterEvery) + 1; welcomed > allowed {
+			return fmt.Errorf("the server welcomed %d registrations of new accounts from %v in %v, more than REGISTER_BURST (%d) and one per REGISTER_RATE (SRV-026)",
+				welcomed, from, time.Since(start).Round(time.Millisecond), server.RegisterBurst)
+		}
+		if refusal != nil {
+			return refusal
+		}
+	}
 }
 
 // closes reports whether the peer closes nc within 5 s, sending nothing
@@ -498,7 +578,16 @@ func (r *rawConn) close() { r.tc.Close(); r.nc.Close() }
 // dialRaw connects to the server at addr (ns: the suffix of the scenario's
 // account names), within ctx's deadline.
 func dialRaw(ctx context.Context, addr, ns string) (*rawConn, error) {
+	return dialRawFrom(ctx, addr, ns, nil)
+}
+
+// dialRawFrom is dialRaw from the local address from (nil: the system's
+// choice).
+func dialRawFrom(ctx context.Context, addr, ns string, from net.IP) (*rawConn, error) {
 	var dialer net.Dialer
+	if from != nil {
+		dialer.LocalAddr = &net.TCPAddr{IP: from}
+	}
 	nc, err := dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err

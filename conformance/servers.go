@@ -717,7 +717,8 @@ func (e *embedded) start() error {
 		return err
 	}
 	cfg := server.Config{Store: st, Static: e.static, Clock: e.clock.now,
-		DuplicateDeliveries: e.dup, ForgetAccepted: e.noDedup, Quota: store.Quota{Entries: e.entries}, RedeliveryBase: 500 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond}
+		DuplicateDeliveries: e.dup, ForgetAccepted: e.noDedup, Quota: store.Quota{Entries: e.entries}, RedeliveryBase: 500 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond,
+		RegisterBurst: -1} // the runner's own server, not under test: its accounts are the scenario's (SRV-026)
 	if e.watch {
 		cfg.WelcomeDelay = cmp.Or(e.hold, welcomeDelay)
 		cfg.EarlyFrame = func(a store.Address) {

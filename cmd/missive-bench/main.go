@@ -58,7 +58,9 @@ The list is extensible: a scenario is a name, a description and a function.
 
 Flags:
     -server ADDR       measure the server at ADDR (a 127.0.0.0/8 or ::1 address)
-                       instead of one started in this process
+                       instead of one started in this process; start it with
+                       -register-burst -1, since the tool registers more accounts
+                       from this machine than REGISTER_BURST lets one source
     -server-key HEX    its static public key (default: learn it with one XX handshake)
     -server-pid PID    its process, to read its memory (VmRSS) in the idle scenario
     -runs N            repeat each measurement N times and report medians (default 3)

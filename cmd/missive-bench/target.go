@@ -126,7 +126,9 @@ func (t *target) serve(kind, dir, listen string, timed bool) error {
 		st.Close()
 		return err
 	}
-	srv, err := server.New(server.Config{Store: served, Static: static, Logger: slog.New(slog.DiscardHandler)})
+	// The tool registers every account it uses from this machine, more
+	// than REGISTER_BURST for the idle connections (SRV-026).
+	srv, err := server.New(server.Config{Store: served, Static: static, Logger: slog.New(slog.DiscardHandler), RegisterBurst: -1})
 	if err != nil {
 		st.Close()
 		return err

@@ -39,6 +39,11 @@ Flags:
     -data DIR        data directory: the server key and the store (default ./missive-data)
     -metrics ADDR    serve Prometheus metrics on ADDR/metrics (default off)
     -v               log every connection
+    -register-burst N  new accounts one source address may register at once,
+                     then one per 10 s (default 1000, the specification's
+                     REGISTER_BURST, SRV-026); -1 lifts the limit, for a
+                     deployment that creates its accounts itself, or a
+                     benchmark that registers many from one machine
     -clock FILE      for tests: run the clock ahead by the duration in FILE ("31d")
     -store-fail FILE for tests: while FILE exists, the store fails to queue
                      any envelope, as a full disk would (SRV-017)
@@ -66,6 +71,7 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
 	verbose := fl.Bool("v", false, "")
 	clockFile := fl.String("clock", "", "")
 	failFile := fl.String("store-fail", "", "")
+	registerBurst := fl.Int("register-burst", server.RegisterBurst, "")
 	mutant := fl.String("mutant", "", "")
 	version := fl.Bool("version", false, "")
 	if err := fl.Parse(args); err != nil {
@@ -107,14 +113,14 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
 	if *clockFile != "" {
 		clock = (&fileClock{path: *clockFile}).Now
 	}
-	if err := serve(*listen, *data, *metrics, clock, *failFile, log, stdout, stop); err != nil {
+	if err := serve(*listen, *data, *metrics, clock, *failFile, *registerBurst, log, stdout, stop); err != nil {
 		fmt.Fprintf(stderr, "missive-server: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(listen, data, metricsAddr string, clock func() time.Time, failFile string, log *slog.Logger, stdout io.Writer, stop <-chan struct{}) error {
+func serve(listen, data, metricsAddr string, clock func() time.Time, failFile string, registerBurst int, log *slog.Logger, stdout io.Writer, stop <-chan struct{}) error {
 	// Catch the stop signals before listening: one that comes as soon as
 	// devices can connect stops the server cleanly instead of killing it.
 	sig := make(chan os.Signal, 1)
@@ -138,7 +144,7 @@ func serve(listen, data, metricsAddr string, clock func() time.Time, failFile st
 	if failFile != "" {
 		served = &failingStore{Store: st, path: failFile}
 	}
-	srv, err := server.New(server.Config{Store: served, Static: static, Logger: log, Clock: clock})
+	srv, err := server.New(server.Config{Store: served, Static: static, Logger: log, Clock: clock, RegisterBurst: registerBurst})
 	if err != nil {
 		return err
 	}

@@ -70,6 +70,7 @@ const (
 	RestampOwed               Fault = "restamp-owed"                  // a device sends what it owes again with a new message id and sent-at (DEV-022)
 	DeleteUnsynced            Fault = "delete-unsynced"               // a device deletes a message for itself alone, telling its other devices nothing (DEV-023)
 	IgnoreDeletedSync         Fault = "ignore-deleted-sync"           // a device drops deleted content from its own account's devices (DEV-023)
+	NoRegisterLimit           Fault = "no-register-limit"             // the server lets one source register accounts without bound (SRV-026)
 	DeletedComesBack          Fault = "deleted-comes-back"            // a device remembers neither a deletion nor what it processed: a message deleted here, delivered again, is shown again (DEV-023)
 )
 
@@ -126,13 +127,14 @@ var All = map[Fault]string{
 	RestampOwed:               "a device sends what it owes again with a new message id and sent-at at each try, so that a try whose answer was lost is stored and shown again instead of being a resend (DEV-022)",
 	DeleteUnsynced:            "a device deletes a message for itself alone: it sends its account's other devices no deleted content, and they go on showing the message (DEV-023)",
 	IgnoreDeletedSync:         "a device drops the deleted content of its own account's other devices: a message deleted on one goes on showing on it (DEV-023)",
+	NoRegisterLimit:           "the server lets one source address register new accounts without bound, as fast as it asks (SRV-026)",
 	DeletedComesBack:          "a device detects duplicates only among the messages it holds, and keeps no mark of a deletion: a message deleted here, delivered again (a sender's resend), is shown again (DEV-023)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.
 var ServerFaults = map[Fault]bool{IgnoreTTL: true, AcceptRevokedDevice: true, NoRateLimit: true, NonMemberGroupSend: true,
 	LastSeenToAll: true, AckInMemory: true, SentAtUnchecked: true, NoWriteTimeout: true, ReuseOneTimePrekeys: true,
-	NoIdleTimeout: true, NoStopFlush: true, StoreFailureOpen: true}
+	NoIdleTimeout: true, NoStopFlush: true, StoreFailureOpen: true, NoRegisterLimit: true}
 
 var on atomic.Pointer[Fault]
 

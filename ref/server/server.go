@@ -46,6 +46,8 @@ const (
 	RequestBurst     = 40
 	TypingRate       = 2
 	TypingBurst      = 5
+	RegisterEvery    = 10 * time.Second // REGISTER_RATE: one registration per this interval
+	RegisterBurst    = 1000
 	MaxPendingPushes = 256
 	ShutdownGrace    = 5 * time.Second
 	MaxSentAhead     = 24 * time.Hour
@@ -85,6 +87,11 @@ type Config struct {
 	// Quota overrides the per-device queue quota; zero keeps the
 	// specification's.
 	Quota store.Quota
+	// RegisterBurst overrides REGISTER_BURST, the new accounts one source
+	// may register at once (SRV-026); zero keeps it, and a negative value
+	// lifts the limit: for a deployment whose accounts come from
+	// elsewhere, a benchmark, or the conformance runner's own server.
+	RegisterBurst int
 	// DuplicateDeliveries makes the server deliver every entry twice, as a
 	// network that duplicates would: the conformance runner uses it to check
 	// that clients show a message once (CLI-001). Never set it otherwise.
@@ -200,6 +207,8 @@ type Server struct {
 	stop       chan struct{}
 	stopOnce   sync.Once
 	sweepDone  chan struct{}
+
+	registrations *registrations // the accounts each source registers lately (SRV-026)
 }
 
 // New returns a server for cfg and starts its expiry sweeper.
@@ -249,6 +258,7 @@ func New(cfg Config) (*Server, error) {
 		sweepDone: make(chan struct{}),
 	}
 	s.presence = newPresence(s)
+	s.registrations = newRegistrations(cfg.RegisterBurst)
 	s.acks = newAcker(cfg.Store, cfg.AckDelay, s.log.Error)
 	go s.sweep()
 	return s, nil

@@ -1,0 +1,91 @@
+package server
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/missive-protocol/missive/internal/faults"
+)
+
+// maxRegisterSources bounds the sources whose registrations the server
+// tracks at once (SRV-026 lets it refuse a source it does not track yet
+// while it tracks that many): each costs a limiter, and a flood from many
+// addresses must not cost memory without bound.
+const maxRegisterSources = 1 << 16
+
+// registrations is the token bucket of each source that registered new
+// accounts lately (SRV-026). A source whose bucket is full again is
+// forgotten: its new bucket is the same.
+type registrations struct {
+	burst     int // 0: no limit
+	mu        sync.Mutex
+	sources   map[string]*rate.Limiter
+	lastSweep time.Time
+}
+
+// newRegistrations makes the limits of registrations: burst overrides
+// REGISTER_BURST when positive; a negative burst lifts the limit.
+func newRegistrations(burst int) *registrations {
+	switch {
+	case burst == 0:
+		burst = RegisterBurst
+	case burst < 0:
+		burst = 0
+	}
+	return &registrations{burst: burst, sources: map[string]*rate.Limiter{}}
+}
+
+// sourceOf returns the source of a connection's address: the IPv4
+// address, or the /64 prefix of an IPv6 address.
+func sourceOf(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	if ip := tcp.IP.To4(); ip != nil {
+		return ip.String()
+	}
+	return tcp.IP.Mask(net.CIDRMask(64, 128)).String()
+}
+
+// take takes a token of source's bucket at now (the real time, which the
+// limiters use), or returns how long until one is due.
+func (r *registrations) take(source string, now time.Time) (wait time.Duration, ok bool) {
+	if r.burst == 0 || faults.Has(faults.NoRegisterLimit) {
+		return 0, true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := r.sources[source]
+	if l == nil {
+		if len(r.sources) >= maxRegisterSources && now.Sub(r.lastSweep) >= time.Second {
+			r.sweep(now)
+		}
+		if len(r.sources) >= maxRegisterSources {
+			return RegisterEvery, false
+		}
+		l = rate.NewLimiter(rate.Every(RegisterEvery), r.burst)
+		r.sources[source] = l
+	}
+	res := l.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return d, false
+	}
+	return 0, true
+}
+
+// sweep forgets the sources whose bucket is full again. Called with r.mu
+// held, at most once a second: a flood from many sources must not make
+// every registration walk them all.
+func (r *registrations) sweep(now time.Time) {
+	r.lastSweep = now
+	for s, l := range r.sources {
+		if l.TokensAt(now) >= float64(r.burst) {
+			delete(r.sources, s)
+		}
+	}
+}
