@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 
@@ -162,7 +164,7 @@ func TestVectors(t *testing.T) {
 			if !bytes.Equal(client.HandshakeHash(), c.HandshakeHash) || !bytes.Equal(server.HandshakeHash(), c.HandshakeHash) {
 				t.Errorf("handshake hash: got %x and %x, want %x", client.HandshakeHash(), server.HandshakeHash(), []byte(c.HandshakeHash))
 			}
-			runSegments(t, c.Segments, client, server, ca, cb)
+			runSegments(t, c.Flags, c.Segments, client, server, ca, cb)
 		})
 	}
 }
@@ -170,8 +172,9 @@ func TestVectors(t *testing.T) {
 // runSegments replays the segments in order: the frames of each sender's
 // stream are written with WriteFrame and must produce exactly the vector's
 // segments; the receiver reads them back. An invalid segment is injected
-// as raw bytes and must fail to decrypt.
-func runSegments(t *testing.T, segs []segment, client, server *Conn, ca, cb *recorder) {
+// as raw bytes and must fail to decrypt, and its plaintext must be the one
+// the case's attack made it from (checkAttack).
+func runSegments(t *testing.T, flags []string, segs []segment, client, server *Conn, ca, cb *recorder) {
 	side := func(from string) (w, r *Conn, rec *recorder) {
 		if from == "initiator" {
 			return client, server, ca
@@ -182,6 +185,9 @@ func runSegments(t *testing.T, segs []segment, client, server *Conn, ca, cb *rec
 		s := segs[i]
 		w, r, rec := side(s.From)
 		if s.Expect == "invalid" {
+			if err := checkAttack(flags, segs, i, w.send); err != nil {
+				t.Errorf("segment %d: %v", i, err)
+			}
 			go w.writeRaw(prefixed(s.Segment))
 			if _, err := r.ReadFrame(); !errors.Is(err, ErrChannel) {
 				t.Errorf("segment %d: got %v, want a decryption failure", i, err)
@@ -226,4 +232,75 @@ func runSegments(t *testing.T, segs []segment, client, server *Conn, ca, cb *rec
 		}
 		i = j
 	}
+}
+
+// attacks are the flags of transport.json that name how its invalid
+// segment was made (spec/09-vectors.md).
+var attacks = []string{"replayed", "reordered", "reflected", "altered", "truncated"}
+
+// checkAttack checks the plaintext of segs[i], a segment that must fail,
+// against the attack its case's flag names: it is the plaintext of the
+// segment the attack was made from (spec 9.2). A replayed segment repeats
+// an earlier segment of the same sender, a reflected one an earlier
+// segment of the other side, and the plaintext is that segment's. A
+// reordered segment is the encryption of the plaintext under the sender's
+// nonce after next; an altered one differs from its encryption under the
+// sender's next nonce in one bit, and a truncated one is a proper prefix
+// of that encryption, shorter than a tag. send is the sender's cipher
+// state after its valid segments.
+func checkAttack(flags []string, segs []segment, i int, send *noise.CipherState) error {
+	var attack string
+	for _, f := range flags {
+		if slices.Contains(attacks, f) {
+			if attack != "" {
+				return fmt.Errorf("flags %q and %q: want one attack", attack, f)
+			}
+			attack = f
+		}
+	}
+	s := segs[i]
+	seal := func(n uint64) []byte { return send.Cipher().Encrypt(nil, n, nil, s.Plaintext) }
+	switch attack {
+	case "replayed", "reflected":
+		for k, e := range segs[:i] {
+			if e.Expect != "" || !bytes.Equal(e.Segment, s.Segment) {
+				continue
+			}
+			switch {
+			case attack == "replayed" && e.From != s.From:
+				return fmt.Errorf("replayed: repeats segment %d, from %s, not one of its sender %s", k, e.From, s.From)
+			case attack == "reflected" && e.From == s.From:
+				return fmt.Errorf("reflected: repeats segment %d of its own sender %s, not one of the other side", k, s.From)
+			}
+			if !bytes.Equal(e.Plaintext, s.Plaintext) {
+				return fmt.Errorf("%s: plaintext %x; segment %d, which it repeats, has %x", attack, []byte(s.Plaintext), k, []byte(e.Plaintext))
+			}
+			return nil
+		}
+		return fmt.Errorf("%s: repeats no earlier valid segment", attack)
+	case "reordered":
+		if got := seal(send.Nonce() + 1); !bytes.Equal(got, s.Segment) {
+			return fmt.Errorf("reordered: the plaintext under the nonce after next encrypts to %x, want the segment %x", got, []byte(s.Segment))
+		}
+	case "altered":
+		got := seal(send.Nonce())
+		if len(got) != len(s.Segment) {
+			return fmt.Errorf("altered: the plaintext encrypts to %d bytes, want %d, the segment's", len(got), len(s.Segment))
+		}
+		diff := 0
+		for k := range got {
+			diff += bits.OnesCount8(got[k] ^ s.Segment[k])
+		}
+		if diff != 1 {
+			return fmt.Errorf("altered: the plaintext encrypts to %x, %d bits from the segment %x; want 1", got, diff, []byte(s.Segment))
+		}
+	case "truncated":
+		got := seal(send.Nonce())
+		if len(s.Segment) >= tagSize || !bytes.HasPrefix(got, s.Segment) {
+			return fmt.Errorf("truncated: the plaintext encrypts to %x; want the segment %x (shorter than a tag) a prefix of it", got, []byte(s.Segment))
+		}
+	case "":
+		return fmt.Errorf("no flag names the attack (one of %q)", attacks)
+	}
+	return nil
 }
