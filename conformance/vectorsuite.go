@@ -21,6 +21,7 @@ import (
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/wire"
+	"github.com/missive-protocol/missive/spec"
 	"github.com/missive-protocol/missive/vectors"
 )
 
@@ -196,8 +197,14 @@ func RunVectors(ctx context.Context, a *Adapter, match *regexp.Regexp, emit func
 	return out, nil
 }
 
-// decodeFile parses a vector file strictly.
-func decodeFile[C any](data []byte) ([]C, error) {
+// vectorSchema is the schema of the vector files this runner reads.
+const vectorSchema = "missive-vectors/1"
+
+// decodeFile parses the vector file of family strictly (VEC-001): it
+// refuses a field it does not know, and a header that is not this
+// runner's: schema, family, the specification's version and its protocol
+// version.
+func decodeFile[C any](family string, data []byte) ([]C, error) {
 	var f struct {
 		Schema          string            `json:"schema"`
 		Family          string            `json:"family"`
@@ -212,8 +219,15 @@ func decodeFile[C any](data []byte) ([]C, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, err
 	}
-	if f.Schema != "missive-vectors/1" {
-		return nil, fmt.Errorf("unknown schema %q", f.Schema)
+	switch {
+	case f.Schema != vectorSchema:
+		return nil, fmt.Errorf("unknown schema %q, want %q", f.Schema, vectorSchema)
+	case f.Family != family:
+		return nil, fmt.Errorf("family %q, want %q", f.Family, family)
+	case f.SpecVersion != spec.Version:
+		return nil, fmt.Errorf("spec_version %q, want %q", f.SpecVersion, spec.Version)
+	case f.ProtocolVersion != spec.ProtocolVersion:
+		return nil, fmt.Errorf("protocol_version %d, want %d", f.ProtocolVersion, spec.ProtocolVersion)
 	}
 	return f.Cases, nil
 }
@@ -228,7 +242,7 @@ type xeddsaCase struct {
 }
 
 func runXEdDSA(ctx context.Context, v *vectorRun, data []byte) error {
-	cases, err := decodeFile[xeddsaCase](data)
+	cases, err := decodeFile[xeddsaCase](v.family, data)
 	if err != nil {
 		return err
 	}
@@ -290,7 +304,7 @@ type pqxdhCase struct {
 }
 
 func runPQXDH(ctx context.Context, v *vectorRun, data []byte) error {
-	cases, err := decodeFile[pqxdhCase](data)
+	cases, err := decodeFile[pqxdhCase](v.family, data)
 	if err != nil {
 		return err
 	}
@@ -424,7 +438,7 @@ func (v *vectorRun) pair(ctx context.Context, sk, ad, aliceRatchet, bobRatchet [
 }
 
 func runRatchet(ctx context.Context, v *vectorRun, data []byte) error {
-	cases, err := decodeFile[ratchetCase](data)
+	cases, err := decodeFile[ratchetCase](v.family, data)
 	if err != nil {
 		return err
 	}
@@ -490,7 +504,7 @@ type accumulatedCase struct {
 }
 
 func runAccumulated(ctx context.Context, v *vectorRun, data []byte) error {
-	cases, err := decodeFile[accumulatedCase](data)
+	cases, err := decodeFile[accumulatedCase](v.family, data)
 	if err != nil {
 		return err
 	}
@@ -585,7 +599,7 @@ type wireCase struct {
 }
 
 func runWire(ctx context.Context, v *vectorRun, data []byte) error {
-	cases, err := decodeFile[wireCase](data)
+	cases, err := decodeFile[wireCase](v.family, data)
 	if err != nil {
 		return err
 	}
@@ -619,7 +633,7 @@ type deviceListCase struct {
 }
 
 func runDeviceLists(ctx context.Context, v *vectorRun, data []byte) error {
-	cases, err := decodeFile[deviceListCase](data)
+	cases, err := decodeFile[deviceListCase](v.family, data)
 	if err != nil {
 		return err
 	}
@@ -671,7 +685,7 @@ type receiptsCase struct {
 }
 
 func runReceipts(ctx context.Context, v *vectorRun, data []byte) error {
-	cases, err := decodeFile[receiptsCase](data)
+	cases, err := decodeFile[receiptsCase](v.family, data)
 	if err != nil {
 		return err
 	}
@@ -760,7 +774,7 @@ type transportCase struct {
 }
 
 func runTransport(ctx context.Context, v *vectorRun, data []byte) error {
-	cases, err := decodeFile[transportCase](data)
+	cases, err := decodeFile[transportCase](v.family, data)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func byteSlices(hs []hexb) [][]byte {
 }
 
 func runGroupStates(ctx context.Context, v *vectorRun, data []byte) error {
-	cases, err := decodeFile[groupStateCase](data)
+	cases, err := decodeFile[groupStateCase](v.family, data)
 	if err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func codeName(c errcode.Code) string {
 }
 
 func runSenderKeys(ctx context.Context, v *vectorRun, data []byte) error {
-	cases, err := decodeFile[senderKeysCase](data)
+	cases, err := decodeFile[senderKeysCase](v.family, data)
 	if err != nil {
 		return err
 	}
@@ -347,7 +347,7 @@ func (c *mediaCase) blob() ([]byte, error) {
 }
 
 func runMedia(ctx context.Context, v *vectorRun, data []byte) error {
-	cases, err := decodeFile[mediaCase](data)
+	cases, err := decodeFile[mediaCase](v.family, data)
 	if err != nil {
 		return err
 	}
@@ -483,7 +483,7 @@ func renderLifecycle(s *pb.LifecycleState) string {
 }
 
 func runLifecycle(ctx context.Context, v *vectorRun, data []byte) error {
-	cases, err := decodeFile[lifecycleCase](data)
+	cases, err := decodeFile[lifecycleCase](v.family, data)
 	if err != nil {
 		return err
 	}
@@ -615,7 +615,7 @@ func renderGroupStatus(id string, statuses, members map[string]string, overall s
 }
 
 func runGroupReceipts(ctx context.Context, v *vectorRun, data []byte) error {
-	cases, err := decodeFile[groupReceiptsCase](data)
+	cases, err := decodeFile[groupReceiptsCase](v.family, data)
 	if err != nil {
 		return err
 	}
