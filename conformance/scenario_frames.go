@@ -67,6 +67,7 @@ var (
 		"body-extra",    // ACCOUNT: a send of an envelope with an unknown key (TRN-010)
 		"pipeline",      // ACCOUNT: seven requests in one write, the fifth a send whose body does not decode (SRV-019, MSG-022)
 		"subscriptions", // following MAX_SUBSCRIPTIONS accounts, then one more (SRV-024)
+		"prekeys-held",  // one-time prekeys uploaded up to MAX_ONE_TIME_PREKEYS of each kind held, then more (SRV-025)
 	}
 )
 
@@ -149,6 +150,8 @@ func (w *world) rawFrames(ts *testscript.TestScript, ctx context.Context, name s
 			mustFail(ts, name+" raw device-list "+args[1], rawDeviceList(ctx, addr, w.ns, args[1], w.clock.now()), code)
 		case "subscriptions":
 			mustFail(ts, name+" raw subscriptions", rawSubscriptions(ctx, addr, w.ns), code)
+		case "prekeys-held":
+			mustFail(ts, name+" raw prekeys-held", rawPrekeysHeld(ctx, addr, w.ns, w.clock.now()), code)
 		case "pipeline":
 			ids, err := rawPipeline(ctx, addr, w.ns, w.conv(ts, args[1]).account, w.clock.now())
 			for i, id := range ids {
@@ -1141,6 +1144,119 @@ func rawSubscriptions(ctx context.Context, addr, ns string) error {
 			return refused
 		}
 	}
+}
+
+// rawPrekeysHeld registers a new account and makes it reachable with
+// MAX_PREKEYS_PER_UPLOAD one-time prekeys of each kind, then uploads
+// one-time EC prekeys until MAX_ONE_TIME_PREKEYS are held, each upload
+// taken; then one EC prekey more, with a new signed prekey and a one-time
+// KEM prekey that alone would fit, which the server must refuse whole
+// (SRV-025). It returns that refusal, or an error of no code when the
+// server did not keep to SRV-025 otherwise: a fetch must still get the
+// first signed prekey; after it, the keys of the refused upload must be
+// taken (the fetch made room for one EC prekey, and the refused ids were
+// not stored), and one-time KEM prekeys up to MAX_ONE_TIME_PREKEYS, but
+// not one more.
+func rawPrekeysHeld(ctx context.Context, addr, ns string, now time.Time) error {
+	const batch, most = wire.MaxPrekeysPerUpload, server.MaxOneTimePrekeys
+	r, _, err := reachableAccount(ctx, addr, ns, now, batch)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	id := uint64(3) // the request ids reachableAccount used
+	upload := func(u *wire.PrekeyUpload) (wire.UploadResult, error) {
+		id++
+		var res wire.UploadResult
+		err := r.call(ctx, wire.FrameUploadPrekeys, id, u, &res)
+		return res, err
+	}
+	ec := func(from, to uint64) (*[]wire.OneTimePreKey, error) {
+		var out []wire.OneTimePreKey
+		for i := from; i <= to; i++ {
+			k, err := keys.GeneratePrivateKey(rand.Reader)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, wire.OneTimePreKey{ID: i, Key: k.Public().Encode()})
+		}
+		return &out, nil
+	}
+	kem := func(from, to uint64) (*[]wire.KEMPreKey, error) {
+		var out []wire.KEMPreKey
+		for i := from; i <= to; i++ {
+			k, err := signedKEM(r.ik, i)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, k)
+		}
+		return &out, nil
+	}
+	for held := uint64(batch); held < most; held += batch {
+		ks, err := ec(held+1, held+batch)
+		if err != nil {
+			return err
+		}
+		res, err := upload(&wire.PrekeyUpload{OneTime: ks})
+		if err != nil || res.OneTimeEC != held+batch {
+			return fmt.Errorf("upload-prekeys of one-time EC prekeys %d to %d, %d held in all (MAX_ONE_TIME_PREKEYS is %d): got %+v, %v, want %d held",
+				held+1, held+batch, held+batch, most, res, err, held+batch)
+		}
+	}
+	// KEM ids from 2000: lastResortID is 1000.
+	over, err := signedUpload(r.ik, false, 2)
+	if err != nil {
+		return err
+	}
+	if over.OneTime, err = ec(most+1, most+1); err != nil {
+		return err
+	}
+	if over.OneTimeKEM, err = kem(2000, 2000); err != nil {
+		return err
+	}
+	_, refused := upload(over)
+	if errcode.Of(refused) == 0 {
+		return refused
+	}
+	f, err := dialRegistered(ctx, addr, ns)
+	if err != nil {
+		return err
+	}
+	defer f.close()
+	var fr wire.FetchResult
+	if err := f.call(ctx, wire.FrameFetchPrekeys, 2, &wire.PrekeyFetch{Account: r.fresh}, &fr); err != nil {
+		return fmt.Errorf("fetch-prekeys of the account: %v", err)
+	}
+	var b wire.Bundle
+	if len(fr.Bundles) != 1 || wire.Unmarshal(fr.Bundles[0].Bundle, &b) != nil {
+		return fmt.Errorf("fetch-prekeys of the account gave %d bundles, want one that decodes", len(fr.Bundles))
+	}
+	if b.SignedPreKey.ID != 1 {
+		return fmt.Errorf("%v, and yet a fetch gets the signed prekey of that upload (id %d), not the first (id 1)", refused, b.SignedPreKey.ID)
+	}
+	res, err := upload(&wire.PrekeyUpload{OneTime: over.OneTime, OneTimeKEM: over.OneTimeKEM})
+	if err != nil || res.OneTimeEC != most || res.OneTimeKEM != batch {
+		return fmt.Errorf("%v; then, after a fetch took one prekey of each kind, an upload of its one-time prekeys again: got %+v, %v, want %d EC and %d KEM held", refused, res, err, most, batch)
+	}
+	for held := uint64(batch); held < most; held += batch {
+		ks, err := kem(2000+held-batch+1, 2000+held)
+		if err != nil {
+			return err
+		}
+		res, err := upload(&wire.PrekeyUpload{OneTimeKEM: ks})
+		if err != nil || res.OneTimeKEM != held+batch {
+			return fmt.Errorf("%v; then upload-prekeys of one-time KEM prekeys, %d held in all: got %+v, %v, want %d held", refused, held+batch, res, err, held+batch)
+		}
+	}
+	more, err := kem(2000+most, 2000+most)
+	if err != nil {
+		return err
+	}
+	if _, err := upload(&wire.PrekeyUpload{OneTimeKEM: more}); errcode.Of(err) != errcode.Of(refused) {
+		return fmt.Errorf("%v; then an upload of one one-time KEM prekey, %d held: got %v, want the same refusal", refused, most, err)
+	}
+	return refused
 }
 
 // linkForged runs "! NAME link-forged CODE": NAME, a primary, opens a

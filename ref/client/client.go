@@ -86,6 +86,9 @@ type Device struct {
 	mu       sync.Mutex  // serializes session use
 	outMu    sync.Mutex  // serializes sending what the outbox holds (sendOwed)
 	owedMore atomic.Bool // added to the outbox by a call that did not wait for outMu (sendOwedIfFree)
+	// replenishing is set while a batch of one-time prekeys is uploaded
+	// (Conn.replenish): one at a time.
+	replenishing atomic.Bool
 }
 
 // ErrExists is returned by Init for a directory that holds a device.
@@ -296,6 +299,29 @@ func (d *Device) newPrekeys(first bool, n int) (*wire.PrekeyUpload, error) {
 		return nil
 	})
 	return up, err
+}
+
+// dropPrekeys deletes the private keys of the one-time prekeys of an
+// upload that the server refused: it never holds them, so no message can
+// use them. Their ids stay used (PQX-002).
+func (d *Device) dropPrekeys(up *wire.PrekeyUpload) error {
+	return d.db.Update(func(tx *bolt.Tx) error {
+		if up.OneTime != nil {
+			for _, k := range *up.OneTime {
+				if err := tx.Bucket(bucketOPK).Delete(u32(uint32(k.ID))); err != nil {
+					return err
+				}
+			}
+		}
+		if up.OneTimeKEM != nil {
+			for _, k := range *up.OneTimeKEM {
+				if err := tx.Bucket(bucketKEM).Delete(u32(uint32(k.ID))); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 func (d *Device) kemPrekey() (*keys.KEMPrivateKey, []byte, error) {

@@ -473,13 +473,26 @@ func (c *Conn) keepalive() {
 	}
 }
 
-// replenish uploads a batch of one-time prekeys.
+// replenish uploads a batch of one-time prekeys, one batch at a time:
+// a notice(prekeys-low) that comes while a batch is uploaded asks for no
+// second one. The device holds a little over PrekeyBatch of a kind, far
+// below MAX_ONE_TIME_PREKEYS; notices of fetches that crossed an earlier
+// upload may still ask for batches beyond it, which the server refuses
+// with policy.quota_exceeded (SRV-025). The device then holds enough: it
+// deletes the private keys of the batch and reports nothing.
 func (c *Conn) replenish() {
+	if !c.d.replenishing.CompareAndSwap(false, true) {
+		return
+	}
+	defer c.d.replenishing.Store(false)
 	up, err := c.d.newPrekeys(false, PrekeyBatch)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		err = c.call(ctx, wire.FrameUploadPrekeys, up, new(wire.UploadResult))
+		if errcode.Of(err) == errcode.PolicyQuotaExceeded {
+			err = c.d.dropPrekeys(up)
+		}
 	}
 	if err != nil {
 		c.emit(Event{Kind: EventError, Err: fmt.Errorf("client: uploading prekeys: %w", err)})

@@ -1,6 +1,13 @@
 package client
 
-import bolt "go.etcd.io/bbolt"
+import (
+	"context"
+	"encoding/binary"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/missive-protocol/missive/ref/wire"
+)
 
 // ProcessedPairs returns how many processed pairs (CLI-001) the device
 // keeps, for the tests of package client_test.
@@ -11,4 +18,23 @@ func (d *Device) ProcessedPairs() int {
 		return nil
 	})
 	return n
+}
+
+// FetchPrekeys fetches the bundles of an account's devices as a sender
+// does, and uses none: the server hands out one-time prekeys of them.
+func (c *Conn) FetchPrekeys(ctx context.Context, account string) error {
+	return c.call(ctx, wire.FrameFetchPrekeys, &wire.PrekeyFetch{Account: account}, new(wire.FetchResult))
+}
+
+// OneTimePrekeys returns how many private one-time EC prekeys the device
+// holds, and the id its next one gets.
+func (d *Device) OneTimePrekeys() (held int, next uint32) {
+	d.db.View(func(tx *bolt.Tx) error {
+		held = tx.Bucket(bucketOPK).Stats().KeyN
+		if v := getConfig(tx, "next-opk"); len(v) == 4 {
+			next = binary.BigEndian.Uint32(v)
+		}
+		return nil
+	})
+	return held, next
 }

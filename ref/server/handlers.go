@@ -15,7 +15,8 @@ import (
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
-// uploadPrekeys checks and stores an upload (section 11.4, SRV-002).
+// uploadPrekeys checks and stores an upload (section 11.4, SRV-002), up
+// to MAX_ONE_TIME_PREKEYS held of each kind (SRV-025).
 func (c *conn) uploadPrekeys(ctx context.Context, u *wire.PrekeyUpload) (wire.Message, error) {
 	ik, err := c.identityKey(ctx)
 	if err != nil {
@@ -69,10 +70,17 @@ func (c *conn) uploadPrekeys(ctx context.Context, u *wire.PrekeyUpload) (wire.Me
 	if c.s.cfg.Uploaded != nil {
 		c.s.cfg.Uploaded(c.addr, up)
 	}
+	if !faults.Has(faults.UnboundedPrekeys) {
+		up.Most = MaxOneTimePrekeys // SRV-025
+	}
 	counts, err := c.s.cfg.Store.PutPrekeys(ctx, c.addr, up)
 	c.s.recipients.drop(c.addr.Account) // the device may have become reachable
-	if errors.Is(err, store.ErrDuplicatePrekey) {
+	switch {
+	case errors.Is(err, store.ErrDuplicatePrekey):
 		return nil, errcode.StateDuplicatePrekey
+	case errors.Is(err, store.ErrQuota):
+		c.s.log.Info("prekeys refused", "account", c.addr.Account, "device", c.addr.Device, "reason", "quota")
+		return nil, errcode.PolicyQuotaExceeded
 	}
 	if err != nil {
 		return nil, err

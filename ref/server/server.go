@@ -57,6 +57,9 @@ const (
 	shutdownRetryMin = time.Second
 )
 
+// MaxOneTimePrekeys is MAX_ONE_TIME_PREKEYS, per kind and device (SRV-025).
+const MaxOneTimePrekeys = 1000
+
 // Config configures a Server. Store and Static are required.
 type Config struct {
 	// Store holds everything the server persists.

@@ -65,6 +65,10 @@ type PrekeyUpdate struct {
 	LastResort   *Prekey
 	OneTimeEC    []Prekey
 	OneTimeKEM   []Prekey
+	// Most is the most one-time prekeys of each kind that the device may
+	// hold once the update is stored (MAX_ONE_TIME_PREKEYS, SRV-025); zero
+	// or less: no limit.
+	Most int
 }
 
 // Counts are the one-time prekeys held for a device.
@@ -210,7 +214,9 @@ type Store interface {
 
 	// PutPrekeys stores an upload for a reachable or new device. It fails
 	// with ErrDuplicatePrekey, storing nothing, when a one-time or signed
-	// prekey id was ever stored for the device's key of that kind.
+	// prekey id was ever stored for the device's key of that kind; else
+	// with ErrQuota, storing nothing, when u.Most is positive and the
+	// device would then hold more than u.Most one-time prekeys of a kind.
 	PutPrekeys(ctx context.Context, a Address, u PrekeyUpdate) (Counts, error)
 	// TakeBundle returns the keys of one bundle for a device, removing the
 	// oldest one-time KEM and EC prekeys it hands out in the same atomic

@@ -67,6 +67,10 @@ func (s *Store) PutPrekeys(ctx context.Context, a store.Address, u store.PrekeyU
 				return err
 			}
 		}
+		if u.Most > 0 && (int(d.ec)+len(u.OneTimeEC) > u.Most || int(d.kem)+len(u.OneTimeKEM) > u.Most) {
+			return fmt.Errorf("device %s/%d: one-time prekeys: %d EC and %d KEM held, %d and %d more, at most %d of a kind: %w",
+				a.Account, a.Device, d.ec, d.kem, len(u.OneTimeEC), len(u.OneTimeKEM), u.Most, store.ErrQuota)
+		}
 		for _, k := range keys {
 			if err := used.Put(k, marker); err != nil {
 				return err

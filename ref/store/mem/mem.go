@@ -305,6 +305,10 @@ func (s *Store) PutPrekeys(ctx context.Context, a store.Address, u store.PrekeyU
 			return store.Counts{}, err
 		}
 	}
+	if u.Most > 0 && (len(dev.ec)+len(u.OneTimeEC) > u.Most || len(dev.kem)+len(u.OneTimeKEM) > u.Most) {
+		return store.Counts{}, fmt.Errorf("mem: put prekeys for %s/%d: %d EC and %d KEM held, %d and %d more, at most %d of a kind: %w",
+			a.Account, a.Device, len(dev.ec), len(dev.kem), len(u.OneTimeEC), len(u.OneTimeKEM), u.Most, store.ErrQuota)
+	}
 	for space, ids := range seen {
 		for id := range ids {
 			dev.used[space][id] = true

@@ -12,6 +12,7 @@ var prekeyTests = []test{
 	{"PutPrekeysCounts", testPutPrekeysCounts},
 	{"PutPrekeysUnknownDevice", testPutPrekeysUnknown},
 	{"PutPrekeysDuplicate", testPutPrekeysDuplicate},
+	{"PutPrekeysMost", testPutPrekeysMost},
 	{"PrekeyReplacement", testPrekeyReplacement},
 	{"TakeBundleOrder", testTakeBundleOrder},
 	{"TakeBundleNotReachable", testTakeBundleNotReachable},
@@ -127,6 +128,46 @@ func testPutPrekeysDuplicate(h *harness) {
 				h.Errorf("PutPrekeys: got %+v, want %+v", got, want)
 			}
 		})
+	}
+}
+
+// testPutPrekeysMost checks PrekeyUpdate.Most: an update that would leave
+// more one-time prekeys of a kind held fails with ErrQuota, storing
+// nothing; ids are checked first; what a bundle took makes room.
+func testPutPrekeysMost(h *harness) {
+	a := h.account("alice")
+	h.put(a, store.PrekeyUpdate{SignedPrekey: ptr(pk(1)), LastResort: ptr(pk(100)), OneTimeEC: pks(1, 2), OneTimeKEM: pks(1, 2), Most: 3})
+	refused := []struct {
+		name string
+		u    store.PrekeyUpdate
+		want error
+	}{
+		{"EC over", store.PrekeyUpdate{OneTimeEC: pks(3, 4), Most: 3}, store.ErrQuota},
+		{"KEM over, beside EC that fit", store.PrekeyUpdate{SignedPrekey: ptr(pk(2)), LastResort: ptr(pk(101)), OneTimeEC: pks(3), OneTimeKEM: pks(3, 4), Most: 3}, store.ErrQuota},
+		{"a duplicate over", store.PrekeyUpdate{OneTimeEC: pks(1, 3), Most: 3}, store.ErrDuplicatePrekey},
+	}
+	for _, c := range refused {
+		_, err := h.s.PutPrekeys(h.ctx, a, c.u)
+		h.wantErr("PutPrekeys, "+c.name, err, c.want)
+	}
+	if c, _ := h.counts(a); c != (store.Counts{EC: 2, KEM: 2}) {
+		h.Errorf("PrekeyCounts after refused updates: got %+v, want 2 and 2", c)
+	}
+	// Exactly full, with the ids of the refused updates: they were not
+	// stored; then a bundle makes room for one of each kind.
+	if got := h.put(a, store.PrekeyUpdate{OneTimeEC: pks(3), OneTimeKEM: pks(3), Most: 3}); got != (store.Counts{EC: 3, KEM: 3}) {
+		h.Errorf("PutPrekeys up to Most: got %+v, want 3 and 3", got)
+	}
+	b, _ := h.take(a)
+	h.wantPrekey("signed prekey after refused updates", b.SignedPrekey, pk(1))
+	if got := h.put(a, store.PrekeyUpdate{OneTimeEC: pks(4), OneTimeKEM: pks(4), Most: 3}); got != (store.Counts{EC: 3, KEM: 3}) {
+		h.Errorf("PutPrekeys after a bundle took one of each: got %+v, want 3 and 3", got)
+	}
+	_, err := h.s.PutPrekeys(h.ctx, a, store.PrekeyUpdate{OneTimeKEM: pks(5), Most: 3})
+	h.wantErr("PutPrekeys, one KEM over", err, store.ErrQuota)
+	// Most of zero: no limit.
+	if got := h.put(a, store.PrekeyUpdate{OneTimeEC: pks(5, 6, 7)}); got != (store.Counts{EC: 6, KEM: 3}) {
+		h.Errorf("PutPrekeys with no Most: got %+v, want 6 and 3", got)
 	}
 }
 
