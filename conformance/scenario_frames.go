@@ -68,6 +68,7 @@ var (
 		"pipeline",      // ACCOUNT: seven requests in one write, the fifth a send whose body does not decode (SRV-019, MSG-022)
 		"subscriptions", // following MAX_SUBSCRIPTIONS accounts, then one more (SRV-024)
 		"prekeys-held",  // one-time prekeys uploaded up to MAX_ONE_TIME_PREKEYS of each kind held, then more (SRV-025)
+		"blob-charge",   // blobs created up to BLOB_QUOTA, the last ones of 16 bytes each counted as BLOB_CHUNK (MED-009)
 	}
 )
 
@@ -152,6 +153,8 @@ func (w *world) rawFrames(ts *testscript.TestScript, ctx context.Context, name s
 			mustFail(ts, name+" raw subscriptions", rawSubscriptions(ctx, addr, w.ns), code)
 		case "prekeys-held":
 			mustFail(ts, name+" raw prekeys-held", rawPrekeysHeld(ctx, addr, w.ns, w.clock.now()), code)
+		case "blob-charge":
+			mustFail(ts, name+" raw blob-charge", rawBlobCharge(ctx, addr, w.ns), code)
 		case "pipeline":
 			ids, err := rawPipeline(ctx, addr, w.ns, w.conv(ts, args[1]).account, w.clock.now())
 			for i, id := range ids {
@@ -1257,6 +1260,44 @@ func rawPrekeysHeld(ctx context.Context, addr, ns string, now time.Time) error {
 		return fmt.Errorf("%v; then an upload of one one-time KEM prekey, %d held: got %v, want the same refusal", refused, most, err)
 	}
 	return refused
+}
+
+// rawBlobCharge registers a new account, which creates blobs it never
+// uploads (an incomplete blob counts as a complete one): of MAX_BLOB_SIZE
+// up to the quota's last 48 chunks, one of 46 chunks, then two of 16 bytes,
+// each taken, and a third of 16 bytes, which the server must refuse: each
+// counts as BLOB_CHUNK (MED-009), and by their sizes the three would fit.
+// It returns that refusal, or an error of no code when a blob before it was
+// refused.
+func rawBlobCharge(ctx context.Context, addr, ns string) error {
+	r, err := dialRegistered(ctx, addr, ns)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	const rest = wire.BlobQuota % wire.MaxBlobSize // 48 chunks
+	sizes := []uint64{}
+	for range wire.BlobQuota / wire.MaxBlobSize {
+		sizes = append(sizes, wire.MaxBlobSize)
+	}
+	sizes = append(sizes, rest-2*wire.MaxBlobChunk, wire.MinBlobSize, wire.MinBlobSize, wire.MinBlobSize)
+	left := uint64(wire.BlobQuota)
+	for i, size := range sizes {
+		digest := make([]byte, 32)
+		if _, err := rand.Read(digest); err != nil {
+			return err
+		}
+		err := r.call(ctx, wire.FrameCreateBlob, uint64(2+i), &wire.BlobCreate{Size: size, Digest: digest}, new(wire.BlobCreated))
+		if i == len(sizes)-1 {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("create-blob %d of %d, of %d bytes, with %d bytes of BLOB_QUOTA left (the blobs before it counted as at least BLOB_CHUNK each): %v",
+				i+1, len(sizes), size, left, err)
+		}
+		left -= max(size, wire.MaxBlobChunk)
+	}
+	return nil
 }
 
 // linkForged runs "! NAME link-forged CODE": NAME, a primary, opens a

@@ -51,6 +51,7 @@ const (
 	NoWriteTimeout            Fault = "no-write-timeout"              // a blocked write waits for ever (TRN-016)
 	ReuseOneTimePrekeys       Fault = "reuse-one-time-prekeys"        // the server hands out one-time EC prekeys without removing them (SRV-003)
 	UnboundedPrekeys          Fault = "unbounded-prekeys"             // the server holds any number of one-time prekeys for a device (SRV-025)
+	BlobsBySize               Fault = "blobs-by-size"                 // the server counts a blob against BLOB_QUOTA by its size alone (MED-009)
 	PingBeforeWelcome         Fault = "ping-before-welcome"           // a device sends a ping behind its hello, before the welcome (TRN-013)
 	NoKeepalive               Fault = "no-keepalive"                  // a device never sends ping (TRN-014)
 	OneRequestID              Fault = "one-request-id"                // a device gives every request id 1 (MSG-005)
@@ -109,6 +110,7 @@ var All = map[Fault]string{
 	NoWriteTimeout:            "a write to a peer that reads nothing blocks for ever, holding the connection open (TRN-016)",
 	ReuseOneTimePrekeys:       "the server's store hands out a one-time EC prekey without removing it, to every fetch (SRV-003)",
 	UnboundedPrekeys:          "the server takes every upload of one-time prekeys, however many it holds for the device already (SRV-025)",
+	BlobsBySize:               "the server counts a blob against BLOB_QUOTA by its size alone, not as at least BLOB_CHUNK: an account may hold millions of blobs of 16 bytes (MED-009)",
 	PingBeforeWelcome:         "a device sends a ping right behind its hello, before the server's welcome has come (TRN-013)",
 	NoKeepalive:               "a device sends no ping, however long it has sent nothing (TRN-014)",
 	OneRequestID:              "a device gives every request id 1 and takes the answers in the order of its requests, which the reference server keeps (MSG-005)",
@@ -136,7 +138,7 @@ var All = map[Fault]string{
 // ServerFaults are the faults of the server; the others are the client's.
 var ServerFaults = map[Fault]bool{IgnoreTTL: true, AcceptRevokedDevice: true, NoRateLimit: true, NonMemberGroupSend: true,
 	LastSeenToAll: true, AckInMemory: true, SentAtUnchecked: true, NoWriteTimeout: true, ReuseOneTimePrekeys: true,
-	NoIdleTimeout: true, UnboundedPrekeys: true, NoStopFlush: true, StoreFailureOpen: true, NoRegisterLimit: true}
+	NoIdleTimeout: true, UnboundedPrekeys: true, BlobsBySize: true, NoStopFlush: true, StoreFailureOpen: true, NoRegisterLimit: true}
 
 var on atomic.Pointer[Fault]
 

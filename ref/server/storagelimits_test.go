@@ -1,12 +1,14 @@
 package server_test
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/pqxdh"
 	"github.com/missive-protocol/missive/ref/server"
+	"github.com/missive-protocol/missive/ref/store"
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
@@ -120,5 +122,43 @@ func TestOneTimePrekeyLimit(t *testing.T) {
 	kem := []wire.KEMPreKey{kemPrekey(t, alice, server.MaxOneTimePrekeys+2)}
 	if _, code := upload(&wire.PrekeyUpload{OneTimeKEM: &kem}); code != errcode.PolicyQuotaExceeded {
 		t.Errorf("one KEM prekey over the limit: got %v, want %v", code, errcode.PolicyQuotaExceeded)
+	}
+}
+
+// TestBlobCharge checks MED-009: a blob counts against BLOB_QUOTA as its
+// size or BLOB_CHUNK, whichever is larger, so an account holds at most
+// BLOB_QUOTA / BLOB_CHUNK blobs. Blobs of MAX_BLOB_SIZE and one of 46
+// chunks, created and never uploaded, leave two chunks of the quota:
+// two blobs of 16 bytes fit, and a third does not (by their sizes, about
+// 65 thousand would).
+func TestBlobCharge(t *testing.T) {
+	if store.MinBlobCharge != server.BlobChunk {
+		t.Fatalf("store.MinBlobCharge: got %d, want BLOB_CHUNK, %d", store.MinBlobCharge, server.BlobChunk)
+	}
+	e := start(t)
+	alice := e.member("alice")
+	n := byte(0)
+	create := func(size uint64) errcode.Code {
+		t.Helper()
+		n++
+		code, _ := alice.try(wire.FrameCreateBlob, &wire.BlobCreate{Size: size, Digest: bytes.Repeat([]byte{n}, 32)}, new(wire.BlobCreated))
+		return code
+	}
+	for range server.BlobQuota / server.MaxBlobSize {
+		if code := create(server.MaxBlobSize); code != 0 {
+			t.Fatalf("a blob of MAX_BLOB_SIZE within the quota: got %v, want a result", code)
+		}
+	}
+	const rest = server.BlobQuota % server.MaxBlobSize // 48 chunks
+	if code := create(rest - 2*server.BlobChunk); code != 0 {
+		t.Fatalf("a blob of %d bytes, two chunks of the quota left after it: got %v, want a result", rest-2*server.BlobChunk, code)
+	}
+	for i := range 2 {
+		if code := create(wire.MinBlobSize); code != 0 {
+			t.Fatalf("blob %d of 16 bytes, %d chunks of the quota left: got %v, want a result", i+1, 2-i, code)
+		}
+	}
+	if code := create(wire.MinBlobSize); code != errcode.PolicyQuotaExceeded {
+		t.Errorf("a blob of 16 bytes, the quota full of blobs that count at least BLOB_CHUNK: got %v, want %v", code, errcode.PolicyQuotaExceeded)
 	}
 }

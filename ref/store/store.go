@@ -17,6 +17,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/missive-protocol/missive/internal/faults"
 )
 
 // Errors a Store returns. Backends wrap them; callers use errors.Is.
@@ -135,6 +137,19 @@ type Blob struct {
 
 // Complete reports whether every byte of the blob is held.
 func (b *Blob) Complete() bool { return b.Received == b.Size }
+
+// MinBlobCharge is the least a blob counts against its account's quota:
+// BLOB_CHUNK (spec section 17.1, MED-009).
+const MinBlobCharge = 524288
+
+// Charge is what the blob counts against its account's quota: its size,
+// at least MinBlobCharge (MED-009).
+func (b *Blob) Charge() uint64 {
+	if faults.Has(faults.BlobsBySize) {
+		return b.Size
+	}
+	return max(b.Size, MinBlobCharge)
+}
 
 // BlobAppend is one chunk of a blob's upload.
 type BlobAppend struct {
@@ -291,9 +306,10 @@ type Store interface {
 	// CreateBlob first deletes every blob that expires at or before
 	// b.Created, as ExpireBlobs does. Then, when b.Account holds a blob of
 	// b's Size and Digest, it returns that blob and true, storing nothing.
-	// Else it fails with ErrQuota when the sizes of b.Account's blobs (as
-	// announced, complete or not) plus b.Size would exceed quota (zero or
-	// less: no limit), with ErrExists when b.ID is taken, and otherwise
+	// Else it fails with ErrQuota when the charges (Blob.Charge, of the
+	// sizes announced) of b.Account's blobs, complete or not, plus b's
+	// would exceed quota (zero or less: no limit), with ErrExists when b.ID
+	// is taken, and otherwise
 	// stores b with nothing received and returns it and false. The caller
 	// sets every field but Received.
 	CreateBlob(ctx context.Context, b Blob, quota int64) (*Blob, bool, error)

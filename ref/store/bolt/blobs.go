@@ -55,7 +55,8 @@ func blobKey(account string, size uint64, digest []byte) []byte {
 // chunkPrefix is the prefix of a blob's chunk keys.
 func chunkPrefix(id string) []byte { return appendBytes(nil, []byte(id)) }
 
-// usage returns the sum of the sizes of an account's blobs.
+// usage returns the sum of the charges (store.Blob.Charge) of an account's
+// blobs.
 func usage(tx *bbolt.Tx, account string) (uint64, error) {
 	return getUint64(tx.Bucket(bucketBlobUse), []byte(account), 0)
 }
@@ -68,7 +69,7 @@ func setUsage(tx *bbolt.Tx, account string, n uint64) error {
 }
 
 // deleteBlob deletes a blob's record, chunks and index keys, and gives its
-// size back to its account.
+// charge back to its account.
 func deleteBlob(tx *bbolt.Tx, b *store.Blob) error {
 	if err := deletePrefix(tx.Bucket(bucketChunks), chunkPrefix(b.ID)); err != nil {
 		return err
@@ -83,10 +84,10 @@ func deleteBlob(tx *bbolt.Tx, b *store.Blob) error {
 	if err != nil {
 		return err
 	}
-	if used < b.Size {
-		return fmt.Errorf("blob usage of %q below a blob's size: %w", b.Account, errCorrupt)
+	if used < b.Charge() {
+		return fmt.Errorf("blob usage of %q below a blob's charge: %w", b.Account, errCorrupt)
 	}
-	if err := setUsage(tx, b.Account, used-b.Size); err != nil {
+	if err := setUsage(tx, b.Account, used-b.Charge()); err != nil {
 		return err
 	}
 	return tx.Bucket(bucketBlobs).Delete([]byte(b.ID))
@@ -145,7 +146,7 @@ func (s *Store) CreateBlob(ctx context.Context, b store.Blob, quota int64) (*sto
 		if err != nil {
 			return err
 		}
-		if quota > 0 && used+b.Size > uint64(quota) {
+		if quota > 0 && used+b.Charge() > uint64(quota) {
 			refusal = fmt.Errorf("bolt: create blob for %q: %w", b.Account, store.ErrQuota)
 			return nil
 		}
@@ -163,7 +164,7 @@ func (s *Store) CreateBlob(ctx context.Context, b store.Blob, quota int64) (*sto
 		if err := tx.Bucket(bucketBlobExp).Put(key(appendTime(nil, b.ExpiresAt), []byte(b.ID)), marker); err != nil {
 			return err
 		}
-		if err := setUsage(tx, b.Account, used+b.Size); err != nil {
+		if err := setUsage(tx, b.Account, used+b.Charge()); err != nil {
 			return err
 		}
 		out, err = decodeBlob(b.ID, encodeBlob(&b))

@@ -18,7 +18,7 @@
 // T = be64(Unix seconds with the sign bit flipped) || be32(nanoseconds),
 // which sorts as the times do. Other integers in keys are big-endian.
 //
-//	meta      "version" -> be32 schema version (4)
+//	meta      "version" -> be32 schema version (5)
 //	          "next"    -> be64 the queue id of the next entry (1 when
 //	          absent): one counter for every device, so that a device's
 //	          ids increase and the entries of one commit have neighbouring
@@ -79,7 +79,8 @@
 //	blobexpiry  T expires || blob id -> 0x01
 //	blobkeys  uvarint(len(account)) || account || be64 size || digest ->
 //	          blob id: the account's blob of that size and digest
-//	blobusage account -> be64 sum of the sizes of the account's blobs
+//	blobusage account -> be64 sum of the charges of the account's blobs
+//	          (store.Blob.Charge: its size, at least BLOB_CHUNK; schema 5)
 //
 // Blob bytes live in this file, not in files of their own, so that a
 // put-blob is one transaction: the chunk and the record that counts it are
@@ -153,9 +154,9 @@ var (
 )
 
 // schemaVersion is the layout version this package reads and writes. Open
-// migrates a file of version 1 (see migrateV1), 2 (see v2Accepted) or 3
-// (see migrateV3).
-const schemaVersion = 4
+// migrates a file of version 1 (see migrateV1), 2 (see v2Accepted), 3
+// (see migrateV3) or 4 (see migrateV4).
+const schemaVersion = 5
 
 // Kinds of one-time prekeys, and the prekey id spaces.
 const (
@@ -261,7 +262,12 @@ func Open(path string, opts ...Option) (*Store, error) {
 				return fmt.Errorf("migrating from schema version 1: %w", err)
 			}
 		}
-		if err := migrateV3(tx); err != nil {
+		if from <= 3 {
+			if err := migrateV3(tx); err != nil {
+				return fmt.Errorf("migrating from schema version %d: %w", from, err)
+			}
+		}
+		if err := migrateV4(tx); err != nil {
 			return fmt.Errorf("migrating from schema version %d: %w", from, err)
 		}
 		return meta.Put(keyVersion, binary.BigEndian.AppendUint32(nil, schemaVersion))

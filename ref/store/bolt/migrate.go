@@ -141,3 +141,35 @@ func migrateV1(tx *bbolt.Tx) error {
 	}
 	return nil
 }
+
+// migrateV4 counts the blobs of a file of version 4 or before as version
+// 5 does: blobusage held the sum of an account's blob sizes, and holds the
+// sum of their charges (store.Blob.Charge: the size, at least BLOB_CHUNK,
+// MED-009), which deleteBlob gives back. It recomputes every account's
+// usage from the blob records, in the transaction that opens the file. A
+// record it cannot read counts nothing: nothing reads it either, so
+// nothing gives its charge back.
+func migrateV4(tx *bbolt.Tx) error {
+	use := map[string]uint64{}
+	err := tx.Bucket(bucketBlobs).ForEach(func(k, v []byte) error {
+		if b, err := decodeBlob(string(k), v); err == nil {
+			use[b.Account] += b.Charge()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := tx.DeleteBucket(bucketBlobUse); err != nil {
+		return err
+	}
+	if _, err := tx.CreateBucket(bucketBlobUse); err != nil {
+		return err
+	}
+	for account, n := range use {
+		if err := setUsage(tx, account, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -461,6 +461,85 @@ func TestMigrateV3(t *testing.T) {
 	}
 }
 
+// TestMigrateV4 checks that opening a file of version 4, whose blob usage
+// is the sum of the sizes of an account's blobs, counts it again as
+// version 5 does: the sum of their charges, each at least BLOB_CHUNK
+// (MED-009), so that the quota counts the blobs held before the upgrade
+// as it counts new ones, and deleting them gives back what they count.
+func TestMigrateV4(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v4.db")
+	base := time.Unix(1_800_000_000, 0).UTC()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const m = store.MinBlobCharge
+	blobs := []store.Blob{
+		{ID: "a1", Account: "alice", Size: 16},
+		{ID: "a2", Account: "alice", Size: 2 * m},
+		{ID: "a3", Account: "alice", Size: m - 1},
+		{ID: "b1", Account: "bob", Size: 100},
+	}
+	for i, b := range blobs {
+		b.Digest, b.Created, b.ExpiresAt = []byte{byte(i)}, base, base.Add(time.Hour)
+		if _, _, err := s.CreateBlob(ctx, b, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	// As version 4 counted them: by size.
+	rawUpdate(t, path, func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keyVersion, binary.BigEndian.AppendUint32(nil, 4)); err != nil {
+			return err
+		}
+		if err := setUsage(tx, "alice", 16+2*m+m-1); err != nil {
+			return err
+		}
+		return setUsage(tx, "bob", 100)
+	})
+	if s, err = Open(path); err != nil {
+		t.Fatalf("Open of a version 4 file: %v", err)
+	}
+	defer s.Close()
+	used := func(account string) uint64 {
+		t.Helper()
+		var n uint64
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			var err error
+			n, err = usage(tx, account)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if got, want := used("alice"), uint64(4*m); got != want {
+		t.Errorf("alice's blob usage after migration: got %d, want %d (16 bytes, 2 BLOB_CHUNK and BLOB_CHUNK - 1 counted as 1, 2 and 1 BLOB_CHUNK)", got, want)
+	}
+	if got, want := used("bob"), uint64(m); got != want {
+		t.Errorf("bob's blob usage after migration: got %d, want %d", got, want)
+	}
+	for _, id := range []string{"a2", "a1", "a3", "b1"} {
+		if err := s.DeleteBlob(ctx, id); err != nil {
+			t.Fatalf("DeleteBlob(%q) after migration: %v", id, err)
+		}
+	}
+	if a, b := used("alice"), used("bob"); a != 0 || b != 0 {
+		t.Errorf("blob usage once every blob is deleted: got %d and %d, want 0 and 0", a, b)
+	}
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyVersion); len(v) != 4 || binary.BigEndian.Uint32(v) != schemaVersion {
+			t.Errorf("schema version after migration: got %x, want %d", v, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestOpenRefusesUnknownVersion checks that a file of a later schema is
 // refused, not read.
 func TestOpenRefusesUnknownVersion(t *testing.T) {

@@ -77,9 +77,9 @@ func (s *Store) CreateBlob(ctx context.Context, b store.Blob, quota int64) (*sto
 		if o.rec.Size == b.Size && bytes.Equal(o.rec.Digest, b.Digest) {
 			return copyBlob(&o.rec), true, nil
 		}
-		used += o.rec.Size
+		used += o.rec.Charge()
 	}
-	if quota > 0 && used+b.Size > uint64(quota) {
+	if quota > 0 && used+b.Charge() > uint64(quota) {
 		return nil, false, fmt.Errorf("mem: create blob for %q: %w", b.Account, store.ErrQuota)
 	}
 	if _, ok := s.blobs[b.ID]; ok {

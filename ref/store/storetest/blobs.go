@@ -133,25 +133,30 @@ func testBlobCreate(h *harness) {
 	h.wantErr("ReadBlob(nothing)", err, store.ErrNotFound)
 }
 
+// testBlobQuota checks the quota of CreateBlob, in which a blob counts
+// its charge: its size, at least store.MinBlobCharge (MED-009).
 func testBlobQuota(h *harness) {
-	const quota = 100
-	h.create(newBlob("b1", "alice", pattern(60, 1), 0), quota)
-	_, _, err := h.s.CreateBlob(h.ctx, newBlob("b2", "alice", pattern(41, 2), 0), quota)
+	const m = store.MinBlobCharge
+	const quota = 3 * m
+	h.create(newBlob("b1", "alice", pattern(60, 1), 0), quota) // counts m
+	_, _, err := h.s.CreateBlob(h.ctx, newBlob("b2", "alice", pattern(2*m+1, 2), 0), quota)
 	h.wantErr("CreateBlob over the quota", err, store.ErrQuota)
-	h.create(newBlob("b3", "alice", pattern(40, 3), 0), quota) // exactly full
-	h.create(newBlob("b4", "bob", pattern(100, 4), 0), quota)  // quotas are per account
+	h.create(newBlob("b3", "alice", pattern(2*m-1, 3), 0), quota) // one byte short of full
+	_, _, err = h.s.CreateBlob(h.ctx, newBlob("b4", "alice", pattern(16, 4), 0), quota)
+	h.wantErr("CreateBlob of a small blob, one byte of the quota left", err, store.ErrQuota)
+	h.create(newBlob("b5", "bob", pattern(quota, 5), 0), quota) // quotas are per account
 	// Resuming is not creating: it counts nothing.
-	if _, existing, err := h.s.CreateBlob(h.ctx, newBlob("b5", "alice", pattern(60, 1), 1), quota); err != nil || !existing {
+	if _, existing, err := h.s.CreateBlob(h.ctx, newBlob("b6", "alice", pattern(60, 1), 1), quota); err != nil || !existing {
 		h.Errorf("CreateBlob of a blob held when full: got %t, %v, want true, nil", existing, err)
 	}
-	// A deleted blob frees its size.
+	// A deleted blob frees its charge.
 	h.wantErr("DeleteBlob", h.s.DeleteBlob(h.ctx, "b1"), nil)
-	h.create(newBlob("b6", "alice", pattern(60, 6), 2), quota)
-	// So does an expired one, even before ExpireBlobs: b3 and b6 expire
+	h.create(newBlob("b7", "alice", pattern(16, 7), 2), quota)
+	// So does an expired one, even before ExpireBlobs: b3 and b7 expire
 	// uploadTTL after their creation.
-	_, _, err = h.s.CreateBlob(h.ctx, newBlob("b7", "alice", pattern(1, 7), 3), quota)
+	_, _, err = h.s.CreateBlob(h.ctx, newBlob("b8", "alice", pattern(1, 8), 3), quota)
 	h.wantErr("CreateBlob when full", err, store.ErrQuota)
-	late := newBlob("b8", "alice", pattern(100, 8), 0)
+	late := newBlob("b9", "alice", pattern(quota, 9), 0)
 	late.Created = at(2).Add(uploadTTL)
 	h.create(late, quota)
 	if _, err := h.s.Blob(h.ctx, "b3"); err == nil {
@@ -273,7 +278,8 @@ func testBlobLarge(h *harness) {
 
 func testBlobDelete(h *harness) {
 	data := pattern(50, 5)
-	h.create(newBlob("b1", "alice", data, 0), 60)
+	const quota = store.MinBlobCharge // one blob
+	h.create(newBlob("b1", "alice", data, 0), quota)
 	h.appendAll("b1", data, 0, 20, 0)
 	h.wantErr("DeleteBlob", h.s.DeleteBlob(h.ctx, "b1"), nil)
 	_, err := h.s.Blob(h.ctx, "b1")
@@ -282,12 +288,12 @@ func testBlobDelete(h *harness) {
 	h.wantErr("ReadBlob after DeleteBlob", err, store.ErrNotFound)
 	h.wantErr("DeleteBlob again", h.s.DeleteBlob(h.ctx, "b1"), nil)
 	// The same size and digest make a new blob, with none of the old bytes.
-	h.create(newBlob("b2", "alice", data, 1), 60)
+	h.create(newBlob("b2", "alice", data, 1), quota)
 	if got := h.read("b2", 0, 100); len(got) != 0 {
 		h.Errorf("ReadBlob of a new blob: got %d bytes, want 0", len(got))
 	}
 	// And the id can be used again.
-	h.create(newBlob("b1", "bob", data, 1), 60)
+	h.create(newBlob("b1", "bob", data, 1), quota)
 }
 
 func testBlobExpire(h *harness) {
@@ -366,11 +372,12 @@ func testBlobReopen(h *harness) {
 		h.Skip("not durable")
 	}
 	done, part := pattern(1000, 1), pattern(2000, 2)
+	const quota = 2 * store.MinBlobCharge // the two blobs
 	bd := newBlob("done", "alice", done, 0)
-	h.create(bd, 3000)
+	h.create(bd, quota)
 	h.appendAll("done", done, 0, 300, 10)
 	bp := newBlob("part", "alice", part, 0)
-	h.create(bp, 3000)
+	h.create(bp, quota)
 	h.appendAll("part", part[:700], 0, 350, 20)
 	h.reopen()
 	bd.Received, bd.HashState, bd.ExpiresAt = 1000, []byte("h1000"), at(10).Add(blobTTL)
@@ -385,10 +392,10 @@ func testBlobReopen(h *harness) {
 		h.Errorf("ReadBlob(done) after reopen: got %d bytes, not the uploaded ones", len(got))
 	}
 	// The upload resumes, the quota is still counted, expiry still works.
-	if b, existing, err := h.s.CreateBlob(h.ctx, newBlob("x", "alice", part, 30), 3000); err != nil || !existing || b.ID != "part" {
+	if b, existing, err := h.s.CreateBlob(h.ctx, newBlob("x", "alice", part, 30), quota); err != nil || !existing || b.ID != "part" {
 		h.Errorf("CreateBlob to resume after reopen: got %v, %t, %v", b, existing, err)
 	}
-	_, _, err = h.s.CreateBlob(h.ctx, newBlob("y", "alice", pattern(1, 3), 30), 3000)
+	_, _, err = h.s.CreateBlob(h.ctx, newBlob("y", "alice", pattern(1, 3), 30), quota)
 	h.wantErr("CreateBlob over the quota after reopen", err, store.ErrQuota)
 	h.appendAll("part", part, 700, 650, 40)
 	if got := h.read("part", 0, 5000); !bytes.Equal(got, part) {
