@@ -5386,14 +5386,15 @@ func (x *MessageDeleteParams) GetMessageId() []byte {
 	return nil
 }
 
-// message.delete_here: the device deletes a message of its conversation
-// with an account on itself and, through deleted content, on its account's
-// other devices ("delete for me", section 15.5): a message it received from
-// peer, or one its account sent to peer. The message is then gone from the
-// device (message.get answers present false) and does not come back, even
-// delivered again (DEV-023). OK once the deletion is recorded, whatever
-// becomes of the deleted content it owes (DEV-022); deleting a message the
-// device does not hold is OK too (the deletion is remembered).
+// message.delete_here: the device deletes a message of its one-to-one
+// conversation with an account on itself and, through deleted content, on
+// its account's other devices ("delete for me", section 15.5): the
+// messages of that conversation with message_id, received from peer or
+// sent to peer. They are then gone from the device (message.get answers
+// present false) and do not come back, even delivered again (DEV-023). OK
+// once the deletion is recorded, whatever becomes of the deleted content
+// it owes (DEV-022); deleting a message the device does not hold is OK too
+// (the deletion is remembered).
 type MessageDeleteHereParams struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`

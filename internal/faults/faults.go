@@ -73,7 +73,7 @@ const (
 	DeleteUnsynced            Fault = "delete-unsynced"               // a device deletes a message for itself alone, telling its other devices nothing (DEV-023)
 	IgnoreDeletedSync         Fault = "ignore-deleted-sync"           // a device drops deleted content from its own account's devices (DEV-023)
 	NoRegisterLimit           Fault = "no-register-limit"             // the server lets one source register accounts without bound (SRV-026)
-	DeletedComesBack          Fault = "deleted-comes-back"            // a device remembers neither a deletion nor what it processed: a message deleted here, delivered again, is shown again (DEV-023)
+	DeletionUnmarked          Fault = "deletion-unmarked"             // a device keeps no mark of a deletion: the message, coming after it, is shown (DEV-023)
 )
 
 // All lists every fault with the check it breaks.
@@ -132,7 +132,7 @@ var All = map[Fault]string{
 	DeleteUnsynced:            "a device deletes a message for itself alone: it sends its account's other devices no deleted content, and they go on showing the message (DEV-023)",
 	IgnoreDeletedSync:         "a device drops the deleted content of its own account's other devices: a message deleted on one goes on showing on it (DEV-023)",
 	NoRegisterLimit:           "the server lets one source address register new accounts without bound, as fast as it asks (SRV-026)",
-	DeletedComesBack:          "a device detects duplicates only among the messages it holds, and keeps no mark of a deletion: a message deleted here, delivered again (a sender's resend), is shown again (DEV-023)",
+	DeletionUnmarked:          "a device deletes the messages it holds and keeps no mark of the deletion: a message that comes after it (a deletion that came first, a resend to a companion linked since, which the primary told of its deletions) is shown (DEV-023)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

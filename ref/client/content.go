@@ -473,6 +473,9 @@ func (d *Device) applyChange(tx *bolt.Tx, conv Conv, from string, c *wire.Conten
 		if tx.Bucket(bucketExpired).Get(expiredKey(conv, *c.Target)) != nil {
 			return nil, nil // it disappeared: anything about it is ignored (section 18.4)
 		}
+		if conv.Group == nil && deleted(tx, conv.Peer, *c.Target) {
+			return nil, nil // deleted here: anything about it is ignored (DEV-023)
+		}
 		// Kept until the target arrives, within the bound of DEV-015.
 		enc, err := cborEnc.Marshal(&keptChange{Conv: conv.key(), From: from, Content: c})
 		if err != nil {

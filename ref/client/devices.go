@@ -341,6 +341,20 @@ func (c *Conn) sendHistory(device uint32, ms []*Message) error {
 	ms = slices.DeleteFunc(ms, func(m *Message) bool {
 		return m.Deleted || (m.Media != nil && m.Media.ViewOnce != nil) || m.Expire > 0
 	})
+	// The deletions of the last MAX_TTL go first (DEV-023): a message
+	// deleted here before the link, resent since (DEV-022) or fanned out
+	// to the new list, must find the companion knowing of its deletion.
+	var marks wire.DeletedSync
+	c.d.db.View(func(tx *bolt.Tx) error {
+		marks = recentDeletions(tx, c.d.now().Add(-time.Duration(wire.MaxTTL)*time.Second))
+		return nil
+	})
+	for start := 0; start < len(marks); start += wire.MaxReceiptIDs {
+		ds := marks[start:min(len(marks), start+wire.MaxReceiptIDs)]
+		if err := c.sendOwn(ctx, &wire.Content{Type: wire.ContentDeleted, Deleted: &ds}); err != nil {
+			return err
+		}
+	}
 	ms = ms[max(0, len(ms)-wire.HistoryLimit):]
 	for start := 0; start < len(ms); start += wire.MaxHistoryPerEntry {
 		var h wire.History
@@ -357,14 +371,22 @@ func (c *Conn) sendHistory(device uint32, ms []*Message) error {
 		}
 		// Sent now, not owed: the companion may not be reachable after
 		// this connection.
-		own, err := c.stampedOwn(&wire.Content{Type: wire.ContentHistory, History: &h})
-		if err != nil {
+		if err := c.sendOwn(ctx, &wire.Content{Type: wire.ContentHistory, History: &h}); err != nil {
 			return err
 		}
-		for _, e := range own {
-			if _, _, err := c.deliverContent(ctx, e.Account, e.Type, e.Content, DefaultTTL); err != nil {
-				return err
-			}
+	}
+	return nil
+}
+
+// sendOwn sends content to this account's other devices now, not owed.
+func (c *Conn) sendOwn(ctx context.Context, content *wire.Content) error {
+	own, err := c.stampedOwn(content)
+	if err != nil {
+		return err
+	}
+	for _, e := range own {
+		if _, _, err := c.deliverContent(ctx, e.Account, e.Type, e.Content, DefaultTTL); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -382,7 +404,7 @@ func (c *Conn) Delete(ctx context.Context, peer string, id []byte) error {
 	if faults.Has(faults.DeleteUnsynced) {
 		owed = nil
 	}
-	return c.recordOwing(ctx, owed, func(tx *bolt.Tx) error { return deleteMessage(tx, peer, id) })
+	return c.recordOwing(ctx, owed, func(tx *bolt.Tx) error { return deleteMessage(tx, peer, id, c.d.now()) })
 }
 
 // Unlink removes a companion from the account (spec section 15.4).
@@ -642,7 +664,7 @@ func (d *Device) applySync(tx *bolt.Tx, c *wire.Content) ([]*Message, error) {
 			break
 		}
 		for _, cm := range *c.Deleted {
-			if err := deleteMessage(tx, cm.Account, cm.MessageID); err != nil {
+			if err := deleteMessage(tx, cm.Account, cm.MessageID, d.now()); err != nil {
 				return nil, err
 			}
 		}
@@ -698,19 +720,40 @@ func incoming(tx *bolt.Tx, account string, id []byte) (*Message, error) {
 	return m, nil
 }
 
-// deleteMessage deletes a message of the conversation with account here,
-// and remembers it so that nothing brings it back.
-func deleteMessage(tx *bolt.Tx, account string, id []byte) error {
-	if !faults.Has(faults.DeletedComesBack) {
-		if err := tx.Bucket(bucketDeleted).Put(convKey(account, id), []byte{1}); err != nil {
+// deleteMessage deletes here, at now, the messages of the one-to-one
+// conversation with account that have id, and keeps a mark of the
+// deletion with its time, so that nothing brings them back (DEV-023).
+// Both directions: ids are chosen by their senders, so the peer may have
+// given a message of hers the id of one she was sent.
+func deleteMessage(tx *bolt.Tx, account string, id []byte, now time.Time) error {
+	if !faults.Has(faults.DeletionUnmarked) {
+		if err := tx.Bucket(bucketDeleted).Put(convKey(account, id), u64(uint64(now.UnixMilli()))); err != nil {
 			return err
 		}
 	}
-	if m, _ := sentMessage(tx, id); m != nil && m.Peer == account {
-		return dropMessage(tx, m)
+	if m, _ := sentMessage(tx, id); m != nil && m.Peer == account && m.Group == nil {
+		if err := dropMessage(tx, m); err != nil {
+			return err
+		}
 	}
-	if m, _ := incoming(tx, account, id); m != nil {
+	if m, _ := incoming(tx, account, id); m != nil && m.Group == nil {
 		return dropMessage(tx, m)
 	}
 	return nil
+}
+
+// recentDeletions returns the marks of the deletions made or learned of
+// here since since: a mark of an older version, without its time, is
+// taken as recent.
+func recentDeletions(tx *bolt.Tx, since time.Time) wire.DeletedSync {
+	var marks wire.DeletedSync
+	tx.Bucket(bucketDeleted).ForEach(func(k, v []byte) error {
+		i := bytes.IndexByte(k, 0)
+		if i <= 0 || (len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < since.UnixMilli()) {
+			return nil
+		}
+		marks = append(marks, wire.ConversationMessage{Account: string(k[:i]), MessageID: bytes.Clone(k[i+1:])})
+		return nil
+	})
+	return marks
 }

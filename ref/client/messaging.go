@@ -552,6 +552,23 @@ func (c *Conn) deliveryLoop() {
 	}
 }
 
+// oweDelivered owes account the delivered receipt of message id, in the
+// transaction that stores the message (section 14.1, step 5; DEV-022): a
+// receipt lost with the connection would never go, since the message's
+// redelivery is a duplicate.
+func (d *Device) oweDelivered(tx *bolt.Tx, account string, id []byte) error {
+	for _, content := range receipts(wire.ReceiptDelivered, [][]byte{id}) {
+		e, err := d.stamped(account, wire.EnvelopeReceipt, content)
+		if err != nil {
+			return err
+		}
+		if err := putOwed(tx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // receive decrypts and stores one delivery in one transaction. It returns
 // the new message, or the sent messages whose status a receipt changed, or
 // nothing for a duplicate.
@@ -566,7 +583,7 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 	processedKey := append(slices.Clone(sender), del.MessageID...)
 	err := d.db.Update(func(tx *bolt.Tx) error {
 		processed := tx.Bucket(bucketProcessed)
-		if old := processed.Get(processedKey); old != nil && !faults.Has(faults.NoDedup) && !faults.Has(faults.DeletedComesBack) {
+		if old := processed.Get(processedKey); old != nil && !faults.Has(faults.NoDedup) {
 			// A duplicate: already shown (CLI-001). One the server accepted
 			// again (a resend after it forgot the first) keeps the pair
 			// until MAX_TTL after its own expiry (forgetProcessed).
@@ -614,8 +631,11 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 		}
 		switch content.Type {
 		case wire.ContentText, wire.ContentMedia:
-			if deleted(tx, del.Sender.Account, del.MessageID) {
-				return nil
+			if gm == nil && deleted(tx, del.Sender.Account, del.MessageID) {
+				// Deleted here before it came (DEV-023): not shown, and
+				// its delivered receipt owed all the same, as for a
+				// message that arrives expired (LIF-008).
+				return d.oweDelivered(tx, del.Sender.Account, del.MessageID)
 			}
 			if m, _ := incoming(tx, del.Sender.Account, del.MessageID); m != nil && !faults.Has(faults.NoDedup) {
 				// Here already, from a history (CLI-001): shown once, and
@@ -668,19 +688,7 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 				}
 				return nil
 			}
-			// The delivered receipt is owed with the message (section
-			// 14.1, step 5; DEV-022): a receipt lost with the connection would
-			// never go, since the message's redelivery is a duplicate.
-			for _, content := range receipts(wire.ReceiptDelivered, [][]byte{msg.ID}) {
-				e, err := d.stamped(msg.Peer, wire.EnvelopeReceipt, content)
-				if err != nil {
-					return err
-				}
-				if err := putOwed(tx, e); err != nil {
-					return err
-				}
-			}
-			return nil
+			return d.oweDelivered(tx, msg.Peer, msg.ID)
 		case wire.ContentEdit, wire.ContentDelete:
 			m, err := d.applyChange(tx, conv, del.Sender.Account, &content)
 			if isPolicy(err) {
@@ -979,6 +987,9 @@ func applyReceipt(tx *bolt.Tx, from wire.Address, r *wire.Receipt) ([]*Message, 
 			return nil, err
 		}
 		if m == nil {
+			if deleted(tx, from.Account, id) {
+				continue // deleted here: anything about it is ignored (DEV-023)
+			}
 			if err := keepReceipt(tx, from, r.Kind, id); err != nil {
 				return nil, err
 			}
