@@ -58,17 +58,18 @@ var (
 	// refusedCases are answered with an error frame; all but deliver must
 	// close the connection after it (TRN-008, TRN-009).
 	refusedCases = []string{
-		"oversize",      // a frame length above MAX_FRAME_SIZE, and nothing more (TRN-008)
-		"malformed",     // a frame that is not well-formed CBOR (TRN-009)
-		"unknown-type",  // a frame of a type not defined, with a request id (TRN-009)
-		"bad-body",      // a send whose body is an empty map (TRN-009, SRV-005 check 1)
-		"deliver",       // a deliver frame, which only the server sends (MSG-004)
-		"send-extra",    // ACCOUNT: a send of a good envelope in a frame with an unknown key (TRN-010)
-		"body-extra",    // ACCOUNT: a send of an envelope with an unknown key (TRN-010)
-		"pipeline",      // ACCOUNT: seven requests in one write, the fifth a send whose body does not decode (SRV-019, MSG-022)
-		"subscriptions", // following MAX_SUBSCRIPTIONS accounts, then one more (SRV-024)
-		"prekeys-held",  // one-time prekeys uploaded up to MAX_ONE_TIME_PREKEYS of each kind held, then more (SRV-025)
-		"blob-charge",   // blobs created up to BLOB_QUOTA, the last ones of 16 bytes each counted as BLOB_CHUNK (MED-009)
+		"oversize",       // a frame length above MAX_FRAME_SIZE, and nothing more (TRN-008)
+		"first-oversize", // a first frame length above MAX_FIRST_FRAME, before any hello, and nothing more (TRN-020)
+		"malformed",      // a frame that is not well-formed CBOR (TRN-009)
+		"unknown-type",   // a frame of a type not defined, with a request id (TRN-009)
+		"bad-body",       // a send whose body is an empty map (TRN-009, SRV-005 check 1)
+		"deliver",        // a deliver frame, which only the server sends (MSG-004)
+		"send-extra",     // ACCOUNT: a send of a good envelope in a frame with an unknown key (TRN-010)
+		"body-extra",     // ACCOUNT: a send of an envelope with an unknown key (TRN-010)
+		"pipeline",       // ACCOUNT: seven requests in one write, the fifth a send whose body does not decode (SRV-019, MSG-022)
+		"subscriptions",  // following MAX_SUBSCRIPTIONS accounts, then one more (SRV-024)
+		"prekeys-held",   // one-time prekeys uploaded up to MAX_ONE_TIME_PREKEYS of each kind held, then more (SRV-025)
+		"blob-charge",    // blobs created up to BLOB_QUOTA, the last ones of 16 bytes each counted as BLOB_CHUNK (MED-009)
 	}
 )
 
@@ -280,6 +281,17 @@ func (r *rawConn) rawEnvelope(to string, now time.Time) *wire.Envelope {
 // (but for deliver, whose frame decodes: MSG-004 asks for the refusal
 // alone).
 func rawFrame(ctx context.Context, addr, ns, kind, to string, now time.Time) error {
+	if kind == "first-oversize" {
+		r, err := dialRaw(ctx, addr, ns)
+		if err != nil {
+			return err
+		}
+		defer r.close()
+		if err := r.tc.WriteStream(binary.BigEndian.AppendUint32(nil, transport.MaxFirstFrame+1)); err != nil {
+			return err
+		}
+		return firstAnswer(r.nc, r.tc)
+	}
 	r, err := dialRegistered(ctx, addr, ns)
 	if err != nil {
 		return err

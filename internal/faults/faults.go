@@ -72,6 +72,7 @@ const (
 	RestampOwed               Fault = "restamp-owed"                  // a device sends what it owes again with a new message id and sent-at (DEV-022)
 	DeleteUnsynced            Fault = "delete-unsynced"               // a device deletes a message for itself alone, telling its other devices nothing (DEV-023)
 	IgnoreDeletedSync         Fault = "ignore-deleted-sync"           // a device drops deleted content from its own account's devices (DEV-023)
+	NoFirstFrameLimit         Fault = "no-first-frame-limit"          // the server reads a first frame up to MAX_FRAME_SIZE before any hello (TRN-020)
 	NoRegisterLimit           Fault = "no-register-limit"             // the server lets one source register accounts without bound (SRV-026)
 	DeletionUnmarked          Fault = "deletion-unmarked"             // a device keeps no mark of a deletion: the message, coming after it, is shown (DEV-023)
 )
@@ -131,6 +132,7 @@ var All = map[Fault]string{
 	RestampOwed:               "a device sends what it owes again with a new message id and sent-at at each try, so that a try whose answer was lost is stored and shown again instead of being a resend (DEV-022)",
 	DeleteUnsynced:            "a device deletes a message for itself alone: it sends its account's other devices no deleted content, and they go on showing the message (DEV-023)",
 	IgnoreDeletedSync:         "a device drops the deleted content of its own account's other devices: a message deleted on one goes on showing on it (DEV-023)",
+	NoFirstFrameLimit:         "the server reads a first frame of up to MAX_FRAME_SIZE from a connection not yet authenticated, holding its memory for up to HANDSHAKE_TIMEOUT, instead of refusing one above MAX_FIRST_FRAME (TRN-020)",
 	NoRegisterLimit:           "the server lets one source address register new accounts without bound, as fast as it asks (SRV-026)",
 	DeletionUnmarked:          "a device deletes the messages it holds and keeps no mark of the deletion: a message that comes after it (a deletion that came first, a resend to a companion linked since, which the primary told of its deletions) is shown (DEV-023)",
 }
@@ -138,7 +140,7 @@ var All = map[Fault]string{
 // ServerFaults are the faults of the server; the others are the client's.
 var ServerFaults = map[Fault]bool{IgnoreTTL: true, AcceptRevokedDevice: true, NoRateLimit: true, NonMemberGroupSend: true,
 	LastSeenToAll: true, AckInMemory: true, SentAtUnchecked: true, NoWriteTimeout: true, ReuseOneTimePrekeys: true,
-	NoIdleTimeout: true, UnboundedPrekeys: true, BlobsBySize: true, NoStopFlush: true, StoreFailureOpen: true, NoRegisterLimit: true}
+	NoIdleTimeout: true, UnboundedPrekeys: true, BlobsBySize: true, NoStopFlush: true, StoreFailureOpen: true, NoRegisterLimit: true, NoFirstFrameLimit: true}
 
 var on atomic.Pointer[Fault]
 

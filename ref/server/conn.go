@@ -98,6 +98,11 @@ func (s *Server) handle(nc net.Conn) {
 	if faults.Has(faults.NoIdleTimeout) {
 		tc.SetIdleTimeout(24 * time.Hour)
 	}
+	if !faults.Has(faults.NoFirstFrameLimit) {
+		// Until the hello has passed: a frame of a device not yet
+		// authenticated holds the server's memory (TRN-020).
+		tc.SetFrameLimit(transport.MaxFirstFrame)
+	}
 	l := newLimits() // the device's own once the hello names it (attach)
 	c := &conn{
 		s: s, tc: tc,
@@ -340,6 +345,7 @@ func (c *conn) hello() (old *conn, err error) {
 		c.fail(id, err)
 		return nil, err
 	}
+	c.tc.SetFrameLimit(0)
 	// The connection becomes the device's before the welcome's figures
 	// are read, so that a change made after the read is pushed to it
 	// (DEV-010); what is pushed waits for the welcome, the first frame.

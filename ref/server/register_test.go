@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"testing"
@@ -76,5 +77,28 @@ func TestRegistrationsLimited(t *testing.T) {
 		if code, _ := open.register(local, fmt.Sprintf("o%d", i)); code != 0 {
 			t.Fatalf("registration %d with the limit lifted: got %v, want a welcome", i+1, code)
 		}
+	}
+}
+
+// TestFirstFrameLimit checks TRN-020: before a hello has passed, the
+// server answers a frame length above MAX_FIRST_FRAME with
+// policy.frame_too_large, without waiting for the frame.
+func TestFirstFrameLimit(t *testing.T) {
+	e := start(t)
+	nc, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, _ := e.rawHello("big", nc)
+	if err := c.WriteStream(binary.BigEndian.AppendUint32(nil, transport.MaxFirstFrame+1)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Receive()
+	if err != nil {
+		t.Fatalf("a first frame of MAX_FIRST_FRAME + 1 bytes: got %v, want an error frame", err)
+	}
+	var b wire.ErrorBody
+	if err := transport.DecodeBody(f, &b); err != nil || errcode.Code(b.Code) != errcode.PolicyFrameTooLarge {
+		t.Errorf("a first frame of MAX_FIRST_FRAME + 1 bytes: got %v (%v), want %v", errcode.Code(b.Code), err, errcode.PolicyFrameTooLarge)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flynn/noise"
@@ -34,6 +35,7 @@ const (
 	PatternXX         = 1
 	PatternIK         = 2
 	MaxSegment        = 65535
+	MaxFirstFrame     = 4096
 	HandshakeTimeout  = 10 * time.Second
 	KeepaliveInterval = 30 * time.Second
 	IdleTimeout       = 90 * time.Second
@@ -265,6 +267,8 @@ type Conn struct {
 	remote   []byte    // the peer's static key
 	hash     []byte    // the handshake hash
 
+	frameLimit atomic.Uint32 // the longest frame ReadFrame reads; 0: MAX_FRAME_SIZE
+
 	rmu  sync.Mutex
 	recv *noise.CipherState
 	hdr  [2]byte // the length of the segment being read
@@ -338,6 +342,11 @@ func carriesPlaintext(b []byte) bool {
 
 // Close closes the connection.
 func (c *Conn) Close() error { return c.conn.Close() }
+
+// SetFrameLimit lowers the longest frame ReadFrame reads to n bytes; 0
+// restores MAX_FRAME_SIZE. The server reads at most MAX_FIRST_FRAME until a
+// device's hello has passed its checks (TRN-020).
+func (c *Conn) SetFrameLimit(n uint32) { c.frameLimit.Store(n) }
 
 // SetIdleTimeout changes the read deadline applied to each read.
 func (c *Conn) SetIdleTimeout(d time.Duration) { c.timeouts.Idle = d }
@@ -681,8 +690,9 @@ func (e *FrameTooLargeError) Unwrap() error { return errcode.PolicyFrameTooLarge
 
 // ReadFrame returns the encoding of the next frame. Each read waits at most
 // the idle timeout (TRN-015). A frame length above the limit is answered
-// with an error frame before ReadFrame returns (TRN-008). After an error
-// the connection must be closed.
+// with an error frame before ReadFrame returns (TRN-008): MAX_FRAME_SIZE,
+// or the lower limit of SetFrameLimit. After an error the connection must
+// be closed.
 func (c *Conn) ReadFrame() ([]byte, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
@@ -700,7 +710,11 @@ func (c *Conn) ReadFrame() ([]byte, error) {
 		return nil, err
 	}
 	n := binary.BigEndian.Uint32(h)
-	if n > wire.MaxFrameSize {
+	limit := c.frameLimit.Load()
+	if limit == 0 {
+		limit = wire.MaxFrameSize
+	}
+	if n > limit {
 		err := &FrameTooLargeError{n}
 		c.SendError(0, err)
 		return nil, err

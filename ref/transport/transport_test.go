@@ -754,3 +754,59 @@ func TestWaiting(t *testing.T) {
 	}
 	read(4)
 }
+
+// TestFirstFrameLimit checks SetFrameLimit, with which the server reads
+// at most MAX_FIRST_FRAME until the hello has passed its checks (TRN-020):
+// a frame length above it is refused before the frame is read; once the
+// limit is lifted, frames up to MAX_FRAME_SIZE pass.
+func TestFirstFrameLimit(t *testing.T) {
+	addr, _, errs := testServer(t, func(c *Conn) error {
+		c.SetFrameLimit(MaxFirstFrame)
+		id, _, v, err := ReadHello(c, []uint64{1})
+		if err != nil {
+			return err
+		}
+		c.SetFrameLimit(0)
+		if err := c.Send(wire.FrameResult, id, &wire.Welcome{Version: v, Time: 1}); err != nil {
+			return err
+		}
+		for {
+			f, err := c.ReadFrame()
+			if err != nil {
+				return err
+			}
+			if err := c.WriteFrame(f); err != nil {
+				return err
+			}
+		}
+	})
+	d := newDevice(t, 1)
+	c, err := dial(t, addr, &ClientConfig{Static: d.static})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteStream(binary.BigEndian.AppendUint32(nil, MaxFirstFrame+1)); err != nil { // the length alone
+		t.Fatal(err)
+	}
+	f, err := c.Receive()
+	if err != nil {
+		t.Fatalf("a first frame of MAX_FIRST_FRAME + 1 bytes: got %v (server: %v), want an error frame", err, <-errs)
+	}
+	var b wire.ErrorBody
+	if err := DecodeBody(f, &b); err != nil || errcode.Code(b.Code) != errcode.PolicyFrameTooLarge {
+		t.Errorf("a first frame of MAX_FIRST_FRAME + 1 bytes: got code %v (%v), want %v", errcode.Code(b.Code), err, errcode.PolicyFrameTooLarge)
+	}
+	if err := <-errs; !errors.Is(err, errcode.PolicyFrameTooLarge) {
+		t.Errorf("server: got %v, want %v", err, errcode.PolicyFrameTooLarge)
+	}
+
+	c = established(t, addr)
+	big := bytes.Repeat([]byte{0xA0}, 4*MaxFirstFrame)
+	if err := c.WriteFrame(big); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.ReadFrame()
+	if err != nil || !bytes.Equal(got, big) {
+		t.Errorf("a frame of %d bytes after the hello: got %d bytes back (%v), want it echoed", len(big), len(got), err)
+	}
+}
