@@ -436,7 +436,7 @@ func (c *conn) authenticate(ctx context.Context, h *wire.Hello, addr store.Addre
 			}
 			return nil
 		}
-		if wait, ok := c.s.registrations.take(sourceOf(c.tc.RemoteAddr()), time.Now()); !ok {
+		if wait, ok := c.s.registrations.take(sourcesOf(c.tc.RemoteAddr()), time.Now()); !ok {
 			return &transport.RetryError{Code: errcode.PolicyRateLimited, After: max(wait, time.Millisecond)}
 		}
 		err := st.CreateAccount(ctx, h.Account, store.Device{ID: 1, IdentityKey: h.IdentityKey, Created: c.s.now()})

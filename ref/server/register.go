@@ -41,39 +41,67 @@ func newRegistrations(burst int) *registrations {
 // sourceOf returns the source of a connection's address: the IPv4
 // address, or the /64 prefix of an IPv6 address.
 func sourceOf(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok {
-		return a.String()
-	}
-	if ip := tcp.IP.To4(); ip != nil {
-		return ip.String()
-	}
-	return tcp.IP.Mask(net.CIDRMask(64, 128)).String()
+	s := sourcesOf(a)
+	return s[len(s)-1]
 }
 
-// take takes a token of source's bucket at now (the real time, which the
-// limiters use), or returns how long until one is due.
-func (r *registrations) take(source string, now time.Time) (wait time.Duration, ok bool) {
+// sourcesOf returns the buckets a registration from a takes a token of,
+// coarsest first: the IPv4 address; or the /48, /56 and /64 prefixes of
+// an IPv6 address. A /64 alone is what one host or LAN gets, but one
+// site gets a /56 or a /48 (65,536 /64s, free from a tunnel broker):
+// counted per /64 alone, one site registered REGISTER_BURST accounts from
+// each of them, and filled the table of sources.
+func sourcesOf(a net.Addr) []string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return []string{a.String()}
+	}
+	if ip := tcp.IP.To4(); ip != nil {
+		return []string{ip.String()}
+	}
+	return []string{
+		tcp.IP.Mask(net.CIDRMask(48, 128)).String() + "/48",
+		tcp.IP.Mask(net.CIDRMask(56, 128)).String() + "/56",
+		tcp.IP.Mask(net.CIDRMask(64, 128)).String(),
+	}
+}
+
+// take takes a token of each of sources' buckets at now (the real time,
+// which the limiters use), or none and returns how long until one is due.
+// The buckets are looked at coarsest first, and one is made for a source
+// only once the coarser ones allow: a refused prefix adds nothing to the
+// table.
+func (r *registrations) take(sources []string, now time.Time) (wait time.Duration, ok bool) {
 	if r.burst == 0 || faults.Has(faults.NoRegisterLimit) {
 		return 0, true
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	l := r.sources[source]
-	if l == nil {
-		if len(r.sources) >= maxRegisterSources && now.Sub(r.lastSweep) >= time.Second {
-			r.sweep(now)
+	taken := make([]*rate.Reservation, 0, len(sources))
+	refuse := func(d time.Duration) (time.Duration, bool) {
+		for _, res := range taken {
+			res.CancelAt(now)
 		}
-		if len(r.sources) >= maxRegisterSources {
-			return RegisterEvery, false
-		}
-		l = rate.NewLimiter(rate.Every(RegisterEvery), r.burst)
-		r.sources[source] = l
-	}
-	res := l.ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
 		return d, false
+	}
+	for _, source := range sources {
+		l := r.sources[source]
+		if l == nil {
+			if len(r.sources) >= maxRegisterSources && now.Sub(r.lastSweep) >= time.Second {
+				r.sweep(now)
+			}
+			if len(r.sources) >= maxRegisterSources {
+				return refuse(RegisterEvery)
+			}
+			l = rate.NewLimiter(rate.Every(RegisterEvery), r.burst)
+			r.sources[source] = l
+		}
+		res := l.ReserveN(now, 1)
+		if d := res.DelayFrom(now); d > 0 {
+			res.CancelAt(now)
+			return refuse(d)
+		}
+		taken = append(taken, res)
 	}
 	return 0, true
 }

@@ -67,5 +67,5 @@ func TestRegistrationsTableNotLockedByOneSite(t *testing.T) {
 
 // takeFrom takes a registration token for a connection from a.
 func takeFrom(r *registrations, a net.Addr, now time.Time) (time.Duration, bool) {
-	return r.take(sourceOf(a), now)
+	return r.take(sourcesOf(a), now)
 }
