@@ -38,3 +38,7 @@ func (d *Device) OneTimePrekeys() (held int, next uint32) {
 	})
 	return held, next
 }
+
+// Replenishing reports whether a batch of one-time prekeys is being
+// uploaded (Conn.replenish).
+func (d *Device) Replenishing() bool { return d.replenishing.Load() }
