@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -478,8 +479,9 @@ func (c *Conn) keepalive() {
 // second one. The device holds a little over PrekeyBatch of a kind, far
 // below MAX_ONE_TIME_PREKEYS; notices of fetches that crossed an earlier
 // upload may still ask for batches beyond it, which the server refuses
-// with policy.quota_exceeded (SRV-025). The device then holds enough: it
-// deletes the private keys of the batch and reports nothing.
+// with policy.quota_exceeded (SRV-025). The device then uploads each kind
+// alone, and holds enough of a kind refused again: it deletes the private
+// keys of that kind's part and reports nothing.
 func (c *Conn) replenish() {
 	if !c.d.replenishing.CompareAndSwap(false, true) {
 		return
@@ -491,7 +493,18 @@ func (c *Conn) replenish() {
 		defer cancel()
 		err = c.call(ctx, wire.FrameUploadPrekeys, up, new(wire.UploadResult))
 		if errcode.Of(err) == errcode.PolicyQuotaExceeded {
-			err = c.d.dropPrekeys(up)
+			// The server refuses the whole batch when either kind would
+			// go over: the other kind may be the one that runs low (a
+			// notice names no kind). Each kind alone, then; a kind
+			// refused again is held enough of.
+			err = nil
+			for _, part := range []*wire.PrekeyUpload{{OneTime: up.OneTime}, {OneTimeKEM: up.OneTimeKEM}} {
+				perr := c.call(ctx, wire.FrameUploadPrekeys, part, new(wire.UploadResult))
+				if errcode.Of(perr) == errcode.PolicyQuotaExceeded {
+					perr = c.d.dropPrekeys(part)
+				}
+				err = cmp.Or(err, perr)
+			}
 		}
 	}
 	if err != nil {

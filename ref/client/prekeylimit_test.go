@@ -55,13 +55,14 @@ func TestReplenishRefused(t *testing.T) {
 	if n := bob.next(t, client.EventNotice).Notice; n.Count == nil || *n.Count != server.PrekeyLow-1 {
 		t.Fatalf("bob's notice: got %+v, want prekeys-low with %d", n, server.PrekeyLow-1)
 	}
-	// The batch is made (its ids taken), refused, and its keys deleted.
+	// The batch is made (its ids taken), refused, and its EC keys deleted.
 	waitUntil(t, "bob's batch made and deleted", func() bool {
 		held, next := bob.OneTimePrekeys()
-		return next == nextBefore+client.PrekeyBatch && held == heldBefore
+		return next == nextBefore+client.PrekeyBatch && held == heldBefore && !bob.Replenishing()
 	})
-	if c, _, _ := st.PrekeyCounts(ctx, a); c != (store.Counts{EC: server.MaxOneTimePrekeys - 1, KEM: server.PrekeyLow - 1}) {
-		t.Errorf("bob's one-time prekeys on the server after the refusal: got %+v, want %d EC and %d KEM", c, server.MaxOneTimePrekeys-1, server.PrekeyLow-1)
+	// The batch's KEM prekeys, which fit, are taken alone.
+	if c, _, _ := st.PrekeyCounts(ctx, a); c != (store.Counts{EC: server.MaxOneTimePrekeys - 1, KEM: server.PrekeyLow - 1 + client.PrekeyBatch}) {
+		t.Errorf("bob's one-time prekeys on the server after the refusal: got %+v, want %d EC and %d KEM", c, server.MaxOneTimePrekeys-1, server.PrekeyLow-1+client.PrekeyBatch)
 	}
 	for {
 		select {
