@@ -69,7 +69,7 @@ var (
 		"pipeline",       // ACCOUNT: seven requests in one write, the fifth a send whose body does not decode (SRV-019, MSG-022)
 		"subscriptions",  // following MAX_SUBSCRIPTIONS accounts, then one more (SRV-024)
 		"prekeys-held",   // one-time prekeys uploaded up to MAX_ONE_TIME_PREKEYS of each kind held, then more (SRV-025)
-		"blob-charge",    // blobs created up to BLOB_QUOTA, the last ones of 16 bytes each counted as BLOB_CHUNK (MED-009)
+		"blob-charge",    // blobs created up to BLOB_QUOTA, the last ones of 16 bytes each counted as MEDIA_CHUNK (MED-009)
 	}
 )
 
@@ -1276,9 +1276,10 @@ func rawPrekeysHeld(ctx context.Context, addr, ns string, now time.Time) error {
 
 // rawBlobCharge registers a new account, which creates blobs it never
 // uploads (an incomplete blob counts as a complete one): of MAX_BLOB_SIZE
-// up to the quota's last 48 chunks, one of 46 chunks, then two of 16 bytes,
-// each taken, and a third of 16 bytes, which the server must refuse: each
-// counts as BLOB_CHUNK (MED-009), and by their sizes the three would fit.
+// up to the quota's last 24 MiB, one that leaves two media chunks, then
+// two of 16 bytes, each taken, and a third of 16 bytes, which the server
+// must refuse: each counts as MEDIA_CHUNK (MED-009), and by their sizes the
+// three would fit.
 // It returns that refusal, or an error of no code when a blob before it was
 // refused.
 func rawBlobCharge(ctx context.Context, addr, ns string) error {
@@ -1287,12 +1288,12 @@ func rawBlobCharge(ctx context.Context, addr, ns string) error {
 		return err
 	}
 	defer r.close()
-	const rest = wire.BlobQuota % wire.MaxBlobSize // 48 chunks
+	const rest = wire.BlobQuota % wire.MaxBlobSize // 24 MiB
 	sizes := []uint64{}
 	for range wire.BlobQuota / wire.MaxBlobSize {
 		sizes = append(sizes, wire.MaxBlobSize)
 	}
-	sizes = append(sizes, rest-2*wire.MaxBlobChunk, wire.MinBlobSize, wire.MinBlobSize, wire.MinBlobSize)
+	sizes = append(sizes, rest-2*wire.MediaChunk, wire.MinBlobSize, wire.MinBlobSize, wire.MinBlobSize)
 	left := uint64(wire.BlobQuota)
 	for i, size := range sizes {
 		digest := make([]byte, 32)
@@ -1304,10 +1305,10 @@ func rawBlobCharge(ctx context.Context, addr, ns string) error {
 			return err
 		}
 		if err != nil {
-			return fmt.Errorf("create-blob %d of %d, of %d bytes, with %d bytes of BLOB_QUOTA left (the blobs before it counted as at least BLOB_CHUNK each): %v",
+			return fmt.Errorf("create-blob %d of %d, of %d bytes, with %d bytes of BLOB_QUOTA left (the blobs before it counted as at least MEDIA_CHUNK each): %v",
 				i+1, len(sizes), size, left, err)
 		}
-		left -= max(size, wire.MaxBlobChunk)
+		left -= max(size, wire.MediaChunk)
 	}
 	return nil
 }

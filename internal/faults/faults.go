@@ -111,7 +111,7 @@ var All = map[Fault]string{
 	NoWriteTimeout:            "a write to a peer that reads nothing blocks for ever, holding the connection open (TRN-016)",
 	ReuseOneTimePrekeys:       "the server's store hands out a one-time EC prekey without removing it, to every fetch (SRV-003)",
 	UnboundedPrekeys:          "the server takes every upload of one-time prekeys, however many it holds for the device already (SRV-025)",
-	BlobsBySize:               "the server counts a blob against BLOB_QUOTA by its size alone, not as at least BLOB_CHUNK: an account may hold millions of blobs of 16 bytes (MED-009)",
+	BlobsBySize:               "the server counts a blob against BLOB_QUOTA by its size alone, not as at least MEDIA_CHUNK: an account may hold millions of blobs of 16 bytes (MED-009)",
 	PingBeforeWelcome:         "a device sends a ping right behind its hello, before the server's welcome has come (TRN-013)",
 	NoKeepalive:               "a device sends no ping, however long it has sent nothing (TRN-014)",
 	OneRequestID:              "a device gives every request id 1 and takes the answers in the order of its requests, which the reference server keeps (MSG-005)",

@@ -126,14 +126,14 @@ func TestOneTimePrekeyLimit(t *testing.T) {
 }
 
 // TestBlobCharge checks MED-009: a blob counts against BLOB_QUOTA as its
-// size or BLOB_CHUNK, whichever is larger, so an account holds at most
-// BLOB_QUOTA / BLOB_CHUNK blobs. Blobs of MAX_BLOB_SIZE and one of 46
-// chunks, created and never uploaded, leave two chunks of the quota:
-// two blobs of 16 bytes fit, and a third does not (by their sizes, about
-// 65 thousand would).
+// size or MEDIA_CHUNK, whichever is larger, so an account holds at most
+// BLOB_QUOTA / MEDIA_CHUNK blobs. Blobs of MAX_BLOB_SIZE and one that
+// leaves two media chunks of the quota, created and never uploaded: two
+// blobs of 16 bytes fit, and a third does not (by their sizes, about 8
+// thousand would).
 func TestBlobCharge(t *testing.T) {
-	if store.MinBlobCharge != server.BlobChunk {
-		t.Fatalf("store.MinBlobCharge: got %d, want BLOB_CHUNK, %d", store.MinBlobCharge, server.BlobChunk)
+	if store.MinBlobCharge != wire.MediaChunk {
+		t.Fatalf("store.MinBlobCharge: got %d, want MEDIA_CHUNK, %d", store.MinBlobCharge, wire.MediaChunk)
 	}
 	e := start(t)
 	alice := e.member("alice")
@@ -149,16 +149,16 @@ func TestBlobCharge(t *testing.T) {
 			t.Fatalf("a blob of MAX_BLOB_SIZE within the quota: got %v, want a result", code)
 		}
 	}
-	const rest = server.BlobQuota % server.MaxBlobSize // 48 chunks
-	if code := create(rest - 2*server.BlobChunk); code != 0 {
-		t.Fatalf("a blob of %d bytes, two chunks of the quota left after it: got %v, want a result", rest-2*server.BlobChunk, code)
+	const rest = server.BlobQuota % server.MaxBlobSize // 24 MiB
+	if code := create(rest - 2*wire.MediaChunk); code != 0 {
+		t.Fatalf("a blob of %d bytes, two media chunks of the quota left after it: got %v, want a result", rest-2*wire.MediaChunk, code)
 	}
 	for i := range 2 {
 		if code := create(wire.MinBlobSize); code != 0 {
-			t.Fatalf("blob %d of 16 bytes, %d chunks of the quota left: got %v, want a result", i+1, 2-i, code)
+			t.Fatalf("blob %d of 16 bytes, %d media chunks of the quota left: got %v, want a result", i+1, 2-i, code)
 		}
 	}
 	if code := create(wire.MinBlobSize); code != errcode.PolicyQuotaExceeded {
-		t.Errorf("a blob of 16 bytes, the quota full of blobs that count at least BLOB_CHUNK: got %v, want %v", code, errcode.PolicyQuotaExceeded)
+		t.Errorf("a blob of 16 bytes, the quota full of blobs that count at least MEDIA_CHUNK: got %v, want %v", code, errcode.PolicyQuotaExceeded)
 	}
 }

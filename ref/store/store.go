@@ -139,8 +139,8 @@ type Blob struct {
 func (b *Blob) Complete() bool { return b.Received == b.Size }
 
 // MinBlobCharge is the least a blob counts against its account's quota:
-// BLOB_CHUNK (spec section 17.1, MED-009).
-const MinBlobCharge = 524288
+// MEDIA_CHUNK (spec section 17.1, MED-009).
+const MinBlobCharge = 65536
 
 // Charge is what the blob counts against its account's quota: its size,
 // at least MinBlobCharge (MED-009).

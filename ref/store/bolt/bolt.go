@@ -80,7 +80,7 @@
 //	blobkeys  uvarint(len(account)) || account || be64 size || digest ->
 //	          blob id: the account's blob of that size and digest
 //	blobusage account -> be64 sum of the charges of the account's blobs
-//	          (store.Blob.Charge: its size, at least BLOB_CHUNK; schema 5)
+//	          (store.Blob.Charge: its size, at least MEDIA_CHUNK; schema 5)
 //
 // Blob bytes live in this file, not in files of their own, so that a
 // put-blob is one transaction: the chunk and the record that counts it are

@@ -463,7 +463,7 @@ func TestMigrateV3(t *testing.T) {
 
 // TestMigrateV4 checks that opening a file of version 4, whose blob usage
 // is the sum of the sizes of an account's blobs, counts it again as
-// version 5 does: the sum of their charges, each at least BLOB_CHUNK
+// version 5 does: the sum of their charges, each at least MEDIA_CHUNK
 // (MED-009), so that the quota counts the blobs held before the upgrade
 // as it counts new ones, and deleting them gives back what they count.
 func TestMigrateV4(t *testing.T) {
@@ -516,7 +516,7 @@ func TestMigrateV4(t *testing.T) {
 		return n
 	}
 	if got, want := used("alice"), uint64(4*m); got != want {
-		t.Errorf("alice's blob usage after migration: got %d, want %d (16 bytes, 2 BLOB_CHUNK and BLOB_CHUNK - 1 counted as 1, 2 and 1 BLOB_CHUNK)", got, want)
+		t.Errorf("alice's blob usage after migration: got %d, want %d (16 bytes, 2 MEDIA_CHUNK and MEDIA_CHUNK - 1 counted as 1, 2 and 1 MEDIA_CHUNK)", got, want)
 	}
 	if got, want := used("bob"), uint64(m); got != want {
 		t.Errorf("bob's blob usage after migration: got %d, want %d", got, want)
