@@ -170,8 +170,10 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 		}
 	}
 	// Once per connection, before any delivery: the pairs whose envelopes
-	// can come no more (best effort: a pair kept longer does no harm).
+	// can come no more, and the marks whose messages can come no more
+	// (best effort: one kept longer does no harm).
 	d.forgetProcessed()
+	d.forgetMarks()
 	c.wg.Add(3)
 	go c.readLoop()
 	go c.deliveryLoop()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -20,7 +21,7 @@ import (
 // Buckets for the message lifecycle (spec chapter 18).
 var (
 	bucketLifePending = []byte("life-pending") // u64be sequence -> keptChange (CBOR): an edit or delete of an unknown message
-	bucketExpired     = []byte("expired")      // conversation key || 0 || message id -> marker: a message that disappeared (LIF-008)
+	bucketExpired     = []byte("expired")      // conversation key || 0 || message id -> u64be ms when it disappeared (LIF-008), a mark (forgetMarks)
 	bucketTimers      = []byte("timers")       // conversation key -> history.Register
 )
 
@@ -330,7 +331,7 @@ func (c *Conn) OpenViewOnce(ctx context.Context, m *Message) ([]byte, error) {
 		}
 		owed = append(owed, e)
 	}
-	err = c.recordOwing(ctx, owed, func(tx *bolt.Tx) error { return markOpened(tx, m.Peer, m.ID) })
+	err = c.recordOwing(ctx, owed, func(tx *bolt.Tx) error { return markOpened(tx, m.Peer, m.ID, c.d.now()) })
 	if err != nil {
 		return nil, err
 	}
@@ -338,10 +339,10 @@ func (c *Conn) OpenViewOnce(ctx context.Context, m *Message) ([]byte, error) {
 }
 
 // markOpened erases the key of received view-once media.
-func markOpened(tx *bolt.Tx, account string, id []byte) error {
+func markOpened(tx *bolt.Tx, account string, id []byte, now time.Time) error {
 	// Kept for a message not here yet, as read marks are: opened content
 	// is a join, whatever the order of arrival (LIF-009, MED-007).
-	if err := tx.Bucket(bucketOpened).Put(convKey(account, id), []byte{1}); err != nil {
+	if err := putMark(tx, bucketOpened, account, id, now); err != nil {
 		return err
 	}
 	m, err := incoming(tx, account, id)
@@ -589,7 +590,7 @@ func (d *Device) sweep(tx *bolt.Tx) error {
 		if err := dropMessage(tx, m); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketExpired).Put(expiredKey(m.conv(), m.ID), []byte{1}); err != nil {
+		if err := tx.Bucket(bucketExpired).Put(expiredKey(m.conv(), m.ID), u64(now)); err != nil {
 			return err
 		}
 	}

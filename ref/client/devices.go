@@ -30,9 +30,9 @@ import (
 var (
 	bucketLists   = []byte("lists")   // account -> the latest signed device list accepted
 	bucketPending = []byte("pending") // u64be sequence -> a receipt kept for an unknown message (DEV-015)
-	bucketDeleted = []byte("deleted") // account || 0 || message id -> marker
-	bucketRead    = []byte("read")    // account || 0 || message id -> marker: read on some device of this account
-	bucketOpened  = []byte("opened")  // account || 0 || message id -> marker: view-once media opened on some device of this account
+	bucketDeleted = []byte("deleted") // account || 0 || message id -> u64be ms of the mark (putMark): deleted here (DEV-023)
+	bucketRead    = []byte("read")    // account || 0 || message id -> u64be ms of the mark: read on some device of this account
+	bucketOpened  = []byte("opened")  // account || 0 || message id -> u64be ms of the mark: view-once media opened on some device of this account
 	bucketTrusted = []byte("trusted") // account -> the signed list accepted before its new key was trusted (DEV-014)
 )
 
@@ -41,6 +41,77 @@ func init() {
 }
 
 func convKey(account string, id []byte) []byte { return append([]byte(account+"\x00"), id...) }
+
+// markKeep is how long a mark (read, opened, deleted) is kept after it is
+// made (section 15.7): a message it names can still come 2 * MAX_TTL after
+// its sent-at (a resend within MAX_TTL, queued for up to MAX_TTL), and a
+// sent-at may be MAX_SENT_AHEAD (1 day, section 13.1) ahead of the clock.
+const markKeep = 2*time.Duration(wire.MaxTTL)*time.Second + 24*time.Hour
+
+// markBuckets are the buckets of marks that forgetMarks forgets.
+var markBuckets = [][]byte{bucketRead, bucketOpened, bucketDeleted, bucketExpired}
+
+// putMark records in bucket the mark of a message of the conversation with
+// account, with the time it is made: forgetMarks forgets it markKeep after.
+func putMark(tx *bolt.Tx, bucket []byte, account string, id []byte, now time.Time) error {
+	return tx.Bucket(bucket).Put(convKey(account, id), u64(uint64(now.UnixMilli())))
+}
+
+// forgetMarks forgets the marks made more than markKeep ago, and gives a
+// mark of an older version, without its time, the time now, so that it is
+// forgotten markKeep after. It returns how many it forgot.
+func (d *Device) forgetMarks() (int, error) {
+	now := d.now()
+	limit := now.Add(-markKeep).UnixMilli()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	type mark struct {
+		bucket, key []byte
+		old         bool // without its time
+	}
+	var marks []mark
+	// A read first, so that a connection with nothing to forget costs no
+	// write.
+	err := d.db.View(func(tx *bolt.Tx) error {
+		for _, name := range markBuckets {
+			err := tx.Bucket(name).ForEach(func(k, v []byte) error {
+				switch {
+				case len(v) != 8:
+					marks = append(marks, mark{name, bytes.Clone(k), true})
+				case int64(binary.BigEndian.Uint64(v)) < limit:
+					marks = append(marks, mark{name, bytes.Clone(k), false})
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || len(marks) == 0 {
+		return 0, err
+	}
+	forgot := 0
+	err = d.db.Update(func(tx *bolt.Tx) error {
+		forgot = 0
+		for _, m := range marks {
+			b := tx.Bucket(m.bucket)
+			if m.old {
+				if err := b.Put(m.key, u64(uint64(now.UnixMilli()))); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := b.Delete(m.key); err != nil {
+				return err
+			}
+			forgot++
+		}
+		return nil
+	})
+	return forgot, err
+}
 
 // readMark reports whether a message from account was read on some device
 // of this account, received here yet or not (DEV-015).
@@ -641,13 +712,13 @@ func (d *Device) applySync(tx *bolt.Tx, c *wire.Content) ([]*Message, error) {
 		return []*Message{m}, nil
 	case wire.ContentOpened:
 		for _, cm := range *c.Opened {
-			if err := markOpened(tx, cm.Account, cm.MessageID); err != nil {
+			if err := markOpened(tx, cm.Account, cm.MessageID, d.now()); err != nil {
 				return nil, err
 			}
 		}
 	case wire.ContentRead:
 		for _, cm := range *c.Read {
-			if err := tx.Bucket(bucketRead).Put(convKey(cm.Account, cm.MessageID), []byte{1}); err != nil {
+			if err := putMark(tx, bucketRead, cm.Account, cm.MessageID, d.now()); err != nil {
 				return nil, err
 			}
 			m, err := incoming(tx, cm.Account, cm.MessageID)
@@ -727,7 +798,7 @@ func incoming(tx *bolt.Tx, account string, id []byte) (*Message, error) {
 // given a message of hers the id of one she was sent.
 func deleteMessage(tx *bolt.Tx, account string, id []byte, now time.Time) error {
 	if !faults.Has(faults.DeletionUnmarked) {
-		if err := tx.Bucket(bucketDeleted).Put(convKey(account, id), u64(uint64(now.UnixMilli()))); err != nil {
+		if err := putMark(tx, bucketDeleted, account, id, now); err != nil {
 			return err
 		}
 	}
