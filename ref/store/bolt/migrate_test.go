@@ -556,3 +556,48 @@ func TestOpenRefusesUnknownVersion(t *testing.T) {
 		t.Fatal("Open of a version 9 file: got nil error, want a refusal")
 	}
 }
+
+// TestSchema5ChargedAtBlobChunk checks a file of schema 5 as 57f1a50 wrote
+// it: that commit introduced schema 5 with each blob counted as at least
+// BLOB_CHUNK (524288); 9dbd022 changed the charge to MEDIA_CHUNK without a
+// new schema version, so Open does not recount such a file. Every blob
+// deleted, the account's usage must be 0: here each small blob leaves
+// BLOB_CHUNK - MEDIA_CHUNK counted for good, taken off its quota.
+func TestSchema5ChargedAtBlobChunk(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v5-57f1a50.db")
+	base := time.Unix(1_800_000_000, 0).UTC()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const blobChunk = 524288
+	for i := range 4 {
+		b := store.Blob{ID: fmt.Sprintf("a%d", i), Account: "alice", Size: 16, Digest: []byte{byte(i)}, Created: base, ExpiresAt: base.Add(time.Hour)}
+		if _, _, err := s.CreateBlob(ctx, b, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	// As 57f1a50 counted them: each at least BLOB_CHUNK, schema 5.
+	rawUpdate(t, path, func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keyVersion, binary.BigEndian.AppendUint32(nil, 5)); err != nil {
+			return err
+		}
+		return setUsage(tx, "alice", 4*blobChunk)
+	})
+	if s, err = Open(path); err != nil {
+		t.Fatalf("Open of a schema 5 file of 57f1a50: %v", err)
+	}
+	defer s.Close()
+	for i := range 4 {
+		if err := s.DeleteBlob(ctx, fmt.Sprintf("a%d", i)); err != nil {
+			t.Fatalf("DeleteBlob: %v", err)
+		}
+	}
+	var n uint64
+	s.db.View(func(tx *bbolt.Tx) error { n, err = usage(tx, "alice"); return err })
+	if n != 0 {
+		t.Errorf("alice's blob usage once her 4 blobs of 16 bytes are deleted: got %d, want 0 (each left BLOB_CHUNK - MEDIA_CHUNK counted)", n)
+	}
+}
