@@ -80,7 +80,7 @@
 //	blobkeys  uvarint(len(account)) || account || be64 size || digest ->
 //	          blob id: the account's blob of that size and digest
 //	blobusage account -> be64 sum of the charges of the account's blobs
-//	          (store.Blob.Charge: its size, at least MEDIA_CHUNK; schema 5)
+//	          (store.Blob.Charge: its size, at least MEDIA_CHUNK; schema 6)
 //
 // Blob bytes live in this file, not in files of their own, so that a
 // put-blob is one transaction: the chunk and the record that counts it are
@@ -155,8 +155,10 @@ var (
 
 // schemaVersion is the layout version this package reads and writes. Open
 // migrates a file of version 1 (see migrateV1), 2 (see v2Accepted), 3
-// (see migrateV3) or 4 (see migrateV4).
-const schemaVersion = 5
+// (see migrateV3), 4 or 5 (see migrateV4). Version 6 is version 5 with
+// each blob charged at least MEDIA_CHUNK: version 5 files (57f1a50)
+// charged at least BLOB_CHUNK, and are counted again.
+const schemaVersion = 6
 
 // Kinds of one-time prekeys, and the prekey id spaces.
 const (

@@ -142,9 +142,10 @@ func migrateV1(tx *bbolt.Tx) error {
 	return nil
 }
 
-// migrateV4 counts the blobs of a file of version 4 or before as version
-// 5 does: blobusage held the sum of an account's blob sizes, and holds the
-// sum of their charges (store.Blob.Charge: the size, at least MEDIA_CHUNK,
+// migrateV4 counts the blobs of a file of version 5 or before as version
+// 6 does: blobusage held the sum of an account's blob sizes (version 4 or
+// before) or of their charges at least BLOB_CHUNK (version 5, 57f1a50),
+// and holds the sum of their charges (store.Blob.Charge: the size, at least MEDIA_CHUNK,
 // MED-009), which deleteBlob gives back. It recomputes every account's
 // usage from the blob records, in the transaction that opens the file. A
 // record it cannot read counts nothing: nothing reads it either, so
