@@ -42,11 +42,16 @@ func init() {
 
 func convKey(account string, id []byte) []byte { return append([]byte(account+"\x00"), id...) }
 
-// markKeep is how long a mark (read, opened, deleted) is kept after it is
-// made (section 15.7): a message it names can still come 2 * MAX_TTL after
-// its sent-at (a resend within MAX_TTL, queued for up to MAX_TTL), and a
-// sent-at may be MAX_SENT_AHEAD (1 day, section 13.1) ahead of the clock.
-const markKeep = 2*time.Duration(wire.MaxTTL)*time.Second + 24*time.Hour
+// markKeep is how long a mark (read, opened, deleted, expired) is kept
+// after it is made (section 15.7): a message it names can still come
+// 2 * MAX_TTL after its sent-at (a resend within MAX_TTL, queued for up to
+// MAX_TTL), and a sent-at may be MAX_SENT_AHEAD (1 day, section 13.1)
+// ahead of the clock.
+const markKeep = 2*time.Duration(wire.MaxTTL)*time.Second + maxSentAhead
+
+// maxSentAhead is MAX_SENT_AHEAD (section 13.1): how far ahead of the
+// server's clock a sent-at may be.
+const maxSentAhead = 24 * time.Hour
 
 // markBuckets are the buckets of marks that forgetMarks forgets.
 var markBuckets = [][]byte{bucketRead, bucketOpened, bucketDeleted, bucketExpired}
@@ -97,6 +102,11 @@ func (d *Device) forgetMarks() (int, error) {
 		forgot = 0
 		for _, m := range marks {
 			b := tx.Bucket(m.bucket)
+			// Made again since the look above (an operation that records
+			// a mark does not take d.mu): kept.
+			if v := b.Get(m.key); v == nil || (len(v) == 8) == m.old || (len(v) == 8 && int64(binary.BigEndian.Uint64(v)) >= limit) {
+				continue
+			}
 			if m.old {
 				if err := b.Put(m.key, u64(uint64(now.UnixMilli()))); err != nil {
 					return err
@@ -412,12 +422,14 @@ func (c *Conn) sendHistory(device uint32, ms []*Message) error {
 	ms = slices.DeleteFunc(ms, func(m *Message) bool {
 		return m.Deleted || (m.Media != nil && m.Media.ViewOnce != nil) || m.Expire > 0
 	})
-	// The deletions of the last MAX_TTL go first (DEV-023): a message
-	// deleted here before the link, resent since (DEV-022) or fanned out
-	// to the new list, must find the companion knowing of its deletion.
+	// The deletions of the last MAX_TTL + MAX_SENT_AHEAD go first
+	// (DEV-023): a message deleted here before the link, resent since
+	// (DEV-022: for MAX_TTL after its sent-at, which may be a day ahead)
+	// and fanned out to the new list, must find the companion knowing of
+	// its deletion.
 	var marks wire.DeletedSync
 	c.d.db.View(func(tx *bolt.Tx) error {
-		marks = recentDeletions(tx, c.d.now().Add(-time.Duration(wire.MaxTTL)*time.Second))
+		marks = recentDeletions(tx, c.d.now().Add(-time.Duration(wire.MaxTTL)*time.Second-maxSentAhead))
 		return nil
 	})
 	for start := 0; start < len(marks); start += wire.MaxReceiptIDs {
