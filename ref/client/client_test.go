@@ -43,8 +43,14 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldOn(t, mem.New())
+}
+
+// newWorldOn is newWorld with a server over st, which the test may fill.
+func newWorldOn(t *testing.T, st store.Store) *world {
+	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
-	addr, _ := serve(t, mem.New(), clk)
+	addr, _ := serve(t, st, clk)
 	return &world{t: t, addr: addr, clock: clk, dir: t.TempDir()}
 }
 

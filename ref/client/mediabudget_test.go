@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/missive-protocol/missive/ref/client"
 	"github.com/missive-protocol/missive/ref/server"
@@ -23,10 +22,9 @@ import (
 // BLOB_QUOTA. The server's store is filled as those uploads would have
 // left it.
 func TestSmallMediaBudget(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
 	st := mem.New()
-	addr, _ := serve(t, st, clk)
-	w := &world{t: t, addr: addr, clock: clk, dir: t.TempDir()}
+	w := newWorldOn(t, st)
+	clk := w.clock
 	alice := w.device("alice")
 	w.device("bob")
 	const small = 100_000

@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/missive-protocol/missive/ref/client"
 	"github.com/missive-protocol/missive/ref/server"
@@ -12,16 +11,18 @@ import (
 
 // TestReplenishRefused checks how a device takes the server's refusal of a
 // batch of one-time prekeys that would leave more than
-// MAX_ONE_TIME_PREKEYS of a kind held (SRV-025): the device holds enough,
-// so it deletes the private keys of the batch and reports no error. The
-// server holds MAX_ONE_TIME_PREKEYS one-time EC prekeys of bob's, put in
-// its store, and PREKEY_LOW KEM prekeys; alice's fetch leaves fewer than
-// PREKEY_LOW KEM prekeys, and bob, told so, uploads a batch of each kind.
+// MAX_ONE_TIME_PREKEYS of a kind held (SRV-025). The server holds
+// MAX_ONE_TIME_PREKEYS one-time EC prekeys of bob's, put in its store, and
+// PREKEY_LOW KEM prekeys; alice's fetch leaves fewer than PREKEY_LOW KEM
+// prekeys, and bob, told so, uploads a batch of each kind, which is
+// refused whole. The notice names no kind: bob uploads each kind alone,
+// the KEM prekeys are taken, and the EC prekeys, refused again, are held
+// enough of: he deletes their private keys and reports no error. (Before,
+// he took the first refusal as enough of both, and his KEM prekeys ran
+// out while the EC prekeys were full.)
 func TestReplenishRefused(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
 	st := mem.New()
-	addr, _ := serve(t, st, clk)
-	w := &world{t: t, addr: addr, clock: clk, dir: t.TempDir()}
+	w := newWorldOn(t, st)
 	bob := w.device("bob")
 	heldBefore, nextBefore := bob.OneTimePrekeys()
 	if heldBefore != client.PrekeyBatch {

@@ -83,7 +83,7 @@ func (c *listCase) checkSigner(t *testing.T) {
 		if c.Error != errcode.DecodeTruncated.String() {
 			t.Fatalf("list does not decode (%v), in a case with error %q", err, c.Error)
 		}
-		signed = completed(t, c.List, func(b []byte) bool { _, err := c.accept(t, b); return err == nil })
+		signed = vectest.Completed(t, c.List, func(b []byte) bool { _, err := c.accept(t, b); return err == nil })
 		if err := wire.Unmarshal(signed, &s); err != nil {
 			t.Fatal(err)
 		}
@@ -118,33 +118,10 @@ func (c *listCase) checkSigner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, other := range [][]byte{flipLowS(proper), sign(s.List), sign(append([]byte(LabelDeviceList), head...))} {
+	for _, other := range [][]byte{vectest.FlipLowS(proper), sign(s.List), sign(append([]byte(LabelDeviceList), head...))} {
 		if bytes.Equal(s.Signature, other) {
 			return
 		}
 	}
 	t.Errorf("signature %x: not one that primary_private and z make in a case with flag signature", s.Signature)
-}
-
-// flipLowS returns sig with the low bit of s flipped.
-func flipLowS(sig []byte) []byte {
-	out := bytes.Clone(sig)
-	out[32] ^= 1
-	return out
-}
-
-// completed returns cut with the one byte appended that makes it pass ok,
-// and fails the test when no byte, or more than one, does.
-func completed(t *testing.T, cut []byte, ok func([]byte) bool) []byte {
-	t.Helper()
-	var found [][]byte
-	for b := range 256 {
-		if whole := append(bytes.Clone(cut), byte(b)); ok(whole) {
-			found = append(found, whole)
-		}
-	}
-	if len(found) != 1 {
-		t.Fatalf("got %d bytes that complete the cut encoding into a valid one, want 1", len(found))
-	}
-	return found[0]
 }

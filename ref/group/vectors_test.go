@@ -189,7 +189,7 @@ func (c *stateCase) checkSigner(t *testing.T) {
 			t.Fatalf("state does not decode (%v), in a case with error %q", err, c.Error)
 		}
 		ch := c.checker(t)
-		signed = completed(t, c.State, func(b []byte) bool { _, err := ch.Check(b); return err == nil })
+		signed = vectest.Completed(t, c.State, func(b []byte) bool { _, err := ch.Check(b); return err == nil })
 		if err := wire.Unmarshal(signed, &s); err != nil {
 			t.Fatal(err)
 		}
@@ -207,7 +207,7 @@ func (c *stateCase) checkSigner(t *testing.T) {
 		if !flagged {
 			t.Fatalf("signature: got %x, want %x from author_private and z", s.Signature, proper)
 		}
-		for _, other := range [][]byte{flipLowS(proper), sign(s.State), sign(append([]byte(devices.LabelDeviceList), s.State...))} {
+		for _, other := range [][]byte{vectest.FlipLowS(proper), sign(s.State), sign(append([]byte(devices.LabelDeviceList), s.State...))} {
 			if bytes.Equal(s.Signature, other) {
 				return
 			}
@@ -238,29 +238,6 @@ func (c *stateCase) checkSigner(t *testing.T) {
 	if c.Expect != "invalid" {
 		t.Errorf("the state's list does not hold its author %s/%d", gs.Author.Account, gs.Author.Device)
 	}
-}
-
-// flipLowS returns sig with the low bit of s flipped.
-func flipLowS(sig []byte) []byte {
-	out := bytes.Clone(sig)
-	out[32] ^= 1
-	return out
-}
-
-// completed returns cut with the one byte appended that makes it pass ok,
-// and fails the test when no byte, or more than one, does.
-func completed(t *testing.T, cut []byte, ok func([]byte) bool) []byte {
-	t.Helper()
-	var found [][]byte
-	for b := range 256 {
-		if whole := append(bytes.Clone(cut), byte(b)); ok(whole) {
-			found = append(found, whole)
-		}
-	}
-	if len(found) != 1 {
-		t.Fatalf("got %d bytes that complete the cut encoding into a valid one, want 1", len(found))
-	}
-	return found[0]
 }
 
 type vecSkipped struct {

@@ -42,18 +42,7 @@ func (l *emfileListener) Accept() (net.Conn, error) {
 // the server for good (cmd/missive-server exits when Serve returns), a
 // failure that it causes on every other connection (TRN-011).
 func TestServeSurvivesAcceptFailure(t *testing.T) {
-	static, err := transport.Suite.GenerateKeypair(rand.NewChaCha8([32]byte{42}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Store: mem.New(), Static: static})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, ln := unserved(t)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(&emfileListener{Listener: ln}) }()
 	defer func() {

@@ -300,11 +300,10 @@ func (e *env) link(primary *client.Conn) *client.Device {
 	return r.d
 }
 
-// TestServeAfterShutdown checks that a listener handed to a server shut
-// down before Serve started is closed, its port free again: the
-// conformance runner stops its server at once after starting it, and a
-// listener left open kept the port from the restart that followed.
-func TestServeAfterShutdown(t *testing.T) {
+// unserved returns a server over an in-memory store and a loopback
+// listener that nothing serves yet.
+func unserved(t *testing.T) (*server.Server, net.Listener) {
+	t.Helper()
 	static, err := transport.Suite.GenerateKeypair(rand.NewChaCha8([32]byte{42}))
 	if err != nil {
 		t.Fatal(err)
@@ -317,6 +316,15 @@ func TestServeAfterShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv, ln
+}
+
+// TestServeAfterShutdown checks that a listener handed to a server shut
+// down before Serve started is closed, its port free again: the
+// conformance runner stops its server at once after starting it, and a
+// listener left open kept the port from the restart that followed.
+func TestServeAfterShutdown(t *testing.T) {
+	srv, ln := unserved(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {

@@ -67,14 +67,28 @@ func testServer(t *testing.T, serve func(*Conn) error) (addr string, static nois
 
 // helloServer answers a hello whose binding verifies with a welcome, then
 // echoes every frame it receives until an error.
-func helloServer(c *Conn) error {
-	id, _, v, err := ReadHello(c, []uint64{1})
-	if err != nil {
-		return err
+func helloServer(c *Conn) error { return echoAfterHello(0)(c) }
+
+// echoAfterHello returns a server that reads at most first bytes of a
+// frame until the hello (no limit of its own for 0), welcomes it, and then
+// echoes every frame.
+func echoAfterHello(first uint32) func(*Conn) error {
+	return func(c *Conn) error {
+		c.SetFrameLimit(first)
+		id, _, v, err := ReadHello(c, []uint64{1})
+		if err != nil {
+			return err
+		}
+		c.SetFrameLimit(0)
+		if err := c.Send(wire.FrameResult, id, &wire.Welcome{Version: v, Time: 1}); err != nil {
+			return err
+		}
+		return echo(c)
 	}
-	if err := c.Send(wire.FrameResult, id, &wire.Welcome{Version: v, Time: 1}); err != nil {
-		return err
-	}
+}
+
+// echo writes back every frame it reads.
+func echo(c *Conn) error {
 	for {
 		f, err := c.ReadFrame()
 		if err != nil {
@@ -216,24 +230,30 @@ func established(t *testing.T, addr string) *Conn {
 func TestOversizeFrame(t *testing.T) {
 	addr, _, errs := testServer(t, helloServer)
 	c := established(t, addr)
-	var h [4]byte
-	binary.BigEndian.PutUint32(h[:], wire.MaxFrameSize+1)
-	if err := c.WriteStream(h[:]); err != nil { // the length alone: the server must not wait for the body
+	refusedLength(t, c, errs, wire.MaxFrameSize+1)
+	if _, err := c.ReadFrame(); err == nil {
+		t.Error("connection still open after an oversize frame")
+	}
+}
+
+// refusedLength sends a frame length alone on c (the server must not wait
+// for the body), and checks that the server answers it with an error
+// frame policy.frame_too_large and ends with that error.
+func refusedLength(t *testing.T, c *Conn, errs chan error, n uint32) {
+	t.Helper()
+	if err := c.WriteStream(binary.BigEndian.AppendUint32(nil, n)); err != nil {
 		t.Fatal(err)
 	}
 	f, err := c.Receive()
 	if err != nil {
-		t.Fatalf("want an error frame, got %v (server: %v)", err, <-errs)
+		t.Fatalf("a frame length of %d: got %v (server: %v), want an error frame", n, err, <-errs)
 	}
 	var b wire.ErrorBody
 	if err := DecodeBody(f, &b); err != nil || errcode.Code(b.Code) != errcode.PolicyFrameTooLarge {
-		t.Errorf("got code %v (%v), want %v", errcode.Code(b.Code), err, errcode.PolicyFrameTooLarge)
+		t.Errorf("a frame length of %d: got code %v (%v), want %v", n, errcode.Code(b.Code), err, errcode.PolicyFrameTooLarge)
 	}
 	if err := <-errs; !errors.Is(err, errcode.PolicyFrameTooLarge) {
-		t.Errorf("server: got %v", err)
-	}
-	if _, err := c.ReadFrame(); err == nil {
-		t.Error("connection still open after an oversize frame")
+		t.Errorf("server: got %v, want %v", err, errcode.PolicyFrameTooLarge)
 	}
 }
 
@@ -760,45 +780,13 @@ func TestWaiting(t *testing.T) {
 // a frame length above it is refused before the frame is read; once the
 // limit is lifted, frames up to MAX_FRAME_SIZE pass.
 func TestFirstFrameLimit(t *testing.T) {
-	addr, _, errs := testServer(t, func(c *Conn) error {
-		c.SetFrameLimit(MaxFirstFrame)
-		id, _, v, err := ReadHello(c, []uint64{1})
-		if err != nil {
-			return err
-		}
-		c.SetFrameLimit(0)
-		if err := c.Send(wire.FrameResult, id, &wire.Welcome{Version: v, Time: 1}); err != nil {
-			return err
-		}
-		for {
-			f, err := c.ReadFrame()
-			if err != nil {
-				return err
-			}
-			if err := c.WriteFrame(f); err != nil {
-				return err
-			}
-		}
-	})
+	addr, _, errs := testServer(t, echoAfterHello(MaxFirstFrame))
 	d := newDevice(t, 1)
 	c, err := dial(t, addr, &ClientConfig{Static: d.static})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.WriteStream(binary.BigEndian.AppendUint32(nil, MaxFirstFrame+1)); err != nil { // the length alone
-		t.Fatal(err)
-	}
-	f, err := c.Receive()
-	if err != nil {
-		t.Fatalf("a first frame of MAX_FIRST_FRAME + 1 bytes: got %v (server: %v), want an error frame", err, <-errs)
-	}
-	var b wire.ErrorBody
-	if err := DecodeBody(f, &b); err != nil || errcode.Code(b.Code) != errcode.PolicyFrameTooLarge {
-		t.Errorf("a first frame of MAX_FIRST_FRAME + 1 bytes: got code %v (%v), want %v", errcode.Code(b.Code), err, errcode.PolicyFrameTooLarge)
-	}
-	if err := <-errs; !errors.Is(err, errcode.PolicyFrameTooLarge) {
-		t.Errorf("server: got %v, want %v", err, errcode.PolicyFrameTooLarge)
-	}
+	refusedLength(t, c, errs, MaxFirstFrame+1) // the first frame
 
 	c = established(t, addr)
 	big := bytes.Repeat([]byte{0xA0}, 4*MaxFirstFrame)

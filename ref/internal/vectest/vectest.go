@@ -153,3 +153,27 @@ func (r *Reader) Done() {
 		r.t.Errorf("%s: %d random bytes not drawn", r.id, len(r.data))
 	}
 }
+
+// FlipLowS returns an XEdDSA signature with the low bit of s flipped.
+func FlipLowS(sig []byte) []byte {
+	out := bytes.Clone(sig)
+	out[32] ^= 1
+	return out
+}
+
+// Completed returns cut with the one byte appended that makes it pass ok,
+// and fails the test when no byte, or more than one, does: the check of a
+// vector's truncated encoding.
+func Completed(t *testing.T, cut []byte, ok func([]byte) bool) []byte {
+	t.Helper()
+	var found [][]byte
+	for b := range 256 {
+		if whole := append(bytes.Clone(cut), byte(b)); ok(whole) {
+			found = append(found, whole)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("got %d bytes that complete the cut encoding into a valid one, want 1", len(found))
+	}
+	return found[0]
+}

@@ -259,15 +259,7 @@ func TestMigrateV2(t *testing.T) {
 	if v2, v3 := buckets(); !v2 || !v3 {
 		t.Fatalf("after migration: got buckets of version 2 %t, of version 3 %t, want both", v2, v3)
 	}
-	err = s.db.View(func(tx *bbolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get(keyVersion); len(v) != 4 || binary.BigEndian.Uint32(v) != schemaVersion {
-			t.Errorf("schema version after migration: got %x, want %d", v, schemaVersion)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	wantSchema(t, s)
 	// A pair of version 2 holds for any sent-at until its forget time.
 	for _, sentAt := range []uint64{0, 1, uint64(base.UnixMilli())} {
 		if first, dup := send("old", sentAt, base.Add(10*time.Minute)); !dup || !first.Equal(base) {
@@ -529,15 +521,7 @@ func TestMigrateV4(t *testing.T) {
 	if a, b := used("alice"), used("bob"); a != 0 || b != 0 {
 		t.Errorf("blob usage once every blob is deleted: got %d and %d, want 0 and 0", a, b)
 	}
-	err = s.db.View(func(tx *bbolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get(keyVersion); len(v) != 4 || binary.BigEndian.Uint32(v) != schemaVersion {
-			t.Errorf("schema version after migration: got %x, want %d", v, schemaVersion)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	wantSchema(t, s)
 }
 
 // TestOpenRefusesUnknownVersion checks that a file of a later schema is
@@ -599,5 +583,19 @@ func TestSchema5ChargedAtBlobChunk(t *testing.T) {
 	s.db.View(func(tx *bbolt.Tx) error { n, err = usage(tx, "alice"); return err })
 	if n != 0 {
 		t.Errorf("alice's blob usage once her 4 blobs of 16 bytes are deleted: got %d, want 0 (each left BLOB_CHUNK - MEDIA_CHUNK counted)", n)
+	}
+}
+
+// wantSchema checks that s is of the current schema version.
+func wantSchema(t *testing.T, s *Store) {
+	t.Helper()
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyVersion); len(v) != 4 || binary.BigEndian.Uint32(v) != schemaVersion {
+			t.Errorf("schema version after migration: got %x, want %d", v, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
