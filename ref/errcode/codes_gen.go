@@ -96,7 +96,7 @@ const (
 	StateUnknownAccount Code = 3009
 	// StateDuplicatePrekey (state.duplicate_prekey): A prekey id that the device already holds or has used for a key of that kind.
 	StateDuplicatePrekey Code = 3010
-	// StateNotAuthenticated (state.not_authenticated): A frame other than hello before the device is authenticated.
+	// StateNotAuthenticated (state.not_authenticated): A frame other than hello or a first link-request before the device is authenticated.
 	StateNotAuthenticated Code = 3011
 	// StateDeviceListRollback (state.device_list_rollback): A device list older than one already accepted, or not the next version.
 	StateDeviceListRollback Code = 3012
@@ -118,7 +118,7 @@ const (
 	StateBlobOffset Code = 3020
 	// PolicyTooLarge (policy.too_large): A plaintext or other input is larger than the limit this specification sets.
 	PolicyTooLarge Code = 4001
-	// PolicyFrameTooLarge (policy.frame_too_large): A frame length above MAX_FRAME_SIZE.
+	// PolicyFrameTooLarge (policy.frame_too_large): A frame length above MAX_FRAME_SIZE, or above MAX_FIRST_FRAME before the hello has passed its checks (TRN-020).
 	PolicyFrameTooLarge Code = 4002
 	// PolicyRateLimited (policy.rate_limited): Too many requests; retry after the time the error gives.
 	PolicyRateLimited Code = 4003
