@@ -38,13 +38,6 @@ func newRegistrations(burst int) *registrations {
 	return &registrations{burst: burst, sources: map[string]*rate.Limiter{}}
 }
 
-// sourceOf returns the source of a connection's address: the IPv4
-// address, or the /64 prefix of an IPv6 address.
-func sourceOf(a net.Addr) string {
-	s := sourcesOf(a)
-	return s[len(s)-1]
-}
-
 // sourcesOf returns the buckets a registration from a takes a token of,
 // coarsest first: the IPv4 address; or the /48, /56 and /64 prefixes of
 // an IPv6 address. A /64 alone is what one host or LAN gets, but one

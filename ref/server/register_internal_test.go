@@ -3,22 +3,23 @@ package server
 import (
 	"fmt"
 	"net"
+	"slices"
 	"testing"
 	"time"
 )
 
-// TestRegisterSourceOf checks what sourceOf makes a source of (SRV-026):
+// TestRegisterSourceOf checks what sourcesOf makes a source of (SRV-026):
 // an IPv4 address, also when it comes IPv4-mapped in IPv6, and the /64
-// prefix of an IPv6 address.
+// prefix of an IPv6 address (with its /56 and /48).
 func TestRegisterSourceOf(t *testing.T) {
 	for _, c := range []struct{ a, b string }{
 		{"192.0.2.1", "::ffff:192.0.2.1"},
 		{"2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff"},
 	} {
-		sa := sourceOf(&net.TCPAddr{IP: net.ParseIP(c.a), Port: 1})
-		sb := sourceOf(&net.TCPAddr{IP: net.ParseIP(c.b), Port: 2})
-		if sa != sb {
-			t.Errorf("sourceOf(%s) = %q, sourceOf(%s) = %q: want one source", c.a, sa, c.b, sb)
+		sa := sourcesOf(&net.TCPAddr{IP: net.ParseIP(c.a), Port: 1})
+		sb := sourcesOf(&net.TCPAddr{IP: net.ParseIP(c.b), Port: 2})
+		if !slices.Equal(sa, sb) {
+			t.Errorf("sourcesOf(%s) = %q, sourcesOf(%s) = %q: want the same sources", c.a, sa, c.b, sb)
 		}
 	}
 }

@@ -309,9 +309,8 @@ type Store interface {
 	// Else it fails with ErrQuota when the charges (Blob.Charge, of the
 	// sizes announced) of b.Account's blobs, complete or not, plus b's
 	// would exceed quota (zero or less: no limit), with ErrExists when b.ID
-	// is taken, and otherwise
-	// stores b with nothing received and returns it and false. The caller
-	// sets every field but Received.
+	// is taken, and otherwise stores b with nothing received and returns
+	// it and false. The caller sets every field but Received.
 	CreateBlob(ctx context.Context, b Blob, quota int64) (*Blob, bool, error)
 	// Blob returns a blob's record, or ErrNotFound. A blob past its expiry
 	// time is returned until ExpireBlobs or CreateBlob deletes it.
