@@ -70,6 +70,8 @@ var (
 		"subscriptions",  // following MAX_SUBSCRIPTIONS accounts, then one more (SRV-024)
 		"prekeys-held",   // one-time prekeys uploaded up to MAX_ONE_TIME_PREKEYS of each kind held, then more (SRV-025)
 		"blob-charge",    // blobs created up to BLOB_QUOTA, the last ones of 16 bytes each counted as MEDIA_CHUNK (MED-009)
+		"group-fanout",   // group messages to 256 group devices until the fan-out bucket is spent, before SEND_BURST (GRP-014)
+		"group-states",   // groups created until the account's group-state bucket is spent, GROUP_STATE_BURST of them (GRP-015)
 	}
 )
 
@@ -156,6 +158,10 @@ func (w *world) rawFrames(ts *testscript.TestScript, ctx context.Context, name s
 			mustFail(ts, name+" raw prekeys-held", rawPrekeysHeld(ctx, addr, w.ns, w.clock.now()), code)
 		case "blob-charge":
 			mustFail(ts, name+" raw blob-charge", rawBlobCharge(ctx, addr, w.ns), code)
+		case "group-fanout":
+			mustFail(ts, name+" raw group-fanout", rawGroupFanout(ctx, addr, w.ns, w.clock.now()), code)
+		case "group-states":
+			mustFail(ts, name+" raw group-states", rawGroupStates(ctx, addr, w.ns, w.clock.now()), code)
 		case "pipeline":
 			ids, err := rawPipeline(ctx, addr, w.ns, w.conv(ts, args[1]).account, w.clock.now())
 			for i, id := range ids {
@@ -957,6 +963,7 @@ func (r *rawConn) makeReachable(ctx context.Context, now time.Time, n int) (*wir
 	if err := r.call(ctx, wire.FrameSetDeviceList, 2, &wire.SetDeviceList{DeviceList: l.Signed}, new(wire.Empty)); err != nil {
 		return nil, fmt.Errorf("set-device-list: %v", err)
 	}
+	r.list = l.Signed
 	up, err := fullUpload(r.ik, n)
 	if err != nil {
 		return nil, err

@@ -571,6 +571,7 @@ type rawConn struct {
 	ik     *keys.PrivateKey
 	static noise.DHKey
 	fresh  string
+	list   []byte // the signed device list makeReachable stored
 }
 
 func (r *rawConn) close() { r.tc.Close(); r.nc.Close() }

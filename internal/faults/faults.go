@@ -75,6 +75,8 @@ const (
 	NoFirstFrameLimit         Fault = "no-first-frame-limit"          // the server reads a first frame up to MAX_FRAME_SIZE before any hello (TRN-020)
 	NoRegisterLimit           Fault = "no-register-limit"             // the server lets one source register accounts without bound (SRV-026)
 	DeletionUnmarked          Fault = "deletion-unmarked"             // a device keeps no mark of a deletion: the message, coming after it, is shown (DEV-023)
+	NoFanoutLimit             Fault = "no-fanout-limit"               // the server counts a send-group as one send, whatever its group devices (GRP-014)
+	NoGroupStateBudget        Fault = "no-group-state-budget"         // the server stores every group state an account authors, as fast as it comes (GRP-015)
 )
 
 // All lists every fault with the check it breaks.
@@ -135,12 +137,15 @@ var All = map[Fault]string{
 	NoFirstFrameLimit:         "the server reads a first frame of up to MAX_FRAME_SIZE from a connection not yet authenticated, holding its memory for up to HANDSHAKE_TIMEOUT, instead of refusing one above MAX_FIRST_FRAME (TRN-020)",
 	NoRegisterLimit:           "the server lets one source address register new accounts without bound, as fast as it asks (SRV-026)",
 	DeletionUnmarked:          "a device deletes the messages it holds and keeps no mark of the deletion: a message that comes after it (a deletion that came first, a resend to a companion linked since, which the primary told of its deletions) is shown (DEV-023)",
+	NoFanoutLimit:             "the server counts a send-group as one send against SEND_RATE, whatever the number of group devices it stores it for, instead of taking a token of the device's fan-out bucket for each (GRP-014)",
+	NoGroupStateBudget:        "the server stores every group state an account's devices author, as fast as they come, instead of one a GROUP_STATE_RATE interval beyond a burst of GROUP_STATE_BURST (GRP-015)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.
 var ServerFaults = map[Fault]bool{IgnoreTTL: true, AcceptRevokedDevice: true, NoRateLimit: true, NonMemberGroupSend: true,
 	LastSeenToAll: true, AckInMemory: true, SentAtUnchecked: true, NoWriteTimeout: true, ReuseOneTimePrekeys: true,
-	NoIdleTimeout: true, UnboundedPrekeys: true, BlobsBySize: true, NoStopFlush: true, StoreFailureOpen: true, NoRegisterLimit: true, NoFirstFrameLimit: true}
+	NoIdleTimeout: true, UnboundedPrekeys: true, BlobsBySize: true, NoStopFlush: true, StoreFailureOpen: true, NoRegisterLimit: true, NoFirstFrameLimit: true,
+	NoFanoutLimit: true, NoGroupStateBudget: true}
 
 var on atomic.Pointer[Fault]
 

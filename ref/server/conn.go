@@ -31,7 +31,8 @@ type conn struct {
 	errorLogged bool // an error frame of the device was logged at Info; the reader's own
 
 	sendLimit, reqLimit, typingLimit *rate.Limiter
-	revoked                          atomic.Bool // removed from its account's list: serve nothing more
+	fanoutLimit                      *rate.Limiter // GRP-014
+	revoked                          atomic.Bool   // removed from its account's list: serve nothing more
 
 	closed chan struct{}
 	saved  chan struct{} // closed once the connection has ended and stored its attempts
@@ -817,17 +818,23 @@ func (c *conn) limited(typ uint64) error {
 	if typ == wire.FrameSend || typ == wire.FrameSendGroup {
 		limit = c.sendLimit
 	}
-	if limit.Allow() || faults.Has(faults.NoRateLimit) { // no Reservation to allocate for the common case
+	if faults.Has(faults.NoRateLimit) {
 		return nil
 	}
-	// A token may have come since Allow looked: take it, as one Reserve
-	// alone would (a reservation due now cannot be cancelled).
-	r := limit.Reserve()
-	after := r.Delay()
-	if r.OK() && after == 0 {
+	return take(limit, 1, time.Now())
+}
+
+// take takes n tokens of limit at now, or none and answers
+// policy.rate_limited with the time until they will be there.
+func take(limit *rate.Limiter, n int, now time.Time) error {
+	if limit.AllowN(now, n) { // no Reservation to allocate for the common case
 		return nil
 	}
-	r.Cancel()
+	// A reservation at the same time only prices the refusal: it is not
+	// due now, and its cancellation gives its tokens back.
+	r := limit.ReserveN(now, n)
+	after := r.DelayFrom(now)
+	r.CancelAt(now)
 	return &transport.RetryError{Code: errcode.PolicyRateLimited, After: max(after, time.Millisecond)}
 }
 

@@ -174,8 +174,19 @@ func (c *conn) setGroup(ctx context.Context, b *wire.SignedGroupState, signed []
 			return nil, err
 		}
 	}
-	err = c.s.cfg.Store.PutGroupState(ctx, st.GroupID, st.Serial, signed)
+	// GRP-015, in the transaction that stores the state.
+	budget := store.Budget{Account: c.addr.Account, Now: c.s.now(), Every: GroupStateEvery, Burst: GroupStateBurst}
+	switch b := c.s.cfg.GroupStateBurst; {
+	case faults.Has(faults.NoGroupStateBudget) || b < 0:
+		budget.Burst = 0
+	case b > 0:
+		budget.Burst = b
+	}
+	err = c.s.cfg.Store.PutGroupState(ctx, st.GroupID, st.Serial, signed, budget)
+	var spent *store.SpentError
 	switch {
+	case errors.As(err, &spent):
+		return nil, &transport.RetryError{Code: errcode.PolicyRateLimited, After: max(spent.After, time.Millisecond)}
 	case errors.Is(err, store.ErrConflict):
 		// Another state of this version was stored since the check.
 		return nil, fmt.Errorf("server: group %x version %d: %w", st.GroupID, st.Serial, errcode.StateGroupRollback)
@@ -299,7 +310,7 @@ func (c *conn) checkGroupDevices(ctx context.Context, st *group.State, e *wire.G
 	return addrs, nil
 }
 
-// sendGroup runs checks 3 to 9 of GRP-009 (1 and 2 are the request's) and
+// sendGroup runs checks 3 to 10 of GRP-009 (1 and 2 are the request's) and
 // queues the group message for every group device, as send does for an
 // envelope (SRV-006 to SRV-008).
 func (c *conn) sendGroup(ctx context.Context, e *wire.GroupEnvelope) (wire.Message, error) {
@@ -311,7 +322,7 @@ func (c *conn) sendGroup(ctx context.Context, e *wire.GroupEnvelope) (wire.Messa
 	return p.finish(accepted, dup, err)
 }
 
-// prepareSendGroup runs checks 3 to 9 of GRP-009 and makes the entries.
+// prepareSendGroup runs checks 3 to 10 of GRP-009 and makes the entries.
 func (c *conn) prepareSendGroup(ctx context.Context, e *wire.GroupEnvelope) (*pendingSend, error) {
 	if e.Sender.Account != c.addr.Account || e.Sender.Device != uint64(c.addr.Device) {
 		return nil, errcode.AuthSenderMismatch
@@ -340,6 +351,12 @@ func (c *conn) prepareSendGroup(ctx context.Context, e *wire.GroupEnvelope) (*pe
 	now := c.s.now()
 	if err := c.checkSentAt(ctx, e.MessageID, e.SentAt, now); err != nil {
 		return nil, err
+	}
+	// Check 9 (GRP-014), on the server's clock, so that tests can move it.
+	if len(to) > 0 && !faults.Has(faults.NoFanoutLimit) {
+		if err := take(c.fanoutLimit, len(to), now); err != nil {
+			return nil, err
+		}
 	}
 	expires := now.Add(time.Duration(e.TTL) * time.Second)
 	entries := make([]store.Entry, len(to))

@@ -502,7 +502,7 @@ func TestSendGroupRateLimit(t *testing.T) {
 	}
 }
 
-// TestSendGroupQuota checks check 9 of GRP-009 and SRV-007: when one group
+// TestSendGroupQuota checks check 10 of GRP-009 and SRV-007: when one group
 // device's queue is full, no group device gets the message.
 func TestSendGroupQuota(t *testing.T) {
 	e := startWith(t, mem.New(), newClock(), func(c *server.Config) { c.Quota = store.Quota{Entries: 2} })

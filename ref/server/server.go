@@ -57,6 +57,14 @@ const (
 	shutdownRetryMin = time.Second
 )
 
+// Constants of spec section 16.1: the rate limits of groups.
+const (
+	FanoutRate      = 5120 // FANOUT_RATE: group devices per second
+	FanoutBurst     = 10240
+	GroupStateEvery = 300 * time.Second // GROUP_STATE_RATE: one group state per this interval
+	GroupStateBurst = 256
+)
+
 // MaxOneTimePrekeys is MAX_ONE_TIME_PREKEYS, per kind and device (SRV-025).
 const MaxOneTimePrekeys = 1000
 
@@ -95,6 +103,10 @@ type Config struct {
 	// lifts the limit: for a deployment whose accounts come from
 	// elsewhere, a benchmark, or the conformance runner's own server.
 	RegisterBurst int
+	// GroupStateBurst overrides GROUP_STATE_BURST, the group states one
+	// account may author at once (GRP-015); zero keeps it, and a negative
+	// value lifts the limit (for tests).
+	GroupStateBurst int
 	// DuplicateDeliveries makes the server deliver every entry twice, as a
 	// network that duplicates would: the conformance runner uses it to check
 	// that clients show a message once (CLI-001). Never set it otherwise.
@@ -539,7 +551,7 @@ func (s *Server) attach(c *conn) *conn {
 	old := s.devices[c.addr]
 	s.devices[c.addr] = c
 	l := s.limitsOf(c.addr)
-	c.sendLimit, c.reqLimit, c.typingLimit = l.send, l.req, l.typing
+	c.sendLimit, c.reqLimit, c.typingLimit, c.fanoutLimit = l.send, l.req, l.typing, l.fanout
 	s.mu.Unlock()
 	if old != nil {
 		old.close()
@@ -553,7 +565,8 @@ func (s *Server) attach(c *conn) *conn {
 // connections, so that a device that connects again gets no new burst.
 type limits struct {
 	send, req, typing *rate.Limiter
-	idle              time.Time // when the device's last connection ended; zero while one is open
+	fanout            *rate.Limiter // GRP-014
+	idle              time.Time     // when the device's last connection ended; zero while one is open
 }
 
 func newLimits() *limits {
@@ -561,6 +574,7 @@ func newLimits() *limits {
 		send:   rate.NewLimiter(SendRate, SendBurst),
 		req:    rate.NewLimiter(RequestRate, RequestBurst),
 		typing: rate.NewLimiter(TypingRate, TypingBurst),
+		fanout: rate.NewLimiter(FanoutRate, FanoutBurst),
 	}
 }
 

@@ -16,6 +16,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/missive-protocol/missive/internal/faults"
@@ -31,6 +32,47 @@ var (
 	ErrConflict        = errors.New("store: not the next version")
 	ErrSetAside        = errors.New("store: unreadable records set aside")
 )
+
+// Budget is a token bucket of an account that the store keeps with what
+// it counts (GRP-015), so that it survives restarts: a token comes back
+// every Every, and the bucket holds at most Burst. It is kept as the time
+// at which the bucket is full again (a generic cell rate algorithm), which
+// a bucket of an account the store has no record of is at any time before
+// Now. A Burst of 0 lifts the limit.
+type Budget struct {
+	Account string
+	Now     time.Time // the server's clock
+	Every   time.Duration
+	Burst   int
+}
+
+// Take takes a token of a bucket full again at full: it returns the new
+// full time, or ok false and how long until a token comes back.
+func (b Budget) Take(full time.Time) (next time.Time, wait time.Duration, ok bool) {
+	if b.Burst <= 0 {
+		return full, 0, true
+	}
+	next = full
+	if next.Before(b.Now) {
+		next = b.Now
+	}
+	next = next.Add(b.Every)
+	if over := next.Sub(b.Now) - time.Duration(b.Burst)*b.Every; over > 0 {
+		return full, over, false
+	}
+	return next, 0, true
+}
+
+// SpentError is the failure of a call whose Budget held no token: a token
+// comes back After. It wraps ErrQuota.
+type SpentError struct{ After time.Duration }
+
+func (e *SpentError) Error() string {
+	return fmt.Sprintf("store: budget spent, a token back in %v", e.After)
+}
+
+// Unwrap returns ErrQuota.
+func (e *SpentError) Unwrap() error { return ErrQuota }
 
 // Address names a device of an account.
 type Address struct {
@@ -292,9 +334,11 @@ type Store interface {
 	// section 16.2): version 1 creates the group, any other must be one more
 	// than the group's current version. It fails with ErrConflict, storing
 	// nothing, otherwise (a version 1 for a group that exists included), and
-	// ErrNotFound for a version above 1 of a group it does not hold. Every
+	// ErrNotFound for a version above 1 of a group it does not hold. Then it
+	// takes a token of the author's budget (GRP-015), in the same
+	// transaction, or fails with a *SpentError, storing nothing. Every
 	// version stored is kept.
-	PutGroupState(ctx context.Context, groupID []byte, version uint64, signed []byte) error
+	PutGroupState(ctx context.Context, groupID []byte, version uint64, signed []byte, author Budget) error
 	// GroupState returns a group's current signed state and its version, or
 	// ErrNotFound.
 	GroupState(ctx context.Context, groupID []byte) ([]byte, uint64, error)

@@ -81,6 +81,8 @@
 //	          blob id: the account's blob of that size and digest
 //	blobusage account -> be64 sum of the charges of the account's blobs
 //	          (store.Blob.Charge: its size, at least MEDIA_CHUNK; schema 6)
+//	groupbudget  account -> T the time at which the account's bucket of
+//	          group states (store.Budget, GRP-015) is full again
 //
 // Blob bytes live in this file, not in files of their own, so that a
 // put-blob is one transaction: the chunk and the record that counts it are
@@ -132,6 +134,10 @@ var (
 	bucketBlobExp  = []byte("blobexpiry")
 	bucketBlobKeys = []byte("blobkeys")
 	bucketBlobUse  = []byte("blobusage")
+	// bucketGroupBudget came after schema 6 was set, and is made when a
+	// file is opened, as every bucket is: a file without it holds no
+	// bucket that is not full.
+	bucketGroupBudget = []byte("groupbudget")
 	// bucketSetAside holds the records Expire could not read, each under
 	// its bucket's name, a zero byte and its key, with its value, as found:
 	// kept for inspection, out of the way of the sweeps.
@@ -142,7 +148,7 @@ var (
 		bucketMessages, bucketExpiry, bucketPairs,
 		bucketPairsExp, bucketPrivacy, bucketContacts, bucketLastSeen, bucketLists,
 		bucketHistory, bucketGroups, bucketStates, bucketBlobs, bucketChunks,
-		bucketBlobExp, bucketBlobKeys, bucketBlobUse, bucketSetAside,
+		bucketBlobExp, bucketBlobKeys, bucketBlobUse, bucketGroupBudget, bucketSetAside,
 	}
 
 	// marker is the value of index keys. It is not empty because bbolt's Get

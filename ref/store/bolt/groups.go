@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -18,7 +19,7 @@ func groupVersion(tx *bbolt.Tx, gk []byte) (uint64, error) {
 }
 
 // PutGroupState implements store.Store.
-func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint64, signed []byte) error {
+func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint64, signed []byte, author store.Budget) error {
 	gk := appendBytes(nil, groupID)
 	return s.update(ctx, "put group state", func(tx *bbolt.Tx) error {
 		current, err := groupVersion(tx, gk)
@@ -30,6 +31,23 @@ func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint6
 			return fmt.Errorf("group %x: %w", groupID, store.ErrNotFound)
 		case version != current+1:
 			return fmt.Errorf("group %x: version %d after %d: %w", groupID, version, current, store.ErrConflict)
+		}
+		if author.Burst > 0 {
+			budgets := tx.Bucket(bucketGroupBudget)
+			var full time.Time // before any Now: a bucket not recorded is full
+			if v := budgets.Get([]byte(author.Account)); v != nil {
+				r := reader{b: v}
+				if full = r.time(); r.err != nil || len(r.b) != 0 {
+					return fmt.Errorf("group-state budget of %q: %w", author.Account, errCorrupt)
+				}
+			}
+			next, wait, ok := author.Take(full)
+			if !ok {
+				return &store.SpentError{After: wait}
+			}
+			if err := budgets.Put([]byte(author.Account), appendTime(nil, next)); err != nil {
+				return err
+			}
 		}
 		if err := tx.Bucket(bucketStates).Put(binary.BigEndian.AppendUint64(bytes.Clone(gk), version), signed); err != nil {
 			return err

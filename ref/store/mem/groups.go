@@ -10,7 +10,7 @@ import (
 )
 
 // PutGroupState implements store.Store.
-func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint64, signed []byte) error {
+func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint64, signed []byte, author store.Budget) error {
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
@@ -21,6 +21,13 @@ func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint6
 		return fmt.Errorf("mem: group %x: %w", groupID, store.ErrNotFound)
 	case version != uint64(len(states))+1:
 		return fmt.Errorf("mem: group %x: version %d after %d: %w", groupID, version, len(states), store.ErrConflict)
+	}
+	next, wait, ok := author.Take(s.groupBudgets[author.Account])
+	if !ok {
+		return &store.SpentError{After: wait}
+	}
+	if author.Burst > 0 {
+		s.groupBudgets[author.Account] = next
 	}
 	s.groups[string(groupID)] = append(states, bytes.Clone(signed))
 	return nil

@@ -29,7 +29,10 @@ type Store struct {
 	expiry   timeHeap[queued]    // queue entries by expiry time (expiry.go)
 	forgets  timeHeap[pairKey]   // accepted pairs by forget time
 	groups   map[string][][]byte // group id -> signed states, version i+1 at i
-	blobs    map[string]*blob
+	// groupBudgets is when each account's group-state bucket is full again
+	// (store.Budget, GRP-015).
+	groupBudgets map[string]time.Time
+	blobs        map[string]*blob
 }
 
 type account struct {
@@ -76,11 +79,12 @@ var errMixedEnvelope = errors.New("mem: entries of one envelope differ in sender
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		accounts: make(map[string]*account),
-		devices:  make(map[store.Address]*device),
-		accepted: make(map[pairKey]remembered),
-		groups:   make(map[string][][]byte),
-		blobs:    make(map[string]*blob),
+		accounts:     make(map[string]*account),
+		devices:      make(map[store.Address]*device),
+		accepted:     make(map[pairKey]remembered),
+		groups:       make(map[string][][]byte),
+		groupBudgets: make(map[string]time.Time),
+		blobs:        make(map[string]*blob),
 	}
 }
 

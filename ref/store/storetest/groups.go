@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/missive-protocol/missive/ref/store"
 )
@@ -14,10 +16,16 @@ var groupTests = []test{
 	{"GroupStatesRange", testGroupStatesRange},
 	{"GroupStateConcurrent", testGroupStateConcurrent},
 	{"GroupStateReopen", testGroupStateReopen},
+	{"GroupBudget", testGroupBudget},
+	{"GroupBudgetConcurrent", testGroupBudgetConcurrent},
+	{"GroupBudgetReopen", testGroupBudgetReopen},
 	{"DeviceListHistory", testDeviceListHistory},
 	{"GroupFanout", testGroupFanout},
 	{"GroupFanoutReopen", testGroupFanoutReopen},
 }
+
+// noBudget lifts the budget of group states.
+var noBudget store.Budget
 
 // gid returns a 16-byte group id derived from n.
 func gid(n byte) []byte { return bytes.Repeat([]byte{n}, 16) }
@@ -38,7 +46,7 @@ func (h *harness) wantGroup(n byte, v uint64) {
 // putGroup stores version v of group n and fails the test on an error.
 func (h *harness) putGroup(n byte, v uint64) {
 	h.Helper()
-	h.wantErr(fmt.Sprint("PutGroupState(", n, ", ", v, ")"), h.s.PutGroupState(h.ctx, gid(n), v, state(n, v)), nil)
+	h.wantErr(fmt.Sprint("PutGroupState(", n, ", ", v, ")"), h.s.PutGroupState(h.ctx, gid(n), v, state(n, v), noBudget), nil)
 }
 
 func testGroupStateNone(h *harness) {
@@ -46,7 +54,7 @@ func testGroupStateNone(h *harness) {
 	h.wantErr("GroupState of an unknown group", err, store.ErrNotFound)
 	_, _, err = h.s.GroupStates(h.ctx, gid(1), 1, 10)
 	h.wantErr("GroupStates of an unknown group", err, store.ErrNotFound)
-	h.wantErr("PutGroupState v2 of an unknown group", h.s.PutGroupState(h.ctx, gid(1), 2, state(1, 2)), store.ErrNotFound)
+	h.wantErr("PutGroupState v2 of an unknown group", h.s.PutGroupState(h.ctx, gid(1), 2, state(1, 2), noBudget), store.ErrNotFound)
 	_, _, err = h.s.GroupState(h.ctx, gid(1))
 	h.wantErr("GroupState after a refusal", err, store.ErrNotFound)
 }
@@ -54,18 +62,18 @@ func testGroupStateNone(h *harness) {
 func testGroupStateVersions(h *harness) {
 	h.putGroup(1, 1)
 	h.wantGroup(1, 1)
-	h.wantErr("PutGroupState v1 again", h.s.PutGroupState(h.ctx, gid(1), 1, []byte("another v1")), store.ErrConflict)
-	h.wantErr("PutGroupState v3", h.s.PutGroupState(h.ctx, gid(1), 3, state(1, 3)), store.ErrConflict)
+	h.wantErr("PutGroupState v1 again", h.s.PutGroupState(h.ctx, gid(1), 1, []byte("another v1"), noBudget), store.ErrConflict)
+	h.wantErr("PutGroupState v3", h.s.PutGroupState(h.ctx, gid(1), 3, state(1, 3), noBudget), store.ErrConflict)
 	h.wantGroup(1, 1)
 	h.putGroup(1, 2)
-	h.wantErr("PutGroupState v2 again", h.s.PutGroupState(h.ctx, gid(1), 2, []byte("another v2")), store.ErrConflict)
+	h.wantErr("PutGroupState v2 again", h.s.PutGroupState(h.ctx, gid(1), 2, []byte("another v2"), noBudget), store.ErrConflict)
 	h.putGroup(1, 3)
 	h.wantGroup(1, 3)
 	// Groups are independent, ids that begin alike included.
 	h.putGroup(2, 1)
 	h.wantGroup(2, 1)
 	long := append(gid(1), 0)
-	h.wantErr("PutGroupState of a longer id", h.s.PutGroupState(h.ctx, long, 1, []byte("long")), nil)
+	h.wantErr("PutGroupState of a longer id", h.s.PutGroupState(h.ctx, long, 1, []byte("long"), noBudget), nil)
 	h.wantGroup(1, 3)
 	states, v, err := h.s.GroupStates(h.ctx, long, 1, 10)
 	if err != nil || v != 1 || len(states) != 1 || string(states[0]) != "long" {
@@ -124,7 +132,7 @@ func testGroupStateConcurrent(h *harness) {
 	)
 	for i := range n {
 		wg.Go(func() {
-			err := h.s.PutGroupState(h.ctx, gid(1), 2, []byte(fmt.Sprint("v2 by ", i)))
+			err := h.s.PutGroupState(h.ctx, gid(1), 2, []byte(fmt.Sprint("v2 by ", i)), noBudget)
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
@@ -161,7 +169,7 @@ func testGroupStateReopen(h *harness) {
 	if err != nil || len(got) != 2 || !bytes.Equal(got[0], state(1, 1)) {
 		h.Errorf("GroupStates after reopen: got %q, %v", got, err)
 	}
-	h.wantErr("PutGroupState v2 after reopen", h.s.PutGroupState(h.ctx, gid(1), 2, state(1, 2)), store.ErrConflict)
+	h.wantErr("PutGroupState v2 after reopen", h.s.PutGroupState(h.ctx, gid(1), 2, state(1, 2), noBudget), store.ErrConflict)
 	h.putGroup(1, 3)
 }
 
@@ -285,4 +293,99 @@ func testGroupFanoutReopen(h *harness) {
 	if err != nil || !dup {
 		h.Errorf("Enqueue again after reopen: got %t, %v, want true, nil", dup, err)
 	}
+}
+
+// budgetEvery is the interval of the suite's budgets of group states.
+const budgetEvery = 5 * time.Minute
+
+// budget is a budget of three group states of account at now.
+func budget(account string, now time.Time) store.Budget {
+	return store.Budget{Account: account, Now: now, Every: budgetEvery, Burst: 3}
+}
+
+// putCharged stores version v of group n charged to b and checks the
+// error: nil when wait is 0, else a *SpentError of that wait, the group
+// then left at the version before.
+func (h *harness) putCharged(n byte, v uint64, b store.Budget, wait time.Duration) {
+	h.Helper()
+	err := h.s.PutGroupState(h.ctx, gid(n), v, state(n, v), b)
+	what := fmt.Sprintf("PutGroupState(%d, %d) by %s at %v", n, v, b.Account, b.Now.Sub(t0))
+	if wait == 0 {
+		h.wantErr(what, err, nil)
+		return
+	}
+	var se *store.SpentError
+	if !errors.As(err, &se) || se.After != wait || !errors.Is(err, store.ErrQuota) {
+		h.Errorf("%s: got %v, want a *store.SpentError of %v wrapping ErrQuota", what, err, wait)
+	}
+	_, got, err := h.s.GroupState(h.ctx, gid(n))
+	if errors.Is(err, store.ErrNotFound) {
+		got, err = 0, nil
+	}
+	if err != nil || got != v-1 {
+		h.Errorf("%s refused: the group is at version %d (%v), want %d", what, got, err, v-1)
+	}
+}
+
+func testGroupBudget(h *harness) {
+	for n := byte(1); n <= 3; n++ {
+		h.putCharged(n, 1, budget("alice", t0), 0)
+	}
+	h.putCharged(4, 1, budget("alice", t0), budgetEvery)
+	h.putCharged(1, 2, budget("alice", t0.Add(time.Minute)), budgetEvery-time.Minute)
+	// Another account's bucket is its own.
+	h.putCharged(5, 1, budget("bob", t0), 0)
+	// A state refused for its version takes no token, even with one due.
+	later := t0.Add(budgetEvery)
+	h.wantErr("PutGroupState v1 again", h.s.PutGroupState(h.ctx, gid(1), 1, []byte("again"), budget("alice", later)), store.ErrConflict)
+	h.putCharged(4, 1, budget("alice", later), 0)
+	h.putCharged(6, 1, budget("alice", later), budgetEvery)
+	// The bucket fills up to its burst, not beyond.
+	much := t0.Add(100 * budgetEvery)
+	for n := byte(6); n <= 8; n++ {
+		h.putCharged(n, 1, budget("alice", much), 0)
+	}
+	h.putCharged(9, 1, budget("alice", much), budgetEvery)
+	// A lifted limit takes nothing, and charges nothing.
+	lifted := budget("alice", much)
+	lifted.Burst = 0
+	h.putCharged(9, 1, lifted, 0)
+	h.putCharged(10, 1, budget("alice", much), budgetEvery)
+}
+
+func testGroupBudgetConcurrent(h *harness) {
+	const n = 8
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		won int
+	)
+	for i := range byte(n) {
+		wg.Go(func() {
+			err := h.s.PutGroupState(h.ctx, gid(i+1), 1, state(i+1, 1), budget("alice", t0))
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				won++
+			} else if !errors.Is(err, store.ErrQuota) {
+				h.Errorf("concurrent PutGroupState: got %v, want nil or ErrQuota", err)
+			}
+		})
+	}
+	wg.Wait()
+	if won != 3 {
+		h.Errorf("concurrent PutGroupState on a budget of 3: got %d stored, want 3", won)
+	}
+}
+
+func testGroupBudgetReopen(h *harness) {
+	if !h.f.Durable {
+		h.Skip("not durable")
+	}
+	for n := byte(1); n <= 3; n++ {
+		h.putCharged(n, 1, budget("alice", t0), 0)
+	}
+	h.reopen()
+	h.putCharged(4, 1, budget("alice", t0.Add(time.Minute)), budgetEvery-time.Minute)
+	h.putCharged(4, 1, budget("alice", t0.Add(budgetEvery)), 0)
 }
