@@ -118,12 +118,16 @@ func (d *tdev) connect(register bool) {
 	if err := c.Call(wire.FrameHello, 1, h, &d.welcome); err != nil {
 		d.t.Fatalf("hello of %s/%d: %v", d.a.name, d.id, err)
 	}
-	d.c, d.next = c, 1
-	d.waiting = map[uint64]chan *wire.Frame{}
-	d.deliveries = make(chan *wire.Delivery, 1000)
-	d.pushes = make(chan *wire.Frame, 100)
-	d.done = make(chan struct{})
-	go d.read(c, d.done)
+	// The reader of a connection before this one may still run: it has
+	// channels and a map of its own, and the fields change under d.mu.
+	waiting := map[uint64]chan *wire.Frame{}
+	deliveries := make(chan *wire.Delivery, 1000)
+	pushes := make(chan *wire.Frame, 100)
+	done := make(chan struct{})
+	d.mu.Lock()
+	d.c, d.next, d.waiting, d.deliveries, d.pushes, d.done = c, 1, waiting, deliveries, pushes, done
+	d.mu.Unlock()
+	go d.read(c, done, waiting, deliveries, pushes)
 }
 
 // close closes the device's connection and waits for its reader.
@@ -132,7 +136,7 @@ func (d *tdev) close() {
 	<-d.done
 }
 
-func (d *tdev) read(c *transport.Conn, done chan struct{}) {
+func (d *tdev) read(c *transport.Conn, done chan struct{}, waiting map[uint64]chan *wire.Frame, deliveries chan *wire.Delivery, pushes chan *wire.Frame) {
 	defer close(done)
 	for {
 		f, err := c.Receive()
@@ -142,8 +146,8 @@ func (d *tdev) read(c *transport.Conn, done chan struct{}) {
 		switch id := transport.RequestID(f); {
 		case id != 0 && (f.Type == wire.FrameResult || f.Type == wire.FrameError):
 			d.mu.Lock()
-			ch := d.waiting[id]
-			delete(d.waiting, id)
+			ch := waiting[id]
+			delete(waiting, id)
 			d.mu.Unlock()
 			if ch != nil {
 				ch <- f
@@ -154,12 +158,12 @@ func (d *tdev) read(c *transport.Conn, done chan struct{}) {
 				d.t.Errorf("delivery to %s/%d: %v", d.a.name, d.id, err)
 				return
 			}
-			d.deliveries <- &dl
+			deliveries <- &dl
 		case f.Type == wire.FramePing:
 			c.Send(wire.FramePong, 0, nil)
 		default:
 			select {
-			case d.pushes <- f:
+			case pushes <- f:
 			default:
 			}
 		}
