@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/missive-protocol/missive/internal/faults"
@@ -47,20 +48,29 @@ type Budget struct {
 }
 
 // Take takes a token of a bucket full again at full: it returns the new
-// full time, or ok false and how long until a token comes back.
+// full time, or ok false and how long until a token comes back, at most
+// Every. A full time more than Burst intervals after Now can only have
+// been stored under a clock that has gone back since: it says nothing of
+// this one, and the bucket counts as full (a refusal would wait for the
+// clock to catch up, a year for a clock a year ahead, since it stores
+// nothing).
 func (b Budget) Take(full time.Time) (next time.Time, wait time.Duration, ok bool) {
 	if b.Burst <= 0 {
 		return full, 0, true
 	}
-	next = full
-	if next.Before(b.Now) {
-		next = b.Now
+	every := max(b.Every, 0)
+	window := time.Duration(math.MaxInt64) // Burst intervals, without wrapping
+	if every <= window/time.Duration(b.Burst) {
+		window = time.Duration(b.Burst) * every
 	}
-	next = next.Add(b.Every)
-	if over := next.Sub(b.Now) - time.Duration(b.Burst)*b.Every; over > 0 {
+	ahead := full.Sub(b.Now) // at most the window, unless the clock went back
+	if ahead < 0 || ahead > window {
+		ahead = 0
+	}
+	if over := ahead - (window - every); over > 0 {
 		return full, over, false
 	}
-	return next, 0, true
+	return b.Now.Add(ahead + every), 0, true
 }
 
 // SpentError is the failure of a call whose Budget held no token: a token

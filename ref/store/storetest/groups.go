@@ -19,6 +19,7 @@ var groupTests = []test{
 	{"GroupBudget", testGroupBudget},
 	{"GroupBudgetConcurrent", testGroupBudgetConcurrent},
 	{"GroupBudgetReopen", testGroupBudgetReopen},
+	{"GroupBudgetClockBack", testGroupBudgetClockBack},
 	{"DeviceListHistory", testDeviceListHistory},
 	{"GroupFanout", testGroupFanout},
 	{"GroupFanoutReopen", testGroupFanoutReopen},
@@ -388,4 +389,20 @@ func testGroupBudgetReopen(h *harness) {
 	h.reopen()
 	h.putCharged(4, 1, budget("alice", t0.Add(time.Minute)), budgetEvery-time.Minute)
 	h.putCharged(4, 1, budget("alice", t0.Add(budgetEvery)), 0)
+}
+
+// testGroupBudgetClockBack: a budget spent while the server's clock was a
+// year ahead, the clock then set right, holds a token again within an
+// interval, not a year later.
+func testGroupBudgetClockBack(h *harness) {
+	ahead := t0.Add(365 * 24 * time.Hour)
+	for n := byte(1); n <= 3; n++ {
+		h.putCharged(n, 1, budget("alice", ahead), 0)
+	}
+	err := h.s.PutGroupState(h.ctx, gid(4), 1, state(4, 1), budget("alice", t0))
+	var se *store.SpentError
+	if errors.As(err, &se) && se.After > budgetEvery {
+		h.Errorf("PutGroupState after the clock went back a year: a token back in %v, want at most %v", se.After, budgetEvery)
+	}
+	h.putCharged(5, 1, budget("alice", t0.Add(budgetEvery)), 0)
 }
