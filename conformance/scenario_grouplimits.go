@@ -139,7 +139,7 @@ func rawGroupFanout(ctx context.Context, addr, ns string, now time.Time) error {
 // server must refuse policy.rate_limited with a retry time of at most
 // GROUP_STATE_RATE (GRP-015); the state of its first group sent again is a
 // duplicate, which takes no token, answered empty. Refusals of the request
-// rate (a retry time under a second) are waited out. It returns the
+// rate (a retry time under requestRetryMost) are waited out. It returns the
 // refusal, or an error of no code.
 func rawGroupStates(ctx context.Context, addr, ns string, now time.Time) error {
 	r, _, err := reachableAccount(ctx, addr, ns, now, 1)
@@ -179,6 +179,12 @@ func rawGroupStates(ctx context.Context, addr, ns string, now time.Time) error {
 	return refused
 }
 
+// requestRetryMost bounds the retry times that setGroup waits out: the
+// request rate's, under a second, or a few seconds from a server that
+// rounds them up; GROUP_STATE_RATE's, a token 300 s away less the seconds
+// the case has run, is above it.
+const requestRetryMost = 10_000 // ms
+
 // setGroup signs version v of group gid with the members ms, as device 1
 // of r's account (makeReachable's list), and sends it in a set-group of
 // request id *id + 1, waiting out refusals of the request rate.
@@ -195,7 +201,7 @@ func (r *rawConn) setGroup(ctx context.Context, id *uint64, gid []byte, v uint64
 		*id++
 		err := r.call(ctx, wire.FrameSetGroup, *id, &body, new(wire.Empty))
 		var re *transport.RemoteError
-		if !errors.As(err, &re) || errcode.Of(err) != errcode.PolicyRateLimited || re.Body.RetryAfter == nil || *re.Body.RetryAfter >= 1000 {
+		if !errors.As(err, &re) || errcode.Of(err) != errcode.PolicyRateLimited || re.Body.RetryAfter == nil || *re.Body.RetryAfter >= requestRetryMost {
 			return err
 		}
 		select {

@@ -62,7 +62,7 @@ const (
 	FanoutRate      = 5120 // FANOUT_RATE: group devices per second
 	FanoutBurst     = 10240
 	GroupStateEvery = 300 * time.Second // GROUP_STATE_RATE: one group state per this interval
-	GroupStateBurst = 256
+	GroupStateBurst = 64
 )
 
 // MaxOneTimePrekeys is MAX_ONE_TIME_PREKEYS, per kind and device (SRV-025).
@@ -579,8 +579,11 @@ func newLimits() *limits {
 }
 
 // limitsKeep is how long the limits of a device without a connection are
-// kept: longer than any of its buckets takes to fill again (at most 2.5 s),
-// after which new limits are the same as the old.
+// kept, in real time: longer than any of its buckets takes to fill again
+// (at most 2.5 s), after which new limits are the same as the old. The
+// fan-out bucket runs on the server's clock, which is the real one but in
+// tests: there a device away for limitsKeep comes back with it full,
+// however the test's clock has moved.
 const limitsKeep = 10 * time.Second
 
 // limitsOf returns a device's limits, making them on its first connection.
