@@ -16,7 +16,9 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/missive-protocol/missive/ref/client"
+	"github.com/missive-protocol/missive/ref/devices"
 	"github.com/missive-protocol/missive/ref/errcode"
+	"github.com/missive-protocol/missive/ref/group"
 	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/pqxdh"
 	"github.com/missive-protocol/missive/ref/server"
@@ -49,6 +51,9 @@ import (
 //	                                              which the server refuses with "!" (MSG-013);
 //	NAME send-in ENVELOPE ACCOUNT timer DURATION  a timer (DURATION or off); a receipt KIND (delivered, read
 //	NAME send-in ENVELOPE ACCOUNT receipt KIND TEXT...  or played) for the message TEXT
+//	NAME send-in ENVELOPE ACCOUNT forged-group OWNER  group-update content whose state is version 1 of a new group, of OWNER
+//	                                              as admin and ACCOUNT as member, signed in OWNER's name with a key made up,
+//	                                              and its list too: a state the server never sees (GRP-016)
 //	[!] NAME send-ahead [CODE] DURATION ACCOUNT TEXT...  a text whose sent-at is DURATION ahead of the clock (SRV-023)
 //	! NAME hello CODE CHECK                       a new connection whose first frame fails one check of TRN-012: first-frame,
 //	                                              version, binding, unknown-account, unknown-device (of NAME's account),
@@ -346,7 +351,7 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 // server refuses, with "!", when the envelope's type does not go to that
 // account (MSG-013).
 func (w *world) sendIn(ts *testscript.TestScript, ctx context.Context, name string, c *client.Conn, rest []string, neg bool, code errcode.Code) {
-	const usage = "usage: [!] %s send-in [CODE] chat|receipt|sync|control ACCOUNT text TEXT... | timer DURATION|off | receipt delivered|read|played TEXT..."
+	const usage = "usage: [!] %s send-in [CODE] chat|receipt|sync|control ACCOUNT text TEXT... | timer DURATION|off | receipt delivered|read|played TEXT... | forged-group OWNER"
 	if len(rest) < 4 {
 		ts.Fatalf(usage, name)
 	}
@@ -366,6 +371,15 @@ func (w *world) sendIn(ts *testscript.TestScript, ctx context.Context, name stri
 		}
 		id := w.sentID(ts, strings.Join(rest[4:], " "))
 		content = &wire.Content{Type: wire.ContentReceipt, Receipt: &wire.Receipt{Kind: kind, MessageIDs: [][]byte{id}}}
+	case "forged-group":
+		if len(rest) != 4 {
+			ts.Fatalf(usage, name)
+		}
+		signed, err := forgedGroupState(rest[3], rest[1], w.clock.now())
+		if err != nil {
+			ts.Fatalf("%s send-in forged-group: %v", name, err)
+		}
+		content = &wire.Content{Type: wire.ContentGroupUpdate, Group: &signed}
 	}
 	if env == 0 || content == nil {
 		ts.Fatalf(usage, name)
@@ -379,6 +393,30 @@ func (w *world) sendIn(ts *testscript.TestScript, ctx context.Context, name stri
 	if rest[2] == "text" {
 		w.record(text, id, name)
 	}
+}
+
+// forgedGroupState is version 1 of a new group of owner (admin) and member,
+// signed as owner's device 1 with a key made up here, under a list of
+// owner's made up with it.
+func forgedGroupState(owner, member string, now time.Time) ([]byte, error) {
+	ik, err := keys.GeneratePrivateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	ms := uint64(now.UnixMilli())
+	l, err := devices.Sign(ik, owner, 1, []wire.ListedDevice{{Device: 1, IdentityKey: ik.Public().Encode()}}, ms, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	members := []wire.GroupMember{{Account: owner, Role: wire.RoleAdmin}, {Account: member, Role: wire.RoleMember}}
+	slices.SortFunc(members, func(a, b wire.GroupMember) int { return strings.Compare(a.Account, b.Account) })
+	gid := make([]byte, wire.GroupIDSize)
+	rand.Read(gid)
+	s, err := group.Sign(ik, wire.Address{Account: owner, Device: 1}, l.Signed, gid, 1, members, "", ms, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return s.Signed, nil
 }
 
 // helloChecks are the checks badHello can make fail.

@@ -77,6 +77,7 @@ const (
 	DeletionUnmarked          Fault = "deletion-unmarked"             // a device keeps no mark of a deletion: the message, coming after it, is shown (DEV-023)
 	NoFanoutLimit             Fault = "no-fanout-limit"               // the server counts a send-group as one send, whatever its group devices (GRP-014)
 	NoGroupStateBudget        Fault = "no-group-state-budget"         // the server stores every group state an account authors, as fast as it comes (GRP-015)
+	AcceptPushedState         Fault = "accept-pushed-state"           // a device accepts the state of group-update content, not only what the server serves (GRP-016)
 )
 
 // All lists every fault with the check it breaks.
@@ -139,6 +140,7 @@ var All = map[Fault]string{
 	DeletionUnmarked:          "a device deletes the messages it holds and keeps no mark of the deletion: a message that comes after it (a deletion that came first, a resend to a companion linked since, which the primary told of its deletions) is shown (DEV-023)",
 	NoFanoutLimit:             "the server counts a send-group as one send against SEND_RATE, whatever the number of group devices it stores it for, instead of taking a token of the device's fan-out bucket for each (GRP-014)",
 	NoGroupStateBudget:        "the server stores every group state an account's devices author, as fast as they come, instead of one a GROUP_STATE_RATE interval beyond a burst of GROUP_STATE_BURST (GRP-015)",
+	AcceptPushedState:         "a device accepts the signed state of group-update content from any peer, as it comes, instead of only the states the server serves: a state a peer made up in the name of an account the device has not met records that peer's key for the account (GRP-016)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

@@ -107,6 +107,35 @@ func (e errGroupGap) Error() string {
 	return fmt.Sprintf("client: group %x: states from version %d are missing", e.gid, e.from)
 }
 
+// groupUpdated is group-update content (GRP-016): its state is not
+// accepted, only read for its group and version. A version this device
+// holds already is nothing new; a later one, or any of a group it holds
+// no state of, is an errGroupGap, so that the caller fetches the states
+// from the server and processes the content again; once fetched, the
+// content is done.
+func (d *Device) groupUpdated(tx *bolt.Tx, signed []byte) error {
+	var (
+		sgs wire.SignedGroupState
+		gs  wire.GroupState
+	)
+	if err := wire.Unmarshal(signed, &sgs); err != nil {
+		return errFailed{err}
+	}
+	if err := wire.Unmarshal(sgs.State, &gs); err != nil {
+		return errFailed{err}
+	}
+	rec, err := getGroup(tx, gs.GroupID)
+	switch {
+	case err != nil:
+		return err
+	case rec == nil:
+		return errGroupGap{gs.GroupID, gs.Serial}
+	case gs.Serial > rec.Version:
+		return errGroupGap{gs.GroupID, rec.Version + 1}
+	}
+	return nil
+}
+
 // acceptGroupState runs GRP-001 on a signed state and stores it. A state
 // of a version beyond the next one is an errGroupGap.
 func (d *Device) acceptGroupState(tx *bolt.Tx, signed, gid []byte) (*group.State, error) {

@@ -710,16 +710,19 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 			}
 			return nil
 		case wire.ContentGroupUpdate:
-			_, err := d.acceptGroupState(tx, *content.Group, nil)
-			switch {
-			case errors.As(err, &gap):
-				return err
-			case errors.Is(err, group.ErrDuplicate):
+			if faults.Has(faults.AcceptPushedState) {
+				_, err := d.acceptGroupState(tx, *content.Group, nil)
+				switch {
+				case errors.As(err, &gap):
+					return err
+				case errors.Is(err, group.ErrDuplicate):
+					return nil
+				case err != nil:
+					return errFailed{err}
+				}
 				return nil
-			case err != nil:
-				return errFailed{err}
 			}
-			return nil
+			return d.groupUpdated(tx, *content.Group)
 		case wire.ContentReceipt:
 			if !listedSender(tx, del.Sender) || del.Sender.Account == d.Account {
 				// DEV-013; and this account's own devices tell each other

@@ -1,0 +1,96 @@
+package client
+
+import (
+	"crypto/rand"
+	"errors"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/missive-protocol/missive/ref/devices"
+	"github.com/missive-protocol/missive/ref/group"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// TestGroupUpdateNotAccepted checks GRP-016: the state of group-update
+// content is never accepted as it comes. Mallory, a peer, sends carol
+// states signed in the name of bob, whom carol has not met, with a key
+// mallory made up: carol keeps no state, records no key for bob (so bob's
+// real list is accepted after), and asks for the group's states from the
+// content's version, as from the server; content of a version she holds
+// already asks for nothing.
+func TestGroupUpdateNotAccepted(t *testing.T) {
+	carol := offline(t, "carol", nil)
+	malIK := newKey(t)
+	mal := sessionFrom(t, carol, "mallory", 1, malIK, 1, malIK)
+	fake := newKey(t)
+	l, err := devices.Sign(fake, "bob", 1, []wire.ListedDevice{{Device: 1, IdentityKey: fake.Public().Encode()}}, 1000, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := make([]byte, wire.GroupIDSize)
+	rand.Read(gid)
+	ms := []wire.GroupMember{{Account: "bob", Role: wire.RoleAdmin}, {Account: "carol", Role: wire.RoleMember}}
+	for _, v := range []uint64{1, 7} {
+		s, err := group.Sign(fake, wire.Address{Account: "bob", Device: 1}, l.Signed, gid, v, ms, "", 1000, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed := s.Signed
+		_, _, err = carol.receive(mal.deliver(wire.EnvelopeControl, &wire.Content{Type: wire.ContentGroupUpdate, Group: &signed}))
+		var gap errGroupGap
+		if !errors.As(err, &gap) || gap.from != v {
+			t.Errorf("group-update of version %d of a group carol holds no state of: got %v, want a fetch from version %d", v, err, v)
+		}
+	}
+	carol.db.View(func(tx *bolt.Tx) error {
+		if n := tx.Bucket(bucketGroups).Stats().KeyN; n != 0 {
+			t.Errorf("groups after group-update content alone: got %d, want 0", n)
+		}
+		if k := recorded(tx, "bob"); k != nil {
+			t.Errorf("a key recorded for bob from a state mallory made: got %x, want none", k.Encode())
+		}
+		return nil
+	})
+	real := newKey(t)
+	rl, err := devices.Sign(real, "bob", 1, []wire.ListedDevice{{Device: 1, IdentityKey: real.Public().Encode()}}, 1000, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := carol.db.Update(func(tx *bolt.Tx) error { _, err := accept(tx, "bob", rl.Signed); return err }); err != nil {
+		t.Errorf("bob's real list after mallory's states in his name: %v", err)
+	}
+
+	// A group carol holds (accepted as from the server): content of a
+	// version she holds is nothing new, of the next one a fetch.
+	malList := carol.DeviceList("mallory").Signed
+	own, err := group.Sign(malIK, wire.Address{Account: "mallory", Device: 1}, malList, gid, 1,
+		[]wire.GroupMember{{Account: "carol", Role: wire.RoleMember}, {Account: "mallory", Role: wire.RoleAdmin}}, "", 1000, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := carol.db.Update(func(tx *bolt.Tx) error { _, err := carol.acceptGroupState(tx, own.Signed, gid); return err }); err != nil {
+		t.Fatal(err)
+	}
+	held := own.Signed
+	if _, _, err := carol.receive(mal.deliver(wire.EnvelopeControl, &wire.Content{Type: wire.ContentGroupUpdate, Group: &held})); err != nil {
+		t.Errorf("group-update of the version carol holds: got %v, want nothing to do", err)
+	}
+	next, err := group.Sign(malIK, wire.Address{Account: "mallory", Device: 1}, malList, gid, 2,
+		[]wire.GroupMember{{Account: "carol", Role: wire.RoleMember}, {Account: "mallory", Role: wire.RoleAdmin}}, "", 2000, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := next.Signed
+	_, _, err = carol.receive(mal.deliver(wire.EnvelopeControl, &wire.Content{Type: wire.ContentGroupUpdate, Group: &signed}))
+	var gap errGroupGap
+	if !errors.As(err, &gap) || gap.from != 2 {
+		t.Errorf("group-update of the next version: got %v, want a fetch from version 2", err)
+	}
+	carol.db.View(func(tx *bolt.Tx) error {
+		if rec, err := getGroup(tx, gid); err != nil || rec == nil || rec.Version != 1 {
+			t.Errorf("the group after content of version 2 alone: got %+v, %v, want version 1", rec, err)
+		}
+		return nil
+	})
+}
