@@ -587,12 +587,12 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 			// A duplicate: already shown (CLI-001). One the server accepted
 			// again (a resend after it forgot the first) keeps the pair
 			// until MAX_TTL after its own expiry (forgetProcessed).
-			if len(old) == 8 && binary.BigEndian.Uint64(old) < del.ExpiresAt {
-				return processed.Put(processedKey, u64(del.ExpiresAt))
+			if until := d.processedUntil(del); len(old) == 8 && binary.BigEndian.Uint64(old) < until {
+				return processed.Put(processedKey, u64(until))
 			}
 			return nil
 		}
-		if err := processed.Put(processedKey, u64(del.ExpiresAt)); err != nil {
+		if err := processed.Put(processedKey, u64(d.processedUntil(del))); err != nil {
 			return err
 		}
 		var (
@@ -752,8 +752,20 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 // returns err.
 func (d *Device) recordFailure(del *wire.Delivery, err error) error {
 	processedKey := append(addrKey(del.Sender.Account, uint32(del.Sender.Device)), del.MessageID...)
-	d.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketProcessed).Put(processedKey, u64(del.ExpiresAt)) })
+	d.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketProcessed).Put(processedKey, u64(d.processedUntil(del)))
+	})
 	return err
+}
+
+// processedUntil is the time kept with a delivery's processed pair: its
+// expiry time (field 11), but no later than MAX_TTL + MAX_SENT_AHEAD after
+// now. A server queues an envelope for at most MAX_TTL from its acceptance
+// (SRV-012), and its clock is not a day ahead of this device's: a later
+// expiry is a server's choice, which would keep the pair for good.
+func (d *Device) processedUntil(del *wire.Delivery) uint64 {
+	most := uint64(d.now().Add(time.Duration(wire.MaxTTL)*time.Second + maxSentAhead).UnixMilli())
+	return min(del.ExpiresAt, most)
 }
 
 // forgetProcessed drops the processed pairs (CLI-001) whose envelope
