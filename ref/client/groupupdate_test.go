@@ -94,3 +94,26 @@ func TestGroupUpdateNotAccepted(t *testing.T) {
 		return nil
 	})
 }
+
+// TestChangeOfUnknownTargetReadsNoHistory checks that an edit whose
+// target the device does not hold is looked up in the indexes, not by
+// reading every message: a peer sending such edits made each cost the
+// device its whole history, under its lock. A record that does not
+// decode, which the reading of every message trips on, shows it.
+func TestChangeOfUnknownTargetReadsNoHistory(t *testing.T) {
+	carol := offline(t, "carol", nil)
+	malIK := newKey(t)
+	mal := sessionFrom(t, carol, "mallory", 1, malIK, 1, malIK)
+	if err := carol.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMessages).Put(u64(1<<40), []byte{0xff, 0x00})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	target := make([]byte, wire.MessageIDSize)
+	rand.Read(target)
+	text := "an edit of nothing carol holds"
+	del := mal.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentEdit, Target: &target, Text: &text})
+	if _, _, err := carol.receive(del); err != nil {
+		t.Errorf("an edit of an unknown target: got %v, want it kept (LIF-005) without reading the history", err)
+	}
+}
