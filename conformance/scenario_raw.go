@@ -54,6 +54,9 @@ import (
 //	NAME send-in ENVELOPE ACCOUNT forged-group OWNER  group-update content whose state is version 1 of a new group, of OWNER
 //	                                              as admin and ACCOUNT as member, signed in OWNER's name with a key made up,
 //	                                              and its list too: a state the server never sees (GRP-016)
+//	NAME send-in ENVELOPE ACCOUNT unset-group @GROUP OTHER  group-update content whose state is the next version of @GROUP as
+//	                                              NAME holds it, without OTHER, signed by NAME's device (an admin) and
+//	                                              never set on the server: a fork of the group (GRP-016)
 //	[!] NAME send-ahead [CODE] DURATION ACCOUNT TEXT...  a text whose sent-at is DURATION ahead of the clock (SRV-023)
 //	! NAME hello CODE CHECK                       a new connection whose first frame fails one check of TRN-012: first-frame,
 //	                                              version, binding, unknown-account, unknown-device (of NAME's account),
@@ -351,7 +354,7 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 // server refuses, with "!", when the envelope's type does not go to that
 // account (MSG-013).
 func (w *world) sendIn(ts *testscript.TestScript, ctx context.Context, name string, c *client.Conn, rest []string, neg bool, code errcode.Code) {
-	const usage = "usage: [!] %s send-in [CODE] chat|receipt|sync|control ACCOUNT text TEXT... | timer DURATION|off | receipt delivered|read|played TEXT... | forged-group OWNER"
+	const usage = "usage: [!] %s send-in [CODE] chat|receipt|sync|control ACCOUNT text TEXT... | timer DURATION|off | receipt delivered|read|played TEXT... | forged-group OWNER | unset-group @GROUP OTHER"
 	if len(rest) < 4 {
 		ts.Fatalf(usage, name)
 	}
@@ -378,6 +381,24 @@ func (w *world) sendIn(ts *testscript.TestScript, ctx context.Context, name stri
 		signed, err := forgedGroupState(rest[3], rest[1], w.clock.now())
 		if err != nil {
 			ts.Fatalf("%s send-in forged-group: %v", name, err)
+		}
+		content = &wire.Content{Type: wire.ContentGroupUpdate, Group: &signed}
+	case "unset-group":
+		if len(rest) != 5 {
+			ts.Fatalf(usage, name)
+		}
+		gid := w.conv(ts, rest[3]).group
+		cur, err := c.Device().Group(gid)
+		if err != nil {
+			ts.Fatalf("%s send-in unset-group: %v", name, err)
+		}
+		ms := slices.DeleteFunc(slices.Clone(cur.Members), func(m wire.GroupMember) bool { return m.Account == rest[4] })
+		if len(ms) == len(cur.Members) {
+			ts.Fatalf("%s send-in unset-group: %s is not a member of %s", name, rest[4], rest[3])
+		}
+		signed, err := c.Device().SignGroupState(gid, ms)
+		if err != nil {
+			ts.Fatalf("%s send-in unset-group: %v", name, err)
 		}
 		content = &wire.Content{Type: wire.ContentGroupUpdate, Group: &signed}
 	}

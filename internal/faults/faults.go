@@ -78,6 +78,7 @@ const (
 	NoFanoutLimit             Fault = "no-fanout-limit"               // the server counts a send-group as one send, whatever its group devices (GRP-014)
 	NoGroupStateBudget        Fault = "no-group-state-budget"         // the server stores every group state an account authors, as fast as it comes (GRP-015)
 	AcceptPushedState         Fault = "accept-pushed-state"           // a device accepts the state of group-update content, not only what the server serves (GRP-016)
+	AcceptPushedFork          Fault = "accept-pushed-fork"            // accept-pushed-state, without recording the author's key from such a state (GRP-016)
 )
 
 // All lists every fault with the check it breaks.
@@ -140,6 +141,7 @@ var All = map[Fault]string{
 	DeletionUnmarked:          "a device deletes the messages it holds and keeps no mark of the deletion: a message that comes after it (a deletion that came first, a resend to a companion linked since, which the primary told of its deletions) is shown (DEV-023)",
 	NoFanoutLimit:             "the server counts a send-group as one send against SEND_RATE, whatever the number of group devices it stores it for, instead of taking a token of the device's fan-out bucket for each (GRP-014)",
 	NoGroupStateBudget:        "the server stores every group state an account's devices author, as fast as they come, instead of one a GROUP_STATE_RATE interval beyond a burst of GROUP_STATE_BURST (GRP-015)",
+	AcceptPushedFork:          "a device accepts the signed state of group-update content from any peer, as it comes, but records no key from it (GRP-001 step 2 applies to the states the server serves only): a state an admin sends a member and never sets on the server forks the member's view of the group (GRP-016)",
 	AcceptPushedState:         "a device accepts the signed state of group-update content from any peer, as it comes, instead of only the states the server serves: a state a peer made up in the name of an account the device has not met records that peer's key for the account (GRP-016)",
 }
 

@@ -139,6 +139,13 @@ func (d *Device) groupUpdated(tx *bolt.Tx, signed []byte) error {
 // acceptGroupState runs GRP-001 on a signed state and stores it. A state
 // of a version beyond the next one is an errGroupGap.
 func (d *Device) acceptGroupState(tx *bolt.Tx, signed, gid []byte) (*group.State, error) {
+	return d.acceptGroupStateTOFU(tx, signed, gid, true)
+}
+
+// acceptGroupStateTOFU is acceptGroupState, recording the author's key
+// (GRP-001 step 2) only when tofu is set: the mutant accept-pushed-fork
+// accepts the states of group-update content without it.
+func (d *Device) acceptGroupStateTOFU(tx *bolt.Tx, signed, gid []byte, tofu bool) (*group.State, error) {
 	s, err := group.Parse(signed, gid, txLists{tx})
 	if err != nil {
 		return nil, err
@@ -171,7 +178,7 @@ func (d *Device) acceptGroupState(tx *bolt.Tx, signed, gid []byte) (*group.State
 	// the user trusted a new key for the account (Trust, until its next
 	// list): the state may be older than the change, and would put the old
 	// key back.
-	if recorded(tx, s.Author.Account) == nil && trustedList(tx, s.Author.Account) == nil {
+	if tofu && recorded(tx, s.Author.Account) == nil && trustedList(tx, s.Author.Account) == nil {
 		if err := tx.Bucket(bucketIdentity).Put([]byte(s.Author.Account), s.AuthorPrimary.Encode()); err != nil {
 			return nil, err
 		}
@@ -501,6 +508,32 @@ func (c *Conn) ownListSigned() ([]byte, error) {
 		return nil, errors.New("client: no device list of this account yet")
 	}
 	return l.Signed, nil
+}
+
+// SignGroupState signs the next version of a group this device holds,
+// with members, as publishGroup would, but publishes nothing: the
+// conformance runner sends it as group-update content of a state the
+// server never saw (GRP-016).
+func (d *Device) SignGroupState(gid []byte, members []wire.GroupMember) ([]byte, error) {
+	cur, err := d.Group(gid)
+	if err != nil {
+		return nil, err
+	}
+	l := d.DeviceList(d.Account)
+	if l == nil {
+		return nil, errors.New("client: no device list of this account yet")
+	}
+	name := ""
+	if cur.Name != nil {
+		name = *cur.Name
+	}
+	ms := slices.Clone(members)
+	slices.SortFunc(ms, func(a, b wire.GroupMember) int { return cmpString(a.Account, b.Account) })
+	s, err := group.Sign(d.identity, d.Address(), l.Signed, gid, cur.Serial+1, ms, name, uint64(d.now().UnixMilli()), d.rand)
+	if err != nil {
+		return nil, err
+	}
+	return s.Signed, nil
 }
 
 // CreateGroup creates a group with this account as its admin and the

@@ -710,8 +710,8 @@ func (d *Device) receive(del *wire.Delivery) (*Message, []*Message, error) {
 			}
 			return nil
 		case wire.ContentGroupUpdate:
-			if faults.Has(faults.AcceptPushedState) {
-				_, err := d.acceptGroupState(tx, *content.Group, nil)
+			if fork := faults.Has(faults.AcceptPushedFork); fork || faults.Has(faults.AcceptPushedState) {
+				_, err := d.acceptGroupStateTOFU(tx, *content.Group, nil, !fork)
 				switch {
 				case errors.As(err, &gap):
 					return err
