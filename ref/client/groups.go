@@ -472,10 +472,13 @@ func (d *Device) FindGroup(nameOrPrefix string) ([]byte, error) {
 // syncGroup fetches the states of a group from a version on and accepts
 // them (GRP-003).
 func (c *Conn) syncGroup(ctx context.Context, gid []byte, from uint64) error {
-	for {
+	for moved := false; ; moved = true {
 		start := from
 		var h wire.GroupHistory
 		if err := c.callNeeded(ctx, wire.FrameGetGroup, &wire.GroupFetch{GroupID: gid, From: from}, &h); err != nil {
+			if moved && errcode.Of(err) == errcode.PolicyNotMember {
+				return nil // nothing after the last page: GRP-004 refuses a fetch that would return none
+			}
 			return err
 		}
 		for _, signed := range h.States {
@@ -494,11 +497,32 @@ func (c *Conn) syncGroup(ctx context.Context, gid []byte, from uint64) error {
 		}
 		// A page that moved nothing forward would come again unchanged: a
 		// server that answers with states already held cannot keep the
-		// device asking.
-		if len(h.States) < wire.MaxGroupStates || from == start {
+		// device asking. A page shorter than MAX_GROUP_STATES is the end
+		// only when one more state would have fitted its frame: the server
+		// serves fewer to fit one (GRP-004), about 28 of the largest.
+		if from == start || !mayBeCut(h.States) {
 			return nil
 		}
 	}
+}
+
+// maxSignedGroupState is above the size of any signed group state: about
+// 37 KB for MAX_GROUP_MEMBERS members of the longest names, the longest
+// group name and a device list of 1 + MAX_COMPANIONS devices.
+const maxSignedGroupState = 64 << 10
+
+// mayBeCut reports whether a group-history page may have been cut short of
+// states the server holds: it holds MAX_GROUP_STATES, or one more state
+// might not have fitted MAX_FRAME_SIZE with it (GRP-004).
+func mayBeCut(states [][]byte) bool {
+	if len(states) >= wire.MaxGroupStates {
+		return true
+	}
+	size := 9 // the map, its key and the array's head, as the server counts
+	for _, s := range states {
+		size += len(s) + 9
+	}
+	return size+maxSignedGroupState+9 > wire.MaxFrameSize-64
 }
 
 // ownListSigned returns this account's latest accepted signed device list.

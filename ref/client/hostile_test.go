@@ -531,3 +531,63 @@ func TestLateErrorAnswer(t *testing.T) {
 		t.Errorf("set-contacts after a late error answer: got %v (connection: %v), want its result", err, c.Err())
 	}
 }
+
+// TestSyncGroupShortPages checks GRP-003 against a server that serves
+// fewer than MAX_GROUP_STATES states a page to fit a frame (GRP-004), as
+// the reference server does with large states: alice, at version 1,
+// fetches versions 2 to 61 of MAX_GROUP_MEMBERS members in pages of about
+// 28, and reaches 61. She stopped after the first short page, and caught
+// up one page per delivery (from a review).
+func TestSyncGroupShortPages(t *testing.T) {
+	var states atomic.Pointer[[][]byte] // versions 1 to 61, once signed
+	srv, alice, list := hostileAlice(t, nil, func(tc *transport.Conn, id uint64, f *wire.Frame) bool {
+		if f.Type != wire.FrameGetGroup {
+			return false
+		}
+		var fetch wire.GroupFetch
+		if err := transport.DecodeBody(f, &fetch); err != nil {
+			t.Error(err)
+		}
+		h, size := wire.GroupHistory{}, 9
+		for _, s := range (*states.Load())[min(int(fetch.From)-1, 61):] {
+			if size+len(s)+9 > wire.MaxFrameSize-64 || len(h.States) == wire.MaxGroupStates {
+				break
+			}
+			h.States, size = append(h.States, s), size+len(s)+9
+		}
+		if len(h.States) == 0 {
+			tc.Send(wire.FrameError, id, &wire.ErrorBody{Code: uint64(errcode.PolicyNotMember)})
+			return true
+		}
+		tc.Send(wire.FrameResult, id, &h)
+		return true
+	})
+	gid, first := groupOf(t, alice, list, 1)
+	members := []wire.GroupMember{{Account: "alice", Role: wire.RoleAdmin}}
+	for i := range wire.MaxGroupMembers - 1 {
+		members = append(members, wire.GroupMember{Account: fmt.Sprintf("m%031d", i), Role: wire.RoleMember})
+	}
+	all := first
+	for v := uint64(2); v <= 61; v++ {
+		s, err := group.Sign(alice.identity, alice.Address(), list, gid, v, members, "", 1000+v, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, s.Signed)
+	}
+	states.Store(&all)
+	if err := ends(t, alice, "a fetch of 60 large states", func(ctx context.Context, c *Conn) error {
+		return c.syncGroup(ctx, gid, 2)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	alice.db.View(func(tx *bolt.Tx) error {
+		if rec, err := getGroup(tx, gid); err != nil || rec == nil || rec.Version != 61 {
+			t.Errorf("the group after the fetch: got %+v, %v, want version 61", rec, err)
+		}
+		return nil
+	})
+	if n := srv.count(wire.FrameGetGroup); n > 4 {
+		t.Errorf("get-group requests: got %d, want at most 4 (pages of about 28)", n)
+	}
+}
