@@ -158,7 +158,13 @@ func (d *Device) acceptGroupStateTOFU(tx *bolt.Tx, signed, gid []byte, tofu bool
 	var prev *group.State
 	if rec != nil {
 		prev = groupState(tx, gid, rec.Version)
-		if s.Serial > rec.Version+1 {
+		switch {
+		case s.Serial > rec.Version+1 && prev != nil && !prev.IsMember(d.Account) && s.IsMember(d.Account):
+			// Removed at P and added again by S after changes it was not
+			// part of, which get-group does not serve it (GRP-004): S is a
+			// first state, as for an account added (GRP-001 step 4).
+			prev = nil
+		case s.Serial > rec.Version+1:
 			return nil, errGroupGap{gid, rec.Version + 1}
 		}
 		if s.Serial < rec.Version {

@@ -2,26 +2,18 @@ package client
 
 import (
 	"context"
-	"os"
 	"sync"
 	"testing"
 )
 
-// TestReaddAfterAnotherChange checks that an account removed from a group
-// and added again after a change it was not part of follows the group.
-// get-group serves it the state that adds it again and not the one in
-// between (GRP-004: neither that state nor the one before names it),
-// while GRP-001 step 4 wants the next version after the one it holds (its
-// removal): the state never passes, and every group-update content and
-// group message of the group fails on its devices for good.
-//
-// Fails before and after GRP-016 alike; the fix needs a spec decision
-// (GRP-001 step 4 for a device whose account P does not name, and the
-// device checker of group_states.json), so it is skipped until then.
+// TestReaddAfterAnotherChange checks GRP-001 step 4 for an account removed
+// from a group and added again after a change it was not part of: get-group
+// serves it the state that adds it again and not the one in between
+// (GRP-004: neither that state nor the one before names it), and the
+// device accepts it as a first state. It wanted the next version after the
+// one it held (its removal), so that every group-update content and group
+// message of the group failed on its devices for good (from a review).
 func TestReaddAfterAnotherChange(t *testing.T) {
-	if os.Getenv("MISSIVE_READD") == "" {
-		t.Skip("pre-existing: GRP-004 serves no state between a removal and a re-add; GRP-001 step 4 wants it (MISSIVE_READD=1 to run)")
-	}
 	addr := reviewServer(t)
 	_, ac := reviewDevice(t, addr, "alice")
 	_, _ = reviewDevice(t, addr, "bob")
