@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -58,12 +59,27 @@ func TestGroupUpdateFlows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cc.Close()
+	errs := errorsOf(cc)
+	eventually(t, "carol at 4", func() bool { v, _ := groupVersion(carol, gid); return v == 4 })
+	if err := bc.Leave(ctx, gid); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "carol at 5", func() bool { v, _ := groupVersion(carol, gid); return v == 5 })
+	if e := errs(); len(e) != 0 {
+		t.Errorf("carol's errors: %v", e)
+	}
+	eventually(t, "alice2 at 5", func() bool { v, _ := groupVersion(alice2, gid); return v == 5 })
+}
+
+// errorsOf collects the error events of c until its events end; the
+// function it returns gives those so far.
+func errorsOf(c *Conn) func() []error {
 	var (
 		mu   sync.Mutex
 		errs []error
 	)
 	go func() {
-		for e := range cc.Events {
+		for e := range c.Events {
 			if e.Kind == EventError {
 				mu.Lock()
 				errs = append(errs, e.Err)
@@ -71,15 +87,9 @@ func TestGroupUpdateFlows(t *testing.T) {
 			}
 		}
 	}()
-	eventually(t, "carol at 4", func() bool { v, _ := groupVersion(carol, gid); return v == 4 })
-	if err := bc.Leave(ctx, gid); err != nil {
-		t.Fatal(err)
+	return func() []error {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(errs)
 	}
-	eventually(t, "carol at 5", func() bool { v, _ := groupVersion(carol, gid); return v == 5 })
-	mu.Lock()
-	if len(errs) != 0 {
-		t.Errorf("carol's errors: %v", errs)
-	}
-	mu.Unlock()
-	eventually(t, "alice2 at 5", func() bool { v, _ := groupVersion(alice2, gid); return v == 5 })
 }

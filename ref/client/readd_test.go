@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"sync"
 	"testing"
 )
 
@@ -27,19 +26,7 @@ func TestReaddAfterAnotherChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dc.Close()
-	var (
-		mu   sync.Mutex
-		errs []error
-	)
-	go func() {
-		for e := range dc.Events {
-			if e.Kind == EventError {
-				mu.Lock()
-				errs = append(errs, e.Err)
-				mu.Unlock()
-			}
-		}
-	}()
+	errs := errorsOf(dc)
 	ctx := context.Background()
 	gid, err := ac.CreateGroup(ctx, "g", "bob", "dave")
 	if err != nil {
@@ -55,10 +42,8 @@ func TestReaddAfterAnotherChange(t *testing.T) {
 	if err := ac.AddMembers(ctx, gid, "dave"); err != nil { // version 4
 		t.Fatal(err)
 	}
-	defer func() {
-		mu.Lock()
-		t.Logf("dave's errors: %v", errs)
-		mu.Unlock()
-	}()
 	eventually(t, "dave added again at 4", func() bool { v, left := groupVersion(dave, gid); return v == 4 && !left })
+	if e := errs(); len(e) != 0 {
+		t.Errorf("dave's errors: %v", e)
+	}
 }
