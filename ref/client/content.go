@@ -441,34 +441,13 @@ func (d *Device) findTarget(tx *bolt.Tx, conv Conv, from string, id []byte) (*Me
 	if m, err := incoming(tx, from, id); err != nil || m != nil && bytes.Equal(m.conv().key(), conv.key()) {
 		return m, err
 	}
-	// Then this account's message, and in a group another member's: each
-	// looked up in its index. Reading every message instead let a peer make
-	// each change of an unknown target cost the device its whole history
-	// (300 ms for 100,000 messages), under its lock.
-	if m, err := sentMessage(tx, id); err != nil || m != nil && bytes.Equal(m.conv().key(), conv.key()) {
-		return m, err
-	}
-	authors := []string{conv.Peer} // a one-to-one conversation's other author
-	if conv.Group != nil {
-		rec, err := getGroup(tx, conv.Group)
-		if err != nil || rec == nil {
-			return nil, err
-		}
-		s := groupState(tx, conv.Group, rec.Version)
-		if s == nil {
-			return nil, nil
-		}
-		authors = s.Accounts()
-	}
-	for _, a := range authors {
-		if a == from || a == d.Account {
-			continue
-		}
-		if m, err := incoming(tx, a, id); err != nil || m != nil && bytes.Equal(m.conv().key(), conv.key()) {
-			return m, err
-		}
-	}
-	return nil, nil // a former member's message is not looked for: the change is kept as for an unknown one
+	// Then any message of the conversation with that id, whoever sent it
+	// (section 18.2: LIF-001 then refuses another author's), a former
+	// member's too: looked up in the index of the conversation's messages.
+	// Reading every message instead let a peer make each change of an
+	// unknown target cost the device its whole history (300 ms for 100,000
+	// messages), under its lock.
+	return convMessage(tx, d.Account, conv, id, from)
 }
 
 // expiredKey is the key of a message that disappeared in bucketExpired.

@@ -28,10 +28,13 @@ var (
 	// u64be signed prekey id || u64be KEM prekey id || Enc(EK_A) -> marker: a
 	// prekey message with no one-time key made a session (section 4.6)
 	bucketLastResort = []byte("last-resort")
+	// conversation key || 0 || message id || u64be sequence -> nothing: the
+	// messages of a conversation by id, whoever sent them (section 18.2)
+	bucketConvMessages = []byte("conv-messages")
 )
 
 var allBuckets = [][]byte{bucketConfig, bucketSPK, bucketKEM, bucketOPK, bucketSessions, bucketProcessed,
-	bucketMessages, bucketSent, bucketIdentity, bucketReceived, bucketLastResort}
+	bucketMessages, bucketSent, bucketIdentity, bucketReceived, bucketLastResort, bucketConvMessages}
 
 func openDB(path string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
@@ -40,18 +43,28 @@ func openDB(path string) (*bolt.DB, error) {
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		indexed := tx.Bucket(bucketReceived) != nil
+		convIndexed := tx.Bucket(bucketConvMessages) != nil
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		if indexed {
+		if indexed && convIndexed {
 			return nil
 		}
-		// A database made before the index of received messages.
+		// A database made before the index of received messages, or
+		// before that of the messages of each conversation.
 		return tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {
 			var m Message
-			if cborDec.Unmarshal(v, &m) != nil || m.Outgoing {
+			if cborDec.Unmarshal(v, &m) != nil {
+				return nil
+			}
+			if !convIndexed {
+				if err := tx.Bucket(bucketConvMessages).Put(convMessageKey(&m), nil); err != nil {
+					return err
+				}
+			}
+			if indexed || m.Outgoing {
 				return nil
 			}
 			return tx.Bucket(bucketReceived).Put(convKey(m.Peer, m.ID), k)
@@ -187,7 +200,48 @@ func putMessage(tx *bolt.Tx, m *Message) error {
 	if err := index.Put(key, u64(m.Seq)); err != nil {
 		return err
 	}
+	if err := tx.Bucket(bucketConvMessages).Put(convMessageKey(m), nil); err != nil {
+		return err
+	}
 	return b.Put(u64(m.Seq), enc)
+}
+
+// convMessagesPrefix is the prefix of the keys of bucketConvMessages of the
+// messages of a conversation with an id.
+func convMessagesPrefix(conv Conv, id []byte) []byte {
+	return append(append(conv.key(), 0), id...)
+}
+
+// convMessageKey is the key of a message in bucketConvMessages.
+func convMessageKey(m *Message) []byte {
+	return binary.BigEndian.AppendUint64(convMessagesPrefix(m.conv(), m.ID), m.Seq)
+}
+
+// convMessage returns the first message stored (by sequence) of a
+// conversation with an id, preferring one sent by author, or nil.
+func convMessage(tx *bolt.Tx, own string, conv Conv, id []byte, author string) (*Message, error) {
+	prefix := convMessagesPrefix(conv, id)
+	var first *Message
+	c := tx.Bucket(bucketConvMessages).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) != len(prefix)+8 {
+			continue
+		}
+		m, err := getMessage(tx, binary.BigEndian.Uint64(k[len(prefix):]))
+		if err != nil {
+			return nil, err
+		}
+		if m == nil || !bytes.Equal(m.ID, id) || !bytes.Equal(m.conv().key(), conv.key()) {
+			continue
+		}
+		if m.Author(own) == author {
+			return m, nil
+		}
+		if first == nil {
+			first = m
+		}
+	}
+	return first, nil
 }
 
 // dropMessage deletes a stored message and its index entry.
@@ -200,6 +254,9 @@ func dropMessage(tx *bolt.Tx, m *Message) error {
 		if err := index.Delete(key); err != nil {
 			return err
 		}
+	}
+	if err := tx.Bucket(bucketConvMessages).Delete(convMessageKey(m)); err != nil {
+		return err
 	}
 	return tx.Bucket(bucketMessages).Delete(u64(m.Seq))
 }
