@@ -70,7 +70,7 @@ var (
 		"subscriptions",  // following MAX_SUBSCRIPTIONS accounts, then one more (SRV-024)
 		"prekeys-held",   // one-time prekeys uploaded up to MAX_ONE_TIME_PREKEYS of each kind held, then more (SRV-025)
 		"blob-charge",    // blobs created up to BLOB_QUOTA, the last ones of 16 bytes each counted as MEDIA_CHUNK (MED-009)
-		"group-fanout",   // group messages to 256 group devices until the fan-out bucket is spent, before SEND_BURST (GRP-014)
+		"group-fanout",   // group messages to 256 group devices, pipelined, until the fan-out bucket is spent, within FANOUT_BURST and FANOUT_RATE for the time taken (GRP-014)
 		"group-states",   // groups created until the account's group-state bucket is spent, GROUP_STATE_BURST of them (GRP-015)
 	}
 )

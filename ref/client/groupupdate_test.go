@@ -9,6 +9,7 @@ import (
 
 	"github.com/missive-protocol/missive/ref/devices"
 	"github.com/missive-protocol/missive/ref/group"
+	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
@@ -24,15 +25,12 @@ func TestGroupUpdateNotAccepted(t *testing.T) {
 	malIK := newKey(t)
 	mal := sessionFrom(t, carol, "mallory", 1, malIK, 1, malIK)
 	fake := newKey(t)
-	l, err := devices.Sign(fake, "bob", 1, []wire.ListedDevice{{Device: 1, IdentityKey: fake.Public().Encode()}}, 1000, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := soleList(t, fake, "bob")
 	gid := make([]byte, wire.GroupIDSize)
 	rand.Read(gid)
 	ms := []wire.GroupMember{{Account: "bob", Role: wire.RoleAdmin}, {Account: "carol", Role: wire.RoleMember}}
 	for _, v := range []uint64{1, 7} {
-		s, err := group.Sign(fake, wire.Address{Account: "bob", Device: 1}, l.Signed, gid, v, ms, "", 1000, rand.Reader)
+		s, err := group.Sign(fake, wire.Address{Account: "bob", Device: 1}, l, gid, v, ms, "", 1000, rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,11 +51,7 @@ func TestGroupUpdateNotAccepted(t *testing.T) {
 		return nil
 	})
 	real := newKey(t)
-	rl, err := devices.Sign(real, "bob", 1, []wire.ListedDevice{{Device: 1, IdentityKey: real.Public().Encode()}}, 1000, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := carol.db.Update(func(tx *bolt.Tx) error { _, err := accept(tx, "bob", rl.Signed); return err }); err != nil {
+	if err := carol.db.Update(func(tx *bolt.Tx) error { _, err := accept(tx, "bob", soleList(t, real, "bob")); return err }); err != nil {
 		t.Errorf("bob's real list after mallory's states in his name: %v", err)
 	}
 
@@ -116,4 +110,15 @@ func TestChangeOfUnknownTargetReadsNoHistory(t *testing.T) {
 	if _, _, err := carol.receive(del); err != nil {
 		t.Errorf("an edit of an unknown target: got %v, want it kept (LIF-005) without reading the history", err)
 	}
+}
+
+// soleList is version 1 of account's device list, made at 1000 ms, that
+// lists device 1 alone with ik, signed by ik.
+func soleList(t *testing.T, ik *keys.PrivateKey, account string) []byte {
+	t.Helper()
+	l, err := devices.Sign(ik, account, 1, []wire.ListedDevice{{Device: 1, IdentityKey: ik.Public().Encode()}}, 1000, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Signed
 }

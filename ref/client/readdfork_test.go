@@ -7,7 +7,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/missive-protocol/missive/ref/devices"
 	"github.com/missive-protocol/missive/ref/group"
 	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/wire"
@@ -56,11 +55,7 @@ func TestReaddNotByServerAlone(t *testing.T) {
 
 	// The server's own account oscar, which carol never met, "adds her
 	// again" at version 5 as its admin.
-	ol, err := devices.Sign(oscarIK, "oscar", 1, []wire.ListedDevice{{Device: 1, IdentityKey: oscarIK.Public().Encode()}}, 1000, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	forged := sign(oscarIK, ol.Signed, wire.Address{Account: "oscar", Device: 1}, 5, member("carol"), admin("mallory"), admin("oscar"))
+	forged := sign(oscarIK, soleList(t, oscarIK, "oscar"), wire.Address{Account: "oscar", Device: 1}, 5, member("carol"), admin("mallory"), admin("oscar"))
 	if err := accept(forged); err == nil {
 		t.Errorf("a state of version 5 by oscar, no admin at carol's removal: accepted, want it refused")
 	}
