@@ -498,7 +498,7 @@ func parseAddr(ts *testscript.TestScript, s string) store.Address {
 func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	w := getWorld(ts)
 	if len(args) == 0 {
-		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|off|forge-list ACCOUNT on|off|drain-prekeys ACCOUNT/DEVICE|uploaded ACCOUNT/DEVICE|store-fail on|off|drop-send ACCOUNT/DEVICE ACCOUNT|drop-sends ACCOUNT/DEVICE ACCOUNT|off|dropped ACCOUNT/DEVICE|lose-answer ACCOUNT/DEVICE ACCOUNT|answer-lost ACCOUNT/DEVICE|resent ACCOUNT/DEVICE")
+		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|old-signed|old-last-resort|off|rotated ACCOUNT/DEVICE|forge-list ACCOUNT on|off|drain-prekeys ACCOUNT/DEVICE|uploaded ACCOUNT/DEVICE|store-fail on|off|drop-send ACCOUNT/DEVICE ACCOUNT|drop-sends ACCOUNT/DEVICE ACCOUNT|off|dropped ACCOUNT/DEVICE|lose-answer ACCOUNT/DEVICE ACCOUNT|answer-lost ACCOUNT/DEVICE|resent ACCOUNT/DEVICE")
 	}
 	switch args[0] {
 	case "start":
@@ -544,13 +544,28 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 		// without its one-time EC prekey (kem), or fresh keys with its
 		// one-time EC prekey (ec), so that a later sender uses one-time
 		// prekeys that a prekey message used already (PQX-010); at once.
-		modes := map[string]int{"off": repeatOff, "whole": repeatWhole, "kem": repeatKEM, "ec": repeatEC}
+		// old-signed hands out fresh keys with the device's first signed
+		// prekey, and old-last-resort the current signed prekey with its
+		// first last-resort KEM prekey and no one-time key, once it has
+		// replaced them (PQX-013).
+		modes := map[string]int{"off": repeatOff, "whole": repeatWhole, "kem": repeatKEM, "ec": repeatEC,
+			"old-signed": repeatOldSigned, "old-last-resort": repeatOldLastResort}
 		m, ok := modes[args[len(args)-1]]
 		if len(args) != 3 || !ok {
-			ts.Fatalf("usage: server repeat-bundles ACCOUNT/DEVICE whole|kem|ec|off")
+			ts.Fatalf("usage: server repeat-bundles ACCOUNT/DEVICE whole|kem|ec|old-signed|old-last-resort|off")
 		}
 		e := watching(ts, "server repeat-bundles")
 		must(ts, "server repeat-bundles", e.repeatBundles(parseAddr(ts, args[1]), m))
+	case "rotated":
+		// Until a device has replaced its first signed and last-resort
+		// prekeys, and the server serves the new signed prekey (PQX-012:
+		// within PREKEY_ROTATION_SLACK of its connection).
+		if len(args) != 2 {
+			ts.Fatalf("usage: server rotated ACCOUNT/DEVICE")
+		}
+		if !watching(ts, "server rotated").awaitRotation(w.ctx, parseAddr(ts, args[1]), waitLong) {
+			fail(ts, WrongOutput, "%s has not replaced its first signed prekey and last-resort KEM prekey, PREKEY_ROTATION old, after connecting (PQX-012)", args[1])
+		}
 	case "drain-prekeys":
 		// The client suite's server takes a device's one-time prekeys
 		// from its store, as fetches would, until the next fetch leaves

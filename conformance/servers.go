@@ -122,6 +122,9 @@ type embedded struct {
 	// would (PQX-010): the mode of each device.
 	repeat  map[store.Address]int
 	bundles map[store.Address]*store.BundleKeys // the first bundle handed out of each device
+	// pairs holds the first signed and last-resort prekeys each device
+	// uploaded, and the latest (PQX-012, PQX-013).
+	pairs map[store.Address]*prekeyPairs
 
 	// keyIDs holds every prekey id each device uploaded, by kind, with
 	// the digest of the key it named and the upload that first gave it;
@@ -335,7 +338,20 @@ const (
 	repeatWhole // the first bundle again
 	repeatKEM   // the first bundle again, without its one-time EC prekey
 	repeatEC    // the keys just taken, with the first bundle's one-time EC prekey
+	// the keys just taken, with the device's first signed prekey
+	// (replaced since: PQX-013)
+	repeatOldSigned
+	// the current signed prekey, with the device's first last-resort KEM
+	// prekey and no one-time key (PQX-013)
+	repeatOldLastResort
 )
+
+// prekeyPairs are the first and the latest signed and last-resort
+// prekeys of a device's uploads.
+type prekeyPairs struct {
+	firstSigned, firstLastResort   *store.Prekey
+	latestSigned, latestLastResort *store.Prekey
+}
 
 // handOut is the server's Config.HandOut: it records the first bundle of
 // each device, and in a repeat mode hands its one-time prekeys out again.
@@ -360,6 +376,12 @@ func (e *embedded) handOut(a store.Address, bk *store.BundleKeys) *store.BundleK
 	case repeatEC:
 		again = *bk
 		again.OneTimeEC = first.OneTimeEC
+	case repeatOldSigned:
+		again = *bk
+		again.SignedPrekey = *e.pairs[a].firstSigned
+	case repeatOldLastResort:
+		again = *bk
+		again.KEMPrekey, again.LastResort, again.OneTimeEC = *e.pairs[a].firstLastResort, true, nil
 	default:
 		return bk
 	}
@@ -382,6 +404,8 @@ func (e *embedded) repeatBundles(a store.Address, mode int) error {
 			return fmt.Errorf("%w: the first bundle of %s/%d had no one-time KEM prekey (its last-resort one instead)", errUnsupported, a.Account, a.Device)
 		case mode == repeatEC && first.OneTimeEC == nil:
 			return fmt.Errorf("%w: the first bundle of %s/%d had no one-time EC prekey", errUnsupported, a.Account, a.Device)
+		case (mode == repeatOldSigned || mode == repeatOldLastResort) && !e.pairs[a].rotated():
+			return fmt.Errorf("%s/%d has not replaced its first signed and last-resort prekeys", a.Account, a.Device)
 		}
 	}
 	if e.repeat == nil {
@@ -436,11 +460,23 @@ func (e *embedded) uploaded(a store.Address, u store.PrekeyUpdate) {
 			e.reusedKeys = append(e.reusedKeys, reusedKey{a, id, first.upload, n})
 		}
 	}
+	if e.pairs == nil {
+		e.pairs = map[store.Address]*prekeyPairs{}
+	}
+	p := e.pairs[a]
+	if p == nil {
+		p = &prekeyPairs{}
+		e.pairs[a] = p
+	}
 	if u.SignedPrekey != nil {
 		note("signed prekey", u.SignedPrekey)
+		p.firstSigned = cmp.Or(p.firstSigned, u.SignedPrekey)
+		p.latestSigned = u.SignedPrekey
 	}
 	if u.LastResort != nil {
 		note("KEM prekey", u.LastResort)
+		p.firstLastResort = cmp.Or(p.firstLastResort, u.LastResort)
+		p.latestLastResort = u.LastResort
 	}
 	for i := range u.OneTimeKEM {
 		note("KEM prekey", &u.OneTimeKEM[i])
@@ -448,6 +484,28 @@ func (e *embedded) uploaded(a store.Address, u store.PrekeyUpdate) {
 	for i := range u.OneTimeEC {
 		note("one-time EC prekey", &u.OneTimeEC[i])
 	}
+}
+
+// rotated reports whether the device has uploaded a signed prekey and a
+// last-resort KEM prekey other than its first ones.
+func (p *prekeyPairs) rotated() bool {
+	return p != nil && p.firstSigned != nil && p.firstLastResort != nil &&
+		p.latestSigned.ID != p.firstSigned.ID && p.latestLastResort.ID != p.firstLastResort.ID
+}
+
+// awaitRotation waits until a device has uploaded a signed prekey and a
+// last-resort KEM prekey other than its first ones, and the server serves
+// the signed prekey (the upload was stored, not refused), or the wait
+// ends; it reports whether it did.
+func (e *embedded) awaitRotation(ctx context.Context, a store.Address, wait time.Duration) bool {
+	return e.await(ctx, wait, func() bool {
+		p := e.pairs[a]
+		if !p.rotated() || e.st == nil {
+			return false
+		}
+		bk, _, err := e.st.TakeBundle(ctx, a)
+		return err == nil && bk.SignedPrekey.ID == p.latestSigned.ID
+	})
 }
 
 // reusedPrekeyIDs returns the ids given a second key since the last call.

@@ -79,6 +79,8 @@ const (
 	NoGroupStateBudget        Fault = "no-group-state-budget"         // the server stores every group state an account authors, as fast as it comes (GRP-015)
 	AcceptPushedState         Fault = "accept-pushed-state"           // a device accepts the state of group-update content, not only what the server serves (GRP-016)
 	AcceptPushedFork          Fault = "accept-pushed-fork"            // accept-pushed-state, without recording the author's key from such a state (GRP-016)
+	NoPrekeyRotation          Fault = "no-prekey-rotation"            // a device never replaces its signed and last-resort prekeys (PQX-012)
+	KeepReplacedPrekeys       Fault = "keep-replaced-prekeys"         // a device keeps replaced signed and last-resort prekeys for ever (PQX-013)
 )
 
 // All lists every fault with the check it breaks.
@@ -143,6 +145,8 @@ var All = map[Fault]string{
 	NoGroupStateBudget:        "the server stores every group state an account's devices author, as fast as they come, instead of one a GROUP_STATE_RATE interval beyond a burst of GROUP_STATE_BURST (GRP-015)",
 	AcceptPushedFork:          "a device accepts the signed state of group-update content from any peer, as it comes, but records no key from it (GRP-001 step 2 applies to the states the server serves only): a state an admin sends a member and never sets on the server forks the member's view of the group (GRP-016)",
 	AcceptPushedState:         "a device accepts the signed state of group-update content from any peer, as it comes, instead of only the states the server serves: a state a peer made up in the name of an account the device has not met records that peer's key for the account (GRP-016)",
+	NoPrekeyRotation:          "a device uploads a signed prekey and a last-resort KEM prekey when it registers, and never replaces them (PQX-012)",
+	KeepReplacedPrekeys:       "a device replaces its signed and last-resort prekeys every PREKEY_ROTATION but keeps the private keys of the replaced ones for ever, and takes prekey messages that name them (PQX-013)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

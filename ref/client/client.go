@@ -89,6 +89,9 @@ type Device struct {
 	// replenishing is set while a batch of one-time prekeys is uploaded
 	// (Conn.replenish): one at a time.
 	replenishing atomic.Bool
+	// rotating is set while a new signed and last-resort prekey are
+	// uploaded (Conn.rotate).
+	rotating atomic.Bool
 }
 
 // ErrExists is returned by Init for a directory that holds a device.
@@ -334,12 +337,16 @@ func (d *Device) kemPrekey() (*keys.KEMPrivateKey, []byte, error) {
 }
 
 // prekeyStore gives PQXDH the device's private prekeys within a
-// transaction (pqxdh.PreKeys).
-type prekeyStore struct{ tx *bolt.Tx }
+// transaction (pqxdh.PreKeys), at a time: a replaced signed or last-resort
+// prekey whose grace has ended then is not held (PQX-013).
+type prekeyStore struct {
+	tx  *bolt.Tx
+	now time.Time
+}
 
 func (p prekeyStore) SignedPreKey(id uint32) (*keys.PrivateKey, bool) {
 	v := p.tx.Bucket(bucketSPK).Get(u32(id))
-	if v == nil {
+	if v == nil || retired(p.tx, replacedSigned, id, p.now) {
 		return nil, false
 	}
 	k, err := keys.NewPrivateKey(bytes.Clone(v))
@@ -348,7 +355,7 @@ func (p prekeyStore) SignedPreKey(id uint32) (*keys.PrivateKey, bool) {
 
 func (p prekeyStore) KEMPreKey(id uint32) (*keys.KEMPrivateKey, bool) {
 	v := p.tx.Bucket(bucketKEM).Get(u32(id))
-	if len(v) != 1+keys.MLKEMSeedSize {
+	if len(v) != 1+keys.MLKEMSeedSize || (v[0] == 1 && retired(p.tx, replacedLastResort, id, p.now)) {
 		return nil, false
 	}
 	k, err := keys.NewKEMPrivateKey(bytes.Clone(v[1:]))
@@ -379,7 +386,7 @@ func (p prekeyStore) usesLastResort(m *wire.PreKeyMessage) bool {
 		return false
 	}
 	v := p.tx.Bucket(bucketKEM).Get(u32(uint32(m.KEMPreKeyID)))
-	return len(v) > 0 && v[0] == 1
+	return len(v) > 0 && v[0] == 1 && !retired(p.tx, replacedLastResort, uint32(m.KEMPreKeyID), p.now)
 }
 
 // replayed reports whether a prekey message that used no one-time key

@@ -174,6 +174,7 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 	// (best effort: one kept longer does no harm).
 	d.forgetProcessed()
 	d.forgetMarks()
+	d.forgetReplaced()
 	c.wg.Add(3)
 	go c.readLoop()
 	go c.deliveryLoop()
@@ -195,8 +196,15 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 			return nil, fmt.Errorf("client: registering prekeys: %w", err)
 		}
 		d.db.Update(func(tx *bolt.Tx) error { return putConfig(tx, "registered", []byte{1}) })
-	} else if w.OneTimeEC < PrekeyBatch/2 || w.OneTimeKEM < PrekeyBatch/2 {
-		go c.replenish()
+		if err := d.accepted(up); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("client: registering prekeys: %w", err)
+		}
+	} else {
+		if w.OneTimeEC < PrekeyBatch/2 || w.OneTimeKEM < PrekeyBatch/2 {
+			go c.replenish()
+		}
+		go c.rotate() // PQX-012, when due
 	}
 	// What an earlier connection left owed goes first (DEV-022).
 	c.wg.Add(1)
@@ -472,6 +480,10 @@ func (c *Conn) keepalive() {
 		if ping && !faults.Has(faults.NoKeepalive) {
 			c.tc.Send(wire.FramePing, 0, nil)
 		}
+		// PQX-012's SHOULD: a device that stays connected replaces its
+		// signed and last-resort prekeys too, and drops replaced ones.
+		go c.rotate()
+		c.d.forgetReplaced()
 		t.Reset(wait)
 	}
 }

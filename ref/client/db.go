@@ -31,10 +31,13 @@ var (
 	// conversation key || 0 || message id || u64be sequence -> nothing: the
 	// messages of a conversation by id, whoever sent them (section 18.2)
 	bucketConvMessages = []byte("conv-messages")
+	// kind ('s' signed, 'k' last-resort) || u32be id -> u64be time (ms)
+	// from which a replaced prekey is no longer used (section 4.6, PQX-013)
+	bucketReplaced = []byte("replaced")
 )
 
 var allBuckets = [][]byte{bucketConfig, bucketSPK, bucketKEM, bucketOPK, bucketSessions, bucketProcessed,
-	bucketMessages, bucketSent, bucketIdentity, bucketReceived, bucketLastResort, bucketConvMessages}
+	bucketMessages, bucketSent, bucketIdentity, bucketReceived, bucketLastResort, bucketConvMessages, bucketReplaced}
 
 func openDB(path string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})

@@ -42,3 +42,17 @@ func (d *Device) OneTimePrekeys() (held int, next uint32) {
 // Replenishing reports whether a batch of one-time prekeys is being
 // uploaded (Conn.replenish).
 func (d *Device) Replenishing() bool { return d.replenishing.Load() }
+
+// RotationDue reports whether the device's signed and last-resort prekeys
+// are due to be replaced, or their replacement's upload is unanswered
+// (PQX-012).
+func (d *Device) RotationDue() bool { return d.rotationDue() }
+
+// RotationUpload makes the upload of a new signed and last-resort prekey,
+// or returns the one not yet answered, without sending it.
+func (d *Device) RotationUpload() (*wire.PrekeyUpload, error) { return d.rotationUpload() }
+
+// UploadPrekeys sends an upload of prekeys.
+func (c *Conn) UploadPrekeys(ctx context.Context, up *wire.PrekeyUpload) error {
+	return c.call(ctx, wire.FrameUploadPrekeys, up, new(wire.UploadResult))
+}

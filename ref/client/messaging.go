@@ -839,7 +839,7 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 		if s != nil && s.SamePreKey(&m) && !faults.Has(faults.PrekeysBeforeSession) {
 			pt, err = s.DecryptPreKey(d.rand, del.Ciphertext)
 		} else {
-			ps := prekeyStore{tx}
+			ps := prekeyStore{tx, d.now()}
 			if ps.replayed(&m) {
 				return nil, fmt.Errorf("client: a prekey message that created a session before: %w", errcode.StateDuplicateMessage)
 			}

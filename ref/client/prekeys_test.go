@@ -28,7 +28,7 @@ func TestOneTimePrekeysConsumed(t *testing.T) {
 		t.Fatalf("prekey message: got %v, %v; want the message", m, err)
 	}
 	bob.db.View(func(tx *bolt.Tx) error {
-		p := prekeyStore{tx}
+		p := prekeyStore{tx, bob.now()}
 		for _, c := range []struct {
 			what       string
 			held, want bool

@@ -45,6 +45,13 @@ const (
 	blobKeySize         = 32
 )
 
+// Limits of spec/04-pqxdh.md section 4.7, for the replacement of a
+// device's signed and last-resort prekeys (PQX-012, PQX-013).
+const (
+	PrekeyRotation      = 604800
+	PrekeyRotationSlack = 10
+)
+
 // Frame types (section 11.3).
 const (
 	FrameHello             = 1
