@@ -41,16 +41,19 @@ func retired(tx *bolt.Tx, kind byte, id uint32, now time.Time) bool {
 
 // rotationDue reports whether the pair the server last accepted is
 // PREKEY_ROTATION old, or an upload of a new pair is unanswered. A
-// database made before the replacement has no time: its pair is due.
+// database made before the replacement has no time: its pair is due. So
+// is a pair accepted at a time after now: the clock has gone back since
+// (it had run ahead, say a year), and the pair would otherwise be kept
+// until the clock caught up with that time.
 func (d *Device) rotationDue() bool {
 	due := false
 	d.db.View(func(tx *bolt.Tx) error {
 		if getConfig(tx, "registered") == nil {
 			return nil
 		}
-		at := getConfig(tx, "prekeys-at")
+		at, now := getConfig(tx, "prekeys-at"), d.now().UnixMilli()
 		due = getConfig(tx, "rotation") != nil || len(at) != 8 ||
-			d.now().UnixMilli()-int64(binary.BigEndian.Uint64(at)) >= wire.PrekeyRotation*1000
+			now-int64(binary.BigEndian.Uint64(at)) >= wire.PrekeyRotation*1000 || now < int64(binary.BigEndian.Uint64(at))
 		return nil
 	})
 	return due && !faults.Has(faults.NoPrekeyRotation)
@@ -156,21 +159,32 @@ func (d *Device) forgetReplaced() (int, error) {
 		return 0, nil
 	}
 	now := d.now()
-	var old [][]byte
+	latest := uint64(now.UnixMilli() + wire.PrekeyGrace*1000)
+	var old, ahead [][]byte
 	err := d.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketReplaced).ForEach(func(k, _ []byte) error {
-			if len(k) == 5 && retired(tx, k[0], binary.BigEndian.Uint32(k[1:]), now) {
+		return tx.Bucket(bucketReplaced).ForEach(func(k, v []byte) error {
+			switch {
+			case len(k) == 5 && retired(tx, k[0], binary.BigEndian.Uint32(k[1:]), now):
 				old = append(old, bytes.Clone(k))
+			case len(v) == 8 && binary.BigEndian.Uint64(v) > latest:
+				// Replaced while the clock ran ahead: kept PREKEY_GRACE
+				// from now, not until the clock reaches that time.
+				ahead = append(ahead, bytes.Clone(k))
 			}
 			return nil
 		})
 	})
-	if err != nil || len(old) == 0 {
+	if err != nil || len(old)+len(ahead) == 0 {
 		return 0, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(old), d.db.Update(func(tx *bolt.Tx) error {
+		for _, k := range ahead {
+			if err := tx.Bucket(bucketReplaced).Put(k, binary.BigEndian.AppendUint64(nil, latest)); err != nil {
+				return err
+			}
+		}
 		for _, k := range old {
 			b := tx.Bucket(bucketSPK)
 			if k[0] == replacedLastResort {

@@ -125,6 +125,47 @@ func TestReplacedPrekeys(t *testing.T) {
 	}
 }
 
+// TestRotationClockBack checks that a pair accepted while the device's
+// clock ran a year ahead is due once the clock is set right, instead of a
+// year later, and that a pair replaced then is deleted PREKEY_GRACE after
+// the clock was set right, not a year later.
+func TestRotationClockBack(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	bob := offline(t, "bob", func() time.Time { return now })
+	bob.db.Update(func(tx *bolt.Tx) error { return putConfig(tx, "registered", []byte{1}) })
+	now = now.AddDate(1, 0, 0)
+	up, err := bob.rotationUpload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.accepted(up); err != nil {
+		t.Fatal(err)
+	}
+	if bob.rotationDue() {
+		t.Fatalf("due right after the acceptance: got true, want false")
+	}
+	up2, err := bob.rotationUpload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.accepted(up2); err != nil {
+		t.Fatal(err)
+	}
+	now = now.AddDate(-1, 0, 0)
+	if !bob.rotationDue() {
+		t.Fatalf("due with the clock set back a year: got false, want true")
+	}
+	// The pair replaced while the clock ran ahead goes PREKEY_GRACE from
+	// now, not a year and PREKEY_GRACE from now.
+	if n, err := bob.forgetReplaced(); n != 0 || err != nil {
+		t.Fatalf("keys the sweep deleted with the clock set back: got %d, %v; want 0", n, err)
+	}
+	now = now.Add(wire.PrekeyGrace * time.Second)
+	if n, err := bob.forgetReplaced(); n != 2 || err != nil {
+		t.Fatalf("keys the sweep deleted PREKEY_GRACE after the clock was set back: got %d, %v; want 2", n, err)
+	}
+}
+
 // dump returns every key and value of the device's database, in order,
 // but the processed pairs: a delivery that fails is marked processed, so
 // that it is acknowledged and never tried again (CLI-001).
