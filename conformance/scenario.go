@@ -301,20 +301,22 @@ type world struct {
 	// ns ends every account name on the wire when the server is one
 	// already running (-server ADDR), which serves every scenario of a
 	// run: each scenario then has accounts of its own. Empty otherwise.
-	ns     string
-	ctx    context.Context
-	suite  string
-	dir    string
-	clock  *clock
-	server serverControl
-	a      *Adapter
-	actors map[string]actor
-	seen   map[string]map[string]bool // actor -> message ids shown
-	inbox  map[string][]received      // actor -> shown, not yet expected
-	sent   map[string][]byte          // text -> id of the message sent with it
-	author map[string]string          // text -> the account that sent it
-	sends  map[string]int             // text -> how many messages were sent with it
-	shownN map[string]int             // actor, account and text -> how many times shown
+	ns    string
+	ctx   context.Context
+	suite string
+	dir   string
+	clock *clock
+	// fetchStart is what server group-fetches start noted.
+	fetchStart fetchMark
+	server     serverControl
+	a          *Adapter
+	actors     map[string]actor
+	seen       map[string]map[string]bool // actor -> message ids shown
+	inbox      map[string][]received      // actor -> shown, not yet expected
+	sent       map[string][]byte          // text -> id of the message sent with it
+	author     map[string]string          // text -> the account that sent it
+	sends      map[string]int             // text -> how many messages were sent with it
+	shownN     map[string]int             // actor, account and text -> how many times shown
 	// shownIDs holds the ids of the messages each actor was shown from
 	// each account, in the order shown (actor + "\x00" + account).
 	shownIDs map[string][][]byte
@@ -498,7 +500,7 @@ func parseAddr(ts *testscript.TestScript, s string) store.Address {
 func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	w := getWorld(ts)
 	if len(args) == 0 {
-		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|old-signed|old-last-resort|off|rotated ACCOUNT/DEVICE|forge-list ACCOUNT on|off|drain-prekeys ACCOUNT/DEVICE|uploaded ACCOUNT/DEVICE|store-fail on|off|drop-send ACCOUNT/DEVICE ACCOUNT|drop-sends ACCOUNT/DEVICE ACCOUNT|off|dropped ACCOUNT/DEVICE|lose-answer ACCOUNT/DEVICE ACCOUNT|answer-lost ACCOUNT/DEVICE|resent ACCOUNT/DEVICE")
+		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|old-signed|old-last-resort|off|rotated ACCOUNT/DEVICE|group-fetches ACCOUNT/DEVICE start|bounded|forge-list ACCOUNT on|off|drain-prekeys ACCOUNT/DEVICE|uploaded ACCOUNT/DEVICE|store-fail on|off|drop-send ACCOUNT/DEVICE ACCOUNT|drop-sends ACCOUNT/DEVICE ACCOUNT|off|dropped ACCOUNT/DEVICE|lose-answer ACCOUNT/DEVICE ACCOUNT|answer-lost ACCOUNT/DEVICE|resent ACCOUNT/DEVICE")
 	}
 	switch args[0] {
 	case "start":
@@ -556,6 +558,26 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		e := watching(ts, "server repeat-bundles")
 		must(ts, "server repeat-bundles", e.repeatBundles(parseAddr(ts, args[1]), m))
+	case "group-fetches":
+		// start notes a device's get-group requests so far; bounded waits
+		// a second, then checks that it has sent at most one since, and
+		// one more for each GROUP_UPDATE_INTERVAL that has passed (GRP-017:
+		// the steps between send it group-update contents that the server
+		// serves no state for, from one account).
+		if len(args) != 3 || (args[2] != "start" && args[2] != "bounded") {
+			ts.Fatalf("usage: server group-fetches ACCOUNT/DEVICE start|bounded")
+		}
+		e, a := watching(ts, "server group-fetches"), parseAddr(ts, args[1])
+		if args[2] == "start" {
+			w.fetchStart = fetchMark{at: time.Now(), n: e.getGroups(a)}
+			break
+		}
+		time.Sleep(time.Second)
+		most := 1 + int(time.Since(w.fetchStart.at)/(wire.GroupUpdateInterval*time.Second))
+		if n := e.getGroups(a) - w.fetchStart.n; n > most {
+			fail(ts, WrongOutput, "%s sent %d get-group requests for the group-update contents of one account whose states the server does not hold, in %v; want at most %d, one a GROUP_UPDATE_INTERVAL (GRP-017)",
+				args[1], n, time.Since(w.fetchStart.at).Round(time.Millisecond), most)
+		}
 	case "rotated":
 		// Until a device has replaced its first signed and last-resort
 		// prekeys, and the server serves the new signed prekey (PQX-012:
@@ -678,6 +700,12 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	default:
 		ts.Fatalf("unknown server command %q", args[0])
 	}
+}
+
+// fetchMark is a device's get-group requests at a time.
+type fetchMark struct {
+	at time.Time
+	n  int
 }
 
 func cmdClock(ts *testscript.TestScript, neg bool, args []string) {

@@ -55,6 +55,7 @@ import (
 //	NAME send-in ENVELOPE ACCOUNT forged-group OWNER  group-update content whose state is version 1 of a new group, of OWNER
 //	                                              as admin and ACCOUNT as member, signed in OWNER's name with a key made up,
 //	                                              and its list too: a state the server never sees (GRP-016)
+//	NAME send-in ENVELOPE ACCOUNT forged-groups OWNER N  N such contents, one after the other (GRP-017)
 //	NAME send-in ENVELOPE ACCOUNT unset-group @GROUP OTHER  group-update content whose state is the next version of @GROUP as
 //	                                              NAME holds it, without OTHER, signed by NAME's device (an admin) and
 //	                                              never set on the server: a fork of the group (GRP-016)
@@ -378,7 +379,7 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 // server refuses, with "!", when the envelope's type does not go to that
 // account (MSG-013).
 func (w *world) sendIn(ts *testscript.TestScript, ctx context.Context, name string, c *client.Conn, rest []string, neg bool, code errcode.Code) {
-	const usage = "usage: [!] %s send-in [CODE] chat|receipt|sync|control ACCOUNT text TEXT... | timer DURATION|off | receipt delivered|read|played TEXT... | forged-group OWNER | unset-group @GROUP OTHER"
+	const usage = "usage: [!] %s send-in [CODE] chat|receipt|sync|control ACCOUNT text TEXT... | timer DURATION|off | receipt delivered|read|played TEXT... | forged-group OWNER | forged-groups OWNER N | unset-group @GROUP OTHER"
 	if len(rest) < 4 {
 		ts.Fatalf(usage, name)
 	}
@@ -407,6 +408,21 @@ func (w *world) sendIn(ts *testscript.TestScript, ctx context.Context, name stri
 			ts.Fatalf("%s send-in forged-group: %v", name, err)
 		}
 		content = &wire.Content{Type: wire.ContentGroupUpdate, Group: &signed}
+	case "forged-groups":
+		// N of them, each of a new group, one after the other.
+		n, err := strconv.Atoi(rest[len(rest)-1])
+		if len(rest) != 5 || err != nil || n < 1 || neg || env == 0 {
+			ts.Fatalf(usage, name)
+		}
+		for range n {
+			signed, err := forgedGroupState(rest[3], rest[1], w.clock.now())
+			if err != nil {
+				ts.Fatalf("%s send-in forged-groups: %v", name, err)
+			}
+			_, err = c.SendContentIn(ctx, rest[1], env, &wire.Content{Type: wire.ContentGroupUpdate, Group: &signed})
+			must(ts, name+" send-in", err)
+		}
+		return
 	case "unset-group":
 		if len(rest) != 5 {
 			ts.Fatalf(usage, name)

@@ -486,6 +486,16 @@ func (e *embedded) uploaded(a store.Address, u store.PrekeyUpdate) {
 	}
 }
 
+// getGroups returns how many get-group requests a device has sent.
+func (e *embedded) getGroups(a store.Address) int {
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	if l := e.frames[a]; l != nil {
+		return l.getGroups
+	}
+	return 0
+}
+
 // rotated reports whether the device has uploaded a signed prekey and a
 // last-resort KEM prekey other than its first ones.
 func (p *prekeyPairs) rotated() bool {
@@ -561,13 +571,14 @@ type reusedID struct {
 // latest connection: when its last frame came, and each frame after the
 // hello with the time since the one before it.
 type frameLog struct {
-	conns  int // the device's connections so far (hellos that passed)
-	last   time.Time
-	frames []frameSeen
-	ended  int       // the device's connections whose reader has ended
-	endErr error     // what ended the last of them
-	byUs   bool      // and whether the server had begun to close it itself
-	wrote  time.Time // when the server last wrote to its latest connection
+	conns     int // the device's connections so far (hellos that passed)
+	getGroups int // the device's get-group requests so far (GRP-017)
+	last      time.Time
+	frames    []frameSeen
+	ended     int       // the device's connections whose reader has ended
+	endErr    error     // what ended the last of them
+	byUs      bool      // and whether the server had begun to close it itself
+	wrote     time.Time // when the server last wrote to its latest connection
 }
 
 type frameSeen struct {
@@ -589,6 +600,9 @@ func (e *embedded) frameRead(a store.Address, typ uint64) {
 	if l == nil {
 		l = &frameLog{}
 		e.frames[a] = l
+	}
+	if typ == wire.FrameGetGroup {
+		l.getGroups++
 	}
 	if typ == wire.FrameHello {
 		l.conns++

@@ -81,6 +81,7 @@ const (
 	AcceptPushedFork          Fault = "accept-pushed-fork"            // accept-pushed-state, without recording the author's key from such a state (GRP-016)
 	NoPrekeyRotation          Fault = "no-prekey-rotation"            // a device never replaces its signed and last-resort prekeys (PQX-012)
 	KeepReplacedPrekeys       Fault = "keep-replaced-prekeys"         // a device keeps replaced signed and last-resort prekeys for ever (PQX-013)
+	FetchEveryUpdate          Fault = "fetch-every-update"            // a device fetches group states for every group-update content (GRP-017)
 )
 
 // All lists every fault with the check it breaks.
@@ -147,6 +148,7 @@ var All = map[Fault]string{
 	AcceptPushedState:         "a device accepts the signed state of group-update content from any peer, as it comes, instead of only the states the server serves: a state a peer made up in the name of an account the device has not met records that peer's key for the account (GRP-016)",
 	NoPrekeyRotation:          "a device uploads a signed prekey and a last-resort KEM prekey when it registers, and never replaces them (PQX-012)",
 	KeepReplacedPrekeys:       "a device replaces its signed and last-resort prekeys every PREKEY_ROTATION but keeps the private keys of the replaced ones for ever, and takes prekey messages that name them (PQX-013)",
+	FetchEveryUpdate:          "a device fetches group states for each group-update content of a version or a group it does not hold, however often the content's sender sends such content (GRP-017)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

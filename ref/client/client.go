@@ -92,6 +92,10 @@ type Device struct {
 	// rotating is set while a new signed and last-resort prekey are
 	// uploaded (Conn.rotate).
 	rotating atomic.Bool
+	// updateLiars holds when group-update content of each sending account
+	// last made the device fetch group states in vain (GRP-017).
+	updateMu    sync.Mutex
+	updateLiars map[string]time.Time
 }
 
 // ErrExists is returned by Init for a directory that holds a device.

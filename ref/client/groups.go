@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -101,6 +102,9 @@ func (l txLists) Accepted(account string, version uint64) *devices.List {
 type errGroupGap struct {
 	gid  []byte
 	from uint64
+	// update says that group-update content asks for the fetch, which
+	// GRP-017 bounds (Device.updateThrottled).
+	update bool
 }
 
 func (e errGroupGap) Error() string {
@@ -129,11 +133,59 @@ func (d *Device) groupUpdated(tx *bolt.Tx, signed []byte) error {
 	case err != nil:
 		return err
 	case rec == nil:
-		return errGroupGap{gs.GroupID, gs.Serial}
+		return errGroupGap{gid: gs.GroupID, from: gs.Serial, update: true}
 	case gs.Serial > rec.Version:
-		return errGroupGap{gs.GroupID, rec.Version + 1}
+		return errGroupGap{gid: gs.GroupID, from: rec.Version + 1, update: true}
 	}
 	return nil
+}
+
+// maxUpdateLiars is how many sending accounts a device remembers a
+// fetch for group-update content of that served nothing (GRP-017): beyond
+// it, it forgets those older than GROUP_UPDATE_INTERVAL, and while all are
+// newer it fetches for no other account's content either.
+const maxUpdateLiars = 1024
+
+// updateThrottled reports whether group-update content of account must
+// not make the device fetch group states now: a fetch for that account's
+// content within GROUP_UPDATE_INTERVAL did not reach the content's version
+// (GRP-017).
+func (d *Device) updateThrottled(account string) bool {
+	if faults.Has(faults.FetchEveryUpdate) {
+		return false
+	}
+	now := d.now()
+	d.updateMu.Lock()
+	defer d.updateMu.Unlock()
+	if last, ok := d.updateLiars[account]; ok {
+		return now.Sub(last) < wire.GroupUpdateInterval*time.Second && !now.Before(last)
+	}
+	return len(d.updateLiars) >= maxUpdateLiars && !d.pruneLiars(now)
+}
+
+// pruneLiars forgets the accounts whose interval has ended, with
+// updateMu held, and reports whether there is room for another.
+func (d *Device) pruneLiars(now time.Time) bool {
+	for a, t := range d.updateLiars {
+		if now.Sub(t) >= wire.GroupUpdateInterval*time.Second || now.Before(t) {
+			delete(d.updateLiars, a)
+		}
+	}
+	return len(d.updateLiars) < maxUpdateLiars
+}
+
+// fetchedInVain notes that a fetch for group-update content of account
+// did not reach the content's version: the server has no such state.
+func (d *Device) fetchedInVain(account string) {
+	now := d.now()
+	d.updateMu.Lock()
+	defer d.updateMu.Unlock()
+	if d.updateLiars == nil {
+		d.updateLiars = map[string]time.Time{}
+	}
+	if _, ok := d.updateLiars[account]; ok || len(d.updateLiars) < maxUpdateLiars || d.pruneLiars(now) {
+		d.updateLiars[account] = now
+	}
 }
 
 // acceptGroupState runs GRP-001 on a signed state and stores it. A state
@@ -169,7 +221,7 @@ func (d *Device) acceptGroupStateTOFU(tx *bolt.Tx, signed, gid []byte, tofu bool
 			// later version by an account of its own, admin in S only.
 			prev = nil
 		case s.Serial > rec.Version+1:
-			return nil, errGroupGap{gid, rec.Version + 1}
+			return nil, errGroupGap{gid: gid, from: rec.Version + 1}
 		}
 		if s.Serial < rec.Version {
 			if old := groupState(tx, gid, s.Serial); old != nil && bytes.Equal(old.Raw, s.Raw) {
@@ -329,7 +381,7 @@ func (d *Device) acceptSenderKey(tx *bolt.Tx, from wire.Address, dist *wire.Send
 		return err
 	}
 	if rec == nil {
-		return errGroupGap{dist.GroupID, 1}
+		return errGroupGap{gid: dist.GroupID, from: 1}
 	}
 	if s := groupState(tx, dist.GroupID, rec.Version); s == nil || !s.IsMember(from.Account) {
 		return fmt.Errorf("client: sender key from %s: %w", from.Account, errcode.PolicyNotMember)
@@ -373,10 +425,10 @@ func (d *Device) decryptGroup(tx *bolt.Tx, del *wire.Delivery) ([]byte, *group.M
 		return nil, nil, err
 	}
 	if rec == nil {
-		return nil, nil, errGroupGap{m.GroupID, 1}
+		return nil, nil, errGroupGap{gid: m.GroupID, from: 1}
 	}
 	if m.Serial > rec.Version {
-		return nil, nil, errGroupGap{m.GroupID, rec.Version + 1}
+		return nil, nil, errGroupGap{gid: m.GroupID, from: rec.Version + 1}
 	}
 	st := groupState(tx, m.GroupID, m.Serial)
 	if st == nil {

@@ -499,8 +499,14 @@ func (c *Conn) deliveryLoop() {
 				cancel()
 			}
 			var gap errGroupGap
-			if errors.As(err, &gap) {
+			if errors.As(err, &gap) && gap.update && c.d.updateThrottled(del.Sender.Account) {
+				// GRP-017: group-update content of an account whose
+				// content made the device fetch in vain within
+				// GROUP_UPDATE_INTERVAL is done, unfetched.
+				err = c.d.recordFailure(del, nil)
+			} else if errors.As(err, &gap) {
 				// GRP-003: fetch the missing group states, then again.
+				update := gap.update
 				ctx, cancel := context.WithTimeout(context.Background(), c.d.requestTimeout())
 				if err = c.syncGroup(ctx, gap.gid, gap.from); err == nil {
 					msg, receipt, err = c.d.receive(del)
@@ -508,6 +514,9 @@ func (c *Conn) deliveryLoop() {
 				cancel()
 				if errors.As(err, &gap) {
 					err = c.d.recordFailure(del, err)
+				}
+				if update && err != nil && localFailure(err) == nil {
+					c.d.fetchedInVain(del.Sender.Account)
 				}
 			}
 			if local := localFailure(err); local != nil {

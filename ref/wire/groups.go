@@ -19,6 +19,7 @@ const (
 	MaxSenderKeySkipped = 2000
 	MaxSenderKeys       = 2
 	GroupIDSize         = 16
+	GroupUpdateInterval = 10 // seconds (GRP-017)
 
 	MaxBlobSize   = 104857600
 	MaxBlobChunk  = 524288

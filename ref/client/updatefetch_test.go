@@ -1,0 +1,94 @@
+package client_test
+
+import (
+	"crypto/rand"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/missive-protocol/missive/ref/client"
+	"github.com/missive-protocol/missive/ref/devices"
+	"github.com/missive-protocol/missive/ref/group"
+	"github.com/missive-protocol/missive/ref/keys"
+	"github.com/missive-protocol/missive/ref/server"
+	"github.com/missive-protocol/missive/ref/store"
+	"github.com/missive-protocol/missive/ref/store/mem"
+	"github.com/missive-protocol/missive/ref/wire"
+)
+
+// TestGroupUpdateFetchBound checks GRP-017: group-update contents of
+// groups alice holds no state of, made up by carol (twenty of them, on a
+// clock the test holds still), make alice fetch group states once, in
+// vain; a content of carol's after GROUP_UPDATE_INTERVAL once more, and
+// one of dave's, another account, once more too. The messages that follow
+// each batch are shown: the contents held nothing up. (The contents of an
+// admin whose states the server serves make a fetch each:
+// TestGroupUpdateFlows.)
+func TestGroupUpdateFetchBound(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	var fetches atomic.Int64
+	addr, _ := serveConfig(t, server.Config{Store: mem.New(), Clock: clk.now, FrameRead: func(a store.Address, typ uint64) {
+		if a == (store.Address{Account: "alice", Device: 1}) && typ == wire.FrameGetGroup {
+			fetches.Add(1)
+		}
+	}})
+	w := &world{t: t, addr: addr, clock: clk, dir: t.TempDir()}
+	alice, carol, dave := w.device("alice"), w.device("carol"), w.device("dave")
+	sendUpdates := func(from *dev, n int, text string) {
+		t.Helper()
+		for range n {
+			signed := madeUpGroupState(t, from.Account, "alice")
+			if _, err := from.c.SendContentIn(ctx, "alice", wire.EnvelopeControl, &wire.Content{Type: wire.ContentGroupUpdate, Group: &signed}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := from.c.Send(ctx, "alice", text); err != nil {
+			t.Fatal(err)
+		}
+		if m := alice.next(t, client.EventMessage).Message; m.Text != text {
+			t.Fatalf("alice's message after the contents: got %q, want %q", m.Text, text)
+		}
+	}
+	for _, c := range []struct {
+		from    *dev
+		n       int
+		advance time.Duration
+		want    int64
+	}{
+		{carol, 20, 0, 1},
+		{carol, 1, wire.GroupUpdateInterval*time.Second - time.Millisecond, 1},
+		{carol, 1, time.Millisecond, 2},
+		{dave, 1, 0, 3},
+	} {
+		clk.add(c.advance)
+		sendUpdates(c.from, c.n, "after "+c.from.Account)
+		if got := fetches.Load(); got != c.want {
+			t.Errorf("alice's get-group requests after %d contents of %s: got %d, want %d", c.n, c.from.Account, got, c.want)
+		}
+	}
+}
+
+// madeUpGroupState is version 1 of a new group of owner (admin) and
+// member, signed by a key made up here as owner's device 1.
+func madeUpGroupState(t *testing.T, owner, member string) []byte {
+	t.Helper()
+	ik, err := keys.GeneratePrivateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := devices.Sign(ik, owner, 1, []wire.ListedDevice{{Device: 1, IdentityKey: ik.Public().Encode()}}, 1000, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := make([]byte, wire.GroupIDSize)
+	rand.Read(gid)
+	ms := []wire.GroupMember{{Account: owner, Role: wire.RoleAdmin}, {Account: member, Role: wire.RoleMember}}
+	if member < owner {
+		ms[0], ms[1] = ms[1], ms[0]
+	}
+	s, err := group.Sign(ik, wire.Address{Account: owner, Device: 1}, l.Signed, gid, 1, ms, "", 1000, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Signed
+}
