@@ -581,11 +581,12 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	case "rotated":
 		// Until a device has replaced its first signed and last-resort
 		// prekeys, and the server serves the new signed prekey (PQX-012:
-		// within PREKEY_ROTATION_SLACK of its connection).
+		// within PREKEY_ROTATION_SLACK of its connection, which the step
+		// before made; 2 s more for the runner), or fails.
 		if len(args) != 2 {
 			ts.Fatalf("usage: server rotated ACCOUNT/DEVICE")
 		}
-		if !watching(ts, "server rotated").awaitRotation(w.ctx, parseAddr(ts, args[1]), waitLong) {
+		if !watching(ts, "server rotated").awaitRotation(w.ctx, parseAddr(ts, args[1]), wire.PrekeyRotationSlack*time.Second+2*time.Second) {
 			fail(ts, WrongOutput, "%s has not replaced its first signed prekey and last-resort KEM prekey, PREKEY_ROTATION old, after connecting (PQX-012)", args[1])
 		}
 	case "drain-prekeys":

@@ -82,6 +82,7 @@ const (
 	NoPrekeyRotation          Fault = "no-prekey-rotation"            // a device never replaces its signed and last-resort prekeys (PQX-012)
 	KeepReplacedPrekeys       Fault = "keep-replaced-prekeys"         // a device keeps replaced signed and last-resort prekeys for ever (PQX-013)
 	FetchEveryUpdate          Fault = "fetch-every-update"            // a device fetches group states for every group-update content (GRP-017)
+	KeepPendingSession        Fault = "keep-pending-session"          // an initiator uses a session that has not heard back however old its bundle (PQX-014)
 )
 
 // All lists every fault with the check it breaks.
@@ -149,6 +150,7 @@ var All = map[Fault]string{
 	NoPrekeyRotation:          "a device uploads a signed prekey and a last-resort KEM prekey when it registers, and never replaces them (PQX-012)",
 	KeepReplacedPrekeys:       "a device replaces its signed and last-resort prekeys every PREKEY_ROTATION but keeps the private keys of the replaced ones for ever, and takes prekey messages that name them (PQX-013)",
 	FetchEveryUpdate:          "a device fetches group states for each group-update content of a version or a group it does not hold, however often the content's sender sends such content (GRP-017)",
+	KeepPendingSession:        "an initiator goes on sending prekey messages in a session it has heard nothing in, however long ago it fetched the session's bundle: once the responder has deleted the signed prekey they name, every message is lost (PQX-014)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

@@ -195,11 +195,13 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 			c.Close()
 			return nil, fmt.Errorf("client: registering prekeys: %w", err)
 		}
-		d.db.Update(func(tx *bolt.Tx) error { return putConfig(tx, "registered", []byte{1}) })
+		// The pair's time first: registered, the device would find a
+		// pair with none due (rotate, from the keepalive already running).
 		if err := d.accepted(up); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("client: registering prekeys: %w", err)
 		}
+		d.db.Update(func(tx *bolt.Tx) error { return putConfig(tx, "registered", []byte{1}) })
 	} else {
 		if w.OneTimeEC < PrekeyBatch/2 || w.OneTimeKEM < PrekeyBatch/2 {
 			go c.replenish()

@@ -233,7 +233,7 @@ func dropSessions(tx *bolt.Tx, account string, drop func(uint32) bool) error {
 		}
 	}
 	for _, k := range keys {
-		if err := tx.Bucket(bucketSessions).Delete(k); err != nil {
+		if err := deleteSession(tx, k); err != nil {
 			return err
 		}
 	}

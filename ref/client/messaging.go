@@ -44,12 +44,38 @@ func (d *Device) sessionDevices(tx *bolt.Tx, account string) []uint32 {
 	var out []uint32
 	c := tx.Bucket(bucketSessions).Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		if len(k) > 4 && string(k[4:]) == account {
+		if len(k) > 4 && string(k[4:]) == account && !d.initiatedLongAgo(tx, k) {
 			out = append(out, binary.BigEndian.Uint32(k))
 		}
 	}
 	slices.Sort(out)
 	return out
+}
+
+// bucketInitiated holds when this device fetched the bundle of each
+// session it initiated and has decrypted nothing in yet (PQX-014):
+// session key -> u64be time (ms).
+var bucketInitiated = []byte("initiated")
+
+func init() { allBuckets = append(allBuckets, bucketInitiated) }
+
+// initiatedLongAgo reports whether the session stored under key was
+// initiated from a bundle fetched PREKEY_SESSION_AGE ago or more and has
+// decrypted nothing since: the device uses it no more, as if it had none,
+// and fetches a new bundle (PQX-014).
+func (d *Device) initiatedLongAgo(tx *bolt.Tx, key []byte) bool {
+	v := tx.Bucket(bucketInitiated).Get(key)
+	return len(v) == 8 && !faults.Has(faults.KeepPendingSession) &&
+		d.now().UnixMilli()-int64(binary.BigEndian.Uint64(v)) >= wire.PrekeySessionAge*1000
+}
+
+// deleteSession deletes the session stored under key, with its time of
+// initiation.
+func deleteSession(tx *bolt.Tx, key []byte) error {
+	if err := tx.Bucket(bucketInitiated).Delete(key); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketSessions).Delete(key)
 }
 
 func loadSession(tx *bolt.Tx, key []byte) (*session.Session, error) {
@@ -102,7 +128,12 @@ func (c *Conn) fetch(ctx context.Context, account string, devices []uint32) erro
 			if err != nil {
 				return fmt.Errorf("client: bundle of %s/%d: %w", account, b.Device, err)
 			}
-			if err := storeSession(tx, addrKey(account, uint32(b.Device)), s); err != nil {
+			key := addrKey(account, uint32(b.Device))
+			if err := storeSession(tx, key, s); err != nil {
+				return err
+			}
+			// PQX-014: the session's age, until it decrypts something.
+			if err := tx.Bucket(bucketInitiated).Put(key, u64(uint64(c.d.now().UnixMilli()))); err != nil {
 				return err
 			}
 		}
@@ -165,7 +196,7 @@ func (c *Conn) encryptStoring(account string, skip uint32, plaintext []byte, sto
 func (c *Conn) dropSessions(account string, devices []uint64) error {
 	return c.d.db.Update(func(tx *bolt.Tx) error {
 		for _, dev := range devices {
-			if err := tx.Bucket(bucketSessions).Delete(addrKey(account, uint32(dev))); err != nil {
+			if err := deleteSession(tx, addrKey(account, uint32(dev))); err != nil {
 				return err
 			}
 		}
@@ -868,6 +899,10 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 		pt, err = s.Decrypt(d.rand, del.Ciphertext)
 	}
 	if err != nil {
+		return nil, err
+	}
+	// The session has heard back, or is Bob's: PQX-014 is done with it.
+	if err := tx.Bucket(bucketInitiated).Delete(sender); err != nil {
 		return nil, err
 	}
 	return pt, storeSession(tx, sender, s)

@@ -15,11 +15,12 @@ import (
 )
 
 // The replacement of the signed and last-resort prekeys (section 4.6,
-// PQX-012, PQX-013). The configuration holds when the server last accepted
-// a pair ("prekeys-at", u64be milliseconds) and the upload of a new pair it
-// has not answered yet ("rotation", its CBOR), which is sent again as it
-// is until it is answered; bucketReplaced holds each replaced key until
-// PREKEY_GRACE after its replacement.
+// PQX-012, PQX-013). The configuration holds when the pair the server last
+// accepted was first sent ("prekeys-at", u64be milliseconds), and the
+// upload of a new pair not answered yet ("rotation", its CBOR), which is
+// sent again as it is until it is answered, with when it was made
+// ("rotation-at"); bucketReplaced holds each replaced key until
+// PREKEY_GRACE after the device had its replacement's acceptance.
 
 // Kinds of the keys of bucketReplaced.
 const (
@@ -84,19 +85,27 @@ func (d *Device) rotationUpload() (*wire.PrekeyUpload, error) {
 	if err != nil {
 		return nil, err
 	}
-	return up, d.db.Update(func(tx *bolt.Tx) error { return putConfig(tx, "rotation", b) })
+	return up, d.db.Update(func(tx *bolt.Tx) error {
+		if err := putConfig(tx, "rotation-at", binary.BigEndian.AppendUint64(nil, uint64(d.now().UnixMilli()))); err != nil {
+			return err
+		}
+		return putConfig(tx, "rotation", b)
+	})
 }
 
 // accepted records that the server accepted up's signed and last-resort
-// prekeys: every other one the device holds, not yet replaced, is
-// replaced now, and kept until PREKEY_GRACE from now (PQX-013).
+// prekeys: the older ones the device holds, not yet replaced, are replaced
+// now, and kept until PREKEY_GRACE from now (PQX-013). Ids only grow
+// (newPrekeys), so a newer pair, made meanwhile and not yet answered,
+// stays. The pair's age counts from when its upload was made (PQX-012),
+// now for an upload not stored as "rotation" (the first, at registration).
 func (d *Device) accepted(up *wire.PrekeyUpload) error {
 	now := d.now().UnixMilli()
 	until := binary.BigEndian.AppendUint64(nil, uint64(now+wire.PrekeyGrace*1000))
 	return d.db.Update(func(tx *bolt.Tx) error {
 		rb := tx.Bucket(bucketReplaced)
 		replace := func(kind byte, k []byte, current uint64) error {
-			if len(k) != 4 || uint64(binary.BigEndian.Uint32(k)) == current {
+			if len(k) != 4 || uint64(binary.BigEndian.Uint32(k)) >= current {
 				return nil
 			}
 			rk := replacedKey(kind, binary.BigEndian.Uint32(k))
@@ -120,10 +129,16 @@ func (d *Device) accepted(up *wire.PrekeyUpload) error {
 		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketConfig).Delete([]byte("rotation")); err != nil {
-			return err
+		sent := uint64(now)
+		if v := getConfig(tx, "rotation-at"); len(v) == 8 && getConfig(tx, "rotation") != nil {
+			sent = min(sent, binary.BigEndian.Uint64(v))
 		}
-		return putConfig(tx, "prekeys-at", binary.BigEndian.AppendUint64(nil, uint64(now)))
+		for _, name := range []string{"rotation", "rotation-at"} {
+			if err := tx.Bucket(bucketConfig).Delete([]byte(name)); err != nil {
+				return err
+			}
+		}
+		return putConfig(tx, "prekeys-at", binary.BigEndian.AppendUint64(nil, sent))
 	})
 }
 

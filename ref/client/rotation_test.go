@@ -191,3 +191,71 @@ func dump(t *testing.T, d *Device) []byte {
 	}
 	return out
 }
+
+// TestAcceptedKeepsNewerPair checks that the acceptance of a pair replaces
+// only older ones: a newer pair, made meanwhile (a rotation between the
+// registration's upload and its acceptance) and about to be served, is
+// kept, and its keys still read prekey messages after PREKEY_GRACE.
+func TestAcceptedKeepsNewerPair(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	bob := offline(t, "bob", func() time.Time { return now })
+	aliceIK := newKey(t)
+	acceptReviewList(t, bob, "alice", 1, aliceIK, map[uint64]*keys.PrivateKey{1: aliceIK})
+	up1, err := bob.newPrekeys(true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.db.Update(func(tx *bolt.Tx) error { return putConfig(tx, "registered", []byte{1}) })
+	up2, err := bob.rotationUpload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.accepted(up1); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.accepted(up2); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(wire.PrekeyGrace*time.Second + time.Minute)
+	if _, err := bob.forgetReplaced(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := wire.Marshal(&wire.Bundle{Version: wire.ProtocolVersion, IdentityKey: bob.identity.Public().Encode(),
+		SignedPreKey: *up2.SignedPreKey, KEMPreKey: *up2.LastResort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newReviewPeerWith(t, wire.Address{Account: "alice", Device: 1}, aliceIK, b)
+	text := "to the newer pair"
+	if m, _, err := bob.receive(p.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentText, Text: &text})); err != nil || m == nil {
+		t.Fatalf("a prekey message naming the newer pair after PREKEY_GRACE: got %v, %v; want it taken", m, err)
+	}
+}
+
+// TestLostAnswerAge checks that a pair whose upload's answer was lost is
+// as old as its upload (PQX-012): made on day 7, its acceptance learned on
+// day 27, it is due at once, not on day 34.
+func TestLostAnswerAge(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	bob := offline(t, "bob", func() time.Time { return now })
+	bob.db.Update(func(tx *bolt.Tx) error { return putConfig(tx, "registered", []byte{1}) })
+	up1, err := bob.rotationUpload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.accepted(up1); err != nil {
+		t.Fatal(err)
+	}
+	now = now.AddDate(0, 0, 7)
+	up2, err := bob.rotationUpload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.AddDate(0, 0, 20)
+	if err := bob.accepted(up2); err != nil {
+		t.Fatal(err)
+	}
+	if !bob.rotationDue() {
+		t.Fatalf("due on day 27 for a pair uploaded on day 7: got false, want true")
+	}
+}

@@ -25,14 +25,8 @@ import (
 // admin whose states the server serves make a fetch each:
 // TestGroupUpdateFlows.)
 func TestGroupUpdateFetchBound(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
-	var fetches atomic.Int64
-	addr, _ := serveConfig(t, server.Config{Store: mem.New(), Clock: clk.now, FrameRead: func(a store.Address, typ uint64) {
-		if a == (store.Address{Account: "alice", Device: 1}) && typ == wire.FrameGetGroup {
-			fetches.Add(1)
-		}
-	}})
-	w := &world{t: t, addr: addr, clock: clk, dir: t.TempDir()}
+	w, fetches := countingWorld(t, wire.FrameGetGroup)
+	clk := w.clock
 	alice, carol, dave := w.device("alice"), w.device("carol"), w.device("dave")
 	sendUpdates := func(from *dev, n int, text string) {
 		t.Helper()
@@ -66,6 +60,20 @@ func TestGroupUpdateFetchBound(t *testing.T) {
 			t.Errorf("alice's get-group requests after %d contents of %s: got %d, want %d", c.n, c.from.Account, got, c.want)
 		}
 	}
+}
+
+// countingWorld is newWorld with a server that counts the frames of a
+// type that alice's device 1 sends it.
+func countingWorld(t *testing.T, frameType uint64) (*world, *atomic.Int64) {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	n := new(atomic.Int64)
+	addr, _ := serveConfig(t, server.Config{Store: mem.New(), Clock: clk.now, FrameRead: func(a store.Address, typ uint64) {
+		if a == (store.Address{Account: "alice", Device: 1}) && typ == frameType {
+			n.Add(1)
+		}
+	}})
+	return &world{t: t, addr: addr, clock: clk, dir: t.TempDir()}, n
 }
 
 // madeUpGroupState is version 1 of a new group of owner (admin) and

@@ -27,7 +27,7 @@ const (
 	MaxDetail           = 256
 	MaxMIME             = 127
 	MaxBlobID           = 64
-	PrekeyGrace         = 2592000
+	PrekeyGrace         = MaxTTL + PrekeySessionAge + 86400 // MAX_SENT_AHEAD
 	MessageIDSize       = 16
 	maxUint32           = 1<<32 - 1
 	maxFrameType        = 29
@@ -46,10 +46,12 @@ const (
 )
 
 // Limits of spec/04-pqxdh.md section 4.7, for the replacement of a
-// device's signed and last-resort prekeys (PQX-012, PQX-013).
+// device's signed and last-resort prekeys (PQX-012, PQX-013) and the age
+// of an initiator's bundle (PQX-014).
 const (
 	PrekeyRotation      = 604800
 	PrekeyRotationSlack = 10
+	PrekeySessionAge    = MaxTTL
 )
 
 // Frame types (section 11.3).
