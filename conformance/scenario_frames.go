@@ -34,6 +34,9 @@ import (
 //	! NAME raw CODE CASE [ACCOUNT]    the server must answer with an error frame of CODE
 //	NAME raw send ACCOUNT             a send that decodes, which the server must take (the control)
 //	NAME raw prekeys                  one-time prekeys handed out once to concurrent fetches, and the notices (SRV-003, SRV-004)
+//	NAME raw handout                  111 fetches of a device holding 150 one-time prekeys of each kind: at most
+//	                                  ONE_TIME_HANDOUT_BURST hand them out, and one more a ONE_TIME_HANDOUT_RATE
+//	                                  interval; the others the last-resort KEM prekey, removing nothing (SRV-027)
 //	NAME raw fill-queue ACCOUNT       sends to ACCOUNT's device 1 until its queue holds QUEUE_BYTES_QUOTA bytes (SRV-007)
 //	NAME raw prekeys-upload KEYS      a new account uploads prekeys, called KEYS in the scenario, and is answered
 //	NAME raw prekeys-served KEYS      a fetch of that account gives those prekeys (SRV-002, across a server kill)
@@ -89,7 +92,7 @@ const blobGets = 36
 
 // rawFrames runs "[!] NAME raw ...".
 func (w *world) rawFrames(ts *testscript.TestScript, ctx context.Context, name string, rest []string, neg bool) {
-	const usage = "usage: ! %s raw closed CASE... | ! %s raw CODE CASE [ACCOUNT|CASE] | %s raw send|fill-queue ACCOUNT | prekeys | prekeys-upload|prekeys-served KEYS (the cases: conformance/scenario_frames.go)"
+	const usage = "usage: ! %s raw closed CASE... | ! %s raw CODE CASE [ACCOUNT|CASE] | %s raw send|fill-queue ACCOUNT | prekeys | handout | prekeys-upload|prekeys-served KEYS (the cases: conformance/scenario_frames.go)"
 	addr := w.server.address()
 	switch {
 	case !neg && len(rest) == 2 && rest[0] == "send":
@@ -114,6 +117,10 @@ func (w *world) rawFrames(ts *testscript.TestScript, ctx context.Context, name s
 	case !neg && len(rest) == 1 && rest[0] == "prekeys":
 		if err := prekeysOnce(ctx, addr, w.ns, w.clock.now()); err != nil {
 			fail(ts, WrongOutput, "%s raw prekeys: %v", name, err)
+		}
+	case !neg && len(rest) == 1 && rest[0] == "handout":
+		if err := rawHandout(ctx, addr, w.ns, w.clock.now()); err != nil {
+			fail(ts, WrongOutput, "%s raw handout: %v", name, err)
 		}
 	case neg && len(rest) >= 2 && rest[0] == "closed":
 		cases := rest[1:]
@@ -972,6 +979,103 @@ func (r *rawConn) makeReachable(ctx context.Context, now time.Time, n int) (*wir
 		return nil, fmt.Errorf("upload-prekeys: %v", err)
 	}
 	return up, nil
+}
+
+// Sizes of the hand-out case: the one-time prekeys of each kind the device
+// holds, and the fetchers that take bundles of it at once, each fetching
+// as many times (within REQUEST_BURST).
+const (
+	handoutHeld       = 150
+	handoutFetchers   = 3
+	handoutPerFetcher = 37 // 111 fetches in all, ONE_TIME_HANDOUT_BURST and 11
+)
+
+// rawHandout makes a new account reachable with handoutHeld one-time
+// prekeys of each kind, in two uploads, then has handoutFetchers other new
+// accounts fetch its bundle handoutPerFetcher times each, all at once. At
+// most ONE_TIME_HANDOUT_BURST bundles may hand out one-time prekeys, and
+// one more for each ONE_TIME_HANDOUT_RATE interval the fetches took; the
+// others must have the last-resort KEM prekey and no one-time EC prekey,
+// and remove nothing: the device's next welcome counts what the bundles
+// with one-time prekeys left (SRV-027).
+func rawHandout(ctx context.Context, addr, ns string, now time.Time) error {
+	const first = wire.MaxPrekeysPerUpload
+	owner, _, err := reachableAccount(ctx, addr, ns, now, first)
+	if err != nil {
+		return err
+	}
+	more := &wire.PrekeyUpload{}
+	var ec []wire.OneTimePreKey
+	var kem []wire.KEMPreKey
+	for id := uint64(first + 1); id <= handoutHeld; id++ {
+		k, err := signedKEM(owner.ik, id)
+		if err != nil {
+			owner.close()
+			return err
+		}
+		e, err := keys.GeneratePrivateKey(rand.Reader)
+		if err != nil {
+			owner.close()
+			return err
+		}
+		kem, ec = append(kem, k), append(ec, wire.OneTimePreKey{ID: id, Key: e.Public().Encode()})
+	}
+	more.OneTime, more.OneTimeKEM = &ec, &kem
+	err = owner.call(ctx, wire.FrameUploadPrekeys, 4, more, new(wire.UploadResult))
+	owner.close()
+	if err != nil {
+		return fmt.Errorf("upload-prekeys of one-time prekeys %d to %d: %v", first+1, handoutHeld, err)
+	}
+	start := time.Now()
+	withOneTime := make([]int, handoutFetchers)
+	err = onRawConns(ctx, addr, ns, handoutFetchers, handoutFetchers, func(i int, r *rawConn) error {
+		for j := range handoutPerFetcher {
+			var res wire.FetchResult
+			if err := r.call(ctx, wire.FrameFetchPrekeys, uint64(2+j), &wire.PrekeyFetch{Account: owner.fresh}, &res); err != nil {
+				return fmt.Errorf("fetch-prekeys: %v", err)
+			}
+			var b wire.Bundle
+			if len(res.Bundles) != 1 || res.Bundles[0].Device != 1 {
+				return fmt.Errorf("fetch-prekeys gave %d bundles, want one, of device 1", len(res.Bundles))
+			}
+			if err := wire.Unmarshal(res.Bundles[0].Bundle, &b); err != nil {
+				return fmt.Errorf("a bundle that does not decode: %v", err)
+			}
+			switch {
+			case b.OneTimePreKey != nil && !b.KEMPreKey.LastResort:
+				withOneTime[i]++
+			case b.OneTimePreKey == nil && b.KEMPreKey.LastResort && b.KEMPreKey.ID == lastResortID:
+			default:
+				return fmt.Errorf("a bundle with one-time EC prekey %v and KEM prekey %d (last resort: %v), want both one-time keys or the last-resort KEM prekey alone (the device holds %d of each kind)",
+					b.OneTimePreKey != nil, b.KEMPreKey.ID, b.KEMPreKey.LastResort, handoutHeld)
+			}
+		}
+		return nil
+	})
+	took := time.Since(start)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, k := range withOneTime {
+		n += k
+	}
+	const fetches = handoutFetchers * handoutPerFetcher
+	most := server.HandoutBurst + 1 + int(took/server.HandoutEvery)
+	if n > most {
+		return fmt.Errorf("%d of %d fetches at once, in %v, handed out one-time prekeys, want at most %d: ONE_TIME_HANDOUT_BURST (%d) and one a ONE_TIME_HANDOUT_RATE interval (%v)",
+			n, fetches, took.Round(time.Millisecond), most, server.HandoutBurst, server.HandoutEvery)
+	}
+	again, welcome, err := dialAs(ctx, addr, owner.fresh, owner.ik)
+	if err != nil {
+		return err
+	}
+	defer again.close()
+	if welcome.OneTimeEC != uint64(handoutHeld-n) || welcome.OneTimeKEM != uint64(handoutHeld-n) {
+		return fmt.Errorf("after %d bundles with one-time prekeys of %d held, the device's welcome reports %d one-time EC and %d one-time KEM prekeys, want %d of each: a bundle with the last-resort key alone removes none",
+			n, handoutHeld, welcome.OneTimeEC, welcome.OneTimeKEM, handoutHeld-n)
+	}
+	return nil
 }
 
 // lastResortID is the id of the last-resort KEM prekey of fullUpload.

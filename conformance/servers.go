@@ -513,7 +513,7 @@ func (e *embedded) awaitRotation(ctx context.Context, a store.Address, wait time
 		if !p.rotated() || e.st == nil {
 			return false
 		}
-		bk, _, err := e.st.TakeBundle(ctx, a)
+		bk, _, err := e.st.TakeBundle(ctx, a, store.Budget{})
 		return err == nil && bk.SignedPrekey.ID == p.latestSigned.ID
 	})
 }
@@ -552,7 +552,7 @@ func (e *embedded) drainPrekeys(ctx context.Context, a store.Address) (int, erro
 	}
 	taken := 0
 	for min(counts.EC, counts.KEM) > server.PrekeyLow {
-		if _, counts, err = e.st.TakeBundle(ctx, a); err != nil {
+		if _, counts, err = e.st.TakeBundle(ctx, a, store.Budget{}); err != nil {
 			return taken, err
 		}
 		taken++
@@ -923,7 +923,7 @@ func (e *embedded) forge(from, to store.Address, text string) error {
 		return errors.New("the server is not running")
 	}
 	ctx := context.Background()
-	bk, _, err := e.st.TakeBundle(ctx, to)
+	bk, _, err := e.st.TakeBundle(ctx, to, store.Budget{})
 	if err != nil {
 		return fmt.Errorf("bundle of %s/%d: %w", to.Account, to.Device, err)
 	}

@@ -83,6 +83,7 @@ const (
 	KeepReplacedPrekeys       Fault = "keep-replaced-prekeys"         // a device keeps replaced signed and last-resort prekeys for ever (PQX-013)
 	FetchEveryUpdate          Fault = "fetch-every-update"            // a device fetches group states for every group-update content (GRP-017)
 	KeepPendingSession        Fault = "keep-pending-session"          // an initiator uses a session that has not heard back however old its bundle (PQX-014)
+	UnboundedHandout          Fault = "unbounded-handout"             // the server hands out a device's one-time prekeys to every fetch (SRV-027)
 )
 
 // All lists every fault with the check it breaks.
@@ -151,13 +152,14 @@ var All = map[Fault]string{
 	KeepReplacedPrekeys:       "a device replaces its signed and last-resort prekeys every PREKEY_ROTATION but keeps the private keys of the replaced ones for ever, and takes prekey messages that name them (PQX-013)",
 	FetchEveryUpdate:          "a device fetches group states for each group-update content of a version or a group it does not hold, however often the content's sender sends such content (GRP-017)",
 	KeepPendingSession:        "an initiator goes on sending prekey messages in a session it has heard nothing in, however long ago it fetched the session's bundle: once the responder has deleted the signed prekey they name, every message is lost (PQX-014)",
+	UnboundedHandout:          "the server hands out a device's one-time prekeys to every fetch, however many it has handed out lately: any account can make the device keep and upload keys at its request rate (SRV-027)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.
 var ServerFaults = map[Fault]bool{IgnoreTTL: true, AcceptRevokedDevice: true, NoRateLimit: true, NonMemberGroupSend: true,
 	LastSeenToAll: true, AckInMemory: true, SentAtUnchecked: true, NoWriteTimeout: true, ReuseOneTimePrekeys: true,
 	NoIdleTimeout: true, UnboundedPrekeys: true, BlobsBySize: true, NoStopFlush: true, StoreFailureOpen: true, NoRegisterLimit: true, NoFirstFrameLimit: true,
-	NoFanoutLimit: true, NoGroupStateBudget: true}
+	NoFanoutLimit: true, NoGroupStateBudget: true, UnboundedHandout: true}
 
 var on atomic.Pointer[Fault]
 

@@ -41,7 +41,7 @@ func TestReplenishRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range client.PrekeyBatch - server.PrekeyLow {
-		if _, _, err := st.TakeBundle(ctx, a); err != nil {
+		if _, _, err := st.TakeBundle(ctx, a, store.Budget{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -23,7 +23,7 @@ func TestPrekeyRotationOnConnect(t *testing.T) {
 	a := store.Address{Account: "bob", Device: 1}
 	served := func() uint32 {
 		t.Helper()
-		bk, _, err := st.TakeBundle(ctx, a)
+		bk, _, err := st.TakeBundle(ctx, a, store.Budget{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -113,9 +113,17 @@ func (c *conn) fetchPrekeys(ctx context.Context, f *wire.PrekeyFetch) (wire.Mess
 		}
 	}
 	res := &wire.FetchResult{DeviceList: c.s.forgedList(f.Account, list)}
+	// SRV-027, in the step that removes the one-time keys.
+	handout := store.Budget{Now: c.s.now(), Every: HandoutEvery, Burst: HandoutBurst}
+	switch b := c.s.cfg.HandoutBurst; {
+	case faults.Has(faults.UnboundedHandout) || b < 0:
+		handout.Burst = 0
+	case b > 0:
+		handout.Burst = b
+	}
 	for _, id := range wanted {
 		addr := store.Address{Account: f.Account, Device: id}
-		bk, counts, err := c.s.cfg.Store.TakeBundle(ctx, addr)
+		bk, counts, err := c.s.cfg.Store.TakeBundle(ctx, addr, handout)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // not reachable
 		}

@@ -68,6 +68,13 @@ const (
 // MaxOneTimePrekeys is MAX_ONE_TIME_PREKEYS, per kind and device (SRV-025).
 const MaxOneTimePrekeys = 1000
 
+// ONE_TIME_HANDOUT_RATE and ONE_TIME_HANDOUT_BURST (SRV-027): the bundles
+// that hand out a device's one-time prekeys.
+const (
+	HandoutEvery = 36 * time.Second
+	HandoutBurst = 100
+)
+
 // Config configures a Server. Store and Static are required.
 type Config struct {
 	// Store holds everything the server persists.
@@ -107,6 +114,10 @@ type Config struct {
 	// account may author at once (GRP-015); zero keeps it, and a negative
 	// value lifts the limit (for tests).
 	GroupStateBurst int
+	// HandoutBurst overrides ONE_TIME_HANDOUT_BURST, the bundles with a
+	// device's one-time prekeys handed out at once (SRV-027); zero keeps it,
+	// and a negative value lifts the limit (for tests and benchmarks).
+	HandoutBurst int
 	// DuplicateDeliveries makes the server deliver every entry twice, as a
 	// network that duplicates would: the conformance runner uses it to check
 	// that clients show a message once (CLI-001). Never set it otherwise.

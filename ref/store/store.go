@@ -34,8 +34,9 @@ var (
 	ErrSetAside        = errors.New("store: unreadable records set aside")
 )
 
-// Budget is a token bucket of an account that the store keeps with what
-// it counts (GRP-015), so that it survives restarts: a token comes back
+// Budget is a token bucket of an account, or of a device, that the store
+// keeps with what it counts (GRP-015, SRV-027), so that it survives
+// restarts: a token comes back
 // every Every, and the bucket holds at most Burst. It is kept as the time
 // at which the bucket is full again (a generic cell rate algorithm), which
 // a bucket of an account the store has no record of is at any time before
@@ -287,10 +288,15 @@ type Store interface {
 	PutPrekeys(ctx context.Context, a Address, u PrekeyUpdate) (Counts, error)
 	// TakeBundle returns the keys of one bundle for a device, removing the
 	// oldest one-time KEM and EC prekeys it hands out in the same atomic
-	// step, so that no one-time key is ever handed out twice. It fails with
-	// ErrNotFound when the device has no signed prekey or no last-resort
-	// key (it is not reachable). The counts are those left after the take.
-	TakeBundle(ctx context.Context, a Address) (*BundleKeys, Counts, error)
+	// step, so that no one-time key is ever handed out twice. A bundle that
+	// hands out one-time prekeys takes a token of the device's bucket of
+	// hand-outs (SRV-027; handout's Account is not used, the bucket is the
+	// device's; a Burst of 0 is no bound): with none left, the bundle has
+	// the last-resort key and no one-time key, and removes nothing. It
+	// fails with ErrNotFound when the device has no signed prekey or no
+	// last-resort key (it is not reachable). The counts are those left
+	// after the take.
+	TakeBundle(ctx context.Context, a Address, handout Budget) (*BundleKeys, Counts, error)
 	// PrekeyCounts returns the one-time prekeys held for a device, and
 	// whether it is reachable.
 	PrekeyCounts(ctx context.Context, a Address) (Counts, bool, error)

@@ -83,6 +83,8 @@
 //	          (store.Blob.Charge: its size, at least MEDIA_CHUNK; schema 6)
 //	groupbudget  account -> T the time at which the account's bucket of
 //	          group states (store.Budget, GRP-015) is full again
+//	handout   A -> T the time at which the device's bucket of bundles with
+//	          one-time prekeys (store.Budget, SRV-027) is full again
 //
 // Blob bytes live in this file, not in files of their own, so that a
 // put-blob is one transaction: the chunk and the record that counts it are
@@ -138,6 +140,8 @@ var (
 	// file is opened, as every bucket is: a file without it holds no
 	// bucket that is not full.
 	bucketGroupBudget = []byte("groupbudget")
+	// bucketHandout came after schema 6 too, the same way.
+	bucketHandout = []byte("handout")
 	// bucketSetAside holds the records Expire could not read, each under
 	// its bucket's name, a zero byte and its key, with its value, as found:
 	// kept for inspection, out of the way of the sweeps.
@@ -148,7 +152,7 @@ var (
 		bucketMessages, bucketExpiry, bucketPairs,
 		bucketPairsExp, bucketPrivacy, bucketContacts, bucketLastSeen, bucketLists,
 		bucketHistory, bucketGroups, bucketStates, bucketBlobs, bucketChunks,
-		bucketBlobExp, bucketBlobKeys, bucketBlobUse, bucketGroupBudget, bucketSetAside,
+		bucketBlobExp, bucketBlobKeys, bucketBlobUse, bucketGroupBudget, bucketHandout, bucketSetAside,
 	}
 
 	// marker is the value of index keys. It is not empty because bbolt's Get

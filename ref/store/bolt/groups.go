@@ -32,22 +32,8 @@ func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint6
 		case version != current+1:
 			return fmt.Errorf("group %x: version %d after %d: %w", groupID, version, current, store.ErrConflict)
 		}
-		if author.Burst > 0 {
-			budgets := tx.Bucket(bucketGroupBudget)
-			var full time.Time // before any Now: a bucket not recorded is full
-			if v := budgets.Get([]byte(author.Account)); v != nil {
-				r := reader{b: v}
-				if full = r.time(); r.err != nil || len(r.b) != 0 {
-					return fmt.Errorf("group-state budget of %q: %w", author.Account, errCorrupt)
-				}
-			}
-			next, wait, ok := author.Take(full)
-			if !ok {
-				return &store.SpentError{After: wait}
-			}
-			if err := budgets.Put([]byte(author.Account), appendTime(nil, next)); err != nil {
-				return err
-			}
+		if err := takeBudget(tx.Bucket(bucketGroupBudget), []byte(author.Account), author); err != nil {
+			return fmt.Errorf("group-state budget of %q: %w", author.Account, err)
 		}
 		if err := tx.Bucket(bucketStates).Put(binary.BigEndian.AppendUint64(bytes.Clone(gk), version), signed); err != nil {
 			return err
@@ -113,4 +99,25 @@ func (s *Store) GroupStates(ctx context.Context, groupID []byte, from uint64, li
 		return nil, 0, err
 	}
 	return out, current, nil
+}
+
+// takeBudget takes a token of the bucket kept in b under key, recording
+// its new full time, or fails with a *store.SpentError and records
+// nothing. A Burst of 0 takes nothing.
+func takeBudget(b *bbolt.Bucket, key []byte, budget store.Budget) error {
+	if budget.Burst <= 0 {
+		return nil
+	}
+	var full time.Time // before any Now: a bucket not recorded is full
+	if v := b.Get(key); v != nil {
+		r := reader{b: v}
+		if full = r.time(); r.err != nil || len(r.b) != 0 {
+			return errCorrupt
+		}
+	}
+	next, wait, ok := budget.Take(full)
+	if !ok {
+		return &store.SpentError{After: wait}
+	}
+	return b.Put(key, appendTime(nil, next))
 }

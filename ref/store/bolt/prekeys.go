@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	bbolt "go.etcd.io/bbolt"
@@ -112,7 +113,7 @@ func (s *Store) PutPrekeys(ctx context.Context, a store.Address, u store.PrekeyU
 
 // TakeBundle implements store.Store. Concurrent fetches share a commit; each
 // runs alone inside it, so no one-time key is handed out twice.
-func (s *Store) TakeBundle(ctx context.Context, a store.Address) (*store.BundleKeys, store.Counts, error) {
+func (s *Store) TakeBundle(ctx context.Context, a store.Address, handout store.Budget) (*store.BundleKeys, store.Counts, error) {
 	var (
 		bundle *store.BundleKeys
 		counts store.Counts
@@ -130,6 +131,19 @@ func (s *Store) TakeBundle(ctx context.Context, a store.Address) (*store.BundleK
 			return nil
 		}
 		b := &store.BundleKeys{IdentityKey: d.identityKey, SignedPrekey: *d.signed}
+		if d.ec > 0 || d.kem > 0 {
+			err := takeBudget(tx.Bucket(bucketHandout), ak, handout)
+			var spent *store.SpentError
+			if errors.As(err, &spent) {
+				// SRV-027: the last-resort key, and nothing removed.
+				b.KEMPrekey, b.LastResort = *d.lastResort, true
+				bundle, counts = b, store.Counts{EC: int(d.ec), KEM: int(d.kem)}
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("hand-out budget of %s/%d: %w", a.Account, a.Device, err)
+			}
+		}
 		onetime := tx.Bucket(bucketOneTime)
 		kem, err := takeOldest(onetime, ak, kindKEM)
 		if err != nil {

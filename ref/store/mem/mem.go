@@ -51,6 +51,7 @@ type device struct {
 	used               [3]map[uint32]bool
 	queue              map[uint64]*store.Entry
 	bytes              int
+	handout            time.Time // when the bucket of hand-outs is full again (SRV-027)
 }
 
 // Prekey id spaces.
@@ -336,7 +337,7 @@ func (s *Store) PutPrekeys(ctx context.Context, a store.Address, u store.PrekeyU
 }
 
 // TakeBundle implements store.Store.
-func (s *Store) TakeBundle(ctx context.Context, a store.Address) (*store.BundleKeys, store.Counts, error) {
+func (s *Store) TakeBundle(ctx context.Context, a store.Address, handout store.Budget) (*store.BundleKeys, store.Counts, error) {
 	if err := s.lock(ctx); err != nil {
 		return nil, store.Counts{}, err
 	}
@@ -352,6 +353,15 @@ func (s *Store) TakeBundle(ctx context.Context, a store.Address) (*store.BundleK
 	b := &store.BundleKeys{
 		IdentityKey:  bytes.Clone(d.IdentityKey),
 		SignedPrekey: copyPrekey(*dev.signed),
+	}
+	if len(dev.kem) > 0 || len(dev.ec) > 0 {
+		next, _, ok := handout.Take(dev.handout)
+		if !ok {
+			// SRV-027: the last-resort key, and nothing removed.
+			b.KEMPrekey, b.LastResort = copyPrekey(*dev.lastResort), true
+			return b, store.Counts{EC: len(dev.ec), KEM: len(dev.kem)}, nil
+		}
+		dev.handout = next
 	}
 	if len(dev.kem) > 0 {
 		b.KEMPrekey = dev.kem[0]

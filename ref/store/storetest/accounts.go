@@ -111,7 +111,7 @@ func testRemoveDevice(h *harness) {
 	sp, lr := pk(1), pk(2)
 	_, err = h.s.PutPrekeys(h.ctx, d2, store.PrekeyUpdate{SignedPrekey: &sp, LastResort: &lr})
 	h.wantErr("PutPrekeys(removed)", err, store.ErrNotFound)
-	_, _, err = h.s.TakeBundle(h.ctx, d2)
+	_, _, err = h.s.TakeBundle(h.ctx, d2, store.Budget{})
 	h.wantErr("TakeBundle(removed)", err, store.ErrNotFound)
 	c, ok, err := h.s.PrekeyCounts(h.ctx, d2)
 	h.wantErr("PrekeyCounts(removed)", err, nil)

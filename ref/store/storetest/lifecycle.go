@@ -38,7 +38,7 @@ func calls(s store.Store, ctx context.Context) []struct {
 			_, err := s.PutPrekeys(ctx, a, store.PrekeyUpdate{OneTimeEC: pks(9)})
 			return err
 		}},
-		{"TakeBundle", func() error { _, _, err := s.TakeBundle(ctx, a); return err }},
+		{"TakeBundle", func() error { _, _, err := s.TakeBundle(ctx, a, store.Budget{}); return err }},
 		{"PrekeyCounts", func() error { _, _, err := s.PrekeyCounts(ctx, a); return err }},
 		{"Enqueue", func() error {
 			_, _, err := s.Enqueue(ctx, []store.Entry{e}, store.Quota{}, at(1000))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/missive-protocol/missive/ref/store"
 )
@@ -17,6 +18,8 @@ var prekeyTests = []test{
 	{"TakeBundleOrder", testTakeBundleOrder},
 	{"TakeBundleNotReachable", testTakeBundleNotReachable},
 	{"TakeBundleConcurrent", testTakeBundleConcurrent},
+	{"HandoutBudget", testHandoutBudget},
+	{"HandoutBudgetReopen", testHandoutBudgetReopen},
 }
 
 func ptr(k store.Prekey) *store.Prekey { return &k }
@@ -54,7 +57,7 @@ func testPutPrekeysUnknown(h *harness) {
 		h.wantErr("PutPrekeys", err, store.ErrNotFound)
 		_, _, err = h.s.PrekeyCounts(h.ctx, a)
 		h.wantErr("PrekeyCounts", err, store.ErrNotFound)
-		_, _, err = h.s.TakeBundle(h.ctx, a)
+		_, _, err = h.s.TakeBundle(h.ctx, a, store.Budget{})
 		h.wantErr("TakeBundle", err, store.ErrNotFound)
 	}
 }
@@ -246,26 +249,26 @@ func testTakeBundleOrder(h *harness) {
 		h.Errorf("take after a new upload: got EC %+v, KEM %d, LastResort %t, want 40, 40, false", b.OneTimeEC, b.KEMPrekey.ID, b.LastResort)
 	}
 	// Another device of the account is untouched.
-	_, _, err := h.s.TakeBundle(h.ctx, a)
+	_, _, err := h.s.TakeBundle(h.ctx, a, store.Budget{})
 	h.wantErr("TakeBundle(primary without keys)", err, store.ErrNotFound)
 }
 
 func testTakeBundleNotReachable(h *harness) {
 	a := h.account("alice")
-	_, _, err := h.s.TakeBundle(h.ctx, a)
+	_, _, err := h.s.TakeBundle(h.ctx, a, store.Budget{})
 	h.wantErr("TakeBundle(no keys)", err, store.ErrNotFound)
 
 	h.put(a, store.PrekeyUpdate{OneTimeEC: pks(1, 2), OneTimeKEM: pks(1, 2)})
-	_, _, err = h.s.TakeBundle(h.ctx, a)
+	_, _, err = h.s.TakeBundle(h.ctx, a, store.Budget{})
 	h.wantErr("TakeBundle(one-time keys only)", err, store.ErrNotFound)
 
 	h.put(a, store.PrekeyUpdate{SignedPrekey: ptr(pk(1))})
-	_, _, err = h.s.TakeBundle(h.ctx, a)
+	_, _, err = h.s.TakeBundle(h.ctx, a, store.Budget{})
 	h.wantErr("TakeBundle(no last-resort key)", err, store.ErrNotFound)
 
 	b := h.device("alice")
 	h.put(b, store.PrekeyUpdate{LastResort: ptr(pk(100)), OneTimeEC: pks(1)})
-	_, _, err = h.s.TakeBundle(h.ctx, b)
+	_, _, err = h.s.TakeBundle(h.ctx, b, store.Budget{})
 	h.wantErr("TakeBundle(no signed prekey)", err, store.ErrNotFound)
 
 	// A refused fetch takes nothing.
@@ -303,7 +306,7 @@ func testTakeBundleConcurrent(h *harness) {
 	for range goroutines {
 		wg.Go(func() {
 			for range perG {
-				b, _, err := h.s.TakeBundle(h.ctx, a)
+				b, _, err := h.s.TakeBundle(h.ctx, a, store.Budget{})
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -345,4 +348,71 @@ func testTakeBundleConcurrent(h *harness) {
 	if c, ok := h.counts(a); c != (store.Counts{}) || !ok {
 		h.Errorf("PrekeyCounts: got %+v, %t, want {0 0}, true", c, ok)
 	}
+}
+
+// handout is a budget of hand-outs of three bundles at once and one per
+// budgetEvery (SRV-027), at now.
+func handout(now time.Time) store.Budget {
+	return store.Budget{Now: now, Every: budgetEvery, Burst: 3}
+}
+
+// takeWith takes a bundle of a under budget b and checks whether it
+// handed out one-time keys (the oldest left, EC and KEM ids from next) or
+// the last-resort key alone, and the counts it leaves.
+func (h *harness) takeWith(a store.Address, b store.Budget, oneTime bool, next uint32, want store.Counts) {
+	h.Helper()
+	bk, c, err := h.s.TakeBundle(h.ctx, a, b)
+	if err != nil {
+		h.Fatalf("TakeBundle(%v): got %v, want nil", a, err)
+	}
+	got := bk.OneTimeEC != nil && !bk.LastResort
+	if got != oneTime || (oneTime && (bk.OneTimeEC.ID != next || bk.KEMPrekey.ID != next)) ||
+		(!oneTime && (bk.OneTimeEC != nil || !bk.LastResort || bk.KEMPrekey.ID != 1000)) {
+		h.Errorf("TakeBundle(%v) at %v: got EC %+v, KEM %d (last resort %v); want one-time keys %v (ids %d)",
+			a, b.Now.Sub(t0), bk.OneTimeEC, bk.KEMPrekey.ID, bk.LastResort, oneTime, next)
+	}
+	if c != want {
+		h.Errorf("TakeBundle(%v) at %v: counts %+v, want %+v", a, b.Now.Sub(t0), c, want)
+	}
+}
+
+// testHandoutBudget: three bundles hand out one-time keys at once, the
+// fourth the last-resort key alone, removing nothing; a token comes back
+// after budgetEvery; a device with no one-time key left takes no token.
+// Another device's budget is its own.
+func testHandoutBudget(h *harness) {
+	a, b := h.account("alice"), h.account("bob")
+	for _, d := range []store.Address{a, b} {
+		h.reachable(d)
+		h.put(d, store.PrekeyUpdate{OneTimeEC: pks(1, 2, 3, 4, 5), OneTimeKEM: pks(1, 2, 3, 4, 5)})
+	}
+	for i := uint32(1); i <= 3; i++ {
+		h.takeWith(a, handout(t0), true, i, store.Counts{EC: 5 - int(i), KEM: 5 - int(i)})
+	}
+	h.takeWith(a, handout(t0), false, 0, store.Counts{EC: 2, KEM: 2})
+	h.takeWith(b, handout(t0), true, 1, store.Counts{EC: 4, KEM: 4})
+	h.takeWith(a, handout(t0.Add(budgetEvery-time.Second)), false, 0, store.Counts{EC: 2, KEM: 2})
+	h.takeWith(a, handout(t0.Add(budgetEvery)), true, 4, store.Counts{EC: 1, KEM: 1})
+	h.takeWith(a, handout(t0.Add(3*budgetEvery)), true, 5, store.Counts{})
+	// None left: the last-resort key, and no token taken (the next upload
+	// is handed out at once).
+	h.takeWith(a, handout(t0.Add(3*budgetEvery)), false, 0, store.Counts{})
+	h.put(a, store.PrekeyUpdate{OneTimeEC: pks(6), OneTimeKEM: pks(6)})
+	h.takeWith(a, handout(t0.Add(3*budgetEvery)), true, 6, store.Counts{})
+}
+
+// testHandoutBudgetReopen: a spent budget stays spent across a reopen.
+func testHandoutBudgetReopen(h *harness) {
+	if !h.f.Durable {
+		h.Skip("not durable")
+	}
+	a := h.account("alice")
+	h.reachable(a)
+	h.put(a, store.PrekeyUpdate{OneTimeEC: pks(1, 2, 3, 4), OneTimeKEM: pks(1, 2, 3, 4)})
+	for i := uint32(1); i <= 3; i++ {
+		h.takeWith(a, handout(t0), true, i, store.Counts{EC: 4 - int(i), KEM: 4 - int(i)})
+	}
+	h.reopen()
+	h.takeWith(a, handout(t0.Add(time.Minute)), false, 0, store.Counts{EC: 1, KEM: 1})
+	h.takeWith(a, handout(t0.Add(budgetEvery)), true, 4, store.Counts{})
 }

@@ -218,7 +218,7 @@ func (h *harness) reachable(a store.Address) {
 // take takes a bundle and fails the test on an error.
 func (h *harness) take(a store.Address) (*store.BundleKeys, store.Counts) {
 	h.Helper()
-	b, c, err := h.s.TakeBundle(h.ctx, a)
+	b, c, err := h.s.TakeBundle(h.ctx, a, store.Budget{})
 	if err != nil {
 		h.Fatalf("TakeBundle(%v): got %v, want nil", a, err)
 	}
