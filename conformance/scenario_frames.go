@@ -796,16 +796,9 @@ func prekeysOnce(ctx context.Context, addr, ns string, now time.Time) error {
 	results := make([]taken, prekeyFetchers)
 	err = onRawConns(ctx, addr, ns, prekeyFetchers, prekeyFetchers, func(i int, r *rawConn) error {
 		for j := range fetchesPerWorker {
-			var res wire.FetchResult
-			if err := r.call(ctx, wire.FrameFetchPrekeys, uint64(2+j), &wire.PrekeyFetch{Account: owner.fresh}, &res); err != nil {
-				return fmt.Errorf("fetch-prekeys: %v", err)
-			}
-			var b wire.Bundle
-			if len(res.Bundles) != 1 || res.Bundles[0].Device != 1 {
-				return fmt.Errorf("fetch-prekeys gave %d bundles, want one, of device 1", len(res.Bundles))
-			}
-			if err := wire.Unmarshal(res.Bundles[0].Bundle, &b); err != nil {
-				return fmt.Errorf("a bundle that does not decode: %v", err)
+			b, err := r.fetchBundle(ctx, uint64(2+j), owner.fresh)
+			if err != nil {
+				return err
 			}
 			ec := uint64(0)
 			if b.OneTimePreKey != nil {
@@ -981,6 +974,23 @@ func (r *rawConn) makeReachable(ctx context.Context, now time.Time, n int) (*wir
 	return up, nil
 }
 
+// fetchBundle fetches the bundle of device 1 of account, the only device
+// the result may give, with request id id.
+func (r *rawConn) fetchBundle(ctx context.Context, id uint64, account string) (*wire.Bundle, error) {
+	var res wire.FetchResult
+	if err := r.call(ctx, wire.FrameFetchPrekeys, id, &wire.PrekeyFetch{Account: account}, &res); err != nil {
+		return nil, fmt.Errorf("fetch-prekeys: %v", err)
+	}
+	if len(res.Bundles) != 1 || res.Bundles[0].Device != 1 {
+		return nil, fmt.Errorf("fetch-prekeys gave %d bundles, want one, of device 1", len(res.Bundles))
+	}
+	var b wire.Bundle
+	if err := wire.Unmarshal(res.Bundles[0].Bundle, &b); err != nil {
+		return nil, fmt.Errorf("a bundle that does not decode: %v", err)
+	}
+	return &b, nil
+}
+
 // Sizes of the hand-out case: the one-time prekeys of each kind the device
 // holds, and the fetchers that take bundles of it at once, each fetching
 // as many times (within REQUEST_BURST).
@@ -1030,16 +1040,9 @@ func rawHandout(ctx context.Context, addr, ns string, now time.Time) error {
 	withOneTime := make([]int, handoutFetchers)
 	err = onRawConns(ctx, addr, ns, handoutFetchers, handoutFetchers, func(i int, r *rawConn) error {
 		for j := range handoutPerFetcher {
-			var res wire.FetchResult
-			if err := r.call(ctx, wire.FrameFetchPrekeys, uint64(2+j), &wire.PrekeyFetch{Account: owner.fresh}, &res); err != nil {
-				return fmt.Errorf("fetch-prekeys: %v", err)
-			}
-			var b wire.Bundle
-			if len(res.Bundles) != 1 || res.Bundles[0].Device != 1 {
-				return fmt.Errorf("fetch-prekeys gave %d bundles, want one, of device 1", len(res.Bundles))
-			}
-			if err := wire.Unmarshal(res.Bundles[0].Bundle, &b); err != nil {
-				return fmt.Errorf("a bundle that does not decode: %v", err)
+			b, err := r.fetchBundle(ctx, uint64(2+j), owner.fresh)
+			if err != nil {
+				return err
 			}
 			switch {
 			case b.OneTimePreKey != nil && !b.KEMPreKey.LastResort:

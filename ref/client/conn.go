@@ -175,6 +175,7 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 	d.forgetProcessed()
 	d.forgetMarks()
 	d.forgetReplaced()
+	d.forgetPrevious()
 	c.wg.Add(3)
 	go c.readLoop()
 	go c.deliveryLoop()

@@ -65,15 +65,80 @@ func init() { allBuckets = append(allBuckets, bucketInitiated) }
 // and fetches a new bundle (PQX-014).
 func (d *Device) initiatedLongAgo(tx *bolt.Tx, key []byte) bool {
 	v := tx.Bucket(bucketInitiated).Get(key)
-	return len(v) == 8 && !faults.Has(faults.KeepPendingSession) &&
-		d.now().UnixMilli()-int64(binary.BigEndian.Uint64(v)) >= wire.PrekeySessionAge*1000
+	if len(v) != 8 || faults.Has(faults.KeepPendingSession) {
+		return false
+	}
+	// A fetch at a time the clock has since gone back before counts as
+	// long ago: the clock ran ahead then, and its age says nothing.
+	age := d.now().UnixMilli() - int64(binary.BigEndian.Uint64(v))
+	return age >= wire.PrekeySessionAge*1000 || age < 0
+}
+
+// bucketPrevious holds the session a fetch replaced, for decrypting only,
+// until a time (PQX-014): session key -> u64be time (ms) || stored
+// session. The peer may have answered in it before it took the new
+// session's first message.
+var bucketPrevious = []byte("previous")
+
+func init() { allBuckets = append(allBuckets, bucketPrevious) }
+
+// previousKept is how long a replaced session decrypts: the life of a
+// message the peer made in it before it took the new one.
+const previousKept = (wire.MaxTTL + 86400) * time.Second // MAX_TTL + MAX_SENT_AHEAD
+
+// keepPrevious keeps the session stored under key, about to be replaced,
+// for decrypting until previousKept from now.
+func (d *Device) keepPrevious(tx *bolt.Tx, key []byte) error {
+	old := tx.Bucket(bucketSessions).Get(key)
+	if old == nil {
+		return nil
+	}
+	v := binary.BigEndian.AppendUint64(nil, uint64(d.now().Add(previousKept).UnixMilli()))
+	return tx.Bucket(bucketPrevious).Put(key, append(v, old...))
+}
+
+// previous returns the replaced session kept under key, if it is still
+// kept at now.
+func (d *Device) previous(tx *bolt.Tx, key []byte) *session.Session {
+	v := tx.Bucket(bucketPrevious).Get(key)
+	if len(v) < 8 || d.now().UnixMilli() >= int64(binary.BigEndian.Uint64(v)) {
+		return nil
+	}
+	s := new(session.Session)
+	if s.UnmarshalBinary(bytes.Clone(v[8:])) != nil {
+		return nil
+	}
+	return s
+}
+
+// forgetPrevious deletes the replaced sessions kept past their time.
+func (d *Device) forgetPrevious() error {
+	now := d.now().UnixMilli()
+	return d.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPrevious)
+		var old [][]byte
+		b.ForEach(func(k, v []byte) error {
+			if len(v) < 8 || now >= int64(binary.BigEndian.Uint64(v)) {
+				old = append(old, bytes.Clone(k))
+			}
+			return nil
+		})
+		for _, k := range old {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // deleteSession deletes the session stored under key, with its time of
-// initiation.
+// initiation and the session it replaced.
 func deleteSession(tx *bolt.Tx, key []byte) error {
-	if err := tx.Bucket(bucketInitiated).Delete(key); err != nil {
-		return err
+	for _, b := range [][]byte{bucketInitiated, bucketPrevious} {
+		if err := tx.Bucket(b).Delete(key); err != nil {
+			return err
+		}
 	}
 	return tx.Bucket(bucketSessions).Delete(key)
 }
@@ -129,6 +194,9 @@ func (c *Conn) fetch(ctx context.Context, account string, devices []uint32) erro
 				return fmt.Errorf("client: bundle of %s/%d: %w", account, b.Device, err)
 			}
 			key := addrKey(account, uint32(b.Device))
+			if err := c.d.keepPrevious(tx, key); err != nil {
+				return err
+			}
 			if err := storeSession(tx, key, s); err != nil {
 				return err
 			}
@@ -246,6 +314,14 @@ func (c *Conn) deliverContent(ctx context.Context, account string, typ uint64, c
 		msgs, err := c.encryptFor(account, skip, pt)
 		if err != nil {
 			return 0, nil, err
+		}
+		if len(msgs) == 0 && account != c.d.Account && attempt < maxFanoutRetries {
+			// Every session with the account became too old to use
+			// since the look before (PQX-014): new ones.
+			if err := c.fetch(ctx, account, nil); err != nil {
+				return 0, nil, err
+			}
+			continue
 		}
 		if len(msgs) == 0 {
 			return 0, nil, nil // no other device to tell
@@ -897,6 +973,21 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 			return nil, errcode.StateNoSession
 		}
 		pt, err = s.Decrypt(d.rand, del.Ciphertext)
+		if err != nil {
+			// An answer in the session this one replaced (PQX-014), made
+			// before the peer took this one's first message: it decrypts
+			// there, and this one is as it was.
+			if prev := d.previous(tx, sender); prev != nil {
+				if ppt, perr := prev.Decrypt(d.rand, del.Ciphertext); perr == nil {
+					b, merr := prev.MarshalBinary()
+					if merr != nil {
+						return nil, merr
+					}
+					v := tx.Bucket(bucketPrevious).Get(sender)
+					return ppt, tx.Bucket(bucketPrevious).Put(sender, append(bytes.Clone(v[:8]), b...))
+				}
+			}
+		}
 	}
 	if err != nil {
 		return nil, err
