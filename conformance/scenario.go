@@ -500,7 +500,7 @@ func parseAddr(ts *testscript.TestScript, s string) store.Address {
 func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	w := getWorld(ts)
 	if len(args) == 0 {
-		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|old-signed|old-last-resort|off|rotated ACCOUNT/DEVICE|group-fetches ACCOUNT/DEVICE start|bounded|forge-list ACCOUNT on|off|drain-prekeys ACCOUNT/DEVICE|uploaded ACCOUNT/DEVICE|store-fail on|off|drop-send ACCOUNT/DEVICE ACCOUNT|drop-sends ACCOUNT/DEVICE ACCOUNT|off|dropped ACCOUNT/DEVICE|lose-answer ACCOUNT/DEVICE ACCOUNT|answer-lost ACCOUNT/DEVICE|resent ACCOUNT/DEVICE")
+		ts.Fatalf("usage: server start|stop|kill|restart|duplicate on|off|queue ACCOUNT/DEVICE N|quota ENTRIES|forge FROM TO TEXT|welcome-delay DURATION|answer-delay DURATION|repeat-bundles ACCOUNT/DEVICE whole|kem|ec|old-signed|old-last-resort|taken|off|take-bundles ACCOUNT/DEVICE N|rotated ACCOUNT/DEVICE|group-fetches ACCOUNT/DEVICE start|bounded|forge-list ACCOUNT on|off|drain-prekeys ACCOUNT/DEVICE|uploaded ACCOUNT/DEVICE|store-fail on|off|drop-send ACCOUNT/DEVICE ACCOUNT|drop-sends ACCOUNT/DEVICE ACCOUNT|off|dropped ACCOUNT/DEVICE|lose-answer ACCOUNT/DEVICE ACCOUNT|answer-lost ACCOUNT/DEVICE|resent ACCOUNT/DEVICE")
 	}
 	switch args[0] {
 	case "start":
@@ -550,14 +550,26 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 		// prekey, and old-last-resort the current signed prekey with its
 		// first last-resort KEM prekey and no one-time key, once it has
 		// replaced them (PQX-013).
+		// taken hands out the bundles take-bundles took, one a fetch, then
+		// fresh ones (PQX-015).
 		modes := map[string]int{"off": repeatOff, "whole": repeatWhole, "kem": repeatKEM, "ec": repeatEC,
-			"old-signed": repeatOldSigned, "old-last-resort": repeatOldLastResort}
+			"old-signed": repeatOldSigned, "old-last-resort": repeatOldLastResort, "taken": repeatTaken}
 		m, ok := modes[args[len(args)-1]]
 		if len(args) != 3 || !ok {
-			ts.Fatalf("usage: server repeat-bundles ACCOUNT/DEVICE whole|kem|ec|old-signed|old-last-resort|off")
+			ts.Fatalf("usage: server repeat-bundles ACCOUNT/DEVICE whole|kem|ec|old-signed|old-last-resort|taken|off")
 		}
 		e := watching(ts, "server repeat-bundles")
 		must(ts, "server repeat-bundles", e.repeatBundles(parseAddr(ts, args[1]), m))
+	case "take-bundles":
+		// The client suite's server takes N bundles of a device, as
+		// fetches would, and keeps them for repeat-bundles taken: the
+		// device learns from its next welcome that they were handed out
+		// (PQX-015).
+		n, err := strconv.Atoi(args[len(args)-1])
+		if len(args) != 3 || err != nil || n < 1 {
+			ts.Fatalf("usage: server take-bundles ACCOUNT/DEVICE N")
+		}
+		must(ts, "server take-bundles", watching(ts, "server take-bundles").takeBundles(w.ctx, parseAddr(ts, args[1]), n))
 	case "group-fetches":
 		// start notes a device's get-group requests so far; bounded waits
 		// a second, then checks that it has sent at most one since, and

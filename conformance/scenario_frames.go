@@ -36,7 +36,8 @@ import (
 //	NAME raw prekeys                  one-time prekeys handed out once to concurrent fetches, and the notices (SRV-003, SRV-004)
 //	NAME raw handout                  111 fetches of a device holding 150 one-time prekeys of each kind: at most
 //	                                  ONE_TIME_HANDOUT_BURST hand them out, and one more a ONE_TIME_HANDOUT_RATE
-//	                                  interval; the others the last-resort KEM prekey, removing nothing (SRV-027)
+//	                                  interval, the oldest first; the others the last-resort KEM prekey, removing
+//	                                  nothing (SRV-027, SRV-028)
 //	NAME raw fill-queue ACCOUNT       sends to ACCOUNT's device 1 until its queue holds QUEUE_BYTES_QUOTA bytes (SRV-007)
 //	NAME raw prekeys-upload KEYS      a new account uploads prekeys, called KEYS in the scenario, and is answered
 //	NAME raw prekeys-served KEYS      a fetch of that account gives those prekeys (SRV-002, across a server kill)
@@ -1007,7 +1008,8 @@ const (
 // one more for each ONE_TIME_HANDOUT_RATE interval the fetches took; the
 // others must have the last-resort KEM prekey and no one-time EC prekey,
 // and remove nothing: the device's next welcome counts what the bundles
-// with one-time prekeys left (SRV-027).
+// with one-time prekeys left (SRV-027). Those handed out must be the
+// oldest, ids 1 to n of each kind (SRV-028).
 func rawHandout(ctx context.Context, addr, ns string, now time.Time) error {
 	const first = wire.MaxPrekeysPerUpload
 	owner, _, err := reachableAccount(ctx, addr, ns, now, first)
@@ -1038,6 +1040,7 @@ func rawHandout(ctx context.Context, addr, ns string, now time.Time) error {
 	}
 	start := time.Now()
 	withOneTime := make([]int, handoutFetchers)
+	ids := make([][2][]uint64, handoutFetchers) // the one-time EC and KEM ids each fetcher got
 	err = onRawConns(ctx, addr, ns, handoutFetchers, handoutFetchers, func(i int, r *rawConn) error {
 		for j := range handoutPerFetcher {
 			b, err := r.fetchBundle(ctx, uint64(2+j), owner.fresh)
@@ -1047,6 +1050,7 @@ func rawHandout(ctx context.Context, addr, ns string, now time.Time) error {
 			switch {
 			case b.OneTimePreKey != nil && !b.KEMPreKey.LastResort:
 				withOneTime[i]++
+				ids[i][0], ids[i][1] = append(ids[i][0], b.OneTimePreKey.ID), append(ids[i][1], b.KEMPreKey.ID)
 			case b.OneTimePreKey == nil && b.KEMPreKey.LastResort && b.KEMPreKey.ID == lastResortID:
 			default:
 				return fmt.Errorf("a bundle with one-time EC prekey %v and KEM prekey %d (last resort: %v), want both one-time keys or the last-resort KEM prekey alone (the device holds %d of each kind)",
@@ -1068,6 +1072,19 @@ func rawHandout(ctx context.Context, addr, ns string, now time.Time) error {
 	if n > most {
 		return fmt.Errorf("%d of %d fetches at once, in %v, handed out one-time prekeys, want at most %d: ONE_TIME_HANDOUT_BURST (%d) and one a ONE_TIME_HANDOUT_RATE interval (%v)",
 			n, fetches, took.Round(time.Millisecond), most, server.HandoutBurst, server.HandoutEvery)
+	}
+	// SRV-028: the oldest first, so the n handed out are ids 1 to n.
+	for kind, what := range []string{"EC", "KEM"} {
+		var got []uint64
+		for i := range ids {
+			got = append(got, ids[i][kind]...)
+		}
+		slices.Sort(got)
+		for j, id := range got {
+			if id != uint64(j+1) {
+				return fmt.Errorf("the %d bundles with one-time prekeys handed out %s ids %v, want 1 to %d: the oldest first (SRV-028)", n, what, got, n)
+			}
+		}
 	}
 	again, welcome, err := dialAs(ctx, addr, owner.fresh, owner.ik)
 	if err != nil {

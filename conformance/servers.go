@@ -122,6 +122,9 @@ type embedded struct {
 	// would (PQX-010): the mode of each device.
 	repeat  map[store.Address]int
 	bundles map[store.Address]*store.BundleKeys // the first bundle handed out of each device
+	// taken holds the bundles takeBundles took of each device, to hand
+	// out in the repeat mode taken, oldest first (PQX-015).
+	taken map[store.Address][]*store.BundleKeys
 	// pairs holds the first signed and last-resort prekeys each device
 	// uploaded, and the latest (PQX-012, PQX-013).
 	pairs map[store.Address]*prekeyPairs
@@ -344,6 +347,9 @@ const (
 	// the current signed prekey, with the device's first last-resort KEM
 	// prekey and no one-time key (PQX-013)
 	repeatOldLastResort
+	// the next of the bundles takeBundles took, while there is one
+	// (PQX-015)
+	repeatTaken
 )
 
 // prekeyPairs are the first and the latest signed and last-resort
@@ -382,6 +388,12 @@ func (e *embedded) handOut(a store.Address, bk *store.BundleKeys) *store.BundleK
 	case repeatOldLastResort:
 		again = *bk
 		again.KEMPrekey, again.LastResort, again.OneTimeEC = *e.pairs[a].firstLastResort, true, nil
+	case repeatTaken:
+		if len(e.taken[a]) == 0 {
+			return bk
+		}
+		again = *e.taken[a][0]
+		e.taken[a] = e.taken[a][1:]
 	default:
 		return bk
 	}
@@ -404,6 +416,8 @@ func (e *embedded) repeatBundles(a store.Address, mode int) error {
 			return fmt.Errorf("%w: the first bundle of %s/%d had no one-time KEM prekey (its last-resort one instead)", errUnsupported, a.Account, a.Device)
 		case mode == repeatEC && first.OneTimeEC == nil:
 			return fmt.Errorf("%w: the first bundle of %s/%d had no one-time EC prekey", errUnsupported, a.Account, a.Device)
+		case mode == repeatTaken && len(e.taken[a]) == 0:
+			return fmt.Errorf("no bundle of %s/%d is left of those take-bundles took", a.Account, a.Device)
 		case (mode == repeatOldSigned || mode == repeatOldLastResort) && !e.pairs[a].rotated():
 			return fmt.Errorf("%s/%d has not replaced its first signed and last-resort prekeys", a.Account, a.Device)
 		}
@@ -484,6 +498,31 @@ func (e *embedded) uploaded(a store.Address, u store.PrekeyUpdate) {
 	for i := range u.OneTimeEC {
 		note("one-time EC prekey", &u.OneTimeEC[i])
 	}
+}
+
+// takeBundles takes n bundles of a device from the store, as fetches
+// would, and keeps them for the repeat mode taken. Each must hand out a
+// one-time EC and KEM prekey.
+func (e *embedded) takeBundles(ctx context.Context, a store.Address, n int) error {
+	if e.st == nil {
+		return errors.New("the server is not running")
+	}
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	for range n {
+		bk, _, err := e.st.TakeBundle(ctx, a, store.Budget{})
+		if err != nil {
+			return err
+		}
+		if bk.OneTimeEC == nil || bk.LastResort {
+			return fmt.Errorf("%w: %s/%d has no one-time prekeys left to take", errUnsupported, a.Account, a.Device)
+		}
+		if e.taken == nil {
+			e.taken = map[store.Address][]*store.BundleKeys{}
+		}
+		e.taken[a] = append(e.taken[a], bk)
+	}
+	return nil
 }
 
 // getGroups returns how many get-group requests a device has sent.

@@ -84,6 +84,8 @@ const (
 	FetchEveryUpdate          Fault = "fetch-every-update"            // a device fetches group states for every group-update content (GRP-017)
 	KeepPendingSession        Fault = "keep-pending-session"          // an initiator uses a session that has not heard back however old its bundle (PQX-014)
 	UnboundedHandout          Fault = "unbounded-handout"             // the server hands out a device's one-time prekeys to every fetch (SRV-027)
+	KeepHandedOut             Fault = "keep-handed-out"               // a device keeps the one-time prekeys the server handed out until they are used (PQX-015)
+	NewestHandoutFirst        Fault = "newest-handout-first"          // the server hands out a device's newest one-time prekeys first (SRV-028)
 )
 
 // All lists every fault with the check it breaks.
@@ -153,13 +155,15 @@ var All = map[Fault]string{
 	FetchEveryUpdate:          "a device fetches group states for each group-update content of a version or a group it does not hold, however often the content's sender sends such content (GRP-017)",
 	KeepPendingSession:        "an initiator goes on sending prekey messages in a session it has heard nothing in, however long ago it fetched the session's bundle: once the responder has deleted the signed prekey they name, every message is lost (PQX-014)",
 	UnboundedHandout:          "the server hands out a device's one-time prekeys to every fetch, however many it has handed out lately: any account can make the device keep and upload keys at its request rate (SRV-027)",
+	KeepHandedOut:             "a device keeps the private key of every one-time prekey until a prekey message uses it, however long ago the server handed it out (PQX-015)",
+	NewestHandoutFirst:        "the server hands out a device's newest one-time prekeys first: the device, which reads the counts as the newest held, deletes keys the server still holds PREKEY_GRACE later (SRV-028)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.
 var ServerFaults = map[Fault]bool{IgnoreTTL: true, AcceptRevokedDevice: true, NoRateLimit: true, NonMemberGroupSend: true,
 	LastSeenToAll: true, AckInMemory: true, SentAtUnchecked: true, NoWriteTimeout: true, ReuseOneTimePrekeys: true,
 	NoIdleTimeout: true, UnboundedPrekeys: true, BlobsBySize: true, NoStopFlush: true, StoreFailureOpen: true, NoRegisterLimit: true, NoFirstFrameLimit: true,
-	NoFanoutLimit: true, NoGroupStateBudget: true, UnboundedHandout: true}
+	NoFanoutLimit: true, NoGroupStateBudget: true, UnboundedHandout: true, NewestHandoutFirst: true}
 
 var on atomic.Pointer[Fault]
 

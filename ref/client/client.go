@@ -342,7 +342,8 @@ func (d *Device) kemPrekey() (*keys.KEMPrivateKey, []byte, error) {
 
 // prekeyStore gives PQXDH the device's private prekeys within a
 // transaction (pqxdh.PreKeys), at a time: a replaced signed or last-resort
-// prekey whose grace has ended then is not held (PQX-013).
+// prekey whose grace has ended then is not held (PQX-013), nor a one-time
+// prekey handed out PREKEY_GRACE ago (PQX-015).
 type prekeyStore struct {
 	tx  *bolt.Tx
 	now time.Time
@@ -359,7 +360,8 @@ func (p prekeyStore) SignedPreKey(id uint32) (*keys.PrivateKey, bool) {
 
 func (p prekeyStore) KEMPreKey(id uint32) (*keys.KEMPrivateKey, bool) {
 	v := p.tx.Bucket(bucketKEM).Get(u32(id))
-	if len(v) != 1+keys.MLKEMSeedSize || (v[0] == 1 && retired(p.tx, replacedLastResort, id, p.now)) {
+	if len(v) != 1+keys.MLKEMSeedSize || (v[0] == 1 && retired(p.tx, replacedLastResort, id, p.now)) ||
+		(v[0] == 0 && handedLongAgo(p.tx, handedKEM, id, p.now)) {
 		return nil, false
 	}
 	k, err := keys.NewKEMPrivateKey(bytes.Clone(v[1:]))
@@ -368,7 +370,7 @@ func (p prekeyStore) KEMPreKey(id uint32) (*keys.KEMPrivateKey, bool) {
 
 func (p prekeyStore) OneTimePreKey(id uint32) (*keys.PrivateKey, bool) {
 	v := p.tx.Bucket(bucketOPK).Get(u32(id))
-	if v == nil {
+	if v == nil || handedLongAgo(p.tx, handedEC, id, p.now) {
 		return nil, false
 	}
 	k, err := keys.NewPrivateKey(bytes.Clone(v))

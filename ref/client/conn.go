@@ -176,6 +176,9 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 	d.forgetMarks()
 	d.forgetReplaced()
 	d.forgetPrevious()
+	// PQX-015: the counts tell the one-time prekeys handed out since.
+	d.db.Update(func(tx *bolt.Tx) error { return d.noteHeld(tx, w.OneTimeEC, w.OneTimeKEM) })
+	d.forgetHandedOut()
 	c.wg.Add(3)
 	go c.readLoop()
 	go c.deliveryLoop()
@@ -189,8 +192,12 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 		if err == nil {
 			err = err2
 		}
+		var res wire.UploadResult
 		if err == nil {
-			err = c.call(ctx, wire.FrameUploadPrekeys, up, new(wire.UploadResult))
+			err = c.call(ctx, wire.FrameUploadPrekeys, up, &res)
+		}
+		if err == nil {
+			err = d.acceptedOneTime(up, &res)
 		}
 		if err != nil {
 			c.Close()
@@ -508,7 +515,11 @@ func (c *Conn) replenish() {
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		err = c.call(ctx, wire.FrameUploadPrekeys, up, new(wire.UploadResult))
+		var res wire.UploadResult
+		err = c.call(ctx, wire.FrameUploadPrekeys, up, &res)
+		if err == nil {
+			err = c.d.acceptedOneTime(up, &res) // PQX-015
+		}
 		if errcode.Of(err) == errcode.PolicyQuotaExceeded {
 			// The server refuses the whole batch when either kind would
 			// go over: the other kind may be the one that runs low (a
@@ -516,8 +527,12 @@ func (c *Conn) replenish() {
 			// refused again is held enough of.
 			err = nil
 			for _, part := range []*wire.PrekeyUpload{{OneTime: up.OneTime}, {OneTimeKEM: up.OneTimeKEM}} {
-				perr := c.call(ctx, wire.FrameUploadPrekeys, part, new(wire.UploadResult))
-				if errcode.Of(perr) == errcode.PolicyQuotaExceeded {
+				var res wire.UploadResult
+				perr := c.call(ctx, wire.FrameUploadPrekeys, part, &res)
+				switch {
+				case perr == nil:
+					perr = c.d.acceptedOneTime(part, &res)
+				case errcode.Of(perr) == errcode.PolicyQuotaExceeded:
 					perr = c.d.dropPrekeys(part)
 				}
 				err = cmp.Or(err, perr)

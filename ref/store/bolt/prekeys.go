@@ -185,6 +185,13 @@ func takeOldest(b *bbolt.Bucket, ak []byte, kind byte) (*store.Prekey, error) {
 	prefix := append(append([]byte(nil), ak...), kind)
 	c := b.Cursor()
 	k, v := c.Seek(prefix)
+	if faults.Has(faults.NewestHandoutFirst) && k != nil && bytes.HasPrefix(k, prefix) {
+		// The mutant of SRV-028: the newest instead.
+		for nk, _ := c.Next(); nk != nil && bytes.HasPrefix(nk, prefix); nk, _ = c.Next() {
+			k = nk
+		}
+		k, v = c.Seek(k)
+	}
 	if k == nil || !bytes.HasPrefix(k, prefix) {
 		return nil, nil
 	}
