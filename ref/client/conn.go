@@ -188,6 +188,10 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 		if d.ID == 1 && w.DeviceList == nil {
 			err = c.firstList(ctx)
 		}
+		// One upload of one-time prekeys at a time (replenish): a batch
+		// uploaded on a notice before this one's answer was taken would
+		// be counted against this answer's older counts (PQX-015).
+		d.replenishing.Store(true)
 		up, err2 := d.newPrekeys(true, PrekeyBatch)
 		if err == nil {
 			err = err2
@@ -199,6 +203,7 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 		if err == nil {
 			err = d.acceptedOneTime(up, &res)
 		}
+		d.replenishing.Store(false)
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("client: registering prekeys: %w", err)
@@ -491,9 +496,11 @@ func (c *Conn) keepalive() {
 			c.tc.Send(wire.FramePing, 0, nil)
 		}
 		// PQX-012's SHOULD: a device that stays connected replaces its
-		// signed and last-resort prekeys too, and drops replaced ones.
+		// signed and last-resort prekeys too, and drops replaced ones and
+		// handed-out one-time ones (PQX-013, PQX-015).
 		go c.rotate()
 		c.d.forgetReplaced()
+		c.d.forgetHandedOut() // PQX-015, for a device that stays connected
 		t.Reset(wait)
 	}
 }

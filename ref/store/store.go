@@ -50,11 +50,13 @@ type Budget struct {
 
 // Take takes a token of a bucket full again at full: it returns the new
 // full time, or ok false and how long until a token comes back, at most
-// Every. A full time more than Burst intervals after Now can only have
-// been stored under a clock that has gone back since: it says nothing of
-// this one, and the bucket counts as full (a refusal would wait for the
-// clock to catch up, a year for a clock a year ahead, since it stores
-// nothing).
+// Every, with the full time to keep all the same. A full time more than
+// Burst intervals after Now can only have been stored under a clock that
+// has gone back since: it says nothing of this one, and the bucket counts
+// as spent now, its full time Now plus Burst intervals, which the caller
+// keeps even with a refusal: a token comes back after Every, neither a
+// whole burst at once for a clock stepped back a millisecond after the
+// bucket was spent, nor none for a year for a clock that ran a year ahead.
 func (b Budget) Take(full time.Time) (next time.Time, wait time.Duration, ok bool) {
 	if b.Burst <= 0 {
 		return full, 0, true
@@ -65,8 +67,11 @@ func (b Budget) Take(full time.Time) (next time.Time, wait time.Duration, ok boo
 		window = time.Duration(b.Burst) * every
 	}
 	ahead := full.Sub(b.Now) // at most the window, unless the clock went back
-	if ahead < 0 || ahead > window {
+	switch {
+	case ahead < 0:
 		ahead = 0
+	case ahead > window:
+		ahead, full = window, b.Now.Add(window)
 	}
 	if over := ahead - (window - every); over > 0 {
 		return full, over, false

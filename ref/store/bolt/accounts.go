@@ -150,6 +150,9 @@ func (s *Store) deleteDevice(tx *bbolt.Tx, ak []byte) error {
 			return err
 		}
 	}
+	if err := tx.Bucket(bucketHandout).Delete(ak); err != nil {
+		return err
+	}
 	return tx.Bucket(bucketDevices).Delete(ak)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -21,7 +22,9 @@ func groupVersion(tx *bbolt.Tx, gk []byte) (uint64, error) {
 // PutGroupState implements store.Store.
 func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint64, signed []byte, author store.Budget) error {
 	gk := appendBytes(nil, groupID)
-	return s.update(ctx, "put group state", func(tx *bbolt.Tx) error {
+	var refuse error // a spent budget: the transaction keeps its time (takeBudget)
+	err := s.update(ctx, "put group state", func(tx *bbolt.Tx) error {
+		refuse = nil
 		current, err := groupVersion(tx, gk)
 		if err != nil {
 			return err
@@ -33,13 +36,23 @@ func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint6
 			return fmt.Errorf("group %x: version %d after %d: %w", groupID, version, current, store.ErrConflict)
 		}
 		if err := takeBudget(tx.Bucket(bucketGroupBudget), []byte(author.Account), author); err != nil {
-			return fmt.Errorf("group-state budget of %q: %w", author.Account, err)
+			err = fmt.Errorf("group-state budget of %q: %w", author.Account, err)
+			var spent *store.SpentError
+			if errors.As(err, &spent) {
+				refuse = err
+				return nil
+			}
+			return err
 		}
 		if err := tx.Bucket(bucketStates).Put(binary.BigEndian.AppendUint64(bytes.Clone(gk), version), signed); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketGroups).Put(gk, binary.BigEndian.AppendUint64(nil, version))
 	})
+	if err == nil {
+		err = refuse
+	}
+	return err
 }
 
 // GroupState implements store.Store.
@@ -102,8 +115,9 @@ func (s *Store) GroupStates(ctx context.Context, groupID []byte, from uint64, li
 }
 
 // takeBudget takes a token of the bucket kept in b under key, recording
-// its new full time, or fails with a *store.SpentError and records
-// nothing. A Burst of 0 takes nothing.
+// its new full time, or fails with a *store.SpentError, having recorded
+// the full time Budget.Take keeps with a refusal: the caller commits the
+// transaction all the same. A Burst of 0 takes nothing.
 func takeBudget(b *bbolt.Bucket, key []byte, budget store.Budget) error {
 	if budget.Burst <= 0 {
 		return nil
@@ -116,8 +130,13 @@ func takeBudget(b *bbolt.Bucket, key []byte, budget store.Budget) error {
 		}
 	}
 	next, wait, ok := budget.Take(full)
+	if !next.Equal(full) {
+		if err := b.Put(key, appendTime(nil, next)); err != nil {
+			return err
+		}
+	}
 	if !ok {
 		return &store.SpentError{After: wait}
 	}
-	return b.Put(key, appendTime(nil, next))
+	return nil
 }

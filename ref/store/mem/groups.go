@@ -23,11 +23,11 @@ func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint6
 		return fmt.Errorf("mem: group %x: version %d after %d: %w", groupID, version, len(states), store.ErrConflict)
 	}
 	next, wait, ok := author.Take(s.groupBudgets[author.Account])
+	if author.Burst > 0 {
+		s.groupBudgets[author.Account] = next // kept by a refusal too (Budget.Take)
+	}
 	if !ok {
 		return &store.SpentError{After: wait}
-	}
-	if author.Burst > 0 {
-		s.groupBudgets[author.Account] = next
 	}
 	s.groups[string(groupID)] = append(states, bytes.Clone(signed))
 	return nil

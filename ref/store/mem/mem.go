@@ -356,12 +356,12 @@ func (s *Store) TakeBundle(ctx context.Context, a store.Address, handout store.B
 	}
 	if len(dev.kem) > 0 || len(dev.ec) > 0 {
 		next, _, ok := handout.Take(dev.handout)
+		dev.handout = next // kept by a refusal too (Budget.Take)
 		if !ok {
 			// SRV-027: the last-resort key, and nothing removed.
 			b.KEMPrekey, b.LastResort = copyPrekey(*dev.lastResort), true
 			return b, store.Counts{EC: len(dev.ec), KEM: len(dev.kem)}, nil
 		}
-		dev.handout = next
 	}
 	if len(dev.kem) > 0 {
 		b.KEMPrekey = dev.kem[0]

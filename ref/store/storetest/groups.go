@@ -20,6 +20,7 @@ var groupTests = []test{
 	{"GroupBudgetConcurrent", testGroupBudgetConcurrent},
 	{"GroupBudgetReopen", testGroupBudgetReopen},
 	{"GroupBudgetClockBack", testGroupBudgetClockBack},
+	{"GroupBudgetClockStep", testGroupBudgetClockStep},
 	{"DeviceListHistory", testDeviceListHistory},
 	{"GroupFanout", testGroupFanout},
 	{"GroupFanoutReopen", testGroupFanoutReopen},
@@ -405,4 +406,16 @@ func testGroupBudgetClockBack(h *harness) {
 		h.Errorf("PutGroupState after the clock went back a year: a token back in %v, want at most %v", se.After, budgetEvery)
 	}
 	h.putCharged(5, 1, budget("alice", t0.Add(budgetEvery)), 0)
+}
+
+// testGroupBudgetClockStep: a spent budget, the server's clock then
+// stepped back a millisecond, takes no state until an interval later (it
+// took a whole burst again before).
+func testGroupBudgetClockStep(h *harness) {
+	for n := byte(1); n <= 3; n++ {
+		h.putCharged(n, 1, budget("alice", t0), 0)
+	}
+	back := t0.Add(-time.Millisecond)
+	h.putCharged(4, 1, budget("alice", back), budgetEvery)
+	h.putCharged(4, 1, budget("alice", back.Add(budgetEvery)), 0)
 }

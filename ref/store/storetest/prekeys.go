@@ -20,6 +20,7 @@ var prekeyTests = []test{
 	{"TakeBundleConcurrent", testTakeBundleConcurrent},
 	{"HandoutBudget", testHandoutBudget},
 	{"HandoutBudgetReopen", testHandoutBudgetReopen},
+	{"HandoutBudgetClockStep", testHandoutBudgetClockStep},
 }
 
 func ptr(k store.Prekey) *store.Prekey { return &k }
@@ -415,4 +416,22 @@ func testHandoutBudgetReopen(h *harness) {
 	h.reopen()
 	h.takeWith(a, handout(t0.Add(time.Minute)), false, 0, store.Counts{EC: 1, KEM: 1})
 	h.takeWith(a, handout(t0.Add(budgetEvery)), true, 4, store.Counts{})
+}
+
+// testHandoutBudgetClockStep: a spent budget, the server's clock then
+// stepped back a millisecond, hands out no burst again (a review found
+// three more: a full time beyond the window counted as a full bucket),
+// and a token comes back an interval later.
+func testHandoutBudgetClockStep(h *harness) {
+	a := h.account("alice")
+	h.reachable(a)
+	h.put(a, store.PrekeyUpdate{OneTimeEC: pks(1, 2, 3, 4, 5, 6, 7), OneTimeKEM: pks(1, 2, 3, 4, 5, 6, 7)})
+	for i := uint32(1); i <= 3; i++ {
+		h.takeWith(a, handout(t0), true, i, store.Counts{EC: 7 - int(i), KEM: 7 - int(i)})
+	}
+	back := t0.Add(-time.Millisecond)
+	for range 3 {
+		h.takeWith(a, handout(back), false, 0, store.Counts{EC: 4, KEM: 4})
+	}
+	h.takeWith(a, handout(back.Add(budgetEvery)), true, 4, store.Counts{EC: 3, KEM: 3})
 }
