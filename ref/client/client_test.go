@@ -64,10 +64,13 @@ func (w *world) device(name string) *dev {
 	return w.deviceWith(name, client.Config{})
 }
 
-// deviceWith is device with a configuration (the world's clock is set).
+// deviceWith is device with a configuration (the world's clock, unless
+// it sets one).
 func (w *world) deviceWith(name string, cfg client.Config) *dev {
 	w.t.Helper()
-	cfg.Clock = w.clock.now
+	if cfg.Clock == nil {
+		cfg.Clock = w.clock.now
+	}
 	d, err := client.Init(filepath.Join(w.dir, name), name, w.addr, cfg)
 	if err != nil {
 		w.t.Fatal(err)

@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -99,16 +98,7 @@ func TestPendingSessionClockBack(t *testing.T) {
 	var mu sync.Mutex
 	ahead := 365 * 24 * time.Hour
 	aliceNow := func() time.Time { mu.Lock(); defer mu.Unlock(); return w.clock.now().Add(ahead) }
-	d, err := client.Init(filepath.Join(w.dir, "alice"), "alice", w.addr, client.Config{Clock: aliceNow})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := d.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice := &dev{d, c}
-	t.Cleanup(func() { alice.c.Close(); d.Close() })
+	alice := w.deviceWith("alice", client.Config{Clock: aliceNow})
 	bob := w.device("bob")
 	bob.c.Close()
 	if _, err := alice.c.Send(ctx, "bob", "a year ahead"); err == nil {
@@ -120,21 +110,7 @@ func TestPendingSessionClockBack(t *testing.T) {
 	ahead = 0
 	mu.Unlock()
 	alice.reconnect(t)
-	if _, err := alice.c.Send(ctx, "bob", "expires unread"); err != nil {
-		t.Fatal(err)
-	}
-	w.clock.add((wire.MaxTTL + 86400) * time.Second)
-	bob.reconnect(t)
-	waitUntil(t, "bob's new signed prekey", func() bool { return !bob.RotationDue() })
-	w.clock.add((wire.PrekeyGrace + 86400) * time.Second)
-	bob.reconnect(t)
-	alice.reconnect(t)
-	if _, err := alice.c.Send(ctx, "bob", "after the grace"); err != nil {
-		t.Fatal(err)
-	}
-	if m := bob.next(t, client.EventMessage).Message; m.Text != "after the grace" {
-		t.Fatalf("bob's message: got %q, want %q", m.Text, "after the grace")
-	}
+	sendAfterGrace(t, w, alice, bob)
 }
 
 // TestPendingSessionBoundary checks a send whose session turns
@@ -169,16 +145,7 @@ func TestPendingSessionBoundary(t *testing.T) {
 		}
 		return base.Add(wire.PrekeySessionAge * time.Second)
 	}
-	d, err := client.Init(filepath.Join(w.dir, "alice"), "alice", w.addr, client.Config{Clock: aliceNow})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := d.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice := &dev{d, c}
-	t.Cleanup(func() { alice.c.Close(); d.Close() })
+	alice := w.deviceWith("alice", client.Config{Clock: aliceNow})
 	bob := w.device("bob")
 	bob.c.Close()
 	if _, err := alice.c.Send(ctx, "bob", "first"); err != nil {

@@ -50,6 +50,15 @@ func TestPendingSessionAfterGrace(t *testing.T) {
 	w := newWorld(t)
 	alice, bob := w.device("alice"), w.device("bob")
 	bob.c.Close()
+	sendAfterGrace(t, w, alice, bob)
+}
+
+// sendAfterGrace has alice send bob, offline, a message that expires
+// unread; bob, back a day after MAX_TTL, replaces his signed prekey, and
+// deletes the old one PREKEY_GRACE and a day later; then alice sends
+// again, from a new bundle (PQX-014), and bob must be shown it.
+func sendAfterGrace(t *testing.T, w *world, alice, bob *dev) {
+	t.Helper()
 	if _, err := alice.c.Send(ctx, "bob", "expires unread"); err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +67,7 @@ func TestPendingSessionAfterGrace(t *testing.T) {
 	waitUntil(t, "bob's new signed prekey", func() bool { return !bob.RotationDue() })
 	w.clock.add((wire.PrekeyGrace + 86400) * time.Second)
 	bob.reconnect(t)
+	alice.reconnect(t)
 	if _, err := alice.c.Send(ctx, "bob", "after the grace"); err != nil {
 		t.Fatal(err)
 	}
