@@ -216,7 +216,7 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 		}
 		d.db.Update(func(tx *bolt.Tx) error { return putConfig(tx, "registered", []byte{1}) })
 	} else {
-		if w.OneTimeEC < PrekeyBatch/2 || w.OneTimeKEM < PrekeyBatch/2 {
+		if w.OneTimeEC < PrekeyBatch/2 || w.OneTimeKEM < PrekeyBatch/2 || d.replenishPending() {
 			go c.replenish()
 		}
 		go c.rotate() // PQX-012, when due
@@ -505,7 +505,8 @@ func (c *Conn) keepalive() {
 	}
 }
 
-// replenish uploads a batch of one-time prekeys, one batch at a time:
+// replenish uploads a batch of one-time prekeys, one batch at a time (a
+// batch whose answer was lost, first, as it was: replenishUpload):
 // a notice(prekeys-low) that comes while a batch is uploaded asks for no
 // second one. The device holds a little over PrekeyBatch of a kind, far
 // below MAX_ONE_TIME_PREKEYS; notices of fetches that crossed an earlier
@@ -518,14 +519,26 @@ func (c *Conn) replenish() {
 		return
 	}
 	defer c.d.replenishing.Store(false)
-	up, err := c.d.newPrekeys(false, PrekeyBatch)
+	up, again, err := c.d.replenishUpload()
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		var res wire.UploadResult
 		err = c.call(ctx, wire.FrameUploadPrekeys, up, &res)
-		if err == nil {
+		switch {
+		case err == nil:
 			err = c.d.acceptedOneTime(up, &res) // PQX-015
+		case again && errcode.Of(err) == errcode.StateDuplicatePrekey:
+			// Sent before, its answer lost: the server holds it (its ids
+			// are this device's alone, PQX-002), with counts unknown.
+			err = c.d.acceptedOneTime(up, nil)
+		}
+		if err == nil || errcode.Of(err) == errcode.PolicyQuotaExceeded {
+			// Answered: not sent again (a part whose answer is lost
+			// below stays uncounted).
+			if derr := c.d.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketConfig).Delete([]byte("replenish")) }); derr != nil {
+				err = cmp.Or(err, derr)
+			}
 		}
 		if errcode.Of(err) == errcode.PolicyQuotaExceeded {
 			// The server refuses the whole batch when either kind would

@@ -56,3 +56,28 @@ func (d *Device) RotationUpload() (*wire.PrekeyUpload, error) { return d.rotatio
 func (c *Conn) UploadPrekeys(ctx context.Context, up *wire.PrekeyUpload) error {
 	return c.call(ctx, wire.FrameUploadPrekeys, up, new(wire.UploadResult))
 }
+
+// ReplenishUpload makes the upload of a batch of one-time prekeys, or
+// returns the one not yet answered, without sending it.
+func (d *Device) ReplenishUpload() (*wire.PrekeyUpload, error) {
+	up, _, err := d.replenishUpload()
+	return up, err
+}
+
+// ReplenishPending reports whether a batch's upload is unanswered.
+func (d *Device) ReplenishPending() bool { return d.replenishPending() }
+
+// KnownOneTimeEC returns how many one-time EC prekeys the device knows
+// the server accepted (PQX-015).
+func (d *Device) KnownOneTimeEC() int {
+	n := 0
+	d.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketHanded).ForEach(func(k, _ []byte) error {
+			if k[0] == handedEC {
+				n++
+			}
+			return nil
+		})
+	})
+	return n
+}

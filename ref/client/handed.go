@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,9 +32,46 @@ func handedKey(kind byte, id uint32) []byte {
 	return binary.BigEndian.AppendUint32([]byte{kind}, id)
 }
 
+// replenishUpload returns the batch of one-time prekeys whose upload's
+// answer was lost, to send again as it is (again), or makes a new one and
+// keeps it ("replenish" in the configuration) until an answer comes: a
+// lost answer would leave its keys uncounted, kept for good (PQX-015).
+func (d *Device) replenishUpload() (up *wire.PrekeyUpload, again bool, err error) {
+	var pending []byte
+	d.db.View(func(tx *bolt.Tx) error {
+		pending = bytes.Clone(getConfig(tx, "replenish"))
+		return nil
+	})
+	if pending != nil {
+		up = new(wire.PrekeyUpload)
+		if err := cborDec.Unmarshal(pending, up); err != nil {
+			return nil, false, fmt.Errorf("client: the stored upload of one-time prekeys: %w", err)
+		}
+		return up, true, nil
+	}
+	if up, err = d.newPrekeys(false, PrekeyBatch); err != nil {
+		return nil, false, err
+	}
+	b, err := cborEnc.Marshal(up)
+	if err != nil {
+		return nil, false, err
+	}
+	return up, false, d.db.Update(func(tx *bolt.Tx) error { return putConfig(tx, "replenish", b) })
+}
+
+// replenishPending reports whether a batch's upload is unanswered.
+func (d *Device) replenishPending() bool {
+	pending := false
+	d.db.View(func(tx *bolt.Tx) error {
+		pending = getConfig(tx, "replenish") != nil
+		return nil
+	})
+	return pending
+}
+
 // acceptedOneTime records the one-time prekeys of an upload the server
-// accepted, and takes the counts it answered with (noteHeld), in one
-// transaction.
+// accepted, and takes the counts it answered with (noteHeld; nil: none),
+// in one transaction.
 func (d *Device) acceptedOneTime(up *wire.PrekeyUpload, res *wire.UploadResult) error {
 	return d.db.Update(func(tx *bolt.Tx) error {
 		b, held := tx.Bucket(bucketHanded), make([]byte, 8)
@@ -50,6 +88,9 @@ func (d *Device) acceptedOneTime(up *wire.PrekeyUpload, res *wire.UploadResult) 
 					return err
 				}
 			}
+		}
+		if res == nil {
+			return nil
 		}
 		return d.noteHeld(tx, res.OneTimeEC, res.OneTimeKEM)
 	})

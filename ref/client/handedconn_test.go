@@ -41,3 +41,36 @@ func TestConnectedForgetsHandedOut(t *testing.T) {
 		return held == 2*client.PrekeyBatch-95
 	})
 }
+
+// TestReplenishAnswerLost checks that a batch of one-time prekeys whose
+// upload's answer was lost (here: sent by the test) is sent again as it
+// is at the next connection, and the server's state.duplicate_prekey taken
+// as its acceptance: its keys are then counted (PQX-015), not kept
+// uncounted for good.
+func TestReplenishAnswerLost(t *testing.T) {
+	st := mem.New()
+	w := newWorldOn(t, st)
+	bob := w.device("bob")
+	up, err := bob.ReplenishUpload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.c.UploadPrekeys(ctx, up); err != nil {
+		t.Fatal(err)
+	}
+	if !bob.ReplenishPending() || bob.KnownOneTimeEC() != client.PrekeyBatch {
+		t.Fatalf("before the next connection: pending %v, %d keys known; want pending, %d known", bob.ReplenishPending(), bob.KnownOneTimeEC(), client.PrekeyBatch)
+	}
+	bob.reconnect(t)
+	waitUntil(t, "bob's batch sent again and counted", func() bool {
+		return !bob.ReplenishPending() && bob.KnownOneTimeEC() == 2*client.PrekeyBatch && !bob.Replenishing()
+	})
+	if c, _, _ := st.PrekeyCounts(ctx, store.Address{Account: "bob", Device: 1}); c.EC != 2*client.PrekeyBatch {
+		t.Errorf("bob's one-time EC prekeys on the server: got %d, want %d", c.EC, 2*client.PrekeyBatch)
+	}
+	for len(bob.c.Events) > 0 {
+		if e := <-bob.c.Events; e.Kind == client.EventError {
+			t.Errorf("bob's event: got error %v, want none", e.Err)
+		}
+	}
+}
