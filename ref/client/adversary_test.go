@@ -52,7 +52,7 @@ func reviewServer(t *testing.T) string {
 
 // offline makes a device of account that never connects, with clock
 // (nil: the time).
-func offline(t *testing.T, account string, clock func() time.Time) *Device {
+func offline(t testing.TB, account string, clock func() time.Time) *Device {
 	t.Helper()
 	d, err := Init(filepath.Join(t.TempDir(), account), account, "127.0.0.1:1", Config{Clock: clock})
 	if err != nil {
@@ -182,14 +182,14 @@ func TestRemovedMemberGetsNewSenderKey(t *testing.T) {
 // sends content to one device over a pairwise session, as deliveries a
 // server would make of it.
 type reviewPeer struct {
-	t     *testing.T
+	t     testing.TB
 	addr  wire.Address
 	s     *session.Session
 	queue uint64
 }
 
 // newReviewPeer starts a session from ik, device addr, with to's prekeys.
-func newReviewPeer(t *testing.T, to *Device, addr wire.Address, ik *keys.PrivateKey) *reviewPeer {
+func newReviewPeer(t testing.TB, to *Device, addr wire.Address, ik *keys.PrivateKey) *reviewPeer {
 	t.Helper()
 	s, err := session.Initiate(rand.Reader, ik, bundleOf(t, to))
 	if err != nil {
@@ -216,7 +216,7 @@ func (p *reviewPeer) deliver(typ uint64, c *wire.Content) *wire.Delivery {
 
 // plaintext completes content (the protocol version, a fresh message id
 // when it has none, sent-at 1000 when it has none) and encodes it.
-func plaintext(t *testing.T, c *wire.Content) []byte {
+func plaintext(t testing.TB, c *wire.Content) []byte {
 	t.Helper()
 	c.Version = wire.ProtocolVersion
 	if c.MessageID == nil {
@@ -243,7 +243,7 @@ func delivery(queue uint64, from wire.Address, typ, kind uint64, ct []byte, c *w
 // sessionFrom makes d accept a list of account with device dev under ik
 // (and its primary primaryIK), and receive one text from that device,
 // which gives d a session with it; it returns the peer.
-func sessionFrom(t *testing.T, d *Device, account string, version uint64, primaryIK *keys.PrivateKey, dev uint64, ik *keys.PrivateKey) *reviewPeer {
+func sessionFrom(t testing.TB, d *Device, account string, version uint64, primaryIK *keys.PrivateKey, dev uint64, ik *keys.PrivateKey) *reviewPeer {
 	t.Helper()
 	devs := map[uint64]*keys.PrivateKey{1: primaryIK, dev: ik}
 	acceptReviewList(t, d, account, version, primaryIK, devs)
@@ -270,7 +270,7 @@ func noSessionMessages(t *testing.T, d *Device, account, what string) {
 
 // acceptReviewList has d accept a list of account, signed by primary,
 // listing the given devices with their keys.
-func acceptReviewList(t *testing.T, d *Device, account string, version uint64, primary *keys.PrivateKey, devs map[uint64]*keys.PrivateKey) {
+func acceptReviewList(t testing.TB, d *Device, account string, version uint64, primary *keys.PrivateKey, devs map[uint64]*keys.PrivateKey) {
 	t.Helper()
 	var listed []wire.ListedDevice
 	for id := uint64(1); id <= 5; id++ {
@@ -969,7 +969,7 @@ func TestLastResortReplay(t *testing.T) {
 }
 
 // newReviewPeerWith starts a session from ik, device addr, with a bundle.
-func newReviewPeerWith(t *testing.T, addr wire.Address, ik *keys.PrivateKey, bundle []byte) *reviewPeer {
+func newReviewPeerWith(t testing.TB, addr wire.Address, ik *keys.PrivateKey, bundle []byte) *reviewPeer {
 	t.Helper()
 	s, err := session.Initiate(rand.Reader, ik, bundle)
 	if err != nil {

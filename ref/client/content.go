@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -25,7 +26,37 @@ var (
 	bucketTimers      = []byte("timers")       // conversation key -> history.Register
 )
 
-func init() { allBuckets = append(allBuckets, bucketLifePending, bucketTimers, bucketExpired) }
+func init() {
+	allBuckets = append(allBuckets, bucketLifePending, bucketTimers, bucketExpired, bucketLifeTarget)
+}
+
+// bucketLifeTarget indexes the kept changes by their conversation and
+// target: uvarint(len(conversation key)) || conversation key || target id
+// || u64be sequence -> nothing. A message that arrives looks up its own
+// (applyKept), instead of decoding every kept change (up to
+// MAX_PENDING_RECEIPTS of up to MAX_TEXT each) for each message.
+var bucketLifeTarget = []byte("life-target")
+
+// lifeTargetPrefix is the prefix in bucketLifeTarget of the kept changes
+// of a conversation's message.
+func lifeTargetPrefix(conv, target []byte) []byte {
+	k := binary.AppendUvarint(nil, uint64(len(conv)))
+	return append(append(k, conv...), target...)
+}
+
+// indexKept adds or removes the index entry of the kept change stored
+// under seq, whose value is v; a value that does not decode has none.
+func indexKept(tx *bolt.Tx, seq, v []byte, add bool) error {
+	var kc keptChange
+	if cborDec.Unmarshal(v, &kc) != nil || kc.Content == nil || kc.Content.Target == nil {
+		return nil
+	}
+	k := append(lifeTargetPrefix(kc.Conv, *kc.Content.Target), seq...)
+	if add {
+		return tx.Bucket(bucketLifeTarget).Put(k, nil)
+	}
+	return tx.Bucket(bucketLifeTarget).Delete(k)
+}
 
 // Conv names a conversation: an account, or a group.
 type Conv struct {
@@ -482,8 +513,14 @@ func (d *Device) applyChange(tx *bolt.Tx, conv Conv, from string, c *wire.Conten
 		if err := b.Put(u64(seq), enc); err != nil {
 			return nil, err
 		}
+		if err := indexKept(tx, u64(seq), enc, true); err != nil {
+			return nil, err
+		}
 		if b.Stats().KeyN >= MaxPendingReceipts {
-			k, _ := b.Cursor().First()
+			k, v := b.Cursor().First()
+			if err := indexKept(tx, k, v, false); err != nil {
+				return nil, err
+			}
 			return nil, b.Delete(k)
 		}
 		return nil, nil
@@ -511,26 +548,25 @@ func (d *Device) applyChange(tx *bolt.Tx, conv Conv, from string, c *wire.Conten
 	return m, putMessage(tx, m)
 }
 
-// applyKept applies the kept changes whose target is m, now known.
+// applyKept applies the kept changes whose target is m, now known,
+// found by their index.
 func (d *Device) applyKept(tx *bolt.Tx, m *Message) (*Message, error) {
-	b := tx.Bucket(bucketLifePending)
-	var done [][]byte
-	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		var kc keptChange
-		if cborDec.Unmarshal(v, &kc) != nil || kc.Content == nil || kc.Content.Target == nil {
-			done = append(done, bytes.Clone(k))
-			continue
-		}
-		if !bytes.Equal(*kc.Content.Target, m.ID) || !bytes.Equal(kc.Conv, m.conv().key()) {
-			continue
-		}
-		done = append(done, bytes.Clone(k))
+	b, idx := tx.Bucket(bucketLifePending), tx.Bucket(bucketLifeTarget)
+	prefix := lifeTargetPrefix(m.conv().key(), m.ID)
+	var keys [][]byte
+	c := idx.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
 	}
-	for _, k := range done {
-		v := b.Get(k)
+	for _, ik := range keys {
+		if err := idx.Delete(ik); err != nil {
+			return nil, err
+		}
+		seq := ik[len(ik)-8:]
+		v := b.Get(seq)
 		var kc keptChange
-		if v != nil && cborDec.Unmarshal(v, &kc) == nil && kc.Content != nil && kc.Content.Target != nil {
+		if v != nil && cborDec.Unmarshal(v, &kc) == nil && kc.Content != nil && kc.Content.Target != nil &&
+			bytes.Equal(*kc.Content.Target, m.ID) && bytes.Equal(kc.Conv, m.conv().key()) {
 			// A dropped change (wrong author, window) changes nothing.
 			changed, err := d.applyChange(tx, m.conv(), kc.From, kc.Content)
 			if err != nil && !isPolicy(err) {
@@ -540,8 +576,10 @@ func (d *Device) applyKept(tx *bolt.Tx, m *Message) (*Message, error) {
 				m = changed
 			}
 		}
-		if err := b.Delete(k); err != nil {
-			return nil, err
+		if v != nil {
+			if err := b.Delete(seq); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return m, nil

@@ -47,8 +47,18 @@ func openDB(path string) (*bolt.DB, error) {
 	err = db.Update(func(tx *bolt.Tx) error {
 		indexed := tx.Bucket(bucketReceived) != nil
 		convIndexed := tx.Bucket(bucketConvMessages) != nil
+		keptIndexed := tx.Bucket(bucketLifeTarget) != nil
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if !keptIndexed {
+			// A database made before the index of kept changes.
+			err := tx.Bucket(bucketLifePending).ForEach(func(k, v []byte) error {
+				return indexKept(tx, k, v, true)
+			})
+			if err != nil {
 				return err
 			}
 		}

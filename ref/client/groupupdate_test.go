@@ -122,3 +122,61 @@ func soleList(t *testing.T, ik *keys.PrivateKey, account string) []byte {
 	}
 	return l.Signed
 }
+
+// TestKeptChangesByTarget checks the index of kept changes (LIF-005): a
+// message that arrives applies the edit kept for it, found by its index,
+// without reading the other kept changes (one that does not decode, put
+// in the store without an index entry, stays untouched; every kept change
+// was decoded for every message before). A database made before the index
+// gets it when it is opened.
+func TestKeptChangesByTarget(t *testing.T) {
+	carol := offline(t, "carol", nil)
+	malIK := newKey(t)
+	mal := sessionFrom(t, carol, "mallory", 1, malIK, 1, malIK)
+	target := make([]byte, wire.MessageIDSize)
+	rand.Read(target)
+	edited, other := "the edited text", "an edit of another message"
+	otherTarget := make([]byte, wire.MessageIDSize)
+	rand.Read(otherTarget)
+	for _, c := range []*wire.Content{
+		{Type: wire.ContentEdit, Target: &target, Text: &edited, SentAt: 2000},
+		{Type: wire.ContentEdit, Target: &otherTarget, Text: &other, SentAt: 2000},
+	} {
+		if _, _, err := carol.receive(mal.deliver(wire.EnvelopeChat, c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := u64(1 << 40)
+	if err := carol.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketLifePending).Put(bad, []byte{0xff, 0x00}) }); err != nil {
+		t.Fatal(err)
+	}
+	// A database made before the index: the index goes, and comes back
+	// at the next opening.
+	if err := carol.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketLifeTarget) }); err != nil {
+		t.Fatal(err)
+	}
+	dir := carol.dir
+	carol.Close()
+	var err error
+	if carol, err = Open(dir, Config{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { carol.Close() })
+	text := "the first text"
+	m, _, err := carol.receive(mal.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentText, MessageID: target, SentAt: 1000, Text: &text}))
+	if err != nil || m == nil || m.Edit.Text != edited {
+		t.Fatalf("the message the kept edit names: got %+v, %v; want it edited to %q", m, err, edited)
+	}
+	carol.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketLifePending).Get(bad); v == nil {
+			t.Errorf("the kept change that does not decode: gone, want it not read")
+		}
+		if n := tx.Bucket(bucketLifePending).Stats().KeyN; n != 2 {
+			t.Errorf("kept changes after the message: got %d, want 2 (the other edit, the bad one)", n)
+		}
+		if n := tx.Bucket(bucketLifeTarget).Stats().KeyN; n != 1 {
+			t.Errorf("index entries after the message: got %d, want 1 (the other edit)", n)
+		}
+		return nil
+	})
+}

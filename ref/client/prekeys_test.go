@@ -63,7 +63,7 @@ func bobWithPrekeys(t *testing.T) (*Device, *keys.PrivateKey, *wire.PrekeyUpload
 }
 
 // newKey returns a new identity key.
-func newKey(t *testing.T) *keys.PrivateKey {
+func newKey(t testing.TB) *keys.PrivateKey {
 	t.Helper()
 	k, err := keys.GeneratePrivateKey(rand.Reader)
 	if err != nil {

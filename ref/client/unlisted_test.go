@@ -16,7 +16,7 @@ import (
 )
 
 // bundleOf returns a bundle of d's prekeys, as the server would serve it.
-func bundleOf(t *testing.T, d *Device) []byte {
+func bundleOf(t testing.TB, d *Device) []byte {
 	t.Helper()
 	up, err := d.newPrekeys(true, 1)
 	if err != nil {
