@@ -201,7 +201,7 @@ func (d *Device) Connect(ctx context.Context) (*Conn, error) {
 			err = c.call(ctx, wire.FrameUploadPrekeys, up, &res)
 		}
 		if err == nil {
-			err = d.acceptedOneTime(up, &res)
+			err = d.acceptedOneTime(up, &res, false)
 		}
 		d.replenishing.Store(false)
 		if err != nil {
@@ -527,15 +527,16 @@ func (c *Conn) replenish() {
 		err = c.call(ctx, wire.FrameUploadPrekeys, up, &res)
 		switch {
 		case err == nil:
-			err = c.d.acceptedOneTime(up, &res) // PQX-015
+			err = c.d.acceptedOneTime(up, &res, true) // PQX-015
 		case again && errcode.Of(err) == errcode.StateDuplicatePrekey:
 			// Sent before, its answer lost: the server holds it (its ids
 			// are this device's alone, PQX-002), with counts unknown.
-			err = c.d.acceptedOneTime(up, nil)
-		}
-		if err == nil || errcode.Of(err) == errcode.PolicyQuotaExceeded {
-			// Answered: not sent again (a part whose answer is lost
-			// below stays uncounted).
+			err = c.d.acceptedOneTime(up, nil, true)
+		case errcode.Of(err) != 0:
+			// Refused, the first sending state.duplicate_prekey too: the
+			// server stored none of it, and it is not sent again (the
+			// parts after a quota refusal go below; a part whose answer
+			// is lost stays uncounted).
 			if derr := c.d.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketConfig).Delete([]byte("replenish")) }); derr != nil {
 				err = cmp.Or(err, derr)
 			}
@@ -551,7 +552,7 @@ func (c *Conn) replenish() {
 				perr := c.call(ctx, wire.FrameUploadPrekeys, part, &res)
 				switch {
 				case perr == nil:
-					perr = c.d.acceptedOneTime(part, &res)
+					perr = c.d.acceptedOneTime(part, &res, false)
 				case errcode.Of(perr) == errcode.PolicyQuotaExceeded:
 					perr = c.d.dropPrekeys(part)
 				}

@@ -81,3 +81,34 @@ func (d *Device) KnownOneTimeEC() int {
 	})
 	return n
 }
+
+// UploadAndCount sends an upload of one-time prekeys and records its
+// acceptance as replenish does, leaving "replenish" in place: the state a
+// crash between the two would leave.
+func (c *Conn) UploadAndCount(ctx context.Context, up *wire.PrekeyUpload) error {
+	var res wire.UploadResult
+	if err := c.call(ctx, wire.FrameUploadPrekeys, up, &res); err != nil {
+		return err
+	}
+	return c.d.acceptedOneTime(up, &res, false)
+}
+
+// HandedAtEC returns when the device learned that the server handed out
+// its one-time EC prekey id (0: not yet), and whether it knows the key
+// accepted.
+func (d *Device) HandedAtEC(id uint32) (at uint64, known bool) {
+	d.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketHanded).Get(handedKey(handedEC, id))
+		if len(v) == 8 {
+			at, known = binary.BigEndian.Uint64(v), true
+		}
+		return nil
+	})
+	return at, known
+}
+
+// RestartOneTimeIDs numbers the next one-time EC prekeys from 1 again, as
+// faults.RestartPrekeyIDs does (or a database restored from a backup).
+func (d *Device) RestartOneTimeIDs() {
+	d.db.Update(func(tx *bolt.Tx) error { return putConfig(tx, "next-opk", u32(1)) })
+}

@@ -71,22 +71,36 @@ func (d *Device) replenishPending() bool {
 
 // acceptedOneTime records the one-time prekeys of an upload the server
 // accepted, and takes the counts it answered with (noteHeld; nil: none),
-// in one transaction.
-func (d *Device) acceptedOneTime(up *wire.PrekeyUpload, res *wire.UploadResult) error {
+// in one transaction, which ends the upload kept as "replenish" when
+// pending is set. A key recorded already keeps its entry: a batch counted
+// and sent again (a crash before "replenish" went) keeps the marks the
+// counts gave it since.
+func (d *Device) acceptedOneTime(up *wire.PrekeyUpload, res *wire.UploadResult, pending bool) error {
 	return d.db.Update(func(tx *bolt.Tx) error {
 		b, held := tx.Bucket(bucketHanded), make([]byte, 8)
+		record := func(k []byte) error {
+			if b.Get(k) != nil {
+				return nil
+			}
+			return b.Put(k, held)
+		}
 		if up.OneTime != nil {
 			for _, k := range *up.OneTime {
-				if err := b.Put(handedKey(handedEC, uint32(k.ID)), held); err != nil {
+				if err := record(handedKey(handedEC, uint32(k.ID))); err != nil {
 					return err
 				}
 			}
 		}
 		if up.OneTimeKEM != nil {
 			for _, k := range *up.OneTimeKEM {
-				if err := b.Put(handedKey(handedKEM, uint32(k.ID)), held); err != nil {
+				if err := record(handedKey(handedKEM, uint32(k.ID))); err != nil {
 					return err
 				}
+			}
+		}
+		if pending {
+			if err := tx.Bucket(bucketConfig).Delete([]byte("replenish")); err != nil {
+				return err
 			}
 		}
 		if res == nil {

@@ -27,7 +27,7 @@ func TestHandedOutKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		if res != nil {
-			if err := bob.acceptedOneTime(up, res); err != nil {
+			if err := bob.acceptedOneTime(up, res, false); err != nil {
 				t.Fatal(err)
 			}
 		}
