@@ -537,7 +537,7 @@ func (c *Conn) replenish() {
 			// server stored none of it, and it is not sent again (the
 			// parts after a quota refusal go below; a part whose answer
 			// is lost stays uncounted).
-			if derr := c.d.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketConfig).Delete([]byte("replenish")) }); derr != nil {
+			if derr := c.d.db.Update(func(tx *bolt.Tx) error { return dropKept(tx, "replenish") }); derr != nil {
 				err = cmp.Or(err, derr)
 			}
 		}

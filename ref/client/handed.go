@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -33,30 +32,11 @@ func handedKey(kind byte, id uint32) []byte {
 }
 
 // replenishUpload returns the batch of one-time prekeys whose upload's
-// answer was lost, to send again as it is (again), or makes a new one and
-// keeps it ("replenish" in the configuration) until an answer comes: a
-// lost answer would leave its keys uncounted, kept for good (PQX-015).
+// answer was lost, to send again as it is (again), or makes a new one,
+// kept as "replenish" until an answer comes (keptUpload): a lost answer
+// would leave its keys uncounted, kept for good (PQX-015).
 func (d *Device) replenishUpload() (up *wire.PrekeyUpload, again bool, err error) {
-	var pending []byte
-	d.db.View(func(tx *bolt.Tx) error {
-		pending = bytes.Clone(getConfig(tx, "replenish"))
-		return nil
-	})
-	if pending != nil {
-		up = new(wire.PrekeyUpload)
-		if err := cborDec.Unmarshal(pending, up); err != nil {
-			return nil, false, fmt.Errorf("client: the stored upload of one-time prekeys: %w", err)
-		}
-		return up, true, nil
-	}
-	if up, err = d.newPrekeys(false, PrekeyBatch); err != nil {
-		return nil, false, err
-	}
-	b, err := cborEnc.Marshal(up)
-	if err != nil {
-		return nil, false, err
-	}
-	return up, false, d.db.Update(func(tx *bolt.Tx) error { return putConfig(tx, "replenish", b) })
+	return d.keptUpload("replenish", false, PrekeyBatch)
 }
 
 // replenishPending reports whether a batch's upload is unanswered.
@@ -99,7 +79,7 @@ func (d *Device) acceptedOneTime(up *wire.PrekeyUpload, res *wire.UploadResult, 
 			}
 		}
 		if pending {
-			if err := tx.Bucket(bucketConfig).Delete([]byte("replenish")); err != nil {
+			if err := dropKept(tx, "replenish"); err != nil {
 				return err
 			}
 		}

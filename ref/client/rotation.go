@@ -65,31 +65,51 @@ func (d *Device) rotationDue() bool {
 // A crash between leaves keys no upload names, which the next accepted
 // pair replaces (accepted).
 func (d *Device) rotationUpload() (*wire.PrekeyUpload, error) {
+	up, _, err := d.keptUpload("rotation", true, 0)
+	return up, err
+}
+
+// dropKept ends the upload kept under name (keptUpload).
+func dropKept(tx *bolt.Tx, name string) error {
+	for _, k := range []string{name, name + "-at"} {
+		if err := tx.Bucket(bucketConfig).Delete([]byte(k)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keptUpload returns the upload kept under name in the configuration, its
+// answer not yet taken, to send again as it is (again); or it makes one
+// (newPrekeys) and keeps it there, with the time it was made under
+// name-at, until its answer comes: an upload whose answer is lost is sent
+// again, and state.duplicate_prekey then taken as its acceptance, since
+// the device gives an id to one key only (PQX-002, PQX-012, PQX-015).
+func (d *Device) keptUpload(name string, first bool, n int) (up *wire.PrekeyUpload, again bool, err error) {
 	var pending []byte
 	d.db.View(func(tx *bolt.Tx) error {
-		pending = bytes.Clone(getConfig(tx, "rotation"))
+		pending = bytes.Clone(getConfig(tx, name))
 		return nil
 	})
 	if pending != nil {
-		up := new(wire.PrekeyUpload)
+		up = new(wire.PrekeyUpload)
 		if err := cborDec.Unmarshal(pending, up); err != nil {
-			return nil, fmt.Errorf("client: the stored upload of new prekeys: %w", err)
+			return nil, false, fmt.Errorf("client: the stored upload %q: %w", name, err)
 		}
-		return up, nil
+		return up, true, nil
 	}
-	up, err := d.newPrekeys(true, 0)
-	if err != nil {
-		return nil, err
+	if up, err = d.newPrekeys(first, n); err != nil {
+		return nil, false, err
 	}
 	b, err := cborEnc.Marshal(up)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return up, d.db.Update(func(tx *bolt.Tx) error {
-		if err := putConfig(tx, "rotation-at", binary.BigEndian.AppendUint64(nil, uint64(d.now().UnixMilli()))); err != nil {
+	return up, false, d.db.Update(func(tx *bolt.Tx) error {
+		if err := putConfig(tx, name+"-at", binary.BigEndian.AppendUint64(nil, uint64(d.now().UnixMilli()))); err != nil {
 			return err
 		}
-		return putConfig(tx, "rotation", b)
+		return putConfig(tx, name, b)
 	})
 }
 
@@ -133,10 +153,8 @@ func (d *Device) accepted(up *wire.PrekeyUpload) error {
 		if v := getConfig(tx, "rotation-at"); len(v) == 8 && getConfig(tx, "rotation") != nil {
 			sent = min(sent, binary.BigEndian.Uint64(v))
 		}
-		for _, name := range []string{"rotation", "rotation-at"} {
-			if err := tx.Bucket(bucketConfig).Delete([]byte(name)); err != nil {
-				return err
-			}
+		if err := dropKept(tx, "rotation"); err != nil {
+			return err
 		}
 		return putConfig(tx, "prekeys-at", binary.BigEndian.AppendUint64(nil, sent))
 	})
