@@ -31,7 +31,8 @@ import (
 // that a scenario can see a server refuse or withhold it. It reports
 // whether verb is one of them.
 //
-//	[!] NAME group-fetch [CODE] @GROUP FROM       get-group from a version (GRP-004)
+//	[!] NAME group-fetch [CODE] @GROUP FROM [V...] get-group from a version; with versions, the states served must be
+//	                                              those, in that order (GRP-004)
 //	! NAME group-send-raw CODE @GROUP VERSION     send-group with that version and a digest of zeros (GRP-009)
 //	! NAME flood CODE ACCOUNT N                   up to N sends at once, the first SEND_BURST messages "flood 0", "flood 1", ...,
 //	                                              the rest refused state.fanout_mismatch; one must fail with CODE (SRV-016)
@@ -198,15 +199,37 @@ func (w *world) rawVerb(ts *testscript.TestScript, ctx context.Context, name str
 		}
 		must(ts, name+" typing", c.Typing(rest[0], rest[1] == "on"))
 	case "group-fetch":
-		if len(rest) != 2 {
-			ts.Fatalf("usage: [!] %s group-fetch [CODE] @GROUP FROM", name)
+		if len(rest) < 2 || neg && len(rest) > 2 {
+			ts.Fatalf("usage: [!] %s group-fetch [CODE] @GROUP FROM [VERSION...]", name)
 		}
-		err := c.Call(ctx, wire.FrameGetGroup, &wire.GroupFetch{GroupID: w.conv(ts, rest[0]).group, From: number(rest[1])}, new(wire.GroupHistory))
+		var h wire.GroupHistory
+		err := c.Call(ctx, wire.FrameGetGroup, &wire.GroupFetch{GroupID: w.conv(ts, rest[0]).group, From: number(rest[1])}, &h)
 		if neg {
 			mustFail(ts, name+" group-fetch", err, code)
 			return true
 		}
 		must(ts, name+" group-fetch", err)
+		if len(rest) == 2 {
+			return true
+		}
+		var want, got []uint64
+		for _, v := range rest[2:] {
+			want = append(want, number(v))
+		}
+		for _, signed := range h.States {
+			var st wire.GroupState
+			var s wire.SignedGroupState
+			if err := wire.Unmarshal(signed, &s); err != nil {
+				fail(ts, WrongOutput, "%s group-fetch: a state that does not decode: %v", name, err)
+			}
+			if err := wire.Unmarshal(s.State, &st); err != nil {
+				fail(ts, WrongOutput, "%s group-fetch: a state that does not decode: %v", name, err)
+			}
+			got = append(got, st.Serial)
+		}
+		if !slices.Equal(got, want) {
+			fail(ts, WrongOutput, "%s group-fetch from %s: got versions %v, want %v (GRP-004)", name, rest[1], got, want)
+		}
 	case "group-send-raw":
 		if len(rest) != 2 {
 			ts.Fatalf("usage: ! %s group-send-raw CODE @GROUP VERSION", name)

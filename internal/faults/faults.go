@@ -86,6 +86,7 @@ const (
 	UnboundedHandout          Fault = "unbounded-handout"             // the server hands out a device's one-time prekeys to every fetch (SRV-027)
 	KeepHandedOut             Fault = "keep-handed-out"               // a device keeps the one-time prekeys the server handed out until they are used (PQX-015)
 	NewestHandoutFirst        Fault = "newest-handout-first"          // the server hands out a device's newest one-time prekeys first (SRV-028)
+	NoReaddGap                Fault = "no-readd-gap"                  // the server serves an account added to a group again none of the states made while it was away (GRP-004)
 )
 
 // All lists every fault with the check it breaks.
@@ -157,13 +158,14 @@ var All = map[Fault]string{
 	UnboundedHandout:          "the server hands out a device's one-time prekeys to every fetch, however many it has handed out lately: any account can make the device keep and upload keys at its request rate (SRV-027)",
 	KeepHandedOut:             "a device keeps the private key of every one-time prekey until a prekey message uses it, however long ago the server handed it out (PQX-015)",
 	NewestHandoutFirst:        "the server hands out a device's newest one-time prekeys first: the device, which reads the counts as the newest held, deletes keys the server still holds PREKEY_GRACE later (SRV-028)",
+	NoReaddGap:                "the server serves an account that was removed from a group and added again only the states that name it or whose previous state does, not those made while it was away: its devices, which check every state against the one before, cannot follow the group when the state that adds it again is not by an admin of its removal (GRP-004)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.
 var ServerFaults = map[Fault]bool{IgnoreTTL: true, AcceptRevokedDevice: true, NoRateLimit: true, NonMemberGroupSend: true,
 	LastSeenToAll: true, AckInMemory: true, SentAtUnchecked: true, NoWriteTimeout: true, ReuseOneTimePrekeys: true,
 	NoIdleTimeout: true, UnboundedPrekeys: true, BlobsBySize: true, NoStopFlush: true, StoreFailureOpen: true, NoRegisterLimit: true, NoFirstFrameLimit: true,
-	NoFanoutLimit: true, NoGroupStateBudget: true, UnboundedHandout: true, NewestHandoutFirst: true}
+	NoFanoutLimit: true, NoGroupStateBudget: true, UnboundedHandout: true, NewestHandoutFirst: true, NoReaddGap: true}
 
 var on atomic.Pointer[Fault]
 

@@ -210,17 +210,12 @@ func (d *Device) acceptGroupStateTOFU(tx *bolt.Tx, signed, gid []byte, tofu bool
 	var prev *group.State
 	if rec != nil {
 		prev = groupState(tx, gid, rec.Version)
-		switch {
-		case s.Serial > rec.Version+1 && prev != nil && !prev.IsMember(d.Account) && s.IsMember(d.Account) &&
-			prev.IsAdmin(s.Author.Account):
-			// Removed at P and added again by S after changes it was not
-			// part of, which get-group does not serve it (GRP-004): S is a
-			// first state, as for an account added (GRP-001 step 4), when
-			// an admin of P made it. By anyone, a server alone could fork
-			// the group for a device removed from it or that left it: a
-			// later version by an account of its own, admin in S only.
-			prev = nil
-		case s.Serial > rec.Version+1:
+		// A gap is never skipped (GRP-003), not even by a state that adds
+		// this device's account again after it was removed: get-group
+		// serves the states made while it was away (GRP-004), each checked
+		// against the one before (GRP-001 step 4), so that no server can
+		// fork the group for a device removed from it or that left it.
+		if s.Serial > rec.Version+1 {
 			return nil, errGroupGap{gid: gid, from: rec.Version + 1}
 		}
 		if s.Serial < rec.Version {

@@ -12,16 +12,18 @@ import (
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
-// TestReaddNotByServerAlone checks the exception of GRP-001 step 4 for a
-// device removed from a group and added again after changes it was not
-// part of: it takes the state that adds it again as a first state only
-// when its author's account is an admin in the state it holds (its
-// removal). Taken as a first state whoever signed it, a server alone could
-// fork the view of every group a device was removed from or left: it
-// makes an account, signs with its key a later version of the group that
-// names the device and makes that account an admin, and serves it; the
-// device then follows the made-up group under the real group's id and
-// history, and gives its sender key to the server's account.
+// TestReaddNotByServerAlone checks GRP-001 step 4 and GRP-003 for a device
+// removed from a group and added again after changes it was not part of:
+// it takes the state that adds it again only once it has checked every
+// state in between, which get-group serves it (GRP-004), whoever signed
+// that state. Taken as a first state, a server alone could fork the view
+// of every group a device was removed from or left: it makes an account,
+// signs with its key a later version of the group that names the device
+// and makes that account an admin, and serves it; the device then follows
+// the made-up group under the real group's id and history, and gives its
+// sender key to the server's account. Taken as a first state when an
+// admin of the removal signed it (the rule before), a device could not
+// follow a group whose admin at its return became one while it was away.
 func TestReaddNotByServerAlone(t *testing.T) {
 	carol := offline(t, "carol", nil)
 	malIK := newKey(t)
@@ -63,12 +65,24 @@ func TestReaddNotByServerAlone(t *testing.T) {
 		t.Errorf("carol's group after oscar's state: version %d, left %v; want version 2, left", v, left)
 	}
 
-	// mallory, the admin who removed her, adds her again at version 5.
-	if err := accept(sign(malIK, malList, mal, 5, member("carol"), admin("mallory"))); err != nil {
-		var gap errGroupGap
-		t.Errorf("mallory adds carol again at version 5: got %v (gap %v), want it accepted", err, errors.As(err, &gap))
+	// mallory, the admin who removed her, adds her again at version 5: a
+	// gap too, until the states in between come.
+	var gap errGroupGap
+	readd := sign(malIK, malList, mal, 5, member("carol"), admin("mallory"))
+	if err := accept(readd); !errors.As(err, &gap) || gap.from != 3 {
+		t.Errorf("mallory adds carol again at version 5, carol at 2: got %v, want a gap from 3", err)
+	}
+	// With them, whoever the admin of version 5 became in between.
+	for _, s := range []*group.State{
+		sign(malIK, malList, mal, 3, admin("mallory"), member("oscar")),
+		sign(malIK, malList, mal, 4, admin("mallory"), admin("oscar")),
+		sign(oscarIK, soleList(t, oscarIK, "oscar"), wire.Address{Account: "oscar", Device: 1}, 5, member("carol"), admin("mallory"), admin("oscar")),
+	} {
+		if err := accept(s); err != nil {
+			t.Fatalf("version %d: %v", s.Serial, err)
+		}
 	}
 	if v, left := groupVersion(carol, gid); v != 5 || left {
-		t.Errorf("carol's group after mallory's state: version %d, left %v; want version 5, a member", v, left)
+		t.Errorf("carol's group after the states in between: version %d, left %v; want version 5, a member", v, left)
 	}
 }

@@ -186,7 +186,8 @@ func mustState(t *testing.T, s *wire.SignedGroupState) *wire.GroupState {
 }
 
 // TestGetGroup checks GRP-004: a device gets the states that name its
-// account, or whose previous state does.
+// account, or whose previous state does, and those between two that name
+// it (made while it was away), never one before the first that names it.
 func TestGetGroup(t *testing.T) {
 	e := start(t)
 	a1, b1, c1, d1, m1 := e.member("alice"), e.member("bob"), e.member("carol"), e.member("dave"), e.member("mallory")
@@ -205,41 +206,83 @@ func TestGetGroup(t *testing.T) {
 		}
 		signed = append(signed, s.Signed)
 	}
-	tests := []struct {
+	type fetch struct {
 		name string
 		from *tdev
 		id   []byte
 		v    uint64
 		want []int // versions
 		code errcode.Code
-	}{
+	}
+	check := func(tests []fetch) {
+		t.Helper()
+		for _, tt := range tests {
+			var h wire.GroupHistory
+			code, _ := tt.from.try(wire.FrameGetGroup, &wire.GroupFetch{GroupID: tt.id, From: tt.v}, &h)
+			if code != tt.code {
+				t.Errorf("%s: got %v, want %v", tt.name, code, tt.code)
+				continue
+			}
+			var want [][]byte
+			for _, v := range tt.want {
+				want = append(want, signed[v-1])
+			}
+			if code == 0 && !slices.EqualFunc(h.States, want, bytes.Equal) {
+				t.Errorf("%s: got versions %v, want %v", tt.name, versionsOf(t, h.States), tt.want)
+			}
+		}
+	}
+	check([]fetch{
 		{"alice from 1", a1, g, 1, []int{1, 2, 3, 4}, 0},
 		{"alice from 3", a1, g, 3, []int{3, 4}, 0},
 		{"bob, removed at 3", b1, g, 1, []int{1, 2, 3}, 0},
 		{"bob from 2", b1, g, 2, []int{2, 3}, 0},
-		{"bob after his removal", b1, g, 4, nil, errcode.PolicyNotMember},
+		{"bob after his removal, not back", b1, g, 4, nil, errcode.PolicyNotMember},
 		{"carol, added at 2", c1, g, 1, []int{2, 3, 4}, 0},
 		{"dave, added at 4", d1, g, 1, []int{4}, 0},
 		{"mallory, never a member", m1, g, 1, nil, errcode.PolicyNotMember},
 		{"past the current version", a1, g, 5, nil, errcode.PolicyNotMember},
 		{"an unknown group", a1, gid(3), 1, nil, errcode.StateUnknownGroup},
 		{"an unknown group, by a stranger", m1, gid(3), 1, nil, errcode.StateUnknownGroup},
+	})
+
+	// Alice makes carol an admin at version 5; carol adds bob again at 6;
+	// version 7 removes dave.
+	for i, ms := range [][]wire.GroupMember{
+		members(role{"alice", true}, role{"carol", true}, role{"dave", false}),
+		members(role{"alice", true}, role{"carol", true}, role{"dave", false}, role{"bob", false}),
+		members(role{"alice", true}, role{"carol", true}, role{"bob", false}),
+	} {
+		author := a1
+		if i > 0 {
+			author = c1
+		}
+		s := author.state(g, uint64(i+5), ms)
+		if got := author.setGroup(s.Signed); got != 0 {
+			t.Fatalf("version %d: %v", i+5, got)
+		}
+		signed = append(signed, s.Signed)
 	}
-	for _, tt := range tests {
-		var h wire.GroupHistory
-		code, _ := tt.from.try(wire.FrameGetGroup, &wire.GroupFetch{GroupID: tt.id, From: tt.v}, &h)
-		if code != tt.code {
-			t.Errorf("%s: got %v, want %v", tt.name, code, tt.code)
-			continue
-		}
-		var want [][]byte
-		for _, v := range tt.want {
-			want = append(want, signed[v-1])
-		}
-		if code == 0 && !slices.EqualFunc(h.States, want, bytes.Equal) {
-			t.Errorf("%s: got %d states, want versions %v", tt.name, len(h.States), tt.want)
-		}
+	check([]fetch{
+		{"bob, away from 3 to 6", b1, g, 1, []int{1, 2, 3, 4, 5, 6, 7}, 0},
+		{"bob from his removal", b1, g, 3, []int{3, 4, 5, 6, 7}, 0},
+		{"bob from the state after it", b1, g, 4, []int{4, 5, 6, 7}, 0},
+		{"bob from his return", b1, g, 6, []int{6, 7}, 0},
+		{"carol from 1", c1, g, 1, []int{2, 3, 4, 5, 6, 7}, 0},
+		{"dave, added at 4 and removed at 7", d1, g, 1, []int{4, 5, 6, 7}, 0},
+		{"dave after his removal", d1, g, 8, nil, errcode.PolicyNotMember},
+		{"mallory, never a member", m1, g, 1, nil, errcode.PolicyNotMember},
+	})
+}
+
+// versionsOf returns the versions of signed group states.
+func versionsOf(t *testing.T, states [][]byte) []int {
+	t.Helper()
+	var vs []int
+	for _, s := range states {
+		vs = append(vs, int(mustState(t, signedBody(t, s)).Serial))
 	}
+	return vs
 }
 
 // TestGetGroupLimit checks that get-group answers at most MAX_GROUP_STATES
@@ -618,5 +661,60 @@ func TestFetchDeviceList(t *testing.T) {
 	}
 	if _, err := e.st.Account(context.Background(), "newcomer"); errors.Is(err, store.ErrNotFound) {
 		t.Error("newcomer not registered")
+	}
+}
+
+// TestGetGroupAwayPages checks the pages of GRP-004 for an account away
+// from a group for more than a page of states: the states in between come
+// in pages of MAX_GROUP_STATES, from any version after its removal (the
+// server looks back across pages for a state that names it), and none
+// while no later state names it.
+func TestGetGroupAwayPages(t *testing.T) {
+	e := startWith(t, mem.New(), newClock(), func(c *server.Config) { c.GroupStateBurst = -1 })
+	a1, b1 := e.member("alice"), e.member("bob")
+	g := gid(6)
+	const back = wire.MaxGroupStates + 10 // bob is added again at this version
+	set := func(v uint64, ms []wire.GroupMember) {
+		t.Helper()
+		if got := a1.setGroup(a1.state(g, v, ms).Signed); got != 0 {
+			t.Fatalf("version %d: %v", v, got)
+		}
+	}
+	fetch := func(from uint64) ([]int, errcode.Code) {
+		t.Helper()
+		var h wire.GroupHistory
+		code, _ := b1.try(wire.FrameGetGroup, &wire.GroupFetch{GroupID: g, From: from}, &h)
+		return versionsOf(t, h.States), code
+	}
+	span := func(from, to int) []int {
+		var vs []int
+		for v := from; v <= to; v++ {
+			vs = append(vs, v)
+		}
+		return vs
+	}
+	set(1, members(role{"alice", true}, role{"bob", false}))
+	for v := uint64(2); v < back; v++ { // bob removed at 2
+		set(v, members(role{"alice", true}))
+	}
+	if got, code := fetch(3); code != errcode.PolicyNotMember {
+		t.Errorf("from 3, bob not back: got versions %v, code %v; want %v", got, code, errcode.PolicyNotMember)
+	}
+	set(back, members(role{"alice", true}, role{"bob", false}))
+	tests := []struct {
+		from uint64
+		want []int
+	}{
+		{1, span(1, wire.MaxGroupStates)},
+		{2, span(2, wire.MaxGroupStates+1)},
+		{wire.MaxGroupStates + 2, span(wire.MaxGroupStates+2, back)},
+		{back - 1, span(back-1, back)},
+		{back, span(back, back)},
+	}
+	for _, tt := range tests {
+		got, code := fetch(tt.from)
+		if code != 0 || !slices.Equal(got, tt.want) {
+			t.Errorf("from %d: got versions %v, code %v; want %v", tt.from, got, code, tt.want)
+		}
 	}
 }
