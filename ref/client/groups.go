@@ -263,8 +263,13 @@ func (d *Device) acceptGroupStateTOFU(tx *bolt.Tx, signed, gid []byte, tofu bool
 			}
 		}
 	}
+	// Leaving, the device deletes every sender key of the group (GRP-011);
+	// the states made while it was away, which it accepts once it is added
+	// again (GRP-004), do not remove it again: a key a member gave it
+	// meanwhile (GRP-006) is kept.
+	wasLeft := rec.Left && prev != nil
 	rec.Left = !s.IsMember(d.Account)
-	if rec.Left {
+	if rec.Left && !wasLeft {
 		rec.OwnKey, rec.Given = nil, nil
 		if err := dropSenderKeys(tx, gid, ""); err != nil {
 			return nil, err

@@ -25,13 +25,7 @@ import (
 // admin of the removal signed it (the rule before), a device could not
 // follow a group whose admin at its return became one while it was away.
 func TestReaddNotByServerAlone(t *testing.T) {
-	carol := offline(t, "carol", nil)
-	malIK := newKey(t)
-	sessionFrom(t, carol, "mallory", 1, malIK, 1, malIK)
-	malList := carol.DeviceList("mallory").Signed
-	mal := wire.Address{Account: "mallory", Device: 1}
-	gid := make([]byte, wire.GroupIDSize)
-	rand.Read(gid)
+	carol, malIK, malList, mal, gid := readdWorld(t)
 	oscarIK := newKey(t)
 	sign := func(k *keys.PrivateKey, list []byte, author wire.Address, v uint64, ms ...wire.GroupMember) *group.State {
 		t.Helper()
@@ -85,4 +79,73 @@ func TestReaddNotByServerAlone(t *testing.T) {
 	if v, left := groupVersion(carol, gid); v != 5 || left {
 		t.Errorf("carol's group after the states in between: version %d, left %v; want version 5, a member", v, left)
 	}
+}
+
+// TestReaddKeepsKeysGivenWhileAway checks GRP-011 for a device that catches
+// up on the states made while it was away from a group: a member's sender
+// key it accepted after its removal (GRP-006; the member's message may come
+// before the content that adds it again) is kept, since none of those
+// states removes it again. Deleted at each, the member's message was lost
+// (from a review).
+func TestReaddKeepsKeysGivenWhileAway(t *testing.T) {
+	carol, malIK, malList, mal, gid := readdWorld(t)
+	admin := func(a string) wire.GroupMember { return wire.GroupMember{Account: a, Role: wire.RoleAdmin} }
+	member := func(a string) wire.GroupMember { return wire.GroupMember{Account: a, Role: wire.RoleMember} }
+	accept := func(v uint64, ms ...wire.GroupMember) {
+		t.Helper()
+		s, err := group.Sign(malIK, mal, malList, gid, v, ms, "", 1000*v, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := carol.db.Update(func(tx *bolt.Tx) error { _, err := carol.acceptGroupState(tx, s.Signed, gid); return err }); err != nil {
+			t.Fatalf("version %d: %v", v, err)
+		}
+	}
+	held := func() int {
+		t.Helper()
+		var n int
+		err := carol.db.View(func(tx *bolt.Tx) error {
+			ks, err := getSenderKeys(tx, gid, wire.Address{Account: "dave", Device: 1})
+			n = len(ks)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	accept(1, member("carol"), member("dave"), admin("mallory"))
+	accept(2, member("dave"), admin("mallory")) // carol removed
+	k, err := group.New(gid, 5, 1, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dist := k.Distribution()
+	if err := carol.db.Update(func(tx *bolt.Tx) error {
+		return carol.acceptSenderKey(tx, wire.Address{Account: "dave", Device: 1}, &dist)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	accept(3, member("dave"), member("erin"), admin("mallory"))
+	accept(4, member("dave"), admin("mallory"))
+	accept(5, member("carol"), member("dave"), admin("mallory")) // carol back
+	if n := held(); n != 1 {
+		t.Errorf("dave's sender keys after carol caught up: got %d, want 1", n)
+	}
+	accept(6, member("dave"), admin("mallory")) // carol removed again
+	if n := held(); n != 0 {
+		t.Errorf("dave's sender keys after carol's second removal: got %d, want 0", n)
+	}
+}
+
+// readdWorld returns carol's device, which knows mallory (her key, her
+// list and her device's address), and a new group id.
+func readdWorld(t *testing.T) (carol *Device, malIK *keys.PrivateKey, malList []byte, mal wire.Address, gid []byte) {
+	t.Helper()
+	carol = offline(t, "carol", nil)
+	malIK = newKey(t)
+	sessionFrom(t, carol, "mallory", 1, malIK, 1, malIK)
+	gid = make([]byte, wire.GroupIDSize)
+	rand.Read(gid)
+	return carol, malIK, carol.DeviceList("mallory").Signed, wire.Address{Account: "mallory", Device: 1}, gid
 }

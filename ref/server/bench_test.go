@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"runtime/metrics"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/server"
 	"github.com/missive-protocol/missive/ref/store"
 	"github.com/missive-protocol/missive/ref/store/bolt"
@@ -129,4 +131,46 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkGetGroupFormerMember measures what a get-group costs the server
+// when the account asking was removed from a group of MAX_GROUP_MEMBERS
+// members that has made 100 states since: the server serves it none
+// (GRP-004), and the request is refused policy.not_member. Its CPU time per
+// request (cpu-µs/op, user and system, from getrusage) is what an account
+// removed from a large group can make the server spend at its request
+// rate. Run it with -benchtime 20x or so: the device's request bucket
+// (REQUEST_BURST) holds 40.
+func BenchmarkGetGroupFormerMember(b *testing.B) {
+	const since = 100
+	e := startWith(b, mem.New(), newClock(), func(c *server.Config) { c.GroupStateBurst = -1 })
+	ctx := context.Background()
+	a1, b1 := e.member("alice"), e.member("bob")
+	all := []role{{"alice", true}, {"bob", false}}
+	for i := range wire.MaxGroupMembers - 2 {
+		name := fmt.Sprintf("member%04d", i)
+		if err := e.st.CreateAccount(ctx, name, store.Device{ID: 1, IdentityKey: a1.ik.Public().Encode(), Created: e.clock.Now()}); err != nil {
+			b.Fatal(err)
+		}
+		all = append(all, role{name, false})
+	}
+	g := gid(9)
+	for v := uint64(1); v <= 2+since; v++ {
+		ms := all
+		if v > 1 {
+			ms = append(all[:1:1], all[2:]...) // bob removed at 2
+		}
+		if got := a1.setGroup(a1.state(g, v, members(ms...)).Signed); got != 0 {
+			b.Fatalf("version %d: %v", v, got)
+		}
+	}
+	b.ResetTimer()
+	cpu0 := cpuTime(b)
+	for range b.N {
+		if code, _ := b1.try(wire.FrameGetGroup, &wire.GroupFetch{GroupID: g, From: 3}, new(wire.GroupHistory)); code != errcode.PolicyNotMember {
+			b.Fatalf("bob's get-group from 3: got %v, want %v", code, errcode.PolicyNotMember)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 }

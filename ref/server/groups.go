@@ -182,7 +182,7 @@ func (c *conn) setGroup(ctx context.Context, b *wire.SignedGroupState, signed []
 	case b > 0:
 		budget.Burst = b
 	}
-	err = c.s.cfg.Store.PutGroupState(ctx, st.GroupID, st.Serial, signed, budget)
+	err = c.s.cfg.Store.PutGroupState(ctx, st.GroupID, st.Serial, signed, st.Accounts(), budget)
 	var spent *store.SpentError
 	switch {
 	case errors.As(err, &spent):
@@ -211,96 +211,67 @@ const maxHistoryBody = wire.MaxFrameSize - 64
 // that name it (made while it was away from the group, to which it was
 // then added again), so that its devices check every state in between
 // (GRP-001, GRP-003). A state before the first that names the account is
-// never served.
+// never served. Those are the versions from the first that names the
+// account to the one after the last (its removal), which the store keeps
+// (GroupSpan): no state is read that is not served.
 func (c *conn) getGroup(ctx context.Context, f *wire.GroupFetch) (wire.Message, error) {
 	st := c.s.cfg.Store
-	_, current, err := st.GroupState(ctx, f.GroupID)
+	account := c.addr.Account
+	first, last, current, err := st.GroupSpan(ctx, f.GroupID, account)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errcode.StateUnknownGroup
 	}
 	if err != nil {
 		return nil, err
 	}
-	account := c.addr.Account
-	g := &groupReader{ctx: ctx, st: st, id: f.GroupID}
-	// named: a state before the next one read names the account; prevNamed:
-	// the state just before it does.
-	var named, prevNamed bool
-	if f.From > 1 && f.From <= current {
-		for v := f.From - 1; v >= 1 && !named; v-- {
-			s, err := g.state(v)
-			if err != nil {
-				return nil, err
-			}
-			named = s.IsMember(account)
-			prevNamed = prevNamed || v == f.From-1 && named
-		}
-	}
+	end := min(last+1, current) // the state that removed it, or the current one
 	res := &wire.GroupHistory{}
-	size := 9 // the map, its key, and the array's head
-	full := false
-	add := func(signed []byte) {
-		if full || size+len(signed)+9 > maxHistoryBody || len(res.States) == wire.MaxGroupStates {
-			full = true // the device asks again from the next version
-			return
+	size := 9             // the map, its key, and the array's head
+	var prev *group.State // the mutant's: the state before the next one
+	if start := max(f.From, first); faults.Has(faults.NoReaddGap) && first > 0 && start > first && start <= end {
+		held, _, err := st.GroupStates(ctx, f.GroupID, start-1, 1)
+		if err != nil || len(held) != 1 {
+			return nil, fmt.Errorf("server: group %x: state %d: %v", f.GroupID, start-1, err)
 		}
-		res.States = append(res.States, signed)
-		size += len(signed) + 9
+		if prev, err = decodeState(held[0]); err != nil {
+			return nil, err
+		}
 	}
-	var away [][]byte // states after the account's removal, served once a later state names it
-	for v := max(f.From, 1); v <= current && !full; v++ {
-		s, err := g.state(v)
+	for v := max(f.From, first); first > 0 && v <= end && len(res.States) < wire.MaxGroupStates; {
+		held, _, err := st.GroupStates(ctx, f.GroupID, v, int(min(end-v+1, wire.MaxGroupStates)))
 		if err != nil {
 			return nil, err
 		}
-		switch member := s.IsMember(account); {
-		case member:
-			for _, a := range away {
-				add(a)
-			}
-			away = nil
-			add(s.Signed)
-		case prevNamed:
-			add(s.Signed) // its removal, or its leaving
-		case named && len(away) < wire.MaxGroupStates && !faults.Has(faults.NoReaddGap):
-			away = append(away, s.Signed)
+		if len(held) == 0 {
+			return nil, fmt.Errorf("server: group %x: no state of version %d of %d", f.GroupID, v, current)
 		}
-		prevNamed = s.IsMember(account)
-		named = named || prevNamed
+		for _, signed := range held {
+			if faults.Has(faults.NoReaddGap) {
+				// The mutant of GRP-004: not the states between two
+				// that name the account.
+				s, err := decodeState(signed)
+				if err != nil {
+					return nil, err
+				}
+				skip := !s.IsMember(account) && (prev == nil || !prev.IsMember(account)) && v > first
+				if prev, v = s, v+1; skip {
+					continue
+				}
+			} else {
+				v++
+			}
+			if size+len(signed)+9 > maxHistoryBody || len(res.States) == wire.MaxGroupStates {
+				v = end + 1 // full: the device asks again from the next version
+				break
+			}
+			res.States = append(res.States, signed)
+			size += len(signed) + 9
+		}
 	}
 	if len(res.States) == 0 {
 		return nil, fmt.Errorf("server: group %x from %d for %s: %w", f.GroupID, f.From, account, errcode.PolicyNotMember)
 	}
 	return res, nil
-}
-
-// groupReader reads the states of a group in pages of MAX_GROUP_STATES,
-// forward or backward.
-type groupReader struct {
-	ctx  context.Context
-	st   store.Store
-	id   []byte
-	from uint64   // the version of page[0]
-	page [][]byte // states read
-}
-
-// state returns the decoded state of version v of the group.
-func (g *groupReader) state(v uint64) (*group.State, error) {
-	if v < g.from || v >= g.from+uint64(len(g.page)) {
-		start := v
-		if len(g.page) > 0 && v < g.from { // reading backward
-			start = max(v+1, wire.MaxGroupStates) - wire.MaxGroupStates + 1
-		}
-		var err error
-		if g.page, _, err = g.st.GroupStates(g.ctx, g.id, start, wire.MaxGroupStates); err != nil {
-			return nil, err
-		}
-		g.from = start
-		if v >= g.from+uint64(len(g.page)) {
-			return nil, fmt.Errorf("server: group %x: no state of version %d", g.id, v)
-		}
-	}
-	return decodeState(g.page[v-g.from])
 }
 
 // groupDevices returns the group devices of a state for a sending device

@@ -358,8 +358,11 @@ type Store interface {
 	// ErrNotFound for a version above 1 of a group it does not hold. Then it
 	// takes a token of the author's budget (GRP-015), in the same
 	// transaction, or fails with a *SpentError, storing nothing. Every
-	// version stored is kept.
-	PutGroupState(ctx context.Context, groupID []byte, version uint64, signed []byte, author Budget) error
+	// version stored is kept. members are the accounts the state's member
+	// list names: for each, the store keeps the first and the last version
+	// of the group that named it (GroupSpan), so that get-group (GRP-004)
+	// reads no state it does not serve.
+	PutGroupState(ctx context.Context, groupID []byte, version uint64, signed []byte, members []string, author Budget) error
 	// GroupState returns a group's current signed state and its version, or
 	// ErrNotFound.
 	GroupState(ctx context.Context, groupID []byte) ([]byte, uint64, error)
@@ -367,6 +370,11 @@ type Store interface {
 	// from, from + 1, ..., and the group's current version; none when from
 	// is above it. It fails with ErrNotFound for a group it does not hold.
 	GroupStates(ctx context.Context, groupID []byte, from uint64, limit int) ([][]byte, uint64, error)
+	// GroupSpan returns the first and the last version of a group whose
+	// members (PutGroupState) named account, both 0 when none did, and the
+	// group's current version. It fails with ErrNotFound for a group it
+	// does not hold.
+	GroupSpan(ctx context.Context, groupID []byte, account string) (first, last, current uint64, err error)
 
 	// CreateBlob first deletes every blob that expires at or before
 	// b.Created, as ExpireBlobs does. Then, when b.Account holds a blob of

@@ -18,7 +18,7 @@
 // T = be64(Unix seconds with the sign bit flipped) || be32(nanoseconds),
 // which sorts as the times do. Other integers in keys are big-endian.
 //
-//	meta      "version" -> be32 schema version (5)
+//	meta      "version" -> be32 schema version (7)
 //	          "next"    -> be64 the queue id of the next entry (1 when
 //	          absent): one counter for every device, so that a device's
 //	          ids increase and the entries of one commit have neighbouring
@@ -85,6 +85,10 @@
 //	          group states (store.Budget, GRP-015) is full again
 //	handout   A -> T the time at which the device's bucket of bundles with
 //	          one-time prekeys (store.Budget, SRV-027) is full again
+//	groupnames  uvarint(len(id)) || group id || account -> be64 the first
+//	          version of the group whose members named the account || be64
+//	          the last (schema 7; built from the stored states when a file
+//	          of an earlier schema is opened)
 //
 // Blob bytes live in this file, not in files of their own, so that a
 // put-blob is one transaction: the chunk and the record that counts it are
@@ -115,27 +119,28 @@ import (
 
 // Bucket names.
 var (
-	bucketMeta     = []byte("meta")
-	bucketAccounts = []byte("accounts")
-	bucketDevices  = []byte("devices")
-	bucketOneTime  = []byte("onetime")
-	bucketUsedIDs  = []byte("usedids")
-	bucketMessages = []byte("messages")
-	bucketExpiry   = []byte("expiry")
-	bucketPairs    = []byte("pairs")
-	bucketPairsExp = []byte("pairexpiry")
-	bucketPrivacy  = []byte("privacy")
-	bucketContacts = []byte("contacts")
-	bucketLastSeen = []byte("lastseen")
-	bucketLists    = []byte("devicelists") // account -> be64 version || signed device list
-	bucketHistory  = []byte("listhistory")
-	bucketGroups   = []byte("groups")
-	bucketStates   = []byte("groupstates")
-	bucketBlobs    = []byte("blobs")
-	bucketChunks   = []byte("blobchunks")
-	bucketBlobExp  = []byte("blobexpiry")
-	bucketBlobKeys = []byte("blobkeys")
-	bucketBlobUse  = []byte("blobusage")
+	bucketMeta       = []byte("meta")
+	bucketAccounts   = []byte("accounts")
+	bucketDevices    = []byte("devices")
+	bucketOneTime    = []byte("onetime")
+	bucketUsedIDs    = []byte("usedids")
+	bucketMessages   = []byte("messages")
+	bucketExpiry     = []byte("expiry")
+	bucketPairs      = []byte("pairs")
+	bucketPairsExp   = []byte("pairexpiry")
+	bucketPrivacy    = []byte("privacy")
+	bucketContacts   = []byte("contacts")
+	bucketLastSeen   = []byte("lastseen")
+	bucketLists      = []byte("devicelists") // account -> be64 version || signed device list
+	bucketHistory    = []byte("listhistory")
+	bucketGroups     = []byte("groups")
+	bucketStates     = []byte("groupstates")
+	bucketBlobs      = []byte("blobs")
+	bucketChunks     = []byte("blobchunks")
+	bucketBlobExp    = []byte("blobexpiry")
+	bucketBlobKeys   = []byte("blobkeys")
+	bucketBlobUse    = []byte("blobusage")
+	bucketGroupNames = []byte("groupnames")
 	// bucketGroupBudget came after schema 6 was set, and is made when a
 	// file is opened, as every bucket is: a file without it holds no
 	// bucket that is not full.
@@ -152,7 +157,7 @@ var (
 		bucketMessages, bucketExpiry, bucketPairs,
 		bucketPairsExp, bucketPrivacy, bucketContacts, bucketLastSeen, bucketLists,
 		bucketHistory, bucketGroups, bucketStates, bucketBlobs, bucketChunks,
-		bucketBlobExp, bucketBlobKeys, bucketBlobUse, bucketGroupBudget, bucketHandout, bucketSetAside,
+		bucketBlobExp, bucketBlobKeys, bucketBlobUse, bucketGroupBudget, bucketHandout, bucketGroupNames, bucketSetAside,
 	}
 
 	// marker is the value of index keys. It is not empty because bbolt's Get
@@ -165,10 +170,11 @@ var (
 
 // schemaVersion is the layout version this package reads and writes. Open
 // migrates a file of version 1 (see migrateV1), 2 (see v2Accepted), 3
-// (see migrateV3), 4 or 5 (see migrateV4). Version 6 is version 5 with
-// each blob charged at least MEDIA_CHUNK: version 5 files (57f1a50)
-// charged at least BLOB_CHUNK, and are counted again.
-const schemaVersion = 6
+// (see migrateV3), 4 or 5 (see migrateV4), or 6 (see migrateV6). Version 6
+// is version 5 with each blob charged at least MEDIA_CHUNK: version 5
+// files (57f1a50) charged at least BLOB_CHUNK, and are counted again.
+// Version 7 is version 6 with the bucket groupnames.
+const schemaVersion = 7
 
 // Kinds of one-time prekeys, and the prekey id spaces.
 const (
@@ -279,7 +285,12 @@ func Open(path string, opts ...Option) (*Store, error) {
 				return fmt.Errorf("migrating from schema version %d: %w", from, err)
 			}
 		}
-		if err := migrateV4(tx); err != nil {
+		if from <= 5 {
+			if err := migrateV4(tx); err != nil {
+				return fmt.Errorf("migrating from schema version %d: %w", from, err)
+			}
+		}
+		if err := migrateV6(tx); err != nil {
 			return fmt.Errorf("migrating from schema version %d: %w", from, err)
 		}
 		return meta.Put(keyVersion, binary.BigEndian.AppendUint32(nil, schemaVersion))

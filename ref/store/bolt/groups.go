@@ -20,7 +20,7 @@ func groupVersion(tx *bbolt.Tx, gk []byte) (uint64, error) {
 }
 
 // PutGroupState implements store.Store.
-func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint64, signed []byte, author store.Budget) error {
+func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint64, signed []byte, members []string, author store.Budget) error {
 	gk := appendBytes(nil, groupID)
 	var refuse error // a spent budget: the transaction keeps its time (takeBudget)
 	err := s.update(ctx, "put group state", func(tx *bbolt.Tx) error {
@@ -45,6 +45,9 @@ func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint6
 			return err
 		}
 		if err := tx.Bucket(bucketStates).Put(binary.BigEndian.AppendUint64(bytes.Clone(gk), version), signed); err != nil {
+			return err
+		}
+		if err := nameMembers(tx.Bucket(bucketGroupNames), gk, version, members); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketGroups).Put(gk, binary.BigEndian.AppendUint64(nil, version))
@@ -112,6 +115,54 @@ func (s *Store) GroupStates(ctx context.Context, groupID []byte, from uint64, li
 		return nil, 0, err
 	}
 	return out, current, nil
+}
+
+// nameMembers records in b (bucketGroupNames) that version of the group
+// keyed gk names members: the first version that names each, when none
+// did, and the last.
+func nameMembers(b *bbolt.Bucket, gk []byte, version uint64, members []string) error {
+	for _, m := range members {
+		k := append(bytes.Clone(gk), m...)
+		first := version
+		if v := b.Get(k); v != nil {
+			if len(v) != 16 {
+				return errCorrupt
+			}
+			first = binary.BigEndian.Uint64(v)
+		}
+		if err := b.Put(k, binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, first), version)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GroupSpan implements store.Store.
+func (s *Store) GroupSpan(ctx context.Context, groupID []byte, account string) (first, last, current uint64, err error) {
+	gk := appendBytes(nil, groupID)
+	err = s.view(ctx, "group span", func(tx *bbolt.Tx) error {
+		first, last = 0, 0
+		var err error
+		if current, err = groupVersion(tx, gk); err != nil {
+			return err
+		}
+		if current == 0 {
+			return fmt.Errorf("group %x: %w", groupID, store.ErrNotFound)
+		}
+		v := tx.Bucket(bucketGroupNames).Get(append(gk, account...))
+		switch {
+		case v == nil:
+		case len(v) != 16:
+			return errCorrupt
+		default:
+			first, last = binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return first, last, current, nil
 }
 
 // takeBudget takes a token of the bucket kept in b under key, recording

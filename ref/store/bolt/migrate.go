@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/missive-protocol/missive/ref/wire"
 )
 
 // v3Queue is the queue of schema versions 2 and 3, which version 4
@@ -173,4 +175,43 @@ func migrateV4(tx *bbolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// migrateV6 builds the bucket groupnames of schema 7 from the group states
+// a file of an earlier schema holds, in the transaction that opens it: for
+// each state, the accounts its member list names. A state that does not
+// decode makes Open fail: get-group would otherwise serve a group's states
+// to accounts without the ones it names.
+func migrateV6(tx *bbolt.Tx) error {
+	names := tx.Bucket(bucketGroupNames)
+	return tx.Bucket(bucketStates).ForEach(func(k, v []byte) error {
+		n, size := binary.Uvarint(k)
+		if size <= 0 || uint64(len(k)-size) != n+8 {
+			return fmt.Errorf("group state key %x: %w", k, errCorrupt)
+		}
+		gk, version := k[:size+int(n)], binary.BigEndian.Uint64(k[size+int(n):])
+		members, err := stateMembers(v)
+		if err != nil {
+			return fmt.Errorf("group %x version %d: %w: %w", gk[size:], version, errCorrupt, err)
+		}
+		return nameMembers(names, gk, version, members)
+	})
+}
+
+// stateMembers returns the accounts the member list of a signed group state
+// names.
+func stateMembers(signed []byte) ([]string, error) {
+	var s wire.SignedGroupState
+	if err := wire.Unmarshal(signed, &s); err != nil {
+		return nil, err
+	}
+	var st wire.GroupState
+	if err := wire.Unmarshal(s.State, &st); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(st.Members))
+	for i, m := range st.Members {
+		out[i] = m.Account
+	}
+	return out, nil
 }

@@ -3,15 +3,18 @@ package bolt
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/missive-protocol/missive/ref/store"
+	"github.com/missive-protocol/missive/ref/wire"
 )
 
 // writeV1 writes a file of schema version 1 holding the queue of device a
@@ -583,6 +586,104 @@ func TestSchema5ChargedAtBlobChunk(t *testing.T) {
 	s.db.View(func(tx *bbolt.Tx) error { n, err = usage(tx, "alice"); return err })
 	if n != 0 {
 		t.Errorf("alice's blob usage once her 4 blobs of 16 bytes are deleted: got %d, want 0 (each left BLOB_CHUNK - MEDIA_CHUNK counted)", n)
+	}
+}
+
+// signedState returns a signed group state of version v of group gid
+// naming members, as stateMembers reads it (its signature is not checked).
+func signedState(t *testing.T, gid []byte, v uint64, members ...string) []byte {
+	t.Helper()
+	st := wire.GroupState{Version: wire.ProtocolVersion, GroupID: gid, Serial: v,
+		Author: wire.Address{Account: members[0], Device: 1}, IssuedAt: 1000 * v}
+	for i, m := range members {
+		role := uint64(wire.RoleMember)
+		if i == 0 {
+			role = wire.RoleAdmin
+		}
+		st.Members = append(st.Members, wire.GroupMember{Account: m, Role: role})
+	}
+	slices.SortFunc(st.Members, func(a, b wire.GroupMember) int { return strings.Compare(a.Account, b.Account) })
+	raw, err := wire.Marshal(&st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := wire.Marshal(&wire.SignedGroupState{State: raw, Signature: make([]byte, 64), DeviceList: make([]byte, 100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
+}
+
+// TestMigrateV6 checks that Open builds the bucket groupnames of schema 7
+// from the states a file of schema 6 holds (migrateV6), and that a state
+// that does not decode makes it fail.
+func TestMigrateV6(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v6.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g1, g2 := slices.Repeat([]byte{1}, 16), slices.Repeat([]byte{2}, 16)
+	for _, c := range []struct {
+		gid     []byte
+		v       uint64
+		members []string
+	}{
+		{g1, 1, []string{"alice", "bob"}},
+		{g1, 2, []string{"alice"}},
+		{g2, 1, []string{"carol", "bob"}},
+		{g1, 3, []string{"alice", "dan"}},
+		{g1, 4, []string{"alice", "bob"}},
+	} {
+		if err := s.PutGroupState(ctx, c.gid, c.v, signedState(t, c.gid, c.v, c.members...), c.members, store.Budget{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	// As schema 6 laid it out: no groupnames.
+	rawUpdate(t, path, func(tx *bbolt.Tx) error {
+		if err := tx.DeleteBucket(bucketGroupNames); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyVersion, binary.BigEndian.AppendUint32(nil, 6))
+	})
+	if s, err = Open(path); err != nil {
+		t.Fatalf("Open of a schema 6 file: %v", err)
+	}
+	wantSchema(t, s)
+	for _, c := range []struct {
+		gid                  []byte
+		account              string
+		first, last, current uint64
+	}{
+		{g1, "alice", 1, 4, 4},
+		{g1, "bob", 1, 4, 4},
+		{g1, "dan", 3, 3, 4},
+		{g1, "carol", 0, 0, 4},
+		{g2, "bob", 1, 1, 1},
+		{g2, "alice", 0, 0, 1},
+	} {
+		f, l, cur, err := s.GroupSpan(ctx, c.gid, c.account)
+		if err != nil || f != c.first || l != c.last || cur != c.current {
+			t.Errorf("GroupSpan(%x, %s) after migration: got %d, %d, %d, %v; want %d, %d, %d", c.gid[:1], c.account, f, l, cur, err, c.first, c.last, c.current)
+		}
+	}
+	s.Close()
+
+	// A state that does not decode.
+	rawUpdate(t, path, func(tx *bbolt.Tx) error {
+		k := binary.BigEndian.AppendUint64(appendBytes(nil, g2), 1)
+		if err := tx.Bucket(bucketStates).Put(k, []byte("not a state")); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyVersion, binary.BigEndian.AppendUint32(nil, 6))
+	})
+	if s, err := Open(path); err == nil {
+		s.Close()
+		t.Errorf("Open of a schema 6 file holding a state that does not decode: got nil, want an error")
+	} else if !errors.Is(err, errCorrupt) {
+		t.Errorf("Open of a schema 6 file holding a state that does not decode: got %v, want errCorrupt", err)
 	}
 }
 

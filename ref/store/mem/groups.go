@@ -10,7 +10,7 @@ import (
 )
 
 // PutGroupState implements store.Store.
-func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint64, signed []byte, author store.Budget) error {
+func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint64, signed []byte, members []string, author store.Budget) error {
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
@@ -30,7 +30,34 @@ func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint6
 		return &store.SpentError{After: wait}
 	}
 	s.groups[string(groupID)] = append(states, bytes.Clone(signed))
+	names := s.groupNames[string(groupID)]
+	if names == nil {
+		names = make(map[string][2]uint64)
+		s.groupNames[string(groupID)] = names
+	}
+	for _, m := range members {
+		span, ok := names[m]
+		if !ok {
+			span[0] = version
+		}
+		span[1] = version
+		names[m] = span
+	}
 	return nil
+}
+
+// GroupSpan implements store.Store.
+func (s *Store) GroupSpan(ctx context.Context, groupID []byte, account string) (first, last, current uint64, err error) {
+	if err := s.lock(ctx); err != nil {
+		return 0, 0, 0, err
+	}
+	defer s.mu.Unlock()
+	states, ok := s.groups[string(groupID)]
+	if !ok {
+		return 0, 0, 0, fmt.Errorf("mem: group %x: %w", groupID, store.ErrNotFound)
+	}
+	span := s.groupNames[string(groupID)][account]
+	return span[0], span[1], uint64(len(states)), nil
 }
 
 // GroupState implements store.Store.

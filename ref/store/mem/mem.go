@@ -32,7 +32,10 @@ type Store struct {
 	// groupBudgets is when each account's group-state bucket is full again
 	// (store.Budget, GRP-015).
 	groupBudgets map[string]time.Time
-	blobs        map[string]*blob
+	// groupNames holds, per group and account, the first and the last
+	// version that named the account (GroupSpan).
+	groupNames map[string]map[string][2]uint64
+	blobs      map[string]*blob
 }
 
 type account struct {
@@ -85,6 +88,7 @@ func New() *Store {
 		accepted:     make(map[pairKey]remembered),
 		groups:       make(map[string][][]byte),
 		groupBudgets: make(map[string]time.Time),
+		groupNames:   make(map[string]map[string][2]uint64),
 		blobs:        make(map[string]*blob),
 	}
 }

@@ -421,7 +421,7 @@ func testBlobNoAliasing(h *harness) {
 	chunk[0]++
 	state[0]++
 	signed := []byte("state")
-	h.wantErr("PutGroupState", h.s.PutGroupState(h.ctx, gid(1), 1, signed, noBudget), nil)
+	h.wantErr("PutGroupState", h.s.PutGroupState(h.ctx, gid(1), 1, signed, nil, noBudget), nil)
 	signed[0]++
 
 	got, err := h.s.Blob(h.ctx, "b1")

@@ -16,6 +16,8 @@ var groupTests = []test{
 	{"GroupStatesRange", testGroupStatesRange},
 	{"GroupStateConcurrent", testGroupStateConcurrent},
 	{"GroupStateReopen", testGroupStateReopen},
+	{"GroupSpan", testGroupSpan},
+	{"GroupSpanReopen", testGroupSpanReopen},
 	{"GroupBudget", testGroupBudget},
 	{"GroupBudgetConcurrent", testGroupBudgetConcurrent},
 	{"GroupBudgetReopen", testGroupBudgetReopen},
@@ -48,7 +50,7 @@ func (h *harness) wantGroup(n byte, v uint64) {
 // putGroup stores version v of group n and fails the test on an error.
 func (h *harness) putGroup(n byte, v uint64) {
 	h.Helper()
-	h.wantErr(fmt.Sprint("PutGroupState(", n, ", ", v, ")"), h.s.PutGroupState(h.ctx, gid(n), v, state(n, v), noBudget), nil)
+	h.wantErr(fmt.Sprint("PutGroupState(", n, ", ", v, ")"), h.s.PutGroupState(h.ctx, gid(n), v, state(n, v), nil, noBudget), nil)
 }
 
 func testGroupStateNone(h *harness) {
@@ -56,7 +58,7 @@ func testGroupStateNone(h *harness) {
 	h.wantErr("GroupState of an unknown group", err, store.ErrNotFound)
 	_, _, err = h.s.GroupStates(h.ctx, gid(1), 1, 10)
 	h.wantErr("GroupStates of an unknown group", err, store.ErrNotFound)
-	h.wantErr("PutGroupState v2 of an unknown group", h.s.PutGroupState(h.ctx, gid(1), 2, state(1, 2), noBudget), store.ErrNotFound)
+	h.wantErr("PutGroupState v2 of an unknown group", h.s.PutGroupState(h.ctx, gid(1), 2, state(1, 2), nil, noBudget), store.ErrNotFound)
 	_, _, err = h.s.GroupState(h.ctx, gid(1))
 	h.wantErr("GroupState after a refusal", err, store.ErrNotFound)
 }
@@ -64,18 +66,18 @@ func testGroupStateNone(h *harness) {
 func testGroupStateVersions(h *harness) {
 	h.putGroup(1, 1)
 	h.wantGroup(1, 1)
-	h.wantErr("PutGroupState v1 again", h.s.PutGroupState(h.ctx, gid(1), 1, []byte("another v1"), noBudget), store.ErrConflict)
-	h.wantErr("PutGroupState v3", h.s.PutGroupState(h.ctx, gid(1), 3, state(1, 3), noBudget), store.ErrConflict)
+	h.wantErr("PutGroupState v1 again", h.s.PutGroupState(h.ctx, gid(1), 1, []byte("another v1"), nil, noBudget), store.ErrConflict)
+	h.wantErr("PutGroupState v3", h.s.PutGroupState(h.ctx, gid(1), 3, state(1, 3), nil, noBudget), store.ErrConflict)
 	h.wantGroup(1, 1)
 	h.putGroup(1, 2)
-	h.wantErr("PutGroupState v2 again", h.s.PutGroupState(h.ctx, gid(1), 2, []byte("another v2"), noBudget), store.ErrConflict)
+	h.wantErr("PutGroupState v2 again", h.s.PutGroupState(h.ctx, gid(1), 2, []byte("another v2"), nil, noBudget), store.ErrConflict)
 	h.putGroup(1, 3)
 	h.wantGroup(1, 3)
 	// Groups are independent, ids that begin alike included.
 	h.putGroup(2, 1)
 	h.wantGroup(2, 1)
 	long := append(gid(1), 0)
-	h.wantErr("PutGroupState of a longer id", h.s.PutGroupState(h.ctx, long, 1, []byte("long"), noBudget), nil)
+	h.wantErr("PutGroupState of a longer id", h.s.PutGroupState(h.ctx, long, 1, []byte("long"), nil, noBudget), nil)
 	h.wantGroup(1, 3)
 	states, v, err := h.s.GroupStates(h.ctx, long, 1, 10)
 	if err != nil || v != 1 || len(states) != 1 || string(states[0]) != "long" {
@@ -134,7 +136,7 @@ func testGroupStateConcurrent(h *harness) {
 	)
 	for i := range n {
 		wg.Go(func() {
-			err := h.s.PutGroupState(h.ctx, gid(1), 2, []byte(fmt.Sprint("v2 by ", i)), noBudget)
+			err := h.s.PutGroupState(h.ctx, gid(1), 2, []byte(fmt.Sprint("v2 by ", i)), nil, noBudget)
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
@@ -171,7 +173,7 @@ func testGroupStateReopen(h *harness) {
 	if err != nil || len(got) != 2 || !bytes.Equal(got[0], state(1, 1)) {
 		h.Errorf("GroupStates after reopen: got %q, %v", got, err)
 	}
-	h.wantErr("PutGroupState v2 after reopen", h.s.PutGroupState(h.ctx, gid(1), 2, state(1, 2), noBudget), store.ErrConflict)
+	h.wantErr("PutGroupState v2 after reopen", h.s.PutGroupState(h.ctx, gid(1), 2, state(1, 2), nil, noBudget), store.ErrConflict)
 	h.putGroup(1, 3)
 }
 
@@ -310,7 +312,7 @@ func budget(account string, now time.Time) store.Budget {
 // then left at the version before.
 func (h *harness) putCharged(n byte, v uint64, b store.Budget, wait time.Duration) {
 	h.Helper()
-	err := h.s.PutGroupState(h.ctx, gid(n), v, state(n, v), b)
+	err := h.s.PutGroupState(h.ctx, gid(n), v, state(n, v), nil, b)
 	what := fmt.Sprintf("PutGroupState(%d, %d) by %s at %v", n, v, b.Account, b.Now.Sub(t0))
 	if wait == 0 {
 		h.wantErr(what, err, nil)
@@ -339,7 +341,7 @@ func testGroupBudget(h *harness) {
 	h.putCharged(5, 1, budget("bob", t0), 0)
 	// A state refused for its version takes no token, even with one due.
 	later := t0.Add(budgetEvery)
-	h.wantErr("PutGroupState v1 again", h.s.PutGroupState(h.ctx, gid(1), 1, []byte("again"), budget("alice", later)), store.ErrConflict)
+	h.wantErr("PutGroupState v1 again", h.s.PutGroupState(h.ctx, gid(1), 1, []byte("again"), nil, budget("alice", later)), store.ErrConflict)
 	h.putCharged(4, 1, budget("alice", later), 0)
 	h.putCharged(6, 1, budget("alice", later), budgetEvery)
 	// The bucket fills up to its burst, not beyond.
@@ -364,7 +366,7 @@ func testGroupBudgetConcurrent(h *harness) {
 	)
 	for i := range byte(n) {
 		wg.Go(func() {
-			err := h.s.PutGroupState(h.ctx, gid(i+1), 1, state(i+1, 1), budget("alice", t0))
+			err := h.s.PutGroupState(h.ctx, gid(i+1), 1, state(i+1, 1), nil, budget("alice", t0))
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
@@ -400,7 +402,7 @@ func testGroupBudgetClockBack(h *harness) {
 	for n := byte(1); n <= 3; n++ {
 		h.putCharged(n, 1, budget("alice", ahead), 0)
 	}
-	err := h.s.PutGroupState(h.ctx, gid(4), 1, state(4, 1), budget("alice", t0))
+	err := h.s.PutGroupState(h.ctx, gid(4), 1, state(4, 1), nil, budget("alice", t0))
 	var se *store.SpentError
 	if errors.As(err, &se) && se.After > budgetEvery {
 		h.Errorf("PutGroupState after the clock went back a year: a token back in %v, want at most %v", se.After, budgetEvery)
@@ -418,4 +420,64 @@ func testGroupBudgetClockStep(h *harness) {
 	back := t0.Add(-time.Millisecond)
 	h.putCharged(4, 1, budget("alice", back), budgetEvery)
 	h.putCharged(4, 1, budget("alice", back.Add(budgetEvery)), 0)
+}
+
+// putNamed stores version v of group n, whose members are members.
+func (h *harness) putNamed(n byte, v uint64, members ...string) {
+	h.Helper()
+	h.wantErr(fmt.Sprint("PutGroupState(", n, ", ", v, ")"), h.s.PutGroupState(h.ctx, gid(n), v, state(n, v), members, noBudget), nil)
+}
+
+// wantSpan fails the test unless GroupSpan of account in group n gives
+// first, last and current.
+func (h *harness) wantSpan(n byte, account string, first, last, current uint64) {
+	h.Helper()
+	f, l, c, err := h.s.GroupSpan(h.ctx, gid(n), account)
+	if err != nil || f != first || l != last || c != current {
+		h.Errorf("GroupSpan(%d, %q): got %d, %d, %d, %v; want %d, %d, %d", n, account, f, l, c, err, first, last, current)
+	}
+}
+
+func testGroupSpan(h *harness) {
+	_, _, _, err := h.s.GroupSpan(h.ctx, gid(1), "alice")
+	h.wantErr("GroupSpan of an unknown group", err, store.ErrNotFound)
+	h.putNamed(1, 1, "alice", "bob")
+	h.putNamed(1, 2, "alice")        // bob removed
+	h.putNamed(1, 3, "alice", "dan") // dan added
+	h.putNamed(1, 4, "alice", "bob", "dan")
+	h.putNamed(1, 5, "alice", "bob")
+	// Refused states name nobody: a conflict, and a spent budget.
+	h.wantErr("PutGroupState v5 again", h.s.PutGroupState(h.ctx, gid(1), 5, state(1, 5), []string{"carol"}, noBudget), store.ErrConflict)
+	spent := store.Budget{Account: "alice", Now: time.Unix(1000, 0), Every: time.Hour, Burst: 1}
+	h.wantErr("PutGroupState v6 on a budget", h.s.PutGroupState(h.ctx, gid(1), 6, state(1, 6), []string{"carol"}, spent), nil)
+	var se *store.SpentError
+	if err := h.s.PutGroupState(h.ctx, gid(1), 7, state(1, 7), []string{"erin"}, spent); !errors.As(err, &se) {
+		h.Errorf("PutGroupState v7 on a spent budget: got %v, want a *store.SpentError", err)
+	}
+	h.wantSpan(1, "alice", 1, 5, 6)
+	h.wantSpan(1, "bob", 1, 5, 6)
+	h.wantSpan(1, "dan", 3, 4, 6)
+	h.wantSpan(1, "carol", 6, 6, 6)
+	h.wantSpan(1, "erin", 0, 0, 6)
+	h.wantSpan(1, "al", 0, 0, 6) // a prefix of a member's name
+	// Groups are independent, ids that begin alike included.
+	long := append(gid(1), 0)
+	h.wantErr("PutGroupState of a longer id", h.s.PutGroupState(h.ctx, long, 1, []byte("long"), []string{"erin"}, noBudget), nil)
+	if f, l, c, err := h.s.GroupSpan(h.ctx, long, "alice"); err != nil || f != 0 || l != 0 || c != 1 {
+		h.Errorf("GroupSpan of a longer id for alice: got %d, %d, %d, %v; want 0, 0, 1", f, l, c, err)
+	}
+	h.wantSpan(1, "erin", 0, 0, 6)
+}
+
+func testGroupSpanReopen(h *harness) {
+	if !h.f.Durable {
+		h.Skip("not durable")
+	}
+	h.putNamed(1, 1, "alice", "bob")
+	h.putNamed(1, 2, "alice")
+	h.reopen()
+	h.wantSpan(1, "bob", 1, 1, 2)
+	h.putNamed(1, 3, "alice", "bob")
+	h.wantSpan(1, "bob", 1, 3, 3)
+	h.wantSpan(1, "alice", 1, 3, 3)
 }

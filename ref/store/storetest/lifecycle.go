@@ -58,9 +58,10 @@ func calls(s store.Store, ctx context.Context) []struct {
 		{"SetLastSeen", func() error { return s.SetLastSeen(ctx, "alice", at(5)) }},
 		{"LastSeen", func() error { _, err := s.LastSeen(ctx, "alice"); return err }},
 		{"DeviceListAt", func() error { _, err := s.DeviceListAt(ctx, "alice", 1); return err }},
-		{"PutGroupState", func() error { return s.PutGroupState(ctx, gid(9), 1, []byte("s"), noBudget) }},
+		{"PutGroupState", func() error { return s.PutGroupState(ctx, gid(9), 1, []byte("s"), nil, noBudget) }},
 		{"GroupState", func() error { _, _, err := s.GroupState(ctx, gid(1)); return err }},
 		{"GroupStates", func() error { _, _, err := s.GroupStates(ctx, gid(1), 1, 10); return err }},
+		{"GroupSpan", func() error { _, _, _, err := s.GroupSpan(ctx, gid(1), "alice"); return err }},
 		{"CreateBlob", func() error { _, _, err := s.CreateBlob(ctx, newBlob("new", "alice", []byte("x"), 0), 0); return err }},
 		{"Blob", func() error { _, err := s.Blob(ctx, "b"); return err }},
 		{"AppendBlob", func() error {

@@ -68,8 +68,8 @@ const groupStateDescription = "Signed group states that a device (checker \"devi
 	"state's version and P the latest accepted state: when P exists and n is P's version plus one, the check goes " +
 	"on; when n is a version the checker accepted, the state is a duplicate (expect \"duplicate\": ignored, nothing " +
 	"changes) if its field 1 is byte for byte that state's field 1, else state.group_rollback; any other n " +
-	"(a gap) is state.group_rollback (a device checker's own account is a member of P in every case, so that " +
-	"the exception of GRP-001 step 4 for a device whose account P does not list does not arise); when no P exists, a device goes on whatever n, while the server goes on only when " +
+	"(a gap) is state.group_rollback (a device fetches the states in between, GRP-003, which a vector case " +
+	"does not model); when no P exists, a device goes on whatever n, while the server goes on only when " +
 	"n is 1, else state.unknown_group; (5) the author's account is an admin in P (in the state itself when there is no " +
 	"P), else policy.not_admin, unless the author's account is a member of P and the state is P without it, with only " +
 	"the version, the author and the time (fields 3, 5 and 6) changed as well (a member leaves); (6) the state has an " +
