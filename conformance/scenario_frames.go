@@ -34,10 +34,11 @@ import (
 //	! NAME raw CODE CASE [ACCOUNT]    the server must answer with an error frame of CODE
 //	NAME raw send ACCOUNT             a send that decodes, which the server must take (the control)
 //	NAME raw prekeys                  one-time prekeys handed out once to concurrent fetches, and the notices (SRV-003, SRV-004)
-//	NAME raw handout                  111 fetches of a device holding 150 one-time prekeys of each kind: at most
+//	NAME raw handout [restart]        111 fetches of a device holding 150 one-time prekeys of each kind: at most
 //	                                  ONE_TIME_HANDOUT_BURST hand them out, and one more a ONE_TIME_HANDOUT_RATE
 //	                                  interval, the oldest first; the others the last-resort KEM prekey, removing
-//	                                  nothing (SRV-027, SRV-028)
+//	                                  nothing (SRV-027, SRV-028); with restart, the server is then restarted, and
+//	                                  five more fetches hand out no more than the bucket, kept in the store, allows
 //	NAME raw fill-queue ACCOUNT       sends to ACCOUNT's device 1 until its queue holds QUEUE_BYTES_QUOTA bytes (SRV-007)
 //	NAME raw prekeys-upload KEYS      a new account uploads prekeys, called KEYS in the scenario, and is answered
 //	NAME raw prekeys-served KEYS      a fetch of that account gives those prekeys (SRV-002, across a server kill)
@@ -119,8 +120,23 @@ func (w *world) rawFrames(ts *testscript.TestScript, ctx context.Context, name s
 		if err := prekeysOnce(ctx, addr, w.ns, w.clock.now()); err != nil {
 			fail(ts, WrongOutput, "%s raw prekeys: %v", name, err)
 		}
-	case !neg && len(rest) == 1 && rest[0] == "handout":
-		if err := rawHandout(ctx, addr, w.ns, w.clock.now()); err != nil {
+	case !neg && (len(rest) == 1 || len(rest) == 2 && rest[1] == "restart") && rest[0] == "handout":
+		var restart func() (string, error)
+		if len(rest) == 2 {
+			restart = func() (string, error) {
+				if err := w.server.stop(); err != nil {
+					return "", err
+				}
+				if err := w.server.start(); err != nil {
+					return "", err
+				}
+				return w.server.address(), nil
+			}
+		}
+		switch err := rawHandout(ctx, addr, w.ns, w.clock.now(), restart); {
+		case errors.Is(err, errUnsupported):
+			must(ts, name+" raw handout restart", err)
+		case err != nil:
 			fail(ts, WrongOutput, "%s raw handout: %v", name, err)
 		}
 	case neg && len(rest) >= 2 && rest[0] == "closed":
@@ -1009,8 +1025,11 @@ const (
 // others must have the last-resort KEM prekey and no one-time EC prekey,
 // and remove nothing: the device's next welcome counts what the bundles
 // with one-time prekeys left (SRV-027). Those handed out must be the
-// oldest, ids 1 to n of each kind (SRV-028).
-func rawHandout(ctx context.Context, addr, ns string, now time.Time) error {
+// oldest, ids 1 to n of each kind (SRV-028). With restart, the server is
+// then restarted, and handoutAfter more fetches at once may hand out one
+// more only for each ONE_TIME_HANDOUT_RATE interval since the first: the
+// bucket is kept in the store, which a restart does not fill.
+func rawHandout(ctx context.Context, addr, ns string, now time.Time, restart func() (string, error)) error {
 	const first = wire.MaxPrekeysPerUpload
 	owner, _, err := reachableAccount(ctx, addr, ns, now, first)
 	if err != nil {
@@ -1086,6 +1105,43 @@ func rawHandout(ctx context.Context, addr, ns string, now time.Time) error {
 			}
 		}
 	}
+	if err := handoutLeft(ctx, addr, owner, n); err != nil || restart == nil {
+		return err
+	}
+	if addr, err = restart(); err != nil {
+		return err
+	}
+	after := 0
+	err = onRawConns(ctx, addr, ns, 1, 1, func(_ int, r *rawConn) error {
+		for j := range handoutAfter {
+			b, err := r.fetchBundle(ctx, uint64(2+j), owner.fresh)
+			if err != nil {
+				return err
+			}
+			if b.OneTimePreKey != nil {
+				after++
+			}
+		}
+		return nil
+	})
+	took = time.Since(start)
+	if err != nil {
+		return err
+	}
+	if most := server.HandoutBurst + 1 + int(took/server.HandoutEvery); n+after > most {
+		return fmt.Errorf("%d bundles with one-time prekeys before a restart of the server and %d of %d fetches after it, in %v in all, want at most %d in all: the ONE_TIME_HANDOUT_RATE bucket (SRV-027) is kept in the store, a restart does not fill it",
+			n, after, handoutAfter, took.Round(time.Millisecond), most)
+	}
+	return handoutLeft(ctx, addr, owner, n+after)
+}
+
+// handoutAfter is the fetches of the hand-out case after a restart of the
+// server.
+const handoutAfter = 5
+
+// handoutLeft checks that the welcome of the hand-out case's device counts
+// handoutHeld - n one-time prekeys of each kind: n bundles handed them out.
+func handoutLeft(ctx context.Context, addr string, owner *rawConn, n int) error {
 	again, welcome, err := dialAs(ctx, addr, owner.fresh, owner.ik)
 	if err != nil {
 		return err
