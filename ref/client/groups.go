@@ -102,8 +102,9 @@ func (l txLists) Accepted(account string, version uint64) *devices.List {
 type errGroupGap struct {
 	gid  []byte
 	from uint64
-	// update says that group-update content asks for the fetch, which
-	// GRP-017 bounds (Device.updateThrottled).
+	// update says that group-update content, or a sender key of a later
+	// epoch from an account the device's state does not list, asks for
+	// the fetch, which GRP-017 bounds (Device.updateThrottled).
 	update bool
 }
 
@@ -384,6 +385,13 @@ func (d *Device) acceptSenderKey(tx *bolt.Tx, from wire.Address, dist *wire.Send
 		return errGroupGap{gid: dist.GroupID, from: 1}
 	}
 	if s := groupState(tx, dist.GroupID, rec.Version); s == nil || !s.IsMember(from.Account) {
+		if dist.Epoch > rec.Version {
+			// GRP-006: a member of a state this device does not hold yet
+			// (one added while it was away from the group, or before its
+			// group-update content came): the states first, as for
+			// group-update content (GRP-017 bounds the fetches).
+			return errGroupGap{gid: dist.GroupID, from: rec.Version + 1, update: true}
+		}
 		return fmt.Errorf("client: sender key from %s: %w", from.Account, errcode.PolicyNotMember)
 	}
 	k, err := group.FromDistribution(dist)
@@ -568,10 +576,8 @@ func (c *Conn) syncGroup(ctx context.Context, gid []byte, from uint64) error {
 	}
 }
 
-// maxSignedGroupState is above the size of any signed group state: about
-// 37 KB for MAX_GROUP_MEMBERS members of the longest names, the longest
-// group name and a device list of 1 + MAX_COMPANIONS devices.
-const maxSignedGroupState = 64 << 10
+// maxSignedGroupState is above the size of any signed group state.
+const maxSignedGroupState = wire.SignedGroupStateBound
 
 // mayBeCut reports whether a group-history page may have been cut short of
 // states the server holds: it holds MAX_GROUP_STATES, or one more state

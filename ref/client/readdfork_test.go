@@ -7,6 +7,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/missive-protocol/missive/ref/errcode"
 	"github.com/missive-protocol/missive/ref/group"
 	"github.com/missive-protocol/missive/ref/keys"
 	"github.com/missive-protocol/missive/ref/wire"
@@ -35,14 +36,12 @@ func TestReaddNotByServerAlone(t *testing.T) {
 		}
 		return s
 	}
-	admin := func(a string) wire.GroupMember { return wire.GroupMember{Account: a, Role: wire.RoleAdmin} }
-	member := func(a string) wire.GroupMember { return wire.GroupMember{Account: a, Role: wire.RoleMember} }
 	accept := func(s *group.State) error {
 		return carol.db.Update(func(tx *bolt.Tx) error { _, err := carol.acceptGroupState(tx, s.Signed, gid); return err })
 	}
 	for _, s := range []*group.State{
-		sign(malIK, malList, mal, 1, member("carol"), admin("mallory")),
-		sign(malIK, malList, mal, 2, admin("mallory")), // carol removed
+		sign(malIK, malList, mal, 1, groupMember("carol"), groupAdmin("mallory")),
+		sign(malIK, malList, mal, 2, groupAdmin("mallory")), // carol removed
 	} {
 		if err := accept(s); err != nil {
 			t.Fatal(err)
@@ -51,7 +50,7 @@ func TestReaddNotByServerAlone(t *testing.T) {
 
 	// The server's own account oscar, which carol never met, "adds her
 	// again" at version 5 as its admin.
-	forged := sign(oscarIK, soleList(t, oscarIK, "oscar"), wire.Address{Account: "oscar", Device: 1}, 5, member("carol"), admin("mallory"), admin("oscar"))
+	forged := sign(oscarIK, soleList(t, oscarIK, "oscar"), wire.Address{Account: "oscar", Device: 1}, 5, groupMember("carol"), groupAdmin("mallory"), groupAdmin("oscar"))
 	if err := accept(forged); err == nil {
 		t.Errorf("a state of version 5 by oscar, no admin at carol's removal: accepted, want it refused")
 	}
@@ -62,15 +61,15 @@ func TestReaddNotByServerAlone(t *testing.T) {
 	// mallory, the admin who removed her, adds her again at version 5: a
 	// gap too, until the states in between come.
 	var gap errGroupGap
-	readd := sign(malIK, malList, mal, 5, member("carol"), admin("mallory"))
+	readd := sign(malIK, malList, mal, 5, groupMember("carol"), groupAdmin("mallory"))
 	if err := accept(readd); !errors.As(err, &gap) || gap.from != 3 {
 		t.Errorf("mallory adds carol again at version 5, carol at 2: got %v, want a gap from 3", err)
 	}
 	// With them, whoever the admin of version 5 became in between.
 	for _, s := range []*group.State{
-		sign(malIK, malList, mal, 3, admin("mallory"), member("oscar")),
-		sign(malIK, malList, mal, 4, admin("mallory"), admin("oscar")),
-		sign(oscarIK, soleList(t, oscarIK, "oscar"), wire.Address{Account: "oscar", Device: 1}, 5, member("carol"), admin("mallory"), admin("oscar")),
+		sign(malIK, malList, mal, 3, groupAdmin("mallory"), groupMember("oscar")),
+		sign(malIK, malList, mal, 4, groupAdmin("mallory"), groupAdmin("oscar")),
+		sign(oscarIK, soleList(t, oscarIK, "oscar"), wire.Address{Account: "oscar", Device: 1}, 5, groupMember("carol"), groupAdmin("mallory"), groupAdmin("oscar")),
 	} {
 		if err := accept(s); err != nil {
 			t.Fatalf("version %d: %v", s.Serial, err)
@@ -89,15 +88,9 @@ func TestReaddNotByServerAlone(t *testing.T) {
 // (from a review).
 func TestReaddKeepsKeysGivenWhileAway(t *testing.T) {
 	carol, malIK, malList, mal, gid := readdWorld(t)
-	admin := func(a string) wire.GroupMember { return wire.GroupMember{Account: a, Role: wire.RoleAdmin} }
-	member := func(a string) wire.GroupMember { return wire.GroupMember{Account: a, Role: wire.RoleMember} }
 	accept := func(v uint64, ms ...wire.GroupMember) {
 		t.Helper()
-		s, err := group.Sign(malIK, mal, malList, gid, v, ms, "", 1000*v, rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := carol.db.Update(func(tx *bolt.Tx) error { _, err := carol.acceptGroupState(tx, s.Signed, gid); return err }); err != nil {
+		if err := acceptSigned(carol, malIK, malList, mal, gid, v, ms...); err != nil {
 			t.Fatalf("version %d: %v", v, err)
 		}
 	}
@@ -114,8 +107,8 @@ func TestReaddKeepsKeysGivenWhileAway(t *testing.T) {
 		}
 		return n
 	}
-	accept(1, member("carol"), member("dave"), admin("mallory"))
-	accept(2, member("dave"), admin("mallory")) // carol removed
+	accept(1, groupMember("carol"), groupMember("dave"), groupAdmin("mallory"))
+	accept(2, groupMember("dave"), groupAdmin("mallory")) // carol removed
 	k, err := group.New(gid, 5, 1, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -126,13 +119,13 @@ func TestReaddKeepsKeysGivenWhileAway(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	accept(3, member("dave"), member("erin"), admin("mallory"))
-	accept(4, member("dave"), admin("mallory"))
-	accept(5, member("carol"), member("dave"), admin("mallory")) // carol back
+	accept(3, groupMember("dave"), groupMember("erin"), groupAdmin("mallory"))
+	accept(4, groupMember("dave"), groupAdmin("mallory"))
+	accept(5, groupMember("carol"), groupMember("dave"), groupAdmin("mallory")) // carol back
 	if n := held(); n != 1 {
 		t.Errorf("dave's sender keys after carol caught up: got %d, want 1", n)
 	}
-	accept(6, member("dave"), admin("mallory")) // carol removed again
+	accept(6, groupMember("dave"), groupAdmin("mallory")) // carol removed again
 	if n := held(); n != 0 {
 		t.Errorf("dave's sender keys after carol's second removal: got %d, want 0", n)
 	}
@@ -148,4 +141,61 @@ func readdWorld(t *testing.T) (carol *Device, malIK *keys.PrivateKey, malList []
 	gid = make([]byte, wire.GroupIDSize)
 	rand.Read(gid)
 	return carol, malIK, carol.DeviceList("mallory").Signed, wire.Address{Account: "mallory", Device: 1}, gid
+}
+
+// TestKeyFromMemberAddedWhileAway checks GRP-006 for a sender key from an
+// account added to a group while the device was away from it: the key,
+// whose epoch is above the device's version, makes it fetch the states it
+// misses (a gap), and is then accepted; a key of an epoch the device holds
+// from an account its state does not list is refused. Checked against the
+// device's state alone, the key of a member added while it was away, sent
+// before the device caught up, was refused for good (from a review).
+func TestKeyFromMemberAddedWhileAway(t *testing.T) {
+	carol, malIK, malList, mal, gid := readdWorld(t)
+	accept := func(v uint64, ms ...wire.GroupMember) {
+		t.Helper()
+		if err := acceptSigned(carol, malIK, malList, mal, gid, v, ms...); err != nil {
+			t.Fatalf("version %d: %v", v, err)
+		}
+	}
+	erin := wire.Address{Account: "erin", Device: 1}
+	give := func(epoch uint64) error {
+		t.Helper()
+		k, err := group.New(gid, epoch, uint32(epoch), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dist := k.Distribution()
+		return carol.db.Update(func(tx *bolt.Tx) error { return carol.acceptSenderKey(tx, erin, &dist) })
+	}
+	accept(1, groupMember("carol"), groupMember("dave"), groupAdmin("mallory"))
+	accept(2, groupMember("dave"), groupAdmin("mallory")) // carol removed
+	if err := give(2); errcode.Of(err) != errcode.PolicyNotMember {
+		t.Errorf("erin's key of epoch 2, carol at 2: got %v, want %v", err, errcode.PolicyNotMember)
+	}
+	var gap errGroupGap
+	if err := give(4); !errors.As(err, &gap) || gap.from != 3 || !gap.update {
+		t.Errorf("erin's key of epoch 4, carol at 2: got %v, want a gap from 3 that GRP-017 bounds", err)
+	}
+	accept(3, groupMember("dave"), groupMember("erin"), groupAdmin("mallory"))
+	accept(4, groupMember("carol"), groupMember("dave"), groupMember("erin"), groupAdmin("mallory")) // carol back
+	if err := give(4); err != nil {
+		t.Errorf("erin's key of epoch 4 once carol holds version 4: %v", err)
+	}
+}
+
+// groupAdmin and groupMember are an account's entries in a member list.
+func groupAdmin(a string) wire.GroupMember { return wire.GroupMember{Account: a, Role: wire.RoleAdmin} }
+func groupMember(a string) wire.GroupMember {
+	return wire.GroupMember{Account: a, Role: wire.RoleMember}
+}
+
+// acceptSigned has d accept version v of group gid, with members ms,
+// signed by the device author of a list (key k).
+func acceptSigned(d *Device, k *keys.PrivateKey, list []byte, author wire.Address, gid []byte, v uint64, ms ...wire.GroupMember) error {
+	s, err := group.Sign(k, author, list, gid, v, ms, "", 1000*v, rand.Reader)
+	if err != nil {
+		return err
+	}
+	return d.db.Update(func(tx *bolt.Tx) error { _, err := d.acceptGroupState(tx, s.Signed, gid); return err })
 }

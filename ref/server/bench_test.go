@@ -133,6 +133,21 @@ func cpuTime(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// accounts makes n accounts, prefix0000 and on, in the store (their key
+// is d's), for the members of large groups, and returns them as members.
+func (e *env) accounts(d *tdev, prefix string, n int) []role {
+	e.t.Helper()
+	var out []role
+	for i := range n {
+		name := fmt.Sprintf("%s%04d", prefix, i)
+		if err := e.st.CreateAccount(context.Background(), name, store.Device{ID: 1, IdentityKey: d.ik.Public().Encode(), Created: e.clock.Now()}); err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, role{name, false})
+	}
+	return out
+}
+
 // BenchmarkGetGroupFormerMember measures what a get-group costs the server
 // when the account asking was removed from a group of MAX_GROUP_MEMBERS
 // members that has made 100 states since: the server serves it none
@@ -144,16 +159,8 @@ func cpuTime(b *testing.B) time.Duration {
 func BenchmarkGetGroupFormerMember(b *testing.B) {
 	const since = 100
 	e := startWith(b, mem.New(), newClock(), func(c *server.Config) { c.GroupStateBurst = -1 })
-	ctx := context.Background()
 	a1, b1 := e.member("alice"), e.member("bob")
-	all := []role{{"alice", true}, {"bob", false}}
-	for i := range wire.MaxGroupMembers - 2 {
-		name := fmt.Sprintf("member%04d", i)
-		if err := e.st.CreateAccount(ctx, name, store.Device{ID: 1, IdentityKey: a1.ik.Public().Encode(), Created: e.clock.Now()}); err != nil {
-			b.Fatal(err)
-		}
-		all = append(all, role{name, false})
-	}
+	all := append([]role{{"alice", true}, {"bob", false}}, e.accounts(a1, "member", wire.MaxGroupMembers-2)...)
 	g := gid(9)
 	for v := uint64(1); v <= 2+since; v++ {
 		ms := all

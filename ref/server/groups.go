@@ -213,7 +213,8 @@ const maxHistoryBody = wire.MaxFrameSize - 64
 // (GRP-001, GRP-003). A state before the first that names the account is
 // never served. Those are the versions from the first that names the
 // account to the one after the last (its removal), which the store keeps
-// (GroupSpan): no state is read that is not served.
+// (GroupSpan): no state is read that is not served, but for one that does
+// not fit the answer's frame.
 func (c *conn) getGroup(ctx context.Context, f *wire.GroupFetch) (wire.Message, error) {
 	st := c.s.cfg.Store
 	account := c.addr.Account
@@ -238,7 +239,11 @@ func (c *conn) getGroup(ctx context.Context, f *wire.GroupFetch) (wire.Message, 
 		}
 	}
 	for v := max(f.From, first); first > 0 && v <= end && len(res.States) < wire.MaxGroupStates; {
-		held, _, err := st.GroupStates(ctx, f.GroupID, v, int(min(end-v+1, wire.MaxGroupStates)))
+		// As many states as surely fit what is left of the frame, or one:
+		// at most one state is read that the answer does not hold.
+		n := min(end-v+1, uint64(wire.MaxGroupStates-len(res.States)),
+			uint64(max(1, (maxHistoryBody-size)/(wire.SignedGroupStateBound+9))))
+		held, _, err := st.GroupStates(ctx, f.GroupID, v, int(n))
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -716,5 +717,48 @@ func TestGetGroupAwayPages(t *testing.T) {
 		if code != 0 || !slices.Equal(got, tt.want) {
 			t.Errorf("from %d: got versions %v, code %v; want %v", tt.from, got, code, tt.want)
 		}
+	}
+}
+
+// statesRead counts the states GroupStates returns.
+type statesRead struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (s *statesRead) GroupStates(ctx context.Context, groupID []byte, from uint64, limit int) ([][]byte, uint64, error) {
+	states, current, err := s.Store.GroupStates(ctx, groupID, from, limit)
+	s.n.Add(int64(len(states)))
+	return states, current, err
+}
+
+// TestGetGroupReadsWhatItServes checks that get-group reads at most one
+// state beyond those its answer holds (the first that does not fit the
+// frame), with states of about 36 KB, of which fewer than
+// MAX_GROUP_STATES fit a frame: it read pages of MAX_GROUP_STATES (from a
+// review).
+func TestGetGroupReadsWhatItServes(t *testing.T) {
+	st := &statesRead{Store: mem.New()}
+	e := startWith(t, st, newClock(), func(c *server.Config) { c.GroupStateBurst = -1 })
+	a1 := e.member("alice")
+	all := append([]role{{"alice", true}}, e.accounts(a1, "member-of-a-very-large-group", wire.MaxGroupMembers-1)...)
+	g := gid(7)
+	for v := uint64(1); v <= wire.MaxGroupStates; v++ {
+		if got := a1.setGroup(a1.state(g, v, members(all...)).Signed); got != 0 {
+			t.Fatalf("version %d: %v", v, got)
+		}
+	}
+	for from := uint64(1); from <= wire.MaxGroupStates; {
+		st.n.Store(0)
+		var h wire.GroupHistory
+		a1.do(wire.FrameGetGroup, &wire.GroupFetch{GroupID: g, From: from}, &h)
+		served, read := int64(len(h.States)), st.n.Load()
+		if served == 0 || read > served+1 {
+			t.Fatalf("get-group from %d: %d states served, %d read; want at most one read beyond those served", from, served, read)
+		}
+		if from == 1 && served == wire.MaxGroupStates {
+			t.Fatalf("get-group from 1: all %d states of %d bytes in one answer; the test wants a frame cut", served, len(h.States[0]))
+		}
+		from += uint64(served)
 	}
 }

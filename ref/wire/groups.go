@@ -8,6 +8,12 @@ import (
 	"github.com/missive-protocol/missive/ref/errcode"
 )
 
+// SignedGroupStateBound is above the size of any signed group state: about
+// 37 KB for MAX_GROUP_MEMBERS members of the longest names, the longest
+// group name and a device list of 1 + MAX_COMPANIONS devices. A reader of
+// group-history pages sizes them with it (GRP-004).
+const SignedGroupStateBound = 64 << 10
+
 // Limits of spec/16-groups.md section 16.1, spec/17-media.md section 17.1
 // and spec/18-lifecycle.md section 18.1.
 const (

@@ -23,7 +23,9 @@ func groupVersion(tx *bbolt.Tx, gk []byte) (uint64, error) {
 func (s *Store) PutGroupState(ctx context.Context, groupID []byte, version uint64, signed []byte, members []string, author store.Budget) error {
 	gk := appendBytes(nil, groupID)
 	var refuse error // a spent budget: the transaction keeps its time (takeBudget)
-	err := s.update(ctx, "put group state", func(tx *bbolt.Tx) error {
+	// One key for each member (groupnames), so that the group commit
+	// bounds the keys of a commit of many large states (maxBatchKeys).
+	err := s.batch(ctx, "put group state", len(members)+3, func(tx *bbolt.Tx) error {
 		refuse = nil
 		current, err := groupVersion(tx, gk)
 		if err != nil {
