@@ -382,7 +382,9 @@ func (d *Device) acceptSenderKey(tx *bolt.Tx, from wire.Address, dist *wire.Send
 		return err
 	}
 	if rec == nil {
-		return errGroupGap{gid: dist.GroupID, from: 1}
+		// GRP-006: the states first; GRP-017 bounds the fetches, made-up
+		// groups' included.
+		return errGroupGap{gid: dist.GroupID, from: 1, update: true}
 	}
 	if s := groupState(tx, dist.GroupID, rec.Version); s == nil || !s.IsMember(from.Account) {
 		if dist.Epoch > rec.Version {

@@ -615,14 +615,24 @@ func (c *Conn) deliveryLoop() {
 				// GRP-003: fetch the missing group states, then again.
 				update := gap.update
 				ctx, cancel := context.WithTimeout(context.Background(), c.d.requestTimeout())
-				if err = c.syncGroup(ctx, gap.gid, gap.from); err == nil {
+				synced := c.syncGroup(ctx, gap.gid, gap.from)
+				switch err = synced; {
+				case synced == nil:
 					msg, receipt, err = c.d.receive(del)
+				case localFailure(synced) == nil:
+					// The server refused the fetch: the content fails
+					// (MSG-015), and a resend of it fetches nothing.
+					err = c.d.recordFailure(del, synced)
 				}
 				cancel()
+				short := synced != nil || errors.As(err, &gap)
 				if errors.As(err, &gap) {
 					err = c.d.recordFailure(del, err)
 				}
-				if update && err != nil && localFailure(err) == nil {
+				// GRP-017: a fetch that did not reach the content's
+				// version (a content refused once the states reached it
+				// does not count).
+				if update && short && localFailure(err) == nil {
 					c.d.fetchedInVain(del.Sender.Account)
 				}
 			}

@@ -30,18 +30,11 @@ func TestGroupUpdateFetchBound(t *testing.T) {
 	alice, carol, dave := w.device("alice"), w.device("carol"), w.device("dave")
 	sendUpdates := func(from *dev, n int, text string) {
 		t.Helper()
+		var cs []*wire.Content
 		for range n {
-			signed := madeUpGroupState(t, from.Account, "alice")
-			if _, err := from.c.SendContentIn(ctx, "alice", wire.EnvelopeControl, &wire.Content{Type: wire.ContentGroupUpdate, Group: &signed}); err != nil {
-				t.Fatal(err)
-			}
+			cs = append(cs, madeUpUpdate(t, from.Account))
 		}
-		if _, err := from.c.Send(ctx, "alice", text); err != nil {
-			t.Fatal(err)
-		}
-		if m := alice.next(t, client.EventMessage).Message; m.Text != text {
-			t.Fatalf("alice's message after the contents: got %q, want %q", m.Text, text)
-		}
+		contentsThen(t, from, alice, cs, text)
 	}
 	for _, c := range []struct {
 		from    *dev
@@ -60,6 +53,81 @@ func TestGroupUpdateFetchBound(t *testing.T) {
 			t.Errorf("alice's get-group requests after %d contents of %s: got %d, want %d", c.n, c.from.Account, got, c.want)
 		}
 	}
+}
+
+// TestSenderKeyFetchBound checks GRP-017 for sender-key distributions
+// (GRP-006): keys of groups alice holds no state of, made up by carol
+// (twenty, on a clock the test holds still), make alice fetch once, in
+// vain, and then neither they nor carol's group-update content make her
+// fetch within GROUP_UPDATE_INTERVAL; another account's key does. Each
+// made her fetch before (from a review).
+func TestSenderKeyFetchBound(t *testing.T) {
+	w, fetches := countingWorld(t, wire.FrameGetGroup)
+	alice, carol, dave := w.device("alice"), w.device("carol"), w.device("dave")
+	send := func(from *dev, keys, updates int, text string) {
+		t.Helper()
+		var cs []*wire.Content
+		for range keys {
+			cs = append(cs, madeUpKey(t))
+		}
+		for range updates {
+			cs = append(cs, madeUpUpdate(t, from.Account))
+		}
+		contentsThen(t, from, alice, cs, text)
+	}
+	for _, c := range []struct {
+		from          *dev
+		keys, updates int
+		want          int64
+	}{
+		{carol, 20, 0, 1},
+		{carol, 0, 1, 1},
+		{dave, 1, 0, 2},
+	} {
+		send(c.from, c.keys, c.updates, "after "+c.from.Account)
+		if got := fetches.Load(); got != c.want {
+			t.Errorf("alice's get-group requests after %d keys and %d contents of %s: got %d, want %d", c.keys, c.updates, c.from.Account, got, c.want)
+		}
+	}
+}
+
+// contentsThen has from send each content to the account of to (in the
+// envelope type of its content type), then text, and waits until to shows
+// the text: the contents came before it.
+func contentsThen(t *testing.T, from, to *dev, contents []*wire.Content, text string) {
+	t.Helper()
+	for _, c := range contents {
+		if _, err := from.c.SendContentIn(ctx, to.Account, wire.EnvelopeOf(c.Type), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := from.c.Send(ctx, to.Account, text); err != nil {
+		t.Fatal(err)
+	}
+	if m := to.next(t, client.EventMessage).Message; m.Text != text {
+		t.Fatalf("%s's message after the contents: got %q, want %q", to.Account, m.Text, text)
+	}
+}
+
+// madeUpUpdate is group-update content of a made-up group of owner and
+// alice (madeUpGroupState).
+func madeUpUpdate(t *testing.T, owner string) *wire.Content {
+	t.Helper()
+	signed := madeUpGroupState(t, owner, "alice")
+	return &wire.Content{Type: wire.ContentGroupUpdate, Group: &signed}
+}
+
+// madeUpKey is sender-key content of a made-up group.
+func madeUpKey(t *testing.T) *wire.Content {
+	t.Helper()
+	gid := make([]byte, wire.GroupIDSize)
+	rand.Read(gid)
+	k, err := group.New(gid, 1, 1, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := k.Distribution()
+	return &wire.Content{Type: wire.ContentSenderKey, SenderKey: &d}
 }
 
 // countingWorld is newWorld with a server that counts the frames of a
