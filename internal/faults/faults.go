@@ -86,6 +86,8 @@ const (
 	UnboundedHandout          Fault = "unbounded-handout"             // the server hands out a device's one-time prekeys to every fetch (SRV-027)
 	KeepHandedOut             Fault = "keep-handed-out"               // a device keeps the one-time prekeys the server handed out until they are used (PQX-015)
 	NewestHandoutFirst        Fault = "newest-handout-first"          // the server hands out a device's newest one-time prekeys first (SRV-028)
+	DropReplacedSession       Fault = "drop-replaced-session"         // a device keeps no session that another replaced, nor tries one (PQX-016)
+	NoKeyEpochFetch           Fault = "no-key-epoch-fetch"            // a device refuses a non-member's sender key whatever its epoch (GRP-006)
 	NoReaddGap                Fault = "no-readd-gap"                  // the server serves an account added to a group again none of the states made while it was away (GRP-004)
 )
 
@@ -158,7 +160,9 @@ var All = map[Fault]string{
 	UnboundedHandout:          "the server hands out a device's one-time prekeys to every fetch, however many it has handed out lately: any account can make the device keep and upload keys at its request rate (SRV-027)",
 	KeepHandedOut:             "a device keeps the private key of every one-time prekey until a prekey message uses it, however long ago the server handed it out (PQX-015)",
 	NewestHandoutFirst:        "the server hands out a device's newest one-time prekeys first: the device, which reads the counts as the newest held, deletes keys the server still holds PREKEY_GRACE later (SRV-028)",
-	NoReaddGap:                "the server serves an account that was removed from a group and added again only the states that name it or whose previous state does, not those made while it was away: its devices, which check every state against the one before, cannot follow the group when the state that adds it again is not by an admin of its removal (GRP-004)",
+	DropReplacedSession:       "a device drops the session a new bundle or a prekey message replaces, and decrypts in the current session only: two devices that initiated sessions with each other at once each keep the other's, and every later message of either fails (PQX-016)",
+	NoKeyEpochFetch:           "a device refuses the sender key of an account its latest group state does not list as policy.not_member, whatever the key's epoch, instead of fetching the states first when the epoch is above its version: the key of a member added in a state it has not fetched yet is lost, and with it that member's messages (GRP-006)",
+	NoReaddGap:                "the server serves an account that was removed from a group and added again only the states that name it or whose previous state does, not those made while it was away: its devices, which check every state against the one before, cannot follow the group once it was changed while they were away (GRP-004)",
 }
 
 // ServerFaults are the faults of the server; the others are the client's.

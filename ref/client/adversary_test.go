@@ -926,12 +926,7 @@ func TestSessionKeptAfterTrust(t *testing.T) {
 // old message was not shown twice only because bob's index of received
 // messages knew its id).
 func TestLastResortReplay(t *testing.T) {
-	bob, aliceIK, up := bobWithPrekeys(t)
-	bundle, err := wire.Marshal(&wire.Bundle{Version: wire.ProtocolVersion, IdentityKey: bob.identity.Public().Encode(),
-		SignedPreKey: *up.SignedPreKey, KEMPreKey: *up.LastResort})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bob, aliceIK, bundle := bobLastResort(t)
 	alice := wire.Address{Account: "alice", Device: 1}
 	text := func(p *reviewPeer, s string) *wire.Delivery {
 		d := p.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentText, Text: &s})
@@ -956,15 +951,36 @@ func TestLastResortReplay(t *testing.T) {
 	if m != nil || !errors.Is(err, errcode.StateDuplicateMessage) {
 		t.Errorf("replayed first prekey message: got message %v, error %v; want no message, %v", m, err, errcode.StateDuplicateMessage)
 	}
-	msgs, err := (&Conn{d: bob}).encryptFor("alice", 0, []byte("a reply"))
-	if err != nil || len(msgs) != 1 {
-		t.Fatalf("bob's reply: got %d messages, %v; want 1", len(msgs), err)
-	}
-	if _, err := current.s.Decrypt(rand.Reader, msgs[0].Ciphertext); err != nil {
-		t.Errorf("bob's reply after the replay, under alice's current session: %v, want it to decrypt", err)
-	}
+	replyDecrypts(t, bob, current, "bob's reply after the replay, under alice's current session")
 	if m, _, err := bob.receive(text(current, "still the second session")); err != nil || m == nil {
 		t.Errorf("after the replay, alice's current session: got %v, %v; want the message", m, err)
+	}
+}
+
+// bobLastResort is bobWithPrekeys with the bundle of bob's signed and
+// last-resort KEM prekeys (no one-time key): each session started from it
+// names the same keys.
+func bobLastResort(t *testing.T) (*Device, *keys.PrivateKey, []byte) {
+	t.Helper()
+	bob, aliceIK, up := bobWithPrekeys(t)
+	bundle, err := wire.Marshal(&wire.Bundle{Version: wire.ProtocolVersion, IdentityKey: bob.identity.Public().Encode(),
+		SignedPreKey: *up.SignedPreKey, KEMPreKey: *up.LastResort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bob, aliceIK, bundle
+}
+
+// replyDecrypts checks that d's reply to p's account (one device) decrypts
+// in p's session.
+func replyDecrypts(t *testing.T, d *Device, p *reviewPeer, what string) {
+	t.Helper()
+	msgs, err := (&Conn{d: d}).encryptFor(p.addr.Account, 0, []byte("a reply"))
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("%s: got %d messages, %v; want 1", what, len(msgs), err)
+	}
+	if _, err := p.s.Decrypt(rand.Reader, msgs[0].Ciphertext); err != nil {
+		t.Errorf("%s: %v, want it to decrypt", what, err)
 	}
 }
 

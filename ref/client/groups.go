@@ -142,15 +142,16 @@ func (d *Device) groupUpdated(tx *bolt.Tx, signed []byte) error {
 }
 
 // maxUpdateLiars is how many sending accounts a device remembers a
-// fetch for group-update content of that served nothing (GRP-017): beyond
+// fetch for group-update content (or a sender key, GRP-006) of that served
+// nothing (GRP-017): beyond
 // it, it forgets those older than GROUP_UPDATE_INTERVAL, and while all are
 // newer it fetches for no other account's content either.
 const maxUpdateLiars = 1024
 
-// updateThrottled reports whether group-update content of account must
-// not make the device fetch group states now: a fetch for that account's
-// content within GROUP_UPDATE_INTERVAL did not reach the content's version
-// (GRP-017).
+// updateThrottled reports whether group-update content, or a sender key
+// (GRP-006), of account must not make the device fetch group states now: a
+// fetch for such content of that account's within GROUP_UPDATE_INTERVAL did
+// not reach the content's version (GRP-017).
 func (d *Device) updateThrottled(account string) bool {
 	if faults.Has(faults.FetchEveryUpdate) {
 		return false
@@ -175,8 +176,9 @@ func (d *Device) pruneLiars(now time.Time) bool {
 	return len(d.updateLiars) < maxUpdateLiars
 }
 
-// fetchedInVain notes that a fetch for group-update content of account
-// did not reach the content's version: the server has no such state.
+// fetchedInVain notes that a fetch for group-update content, or a sender
+// key, of account did not reach the content's version: the server has no
+// such state, or serves it none.
 func (d *Device) fetchedInVain(account string) {
 	now := d.now()
 	d.updateMu.Lock()
@@ -387,7 +389,7 @@ func (d *Device) acceptSenderKey(tx *bolt.Tx, from wire.Address, dist *wire.Send
 		return errGroupGap{gid: dist.GroupID, from: 1, update: true}
 	}
 	if s := groupState(tx, dist.GroupID, rec.Version); s == nil || !s.IsMember(from.Account) {
-		if dist.Epoch > rec.Version {
+		if dist.Epoch > rec.Version && !faults.Has(faults.NoKeyEpochFetch) {
 			// GRP-006: a member of a state this device does not hold yet
 			// (one added while it was away from the group, or before its
 			// group-update content came): the states first, as for

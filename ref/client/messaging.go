@@ -74,10 +74,12 @@ func (d *Device) initiatedLongAgo(tx *bolt.Tx, key []byte) bool {
 	return age >= wire.PrekeySessionAge*1000 || age < 0
 }
 
-// bucketPrevious holds the session a fetch replaced, for decrypting only,
-// until a time (PQX-014): session key -> u64be time (ms) || stored
-// session. The peer may have answered in it before it took the new
-// session's first message.
+// bucketPrevious holds the session a fetch (PQX-014) or a prekey message
+// replaced, for decrypting, until a time (PQX-016): session key -> u64be
+// time (ms) || stored session. The peer may have answered in it before it
+// took the new session's first message, or initiated the new one while
+// this device initiated the old one; a message that decrypts in it makes
+// it the current session again.
 var bucketPrevious = []byte("previous")
 
 func init() { allBuckets = append(allBuckets, bucketPrevious) }
@@ -607,9 +609,9 @@ func (c *Conn) deliveryLoop() {
 			}
 			var gap errGroupGap
 			if errors.As(err, &gap) && gap.update && c.d.updateThrottled(del.Sender.Account) {
-				// GRP-017: group-update content of an account whose
-				// content made the device fetch in vain within
-				// GROUP_UPDATE_INTERVAL is done, unfetched.
+				// GRP-017: group-update content, or a sender key, of an
+				// account whose such content made the device fetch in vain
+				// within GROUP_UPDATE_INTERVAL is done, unfetched.
 				err = c.d.recordFailure(del, nil)
 			} else if errors.As(err, &gap) {
 				// GRP-003: fetch the missing group states, then again.
@@ -964,6 +966,14 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 		}
 		if s != nil && s.SamePreKey(&m) && !faults.Has(faults.PrekeysBeforeSession) {
 			pt, err = s.DecryptPreKey(d.rand, del.Ciphertext)
+		} else if prev := d.previous(tx, sender); prev != nil && prev.SamePreKey(&m) && !faults.Has(faults.DropReplacedSession) {
+			// PQX-016: a prekey message of the session this one replaced
+			// (the peer still uses it): it decrypts there, and that
+			// session is the current one again, this one kept in its place.
+			if pt, err = prev.DecryptPreKey(d.rand, del.Ciphertext); err == nil {
+				err = d.keepPrevious(tx, sender)
+				s = prev
+			}
 		} else {
 			ps := prekeyStore{tx, d.now()}
 			if ps.replayed(&m) {
@@ -977,24 +987,31 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 			if err == nil {
 				err = ps.remember(&m)
 			}
+			if err == nil && !faults.Has(faults.DropReplacedSession) {
+				// PQX-016: the session this one replaces, if any (one this
+				// device initiated while the peer initiated this one),
+				// is kept for decrypting.
+				err = d.keepPrevious(tx, sender)
+			}
 		}
 	case wire.KindRatchet:
 		if s == nil {
 			return nil, errcode.StateNoSession
 		}
 		pt, err = s.Decrypt(d.rand, del.Ciphertext)
-		if err != nil {
-			// An answer in the session this one replaced (PQX-014), made
-			// before the peer took this one's first message: it decrypts
-			// there, and this one is as it was.
+		if err != nil && !faults.Has(faults.DropReplacedSession) {
+			// PQX-016: a message of the session this one replaced (an
+			// answer the peer made before it took this one's first
+			// message, PQX-014, or its messages in the session it
+			// initiated while this device initiated this one): it
+			// decrypts there, and that session is the current one
+			// again, this one kept in its place (failed, it is as it was).
 			if prev := d.previous(tx, sender); prev != nil {
 				if ppt, perr := prev.Decrypt(d.rand, del.Ciphertext); perr == nil {
-					b, merr := prev.MarshalBinary()
-					if merr != nil {
-						return nil, merr
+					if err := d.keepPrevious(tx, sender); err != nil {
+						return nil, err
 					}
-					v := tx.Bucket(bucketPrevious).Get(sender)
-					return ppt, tx.Bucket(bucketPrevious).Put(sender, append(bytes.Clone(v[:8]), b...))
+					pt, err, s = ppt, nil, prev
 				}
 			}
 		}

@@ -49,7 +49,9 @@ func (r *Receiver) latest() *State {
 }
 
 // Distribute applies a sender-key distribution from a device (GRP-006):
-// from's account must be a member in the latest state; the receiver then
+// from's account must be a member in the latest state (a distribution of
+// an epoch above its version is state.unknown_group: a device would fetch
+// the states it lacks first); the receiver then
 // keeps the MaxKeys keys of the sender device with the highest key ids. A
 // distribution of a key id held, or held no longer, changes nothing.
 func (r *Receiver) Distribute(from wire.Address, d *wire.SenderKeyDistribution) error {
@@ -61,6 +63,11 @@ func (r *Receiver) Distribute(from wire.Address, d *wire.SenderKeyDistribution) 
 		return fmt.Errorf("group: distribution for a group with no state: %w", errcode.StateUnknownGroup)
 	}
 	if !latest.IsMember(from.Account) {
+		if d.Epoch > latest.Serial {
+			// A device fetches the states it lacks first (GRP-006),
+			// which a receiver of states given to it cannot.
+			return fmt.Errorf("group: sender key from %s of epoch %d, holding version %d: %w", from.Account, d.Epoch, latest.Serial, errcode.StateUnknownGroup)
+		}
 		return fmt.Errorf("group: sender key from %s: %w", from.Account, errcode.PolicyNotMember)
 	}
 	k, err := FromDistribution(d)

@@ -100,7 +100,9 @@ const senderKeyDescription = "A sender key of the device sender for the group gr
 	"version group_version with signing randomness z (GRP-005: key, nonce, AD, pad, body, signature as section 16.3), " +
 	"giving message, and its chain moves to the next iteration; an encrypt step is always valid. A distribute step is " +
 	"the receiver's: it receives sender-key content from the device from carrying distribution, and applies GRP-006 " +
-	"(from's account is a member in the latest state it accepted, else policy.not_member; it keeps for each sender " +
+	"(from's account is a member in the latest state it accepted, else policy.not_member, or, when the distribution's " +
+	"epoch is above that state's version, state.unknown_group: a device would fetch the states it lacks first, which " +
+	"a receiver cannot do here; it keeps for each sender " +
 	"device the MAX_SENDER_KEYS keys with the highest key ids, and a distribution of a key id it holds changes " +
 	"nothing). A decrypt step is the receiver's: a delivery from the device from, with message_id and sent_at, whose " +
 	"ciphertext is message, processed with the checks of GRP-007 in order; content is the decrypted content of a valid " +
@@ -151,6 +153,9 @@ func (r *skReceiver) distribute(from rcAddr, dist []byte) error {
 		return fmt.Errorf("a distribution with no state: not a case of this family")
 	}
 	if m := r.states[r.latest].member(from.account); m == nil {
+		if d.get(2).val > r.latest {
+			return errUnknownGroup // the states it lacks first (GRP-006), which it cannot fetch here
+		}
 		return errNotMember
 	}
 	if !bytes.Equal(d.get(1).bstr, r.groupID) {
@@ -760,6 +765,15 @@ func genSenderKeys() (any, error) {
 			w.keys0 = w.recv.view()
 			w.distribute("mallory/1", w.key.distribution(), errNotMember)
 		}},
+		{"sender_key_distribution_later_epoch", "States 1 and 2; mallory/1, not a member of either, sends a " +
+			"distribution of epoch 3: a device would fetch the states it lacks first (GRP-006), which the receiver cannot " +
+			"do here: state.unknown_group, nothing held.", []string{"distribution", "membership"}, []string{"GRP-006"},
+			func(w *skWorld) {
+				w.groupStates(2)
+				w.makeKey(rcAddr{"mallory", 1}, 3, 1, 0)
+				w.keys0 = w.recv.view()
+				w.distribute("mallory/1", w.key.distribution(), errUnknownGroup)
+			}},
 		{"sender_key_distribution_removed_member", "States 1 to 3 (bob removed in version 3): bob/1's distribution " +
 			"is refused.", []string{"distribution", "membership", "removal"}, []string{"GRP-006"}, func(w *skWorld) {
 			w.groupStates(3)
