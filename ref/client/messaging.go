@@ -113,15 +113,54 @@ func (d *Device) previous(tx *bolt.Tx, key []byte) *session.Session {
 	return s
 }
 
-// forgetPrevious deletes the replaced sessions kept past their time.
+// putPrevious stores s as the session kept under key: a session that was
+// kept keeps its time, a new one is kept previousKept from now.
+func (d *Device) putPrevious(tx *bolt.Tx, key []byte, s *session.Session, isNew bool) error {
+	b, err := s.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	v := binary.BigEndian.AppendUint64(nil, uint64(d.now().Add(previousKept).UnixMilli()))
+	if old := tx.Bucket(bucketPrevious).Get(key); !isNew && len(old) >= 8 {
+		v = bytes.Clone(old[:8])
+	}
+	return tx.Bucket(bucketPrevious).Put(key, append(v, b...))
+}
+
+// bucketHeard holds, for the current session with each peer device, the
+// latest sent-at (ms) of a message it decrypted: session key -> u64be.
+// A message of another session sent before it does not make that session
+// the current one (PQX-016).
+var bucketHeard = []byte("heard")
+
+func init() { allBuckets = append(allBuckets, bucketHeard) }
+
+// lastHeard returns the latest sent-at of a message the current session
+// stored under key decrypted, 0 when none.
+func lastHeard(tx *bolt.Tx, key []byte) uint64 {
+	v := tx.Bucket(bucketHeard).Get(key)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// forgetPrevious deletes the replaced sessions kept past their time, and
+// brings a time more than previousKept ahead (set while the clock ran
+// ahead) back to previousKept from now: a kept session is kept
+// previousKept at most, counted from the present (PQX-016).
 func (d *Device) forgetPrevious() error {
 	now := d.now().UnixMilli()
+	most := d.now().Add(previousKept).UnixMilli()
 	return d.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPrevious)
-		var old [][]byte
+		var old, ahead [][]byte
 		b.ForEach(func(k, v []byte) error {
-			if len(v) < 8 || now >= int64(binary.BigEndian.Uint64(v)) {
+			switch {
+			case len(v) < 8 || now >= int64(binary.BigEndian.Uint64(v)):
 				old = append(old, bytes.Clone(k))
+			case int64(binary.BigEndian.Uint64(v)) > most:
+				ahead = append(ahead, bytes.Clone(k))
 			}
 			return nil
 		})
@@ -130,14 +169,20 @@ func (d *Device) forgetPrevious() error {
 				return err
 			}
 		}
+		for _, k := range ahead {
+			v := binary.BigEndian.AppendUint64(nil, uint64(most))
+			if err := b.Put(k, append(v, b.Get(k)[8:]...)); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 }
 
 // deleteSession deletes the session stored under key, with its time of
-// initiation and the session it replaced.
+// initiation, the session it replaced and its latest sent-at.
 func deleteSession(tx *bolt.Tx, key []byte) error {
-	for _, b := range [][]byte{bucketInitiated, bucketPrevious} {
+	for _, b := range [][]byte{bucketInitiated, bucketPrevious, bucketHeard} {
 		if err := tx.Bucket(b).Delete(key); err != nil {
 			return err
 		}
@@ -204,6 +249,9 @@ func (c *Conn) fetch(ctx context.Context, account string, devices []uint32) erro
 			}
 			// PQX-014: the session's age, until it decrypts something.
 			if err := tx.Bucket(bucketInitiated).Put(key, u64(uint64(c.d.now().UnixMilli()))); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketHeard).Delete(key); err != nil { // it has decrypted nothing
 				return err
 			}
 		}
@@ -945,13 +993,22 @@ type errFailed struct{ err error }
 func (e errFailed) Error() string { return e.err.Error() }
 
 // decrypt decrypts a delivery with the session of its sender, creating the
-// session from a prekey message (sections 4.6, PQX-011).
+// session from a prekey message (sections 4.6, PQX-011). A message that
+// decrypts in the session kept beside the current one, or that starts a
+// new session, makes that session the current one unless it was sent
+// before a message the current one decrypted, and is kept beside it then
+// (PQX-016).
 func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte, error) {
 	s, err := loadSession(tx, sender)
 	if err != nil {
 		return nil, err
 	}
-	var pt []byte
+	var (
+		pt    []byte
+		other *session.Session // the session the message decrypted in, if not s
+		fresh bool             // other is new, made from the message
+		drop  = faults.Has(faults.DropReplacedSession)
+	)
 	switch del.Kind {
 	case wire.KindPrekey:
 		var m wire.PreKeyMessage
@@ -966,13 +1023,10 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 		}
 		if s != nil && s.SamePreKey(&m) && !faults.Has(faults.PrekeysBeforeSession) {
 			pt, err = s.DecryptPreKey(d.rand, del.Ciphertext)
-		} else if prev := d.previous(tx, sender); prev != nil && prev.SamePreKey(&m) && !faults.Has(faults.DropReplacedSession) {
-			// PQX-016: a prekey message of the session this one replaced
-			// (the peer still uses it): it decrypts there, and that
-			// session is the current one again, this one kept in its place.
+		} else if prev := d.previous(tx, sender); prev != nil && prev.SamePreKey(&m) && !drop {
+			// PQX-016: a prekey message of the kept session.
 			if pt, err = prev.DecryptPreKey(d.rand, del.Ciphertext); err == nil {
-				err = d.keepPrevious(tx, sender)
-				s = prev
+				other = prev
 			}
 		} else {
 			ps := prekeyStore{tx, d.now()}
@@ -980,38 +1034,29 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 				return nil, fmt.Errorf("client: a prekey message that created a session before: %w", errcode.StateDuplicateMessage)
 			}
 			var used *session.Used
-			s, pt, used, err = session.Respond(d.rand, d.identity, ps, del.Ciphertext)
+			other, pt, used, err = session.Respond(d.rand, d.identity, ps, del.Ciphertext)
 			if err == nil {
 				err = ps.consume(used.KEMPreKeyID, used.OneTimePreKeyID)
 			}
 			if err == nil {
 				err = ps.remember(&m)
 			}
-			if err == nil && !faults.Has(faults.DropReplacedSession) {
-				// PQX-016: the session this one replaces, if any (one this
-				// device initiated while the peer initiated this one),
-				// is kept for decrypting.
-				err = d.keepPrevious(tx, sender)
-			}
+			fresh = true
 		}
 	case wire.KindRatchet:
 		if s == nil {
 			return nil, errcode.StateNoSession
 		}
 		pt, err = s.Decrypt(d.rand, del.Ciphertext)
-		if err != nil && !faults.Has(faults.DropReplacedSession) {
-			// PQX-016: a message of the session this one replaced (an
-			// answer the peer made before it took this one's first
-			// message, PQX-014, or its messages in the session it
-			// initiated while this device initiated this one): it
-			// decrypts there, and that session is the current one
-			// again, this one kept in its place (failed, it is as it was).
+		if err != nil && !drop {
+			// PQX-016: a message of the kept session (an answer the peer
+			// made before it took the current one's first message,
+			// PQX-014, or its messages in the session it initiated while
+			// this device initiated the current one). Failed there too,
+			// both are as they were.
 			if prev := d.previous(tx, sender); prev != nil {
 				if ppt, perr := prev.Decrypt(d.rand, del.Ciphertext); perr == nil {
-					if err := d.keepPrevious(tx, sender); err != nil {
-						return nil, err
-					}
-					pt, err, s = ppt, nil, prev
+					pt, err, other = ppt, nil, prev
 				}
 			}
 		}
@@ -1019,8 +1064,30 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 	if err != nil {
 		return nil, err
 	}
+	heard := lastHeard(tx, sender)
+	switch {
+	case other == nil:
+		heard = max(heard, del.SentAt)
+	case s == nil || drop || del.SentAt >= heard:
+		// The session the peer uses now: the current one, the other
+		// kept in its place (PQX-016), unless the fault drops it.
+		if s != nil && !drop {
+			if err := d.keepPrevious(tx, sender); err != nil {
+				return nil, err
+			}
+		}
+		s, heard = other, del.SentAt
+	default:
+		// A message sent before the current session's latest (held
+		// back, or late): its session stays beside the current one,
+		// which stays as it is.
+		return pt, d.putPrevious(tx, sender, other, fresh)
+	}
 	// The session has heard back, or is Bob's: PQX-014 is done with it.
 	if err := tx.Bucket(bucketInitiated).Delete(sender); err != nil {
+		return nil, err
+	}
+	if err := tx.Bucket(bucketHeard).Put(sender, u64(heard)); err != nil {
 		return nil, err
 	}
 	return pt, storeSession(tx, sender, s)

@@ -2,37 +2,95 @@ package client
 
 import (
 	"testing"
+	"time"
 
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
+// keptSessionWorld is bob with the bundle of his signed and last-resort
+// prekeys, and a text from a peer of alice's device 1 sent at a time.
+func keptSessionWorld(t *testing.T) (*Device, func() *reviewPeer, func(*reviewPeer, string, uint64) *wire.Delivery) {
+	t.Helper()
+	bob, aliceIK, bundle := bobLastResort(t)
+	alice := wire.Address{Account: "alice", Device: 1}
+	peer := func() *reviewPeer { return newReviewPeerWith(t, alice, aliceIK, bundle) }
+	text := func(p *reviewPeer, s string, sentAt uint64) *wire.Delivery {
+		t.Helper()
+		return p.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentText, Text: &s, SentAt: sentAt})
+	}
+	return bob, peer, text
+}
+
+// receiveAll has d receive each delivery, which must be shown.
+func receiveAll(t *testing.T, d *Device, dels ...*wire.Delivery) {
+	t.Helper()
+	for i, del := range dels {
+		if m, _, err := d.receive(del); err != nil || m == nil {
+			t.Fatalf("delivery %d: got %v, %v; want the message", i, m, err)
+		}
+	}
+}
+
 // TestKeptSessionPrekeyMessages checks PQX-016 with prekey messages: alice
 // started a session with bob from a bundle (the old one) and, having heard
 // nothing back, another (the new one, PQX-014). Bob takes the new
-// session's first message, then the old one's, late, which replaces it;
-// the new session's next prekey message (alice has still heard nothing)
-// must decrypt in the kept session and make it bob's current one again,
-// so that his reply is in the session alice uses. Before, it was taken as
-// a replay of the prekey message that had made that session
-// (state.duplicate_message), and every later message of alice's was lost.
+// session's first message, then the old one's, late and sent before it:
+// that session is kept beside the current one, which stays bob's; the new
+// session's next prekey message decrypts in the current session, and bob's
+// reply is in it. A later message of the old session (sent after every
+// other) still decrypts, in the kept session, and makes it the current
+// one. Before PQX-016 the late message replaced the new session, and the
+// new session's next prekey message was refused as a replay of the one
+// that had made it (state.duplicate_message): every later message of
+// alice's was lost.
 func TestKeptSessionPrekeyMessages(t *testing.T) {
-	bob, aliceIK, bundle := bobLastResort(t)
-	alice := wire.Address{Account: "alice", Device: 1}
-	text := func(p *reviewPeer, s string) *wire.Delivery {
-		t.Helper()
-		return p.deliver(wire.EnvelopeChat, &wire.Content{Type: wire.ContentText, Text: &s})
-	}
-	old := newReviewPeerWith(t, alice, aliceIK, bundle)
-	late := text(old, "old session, late")
-	cur := newReviewPeerWith(t, alice, aliceIK, bundle)
-	for i, d := range []*wire.Delivery{text(cur, "new session"), late, text(cur, "new session, again")} {
-		if m, _, err := bob.receive(d); err != nil || m == nil {
-			t.Fatalf("message %d (new, old late, new again): got %v, %v; want the message", i, m, err)
-		}
-	}
+	bob, peer, text := keptSessionWorld(t)
+	old := peer()
+	late := text(old, "old session, late", 1000)
+	cur := peer()
+	receiveAll(t, bob, text(cur, "new session", 2000), late, text(cur, "new session, again", 3000))
 	replyDecrypts(t, bob, cur, "bob's reply, under the session alice uses")
-	// The old session is kept in its turn: its next message decrypts.
-	if m, _, err := bob.receive(text(old, "old session, again")); err != nil || m == nil {
-		t.Errorf("the old session's next message: got %v, %v; want the message", m, err)
+	receiveAll(t, bob, text(old, "old session, again", 4000))
+	replyDecrypts(t, bob, old, "bob's reply after the old session's latest message")
+}
+
+// TestKeptSessionLateMessage checks PQX-016 against a message held back:
+// alice's first session (A1) sent two messages, then, having heard
+// nothing, she started another (A2, PQX-014). Bob took A1's first, then
+// A2's first, which made A2 his current session and kept A1; A1's second
+// message, sent before A2's first but delivered after it (a server may
+// hold a delivery back), decrypts in A1 and must not make it bob's current
+// session again: alice, past the time she keeps A1, would not read his
+// replies (from a review).
+func TestKeptSessionLateMessage(t *testing.T) {
+	bob, peer, text := keptSessionWorld(t)
+	a1 := peer()
+	m1, m2 := text(a1, "A1 first", 1000), text(a1, "A1 second", 2000)
+	a2 := peer()
+	receiveAll(t, bob, m1, text(a2, "A2 first", 3000), m2)
+	replyDecrypts(t, bob, a2, "bob's reply after A1's late message, under A2")
+}
+
+// TestKeptSessionClockBack checks PQX-016 with a clock that went back: a
+// session replaced while bob's clock ran ten years ahead is kept
+// previousKept from the present once the clock is right, not ten years
+// (from a review).
+func TestKeptSessionClockBack(t *testing.T) {
+	bob, peer, text := keptSessionWorld(t)
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	now := t0.AddDate(10, 0, 0)
+	bob.now = func() time.Time { return now }
+	old, cur := peer(), peer()
+	receiveAll(t, bob, text(old, "old", 1000), text(cur, "new", 2000))
+	now = t0
+	if err := bob.forgetPrevious(); err != nil {
+		t.Fatal(err)
+	}
+	now = t0.Add(previousKept + time.Minute)
+	if err := bob.forgetPrevious(); err != nil {
+		t.Fatal(err)
+	}
+	if m, _, err := bob.receive(text(old, "old, after the time it is kept", 3000)); err == nil || m != nil {
+		t.Errorf("the old session's message previousKept after the clock came back: got %v, %v; want it refused", m, err)
 	}
 }
