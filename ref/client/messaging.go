@@ -96,7 +96,10 @@ func (d *Device) keepPrevious(tx *bolt.Tx, key []byte) error {
 		return nil
 	}
 	v := binary.BigEndian.AppendUint64(nil, uint64(d.now().Add(previousKept).UnixMilli()))
-	return tx.Bucket(bucketPrevious).Put(key, append(v, old...))
+	if err := tx.Bucket(bucketPrevious).Put(key, append(v, old...)); err != nil {
+		return err
+	}
+	return d.setHeard(tx, keptKey(key), d.lastHeard(tx, key)) // its latest goes with it
 }
 
 // previous returns the replaced session kept under key, if it is still
@@ -113,36 +116,62 @@ func (d *Device) previous(tx *bolt.Tx, key []byte) *session.Session {
 	return s
 }
 
-// putPrevious stores s as the session kept under key: a session that was
-// kept keeps its time, a new one is kept previousKept from now.
-func (d *Device) putPrevious(tx *bolt.Tx, key []byte, s *session.Session, isNew bool) error {
+// putPrevious stores s, which decrypted a message sent at sentAt, as the
+// session kept under key: a session that was kept keeps its time; a new
+// one is kept previousKept from now, in place of the kept one unless that
+// one decrypted a message sent after sentAt (then s is dropped: its
+// message was sent before any the device holds a session for).
+func (d *Device) putPrevious(tx *bolt.Tx, key []byte, s *session.Session, isNew bool, sentAt uint64) error {
+	kept := d.lastHeard(tx, keptKey(key))
+	old := tx.Bucket(bucketPrevious).Get(key)
+	if isNew && len(old) >= 8 && kept > sentAt && d.previous(tx, key) != nil {
+		return nil
+	}
 	b, err := s.MarshalBinary()
 	if err != nil {
 		return err
 	}
 	v := binary.BigEndian.AppendUint64(nil, uint64(d.now().Add(previousKept).UnixMilli()))
-	if old := tx.Bucket(bucketPrevious).Get(key); !isNew && len(old) >= 8 {
+	if !isNew && len(old) >= 8 {
 		v = bytes.Clone(old[:8])
 	}
-	return tx.Bucket(bucketPrevious).Put(key, append(v, b...))
+	if isNew {
+		kept = 0
+	}
+	if err := tx.Bucket(bucketPrevious).Put(key, append(v, b...)); err != nil {
+		return err
+	}
+	return d.setHeard(tx, keptKey(key), max(kept, sentAt))
 }
 
-// bucketHeard holds, for the current session with each peer device, the
-// latest sent-at (ms) of a message it decrypted: session key -> u64be.
-// A message of another session sent before it does not make that session
+// bucketHeard holds, for the current session with each peer device and for
+// the session kept beside it (keptKey), the latest sent-at (ms) of a
+// message it decrypted: session key -> u64be. A message of the other
+// session sent before the current one's latest does not make that session
 // the current one (PQX-016).
 var bucketHeard = []byte("heard")
 
 func init() { allBuckets = append(allBuckets, bucketHeard) }
 
-// lastHeard returns the latest sent-at of a message the current session
-// stored under key decrypted, 0 when none.
-func lastHeard(tx *bolt.Tx, key []byte) uint64 {
+// keptKey is the key in bucketHeard of the session kept under key.
+func keptKey(key []byte) []byte { return append(bytes.Clone(key), 'k') }
+
+// lastHeard returns the latest sent-at stored under key in bucketHeard, 0
+// when none, and no later than MAX_SENT_AHEAD from now: a sent-at further
+// ahead (which only a server whose clock runs ahead lets through, SRV-023)
+// would keep every later session of the peer from becoming current.
+func (d *Device) lastHeard(tx *bolt.Tx, key []byte) uint64 {
 	v := tx.Bucket(bucketHeard).Get(key)
 	if len(v) != 8 {
 		return 0
 	}
-	return binary.BigEndian.Uint64(v)
+	return min(binary.BigEndian.Uint64(v), uint64(d.now().Add(maxSentAhead).UnixMilli()))
+}
+
+// setHeard stores sentAt under key in bucketHeard, no later than
+// MAX_SENT_AHEAD from now (lastHeard).
+func (d *Device) setHeard(tx *bolt.Tx, key []byte, sentAt uint64) error {
+	return tx.Bucket(bucketHeard).Put(key, u64(min(sentAt, uint64(d.now().Add(maxSentAhead).UnixMilli()))))
 }
 
 // forgetPrevious deletes the replaced sessions kept past their time, and
@@ -186,6 +215,9 @@ func deleteSession(tx *bolt.Tx, key []byte) error {
 		if err := tx.Bucket(b).Delete(key); err != nil {
 			return err
 		}
+	}
+	if err := tx.Bucket(bucketHeard).Delete(keptKey(key)); err != nil {
+		return err
 	}
 	return tx.Bucket(bucketSessions).Delete(key)
 }
@@ -1064,30 +1096,35 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	heard := lastHeard(tx, sender)
+	heard := d.lastHeard(tx, sender)
 	switch {
 	case other == nil:
 		heard = max(heard, del.SentAt)
 	case s == nil || drop || del.SentAt >= heard:
 		// The session the peer uses now: the current one, the other
 		// kept in its place (PQX-016), unless the fault drops it.
+		if !fresh {
+			heard = max(del.SentAt, d.lastHeard(tx, keptKey(sender)))
+		} else {
+			heard = del.SentAt
+		}
 		if s != nil && !drop {
 			if err := d.keepPrevious(tx, sender); err != nil {
 				return nil, err
 			}
 		}
-		s, heard = other, del.SentAt
+		s = other
 	default:
 		// A message sent before the current session's latest (held
 		// back, or late): its session stays beside the current one,
 		// which stays as it is.
-		return pt, d.putPrevious(tx, sender, other, fresh)
+		return pt, d.putPrevious(tx, sender, other, fresh, del.SentAt)
 	}
 	// The session has heard back, or is Bob's: PQX-014 is done with it.
 	if err := tx.Bucket(bucketInitiated).Delete(sender); err != nil {
 		return nil, err
 	}
-	if err := tx.Bucket(bucketHeard).Put(sender, u64(heard)); err != nil {
+	if err := d.setHeard(tx, sender, heard); err != nil {
 		return nil, err
 	}
 	return pt, storeSession(tx, sender, s)

@@ -94,3 +94,36 @@ func TestKeptSessionClockBack(t *testing.T) {
 		t.Errorf("the old session's message previousKept after the clock came back: got %v, %v; want it refused", m, err)
 	}
 }
+
+// TestKeptSessionSentAtFarAhead checks PQX-016 with a sent-at far ahead:
+// a message a year ahead (which only a server whose clock runs ahead lets
+// through) counts as MAX_SENT_AHEAD ahead, so that alice's session started
+// after she has left the first one still becomes bob's current session.
+// Counted as it came, every later session of hers was only kept, and bob's
+// replies went to a session she no longer keeps (from a review).
+func TestKeptSessionSentAtFarAhead(t *testing.T) {
+	bob, peer, text := keptSessionWorld(t)
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	bob.now = func() time.Time { return now }
+	ms := func(t time.Time) uint64 { return uint64(t.UnixMilli()) }
+	a1 := peer()
+	receiveAll(t, bob, text(a1, "A1, a year ahead", ms(now.AddDate(1, 0, 0))))
+	now = now.Add(40 * 24 * time.Hour)
+	a3 := peer()
+	receiveAll(t, bob, text(a3, "A3", ms(now)))
+	replyDecrypts(t, bob, a3, "bob's reply, under the session alice uses")
+}
+
+// TestKeptSessionNotEvictedByLate checks PQX-016 with one kept session: a
+// prekey message held back, of a session older than both bob holds, does
+// not push out the kept session, which decrypted a later message (from a
+// review).
+func TestKeptSessionNotEvictedByLate(t *testing.T) {
+	bob, peer, text := keptSessionWorld(t)
+	a0 := peer()
+	held := text(a0, "A0, held back", 500)
+	a1, a2 := peer(), peer()
+	receiveAll(t, bob, text(a1, "A1 first", 1000), text(a2, "A2 first", 2000), held)
+	receiveAll(t, bob, text(a1, "A1 again", 4000))
+	replyDecrypts(t, bob, a1, "bob's reply after A1's latest message")
+}
