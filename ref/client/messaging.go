@@ -99,7 +99,7 @@ func (d *Device) keepPrevious(tx *bolt.Tx, key []byte) error {
 	if err := tx.Bucket(bucketPrevious).Put(key, append(v, old...)); err != nil {
 		return err
 	}
-	return d.setHeard(tx, keptKey(key), d.lastHeard(tx, key)) // its latest goes with it
+	return d.setHeard(tx, bucketHeardKept, key, d.lastHeard(tx, bucketHeard, key)) // its latest goes with it
 }
 
 // previous returns the replaced session kept under key, if it is still
@@ -122,7 +122,7 @@ func (d *Device) previous(tx *bolt.Tx, key []byte) *session.Session {
 // one decrypted a message sent after sentAt (then s is dropped: its
 // message was sent before any the device holds a session for).
 func (d *Device) putPrevious(tx *bolt.Tx, key []byte, s *session.Session, isNew bool, sentAt uint64) error {
-	kept := d.lastHeard(tx, keptKey(key))
+	kept := d.lastHeard(tx, bucketHeardKept, key)
 	old := tx.Bucket(bucketPrevious).Get(key)
 	if isNew && len(old) >= 8 && kept > sentAt && d.previous(tx, key) != nil {
 		return nil
@@ -141,37 +141,38 @@ func (d *Device) putPrevious(tx *bolt.Tx, key []byte, s *session.Session, isNew 
 	if err := tx.Bucket(bucketPrevious).Put(key, append(v, b...)); err != nil {
 		return err
 	}
-	return d.setHeard(tx, keptKey(key), max(kept, sentAt))
+	return d.setHeard(tx, bucketHeardKept, key, max(kept, sentAt))
 }
 
-// bucketHeard holds, for the current session with each peer device and for
-// the session kept beside it (keptKey), the latest sent-at (ms) of a
-// message it decrypted: session key -> u64be. A message of the other
+// bucketHeard holds, for the current session with each peer device, and
+// bucketHeardKept for the session kept beside it, the latest sent-at (ms)
+// of a message it decrypted: session key -> u64be. A message of the other
 // session sent before the current one's latest does not make that session
 // the current one (PQX-016).
-var bucketHeard = []byte("heard")
+var (
+	bucketHeard     = []byte("heard")
+	bucketHeardKept = []byte("heardkept")
+)
 
-func init() { allBuckets = append(allBuckets, bucketHeard) }
+func init() { allBuckets = append(allBuckets, bucketHeard, bucketHeardKept) }
 
-// keptKey is the key in bucketHeard of the session kept under key.
-func keptKey(key []byte) []byte { return append(bytes.Clone(key), 'k') }
-
-// lastHeard returns the latest sent-at stored under key in bucketHeard, 0
-// when none, and no later than MAX_SENT_AHEAD from now: a sent-at further
-// ahead (which only a server whose clock runs ahead lets through, SRV-023)
-// would keep every later session of the peer from becoming current.
-func (d *Device) lastHeard(tx *bolt.Tx, key []byte) uint64 {
-	v := tx.Bucket(bucketHeard).Get(key)
+// lastHeard returns the latest sent-at stored under key in bucket b (a
+// bucketHeard), 0 when none, and no later than MAX_SENT_AHEAD from now: a
+// sent-at further ahead (which only a server whose clock runs ahead lets
+// through, SRV-023) would keep every later session of the peer from
+// becoming current.
+func (d *Device) lastHeard(tx *bolt.Tx, b, key []byte) uint64 {
+	v := tx.Bucket(b).Get(key)
 	if len(v) != 8 {
 		return 0
 	}
 	return min(binary.BigEndian.Uint64(v), uint64(d.now().Add(maxSentAhead).UnixMilli()))
 }
 
-// setHeard stores sentAt under key in bucketHeard, no later than
+// setHeard stores sentAt under key in bucket b, no later than
 // MAX_SENT_AHEAD from now (lastHeard).
-func (d *Device) setHeard(tx *bolt.Tx, key []byte, sentAt uint64) error {
-	return tx.Bucket(bucketHeard).Put(key, u64(min(sentAt, uint64(d.now().Add(maxSentAhead).UnixMilli()))))
+func (d *Device) setHeard(tx *bolt.Tx, b, key []byte, sentAt uint64) error {
+	return tx.Bucket(b).Put(key, u64(min(sentAt, uint64(d.now().Add(maxSentAhead).UnixMilli()))))
 }
 
 // forgetPrevious deletes the replaced sessions kept past their time, and
@@ -197,6 +198,9 @@ func (d *Device) forgetPrevious() error {
 			if err := b.Delete(k); err != nil {
 				return err
 			}
+			if err := tx.Bucket(bucketHeardKept).Delete(k); err != nil {
+				return err
+			}
 		}
 		for _, k := range ahead {
 			v := binary.BigEndian.AppendUint64(nil, uint64(most))
@@ -211,13 +215,10 @@ func (d *Device) forgetPrevious() error {
 // deleteSession deletes the session stored under key, with its time of
 // initiation, the session it replaced and its latest sent-at.
 func deleteSession(tx *bolt.Tx, key []byte) error {
-	for _, b := range [][]byte{bucketInitiated, bucketPrevious, bucketHeard} {
+	for _, b := range [][]byte{bucketInitiated, bucketPrevious, bucketHeard, bucketHeardKept} {
 		if err := tx.Bucket(b).Delete(key); err != nil {
 			return err
 		}
-	}
-	if err := tx.Bucket(bucketHeard).Delete(keptKey(key)); err != nil {
-		return err
 	}
 	return tx.Bucket(bucketSessions).Delete(key)
 }
@@ -1096,7 +1097,7 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	heard := d.lastHeard(tx, sender)
+	heard := d.lastHeard(tx, bucketHeard, sender)
 	switch {
 	case other == nil:
 		heard = max(heard, del.SentAt)
@@ -1104,7 +1105,7 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 		// The session the peer uses now: the current one, the other
 		// kept in its place (PQX-016), unless the fault drops it.
 		if !fresh {
-			heard = max(del.SentAt, d.lastHeard(tx, keptKey(sender)))
+			heard = max(del.SentAt, d.lastHeard(tx, bucketHeardKept, sender))
 		} else {
 			heard = del.SentAt
 		}
@@ -1124,7 +1125,7 @@ func (d *Device) decrypt(tx *bolt.Tx, sender []byte, del *wire.Delivery) ([]byte
 	if err := tx.Bucket(bucketInitiated).Delete(sender); err != nil {
 		return nil, err
 	}
-	if err := d.setHeard(tx, sender, heard); err != nil {
+	if err := d.setHeard(tx, bucketHeard, sender, heard); err != nil {
 		return nil, err
 	}
 	return pt, storeSession(tx, sender, s)

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/missive-protocol/missive/ref/wire"
 )
 
@@ -126,4 +128,31 @@ func TestKeptSessionNotEvictedByLate(t *testing.T) {
 	receiveAll(t, bob, text(a1, "A1 first", 1000), text(a2, "A2 first", 2000), held)
 	receiveAll(t, bob, text(a1, "A1 again", 4000))
 	replyDecrypts(t, bob, a1, "bob's reply after A1's latest message")
+}
+
+// TestKeptSessionHeardApart checks that the latest sent-at of the session
+// kept with one peer device is stored apart from every current session's:
+// kept under the device's key with a byte added, alice/1's was the key of
+// alicek/1's current session (from a review).
+func TestKeptSessionHeardApart(t *testing.T) {
+	bob, _, _ := bobLastResort(t)
+	alice, alicek := addrKey("alice", 1), addrKey("alicek", 1)
+	err := bob.db.Update(func(tx *bolt.Tx) error {
+		if err := bob.setHeard(tx, bucketHeard, alicek, 2000); err != nil {
+			return err
+		}
+		if err := bob.setHeard(tx, bucketHeardKept, alice, 5000); err != nil { // as keepPrevious does
+			return err
+		}
+		if err := deleteSession(tx, alice); err != nil {
+			return err
+		}
+		if got := bob.lastHeard(tx, bucketHeard, alicek); got != 2000 {
+			t.Errorf("alicek/1's latest after alice/1's session was kept and deleted: got %d, want 2000", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
