@@ -86,7 +86,7 @@ func init() { allBuckets = append(allBuckets, bucketPrevious) }
 
 // previousKept is how long a replaced session decrypts: the life of a
 // message the peer made in it before it took the new one.
-const previousKept = (wire.MaxTTL + 86400) * time.Second // MAX_TTL + MAX_SENT_AHEAD
+const previousKept = time.Duration(wire.MaxTTL)*time.Second + maxSentAhead
 
 // keepPrevious keeps the session stored under key, about to be replaced,
 // for decrypting until previousKept from now.
@@ -708,10 +708,11 @@ func (c *Conn) deliveryLoop() {
 					err = c.d.recordFailure(del, synced)
 				}
 				cancel()
-				short := synced != nil || errors.As(err, &gap)
-				if errors.As(err, &gap) {
+				stillGap := errors.As(err, &gap)
+				if stillGap {
 					err = c.d.recordFailure(del, err)
 				}
+				short := synced != nil || stillGap
 				// GRP-017: a fetch that did not reach the content's
 				// version (a content refused once the states reached it
 				// does not count).
